@@ -1,0 +1,41 @@
+package app
+
+import "time"
+
+// Event types. The names are the CloudEvents "type" attribute on the wire.
+const (
+	PostCreated    = "post.created"
+	PostDeleted    = "post.deleted"
+	UserFollowed   = "user.followed"
+	UserUnfollowed = "user.unfollowed"
+)
+
+// Event is a domain event. Posts events carry Post, follow events carry Follow.
+type Event struct {
+	// ID is unique per event (the CloudEvents id); consumers may dedupe by it.
+	ID   string
+	Type string
+	Time time.Time
+	// Post is set for post.* events (for post.deleted only ID and Author matter).
+	Post *Post `json:",omitempty"`
+	// Follow is set for user.followed / user.unfollowed.
+	Follow *Follow `json:",omitempty"`
+}
+
+// Follow is a follower -> followee edge.
+type Follow struct {
+	Follower string `json:"follower"`
+	Followee string `json:"followee"`
+}
+
+// Key is the partition key: the author for post events (keeps per-author
+// order), the follower for follow events.
+func (e Event) Key() string {
+	switch {
+	case e.Post != nil:
+		return e.Post.Author
+	case e.Follow != nil:
+		return e.Follow.Follower
+	}
+	return ""
+}

@@ -1,0 +1,69 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// Domain errors. Adapters and use cases wrap them; the HTTP layer maps them
+// to status codes with errors.Is.
+var (
+	ErrNotFound  = errors.New("not found")
+	ErrForbidden = errors.New("forbidden")
+	ErrInvalid   = errors.New("invalid input")
+)
+
+// MaxPostChars is the longest post text, in Unicode code points.
+const MaxPostChars = 500
+
+var userIDPattern = regexp.MustCompile(`^[a-z0-9_]{1,32}$`)
+
+// ValidUserID reports whether s is a well-formed user ID.
+func ValidUserID(s string) bool { return userIDPattern.MatchString(s) }
+
+// ID is a 64-bit, time-ordered identifier (see IDGen). Feeds sort by it.
+type ID int64
+
+// String renders the ID as a decimal string, the form used in JSON and URLs.
+func (id ID) String() string { return strconv.FormatInt(int64(id), 10) }
+
+// ParseID parses a decimal post ID.
+func ParseID(s string) (ID, error) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%w: %q is not a post id", ErrInvalid, s)
+	}
+	return ID(n), nil
+}
+
+// Time returns the creation time encoded in the ID.
+func (id ID) Time() time.Time {
+	return time.UnixMilli(int64(id)>>(nodeBits+seqBits) + epochMillis)
+}
+
+// Post is a user's post.
+type Post struct {
+	ID        ID        `json:"id,string"`
+	Author    string    `json:"author"`
+	Text      string    `json:"text"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// ValidatePostText checks a post body: valid UTF-8, 1..MaxPostChars characters.
+func ValidatePostText(text string) error {
+	if !utf8.ValidString(text) {
+		return fmt.Errorf("%w: text is not valid UTF-8", ErrInvalid)
+	}
+	n := utf8.RuneCountInString(text)
+	if n == 0 {
+		return fmt.Errorf("%w: text must not be empty", ErrInvalid)
+	}
+	if n > MaxPostChars {
+		return fmt.Errorf("%w: text has %d characters, the maximum is %d", ErrInvalid, n, MaxPostChars)
+	}
+	return nil
+}

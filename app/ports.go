@@ -1,0 +1,69 @@
+package app
+
+import "context"
+
+// PostStore keeps posts: by ID and by author (newest first).
+type PostStore interface {
+	// SavePost stores a post and adds it to its author's timeline. Saving the
+	// same post again is harmless.
+	SavePost(ctx context.Context, p Post) error
+	// GetPosts returns the posts found among ids; missing IDs are absent from
+	// the map.
+	GetPosts(ctx context.Context, ids []ID) (map[ID]Post, error)
+	// DeletePost removes a post and its timeline entry. Deleting a missing post
+	// is not an error.
+	DeletePost(ctx context.Context, p Post) error
+	// AuthorPosts returns up to limit posts of author with ID < before (0 means
+	// no bound), newest first.
+	AuthorPosts(ctx context.Context, author string, before ID, limit int) ([]Post, error)
+}
+
+// Graph keeps users and who follows whom.
+type Graph interface {
+	// EnsureUser records that user exists; repeated calls are harmless.
+	EnsureUser(ctx context.Context, user string) error
+	// UserExists reports whether user was ever recorded.
+	UserExists(ctx context.Context, user string) (bool, error)
+	// Follow records follower -> followee and reports whether the edge is new.
+	Follow(ctx context.Context, follower, followee string) (bool, error)
+	// Unfollow removes follower -> followee and reports whether it existed.
+	Unfollow(ctx context.Context, follower, followee string) (bool, error)
+	// Followers pages through the users following user, in a stable order.
+	// An empty cursor starts at the beginning; an empty next cursor means the end.
+	Followers(ctx context.Context, user, cursor string, limit int) (users []string, next string, err error)
+	// Following pages through the users that user follows.
+	Following(ctx context.Context, user, cursor string, limit int) (users []string, next string, err error)
+}
+
+// FeedEntry places one post in one user's home feed.
+type FeedEntry struct {
+	User string
+	Post ID
+}
+
+// FeedCache holds home feeds: per user, a capped set of post IDs ordered by ID.
+// It holds only data that can be rebuilt from the PostStore and Graph.
+type FeedCache interface {
+	// Add inserts entries (idempotently) and trims each touched feed to its cap.
+	Add(ctx context.Context, entries []FeedEntry) error
+	// Remove deletes entries; missing ones are ignored.
+	Remove(ctx context.Context, entries []FeedEntry) error
+	// Page returns up to limit IDs of user's feed below before (0: from the
+	// top), newest first, and whether the feed is complete (false when it was
+	// never built or was evicted: the caller must rebuild it).
+	Page(ctx context.Context, user string, before ID, limit int) (ids []ID, complete bool, err error)
+	// Fill adds ids to user's feed and marks it complete.
+	Fill(ctx context.Context, user string, ids []ID) error
+}
+
+// Publisher publishes domain events durably: when Publish returns nil the
+// event is safe in the log.
+type Publisher interface {
+	Publish(ctx context.Context, ev Event) error
+}
+
+// Handler reacts to events; consumer roles implement it. Handle must be
+// idempotent: replays and redeliveries call it again with the same event.
+type Handler interface {
+	Handle(ctx context.Context, ev Event) error
+}

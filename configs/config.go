@@ -1,0 +1,132 @@
+// Package configs holds feedsvc's configuration: the Config struct, its
+// defaults, its flags, and loading with precedence flags > environment
+// (FEEDSVC_<FLAG>) > config file (--config, YAML) > defaults.
+package configs
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"gopkg.in/yaml.v3"
+)
+
+// Config is everything a feedsvc process can be told.
+type Config struct {
+	ConfigFile string
+	DataDir    string
+	HTTPAddr   string
+	LogLevel   string
+	NodeID     int
+
+	KafkaBrokers     []string
+	KafkaPartitions  int
+	KafkaReplication int
+	TopicPosts       string
+	TopicFollows     string
+
+	RedisAddr string
+
+	CassandraHosts       []string
+	CassandraKeyspace    string
+	CassandraReplication string
+	CassandraConsistency string
+
+	FeedCap         int
+	FanoutBatch     int
+	JWTSecret       string
+	JWTPublicKey    string
+	ShutdownTimeout time.Duration
+}
+
+// Embedded reports which backends run in-process because no address was given.
+func (c *Config) Embedded() (kafka, redis, store bool) {
+	return len(c.KafkaBrokers) == 0, c.RedisAddr == "", len(c.CassandraHosts) == 0
+}
+
+// Bind registers the common flags on fs, writing into c.
+func (c *Config) Bind(fs *pflag.FlagSet) {
+	fs.StringVar(&c.ConfigFile, "config", "", "YAML config file (keys are flag names)")
+	fs.StringVar(&c.DataDir, "data-dir", "./data", "directory of the embedded broker, store and local JWT secret")
+	fs.StringVar(&c.HTTPAddr, "http-addr", "127.0.0.1:8080", "HTTP listen address (API, /healthz, /readyz, /metrics)")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.IntVar(&c.NodeID, "node-id", -1, "Snowflake node number 0-1023, unique per api process (default: derived from host and pid)")
+	fs.StringSliceVar(&c.KafkaBrokers, "kafka-brokers", nil, "Kafka bootstrap brokers host:port,... (empty: embedded broker)")
+	fs.IntVar(&c.KafkaPartitions, "kafka-partitions", 6, "partitions of topics created by migrate")
+	fs.IntVar(&c.KafkaReplication, "kafka-replication", 1, "replication factor of topics created by migrate")
+	fs.StringVar(&c.TopicPosts, "topic-posts", "feedsvc.posts", "topic of post events")
+	fs.StringVar(&c.TopicFollows, "topic-follows", "feedsvc.follows", "topic of follow events")
+	fs.StringVar(&c.RedisAddr, "redis-addr", "", "Redis host:port, or Redis Cluster nodes host:port,... (empty: embedded)")
+	fs.StringSliceVar(&c.CassandraHosts, "cassandra-hosts", nil, "Cassandra contact points host[:port],... (empty: embedded Pebble store)")
+	fs.StringVar(&c.CassandraKeyspace, "cassandra-keyspace", "feedsvc", "Cassandra keyspace")
+	fs.StringVar(&c.CassandraReplication, "cassandra-replication", "{'class': 'SimpleStrategy', 'replication_factor': 1}", "keyspace replication used by migrate")
+	fs.StringVar(&c.CassandraConsistency, "cassandra-consistency", "LOCAL_QUORUM", "Cassandra consistency level")
+	fs.IntVar(&c.FeedCap, "feed-cap", 800, "posts kept per home feed")
+	fs.IntVar(&c.FanoutBatch, "fanout-batch", 1000, "followers read and feed writes pipelined per batch")
+	fs.StringVar(&c.JWTSecret, "jwt-secret", "", "HS256 secret for bearer tokens (default: generated in the data dir)")
+	fs.StringVar(&c.JWTPublicKey, "jwt-public-key", "", "PEM file of an RSA/ECDSA/Ed25519 public key to verify tokens (production)")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "graceful shutdown budget")
+}
+
+// EnvName is the environment variable that sets flag name.
+func EnvName(flag string) string {
+	return "FEEDSVC_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// Load fills every flag the command line did not set from the environment,
+// then from the config file. Call it after parsing.
+func Load(fs *pflag.FlagSet) error {
+	file := map[string]any{}
+	path, _ := fs.GetString("config")
+	if path == "" {
+		path = os.Getenv(EnvName("config"))
+	}
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("read config: %w", err)
+		}
+		if err := yaml.Unmarshal(b, &file); err != nil {
+			return fmt.Errorf("parse config %s: %w", path, err)
+		}
+		for k := range file {
+			if fs.Lookup(k) == nil {
+				return fmt.Errorf("config %s: unknown setting %q", path, k)
+			}
+		}
+	}
+	var errs []string
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Changed {
+			return
+		}
+		v, ok := os.LookupEnv(EnvName(f.Name))
+		if !ok {
+			fv, inFile := file[f.Name]
+			if !inFile {
+				return
+			}
+			v = fileValue(fv)
+		}
+		if err := fs.Set(f.Name, v); err != nil {
+			errs = append(errs, fmt.Sprintf("%s: %v", f.Name, err))
+		}
+	})
+	if len(errs) > 0 {
+		return fmt.Errorf("bad settings: %s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+func fileValue(v any) string {
+	if list, ok := v.([]any); ok {
+		parts := make([]string, len(list))
+		for i, x := range list {
+			parts[i] = fmt.Sprint(x)
+		}
+		return strings.Join(parts, ",")
+	}
+	return fmt.Sprint(v)
+}

@@ -1,0 +1,47 @@
+package events
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/IBM/sarama"
+)
+
+// TopicSpec says how to create topics.
+type TopicSpec struct {
+	Partitions  int32
+	Replication int16
+}
+
+// EnsureTopics creates the topics and their dead-letter topics if missing
+// (idempotent). Existing topics are left as they are.
+func EnsureTopics(brokers []string, topics Topics, spec TopicSpec) error {
+	admin, err := sarama.NewClusterAdmin(brokers, NewConfig("feedsvc-admin"))
+	if err != nil {
+		return fmt.Errorf("kafka admin: %w", err)
+	}
+	defer admin.Close()
+	var names []string
+	for _, t := range topics.All() {
+		names = append(names, t, DeadLetter(t))
+	}
+	for _, name := range names {
+		err := admin.CreateTopic(name, &sarama.TopicDetail{
+			NumPartitions:     spec.Partitions,
+			ReplicationFactor: spec.Replication,
+		}, false)
+		if err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
+			return fmt.Errorf("create topic %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// Ping checks that a broker answers a metadata request.
+func Ping(brokers []string) error {
+	c, err := sarama.NewClient(brokers, NewConfig("feedsvc-ping"))
+	if err != nil {
+		return fmt.Errorf("kafka: %w", err)
+	}
+	return c.Close()
+}

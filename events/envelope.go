@@ -1,0 +1,98 @@
+package events
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/feedsvc/feedsvc/app"
+)
+
+// Wire contract: CloudEvents 1.0, Kafka protocol binding, binary mode. The
+// attributes travel as ce_* headers and the payload is plain JSON, so any
+// Kafka tool can read the stream. SchemaVersion versions the payload; readers
+// accept every version up to theirs.
+const (
+	SpecVersion   = "1.0"
+	Source        = "feedsvc"
+	SchemaVersion = "1"
+	contentType   = "application/json"
+
+	hID            = "ce_id"
+	hType          = "ce_type"
+	hSource        = "ce_source"
+	hTime          = "ce_time"
+	hSpecVersion   = "ce_specversion"
+	hSchemaVersion = "ce_schemaversion"
+	hContentType   = "content-type"
+)
+
+// payload is the JSON body: post events carry the post, follow events the edge.
+type payload struct {
+	*app.Post
+	*app.Follow
+}
+
+// Encode turns an event into a Kafka message for topic.
+func Encode(topic string, ev app.Event) (*sarama.ProducerMessage, error) {
+	body, err := json.Marshal(payload{Post: ev.Post, Follow: ev.Follow})
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", ev.Type, err)
+	}
+	return &sarama.ProducerMessage{
+		Topic: topic,
+		Key:   sarama.StringEncoder(ev.Key()),
+		Value: sarama.ByteEncoder(body),
+		Headers: []sarama.RecordHeader{
+			{Key: []byte(hSpecVersion), Value: []byte(SpecVersion)},
+			{Key: []byte(hID), Value: []byte(ev.ID)},
+			{Key: []byte(hType), Value: []byte(ev.Type)},
+			{Key: []byte(hSource), Value: []byte(Source)},
+			{Key: []byte(hTime), Value: []byte(ev.Time.UTC().Format(time.RFC3339Nano))},
+			{Key: []byte(hSchemaVersion), Value: []byte(SchemaVersion)},
+			{Key: []byte(hContentType), Value: []byte(contentType)},
+		},
+		Timestamp: ev.Time,
+	}, nil
+}
+
+// Decode turns a consumed Kafka message back into an event. Unknown types
+// decode fine (with no payload) so consumers can skip them.
+func Decode(m *sarama.ConsumerMessage) (app.Event, error) {
+	var ev app.Event
+	for _, h := range m.Headers {
+		switch string(h.Key) {
+		case hID:
+			ev.ID = string(h.Value)
+		case hType:
+			ev.Type = string(h.Value)
+		case hTime:
+			t, err := time.Parse(time.RFC3339Nano, string(h.Value))
+			if err != nil {
+				return ev, fmt.Errorf("event %s: bad %s: %w", ev.ID, hTime, err)
+			}
+			ev.Time = t
+		}
+	}
+	if ev.Type == "" || ev.ID == "" {
+		return ev, fmt.Errorf("message %s/%d@%d is not a CloudEvent: missing ce_id or ce_type", m.Topic, m.Partition, m.Offset)
+	}
+	if ev.Time.IsZero() {
+		ev.Time = m.Timestamp
+	}
+	switch ev.Type {
+	case app.PostCreated, app.PostDeleted:
+		ev.Post = new(app.Post)
+		if err := json.Unmarshal(m.Value, ev.Post); err != nil {
+			return ev, fmt.Errorf("event %s: decode post: %w", ev.ID, err)
+		}
+	case app.UserFollowed, app.UserUnfollowed:
+		ev.Follow = new(app.Follow)
+		if err := json.Unmarshal(m.Value, ev.Follow); err != nil {
+			return ev, fmt.Errorf("event %s: decode follow: %w", ev.ID, err)
+		}
+	}
+	return ev, nil
+}

@@ -1,0 +1,52 @@
+package events
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the consumer-side Prometheus metrics, labelled by group.
+type Metrics struct {
+	handled      *prometheus.CounterVec
+	duration     *prometheus.HistogramVec
+	deadLettered *prometheus.CounterVec
+	lag          *prometheus.GaugeVec
+}
+
+// NewMetrics registers the consumer metrics on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		handled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "feedsvc_events_handled_total", Help: "Events handled, by consumer group, event type and outcome.",
+		}, []string{"group", "type", "outcome"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "feedsvc_event_handle_seconds", Help: "Time to handle one event.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}, []string{"group"}),
+		deadLettered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "feedsvc_events_dead_lettered_total", Help: "Events sent to a dead-letter topic.",
+		}, []string{"group", "topic"}),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "feedsvc_consumer_lag", Help: "Events behind the partition end, as last seen by the consumer.",
+		}, []string{"group", "topic", "partition"}),
+	}
+	reg.MustRegister(m.handled, m.duration, m.deadLettered, m.lag)
+	return m
+}
+
+func (m *Metrics) observeHandled(group, typ string, err error, d time.Duration) {
+	outcome := "ok"
+	if err != nil {
+		outcome = "error"
+	}
+	m.handled.WithLabelValues(group, typ, outcome).Inc()
+	m.duration.WithLabelValues(group).Observe(d.Seconds())
+}
+
+func (m *Metrics) observeOffset(group, topic string, partition int32, offset, highWater int64) {
+	m.lag.WithLabelValues(group, topic, itoa(partition)).Set(float64(highWater - offset - 1))
+}
+
+func itoa(n int32) string { return strconv.FormatInt(int64(n), 10) }

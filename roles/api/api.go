@@ -1,0 +1,313 @@
+// Package api is the api role: feedsvc's JSON HTTP API on echo, with bearer
+// JWT auth. It calls app.Service and never touches followers' feeds.
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/feedsvc/feedsvc/app"
+	"github.com/feedsvc/feedsvc/roles"
+)
+
+// Limits of the API.
+const (
+	MaxBody      = "16K"
+	DefaultLimit = 20
+	MaxLimit     = 100
+	// knownUsersCap bounds the cache of users already recorded, so memory
+	// stays flat however many users call.
+	knownUsersCap = 100_000
+)
+
+// New registers the API routes on d.HTTP. The returned role only waits: the
+// process's HTTP server serves the routes.
+func New(d *roles.Deps) (roles.Role, error) {
+	h := &handlers{svc: d.Service, graph: d.Graph, known: map[string]struct{}{}}
+	v1 := d.HTTP.Group("/v1", middleware.BodyLimit(MaxBody), h.authenticate(d.Verify))
+	v1.POST("/posts", h.createPost)
+	v1.GET("/posts/:id", h.getPost)
+	v1.DELETE("/posts/:id", h.deletePost)
+	v1.PUT("/following/:user", h.follow)
+	v1.DELETE("/following/:user", h.unfollow)
+	v1.GET("/users/:user/followers", h.followers)
+	v1.GET("/users/:user/following", h.following)
+	v1.GET("/users/:user/posts", h.userPosts)
+	v1.GET("/feed", h.feed)
+	return waiter{}, nil
+}
+
+type waiter struct{}
+
+func (waiter) Run(ctx context.Context) error {
+	<-ctx.Done()
+	return nil
+}
+
+type handlers struct {
+	svc   *app.Service
+	graph app.Graph
+
+	mu    sync.Mutex
+	known map[string]struct{}
+}
+
+const userKey = "user"
+
+// authenticate checks the bearer token and records the user on its first
+// request (a user exists from its first authenticated call).
+func (h *handlers) authenticate(verify func(string) (string, error)) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			auth := c.Request().Header.Get(echo.HeaderAuthorization)
+			token, ok := strings.CutPrefix(auth, "Bearer ")
+			if !ok || token == "" {
+				return echo.NewHTTPError(http.StatusUnauthorized, "missing bearer token")
+			}
+			user, err := verify(strings.TrimSpace(token))
+			if err != nil {
+				return echo.NewHTTPError(http.StatusUnauthorized, err.Error())
+			}
+			if err := h.ensureUser(c.Request().Context(), user); err != nil {
+				return err
+			}
+			c.Set(userKey, user)
+			return next(c)
+		}
+	}
+}
+
+func (h *handlers) ensureUser(ctx context.Context, user string) error {
+	h.mu.Lock()
+	_, ok := h.known[user]
+	h.mu.Unlock()
+	if ok {
+		return nil
+	}
+	if err := h.graph.EnsureUser(ctx, user); err != nil {
+		return fmt.Errorf("record user %s: %w", user, err)
+	}
+	h.mu.Lock()
+	if len(h.known) >= knownUsersCap {
+		clear(h.known)
+	}
+	h.known[user] = struct{}{}
+	h.mu.Unlock()
+	return nil
+}
+
+func caller(c echo.Context) string { return c.Get(userKey).(string) }
+
+// fail maps domain errors to HTTP statuses.
+func fail(err error) error {
+	switch {
+	case errors.Is(err, app.ErrInvalid):
+		return echo.NewHTTPError(http.StatusBadRequest, err.Error())
+	case errors.Is(err, app.ErrNotFound):
+		return echo.NewHTTPError(http.StatusNotFound, err.Error())
+	case errors.Is(err, app.ErrForbidden):
+		return echo.NewHTTPError(http.StatusForbidden, err.Error())
+	}
+	return err
+}
+
+// decode reads a JSON body strictly: one object, no unknown fields.
+func decode(c echo.Context, v any) error {
+	if ct := c.Request().Header.Get(echo.HeaderContentType); ct != "" && !strings.HasPrefix(ct, echo.MIMEApplicationJSON) {
+		return echo.NewHTTPError(http.StatusUnsupportedMediaType, "body must be application/json")
+	}
+	body, err := io.ReadAll(c.Request().Body)
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) || errors.Is(err, echo.ErrStatusRequestEntityTooLarge) {
+			return echo.NewHTTPError(http.StatusRequestEntityTooLarge, "body larger than "+MaxBody)
+		}
+		return echo.NewHTTPError(http.StatusBadRequest, "read body: "+err.Error())
+	}
+	// encoding/json would silently turn invalid UTF-8 into U+FFFD.
+	if !utf8.Valid(body) {
+		return echo.NewHTTPError(http.StatusBadRequest, "body is not valid UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, "invalid JSON body: "+err.Error())
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return echo.NewHTTPError(http.StatusBadRequest, "invalid JSON body: trailing data after the object")
+	}
+	return nil
+}
+
+type createPostRequest struct {
+	Text *string `json:"text"`
+}
+
+func (h *handlers) createPost(c echo.Context) error {
+	var req createPostRequest
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	if req.Text == nil {
+		return echo.NewHTTPError(http.StatusBadRequest, `field "text" is required`)
+	}
+	p, err := h.svc.CreatePost(c.Request().Context(), caller(c), *req.Text)
+	if err != nil {
+		return fail(err)
+	}
+	c.Response().Header().Set(echo.HeaderLocation, "/v1/posts/"+p.ID.String())
+	return c.JSON(http.StatusCreated, p)
+}
+
+// postID parses the :id parameter; a malformed ID names no post, so 404.
+func postID(c echo.Context) (app.ID, error) {
+	id, err := app.ParseID(c.Param("id"))
+	if err != nil {
+		return 0, echo.NewHTTPError(http.StatusNotFound, fmt.Sprintf("post %q not found", c.Param("id")))
+	}
+	return id, nil
+}
+
+func (h *handlers) getPost(c echo.Context) error {
+	id, err := postID(c)
+	if err != nil {
+		return err
+	}
+	p, err := h.svc.GetPost(c.Request().Context(), id)
+	if err != nil {
+		return fail(err)
+	}
+	return c.JSON(http.StatusOK, p)
+}
+
+func (h *handlers) deletePost(c echo.Context) error {
+	id, err := postID(c)
+	if err != nil {
+		return err
+	}
+	if err := h.svc.DeletePost(c.Request().Context(), caller(c), id); err != nil {
+		return fail(err)
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// userParam validates the :user parameter.
+func userParam(c echo.Context) (string, error) {
+	u := c.Param("user")
+	if !app.ValidUserID(u) {
+		return "", echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("user id %q must match ^[a-z0-9_]{1,32}$", u))
+	}
+	return u, nil
+}
+
+func (h *handlers) follow(c echo.Context) error {
+	u, err := userParam(c)
+	if err != nil {
+		return err
+	}
+	if err := h.svc.Follow(c.Request().Context(), caller(c), u); err != nil {
+		return fail(err)
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (h *handlers) unfollow(c echo.Context) error {
+	u, err := userParam(c)
+	if err != nil {
+		return err
+	}
+	if err := h.svc.Unfollow(c.Request().Context(), caller(c), u); err != nil {
+		return fail(err)
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// pageParams reads ?limit (1..MaxLimit, default DefaultLimit) and ?cursor.
+func pageParams(c echo.Context) (limit int, cursor string, err error) {
+	limit = DefaultLimit
+	if s := c.QueryParam("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > MaxLimit {
+			return 0, "", echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("limit must be an integer from 1 to %d", MaxLimit))
+		}
+		limit = n
+	}
+	return limit, c.QueryParam("cursor"), nil
+}
+
+// page is the JSON shape of every list.
+type page[T any] struct {
+	Items      []T    `json:"items"`
+	NextCursor string `json:"next_cursor"`
+}
+
+func (h *handlers) followers(c echo.Context) error {
+	return h.listUsers(c, h.svc.Followers)
+}
+
+func (h *handlers) following(c echo.Context) error {
+	return h.listUsers(c, h.svc.Following)
+}
+
+func (h *handlers) listUsers(c echo.Context, list func(context.Context, string, string, int) ([]string, string, error)) error {
+	u, err := userParam(c)
+	if err != nil {
+		return err
+	}
+	limit, cursor, err := pageParams(c)
+	if err != nil {
+		return err
+	}
+	users, next, err := list(c.Request().Context(), u, cursor, limit)
+	if err != nil {
+		return fail(err)
+	}
+	return c.JSON(http.StatusOK, page[string]{Items: nonNil(users), NextCursor: next})
+}
+
+func (h *handlers) userPosts(c echo.Context) error {
+	u, err := userParam(c)
+	if err != nil {
+		return err
+	}
+	limit, cursor, err := pageParams(c)
+	if err != nil {
+		return err
+	}
+	posts, next, err := h.svc.AuthorPosts(c.Request().Context(), u, cursor, limit)
+	if err != nil {
+		return fail(err)
+	}
+	return c.JSON(http.StatusOK, page[app.Post]{Items: nonNil(posts), NextCursor: next})
+}
+
+func (h *handlers) feed(c echo.Context) error {
+	limit, cursor, err := pageParams(c)
+	if err != nil {
+		return err
+	}
+	fp, err := h.svc.ReadFeed(c.Request().Context(), caller(c), cursor, limit)
+	if err != nil {
+		return fail(err)
+	}
+	return c.JSON(http.StatusOK, page[app.Post]{Items: nonNil(fp.Items), NextCursor: fp.NextCursor})
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}

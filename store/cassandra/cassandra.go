@@ -1,0 +1,197 @@
+// Package cassandra implements app.PostStore and app.Graph on Apache
+// Cassandra (or any CQL-compatible database) with gocql.
+//
+// Every table is partitioned so that no partition grows without bound:
+// author timelines are bucketed by month, follower lists by a stable hash of
+// the follower, and a user's following list is capped by the application.
+// See migrations.go for the schema and the reasons behind each table.
+package cassandra
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/gocql/gocql"
+)
+
+// DefaultReplication is the keyspace replication used when Config.Replication
+// is empty. It suits a single-node development cluster only; production
+// should pass a NetworkTopologyStrategy map.
+const DefaultReplication = "{'class': 'SimpleStrategy', 'replication_factor': 1}"
+
+// Config says how to reach the cluster and which keyspace to use.
+type Config struct {
+	// Hosts are the contact points, "host" or "host:port".
+	Hosts []string
+	// Keyspace holds all feedsvc tables; Migrate creates it.
+	Keyspace string
+	// Replication is a CQL replication map literal used only when Migrate
+	// creates the keyspace (DefaultReplication when empty).
+	Replication string
+	// Consistency is the consistency level name for reads and writes, for
+	// example "LOCAL_QUORUM" (QUORUM when empty).
+	Consistency string
+	// Timeout bounds connecting and each request (gocql's default when 0).
+	Timeout time.Duration
+}
+
+// keyspacePattern is what Cassandra accepts as an unquoted keyspace name. The
+// name is spliced into CQL text (identifiers cannot be bind markers), so it
+// must be checked to rule out injection.
+var keyspacePattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,47}$`)
+
+func (cfg Config) validate() error {
+	if len(cfg.Hosts) == 0 {
+		return errors.New("cassandra: no hosts configured")
+	}
+	if !keyspacePattern.MatchString(cfg.Keyspace) {
+		return fmt.Errorf("cassandra: invalid keyspace name %q (letters, digits and _, starting with a letter, at most 48)", cfg.Keyspace)
+	}
+	return nil
+}
+
+// newCluster builds the gocql configuration shared by Open and Migrate.
+// keyspace may be empty for a session that is not bound to a keyspace.
+func newCluster(cfg Config, keyspace string, log *slog.Logger) (*gocql.ClusterConfig, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	c := gocql.NewCluster(cfg.Hosts...)
+	c.Keyspace = keyspace
+	if log != nil {
+		c.Logger = gocqlLogger{log}
+	}
+	c.Consistency = gocql.Quorum
+	if cfg.Consistency != "" {
+		cons, err := gocql.ParseConsistencyWrapper(strings.ToUpper(strings.TrimSpace(cfg.Consistency)))
+		if err != nil {
+			return nil, fmt.Errorf("cassandra: consistency %q: %w", cfg.Consistency, err)
+		}
+		c.Consistency = cons
+	}
+	// Lightweight transactions (Follow, Unfollow, EnsureUser) must stay in
+	// the local data center when the regular consistency does, or a remote
+	// DC outage would block them even though LOCAL_* reads still work.
+	c.SerialConsistency = gocql.Serial
+	switch c.Consistency {
+	case gocql.LocalQuorum, gocql.LocalOne:
+		c.SerialConsistency = gocql.LocalSerial
+	}
+	if cfg.Timeout > 0 {
+		c.Timeout = cfg.Timeout
+		c.ConnectTimeout = cfg.Timeout
+	}
+	// Every plain statement this package runs is idempotent, so retrying on
+	// another host is safe. LWTs opt out (see lwt), because a retried CAS
+	// could report "not applied" for a change its first attempt made.
+	c.RetryPolicy = &gocql.SimpleRetryPolicy{NumRetries: 2}
+	c.PoolConfig.HostSelectionPolicy = gocql.TokenAwareHostPolicy(gocql.RoundRobinHostPolicy())
+	return c, nil
+}
+
+// Store implements app.PostStore and app.Graph. It is safe for concurrent use.
+type Store struct {
+	session *gocql.Session
+	log     *slog.Logger
+}
+
+// Open connects to cfg.Keyspace and checks that every migration has been
+// applied, so that a missing `feedsvc migrate` is reported at startup rather
+// than as a query error on the first request.
+func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	c, err := newCluster(cfg, cfg.Keyspace, log)
+	if err != nil {
+		return nil, err
+	}
+	session, err := c.CreateSession()
+	if err != nil {
+		err = fmt.Errorf("cassandra: connect to %s: %w", strings.Join(cfg.Hosts, ","), err)
+		// gocql reports a missing keyspace only as "no connections were
+		// made" (the per-host USE errors go to its log), so ask the
+		// cluster directly to give the operator the actual fix.
+		if missing, probeErr := keyspaceMissing(ctx, cfg, log); probeErr == nil && missing {
+			return nil, fmt.Errorf("cassandra: keyspace %q does not exist; run `feedsvc migrate` first (%w)", cfg.Keyspace, err)
+		}
+		return nil, err
+	}
+	s := &Store{session: session, log: log}
+	if err := s.checkMigrated(ctx, cfg.Keyspace); err != nil {
+		session.Close()
+		return nil, err
+	}
+	log.Info("cassandra: connected", "hosts", cfg.Hosts, "keyspace", cfg.Keyspace)
+	return s, nil
+}
+
+// keyspaceMissing reports whether the cluster is reachable but lacks
+// cfg.Keyspace.
+func keyspaceMissing(ctx context.Context, cfg Config, log *slog.Logger) (bool, error) {
+	c, err := newCluster(cfg, "", log)
+	if err != nil {
+		return false, err
+	}
+	session, err := c.CreateSession()
+	if err != nil {
+		return false, err
+	}
+	defer session.Close()
+	var name string
+	err = session.Query(`SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = ?`, cfg.Keyspace).
+		WithContext(ctx).Scan(&name)
+	if errors.Is(err, gocql.ErrNotFound) {
+		return true, nil
+	}
+	return false, err
+}
+
+// checkMigrated compares the versions recorded in schema_migrations with the
+// migrations this binary knows.
+func (s *Store) checkMigrated(ctx context.Context, keyspace string) error {
+	applied, err := appliedVersions(ctx, s.session, keyspace)
+	if err != nil {
+		return fmt.Errorf("cassandra: read schema version of keyspace %q (run `feedsvc migrate`): %w", keyspace, err)
+	}
+	for _, m := range migrations {
+		if !applied[m.version] {
+			return fmt.Errorf("cassandra: keyspace %q lacks migration %d (%s); run `feedsvc migrate`", keyspace, m.version, m.name)
+		}
+	}
+	return nil
+}
+
+// Close releases the connections.
+func (s *Store) Close() error {
+	s.session.Close()
+	return nil
+}
+
+// Ping checks that a node answers a trivial query.
+func (s *Store) Ping(ctx context.Context) error {
+	var version string
+	if err := s.session.Query(`SELECT release_version FROM system.local`).WithContext(ctx).Scan(&version); err != nil {
+		return fmt.Errorf("cassandra: ping: %w", err)
+	}
+	return nil
+}
+
+// gocqlLogger sends gocql's log lines (connection failures, host up/down) to
+// slog as warnings instead of the process-wide standard logger.
+type gocqlLogger struct{ log *slog.Logger }
+
+func (l gocqlLogger) Print(v ...any) {
+	l.log.Warn(strings.TrimSpace(fmt.Sprint(v...)), "component", "gocql")
+}
+func (l gocqlLogger) Printf(format string, v ...any) {
+	l.log.Warn(strings.TrimSpace(fmt.Sprintf(format, v...)), "component", "gocql")
+}
+func (l gocqlLogger) Println(v ...any) {
+	l.log.Warn(strings.TrimSpace(fmt.Sprintln(v...)), "component", "gocql")
+}

@@ -1,0 +1,99 @@
+package cassandra
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/feedsvc/feedsvc/internal/testenv"
+	"github.com/feedsvc/feedsvc/store/storetest"
+)
+
+// TestConformance runs the shared store suite against a real cluster named by
+// FEEDSVC_CASSANDRA_HOSTS (comma-separated host:port), in a throwaway keyspace.
+func TestConformance(t *testing.T) {
+	hosts := os.Getenv("FEEDSVC_CASSANDRA_HOSTS")
+	if hosts == "" {
+		hosts = testenv.Require(t, "FEEDSVC_CASSANDRA_HOSTS")
+	}
+	ctx := context.Background()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	cfg := Config{
+		Hosts:    strings.Split(hosts, ","),
+		Keyspace: "feedsvc_test_" + randomHex(t, 6),
+		// A single test node cannot satisfy QUORUM of anything larger.
+		Consistency: "ONE",
+		Timeout:     20 * time.Second,
+	}
+	t.Cleanup(func() { dropKeyspace(t, cfg) })
+
+	// Twice: the second run must find everything applied and change nothing.
+	for range 2 {
+		if err := Migrate(ctx, cfg, log); err != nil {
+			t.Fatalf("Migrate: %v", err)
+		}
+	}
+	s, err := Open(ctx, cfg, log)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	if err := s.Ping(ctx); err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
+
+	storetest.Run(t, func(t *testing.T) storetest.Store {
+		// Truncating is much faster than a keyspace per case (DDL needs
+		// schema agreement), and schema_migrations is left alone.
+		for _, table := range tables {
+			if err := s.session.Query(`TRUNCATE ` + table).WithContext(ctx).Exec(); err != nil {
+				t.Fatalf("truncate %s: %v", table, err)
+			}
+		}
+		return s
+	}, storetest.Options{})
+}
+
+// TestOpenMissingKeyspace checks the hint to run migrate.
+func TestOpenMissingKeyspace(t *testing.T) {
+	hosts := os.Getenv("FEEDSVC_CASSANDRA_HOSTS")
+	if hosts == "" {
+		hosts = testenv.Require(t, "FEEDSVC_CASSANDRA_HOSTS")
+	}
+	cfg := Config{Hosts: strings.Split(hosts, ","), Keyspace: "feedsvc_missing_" + randomHex(t, 6), Consistency: "ONE"}
+	_, err := Open(context.Background(), cfg, nil)
+	if err == nil || !strings.Contains(err.Error(), "feedsvc migrate") {
+		t.Fatalf("Open of a missing keyspace: err = %v, want a hint to run feedsvc migrate", err)
+	}
+}
+
+func randomHex(t *testing.T, n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+// dropKeyspace removes the test keyspace so repeated runs leave no litter.
+func dropKeyspace(t *testing.T, cfg Config) {
+	c, err := newCluster(cfg, "", nil)
+	if err != nil {
+		t.Errorf("drop keyspace: %v", err)
+		return
+	}
+	session, err := c.CreateSession()
+	if err != nil {
+		t.Errorf("drop keyspace: %v", err)
+		return
+	}
+	defer session.Close()
+	if err := session.Query(`DROP KEYSPACE IF EXISTS ` + cfg.Keyspace).Exec(); err != nil {
+		t.Errorf("drop keyspace %s: %v", cfg.Keyspace, err)
+	}
+}

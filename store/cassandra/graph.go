@@ -1,0 +1,189 @@
+package cassandra
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/feedsvc/feedsvc/app"
+	"github.com/gocql/gocql"
+)
+
+var _ app.Graph = (*Store)(nil)
+
+// followerBuckets is how many partitions hold one user's followers. Changing
+// it moves followers between buckets, so it is part of the schema: a new
+// value needs a migration that rewrites the followers table.
+const followerBuckets = 64
+
+// followerBucket places follower in one of the followee's partitions. FNV-1a
+// is stable across processes and releases, unlike Go's map hash.
+func followerBucket(follower string) int {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(follower))
+	return int(h.Sum32() % followerBuckets)
+}
+
+// lwt marks a conditional statement as not to be retried: a retry after a
+// timeout could find its own first attempt applied and misreport it.
+func lwt(q *gocql.Query) *gocql.Query { return q.RetryPolicy(nil) }
+
+// EnsureUser implements app.Graph. The common case (the user exists) is a
+// plain read; only the first call pays for an LWT, which keeps the original
+// created_at when two first calls race.
+func (s *Store) EnsureUser(ctx context.Context, user string) error {
+	ok, err := s.UserExists(ctx, user)
+	if err != nil || ok {
+		return err
+	}
+	_, err = lwt(s.session.Query(`INSERT INTO users (id, created_at) VALUES (?, ?) IF NOT EXISTS`,
+		user, time.Now().UTC())).WithContext(ctx).MapScanCAS(map[string]any{})
+	if err != nil {
+		return fmt.Errorf("cassandra: ensure user %s: %w", user, err)
+	}
+	return nil
+}
+
+// UserExists implements app.Graph.
+func (s *Store) UserExists(ctx context.Context, user string) (bool, error) {
+	var id string
+	err := s.session.Query(`SELECT id FROM users WHERE id = ?`, user).WithContext(ctx).Scan(&id)
+	if errors.Is(err, gocql.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("cassandra: user exists %s: %w", user, err)
+	}
+	return true, nil
+}
+
+// Follow implements app.Graph. The LWT on follows decides whether the edge
+// is new; the followers row is written whether or not it applied, so a call
+// retried after a failure between the two writes repairs the reverse index.
+func (s *Store) Follow(ctx context.Context, follower, followee string) (bool, error) {
+	applied, err := lwt(s.session.Query(`INSERT INTO follows (follower, followee, created_at) VALUES (?, ?, ?) IF NOT EXISTS`,
+		follower, followee, time.Now().UTC())).WithContext(ctx).MapScanCAS(map[string]any{})
+	if err != nil {
+		return false, fmt.Errorf("cassandra: follow %s -> %s: %w", follower, followee, err)
+	}
+	err = s.session.Query(`INSERT INTO followers (followee, bucket, follower) VALUES (?, ?, ?)`,
+		followee, followerBucket(follower), follower).WithContext(ctx).Exec()
+	if err != nil {
+		return false, fmt.Errorf("cassandra: follow %s -> %s: followers index: %w", follower, followee, err)
+	}
+	return applied, nil
+}
+
+// Unfollow implements app.Graph, mirroring Follow: the LWT decides, and the
+// followers row is deleted either way so retries converge.
+//
+// A Follow racing an Unfollow of the same edge can leave the two tables
+// disagreeing (the LWTs are ordered, the index writes are not); the next
+// Follow or Unfollow of that edge repairs it.
+func (s *Store) Unfollow(ctx context.Context, follower, followee string) (bool, error) {
+	applied, err := lwt(s.session.Query(`DELETE FROM follows WHERE follower = ? AND followee = ? IF EXISTS`,
+		follower, followee)).WithContext(ctx).MapScanCAS(map[string]any{})
+	if err != nil {
+		return false, fmt.Errorf("cassandra: unfollow %s -> %s: %w", follower, followee, err)
+	}
+	err = s.session.Query(`DELETE FROM followers WHERE followee = ? AND bucket = ? AND follower = ?`,
+		followee, followerBucket(follower), follower).WithContext(ctx).Exec()
+	if err != nil {
+		return false, fmt.Errorf("cassandra: unfollow %s -> %s: followers index: %w", follower, followee, err)
+	}
+	return applied, nil
+}
+
+// Followers implements app.Graph. Users come bucket by bucket (0 to
+// followerBuckets-1), each bucket in name order. The cursor is
+// "bucket:lastFollower"; callers must treat it as opaque.
+func (s *Store) Followers(ctx context.Context, user, cursor string, limit int) ([]string, string, error) {
+	if limit <= 0 {
+		return nil, "", nil
+	}
+	bucket, after := 0, ""
+	if cursor != "" {
+		b, name, ok := strings.Cut(cursor, ":")
+		n, err := strconv.Atoi(b)
+		if !ok || err != nil || n < 0 || n >= followerBuckets {
+			return nil, "", fmt.Errorf("cassandra: followers of %s: %w: bad cursor %q", user, app.ErrInvalid, cursor)
+		}
+		bucket, after = n, name
+	}
+	users := make([]string, 0, min(limit, 1024))
+	last := ""
+	for ; bucket < followerBuckets; bucket, after = bucket+1, "" {
+		// Once the page is full, read one more row to learn whether
+		// anything follows, so the last page ends with an empty cursor
+		// instead of a further, empty page.
+		want := limit - len(users)
+		full := want == 0
+		if full {
+			want = 1
+		}
+		got, err := s.readFollowerBucket(ctx, user, bucket, after, want+1)
+		if err != nil {
+			return nil, "", err
+		}
+		if full {
+			if len(got) > 0 {
+				return users, last, nil
+			}
+			continue
+		}
+		if len(got) > want {
+			users = append(users, got[:want]...)
+			return users, strconv.Itoa(bucket) + ":" + got[want-1], nil
+		}
+		users = append(users, got...)
+		if len(got) > 0 {
+			last = strconv.Itoa(bucket) + ":" + got[len(got)-1]
+		}
+	}
+	return users, "", nil
+}
+
+// readFollowerBucket reads up to n followers of user in bucket, after the name
+// after ("" for the start).
+func (s *Store) readFollowerBucket(ctx context.Context, user string, bucket int, after string, n int) ([]string, error) {
+	iter := s.session.Query(`SELECT follower FROM followers WHERE followee = ? AND bucket = ? AND follower > ? LIMIT ?`,
+		user, bucket, after, n).WithContext(ctx).Iter()
+	var (
+		names []string
+		name  string
+	)
+	for iter.Scan(&name) {
+		names = append(names, name)
+	}
+	if err := iter.Close(); err != nil {
+		return nil, fmt.Errorf("cassandra: followers of %s bucket %d: %w", user, bucket, err)
+	}
+	return names, nil
+}
+
+// Following implements app.Graph. Users come in name order; the cursor is
+// the last user returned.
+func (s *Store) Following(ctx context.Context, user, cursor string, limit int) ([]string, string, error) {
+	if limit <= 0 {
+		return nil, "", nil
+	}
+	// One extra row tells whether another page exists.
+	iter := s.session.Query(`SELECT followee FROM follows WHERE follower = ? AND followee > ? LIMIT ?`,
+		user, cursor, limit+1).WithContext(ctx).Iter()
+	users := make([]string, 0, min(limit+1, 1024))
+	var name string
+	for iter.Scan(&name) {
+		users = append(users, name)
+	}
+	if err := iter.Close(); err != nil {
+		return nil, "", fmt.Errorf("cassandra: following of %s: %w", user, err)
+	}
+	if len(users) > limit {
+		return users[:limit], users[limit-1], nil
+	}
+	return users, "", nil
+}

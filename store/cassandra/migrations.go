@@ -1,0 +1,178 @@
+package cassandra
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/gocql/gocql"
+)
+
+// migration is one schema version. Statements use {ks} for the keyspace and
+// must be idempotent (IF NOT EXISTS and the like): a crash between the DDL and
+// the schema_migrations row leaves the version unrecorded, and the next run
+// applies it again.
+type migration struct {
+	version int
+	name    string
+	stmts   []string
+}
+
+// migrations is the schema history, oldest first. Append new versions; never
+// edit one that has shipped.
+var migrations = []migration{
+	{
+		version: 1,
+		name:    "initial schema",
+		stmts: []string{
+			// Posts by ID: the source of truth GetPosts reads.
+			`CREATE TABLE IF NOT EXISTS {ks}.posts (
+				id bigint PRIMARY KEY,
+				author text,
+				text text,
+				created_at timestamp
+			)`,
+			// An author's timeline, one partition per author and month so a
+			// prolific author never builds an unbounded partition. Posts are
+			// immutable, so the body is copied here: AuthorPosts then needs
+			// no second lookup in posts.
+			`CREATE TABLE IF NOT EXISTS {ks}.posts_by_author (
+				author text,
+				month text,
+				id bigint,
+				text text,
+				created_at timestamp,
+				PRIMARY KEY ((author, month), id)
+			) WITH CLUSTERING ORDER BY (id DESC)`,
+			// The months in which an author posted, newest first, so
+			// AuthorPosts can skip the months with no posts instead of
+			// probing every month back to the epoch. A few rows per year.
+			`CREATE TABLE IF NOT EXISTS {ks}.user_post_months (
+				author text,
+				month text,
+				PRIMARY KEY ((author), month)
+			) WITH CLUSTERING ORDER BY (month DESC)`,
+			`CREATE TABLE IF NOT EXISTS {ks}.users (
+				id text PRIMARY KEY,
+				created_at timestamp
+			)`,
+			// Whom a user follows. Written only through LWTs (Follow,
+			// Unfollow), which tell whether the edge is new; one partition
+			// per follower is bounded by the application's following cap.
+			`CREATE TABLE IF NOT EXISTS {ks}.follows (
+				follower text,
+				followee text,
+				created_at timestamp,
+				PRIMARY KEY ((follower), followee)
+			)`,
+			// Who follows a user. A popular user has far too many followers
+			// for one partition, so each follower lands in one of
+			// followerBuckets partitions by a hash of its name: no counters
+			// or coordination needed, and 100k followers make ~1.6k rows
+			// per partition.
+			`CREATE TABLE IF NOT EXISTS {ks}.followers (
+				followee text,
+				bucket int,
+				follower text,
+				PRIMARY KEY ((followee, bucket), follower)
+			)`,
+		},
+	},
+}
+
+// tables lists every data table, for tests that need to empty the keyspace.
+var tables = []string{"posts", "posts_by_author", "user_post_months", "users", "follows", "followers"}
+
+// Migrate creates cfg.Keyspace if needed and applies the migrations not yet
+// recorded in its schema_migrations table. Running it again is harmless.
+// Run it from one process at a time: concurrent DDL on the same table can
+// disagree on schema versions.
+func Migrate(ctx context.Context, cfg Config, log *slog.Logger) error {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	// The keyspace may not exist yet, so the session is not bound to it and
+	// every statement names it explicitly.
+	c, err := newCluster(cfg, "", log)
+	if err != nil {
+		return err
+	}
+	session, err := c.CreateSession()
+	if err != nil {
+		return fmt.Errorf("cassandra: connect to %s: %w", strings.Join(cfg.Hosts, ","), err)
+	}
+	defer session.Close()
+
+	ks := cfg.Keyspace
+	replication := cfg.Replication
+	if strings.TrimSpace(replication) == "" {
+		replication = DefaultReplication
+	}
+	ddl := func(stmt string) error {
+		stmt = strings.ReplaceAll(stmt, "{ks}", ks)
+		if err := session.Query(stmt).WithContext(ctx).Exec(); err != nil {
+			return fmt.Errorf("cassandra: migrate: %s: %w", firstLine(stmt), err)
+		}
+		// Later statements (and other nodes serving the next request) must
+		// see this change before we build on it.
+		if err := session.AwaitSchemaAgreement(ctx); err != nil {
+			return fmt.Errorf("cassandra: migrate: schema agreement: %w", err)
+		}
+		return nil
+	}
+	if err := ddl(`CREATE KEYSPACE IF NOT EXISTS {ks} WITH replication = ` + replication); err != nil {
+		return err
+	}
+	if err := ddl(`CREATE TABLE IF NOT EXISTS {ks}.schema_migrations (
+		version int PRIMARY KEY,
+		name text,
+		applied_at timestamp
+	)`); err != nil {
+		return err
+	}
+	applied, err := appliedVersions(ctx, session, ks)
+	if err != nil {
+		return fmt.Errorf("cassandra: migrate: %w", err)
+	}
+	for _, m := range migrations {
+		if applied[m.version] {
+			continue
+		}
+		for _, stmt := range m.stmts {
+			if err := ddl(stmt); err != nil {
+				return fmt.Errorf("%w (migration %d %s)", err, m.version, m.name)
+			}
+		}
+		// Recorded only after every statement succeeded, so a crash before
+		// this point reruns the whole (idempotent) migration.
+		err := session.Query(`INSERT INTO `+ks+`.schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
+			m.version, m.name, time.Now().UTC()).WithContext(ctx).Exec()
+		if err != nil {
+			return fmt.Errorf("cassandra: migrate: record version %d: %w", m.version, err)
+		}
+		log.Info("cassandra: applied migration", "keyspace", ks, "version", m.version, "name", m.name)
+	}
+	return nil
+}
+
+// appliedVersions reads the set of recorded migration versions.
+func appliedVersions(ctx context.Context, session *gocql.Session, ks string) (map[int]bool, error) {
+	applied := map[int]bool{}
+	iter := session.Query(`SELECT version FROM ` + ks + `.schema_migrations`).WithContext(ctx).Iter()
+	var v int
+	for iter.Scan(&v) {
+		applied[v] = true
+	}
+	if err := iter.Close(); err != nil {
+		return nil, fmt.Errorf("read %s.schema_migrations: %w", ks, err)
+	}
+	return applied, nil
+}
+
+// firstLine shortens a statement for error messages.
+func firstLine(stmt string) string {
+	line, _, _ := strings.Cut(strings.TrimSpace(stmt), "\n")
+	return line
+}

@@ -1,0 +1,283 @@
+// Package pebble is the embedded store: posts, users and the follow graph in
+// a Pebble database under the data directory. It is the zero-setup default;
+// production uses store/cassandra behind the same interfaces.
+package pebble
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/feedsvc/feedsvc/app"
+)
+
+// Key layout. User IDs never contain 0x00, so "prefix user 0x00 other"
+// keys sort by user and then by other.
+const (
+	prefixPost      = "p/" // p/<id BE>            -> JSON post
+	prefixByAuthor  = "a/" // a/<author>\0<id BE>  -> empty
+	prefixUser      = "u/" // u/<user>             -> RFC 3339 creation time
+	prefixFollowing = "f/" // f/<follower>\0<followee>
+	prefixFollowers = "r/" // r/<followee>\0<follower>
+)
+
+// Store implements app.PostStore and app.Graph on Pebble.
+type Store struct {
+	db *pebble.DB
+	// graphMu makes Follow/Unfollow's check-then-write atomic, so "is the
+	// edge new" is answered exactly once per edge.
+	graphMu sync.Mutex
+}
+
+// Open opens (creating if needed) the store in dir/store.
+func Open(dir string, log *slog.Logger) (*Store, error) {
+	db, err := pebble.Open(filepath.Join(dir, "store"), &pebble.Options{Logger: pebbleLogger{log}})
+	if err != nil {
+		return nil, fmt.Errorf("pebble: open %s: %w", dir, err)
+	}
+	return &Store{db: db}, nil
+}
+
+// Close flushes and closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Ping reports whether the store is usable.
+func (s *Store) Ping(context.Context) error {
+	_, closer, err := s.db.Get([]byte(prefixUser))
+	if err == nil {
+		return closer.Close()
+	}
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil
+	}
+	return fmt.Errorf("pebble: ping: %w", err)
+}
+
+func idBytes(id app.ID) []byte {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(id))
+	return b[:]
+}
+
+func postKey(id app.ID) []byte { return append([]byte(prefixPost), idBytes(id)...) }
+
+func pairKey(prefix, a, b string) []byte {
+	k := make([]byte, 0, len(prefix)+len(a)+1+len(b))
+	k = append(k, prefix...)
+	k = append(k, a...)
+	k = append(k, 0)
+	return append(k, b...)
+}
+
+func byAuthorKey(author string, id app.ID) []byte {
+	return pairKey(prefixByAuthor, author, string(idBytes(id)))
+}
+
+// SavePost implements app.PostStore.
+func (s *Store) SavePost(_ context.Context, p app.Post) error {
+	v, err := json.Marshal(p)
+	if err != nil {
+		return fmt.Errorf("pebble: encode post: %w", err)
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	_ = b.Set(postKey(p.ID), v, nil)
+	_ = b.Set(byAuthorKey(p.Author, p.ID), nil, nil)
+	if err := b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("pebble: save post %s: %w", p.ID, err)
+	}
+	return nil
+}
+
+// GetPosts implements app.PostStore.
+func (s *Store) GetPosts(_ context.Context, ids []app.ID) (map[app.ID]app.Post, error) {
+	out := make(map[app.ID]app.Post, len(ids))
+	for _, id := range ids {
+		v, closer, err := s.db.Get(postKey(id))
+		if errors.Is(err, pebble.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("pebble: get post %s: %w", id, err)
+		}
+		var p app.Post
+		err = json.Unmarshal(v, &p)
+		closer.Close()
+		if err != nil {
+			return nil, fmt.Errorf("pebble: decode post %s: %w", id, err)
+		}
+		out[id] = p
+	}
+	return out, nil
+}
+
+// DeletePost implements app.PostStore.
+func (s *Store) DeletePost(_ context.Context, p app.Post) error {
+	b := s.db.NewBatch()
+	defer b.Close()
+	_ = b.Delete(postKey(p.ID), nil)
+	_ = b.Delete(byAuthorKey(p.Author, p.ID), nil)
+	if err := b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("pebble: delete post %s: %w", p.ID, err)
+	}
+	return nil
+}
+
+// AuthorPosts implements app.PostStore.
+func (s *Store) AuthorPosts(ctx context.Context, author string, before app.ID, limit int) ([]app.Post, error) {
+	lower := pairKey(prefixByAuthor, author, "")
+	upper := pairKey(prefixByAuthor, author, "\xff\xff\xff\xff\xff\xff\xff\xff\xff")
+	if before > 0 {
+		upper = byAuthorKey(author, before)
+	}
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return nil, fmt.Errorf("pebble: author posts: %w", err)
+	}
+	var ids []app.ID
+	for ok := it.Last(); ok && len(ids) < limit; ok = it.Prev() {
+		k := it.Key()
+		ids = append(ids, app.ID(binary.BigEndian.Uint64(k[len(k)-8:])))
+	}
+	if err := errors.Join(it.Error(), it.Close()); err != nil {
+		return nil, fmt.Errorf("pebble: author posts: %w", err)
+	}
+	found, err := s.GetPosts(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	posts := make([]app.Post, 0, len(ids))
+	for _, id := range ids {
+		if p, ok := found[id]; ok {
+			posts = append(posts, p)
+		}
+	}
+	return posts, nil
+}
+
+// EnsureUser implements app.Graph.
+func (s *Store) EnsureUser(ctx context.Context, user string) error {
+	ok, err := s.UserExists(ctx, user)
+	if err != nil || ok {
+		return err
+	}
+	v := []byte(time.Now().UTC().Format(time.RFC3339))
+	if err := s.db.Set([]byte(prefixUser+user), v, pebble.Sync); err != nil {
+		return fmt.Errorf("pebble: ensure user %s: %w", user, err)
+	}
+	return nil
+}
+
+// UserExists implements app.Graph.
+func (s *Store) UserExists(_ context.Context, user string) (bool, error) {
+	return s.has([]byte(prefixUser + user))
+}
+
+func (s *Store) has(key []byte) (bool, error) {
+	_, closer, err := s.db.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("pebble: get: %w", err)
+	}
+	return true, closer.Close()
+}
+
+// Follow implements app.Graph.
+func (s *Store) Follow(_ context.Context, follower, followee string) (bool, error) {
+	return s.setEdge(follower, followee, true)
+}
+
+// Unfollow implements app.Graph.
+func (s *Store) Unfollow(_ context.Context, follower, followee string) (bool, error) {
+	return s.setEdge(follower, followee, false)
+}
+
+// setEdge adds or removes follower -> followee in both directions and
+// reports whether anything changed.
+func (s *Store) setEdge(follower, followee string, present bool) (bool, error) {
+	s.graphMu.Lock()
+	defer s.graphMu.Unlock()
+	fwd := pairKey(prefixFollowing, follower, followee)
+	rev := pairKey(prefixFollowers, followee, follower)
+	exists, err := s.has(fwd)
+	if err != nil || exists == present {
+		return false, err
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	if present {
+		_ = b.Set(fwd, nil, nil)
+		_ = b.Set(rev, nil, nil)
+	} else {
+		_ = b.Delete(fwd, nil)
+		_ = b.Delete(rev, nil)
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return false, fmt.Errorf("pebble: follow %s -> %s: %w", follower, followee, err)
+	}
+	return true, nil
+}
+
+// Followers implements app.Graph; the cursor is the last user returned.
+func (s *Store) Followers(_ context.Context, user, cursor string, limit int) ([]string, string, error) {
+	return s.edges(prefixFollowers, user, cursor, limit)
+}
+
+// Following implements app.Graph; the cursor is the last user returned.
+func (s *Store) Following(_ context.Context, user, cursor string, limit int) ([]string, string, error) {
+	return s.edges(prefixFollowing, user, cursor, limit)
+}
+
+func (s *Store) edges(prefix, user, cursor string, limit int) ([]string, string, error) {
+	base := pairKey(prefix, user, "")
+	upper := append(bytes.Clone(base[:len(base)-1]), 1)
+	lower := base
+	if cursor != "" {
+		lower = append(pairKey(prefix, user, cursor), 0) // strictly after cursor
+	}
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return nil, "", fmt.Errorf("pebble: list %s: %w", user, err)
+	}
+	var users []string
+	ok := it.First()
+	for ; ok && len(users) < limit; ok = it.Next() {
+		users = append(users, string(it.Key()[len(base):]))
+	}
+	more := ok // the iterator already stands on the entry after the page
+	if err := errors.Join(it.Error(), it.Close()); err != nil {
+		return nil, "", fmt.Errorf("pebble: list %s: %w", user, err)
+	}
+	next := ""
+	if more {
+		next = users[len(users)-1]
+	}
+	return users, next, nil
+}
+
+// pebbleLogger routes Pebble's logs to slog at debug level (errors at error).
+type pebbleLogger struct{ log *slog.Logger }
+
+func (l pebbleLogger) Infof(format string, args ...any) {
+	l.log.Debug(fmt.Sprintf(format, args...), "component", "pebble")
+}
+
+func (l pebbleLogger) Errorf(format string, args ...any) {
+	l.log.Error(fmt.Sprintf(format, args...), "component", "pebble")
+}
+
+func (l pebbleLogger) Fatalf(format string, args ...any) {
+	l.log.Error(fmt.Sprintf(format, args...), "component", "pebble")
+	panic(fmt.Sprintf(format, args...))
+}

@@ -1,0 +1,20 @@
+package pebble_test
+
+import (
+	"log/slog"
+	"testing"
+
+	"github.com/feedsvc/feedsvc/store/pebble"
+	"github.com/feedsvc/feedsvc/store/storetest"
+)
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) storetest.Store {
+		s, err := pebble.Open(t.TempDir(), slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}, storetest.Options{})
+}

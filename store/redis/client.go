@@ -1,0 +1,28 @@
+package redis
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/redis/rueidis"
+)
+
+// Dial connects to Redis at addrs (comma-separated host:port). rueidis
+// detects a Redis Cluster by itself, so the same setting serves both.
+// embedded selects the options the in-process miniredis needs.
+func Dial(addrs string, embedded bool) (rueidis.Client, error) {
+	opt := rueidis.ClientOption{InitAddress: strings.Split(addrs, ",")}
+	if embedded {
+		opt.DisableCache = true
+		opt.ForceSingleClient = true
+	} else {
+		// Feeds are written by many processes; client-side caching would
+		// serve stale pages.
+		opt.DisableCache = true
+	}
+	c, err := rueidis.NewClient(opt)
+	if err != nil {
+		return nil, fmt.Errorf("connect to redis %s: %w", addrs, err)
+	}
+	return c, nil
+}

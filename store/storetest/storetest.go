@@ -1,0 +1,249 @@
+// Package storetest is the conformance suite every store adapter (Pebble,
+// Cassandra) must pass: the same cases, run against each implementation.
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/feedsvc/feedsvc/app"
+)
+
+// Store is what an adapter provides.
+type Store interface {
+	app.PostStore
+	app.Graph
+}
+
+// Options tune the suite for a backend.
+type Options struct {
+	// BigFollowers is the follower count of the "celebrity" case (default
+	// 100000).
+	BigFollowers int
+}
+
+// Run runs every case; open must return a fresh, empty store each call.
+func Run(t *testing.T, open func(t *testing.T) Store, opt Options) {
+	if opt.BigFollowers == 0 {
+		opt.BigFollowers = 100_000
+	}
+	cases := []struct {
+		name string
+		fn   func(t *testing.T, s Store)
+	}{
+		{"PostSaveGetDelete", testPostSaveGetDelete},
+		{"AuthorTimelinePaging", testAuthorTimelinePaging},
+		{"Users", testUsers},
+		{"FollowUnfollow", testFollowUnfollow},
+		{"FollowerPaging", func(t *testing.T, s Store) { testFollowerPaging(t, s, 2_500, 1000) }},
+		{"BigFollowerCount", func(t *testing.T, s Store) { testFollowerPaging(t, s, opt.BigFollowers, 5000) }},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) { c.fn(t, open(t)) })
+	}
+}
+
+var (
+	ids  = app.NewIDGen(1)
+	base = time.Date(2026, 1, 15, 0, 0, 0, 0, time.UTC)
+)
+
+func newPost(author string, i int) app.Post {
+	id := ids.Next()
+	return app.Post{ID: id, Author: author, Text: fmt.Sprintf("post %d by %s", i, author), CreatedAt: id.Time().UTC()}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func testPostSaveGetDelete(t *testing.T, s Store) {
+	ctx := context.Background()
+	p := newPost("alice", 1)
+	must(t, s.SavePost(ctx, p))
+	must(t, s.SavePost(ctx, p)) // idempotent
+	got, err := s.GetPosts(ctx, []app.ID{p.ID, p.ID + 1})
+	must(t, err)
+	if len(got) != 1 {
+		t.Fatalf("GetPosts: %d posts, want 1", len(got))
+	}
+	if g := got[p.ID]; g.ID != p.ID || g.Author != p.Author || g.Text != p.Text || !g.CreatedAt.Equal(p.CreatedAt) {
+		t.Fatalf("GetPosts = %+v, want %+v", g, p)
+	}
+	must(t, s.DeletePost(ctx, p))
+	must(t, s.DeletePost(ctx, p)) // deleting twice is fine
+	got, err = s.GetPosts(ctx, []app.ID{p.ID})
+	must(t, err)
+	if len(got) != 0 {
+		t.Fatalf("post still there after delete: %+v", got)
+	}
+	tl, err := s.AuthorPosts(ctx, "alice", 0, 10)
+	must(t, err)
+	if len(tl) != 0 {
+		t.Fatalf("timeline still holds deleted post: %+v", tl)
+	}
+}
+
+func testAuthorTimelinePaging(t *testing.T, s Store) {
+	ctx := context.Background()
+	var want []app.ID
+	for i := range 25 {
+		p := newPost("bob", i)
+		must(t, s.SavePost(ctx, p))
+		want = append(want, p.ID)
+		must(t, s.SavePost(ctx, newPost("carol", i))) // another author interleaved
+	}
+	slices.Reverse(want)
+	cases := []struct {
+		limit int
+	}{{1}, {7}, {25}, {100}}
+	for _, c := range cases {
+		t.Run(fmt.Sprint("limit", c.limit), func(t *testing.T) {
+			var got []app.ID
+			before := app.ID(0)
+			for range 100 {
+				page, err := s.AuthorPosts(ctx, "bob", before, c.limit)
+				must(t, err)
+				for _, p := range page {
+					if p.Author != "bob" {
+						t.Fatalf("post of %s in bob's timeline", p.Author)
+					}
+					got = append(got, p.ID)
+				}
+				if len(page) < c.limit {
+					break
+				}
+				before = page[len(page)-1].ID
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("timeline = %v, want %v", got, want)
+			}
+		})
+	}
+	none, err := s.AuthorPosts(ctx, "nobody", 0, 10)
+	must(t, err)
+	if len(none) != 0 {
+		t.Fatalf("unknown author has posts: %v", none)
+	}
+}
+
+func testUsers(t *testing.T, s Store) {
+	ctx := context.Background()
+	ok, err := s.UserExists(ctx, "dave")
+	must(t, err)
+	if ok {
+		t.Fatal("dave exists before EnsureUser")
+	}
+	must(t, s.EnsureUser(ctx, "dave"))
+	must(t, s.EnsureUser(ctx, "dave"))
+	ok, err = s.UserExists(ctx, "dave")
+	must(t, err)
+	if !ok {
+		t.Fatal("dave missing after EnsureUser")
+	}
+}
+
+func testFollowUnfollow(t *testing.T, s Store) {
+	ctx := context.Background()
+	steps := []struct {
+		op       string
+		from, to string
+		changed  bool
+	}{
+		{"follow", "b", "a", true},
+		{"follow", "b", "a", false},
+		{"follow", "c", "a", true},
+		{"follow", "a", "c", true},
+		{"unfollow", "b", "a", true},
+		{"unfollow", "b", "a", false},
+		{"unfollow", "x", "y", false},
+	}
+	for _, st := range steps {
+		f := s.Follow
+		if st.op == "unfollow" {
+			f = s.Unfollow
+		}
+		changed, err := f(ctx, st.from, st.to)
+		must(t, err)
+		if changed != st.changed {
+			t.Fatalf("%s %s -> %s: changed=%v, want %v", st.op, st.from, st.to, changed, st.changed)
+		}
+	}
+	lists := []struct {
+		name string
+		list func(context.Context, string, string, int) ([]string, string, error)
+		user string
+		want []string
+	}{
+		{"followers of a", s.Followers, "a", []string{"c"}},
+		{"following of a", s.Following, "a", []string{"c"}},
+		{"following of b", s.Following, "b", nil},
+		{"followers of c", s.Followers, "c", []string{"a"}},
+	}
+	for _, l := range lists {
+		got, next, err := l.list(ctx, l.user, "", 10)
+		must(t, err)
+		if !slices.Equal(got, l.want) || next != "" {
+			t.Fatalf("%s = %v (next %q), want %v", l.name, got, next, l.want)
+		}
+	}
+}
+
+// testFollowerPaging makes n users follow one user and checks that paging
+// returns each exactly once, across page boundaries, and that the reverse
+// lists agree.
+func testFollowerPaging(t *testing.T, s Store, n, pageSize int) {
+	ctx := context.Background()
+	star := fmt.Sprintf("star%d", n)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(64)
+	for i := range n {
+		g.Go(func() error {
+			_, err := s.Follow(gctx, fmt.Sprintf("fan%06d", i), star)
+			return err
+		})
+	}
+	must(t, g.Wait())
+	seen := make(map[string]bool, n)
+	cursor, pages := "", 0
+	for {
+		page, next, err := s.Followers(ctx, star, cursor, pageSize)
+		must(t, err)
+		pages++
+		if len(page) > pageSize {
+			t.Fatalf("page of %d > limit %d", len(page), pageSize)
+		}
+		for _, u := range page {
+			if seen[u] {
+				t.Fatalf("follower %s returned twice", u)
+			}
+			seen[u] = true
+		}
+		if next == "" {
+			break
+		}
+		cursor = next
+		if pages > n/pageSize+100 {
+			t.Fatal("paging does not terminate")
+		}
+	}
+	if len(seen) != n {
+		t.Fatalf("paged %d followers, want %d", len(seen), n)
+	}
+	for _, i := range []int{0, n / 2, n - 1} {
+		u := fmt.Sprintf("fan%06d", i)
+		got, _, err := s.Following(ctx, u, "", 10)
+		must(t, err)
+		if !slices.Equal(got, []string{star}) {
+			t.Fatalf("following of %s = %v", u, got)
+		}
+	}
+}

@@ -1,0 +1,290 @@
+package main
+
+// The composition root: the only place that knows which adapter backs which
+// port. Everything below picks the embedded backend when no address is
+// configured, and the production one otherwise.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/feedsvc/feedsvc/app"
+	"github.com/feedsvc/feedsvc/configs"
+	"github.com/feedsvc/feedsvc/events"
+	"github.com/feedsvc/feedsvc/roles"
+	"github.com/feedsvc/feedsvc/roles/api"
+	"github.com/feedsvc/feedsvc/roles/httpserver"
+	"github.com/feedsvc/feedsvc/store/cassandra"
+	"github.com/feedsvc/feedsvc/store/pebble"
+	redisfeeds "github.com/feedsvc/feedsvc/store/redis"
+)
+
+// store is what the service needs from a store adapter.
+type store interface {
+	app.PostStore
+	app.Graph
+	Ping(context.Context) error
+	Close() error
+}
+
+// backends are the open connections of one process.
+type backends struct {
+	store   store
+	feeds   *redisfeeds.Feeds
+	brokers []string
+	closers []func() // run in reverse order
+	checks  map[string]func(context.Context) error
+}
+
+func (b *backends) close() {
+	for _, c := range slices.Backward(b.closers) {
+		c()
+	}
+}
+
+// ready checks every dependency.
+func (b *backends) ready(ctx context.Context) error {
+	var errs []error
+	for name, check := range b.checks {
+		if err := check(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func topics(cfg *configs.Config) events.Topics {
+	return events.Topics{Posts: cfg.TopicPosts, Follows: cfg.TopicFollows}
+}
+
+func cassandraConfig(cfg *configs.Config) cassandra.Config {
+	return cassandra.Config{
+		Hosts:       cfg.CassandraHosts,
+		Keyspace:    cfg.CassandraKeyspace,
+		Replication: cfg.CassandraReplication,
+		Consistency: cfg.CassandraConsistency,
+		Timeout:     5 * time.Second,
+	}
+}
+
+// open connects to (or starts) the store, the feed cache and the broker.
+func open(ctx context.Context, cfg *configs.Config, log *slog.Logger) (b *backends, err error) {
+	b = &backends{checks: map[string]func(context.Context) error{}}
+	defer func() {
+		if err != nil {
+			b.close()
+		}
+	}()
+	embKafka, embRedis, embStore := cfg.Embedded()
+
+	// The store first: Pebble locks the data dir, so a second embedded
+	// process on the same dir fails here, before touching anything else.
+	if embStore {
+		s, err := pebble.Open(cfg.DataDir, log)
+		if err != nil {
+			return nil, fmt.Errorf("%w (is another feedsvc running on data dir %s?)", err, cfg.DataDir)
+		}
+		b.store = s
+		log.Info("embedded store", "dir", cfg.DataDir)
+	} else {
+		s, err := cassandra.Open(ctx, cassandraConfig(cfg), log)
+		if err != nil {
+			return nil, err
+		}
+		b.store = s
+	}
+	b.closers = append(b.closers, func() { _ = b.store.Close() })
+	b.checks["store"] = b.store.Ping
+
+	redisAddr := cfg.RedisAddr
+	if embRedis {
+		m := miniredis.NewMiniRedis()
+		if err := m.StartAddr("127.0.0.1:0"); err != nil {
+			return nil, fmt.Errorf("start embedded redis: %w", err)
+		}
+		b.closers = append(b.closers, m.Close)
+		redisAddr = m.Addr()
+		log.Info("embedded redis (in memory; feeds are rebuilt from the store after a restart)", "addr", redisAddr)
+	}
+	client, err := redisfeeds.Dial(redisAddr, embRedis)
+	if err != nil {
+		return nil, err
+	}
+	b.closers = append(b.closers, client.Close)
+	b.feeds = redisfeeds.NewFeeds(client, cfg.FeedCap)
+	b.checks["redis"] = b.feeds.Ping
+
+	b.brokers = cfg.KafkaBrokers
+	if embKafka {
+		k, err := events.StartEmbedded(cfg.DataDir)
+		if err != nil {
+			return nil, err
+		}
+		b.closers = append(b.closers, k.Close)
+		b.brokers = k.Addrs()
+		// The embedded broker is this process's own: create its topics now.
+		spec := events.TopicSpec{Partitions: int32(cfg.KafkaPartitions), Replication: 1}
+		if err := events.EnsureTopics(b.brokers, topics(cfg), spec); err != nil {
+			return nil, err
+		}
+		log.Info("embedded kafka", "addr", b.brokers, "dir", cfg.DataDir)
+	}
+	brokers := b.brokers
+	b.checks["kafka"] = func(context.Context) error { return events.Ping(brokers) }
+	return b, nil
+}
+
+// serve runs the named roles and the HTTP server until ctx ends.
+func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, registry roles.Registry, names []string) error {
+	b, err := open(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer b.close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	router := httpserver.New(log, reg, b.ready)
+
+	tokens, err := newTokens(cfg)
+	if err != nil {
+		return err
+	}
+	deps := &roles.Deps{
+		Posts:   b.store,
+		Graph:   b.store,
+		Feeds:   b.feeds,
+		HTTP:    router,
+		Verify:  tokens.Verify,
+		Brokers: b.brokers,
+		Topics:  topics(cfg),
+		Events:  events.NewMetrics(reg),
+		Metrics: reg,
+		Healthy: b.ready,
+		FeedCap: cfg.FeedCap,
+		Batch:   cfg.FanoutBatch,
+		Log:     log,
+	}
+	if slices.Contains(names, "api") {
+		producer, err := events.NewProducer(b.brokers, deps.Topics)
+		if err != nil {
+			return err
+		}
+		defer producer.Close() // after the HTTP server stopped (defers run last-in first-out)
+		deps.Service = &app.Service{
+			Posts: b.store, Graph: b.store, Feeds: b.feeds, Events: producer,
+			IDs: app.NewIDGen(nodeID(cfg)), FeedCap: cfg.FeedCap, Log: log,
+		}
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	for _, name := range names {
+		role, err := registry[name](deps)
+		if err != nil {
+			return fmt.Errorf("role %s: %w", name, err)
+		}
+		g.Go(func() error {
+			if err := role.Run(gctx); err != nil {
+				return fmt.Errorf("role %s: %w", name, err)
+			}
+			return nil
+		})
+	}
+	g.Go(func() error { return httpserver.Serve(gctx, router, cfg.HTTPAddr, cfg.ShutdownTimeout, log) })
+	log.Info("feedsvc started", "roles", names, "version", version)
+	// Until shutdown: a role that fails stops the others (errgroup cancels
+	// gctx), so the process exits non-zero and the orchestrator restarts it.
+	<-gctx.Done()
+	if ctx.Err() != nil {
+		// Graceful shutdown: give roles the timeout to finish.
+		done := make(chan error, 1)
+		go func() { done <- g.Wait() }()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(cfg.ShutdownTimeout):
+			return errors.New("shutdown timed out")
+		}
+	}
+	return g.Wait()
+}
+
+// nodeID is the Snowflake node: configured, or derived from host and pid so
+// two api processes on one machine differ.
+func nodeID(cfg *configs.Config) int {
+	if cfg.NodeID >= 0 {
+		return cfg.NodeID
+	}
+	host, _ := os.Hostname()
+	h := fnv.New32a()
+	fmt.Fprintf(h, "%s/%d", host, os.Getpid())
+	return int(h.Sum32() % (app.MaxNodeID + 1))
+}
+
+// newTokens uses the configured secret or key, else the data dir's local
+// secret (generated on first use).
+func newTokens(cfg *configs.Config) (*api.Tokens, error) {
+	secret := cfg.JWTSecret
+	if secret == "" && cfg.JWTPublicKey == "" {
+		s, err := api.LocalSecret(cfg.DataDir)
+		if err != nil {
+			return nil, err
+		}
+		secret = s
+	}
+	return api.NewTokens(secret, cfg.JWTPublicKey)
+}
+
+// migrate creates/updates the Cassandra schema and the Kafka topics.
+func migrate(ctx context.Context, cfg *configs.Config, log *slog.Logger, _ []string) error {
+	embKafka, _, embStore := cfg.Embedded()
+	if embKafka && embStore {
+		log.Info("nothing to migrate: the embedded broker and store set themselves up")
+		return nil
+	}
+	if !embStore {
+		if err := cassandra.Migrate(ctx, cassandraConfig(cfg), log); err != nil {
+			return err
+		}
+		log.Info("cassandra schema up to date", "keyspace", cfg.CassandraKeyspace)
+	}
+	if !embKafka {
+		spec := events.TopicSpec{Partitions: int32(cfg.KafkaPartitions), Replication: int16(cfg.KafkaReplication)}
+		if err := events.EnsureTopics(cfg.KafkaBrokers, topics(cfg), spec); err != nil {
+			return err
+		}
+		log.Info("kafka topics ready", "topics", topics(cfg).All())
+	}
+	return nil
+}
+
+// inspectFeed prints USER's cached feed exactly as Redis holds it.
+func inspectFeed(ctx context.Context, cfg *configs.Config, _ *slog.Logger, args []string) error {
+	if cfg.RedisAddr == "" {
+		return usageError{errors.New("feed inspect needs --redis-addr (the embedded Redis lives inside the serving process)")}
+	}
+	client, err := redisfeeds.Dial(cfg.RedisAddr, false)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	ids, err := redisfeeds.NewFeeds(client, cfg.FeedCap).Inspect(ctx, args[0])
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		fmt.Println(id)
+	}
+	return nil
+}
