@@ -25,15 +25,37 @@ type Fanout struct {
 func (f *Fanout) Handle(ctx context.Context, ev Event) error {
 	switch {
 	case ev.Type == PostCreated && ev.Post != nil:
+		// A replayed post.created of a since-deleted post must not come back.
+		found, err := f.Posts.GetPosts(ctx, []ID{ev.Post.ID})
+		if err != nil {
+			return fmt.Errorf("look up post %s: %w", ev.Post.ID, err)
+		}
+		if _, ok := found[ev.Post.ID]; !ok {
+			return nil
+		}
 		return f.toFollowers(ctx, ev.Post, f.Feeds.Add)
 	case ev.Type == PostDeleted && ev.Post != nil:
 		return f.toFollowers(ctx, ev.Post, f.Feeds.Remove)
 	case ev.Type == UserFollowed && ev.Follow != nil:
-		return f.mergeFollowee(ctx, *ev.Follow, f.Feeds.Add)
+		return f.onFollowChange(ctx, *ev.Follow, true, f.Feeds.Add)
 	case ev.Type == UserUnfollowed && ev.Follow != nil:
-		return f.mergeFollowee(ctx, *ev.Follow, f.Feeds.Remove)
+		return f.onFollowChange(ctx, *ev.Follow, false, f.Feeds.Remove)
 	}
 	return nil // not ours: other consumers' event types are skipped
+}
+
+// onFollowChange applies a follow or unfollow only if the graph still agrees,
+// so replaying an old event never undoes a newer change (a replayed
+// user.unfollowed after a re-follow would otherwise empty the feed).
+func (f *Fanout) onFollowChange(ctx context.Context, fl Follow, following bool, apply func(context.Context, []FeedEntry) error) error {
+	now, err := f.Graph.IsFollowing(ctx, fl.Follower, fl.Followee)
+	if err != nil {
+		return fmt.Errorf("check follow %s -> %s: %w", fl.Follower, fl.Followee, err)
+	}
+	if now != following {
+		return nil
+	}
+	return f.mergeFollowee(ctx, fl, apply)
 }
 
 func (f *Fanout) toFollowers(ctx context.Context, p *Post, apply func(context.Context, []FeedEntry) error) error {

@@ -26,6 +26,8 @@ type Graph interface {
 	UserExists(ctx context.Context, user string) (bool, error)
 	// Follow records follower -> followee and reports whether the edge is new.
 	Follow(ctx context.Context, follower, followee string) (bool, error)
+	// IsFollowing reports whether follower follows followee now.
+	IsFollowing(ctx context.Context, follower, followee string) (bool, error)
 	// Unfollow removes follower -> followee and reports whether it existed.
 	Unfollow(ctx context.Context, follower, followee string) (bool, error)
 	// Followers pages through the users following user, in a stable order.

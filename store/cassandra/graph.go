@@ -61,6 +61,20 @@ func (s *Store) UserExists(ctx context.Context, user string) (bool, error) {
 	return true, nil
 }
 
+// IsFollowing implements app.Graph.
+func (s *Store) IsFollowing(ctx context.Context, follower, followee string) (bool, error) {
+	var f string
+	err := s.session.Query(`SELECT followee FROM follows WHERE follower = ? AND followee = ?`, follower, followee).
+		WithContext(ctx).Scan(&f)
+	if errors.Is(err, gocql.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("cassandra: is following %s -> %s: %w", follower, followee, err)
+	}
+	return true, nil
+}
+
 // Follow implements app.Graph. The LWT on follows decides whether the edge
 // is new; the followers row is written whether or not it applied, so a call
 // retried after a failure between the two writes repairs the reverse index.

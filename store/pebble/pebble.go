@@ -193,6 +193,11 @@ func (s *Store) has(key []byte) (bool, error) {
 	return true, closer.Close()
 }
 
+// IsFollowing implements app.Graph.
+func (s *Store) IsFollowing(_ context.Context, follower, followee string) (bool, error) {
+	return s.has(pairKey(prefixFollowing, follower, followee))
+}
+
 // Follow implements app.Graph.
 func (s *Store) Follow(_ context.Context, follower, followee string) (bool, error) {
 	return s.setEdge(follower, followee, true)

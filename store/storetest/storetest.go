@@ -177,6 +177,17 @@ func testFollowUnfollow(t *testing.T, s Store) {
 			t.Fatalf("%s %s -> %s: changed=%v, want %v", st.op, st.from, st.to, changed, st.changed)
 		}
 	}
+	edges := []struct {
+		from, to string
+		want     bool
+	}{{"a", "c", true}, {"c", "a", true}, {"b", "a", false}, {"a", "b", false}, {"x", "y", false}}
+	for _, e := range edges {
+		got, err := s.IsFollowing(ctx, e.from, e.to)
+		must(t, err)
+		if got != e.want {
+			t.Fatalf("IsFollowing(%s, %s) = %v, want %v", e.from, e.to, got, e.want)
+		}
+	}
 	lists := []struct {
 		name string
 		list func(context.Context, string, string, int) ([]string, string, error)

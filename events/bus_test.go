@@ -1,0 +1,241 @@
+package events_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/feedsvc/feedsvc/app"
+	"github.com/feedsvc/feedsvc/events"
+	"github.com/feedsvc/feedsvc/internal/testenv"
+)
+
+// brokers are the event buses the same cases run against: the embedded
+// kfake broker and a real Kafka.
+func brokers() map[string]func(t *testing.T) []string {
+	return map[string]func(t *testing.T) []string{
+		"kfake": func(t *testing.T) []string {
+			k, err := events.StartEmbedded(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(k.Close)
+			return k.Addrs()
+		},
+		"kafka": func(t *testing.T) []string {
+			return strings.Split(testenv.Require(t, "FEEDSVC_KAFKA_BROKERS"), ",")
+		},
+	}
+}
+
+func unique(prefix string) string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return prefix + hex.EncodeToString(b)
+}
+
+// fixture is one isolated pair of topics on a bus.
+type fixture struct {
+	brokers []string
+	topics  events.Topics
+}
+
+func newFixture(t *testing.T, brokers []string, partitions int32) fixture {
+	t.Helper()
+	p := unique("t")
+	f := fixture{brokers: brokers, topics: events.Topics{Posts: p + ".posts", Follows: p + ".follows"}}
+	if err := events.EnsureTopics(brokers, f.topics, events.TopicSpec{Partitions: partitions, Replication: 1}); err != nil {
+		t.Fatal(err)
+	}
+	// Idempotent: a second run changes nothing and does not fail.
+	if err := events.EnsureTopics(brokers, f.topics, events.TopicSpec{Partitions: partitions, Replication: 1}); err != nil {
+		t.Fatalf("EnsureTopics again: %v", err)
+	}
+	return f
+}
+
+func (f fixture) publish(t *testing.T, evs []app.Event) {
+	t.Helper()
+	p, err := events.NewProducer(f.brokers, f.topics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	for _, ev := range evs {
+		if err := p.Publish(context.Background(), ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func postEvents(n int, author string, at time.Time) []app.Event {
+	ids := app.NewIDGen(3)
+	var out []app.Event
+	for i := range n {
+		id := ids.Next()
+		p := &app.Post{ID: id, Author: author, Text: fmt.Sprint("post ", i), CreatedAt: at}
+		out = append(out, app.Event{ID: "post.created:" + id.String(), Type: app.PostCreated, Time: at, Post: p})
+	}
+	return out
+}
+
+// recorder is a handler that records events; fail makes it fail instead.
+type recorder struct {
+	mu   sync.Mutex
+	seen []app.Event
+	fail bool
+}
+
+func (r *recorder) Handle(_ context.Context, ev app.Event) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.seen = append(r.seen, ev)
+	if r.fail {
+		return fmt.Errorf("handler crashed on %s", ev.ID)
+	}
+	return nil
+}
+
+func (r *recorder) ids() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, ev := range r.seen {
+		out = append(out, ev.ID)
+	}
+	return out
+}
+
+// consume runs a Runner until stop is called.
+func (f fixture) consume(t *testing.T, group string, h app.Handler) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &events.Runner{
+		Brokers: f.brokers, Group: group, Topics: f.topics.All(), Handler: h,
+		Log:     slog.New(slog.DiscardHandler),
+		Metrics: events.NewMetrics(prometheus.NewRegistry()),
+		Backoff: time.Hour, // a failing handler stays on its event until stopped
+	}
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	return func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("runner: %v", err)
+		}
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func wantIDs(evs []app.Event) []string {
+	var out []string
+	for _, ev := range evs {
+		out = append(out, ev.ID)
+	}
+	return out
+}
+
+func TestBusConformance(t *testing.T) {
+	for name, open := range brokers() {
+		t.Run(name, func(t *testing.T) {
+			addrs := open(t)
+			t.Run("publish consume commit", func(t *testing.T) { testConsumeCommit(t, newFixture(t, addrs, 3)) })
+			t.Run("redelivery after crash before commit", func(t *testing.T) { testRedelivery(t, newFixture(t, addrs, 1)) })
+			t.Run("offsets for time", func(t *testing.T) { testOffsetsForTime(t, newFixture(t, addrs, 1)) })
+		})
+	}
+}
+
+func testConsumeCommit(t *testing.T, f fixture) {
+	evs := postEvents(50, "alice", time.Now())
+	f.publish(t, evs)
+	var rec recorder
+	stop := f.consume(t, "g1", &rec)
+	waitFor(t, "50 events", func() bool { return len(rec.ids()) >= len(evs) })
+	stop()
+	// One author, one key, one partition: order is kept.
+	if got := rec.ids(); !slices.Equal(got, wantIDs(evs)) {
+		t.Fatalf("consumed %d events %v, want %d in order", len(got), got, len(evs))
+	}
+	// The group committed everything: a restarted member gets only new events.
+	more := postEvents(5, "alice", time.Now())
+	f.publish(t, more)
+	var rec2 recorder
+	stop = f.consume(t, "g1", &rec2)
+	waitFor(t, "5 new events", func() bool { return len(rec2.ids()) >= len(more) })
+	stop()
+	if got := rec2.ids(); !slices.Equal(got, wantIDs(more)) {
+		t.Fatalf("after restart consumed %v, want only %v", got, wantIDs(more))
+	}
+	// Another group consumes independently from the start.
+	var other recorder
+	stop = f.consume(t, "g2", &other)
+	waitFor(t, "all events in group g2", func() bool { return len(other.ids()) >= len(evs)+len(more) })
+	stop()
+}
+
+func testRedelivery(t *testing.T, f fixture) {
+	evs := postEvents(10, "bob", time.Now())
+	f.publish(t, evs)
+	crashing := &recorder{fail: true}
+	stop := f.consume(t, "g", crashing)
+	waitFor(t, "first delivery", func() bool { return len(crashing.ids()) >= 1 })
+	stop() // "crash": the handler never succeeded, so nothing was committed
+	var rec recorder
+	stop = f.consume(t, "g", &rec)
+	waitFor(t, "redelivery", func() bool { return len(rec.ids()) >= len(evs) })
+	stop()
+	if got := rec.ids(); !slices.Equal(got, wantIDs(evs)) {
+		t.Fatalf("redelivered %v, want %v", got, wantIDs(evs))
+	}
+}
+
+func testOffsetsForTime(t *testing.T, f fixture) {
+	t0 := time.Now().Add(-2 * time.Hour).Truncate(time.Millisecond)
+	t1 := t0.Add(time.Hour)
+	f.publish(t, postEvents(4, "carol", t0))
+	f.publish(t, postEvents(3, "carol", t1))
+	client, err := sarama.NewClient(f.brokers, events.NewConfig("test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	cases := []struct {
+		at   time.Time
+		want int64
+	}{
+		{t0.Add(-time.Minute), 0},
+		{t0.Add(time.Minute), 4},
+		{t1, 4},
+		{t1.Add(time.Minute), 7}, // past the last event: the log end
+	}
+	for _, c := range cases {
+		got, err := client.GetOffset(f.topics.Posts, 0, c.at.UnixMilli())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != c.want && !(c.want == 7 && got == -1) {
+			t.Fatalf("offset at %v = %d, want %d", c.at, got, c.want)
+		}
+	}
+}

@@ -1,0 +1,182 @@
+package redis_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/rueidis"
+
+	"github.com/feedsvc/feedsvc/app"
+	"github.com/feedsvc/feedsvc/internal/testenv"
+	feedredis "github.com/feedsvc/feedsvc/store/redis"
+)
+
+const testCap = 5
+
+// backends are the servers the same cases run against: the embedded
+// miniredis, a real Redis and a real Redis Cluster.
+func backends(t *testing.T) map[string]func(t *testing.T) rueidis.Client {
+	return map[string]func(t *testing.T) rueidis.Client{
+		"miniredis": func(t *testing.T) rueidis.Client {
+			m := miniredis.RunT(t)
+			return dial(t, m.Addr(), true)
+		},
+		"redis": func(t *testing.T) rueidis.Client {
+			return dial(t, testenv.Require(t, "FEEDSVC_REDIS_ADDR"), false)
+		},
+		"cluster": func(t *testing.T) rueidis.Client {
+			return dial(t, testenv.Require(t, "FEEDSVC_REDIS_CLUSTER_ADDRS"), false)
+		},
+	}
+}
+
+func dial(t *testing.T, addr string, embedded bool) rueidis.Client {
+	c, err := feedredis.Dial(addr, embedded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// uniqueUser isolates tests sharing one real server.
+func uniqueUser(t *testing.T) string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return "t" + hex.EncodeToString(b)
+}
+
+func ids(ns ...int) []app.ID {
+	out := make([]app.ID, len(ns))
+	for i, n := range ns {
+		out[i] = app.ID(n)
+	}
+	return out
+}
+
+func entries(user string, ns ...int) []app.FeedEntry {
+	var out []app.FeedEntry
+	for _, id := range ids(ns...) {
+		out = append(out, app.FeedEntry{User: user, Post: id})
+	}
+	return out
+}
+
+func TestFeedConformance(t *testing.T) {
+	ctx := context.Background()
+	cases := []struct {
+		name string
+		run  func(t *testing.T, f *feedredis.Feeds, user string)
+		// want is user's whole feed afterwards, newest first, and whether it is complete.
+		want     []app.ID
+		complete bool
+	}{
+		{"add pages newest first", func(t *testing.T, f *feedredis.Feeds, u string) {
+			must(t, f.Add(ctx, entries(u, 3, 1, 2)))
+		}, ids(3, 2, 1), false},
+		{"add is idempotent", func(t *testing.T, f *feedredis.Feeds, u string) {
+			must(t, f.Add(ctx, entries(u, 1, 2)))
+			must(t, f.Add(ctx, entries(u, 2, 1, 2)))
+		}, ids(2, 1), false},
+		{"add trims to the cap, keeping the newest", func(t *testing.T, f *feedredis.Feeds, u string) {
+			must(t, f.Add(ctx, entries(u, 1, 2, 3, 4)))
+			must(t, f.Add(ctx, entries(u, 8, 7, 6, 5)))
+		}, ids(8, 7, 6, 5, 4), false},
+		{"an old post past the cap does not enter", func(t *testing.T, f *feedredis.Feeds, u string) {
+			must(t, f.Fill(ctx, u, ids(10, 11, 12, 13, 14)))
+			must(t, f.Add(ctx, entries(u, 1)))
+		}, ids(14, 13, 12, 11, 10), true},
+		{"fill marks complete and keeps fanned-out entries", func(t *testing.T, f *feedredis.Feeds, u string) {
+			must(t, f.Add(ctx, entries(u, 9)))
+			must(t, f.Fill(ctx, u, ids(1, 2)))
+		}, ids(9, 2, 1), true},
+		{"empty fill is a complete empty feed", func(t *testing.T, f *feedredis.Feeds, u string) {
+			must(t, f.Fill(ctx, u, nil))
+		}, nil, true},
+		{"fill trims to the cap", func(t *testing.T, f *feedredis.Feeds, u string) {
+			must(t, f.Fill(ctx, u, ids(1, 2, 3, 4, 5, 6, 7)))
+		}, ids(7, 6, 5, 4, 3), true},
+		{"remove", func(t *testing.T, f *feedredis.Feeds, u string) {
+			must(t, f.Fill(ctx, u, ids(1, 2, 3)))
+			must(t, f.Remove(ctx, entries(u, 2, 99)))
+		}, ids(3, 1), true},
+		{"absent feed is incomplete and empty", func(t *testing.T, f *feedredis.Feeds, u string) {}, nil, false},
+		{"64-bit ids keep their order", func(t *testing.T, f *feedredis.Feeds, u string) {
+			must(t, f.Add(ctx, []app.FeedEntry{{User: u, Post: 1 << 62}, {User: u, Post: 1<<62 + 1}, {User: u, Post: 255}}))
+		}, []app.ID{1<<62 + 1, 1 << 62, 255}, false},
+	}
+	for name, open := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			client := open(t)
+			f := feedredis.NewFeeds(client, testCap)
+			for _, c := range cases {
+				t.Run(c.name, func(t *testing.T) {
+					u := uniqueUser(t)
+					t.Cleanup(func() { client.Do(ctx, client.B().Del().Key(feedredis.Key(u)).Build()) })
+					c.run(t, f, u)
+					got, complete, err := f.Page(ctx, u, 0, 100)
+					must(t, err)
+					if !slices.Equal(got, c.want) || complete != c.complete {
+						t.Fatalf("feed = %v complete=%v, want %v complete=%v", got, complete, c.want, c.complete)
+					}
+					inspected, err := f.Inspect(ctx, u)
+					must(t, err)
+					if !slices.Equal(inspected, got) {
+						t.Fatalf("Inspect = %v, Page = %v", inspected, got)
+					}
+				})
+			}
+			t.Run("paging with before", func(t *testing.T) {
+				u := uniqueUser(t)
+				f := feedredis.NewFeeds(client, 100)
+				must(t, f.Fill(ctx, u, ids(1, 2, 3, 4, 5, 6, 7)))
+				var got []app.ID
+				before := app.ID(0)
+				for {
+					page, complete, err := f.Page(ctx, u, before, 3)
+					must(t, err)
+					if !complete {
+						t.Fatal("filled feed reported incomplete")
+					}
+					got = append(got, page...)
+					if len(page) < 3 {
+						break
+					}
+					before = page[len(page)-1]
+				}
+				if want := ids(7, 6, 5, 4, 3, 2, 1); !slices.Equal(got, want) {
+					t.Fatalf("paged %v, want %v", got, want)
+				}
+			})
+			t.Run("one add touches many feeds", func(t *testing.T) {
+				var users []string
+				var es []app.FeedEntry
+				for i := range 200 {
+					u := fmt.Sprintf("%s_%d", uniqueUser(t), i)
+					users = append(users, u)
+					es = append(es, entries(u, 1, 2)...)
+				}
+				must(t, f.Add(ctx, es))
+				for _, u := range users {
+					got, _, err := f.Page(ctx, u, 0, 10)
+					must(t, err)
+					if !slices.Equal(got, ids(2, 1)) {
+						t.Fatalf("feed of %s = %v", u, got)
+					}
+				}
+			})
+		})
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
