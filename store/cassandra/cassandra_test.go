@@ -14,13 +14,10 @@ import (
 	"github.com/feedsvc/feedsvc/store/storetest"
 )
 
-// TestConformance runs the shared store suite against a real cluster named by
+// TestStoreConformance runs the shared store suite against a real cluster named by
 // FEEDSVC_CASSANDRA_HOSTS (comma-separated host:port), in a throwaway keyspace.
-func TestConformance(t *testing.T) {
-	hosts := os.Getenv("FEEDSVC_CASSANDRA_HOSTS")
-	if hosts == "" {
-		hosts = testenv.Require(t, "FEEDSVC_CASSANDRA_HOSTS")
-	}
+func TestStoreConformance(t *testing.T) {
+	hosts := testenv.Require(t, "FEEDSVC_CASSANDRA_HOSTS")
 	ctx := context.Background()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	cfg := Config{
@@ -47,7 +44,7 @@ func TestConformance(t *testing.T) {
 		t.Fatalf("Ping: %v", err)
 	}
 
-	storetest.Run(t, func(t *testing.T) storetest.Store {
+	storetest.Run(t, "cassandra", func(t *testing.T) storetest.Store {
 		// Truncating is much faster than a keyspace per case (DDL needs
 		// schema agreement), and schema_migrations is left alone.
 		for _, table := range tables {
@@ -61,10 +58,7 @@ func TestConformance(t *testing.T) {
 
 // TestOpenMissingKeyspace checks the hint to run migrate.
 func TestOpenMissingKeyspace(t *testing.T) {
-	hosts := os.Getenv("FEEDSVC_CASSANDRA_HOSTS")
-	if hosts == "" {
-		hosts = testenv.Require(t, "FEEDSVC_CASSANDRA_HOSTS")
-	}
+	hosts := testenv.Require(t, "FEEDSVC_CASSANDRA_HOSTS")
 	cfg := Config{Hosts: strings.Split(hosts, ","), Keyspace: "feedsvc_missing_" + randomHex(t, 6), Consistency: "ONE"}
 	_, err := Open(context.Background(), cfg, nil)
 	if err == nil || !strings.Contains(err.Error(), "feedsvc migrate") {

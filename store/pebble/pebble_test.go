@@ -8,8 +8,8 @@ import (
 	"github.com/feedsvc/feedsvc/store/storetest"
 )
 
-func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) storetest.Store {
+func TestStoreConformance(t *testing.T) {
+	storetest.Run(t, "pebble", func(t *testing.T) storetest.Store {
 		s, err := pebble.Open(t.TempDir(), slog.New(slog.DiscardHandler))
 		if err != nil {
 			t.Fatal(err)

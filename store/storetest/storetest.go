@@ -27,8 +27,9 @@ type Options struct {
 	BigFollowers int
 }
 
-// Run runs every case; open must return a fresh, empty store each call.
-func Run(t *testing.T, open func(t *testing.T) Store, opt Options) {
+// Run runs every case as subtests of backend; open must return a fresh,
+// empty store each call.
+func Run(t *testing.T, backend string, open func(t *testing.T) Store, opt Options) {
 	if opt.BigFollowers == 0 {
 		opt.BigFollowers = 100_000
 	}
@@ -43,9 +44,11 @@ func Run(t *testing.T, open func(t *testing.T) Store, opt Options) {
 		{"FollowerPaging", func(t *testing.T, s Store) { testFollowerPaging(t, s, 2_500, 1000) }},
 		{"BigFollowerCount", func(t *testing.T, s Store) { testFollowerPaging(t, s, opt.BigFollowers, 5000) }},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) { c.fn(t, open(t)) })
-	}
+	t.Run(backend, func(t *testing.T) {
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) { c.fn(t, open(t)) })
+		}
+	})
 }
 
 var (

@@ -1,0 +1,520 @@
+package main_test
+
+// The end-to-end harness: it builds the feedsvc binary and runs it as OS
+// processes in one of two deployments, and talks to it over HTTP exactly as
+// a user would.
+//
+//   - embedded: one `serve --role=all` process on a data dir (the laptop default).
+//   - real: `serve --role=api` and `serve --role=fanout` as separate
+//     processes against the real Kafka, Cassandra and Redis named by
+//     FEEDSVC_KAFKA_BROKERS, FEEDSVC_CASSANDRA_HOSTS and FEEDSVC_REDIS_ADDR
+//     (scripts/testinfra up). Tests share one keyspace and topic pair, created
+//     once by `feedsvc migrate`, and isolate themselves by user names.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/feedsvc/feedsvc/internal/testenv"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "feedsvc-e2e")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "feedsvc")
+	build := exec.Command("go", "build", "-race", "-o", binary, ".")
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build feedsvc:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// deployment is one way of running feedsvc.
+type deployment struct {
+	name string
+	real bool
+}
+
+var deployments = []deployment{{"embedded", false}, {"real", true}}
+
+// realEnv is the environment of processes in the real deployment, set up
+// once per test binary.
+var (
+	realOnce sync.Once
+	realVars []string
+	realErr  error
+)
+
+func setupReal(t *testing.T) []string {
+	t.Helper()
+	vars := []string{}
+	for _, name := range []string{"FEEDSVC_KAFKA_BROKERS", "FEEDSVC_CASSANDRA_HOSTS", "FEEDSVC_REDIS_ADDR"} {
+		vars = append(vars, name+"="+testenv.Require(t, name))
+	}
+	realOnce.Do(func() {
+		id := randHex(4)
+		realVars = append(vars,
+			"FEEDSVC_CASSANDRA_KEYSPACE=feedsvc_e2e_"+id,
+			"FEEDSVC_TOPIC_POSTS=e2e"+id+".posts",
+			"FEEDSVC_TOPIC_FOLLOWS=e2e"+id+".follows",
+		)
+		cmd := exec.Command(binary, "migrate")
+		cmd.Env = childEnv(realVars)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			realErr = fmt.Errorf("feedsvc migrate: %v\n%s", err, out)
+		}
+	})
+	if realErr != nil {
+		t.Fatal(realErr)
+	}
+	return realVars
+}
+
+// childEnv is this process's environment without any FEEDSVC_ setting, plus vars.
+func childEnv(vars []string) []string {
+	env := slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "FEEDSVC_") })
+	return append(env, vars...)
+}
+
+// forEach runs test once per deployment.
+func forEach(t *testing.T, test func(t *testing.T, s *system)) {
+	forDeployments(t, deployments, test)
+}
+
+func forDeployments(t *testing.T, deps []deployment, test func(t *testing.T, s *system)) {
+	for _, d := range deps {
+		t.Run(d.name, func(t *testing.T) {
+			s := &system{t: t, dep: d, dir: t.TempDir(), suffix: randHex(3)}
+			if d.real {
+				s.env = setupReal(t)
+				s.redis = os.Getenv("FEEDSVC_REDIS_ADDR")
+			}
+			test(t, s)
+		})
+	}
+}
+
+// system is feedsvc under test: its processes and how to reach them.
+type system struct {
+	t      *testing.T
+	dep    deployment
+	dir    string   // data dir (embedded state, or only the JWT secret)
+	env    []string // FEEDSVC_ variables of every process
+	suffix string   // makes user names unique on shared real servers
+	redis  string   // the real Redis, if any
+	api    *proc    // the process serving HTTP (the "all" process when embedded)
+	procs  []*proc
+}
+
+// up starts the whole service: one "all" process, or api + fanout.
+func (s *system) up() {
+	s.t.Helper()
+	if s.dep.real {
+		s.startAPI()
+		s.startFanout()
+		return
+	}
+	s.api = s.start("all")
+}
+
+// startAPI starts a process with only the api role.
+func (s *system) startAPI() { s.api = s.start("api") }
+
+// startFanout starts a fanout-only process (real deployment).
+func (s *system) startFanout(flags ...string) *proc { return s.start("fanout", flags...) }
+
+// down stops every process gracefully.
+func (s *system) down() {
+	s.t.Helper()
+	for _, p := range s.procs {
+		p.stop()
+	}
+	s.procs, s.api = nil, nil
+}
+
+func (s *system) user(name string) *user {
+	s.t.Helper()
+	full := name + "_" + s.suffix
+	return &user{t: s.t, name: full, token: strings.TrimSpace(run(s.t, "token", "--data-dir", s.dir, full))}
+}
+
+// inspect returns the post IDs cached in user's feed, via `feedsvc feed inspect`.
+func (s *system) inspect(u *user) []string {
+	s.t.Helper()
+	addr := s.redis
+	if addr == "" {
+		addr = s.api.redisAddr()
+	}
+	return strings.Fields(run(s.t, "feed", "inspect", "--redis-addr", addr, u.name))
+}
+
+// proc is one running feedsvc process.
+type proc struct {
+	t      *testing.T
+	role   string
+	cmd    *exec.Cmd
+	url    string
+	mu     sync.Mutex
+	log    bytes.Buffer
+	exited chan struct{}
+	killed bool
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// start runs `feedsvc serve --role=role [flags]` and waits until it is ready.
+func (s *system) start(role string, flags ...string) *proc {
+	t := s.t
+	t.Helper()
+	addr := freeAddr(t)
+	p := &proc{t: t, role: role, url: "http://" + addr, exited: make(chan struct{})}
+	p.cmd = exec.Command(binary, "serve", "--role="+role, "--data-dir", s.dir, "--http-addr", addr,
+		"--log-level", "debug", "--shutdown-timeout", "30s")
+	p.cmd.Args = append(p.cmd.Args, flags...)
+	p.cmd.Env = childEnv(s.env)
+	stderr, err := p.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			p.mu.Lock()
+			p.log.Write(append(sc.Bytes(), '\n'))
+			p.mu.Unlock()
+		}
+		_ = p.cmd.Wait()
+		close(p.exited)
+	}()
+	t.Cleanup(func() {
+		p.kill()
+		if t.Failed() {
+			t.Logf("log of %s (pid %d):\n%s", role, p.cmd.Process.Pid, p.logs())
+		}
+	})
+	eventually(t, role+" ready", func() error {
+		select {
+		case <-p.exited:
+			t.Fatalf("feedsvc %s exited during startup:\n%s", role, p.logs())
+		default:
+		}
+		resp, err := http.Get(p.url + "/readyz")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("readyz %d", resp.StatusCode)
+		}
+		return nil
+	})
+	s.procs = append(s.procs, p)
+	return p
+}
+
+func (p *proc) logs() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.log.String()
+}
+
+// stop shuts the process down gracefully and checks it exited cleanly.
+func (p *proc) stop() {
+	p.t.Helper()
+	if p.killed {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(60 * time.Second):
+		p.t.Fatalf("feedsvc %s did not stop on SIGTERM:\n%s", p.role, p.logs())
+	}
+	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+		p.t.Fatalf("feedsvc %s exited with %d:\n%s", p.role, code, p.logs())
+	}
+}
+
+// kill is kill -9.
+func (p *proc) kill() {
+	p.killed = true
+	_ = p.cmd.Process.Kill()
+	<-p.exited
+}
+
+var redisAddrLog = regexp.MustCompile(`"msg":"embedded redis[^"]*","addr":"([^"]+)"`)
+
+// redisAddr is the address of the process's embedded Redis, from its log.
+func (p *proc) redisAddr() string {
+	p.t.Helper()
+	m := redisAddrLog.FindStringSubmatch(p.logs())
+	if m == nil {
+		p.t.Fatal("embedded redis address not in the log")
+	}
+	return m[1]
+}
+
+// metric sums the samples of a Prometheus counter whose labels include all
+// of the given ones (`name{a="b",...} value` lines).
+func (p *proc) metric(name string, labels ...string) float64 {
+	p.t.Helper()
+	resp, err := http.Get(p.url + "/metrics")
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	sum := 0.0
+	for _, line := range strings.Split(string(body), "\n") {
+		if !strings.HasPrefix(line, name+"{") {
+			continue
+		}
+		ok := true
+		for _, l := range labels {
+			ok = ok && strings.Contains(line, l)
+		}
+		if !ok {
+			continue
+		}
+		f := strings.Fields(line)
+		v, err := strconv.ParseFloat(f[len(f)-1], 64)
+		if err == nil {
+			sum += v
+		}
+	}
+	return sum
+}
+
+// run runs a feedsvc CLI command and returns its stdout.
+func run(t *testing.T, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = childEnv(nil)
+	out, err := cmd.Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			t.Fatalf("feedsvc %v: %v\n%s", args, err, ee.Stderr)
+		}
+		t.Fatalf("feedsvc %v: %v", args, err)
+	}
+	return string(out)
+}
+
+// user is an API caller.
+type user struct {
+	t     *testing.T
+	name  string
+	token string
+}
+
+type response struct {
+	status int
+	ctype  string
+	body   []byte
+}
+
+func (r response) decode(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.body, v); err != nil {
+		t.Fatalf("decode %s: %v", r.body, err)
+	}
+}
+
+func (u *user) do(s *system, method, path string, body any) response {
+	u.t.Helper()
+	return doRaw(u.t, s.api.url, method, path, "Bearer "+u.token, "application/json", body)
+}
+
+func doRaw(t *testing.T, base, method, path, auth, ctype string, body any) response {
+	t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewReader(j)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, base+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", ctype)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return response{status: resp.StatusCode, ctype: resp.Header.Get("Content-Type"), body: b}
+}
+
+func (u *user) must(s *system, method, path string, body any, want int) response {
+	u.t.Helper()
+	r := u.do(s, method, path, body)
+	if r.status != want {
+		u.t.Fatalf("%s %s %s: %d %s, want %d", u.name, method, path, r.status, r.body, want)
+	}
+	return r
+}
+
+type post struct {
+	ID        string    `json:"id"`
+	Author    string    `json:"author"`
+	Text      string    `json:"text"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+type list[T any] struct {
+	Items      []T    `json:"items"`
+	NextCursor string `json:"next_cursor"`
+}
+
+func (u *user) post(s *system, text string) post {
+	u.t.Helper()
+	var out post
+	u.must(s, "POST", "/v1/posts", map[string]string{"text": text}, 201).decode(u.t, &out)
+	if out.Author != u.name || out.Text != text || out.ID == "" {
+		u.t.Fatalf("created post = %+v", out)
+	}
+	return out
+}
+
+func (u *user) follow(s *system, other *user) {
+	u.t.Helper()
+	u.must(s, "PUT", "/v1/following/"+other.name, nil, 204)
+}
+
+// feed pages through the whole home feed and returns the post IDs.
+func (u *user) feed(s *system) []string {
+	u.t.Helper()
+	var ids []string
+	cursor := ""
+	for {
+		var page list[post]
+		u.must(s, "GET", "/v1/feed?limit=100&cursor="+cursor, nil, 200).decode(u.t, &page)
+		for _, it := range page.Items {
+			ids = append(ids, it.ID)
+		}
+		if page.NextCursor == "" {
+			return ids
+		}
+		cursor = page.NextCursor
+	}
+}
+
+func (u *user) users(s *system, path string) []string {
+	u.t.Helper()
+	var l list[string]
+	u.must(s, "GET", path, nil, 200).decode(u.t, &l)
+	return l.Items
+}
+
+// eventually retries check until it succeeds; fan-out is asynchronous by
+// design. The deadline only bounds a broken run.
+func eventually(t *testing.T, what string, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(120 * time.Second)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %v", what, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func sameSet(got, want []string) error {
+	g, w := slices.Clone(got), slices.Clone(want)
+	slices.Sort(g)
+	slices.Sort(w)
+	if !slices.Equal(g, w) {
+		return fmt.Errorf("got %d IDs %v, want %d %v", len(got), abbreviate(g), len(want), abbreviate(w))
+	}
+	if len(slices.Compact(g)) != len(got) {
+		return fmt.Errorf("duplicates in %v", got)
+	}
+	return nil
+}
+
+func abbreviate(s []string) []string {
+	if len(s) > 6 {
+		return append(slices.Clone(s[:6]), "...")
+	}
+	return s
+}
+
+func newestFirst(ids []string) error {
+	for i := 1; i < len(ids); i++ {
+		a, _ := strconv.ParseInt(ids[i-1], 10, 64)
+		b, _ := strconv.ParseInt(ids[i], 10, 64)
+		if b >= a {
+			return fmt.Errorf("feed not newest first at %d: %v", i, abbreviate(ids))
+		}
+	}
+	return nil
+}
