@@ -6,6 +6,7 @@ import "time"
 const (
 	PostCreated    = "post.created"
 	PostDeleted    = "post.deleted"
+	PostModerated  = "post.moderated"
 	UserFollowed   = "user.followed"
 	UserUnfollowed = "user.unfollowed"
 )

@@ -51,7 +51,13 @@ type Post struct {
 	Author    string    `json:"author"`
 	Text      string    `json:"text"`
 	CreatedAt time.Time `json:"created_at"`
+	// Moderated names the moderation rule the post broke; a moderated post
+	// is hidden from everyone but its author.
+	Moderated string `json:"moderated,omitempty"`
 }
+
+// VisibleTo reports whether user may see the post.
+func (p Post) VisibleTo(user string) bool { return p.Moderated == "" || p.Author == user }
 
 // ValidatePostText checks a post body: valid UTF-8, 1..MaxPostChars characters.
 func ValidatePostText(text string) error {

@@ -31,6 +31,13 @@ type Deps struct {
 	Posts   app.PostStore
 	Graph   app.Graph
 	Feeds   app.FeedCache
+	// Sinks of the consumer roles.
+	Notifications app.NotificationStore
+	Analytics     app.Analytics
+	Search        app.SearchIndex
+	Moderation    app.ModerationLog
+	// Publisher publishes events (the moderation role announces decisions).
+	Publisher app.Publisher
 	// HTTP is the process's HTTP server; the api role adds its routes to it.
 	HTTP *echo.Echo
 	// Verify checks a bearer token and returns its user.

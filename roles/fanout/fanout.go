@@ -4,7 +4,6 @@ package fanout
 
 import (
 	"github.com/feedsvc/feedsvc/app"
-	"github.com/feedsvc/feedsvc/events"
 	"github.com/feedsvc/feedsvc/roles"
 )
 
@@ -12,14 +11,6 @@ import (
 const Group = "fanout"
 
 // New builds the fanout role.
-func New(d *roles.Deps) (roles.Role, error) {
-	return &events.Runner{
-		Brokers: d.Brokers,
-		Group:   Group,
-		Topics:  d.Topics.All(),
-		Handler: &app.Fanout{Posts: d.Posts, Graph: d.Graph, Feeds: d.Feeds, FeedCap: d.FeedCap, PageSize: d.Batch, Log: d.Log},
-		Log:     d.Log.With("role", "fanout"),
-		Metrics: d.Events,
-		Healthy: d.Healthy,
-	}, nil
-}
+var New = roles.Consumer(Group, func(d *roles.Deps) (app.Handler, error) {
+	return &app.Fanout{Posts: d.Posts, Graph: d.Graph, Feeds: d.Feeds, FeedCap: d.FeedCap, PageSize: d.Batch, Log: d.Log}, nil
+})
