@@ -287,7 +287,7 @@ func TestIDGenMonotonic(t *testing.T) {
 		}
 		prev = id
 	}
-	if d := time.Since(prev.Time()); d < 0 || d > time.Minute {
+	if d := time.Since(prev.Time()); d < -time.Minute || d > time.Minute {
 		t.Fatalf("ID time %v is not now", prev.Time())
 	}
 }
