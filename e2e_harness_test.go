@@ -118,11 +118,12 @@ func forEach(t *testing.T, test func(t *testing.T, s *system)) {
 func forDeployments(t *testing.T, deps []deployment, test func(t *testing.T, s *system)) {
 	for _, d := range deps {
 		t.Run(d.name, func(t *testing.T) {
-			s := &system{t: t, dep: d, dir: t.TempDir(), suffix: randHex(3)}
+			s := &system{t: t, dep: d, dir: t.TempDir(), suffix: randHex(3), roles: map[string]*proc{}}
 			if d.real {
 				s.env = setupReal(t)
 				s.redis = os.Getenv("FEEDSVC_REDIS_ADDR")
 			}
+			s.env = append(slices.Clip(s.env), "FEEDSVC_MODERATION_BLOCKLIST="+blockedTerm)
 			test(t, s)
 		})
 	}
@@ -132,20 +133,31 @@ func forDeployments(t *testing.T, deps []deployment, test func(t *testing.T, s *
 type system struct {
 	t      *testing.T
 	dep    deployment
-	dir    string   // data dir (embedded state, or only the JWT secret)
-	env    []string // FEEDSVC_ variables of every process
-	suffix string   // makes user names unique on shared real servers
-	redis  string   // the real Redis, if any
-	api    *proc    // the process serving HTTP (the "all" process when embedded)
+	dir    string           // data dir (embedded state, or only the JWT secret)
+	env    []string         // FEEDSVC_ variables of every process
+	suffix string           // makes user names unique on shared real servers
+	redis  string           // the real Redis, if any
+	api    *proc            // the process serving HTTP (the "all" process when embedded)
+	roles  map[string]*proc // consumer role processes (real deployment)
 	procs  []*proc
 }
 
-// up starts the whole service: one "all" process, or api + fanout.
+// consumerRoles run in their own processes in the real deployment.
+var consumerRoles = []string{"notifications", "analytics", "search", "moderation"}
+
+// blockedTerm is on every test process's moderation blocklist.
+const blockedTerm = "forbiddenword"
+
+// up starts the whole service: one "all" process, or api, fanout and each
+// consumer role as separate processes.
 func (s *system) up() {
 	s.t.Helper()
 	if s.dep.real {
 		s.startAPI()
 		s.startFanout()
+		for _, r := range consumerRoles {
+			s.roles[r] = s.start(r)
+		}
 		return
 	}
 	s.api = s.start("all")
@@ -164,6 +176,23 @@ func (s *system) down() {
 		p.stop()
 	}
 	s.procs, s.api = nil, nil
+	clear(s.roles)
+}
+
+// cli runs a feedsvc command with the system's configuration.
+func (s *system) cli(args ...string) string {
+	s.t.Helper()
+	cmd := exec.Command(binary, append(args, "--data-dir", s.dir)...)
+	cmd.Env = childEnv(s.env)
+	out, err := cmd.Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			s.t.Fatalf("feedsvc %v: %v\n%s", args, err, ee.Stderr)
+		}
+		s.t.Fatalf("feedsvc %v: %v", args, err)
+	}
+	return string(out)
 }
 
 func (s *system) user(name string) *user {

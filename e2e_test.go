@@ -270,7 +270,7 @@ func TestBadInput(t *testing.T) {
 
 // TestUnknownRole: a role name that is not registered is a usage error.
 func TestUnknownRole(t *testing.T) {
-	for _, role := range []string{"nope", "api,nope", "notifications", ""} {
+	for _, role := range []string{"nope", "api,nope", "notifications,fanout,reader", ""} {
 		cmd := exec.Command(binary, "serve", "--role="+role, "--data-dir", t.TempDir())
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
@@ -279,7 +279,7 @@ func TestUnknownRole(t *testing.T) {
 		if !errors.As(err, &ee) || ee.ExitCode() != 2 {
 			t.Fatalf("--role=%s: %v, want exit code 2", role, err)
 		}
-		if !strings.Contains(stderr.String(), "known roles: all, api, fanout") {
+		if !strings.Contains(stderr.String(), "known roles: all, analytics, api, fanout, moderation, notifications, search") {
 			t.Fatalf("--role=%s: stderr %q does not list the known roles", role, stderr.String())
 		}
 	}

@@ -21,8 +21,12 @@ import (
 	"github.com/feedsvc/feedsvc/app"
 	"github.com/feedsvc/feedsvc/configs"
 	"github.com/feedsvc/feedsvc/roles"
+	"github.com/feedsvc/feedsvc/roles/analytics"
 	"github.com/feedsvc/feedsvc/roles/api"
 	"github.com/feedsvc/feedsvc/roles/fanout"
+	"github.com/feedsvc/feedsvc/roles/moderation"
+	"github.com/feedsvc/feedsvc/roles/notifications"
+	"github.com/feedsvc/feedsvc/roles/search"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -33,8 +37,12 @@ type usageError struct{ error }
 
 func main() {
 	registry := roles.Registry{
-		"api":    api.New,
-		"fanout": fanout.New,
+		"api":           api.New,
+		"fanout":        fanout.New,
+		"notifications": notifications.New,
+		"analytics":     analytics.New,
+		"search":        search.New,
+		"moderation":    moderation.New,
 	}
 	err := newRoot(registry).Execute()
 	if err == nil {
@@ -56,7 +64,7 @@ func newRoot(registry roles.Registry) *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(serveCmd(registry), tokenCmd(), migrateCmd(), feedCmd(), versionCmd())
+	root.AddCommand(serveCmd(registry), tokenCmd(), migrateCmd(), feedCmd(), moderationCmd(), versionCmd(), replayCmd(), lagCmd(), dlqCmd())
 	return root
 }
 
@@ -172,6 +180,24 @@ func feedCmd() *cobra.Command {
 	}
 	feed.AddCommand(withConfig(inspect, inspectFeed))
 	return feed
+}
+
+func moderationCmd() *cobra.Command {
+	mod := &cobra.Command{Use: "moderation", Short: "Operator tools for moderation"}
+	var limit int
+	var cursor string
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List moderation decisions, newest first (reads the store; stop an embedded service first)",
+		Args:  cobra.NoArgs,
+	}
+	list = withConfig(list, func(ctx context.Context, cfg *configs.Config, log *slog.Logger, _ []string) error {
+		return listDecisions(ctx, cfg, log, limit, cursor)
+	})
+	list.Flags().IntVar(&limit, "limit", 50, "decisions to show")
+	list.Flags().StringVar(&cursor, "cursor", "", "continue after this post ID")
+	mod.AddCommand(list)
+	return mod
 }
 
 func versionCmd() *cobra.Command {

@@ -12,11 +12,13 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"text/tabwriter"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/rueidis"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/feedsvc/feedsvc/app"
@@ -34,6 +36,8 @@ import (
 type store interface {
 	app.PostStore
 	app.Graph
+	app.NotificationStore
+	app.ModerationLog
 	Ping(context.Context) error
 	Close() error
 }
@@ -41,6 +45,7 @@ type store interface {
 // backends are the open connections of one process.
 type backends struct {
 	store   store
+	redis   rueidis.Client
 	feeds   *redisfeeds.Feeds
 	brokers []string
 	closers []func() // run in reverse order
@@ -86,23 +91,12 @@ func open(ctx context.Context, cfg *configs.Config, log *slog.Logger) (b *backen
 			b.close()
 		}
 	}()
-	embKafka, embRedis, embStore := cfg.Embedded()
+	embKafka, embRedis, _ := cfg.Embedded()
 
 	// The store first: Pebble locks the data dir, so a second embedded
 	// process on the same dir fails here, before touching anything else.
-	if embStore {
-		s, err := pebble.Open(cfg.DataDir, log)
-		if err != nil {
-			return nil, fmt.Errorf("%w (is another feedsvc running on data dir %s?)", err, cfg.DataDir)
-		}
-		b.store = s
-		log.Info("embedded store", "dir", cfg.DataDir)
-	} else {
-		s, err := cassandra.Open(ctx, cassandraConfig(cfg), log)
-		if err != nil {
-			return nil, err
-		}
-		b.store = s
+	if b.store, err = openStore(ctx, cfg, log); err != nil {
+		return nil, err
 	}
 	b.closers = append(b.closers, func() { _ = b.store.Close() })
 	b.checks["store"] = b.store.Ping
@@ -122,6 +116,7 @@ func open(ctx context.Context, cfg *configs.Config, log *slog.Logger) (b *backen
 		return nil, err
 	}
 	b.closers = append(b.closers, client.Close)
+	b.redis = client
 	b.feeds = redisfeeds.NewFeeds(client, cfg.FeedCap)
 	b.checks["redis"] = b.feeds.Ping
 
@@ -145,6 +140,19 @@ func open(ctx context.Context, cfg *configs.Config, log *slog.Logger) (b *backen
 	return b, nil
 }
 
+// openStore opens the embedded Pebble store or connects to Cassandra.
+func openStore(ctx context.Context, cfg *configs.Config, log *slog.Logger) (store, error) {
+	if _, _, embStore := cfg.Embedded(); !embStore {
+		return cassandra.Open(ctx, cassandraConfig(cfg), log)
+	}
+	s, err := pebble.Open(cfg.DataDir, log)
+	if err != nil {
+		return nil, fmt.Errorf("%w (is another feedsvc running on data dir %s?)", err, cfg.DataDir)
+	}
+	log.Info("embedded store", "dir", cfg.DataDir)
+	return s, nil
+}
+
 // serve runs the named roles and the HTTP server until ctx ends.
 func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, registry roles.Registry, names []string) error {
 	b, err := open(ctx, cfg, log)
@@ -162,9 +170,18 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, registry 
 		return err
 	}
 	deps := &roles.Deps{
-		Posts:   b.store,
-		Graph:   b.store,
-		Feeds:   b.feeds,
+		Posts: b.store,
+		Graph: b.store,
+		Feeds: b.feeds,
+
+		Notifications: b.store,
+		Analytics:     redisfeeds.NewAnalytics(b.redis),
+		Search:        redisfeeds.NewSearch(b.redis, cfg.SearchTermCap),
+		Moderation:    b.store,
+		ModerationRules: app.ModerationRules{
+			Blocklist: cfg.ModerationBlocklist, MaxLinks: cfg.ModerationMaxLinks, MaxPerMinute: cfg.ModerationRate,
+		},
+
 		HTTP:    router,
 		Verify:  tokens.Verify,
 		Brokers: b.brokers,
@@ -176,14 +193,15 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, registry 
 		Batch:   cfg.FanoutBatch,
 		Log:     log,
 	}
-	if slices.Contains(names, "api") {
+	if slices.Contains(names, "api") || slices.Contains(names, "moderation") {
 		producer, err := events.NewProducer(b.brokers, deps.Topics)
 		if err != nil {
 			return err
 		}
-		defer producer.Close() // after the HTTP server stopped (defers run last-in first-out)
+		defer producer.Close() // after the roles stopped (defers run last-in first-out)
+		deps.Publisher = producer
 		deps.Service = &app.Service{
-			Posts: b.store, Graph: b.store, Feeds: b.feeds, Events: producer,
+			Posts: b.store, Graph: b.store, Feeds: b.feeds, Events: producer, Notes: b.store,
 			IDs: app.NewIDGen(nodeID(cfg)), FeedCap: cfg.FeedCap, Log: log,
 		}
 	}
@@ -287,4 +305,29 @@ func inspectFeed(ctx context.Context, cfg *configs.Config, _ *slog.Logger, args 
 		fmt.Println(id)
 	}
 	return nil
+}
+
+// listDecisions prints moderation decisions, newest first.
+func listDecisions(ctx context.Context, cfg *configs.Config, log *slog.Logger, limit int, cursor string) error {
+	s, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	ds, next, err := app.ModerationDecisions(ctx, s, cursor, limit)
+	if errors.Is(err, app.ErrInvalid) {
+		return usageError{err}
+	}
+	if err != nil {
+		return err
+	}
+	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "POST\tAUTHOR\tRULE\tDETAIL\tDECIDED AT")
+	for _, d := range ds {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", d.Post, d.Author, d.Rule, d.Detail, d.DecidedAt.Format(time.RFC3339))
+	}
+	if next != "" {
+		fmt.Fprintf(w, "(more: --cursor %s)\n", next)
+	}
+	return w.Flush()
 }

@@ -30,11 +30,11 @@ func (f *Fanout) Handle(ctx context.Context, ev Event) error {
 		if err != nil {
 			return fmt.Errorf("look up post %s: %w", ev.Post.ID, err)
 		}
-		if _, ok := found[ev.Post.ID]; !ok {
+		if p, ok := found[ev.Post.ID]; !ok || p.Moderated != "" {
 			return nil
 		}
 		return f.toFollowers(ctx, ev.Post, f.Feeds.Add)
-	case ev.Type == PostDeleted && ev.Post != nil:
+	case (ev.Type == PostDeleted || ev.Type == PostModerated) && ev.Post != nil:
 		return f.toFollowers(ctx, ev.Post, f.Feeds.Remove)
 	case ev.Type == UserFollowed && ev.Follow != nil:
 		return f.onFollowChange(ctx, *ev.Follow, true, f.Feeds.Add)
@@ -86,9 +86,11 @@ func (f *Fanout) mergeFollowee(ctx context.Context, fl Follow, apply func(contex
 	if len(posts) == 0 {
 		return nil
 	}
-	entries := make([]FeedEntry, len(posts))
-	for i, p := range posts {
-		entries[i] = FeedEntry{User: fl.Follower, Post: p.ID}
+	entries := make([]FeedEntry, 0, len(posts))
+	for _, p := range posts {
+		if p.Moderated == "" {
+			entries = append(entries, FeedEntry{User: fl.Follower, Post: p.ID})
+		}
 	}
 	if err := apply(ctx, entries); err != nil {
 		return fmt.Errorf("merge %s into feed of %s: %w", fl.Followee, fl.Follower, err)

@@ -43,15 +43,13 @@ func (s *Service) ReadFeed(ctx context.Context, user, cursor string, limit int) 
 	}
 	page := FeedPage{Items: make([]Post, 0, len(ids))}
 	for _, id := range ids {
-		// A post deleted since fan-out is skipped here; post.deleted removes it
-		// from the cache shortly.
-		if p, ok := posts[id]; ok {
+		// A post deleted or moderated since fan-out is skipped here;
+		// post.deleted / post.moderated remove it from the cache shortly.
+		if p, ok := posts[id]; ok && p.VisibleTo(user) {
 			page.Items = append(page.Items, p)
 		}
 	}
-	if len(ids) == limit {
-		page.NextCursor = ids[len(ids)-1].String()
-	}
+	page.NextCursor = nextCursor(ids, limit, func(id ID) ID { return id })
 	return page, nil
 }
 
@@ -69,7 +67,9 @@ func (s *Service) RebuildFeed(ctx context.Context, user string) error {
 				return fmt.Errorf("posts of %s: %w", f, err)
 			}
 			for _, p := range posts {
-				ids = append(ids, p.ID)
+				if p.Moderated == "" {
+					ids = append(ids, p.ID)
+				}
 			}
 		}
 		ids = newest(ids, s.FeedCap)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -16,6 +17,7 @@ type Service struct {
 	Graph   Graph
 	Feeds   FeedCache
 	Events  Publisher
+	Notes   NotificationStore
 	IDs     *IDGen
 	FeedCap int
 	Log     *slog.Logger
@@ -47,14 +49,15 @@ func (s *Service) CreatePost(ctx context.Context, author, text string) (Post, er
 	return p, nil
 }
 
-// GetPost returns one post.
-func (s *Service) GetPost(ctx context.Context, id ID) (Post, error) {
+// GetPost returns one post as caller may see it: a moderated post is not
+// found for anyone but its author.
+func (s *Service) GetPost(ctx context.Context, caller string, id ID) (Post, error) {
 	m, err := s.Posts.GetPosts(ctx, []ID{id})
 	if err != nil {
 		return Post{}, fmt.Errorf("get post: %w", err)
 	}
 	p, ok := m[id]
-	if !ok {
+	if !ok || !p.VisibleTo(caller) {
 		return Post{}, fmt.Errorf("post %s: %w", id, ErrNotFound)
 	}
 	return p, nil
@@ -64,7 +67,7 @@ func (s *Service) GetPost(ctx context.Context, id ID) (Post, error) {
 // leaves every feed. Feed reads skip deleted posts at once, before fan-out
 // catches up.
 func (s *Service) DeletePost(ctx context.Context, caller string, id ID) error {
-	p, err := s.GetPost(ctx, id)
+	p, err := s.GetPost(ctx, caller, id)
 	if err != nil {
 		return err
 	}
@@ -81,8 +84,9 @@ func (s *Service) DeletePost(ctx context.Context, caller string, id ID) error {
 	return nil
 }
 
-// AuthorPosts pages through a user's posts, newest first.
-func (s *Service) AuthorPosts(ctx context.Context, user string, cursor string, limit int) ([]Post, string, error) {
+// AuthorPosts pages through a user's posts as caller may see them, newest
+// first.
+func (s *Service) AuthorPosts(ctx context.Context, caller, user string, cursor string, limit int) ([]Post, string, error) {
 	before, err := parseCursor(cursor)
 	if err != nil {
 		return nil, "", err
@@ -91,11 +95,8 @@ func (s *Service) AuthorPosts(ctx context.Context, user string, cursor string, l
 	if err != nil {
 		return nil, "", fmt.Errorf("author posts: %w", err)
 	}
-	next := ""
-	if len(posts) == limit {
-		next = posts[len(posts)-1].ID.String()
-	}
-	return posts, next, nil
+	next := nextCursor(posts, limit, func(p Post) ID { return p.ID })
+	return slices.DeleteFunc(posts, func(p Post) bool { return !p.VisibleTo(caller) }), next, nil
 }
 
 // Follow makes follower follow followee and announces it; the fanout consumer
@@ -174,6 +175,15 @@ func (s *Service) now() time.Time {
 		return s.Now()
 	}
 	return time.Now()
+}
+
+// nextCursor is the cursor after a page: the ID of its last item when the
+// page is full (there may be more), else empty (the end).
+func nextCursor[T any](page []T, limit int, id func(T) ID) string {
+	if len(page) == 0 || len(page) < limit {
+		return ""
+	}
+	return id(page[len(page)-1]).String()
 }
 
 func parseCursor(c string) (ID, error) {

@@ -39,6 +39,11 @@ type Config struct {
 	JWTSecret       string
 	JWTPublicKey    string
 	ShutdownTimeout time.Duration
+
+	ModerationBlocklist []string
+	ModerationMaxLinks  int
+	ModerationRate      int
+	SearchTermCap       int
 }
 
 // Embedded reports which backends run in-process because no address was given.
@@ -68,6 +73,10 @@ func (c *Config) Bind(fs *pflag.FlagSet) {
 	fs.StringVar(&c.JWTSecret, "jwt-secret", "", "HS256 secret for bearer tokens (default: generated in the data dir)")
 	fs.StringVar(&c.JWTPublicKey, "jwt-public-key", "", "PEM file of an RSA/ECDSA/Ed25519 public key to verify tokens (production)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "graceful shutdown budget")
+	fs.StringSliceVar(&c.ModerationBlocklist, "moderation-blocklist", nil, "blocked terms, phrases or re:<regexp> patterns (case- and accent-insensitive)")
+	fs.IntVar(&c.ModerationMaxLinks, "moderation-max-links", 3, "links a post may carry before it counts as link spam (0: no limit)")
+	fs.IntVar(&c.ModerationRate, "moderation-rate", 0, "posts an author may publish per minute before further ones are hidden (0: no limit)")
+	fs.IntVar(&c.SearchTermCap, "search-term-cap", 10000, "newest posts kept per search term")
 }
 
 // EnvName is the environment variable that sets flag name.

@@ -83,7 +83,7 @@ func Decode(m *sarama.ConsumerMessage) (app.Event, error) {
 		ev.Time = m.Timestamp
 	}
 	switch ev.Type {
-	case app.PostCreated, app.PostDeleted:
+	case app.PostCreated, app.PostDeleted, app.PostModerated:
 		ev.Post = new(app.Post)
 		if err := json.Unmarshal(m.Value, ev.Post); err != nil {
 			return ev, fmt.Errorf("event %s: decode post: %w", ev.ID, err)

@@ -53,6 +53,11 @@ func (r *Runner) Run(ctx context.Context) error {
 			r.Log.Warn("consumer group error", "group", r.Group, "err", err)
 		}
 	}()
+	// Lag is also exported from committed offsets on a timer, so the gauge
+	// stays true while a handler is stuck or no events arrive.
+	lagCtx, stopLag := context.WithCancel(ctx)
+	defer stopLag()
+	go r.Metrics.ReportLag(lagCtx, r.Brokers, r.Group, r.Topics, 15*time.Second, r.Log)
 	h := &groupHandler{r: r, dlq: dlq}
 	for ctx.Err() == nil {
 		// Consume returns at every rebalance; loop to rejoin.

@@ -37,7 +37,8 @@ type Deps struct {
 	Search        app.SearchIndex
 	Moderation    app.ModerationLog
 	// Publisher publishes events (the moderation role announces decisions).
-	Publisher app.Publisher
+	Publisher       app.Publisher
+	ModerationRules app.ModerationRules
 	// HTTP is the process's HTTP server; the api role adds its routes to it.
 	HTTP *echo.Echo
 	// Verify checks a bearer token and returns its user.

@@ -46,6 +46,9 @@ func New(d *roles.Deps) (roles.Role, error) {
 	v1.GET("/users/:user/following", h.following)
 	v1.GET("/users/:user/posts", h.userPosts)
 	v1.GET("/feed", h.feed)
+	v1.GET("/notifications", h.notifications)
+	v1.POST("/notifications/read", h.markRead)
+	registerDiscovery(v1, d)
 	return waiter{}, nil
 }
 
@@ -185,7 +188,7 @@ func (h *handlers) getPost(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	p, err := h.svc.GetPost(c.Request().Context(), id)
+	p, err := h.svc.GetPost(c.Request().Context(), caller(c), id)
 	if err != nil {
 		return fail(err)
 	}
@@ -286,7 +289,7 @@ func (h *handlers) userPosts(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	posts, next, err := h.svc.AuthorPosts(c.Request().Context(), u, cursor, limit)
+	posts, next, err := h.svc.AuthorPosts(c.Request().Context(), caller(c), u, cursor, limit)
 	if err != nil {
 		return fail(err)
 	}
@@ -310,4 +313,42 @@ func nonNil[T any](s []T) []T {
 		return []T{}
 	}
 	return s
+}
+
+func (h *handlers) notifications(c echo.Context) error {
+	limit, cursor, err := pageParams(c)
+	if err != nil {
+		return err
+	}
+	ns, next, err := h.svc.Notifications(c.Request().Context(), caller(c), cursor, limit)
+	if err != nil {
+		return fail(err)
+	}
+	return c.JSON(http.StatusOK, page[app.Notification]{Items: nonNil(ns), NextCursor: next})
+}
+
+type markReadRequest struct {
+	// UpTo is the newest notification ID to mark read; empty marks all.
+	UpTo string `json:"up_to"`
+}
+
+func (h *handlers) markRead(c echo.Context) error {
+	var req markReadRequest
+	if c.Request().ContentLength != 0 {
+		if err := decode(c, &req); err != nil {
+			return err
+		}
+	}
+	var upTo app.ID
+	if req.UpTo != "" {
+		id, err := app.ParseID(req.UpTo)
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, `"up_to" must be a notification id`)
+		}
+		upTo = id
+	}
+	if err := h.svc.MarkNotificationsRead(c.Request().Context(), caller(c), upTo); err != nil {
+		return fail(err)
+	}
+	return c.NoContent(http.StatusNoContent)
 }

@@ -80,10 +80,54 @@ var migrations = []migration{
 			)`,
 		},
 	},
+	{
+		version: 2,
+		name:    "moderation and notifications",
+		stmts: []string{
+			// Cassandra has no ADD COLUMN IF NOT EXISTS: columnExists makes
+			// these re-runnable.
+			`ALTER TABLE {ks}.posts ADD moderated text`,
+			`ALTER TABLE {ks}.posts_by_author ADD moderated text`,
+			// A user's notifications, newest first. They expire after 90
+			// days, which bounds the partition of even a much-mentioned user.
+			`CREATE TABLE IF NOT EXISTS {ks}.notifications (
+				user text,
+				id bigint,
+				kind text,
+				actor text,
+				post_id bigint,
+				created_at timestamp,
+				PRIMARY KEY ((user), id)
+			) WITH CLUSTERING ORDER BY (id DESC) AND default_time_to_live = 7776000`,
+			// Read state is one marker per user: everything up to it is read.
+			`CREATE TABLE IF NOT EXISTS {ks}.notification_reads (
+				user text PRIMARY KEY,
+				up_to bigint
+			)`,
+			// Moderation decisions by month of the post, newest first.
+			`CREATE TABLE IF NOT EXISTS {ks}.moderation_decisions (
+				month text,
+				post_id bigint,
+				author text,
+				rule text,
+				detail text,
+				decided_at timestamp,
+				PRIMARY KEY ((month), post_id)
+			) WITH CLUSTERING ORDER BY (post_id DESC)`,
+		},
+	},
+}
+
+// columnExists reports whether err says an ALTER TABLE ... ADD found its
+// column already there: a re-run of a migration that crashed half-way.
+func columnExists(stmt string, err error) bool {
+	return strings.HasPrefix(stmt, "ALTER TABLE") && strings.Contains(stmt, " ADD ") &&
+		strings.Contains(strings.ToLower(err.Error()), "already exist")
 }
 
 // tables lists every data table, for tests that need to empty the keyspace.
-var tables = []string{"posts", "posts_by_author", "user_post_months", "users", "follows", "followers"}
+var tables = []string{"posts", "posts_by_author", "user_post_months", "users", "follows", "followers",
+	"notifications", "notification_reads", "moderation_decisions"}
 
 // Migrate creates cfg.Keyspace if needed and applies the migrations not yet
 // recorded in its schema_migrations table. Running it again is harmless.
@@ -112,7 +156,7 @@ func Migrate(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	ddl := func(stmt string) error {
 		stmt = strings.ReplaceAll(stmt, "{ks}", ks)
-		if err := session.Query(stmt).WithContext(ctx).Exec(); err != nil {
+		if err := session.Query(stmt).WithContext(ctx).Exec(); err != nil && !columnExists(stmt, err) {
 			return fmt.Errorf("cassandra: migrate: %s: %w", firstLine(stmt), err)
 		}
 		// Later statements (and other nodes serving the next request) must

@@ -30,10 +30,10 @@ func (s *Store) SavePost(ctx context.Context, p app.Post) error {
 	m := month(p.ID)
 	created := p.CreatedAt.UTC()
 	b := s.session.NewBatch(gocql.LoggedBatch).WithContext(ctx)
-	b.Query(`INSERT INTO posts (id, author, text, created_at) VALUES (?, ?, ?, ?)`,
-		int64(p.ID), p.Author, p.Text, created)
-	b.Query(`INSERT INTO posts_by_author (author, month, id, text, created_at) VALUES (?, ?, ?, ?, ?)`,
-		p.Author, m, int64(p.ID), p.Text, created)
+	b.Query(`INSERT INTO posts (id, author, text, created_at, moderated) VALUES (?, ?, ?, ?, ?)`,
+		int64(p.ID), p.Author, p.Text, created, p.Moderated)
+	b.Query(`INSERT INTO posts_by_author (author, month, id, text, created_at, moderated) VALUES (?, ?, ?, ?, ?, ?)`,
+		p.Author, m, int64(p.ID), p.Text, created, p.Moderated)
 	b.Query(`INSERT INTO user_post_months (author, month) VALUES (?, ?)`, p.Author, m)
 	if err := s.session.ExecuteBatch(b); err != nil {
 		return fmt.Errorf("cassandra: save post %s: %w", p.ID, err)
@@ -96,8 +96,8 @@ func (s *Store) GetPosts(ctx context.Context, ids []app.ID) (map[app.ID]app.Post
 // getPost reads one post; ok is false when it does not exist.
 func (s *Store) getPost(ctx context.Context, id app.ID) (p app.Post, ok bool, err error) {
 	var created time.Time
-	err = s.session.Query(`SELECT author, text, created_at FROM posts WHERE id = ?`, int64(id)).
-		WithContext(ctx).Scan(&p.Author, &p.Text, &created)
+	err = s.session.Query(`SELECT author, text, created_at, moderated FROM posts WHERE id = ?`, int64(id)).
+		WithContext(ctx).Scan(&p.Author, &p.Text, &created, &p.Moderated)
 	if errors.Is(err, gocql.ErrNotFound) {
 		return app.Post{}, false, nil
 	}
@@ -167,20 +167,20 @@ func (s *Store) AuthorPosts(ctx context.Context, author string, before app.ID, l
 // monthPosts appends up to n posts of author in month m with ID < before
 // (0: no bound), newest first.
 func (s *Store) monthPosts(ctx context.Context, posts []app.Post, author, m string, before app.ID, n int) ([]app.Post, error) {
-	q := s.session.Query(`SELECT id, text, created_at FROM posts_by_author WHERE author = ? AND month = ? LIMIT ?`,
+	q := s.session.Query(`SELECT id, text, created_at, moderated FROM posts_by_author WHERE author = ? AND month = ? LIMIT ?`,
 		author, m, n)
 	if before > 0 {
-		q = s.session.Query(`SELECT id, text, created_at FROM posts_by_author WHERE author = ? AND month = ? AND id < ? LIMIT ?`,
+		q = s.session.Query(`SELECT id, text, created_at, moderated FROM posts_by_author WHERE author = ? AND month = ? AND id < ? LIMIT ?`,
 			author, m, int64(before), n)
 	}
 	iter := q.WithContext(ctx).Iter()
 	var (
-		id      int64
-		text    string
-		created time.Time
+		id              int64
+		text, moderated string
+		created         time.Time
 	)
-	for iter.Scan(&id, &text, &created) {
-		posts = append(posts, app.Post{ID: app.ID(id), Author: author, Text: text, CreatedAt: created.UTC()})
+	for iter.Scan(&id, &text, &created, &moderated) {
+		posts = append(posts, app.Post{ID: app.ID(id), Author: author, Text: text, CreatedAt: created.UTC(), Moderated: moderated})
 	}
 	if err := iter.Close(); err != nil {
 		return nil, fmt.Errorf("cassandra: author posts %s month %s: %w", author, m, err)

@@ -18,6 +18,8 @@ import (
 type Store interface {
 	app.PostStore
 	app.Graph
+	app.NotificationStore
+	app.ModerationLog
 }
 
 // Options tune the suite for a backend.
@@ -42,6 +44,9 @@ func Run(t *testing.T, backend string, open func(t *testing.T) Store, opt Option
 		{"Users", testUsers},
 		{"FollowUnfollow", testFollowUnfollow},
 		{"FollowerPaging", func(t *testing.T, s Store) { testFollowerPaging(t, s, 2_500, 1000) }},
+		{"ModeratedPost", testModeratedPost},
+		{"Notifications", testNotifications},
+		{"Decisions", testDecisions},
 		{"BigFollowerCount", func(t *testing.T, s Store) { testFollowerPaging(t, s, opt.BigFollowers, 5000) }},
 	}
 	t.Run(backend, func(t *testing.T) {
@@ -259,5 +264,84 @@ func testFollowerPaging(t *testing.T, s Store, n, pageSize int) {
 		if !slices.Equal(got, []string{star}) {
 			t.Fatalf("following of %s = %v", u, got)
 		}
+	}
+}
+
+func testModeratedPost(t *testing.T, s Store) {
+	ctx := context.Background()
+	p := newPost("mod", 1)
+	must(t, s.SavePost(ctx, p))
+	p.Moderated = "blocklist"
+	must(t, s.SavePost(ctx, p)) // moderation overwrites the stored post
+	got, err := s.GetPosts(ctx, []app.ID{p.ID})
+	must(t, err)
+	if got[p.ID].Moderated != "blocklist" || got[p.ID].Text != p.Text {
+		t.Fatalf("GetPosts = %+v", got[p.ID])
+	}
+	tl, err := s.AuthorPosts(ctx, "mod", 0, 10)
+	must(t, err)
+	if len(tl) != 1 || tl[0].Moderated != "blocklist" {
+		t.Fatalf("AuthorPosts = %+v", tl)
+	}
+}
+
+func testNotifications(t *testing.T, s Store) {
+	ctx := context.Background()
+	at := base.Add(time.Hour)
+	var want []app.ID
+	for i := range 5 {
+		n := app.Notification{ID: ids.Next(), User: "nina", Kind: app.NotifyMention, Actor: fmt.Sprint("a", i), Post: app.ID(100 + i), CreatedAt: at}
+		must(t, s.AddNotification(ctx, n))
+		must(t, s.AddNotification(ctx, n)) // redelivery
+		want = append([]app.ID{n.ID}, want...)
+	}
+	must(t, s.AddNotification(ctx, app.Notification{ID: ids.Next(), User: "other", Kind: app.NotifyFollow, Actor: "x", CreatedAt: at}))
+	page1, err := s.Notifications(ctx, "nina", 0, 3)
+	must(t, err)
+	page2, err := s.Notifications(ctx, "nina", page1[len(page1)-1].ID, 3)
+	must(t, err)
+	var got []app.ID
+	for _, n := range append(page1, page2...) {
+		if n.User != "nina" || n.Kind != app.NotifyMention || n.Read || !n.CreatedAt.Equal(at) {
+			t.Fatalf("notification %+v", n)
+		}
+		got = append(got, n.ID)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("notifications = %v, want %v", got, want)
+	}
+	must(t, s.MarkRead(ctx, "nina", want[2]))
+	must(t, s.MarkRead(ctx, "nina", want[4])) // never moves back
+	all, err := s.Notifications(ctx, "nina", 0, 10)
+	must(t, err)
+	for i, n := range all {
+		if wantRead := i >= 2; n.Read != wantRead {
+			t.Fatalf("notification %d read=%v, want %v", i, n.Read, wantRead)
+		}
+	}
+}
+
+func testDecisions(t *testing.T, s Store) {
+	ctx := context.Background()
+	var want []app.ID
+	for i := range 4 {
+		d := app.Decision{Post: ids.Next(), Author: "spammer", Rule: "blocklist", Detail: fmt.Sprint("term ", i), DecidedAt: base}
+		must(t, s.RecordDecision(ctx, d))
+		must(t, s.RecordDecision(ctx, d))
+		want = append([]app.ID{d.Post}, want...)
+	}
+	first, err := s.Decisions(ctx, 0, 3)
+	must(t, err)
+	rest, err := s.Decisions(ctx, first[len(first)-1].Post, 3)
+	must(t, err)
+	var got []app.ID
+	for _, d := range append(first, rest...) {
+		if d.Author != "spammer" || d.Rule != "blocklist" || !d.DecidedAt.Equal(base) {
+			t.Fatalf("decision %+v", d)
+		}
+		got = append(got, d.Post)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("decisions = %v, want %v", got, want)
 	}
 }

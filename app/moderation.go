@@ -1,0 +1,165 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Moderation rules.
+const (
+	RuleBlocklist = "blocklist"
+	RuleLinkSpam  = "link_spam"
+	RuleRate      = "rate_limit"
+)
+
+// ModerationRules are what a post is checked against.
+type ModerationRules struct {
+	// Blocklist holds blocked terms (matched as whole folded words or, with
+	// spaces, as folded phrases) and patterns written "re:<regexp>"
+	// (matched against the folded text).
+	Blocklist []string
+	// MaxLinks is the most links a post may carry (0: no limit).
+	MaxLinks int
+	// MaxPerMinute is the most posts an author may publish in one minute
+	// (0: no limit).
+	MaxPerMinute int
+}
+
+var linkPattern = regexp.MustCompile(`(?i)\bhttps?://\S+|\bwww\.\S+`)
+
+// Moderator checks each new post against the rules. A post that breaks one
+// is hidden: it is saved as moderated (so reads hide it from everyone but its
+// author), the decision is recorded for operators, and post.moderated is
+// published so fanout and search drop it. Every step is idempotent, and the
+// rate rule looks at the author's posts before this one (by ID), so a replay
+// reaches the same verdict.
+type Moderator struct {
+	Posts     PostStore
+	Decisions ModerationLog
+	Events    Publisher
+	Rules     ModerationRules
+	Log       *slog.Logger
+	Now       func() time.Time
+
+	terms    map[string]bool
+	phrases  []string
+	patterns []*regexp.Regexp
+}
+
+// NewModerator compiles the rules.
+func NewModerator(m Moderator) (*Moderator, error) {
+	m.terms = map[string]bool{}
+	for _, entry := range m.Rules.Blocklist {
+		entry = strings.TrimSpace(entry)
+		switch {
+		case entry == "":
+		case strings.HasPrefix(entry, "re:"):
+			re, err := regexp.Compile(entry[3:])
+			if err != nil {
+				return nil, fmt.Errorf("%w: moderation pattern %q: %v", ErrInvalid, entry, err)
+			}
+			m.patterns = append(m.patterns, re)
+		case strings.ContainsRune(entry, ' '):
+			m.phrases = append(m.phrases, Fold(entry))
+		default:
+			m.terms[Fold(entry)] = true
+		}
+	}
+	if m.Now == nil {
+		m.Now = time.Now
+	}
+	return &m, nil
+}
+
+// Handle implements Handler.
+func (m *Moderator) Handle(ctx context.Context, ev Event) error {
+	if ev.Type != PostCreated || ev.Post == nil {
+		return nil
+	}
+	found, err := m.Posts.GetPosts(ctx, []ID{ev.Post.ID})
+	if err != nil {
+		return fmt.Errorf("moderate %s: %w", ev.Post.ID, err)
+	}
+	p, ok := found[ev.Post.ID]
+	if !ok {
+		return nil // deleted meanwhile
+	}
+	if p.Moderated == "" {
+		rule, detail, err := m.check(ctx, p)
+		if err != nil {
+			return fmt.Errorf("moderate %s: %w", p.ID, err)
+		}
+		if rule == "" {
+			return nil
+		}
+		err = m.Decisions.RecordDecision(ctx, Decision{Post: p.ID, Author: p.Author, Rule: rule, Detail: detail, DecidedAt: m.Now().UTC()})
+		if err != nil {
+			return fmt.Errorf("moderate %s: %w", p.ID, err)
+		}
+		p.Moderated = rule
+		if err := m.Posts.SavePost(ctx, p); err != nil {
+			return fmt.Errorf("moderate %s: hide: %w", p.ID, err)
+		}
+		m.Log.Info("post moderated", "post", p.ID, "author", p.Author, "rule", rule, "detail", detail)
+	}
+	// Published again on a replay too: a crash after hiding the post but
+	// before announcing it must still reach fanout and search.
+	hidden := Post{ID: p.ID, Author: p.Author, Moderated: p.Moderated}
+	ev = Event{ID: PostModerated + ":" + p.ID.String(), Type: PostModerated, Time: m.Now(), Post: &hidden}
+	if err := m.Events.Publish(ctx, ev); err != nil {
+		return fmt.Errorf("moderate %s: %w", p.ID, err)
+	}
+	return nil
+}
+
+// check returns the first rule p breaks, if any.
+func (m *Moderator) check(ctx context.Context, p Post) (rule, detail string, err error) {
+	folded := Fold(p.Text)
+	for _, t := range Terms(p.Text) {
+		if m.terms[t] {
+			return RuleBlocklist, "blocked term " + t, nil
+		}
+	}
+	for _, ph := range m.phrases {
+		if strings.Contains(folded, ph) {
+			return RuleBlocklist, "blocked phrase " + ph, nil
+		}
+	}
+	for _, re := range m.patterns {
+		if re.MatchString(folded) {
+			return RuleBlocklist, "blocked pattern " + re.String(), nil
+		}
+	}
+	if n := len(linkPattern.FindAllString(p.Text, -1)); m.Rules.MaxLinks > 0 && n > m.Rules.MaxLinks {
+		return RuleLinkSpam, fmt.Sprintf("%d links, at most %d allowed", n, m.Rules.MaxLinks), nil
+	}
+	if k := m.Rules.MaxPerMinute; k > 0 {
+		// The author's k posts just before this one: if all are within the
+		// minute before it, this one is over the ceiling.
+		prev, err := m.Posts.AuthorPosts(ctx, p.Author, p.ID, k)
+		if err != nil {
+			return "", "", err
+		}
+		if len(prev) == k && prev[k-1].ID >= MinIDAt(p.ID.Time().Add(-time.Minute)) {
+			return RuleRate, fmt.Sprintf("more than %d posts in a minute", k), nil
+		}
+	}
+	return "", "", nil
+}
+
+// ModerationDecisions pages through decisions, newest post first.
+func ModerationDecisions(ctx context.Context, log ModerationLog, cursor string, limit int) ([]Decision, string, error) {
+	before, err := parseCursor(cursor)
+	if err != nil {
+		return nil, "", err
+	}
+	ds, err := log.Decisions(ctx, before, limit)
+	if err != nil {
+		return nil, "", fmt.Errorf("moderation decisions: %w", err)
+	}
+	return ds, nextCursor(ds, limit, func(d Decision) ID { return d.Post }), nil
+}

@@ -1,0 +1,90 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Notifier turns events into notifications: a mention (@user) in a new post
+// notifies each mentioned user that exists, a new follower notifies the
+// followee. Notification IDs come from the event, so redelivery and replay
+// rewrite the same rows instead of adding duplicates.
+type Notifier struct {
+	Graph         Graph
+	Notifications NotificationStore
+}
+
+// Handle implements Handler.
+func (n *Notifier) Handle(ctx context.Context, ev Event) error {
+	switch {
+	case ev.Type == PostCreated && ev.Post != nil:
+		p := ev.Post
+		for _, user := range Mentions(p.Text) {
+			if user == p.Author {
+				continue
+			}
+			ok, err := n.Graph.UserExists(ctx, user)
+			if err != nil {
+				return fmt.Errorf("notify mention of %s: %w", user, err)
+			}
+			if !ok {
+				continue
+			}
+			err = n.Notifications.AddNotification(ctx, Notification{
+				ID: p.ID, User: user, Kind: NotifyMention, Actor: p.Author, Post: p.ID, CreatedAt: p.CreatedAt,
+			})
+			if err != nil {
+				return fmt.Errorf("notify mention of %s: %w", user, err)
+			}
+		}
+	case ev.Type == UserFollowed && ev.Follow != nil:
+		id, ok := eventSeq(ev)
+		if !ok {
+			return nil // not one of ours: nothing to key it by
+		}
+		err := n.Notifications.AddNotification(ctx, Notification{
+			ID: id, User: ev.Follow.Followee, Kind: NotifyFollow, Actor: ev.Follow.Follower, CreatedAt: ev.Time.UTC(),
+		})
+		if err != nil {
+			return fmt.Errorf("notify follow of %s: %w", ev.Follow.Followee, err)
+		}
+	}
+	return nil
+}
+
+// eventSeq is the ID part of an event ID ("type:ID").
+func eventSeq(ev Event) (ID, bool) {
+	_, s, ok := strings.Cut(ev.ID, ":")
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	return ID(n), err == nil && n > 0
+}
+
+// Notifications pages through user's notifications, newest first.
+func (s *Service) Notifications(ctx context.Context, user, cursor string, limit int) ([]Notification, string, error) {
+	before, err := parseCursor(cursor)
+	if err != nil {
+		return nil, "", err
+	}
+	ns, err := s.Notes.Notifications(ctx, user, before, limit)
+	if err != nil {
+		return nil, "", fmt.Errorf("notifications: %w", err)
+	}
+	return ns, nextCursor(ns, limit, func(n Notification) ID { return n.ID }), nil
+}
+
+// MarkNotificationsRead marks user's notifications up to upTo read (0: all
+// there are now).
+func (s *Service) MarkNotificationsRead(ctx context.Context, user string, upTo ID) error {
+	if upTo == 0 {
+		upTo = s.IDs.Next()
+	}
+	if err := s.Notes.MarkRead(ctx, user, upTo); err != nil {
+		return fmt.Errorf("mark notifications read: %w", err)
+	}
+	return nil
+}

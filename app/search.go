@@ -1,0 +1,143 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Indexer keeps the search index up to date from events: post.created
+// indexes the post's terms, post.deleted and post.moderated remove it.
+// Index and Unindex are idempotent, so redelivery and replay are harmless.
+type Indexer struct {
+	Posts  PostStore
+	Search SearchIndex
+}
+
+// Handle implements Handler.
+func (x *Indexer) Handle(ctx context.Context, ev Event) error {
+	if ev.Post == nil {
+		return nil
+	}
+	switch ev.Type {
+	case PostCreated:
+		// A replayed post.created of a since-deleted or moderated post must
+		// not come back; the stored post is also the authoritative text.
+		found, err := x.Posts.GetPosts(ctx, []ID{ev.Post.ID})
+		if err != nil {
+			return fmt.Errorf("look up post %s: %w", ev.Post.ID, err)
+		}
+		p, ok := found[ev.Post.ID]
+		if !ok || p.Moderated != "" {
+			return nil
+		}
+		if err := x.Search.Index(ctx, p.ID, Terms(p.Text)); err != nil {
+			return fmt.Errorf("index post %s: %w", p.ID, err)
+		}
+	case PostDeleted, PostModerated:
+		if err := x.Search.Unindex(ctx, ev.Post.ID); err != nil {
+			return fmt.Errorf("unindex post %s: %w", ev.Post.ID, err)
+		}
+	}
+	return nil
+}
+
+// maxSearchRounds bounds how many index pages one Search reads while
+// filling a page with visible posts.
+const maxSearchRounds = 5
+
+// Discovery is the read side of search and analytics: full-text search over
+// posts, trending hashtags and per-author activity.
+//
+// The index field is Index, not Search: Go forbids a field and a method of
+// the same name.
+type Discovery struct {
+	Index     SearchIndex
+	Analytics Analytics
+	Posts     PostStore
+	Now       func() time.Time
+}
+
+func (d *Discovery) now() time.Time {
+	if d.Now != nil {
+		return d.Now()
+	}
+	return time.Now()
+}
+
+// Search returns up to limit posts visible to caller that contain every
+// term of q (folded, see Terms), newest first. The cursor is the last post
+// ID of the previous page; an empty next cursor means there are no more.
+func (d *Discovery) Search(ctx context.Context, caller, q, cursor string, limit int) ([]Post, string, error) {
+	terms := Terms(q)
+	if len(terms) == 0 {
+		return nil, "", fmt.Errorf("%w: the query has no searchable words", ErrInvalid)
+	}
+	if limit < 1 {
+		return nil, "", fmt.Errorf("%w: limit must be positive", ErrInvalid)
+	}
+	before, err := parseCursor(cursor)
+	if err != nil {
+		return nil, "", err
+	}
+	posts := make([]Post, 0, limit)
+	for range maxSearchRounds {
+		ids, err := d.Index.Search(ctx, terms, before, limit)
+		if err != nil {
+			return nil, "", fmt.Errorf("search %q: %w", q, err)
+		}
+		found, err := d.Posts.GetPosts(ctx, ids)
+		if err != nil {
+			return nil, "", fmt.Errorf("hydrate search results: %w", err)
+		}
+		for _, id := range ids {
+			// A post deleted or moderated since it was indexed is skipped
+			// here; its event removes it from the index shortly.
+			if p, ok := found[id]; ok && p.VisibleTo(caller) {
+				posts = append(posts, p)
+				if len(posts) == limit {
+					return posts, id.String(), nil
+				}
+			}
+		}
+		if len(ids) < limit {
+			return posts, "", nil // the index has no more
+		}
+		before = ids[len(ids)-1]
+	}
+	// Too many hidden posts in a row: hand back a short page and let the
+	// client continue after the last ID looked at.
+	return posts, before.String(), nil
+}
+
+// Trends returns the limit most used hashtags in the window up to now, most
+// used first.
+func (d *Discovery) Trends(ctx context.Context, window time.Duration, limit int) ([]TagCount, error) {
+	if window <= 0 {
+		return nil, fmt.Errorf("%w: window must be positive", ErrInvalid)
+	}
+	if limit < 1 {
+		return nil, fmt.Errorf("%w: limit must be positive", ErrInvalid)
+	}
+	now := d.now()
+	tags, err := d.Analytics.TopTags(ctx, now.Add(-window), now, limit)
+	if err != nil {
+		return nil, fmt.Errorf("top tags of the last %s: %w", window, err)
+	}
+	return tags, nil
+}
+
+// AuthorStats returns author's posts per hour for the last hours hours, the
+// current (partial) hour included, oldest first.
+func (d *Discovery) AuthorStats(ctx context.Context, author string, hours int) ([]HourCount, error) {
+	if hours < 1 {
+		return nil, fmt.Errorf("%w: hours must be positive", ErrInvalid)
+	}
+	now := d.now()
+	from := now.Truncate(time.Hour).Add(-time.Duration(hours-1) * time.Hour)
+	counts, err := d.Analytics.AuthorHourly(ctx, author, from, now)
+	if err != nil {
+		return nil, fmt.Errorf("hourly posts of %s: %w", author, err)
+	}
+	return counts, nil
+}

@@ -1,0 +1,211 @@
+package app_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sort"
+	"testing"
+
+	"github.com/feedsvc/feedsvc/app"
+)
+
+// sxIndex is an in-memory app.SearchIndex.
+type sxIndex struct {
+	terms map[string]map[app.ID]bool
+	docs  map[app.ID][]string
+	calls int
+}
+
+func newSxIndex() *sxIndex {
+	return &sxIndex{terms: map[string]map[app.ID]bool{}, docs: map[app.ID][]string{}}
+}
+
+func (x *sxIndex) Index(_ context.Context, id app.ID, terms []string) error {
+	for _, t := range terms {
+		if x.terms[t] == nil {
+			x.terms[t] = map[app.ID]bool{}
+		}
+		x.terms[t][id] = true
+	}
+	for _, t := range terms {
+		if !slices.Contains(x.docs[id], t) {
+			x.docs[id] = append(x.docs[id], t)
+		}
+	}
+	return nil
+}
+
+func (x *sxIndex) Unindex(_ context.Context, id app.ID) error {
+	for _, t := range x.docs[id] {
+		delete(x.terms[t], id)
+	}
+	delete(x.docs, id)
+	return nil
+}
+
+func (x *sxIndex) Search(_ context.Context, terms []string, before app.ID, limit int) ([]app.ID, error) {
+	x.calls++
+	var out []app.ID
+	for id := range x.terms[terms[0]] {
+		ok := before == 0 || id < before
+		for _, t := range terms[1:] {
+			ok = ok && x.terms[t][id]
+		}
+		if ok {
+			out = append(out, id)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] > out[j] })
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+// sxPosts is an in-memory app.PostStore; only GetPosts matters here.
+type sxPosts map[app.ID]app.Post
+
+func (s sxPosts) SavePost(_ context.Context, p app.Post) error { s[p.ID] = p; return nil }
+func (s sxPosts) DeletePost(_ context.Context, p app.Post) error {
+	delete(s, p.ID)
+	return nil
+}
+func (s sxPosts) AuthorPosts(context.Context, string, app.ID, int) ([]app.Post, error) {
+	return nil, nil
+}
+func (s sxPosts) GetPosts(_ context.Context, ids []app.ID) (map[app.ID]app.Post, error) {
+	out := map[app.ID]app.Post{}
+	for _, id := range ids {
+		if p, ok := s[id]; ok {
+			out[id] = p
+		}
+	}
+	return out, nil
+}
+
+func TestIndexerHandle(t *testing.T) {
+	ctx := context.Background()
+	stored := app.Post{ID: 1, Author: "ann", Text: "Café #Go"}
+	cases := []struct {
+		name   string
+		posts  sxPosts
+		before map[app.ID][]string // index before the event
+		ev     app.Event
+		want   map[app.ID][]string
+	}{
+		{"post.created indexes the stored text's terms", sxPosts{1: stored}, nil,
+			app.Event{Type: app.PostCreated, Post: &stored},
+			map[app.ID][]string{1: {"cafe", "#go", "go"}}},
+		{"post.created of a deleted post is skipped", sxPosts{}, nil,
+			app.Event{Type: app.PostCreated, Post: &stored}, map[app.ID][]string{}},
+		{"post.created of a moderated post is skipped", sxPosts{1: {ID: 1, Author: "ann", Text: "Café", Moderated: "spam"}}, nil,
+			app.Event{Type: app.PostCreated, Post: &stored}, map[app.ID][]string{}},
+		{"post.deleted unindexes", sxPosts{}, map[app.ID][]string{1: {"cafe"}, 2: {"cafe"}},
+			app.Event{Type: app.PostDeleted, Post: &app.Post{ID: 1, Author: "ann"}},
+			map[app.ID][]string{2: {"cafe"}}},
+		{"post.moderated unindexes", sxPosts{1: stored}, map[app.ID][]string{1: {"cafe"}},
+			app.Event{Type: app.PostModerated, Post: &app.Post{ID: 1, Author: "ann"}}, map[app.ID][]string{}},
+		{"follows are ignored", sxPosts{}, nil,
+			app.Event{Type: app.UserFollowed, Follow: &app.Follow{Follower: "a", Followee: "b"}}, map[app.ID][]string{}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			x := newSxIndex()
+			for id, terms := range c.before {
+				must(t, x.Index(ctx, id, terms))
+			}
+			h := &app.Indexer{Posts: c.posts, Search: x}
+			// Twice: handling is idempotent.
+			must(t, h.Handle(ctx, c.ev))
+			must(t, h.Handle(ctx, c.ev))
+			got := x.docs
+			if len(got) != len(c.want) {
+				t.Fatalf("index = %v, want %v", got, c.want)
+			}
+			for id, terms := range c.want {
+				if !slices.Equal(got[id], terms) {
+					t.Fatalf("terms of %d = %v, want %v", id, got[id], terms)
+				}
+			}
+		})
+	}
+}
+
+func TestDiscoverySearch(t *testing.T) {
+	ctx := context.Background()
+	posts := sxPosts{}
+	x := newSxIndex()
+	add := func(id app.ID, author, text, moderated string, stored bool) {
+		p := app.Post{ID: id, Author: author, Text: text, Moderated: moderated}
+		if stored {
+			posts[id] = p
+		}
+		must(t, x.Index(ctx, id, app.Terms(text)))
+	}
+	for id := app.ID(1); id <= 9; id++ {
+		add(id, "ann", "Crème brûlée", "", true)
+	}
+	add(10, "bob", "crème brûlée", "spam", true)  // moderated: only bob sees it
+	add(11, "bob", "crème brûlée", "", false)     // deleted, still indexed
+	add(12, "cid", "crème only", "", true)        // one term only
+	add(13, "bob", "CRÈME BRÛLÉE!", "spam", true) // moderated
+	d := &app.Discovery{Index: x, Posts: posts}
+
+	idsOf := func(ps []app.Post) []app.ID {
+		var out []app.ID
+		for _, p := range ps {
+			out = append(out, p.ID)
+		}
+		return out
+	}
+	cases := []struct {
+		name, caller, q, cursor string
+		limit                   int
+		want                    []app.ID
+		next                    string
+	}{
+		{"hidden and missing posts are skipped, page filled", "ann", "creme brulee", "", 3, sxIDs(9, 8, 7), "7"},
+		{"the author sees their moderated post", "bob", "brûlée crème", "", 3, sxIDs(13, 10, 9), "9"},
+		{"cursor continues after the last ID", "ann", "creme brulee", "7", 3, sxIDs(6, 5, 4), "4"},
+		{"last page has no next cursor", "ann", "creme brulee", "3", 5, sxIDs(2, 1), ""},
+		{"one term", "ann", "ONLY", "", 5, sxIDs(12), ""},
+		{"no match", "ann", "creme nothing", "", 5, nil, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, next, err := d.Search(ctx, c.caller, c.q, c.cursor, c.limit)
+			must(t, err)
+			if !slices.Equal(idsOf(got), c.want) || next != c.next {
+				t.Fatalf("Search = %v next %q, want %v next %q", idsOf(got), next, c.want, c.next)
+			}
+		})
+	}
+	t.Run("a page of only hidden posts gives up after a few rounds", func(t *testing.T) {
+		x := newSxIndex()
+		for id := app.ID(1); id <= 100; id++ {
+			must(t, x.Index(ctx, id, []string{"hidden"}))
+		}
+		d := &app.Discovery{Index: x, Posts: sxPosts{}}
+		got, next, err := d.Search(ctx, "ann", "hidden", "", 5)
+		must(t, err)
+		if len(got) != 0 || next == "" || x.calls > 10 {
+			t.Fatalf("Search = %v next %q after %d index reads, want none, a cursor, few reads", got, next, x.calls)
+		}
+	})
+	for name, q := range map[string][2]string{"empty query": {"", ""}, "only punctuation": {"!?# @", ""}, "bad cursor": {"creme", "x"}} {
+		t.Run(name, func(t *testing.T) {
+			if _, _, err := d.Search(ctx, "ann", q[0], q[1], 5); !errors.Is(err, app.ErrInvalid) {
+				t.Fatalf("err = %v, want ErrInvalid", err)
+			}
+		})
+	}
+}
+
+func sxIDs(ns ...int) []app.ID {
+	out := make([]app.ID, len(ns))
+	for i, n := range ns {
+		out[i] = app.ID(n)
+	}
+	return out
+}

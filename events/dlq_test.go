@@ -1,0 +1,167 @@
+package events_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/feedsvc/feedsvc/app"
+	"github.com/feedsvc/feedsvc/events"
+)
+
+func TestDeadLetters(t *testing.T) {
+	for name, open := range brokers() {
+		t.Run(name, func(t *testing.T) { testDeadLetters(t, newFixture(t, open(t), 1)) })
+	}
+}
+
+func testDeadLetters(t *testing.T, f fixture) {
+	ctx := context.Background()
+	at := time.Now().Truncate(time.Millisecond)
+	evs := postEvents(3, "dave", at)
+	f.publish(t, evs)
+	group, other := unique("g"), unique("o")
+	posts := []string{f.topics.Posts}
+
+	// Two groups whose handler always fails dead-letter every event at once.
+	stopG := startRunner(t, f, group, &recorder{fail: true}, 1, time.Millisecond)
+	stopO := startRunner(t, f, other, &recorder{fail: true}, 1, time.Millisecond)
+	list := func(g string, limit int) []events.DLQEntry {
+		t.Helper()
+		entries, err := events.ListDeadLetters(ctx, f.brokers, g, posts, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return entries
+	}
+	waitFor(t, "dead letters of both groups", func() bool { return len(list(group, 0)) >= 3 && len(list(other, 0)) >= 3 })
+	stopG()
+	stopO()
+
+	entries := list(group, 0)
+	if len(entries) != len(evs) {
+		t.Fatalf("listed %d dead letters of %s, want %d: %+v", len(entries), group, len(evs), entries)
+	}
+	for i, e := range entries {
+		want := events.DLQEntry{
+			DLQTopic: events.DeadLetter(f.topics.Posts), DLQPartition: 0, DLQOffset: e.DLQOffset,
+			Topic: f.topics.Posts, Partition: 0, Offset: int64(i), Group: group,
+			EventID: evs[i].ID, EventType: app.PostCreated, Time: e.Time, Error: e.Error,
+		}
+		if e.DLQOffset < 0 || !e.Time.Equal(at) || !strings.Contains(e.Error, "handler crashed on "+evs[i].ID) {
+			t.Errorf("entry %d: dlq offset %d, time %v (want %v), error %q", i, e.DLQOffset, e.Time, at, e.Error)
+		}
+		if !sameEntry(e, want) {
+			t.Errorf("entry %d = %+v, want %+v", i, e, want)
+		}
+	}
+	if got := list(group, 2); len(got) != 2 || got[0].EventID != evs[0].ID {
+		t.Fatalf("limit 2 listed %+v", got)
+	}
+
+	cases := []struct {
+		name      string
+		execute   bool
+		want      []string // event IDs re-published
+		postsEnd  int64    // posts topic end offset afterwards
+		replayed  bool     // entries listed as replayed afterwards
+		otherLeft int      // dead letters of the other group still to replay
+	}{
+		{"dry run publishes nothing", false, wantIDs(evs), 3, false, 3},
+		{"execute re-publishes once", true, wantIDs(evs), 6, true, 3},
+		{"second execute does nothing", true, nil, 6, true, 3},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := events.ReplayDeadLetters(ctx, f.brokers, group, posts, c.execute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for _, e := range got {
+				ids = append(ids, e.EventID)
+			}
+			if !slices.Equal(ids, c.want) {
+				t.Fatalf("replayed %v, want %v", ids, c.want)
+			}
+			assertLag(t, f, group, []events.PartitionLag{{Topic: f.topics.Posts, Committed: 3, End: c.postsEnd, Lag: c.postsEnd - 3}})
+			for _, e := range list(group, 0) {
+				if e.Replayed != c.replayed {
+					t.Fatalf("entry %s replayed = %v, want %v", e.EventID, e.Replayed, c.replayed)
+				}
+			}
+			left, err := events.ReplayDeadLetters(ctx, f.brokers, other, posts, false)
+			if err != nil || len(left) != c.otherLeft {
+				t.Fatalf("other group has %d to replay (%v), want %d", len(left), err, c.otherLeft)
+			}
+		})
+	}
+
+	// The group handles the replayed events again, and nothing else.
+	consumeExactly(t, f, group, wantIDs(evs))
+}
+
+// sameEntry compares the exported fields.
+func sameEntry(a, b events.DLQEntry) bool {
+	return a.DLQTopic == b.DLQTopic && a.DLQPartition == b.DLQPartition && a.DLQOffset == b.DLQOffset &&
+		a.Topic == b.Topic && a.Partition == b.Partition && a.Offset == b.Offset && a.Group == b.Group &&
+		a.EventID == b.EventID && a.EventType == b.EventType && a.Time.Equal(b.Time) &&
+		a.Error == b.Error && a.Replayed == b.Replayed
+}
+
+// poisoned fails forever on one event and records the others.
+type poisoned struct {
+	recorder
+	poison string
+}
+
+func (p *poisoned) Handle(ctx context.Context, ev app.Event) error {
+	if ev.ID == p.poison {
+		return fmt.Errorf("cannot process %s", ev.ID)
+	}
+	return p.recorder.Handle(ctx, ev)
+}
+
+// TestPoisonEvent: an event its handler can never process goes to the
+// dead-letter topic with the error, and every later event of the partition
+// is still processed.
+func TestPoisonEvent(t *testing.T) {
+	for name, open := range brokers() {
+		t.Run(name, func(t *testing.T) {
+			f := newFixture(t, open(t), 1)
+			evs := postEvents(10, "poison", time.Now())
+			f.publish(t, evs)
+			h := &poisoned{poison: evs[3].ID}
+			ctx, cancel := context.WithCancel(context.Background())
+			r := &events.Runner{
+				Brokers: f.brokers, Group: "p", Topics: f.topics.All(), Handler: h,
+				Log: slog.New(slog.DiscardHandler), Metrics: events.NewMetrics(prometheus.NewRegistry()),
+				MaxAttempts: 3, Backoff: time.Millisecond,
+			}
+			done := make(chan error, 1)
+			go func() { done <- r.Run(ctx) }()
+			want := append(wantIDs(evs[:3]), wantIDs(evs[4:])...)
+			waitFor(t, "the events after the poison one", func() bool { return len(h.ids()) >= len(want) })
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			if got := h.ids(); !slices.Equal(got, want) {
+				t.Fatalf("processed %v, want %v", got, want)
+			}
+			dead, err := events.ListDeadLetters(context.Background(), f.brokers, "p", f.topics.All(), 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(dead) != 1 || dead[0].EventID != evs[3].ID || !strings.Contains(dead[0].Error, "cannot process") || dead[0].Offset != 3 {
+				t.Fatalf("dead letters = %+v", dead)
+			}
+		})
+	}
+}

@@ -1,0 +1,345 @@
+package main
+
+// Operator commands on the event log: replay (offset reset), lag and the
+// dead-letter tools. They work on a real cluster while the service runs, and
+// on the embedded broker only while it is stopped (see withBrokers).
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/feedsvc/feedsvc/configs"
+	"github.com/feedsvc/feedsvc/events"
+	"github.com/feedsvc/feedsvc/store/pebble"
+)
+
+const embeddedNote = `Without --kafka-brokers the command starts the embedded broker on --data-dir itself:
+the embedded broker lives inside the serving process, so this only works while
+feedsvc serve is stopped on that data dir.`
+
+// withBrokers runs fn with the configured brokers, or, when none are
+// configured, with the embedded broker started on the data dir for the
+// duration of the command.
+func withBrokers(ctx context.Context, cfg *configs.Config, log *slog.Logger, fn func(brokers []string) error) error {
+	if len(cfg.KafkaBrokers) > 0 {
+		return fn(cfg.KafkaBrokers)
+	}
+	// The embedded broker does not lock its files; the store does. Holding
+	// the store open keeps a serving process (or a second operator command)
+	// out of the data dir while we use its broker files, as serve does.
+	s, err := pebble.Open(cfg.DataDir, log)
+	if err != nil {
+		return fmt.Errorf("%w (the embedded broker lives inside the serving process: stop feedsvc serve on data dir %s, or pass --kafka-brokers)", err, cfg.DataDir)
+	}
+	defer s.Close()
+	k, err := events.StartEmbedded(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer k.Close()
+	spec := events.TopicSpec{Partitions: int32(cfg.KafkaPartitions), Replication: 1}
+	if err := events.EnsureTopics(k.Addrs(), topics(cfg), spec); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return fn(k.Addrs())
+}
+
+func replayCmd() *cobra.Command {
+	var (
+		group, toDatetime    string
+		byDuration           time.Duration
+		toEarliest, toLatest bool
+		toOffset             int64
+		topicList            []string
+		execute              bool
+	)
+	cmd := &cobra.Command{
+		Use:   "replay --group G (--to-datetime T | --by-duration D | --to-earliest | --to-latest | --to-offset N) [--topic T ...] [--execute]",
+		Short: "Move a consumer group's committed offsets so it re-processes (or skips) events; prints the plan unless --execute",
+		Long: `Resets the committed offsets of a consumer group, like kafka-consumer-groups --reset-offsets.
+Without --execute it prints the plan per partition; with --execute it commits the new offsets.
+The group must have no live members: stop its consumers first (the command refuses otherwise).
+Default topics: those the group has committed offsets on, else the configured topics.
+
+` + embeddedNote,
+		Args: cobra.NoArgs,
+	}
+	cmd = withConfig(cmd, func(ctx context.Context, cfg *configs.Config, log *slog.Logger, _ []string) error {
+		if group == "" {
+			return usageError{errors.New("replay needs --group")}
+		}
+		target, err := resetTarget(cmd, toDatetime, byDuration, toEarliest, toLatest, toOffset)
+		if err != nil {
+			return usageError{err}
+		}
+		return withBrokers(ctx, cfg, log, func(brokers []string) error {
+			scope := topicList
+			if len(scope) == 0 {
+				if scope, err = events.CommittedTopics(ctx, brokers, group); err != nil {
+					return err
+				}
+			}
+			if len(scope) == 0 {
+				scope = topics(cfg).All()
+			}
+			plan, err := events.PlanReset(ctx, brokers, group, scope, target)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if err := printPlan(out, plan); err != nil {
+				return err
+			}
+			if !execute {
+				fmt.Fprintln(out, "dry run: nothing changed; add --execute to commit these offsets")
+				return nil
+			}
+			if err := events.ApplyReset(ctx, brokers, plan); err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "committed the new offsets of group %s\n", group)
+			return nil
+		})
+	})
+	f := cmd.Flags()
+	f.StringVar(&group, "group", "", "consumer group (required)")
+	f.StringVar(&toDatetime, "to-datetime", "", "first event at or after this time: RFC 3339, or YYYY-MM-DDTHH:MM:SS[.sss] in local time")
+	f.DurationVar(&byDuration, "by-duration", 0, "first event at or after now minus this duration, e.g. 2h")
+	f.BoolVar(&toEarliest, "to-earliest", false, "the oldest event still in the log")
+	f.BoolVar(&toLatest, "to-latest", false, "the log end (skip everything not yet processed)")
+	f.Int64Var(&toOffset, "to-offset", 0, "this offset on every partition (clamped to the log)")
+	f.StringSliceVar(&topicList, "topic", nil, "topic to reset (repeatable; default: the group's topics)")
+	f.BoolVar(&execute, "execute", false, "commit the new offsets (default: print the plan only)")
+	return cmd
+}
+
+// resetTarget turns the one given target flag into a reset target.
+func resetTarget(cmd *cobra.Command, toDatetime string, byDuration time.Duration, toEarliest, toLatest bool, toOffset int64) (events.ResetTarget, error) {
+	var given []string
+	for _, name := range []string{"to-datetime", "by-duration", "to-earliest", "to-latest", "to-offset"} {
+		if cmd.Flags().Changed(name) {
+			given = append(given, "--"+name)
+		}
+	}
+	if len(given) != 1 {
+		return events.ResetTarget{}, fmt.Errorf("give exactly one of --to-datetime, --by-duration, --to-earliest, --to-latest, --to-offset (got %d: %s)", len(given), strings.Join(given, " "))
+	}
+	switch given[0] {
+	case "--to-datetime":
+		t, err := parseTime(toDatetime)
+		if err != nil {
+			return events.ResetTarget{}, err
+		}
+		return events.ResetTarget{Kind: events.ResetToTime, Time: t}, nil
+	case "--by-duration":
+		if byDuration <= 0 {
+			return events.ResetTarget{}, fmt.Errorf("--by-duration must be positive, got %s", byDuration)
+		}
+		return events.ResetTarget{Kind: events.ResetToTime, Time: time.Now().Add(-byDuration)}, nil
+	case "--to-earliest":
+		return events.ResetTarget{Kind: events.ResetToEarliest}, nil
+	case "--to-latest":
+		return events.ResetTarget{Kind: events.ResetToLatest}, nil
+	}
+	if toOffset < 0 {
+		return events.ResetTarget{}, fmt.Errorf("--to-offset must not be negative, got %d", toOffset)
+	}
+	return events.ResetTarget{Kind: events.ResetToOffset, Offset: toOffset}, nil
+}
+
+// parseTime accepts RFC 3339 and, as kafka-consumer-groups does, a local
+// time without zone.
+func parseTime(s string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	for _, layout := range []string{"2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999", "2006-01-02"} {
+		if t, err := time.ParseInLocation(layout, s, time.Local); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("--to-datetime %q: want RFC 3339 (2006-01-02T15:04:05Z07:00) or local 2006-01-02T15:04:05", s)
+}
+
+func printPlan(out io.Writer, plan *events.ResetPlan) error {
+	fmt.Fprintf(out, "group %s, reset to %s\n", plan.Group, plan.Target)
+	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "TOPIC\tPARTITION\tCURRENT\t\tNEW\tEND\tREPROCESS\tSKIP")
+	var reprocess, skip int64
+	for _, p := range plan.Partitions {
+		fmt.Fprintf(w, "%s\t%d\t%s\t->\t%d\t%d\t%d\t%d\n", p.Topic, p.Partition, offset(p.Current), p.New, p.End, p.Reprocess(), p.Skip())
+		reprocess += p.Reprocess()
+		skip += p.Skip()
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "%d events to reprocess, %d to skip\n", reprocess, skip)
+	return nil
+}
+
+// offset prints "-" for no committed offset, as kafka-consumer-groups does.
+func offset(n int64) string {
+	if n < 0 {
+		return "-"
+	}
+	return fmt.Sprint(n)
+}
+
+func lagCmd() *cobra.Command {
+	var group string
+	cmd := &cobra.Command{
+		Use:   "lag [--group G]",
+		Short: "Print committed offset, end offset and lag per consumer group and partition of the configured topics",
+		Long: `Prints, per consumer group and partition of the configured topics, the committed offset, the log end
+offset and the lag (events still to process). Without --group: every group that committed on them.
+
+` + embeddedNote,
+		Args: cobra.NoArgs,
+	}
+	cmd = withConfig(cmd, func(ctx context.Context, cfg *configs.Config, log *slog.Logger, _ []string) error {
+		return withBrokers(ctx, cfg, log, func(brokers []string) error {
+			groups := []string{group}
+			if group == "" {
+				var err error
+				if groups, err = events.ListGroups(ctx, brokers); err != nil {
+					return err
+				}
+			}
+			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
+			fmt.Fprintln(w, "GROUP\tTOPIC\tPARTITION\tCOMMITTED\tEND\tLAG")
+			for _, g := range groups {
+				lags, err := events.GroupLag(ctx, brokers, g, topics(cfg).All())
+				if err != nil {
+					return err
+				}
+				if group == "" && !anyCommitted(lags) {
+					continue // a group of other topics
+				}
+				for _, l := range lags {
+					fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%d\t%d\n", g, l.Topic, l.Partition, offset(l.Committed), l.End, l.Lag)
+				}
+			}
+			return w.Flush()
+		})
+	})
+	cmd.Flags().StringVar(&group, "group", "", "consumer group (default: all groups)")
+	return cmd
+}
+
+func anyCommitted(lags []events.PartitionLag) bool {
+	for _, l := range lags {
+		if l.Committed >= 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func dlqCmd() *cobra.Command {
+	dlq := &cobra.Command{Use: "dlq", Short: "Inspect and re-drive dead-lettered events"}
+	var (
+		group     string
+		topicList []string
+		limit     int
+		execute   bool
+	)
+	scope := func(cfg *configs.Config) ([]string, error) {
+		if group == "" {
+			return nil, usageError{errors.New("--group is required")}
+		}
+		if len(topicList) > 0 {
+			return topicList, nil
+		}
+		return topics(cfg).All(), nil
+	}
+
+	list := &cobra.Command{
+		Use:   "list --group G [--topic T] [--limit N]",
+		Short: "Print the events group G dead-lettered, oldest first",
+		Long:  "Reads the dead-letter topics from the beginning (without a consumer group) and prints group G's entries.\n\n" + embeddedNote,
+		Args:  cobra.NoArgs,
+	}
+	list = withConfig(list, func(ctx context.Context, cfg *configs.Config, log *slog.Logger, _ []string) error {
+		ts, err := scope(cfg)
+		if err != nil {
+			return err
+		}
+		if limit < 0 {
+			return usageError{fmt.Errorf("--limit must not be negative, got %d", limit)}
+		}
+		return withBrokers(ctx, cfg, log, func(brokers []string) error {
+			entries, err := events.ListDeadLetters(ctx, brokers, group, ts, limit)
+			if err != nil {
+				return err
+			}
+			w := tabwriter.NewWriter(list.OutOrStdout(), 0, 0, 2, ' ', 0)
+			fmt.Fprintln(w, "TOPIC\tPARTITION\tOFFSET\tEVENT ID\tTYPE\tEVENT TIME\tREPLAYED\tERROR")
+			for _, e := range entries {
+				fmt.Fprintf(w, "%s\t%d\t%d\t%s\t%s\t%s\t%v\t%s\n", e.Topic, e.Partition, e.Offset, e.EventID, e.EventType,
+					e.Time.UTC().Format(time.RFC3339), e.Replayed, oneLine(e.Error))
+			}
+			return w.Flush()
+		})
+	})
+	list.Flags().IntVar(&limit, "limit", 100, "print at most N entries (0: all)")
+
+	replay := &cobra.Command{
+		Use:   "replay --group G [--topic T] [--execute]",
+		Short: "Re-publish group G's dead-lettered events to their original topics (prints them unless --execute)",
+		Long: `Re-publishes group G's dead letters that were not replayed yet to their original topic, where G
+handles them again (handlers are idempotent). How far the dead letters were replayed is kept as the
+committed offsets of consumer group "G.dlq-replay" on the dead-letter topics, so a second replay
+re-publishes nothing. The consumers of G may keep running.
+
+` + embeddedNote,
+		Args: cobra.NoArgs,
+	}
+	replay = withConfig(replay, func(ctx context.Context, cfg *configs.Config, log *slog.Logger, _ []string) error {
+		ts, err := scope(cfg)
+		if err != nil {
+			return err
+		}
+		return withBrokers(ctx, cfg, log, func(brokers []string) error {
+			entries, err := events.ReplayDeadLetters(ctx, brokers, group, ts, execute)
+			out := replay.OutOrStdout()
+			verb := "would re-publish"
+			if execute {
+				verb = "re-published"
+			}
+			for _, e := range entries {
+				fmt.Fprintf(out, "%s %s %s (dead letter %s/%d@%d) to %s\n", verb, e.EventType, e.EventID, e.DLQTopic, e.DLQPartition, e.DLQOffset, e.Topic)
+			}
+			if err != nil {
+				return err
+			}
+			if execute {
+				fmt.Fprintf(out, "re-published %d dead-lettered events of group %s\n", len(entries), group)
+			} else {
+				fmt.Fprintf(out, "dry run: %d dead-lettered events of group %s to re-publish; add --execute to re-publish them\n", len(entries), group)
+			}
+			return nil
+		})
+	})
+	for _, c := range []*cobra.Command{list, replay} {
+		c.Flags().StringVar(&group, "group", "", "consumer group whose dead letters to use (required)")
+		c.Flags().StringSliceVar(&topicList, "topic", nil, "original topic (repeatable; default: the configured topics)")
+	}
+	replay.Flags().BoolVar(&execute, "execute", false, "re-publish (default: print what would be re-published)")
+	dlq.AddCommand(list, replay)
+	return dlq
+}
+
+// oneLine keeps an error message on its table row.
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

@@ -1,0 +1,122 @@
+package cassandra
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gocql/gocql"
+
+	"github.com/feedsvc/feedsvc/app"
+)
+
+var (
+	_ app.NotificationStore = (*Store)(nil)
+	_ app.ModerationLog     = (*Store)(nil)
+)
+
+// AddNotification implements app.NotificationStore; (user, id) is the key,
+// so a repeat overwrites the same row.
+func (s *Store) AddNotification(ctx context.Context, n app.Notification) error {
+	err := s.session.Query(`INSERT INTO notifications (user, id, kind, actor, post_id, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		n.User, int64(n.ID), n.Kind, n.Actor, int64(n.Post), n.CreatedAt.UTC()).WithContext(ctx).Exec()
+	if err != nil {
+		return fmt.Errorf("cassandra: add notification for %s: %w", n.User, err)
+	}
+	return nil
+}
+
+// Notifications implements app.NotificationStore.
+func (s *Store) Notifications(ctx context.Context, user string, before app.ID, limit int) ([]app.Notification, error) {
+	var upTo int64
+	err := s.session.Query(`SELECT up_to FROM notification_reads WHERE user = ?`, user).WithContext(ctx).Scan(&upTo)
+	if err != nil && !errors.Is(err, gocql.ErrNotFound) {
+		return nil, fmt.Errorf("cassandra: read marker of %s: %w", user, err)
+	}
+	q := s.session.Query(`SELECT id, kind, actor, post_id, created_at FROM notifications WHERE user = ? LIMIT ?`, user, limit)
+	if before > 0 {
+		q = s.session.Query(`SELECT id, kind, actor, post_id, created_at FROM notifications WHERE user = ? AND id < ? LIMIT ?`,
+			user, int64(before), limit)
+	}
+	iter := q.WithContext(ctx).Iter()
+	var (
+		out         []app.Notification
+		id, post    int64
+		kind, actor string
+		created     time.Time
+	)
+	for iter.Scan(&id, &kind, &actor, &post, &created) {
+		out = append(out, app.Notification{ID: app.ID(id), User: user, Kind: kind, Actor: actor, Post: app.ID(post),
+			CreatedAt: created.UTC(), Read: id <= upTo})
+	}
+	if err := iter.Close(); err != nil {
+		return nil, fmt.Errorf("cassandra: notifications of %s: %w", user, err)
+	}
+	return out, nil
+}
+
+// MarkRead implements app.NotificationStore. The marker only moves forward:
+// a lightweight transaction would cost a Paxos round per call, so the
+// read-compare-write below accepts that two racing calls may leave the
+// smaller marker (the user marks again).
+func (s *Store) MarkRead(ctx context.Context, user string, upTo app.ID) error {
+	var cur int64
+	err := s.session.Query(`SELECT up_to FROM notification_reads WHERE user = ?`, user).WithContext(ctx).Scan(&cur)
+	if err != nil && !errors.Is(err, gocql.ErrNotFound) {
+		return fmt.Errorf("cassandra: read marker of %s: %w", user, err)
+	}
+	if int64(upTo) <= cur {
+		return nil
+	}
+	if err := s.session.Query(`INSERT INTO notification_reads (user, up_to) VALUES (?, ?)`, user, int64(upTo)).
+		WithContext(ctx).Exec(); err != nil {
+		return fmt.Errorf("cassandra: mark read for %s: %w", user, err)
+	}
+	return nil
+}
+
+// RecordDecision implements app.ModerationLog.
+func (s *Store) RecordDecision(ctx context.Context, d app.Decision) error {
+	err := s.session.Query(`INSERT INTO moderation_decisions (month, post_id, author, rule, detail, decided_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		month(d.Post), int64(d.Post), d.Author, d.Rule, d.Detail, d.DecidedAt.UTC()).WithContext(ctx).Exec()
+	if err != nil {
+		return fmt.Errorf("cassandra: record decision on %s: %w", d.Post, err)
+	}
+	return nil
+}
+
+// decisionMonths bounds how far back Decisions looks.
+const decisionMonths = 24
+
+// Decisions implements app.ModerationLog, walking month partitions back
+// from the month of before (or now).
+func (s *Store) Decisions(ctx context.Context, before app.ID, limit int) ([]app.Decision, error) {
+	start := time.Now().UTC()
+	if before > 0 {
+		start = before.Time().UTC()
+	}
+	var out []app.Decision
+	for i := 0; i < decisionMonths && len(out) < limit; i++ {
+		m := time.Date(start.Year(), start.Month()-time.Month(i), 1, 0, 0, 0, 0, time.UTC).Format("2006-01")
+		q := s.session.Query(`SELECT post_id, author, rule, detail, decided_at FROM moderation_decisions WHERE month = ? LIMIT ?`,
+			m, limit-len(out))
+		if before > 0 {
+			q = s.session.Query(`SELECT post_id, author, rule, detail, decided_at FROM moderation_decisions WHERE month = ? AND post_id < ? LIMIT ?`,
+				m, int64(before), limit-len(out))
+		}
+		iter := q.WithContext(ctx).Iter()
+		var (
+			id                   int64
+			author, rule, detail string
+			at                   time.Time
+		)
+		for iter.Scan(&id, &author, &rule, &detail, &at) {
+			out = append(out, app.Decision{Post: app.ID(id), Author: author, Rule: rule, Detail: detail, DecidedAt: at.UTC()})
+		}
+		if err := iter.Close(); err != nil {
+			return nil, fmt.Errorf("cassandra: decisions of %s: %w", m, err)
+		}
+	}
+	return out, nil
+}

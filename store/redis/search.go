@@ -1,0 +1,207 @@
+package redis
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/redis/rueidis"
+
+	"github.com/feedsvc/feedsvc/app"
+)
+
+// Search layout:
+//
+//	sx:{TERM}  sorted set of the posts having TERM: score 0, member the post
+//	           ID as 8 big-endian bytes (as in feeds), so lexical order is
+//	           ID order; capped to the newest capPerTerm posts
+//	sd:{ID}    set of the terms post ID (decimal) was indexed under, so
+//	           Unindex works from the ID alone
+//
+// Every command touches one key, so nothing crosses cluster slots.
+
+// indexScript adds a member to a term set and trims it to its cap.
+// ARGV[1] = cap, ARGV[2] = member.
+var indexScript = rueidis.NewLuaScript(`
+redis.call('ZADD', KEYS[1], 0, ARGV[2])
+local keep = tonumber(ARGV[1])
+local n = redis.call('ZCARD', KEYS[1])
+if n > keep then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, n - keep - 1) end
+return n
+`)
+
+// minSearchChunk is the fewest candidates Search reads from the driving
+// term per round trip.
+const minSearchChunk = 128
+
+// Search implements app.SearchIndex on Redis.
+type Search struct {
+	client rueidis.Client
+	cap    string
+	capN   int
+}
+
+// NewSearch returns a search index on client keeping the newest capPerTerm
+// posts of each term.
+func NewSearch(client rueidis.Client, capPerTerm int) *Search {
+	return &Search{client: client, cap: strconv.Itoa(capPerTerm), capN: capPerTerm}
+}
+
+// TermKey returns the Redis key of term's posting set.
+func TermKey(term string) string { return "sx:{" + term + "}" }
+
+// DocKey returns the Redis key listing the terms post id is indexed under.
+func DocKey(id app.ID) string { return "sd:{" + id.String() + "}" }
+
+// Index implements app.SearchIndex. The post's term list is written first,
+// so a crash half-way still leaves Unindex everything it needs.
+func (s *Search) Index(ctx context.Context, id app.ID, terms []string) error {
+	terms = distinct(terms)
+	if len(terms) == 0 {
+		return nil
+	}
+	if err := s.client.Do(ctx, s.client.B().Sadd().Key(DocKey(id)).Member(terms...).Build()).Error(); err != nil {
+		return fmt.Errorf("record terms of post %s: %w", id, err)
+	}
+	m := member(id)
+	execs := make([]rueidis.LuaExec, len(terms))
+	for i, t := range terms {
+		execs[i] = rueidis.LuaExec{Keys: []string{TermKey(t)}, Args: []string{s.cap, m}}
+	}
+	for _, r := range indexScript.ExecMulti(ctx, s.client, execs...) {
+		if err := r.Error(); err != nil {
+			return fmt.Errorf("index post %s: %w", id, err)
+		}
+	}
+	return nil
+}
+
+// Unindex implements app.SearchIndex. The term list goes last, so a failed
+// call can be retried.
+func (s *Search) Unindex(ctx context.Context, id app.ID) error {
+	terms, err := s.client.Do(ctx, s.client.B().Smembers().Key(DocKey(id)).Build()).AsStrSlice()
+	if err != nil {
+		return fmt.Errorf("read terms of post %s: %w", id, err)
+	}
+	m := member(id)
+	cmds := make(rueidis.Commands, 0, len(terms)+1)
+	for _, t := range terms {
+		cmds = append(cmds, s.client.B().Zrem().Key(TermKey(t)).Member(m).Build())
+	}
+	for _, r := range s.client.DoMulti(ctx, cmds...) {
+		if err := r.Error(); err != nil {
+			return fmt.Errorf("unindex post %s: %w", id, err)
+		}
+	}
+	if err := s.client.Do(ctx, s.client.B().Del().Key(DocKey(id)).Build()).Error(); err != nil {
+		return fmt.Errorf("drop terms of post %s: %w", id, err)
+	}
+	return nil
+}
+
+// Search implements app.SearchIndex. It walks the smallest term set newest
+// first, a chunk at a time, and keeps the posts every other term set holds
+// (ZMSCORE, pipelined: one command per term, so each stays on its slot).
+func (s *Search) Search(ctx context.Context, terms []string, before app.ID, limit int) ([]app.ID, error) {
+	terms = distinct(terms)
+	if len(terms) == 0 || limit < 1 {
+		return nil, nil
+	}
+	cards := make(rueidis.Commands, len(terms))
+	for i, t := range terms {
+		cards[i] = s.client.B().Zcard().Key(TermKey(t)).Build()
+	}
+	driver, size := 0, int64(-1)
+	for i, r := range s.client.DoMulti(ctx, cards...) {
+		n, err := r.AsInt64()
+		if err != nil {
+			return nil, fmt.Errorf("search %v: count %q: %w", terms, terms[i], err)
+		}
+		if n == 0 {
+			return nil, nil
+		}
+		if size < 0 || n < size {
+			driver, size = i, n
+		}
+	}
+	others := make([]string, 0, len(terms)-1)
+	for i, t := range terms {
+		if i != driver {
+			others = append(others, TermKey(t))
+		}
+	}
+	chunk := max(limit, minSearchChunk)
+	if len(others) == 0 {
+		chunk = limit
+	}
+	top := "+"
+	if before > 0 {
+		top = "(" + member(before)
+	}
+	var out []app.ID
+	for {
+		raw, err := s.client.Do(ctx, s.client.B().Zrevrangebylex().Key(TermKey(terms[driver])).
+			Max(top).Min("-").Limit(0, int64(chunk)).Build()).AsStrSlice()
+		if err != nil {
+			return nil, fmt.Errorf("search %v: read %q: %w", terms, terms[driver], err)
+		}
+		keep, err := s.inAll(ctx, others, raw)
+		if err != nil {
+			return nil, fmt.Errorf("search %v: %w", terms, err)
+		}
+		for i, m := range raw {
+			if !keep[i] {
+				continue
+			}
+			if id, ok := decode(m); ok {
+				out = append(out, id)
+				if len(out) == limit {
+					return out, nil
+				}
+			}
+		}
+		if len(raw) < chunk {
+			return out, nil
+		}
+		top = "(" + raw[len(raw)-1]
+	}
+}
+
+// inAll reports, for each member, whether every key holds it.
+func (s *Search) inAll(ctx context.Context, keys, members []string) ([]bool, error) {
+	keep := make([]bool, len(members))
+	for i := range keep {
+		keep[i] = true
+	}
+	if len(keys) == 0 || len(members) == 0 {
+		return keep, nil
+	}
+	cmds := make(rueidis.Commands, len(keys))
+	for i, k := range keys {
+		cmds[i] = s.client.B().Zmscore().Key(k).Member(members...).Build()
+	}
+	for i, r := range s.client.DoMulti(ctx, cmds...) {
+		scores, err := r.ToArray()
+		if err != nil {
+			return nil, fmt.Errorf("check %s: %w", keys[i], err)
+		}
+		for j := range scores {
+			if j < len(keep) && scores[j].IsNil() {
+				keep[j] = false
+			}
+		}
+	}
+	return keep, nil
+}
+
+func distinct(ss []string) []string {
+	out := make([]string, 0, len(ss))
+	seen := make(map[string]bool, len(ss))
+	for _, s := range ss {
+		if s != "" && !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
