@@ -206,6 +206,12 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, registry 
 		}
 	}
 
+	if _, embRedis, _ := cfg.Embedded(); embRedis {
+		if err := rebuildMemorySinks(ctx, b.brokers, deps.Topics, names, log); err != nil {
+			return err
+		}
+	}
+
 	g, gctx := errgroup.WithContext(ctx)
 	for _, name := range names {
 		role, err := registry[name](deps)
@@ -236,6 +242,30 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, registry 
 		}
 	}
 	return g.Wait()
+}
+
+// memorySinkGroups keep their output only in Redis.
+var memorySinkGroups = []string{"analytics", "search"}
+
+// rebuildMemorySinks rewinds the groups whose output lives only in Redis to
+// the start of the log when Redis is the embedded, in-memory one: it starts
+// empty, so the consumers recompute counters and index from the retained
+// events, and trends and search survive a restart of the laptop default.
+func rebuildMemorySinks(ctx context.Context, brokers []string, topics events.Topics, names []string, log *slog.Logger) error {
+	for _, group := range memorySinkGroups {
+		if !slices.Contains(names, group) {
+			continue
+		}
+		plan, err := events.PlanReset(ctx, brokers, group, topics.All(), events.ResetTarget{Kind: events.ResetToEarliest})
+		if err != nil {
+			return fmt.Errorf("rebuild %s from the log: %w", group, err)
+		}
+		if err := events.ApplyReset(ctx, brokers, plan); err != nil {
+			return fmt.Errorf("rebuild %s from the log: %w", group, err)
+		}
+		log.Info("embedded redis starts empty: replaying the log into "+group, "group", group)
+	}
+	return nil
 }
 
 // nodeID is the Snowflake node: configured, or derived from host and pid so
