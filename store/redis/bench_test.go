@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/alicebob/miniredis/v2"
@@ -61,6 +63,95 @@ func BenchmarkFeedAdd(b *testing.B) {
 			b.StopTimer()
 			for _, e := range entries {
 				client.Do(ctx, client.B().Del().Key(feedredis.Key(e.User)).Build())
+			}
+		})
+	}
+}
+
+// BenchmarkFeedMemory fills feeds to the cap on the real Redis and reports
+// the used_memory growth per stored entry (INFO memory), the figure a feed
+// encoding is judged by.
+func BenchmarkFeedMemory(b *testing.B) {
+	addr := os.Getenv("FEEDSVC_REDIS_ADDR")
+	if addr == "" {
+		b.Skip("FEEDSVC_REDIS_ADDR not set")
+	}
+	const feeds, capacity = 200, 800
+	client, err := feedredis.Dial(addr, false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer client.Close()
+	ctx := context.Background()
+	usedMemory := func() int64 {
+		info, err := client.Do(ctx, client.B().Info().Section("memory").Build()).ToString()
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, line := range strings.Split(info, "\r\n") {
+			if v, ok := strings.CutPrefix(line, "used_memory:"); ok {
+				n, _ := strconv.ParseInt(v, 10, 64)
+				return n
+			}
+		}
+		b.Fatal("no used_memory in INFO")
+		return 0
+	}
+	f := feedredis.NewFeeds(client, capacity)
+	ids := app.NewIDGen(9)
+	for range b.N {
+		prefix := uniqueUser(nil)
+		before := usedMemory()
+		for i := range feeds {
+			batch := make([]app.ID, capacity)
+			for j := range batch {
+				batch[j] = ids.Next()
+			}
+			if err := f.Fill(ctx, fmt.Sprintf("%s_%d", prefix, i), batch); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(usedMemory()-before)/float64(feeds*capacity), "bytes/entry")
+		for i := range feeds {
+			client.Do(ctx, client.B().Del().Key(feedredis.Key(fmt.Sprintf("%s_%d", prefix, i))).Build())
+		}
+	}
+}
+
+// BenchmarkFeedPage measures feed reads: a page of 20 from the top and from
+// the middle of a full feed (cap 800), as GET /v1/feed does before
+// hydration.
+func BenchmarkFeedPage(b *testing.B) {
+	addr := os.Getenv("FEEDSVC_REDIS_ADDR")
+	if addr == "" {
+		b.Skip("FEEDSVC_REDIS_ADDR not set")
+	}
+	client, err := feedredis.Dial(addr, false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer client.Close()
+	ctx := context.Background()
+	f := feedredis.NewFeeds(client, 800)
+	user := uniqueUser(nil)
+	ids := make([]app.ID, 800)
+	for i := range ids {
+		ids[i] = app.ID(1000 + i)
+	}
+	if err := f.Fill(ctx, user, ids); err != nil {
+		b.Fatal(err)
+	}
+	defer client.Do(ctx, client.B().Del().Key(feedredis.Key(user)).Build())
+	for _, c := range []struct {
+		name   string
+		before app.ID
+	}{{"top", 0}, {"middle", 1400}} {
+		b.Run(c.name, func(b *testing.B) {
+			for range b.N {
+				page, _, err := f.Page(ctx, user, c.before, 20)
+				if err != nil || len(page) != 20 {
+					b.Fatalf("page: %v, %d ids", err, len(page))
+				}
 			}
 		})
 	}

@@ -1,18 +1,22 @@
-// Package redis keeps home feeds in Redis (or Redis Cluster) through rueidis.
+// Package redis keeps home feeds, analytics counters and the search index in
+// Redis (or Redis Cluster) through rueidis.
 //
-// A feed is one sorted set per user, key "feed:{USER}" (the braces keep each
-// feed on one cluster slot). Every member has score 0 and is the post ID as
-// 8 big-endian bytes, so Redis orders members by ID lexicographically
-// (ZREVRANGEBYLEX) with no float rounding of 64-bit IDs, and an entry costs
-// 8 bytes of payload. The one-byte member "\xff" sorts above every ID and
-// marks a feed as complete (built from the store); a feed without it was
-// evicted or never built, and readers rebuild it.
+// A feed is one string per user, key "feed:{USER}" (the braces keep each
+// feed on one cluster slot): a state byte ('c' complete: built from the
+// store; 'p' partial: only fan-out wrote to it, readers must rebuild it)
+// followed by the post IDs as 8-byte big-endian numbers, newest first, at
+// most the cap. At the default cap of 800 that is about 9 bytes per entry in
+// Redis memory, where a sorted set costs over 100 (BenchmarkFeedMemory).
+// Scripts do every change in one round trip, so inserts stay idempotent and
+// ordered and the cap is kept without a second command.
 package redis
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/redis/rueidis"
@@ -20,23 +24,106 @@ import (
 	"github.com/feedsvc/feedsvc/app"
 )
 
-const completeMarker = "\xff"
+// Feed states, the first byte of a feed value.
+const (
+	stateComplete = 'c'
+	statePartial  = 'p'
+)
 
-// addScript inserts members and trims the feed to its cap in one round trip,
-// keeping the completeness marker (the highest member) out of the count.
-// ARGV[1] = cap, ARGV[2..] = members.
-var addScript = rueidis.NewLuaScript(`
-local args = {}
-for i = 2, #ARGV do
-  args[#args+1] = 0
-  args[#args+1] = ARGV[i]
+// luaHelpers compare 8-byte big-endian IDs byte by byte: Lua's string
+// comparison follows the server's locale (strcoll), not byte order.
+const luaHelpers = `
+local function cmp(a, ai, b, bi)
+  for k = 0, 7 do
+    local x, y = string.byte(a, ai + k), string.byte(b, bi + k)
+    if x ~= y then
+      if x > y then return 1 end
+      return -1
+    end
+  end
+  return 0
 end
-redis.call('ZADD', KEYS[1], unpack(args))
-local keep = tonumber(ARGV[1])
-if redis.call('ZSCORE', KEYS[1], '\255') then keep = keep + 1 end
-local n = redis.call('ZCARD', KEYS[1])
-if n > keep then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, n - keep - 1) end
-return n
+-- first index (0-based) whose entry is <= id, in a newest-first body of n entries
+local function seek(body, n, id, idi)
+  local lo, hi = 0, n
+  while lo < hi do
+    local mid = math.floor((lo + hi) / 2)
+    if cmp(body, mid * 8 + 1, id, idi) > 0 then lo = mid + 1 else hi = mid end
+  end
+  return lo
+end
+`
+
+// addScript merges ARGV[3] (IDs, newest first, no duplicates) into the feed
+// and keeps the newest ARGV[1] entries. ARGV[2] is 'c' to mark the feed
+// complete, ” to keep its state (a new feed starts partial).
+var addScript = rueidis.NewLuaScript(luaHelpers + `
+local v = redis.call('GET', KEYS[1])
+local state, body = 'p', ''
+if v then state, body = string.sub(v, 1, 1), string.sub(v, 2) end
+if ARGV[2] ~= '' then state = ARGV[2] end
+local cap, new = tonumber(ARGV[1]), ARGV[3]
+local nb, nn = #body / 8, #new / 8
+-- Fast path, the common fan-out case: everything new is newer than the feed.
+if nn > 0 and (nb == 0 or cmp(new, (nn - 1) * 8 + 1, body, 1) > 0) then
+  local keep = math.max(0, math.min(nb, cap - nn))
+  redis.call('SET', KEYS[1], state .. string.sub(new, 1, math.min(nn, cap) * 8) .. string.sub(body, 1, keep * 8))
+  return math.min(nn, cap) + keep
+end
+local out, k, i, j = {}, 0, 0, 0
+-- Merge two newest-first lists, copying runs of the old body in one piece.
+while k < cap and i < nn do
+  local p = seek(body, nb, new, i * 8 + 1)
+  if p > j then
+    local take = math.min(p - j, cap - k)
+    out[#out + 1] = string.sub(body, j * 8 + 1, (j + take) * 8)
+    k, j = k + take, j + take
+  end
+  if k < cap then
+    if j < nb and cmp(body, j * 8 + 1, new, i * 8 + 1) == 0 then j = j + 1 end
+    out[#out + 1] = string.sub(new, i * 8 + 1, i * 8 + 8)
+    k = k + 1
+  end
+  i = i + 1
+end
+if k < cap and j < nb then
+  local stop = math.min(nb, j + cap - k)
+  out[#out + 1] = string.sub(body, j * 8 + 1, stop * 8)
+  k = k + stop - j
+end
+redis.call('SET', KEYS[1], state .. table.concat(out))
+return k
+`)
+
+// removeScript deletes ARGV[1..] (8-byte IDs) from the feed.
+var removeScript = rueidis.NewLuaScript(luaHelpers + `
+local v = redis.call('GET', KEYS[1])
+if not v then return 0 end
+local state, body = string.sub(v, 1, 1), string.sub(v, 2)
+local removed = 0
+for a = 1, #ARGV do
+  local n = #body / 8
+  local p = seek(body, n, ARGV[a], 1)
+  if p < n and cmp(body, p * 8 + 1, ARGV[a], 1) == 0 then
+    body = string.sub(body, 1, p * 8) .. string.sub(body, p * 8 + 9)
+    removed = removed + 1
+  end
+end
+if removed > 0 then redis.call('SET', KEYS[1], state .. body) end
+return removed
+`)
+
+// pageScript returns the state byte and up to ARGV[2] entries below ARGV[1]
+// (an 8-byte ID), or nil for an absent feed.
+var pageScript = rueidis.NewLuaScript(luaHelpers + `
+local v = redis.call('GET', KEYS[1])
+if not v then return false end
+local body = string.sub(v, 2)
+local n = #body / 8
+local start = seek(body, n, ARGV[1], 1)
+if start < n and cmp(body, start * 8 + 1, ARGV[1], 1) == 0 then start = start + 1 end
+local stop = math.min(n, start + tonumber(ARGV[2]))
+return string.sub(v, 1, 1) .. string.sub(body, start * 8 + 1, stop * 8)
 `)
 
 // Feeds implements app.FeedCache on Redis.
@@ -53,12 +140,15 @@ func NewFeeds(client rueidis.Client, capacity int) *Feeds {
 // Key returns the Redis key of user's feed.
 func Key(user string) string { return "feed:{" + user + "}" }
 
-func member(id app.ID) string {
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], uint64(id))
-	return string(b[:])
+func putID(b []byte, id app.ID) []byte {
+	return binary.BigEndian.AppendUint64(b, uint64(id))
 }
 
+// member encodes an ID as 8 big-endian bytes, whose byte order is ID order
+// (feeds and search sets rely on it).
+func member(id app.ID) string { return string(putID(nil, id)) }
+
+// decode reverses member.
 func decode(m string) (app.ID, bool) {
 	if len(m) != 8 {
 		return 0, false
@@ -66,35 +156,44 @@ func decode(m string) (app.ID, bool) {
 	return app.ID(binary.BigEndian.Uint64([]byte(m))), true
 }
 
-// groupByUser turns entries into per-user member lists, in first-seen order.
-func groupByUser(entries []app.FeedEntry) (users []string, members map[string][]string) {
-	members = make(map[string][]string)
+// pack encodes ids newest first, without duplicates.
+func pack(ids []app.ID) string {
+	sorted := slices.Clone(ids)
+	slices.SortFunc(sorted, func(a, b app.ID) int { return cmp.Compare(b, a) })
+	sorted = slices.Compact(sorted)
+	b := make([]byte, 0, 8*len(sorted))
+	for _, id := range sorted {
+		b = putID(b, id)
+	}
+	return string(b)
+}
+
+// groupByUser turns entries into per-user ID lists, in first-seen order.
+func groupByUser(entries []app.FeedEntry) (users []string, ids map[string][]app.ID) {
+	ids = make(map[string][]app.ID)
 	for _, e := range entries {
-		if _, ok := members[e.User]; !ok {
+		if _, ok := ids[e.User]; !ok {
 			users = append(users, e.User)
 		}
-		members[e.User] = append(members[e.User], member(e.Post))
+		ids[e.User] = append(ids[e.User], e.Post)
 	}
-	return users, members
+	return users, ids
 }
 
 // Add implements app.FeedCache: one script call per touched feed, all
 // pipelined in one round trip.
 func (f *Feeds) Add(ctx context.Context, entries []app.FeedEntry) error {
-	users, members := groupByUser(entries)
-	return f.add(ctx, users, members)
+	users, ids := groupByUser(entries)
+	return f.add(ctx, users, ids, "")
 }
 
-func (f *Feeds) add(ctx context.Context, users []string, members map[string][]string) error {
+func (f *Feeds) add(ctx context.Context, users []string, ids map[string][]app.ID, state string) error {
 	if len(users) == 0 {
 		return nil
 	}
 	execs := make([]rueidis.LuaExec, len(users))
 	for i, u := range users {
-		args := make([]string, 0, len(members[u])+1)
-		args = append(args, f.cap)
-		args = append(args, members[u]...)
-		execs[i] = rueidis.LuaExec{Keys: []string{Key(u)}, Args: args}
+		execs[i] = rueidis.LuaExec{Keys: []string{Key(u)}, Args: []string{f.cap, state, pack(ids[u])}}
 	}
 	for _, r := range addScript.ExecMulti(ctx, f.client, execs...) {
 		if err := r.Error(); err != nil {
@@ -106,15 +205,19 @@ func (f *Feeds) add(ctx context.Context, users []string, members map[string][]st
 
 // Remove implements app.FeedCache.
 func (f *Feeds) Remove(ctx context.Context, entries []app.FeedEntry) error {
-	users, members := groupByUser(entries)
+	users, ids := groupByUser(entries)
 	if len(users) == 0 {
 		return nil
 	}
-	cmds := make(rueidis.Commands, len(users))
+	execs := make([]rueidis.LuaExec, len(users))
 	for i, u := range users {
-		cmds[i] = f.client.B().Zrem().Key(Key(u)).Member(members[u]...).Build()
+		args := make([]string, len(ids[u]))
+		for j, id := range ids[u] {
+			args[j] = member(id)
+		}
+		execs[i] = rueidis.LuaExec{Keys: []string{Key(u)}, Args: args}
 	}
-	for _, r := range f.client.DoMulti(ctx, cmds...) {
+	for _, r := range removeScript.ExecMulti(ctx, f.client, execs...) {
 		if err := r.Error(); err != nil {
 			return fmt.Errorf("remove from feeds: %w", err)
 		}
@@ -124,42 +227,39 @@ func (f *Feeds) Remove(ctx context.Context, entries []app.FeedEntry) error {
 
 // Page implements app.FeedCache.
 func (f *Feeds) Page(ctx context.Context, user string, before app.ID, limit int) ([]app.ID, bool, error) {
-	top := "(" + completeMarker
-	if before > 0 {
-		top = "(" + member(before)
+	var v string
+	var err error
+	if before == 0 {
+		// The first page is a prefix of the value: no script needed. An
+		// absent key reads as "".
+		v, err = f.client.Do(ctx, f.client.B().Getrange().Key(Key(user)).Start(0).End(int64(limit)*8).Build()).ToString()
+		if err == nil && v == "" {
+			return nil, false, nil
+		}
+	} else {
+		v, err = pageScript.Exec(ctx, f.client, []string{Key(user)}, []string{member(before), strconv.Itoa(limit)}).ToString()
+		if rueidis.IsRedisNil(err) {
+			return nil, false, nil
+		}
 	}
-	key := Key(user)
-	res := f.client.DoMulti(ctx,
-		f.client.B().Zscore().Key(key).Member(completeMarker).Build(),
-		f.client.B().Zrevrangebylex().Key(key).Max(top).Min("-").Limit(0, int64(limit)).Build(),
-	)
-	complete := true
-	if err := res[0].Error(); rueidis.IsRedisNil(err) {
-		complete = false
-	} else if err != nil {
-		return nil, false, fmt.Errorf("read feed %s: %w", user, err)
-	}
-	raw, err := res[1].AsStrSlice()
 	if err != nil {
 		return nil, false, fmt.Errorf("read feed %s: %w", user, err)
 	}
-	ids := make([]app.ID, 0, len(raw))
-	for _, m := range raw {
-		if id, ok := decode(m); ok {
-			ids = append(ids, id)
-		}
+	if len(v) == 0 || (len(v)-1)%8 != 0 {
+		return nil, false, fmt.Errorf("read feed %s: corrupt value of %d bytes", user, len(v))
 	}
-	return ids, complete, nil
+	ids := make([]app.ID, 0, (len(v)-1)/8)
+	for p := 1; p < len(v); p += 8 {
+		id, _ := decode(v[p : p+8])
+		ids = append(ids, id)
+	}
+	return ids, v[0] == stateComplete, nil
 }
 
-// Fill implements app.FeedCache.
+// Fill implements app.FeedCache: it merges ids (keeping what fan-out wrote
+// meanwhile) and marks the feed complete.
 func (f *Feeds) Fill(ctx context.Context, user string, ids []app.ID) error {
-	ms := make([]string, 0, len(ids)+1)
-	for _, id := range ids {
-		ms = append(ms, member(id))
-	}
-	ms = append(ms, completeMarker)
-	return f.add(ctx, []string{user}, map[string][]string{user: ms})
+	return f.add(ctx, []string{user}, map[string][]app.ID{user: ids}, string(rune(stateComplete)))
 }
 
 // Inspect returns the IDs stored in user's feed exactly as cached, newest

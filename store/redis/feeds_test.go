@@ -2,9 +2,10 @@ package redis_test
 
 import (
 	"context"
-	"crypto/rand"
+	crand "crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"testing"
 
@@ -47,7 +48,7 @@ func dial(t *testing.T, addr string, embedded bool) rueidis.Client {
 // uniqueUser isolates tests sharing one real server.
 func uniqueUser(t *testing.T) string {
 	b := make([]byte, 6)
-	_, _ = rand.Read(b)
+	_, _ = crand.Read(b)
 	return "t" + hex.EncodeToString(b)
 }
 
@@ -151,6 +152,70 @@ func TestFeedConformance(t *testing.T) {
 				}
 				if want := ids(7, 6, 5, 4, 3, 2, 1); !slices.Equal(got, want) {
 					t.Fatalf("paged %v, want %v", got, want)
+				}
+			})
+			t.Run("matches a model under random operations", func(t *testing.T) {
+				const capacity = 20
+				u := uniqueUser(t)
+				f := feedredis.NewFeeds(client, capacity)
+				rng := rand.New(rand.NewPCG(1, 2))
+				model, complete := map[app.ID]bool{}, false
+				trim := func() {
+					var all []app.ID
+					for id := range model {
+						all = append(all, id)
+					}
+					slices.Sort(all)
+					for len(all) > capacity {
+						delete(model, all[0])
+						all = all[1:]
+					}
+				}
+				randIDs := func(n int) []app.ID {
+					out := make([]app.ID, n)
+					for i := range out {
+						out[i] = app.ID(1 + rng.IntN(60))
+					}
+					return out
+				}
+				for step := range 300 {
+					switch op := rng.IntN(10); {
+					case op < 5:
+						add := randIDs(1 + rng.IntN(6))
+						var es []app.FeedEntry
+						for _, id := range add {
+							es = append(es, app.FeedEntry{User: u, Post: id})
+							model[id] = true
+						}
+						must(t, f.Add(ctx, es))
+					case op < 8:
+						rm := randIDs(1 + rng.IntN(3))
+						var es []app.FeedEntry
+						for _, id := range rm {
+							es = append(es, app.FeedEntry{User: u, Post: id})
+							delete(model, id)
+						}
+						must(t, f.Remove(ctx, es))
+					default:
+						fill := randIDs(rng.IntN(12))
+						for _, id := range fill {
+							model[id] = true
+						}
+						complete = true
+						must(t, f.Fill(ctx, u, fill))
+					}
+					trim()
+					var want []app.ID
+					for id := range model {
+						want = append(want, id)
+					}
+					slices.Sort(want)
+					slices.Reverse(want)
+					got, gotComplete, err := f.Page(ctx, u, 0, 100)
+					must(t, err)
+					if !slices.Equal(got, want) || gotComplete != complete {
+						t.Fatalf("step %d: feed = %v complete=%v, want %v complete=%v", step, got, gotComplete, want, complete)
+					}
 				}
 			})
 			t.Run("one add touches many feeds", func(t *testing.T) {
