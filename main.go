@@ -64,7 +64,7 @@ func newRoot(registry roles.Registry) *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(serveCmd(registry), tokenCmd(), migrateCmd(), feedCmd(), moderationCmd(), versionCmd(), replayCmd(), lagCmd(), dlqCmd())
+	root.AddCommand(serveCmd(registry), tokenCmd(), migrateCmd(), feedCmd(), moderationCmd(), versionCmd(), replayCmd(), lagCmd(), dlqCmd(), benchCmd(registry))
 	return root
 }
 

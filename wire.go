@@ -160,7 +160,12 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, registry 
 		return err
 	}
 	defer b.close()
+	return runRoles(ctx, cfg, log, b, registry, names)
+}
 
+// runRoles runs the named roles and the HTTP server on open backends until
+// ctx ends.
+func runRoles(ctx context.Context, cfg *configs.Config, log *slog.Logger, b *backends, registry roles.Registry, names []string) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	router := httpserver.New(log, reg, b.ready)
