@@ -154,70 +154,19 @@ func TestFeedConformance(t *testing.T) {
 					t.Fatalf("paged %v, want %v", got, want)
 				}
 			})
-			t.Run("matches a model under random operations", func(t *testing.T) {
-				const capacity = 20
-				u := uniqueUser(t)
-				f := feedredis.NewFeeds(client, capacity)
-				rng := rand.New(rand.NewPCG(1, 2))
-				model, complete := map[app.ID]bool{}, false
-				trim := func() {
-					var all []app.ID
-					for id := range model {
-						all = append(all, id)
-					}
-					slices.Sort(all)
-					for len(all) > capacity {
-						delete(model, all[0])
-						all = all[1:]
-					}
-				}
-				randIDs := func(n int) []app.ID {
-					out := make([]app.ID, n)
-					for i := range out {
-						out[i] = app.ID(1 + rng.IntN(60))
-					}
-					return out
-				}
-				for step := range 300 {
-					switch op := rng.IntN(10); {
-					case op < 5:
-						add := randIDs(1 + rng.IntN(6))
-						var es []app.FeedEntry
-						for _, id := range add {
-							es = append(es, app.FeedEntry{User: u, Post: id})
-							model[id] = true
-						}
-						must(t, f.Add(ctx, es))
-					case op < 8:
-						rm := randIDs(1 + rng.IntN(3))
-						var es []app.FeedEntry
-						for _, id := range rm {
-							es = append(es, app.FeedEntry{User: u, Post: id})
-							delete(model, id)
-						}
-						must(t, f.Remove(ctx, es))
-					default:
-						fill := randIDs(rng.IntN(12))
-						for _, id := range fill {
-							model[id] = true
-						}
-						complete = true
-						must(t, f.Fill(ctx, u, fill))
-					}
-					trim()
-					var want []app.ID
-					for id := range model {
-						want = append(want, id)
-					}
-					slices.Sort(want)
-					slices.Reverse(want)
-					got, gotComplete, err := f.Page(ctx, u, 0, 100)
-					must(t, err)
-					if !slices.Equal(got, want) || gotComplete != complete {
-						t.Fatalf("step %d: feed = %v complete=%v, want %v complete=%v", step, got, gotComplete, want, complete)
-					}
-				}
-			})
+			// Two workloads: random IDs in a small range (merges, removals,
+			// duplicates), and mostly increasing IDs like real fan-out, which
+			// drives the append, slack and rewrite paths.
+			for _, w := range []struct {
+				name           string
+				capacity, span int
+				increasing     bool
+				steps          int
+			}{{"random ids", 20, 60, false, 300}, {"increasing ids", 100, 0, true, 1500}} {
+				t.Run("matches a model under random operations/"+w.name, func(t *testing.T) {
+					testAgainstModel(t, client, w.capacity, w.span, w.increasing, w.steps)
+				})
+			}
 			t.Run("one add touches many feeds", func(t *testing.T) {
 				var users []string
 				var es []app.FeedEntry
@@ -243,5 +192,81 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// testAgainstModel applies random Add, Remove and Fill calls to one feed and
+// compares it with an in-memory model after each step.
+func testAgainstModel(t *testing.T, client rueidis.Client, capacity, span int, increasing bool, steps int) {
+	ctx := context.Background()
+	u := uniqueUser(t)
+	f := feedredis.NewFeeds(client, capacity)
+	rng := rand.New(rand.NewPCG(1, 2))
+	model, complete := map[app.ID]bool{}, false
+	trim := func() {
+		var all []app.ID
+		for id := range model {
+			all = append(all, id)
+		}
+		slices.Sort(all)
+		for len(all) > capacity {
+			delete(model, all[0])
+			all = all[1:]
+		}
+	}
+	next := app.ID(1)
+	randIDs := func(n int) []app.ID {
+		out := make([]app.ID, n)
+		for i := range out {
+			switch {
+			case !increasing:
+				out[i] = app.ID(1 + rng.IntN(span))
+			case rng.IntN(10) == 0: // now and then an older post (a follow's merge)
+				out[i] = 1 + app.ID(rng.Int64N(int64(next)))
+			default:
+				next += app.ID(1 + rng.IntN(3))
+				out[i] = next
+			}
+		}
+		return out
+	}
+	for step := range steps {
+		switch op := rng.IntN(10); {
+		case op < 5:
+			add := randIDs(1 + rng.IntN(6))
+			var es []app.FeedEntry
+			for _, id := range add {
+				es = append(es, app.FeedEntry{User: u, Post: id})
+				model[id] = true
+			}
+			must(t, f.Add(ctx, es))
+		case op < 8:
+			rm := randIDs(1 + rng.IntN(3))
+			var es []app.FeedEntry
+			for _, id := range rm {
+				es = append(es, app.FeedEntry{User: u, Post: id})
+				delete(model, id)
+			}
+			must(t, f.Remove(ctx, es))
+		default:
+			fill := randIDs(rng.IntN(12))
+			for _, id := range fill {
+				model[id] = true
+			}
+			complete = true
+			must(t, f.Fill(ctx, u, fill))
+		}
+		trim()
+		var want []app.ID
+		for id := range model {
+			want = append(want, id)
+		}
+		slices.Sort(want)
+		slices.Reverse(want)
+		got, gotComplete, err := f.Page(ctx, u, 0, 100)
+		must(t, err)
+		if !slices.Equal(got, want) || gotComplete != complete {
+			t.Fatalf("step %d: feed = %v complete=%v, want %v complete=%v", step, got, gotComplete, want, complete)
+		}
 	}
 }
