@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -25,13 +26,14 @@ import (
 
 	"github.com/feedsvc/feedsvc/app"
 	"github.com/feedsvc/feedsvc/configs"
+	"github.com/feedsvc/feedsvc/events"
 	"github.com/feedsvc/feedsvc/internal/bench"
 	"github.com/feedsvc/feedsvc/roles"
 	"github.com/feedsvc/feedsvc/roles/api"
 )
 
 // benchScenarios are the scenarios `feedsvc bench` knows, in run order.
-var benchScenarios = []string{"post-latency", "feed-read", "memory"}
+var benchScenarios = []string{"post-latency", "feed-read", "spike", "memory"}
 
 type benchOptions struct {
 	quick    bool
@@ -131,6 +133,8 @@ func runBench(ctx context.Context, cfg *configs.Config, log *slog.Logger, regist
 			err = r.postLatency(ctx)
 		case "feed-read":
 			err = r.feedRead(ctx)
+		case "spike":
+			err = r.spike(ctx)
 		case "memory":
 			err = r.memory(ctx)
 		}
@@ -313,6 +317,96 @@ func (r *benchRun) feedRead(ctx context.Context) error {
 	r.lines = append(r.lines, fmt.Sprintf("feed-read (%d/s for %s)\n", r.o.rate, r.o.duration),
 		bench.Table([]string{"p50 ms", "p99 ms", "p99.9 ms", "failed"}, [][]string{{f2(res.P50ms), f2(res.P99ms), f2(res.P999ms), strconv.FormatUint(res.Failed, 10)}}), "\n")
 	return nil
+}
+
+// spike posts far above the fan-out rate for a short while: every post
+// must be accepted, Kafka absorbs the burst, and fan-out catches up; it
+// reports the accepted rate, the peak fanout lag and the time until the lag
+// is zero again.
+func (r *benchRun) spike(ctx context.Context) error {
+	rate, d := 10*r.o.rate, r.o.duration
+	n := r.sizes[1]
+	if r.o.quick {
+		n = r.sizes[0] // keeps the smoke run short on the embedded Redis
+	}
+	tok, err := r.token(r.author(n))
+	if err != nil {
+		return err
+	}
+	topics := topics(r.cfg).All()
+	// Start from an idle fan-out, so catch-up measures only the burst.
+	if _, err := waitFanout(ctx, r.b.brokers, topics, time.Now()); err != nil {
+		return err
+	}
+	var peak atomic.Int64
+	sampleCtx, stopSampling := context.WithCancel(ctx)
+	sampled := make(chan struct{})
+	go func() { // sample the fanout backlog during the burst
+		defer close(sampled)
+		for sampleCtx.Err() == nil {
+			if lag, err := fanoutLag(sampleCtx, r.b.brokers, topics); err == nil && lag > peak.Load() {
+				peak.Store(lag)
+			}
+			select {
+			case <-sampleCtx.Done():
+			case <-time.After(250 * time.Millisecond):
+			}
+		}
+	}()
+	res := bench.Attack(ctx, "spike", bench.Request{Method: "POST", URL: r.base + "/v1/posts", Token: tok}, postBody, rate, d)
+	burstEnd := time.Now()
+	stopSampling()
+	<-sampled
+	catchUp, err := waitFanout(ctx, r.b.brokers, topics, burstEnd)
+	if err != nil {
+		return err
+	}
+	r.report["spike"] = map[string]any{
+		"target_rate": rate, "seconds": d.Seconds(), "posts": res.Requests, "failed": res.Failed,
+		"accepted_per_sec": res.Throughput, "p99_ms": res.P99ms, "peak_lag": peak.Load(),
+		"catch_up_s": catchUp.Seconds(), "followers": n,
+	}
+	r.lines = append(r.lines, fmt.Sprintf("spike (%d/s for %s, author with %d followers)\n", rate, d, n),
+		bench.Table([]string{"posts", "failed", "accepted/s", "p99 ms", "peak fanout lag", "catch-up s"}, [][]string{{
+			strconv.FormatUint(res.Requests, 10), strconv.FormatUint(res.Failed, 10), f2(res.Throughput), f2(res.P99ms),
+			strconv.FormatInt(peak.Load(), 10), f2(catchUp.Seconds()),
+		}}), "\n")
+	return nil
+}
+
+// waitFanout waits until the fanout group has no backlog and returns the
+// time since since.
+func waitFanout(ctx context.Context, brokers, topics []string, since time.Time) (time.Duration, error) {
+	for {
+		lag, err := fanoutLag(ctx, brokers, topics)
+		if err != nil {
+			return 0, err
+		}
+		if lag == 0 {
+			return time.Since(since), nil
+		}
+		if time.Since(since) > 10*time.Minute {
+			return 0, fmt.Errorf("fan-out still %d events behind after 10 minutes", lag)
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// fanoutLag is the fanout group's total backlog.
+func fanoutLag(ctx context.Context, brokers, topics []string) (int64, error) {
+	parts, err := events.GroupLag(ctx, brokers, "fanout", topics)
+	if err != nil {
+		return 0, err
+	}
+	var sum int64
+	for _, p := range parts {
+		sum += p.Lag
+	}
+	return sum, nil
 }
 
 // memory fills feeds to the cap and reports Redis memory per entry (real

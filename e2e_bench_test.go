@@ -15,7 +15,7 @@ func TestBenchQuick(t *testing.T) {
 	forEach(t, func(t *testing.T, s *system) {
 		out := filepath.Join(t.TempDir(), "report.json")
 		table := s.cli("bench", "all", "--quick", "--out", out)
-		for _, want := range []string{"post-latency", "sync baseline", "feed-read", "memory"} {
+		for _, want := range []string{"post-latency", "sync baseline", "feed-read", "spike", "memory"} {
 			if !strings.Contains(table, want) {
 				t.Fatalf("bench output lacks %q:\n%s", want, table)
 			}
@@ -35,6 +35,11 @@ func TestBenchQuick(t *testing.T) {
 				P99    *float64 `json:"p99_ms"`
 				Failed int      `json:"failed"`
 			} `json:"feed_read"`
+			Spike struct {
+				Posts   int      `json:"posts"`
+				Failed  int      `json:"failed"`
+				CatchUp *float64 `json:"catch_up_s"`
+			} `json:"spike"`
 			Memory map[string]any `json:"memory"`
 		}
 		if err := json.Unmarshal(raw, &report); err != nil {
@@ -51,8 +56,8 @@ func TestBenchQuick(t *testing.T) {
 		}
 		// The synchronous baseline may fail under load (that is its point);
 		// feedsvc's own paths must not.
-		if report.FeedRead.Failed != 0 {
-			t.Fatalf("feed reads failed:\n%s", raw)
+		if report.FeedRead.Failed != 0 || report.Spike.Failed != 0 || report.Spike.Posts == 0 || report.Spike.CatchUp == nil {
+			t.Fatalf("feed reads or spike posts failed, or fan-out did not catch up:\n%s", raw)
 		}
 		if s.dep.real {
 			if v, ok := report.Memory["bytes_per_entry"].(float64); !ok || v <= 0 {

@@ -28,12 +28,14 @@ type Request struct {
 type Result struct {
 	Requests uint64  `json:"requests"`
 	Rate     float64 `json:"rate"`
-	Success  float64 `json:"success_ratio"`
-	Failed   uint64  `json:"failed"`
-	P50ms    float64 `json:"p50_ms"`
-	P99ms    float64 `json:"p99_ms"`
-	P999ms   float64 `json:"p999_ms"`
-	Maxms    float64 `json:"max_ms"`
+	// Throughput is successful requests per second.
+	Throughput float64 `json:"throughput"`
+	Success    float64 `json:"success_ratio"`
+	Failed     uint64  `json:"failed"`
+	P50ms      float64 `json:"p50_ms"`
+	P99ms      float64 `json:"p99_ms"`
+	P999ms     float64 `json:"p999_ms"`
+	Maxms      float64 `json:"max_ms"`
 	// Codes counts answers by status ("0" for transport errors).
 	Codes map[string]int `json:"codes"`
 	// Errors lists distinct errors, at most a few.
@@ -74,7 +76,7 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func summarise(m *vegeta.Metrics) Result {
 	r := Result{
-		Requests: m.Requests, Rate: m.Rate, Success: m.Success,
+		Requests: m.Requests, Rate: m.Rate, Throughput: m.Throughput, Success: m.Success,
 		P50ms: ms(m.Latencies.P50), P99ms: ms(m.Latencies.P99), P999ms: ms(m.Latencies.Quantile(0.999)), Maxms: ms(m.Latencies.Max),
 		Codes: map[string]int{}, Errors: m.Errors,
 	}
