@@ -135,8 +135,12 @@ func open(ctx context.Context, cfg *configs.Config, log *slog.Logger) (b *backen
 		}
 		log.Info("embedded kafka", "addr", b.brokers, "dir", cfg.DataDir)
 	}
-	brokers := b.brokers
-	b.checks["kafka"] = func(context.Context) error { return events.Ping(brokers) }
+	health, err := events.NewHealth(b.brokers)
+	if err != nil {
+		return nil, err
+	}
+	b.closers = append(b.closers, func() { _ = health.Close() })
+	b.checks["kafka"] = health.Ping
 	return b, nil
 }
 

@@ -1,6 +1,7 @@
 package events
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -37,11 +38,26 @@ func EnsureTopics(brokers []string, topics Topics, spec TopicSpec) error {
 	return nil
 }
 
-// Ping checks that a broker answers a metadata request.
-func Ping(brokers []string) error {
-	c, err := sarama.NewClient(brokers, NewConfig("feedsvc-ping"))
+// Health checks the cluster for readiness probes with one long-lived
+// client, so a probe costs a metadata request, not a new connection.
+type Health struct{ c sarama.Client }
+
+// NewHealth connects the health-check client.
+func NewHealth(brokers []string) (*Health, error) {
+	c, err := sarama.NewClient(brokers, NewConfig("feedsvc-health"))
 	if err != nil {
+		return nil, fmt.Errorf("kafka: %w", err)
+	}
+	return &Health{c: c}, nil
+}
+
+// Ping checks that a broker answers a metadata request.
+func (h *Health) Ping(context.Context) error {
+	if err := h.c.RefreshMetadata(); err != nil {
 		return fmt.Errorf("kafka: %w", err)
 	}
-	return c.Close()
+	return nil
 }
+
+// Close closes the client.
+func (h *Health) Close() error { return h.c.Close() }
