@@ -34,11 +34,17 @@ type Config struct {
 	CassandraReplication string
 	CassandraConsistency string
 
-	FeedCap         int
-	FanoutBatch     int
-	JWTSecret       string
-	JWTPublicKey    string
-	ShutdownTimeout time.Duration
+	FeedCap     int
+	FanoutBatch int
+	// CelebrityThreshold: authors with more followers are not fanned out on
+	// write; followers merge their recent posts on read (0: never).
+	CelebrityThreshold int
+	// FeedInactiveAfter: a feed not read for this long expires, and fan-out
+	// skips its owner until the next read rebuilds it (0: never).
+	FeedInactiveAfter time.Duration
+	JWTSecret         string
+	JWTPublicKey      string
+	ShutdownTimeout   time.Duration
 
 	ModerationBlocklist []string
 	ModerationMaxLinks  int
@@ -70,6 +76,8 @@ func (c *Config) Bind(fs *pflag.FlagSet) {
 	fs.StringVar(&c.CassandraConsistency, "cassandra-consistency", "LOCAL_QUORUM", "Cassandra consistency level")
 	fs.IntVar(&c.FeedCap, "feed-cap", 800, "posts kept per home feed")
 	fs.IntVar(&c.FanoutBatch, "fanout-batch", 1000, "followers read and feed writes pipelined per batch")
+	fs.IntVar(&c.CelebrityThreshold, "celebrity-threshold", 10000, "followers above which an author's posts are merged into feeds on read instead of fanned out (0: never)")
+	fs.DurationVar(&c.FeedInactiveAfter, "feed-inactive-after", 30*24*time.Hour, "a feed unread for this long expires and gets no fan-out until its owner returns (0: never)")
 	fs.StringVar(&c.JWTSecret, "jwt-secret", "", "HS256 secret for bearer tokens (default: generated in the data dir)")
 	fs.StringVar(&c.JWTPublicKey, "jwt-public-key", "", "PEM file of an RSA/ECDSA/Ed25519 public key to verify tokens (production)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "graceful shutdown budget")
