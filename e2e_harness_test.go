@@ -476,13 +476,16 @@ func (u *user) follow(s *system, other *user) {
 }
 
 // feed pages through the whole home feed and returns the post IDs.
-func (u *user) feed(s *system) []string {
+func (u *user) feed(s *system) []string { return u.feedPaged(s, 100) }
+
+// feedPaged pages through the whole home feed, limit posts per page.
+func (u *user) feedPaged(s *system, limit int) []string {
 	u.t.Helper()
 	var ids []string
 	cursor := ""
 	for {
 		var page list[post]
-		u.must(s, "GET", "/v1/feed?limit=100&cursor="+cursor, nil, 200).decode(u.t, &page)
+		u.must(s, "GET", fmt.Sprintf("/v1/feed?limit=%d&cursor=%s", limit, cursor), nil, 200).decode(u.t, &page)
 		for _, it := range page.Items {
 			ids = append(ids, it.ID)
 		}

@@ -127,6 +127,7 @@ func TestFanoutKill9AndScaleOut(t *testing.T) {
 		}
 		for i := range fans {
 			u := s.user(fmt.Sprintf("fan%d", i))
+			u.must(s, "GET", "/v1/feed", nil, 200)
 			for _, w := range writers {
 				u.follow(s, w)
 			}

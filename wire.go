@@ -44,12 +44,16 @@ type store interface {
 
 // backends are the open connections of one process.
 type backends struct {
-	store   store
-	redis   rueidis.Client
-	feeds   *redisfeeds.Feeds
-	brokers []string
-	closers []func() // run in reverse order
-	checks  map[string]func(context.Context) error
+	store store
+	redis rueidis.Client
+	feeds *redisfeeds.Feeds
+	// timelines and celebs serve hybrid fan-out (celebrities' posts are
+	// merged into feeds on read).
+	timelines *redisfeeds.Feeds
+	celebs    *redisfeeds.Celebrities
+	brokers   []string
+	closers   []func() // run in reverse order
+	checks    map[string]func(context.Context) error
 }
 
 func (b *backends) close() {
@@ -117,7 +121,9 @@ func open(ctx context.Context, cfg *configs.Config, log *slog.Logger) (b *backen
 	}
 	b.closers = append(b.closers, client.Close)
 	b.redis = client
-	b.feeds = redisfeeds.NewFeeds(client, cfg.FeedCap)
+	b.feeds = redisfeeds.NewFeeds(client, cfg.FeedCap, cfg.FeedInactiveAfter)
+	b.timelines = redisfeeds.NewTimelines(client, cfg.FeedCap, cfg.FeedInactiveAfter)
+	b.celebs = redisfeeds.NewCelebrities(client, cfg.FeedInactiveAfter)
 	b.checks["redis"] = b.feeds.Ping
 
 	b.brokers = cfg.KafkaBrokers
@@ -183,6 +189,10 @@ func runRoles(ctx context.Context, cfg *configs.Config, log *slog.Logger, b *bac
 		Graph: b.store,
 		Feeds: b.feeds,
 
+		Timelines:          b.timelines,
+		Celebrities:        b.celebs,
+		CelebrityThreshold: cfg.CelebrityThreshold,
+
 		Notifications: b.store,
 		Analytics:     redisfeeds.NewAnalytics(b.redis),
 		Search:        redisfeeds.NewSearch(b.redis, cfg.SearchTermCap),
@@ -210,8 +220,8 @@ func runRoles(ctx context.Context, cfg *configs.Config, log *slog.Logger, b *bac
 		defer producer.Close() // after the roles stopped (defers run last-in first-out)
 		deps.Publisher = producer
 		deps.Service = &app.Service{
-			Posts: b.store, Graph: b.store, Feeds: b.feeds, Events: producer, Notes: b.store,
-			IDs: app.NewIDGen(nodeID(cfg)), FeedCap: cfg.FeedCap, Log: log,
+			Posts: b.store, Graph: b.store, Feeds: b.feeds, Timelines: b.timelines, Celebrities: b.celebs,
+			Events: producer, Notes: b.store, IDs: app.NewIDGen(nodeID(cfg)), FeedCap: cfg.FeedCap, Log: log,
 		}
 	}
 
@@ -336,7 +346,7 @@ func inspectFeed(ctx context.Context, cfg *configs.Config, _ *slog.Logger, args 
 		return err
 	}
 	defer client.Close()
-	ids, err := redisfeeds.NewFeeds(client, cfg.FeedCap).Inspect(ctx, args[0])
+	ids, err := redisfeeds.NewFeeds(client, cfg.FeedCap, 0).Inspect(ctx, args[0])
 	if err != nil {
 		return err
 	}

@@ -141,14 +141,31 @@ func newMemFeeds() *memFeeds {
 	return &memFeeds{feeds: map[string]map[app.ID]bool{}, complete: map[string]bool{}}
 }
 
+// Add writes only into cached feeds, like the Redis cache.
 func (f *memFeeds) Add(_ context.Context, es []app.FeedEntry) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, e := range es {
-		if f.feeds[e.User] == nil {
-			f.feeds[e.User] = map[app.ID]bool{}
+		if f.feeds[e.User] != nil {
+			f.feeds[e.User][e.Post] = true
 		}
-		f.feeds[e.User][e.Post] = true
+	}
+	return nil
+}
+
+// evict drops a feed, as an expiry or a Redis eviction would.
+func (f *memFeeds) evict(user string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.feeds, user)
+	delete(f.complete, user)
+}
+
+func (f *memFeeds) Prepare(_ context.Context, user string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.feeds[user] == nil {
+		f.feeds[user] = map[app.ID]bool{}
 	}
 	return nil
 }
@@ -187,6 +204,7 @@ func (f *memFeeds) Page(_ context.Context, user string, before app.ID, limit int
 }
 
 func (f *memFeeds) Fill(ctx context.Context, user string, ids []app.ID) error {
+	_ = f.Prepare(ctx, user)
 	var es []app.FeedEntry
 	for _, id := range ids {
 		es = append(es, app.FeedEntry{User: user, Post: id})
@@ -195,10 +213,68 @@ func (f *memFeeds) Fill(ctx context.Context, user string, ids []app.ID) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.complete[user] = true
-	if f.feeds[user] == nil {
-		f.feeds[user] = map[app.ID]bool{}
+	return nil
+}
+
+// memCelebrities is the hybrid fan-out state, in memory.
+type memCelebrities struct {
+	mu       sync.Mutex
+	status   map[string]app.CelebrityStatus
+	followed map[string]map[string]bool
+	feeds    *memFeeds // follows are recorded only next to a cached feed
+}
+
+func (c *memCelebrities) Statuses(_ context.Context, authors []string) ([]app.CelebrityStatus, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]app.CelebrityStatus, len(authors))
+	for i, a := range authors {
+		out[i] = c.status[a]
+	}
+	return out, nil
+}
+
+func (c *memCelebrities) SetStatus(_ context.Context, author string, s app.CelebrityStatus) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.status[author] = s
+	return nil
+}
+
+func (c *memCelebrities) AddFollows(_ context.Context, fs []app.Follow) error {
+	c.feeds.mu.Lock()
+	defer c.feeds.mu.Unlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, f := range fs {
+		if c.feeds.feeds[f.Follower] == nil {
+			continue
+		}
+		if c.followed[f.Follower] == nil {
+			c.followed[f.Follower] = map[string]bool{}
+		}
+		c.followed[f.Follower][f.Followee] = true
 	}
 	return nil
+}
+
+func (c *memCelebrities) RemoveFollows(_ context.Context, fs []app.Follow) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, f := range fs {
+		delete(c.followed[f.Follower], f.Followee)
+	}
+	return nil
+}
+
+func (c *memCelebrities) Followed(_ context.Context, user string) ([]string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for name := range c.followed[user] {
+		out = append(out, name)
+	}
+	return out, nil
 }
 
 // bus records published events and can be made to fail.
@@ -233,22 +309,46 @@ func (b *bus) drain(t *testing.T, h app.Handler) {
 }
 
 type world struct {
-	store  *memStore
-	feeds  *memFeeds
-	bus    *bus
-	svc    *app.Service
-	fanout *app.Fanout
+	store     *memStore
+	feeds     *memFeeds
+	timelines *memFeeds
+	celebs    *memCelebrities
+	bus       *bus
+	svc       *app.Service
+	fanout    *app.Fanout
 }
 
 func newWorld(users ...string) *world {
-	w := &world{store: newMemStore(), feeds: newMemFeeds(), bus: &bus{}}
+	w := &world{store: newMemStore(), feeds: newMemFeeds(), timelines: newMemFeeds(), bus: &bus{}}
+	w.celebs = &memCelebrities{status: map[string]app.CelebrityStatus{}, followed: map[string]map[string]bool{}, feeds: w.feeds}
 	log := slog.New(slog.DiscardHandler)
-	w.svc = &app.Service{Posts: w.store, Graph: w.store, Feeds: w.feeds, Events: w.bus, IDs: app.NewIDGen(1), FeedCap: 800, Log: log}
-	w.fanout = &app.Fanout{Posts: w.store, Graph: w.store, Feeds: w.feeds, FeedCap: 800, PageSize: 2, Log: log}
+	w.svc = &app.Service{Posts: w.store, Graph: w.store, Feeds: w.feeds, Timelines: w.timelines, Celebrities: w.celebs,
+		Events: w.bus, IDs: app.NewIDGen(1), FeedCap: 800, Log: log}
+	w.fanout = &app.Fanout{Posts: w.store, Graph: w.store, Feeds: w.feeds, Timelines: w.timelines, Celebrities: w.celebs,
+		FeedCap: 800, PageSize: 2, Log: log}
 	for _, u := range users {
 		_ = w.store.EnsureUser(context.Background(), u)
 	}
 	return w
+}
+
+// read reads user's whole feed, newest first, page by page (which also
+// makes the user active: fan-out writes only into cached feeds).
+func (w *world) read(t *testing.T, user string) []app.ID {
+	t.Helper()
+	var got []app.ID
+	cursor := ""
+	for {
+		page, err := w.svc.ReadFeed(context.Background(), user, cursor, 3)
+		must(t, err)
+		for _, p := range page.Items {
+			got = append(got, p.ID)
+		}
+		if page.NextCursor == "" {
+			return got
+		}
+		cursor = page.NextCursor
+	}
 }
 
 func must(t *testing.T, err error) {
@@ -297,6 +397,7 @@ func TestFanoutDeliversToEveryFollowerAcrossPages(t *testing.T) {
 	ctx := context.Background()
 	for i := 1; i <= 5; i++ {
 		must(t, w.svc.Follow(ctx, fmt.Sprintf("f%d", i), "a"))
+		w.read(t, fmt.Sprintf("f%d", i))
 	}
 	w.bus.drain(t, w.fanout)
 	p, err := w.svc.CreatePost(ctx, "a", "hi")
@@ -326,6 +427,7 @@ func TestCreatePostWithdrawnWhenPublishFails(t *testing.T) {
 func TestReplayIsHarmless(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld("a", "b")
+	w.read(t, "b")
 	must(t, w.svc.Follow(ctx, "b", "a"))
 	p1, err := w.svc.CreatePost(ctx, "a", "one")
 	must(t, err)
@@ -364,20 +466,7 @@ func TestReadFeedRebuildsALostFeed(t *testing.T) {
 		}
 	}
 	// No fan-out ran: the cache knows nothing of b's feed.
-	var got []app.ID
-	cursor := ""
-	for {
-		page, err := w.svc.ReadFeed(ctx, "b", cursor, 3)
-		must(t, err)
-		for _, p := range page.Items {
-			got = append(got, p.ID)
-		}
-		if page.NextCursor == "" {
-			break
-		}
-		cursor = page.NextCursor
-	}
-	if !slices.Equal(got, want) {
+	if got := w.read(t, "b"); !slices.Equal(got, want) {
 		t.Fatalf("rebuilt feed = %v, want %v", got, want)
 	}
 }

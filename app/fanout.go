@@ -10,10 +10,21 @@ import (
 // into the feeds of the author's followers, removes deleted posts, and merges
 // or removes a followee's posts when a follow starts or ends. Every step is
 // idempotent (set insert/remove), so redelivery and replay are harmless.
+//
+// Hybrid fan-out: an author with more than CelebrityThreshold followers
+// becomes a celebrity. Its posts then go to its own cached timeline only
+// (O(1) writes per post), and each follower's feed read merges the
+// timelines of the celebrities it follows (Service.ReadFeed).
 type Fanout struct {
 	Posts PostStore
 	Graph Graph
 	Feeds FeedCache
+	// Timelines caches celebrities' recent posts, keyed by author.
+	Timelines   FeedCache
+	Celebrities Celebrities
+	// CelebrityThreshold is the follower count above which an author is a
+	// celebrity (0: every author is fanned out on write).
+	CelebrityThreshold int
 	// FeedCap is the feed length; a follow merges at most this many posts.
 	FeedCap int
 	// PageSize is how many followers are read, and feed writes pipelined, at once.
@@ -33,15 +44,103 @@ func (f *Fanout) Handle(ctx context.Context, ev Event) error {
 		if p, ok := found[ev.Post.ID]; !ok || p.Moderated != "" {
 			return nil
 		}
-		return f.toFollowers(ctx, ev.Post, f.Feeds.Add)
+		return f.postCreated(ctx, ev.Post)
 	case (ev.Type == PostDeleted || ev.Type == PostModerated) && ev.Post != nil:
-		return f.toFollowers(ctx, ev.Post, f.Feeds.Remove)
+		return f.postRemoved(ctx, ev.Post)
 	case ev.Type == UserFollowed && ev.Follow != nil:
 		return f.onFollowChange(ctx, *ev.Follow, true, f.Feeds.Add)
 	case ev.Type == UserUnfollowed && ev.Follow != nil:
 		return f.onFollowChange(ctx, *ev.Follow, false, f.Feeds.Remove)
 	}
 	return nil // not ours: other consumers' event types are skipped
+}
+
+func (f *Fanout) hybrid() bool { return f.CelebrityThreshold > 0 && f.Celebrities != nil }
+
+// status is author's celebrity status (NotCelebrity without hybrid fan-out).
+func (f *Fanout) status(ctx context.Context, author string) (CelebrityStatus, error) {
+	if !f.hybrid() {
+		return NotCelebrity, nil
+	}
+	st, err := f.Celebrities.Statuses(ctx, []string{author})
+	if err != nil {
+		return 0, fmt.Errorf("celebrity status of %s: %w", author, err)
+	}
+	return st[0], nil
+}
+
+func (f *Fanout) postCreated(ctx context.Context, p *Post) error {
+	st, err := f.status(ctx, p.Author)
+	if err != nil {
+		return err
+	}
+	if st == NotCelebrity {
+		n, err := f.toFollowers(ctx, p, f.Feeds.Add, f.CelebrityThreshold)
+		if err != nil || !f.hybrid() || n <= f.CelebrityThreshold {
+			return err
+		}
+		// This post found more followers than the threshold: the author
+		// becomes a celebrity. The followers written so far keep the post
+		// in their feeds; reads merge duplicates away.
+		st = CelebrityMarking
+	}
+	if st == CelebrityMarking {
+		if err := f.markCelebrity(ctx, p.Author); err != nil {
+			return err
+		}
+	}
+	if err := f.Timelines.Add(ctx, []FeedEntry{{User: p.Author, Post: p.ID}}); err != nil {
+		return fmt.Errorf("add post %s to the timeline of %s: %w", p.ID, p.Author, err)
+	}
+	return nil
+}
+
+// markCelebrity records that author is a celebrity: first the status (so
+// that follows handled from now on are recorded as celebrity follows), then
+// every follower's list of followed celebrities, then the final status. A
+// crash in between leaves CelebrityMarking, and the next post redoes it.
+func (f *Fanout) markCelebrity(ctx context.Context, author string) error {
+	if err := f.Celebrities.SetStatus(ctx, author, CelebrityMarking); err != nil {
+		return err
+	}
+	follows := make([]Follow, 0, f.pageSize())
+	err := forEachPage(ctx, func(cursor string) ([]string, string, error) {
+		return f.Graph.Followers(ctx, author, cursor, f.pageSize())
+	}, 0, func(followers []string) error {
+		follows = follows[:0]
+		for _, u := range followers {
+			follows = append(follows, Follow{Follower: u, Followee: author})
+		}
+		return f.Celebrities.AddFollows(ctx, follows)
+	})
+	if err != nil {
+		return fmt.Errorf("mark %s as a celebrity: %w", author, err)
+	}
+	if err := f.Celebrities.SetStatus(ctx, author, Celebrity); err != nil {
+		return err
+	}
+	f.Log.Info("author became a celebrity: posts are merged into feeds on read", "author", author, "threshold", f.CelebrityThreshold)
+	return nil
+}
+
+// postRemoved takes a deleted or moderated post out of feeds. A
+// celebrity's post leaves its timeline only: reads hide it from the few
+// feeds that got it before the author crossed the threshold.
+func (f *Fanout) postRemoved(ctx context.Context, p *Post) error {
+	st, err := f.status(ctx, p.Author)
+	if err != nil {
+		return err
+	}
+	if f.Timelines != nil {
+		if err := f.Timelines.Remove(ctx, []FeedEntry{{User: p.Author, Post: p.ID}}); err != nil {
+			return fmt.Errorf("remove post %s from the timeline of %s: %w", p.ID, p.Author, err)
+		}
+	}
+	if st == Celebrity {
+		return nil
+	}
+	_, err = f.toFollowers(ctx, p, f.Feeds.Remove, 0)
+	return err
 }
 
 // onFollowChange applies a follow or unfollow only if the graph still agrees,
@@ -55,14 +154,38 @@ func (f *Fanout) onFollowChange(ctx context.Context, fl Follow, following bool, 
 	if now != following {
 		return nil
 	}
+	st, err := f.status(ctx, fl.Followee)
+	if err != nil {
+		return err
+	}
+	if st != NotCelebrity {
+		// Reads merge a celebrity's posts: record the follow, copy nothing.
+		// An unfollow also removes what the feed got before the author
+		// became a celebrity.
+		if following {
+			return f.Celebrities.AddFollows(ctx, []Follow{fl})
+		}
+		if err := f.Celebrities.RemoveFollows(ctx, []Follow{fl}); err != nil {
+			return err
+		}
+	}
 	return f.mergeFollowee(ctx, fl, apply)
 }
 
-func (f *Fanout) toFollowers(ctx context.Context, p *Post, apply func(context.Context, []FeedEntry) error) error {
+// toFollowers applies p to the feeds of its author's followers, page by
+// page, and returns how many followers it reached. With stopAbove > 0 it
+// stops once it reached more than stopAbove (the celebrity threshold).
+func (f *Fanout) toFollowers(ctx context.Context, p *Post, apply func(context.Context, []FeedEntry) error, stopAbove int) (int, error) {
 	entries := make([]FeedEntry, 0, f.pageSize())
+	seen := 0
+	max := 0
+	if stopAbove > 0 {
+		max = stopAbove + 1
+	}
 	err := forEachPage(ctx, func(cursor string) ([]string, string, error) {
 		return f.Graph.Followers(ctx, p.Author, cursor, f.pageSize())
-	}, 0, func(followers []string) error {
+	}, max, func(followers []string) error {
+		seen += len(followers)
 		entries = entries[:0]
 		for _, u := range followers {
 			entries = append(entries, FeedEntry{User: u, Post: p.ID})
@@ -70,9 +193,9 @@ func (f *Fanout) toFollowers(ctx context.Context, p *Post, apply func(context.Co
 		return apply(ctx, entries)
 	})
 	if err != nil {
-		return fmt.Errorf("fan out post %s of %s: %w", p.ID, p.Author, err)
+		return seen, fmt.Errorf("fan out post %s of %s: %w", p.ID, p.Author, err)
 	}
-	return nil
+	return seen, nil
 }
 
 // mergeFollowee adds (or removes) the followee's newest FeedCap posts to (or

@@ -1,8 +1,10 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 )
 
@@ -19,7 +21,10 @@ type FeedPage struct {
 // ReadFeed returns a page of user's home feed, newest first. The cursor is
 // the last post ID of the previous page, so pages stay stable while new posts
 // arrive on top. A feed missing from the cache is rebuilt from the store
-// first, so a reader never sees an empty feed because the cache lost it.
+// first, so a reader never sees an empty feed because the cache lost it (or
+// expired it while the user was away). The recent posts of the celebrities
+// user follows are merged in (hybrid fan-out): every source is ordered by
+// ID and cut at the same cursor, so pages stay exact across the merge.
 func (s *Service) ReadFeed(ctx context.Context, user, cursor string, limit int) (FeedPage, error) {
 	before, err := parseCursor(cursor)
 	if err != nil {
@@ -35,6 +40,11 @@ func (s *Service) ReadFeed(ctx context.Context, user, cursor string, limit int) 
 		}
 		if ids, _, err = s.Feeds.Page(ctx, user, before, limit); err != nil {
 			return FeedPage{}, fmt.Errorf("read rebuilt feed: %w", err)
+		}
+	}
+	if s.Celebrities != nil {
+		if ids, err = s.mergeCelebrities(ctx, user, ids, before, limit); err != nil {
+			return FeedPage{}, err
 		}
 	}
 	posts, err := s.Posts.GetPosts(ctx, ids)
@@ -53,30 +63,109 @@ func (s *Service) ReadFeed(ctx context.Context, user, cursor string, limit int) 
 	return page, nil
 }
 
+// mergeCelebrities merges the timelines of the celebrities user follows
+// into ids (one page of the feed), keeping the newest limit without
+// duplicates (a feed may hold posts from before its author became a
+// celebrity).
+func (s *Service) mergeCelebrities(ctx context.Context, user string, ids []ID, before ID, limit int) ([]ID, error) {
+	celebs, err := s.Celebrities.Followed(ctx, user)
+	if err != nil || len(celebs) == 0 {
+		return ids, err
+	}
+	for _, c := range celebs {
+		more, err := s.timelinePage(ctx, c, before, limit)
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, more...)
+	}
+	slices.SortFunc(ids, func(a, b ID) int { return cmp.Compare(b, a) })
+	ids = slices.Compact(ids)
+	if len(ids) > limit {
+		ids = ids[:limit]
+	}
+	return ids, nil
+}
+
+// timelinePage reads a page of a celebrity's cached timeline, rebuilding it
+// from the store when it is not cached.
+func (s *Service) timelinePage(ctx context.Context, author string, before ID, limit int) ([]ID, error) {
+	ids, complete, err := s.Timelines.Page(ctx, author, before, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read timeline of %s: %w", author, err)
+	}
+	if complete {
+		return ids, nil
+	}
+	if err := s.Timelines.Prepare(ctx, author); err != nil {
+		return nil, fmt.Errorf("rebuild timeline of %s: %w", author, err)
+	}
+	posts, err := s.Posts.AuthorPosts(ctx, author, 0, s.FeedCap)
+	if err != nil {
+		return nil, fmt.Errorf("rebuild timeline of %s: %w", author, err)
+	}
+	if err := s.Timelines.Fill(ctx, author, visibleIDs(nil, posts)); err != nil {
+		return nil, fmt.Errorf("rebuild timeline of %s: %w", author, err)
+	}
+	if ids, _, err = s.Timelines.Page(ctx, author, before, limit); err != nil {
+		return nil, fmt.Errorf("read rebuilt timeline of %s: %w", author, err)
+	}
+	return ids, nil
+}
+
+// visibleIDs appends the IDs of the posts that are not moderated.
+func visibleIDs(ids []ID, posts []Post) []ID {
+	for _, p := range posts {
+		if p.Moderated == "" {
+			ids = append(ids, p.ID)
+		}
+	}
+	return ids
+}
+
 // RebuildFeed recomputes user's feed from the store: the newest FeedCap posts
-// of everyone user follows. Entries fan-out wrote meanwhile are kept (Fill
-// only adds), so a post published during the rebuild is not lost.
+// of everyone user follows, except celebrities, whose posts are merged on
+// read and only recorded as followed. The feed is prepared first and Fill
+// only adds, so a post fanned out during the rebuild is not lost.
 func (s *Service) RebuildFeed(ctx context.Context, user string) error {
-	var ids []ID
+	if err := s.Feeds.Prepare(ctx, user); err != nil {
+		return fmt.Errorf("rebuild feed of %s: %w", user, err)
+	}
+	var (
+		ids    []ID
+		celebs []Follow
+	)
 	err := forEachPage(ctx, func(cursor string) ([]string, string, error) {
 		return s.Graph.Following(ctx, user, cursor, 1000)
 	}, maxRebuildFollowing, func(followees []string) error {
-		for _, f := range followees {
+		statuses := make([]CelebrityStatus, len(followees))
+		if s.Celebrities != nil {
+			var err error
+			if statuses, err = s.Celebrities.Statuses(ctx, followees); err != nil {
+				return err
+			}
+		}
+		for i, f := range followees {
+			if statuses[i] != NotCelebrity {
+				celebs = append(celebs, Follow{Follower: user, Followee: f})
+				continue
+			}
 			posts, err := s.Posts.AuthorPosts(ctx, f, 0, s.FeedCap)
 			if err != nil {
 				return fmt.Errorf("posts of %s: %w", f, err)
 			}
-			for _, p := range posts {
-				if p.Moderated == "" {
-					ids = append(ids, p.ID)
-				}
-			}
+			ids = visibleIDs(ids, posts)
 		}
 		ids = newest(ids, s.FeedCap)
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("rebuild feed of %s: %w", user, err)
+	}
+	if len(celebs) > 0 {
+		if err := s.Celebrities.AddFollows(ctx, celebs); err != nil {
+			return fmt.Errorf("rebuild feed of %s: %w", user, err)
+		}
 	}
 	if err := s.Feeds.Fill(ctx, user, ids); err != nil {
 		return fmt.Errorf("rebuild feed of %s: %w", user, err)

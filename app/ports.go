@@ -44,18 +44,61 @@ type FeedEntry struct {
 }
 
 // FeedCache holds home feeds: per user, a capped set of post IDs ordered by ID.
-// It holds only data that can be rebuilt from the PostStore and Graph.
+// It holds only data that can be rebuilt from the PostStore and Graph. The
+// same interface caches celebrities' recent posts for hybrid fan-out, keyed
+// by author.
+//
+// A feed is cached only while its owner reads it: one nobody read for a
+// while may expire, and Add skips feeds that are not cached, so fan-out
+// costs nothing for inactive users; their next read rebuilds the feed.
 type FeedCache interface {
-	// Add inserts entries (idempotently) and trims each touched feed to its cap.
+	// Add inserts entries (idempotently) into the feeds that are cached and
+	// trims each touched feed to its cap; entries of absent feeds are dropped.
 	Add(ctx context.Context, entries []FeedEntry) error
 	// Remove deletes entries; missing ones are ignored.
 	Remove(ctx context.Context, entries []FeedEntry) error
 	// Page returns up to limit IDs of user's feed below before (0: from the
 	// top), newest first, and whether the feed is complete (false when it was
-	// never built or was evicted: the caller must rebuild it).
+	// never built, expired or was evicted: the caller must rebuild it).
+	// Reading the first page keeps the feed cached.
 	Page(ctx context.Context, user string, before ID, limit int) (ids []ID, complete bool, err error)
+	// Prepare makes an absent feed present but incomplete before a rebuild
+	// reads the store, so entries fan-out adds meanwhile are kept.
+	Prepare(ctx context.Context, user string) error
 	// Fill adds ids to user's feed and marks it complete.
 	Fill(ctx context.Context, user string, ids []ID) error
+}
+
+// CelebrityStatus is where an author stands in hybrid fan-out.
+type CelebrityStatus int
+
+// Celebrity statuses. An author becomes a celebrity on the first post after
+// its follower count passed the threshold; it stays one.
+const (
+	// NotCelebrity: posts are fanned out on write.
+	NotCelebrity CelebrityStatus = iota
+	// CelebrityMarking: passed the threshold; its followers are being told
+	// to merge its posts on read (a crash here redoes the marking).
+	CelebrityMarking
+	// Celebrity: posts go to its timeline only; readers merge them.
+	Celebrity
+)
+
+// Celebrities keeps hybrid fan-out's state: which authors are merged into
+// feeds on read, and which of them each user follows. The per-user lists
+// live next to the cached feed and, like it, can be rebuilt from the Graph.
+type Celebrities interface {
+	// Statuses returns the status of each author, in order.
+	Statuses(ctx context.Context, authors []string) ([]CelebrityStatus, error)
+	// SetStatus records author's status.
+	SetStatus(ctx context.Context, author string, s CelebrityStatus) error
+	// AddFollows records that each Follower follows the celebrity Followee,
+	// for followers whose feed is cached (others get it from a rebuild).
+	AddFollows(ctx context.Context, follows []Follow) error
+	// RemoveFollows forgets those follows.
+	RemoveFollows(ctx context.Context, follows []Follow) error
+	// Followed returns the celebrities user follows.
+	Followed(ctx context.Context, user string) ([]string, error)
 }
 
 // Publisher publishes domain events durably: when Publish returns nil the

@@ -13,15 +13,19 @@ import (
 // reading feeds. It never touches followers' feeds when posting; that is
 // the fanout consumer's job.
 type Service struct {
-	Posts   PostStore
-	Graph   Graph
-	Feeds   FeedCache
-	Events  Publisher
-	Notes   NotificationStore
-	IDs     *IDGen
-	FeedCap int
-	Log     *slog.Logger
-	Now     func() time.Time
+	Posts PostStore
+	Graph Graph
+	Feeds FeedCache
+	// Timelines and Celebrities serve hybrid fan-out: reads merge the
+	// timelines of the celebrities a user follows (nil: no merging).
+	Timelines   FeedCache
+	Celebrities Celebrities
+	Events      Publisher
+	Notes       NotificationStore
+	IDs         *IDGen
+	FeedCap     int
+	Log         *slog.Logger
+	Now         func() time.Time
 }
 
 // CreatePost validates, stores and announces a post: save, then publish

@@ -31,6 +31,10 @@ type Deps struct {
 	Posts   app.PostStore
 	Graph   app.Graph
 	Feeds   app.FeedCache
+	// Timelines, Celebrities and CelebrityThreshold serve hybrid fan-out.
+	Timelines          app.FeedCache
+	Celebrities        app.Celebrities
+	CelebrityThreshold int
 	// Sinks of the consumer roles.
 	Notifications app.NotificationStore
 	Analytics     app.Analytics

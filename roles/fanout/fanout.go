@@ -12,5 +12,7 @@ const Group = "fanout"
 
 // New builds the fanout role.
 var New = roles.Consumer(Group, func(d *roles.Deps) (app.Handler, error) {
-	return &app.Fanout{Posts: d.Posts, Graph: d.Graph, Feeds: d.Feeds, FeedCap: d.FeedCap, PageSize: d.Batch, Log: d.Log}, nil
+	return &app.Fanout{Posts: d.Posts, Graph: d.Graph, Feeds: d.Feeds,
+		Timelines: d.Timelines, Celebrities: d.Celebrities, CelebrityThreshold: d.CelebrityThreshold,
+		FeedCap: d.FeedCap, PageSize: d.Batch, Log: d.Log}, nil
 })

@@ -11,6 +11,7 @@ import (
 
 	"github.com/feedsvc/feedsvc/app"
 	"github.com/gocql/gocql"
+	"golang.org/x/sync/errgroup"
 )
 
 var _ app.Graph = (*Store)(nil)
@@ -112,9 +113,19 @@ func (s *Store) Unfollow(ctx context.Context, follower, followee string) (bool, 
 	return applied, nil
 }
 
+// maxBucketReads bounds the bucket queries one Followers call has in flight,
+// so that one call cannot take over the connections or the nodes.
+const maxBucketReads = 32
+
 // Followers implements app.Graph. Users come bucket by bucket (0 to
 // followerBuckets-1), each bucket in name order. The cursor is
 // "bucket:lastFollower"; callers must treat it as opaque.
+//
+// Reading the buckets one after another would cost followerBuckets round
+// trips for every user with few followers, so buckets are read in concurrent
+// windows sized by the density seen so far (see bucketWindow), and the
+// results are taken in bucket order exactly as a sequential walk would take
+// them.
 func (s *Store) Followers(ctx context.Context, user, cursor string, limit int) ([]string, string, error) {
 	if limit <= 0 {
 		return nil, "", nil
@@ -129,36 +140,95 @@ func (s *Store) Followers(ctx context.Context, user, cursor string, limit int) (
 		bucket, after = n, name
 	}
 	users := make([]string, 0, min(limit, 1024))
-	last := ""
-	for ; bucket < followerBuckets; bucket, after = bucket+1, "" {
-		// Once the page is full, read one more row to learn whether
-		// anything follows, so the last page ends with an empty cursor
-		// instead of a further, empty page.
-		want := limit - len(users)
-		full := want == 0
-		if full {
-			want = 1
-		}
-		got, err := s.readFollowerBucket(ctx, user, bucket, after, want+1)
+	last := "" // cursor after the last user in users
+	// The buckets read from their start and the rows they held: the
+	// density estimate. The cursor's bucket, read from a name on, is not
+	// one of them.
+	seenBuckets, seenRows := 0, 0
+	for bucket < followerBuckets {
+		// One row more than the page still needs: it tells whether the
+		// page ends inside a bucket and, once the page is full, whether
+		// another page follows, so the last page ends with an empty
+		// cursor instead of a further, empty page.
+		need := limit - len(users) + 1
+		n := bucketWindow(need, seenRows, seenBuckets, followerBuckets-bucket)
+		window, err := s.readFollowerBuckets(ctx, user, bucket, n, after, need)
 		if err != nil {
 			return nil, "", err
 		}
-		if full {
-			if len(got) > 0 {
-				return users, last, nil
+		for i, got := range window {
+			b, want := bucket+i, limit-len(users)
+			switch {
+			case want == 0: // page full: any row means a next page exists
+				if len(got) > 0 {
+					return users, last, nil
+				}
+			case len(got) > want: // the page ends inside bucket b
+				users = append(users, got[:want]...)
+				return users, followerCursor(b, got[want-1]), nil
+			case len(got) > 0:
+				users = append(users, got...)
+				last = followerCursor(b, got[len(got)-1])
 			}
-			continue
+			// Not returned: got is all of bucket b (or of its rest).
+			if i > 0 || after == "" {
+				seenBuckets++
+				seenRows += len(got)
+			}
 		}
-		if len(got) > want {
-			users = append(users, got[:want]...)
-			return users, strconv.Itoa(bucket) + ":" + got[want-1], nil
-		}
-		users = append(users, got...)
-		if len(got) > 0 {
-			last = strconv.Itoa(bucket) + ":" + got[len(got)-1]
-		}
+		bucket, after = bucket+n, ""
 	}
 	return users, "", nil
+}
+
+// followerCursor is the Followers cursor after follower in bucket.
+func followerCursor(bucket int, follower string) string {
+	return strconv.Itoa(bucket) + ":" + follower
+}
+
+// bucketWindow returns how many of the remaining buckets to read at once,
+// when the page needs need more rows and the buckets fully read so far held
+// rows rows in total. At that density the window should yield need rows plus
+// a quarter (buckets vary), so a page usually completes in this round trip
+// while the rows read past its end stay few: each bucket read may return up
+// to need rows, so dense buckets are read one or two at a time.
+func bucketWindow(need, rows, buckets, remaining int) int {
+	switch {
+	case buckets == 0:
+		// Nothing known: a single bucket, which may hold the whole page.
+		return 1
+	case rows == 0:
+		// Only empty buckets so far: hashing spreads followers evenly,
+		// so the user has few and reading every remaining bucket
+		// returns few rows.
+		return remaining
+	}
+	n := (need*buckets*5 + rows*4 - 1) / (rows * 4) // ceil(1.25 * need / (rows/buckets))
+	return min(max(n, 1), remaining)
+}
+
+// readFollowerBuckets reads up to limit followers from each of the n buckets
+// from first on, concurrently, and returns them in bucket order. after
+// applies to the first bucket only.
+func (s *Store) readFollowerBuckets(ctx context.Context, user string, first, n int, after string, limit int) ([][]string, error) {
+	window := make([][]string, n)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(maxBucketReads)
+	for i := range n {
+		from := ""
+		if i == 0 {
+			from = after
+		}
+		g.Go(func() error {
+			got, err := s.readFollowerBucket(gctx, user, first+i, from, limit)
+			window[i] = got
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return window, nil
 }
 
 // readFollowerBucket reads up to n followers of user in bucket, after the name

@@ -6,17 +6,21 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/rueidis"
 
 	"github.com/feedsvc/feedsvc/app"
 	feedredis "github.com/feedsvc/feedsvc/store/redis"
 )
 
-// BenchmarkFeedAdd measures the fanout write path: one Add of 1,000
-// followers' entries (one pipelined script call per feed, trimming included),
-// reported as feed inserts per second. The real servers come from
+// BenchmarkFeedAdd measures the fanout write path next to its ceiling:
+// "feeds" is Add of one post to 1,000 cached feeds (trimming included) and
+// "zadd" is the bare loop, 1,000 pipelined ZADDs to as many sorted sets,
+// both from 4 goroutines per core as a fanout process's partitions would,
+// reported as inserts per second. The real servers come from
 // FEEDSVC_REDIS_ADDR and FEEDSVC_REDIS_CLUSTER_ADDRS.
 func BenchmarkFeedAdd(b *testing.B) {
 	const followers = 1000
@@ -43,27 +47,58 @@ func BenchmarkFeedAdd(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer client.Close()
-			f := feedredis.NewFeeds(client, 800)
-			prefix := uniqueUser(nil)
-			entries := make([]app.FeedEntry, followers)
-			for i := range entries {
-				entries[i].User = fmt.Sprintf("%s_%d", prefix, i)
-			}
 			ctx := context.Background()
-			b.ResetTimer()
-			for i := range b.N {
-				for j := range entries {
-					entries[j].Post = app.ID(i + 1)
-				}
-				if err := f.Add(ctx, entries); err != nil {
+			f := feedredis.NewFeeds(client, 800, 0)
+			users := make([]string, followers)
+			for i := range users {
+				users[i] = fmt.Sprintf("%s_%d", uniqueUser(nil), i)
+				if err := f.Prepare(ctx, users[i]); err != nil {
 					b.Fatal(err)
 				}
 			}
-			b.ReportMetric(float64(b.N*followers)/b.Elapsed().Seconds(), "inserts/s")
-			b.StopTimer()
-			for _, e := range entries {
-				client.Do(ctx, client.B().Del().Key(feedredis.Key(e.User)).Build())
+			defer func() {
+				for _, u := range users {
+					client.Do(ctx, client.B().Del().Key(feedredis.Key(u)).Build())
+					client.Do(ctx, client.B().Del().Key("zb:"+u).Build())
+				}
+			}()
+			var post atomic.Int64
+			parallel := func(b *testing.B, insert func(id app.ID) error) {
+				b.SetParallelism(4)
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						if err := insert(app.ID(post.Add(1))); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+				b.ReportMetric(float64(b.N*followers)/b.Elapsed().Seconds(), "inserts/s")
 			}
+			b.Run("feeds", func(b *testing.B) {
+				parallel(b, func(id app.ID) error {
+					entries := make([]app.FeedEntry, len(users))
+					for j, u := range users {
+						entries[j] = app.FeedEntry{User: u, Post: id}
+					}
+					return f.Add(ctx, entries)
+				})
+			})
+			b.Run("zadd", func(b *testing.B) {
+				parallel(b, func(id app.ID) error {
+					cmds := make(rueidis.Commands, len(users))
+					member := strconv.FormatInt(int64(id), 10)
+					for j, u := range users {
+						cmds[j] = client.B().Zadd().Key("zb:" + u).ScoreMember().ScoreMember(float64(id), member).Build()
+					}
+					for _, r := range client.DoMulti(ctx, cmds...) {
+						if err := r.Error(); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+			})
 		})
 	}
 }
@@ -97,7 +132,7 @@ func BenchmarkFeedMemory(b *testing.B) {
 		b.Fatal("no used_memory in INFO")
 		return 0
 	}
-	f := feedredis.NewFeeds(client, capacity)
+	f := feedredis.NewFeeds(client, capacity, 0)
 	ids := app.NewIDGen(9)
 	for range b.N {
 		prefix := uniqueUser(nil)
@@ -132,7 +167,7 @@ func BenchmarkFeedPage(b *testing.B) {
 	}
 	defer client.Close()
 	ctx := context.Background()
-	f := feedredis.NewFeeds(client, 800)
+	f := feedredis.NewFeeds(client, 800, 0)
 	user := uniqueUser(nil)
 	ids := make([]app.ID, 800)
 	for i := range ids {

@@ -1,226 +1,159 @@
 // Package redis keeps home feeds, analytics counters and the search index in
 // Redis (or Redis Cluster) through rueidis.
 //
-// A feed is one string per user, key "feed:{USER}" (the braces keep each
-// feed on one cluster slot): a state byte ('C' complete: built from the
-// store; 'P' partial: only fan-out wrote to it, readers must rebuild it)
-// followed by the post IDs as 8-byte big-endian numbers, oldest first, so the
-// common fan-out insert (a post newer than the whole feed) is an APPEND of 8
-// bytes instead of a copy of the value. Only the newest cap entries are
-// visible: the value may hold a few more (the slack, older entries that are
-// logically gone) until an insert would make Redis reallocate the string,
-// at which point the script rewrites it with the newest cap entries. At the
-// default cap of 800 that is about 9 bytes per entry in Redis memory, where a
-// sorted set costs over 100 (BenchmarkFeedMemory). Scripts do every change in
-// one round trip, so inserts stay idempotent and ordered and the cap is kept
-// without a second command.
+// A feed is one Redis list per user, key "feed:{USER}" (the braces keep
+// each feed on one cluster slot): a state element ('C' complete: built from
+// the store; 'P' partial: a rebuild is under way, readers must rebuild it)
+// followed by post IDs as 8-byte big-endian strings, appended in arrival
+// order. Fan-out is one native RPUSHX per follower: it appends only to a
+// feed that exists (users who stopped reading cost nothing), runs at the
+// server's own command rate (no script), and returns the length, which
+// tells the writer when the list passed its cap plus slack.
 //
-// Values in the earlier newest-first layout (state 'c'/'p') and any other
-// unknown or malformed value read as an absent feed: readers rebuild it and
-// writers overwrite it (feeds are a cache, there is nothing to migrate).
+// The visible feed is the newest cap distinct IDs of the list: readers sort
+// and de-duplicate (fan-out from several partitions may append out of
+// order, and a redelivered event appends a duplicate). Everything else is
+// slack, which compaction drops: it reads the list, keeps the newest cap,
+// and writes them back sorted in one script that first checks that the
+// list did not change since the read (compare-and-set), so no concurrent
+// append is ever lost; a conflicting compaction is simply retried. Lists of
+// 8-byte strings are listpack-encoded, about 10-11 bytes per entry in Redis
+// memory where a sorted set costs over 100 (BenchmarkFeedMemory).
+//
+// A value of another type (the earlier packed-string layout) or a list
+// without a state element reads as an absent feed: readers rebuild it and
+// the rebuild replaces it (feeds are a cache, there is nothing to migrate).
 package redis
 
 import (
 	"cmp"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/redis/rueidis"
 
 	"github.com/feedsvc/feedsvc/app"
 )
 
-// Feed states, the first byte of a feed value.
+// Feed states, the first element of a feed list.
 const (
-	stateComplete = 'C'
-	statePartial  = 'P'
+	stateComplete = "C"
+	statePartial  = "P"
 )
 
-// luaHelpers compare 8-byte big-endian IDs byte by byte: Lua's string
-// comparison follows the server's locale (strcoll), not byte order.
-const luaHelpers = `
-local function cmp(a, ai, b, bi)
-  for k = 0, 7 do
-    local x, y = string.byte(a, ai + k), string.byte(b, bi + k)
-    if x ~= y then
-      if x > y then return 1 end
-      return -1
-    end
-  end
-  return 0
-end
--- first index (0-based) whose entry is >= id, in an oldest-first body of n entries
-local function seek(body, n, id, idi)
-  local lo, hi = 0, n
-  while lo < hi do
-    local mid = math.floor((lo + hi) / 2)
-    if cmp(body, mid * 8 + 1, id, idi) < 0 then lo = mid + 1 else hi = mid end
-  end
-  return lo
-end
--- open returns the length, state byte and entry count of feed key, or 0 for
--- an absent, old-format or malformed value.
-local function open(key)
-  local len = redis.call('STRLEN', key)
-  if len == 0 or (len - 1) % 8 ~= 0 then return 0 end
-  local state = redis.call('GETRANGE', key, 0, 0)
-  if state ~= 'C' and state ~= 'P' then return 0 end
-  return len, state, (len - 1) / 8
-end
--- visible returns the newest min(n, cap) entries of a feed of length len,
--- oldest first.
-local function visible(key, len, n, cap)
-  if n == 0 then return '' end
-  return redis.call('GETRANGE', key, len - math.min(n, cap) * 8, len - 1)
-end
--- rewrite replaces the value. SETRANGE on an absent key allocates the string
--- at its allocator size class and keeps that room for later APPENDs (SET
--- would trim it, and the next APPEND would then double the allocation).
-local function rewrite(key, v)
-  redis.call('DEL', key)
-  redis.call('SETRANGE', key, 0, v)
-end
--- fits tells whether appending add bytes to a value of len bytes stays in its
--- current allocation (jemalloc size classes: 4 per power of two; sds header
--- of 5 bytes plus the terminator for 256 B..64 KB). Small values may grow
--- freely; a wrong guess costs memory until the next rewrite, never
--- correctness.
-local function fits(len, add)
-  if len + add < 256 then return true end
-  if len < 256 or len + add >= 65536 then return false end
-  local s = len + 6
-  local p = 1
-  while p * 2 <= s - 1 do p = p * 2 end
-  local g = p / 4
-  return len + add + 6 <= math.ceil(s / g) * g
-end
-`
+// rewriteAttempts bounds the compare-and-set retries of one rewrite; each
+// conflict means another writer changed the feed meanwhile.
+const rewriteAttempts = 8
 
-// addScript merges ARGV[4] (IDs, oldest first, no duplicates) into the feed,
-// of which the newest ARGV[1] entries are visible; the value may hold up to
-// ARGV[2] more. ARGV[3] is 'C' to mark the feed complete, ” to keep its
-// state (a new feed starts partial). It returns the number of visible entries.
-var addScript = rueidis.NewLuaScript(luaHelpers + `
-local key, cap, slack, new = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[4]
-local nn = #new / 8
--- Fast path, the common fan-out case: everything new is newer than the
--- feed. Three calls, no copy of the value: APPEND returns the new length,
--- and the rare append that went past the cap plus slack or out of the
--- string's allocation is followed by a rewrite to the newest cap entries.
-local state = redis.call('GETRANGE', key, 0, 0)
-if nn > 0 and (state == 'C' or state == 'P') then
-  local last = redis.call('GETRANGE', key, -8, -1)
-  if #last == 8 and cmp(new, 1, last, 1) > 0 then
-    if ARGV[3] ~= '' and ARGV[3] ~= state then
-      state = ARGV[3]
-      redis.call('SETRANGE', key, 0, state)
-    end
-    local len = redis.call('APPEND', key, new)
-    local before = len - #new
-    if (before - 1) % 8 ~= 0 then
-      -- A malformed value: start afresh.
-      rewrite(key, state .. string.sub(new, math.max(1, #new - cap * 8 + 1)))
-      return math.min(nn, cap)
-    end
-    local n = (len - 1) / 8
-    if n > cap + slack or not fits(before, #new) then
-      rewrite(key, state .. redis.call('GETRANGE', key, len - math.min(n, cap) * 8, len - 1))
-    end
-    return math.min(n, cap)
+// errConflict reports a rewrite that kept losing to concurrent writers.
+var errConflict = errors.New("feed kept changing during rewrite")
+
+// rewriteScript replaces list KEYS[1] with ARGV[4..] (the state element,
+// then the entries) if its first ARGV[1] elements are those the caller read
+// (ARGV[1] = -1: replace whatever value is there, one that is not a feed),
+// the last of them being ARGV[2] (the compare-and-set: only a rewrite
+// changes elements in place, appends only add after them). Elements
+// appended since the read are kept after the new ones. ARGV[3] is the
+// expiry in ms to set ("0": keep the current one). A value of another type
+// is replaced. It returns 1, or 0 on a conflict.
+var rewriteScript = rueidis.NewLuaScript(`
+local key, n = KEYS[1], tonumber(ARGV[1])
+local t = redis.call('TYPE', key)['ok']
+local ttl, tail = -1, {}
+if n >= 0 then
+  if t == 'list' then
+    if redis.call('LLEN', key) < n then return 0 end
+    if n > 0 and redis.call('LINDEX', key, n - 1) ~= ARGV[2] then return 0 end
+    tail = redis.call('LRANGE', key, n, -1)
+    ttl = redis.call('PTTL', key)
+  elseif t ~= 'none' or n ~= 0 then
+    return 0
   end
 end
-local len, n
-len, state, n = open(key)
-if len == 0 then
-  state, n = 'P', 0
+redis.call('DEL', key)
+-- RPUSH in chunks: unpack is bounded by the Lua stack.
+for i = 4, #ARGV, 1000 do
+  redis.call('RPUSH', key, unpack(ARGV, i, math.min(i + 999, #ARGV)))
 end
-local want = state
-if ARGV[3] ~= '' then want = ARGV[3] end
-if n == 0 or (nn > 0 and cmp(new, 1, redis.call('GETRANGE', key, len - 8, len - 1), 1) > 0) then
-  if nn >= cap then
-    rewrite(key, want .. string.sub(new, #new - cap * 8 + 1))
-    return cap
-  end
-  local keep = math.min(n, cap - nn)
-  local old = ''
-  if keep > 0 then old = redis.call('GETRANGE', key, len - keep * 8, len - 1) end
-  rewrite(key, want .. old .. new)
-  return keep + nn
+for i = 1, #tail, 1000 do
+  redis.call('RPUSH', key, unpack(tail, i, math.min(i + 999, #tail)))
 end
-local body = visible(key, len, n, cap)
-local nb = #body / 8
-local out, i, j = {}, 0, 0
--- Merge two oldest-first lists, copying runs of the old body in one piece.
-while i < nn do
-  local p = seek(body, nb, new, i * 8 + 1)
-  if p > j then
-    out[#out + 1] = string.sub(body, j * 8 + 1, p * 8)
-    j = p
-  end
-  if j < nb and cmp(body, j * 8 + 1, new, i * 8 + 1) == 0 then j = j + 1 end
-  out[#out + 1] = string.sub(new, i * 8 + 1, i * 8 + 8)
-  i = i + 1
+local set = tonumber(ARGV[3])
+if set > 0 then
+  redis.call('PEXPIRE', key, set)
+elseif ttl > 0 then
+  redis.call('PEXPIRE', key, ttl)
 end
-if j < nb then out[#out + 1] = string.sub(body, j * 8 + 1) end
-local merged = table.concat(out)
-if #merged > cap * 8 then merged = string.sub(merged, #merged - cap * 8 + 1) end
-rewrite(key, want .. merged)
-return #merged / 8
+return 1
 `)
 
-// removeScript deletes ARGV[2..] (8-byte IDs) from the feed, of which the
-// newest ARGV[1] entries are visible (the slack is dropped when it rewrites).
-var removeScript = rueidis.NewLuaScript(luaHelpers + `
-local key, cap = KEYS[1], tonumber(ARGV[1])
-local len, state, n = open(key)
-if len == 0 then return 0 end
-local body = visible(key, len, n, cap)
-local removed = 0
-for a = 2, #ARGV do
-  local m = #body / 8
-  local p = seek(body, m, ARGV[a], 1)
-  if p < m and cmp(body, p * 8 + 1, ARGV[a], 1) == 0 then
-    body = string.sub(body, 1, p * 8) .. string.sub(body, p * 8 + 9)
-    removed = removed + 1
-  end
-end
-if removed > 0 then rewrite(key, state .. body) end
-return removed
+// readScript returns list KEYS[1] as one string (the state element, then
+// the 8-byte entries; "" for a value of another type), or false for an
+// absent key: one reply to parse instead of one per entry. ARGV[1] is an
+// expiry in ms to renew ("0": none).
+var readScript = rueidis.NewLuaScript(`
+local t = redis.call('TYPE', KEYS[1])['ok']
+if t == 'none' then return false end
+if t ~= 'list' then return '' end
+if tonumber(ARGV[1]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return table.concat(redis.call('LRANGE', KEYS[1], 0, -1))
 `)
 
-// pageScript returns the state byte and up to ARGV[2] entries below ARGV[1]
-// (an 8-byte ID), oldest first, among the newest ARGV[3] entries of the feed,
-// or nil for an absent feed.
-var pageScript = rueidis.NewLuaScript(luaHelpers + `
-local key, limit, cap = KEYS[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-local len, state, n = open(key)
-if len == 0 then return false end
-local body = visible(key, len, n, cap)
-local stop = seek(body, #body / 8, ARGV[1], 1)
-local start = math.max(0, stop - limit)
-return state .. string.sub(body, start * 8 + 1, stop * 8)
+// prepareScript creates list KEYS[1] holding only the partial state if no
+// feed exists, with expiry ARGV[1] ms ("0": none).
+var prepareScript = rueidis.NewLuaScript(`
+local t = redis.call('TYPE', KEYS[1])['ok']
+if t == 'list' then return 0 end
+if t ~= 'none' then redis.call('DEL', KEYS[1]) end
+redis.call('RPUSH', KEYS[1], 'P')
+if tonumber(ARGV[1]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return 1
 `)
 
-// Feeds implements app.FeedCache on Redis.
+// Feeds implements app.FeedCache on Redis. The same code keeps home feeds
+// (NewFeeds) and the hybrid fan-out's author timelines (NewTimelines).
+//
+// With a TTL, a list expires when nobody read its first page for that long
+// (a rebuild or a read sets the expiry again; fan-out writes keep it). Fan-out
+// writes only into lists that exist, so a user who stopped reading costs no
+// writes and no memory, and gets a rebuilt feed on return.
 type Feeds struct {
 	client rueidis.Client
 	cap    int
-	// capArg and slackArg are the script arguments: the visible cap and how
-	// many older entries a value may hold beyond it before a rewrite.
-	capArg, slackArg string
+	// slack is how many entries a list may hold beyond the cap before the
+	// writer that passed it compacts it.
+	slack int
+	key   func(string) string
+	ttl   time.Duration
 }
 
-// NewFeeds returns a feed cache on client, capping each feed at capacity entries.
-func NewFeeds(client rueidis.Client, capacity int) *Feeds {
-	return &Feeds{client: client, cap: capacity,
-		capArg: strconv.Itoa(capacity), slackArg: strconv.Itoa(capacity / 4)}
+// NewFeeds returns the home feed cache on client: capacity entries per feed,
+// expiring after ttl without a read (0: never).
+func NewFeeds(client rueidis.Client, capacity int, ttl time.Duration) *Feeds {
+	return newLists(client, capacity, ttl, Key)
+}
+
+// NewTimelines returns the cache of celebrities' recent posts (hybrid
+// fan-out), keyed by author, with the same encoding as feeds.
+func NewTimelines(client rueidis.Client, capacity int, ttl time.Duration) *Feeds {
+	return newLists(client, capacity, ttl, TimelineKey)
+}
+
+func newLists(client rueidis.Client, capacity int, ttl time.Duration, key func(string) string) *Feeds {
+	return &Feeds{client: client, cap: capacity, slack: max(1, capacity/4), key: key, ttl: ttl}
 }
 
 // Key returns the Redis key of user's feed.
 func Key(user string) string { return "feed:{" + user + "}" }
+
+// TimelineKey returns the Redis key of author's cached recent posts.
+func TimelineKey(author string) string { return "timeline:{" + author + "}" }
 
 func putID(b []byte, id app.ID) []byte {
 	return binary.BigEndian.AppendUint64(b, uint64(id))
@@ -238,16 +171,16 @@ func decode(m string) (app.ID, bool) {
 	return app.ID(binary.BigEndian.Uint64([]byte(m))), true
 }
 
-// pack encodes ids oldest first, without duplicates.
-func pack(ids []app.ID) string {
+// sortedMembers encodes ids oldest first, without duplicates.
+func sortedMembers(ids []app.ID) []string {
 	sorted := slices.Clone(ids)
-	slices.SortFunc(sorted, func(a, b app.ID) int { return cmp.Compare(a, b) })
+	slices.Sort(sorted)
 	sorted = slices.Compact(sorted)
-	b := make([]byte, 0, 8*len(sorted))
-	for _, id := range sorted {
-		b = putID(b, id)
+	out := make([]string, len(sorted))
+	for i, id := range sorted {
+		out[i] = member(id)
 	}
-	return string(b)
+	return out
 }
 
 // groupByUser turns entries into per-user ID lists, in first-seen order.
@@ -262,112 +195,239 @@ func groupByUser(entries []app.FeedEntry) (users []string, ids map[string][]app.
 	return users, ids
 }
 
-// Add implements app.FeedCache: one script call per touched feed, all
-// pipelined in one round trip.
+func isWrongType(err error) bool {
+	return err != nil && strings.HasPrefix(err.Error(), "WRONGTYPE")
+}
+
+// Add implements app.FeedCache: one RPUSHX per touched feed, all pipelined
+// in one round trip; feeds that passed their cap plus slack are compacted
+// afterwards.
 func (f *Feeds) Add(ctx context.Context, entries []app.FeedEntry) error {
 	users, ids := groupByUser(entries)
-	return f.add(ctx, users, ids, "")
-}
-
-func (f *Feeds) add(ctx context.Context, users []string, ids map[string][]app.ID, state string) error {
 	if len(users) == 0 {
 		return nil
 	}
-	execs := make([]rueidis.LuaExec, len(users))
+	cmds := make(rueidis.Commands, len(users))
+	encoded := make(map[app.ID][]string) // fan-out sends one post to many feeds: encode it once
 	for i, u := range users {
-		execs[i] = rueidis.LuaExec{Keys: []string{Key(u)}, Args: []string{f.capArg, f.slackArg, state, pack(ids[u])}}
+		elems := encoded[ids[u][0]]
+		if len(ids[u]) > 1 {
+			elems = sortedMembers(ids[u])
+		} else if elems == nil {
+			elems = []string{member(ids[u][0])}
+			encoded[ids[u][0]] = elems
+		}
+		cmds[i] = f.client.B().Rpushx().Key(f.key(u)).Element(elems...).Build()
 	}
-	for _, r := range addScript.ExecMulti(ctx, f.client, execs...) {
-		if err := r.Error(); err != nil {
+	var full []string
+	for i, r := range f.client.DoMulti(ctx, cmds...) {
+		n, err := r.AsInt64()
+		if isWrongType(err) {
+			// An old-format value: not a cached feed, like an absent one.
+			continue
+		}
+		if err != nil {
 			return fmt.Errorf("add to feeds: %w", err)
 		}
+		// Compact each time the length crosses cap+1 plus a multiple of
+		// the slack. Pushes are serialized, so exactly one writer sees
+		// each crossing, and concurrent writers do not all compact.
+		base, pushed := int64(1+f.cap), int64(len(cmds[i].Commands())-2)
+		if n > base && (n-base)/int64(f.slack) > max(0, n-pushed-base)/int64(f.slack) {
+			full = append(full, users[i])
+		}
 	}
-	return nil
+	return f.compact(ctx, full)
 }
 
-// Remove implements app.FeedCache.
-func (f *Feeds) Remove(ctx context.Context, entries []app.FeedEntry) error {
-	users, ids := groupByUser(entries)
+// compact rewrites users' feeds to their visible entries, two pipelined
+// round trips for all of them. A feed that changed meanwhile is left as it
+// is: its next append past the limit compacts it again.
+func (f *Feeds) compact(ctx context.Context, users []string) error {
 	if len(users) == 0 {
 		return nil
 	}
-	execs := make([]rueidis.LuaExec, len(users))
+	reads := make([]rueidis.LuaExec, len(users))
 	for i, u := range users {
-		args := make([]string, 1, 1+len(ids[u]))
-		args[0] = f.capArg
-		for _, id := range ids[u] {
-			args = append(args, member(id))
-		}
-		execs[i] = rueidis.LuaExec{Keys: []string{Key(u)}, Args: args}
+		reads[i] = rueidis.LuaExec{Keys: []string{f.key(u)}, Args: []string{"0"}}
 	}
-	for _, r := range removeScript.ExecMulti(ctx, f.client, execs...) {
+	writes := make([]rueidis.LuaExec, 0, len(users))
+	for i, r := range readScript.ExecMulti(ctx, f.client, reads...) {
+		blob, err := r.ToString()
+		if rueidis.IsRedisNil(err) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("compact feed %s: %w", users[i], err)
+		}
+		l := f.parse(blob)
+		if l.state == "" {
+			continue
+		}
+		writes = append(writes, rueidis.LuaExec{Keys: []string{f.key(users[i])},
+			Args: f.rewriteArgs(l.n, l.last, "0", l.state, l.visible)})
+	}
+	for _, r := range rewriteScript.ExecMulti(ctx, f.client, writes...) {
 		if err := r.Error(); err != nil {
-			return fmt.Errorf("remove from feeds: %w", err)
+			return fmt.Errorf("compact feeds: %w", err)
 		}
 	}
 	return nil
 }
 
-// Page implements app.FeedCache.
-func (f *Feeds) Page(ctx context.Context, user string, before app.ID, limit int) ([]app.ID, bool, error) {
-	// Only the newest cap entries are visible (older slack is not).
-	limit = max(0, min(limit, f.cap))
-	key := Key(user)
-	var state, v string
-	var err error
-	if before == 0 {
-		// The first page is the tail of the value: no script needed, the
-		// state byte and the newest limit entries in one round trip (a
-		// shorter value comes whole, state byte included). An absent key
-		// reads as "".
-		rs := f.client.DoMulti(ctx,
-			f.client.B().Getrange().Key(key).Start(0).End(0).Build(),
-			f.client.B().Getrange().Key(key).Start(-int64(limit)*8).End(-1).Build())
-		if state, err = rs[0].ToString(); err == nil {
-			v, err = rs[1].ToString()
+// rewriteArgs are rewriteScript's arguments: the compare-and-set
+// expectation, the expiry, the state and the newest cap of ids.
+func (f *Feeds) rewriteArgs(n int, last, ttl, state string, ids []app.ID) []string {
+	members := sortedMembers(ids)
+	if len(members) > f.cap {
+		members = members[len(members)-f.cap:]
+	}
+	args := make([]string, 0, 4+len(members))
+	args = append(args, strconv.Itoa(n), last, ttl, state)
+	return append(args, members...)
+}
+
+// Remove implements app.FeedCache: the feed is compacted to its visible
+// entries without the removed ones, so an older entry past the cap never
+// comes back into view.
+func (f *Feeds) Remove(ctx context.Context, entries []app.FeedEntry) error {
+	users, ids := groupByUser(entries)
+	for _, u := range users {
+		gone := ids[u]
+		err := f.rewrite(ctx, u, func(visible []app.ID) []app.ID {
+			return slices.DeleteFunc(visible, func(id app.ID) bool { return slices.Contains(gone, id) })
+		}, "")
+		if err != nil {
+			return fmt.Errorf("remove from feed %s: %w", u, err)
 		}
-		if limit == 0 {
-			v = ""
-		} else if len(v)%8 == 1 {
-			v = v[1:]
-		}
-	} else {
-		v, err = pageScript.Exec(ctx, f.client, []string{key}, []string{member(before), strconv.Itoa(limit), f.capArg}).ToString()
-		if rueidis.IsRedisNil(err) {
-			return nil, false, nil
-		}
-		if err == nil && v != "" {
-			state, v = v[:1], v[1:]
-		}
+	}
+	return nil
+}
+
+// list is a feed as read: its state ("" when the value is not a feed), its
+// visible entries (the newest cap distinct IDs, oldest first), and its raw
+// length and last element for a compare-and-set.
+type list struct {
+	state   string
+	visible []app.ID
+	n       int
+	last    string
+}
+
+// read reads user's feed, renewing its expiry if touch.
+func (f *Feeds) read(ctx context.Context, user string, touch bool) (list, error) {
+	ttl := "0"
+	if touch {
+		ttl = strconv.FormatInt(f.ttl.Milliseconds(), 10)
+	}
+	blob, err := readScript.Exec(ctx, f.client, []string{f.key(user)}, []string{ttl}).ToString()
+	if rueidis.IsRedisNil(err) {
+		return list{}, nil
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("read feed %s: %w", user, err)
+		return list{}, fmt.Errorf("read feed %s: %w", user, err)
 	}
-	if (state != string(rune(stateComplete)) && state != string(rune(statePartial))) || len(v)%8 != 0 {
-		// Absent, in the old newest-first layout, or malformed: the caller
-		// rebuilds it (and the rebuild overwrites it).
-		return nil, false, nil
+	return f.parse(blob), nil
+}
+
+// parse decodes readScript's string.
+func (f *Feeds) parse(blob string) list {
+	if len(blob) == 0 || (blob[:1] != stateComplete && blob[:1] != statePartial) || (len(blob)-1)%8 != 0 {
+		return list{n: -1} // not a feed: any rewrite replaces it
 	}
-	ids := make([]app.ID, 0, len(v)/8)
-	for p := len(v) - 8; p >= 0; p -= 8 {
-		id, _ := decode(v[p : p+8])
-		ids = append(ids, id)
+	n := (len(blob) - 1) / 8
+	ids := make([]app.ID, n)
+	for i := range ids {
+		ids[i] = app.ID(binary.BigEndian.Uint64([]byte(blob[1+8*i : 9+8*i])))
 	}
-	return ids, state[0] == stateComplete, nil
+	slices.SortFunc(ids, cmp.Compare)
+	ids = slices.Compact(ids)
+	if len(ids) > f.cap {
+		ids = ids[len(ids)-f.cap:]
+	}
+	last := blob[max(0, len(blob)-8):] // the last element: an entry, or the state alone
+	return list{state: blob[:1], visible: ids, n: n + 1, last: last}
+}
+
+// rewrite replaces user's feed with change(visible entries), capped, under
+// compare-and-set, retrying on conflicts. state "" keeps the feed's state
+// and leaves an absent feed absent; stateComplete creates the feed if need
+// be and sets its expiry.
+func (f *Feeds) rewrite(ctx context.Context, user string, change func([]app.ID) []app.ID, state string) error {
+	key := f.key(user)
+	ttl := "0"
+	if state != "" && f.ttl > 0 {
+		ttl = strconv.FormatInt(f.ttl.Milliseconds(), 10)
+	}
+	for range rewriteAttempts {
+		l, err := f.read(ctx, user, false)
+		if err != nil {
+			return err
+		}
+		if l.state == "" && state == "" {
+			return nil // not cached: nothing to change
+		}
+		want, visible := l.state, l.visible
+		if state != "" {
+			want = state
+		}
+		if change != nil {
+			visible = change(visible)
+		}
+		ok, err := rewriteScript.Exec(ctx, f.client, []string{key}, f.rewriteArgs(l.n, l.last, ttl, want, visible)).AsInt64()
+		if err != nil {
+			return fmt.Errorf("rewrite feed %s: %w", user, err)
+		}
+		if ok == 1 {
+			return nil
+		}
+	}
+	return fmt.Errorf("rewrite feed %s: %w", user, errConflict)
+}
+
+// Page implements app.FeedCache; reading the first page renews the expiry.
+func (f *Feeds) Page(ctx context.Context, user string, before app.ID, limit int) ([]app.ID, bool, error) {
+	return f.page(ctx, user, before, limit, before == 0)
+}
+
+func (f *Feeds) page(ctx context.Context, user string, before app.ID, limit int, touch bool) ([]app.ID, bool, error) {
+	l, err := f.read(ctx, user, touch)
+	if err != nil || l.state == "" {
+		return nil, false, err
+	}
+	visible := l.visible
+	stop := len(visible)
+	if before != 0 {
+		stop, _ = slices.BinarySearch(visible, before)
+	}
+	start := max(0, stop-max(0, limit))
+	ids := slices.Clone(visible[start:stop])
+	slices.Reverse(ids)
+	return ids, l.state == stateComplete, nil
+}
+
+// Prepare implements app.FeedCache: an absent feed becomes an empty partial
+// one, which fan-out writes into and readers still rebuild.
+func (f *Feeds) Prepare(ctx context.Context, user string) error {
+	err := prepareScript.Exec(ctx, f.client, []string{f.key(user)}, []string{strconv.FormatInt(f.ttl.Milliseconds(), 10)}).Error()
+	if err != nil {
+		return fmt.Errorf("prepare feed %s: %w", user, err)
+	}
+	return nil
 }
 
 // Fill implements app.FeedCache: it merges ids (keeping what fan-out wrote
-// meanwhile) and marks the feed complete.
+// meanwhile), marks the feed complete and sets its expiry.
 func (f *Feeds) Fill(ctx context.Context, user string, ids []app.ID) error {
-	return f.add(ctx, []string{user}, map[string][]app.ID{user: ids}, string(rune(stateComplete)))
+	return f.rewrite(ctx, user, func(visible []app.ID) []app.ID { return append(visible, ids...) }, stateComplete)
 }
 
 // Inspect returns the IDs stored in user's feed exactly as cached, newest
-// first, without rebuilding anything (nil if the feed is absent): the
-// visible entries, the newest cap (older slack entries are not part of the
-// feed).
+// first, without rebuilding anything or renewing its expiry (nil if the
+// feed is absent): the visible entries, the newest cap (older slack
+// entries are not part of the feed).
 func (f *Feeds) Inspect(ctx context.Context, user string) ([]app.ID, error) {
-	ids, _, err := f.Page(ctx, user, 0, f.cap)
+	ids, _, err := f.page(ctx, user, 0, f.cap, false)
 	return ids, err
 }
 

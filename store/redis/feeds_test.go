@@ -77,14 +77,27 @@ func TestFeedConformance(t *testing.T) {
 		want     []app.ID
 		complete bool
 	}{
+		{"add skips a feed that is not cached", func(t *testing.T, f *feedredis.Feeds, u string) {
+			must(t, f.Add(ctx, entries(u, 3, 1, 2)))
+		}, nil, false},
+		{"prepare makes an empty partial feed", func(t *testing.T, f *feedredis.Feeds, u string) {
+			must(t, f.Prepare(ctx, u))
+		}, nil, false},
+		{"prepare keeps a cached feed", func(t *testing.T, f *feedredis.Feeds, u string) {
+			must(t, f.Fill(ctx, u, ids(1, 2)))
+			must(t, f.Prepare(ctx, u))
+		}, ids(2, 1), true},
 		{"add pages newest first", func(t *testing.T, f *feedredis.Feeds, u string) {
+			must(t, f.Prepare(ctx, u))
 			must(t, f.Add(ctx, entries(u, 3, 1, 2)))
 		}, ids(3, 2, 1), false},
 		{"add is idempotent", func(t *testing.T, f *feedredis.Feeds, u string) {
+			must(t, f.Prepare(ctx, u))
 			must(t, f.Add(ctx, entries(u, 1, 2)))
 			must(t, f.Add(ctx, entries(u, 2, 1, 2)))
 		}, ids(2, 1), false},
 		{"add trims to the cap, keeping the newest", func(t *testing.T, f *feedredis.Feeds, u string) {
+			must(t, f.Prepare(ctx, u))
 			must(t, f.Add(ctx, entries(u, 1, 2, 3, 4)))
 			must(t, f.Add(ctx, entries(u, 8, 7, 6, 5)))
 		}, ids(8, 7, 6, 5, 4), false},
@@ -93,6 +106,7 @@ func TestFeedConformance(t *testing.T) {
 			must(t, f.Add(ctx, entries(u, 1)))
 		}, ids(14, 13, 12, 11, 10), true},
 		{"fill marks complete and keeps fanned-out entries", func(t *testing.T, f *feedredis.Feeds, u string) {
+			must(t, f.Prepare(ctx, u))
 			must(t, f.Add(ctx, entries(u, 9)))
 			must(t, f.Fill(ctx, u, ids(1, 2)))
 		}, ids(9, 2, 1), true},
@@ -108,13 +122,14 @@ func TestFeedConformance(t *testing.T) {
 		}, ids(3, 1), true},
 		{"absent feed is incomplete and empty", func(t *testing.T, f *feedredis.Feeds, u string) {}, nil, false},
 		{"64-bit ids keep their order", func(t *testing.T, f *feedredis.Feeds, u string) {
+			must(t, f.Prepare(ctx, u))
 			must(t, f.Add(ctx, []app.FeedEntry{{User: u, Post: 1 << 62}, {User: u, Post: 1<<62 + 1}, {User: u, Post: 255}}))
 		}, []app.ID{1<<62 + 1, 1 << 62, 255}, false},
 	}
 	for name, open := range backends(t) {
 		t.Run(name, func(t *testing.T) {
 			client := open(t)
-			f := feedredis.NewFeeds(client, testCap)
+			f := feedredis.NewFeeds(client, testCap, 0)
 			for _, c := range cases {
 				t.Run(c.name, func(t *testing.T) {
 					u := uniqueUser(t)
@@ -134,7 +149,7 @@ func TestFeedConformance(t *testing.T) {
 			}
 			t.Run("paging with before", func(t *testing.T) {
 				u := uniqueUser(t)
-				f := feedredis.NewFeeds(client, 100)
+				f := feedredis.NewFeeds(client, 100, 0)
 				must(t, f.Fill(ctx, u, ids(1, 2, 3, 4, 5, 6, 7)))
 				var got []app.ID
 				before := app.ID(0)
@@ -172,6 +187,7 @@ func TestFeedConformance(t *testing.T) {
 				var es []app.FeedEntry
 				for i := range 200 {
 					u := fmt.Sprintf("%s_%d", uniqueUser(t), i)
+					must(t, f.Prepare(ctx, u))
 					users = append(users, u)
 					es = append(es, entries(u, 1, 2)...)
 				}
@@ -200,9 +216,10 @@ func must(t *testing.T, err error) {
 func testAgainstModel(t *testing.T, client rueidis.Client, capacity, span int, increasing bool, steps int) {
 	ctx := context.Background()
 	u := uniqueUser(t)
-	f := feedredis.NewFeeds(client, capacity)
+	f := feedredis.NewFeeds(client, capacity, 0)
 	rng := rand.New(rand.NewPCG(1, 2))
 	model, complete := map[app.ID]bool{}, false
+	must(t, f.Prepare(ctx, u))
 	trim := func() {
 		var all []app.ID
 		for id := range model {
