@@ -89,7 +89,7 @@ func BenchmarkFeedAdd(b *testing.B) {
 					cmds := make(rueidis.Commands, len(users))
 					member := strconv.FormatInt(int64(id), 10)
 					for j, u := range users {
-						cmds[j] = client.B().Zadd().Key("zb:" + u).ScoreMember().ScoreMember(float64(id), member).Build()
+						cmds[j] = client.B().Zadd().Key("zb:"+u).ScoreMember().ScoreMember(float64(id), member).Build()
 					}
 					for _, r := range client.DoMulti(ctx, cmds...) {
 						if err := r.Error(); err != nil {
