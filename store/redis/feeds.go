@@ -208,6 +208,7 @@ func (f *Feeds) Add(ctx context.Context, entries []app.FeedEntry) error {
 		return nil
 	}
 	cmds := make(rueidis.Commands, len(users))
+	pushed := make([]int64, len(users)) // rueidis recycles a command once sent: count first
 	encoded := make(map[app.ID][]string) // fan-out sends one post to many feeds: encode it once
 	for i, u := range users {
 		elems := encoded[ids[u][0]]
@@ -218,6 +219,7 @@ func (f *Feeds) Add(ctx context.Context, entries []app.FeedEntry) error {
 			encoded[ids[u][0]] = elems
 		}
 		cmds[i] = f.client.B().Rpushx().Key(f.key(u)).Element(elems...).Build()
+		pushed[i] = int64(len(elems))
 	}
 	var full []string
 	for i, r := range f.client.DoMulti(ctx, cmds...) {
@@ -232,8 +234,8 @@ func (f *Feeds) Add(ctx context.Context, entries []app.FeedEntry) error {
 		// Compact each time the length crosses cap+1 plus a multiple of
 		// the slack. Pushes are serialized, so exactly one writer sees
 		// each crossing, and concurrent writers do not all compact.
-		base, pushed := int64(1+f.cap), int64(len(cmds[i].Commands())-2)
-		if n > base && (n-base)/int64(f.slack) > max(0, n-pushed-base)/int64(f.slack) {
+		base := int64(1 + f.cap)
+		if n > base && (n-base)/int64(f.slack) > max(0, n-pushed[i]-base)/int64(f.slack) {
 			full = append(full, users[i])
 		}
 	}
