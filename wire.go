@@ -179,6 +179,9 @@ func runRoles(ctx context.Context, cfg *configs.Config, log *slog.Logger, b *bac
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	router := httpserver.New(log, reg, b.ready)
+	if cfg.Pprof {
+		httpserver.EnablePprof(router)
+	}
 
 	tokens, err := newTokens(cfg)
 	if err != nil {

@@ -19,6 +19,7 @@ type Config struct {
 	DataDir    string
 	HTTPAddr   string
 	LogLevel   string
+	Pprof      bool
 	NodeID     int
 
 	KafkaBrokers     []string
@@ -63,6 +64,7 @@ func (c *Config) Bind(fs *pflag.FlagSet) {
 	fs.StringVar(&c.DataDir, "data-dir", "./data", "directory of the embedded broker, store and local JWT secret")
 	fs.StringVar(&c.HTTPAddr, "http-addr", "127.0.0.1:8080", "HTTP listen address (API, /healthz, /readyz, /metrics)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.BoolVar(&c.Pprof, "pprof", false, "serve Go's profiler under /debug/pprof/ on the HTTP address")
 	fs.IntVar(&c.NodeID, "node-id", -1, "Snowflake node number 0-1023, unique per api process (default: derived from host and pid)")
 	fs.StringSliceVar(&c.KafkaBrokers, "kafka-brokers", nil, "Kafka bootstrap brokers host:port,... (empty: embedded broker)")
 	fs.IntVar(&c.KafkaPartitions, "kafka-partitions", 6, "partitions of topics created by migrate")
