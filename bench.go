@@ -2,7 +2,8 @@ package main
 
 // `feedsvc bench`: runs the service in-process on the configured backends
 // (embedded by default), seeds a synthetic graph through the store's write
-// path, drives the HTTP API with constant-rate load and reports latencies.
+// path, drives the HTTP API with constant-rate load and reports latencies
+// and rates. The scenarios live in the bench_*.go files next to this one.
 
 import (
 	"context"
@@ -22,7 +23,6 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/redis/rueidis"
 	"github.com/spf13/cobra"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/feedsvc/feedsvc/app"
 	"github.com/feedsvc/feedsvc/configs"
@@ -30,13 +30,22 @@ import (
 	"github.com/feedsvc/feedsvc/internal/bench"
 	"github.com/feedsvc/feedsvc/roles"
 	"github.com/feedsvc/feedsvc/roles/api"
+	fanoutrole "github.com/feedsvc/feedsvc/roles/fanout"
 )
 
-// benchScenarios are the scenarios `feedsvc bench` knows, in run order.
-var benchScenarios = []string{"post-latency", "feed-read", "spike", "memory"}
+// benchScenarios are the scenarios `feedsvc bench` knows, in the order `all`
+// runs them: replay re-processes the events of the scenarios before it, and
+// celebrity comes last because, without hybrid fan-out, its posts leave a
+// backlog that nothing after it should wait for.
+var benchScenarios = []string{"post-latency", "feed-read", "fanout", "spike", "memory", "replay", "celebrity"}
+
+// quickCelebrityThreshold is the celebrity threshold of --quick runs (unless
+// set explicitly), small enough for the quick celebrity to pass it.
+const quickCelebrityThreshold = 500
 
 type benchOptions struct {
 	quick    bool
+	keepKeys bool
 	out      string
 	rate     int
 	duration time.Duration
@@ -48,9 +57,22 @@ func benchCmd(registry roles.Registry) *cobra.Command {
 		Use:   "bench SCENARIO",
 		Short: "Measure the service: " + strings.Join(append(slices.Clone(benchScenarios), "all"), ", "),
 		Long: `Runs the api and fanout roles in this process on the configured backends (embedded
-by default, in a fresh data dir), seeds authors with 10, 1,000 and 100,000 followers
-(--quick: 10, 100, 1,000) and drives the HTTP API at a constant rate (open loop).
-Prints a table and, with --out, a JSON report.`,
+by default, in a fresh data dir), seeds a synthetic graph through the store's write path
+and drives the HTTP API at a constant rate (open loop). Prints a table per scenario and,
+with --out, a JSON report. Backends mix and match: --redis-addr alone uses that Redis
+with the embedded broker and store.
+
+  post-latency  POST /v1/posts for authors with 10, 1,000 and 100,000 followers
+                (--quick: 10, 100, 1,000), next to a synchronous save-then-fan-out baseline
+  feed-read     GET /v1/feed of a user following those authors
+  fanout        feed inserts per second of one fanout process working off a backlog,
+                next to a bare pipelined-ZADD loop and redis-benchmark on the same Redis
+  spike         posts at 10x the rate: failures, peak lag, catch-up, every feed complete
+  memory        Redis bytes per feed entry with feeds at the cap (real Redis only)
+  replay        events per second re-processed by the fanout group rewound to the run's start
+  celebrity     an author with 1,000,000 followers (--quick: 2,000; threshold 500):
+                post latency, time until followers see a post, feed reads of a follower
+                of several celebrities`,
 		Args: cobra.ExactArgs(1),
 	}
 	cmd = withConfig(cmd, func(ctx context.Context, cfg *configs.Config, log *slog.Logger, args []string) error {
@@ -70,17 +92,25 @@ Prints a table and, with --out, a JSON report.`,
 			cfg.DataDir = dir
 		}
 		if o.quick {
-			o.rate, o.duration = min(o.rate, 50), min(o.duration, 3*time.Second)
+			o.rate, o.duration = min(o.rate, 50), min(o.duration, 2*time.Second)
+			if !cmd.Flags().Changed("celebrity-threshold") {
+				cfg.CelebrityThreshold = quickCelebrityThreshold
+			}
 		}
+		ctx, stop := signalContext(ctx, log)
+		defer stop()
 		return runBench(ctx, cfg, log, registry, scenarios, o)
 	})
 	cmd.Flags().BoolVar(&o.quick, "quick", false, "small graph and short attacks (a smoke test, under a minute on the embedded default)")
 	cmd.Flags().StringVar(&o.out, "out", "", "write the JSON report to this file")
+	cmd.Flags().BoolVar(&o.keepKeys, "keep-keys", false, "keep this run's keys in a real Redis (deleted at the end by default)")
 	cmd.Flags().IntVar(&o.rate, "rate", 200, "requests per second of each attack")
 	cmd.Flags().DurationVar(&o.duration, "duration", 15*time.Second, "length of each attack")
 	return cmd
 }
 
+// freeLoopbackAddr returns a loopback address with a port that was free a
+// moment ago.
 func freeLoopbackAddr() (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -90,12 +120,9 @@ func freeLoopbackAddr() (string, error) {
 	return ln.Addr().String(), nil
 }
 
+// runBench opens the backends, starts the api and fanout roles, runs the
+// scenarios and prints (and writes) the report.
 func runBench(ctx context.Context, cfg *configs.Config, log *slog.Logger, registry roles.Registry, scenarios []string, o benchOptions) error {
-	addr, err := freeLoopbackAddr()
-	if err != nil {
-		return err
-	}
-	cfg.HTTPAddr = addr
 	b, err := open(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -107,60 +134,81 @@ func runBench(ctx context.Context, cfg *configs.Config, log *slog.Logger, regist
 	}
 	// The service's own logs would drown the report; keep warnings.
 	quiet := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	svcCtx, stop := context.WithCancel(ctx)
-	svcDone := make(chan error, 1)
-	go func() { svcDone <- runRoles(svcCtx, cfg, quiet, b, registry, []string{"api", "fanout"}) }()
-	defer func() { stop(); <-svcDone }()
-	base := "http://" + addr
-	if err := waitReady(ctx, base, svcDone); err != nil {
+	svc := &benchRoles{cfg: cfg, log: quiet, b: b, registry: registry}
+	defer svc.stopAll()
+	if err := svc.startAPI(ctx); err != nil {
+		return err
+	}
+	if err := svc.startFanout(ctx); err != nil {
 		return err
 	}
 
-	r := &benchRun{cfg: cfg, b: b, tokens: tokens, base: base, o: o, prefix: "b" + strconv.FormatInt(time.Now().UnixMilli()%1e6, 36) + "_",
-		report: map[string]any{"backends": backendNames(cfg), "quick": o.quick, "rate": o.rate, "duration_s": o.duration.Seconds()}}
+	r := &benchRun{cfg: cfg, b: b, svc: svc, tokens: tokens, base: "http://" + svc.api.addr, o: o,
+		prefix: "b" + strconv.FormatInt(time.Now().UnixMilli(), 36) + "_", started: time.Now(),
+		http: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}},
+		report: map[string]any{"backends": backendNames(cfg), "quick": o.quick, "user_prefix": "", "rate": o.rate, "duration_s": o.duration.Seconds(),
+			"celebrity_threshold": cfg.CelebrityThreshold},
+		seeds: map[string]any{}}
+	r.report["seed"], r.report["user_prefix"] = r.seeds, r.prefix
 	r.sizes = []int{10, 1000, 100_000}
 	if o.quick {
 		r.sizes = []int{10, 100, 1000}
 	}
-	if err := r.seed(ctx); err != nil {
-		return err
+	runs := map[string]func(context.Context) error{
+		"post-latency": r.postLatency, "feed-read": r.feedRead, "fanout": r.fanout, "spike": r.spike,
+		"memory": r.memory, "replay": r.replay, "celebrity": r.celebrity,
 	}
+	var failed error
 	for _, s := range scenarios {
 		fmt.Fprintf(os.Stderr, "bench: %s...\n", s)
-		var err error
-		switch s {
-		case "post-latency":
-			err = r.postLatency(ctx)
-		case "feed-read":
-			err = r.feedRead(ctx)
-		case "spike":
-			err = r.spike(ctx)
-		case "memory":
-			err = r.memory(ctx)
-		}
+		err := runs[s](ctx)
 		if err != nil {
-			return fmt.Errorf("bench %s: %w", s, err)
+			// Keep what the scenarios before it measured.
+			failed = fmt.Errorf("bench %s: %w", s, err)
+			r.report["error"] = failed.Error()
+			break
 		}
+	}
+	svc.stopAll()
+	if err := r.cleanup(ctx); err != nil {
+		failed = errors.Join(failed, err)
 	}
 	fmt.Print(strings.Join(r.lines, ""))
 	if o.out != "" {
 		j, err := json.MarshalIndent(r.report, "", "  ")
 		if err != nil {
-			return err
+			return errors.Join(failed, err)
 		}
 		if err := os.WriteFile(o.out, append(j, '\n'), 0o644); err != nil {
-			return fmt.Errorf("write report: %w", err)
+			return errors.Join(failed, fmt.Errorf("write report: %w", err))
 		}
 	}
+	return failed
+}
+
+// cleanup deletes this run's keys (feeds, timelines, celebrity state) from
+// a real Redis, unless asked to keep them; the embedded one goes away with
+// the process.
+func (r *benchRun) cleanup(ctx context.Context) error {
+	if _, embRedis, _ := r.cfg.Embedded(); embRedis || r.o.keepKeys {
+		return nil
+	}
+	n, err := bench.DeleteMatching(context.WithoutCancel(ctx), r.b.redis, "*{"+r.prefix+"*")
+	if err != nil {
+		return fmt.Errorf("delete this run's Redis keys: %w", err)
+	}
+	fmt.Fprintf(os.Stderr, "bench: deleted this run's %d Redis keys (--keep-keys keeps them)\n", n)
 	return nil
 }
 
-func waitReady(ctx context.Context, base string, died <-chan error) error {
+// waitReady polls base's /readyz until it answers 200, the service dies or
+// a minute passed.
+func waitReady(ctx context.Context, base string, died <-chan struct{}) error {
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
-		case err := <-died:
-			return fmt.Errorf("service stopped during startup: %w", err)
+		case <-died:
+			return errors.New("service stopped during startup")
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(100 * time.Millisecond):
@@ -183,52 +231,59 @@ func backendNames(cfg *configs.Config) map[string]string {
 		}
 		return real
 	}
-	return map[string]string{"kafka": name(k, "kfake (embedded)", "kafka"), "redis": name(r, "miniredis (embedded)", "redis"), "store": name(s, "pebble (embedded)", "cassandra")}
+	redis := "redis"
+	if strings.Contains(cfg.RedisAddr, ",") {
+		redis = "redis cluster"
+	}
+	return map[string]string{"kafka": name(k, "kfake (embedded)", "kafka"), "redis": name(r, "miniredis (embedded)", redis), "store": name(s, "pebble (embedded)", "cassandra")}
 }
 
 // benchRun is one bench invocation's state.
 type benchRun struct {
 	cfg    *configs.Config
 	b      *backends
+	svc    *benchRoles
 	tokens *api.Tokens
 	base   string
 	o      benchOptions
+	// prefix makes this run's user names unique on shared servers.
 	prefix string
-	sizes  []int
-	report map[string]any
-	lines  []string
+	// started is when the run began: replay rewinds the fanout group here.
+	started time.Time
+	http    *http.Client
+	sizes   []int
+	// seeded records which graphs are seeded; seeds is their report.
+	seeded  map[string]bool
+	fanoutG *fanoutGraph
+	seeds   map[string]any
+	report  map[string]any
+	lines   []string
 }
 
 func (r *benchRun) author(n int) string { return fmt.Sprintf("%sa%d", r.prefix, n) }
-func (r *benchRun) reader() string      { return r.prefix + "f0" }
+func (r *benchRun) follower(i int) string {
+	return fmt.Sprintf("%sf%d", r.prefix, i)
+}
+func (r *benchRun) reader() string { return r.follower(0) }
 
-func (r *benchRun) token(user string) (string, error) { return r.tokens.Issue(user, time.Hour) }
+func (r *benchRun) token(user string) (string, error) { return r.tokens.Issue(user, 24*time.Hour) }
 
-// seed creates one author per size and makes that many users follow it
-// (user f0 follows them all), through the store's write path.
-func (r *benchRun) seed(ctx context.Context) error {
-	start := time.Now()
-	total := 0
-	for _, n := range r.sizes {
-		if err := r.b.store.EnsureUser(ctx, r.author(n)); err != nil {
-			return err
+// seedBase creates one author per size and makes that many users follow it
+// (user f0 follows them all), through the store's write path, and warms
+// the followers' feeds (once per run).
+func (r *benchRun) seedBase(ctx context.Context) error {
+	return r.seedOnce(ctx, "base", func(ctx context.Context) (int, error) {
+		total := 0
+		for _, n := range r.sizes {
+			if err := r.followAll(ctx, r.author(n), n, r.follower); err != nil {
+				return 0, err
+			}
+			total += n
 		}
-		g, gctx := errgroup.WithContext(ctx)
-		g.SetLimit(64)
-		for i := range n {
-			g.Go(func() error {
-				_, err := r.b.store.Follow(gctx, fmt.Sprintf("%sf%d", r.prefix, i), r.author(n))
-				return err
-			})
-		}
-		if err := g.Wait(); err != nil {
-			return fmt.Errorf("seed followers of %s: %w", r.author(n), err)
-		}
-		total += n
-	}
-	fmt.Fprintf(os.Stderr, "bench: seeded %d follows in %s\n", total, time.Since(start).Round(time.Millisecond))
-	r.report["seed"] = map[string]any{"follows": total, "seconds": time.Since(start).Seconds()}
-	return nil
+		// Fan-out writes only into feeds that are cached: warm every
+		// follower's (the followers of the largest author include all).
+		return total, r.warm(ctx, slices.Max(r.sizes), r.follower)
+	})
 }
 
 func postBody(i int) []byte { return []byte(fmt.Sprintf(`{"text":"bench post %d"}`, i)) }
@@ -236,6 +291,9 @@ func postBody(i int) []byte { return []byte(fmt.Sprintf(`{"text":"bench post %d"
 // postLatency measures POST /v1/posts per author size, and the synchronous
 // baseline (save, fan out inline, answer) for the middle size.
 func (r *benchRun) postLatency(ctx context.Context) error {
+	if err := r.seedBase(ctx); err != nil {
+		return err
+	}
 	p50, p99, p999, failed := map[string]float64{}, map[string]float64{}, map[string]float64{}, map[string]uint64{}
 	var rows [][]string
 	for _, n := range r.sizes {
@@ -308,6 +366,9 @@ func (r *benchRun) syncBaseline(ctx context.Context) (url string, stop func(), e
 
 // feedRead measures GET /v1/feed of a user following every author.
 func (r *benchRun) feedRead(ctx context.Context) error {
+	if err := r.seedBase(ctx); err != nil {
+		return err
+	}
 	tok, err := r.token(r.reader())
 	if err != nil {
 		return err
@@ -321,9 +382,13 @@ func (r *benchRun) feedRead(ctx context.Context) error {
 
 // spike posts far above the fan-out rate for a short while: every post
 // must be accepted, Kafka absorbs the burst, and fan-out catches up; it
-// reports the accepted rate, the peak fanout lag and the time until the lag
-// is zero again.
+// reports the accepted rate, the peak fanout lag, the time until the lag is
+// zero again, and whether every follower's cached feed then holds every
+// accepted post (the newest cap of them).
 func (r *benchRun) spike(ctx context.Context) error {
+	if err := r.seedBase(ctx); err != nil {
+		return err
+	}
 	rate, d := 10*r.o.rate, r.o.duration
 	n := r.sizes[1]
 	if r.o.quick {
@@ -333,9 +398,8 @@ func (r *benchRun) spike(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	topics := topics(r.cfg).All()
 	// Start from an idle fan-out, so catch-up measures only the burst.
-	if _, err := waitFanout(ctx, r.b.brokers, topics, time.Now()); err != nil {
+	if _, err := r.waitFanout(ctx, time.Now()); err != nil {
 		return err
 	}
 	var peak atomic.Int64
@@ -344,7 +408,7 @@ func (r *benchRun) spike(ctx context.Context) error {
 	go func() { // sample the fanout backlog during the burst
 		defer close(sampled)
 		for sampleCtx.Err() == nil {
-			if lag, err := fanoutLag(sampleCtx, r.b.brokers, topics); err == nil && lag > peak.Load() {
+			if lag, err := r.fanoutLag(sampleCtx); err == nil && lag > peak.Load() {
 				peak.Store(lag)
 			}
 			select {
@@ -353,11 +417,33 @@ func (r *benchRun) spike(ctx context.Context) error {
 			}
 		}
 	}()
-	res := bench.Attack(ctx, "spike", bench.Request{Method: "POST", URL: r.base + "/v1/posts", Token: tok}, postBody, rate, d)
+	var accepted []app.ID
+	var badBodies int
+	req := bench.Request{Method: "POST", URL: r.base + "/v1/posts", Token: tok, OnResponse: func(status int, body []byte) {
+		if status != http.StatusCreated {
+			return
+		}
+		var p app.Post
+		if err := json.Unmarshal(body, &p); err != nil || p.ID == 0 {
+			badBodies++
+			return
+		}
+		accepted = append(accepted, p.ID)
+	}}
+	res := bench.Attack(ctx, "spike", req, postBody, rate, d)
 	burstEnd := time.Now()
 	stopSampling()
 	<-sampled
-	catchUp, err := waitFanout(ctx, r.b.brokers, topics, burstEnd)
+	catchUp, err := r.waitFanout(ctx, burstEnd)
+	if err != nil {
+		return err
+	}
+	followers, err := r.followersOf(ctx, r.author(n))
+	if err != nil {
+		return err
+	}
+	want := newestIDs(accepted, r.cfg.FeedCap)
+	check, err := r.checkFeeds(ctx, followers, func(int) []app.ID { return want })
 	if err != nil {
 		return err
 	}
@@ -365,20 +451,26 @@ func (r *benchRun) spike(ctx context.Context) error {
 		"target_rate": rate, "seconds": d.Seconds(), "posts": res.Requests, "failed": res.Failed,
 		"accepted_per_sec": res.Throughput, "p99_ms": res.P99ms, "peak_lag": peak.Load(),
 		"catch_up_s": catchUp.Seconds(), "followers": n,
+		"accepted_ids": len(accepted), "unreadable_answers": badBodies,
+		"feeds_checked": check.checked, "feeds_complete": check.incomplete == 0 && check.checked > 0 && badBodies == 0,
+		"incomplete_feeds": check.incomplete, "missing_entries": check.missing, "expected_per_feed": len(want),
 	}
 	r.lines = append(r.lines, fmt.Sprintf("spike (%d/s for %s, author with %d followers)\n", rate, d, n),
-		bench.Table([]string{"posts", "failed", "accepted/s", "p99 ms", "peak fanout lag", "catch-up s"}, [][]string{{
+		bench.Table([]string{"posts", "failed", "accepted/s", "p99 ms", "peak fanout lag", "catch-up s", "feeds complete"}, [][]string{{
 			strconv.FormatUint(res.Requests, 10), strconv.FormatUint(res.Failed, 10), f2(res.Throughput), f2(res.P99ms),
-			strconv.FormatInt(peak.Load(), 10), f2(catchUp.Seconds()),
+			strconv.FormatInt(peak.Load(), 10), f2(catchUp.Seconds()), fmt.Sprintf("%d/%d", check.checked-check.incomplete, check.checked),
 		}}), "\n")
 	return nil
 }
 
 // waitFanout waits until the fanout group has no backlog and returns the
-// time since since.
-func waitFanout(ctx context.Context, brokers, topics []string, since time.Time) (time.Duration, error) {
+// time since since. It fails if a role of the service stopped.
+func (r *benchRun) waitFanout(ctx context.Context, since time.Time) (time.Duration, error) {
 	for {
-		lag, err := fanoutLag(ctx, brokers, topics)
+		if err := r.svc.check(); err != nil {
+			return 0, err
+		}
+		lag, err := r.fanoutLag(ctx)
 		if err != nil {
 			return 0, err
 		}
@@ -391,16 +483,16 @@ func waitFanout(ctx context.Context, brokers, topics []string, since time.Time) 
 		select {
 		case <-ctx.Done():
 			return 0, ctx.Err()
-		case <-time.After(200 * time.Millisecond):
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }
 
-// fanoutLag is the fanout group's total backlog.
-func fanoutLag(ctx context.Context, brokers, topics []string) (int64, error) {
-	parts, err := events.GroupLag(ctx, brokers, "fanout", topics)
+// fanoutLag is the fanout group's total backlog on the service's topics.
+func (r *benchRun) fanoutLag(ctx context.Context) (int64, error) {
+	parts, err := events.GroupLag(ctx, r.b.brokers, fanoutrole.Group, topics(r.cfg).All())
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("fanout lag: %w", err)
 	}
 	var sum int64
 	for _, p := range parts {

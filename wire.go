@@ -88,11 +88,11 @@ func cassandraConfig(cfg *configs.Config) cassandra.Config {
 }
 
 // open connects to (or starts) the store, the feed cache and the broker.
-func open(ctx context.Context, cfg *configs.Config, log *slog.Logger) (b *backends, err error) {
-	b = &backends{checks: map[string]func(context.Context) error{}}
+func open(ctx context.Context, cfg *configs.Config, log *slog.Logger) (_ *backends, err error) {
+	b := &backends{checks: map[string]func(context.Context) error{}}
 	defer func() {
 		if err != nil {
-			b.close()
+			b.close() // what was opened before the failure
 		}
 	}()
 	embKafka, embRedis, _ := cfg.Embedded()

@@ -22,6 +22,9 @@ type Request struct {
 	URL    string
 	Token  string
 	Body   []byte
+	// OnResponse, if set, is called with the status and body of every
+	// answer (status 0 for a transport error), one call at a time.
+	OnResponse func(status int, body []byte)
 }
 
 // Result summarises an attack.
@@ -67,6 +70,9 @@ func Attack(ctx context.Context, name string, req Request, body func(i int) []by
 	var m vegeta.Metrics
 	for r := range attacker.Attack(targeter, vegeta.Rate{Freq: rate, Per: time.Second}, d, name) {
 		m.Add(r)
+		if req.OnResponse != nil {
+			req.OnResponse(int(r.Code), r.Body)
+		}
 	}
 	m.Close()
 	return summarise(&m)

@@ -208,7 +208,7 @@ func (f *Feeds) Add(ctx context.Context, entries []app.FeedEntry) error {
 		return nil
 	}
 	cmds := make(rueidis.Commands, len(users))
-	pushed := make([]int64, len(users)) // rueidis recycles a command once sent: count first
+	pushed := make([]int64, len(users))  // rueidis recycles a command once sent: count first
 	encoded := make(map[app.ID][]string) // fan-out sends one post to many feeds: encode it once
 	for i, u := range users {
 		elems := encoded[ids[u][0]]
