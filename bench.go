@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -47,8 +48,11 @@ type benchOptions struct {
 	quick    bool
 	keepKeys bool
 	out      string
-	rate     int
-	duration time.Duration
+	// cpuProfile, if set, receives a CPU profile of the whole run (api,
+	// fanout and load generator share the process).
+	cpuProfile string
+	rate       int
+	duration   time.Duration
 }
 
 func benchCmd(registry roles.Registry) *cobra.Command {
@@ -99,10 +103,22 @@ with the embedded broker and store.
 		}
 		ctx, stop := signalContext(ctx, log)
 		defer stop()
+		if o.cpuProfile != "" {
+			f, err := os.Create(o.cpuProfile)
+			if err != nil {
+				return fmt.Errorf("cpu profile: %w", err)
+			}
+			defer f.Close()
+			if err := pprof.StartCPUProfile(f); err != nil {
+				return fmt.Errorf("cpu profile: %w", err)
+			}
+			defer pprof.StopCPUProfile()
+		}
 		return runBench(ctx, cfg, log, registry, scenarios, o)
 	})
 	cmd.Flags().BoolVar(&o.quick, "quick", false, "small graph and short attacks (a smoke test, under a minute on the embedded default)")
 	cmd.Flags().StringVar(&o.out, "out", "", "write the JSON report to this file")
+	cmd.Flags().StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
 	cmd.Flags().BoolVar(&o.keepKeys, "keep-keys", false, "keep this run's keys in a real Redis (deleted at the end by default)")
 	cmd.Flags().IntVar(&o.rate, "rate", 200, "requests per second of each attack")
 	cmd.Flags().DurationVar(&o.duration, "duration", 15*time.Second, "length of each attack")

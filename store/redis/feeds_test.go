@@ -11,6 +11,7 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/rueidis"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/feedsvc/feedsvc/app"
 	"github.com/feedsvc/feedsvc/internal/testenv"
@@ -182,6 +183,53 @@ func TestFeedConformance(t *testing.T) {
 					testAgainstModel(t, client, w.capacity, w.span, w.increasing, w.steps)
 				})
 			}
+			t.Run("a value of the old string layout reads as absent and is replaced", func(t *testing.T) {
+				u := uniqueUser(t)
+				key := feedredis.Key(u)
+				t.Cleanup(func() { client.Do(ctx, client.B().Del().Key(key).Build()) })
+				old := "C" + string([]byte{0, 0, 0, 0, 0, 0, 0, 7})
+				must(t, client.Do(ctx, client.B().Set().Key(key).Value(old).Build()).Error())
+				must(t, f.Add(ctx, entries(u, 9)))
+				must(t, f.Remove(ctx, entries(u, 7)))
+				if got, complete, err := f.Page(ctx, u, 0, 10); err != nil || got != nil || complete {
+					t.Fatalf("old value read as %v complete=%v err=%v, want absent", got, complete, err)
+				}
+				must(t, f.Prepare(ctx, u))
+				must(t, f.Fill(ctx, u, ids(1, 2)))
+				if got, complete, err := f.Page(ctx, u, 0, 10); err != nil || !slices.Equal(got, ids(2, 1)) || !complete {
+					t.Fatalf("rebuilt feed = %v complete=%v err=%v", got, complete, err)
+				}
+			})
+			t.Run("concurrent writers and compactions lose nothing", func(t *testing.T) {
+				const capacity, writers, each = 50, 8, 100
+				u := uniqueUser(t)
+				t.Cleanup(func() { client.Do(ctx, client.B().Del().Key(feedredis.Key(u)).Build()) })
+				f := feedredis.NewFeeds(client, capacity, 0)
+				must(t, f.Prepare(ctx, u))
+				var g errgroup.Group
+				for w := range writers {
+					g.Go(func() error {
+						for i := range each {
+							// Interleaved IDs: writers race on every
+							// append and every compaction.
+							if err := f.Add(ctx, entries(u, 1+i*writers+w)); err != nil {
+								return err
+							}
+						}
+						return nil
+					})
+				}
+				must(t, g.Wait())
+				got, _, err := f.Page(ctx, u, 0, capacity)
+				must(t, err)
+				var want []app.ID
+				for id := writers * each; id > writers*each-capacity; id-- {
+					want = append(want, app.ID(id))
+				}
+				if !slices.Equal(got, want) {
+					t.Fatalf("feed = %v, want the newest %d: %v", got, capacity, want)
+				}
+			})
 			t.Run("one add touches many feeds", func(t *testing.T) {
 				var users []string
 				var es []app.FeedEntry
