@@ -29,6 +29,7 @@ import (
 	"github.com/feedsvc/feedsvc/roles/httpserver"
 	"github.com/feedsvc/feedsvc/store/cassandra"
 	"github.com/feedsvc/feedsvc/store/pebble"
+	"github.com/feedsvc/feedsvc/store/postcache"
 	redisfeeds "github.com/feedsvc/feedsvc/store/redis"
 )
 
@@ -222,8 +223,12 @@ func runRoles(ctx context.Context, cfg *configs.Config, log *slog.Logger, b *bac
 		}
 		defer producer.Close() // after the roles stopped (defers run last-in first-out)
 		deps.Publisher = producer
+		var posts app.PostStore = b.store
+		if cfg.PostCacheSize > 0 {
+			posts = postcache.New(b.store, cfg.PostCacheSize, cfg.PostCacheTTL)
+		}
 		deps.Service = &app.Service{
-			Posts: b.store, Graph: b.store, Feeds: b.feeds, Timelines: b.timelines, Celebrities: b.celebs,
+			Posts: posts, Graph: b.store, Feeds: b.feeds, Timelines: b.timelines, Celebrities: b.celebs,
 			Events: producer, Notes: b.store, IDs: app.NewIDGen(nodeID(cfg)), FeedCap: cfg.FeedCap, Log: log,
 		}
 	}

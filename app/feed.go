@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // maxRebuildFollowing bounds how many followees a feed rebuild reads; a feed
@@ -72,12 +74,21 @@ func (s *Service) mergeCelebrities(ctx context.Context, user string, ids []ID, b
 	if err != nil || len(celebs) == 0 {
 		return ids, err
 	}
-	for _, c := range celebs {
-		more, err := s.timelinePage(ctx, c, before, limit)
-		if err != nil {
-			return nil, err
-		}
-		ids = append(ids, more...)
+	// Concurrent reads: Redis pipelines them into one round trip.
+	pages := make([][]ID, len(celebs))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(16)
+	for i, c := range celebs {
+		g.Go(func() (err error) {
+			pages[i], err = s.timelinePage(gctx, c, before, limit)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	for _, p := range pages {
+		ids = append(ids, p...)
 	}
 	slices.SortFunc(ids, func(a, b ID) int { return cmp.Compare(b, a) })
 	ids = slices.Compact(ids)

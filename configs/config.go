@@ -43,9 +43,13 @@ type Config struct {
 	// FeedInactiveAfter: a feed not read for this long expires, and fan-out
 	// skips its owner until the next read rebuilds it (0: never).
 	FeedInactiveAfter time.Duration
-	JWTSecret         string
-	JWTPublicKey      string
-	ShutdownTimeout   time.Duration
+	// PostCacheSize and PostCacheTTL bound the api's cache of posts for
+	// feed hydration (size 0: no cache).
+	PostCacheSize   int
+	PostCacheTTL    time.Duration
+	JWTSecret       string
+	JWTPublicKey    string
+	ShutdownTimeout time.Duration
 
 	ModerationBlocklist []string
 	ModerationMaxLinks  int
@@ -79,6 +83,8 @@ func (c *Config) Bind(fs *pflag.FlagSet) {
 	fs.IntVar(&c.FeedCap, "feed-cap", 800, "posts kept per home feed")
 	fs.IntVar(&c.FanoutBatch, "fanout-batch", 1000, "followers read and feed writes pipelined per batch")
 	fs.IntVar(&c.CelebrityThreshold, "celebrity-threshold", 10000, "followers above which an author's posts are merged into feeds on read instead of fanned out (0: never)")
+	fs.IntVar(&c.PostCacheSize, "post-cache-size", 100000, "posts the api keeps in memory for feed hydration (0: no cache)")
+	fs.DurationVar(&c.PostCacheTTL, "post-cache-ttl", 5*time.Second, "how long a cached post may be served; bounds how late a delete or moderation made by another process shows")
 	fs.DurationVar(&c.FeedInactiveAfter, "feed-inactive-after", 30*24*time.Hour, "a feed unread for this long expires and gets no fan-out until its owner returns (0: never)")
 	fs.StringVar(&c.JWTSecret, "jwt-secret", "", "HS256 secret for bearer tokens (default: generated in the data dir)")
 	fs.StringVar(&c.JWTPublicKey, "jwt-public-key", "", "PEM file of an RSA/ECDSA/Ed25519 public key to verify tokens (production)")
