@@ -320,6 +320,11 @@ func (r *benchRun) postLatency(ctx context.Context) error {
 	p50, p99, p999, failed := map[string]float64{}, map[string]float64{}, map[string]float64{}, map[string]uint64{}
 	var rows [][]string
 	for _, n := range r.sizes {
+		// Each size starts from an idle fan-out: the previous size's
+		// backlog would otherwise compete for the same cores.
+		if _, err := r.waitFanout(ctx, time.Now()); err != nil {
+			return err
+		}
 		tok, err := r.token(r.author(n))
 		if err != nil {
 			return err
