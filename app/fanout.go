@@ -131,7 +131,8 @@ func (f *Fanout) postRemoved(ctx context.Context, p *Post) error {
 	if err != nil {
 		return err
 	}
-	if f.Timelines != nil {
+	// Only celebrities have a timeline: other authors' deletes skip it.
+	if st != NotCelebrity {
 		if err := f.Timelines.Remove(ctx, []FeedEntry{{User: p.Author, Post: p.ID}}); err != nil {
 			return fmt.Errorf("remove post %s from the timeline of %s: %w", p.ID, p.Author, err)
 		}
