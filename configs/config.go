@@ -49,6 +49,7 @@ type Config struct {
 	PostCacheTTL    time.Duration
 	JWTSecret       string
 	JWTPublicKey    string
+	ShutdownDrain   time.Duration
 	ShutdownTimeout time.Duration
 
 	ModerationBlocklist []string
@@ -57,10 +58,15 @@ type Config struct {
 	SearchTermCap       int
 }
 
-// Embedded reports which backends run in-process because no address was given.
-func (c *Config) Embedded() (kafka, redis, store bool) {
-	return len(c.KafkaBrokers) == 0, c.RedisAddr == "", len(c.CassandraHosts) == 0
-}
+// EmbeddedKafka reports whether the broker runs in-process (no brokers given).
+func (c *Config) EmbeddedKafka() bool { return len(c.KafkaBrokers) == 0 }
+
+// EmbeddedRedis reports whether Redis runs in-process (no address given).
+func (c *Config) EmbeddedRedis() bool { return c.RedisAddr == "" }
+
+// EmbeddedStore reports whether the store is the embedded Pebble one (no
+// Cassandra hosts given).
+func (c *Config) EmbeddedStore() bool { return len(c.CassandraHosts) == 0 }
 
 // Bind registers the common flags on fs, writing into c.
 func (c *Config) Bind(fs *pflag.FlagSet) {
@@ -88,7 +94,8 @@ func (c *Config) Bind(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.FeedInactiveAfter, "feed-inactive-after", 30*24*time.Hour, "a feed unread for this long expires and gets no fan-out until its owner returns (0: never)")
 	fs.StringVar(&c.JWTSecret, "jwt-secret", "", "HS256 secret for bearer tokens (default: generated in the data dir)")
 	fs.StringVar(&c.JWTPublicKey, "jwt-public-key", "", "PEM file of an RSA/ECDSA/Ed25519 public key to verify tokens (production)")
-	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "graceful shutdown budget")
+	fs.DurationVar(&c.ShutdownDrain, "shutdown-drain", 5*time.Second, "on SIGTERM, how long /readyz answers 503 while HTTP still serves, before roles stop")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "after the drain, how long roles and HTTP may take to stop before the process exits non-zero")
 	fs.StringSliceVar(&c.ModerationBlocklist, "moderation-blocklist", nil, "blocked terms, phrases or re:<regexp> patterns (case- and accent-insensitive)")
 	fs.IntVar(&c.ModerationMaxLinks, "moderation-max-links", 3, "links a post may carry before it counts as link spam (0: no limit)")
 	fs.IntVar(&c.ModerationRate, "moderation-rate", 0, "posts an author may publish per minute before further ones are hidden (0: no limit)")

@@ -5,23 +5,33 @@ import (
 	"github.com/feedsvc/feedsvc/events"
 )
 
-// Consumer returns the constructor of a consumer role: consumer group
-// `group` on every topic, each event handed to the handler newHandler builds.
-// A new consumer role is one handler and one registry line.
-func Consumer(group string, newHandler func(d *Deps) (app.Handler, error)) Constructor {
-	return func(d *Deps) (Role, error) {
+// Consumer is the row of a consumer role: consumer group `name` on every
+// topic, each event handed to the handler newHandler builds. The group
+// retries with backoff, dead-letters after repeated failures, exports lag
+// and works with replay, lag and dlq.
+func Consumer(name string, needs Needs, newHandler func(d *Deps) (app.Handler, error)) Row {
+	needs.Consumer = true
+	return Row{Name: name, Needs: needs, Build: func(d *Deps) (Role, error) {
 		h, err := newHandler(d)
 		if err != nil {
 			return nil, err
 		}
 		return &events.Runner{
 			Brokers: d.Brokers,
-			Group:   group,
+			Group:   name,
 			Topics:  d.Topics.All(),
 			Handler: h,
-			Log:     d.Log.With("role", group),
+			Log:     d.Log.With("role", name),
 			Metrics: d.Events,
 			Healthy: d.Healthy,
 		}, nil
-	}
+	}}
+}
+
+// MemoryConsumer is a Consumer whose output lives only in Redis: when Redis
+// is the embedded, in-memory one, its group is rewound to the start of the
+// log at startup, so its state is recomputed.
+func MemoryConsumer(name string, needs Needs, newHandler func(d *Deps) (app.Handler, error)) Row {
+	needs.Redis, needs.RebuildFromLog = true, true
+	return Consumer(name, needs, newHandler)
 }

@@ -19,7 +19,6 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/feedsvc/feedsvc/app"
-	"github.com/feedsvc/feedsvc/roles"
 )
 
 // Limits of the API.
@@ -32,11 +31,25 @@ const (
 	knownUsersCap = 100_000
 )
 
-// New registers the API routes on d.HTTP. The returned role only waits: the
-// process's HTTP server serves the routes.
-func New(d *roles.Deps) (roles.Role, error) {
+// Deps is what the api role needs.
+type Deps struct {
+	Service   *app.Service
+	Graph     app.Graph
+	Posts     app.PostStore
+	Analytics app.Analytics
+	Search    app.SearchIndex
+	// Verify checks a bearer token and returns its user.
+	Verify func(token string) (string, error)
+}
+
+// API is the api role. It only waits: the process's HTTP server serves the
+// routes New registered.
+type API struct{}
+
+// New registers the API routes on e.
+func New(e *echo.Echo, d Deps) (*API, error) {
 	h := &handlers{svc: d.Service, graph: d.Graph, known: map[string]struct{}{}}
-	v1 := d.HTTP.Group("/v1", middleware.BodyLimit(MaxBody), h.authenticate(d.Verify))
+	v1 := e.Group("/v1", middleware.BodyLimit(MaxBody), h.authenticate(d.Verify))
 	v1.POST("/posts", h.createPost)
 	v1.GET("/posts/:id", h.getPost)
 	v1.DELETE("/posts/:id", h.deletePost)
@@ -49,12 +62,11 @@ func New(d *roles.Deps) (roles.Role, error) {
 	v1.GET("/notifications", h.notifications)
 	v1.POST("/notifications/read", h.markRead)
 	registerDiscovery(v1, d)
-	return waiter{}, nil
+	return &API{}, nil
 }
 
-type waiter struct{}
-
-func (waiter) Run(ctx context.Context) error {
+// Run waits until ctx ends.
+func (*API) Run(ctx context.Context) error {
 	<-ctx.Done()
 	return nil
 }

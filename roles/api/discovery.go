@@ -10,7 +10,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/feedsvc/feedsvc/app"
-	"github.com/feedsvc/feedsvc/roles"
 )
 
 // Limits of the discovery endpoints.
@@ -24,7 +23,7 @@ const (
 )
 
 // registerDiscovery adds search, trends and per-user stats to g.
-func registerDiscovery(g *echo.Group, d *roles.Deps) {
+func registerDiscovery(g *echo.Group, d Deps) {
 	h := &discovery{d: &app.Discovery{Index: d.Search, Analytics: d.Analytics, Posts: d.Posts, Now: time.Now}}
 	g.GET("/search", h.search)
 	g.GET("/trends", h.trends)

@@ -1,4 +1,4 @@
-package main
+package cli
 
 // Operator commands on the event log: replay (offset reset), lag and the
 // dead-letter tools. They work on a real cluster while the service runs, and
@@ -18,42 +18,12 @@ import (
 
 	"github.com/feedsvc/feedsvc/configs"
 	"github.com/feedsvc/feedsvc/events"
-	"github.com/feedsvc/feedsvc/store/pebble"
+	"github.com/feedsvc/feedsvc/internal/server"
 )
 
 const embeddedNote = `Without --kafka-brokers the command starts the embedded broker on --data-dir itself:
 the embedded broker lives inside the serving process, so this only works while
 feedsvc serve is stopped on that data dir.`
-
-// withBrokers runs fn with the configured brokers, or, when none are
-// configured, with the embedded broker started on the data dir for the
-// duration of the command.
-func withBrokers(ctx context.Context, cfg *configs.Config, log *slog.Logger, fn func(brokers []string) error) error {
-	if len(cfg.KafkaBrokers) > 0 {
-		return fn(cfg.KafkaBrokers)
-	}
-	// The embedded broker does not lock its files; the store does. Holding
-	// the store open keeps a serving process (or a second operator command)
-	// out of the data dir while we use its broker files, as serve does.
-	s, err := pebble.Open(cfg.DataDir, log)
-	if err != nil {
-		return fmt.Errorf("%w (the embedded broker lives inside the serving process: stop feedsvc serve on data dir %s, or pass --kafka-brokers)", err, cfg.DataDir)
-	}
-	defer s.Close()
-	k, err := events.StartEmbedded(cfg.DataDir)
-	if err != nil {
-		return err
-	}
-	defer k.Close()
-	spec := events.TopicSpec{Partitions: int32(cfg.KafkaPartitions), Replication: 1}
-	if err := events.EnsureTopics(k.Addrs(), topics(cfg), spec); err != nil {
-		return err
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	return fn(k.Addrs())
-}
 
 func replayCmd() *cobra.Command {
 	var (
@@ -83,7 +53,7 @@ Default topics: those the group has committed offsets on, else the configured to
 		if err != nil {
 			return usageError{err}
 		}
-		return withBrokers(ctx, cfg, log, func(brokers []string) error {
+		return server.WithBrokers(ctx, cfg, log, func(brokers []string) error {
 			scope := topicList
 			if len(scope) == 0 {
 				if scope, err = events.CommittedTopics(ctx, brokers, group); err != nil {
@@ -91,7 +61,7 @@ Default topics: those the group has committed offsets on, else the configured to
 				}
 			}
 			if len(scope) == 0 {
-				scope = topics(cfg).All()
+				scope = server.Topics(cfg).All()
 			}
 			plan, err := events.PlanReset(ctx, brokers, group, scope, target)
 			if err != nil {
@@ -209,7 +179,7 @@ offset and the lag (events still to process). Without --group: every group that 
 		Args: cobra.NoArgs,
 	}
 	cmd = withConfig(cmd, func(ctx context.Context, cfg *configs.Config, log *slog.Logger, _ []string) error {
-		return withBrokers(ctx, cfg, log, func(brokers []string) error {
+		return server.WithBrokers(ctx, cfg, log, func(brokers []string) error {
 			groups := []string{group}
 			if group == "" {
 				var err error
@@ -220,7 +190,7 @@ offset and the lag (events still to process). Without --group: every group that 
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
 			fmt.Fprintln(w, "GROUP\tTOPIC\tPARTITION\tCOMMITTED\tEND\tLAG")
 			for _, g := range groups {
-				lags, err := events.GroupLag(ctx, brokers, g, topics(cfg).All())
+				lags, err := events.GroupLag(ctx, brokers, g, server.Topics(cfg).All())
 				if err != nil {
 					return err
 				}
@@ -262,7 +232,7 @@ func dlqCmd() *cobra.Command {
 		if len(topicList) > 0 {
 			return topicList, nil
 		}
-		return topics(cfg).All(), nil
+		return server.Topics(cfg).All(), nil
 	}
 
 	list := &cobra.Command{
@@ -279,7 +249,7 @@ func dlqCmd() *cobra.Command {
 		if limit < 0 {
 			return usageError{fmt.Errorf("--limit must not be negative, got %d", limit)}
 		}
-		return withBrokers(ctx, cfg, log, func(brokers []string) error {
+		return server.WithBrokers(ctx, cfg, log, func(brokers []string) error {
 			entries, err := events.ListDeadLetters(ctx, brokers, group, ts, limit)
 			if err != nil {
 				return err
@@ -311,7 +281,7 @@ re-publishes nothing. The consumers of G may keep running.
 		if err != nil {
 			return err
 		}
-		return withBrokers(ctx, cfg, log, func(brokers []string) error {
+		return server.WithBrokers(ctx, cfg, log, func(brokers []string) error {
 			entries, err := events.ReplayDeadLetters(ctx, brokers, group, ts, execute)
 			out := replay.OutOrStdout()
 			verb := "would re-publish"

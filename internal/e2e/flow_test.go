@@ -1,4 +1,4 @@
-package main_test
+package e2e_test
 
 import (
 	"bytes"
@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	redisfeeds "github.com/feedsvc/feedsvc/store/redis"
+	redisstore "github.com/feedsvc/feedsvc/store/redis"
 )
 
 func TestPostFollowFeedDelete(t *testing.T) {
@@ -171,12 +171,12 @@ func TestRestart(t *testing.T) {
 // evict deletes user's cached feed, as a Redis eviction or restart would.
 func evict(t *testing.T, addr, user string) {
 	t.Helper()
-	c, err := redisfeeds.Dial(addr, false)
+	c, err := redisstore.Dial(addr, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if err := c.Do(context.Background(), c.B().Del().Key(redisfeeds.Key(user)).Build()).Error(); err != nil {
+	if err := c.Do(context.Background(), c.B().Del().Key(redisstore.Key(user)).Build()).Error(); err != nil {
 		t.Fatal(err)
 	}
 }

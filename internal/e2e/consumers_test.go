@@ -1,4 +1,4 @@
-package main_test
+package e2e_test
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/feedsvc/feedsvc/app"
-	redisfeeds "github.com/feedsvc/feedsvc/store/redis"
+	redisstore "github.com/feedsvc/feedsvc/store/redis"
 )
 
 type notification struct {
@@ -204,21 +204,21 @@ func TestReplay(t *testing.T) {
 // index entries of tag and the posts.
 func wipe(t *testing.T, addr, tag string, posts []string, times []time.Time) {
 	t.Helper()
-	c, err := redisfeeds.Dial(addr, false)
+	c, err := redisstore.Dial(addr, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	keys := []string{redisfeeds.TermKey(tag), redisfeeds.TermKey("#" + tag)}
+	keys := []string{redisstore.TermKey(tag), redisstore.TermKey("#" + tag)}
 	for _, at := range times {
-		keys = append(keys, redisfeeds.AnalyticsKeys(at)...)
+		keys = append(keys, redisstore.AnalyticsKeys(at)...)
 	}
 	for _, id := range posts {
 		pid, err := app.ParseID(id)
 		if err != nil {
 			t.Fatal(err)
 		}
-		keys = append(keys, redisfeeds.DocKey(pid))
+		keys = append(keys, redisstore.DocKey(pid))
 	}
 	for _, k := range keys {
 		if err := c.Do(context.Background(), c.B().Del().Key(k).Build()).Error(); err != nil {

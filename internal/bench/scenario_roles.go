@@ -1,13 +1,15 @@
-package main
+package bench
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 
 	"github.com/feedsvc/feedsvc/configs"
+	"github.com/feedsvc/feedsvc/internal/server"
 	"github.com/feedsvc/feedsvc/roles"
 )
 
@@ -16,37 +18,37 @@ import (
 // as a separate fanout process would run, so that scenarios can stop it (to
 // build a backlog, or to rewind its group) and start it again.
 type benchRoles struct {
-	cfg      *configs.Config
-	log      *slog.Logger
-	b        *backends
-	registry roles.Registry
-	api      *roleRun
-	fanout   *roleRun
+	cfg         *configs.Config
+	log         *slog.Logger
+	b           *server.Backends
+	api, fanout roles.Rows
+	apiRun      *roleRun
+	fanoutRun   *roleRun
 }
 
-// roleRun is one runRoles call running in the background.
+// roleRun is one server.Run call running in the background.
 type roleRun struct {
 	names  []string
 	addr   string // its HTTP server (health, metrics; the API for api)
 	cancel context.CancelFunc
-	done   chan struct{} // closed when runRoles returned, after err is set
+	done   chan struct{} // closed when server.Run returned, after err is set
 	err    error
 }
 
-// run starts runRoles for names with its own HTTP address (each runRoles
-// serves HTTP, and two cannot share an address).
-func (s *benchRoles) run(ctx context.Context, names ...string) (*roleRun, error) {
-	addr, err := freeLoopbackAddr()
+// run starts server.Run for rows on a listener of its own (each run serves
+// HTTP, and two cannot share an address).
+func (s *benchRoles) run(ctx context.Context, rows roles.Rows) (*roleRun, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
 	cfg := *s.cfg
-	cfg.HTTPAddr = addr
+	cfg.ShutdownDrain = 0 // nothing balances load onto the bench's roles
 	rctx, cancel := context.WithCancel(ctx)
-	rr := &roleRun{names: names, addr: addr, cancel: cancel, done: make(chan struct{})}
+	rr := &roleRun{names: rows.Names(), addr: ln.Addr().String(), cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(rr.done)
-		rr.err = runRoles(rctx, &cfg, s.log, s.b, s.registry, names)
+		rr.err = server.Run(rctx, &cfg, s.log, s.b, rows, ln)
 	}()
 	return rr, nil
 }
@@ -77,11 +79,11 @@ func (rr *roleRun) exited() error {
 
 // startAPI starts the api role and waits until it is ready.
 func (s *benchRoles) startAPI(ctx context.Context) error {
-	rr, err := s.run(ctx, "api")
+	rr, err := s.run(ctx, s.api)
 	if err != nil {
 		return err
 	}
-	s.api = rr
+	s.apiRun = rr
 	if err := waitReady(ctx, "http://"+rr.addr, rr.done); err != nil {
 		return errors.Join(err, rr.err)
 	}
@@ -91,30 +93,30 @@ func (s *benchRoles) startAPI(ctx context.Context) error {
 // startFanout starts the fanout role (a no-op while it runs). It does not
 // wait for the consumer to join its group.
 func (s *benchRoles) startFanout(ctx context.Context) error {
-	if s.fanout != nil {
+	if s.fanoutRun != nil {
 		return nil
 	}
-	rr, err := s.run(ctx, "fanout")
+	rr, err := s.run(ctx, s.fanout)
 	if err != nil {
 		return err
 	}
-	s.fanout = rr
+	s.fanoutRun = rr
 	return nil
 }
 
 // stopFanout stops the fanout role (a no-op while it is stopped).
 func (s *benchRoles) stopFanout() error {
-	if s.fanout == nil {
+	if s.fanoutRun == nil {
 		return nil
 	}
-	err := s.fanout.stop()
-	s.fanout = nil
+	err := s.fanoutRun.stop()
+	s.fanoutRun = nil
 	return err
 }
 
 // check returns an error if a running role stopped unexpectedly.
 func (s *benchRoles) check() error {
-	for _, rr := range []*roleRun{s.api, s.fanout} {
+	for _, rr := range []*roleRun{s.apiRun, s.fanoutRun} {
 		if rr == nil {
 			continue
 		}
@@ -128,8 +130,8 @@ func (s *benchRoles) check() error {
 // stopAll stops every running role.
 func (s *benchRoles) stopAll() {
 	_ = s.stopFanout()
-	if s.api != nil {
-		_ = s.api.stop()
-		s.api = nil
+	if s.apiRun != nil {
+		_ = s.apiRun.stop()
+		s.apiRun = nil
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -14,7 +14,6 @@ import (
 
 	"github.com/feedsvc/feedsvc/app"
 	"github.com/feedsvc/feedsvc/events"
-	"github.com/feedsvc/feedsvc/internal/bench"
 )
 
 // Ceiling loop settings: several goroutines, 1,000 pipelined ZADDs per
@@ -65,7 +64,7 @@ func (r *benchRun) seedFanout(ctx context.Context) (*fanoutGraph, error) {
 		return r.fanoutG, nil
 	}
 	perPartition, followers, posts := 3, 5000, 50
-	if r.o.quick {
+	if r.o.Quick {
 		perPartition, followers, posts = 1, 100, 5
 	}
 	if th := r.cfg.CelebrityThreshold; th > 0 && followers > th {
@@ -108,7 +107,7 @@ func (r *benchRun) seedFanout(ctx context.Context) (*fanoutGraph, error) {
 func (r *benchRun) balancedAuthors(prefix string, perPartition int) ([]string, error) {
 	topic := r.cfg.TopicPosts
 	cfg := events.NewConfig("feedsvc-bench")
-	client, err := sarama.NewClient(r.b.brokers, cfg)
+	client, err := sarama.NewClient(r.b.Brokers, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("kafka: %w", err)
 	}
@@ -195,7 +194,7 @@ func (r *benchRun) watchFanout(ctx context.Context, g *fanoutGraph, ids [][]app.
 		for j := range g.authors {
 			if start.IsZero() {
 				eg.Go(func() error {
-					got, _, err := r.b.feeds.Page(ectx, g.first[j], 0, 1)
+					got, _, err := r.b.Caches.Feeds.Page(ectx, g.first[j], 0, 1)
 					if len(got) > 0 {
 						started.Store(true)
 					}
@@ -205,7 +204,7 @@ func (r *benchRun) watchFanout(ctx context.Context, g *fanoutGraph, ids [][]app.
 			if !done[j] {
 				newest := ids[j][len(ids[j])-1]
 				eg.Go(func() error {
-					got, _, err := r.b.feeds.Page(ectx, g.last[j], 0, 1)
+					got, _, err := r.b.Caches.Feeds.Page(ectx, g.last[j], 0, 1)
 					doneNow[j] = len(got) > 0 && got[0] >= newest
 					return err
 				})
@@ -328,7 +327,7 @@ func (r *benchRun) fanout(ctx context.Context) error {
 	r.report["fanout"] = rep
 	r.lines = append(r.lines, fmt.Sprintf("fanout (%d authors x %d followers x %d posts = %d feed inserts; fanout start to lag 0: %.2f s; feeds complete: %d/%d)\n",
 		len(g.authors), g.followers, g.posts, inserts, wall.Seconds(), check.checked-check.incomplete, check.checked),
-		bench.Table([]string{"writer", "inserts/s", "seconds", "vs bare loop"}, rows))
+		Table([]string{"writer", "inserts/s", "seconds", "vs bare loop"}, rows))
 	if rbNote != "" {
 		r.lines = append(r.lines, "redis-benchmark: "+rbNote+"\n")
 	}
@@ -338,13 +337,13 @@ func (r *benchRun) fanout(ctx context.Context) error {
 
 // ceiling runs the bare pipelined-ZADD loop, perKey inserts into each of
 // keys, and deletes the keys again.
-func (r *benchRun) ceiling(ctx context.Context, keys []string, perKey int) (bench.Rate, error) {
-	res, err := bench.ZAddLoop(ctx, r.b.redis, keys, perKey, ceilingWorkers, ceilingBatch)
-	if derr := bench.DeleteKeys(context.WithoutCancel(ctx), r.b.redis, keys, ceilingBatch); derr != nil {
+func (r *benchRun) ceiling(ctx context.Context, keys []string, perKey int) (Rate, error) {
+	res, err := ZAddLoop(ctx, r.b.Redis, keys, perKey, ceilingWorkers, ceilingBatch)
+	if derr := DeleteKeys(context.WithoutCancel(ctx), r.b.Redis, keys, ceilingBatch); derr != nil {
 		err = errors.Join(err, derr)
 	}
 	if err != nil {
-		return bench.Rate{}, fmt.Errorf("bare ZADD loop: %w", err)
+		return Rate{}, fmt.Errorf("bare ZADD loop: %w", err)
 	}
 	return res, nil
 }
@@ -352,20 +351,20 @@ func (r *benchRun) ceiling(ctx context.Context, keys []string, perKey int) (benc
 // redisBenchmark runs redis-benchmark's pipelined ZADD on the configured
 // Redis with as many requests and keys as the fan-out run, then deletes its
 // keys. It returns nil and the reason when it cannot run.
-func (r *benchRun) redisBenchmark(ctx context.Context, requests, keyspace int) (*bench.Rate, string, error) {
-	_, embRedis, _ := r.cfg.Embedded()
+func (r *benchRun) redisBenchmark(ctx context.Context, requests, keyspace int) (*Rate, string, error) {
+	embRedis := r.cfg.EmbeddedRedis()
 	switch {
 	case embRedis:
 		return nil, "needs a Redis host:port: the embedded miniredis runs inside feedsvc (use --redis-addr)", nil
 	case strings.Contains(r.cfg.RedisAddr, ","):
 		return nil, "not run on a Redis Cluster", nil
 	}
-	key := "zb:{" + r.prefix + "rb" + bench.RandInt + "}"
-	res, err := bench.RedisBenchmark(ctx, r.cfg.RedisAddr, key, requests, keyspace)
-	if derr := bench.DeleteKeys(context.WithoutCancel(ctx), r.b.redis, bench.RedisBenchmarkKeys(key, keyspace), ceilingBatch); derr != nil {
+	key := "zb:{" + r.prefix + "rb" + RandInt + "}"
+	res, err := RedisBenchmark(ctx, r.cfg.RedisAddr, key, requests, keyspace)
+	if derr := DeleteKeys(context.WithoutCancel(ctx), r.b.Redis, RedisBenchmarkKeys(key, keyspace), ceilingBatch); derr != nil {
 		return nil, "", fmt.Errorf("delete redis-benchmark keys: %w", derr)
 	}
-	if errors.Is(err, bench.ErrNoRedisBenchmark) {
+	if errors.Is(err, ErrNoRedisBenchmark) {
 		return nil, err.Error(), nil
 	}
 	if err != nil {

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -8,8 +8,7 @@ import (
 	"time"
 
 	"github.com/feedsvc/feedsvc/events"
-	"github.com/feedsvc/feedsvc/internal/bench"
-	fanoutrole "github.com/feedsvc/feedsvc/roles/fanout"
+	"github.com/feedsvc/feedsvc/internal/server"
 )
 
 // replay rewinds the fanout group to the start of the run with the replay
@@ -38,7 +37,7 @@ func (r *benchRun) replay(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := events.ApplyReset(ctx, r.b.brokers, plan); err != nil {
+	if err := events.ApplyReset(ctx, r.b.Brokers, plan); err != nil {
 		return fmt.Errorf("rewind the fanout group: %w", err)
 	}
 	n := pending(plan)
@@ -53,7 +52,7 @@ func (r *benchRun) replay(ctx context.Context) error {
 	perSec := float64(n) / took.Seconds()
 	r.report["replay"] = map[string]any{"events": n, "seconds": took.Seconds(), "events_per_sec": perSec, "rewound_to": plan.Target.String()}
 	r.lines = append(r.lines, "replay (fanout group rewound to the start of the run; restart to lag 0)\n",
-		bench.Table([]string{"events", "seconds", "events/s"}, [][]string{{strconv.FormatInt(n, 10), f2(took.Seconds()), f0(perSec)}}), "\n")
+		Table([]string{"events", "seconds", "events/s"}, [][]string{{strconv.FormatInt(n, 10), f2(took.Seconds()), f0(perSec)}}), "\n")
 	return nil
 }
 
@@ -70,7 +69,7 @@ func (r *benchRun) planReplay(ctx context.Context) (*events.ResetPlan, error) {
 	target := events.ResetTarget{Kind: events.ResetToTime, Time: r.started}
 	deadline := time.Now().Add(time.Minute)
 	for {
-		plan, err := events.PlanReset(ctx, r.b.brokers, fanoutrole.Group, topics(r.cfg).All(), target)
+		plan, err := events.PlanReset(ctx, r.b.Brokers, fanoutGroup, server.Topics(r.cfg).All(), target)
 		if err == nil || !errors.Is(err, events.ErrGroupActive) || time.Now().After(deadline) {
 			if err != nil {
 				return nil, fmt.Errorf("plan the rewind of the fanout group: %w", err)

@@ -1,4 +1,4 @@
-package main_test
+package e2e_test
 
 // The end-to-end harness: it builds the feedsvc binary and runs it as OS
 // processes in one of two deployments, and talks to it over HTTP exactly as
@@ -46,7 +46,7 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binary = filepath.Join(dir, "feedsvc")
-	build := exec.Command("go", "build", "-race", "-o", binary, ".")
+	build := exec.Command("go", "build", "-race", "-o", binary, "github.com/feedsvc/feedsvc")
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build feedsvc:", err)

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -11,7 +11,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/feedsvc/feedsvc/app"
-	"github.com/feedsvc/feedsvc/internal/bench"
 )
 
 // celebrityGraph is the celebrity scenario's graph: one author with a
@@ -40,7 +39,7 @@ const normalFollowers = 10
 // the scenario's active ones read their feed (which builds it) first.
 func (r *benchRun) seedCelebrities(ctx context.Context) (*celebrityGraph, error) {
 	big, sample := 1_000_000, 100
-	if r.o.quick {
+	if r.o.Quick {
 		big, sample = 2000, 50
 	}
 	small := r.cfg.CelebrityThreshold + 1 // just above the threshold
@@ -112,7 +111,7 @@ func (r *benchRun) celebrity(ctx context.Context) error {
 		return err
 	}
 	limit := 10 * time.Minute
-	if r.o.quick {
+	if r.o.Quick {
 		limit = time.Minute
 	}
 	seen, err := r.timeToSee(ctx, toks[1:], p.ID, time.Now(), limit)
@@ -125,15 +124,15 @@ func (r *benchRun) celebrity(ctx context.Context) error {
 		return err
 	}
 	postURL := r.base + "/v1/posts"
-	baseline := bench.Attack(ctx, "post-normal", bench.Request{Method: "POST", URL: postURL, Token: normalTok}, postBody, r.o.rate, r.o.duration)
-	post := bench.Attack(ctx, "post-celebrity", bench.Request{Method: "POST", URL: postURL, Token: bigTok}, postBody, r.o.rate, r.o.duration)
+	baseline := Attack(ctx, "post-normal", Request{Method: "POST", URL: postURL, Token: normalTok}, postBody, r.o.Rate, r.o.Duration)
+	post := Attack(ctx, "post-celebrity", Request{Method: "POST", URL: postURL, Token: bigTok}, postBody, r.o.Rate, r.o.Duration)
 	// Reads run while fan-out may still work off those posts (without
 	// hybrid fan-out, a million inserts each): report how much was left.
 	lag, err := r.fanoutLag(ctx)
 	if err != nil {
 		return err
 	}
-	read := bench.Attack(ctx, "read-celebrities", bench.Request{Method: "GET", URL: r.base + "/v1/feed?limit=20", Token: toks[0]}, nil, r.o.rate, r.o.duration)
+	read := Attack(ctx, "read-celebrities", Request{Method: "GET", URL: r.base + "/v1/feed?limit=20", Token: toks[0]}, nil, r.o.Rate, r.o.Duration)
 
 	median, most := -1.0, -1.0
 	if len(seen) > 0 {
@@ -154,12 +153,12 @@ func (r *benchRun) celebrity(ctx context.Context) error {
 		seenText += fmt.Sprintf(": median %.3f s, max %.3f s after it was accepted", median, most)
 	}
 	r.report["celebrity"] = rep
-	row := func(what string, res bench.Result) []string {
+	row := func(what string, res Result) []string {
 		return []string{what, f2(res.P50ms), f2(res.P99ms), f2(res.P999ms), strconv.FormatUint(res.Failed, 10)}
 	}
 	r.lines = append(r.lines, fmt.Sprintf("celebrity (%d/s for %s; threshold %d; a reader following %d celebrities and 1 other author)\n",
-		r.o.rate, r.o.duration, r.cfg.CelebrityThreshold, len(g.celebs)),
-		bench.Table([]string{"request", "p50 ms", "p99 ms", "p99.9 ms", "failed"}, [][]string{
+		r.o.Rate, r.o.Duration, r.cfg.CelebrityThreshold, len(g.celebs)),
+		Table([]string{"request", "p50 ms", "p99 ms", "p99.9 ms", "failed"}, [][]string{
 			row(fmt.Sprintf("post, %d followers", g.sizes[0]), post),
 			row(fmt.Sprintf("post, %d followers", normalFollowers), baseline),
 			row("feed read of the reader", read),

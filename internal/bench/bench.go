@@ -1,9 +1,10 @@
-package main
-
-// `feedsvc bench`: runs the service in-process on the configured backends
-// (embedded by default), seeds a synthetic graph through the store's write
-// path, drives the HTTP API with constant-rate load and reports latencies
-// and rates. The scenarios live in the bench_*.go files next to this one.
+// Package bench is `feedsvc bench`: it runs the service's api and fanout
+// roles in-process on the configured backends (embedded by default), seeds a
+// synthetic graph through the store's write path, drives the HTTP API with
+// constant-rate, open-loop load (vegeta: requests leave on schedule whatever
+// the latency, so slow answers are not hidden by coordinated omission) and
+// reports latencies and rates. The scenarios live in the scenario_*.go files.
+package bench
 
 import (
 	"context"
@@ -14,7 +15,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,134 +23,61 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/redis/rueidis"
-	"github.com/spf13/cobra"
 
 	"github.com/feedsvc/feedsvc/app"
 	"github.com/feedsvc/feedsvc/configs"
 	"github.com/feedsvc/feedsvc/events"
-	"github.com/feedsvc/feedsvc/internal/bench"
+	"github.com/feedsvc/feedsvc/internal/server"
 	"github.com/feedsvc/feedsvc/roles"
 	"github.com/feedsvc/feedsvc/roles/api"
-	fanoutrole "github.com/feedsvc/feedsvc/roles/fanout"
 )
 
-// benchScenarios are the scenarios `feedsvc bench` knows, in the order `all`
+// Scenarios are the scenarios `feedsvc bench` knows, in the order `all`
 // runs them: replay re-processes the events of the scenarios before it, and
 // celebrity comes last because, without hybrid fan-out, its posts leave a
 // backlog that nothing after it should wait for.
-var benchScenarios = []string{"post-latency", "feed-read", "fanout", "spike", "memory", "replay", "celebrity"}
+var Scenarios = []string{"post-latency", "feed-read", "fanout", "spike", "memory", "replay", "celebrity"}
 
-// quickCelebrityThreshold is the celebrity threshold of --quick runs (unless
+// QuickCelebrityThreshold is the celebrity threshold of --quick runs (unless
 // set explicitly), small enough for the quick celebrity to pass it.
-const quickCelebrityThreshold = 500
+const QuickCelebrityThreshold = 500
 
-type benchOptions struct {
-	quick    bool
-	keepKeys bool
-	out      string
-	// cpuProfile, if set, receives a CPU profile of the whole run (api,
-	// fanout and load generator share the process).
-	cpuProfile string
-	rate       int
-	duration   time.Duration
+// fanoutGroup is the fanout role's consumer group (a consumer row's group is
+// its name).
+const fanoutGroup = "fanout"
+
+// Options tune a bench run.
+type Options struct {
+	Quick    bool
+	KeepKeys bool
+	Out      string
+	Rate     int
+	Duration time.Duration
 }
 
-func benchCmd(registry roles.Registry) *cobra.Command {
-	var o benchOptions
-	cmd := &cobra.Command{
-		Use:   "bench SCENARIO",
-		Short: "Measure the service: " + strings.Join(append(slices.Clone(benchScenarios), "all"), ", "),
-		Long: `Runs the api and fanout roles in this process on the configured backends (embedded
-by default, in a fresh data dir), seeds a synthetic graph through the store's write path
-and drives the HTTP API at a constant rate (open loop). Prints a table per scenario and,
-with --out, a JSON report. Backends mix and match: --redis-addr alone uses that Redis
-with the embedded broker and store.
-
-  post-latency  POST /v1/posts for authors with 10, 1,000 and 100,000 followers
-                (--quick: 10, 100, 1,000), next to a synchronous save-then-fan-out baseline
-  feed-read     GET /v1/feed of a user following those authors
-  fanout        feed inserts per second of one fanout process working off a backlog,
-                next to a bare pipelined-ZADD loop and redis-benchmark on the same Redis
-  spike         posts at 10x the rate: failures, peak lag, catch-up, every feed complete
-  memory        Redis bytes per feed entry with feeds at the cap (real Redis only)
-  replay        events per second re-processed by the fanout group rewound to the run's start
-  celebrity     an author with 1,000,000 followers (--quick: 2,000; threshold 500):
-                post latency, time until followers see a post, feed reads of a follower
-                of several celebrities`,
-		Args: cobra.ExactArgs(1),
-	}
-	cmd = withConfig(cmd, func(ctx context.Context, cfg *configs.Config, log *slog.Logger, args []string) error {
-		scenarios := benchScenarios
-		if args[0] != "all" {
-			if !slices.Contains(benchScenarios, args[0]) {
-				return usageError{fmt.Errorf("unknown scenario %q; known: all, %s", args[0], strings.Join(benchScenarios, ", "))}
-			}
-			scenarios = []string{args[0]}
-		}
-		if !cmd.Flags().Changed("data-dir") {
-			dir, err := os.MkdirTemp("", "feedsvc-bench")
-			if err != nil {
-				return err
-			}
-			defer os.RemoveAll(dir)
-			cfg.DataDir = dir
-		}
-		if o.quick {
-			o.rate, o.duration = min(o.rate, 50), min(o.duration, 2*time.Second)
-			if !cmd.Flags().Changed("celebrity-threshold") {
-				cfg.CelebrityThreshold = quickCelebrityThreshold
-			}
-		}
-		ctx, stop := signalContext(ctx, log)
-		defer stop()
-		if o.cpuProfile != "" {
-			f, err := os.Create(o.cpuProfile)
-			if err != nil {
-				return fmt.Errorf("cpu profile: %w", err)
-			}
-			defer f.Close()
-			if err := pprof.StartCPUProfile(f); err != nil {
-				return fmt.Errorf("cpu profile: %w", err)
-			}
-			defer pprof.StopCPUProfile()
-		}
-		return runBench(ctx, cfg, log, registry, scenarios, o)
-	})
-	cmd.Flags().BoolVar(&o.quick, "quick", false, "small graph and short attacks (a smoke test, under a minute on the embedded default)")
-	cmd.Flags().StringVar(&o.out, "out", "", "write the JSON report to this file")
-	cmd.Flags().StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
-	cmd.Flags().BoolVar(&o.keepKeys, "keep-keys", false, "keep this run's keys in a real Redis (deleted at the end by default)")
-	cmd.Flags().IntVar(&o.rate, "rate", 200, "requests per second of each attack")
-	cmd.Flags().DurationVar(&o.duration, "duration", 15*time.Second, "length of each attack")
-	return cmd
-}
-
-// freeLoopbackAddr returns a loopback address with a port that was free a
-// moment ago.
-func freeLoopbackAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
-
-// runBench opens the backends, starts the api and fanout roles, runs the
+// Run opens the backends, starts the api and fanout rows of table, runs the
 // scenarios and prints (and writes) the report.
-func runBench(ctx context.Context, cfg *configs.Config, log *slog.Logger, registry roles.Registry, scenarios []string, o benchOptions) error {
-	b, err := open(ctx, cfg, log)
+func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, table roles.Rows, scenarios []string, o Options) error {
+	apiRows, err := table.Select("api")
 	if err != nil {
 		return err
 	}
-	defer b.close()
-	tokens, err := newTokens(cfg)
+	fanoutRows, err := table.Select(fanoutGroup)
+	if err != nil {
+		return err
+	}
+	b, err := server.Open(ctx, cfg, log, append(slices.Clone(apiRows), fanoutRows...).Needs())
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	tokens, err := server.Tokens(cfg)
 	if err != nil {
 		return err
 	}
 	// The service's own logs would drown the report; keep warnings.
 	quiet := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	svc := &benchRoles{cfg: cfg, log: quiet, b: b, registry: registry}
+	svc := &benchRoles{cfg: cfg, log: quiet, b: b, api: apiRows, fanout: fanoutRows}
 	defer svc.stopAll()
 	if err := svc.startAPI(ctx); err != nil {
 		return err
@@ -159,15 +86,15 @@ func runBench(ctx context.Context, cfg *configs.Config, log *slog.Logger, regist
 		return err
 	}
 
-	r := &benchRun{cfg: cfg, b: b, svc: svc, tokens: tokens, base: "http://" + svc.api.addr, o: o,
+	r := &benchRun{cfg: cfg, b: b, svc: svc, tokens: tokens, base: "http://" + svc.apiRun.addr, o: o,
 		prefix: "b" + strconv.FormatInt(time.Now().UnixMilli(), 36) + "_", started: time.Now(),
 		http: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}},
-		report: map[string]any{"backends": backendNames(cfg), "quick": o.quick, "user_prefix": "", "rate": o.rate, "duration_s": o.duration.Seconds(),
+		report: map[string]any{"backends": backendNames(cfg), "quick": o.Quick, "user_prefix": "", "rate": o.Rate, "duration_s": o.Duration.Seconds(),
 			"celebrity_threshold": cfg.CelebrityThreshold},
 		seeds: map[string]any{}}
 	r.report["seed"], r.report["user_prefix"] = r.seeds, r.prefix
 	r.sizes = []int{10, 1000, 100_000}
-	if o.quick {
+	if o.Quick {
 		r.sizes = []int{10, 100, 1000}
 	}
 	runs := map[string]func(context.Context) error{
@@ -190,12 +117,12 @@ func runBench(ctx context.Context, cfg *configs.Config, log *slog.Logger, regist
 		failed = errors.Join(failed, err)
 	}
 	fmt.Print(strings.Join(r.lines, ""))
-	if o.out != "" {
+	if o.Out != "" {
 		j, err := json.MarshalIndent(r.report, "", "  ")
 		if err != nil {
 			return errors.Join(failed, err)
 		}
-		if err := os.WriteFile(o.out, append(j, '\n'), 0o644); err != nil {
+		if err := os.WriteFile(o.Out, append(j, '\n'), 0o644); err != nil {
 			return errors.Join(failed, fmt.Errorf("write report: %w", err))
 		}
 	}
@@ -206,10 +133,10 @@ func runBench(ctx context.Context, cfg *configs.Config, log *slog.Logger, regist
 // a real Redis, unless asked to keep them; the embedded one goes away with
 // the process.
 func (r *benchRun) cleanup(ctx context.Context) error {
-	if _, embRedis, _ := r.cfg.Embedded(); embRedis || r.o.keepKeys {
+	if r.cfg.EmbeddedRedis() || r.o.KeepKeys {
 		return nil
 	}
-	n, err := bench.DeleteMatching(context.WithoutCancel(ctx), r.b.redis, "*{"+r.prefix+"*")
+	n, err := DeleteMatching(context.WithoutCancel(ctx), r.b.Redis, "*{"+r.prefix+"*")
 	if err != nil {
 		return fmt.Errorf("delete this run's Redis keys: %w", err)
 	}
@@ -240,7 +167,7 @@ func waitReady(ctx context.Context, base string, died <-chan struct{}) error {
 }
 
 func backendNames(cfg *configs.Config) map[string]string {
-	k, r, s := cfg.Embedded()
+	k, r, s := cfg.EmbeddedKafka(), cfg.EmbeddedRedis(), cfg.EmbeddedStore()
 	name := func(embedded bool, emb, real string) string {
 		if embedded {
 			return emb
@@ -257,11 +184,11 @@ func backendNames(cfg *configs.Config) map[string]string {
 // benchRun is one bench invocation's state.
 type benchRun struct {
 	cfg    *configs.Config
-	b      *backends
+	b      *server.Backends
 	svc    *benchRoles
 	tokens *api.Tokens
 	base   string
-	o      benchOptions
+	o      Options
 	// prefix makes this run's user names unique on shared servers.
 	prefix string
 	// started is when the run began: replay rewinds the fanout group here.
@@ -316,7 +243,7 @@ func (r *benchRun) postLatency(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	bench.Attack(ctx, "warm-up", bench.Request{Method: "POST", URL: r.base + "/v1/posts", Token: tok}, postBody, r.o.rate, min(r.o.duration, 5*time.Second))
+	Attack(ctx, "warm-up", Request{Method: "POST", URL: r.base + "/v1/posts", Token: tok}, postBody, r.o.Rate, min(r.o.Duration, 5*time.Second))
 	p50, p99, p999, failed := map[string]float64{}, map[string]float64{}, map[string]float64{}, map[string]uint64{}
 	var rows [][]string
 	for _, n := range r.sizes {
@@ -335,7 +262,7 @@ func (r *benchRun) postLatency(ctx context.Context) error {
 		if err := r.svc.stopFanout(); err != nil {
 			return err
 		}
-		res := bench.Attack(ctx, "post", bench.Request{Method: "POST", URL: r.base + "/v1/posts", Token: tok}, postBody, r.o.rate, r.o.duration)
+		res := Attack(ctx, "post", Request{Method: "POST", URL: r.base + "/v1/posts", Token: tok}, postBody, r.o.Rate, r.o.Duration)
 		if err := r.svc.startFanout(ctx); err != nil {
 			return err
 		}
@@ -353,23 +280,23 @@ func (r *benchRun) postLatency(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	base := bench.Attack(ctx, "sync", bench.Request{Method: "POST", URL: syncURL, Token: tok}, postBody, r.o.rate, r.o.duration)
+	base := Attack(ctx, "sync", Request{Method: "POST", URL: syncURL, Token: tok}, postBody, r.o.Rate, r.o.Duration)
 	rows = append(rows, []string{"sync baseline", strconv.Itoa(n), f2(base.P50ms), f2(base.P99ms), f2(base.P999ms), strconv.FormatUint(base.Failed, 10)})
 	r.report["post_latency"] = map[string]any{
 		"p50_ms": p50, "p99_ms": p99, "p999_ms": p999, "failed": failed,
 		"sync_baseline_followers": n, "sync_baseline_p50_ms": base.P50ms, "sync_baseline_p99_ms": base.P99ms, "sync_baseline_failed": base.Failed,
 		"sync_baseline_codes": base.Codes, "sync_baseline_errors": base.Errors,
 	}
-	r.lines = append(r.lines, fmt.Sprintf("post-latency (%d/s for %s)\n", r.o.rate, r.o.duration),
-		bench.Table([]string{"path", "followers", "p50 ms", "p99 ms", "p99.9 ms", "failed"}, rows), "\n")
+	r.lines = append(r.lines, fmt.Sprintf("post-latency (%d/s for %s)\n", r.o.Rate, r.o.Duration),
+		Table([]string{"path", "followers", "p50 ms", "p99 ms", "p99.9 ms", "failed"}, rows), "\n")
 	return nil
 }
 
 // syncBaseline serves the write-up's Option A next to the service: save the
 // post, fan it out to every follower inline, then answer.
 func (r *benchRun) syncBaseline(ctx context.Context) (url string, stop func(), err error) {
-	svc := &app.Service{Posts: r.b.store, Graph: r.b.store, Feeds: r.b.feeds, IDs: app.NewIDGen(1023), FeedCap: r.cfg.FeedCap}
-	fan := &app.Fanout{Posts: r.b.store, Graph: r.b.store, Feeds: r.b.feeds, FeedCap: r.cfg.FeedCap, PageSize: r.cfg.FanoutBatch}
+	svc := &app.Service{Posts: r.b.Store, Graph: r.b.Store, Feeds: r.b.Caches.Feeds, IDs: app.NewIDGen(1023), FeedCap: r.cfg.FeedCap}
+	fan := &app.Fanout{Posts: r.b.Store, Graph: r.b.Store, Feeds: r.b.Caches.Feeds, FeedCap: r.cfg.FeedCap, PageSize: r.cfg.FanoutBatch}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.POST("/sync/posts", func(c echo.Context) error {
@@ -410,10 +337,10 @@ func (r *benchRun) feedRead(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	res := bench.Attack(ctx, "feed", bench.Request{Method: "GET", URL: r.base + "/v1/feed?limit=20", Token: tok}, nil, r.o.rate, r.o.duration)
+	res := Attack(ctx, "feed", Request{Method: "GET", URL: r.base + "/v1/feed?limit=20", Token: tok}, nil, r.o.Rate, r.o.Duration)
 	r.report["feed_read"] = map[string]any{"p50_ms": res.P50ms, "p99_ms": res.P99ms, "p999_ms": res.P999ms, "failed": res.Failed}
-	r.lines = append(r.lines, fmt.Sprintf("feed-read (%d/s for %s)\n", r.o.rate, r.o.duration),
-		bench.Table([]string{"p50 ms", "p99 ms", "p99.9 ms", "failed"}, [][]string{{f2(res.P50ms), f2(res.P99ms), f2(res.P999ms), strconv.FormatUint(res.Failed, 10)}}), "\n")
+	r.lines = append(r.lines, fmt.Sprintf("feed-read (%d/s for %s)\n", r.o.Rate, r.o.Duration),
+		Table([]string{"p50 ms", "p99 ms", "p99.9 ms", "failed"}, [][]string{{f2(res.P50ms), f2(res.P99ms), f2(res.P999ms), strconv.FormatUint(res.Failed, 10)}}), "\n")
 	return nil
 }
 
@@ -426,9 +353,9 @@ func (r *benchRun) spike(ctx context.Context) error {
 	if err := r.seedBase(ctx); err != nil {
 		return err
 	}
-	rate, d := 10*r.o.rate, r.o.duration
+	rate, d := 10*r.o.Rate, r.o.Duration
 	n := r.sizes[1]
-	if r.o.quick {
+	if r.o.Quick {
 		n = r.sizes[0] // keeps the smoke run short on the embedded Redis
 	}
 	tok, err := r.token(r.author(n))
@@ -456,7 +383,7 @@ func (r *benchRun) spike(ctx context.Context) error {
 	}()
 	var accepted []app.ID
 	var badBodies int
-	req := bench.Request{Method: "POST", URL: r.base + "/v1/posts", Token: tok, OnResponse: func(status int, body []byte) {
+	req := Request{Method: "POST", URL: r.base + "/v1/posts", Token: tok, OnResponse: func(status int, body []byte) {
 		if status != http.StatusCreated {
 			return
 		}
@@ -467,7 +394,7 @@ func (r *benchRun) spike(ctx context.Context) error {
 		}
 		accepted = append(accepted, p.ID)
 	}}
-	res := bench.Attack(ctx, "spike", req, postBody, rate, d)
+	res := Attack(ctx, "spike", req, postBody, rate, d)
 	burstEnd := time.Now()
 	stopSampling()
 	<-sampled
@@ -493,7 +420,7 @@ func (r *benchRun) spike(ctx context.Context) error {
 		"incomplete_feeds": check.incomplete, "missing_entries": check.missing, "expected_per_feed": len(want),
 	}
 	r.lines = append(r.lines, fmt.Sprintf("spike (%d/s for %s, author with %d followers)\n", rate, d, n),
-		bench.Table([]string{"posts", "failed", "accepted/s", "p99 ms", "peak fanout lag", "catch-up s", "feeds complete"}, [][]string{{
+		Table([]string{"posts", "failed", "accepted/s", "p99 ms", "peak fanout lag", "catch-up s", "feeds complete"}, [][]string{{
 			strconv.FormatUint(res.Requests, 10), strconv.FormatUint(res.Failed, 10), f2(res.Throughput), f2(res.P99ms),
 			strconv.FormatInt(peak.Load(), 10), f2(catchUp.Seconds()), fmt.Sprintf("%d/%d", check.checked-check.incomplete, check.checked),
 		}}), "\n")
@@ -527,7 +454,7 @@ func (r *benchRun) waitFanout(ctx context.Context, since time.Time) (time.Durati
 
 // fanoutLag is the fanout group's total backlog on the service's topics.
 func (r *benchRun) fanoutLag(ctx context.Context) (int64, error) {
-	parts, err := events.GroupLag(ctx, r.b.brokers, fanoutrole.Group, topics(r.cfg).All())
+	parts, err := events.GroupLag(ctx, r.b.Brokers, fanoutGroup, server.Topics(r.cfg).All())
 	if err != nil {
 		return 0, fmt.Errorf("fanout lag: %w", err)
 	}
@@ -541,16 +468,16 @@ func (r *benchRun) fanoutLag(ctx context.Context) (int64, error) {
 // memory fills feeds to the cap and reports Redis memory per entry (real
 // Redis only: miniredis does not account memory).
 func (r *benchRun) memory(ctx context.Context) error {
-	if _, embRedis, _ := r.cfg.Embedded(); embRedis {
+	if r.cfg.EmbeddedRedis() {
 		r.report["memory"] = map[string]any{"bytes_per_entry": nil, "note": "embedded miniredis does not account memory; use --redis-addr"}
 		r.lines = append(r.lines, "memory: n/a on the embedded Redis (use --redis-addr)\n\n")
 		return nil
 	}
 	feeds := 200
-	if r.o.quick {
+	if r.o.Quick {
 		feeds = 20
 	}
-	before, err := usedMemory(ctx, r.b.redis)
+	before, err := usedMemory(ctx, r.b.Redis)
 	if err != nil {
 		return err
 	}
@@ -560,11 +487,11 @@ func (r *benchRun) memory(ctx context.Context) error {
 		for j := range batch {
 			batch[j] = ids.Next()
 		}
-		if err := r.b.feeds.Fill(ctx, fmt.Sprintf("%sm%d", r.prefix, i), batch); err != nil {
+		if err := r.b.Caches.Feeds.Fill(ctx, fmt.Sprintf("%sm%d", r.prefix, i), batch); err != nil {
 			return err
 		}
 	}
-	after, err := usedMemory(ctx, r.b.redis)
+	after, err := usedMemory(ctx, r.b.Redis)
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package main
+package bench
 
 // Seeding the bench's synthetic graphs through the store's write path,
 // warming feeds, checking them, and the few plain HTTP calls scenarios make
@@ -50,11 +50,11 @@ func (r *benchRun) seedOnce(ctx context.Context, name string, seed func(ctx cont
 // followAll makes follower(i) follow author for every i < n, through the
 // store's write path (there is no bulk form of Follow).
 func (r *benchRun) followAll(ctx context.Context, author string, n int, follower func(int) string) error {
-	if err := r.b.store.EnsureUser(ctx, author); err != nil {
+	if err := r.b.Store.EnsureUser(ctx, author); err != nil {
 		return err
 	}
 	return parallel(ctx, "follows of "+author, n, func(ctx context.Context, i int) error {
-		if _, err := r.b.store.Follow(ctx, follower(i), author); err != nil {
+		if _, err := r.b.Store.Follow(ctx, follower(i), author); err != nil {
 			return fmt.Errorf("follow %s: %w", author, err)
 		}
 		return nil
@@ -68,7 +68,7 @@ func (r *benchRun) followAll(ctx context.Context, author string, n int, follower
 // posted yet, so it is only right before the authors' first posts.
 func (r *benchRun) warm(ctx context.Context, n int, user func(int) string) error {
 	return parallel(ctx, "warm feeds", n, func(ctx context.Context, i int) error {
-		if err := r.b.feeds.Fill(ctx, user(i), nil); err != nil {
+		if err := r.b.Caches.Feeds.Fill(ctx, user(i), nil); err != nil {
 			return fmt.Errorf("warm feed: %w", err)
 		}
 		return nil
@@ -121,7 +121,7 @@ func (r *benchRun) followersOf(ctx context.Context, author string) ([]string, er
 	var all []string
 	cursor := ""
 	for {
-		page, next, err := r.b.store.Followers(ctx, author, cursor, 1000)
+		page, next, err := r.b.Store.Followers(ctx, author, cursor, 1000)
 		if err != nil {
 			return nil, fmt.Errorf("followers of %s: %w", author, err)
 		}
@@ -151,7 +151,7 @@ func newestIDs(ids []app.ID, n int) []app.ID {
 func (r *benchRun) checkFeeds(ctx context.Context, users []string, want func(i int) []app.ID) (feedCheck, error) {
 	var incomplete, missing atomic.Int64
 	err := parallel(ctx, "check feeds", len(users), func(ctx context.Context, i int) error {
-		have, complete, err := r.b.feeds.Page(ctx, users[i], 0, r.cfg.FeedCap)
+		have, complete, err := r.b.Caches.Feeds.Page(ctx, users[i], 0, r.cfg.FeedCap)
 		if err != nil {
 			return err
 		}

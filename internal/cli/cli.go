@@ -1,0 +1,256 @@
+// Package cli is feedsvc's command line (cobra): serve, token, migrate, the
+// operator commands (feed, moderation, replay, lag, dlq), bench and version.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/feedsvc/feedsvc/app"
+	"github.com/feedsvc/feedsvc/configs"
+	"github.com/feedsvc/feedsvc/internal/server"
+	"github.com/feedsvc/feedsvc/roles"
+	redisstore "github.com/feedsvc/feedsvc/store/redis"
+)
+
+// Exit codes.
+const (
+	ExitOK    = 0
+	ExitError = 1 // the command failed
+	ExitUsage = 2 // the command was called wrongly (flags, settings, arguments)
+)
+
+// usageError marks errors in how the command was called: exit code 2.
+type usageError struct{ error }
+
+func (e usageError) Unwrap() error { return e.error }
+
+// ExitCode is the process exit code for err, the result of Execute.
+func ExitCode(err error) int {
+	var ue usageError
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.As(err, &ue):
+		return ExitUsage
+	}
+	return ExitError
+}
+
+// NewRoot returns the feedsvc command; table is the role table serve, bench
+// and the help text read role names from.
+func NewRoot(table roles.Rows, version string) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "feedsvc",
+		Short:         "feedsvc is a social-feed backend: posts, follows and home feeds",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(serveCmd(table), tokenCmd(), migrateCmd(), feedCmd(), moderationCmd(), versionCmd(version),
+		replayCmd(), lagCmd(), dlqCmd(), benchCmd(table))
+	return root
+}
+
+// withConfig binds the config flags to cmd and loads env and file values
+// before run.
+func withConfig(cmd *cobra.Command, run func(ctx context.Context, cfg *configs.Config, log *slog.Logger, args []string) error) *cobra.Command {
+	cfg := &configs.Config{}
+	cfg.Bind(cmd.Flags())
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if err := configs.Load(cmd.Flags()); err != nil {
+			return usageError{err}
+		}
+		log, err := newLogger(cfg.LogLevel)
+		if err != nil {
+			return usageError{err}
+		}
+		return run(cmd.Context(), cfg, log, args)
+	}
+	return cmd
+}
+
+func newLogger(level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("log-level %q: %w", level, err)
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+}
+
+func serveCmd(table roles.Rows) *cobra.Command {
+	var roleSpec string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run one or more roles (all, " + strings.Join(table.Names(), ", ") + ")",
+		Long: `Runs the selected roles in this process until SIGINT or SIGTERM. A process opens only the
+backends its roles need, and /readyz checks only those.
+
+On SIGTERM /readyz answers 503 at once while HTTP keeps serving for --shutdown-drain, so load
+balancers stop sending; then the roles stop in reverse order (consumers commit their offsets),
+and HTTP stops last. Past --shutdown-timeout the process exits 1 and logs what did not stop;
+a second signal exits at once.`,
+		Args: cobra.NoArgs,
+	}
+	cmd = withConfig(cmd, func(ctx context.Context, cfg *configs.Config, log *slog.Logger, _ []string) error {
+		rows, err := table.Select(roleSpec)
+		if err != nil {
+			return usageError{err}
+		}
+		ctx, stop := signalContext(ctx, log)
+		defer stop()
+		return server.Serve(ctx, cfg, log, rows)
+	})
+	cmd.Flags().StringVar(&roleSpec, "role", "all", "roles to run: all, or a comma list of "+strings.Join(table.Names(), ", "))
+	return cmd
+}
+
+// signalContext is cancelled by the first SIGINT/SIGTERM (graceful
+// shutdown); a second one exits at once.
+func signalContext(parent context.Context, log *slog.Logger) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(parent)
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		select {
+		case s := <-sigs:
+			log.Info("shutting down", "signal", s.String())
+			cancel()
+		case <-ctx.Done():
+			return
+		}
+		if s, ok := <-sigs; ok {
+			log.Warn("second signal, exiting now", "signal", s.String())
+			os.Exit(ExitError)
+		}
+	}()
+	return ctx, func() { signal.Stop(sigs); cancel() }
+}
+
+func tokenCmd() *cobra.Command {
+	var ttl time.Duration
+	cmd := &cobra.Command{
+		Use:   "token USER",
+		Short: "Print a bearer token for USER that the service with the same config accepts (development)",
+		Args:  cobra.ExactArgs(1),
+	}
+	cmd = withConfig(cmd, func(_ context.Context, cfg *configs.Config, _ *slog.Logger, args []string) error {
+		tokens, err := server.Tokens(cfg)
+		if err != nil {
+			return err
+		}
+		tok, err := tokens.Issue(args[0], ttl)
+		if errors.Is(err, app.ErrInvalid) {
+			return usageError{err}
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(cmd.OutOrStdout(), tok)
+		return nil
+	})
+	cmd.Flags().DurationVar(&ttl, "ttl", 24*time.Hour, "token lifetime")
+	return cmd
+}
+
+func migrateCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "migrate",
+		Short: "Create or update the Cassandra schema and the Kafka topics (idempotent)",
+		Args:  cobra.NoArgs,
+	}
+	return withConfig(cmd, func(ctx context.Context, cfg *configs.Config, log *slog.Logger, _ []string) error {
+		return server.Migrate(ctx, cfg, log)
+	})
+}
+
+func feedCmd() *cobra.Command {
+	feed := &cobra.Command{Use: "feed", Short: "Operator tools for cached home feeds"}
+	inspect := &cobra.Command{
+		Use:   "inspect USER",
+		Short: "Print the post IDs cached in USER's feed in Redis, newest first, one per line (no rebuild)",
+		Args:  cobra.ExactArgs(1),
+	}
+	inspect = withConfig(inspect, func(ctx context.Context, cfg *configs.Config, _ *slog.Logger, args []string) error {
+		if cfg.EmbeddedRedis() {
+			return usageError{errors.New("feed inspect needs --redis-addr (the embedded Redis lives inside the serving process)")}
+		}
+		client, err := redisstore.Dial(cfg.RedisAddr, false)
+		if err != nil {
+			return err
+		}
+		defer client.Close()
+		ids, err := redisstore.NewFeeds(client, cfg.FeedCap, 0).Inspect(ctx, args[0])
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			fmt.Fprintln(inspect.OutOrStdout(), id)
+		}
+		return nil
+	})
+	feed.AddCommand(inspect)
+	return feed
+}
+
+func moderationCmd() *cobra.Command {
+	mod := &cobra.Command{Use: "moderation", Short: "Operator tools for moderation"}
+	var limit int
+	var cursor string
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List moderation decisions, newest first (reads the store; stop an embedded service first)",
+		Args:  cobra.NoArgs,
+	}
+	list = withConfig(list, func(ctx context.Context, cfg *configs.Config, log *slog.Logger, _ []string) error {
+		b, err := server.Open(ctx, cfg, log, roles.Needs{Store: true})
+		if err != nil {
+			return err
+		}
+		defer b.Close()
+		ds, next, err := app.ModerationDecisions(ctx, b.Store, cursor, limit)
+		if errors.Is(err, app.ErrInvalid) {
+			return usageError{err}
+		}
+		if err != nil {
+			return err
+		}
+		return printDecisions(list.OutOrStdout(), ds, next)
+	})
+	list.Flags().IntVar(&limit, "limit", 50, "decisions to show")
+	list.Flags().StringVar(&cursor, "cursor", "", "continue after this post ID")
+	mod.AddCommand(list)
+	return mod
+}
+
+func printDecisions(out io.Writer, ds []app.Decision, next string) error {
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "POST\tAUTHOR\tRULE\tDETAIL\tDECIDED AT")
+	for _, d := range ds {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", d.Post, d.Author, d.Rule, d.Detail, d.DecidedAt.Format(time.RFC3339))
+	}
+	if next != "" {
+		fmt.Fprintf(w, "(more: --cursor %s)\n", next)
+	}
+	return w.Flush()
+}
+
+func versionCmd(version string) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprintln(cmd.OutOrStdout(), "feedsvc", version) },
+	}
+}

@@ -1,0 +1,359 @@
+// Package server is the composition root: the only place that knows which
+// adapter backs which port. It opens what the selected roles need (the
+// embedded backend when no address is configured, the production one
+// otherwise), builds the roles from the table and runs their lifecycle.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"net"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/rueidis"
+
+	"github.com/feedsvc/feedsvc/app"
+	"github.com/feedsvc/feedsvc/configs"
+	"github.com/feedsvc/feedsvc/events"
+	"github.com/feedsvc/feedsvc/roles"
+	"github.com/feedsvc/feedsvc/roles/api"
+	"github.com/feedsvc/feedsvc/roles/httpserver"
+	"github.com/feedsvc/feedsvc/store/cassandra"
+	"github.com/feedsvc/feedsvc/store/pebble"
+	redisstore "github.com/feedsvc/feedsvc/store/redis"
+)
+
+// Store is what the service needs from a store adapter.
+type Store interface {
+	roles.Store
+	Ping(context.Context) error
+	Close() error
+}
+
+// Backends are the open connections of one process: only those its roles
+// need are set.
+type Backends struct {
+	Store     Store
+	Redis     rueidis.Client
+	Caches    roles.Caches
+	Brokers   []string
+	Publisher *events.Producer
+
+	closers []func() // run in reverse order
+	checks  map[string]func(context.Context) error
+}
+
+// Close closes everything that was opened, last opened first.
+func (b *Backends) Close() {
+	for _, c := range slices.Backward(b.closers) {
+		c()
+	}
+}
+
+// Ready checks every dependency that was opened.
+func (b *Backends) Ready(ctx context.Context) error {
+	var errs []error
+	for name, check := range b.checks {
+		if err := check(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Topics are the configured topics.
+func Topics(cfg *configs.Config) events.Topics {
+	return events.Topics{Posts: cfg.TopicPosts, Follows: cfg.TopicFollows}
+}
+
+// CassandraConfig is the Cassandra adapter's configuration.
+func CassandraConfig(cfg *configs.Config) cassandra.Config {
+	return cassandra.Config{
+		Hosts:       cfg.CassandraHosts,
+		Keyspace:    cfg.CassandraKeyspace,
+		Replication: cfg.CassandraReplication,
+		Consistency: cfg.CassandraConsistency,
+		Timeout:     5 * time.Second,
+	}
+}
+
+// Open connects to (or starts) what needs asks for.
+func Open(ctx context.Context, cfg *configs.Config, log *slog.Logger, needs roles.Needs) (_ *Backends, err error) {
+	b := &Backends{checks: map[string]func(context.Context) error{}}
+	defer func() {
+		if err != nil {
+			b.Close() // what was opened before the failure
+		}
+	}()
+	// The data dir first: a second process on the same dir fails here,
+	// before touching anything else.
+	if (needs.Store && cfg.EmbeddedStore()) || (needs.Kafka() && cfg.EmbeddedKafka()) {
+		unlock, err := LockDataDir(cfg.DataDir)
+		if err != nil {
+			return nil, err
+		}
+		b.closers = append(b.closers, unlock)
+	}
+	if needs.Store {
+		if b.Store, err = OpenStore(ctx, cfg, log); err != nil {
+			return nil, err
+		}
+		b.closers = append(b.closers, func() { _ = b.Store.Close() })
+		b.checks["store"] = b.Store.Ping
+	}
+	if needs.Redis {
+		if err := b.openRedis(cfg, log); err != nil {
+			return nil, err
+		}
+	}
+	if needs.Kafka() {
+		if err := b.openKafka(cfg, log, needs.Producer); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+func (b *Backends) openRedis(cfg *configs.Config, log *slog.Logger) error {
+	addr := cfg.RedisAddr
+	if cfg.EmbeddedRedis() {
+		m := miniredis.NewMiniRedis()
+		if err := m.StartAddr("127.0.0.1:0"); err != nil {
+			return fmt.Errorf("start embedded redis: %w", err)
+		}
+		b.closers = append(b.closers, m.Close)
+		addr = m.Addr()
+		log.Info("embedded redis (in memory; feeds are rebuilt from the store after a restart)", "addr", addr)
+	}
+	client, err := redisstore.Dial(addr, cfg.EmbeddedRedis())
+	if err != nil {
+		return err
+	}
+	b.closers = append(b.closers, client.Close)
+	b.Redis = client
+	feeds := redisstore.NewFeeds(client, cfg.FeedCap, cfg.FeedInactiveAfter)
+	b.Caches = roles.Caches{
+		Feeds:       feeds,
+		Timelines:   redisstore.NewTimelines(client, cfg.FeedCap, cfg.FeedInactiveAfter),
+		Celebrities: redisstore.NewCelebrities(client, cfg.FeedInactiveAfter),
+		Analytics:   redisstore.NewAnalytics(client),
+		Search:      redisstore.NewSearch(client, cfg.SearchTermCap),
+	}
+	b.checks["redis"] = feeds.Ping
+	return nil
+}
+
+func (b *Backends) openKafka(cfg *configs.Config, log *slog.Logger, producer bool) error {
+	b.Brokers = cfg.KafkaBrokers
+	if cfg.EmbeddedKafka() {
+		k, err := events.StartEmbedded(cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		b.closers = append(b.closers, k.Close)
+		b.Brokers = k.Addrs()
+		// The embedded broker is this process's own: create its topics now.
+		spec := events.TopicSpec{Partitions: int32(cfg.KafkaPartitions), Replication: 1}
+		if err := events.EnsureTopics(b.Brokers, Topics(cfg), spec); err != nil {
+			return err
+		}
+		log.Info("embedded kafka", "addr", b.Brokers, "dir", cfg.DataDir)
+	}
+	health, err := events.NewHealth(b.Brokers)
+	if err != nil {
+		return err
+	}
+	b.closers = append(b.closers, func() { _ = health.Close() })
+	b.checks["kafka"] = health.Ping
+	if producer {
+		p, err := events.NewProducer(b.Brokers, Topics(cfg))
+		if err != nil {
+			return err
+		}
+		// Closed after the roles stopped (closers run in reverse), so it
+		// flushes what they published.
+		b.closers = append(b.closers, func() { _ = p.Close() })
+		b.Publisher = p
+	}
+	return nil
+}
+
+// OpenStore opens the embedded Pebble store or connects to Cassandra.
+func OpenStore(ctx context.Context, cfg *configs.Config, log *slog.Logger) (Store, error) {
+	if !cfg.EmbeddedStore() {
+		return cassandra.Open(ctx, CassandraConfig(cfg), log)
+	}
+	s, err := pebble.Open(cfg.DataDir, log)
+	if err != nil {
+		return nil, fmt.Errorf("%w (is another feedsvc running on data dir %s?)", err, cfg.DataDir)
+	}
+	log.Info("embedded store", "dir", cfg.DataDir)
+	return s, nil
+}
+
+// Serve runs the selected rows until ctx ends: it opens what they need,
+// listens on the configured HTTP address and runs their lifecycle.
+func Serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, rows roles.Rows) error {
+	b, err := Open(ctx, cfg, log, rows.Needs())
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("http: listen %s: %w", cfg.HTTPAddr, err)
+	}
+	return Run(ctx, cfg, log, b, rows, ln)
+}
+
+// Run builds the rows on open backends and runs them, serving HTTP on ln,
+// until ctx ends. If a role cannot be built, nothing runs.
+func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, b *Backends, rows roles.Rows, ln net.Listener) error {
+	defer ln.Close()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	lc := &roles.Lifecycle{Drain: cfg.ShutdownDrain, Timeout: cfg.ShutdownTimeout, Log: log}
+	router := httpserver.New(log, reg, lc.Ready(b.Ready))
+	if cfg.Pprof {
+		httpserver.EnablePprof(router)
+	}
+	d := &roles.Deps{
+		Log:     log,
+		Metrics: reg,
+		Settings: roles.Settings{
+			FeedCap: cfg.FeedCap, FanoutBatch: cfg.FanoutBatch, CelebrityThreshold: cfg.CelebrityThreshold,
+			PostCacheSize: cfg.PostCacheSize, PostCacheTTL: cfg.PostCacheTTL, NodeID: NodeID(cfg),
+			Moderation: app.ModerationRules{
+				Blocklist: cfg.ModerationBlocklist, MaxLinks: cfg.ModerationMaxLinks, MaxPerMinute: cfg.ModerationRate,
+			},
+		},
+		Caches:  b.Caches,
+		Brokers: b.Brokers,
+		Topics:  Topics(cfg),
+		HTTP:    router,
+		Healthy: b.Ready,
+	}
+	if b.Store != nil {
+		d.Store = b.Store
+	}
+	if b.Publisher != nil {
+		d.Publisher = b.Publisher
+	}
+	needs := rows.Needs()
+	if needs.Consumer {
+		d.Events = events.NewMetrics(reg)
+	}
+	if needs.HTTP {
+		tokens, err := Tokens(cfg)
+		if err != nil {
+			return err
+		}
+		d.Verify = tokens.Verify
+	}
+	built, err := roles.Build(rows, d)
+	if err != nil {
+		return err
+	}
+	if needs.RebuildFromLog && cfg.EmbeddedRedis() {
+		if err := rebuildMemorySinks(ctx, b.Brokers, d.Topics, rows, log); err != nil {
+			return err
+		}
+	}
+	return lc.Run(ctx, built, ln, router)
+}
+
+// rebuildMemorySinks rewinds the groups whose output lives only in Redis to
+// the start of the log when Redis is the embedded, in-memory one: it starts
+// empty, so the consumers recompute counters and index from the retained
+// events, and trends and search survive a restart of the laptop default.
+func rebuildMemorySinks(ctx context.Context, brokers []string, topics events.Topics, rows roles.Rows, log *slog.Logger) error {
+	for _, r := range rows {
+		if !r.Needs.RebuildFromLog {
+			continue
+		}
+		plan, err := events.PlanReset(ctx, brokers, r.Name, topics.All(), events.ResetTarget{Kind: events.ResetToEarliest})
+		if err != nil {
+			return fmt.Errorf("rebuild %s from the log: %w", r.Name, err)
+		}
+		if err := events.ApplyReset(ctx, brokers, plan); err != nil {
+			return fmt.Errorf("rebuild %s from the log: %w", r.Name, err)
+		}
+		log.Info("embedded redis starts empty: replaying the log into "+r.Name, "group", r.Name)
+	}
+	return nil
+}
+
+// NodeID is the Snowflake node: configured, or derived from host and pid so
+// two api processes on one machine differ.
+func NodeID(cfg *configs.Config) int {
+	if cfg.NodeID >= 0 {
+		return cfg.NodeID
+	}
+	host, _ := os.Hostname()
+	h := fnv.New32a()
+	fmt.Fprintf(h, "%s/%d", host, os.Getpid())
+	return int(h.Sum32() % (app.MaxNodeID + 1))
+}
+
+// Tokens uses the configured secret or key, else the data dir's local
+// secret (generated on first use).
+func Tokens(cfg *configs.Config) (*api.Tokens, error) {
+	secret := cfg.JWTSecret
+	if secret == "" && cfg.JWTPublicKey == "" {
+		s, err := api.LocalSecret(cfg.DataDir)
+		if err != nil {
+			return nil, err
+		}
+		secret = s
+	}
+	return api.NewTokens(secret, cfg.JWTPublicKey)
+}
+
+// Migrate creates/updates the Cassandra schema and the Kafka topics.
+func Migrate(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
+	if cfg.EmbeddedKafka() && cfg.EmbeddedStore() {
+		log.Info("nothing to migrate: the embedded broker and store set themselves up")
+		return nil
+	}
+	if !cfg.EmbeddedStore() {
+		if err := cassandra.Migrate(ctx, CassandraConfig(cfg), log); err != nil {
+			return err
+		}
+		log.Info("cassandra schema up to date", "keyspace", cfg.CassandraKeyspace)
+	}
+	if !cfg.EmbeddedKafka() {
+		spec := events.TopicSpec{Partitions: int32(cfg.KafkaPartitions), Replication: int16(cfg.KafkaReplication)}
+		if err := events.EnsureTopics(cfg.KafkaBrokers, Topics(cfg), spec); err != nil {
+			return err
+		}
+		log.Info("kafka topics ready", "topics", Topics(cfg).All())
+	}
+	return nil
+}
+
+// WithBrokers runs fn with the configured brokers, or, when none are
+// configured, with the embedded broker started on the data dir for the
+// duration of fn. The data dir is locked meanwhile, so this fails while a
+// serving process uses it.
+func WithBrokers(ctx context.Context, cfg *configs.Config, log *slog.Logger, fn func(brokers []string) error) error {
+	if !cfg.EmbeddedKafka() {
+		return fn(cfg.KafkaBrokers)
+	}
+	b, err := Open(ctx, cfg, log, roles.Needs{Consumer: true})
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return fn(b.Brokers)
+}

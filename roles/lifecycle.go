@@ -1,0 +1,183 @@
+package roles
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// stopGrace is how long the roles still get to stop once one of them has
+// used up the shutdown budget.
+const stopGrace = time.Second
+
+// ErrDraining is what readiness reports once shutdown began.
+var ErrDraining = errors.New("shutting down")
+
+// Built is a role ready to run.
+type Built struct {
+	Name string
+	Role Role
+}
+
+// Build builds every row; if one fails, none is returned, so nothing runs.
+func Build(rows Rows, d *Deps) ([]Built, error) {
+	built := make([]Built, 0, len(rows))
+	for _, r := range rows {
+		role, err := r.Build(d)
+		if err != nil {
+			return nil, fmt.Errorf("build role %s: %w", r.Name, err)
+		}
+		built = append(built, Built{Name: r.Name, Role: role})
+	}
+	return built, nil
+}
+
+// Lifecycle runs one process's roles and its HTTP server, and shuts them
+// down in order: readiness fails at once, HTTP keeps serving for Drain so
+// load balancers see the 503 and stop sending, then the roles stop in
+// reverse order (consumers commit and leave their groups), and HTTP stops
+// last, letting in-flight requests finish. Closing is bounded by Timeout.
+type Lifecycle struct {
+	Drain   time.Duration
+	Timeout time.Duration
+	Log     *slog.Logger
+
+	draining atomic.Bool
+}
+
+// Ready wraps a readiness check so that it fails once shutdown began.
+func (l *Lifecycle) Ready(check func(context.Context) error) func(context.Context) error {
+	return func(ctx context.Context) error {
+		if l.draining.Load() {
+			return ErrDraining
+		}
+		return check(ctx)
+	}
+}
+
+// running is a started role.
+type running struct {
+	Built
+	cancel context.CancelFunc
+	done   chan struct{}
+	err    error
+}
+
+// Run starts the roles in order, then serves handler on ln, until ctx ends
+// or a role or the server fails. A role that stops on its own is a failure:
+// the others are stopped too, without drain, and the error returned, so the
+// process exits non-zero and its orchestrator restarts it.
+func (l *Lifecycle) Run(ctx context.Context, built []Built, ln net.Listener, handler http.Handler) error {
+	failed := make(chan struct{}, len(built)+1)
+	rs := make([]*running, len(built))
+	for i, b := range built {
+		rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		r := &running{Built: b, cancel: cancel, done: make(chan struct{})}
+		rs[i] = r
+		go func() {
+			defer close(r.done)
+			r.err = r.Role.Run(rctx)
+			if rctx.Err() == nil {
+				if r.err == nil {
+					r.err = errors.New("stopped unexpectedly")
+				}
+				failed <- struct{}{}
+			}
+		}()
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	var httpErr error
+	httpDone := make(chan struct{})
+	go func() {
+		defer close(httpDone)
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			httpErr = err
+			failed <- struct{}{}
+		}
+	}()
+	l.Log.Info("feedsvc started", "roles", names(built), "http", ln.Addr().String())
+
+	select {
+	case <-ctx.Done():
+		l.draining.Store(true)
+		if l.Drain > 0 {
+			l.Log.Info("draining: readiness fails, HTTP still serves", "for", l.Drain)
+			select {
+			case <-time.After(l.Drain):
+			case <-failed:
+			}
+		}
+	case <-failed:
+		l.draining.Store(true)
+	}
+
+	deadline := time.Now().Add(l.Timeout)
+	dctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	var hung []string
+	for i := len(rs) - 1; i >= 0; i-- {
+		r := rs[i]
+		r.cancel()
+		select {
+		case <-r.done:
+			continue
+		case <-dctx.Done():
+		}
+		// The budget is spent on a role that hangs: stop the ones before
+		// it all at once, with a short grace to commit, so they do not
+		// redo work after the restart.
+		for _, r := range rs[:i] {
+			r.cancel()
+		}
+		grace := time.After(stopGrace)
+		for _, r := range rs[:i] {
+			select {
+			case <-r.done:
+			case <-grace:
+			}
+		}
+		break
+	}
+	var errs []error
+	for _, r := range rs {
+		select {
+		case <-r.done:
+			if r.err != nil {
+				errs = append(errs, fmt.Errorf("role %s: %w", r.Name, r.err))
+			}
+		default:
+			hung = append(hung, "role "+r.Name)
+		}
+	}
+	if err := srv.Shutdown(dctx); err != nil {
+		_ = srv.Close()
+		hung = append(hung, "http server")
+	}
+	<-httpDone
+	if httpErr != nil {
+		errs = append(errs, fmt.Errorf("http: %w", httpErr))
+	}
+	if len(hung) > 0 {
+		l.Log.Error("shutdown timed out", "timeout", l.Timeout, "still_running", hung)
+		errs = append(errs, fmt.Errorf("shutdown timed out after %s; still running: %s", l.Timeout, strings.Join(hung, ", ")))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	l.Log.Info("feedsvc stopped")
+	return nil
+}
+
+func names(built []Built) []string {
+	out := make([]string, len(built))
+	for i, b := range built {
+		out[i] = b.Name
+	}
+	return out
+}

@@ -1,0 +1,196 @@
+// Package roles is the table of the roles a feedsvc process can run and the
+// lifecycle that runs them. `feedsvc serve --role=api,fanout` runs the named
+// rows, `--role=all` every row. A role turns one input (HTTP for api, a Kafka
+// consumer group for the others) into app calls; roles share nothing but the
+// Deps the composition root opened for them.
+//
+// Adding a consumer: write its handler in app/, add one row below with
+// Consumer, and add an adapter only if it stores something new.
+package roles
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/feedsvc/feedsvc/app"
+	"github.com/feedsvc/feedsvc/events"
+	"github.com/feedsvc/feedsvc/roles/api"
+	"github.com/feedsvc/feedsvc/store/postcache"
+)
+
+// Table is every role feedsvc has, in start order (they stop in reverse).
+// serve, the bench tool and the help text read role names from here only.
+var Table = Rows{
+	{Name: "api", Needs: Needs{Store: true, Redis: true, Producer: true, HTTP: true}, Build: buildAPI},
+	Consumer("fanout", Needs{Store: true, Redis: true}, func(d *Deps) (app.Handler, error) {
+		return &app.Fanout{Posts: d.Store, Graph: d.Store, Feeds: d.Caches.Feeds,
+			Timelines: d.Caches.Timelines, Celebrities: d.Caches.Celebrities, CelebrityThreshold: d.Settings.CelebrityThreshold,
+			FeedCap: d.Settings.FeedCap, PageSize: d.Settings.FanoutBatch, Log: d.Log}, nil
+	}),
+	Consumer("notifications", Needs{Store: true}, func(d *Deps) (app.Handler, error) {
+		return &app.Notifier{Graph: d.Store, Notifications: d.Store}, nil
+	}),
+	MemoryConsumer("analytics", Needs{Redis: true}, func(d *Deps) (app.Handler, error) {
+		return &app.Analyst{Analytics: d.Caches.Analytics}, nil
+	}),
+	MemoryConsumer("search", Needs{Store: true, Redis: true}, func(d *Deps) (app.Handler, error) {
+		return &app.Indexer{Posts: d.Store, Search: d.Caches.Search}, nil
+	}),
+	Consumer("moderation", Needs{Store: true, Producer: true}, func(d *Deps) (app.Handler, error) {
+		return app.NewModerator(app.Moderator{
+			Posts: d.Store, Decisions: d.Store, Events: d.Publisher, Rules: d.Settings.Moderation, Log: d.Log,
+		})
+	}),
+}
+
+// Role is one independently deployable part of feedsvc.
+type Role interface {
+	// Run works until ctx is cancelled, then shuts down gracefully (a
+	// consumer commits what it processed and leaves its group).
+	Run(ctx context.Context) error
+}
+
+// Needs is what a role uses; a process opens only what its roles need, and
+// its /readyz checks only that.
+type Needs struct {
+	Store    bool   // the system of record (Cassandra; embedded: Pebble)
+	Redis    bool   // feeds, timelines, counters, the search index
+	Producer bool // publishes events
+	Consumer bool // consumes every topic as the consumer group named after the role
+	HTTP     bool // serves routes of its own (every process serves health and metrics)
+	// RebuildFromLog: the role's output lives only in Redis, so when Redis
+	// is the embedded, in-memory one its group is rewound at startup.
+	RebuildFromLog bool
+}
+
+// Kafka reports whether the needs include the broker.
+func (n Needs) Kafka() bool { return n.Producer || n.Consumer }
+
+// Row is one role: its name, what it needs and how it is built.
+type Row struct {
+	Name  string
+	Needs Needs
+	Build func(d *Deps) (Role, error)
+}
+
+// Rows is a role table.
+type Rows []Row
+
+// Names lists the rows' names in table order.
+func (t Rows) Names() []string {
+	names := make([]string, len(t))
+	for i, r := range t {
+		names[i] = r.Name
+	}
+	return names
+}
+
+// Select turns a --role value ("all" or a comma list) into rows, in table
+// order.
+func (t Rows) Select(spec string) (Rows, error) {
+	if strings.TrimSpace(spec) == "all" {
+		return t, nil
+	}
+	want := map[string]bool{}
+	for _, n := range strings.Split(spec, ",") {
+		n = strings.TrimSpace(n)
+		if n == "" {
+			continue
+		}
+		if !slices.ContainsFunc(t, func(r Row) bool { return r.Name == n }) {
+			return nil, fmt.Errorf("unknown role %q; known roles: all, %s", n, strings.Join(t.Names(), ", "))
+		}
+		want[n] = true
+	}
+	if len(want) == 0 {
+		return nil, fmt.Errorf("no role given; known roles: all, %s", strings.Join(t.Names(), ", "))
+	}
+	return slices.DeleteFunc(slices.Clone(t), func(r Row) bool { return !want[r.Name] }), nil
+}
+
+// Needs is the union of the rows' needs.
+func (t Rows) Needs() Needs {
+	var n Needs
+	for _, r := range t {
+		n.Store = n.Store || r.Needs.Store
+		n.Redis = n.Redis || r.Needs.Redis
+		n.Producer = n.Producer || r.Needs.Producer
+		n.Consumer = n.Consumer || r.Needs.Consumer
+		n.HTTP = n.HTTP || r.Needs.HTTP
+		n.RebuildFromLog = n.RebuildFromLog || r.Needs.RebuildFromLog
+	}
+	return n
+}
+
+// Store is the system of record.
+type Store interface {
+	app.PostStore
+	app.Graph
+	app.NotificationStore
+	app.ModerationLog
+}
+
+// Caches are the Redis-backed parts; set when a role needs Redis.
+type Caches struct {
+	Feeds app.FeedCache
+	// Timelines and Celebrities serve hybrid fan-out.
+	Timelines   app.FeedCache
+	Celebrities app.Celebrities
+	Analytics   app.Analytics
+	Search      app.SearchIndex
+}
+
+// Settings are the plain values roles are tuned with.
+type Settings struct {
+	FeedCap            int
+	FanoutBatch        int
+	CelebrityThreshold int
+	PostCacheSize      int
+	PostCacheTTL       time.Duration
+	NodeID             int
+	Moderation         app.ModerationRules
+}
+
+// Deps is what the composition root opened for the selected roles: a field
+// is set only when some selected row needs it.
+type Deps struct {
+	Log      *slog.Logger
+	Metrics  prometheus.Registerer
+	Settings Settings
+
+	Store     Store         // Needs.Store
+	Caches    Caches        // Needs.Redis
+	Publisher app.Publisher // Needs.Producer
+	// Brokers, Topics and Events serve consumer groups.
+	Brokers []string
+	Topics  events.Topics
+	Events  *events.Metrics
+	// HTTP is the process's router; a role with Needs.HTTP adds routes.
+	HTTP *echo.Echo
+	// Verify checks a bearer token and returns its user.
+	Verify func(token string) (string, error)
+	// Healthy reports whether the process's dependencies answer; consumers
+	// use it to tell an outage from a bad event.
+	Healthy func(context.Context) error
+}
+
+func buildAPI(d *Deps) (Role, error) {
+	var posts app.PostStore = d.Store
+	if d.Settings.PostCacheSize > 0 {
+		posts = postcache.New(d.Store, d.Settings.PostCacheSize, d.Settings.PostCacheTTL)
+	}
+	svc := &app.Service{
+		Posts: posts, Graph: d.Store, Feeds: d.Caches.Feeds, Timelines: d.Caches.Timelines, Celebrities: d.Caches.Celebrities,
+		Events: d.Publisher, Notes: d.Store, IDs: app.NewIDGen(d.Settings.NodeID), FeedCap: d.Settings.FeedCap, Log: d.Log,
+	}
+	return api.New(d.HTTP, api.Deps{
+		Service: svc, Graph: d.Store, Posts: d.Store, Analytics: d.Caches.Analytics, Search: d.Caches.Search, Verify: d.Verify,
+	})
+}
