@@ -20,7 +20,9 @@ const (
 type ModerationRules struct {
 	// Blocklist holds blocked terms (matched as whole folded words or, with
 	// spaces, as folded phrases) and patterns written "re:<regexp>"
-	// (matched against the folded text).
+	// (matched against the folded text, see Fold; the pattern itself is not
+	// folded, since that would change escapes such as \S, so it should be
+	// written lower-case and without accents).
 	Blocklist []string
 	// MaxLinks is the most links a post may carry (0: no limit).
 	MaxLinks int
@@ -55,6 +57,7 @@ func NewModerator(m Moderator) (*Moderator, error) {
 	m.terms = map[string]bool{}
 	for _, entry := range m.Rules.Blocklist {
 		entry = strings.TrimSpace(entry)
+		folded := Fold(entry)
 		switch {
 		case entry == "":
 		case strings.HasPrefix(entry, "re:"):
@@ -63,10 +66,12 @@ func NewModerator(m Moderator) (*Moderator, error) {
 				return nil, fmt.Errorf("%w: moderation pattern %q: %v", ErrInvalid, entry, err)
 			}
 			m.patterns = append(m.patterns, re)
-		case strings.ContainsRune(entry, ' '):
-			m.phrases = append(m.phrases, Fold(entry))
+		// Classified after folding: a full-width space (U+3000) folds to
+		// ' ', so "ＢＵＹ　ＮＯＷ" is a phrase like "buy now".
+		case strings.ContainsRune(folded, ' '):
+			m.phrases = append(m.phrases, folded)
 		default:
-			m.terms[Fold(entry)] = true
+			m.terms[folded] = true
 		}
 	}
 	if m.Now == nil {

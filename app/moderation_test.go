@@ -30,7 +30,7 @@ func (l *decisionLog) Decisions(context.Context, app.ID, int) ([]app.Decision, e
 
 func TestModerationRules(t *testing.T) {
 	rules := app.ModerationRules{
-		Blocklist:    []string{"Spamword", "buy now", `re:\bfree\s+money\b`},
+		Blocklist:    []string{"Spamword", "buy now", `re:\bfree\s+money\b`, "strasse", "ＢＡＤ　ＷＯＲＤ", "flagged"},
 		MaxLinks:     2,
 		MaxPerMinute: 3,
 	}
@@ -45,6 +45,14 @@ func TestModerationRules(t *testing.T) {
 		{"term inside another word is fine", "spamwords are words", 0, ""},
 		{"blocked phrase", "Buy  now? no: buy now!", 0, app.RuleBlocklist},
 		{"blocked pattern", "get FREE   money", 0, app.RuleBlocklist},
+		{"blocked term, sharp s", "Straße", 0, app.RuleBlocklist},
+		{"blocked term, capital sharp s", "STRAẞE", 0, app.RuleBlocklist},
+		{"blocked term, full-width", "ｓｐａｍｗｏｒｄ!", 0, app.RuleBlocklist},
+		{"blocked phrase, full-width", "ＢＵＹ　ＮＯＷ", 0, app.RuleBlocklist},
+		{"blocked pattern, full-width", "ＦＲＥＥ　ｍｏｎｅｙ", 0, app.RuleBlocklist},
+		{"full-width phrase entry", "a bad word", 0, app.RuleBlocklist},
+		{"blocked term, ligature", "ﬂagged", 0, app.RuleBlocklist},
+		{"similar but not blocked", "strass", 0, ""},
 		{"two links are fine", "https://a.example https://b.example", 0, ""},
 		{"three links are spam", "https://a.example http://b.example www.c.example", 0, app.RuleLinkSpam},
 		{"under the rate ceiling", "hi", 2, ""},

@@ -209,3 +209,43 @@ func sxIDs(ns ...int) []app.ID {
 	}
 	return out
 }
+
+// TestSearchFolding: a post indexed through the Indexer is found by a query
+// spelled with another case, width, ligature or accent form.
+func TestSearchFolding(t *testing.T) {
+	ctx := context.Background()
+	posts := sxPosts{
+		1: {ID: 1, Author: "ann", Text: "Straße"},
+		2: {ID: 2, Author: "ann", Text: "ＦＥＥＤ ﬁle"},
+		3: {ID: 3, Author: "ann", Text: "Æther"},
+	}
+	x := newSxIndex()
+	h := &app.Indexer{Posts: posts, Search: x}
+	for _, p := range posts {
+		must(t, h.Handle(ctx, app.Event{Type: app.PostCreated, Post: &p}))
+	}
+	d := &app.Discovery{Index: x, Posts: posts}
+	cases := []struct {
+		q    string
+		want []app.ID
+	}{
+		{"strasse", sxIDs(1)},
+		{"STRASSE", sxIDs(1)},
+		{"STRAẞE", sxIDs(1)},
+		{"feed file", sxIDs(2)},
+		{"ｆｅｅｄ", sxIDs(2)},
+		{"æther", sxIDs(3)},
+		{"aether", nil}, // æ is a letter of its own, not a ligature NFKD splits
+	}
+	for _, c := range cases {
+		got, _, err := d.Search(ctx, "ann", c.q, "", 5)
+		must(t, err)
+		var ids []app.ID
+		for _, p := range got {
+			ids = append(ids, p.ID)
+		}
+		if !slices.Equal(ids, c.want) {
+			t.Errorf("Search(%q) = %v, want %v", c.q, ids, c.want)
+		}
+	}
+}

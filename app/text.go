@@ -2,22 +2,45 @@ package app
 
 import (
 	"strings"
+	"sync"
 	"unicode"
 
+	"golang.org/x/text/cases"
 	"golang.org/x/text/runes"
 	"golang.org/x/text/transform"
 	"golang.org/x/text/unicode/norm"
 )
 
-// Fold lower-cases s and strips accents ("Café" -> "cafe"), so search,
-// hashtags and blocklists match regardless of case and diacritics.
+// folders pools Fold's transformer chains: a chain (and the cases.Caser in
+// it) keeps state between calls, so it must not be shared by concurrent
+// handlers, and building one per call allocates its buffers every time.
+var folders = sync.Pool{New: func() any {
+	return transform.Chain(
+		// NFKD first: full-width and ligature forms become plain letters
+		// ("ＦＥ" -> "FE", "ﬁ" -> "fi") and accents become separate marks.
+		norm.NFKD,
+		// Full case folding: "ß" and "ẞ" -> "ss", "İ" -> "i" + U+0307.
+		cases.Fold(),
+		runes.Remove(runes.In(unicode.Mn)),
+		// Recompose what NFKD split into letters, e.g. Hangul syllables.
+		norm.NFC,
+	)
+}}
+
+// Fold case-folds s, maps compatibility forms to their plain letters and
+// strips accents ("Straße" -> "strasse", "ＦＥＥＤ" -> "feed", "ﬁle" ->
+// "file", "Café" -> "cafe"), so search, hashtags and blocklists match
+// regardless of case, width, ligatures and diacritics. Letters that have no
+// decomposition stay as they are ("æ", "ø", "ı"). Cherokee does not fold
+// consistently in x/text (golang/go#46101).
 func Fold(s string) string {
-	t := transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC)
-	out, _, err := transform.String(t, s)
+	t := folders.Get().(transform.Transformer)
+	defer folders.Put(t)
+	out, _, err := transform.String(t, s) // String resets t first
 	if err != nil {
-		out = s
+		return strings.ToLower(s)
 	}
-	return strings.ToLower(out)
+	return out
 }
 
 // Terms are the searchable words of a text, folded, in order of first
