@@ -60,8 +60,8 @@ type Role interface {
 // Needs is what a role uses; a process opens only what its roles need, and
 // its /readyz checks only that.
 type Needs struct {
-	Store    bool   // the system of record (Cassandra; embedded: Pebble)
-	Redis    bool   // feeds, timelines, counters, the search index
+	Store    bool // the system of record (Cassandra; embedded: Pebble)
+	Redis    bool // feeds, timelines, counters, the search index
 	Producer bool // publishes events
 	Consumer bool // consumes every topic as the consumer group named after the role
 	HTTP     bool // serves routes of its own (every process serves health and metrics)
