@@ -37,7 +37,9 @@ type usageError struct{ error }
 
 func main() {
 	registry := roles.Registry{
-		"api":           api.New,
+		"api": func(d *roles.Deps) (roles.Role, error) {
+			return api.New(d.HTTP, api.Deps{Service: d.Service, Graph: d.Graph, Analytics: d.Analytics, Search: d.Search, Posts: d.Posts, Verify: d.Verify})
+		},
 		"fanout":        fanout.New,
 		"notifications": notifications.New,
 		"analytics":     analytics.New,

@@ -10,7 +10,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/feedsvc/feedsvc/app"
-	"github.com/feedsvc/feedsvc/roles"
 )
 
 // Limits of the discovery endpoints.
@@ -24,7 +23,7 @@ const (
 )
 
 // registerDiscovery adds search, trends and per-user stats to g.
-func registerDiscovery(g *echo.Group, d *roles.Deps) {
+func registerDiscovery(g *echo.Group, d Deps) {
 	h := &discovery{d: &app.Discovery{Index: d.Search, Analytics: d.Analytics, Posts: d.Posts, Now: time.Now}}
 	g.GET("/search", h.search)
 	g.GET("/trends", h.trends)
@@ -49,7 +48,7 @@ func (h *discovery) search(c echo.Context) error {
 	}
 	posts, next, err := h.d.Search(c.Request().Context(), caller(c), q, cursor, limit)
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	return c.JSON(http.StatusOK, page[app.Post]{Items: nonNil(posts), NextCursor: next})
 }
@@ -77,7 +76,7 @@ func (h *discovery) trends(c echo.Context) error {
 	}
 	tags, err := h.d.Trends(c.Request().Context(), window, limit)
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	return c.JSON(http.StatusOK, trendsAnswer{Window: window.String(), Items: nonNil(tags)})
 }
@@ -100,7 +99,7 @@ func (h *discovery) stats(c echo.Context) error {
 	}
 	counts, err := h.d.AuthorStats(c.Request().Context(), u, hours)
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	return c.JSON(http.StatusOK, statsAnswer{Items: nonNil(counts)})
 }
