@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/feedsvc/feedsvc/app"
+	"github.com/feedsvc/feedsvc/app/apptest"
 )
 
 // anCall is one RecordPost call seen by anFakeAnalytics.
@@ -17,14 +18,10 @@ type anCall struct {
 	At              time.Time
 }
 
-// anFakeAnalytics records RecordPost calls and the last query ranges.
+// anFakeAnalytics records RecordPost calls; the queries are not used.
 type anFakeAnalytics struct {
-	calls            []anCall
-	err              error
-	topFrom, topTo   time.Time
-	topLimit         int
-	hourFrom, hourTo time.Time
-	hourAuthor       string
+	calls []anCall
+	err   error
 }
 
 func (f *anFakeAnalytics) RecordPost(_ context.Context, eventID, author string, tags []string, at time.Time) error {
@@ -35,14 +32,12 @@ func (f *anFakeAnalytics) RecordPost(_ context.Context, eventID, author string, 
 	return nil
 }
 
-func (f *anFakeAnalytics) TopTags(_ context.Context, from, to time.Time, limit int) ([]app.TagCount, error) {
-	f.topFrom, f.topTo, f.topLimit = from, to, limit
-	return []app.TagCount{{Tag: "go", Count: 2}}, nil
+func (f *anFakeAnalytics) TopTags(context.Context, time.Time, time.Time, int) ([]app.TagCount, error) {
+	return nil, errors.New("not used")
 }
 
-func (f *anFakeAnalytics) AuthorHourly(_ context.Context, author string, from, to time.Time) ([]app.HourCount, error) {
-	f.hourAuthor, f.hourFrom, f.hourTo = author, from, to
-	return []app.HourCount{{Hour: from, Count: 1}}, nil
+func (f *anFakeAnalytics) AuthorHourly(context.Context, string, time.Time, time.Time) ([]app.HourCount, error) {
+	return nil, errors.New("not used")
 }
 
 func TestAnalystHandle(t *testing.T) {
@@ -91,25 +86,47 @@ func TestAnalystHandle(t *testing.T) {
 	})
 }
 
+// TestDiscoveryTrendsAndStats records posts and checks what the windows
+// ending now count.
 func TestDiscoveryTrendsAndStats(t *testing.T) {
 	ctx := context.Background()
 	now := time.Date(2026, 11, 25, 10, 34, 5, 0, time.UTC)
-	f := &anFakeAnalytics{}
-	d := &app.Discovery{Analytics: f, Now: func() time.Time { return now }}
+	an := apptest.NewAnalytics()
+	record := func(id, author string, ago time.Duration, tags ...string) {
+		t.Helper()
+		must(t, an.RecordPost(ctx, id, author, tags, now.Add(-ago)))
+	}
+	record("e1", "ann", 10*time.Minute, "go", "redis")
+	record("e2", "bob", 50*time.Minute, "go")
+	record("e3", "ann", 2*time.Hour, "old")    // outside the last hour
+	record("e4", "ann", 3*time.Hour)           // 07:34, before the last 3 hours' first hour
+	record("e5", "ann", -time.Minute, "later") // after now
+	d := &app.Discovery{Analytics: an, Now: func() time.Time { return now }}
 
-	tags, err := d.Trends(ctx, time.Hour, 5)
-	if err != nil || len(tags) != 1 {
-		t.Fatalf("Trends = %v, %v", tags, err)
-	}
-	if !f.topFrom.Equal(now.Add(-time.Hour)) || !f.topTo.Equal(now) || f.topLimit != 5 {
-		t.Fatalf("TopTags(%s, %s, %d), want [now-1h, now), 5", f.topFrom, f.topTo, f.topLimit)
+	for _, c := range []struct {
+		window time.Duration
+		limit  int
+		want   []app.TagCount
+	}{
+		{time.Hour, 5, []app.TagCount{{Tag: "go", Count: 2}, {Tag: "redis", Count: 1}}},
+		{time.Hour, 1, []app.TagCount{{Tag: "go", Count: 2}}},
+		{3 * time.Hour, 5, []app.TagCount{{Tag: "go", Count: 2}, {Tag: "old", Count: 1}, {Tag: "redis", Count: 1}}},
+		{time.Minute, 5, nil},
+	} {
+		tags, err := d.Trends(ctx, c.window, c.limit)
+		must(t, err)
+		if !slices.Equal(tags, c.want) {
+			t.Errorf("Trends(%s, %d) = %v, want %v", c.window, c.limit, tags, c.want)
+		}
 	}
 
-	if _, err := d.AuthorStats(ctx, "ann", 3); err != nil {
-		t.Fatal(err)
-	}
-	if want := time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC); f.hourAuthor != "ann" || !f.hourFrom.Equal(want) || !f.hourTo.Equal(now) {
-		t.Fatalf("AuthorHourly(%s, %s, %s), want ann, %s, now", f.hourAuthor, f.hourFrom, f.hourTo, want)
+	// The last 3 hours are 08:00, 09:00 and the current 10:00.
+	counts, err := d.AuthorStats(ctx, "ann", 3)
+	must(t, err)
+	hour := func(h int) time.Time { return time.Date(2026, 11, 25, h, 0, 0, 0, time.UTC) }
+	want := []app.HourCount{{Hour: hour(8), Count: 1}, {Hour: hour(9), Count: 0}, {Hour: hour(10), Count: 1}}
+	if !slices.EqualFunc(counts, want, func(a, b app.HourCount) bool { return a.Hour.Equal(b.Hour) && a.Count == b.Count }) {
+		t.Errorf("AuthorStats(ann, 3) = %v, want %v", counts, want)
 	}
 
 	for name, err := range map[string]error{

@@ -17,11 +17,11 @@ func TestFanoutSkipsUsersWithoutACachedFeed(t *testing.T) {
 	must(t, w.svc.Follow(ctx, "away", "a"))
 	p, err := w.svc.CreatePost(ctx, "a", "hi")
 	must(t, err)
-	w.bus.drain(t, w.fanout)
-	if got := w.feeds.ids("active"); !slices.Equal(got, []app.ID{p.ID}) {
+	w.bus.Drain(t, w.fanout)
+	if got := w.feeds.IDs("active"); !slices.Equal(got, []app.ID{p.ID}) {
 		t.Fatalf("active reader's cached feed = %v", got)
 	}
-	if got := w.feeds.ids("away"); len(got) != 0 {
+	if got := w.feeds.IDs("away"); len(got) != 0 {
 		t.Fatalf("fan-out wrote %v for a user without a cached feed", got)
 	}
 	// The first read of the returning user rebuilds the feed.
@@ -30,8 +30,8 @@ func TestFanoutSkipsUsersWithoutACachedFeed(t *testing.T) {
 	}
 	p2, err := w.svc.CreatePost(ctx, "a", "again")
 	must(t, err)
-	w.bus.drain(t, w.fanout)
-	if got := w.feeds.ids("away"); !slices.Equal(got, []app.ID{p2.ID, p.ID}) {
+	w.bus.Drain(t, w.fanout)
+	if got := w.feeds.IDs("away"); !slices.Equal(got, []app.ID{p2.ID, p.ID}) {
 		t.Fatalf("fan-out after the user's return = %v", got)
 	}
 }
@@ -48,7 +48,7 @@ func hybridWorld(t *testing.T) *world {
 		must(t, w.svc.Follow(ctx, f, "star"))
 	}
 	must(t, w.svc.Follow(ctx, "f1", "small"))
-	w.bus.drain(t, w.fanout)
+	w.bus.Drain(t, w.fanout)
 	return w
 }
 
@@ -57,7 +57,7 @@ func TestHybridFanout(t *testing.T) {
 	w := hybridWorld(t)
 	first, err := w.svc.CreatePost(ctx, "star", "crossing the threshold")
 	must(t, err)
-	w.bus.drain(t, w.fanout)
+	w.bus.Drain(t, w.fanout)
 	if st, _ := w.celebs.Statuses(ctx, []string{"star", "small"}); !slices.Equal(st, []app.CelebrityStatus{app.Celebrity, app.NotCelebrity}) {
 		t.Fatalf("statuses = %v", st)
 	}
@@ -81,12 +81,12 @@ func TestHybridFanout(t *testing.T) {
 		must(t, err)
 		want = append(want, p.ID)
 	}
-	w.bus.drain(t, w.fanout)
+	w.bus.Drain(t, w.fanout)
 	slices.Reverse(want)
 	if got := w.read(t, "f1"); !slices.Equal(got, want) {
 		t.Fatalf("f1's merged feed = %v, want %v", got, want)
 	}
-	cached := w.feeds.ids("f2")
+	cached := w.feeds.IDs("f2")
 	if len(cached) > 1 {
 		t.Fatalf("fan-out wrote %d celebrity posts into f2's feed, want at most the crossing one", len(cached))
 	}
@@ -102,16 +102,16 @@ func TestHybridFanout(t *testing.T) {
 	// rebuilt feed finds the celebrity through the graph.
 	w.read(t, "late")
 	must(t, w.svc.Follow(ctx, "late", "star"))
-	w.bus.drain(t, w.fanout)
-	if got := w.feeds.ids("late"); len(got) != 0 {
+	w.bus.Drain(t, w.fanout)
+	if got := w.feeds.IDs("late"); len(got) != 0 {
 		t.Fatalf("following a celebrity copied %d posts into the feed", len(got))
 	}
 	if got := w.read(t, "late"); !slices.Equal(got, starOnly) {
 		t.Fatalf("late follower's feed = %v, want %v", got, starOnly)
 	}
-	w.feeds.evict("f3")
-	w.timelines.evict("star")
-	delete(w.celebs.followed, "f3")
+	w.feeds.Evict("f3")
+	w.timelines.Evict("star")
+	w.celebs.Forget("f3")
 	if got := w.read(t, "f3"); !slices.Equal(got, starOnly) {
 		t.Fatalf("rebuilt feed and timeline of f3 = %v, want %v", got, starOnly)
 	}
@@ -119,7 +119,7 @@ func TestHybridFanout(t *testing.T) {
 	// Deleting a celebrity's post and unfollowing a celebrity both apply.
 	must(t, w.svc.DeletePost(ctx, "star", starOnly[0]))
 	must(t, w.svc.Unfollow(ctx, "f2", "star"))
-	w.bus.drain(t, w.fanout)
+	w.bus.Drain(t, w.fanout)
 	if got := w.read(t, "f3"); !slices.Equal(got, starOnly[1:]) {
 		t.Fatalf("after delete: %v, want %v", got, starOnly[1:])
 	}
@@ -135,7 +135,7 @@ func TestHybridMarkingResumesAfterACrash(t *testing.T) {
 	must(t, w.celebs.SetStatus(ctx, "star", app.CelebrityMarking))
 	p, err := w.svc.CreatePost(ctx, "star", "after the crash")
 	must(t, err)
-	w.bus.drain(t, w.fanout)
+	w.bus.Drain(t, w.fanout)
 	if st, _ := w.celebs.Statuses(ctx, []string{"star"}); st[0] != app.Celebrity {
 		t.Fatalf("status = %v, want Celebrity", st[0])
 	}

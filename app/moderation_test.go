@@ -5,28 +5,12 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/feedsvc/feedsvc/app"
+	"github.com/feedsvc/feedsvc/app/apptest"
 )
-
-type decisionLog struct {
-	mu sync.Mutex
-	ds map[app.ID]app.Decision
-}
-
-func (l *decisionLog) RecordDecision(_ context.Context, d app.Decision) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.ds[d.Post] = d
-	return nil
-}
-
-func (l *decisionLog) Decisions(context.Context, app.ID, int) ([]app.Decision, error) {
-	return nil, nil
-}
 
 func TestModerationRules(t *testing.T) {
 	rules := app.ModerationRules{
@@ -61,7 +45,7 @@ func TestModerationRules(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			ctx := context.Background()
-			store, log, b := newMemStore(), &decisionLog{ds: map[app.ID]app.Decision{}}, &bus{}
+			store, b := apptest.NewStore(), &apptest.Bus{}
 			ids := app.NewIDGen(2)
 			for i := range c.prior {
 				id := ids.Next()
@@ -70,18 +54,26 @@ func TestModerationRules(t *testing.T) {
 			p := app.Post{ID: ids.Next(), Author: "a", Text: c.text}
 			p.CreatedAt = p.ID.Time()
 			must(t, store.SavePost(ctx, p))
-			m, err := app.NewModerator(app.Moderator{Posts: store, Decisions: log, Events: b, Rules: rules, Log: slog.New(slog.DiscardHandler)})
+			m, err := app.NewModerator(app.Moderator{Posts: store, Decisions: store, Events: b, Rules: rules, Log: slog.New(slog.DiscardHandler)})
 			must(t, err)
 			ev := app.Event{ID: "post.created:" + p.ID.String(), Type: app.PostCreated, Time: time.Now(), Post: &p}
 			for range 2 { // a replay reaches the same verdict and changes nothing more
 				must(t, m.Handle(ctx, ev))
 			}
 			got, _ := store.GetPosts(ctx, []app.ID{p.ID})
-			if got[p.ID].Moderated != c.rule || log.ds[p.ID].Rule != c.rule {
-				t.Fatalf("moderated=%q decision=%+v, want rule %q", got[p.ID].Moderated, log.ds[p.ID], c.rule)
+			ds, err := store.Decisions(ctx, 0, 100)
+			must(t, err)
+			var decision app.Decision
+			for _, d := range ds {
+				if d.Post == p.ID {
+					decision = d
+				}
+			}
+			if got[p.ID].Moderated != c.rule || decision.Rule != c.rule {
+				t.Fatalf("moderated=%q decision=%+v, want rule %q", got[p.ID].Moderated, decision, c.rule)
 			}
 			announced := 0
-			for _, e := range b.evs {
+			for _, e := range b.Pending() {
 				if e.Type == app.PostModerated && e.Post.ID == p.ID {
 					announced++
 				}
@@ -96,35 +88,13 @@ func TestModerationRules(t *testing.T) {
 	}
 }
 
-type noteStore struct {
-	mu sync.Mutex
-	ns map[string]map[app.ID]app.Notification
-}
-
-func (s *noteStore) AddNotification(_ context.Context, n app.Notification) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ns[n.User] == nil {
-		s.ns[n.User] = map[app.ID]app.Notification{}
-	}
-	s.ns[n.User][n.ID] = n
-	return nil
-}
-
-func (s *noteStore) Notifications(context.Context, string, app.ID, int) ([]app.Notification, error) {
-	return nil, nil
-}
-
-func (s *noteStore) MarkRead(context.Context, string, app.ID) error { return nil }
-
 func TestNotifier(t *testing.T) {
 	ctx := context.Background()
-	store := newMemStore()
+	store := apptest.NewStore()
 	for _, u := range []string{"alice", "bob", "carol"} {
 		must(t, store.EnsureUser(ctx, u))
 	}
-	notes := &noteStore{ns: map[string]map[app.ID]app.Notification{}}
-	n := &app.Notifier{Graph: store, Notifications: notes}
+	n := &app.Notifier{Graph: store, Notifications: store}
 	p := app.Post{ID: 42, Author: "alice", Text: "hi @Bob @bob @alice @nobody @carol"}
 	evs := []app.Event{
 		{ID: "post.created:42", Type: app.PostCreated, Post: &p},
@@ -135,9 +105,15 @@ func TestNotifier(t *testing.T) {
 			must(t, n.Handle(ctx, ev))
 		}
 	}
+	notes := map[string][]app.Notification{}
+	for _, user := range []string{"alice", "bob", "carol"} {
+		ns, err := store.Notifications(ctx, user, 0, 100)
+		must(t, err)
+		notes[user] = ns
+	}
 	want := map[string]string{"bob": "mention", "carol": "mention", "alice": "follow"}
 	for user, kind := range want {
-		got := notes.ns[user]
+		got := notes[user]
 		if len(got) != 1 {
 			t.Fatalf("%s has %d notifications, want 1: %v", user, len(got), got)
 		}
@@ -147,7 +123,9 @@ func TestNotifier(t *testing.T) {
 			}
 		}
 	}
-	if len(notes.ns["nobody"]) != 0 || strings.Contains(fmt.Sprint(notes.ns), "nobody") {
+	nobody, err := store.Notifications(ctx, "nobody", 0, 100)
+	must(t, err)
+	if len(nobody) != 0 || strings.Contains(fmt.Sprint(notes), "nobody") {
 		t.Fatal("a user that does not exist was notified")
 	}
 }

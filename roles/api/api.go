@@ -33,21 +33,34 @@ const (
 
 // Deps is what the api role needs.
 type Deps struct {
-	Service   *app.Service
-	Graph     app.Graph
-	Posts     app.PostStore
+	// Service runs the use cases behind the routes.
+	Service *app.Service
+	// Graph records each user on its first authenticated request.
+	Graph app.Graph
+	// Analytics serves trends and per-user stats (nil: 503).
 	Analytics app.Analytics
-	Search    app.SearchIndex
+	// Search and Posts serve full-text search (either nil: 503). Posts is
+	// read directly, not through Service, to hydrate search hits.
+	Search app.SearchIndex
+	Posts  app.PostStore
 	// Verify checks a bearer token and returns its user.
 	Verify func(token string) (string, error)
 }
 
-// API is the api role. It only waits: the process's HTTP server serves the
-// routes New registered.
+// API is the api role. Its routes live on the process's router; the role
+// itself only waits for shutdown.
 type API struct{}
 
-// New registers the API routes on e.
+// New registers the /v1 routes on e.
 func New(e *echo.Echo, d Deps) (*API, error) {
+	switch {
+	case e == nil:
+		return nil, errors.New("api: no router")
+	case d.Service == nil || d.Graph == nil:
+		return nil, errors.New("api: no service or graph")
+	case d.Verify == nil:
+		return nil, errors.New("api: no token verifier")
+	}
 	h := &handlers{svc: d.Service, graph: d.Graph, known: map[string]struct{}{}}
 	v1 := e.Group("/v1", middleware.BodyLimit(MaxBody), h.authenticate(d.Verify))
 	v1.POST("/posts", h.createPost)
@@ -65,7 +78,7 @@ func New(e *echo.Echo, d Deps) (*API, error) {
 	return &API{}, nil
 }
 
-// Run waits until ctx ends.
+// Run waits for ctx: the process's HTTP server serves the routes.
 func (*API) Run(ctx context.Context) error {
 	<-ctx.Done()
 	return nil
@@ -125,19 +138,6 @@ func (h *handlers) ensureUser(ctx context.Context, user string) error {
 
 func caller(c echo.Context) string { return c.Get(userKey).(string) }
 
-// fail maps domain errors to HTTP statuses.
-func fail(err error) error {
-	switch {
-	case errors.Is(err, app.ErrInvalid):
-		return echo.NewHTTPError(http.StatusBadRequest, err.Error())
-	case errors.Is(err, app.ErrNotFound):
-		return echo.NewHTTPError(http.StatusNotFound, err.Error())
-	case errors.Is(err, app.ErrForbidden):
-		return echo.NewHTTPError(http.StatusForbidden, err.Error())
-	}
-	return err
-}
-
 // decode reads a JSON body strictly: one object, no unknown fields.
 func decode(c echo.Context, v any) error {
 	if ct := c.Request().Header.Get(echo.HeaderContentType); ct != "" && !strings.HasPrefix(ct, echo.MIMEApplicationJSON) {
@@ -180,7 +180,7 @@ func (h *handlers) createPost(c echo.Context) error {
 	}
 	p, err := h.svc.CreatePost(c.Request().Context(), caller(c), *req.Text)
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	c.Response().Header().Set(echo.HeaderLocation, "/v1/posts/"+p.ID.String())
 	return c.JSON(http.StatusCreated, p)
@@ -202,7 +202,7 @@ func (h *handlers) getPost(c echo.Context) error {
 	}
 	p, err := h.svc.GetPost(c.Request().Context(), caller(c), id)
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	return c.JSON(http.StatusOK, p)
 }
@@ -213,7 +213,7 @@ func (h *handlers) deletePost(c echo.Context) error {
 		return err
 	}
 	if err := h.svc.DeletePost(c.Request().Context(), caller(c), id); err != nil {
-		return fail(err)
+		return err
 	}
 	return c.NoContent(http.StatusNoContent)
 }
@@ -233,7 +233,7 @@ func (h *handlers) follow(c echo.Context) error {
 		return err
 	}
 	if err := h.svc.Follow(c.Request().Context(), caller(c), u); err != nil {
-		return fail(err)
+		return err
 	}
 	return c.NoContent(http.StatusNoContent)
 }
@@ -244,7 +244,7 @@ func (h *handlers) unfollow(c echo.Context) error {
 		return err
 	}
 	if err := h.svc.Unfollow(c.Request().Context(), caller(c), u); err != nil {
-		return fail(err)
+		return err
 	}
 	return c.NoContent(http.StatusNoContent)
 }
@@ -287,7 +287,7 @@ func (h *handlers) listUsers(c echo.Context, list func(context.Context, string, 
 	}
 	users, next, err := list(c.Request().Context(), u, cursor, limit)
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	return c.JSON(http.StatusOK, page[string]{Items: nonNil(users), NextCursor: next})
 }
@@ -303,7 +303,7 @@ func (h *handlers) userPosts(c echo.Context) error {
 	}
 	posts, next, err := h.svc.AuthorPosts(c.Request().Context(), caller(c), u, cursor, limit)
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	return c.JSON(http.StatusOK, page[app.Post]{Items: nonNil(posts), NextCursor: next})
 }
@@ -315,7 +315,7 @@ func (h *handlers) feed(c echo.Context) error {
 	}
 	fp, err := h.svc.ReadFeed(c.Request().Context(), caller(c), cursor, limit)
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	return c.JSON(http.StatusOK, page[app.Post]{Items: nonNil(fp.Items), NextCursor: fp.NextCursor})
 }
@@ -334,7 +334,7 @@ func (h *handlers) notifications(c echo.Context) error {
 	}
 	ns, next, err := h.svc.Notifications(c.Request().Context(), caller(c), cursor, limit)
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	return c.JSON(http.StatusOK, page[app.Notification]{Items: nonNil(ns), NextCursor: next})
 }
@@ -360,7 +360,7 @@ func (h *handlers) markRead(c echo.Context) error {
 		upTo = id
 	}
 	if err := h.svc.MarkNotificationsRead(c.Request().Context(), caller(c), upTo); err != nil {
-		return fail(err)
+		return err
 	}
 	return c.NoContent(http.StatusNoContent)
 }

@@ -48,7 +48,7 @@ func (h *discovery) search(c echo.Context) error {
 	}
 	posts, next, err := h.d.Search(c.Request().Context(), caller(c), q, cursor, limit)
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	return c.JSON(http.StatusOK, page[app.Post]{Items: nonNil(posts), NextCursor: next})
 }
@@ -76,7 +76,7 @@ func (h *discovery) trends(c echo.Context) error {
 	}
 	tags, err := h.d.Trends(c.Request().Context(), window, limit)
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	return c.JSON(http.StatusOK, trendsAnswer{Window: window.String(), Items: nonNil(tags)})
 }
@@ -99,7 +99,7 @@ func (h *discovery) stats(c echo.Context) error {
 	}
 	counts, err := h.d.AuthorStats(c.Request().Context(), u, hours)
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	return c.JSON(http.StatusOK, statsAnswer{Items: nonNil(counts)})
 }

@@ -17,6 +17,8 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/feedsvc/feedsvc/app"
 )
 
 // Problem is an RFC 9457 problem details body.
@@ -54,23 +56,29 @@ func New(log *slog.Logger, reg *prometheus.Registry, ready func(context.Context)
 	return e
 }
 
+// domainStatuses maps app's sentinel errors to HTTP statuses. This is the
+// one place they are mapped: handlers return app errors as they come.
+var domainStatuses = []struct {
+	err    error
+	status int
+}{
+	{app.ErrInvalid, http.StatusBadRequest},
+	{app.ErrNotFound, http.StatusNotFound},
+	{app.ErrForbidden, http.StatusForbidden},
+}
+
 // errorHandler answers every error as problem+json. echo.HTTPErrors keep
-// their status; anything else is an internal error, logged and not leaked.
+// their status and message; app's domain errors get their status (see
+// domainStatuses) with the error's message as detail; anything else is an
+// internal error, logged and not leaked.
 func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 	return func(err error, c echo.Context) {
 		if c.Response().Committed {
 			return
 		}
-		status, detail := http.StatusInternalServerError, "internal error"
-		var he *echo.HTTPError
-		if errors.As(err, &he) {
-			status = he.Code
-			if m, ok := he.Message.(string); ok {
-				detail = m
-			} else {
-				detail = http.StatusText(status)
-			}
-		} else {
+		status, detail := statusOf(err)
+		if status == http.StatusInternalServerError && detail == "" {
+			detail = "internal error"
 			log.Error("request failed", "method", c.Request().Method, "path", c.Path(), "err", err)
 		}
 		if status == http.StatusUnauthorized {
@@ -83,6 +91,25 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 			_ = c.Echo().JSONSerializer.Serialize(c, p, "")
 		}
 	}
+}
+
+// statusOf returns err's HTTP status and the detail safe to show the
+// client; an empty detail with status 500 means err is unknown and must not
+// be shown.
+func statusOf(err error) (int, string) {
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		if m, ok := he.Message.(string); ok {
+			return he.Code, m
+		}
+		return he.Code, http.StatusText(he.Code)
+	}
+	for _, d := range domainStatuses {
+		if errors.Is(err, d.err) {
+			return d.status, err.Error()
+		}
+	}
+	return http.StatusInternalServerError, ""
 }
 
 func metrics(reg prometheus.Registerer) echo.MiddlewareFunc {

@@ -1,0 +1,148 @@
+package apptest
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/feedsvc/feedsvc/app"
+)
+
+type record struct {
+	author string
+	tags   []string
+	at     time.Time
+}
+
+// Analytics is an in-memory app.Analytics at full time resolution (the
+// Redis adapter counts minute buckets).
+type Analytics struct {
+	mu      sync.Mutex
+	records map[string]record // by event ID, so each event counts once
+}
+
+var _ app.Analytics = (*Analytics)(nil)
+
+// NewAnalytics returns empty counters.
+func NewAnalytics() *Analytics { return &Analytics{records: map[string]record{}} }
+
+// RecordPost implements app.Analytics.
+func (a *Analytics) RecordPost(_ context.Context, eventID, author string, tags []string, at time.Time) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if _, ok := a.records[eventID]; !ok {
+		a.records[eventID] = record{author: author, tags: slices.Compact(slices.Sorted(slices.Values(tags))), at: at}
+	}
+	return nil
+}
+
+// TopTags implements app.Analytics: ties are broken by tag; a limit below
+// 1 returns every tag.
+func (a *Analytics) TopTags(_ context.Context, from, to time.Time, limit int) ([]app.TagCount, error) {
+	a.mu.Lock()
+	totals := map[string]int64{}
+	for _, r := range a.records {
+		if !r.at.Before(from) && r.at.Before(to) {
+			for _, t := range r.tags {
+				totals[t]++
+			}
+		}
+	}
+	a.mu.Unlock()
+	out := make([]app.TagCount, 0, len(totals))
+	for tag, n := range totals {
+		out = append(out, app.TagCount{Tag: tag, Count: n})
+	}
+	slices.SortFunc(out, func(x, y app.TagCount) int {
+		if c := cmp.Compare(y.Count, x.Count); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.Tag, y.Tag)
+	})
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+// AuthorHourly implements app.Analytics: one entry per UTC hour overlapping
+// [from, to), oldest first, zero counts included.
+func (a *Analytics) AuthorHourly(_ context.Context, author string, from, to time.Time) ([]app.HourCount, error) {
+	var out []app.HourCount
+	first := from.UTC().Truncate(time.Hour)
+	for h := first; h.Before(to); h = h.Add(time.Hour) {
+		out = append(out, app.HourCount{Hour: h})
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, r := range a.records {
+		if r.author == author && !r.at.Before(from) && r.at.Before(to) {
+			out[int(r.at.Sub(first)/time.Hour)].Count++
+		}
+	}
+	return out, nil
+}
+
+// Search is an in-memory app.SearchIndex.
+type Search struct {
+	mu    sync.Mutex
+	terms map[string]map[app.ID]bool
+	docs  map[app.ID][]string
+}
+
+var _ app.SearchIndex = (*Search)(nil)
+
+// NewSearch returns an empty index.
+func NewSearch() *Search {
+	return &Search{terms: map[string]map[app.ID]bool{}, docs: map[app.ID][]string{}}
+}
+
+// Index implements app.SearchIndex.
+func (x *Search) Index(_ context.Context, id app.ID, terms []string) error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for _, t := range terms {
+		if x.terms[t] == nil {
+			x.terms[t] = map[app.ID]bool{}
+		}
+		x.terms[t][id] = true
+		if !slices.Contains(x.docs[id], t) {
+			x.docs[id] = append(x.docs[id], t)
+		}
+	}
+	return nil
+}
+
+// Unindex implements app.SearchIndex.
+func (x *Search) Unindex(_ context.Context, id app.ID) error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for _, t := range x.docs[id] {
+		delete(x.terms[t], id)
+	}
+	delete(x.docs, id)
+	return nil
+}
+
+// Search implements app.SearchIndex.
+func (x *Search) Search(_ context.Context, terms []string, before app.ID, limit int) ([]app.ID, error) {
+	if len(terms) == 0 {
+		return nil, nil
+	}
+	x.mu.Lock()
+	var out []app.ID
+	for id := range x.terms[terms[0]] {
+		ok := before == 0 || id < before
+		for _, t := range terms[1:] {
+			ok = ok && x.terms[t][id]
+		}
+		if ok {
+			out = append(out, id)
+		}
+	}
+	x.mu.Unlock()
+	slices.SortFunc(out, func(a, b app.ID) int { return cmp.Compare(b, a) })
+	return out[:min(limit, len(out))], nil
+}

@@ -1,0 +1,189 @@
+package apptest
+
+import (
+	"context"
+	"slices"
+	"sync"
+
+	"github.com/feedsvc/feedsvc/app"
+)
+
+// Feeds is an in-memory app.FeedCache without a cap. Like the Redis cache
+// it writes only into feeds that are cached (Prepare or Fill made them).
+type Feeds struct {
+	mu       sync.Mutex
+	feeds    map[string]map[app.ID]bool
+	complete map[string]bool
+}
+
+var _ app.FeedCache = (*Feeds)(nil)
+
+// NewFeeds returns an empty Feeds.
+func NewFeeds() *Feeds {
+	return &Feeds{feeds: map[string]map[app.ID]bool{}, complete: map[string]bool{}}
+}
+
+// Add implements app.FeedCache.
+func (f *Feeds) Add(_ context.Context, es []app.FeedEntry) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, e := range es {
+		if f.feeds[e.User] != nil {
+			f.feeds[e.User][e.Post] = true
+		}
+	}
+	return nil
+}
+
+// Evict drops user's feed, as an expiry or a Redis eviction would.
+func (f *Feeds) Evict(user string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.feeds, user)
+	delete(f.complete, user)
+}
+
+// Prepare implements app.FeedCache.
+func (f *Feeds) Prepare(_ context.Context, user string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.feeds[user] == nil {
+		f.feeds[user] = map[app.ID]bool{}
+	}
+	return nil
+}
+
+// Remove implements app.FeedCache.
+func (f *Feeds) Remove(_ context.Context, es []app.FeedEntry) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, e := range es {
+		delete(f.feeds[e.User], e.Post)
+	}
+	return nil
+}
+
+// IDs returns user's cached feed, newest first.
+func (f *Feeds) IDs(user string) []app.ID {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []app.ID
+	for id := range f.feeds[user] {
+		out = append(out, id)
+	}
+	slices.Sort(out)
+	slices.Reverse(out)
+	return out
+}
+
+// Page implements app.FeedCache.
+func (f *Feeds) Page(_ context.Context, user string, before app.ID, limit int) ([]app.ID, bool, error) {
+	var out []app.ID
+	for _, id := range f.IDs(user) {
+		if (before == 0 || id < before) && len(out) < limit {
+			out = append(out, id)
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return out, f.complete[user], nil
+}
+
+// Fill implements app.FeedCache.
+func (f *Feeds) Fill(ctx context.Context, user string, ids []app.ID) error {
+	_ = f.Prepare(ctx, user)
+	es := make([]app.FeedEntry, 0, len(ids))
+	for _, id := range ids {
+		es = append(es, app.FeedEntry{User: user, Post: id})
+	}
+	_ = f.Add(ctx, es)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.complete[user] = true
+	return nil
+}
+
+// Celebrities is the hybrid fan-out state in memory. Like the Redis
+// adapter, it records a user's celebrity follows only while the user's
+// feed is cached in Feeds.
+type Celebrities struct {
+	mu       sync.Mutex
+	status   map[string]app.CelebrityStatus
+	followed map[string]map[string]bool
+	feeds    *Feeds
+}
+
+var _ app.Celebrities = (*Celebrities)(nil)
+
+// NewCelebrities returns empty celebrity state next to feeds.
+func NewCelebrities(feeds *Feeds) *Celebrities {
+	return &Celebrities{status: map[string]app.CelebrityStatus{}, followed: map[string]map[string]bool{}, feeds: feeds}
+}
+
+// Statuses implements app.Celebrities.
+func (c *Celebrities) Statuses(_ context.Context, authors []string) ([]app.CelebrityStatus, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]app.CelebrityStatus, len(authors))
+	for i, a := range authors {
+		out[i] = c.status[a]
+	}
+	return out, nil
+}
+
+// SetStatus implements app.Celebrities.
+func (c *Celebrities) SetStatus(_ context.Context, author string, s app.CelebrityStatus) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.status[author] = s
+	return nil
+}
+
+// AddFollows implements app.Celebrities.
+func (c *Celebrities) AddFollows(_ context.Context, fs []app.Follow) error {
+	// A follow is recorded only next to a cached feed. Lock order: the
+	// feeds, then c.
+	c.feeds.mu.Lock()
+	defer c.feeds.mu.Unlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, f := range fs {
+		if c.feeds.feeds[f.Follower] == nil {
+			continue
+		}
+		if c.followed[f.Follower] == nil {
+			c.followed[f.Follower] = map[string]bool{}
+		}
+		c.followed[f.Follower][f.Followee] = true
+	}
+	return nil
+}
+
+// RemoveFollows implements app.Celebrities.
+func (c *Celebrities) RemoveFollows(_ context.Context, fs []app.Follow) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, f := range fs {
+		delete(c.followed[f.Follower], f.Followee)
+	}
+	return nil
+}
+
+// Followed implements app.Celebrities.
+func (c *Celebrities) Followed(_ context.Context, user string) ([]string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for name := range c.followed[user] {
+		out = append(out, name)
+	}
+	return out, nil
+}
+
+// Forget drops user's recorded celebrity follows, as losing the cached feed
+// they live next to would.
+func (c *Celebrities) Forget(user string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.followed, user)
+}

@@ -1,0 +1,213 @@
+package apptest
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"sort"
+	"sync"
+
+	"github.com/feedsvc/feedsvc/app"
+)
+
+// Store is an in-memory app.PostStore, app.Graph, app.NotificationStore and
+// app.ModerationLog.
+type Store struct {
+	mu        sync.Mutex
+	posts     map[app.ID]app.Post
+	users     map[string]bool
+	follows   map[[2]string]bool // {follower, followee}
+	notes     map[string]map[app.ID]app.Notification
+	read      map[string]app.ID // per user: notifications up to this ID are read
+	decisions map[app.ID]app.Decision
+}
+
+var (
+	_ app.PostStore         = (*Store)(nil)
+	_ app.Graph             = (*Store)(nil)
+	_ app.NotificationStore = (*Store)(nil)
+	_ app.ModerationLog     = (*Store)(nil)
+)
+
+// NewStore returns an empty Store.
+func NewStore() *Store {
+	return &Store{
+		posts:     map[app.ID]app.Post{},
+		users:     map[string]bool{},
+		follows:   map[[2]string]bool{},
+		notes:     map[string]map[app.ID]app.Notification{},
+		read:      map[string]app.ID{},
+		decisions: map[app.ID]app.Decision{},
+	}
+}
+
+// SavePost implements app.PostStore.
+func (s *Store) SavePost(_ context.Context, p app.Post) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.posts[p.ID] = p
+	return nil
+}
+
+// GetPosts implements app.PostStore.
+func (s *Store) GetPosts(_ context.Context, ids []app.ID) (map[app.ID]app.Post, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[app.ID]app.Post{}
+	for _, id := range ids {
+		if p, ok := s.posts[id]; ok {
+			out[id] = p
+		}
+	}
+	return out, nil
+}
+
+// DeletePost implements app.PostStore.
+func (s *Store) DeletePost(_ context.Context, p app.Post) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.posts, p.ID)
+	return nil
+}
+
+// AuthorPosts implements app.PostStore.
+func (s *Store) AuthorPosts(_ context.Context, author string, before app.ID, limit int) ([]app.Post, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []app.Post
+	for _, p := range s.posts {
+		if p.Author == author && (before == 0 || p.ID < before) {
+			out = append(out, p)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID > out[j].ID })
+	return out[:min(limit, len(out))], nil
+}
+
+// EnsureUser implements app.Graph.
+func (s *Store) EnsureUser(_ context.Context, u string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.users[u] = true
+	return nil
+}
+
+// UserExists implements app.Graph.
+func (s *Store) UserExists(_ context.Context, u string) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.users[u], nil
+}
+
+func (s *Store) setEdge(a, b string, on bool) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := [2]string{a, b}
+	changed := s.follows[k] != on
+	if on {
+		s.follows[k] = true
+	} else {
+		delete(s.follows, k)
+	}
+	return changed, nil
+}
+
+// Follow implements app.Graph.
+func (s *Store) Follow(_ context.Context, a, b string) (bool, error) { return s.setEdge(a, b, true) }
+
+// Unfollow implements app.Graph.
+func (s *Store) Unfollow(_ context.Context, a, b string) (bool, error) {
+	return s.setEdge(a, b, false)
+}
+
+// IsFollowing implements app.Graph.
+func (s *Store) IsFollowing(_ context.Context, a, b string) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.follows[[2]string{a, b}], nil
+}
+
+// list pages one side of the sorted edge list; the cursor is the last user
+// of the previous page.
+func (s *Store) list(side int, user, cursor string, limit int) ([]string, string, error) {
+	s.mu.Lock()
+	var all []string
+	for k := range s.follows {
+		if k[side] == user && k[1-side] > cursor {
+			all = append(all, k[1-side])
+		}
+	}
+	s.mu.Unlock()
+	sort.Strings(all)
+	if len(all) > limit {
+		return all[:limit], all[limit-1], nil
+	}
+	return all, "", nil
+}
+
+// Followers implements app.Graph.
+func (s *Store) Followers(_ context.Context, u, c string, n int) ([]string, string, error) {
+	return s.list(1, u, c, n)
+}
+
+// Following implements app.Graph.
+func (s *Store) Following(_ context.Context, u, c string, n int) ([]string, string, error) {
+	return s.list(0, u, c, n)
+}
+
+// AddNotification implements app.NotificationStore.
+func (s *Store) AddNotification(_ context.Context, n app.Notification) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.notes[n.User] == nil {
+		s.notes[n.User] = map[app.ID]app.Notification{}
+	}
+	s.notes[n.User][n.ID] = n
+	return nil
+}
+
+// Notifications implements app.NotificationStore.
+func (s *Store) Notifications(_ context.Context, user string, before app.ID, limit int) ([]app.Notification, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []app.Notification
+	for id, n := range s.notes[user] {
+		if before == 0 || id < before {
+			n.Read = id <= s.read[user]
+			out = append(out, n)
+		}
+	}
+	slices.SortFunc(out, func(a, b app.Notification) int { return cmp.Compare(b.ID, a.ID) })
+	return out[:min(limit, len(out))], nil
+}
+
+// MarkRead implements app.NotificationStore with a per-user marker that
+// only moves forward, like the adapters.
+func (s *Store) MarkRead(_ context.Context, user string, upTo app.ID) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.read[user] = max(s.read[user], upTo)
+	return nil
+}
+
+// RecordDecision implements app.ModerationLog.
+func (s *Store) RecordDecision(_ context.Context, d app.Decision) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.decisions[d.Post] = d
+	return nil
+}
+
+// Decisions implements app.ModerationLog.
+func (s *Store) Decisions(_ context.Context, before app.ID, limit int) ([]app.Decision, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []app.Decision
+	for id, d := range s.decisions {
+		if before == 0 || id < before {
+			out = append(out, d)
+		}
+	}
+	slices.SortFunc(out, func(a, b app.Decision) int { return cmp.Compare(b.Post, a.Post) })
+	return out[:min(limit, len(out))], nil
+}
