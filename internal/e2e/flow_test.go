@@ -287,7 +287,7 @@ func TestUnknownRole(t *testing.T) {
 		if !errors.As(err, &ee) || ee.ExitCode() != 2 {
 			t.Fatalf("--role=%s: %v, want exit code 2", role, err)
 		}
-		if !strings.Contains(stderr.String(), "known roles: all, analytics, api, fanout, moderation, notifications, search") {
+		if !strings.Contains(stderr.String(), "known roles: all, api, fanout, notifications, analytics, search, moderation") {
 			t.Fatalf("--role=%s: stderr %q does not list the known roles", role, stderr.String())
 		}
 	}

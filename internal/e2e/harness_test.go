@@ -240,7 +240,7 @@ func (s *system) start(role string, flags ...string) *proc {
 	addr := freeAddr(t)
 	p := &proc{t: t, role: role, url: "http://" + addr, exited: make(chan struct{})}
 	p.cmd = exec.Command(binary, "serve", "--role="+role, "--data-dir", s.dir, "--http-addr", addr,
-		"--log-level", "debug", "--shutdown-timeout", "30s")
+		"--log-level", "debug", "--shutdown-timeout", "30s", "--shutdown-drain", "0")
 	p.cmd.Args = append(p.cmd.Args, flags...)
 	p.cmd.Env = childEnv(s.env)
 	stderr, err := p.cmd.StderrPipe()
