@@ -125,10 +125,6 @@ func columnExists(stmt string, err error) bool {
 		strings.Contains(strings.ToLower(err.Error()), "already exist")
 }
 
-// tables lists every data table, for tests that need to empty the keyspace.
-var tables = []string{"posts", "posts_by_author", "user_post_months", "users", "follows", "followers",
-	"notifications", "notification_reads", "moderation_decisions"}
-
 // Migrate creates cfg.Keyspace if needed and applies the migrations not yet
 // recorded in its schema_migrations table. Running it again is harmless.
 // Run it from one process at a time: concurrent DDL on the same table can
