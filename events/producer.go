@@ -15,6 +15,8 @@ type Producer struct {
 	topics Topics
 }
 
+var _ app.Publisher = (*Producer)(nil)
+
 // NewProducer connects an idempotent, acks=all producer to brokers.
 func NewProducer(brokers []string, topics Topics) (*Producer, error) {
 	p, err := sarama.NewSyncProducer(brokers, NewConfig("feedsvc-producer"))

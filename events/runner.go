@@ -75,10 +75,13 @@ func (r *Runner) Run(ctx context.Context) error {
 	return nil
 }
 
+// groupHandler is what sarama calls for each session of the group.
 type groupHandler struct {
 	r   *Runner
 	dlq sarama.SyncProducer
 }
+
+var _ sarama.ConsumerGroupHandler = (*groupHandler)(nil)
 
 func (h *groupHandler) Setup(s sarama.ConsumerGroupSession) error {
 	h.r.Log.Info("partitions assigned", "group", h.r.Group, "claims", s.Claims())

@@ -60,7 +60,7 @@ var migrations = []migration{
 			)`,
 			// Whom a user follows. Written only through LWTs (Follow,
 			// Unfollow), which tell whether the edge is new; one partition
-			// per follower is bounded by the application's following cap.
+			// per follower, as large as the number of users it follows.
 			`CREATE TABLE IF NOT EXISTS {ks}.follows (
 				follower text,
 				followee text,
