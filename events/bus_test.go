@@ -215,7 +215,7 @@ func testOffsetsForTime(t *testing.T, f fixture) {
 	t1 := t0.Add(time.Hour)
 	f.publish(t, postEvents(4, "carol", t0))
 	f.publish(t, postEvents(3, "carol", t1))
-	client, err := sarama.NewClient(f.brokers, events.NewConfig("test"))
+	client, err := sarama.NewClient(f.brokers, events.SaramaConfig("test"))
 	if err != nil {
 		t.Fatal(err)
 	}
