@@ -13,7 +13,7 @@ func TestStoreConformance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Registered before Run, so it runs after the parallel cases finish.
+	// Runs once every case, the parallel ones included, has finished.
 	t.Cleanup(func() { s.Close() })
 	storetest.Run(t, "pebble", s, storetest.Options{})
 }
