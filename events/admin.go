@@ -17,7 +17,7 @@ type TopicSpec struct {
 // EnsureTopics creates the topics and their dead-letter topics if missing
 // (idempotent). Existing topics are left as they are.
 func EnsureTopics(brokers []string, topics Topics, spec TopicSpec) error {
-	admin, err := sarama.NewClusterAdmin(brokers, NewConfig("feedsvc-admin"))
+	admin, err := sarama.NewClusterAdmin(brokers, SaramaConfig("feedsvc-admin"))
 	if err != nil {
 		return fmt.Errorf("kafka admin: %w", err)
 	}
@@ -44,7 +44,7 @@ type Health struct{ c sarama.Client }
 
 // NewHealth connects the health-check client.
 func NewHealth(brokers []string) (*Health, error) {
-	c, err := sarama.NewClient(brokers, NewConfig("feedsvc-health"))
+	c, err := sarama.NewClient(brokers, SaramaConfig("feedsvc-health"))
 	if err != nil {
 		return nil, fmt.Errorf("kafka: %w", err)
 	}

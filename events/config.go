@@ -4,18 +4,20 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+
+	"github.com/feedsvc/feedsvc/app"
 )
 
 // Topics names the topics feedsvc uses.
 type Topics struct {
 	Posts   string // post.* events, keyed by author
-	Follows string // user.followed / user.unfollowed, keyed by follower
+	Follows string // app.UserFollowed / app.UserUnfollowed, keyed by follower
 }
 
 // For returns the topic an event type belongs to.
 func (t Topics) For(eventType string) string {
 	switch eventType {
-	case "user.followed", "user.unfollowed":
+	case app.UserFollowed, app.UserUnfollowed:
 		return t.Follows
 	}
 	return t.Posts
@@ -31,11 +33,17 @@ func DeadLetter(topic string) string { return topic + ".dlq" }
 // (which dropped pre-2.1 protocols) and by the embedded broker.
 var kafkaVersion = sarama.V3_6_0_0
 
-// NewConfig returns the sarama configuration every feedsvc client uses.
-// The producer is idempotent with acks=all, so an acknowledged event is on
-// every in-sync replica exactly once; consumers start at the oldest event and
-// commit only offsets the handler marked (after it succeeded).
-func NewConfig(clientID string) *sarama.Config {
+// NewConfig is SaramaConfig under its old name, kept while the root package
+// still calls it.
+//
+// Deprecated: use SaramaConfig; NewConfig reads like the configs package.
+func NewConfig(clientID string) *sarama.Config { return SaramaConfig(clientID) }
+
+// SaramaConfig returns the sarama configuration every feedsvc Kafka client
+// uses. The producer is idempotent with acks=all, so an acknowledged event is
+// on every in-sync replica exactly once; consumers start at the oldest event
+// and commit only offsets the handler marked (after it succeeded).
+func SaramaConfig(clientID string) *sarama.Config {
 	c := sarama.NewConfig()
 	c.Version = kafkaVersion
 	c.ClientID = clientID

@@ -103,7 +103,7 @@ func ReplayDeadLetters(ctx context.Context, brokers []string, group string, topi
 	}
 	var producer sarama.SyncProducer
 	if execute {
-		producer, err = sarama.NewSyncProducer(brokers, NewConfig("feedsvc-dlq-replay"))
+		producer, err = sarama.NewSyncProducer(brokers, SaramaConfig("feedsvc-dlq-replay"))
 		if err != nil {
 			return nil, fmt.Errorf("dlq replay producer: %w", err)
 		}

@@ -28,7 +28,7 @@ type opsConn struct {
 }
 
 func dialOps(brokers []string) (*opsConn, error) {
-	cfg := NewConfig("feedsvc-ops")
+	cfg := SaramaConfig("feedsvc-ops")
 	// A mistyped --topic must fail, not create a topic on a broker with
 	// auto.create.topics.enable.
 	cfg.Metadata.AllowAutoTopicCreation = false

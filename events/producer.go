@@ -15,9 +15,11 @@ type Producer struct {
 	topics Topics
 }
 
+var _ app.Publisher = (*Producer)(nil)
+
 // NewProducer connects an idempotent, acks=all producer to brokers.
 func NewProducer(brokers []string, topics Topics) (*Producer, error) {
-	p, err := sarama.NewSyncProducer(brokers, NewConfig("feedsvc-producer"))
+	p, err := sarama.NewSyncProducer(brokers, SaramaConfig("feedsvc-producer"))
 	if err != nil {
 		return nil, fmt.Errorf("kafka producer: %w", err)
 	}

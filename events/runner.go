@@ -37,13 +37,13 @@ type Runner struct {
 // Run consumes until ctx is cancelled, then commits what was processed and
 // leaves the group.
 func (r *Runner) Run(ctx context.Context) error {
-	cfg := NewConfig("feedsvc-" + r.Group)
+	cfg := SaramaConfig("feedsvc-" + r.Group)
 	group, err := sarama.NewConsumerGroup(r.Brokers, r.Group, cfg)
 	if err != nil {
 		return fmt.Errorf("consumer group %s: %w", r.Group, err)
 	}
 	defer group.Close()
-	dlq, err := sarama.NewSyncProducer(r.Brokers, NewConfig("feedsvc-"+r.Group+"-dlq"))
+	dlq, err := sarama.NewSyncProducer(r.Brokers, SaramaConfig("feedsvc-"+r.Group+"-dlq"))
 	if err != nil {
 		return fmt.Errorf("consumer group %s: dead-letter producer: %w", r.Group, err)
 	}
@@ -75,10 +75,13 @@ func (r *Runner) Run(ctx context.Context) error {
 	return nil
 }
 
+// groupHandler is what sarama calls for each session of the group.
 type groupHandler struct {
 	r   *Runner
 	dlq sarama.SyncProducer
 }
+
+var _ sarama.ConsumerGroupHandler = (*groupHandler)(nil)
 
 func (h *groupHandler) Setup(s sarama.ConsumerGroupSession) error {
 	h.r.Log.Info("partitions assigned", "group", h.r.Group, "claims", s.Claims())

@@ -1,10 +1,11 @@
-// Package cassandra implements app.PostStore and app.Graph on Apache
-// Cassandra (or any CQL-compatible database) with gocql.
+// Package cassandra is the production store: posts, users, the follow
+// graph, notifications and moderation decisions on Apache Cassandra, through
+// gocql. Migrate creates the schema (migrations.go says why each table is
+// shaped as it is); Open refuses a keyspace that lacks a migration.
 //
-// Every table is partitioned so that no partition grows without bound:
-// author timelines are bucketed by month, follower lists by a stable hash of
-// the follower, and a user's following list is capped by the application.
-// See migrations.go for the schema and the reasons behind each table.
+// Partitions that could grow large are split: author timelines by month,
+// a user's followers over hashed buckets, decisions by month, and
+// notifications expire. A user's following list is one partition.
 package cassandra
 
 import (
@@ -94,7 +95,8 @@ func newCluster(cfg Config, keyspace string, log *slog.Logger) (*gocql.ClusterCo
 	return c, nil
 }
 
-// Store implements app.PostStore and app.Graph. It is safe for concurrent use.
+// Store implements app.PostStore, app.Graph, app.NotificationStore and
+// app.ModerationLog. It is safe for concurrent use.
 type Store struct {
 	session *gocql.Session
 	log     *slog.Logger

@@ -60,7 +60,7 @@ var migrations = []migration{
 			)`,
 			// Whom a user follows. Written only through LWTs (Follow,
 			// Unfollow), which tell whether the edge is new; one partition
-			// per follower is bounded by the application's following cap.
+			// per follower, as large as the number of users it follows.
 			`CREATE TABLE IF NOT EXISTS {ks}.follows (
 				follower text,
 				followee text,
@@ -124,10 +124,6 @@ func columnExists(stmt string, err error) bool {
 	return strings.HasPrefix(stmt, "ALTER TABLE") && strings.Contains(stmt, " ADD ") &&
 		strings.Contains(strings.ToLower(err.Error()), "already exist")
 }
-
-// tables lists every data table, for tests that need to empty the keyspace.
-var tables = []string{"posts", "posts_by_author", "user_post_months", "users", "follows", "followers",
-	"notifications", "notification_reads", "moderation_decisions"}
 
 // Migrate creates cfg.Keyspace if needed and applies the migrations not yet
 // recorded in its schema_migrations table. Running it again is harmless.

@@ -30,13 +30,19 @@ const (
 	prefixFollowers = "r/" // r/<followee>\0<follower>
 )
 
-// Store implements app.PostStore and app.Graph on Pebble.
+// Store implements app.PostStore, app.Graph, app.NotificationStore and
+// app.ModerationLog on Pebble.
 type Store struct {
 	db *pebble.DB
 	// graphMu makes Follow/Unfollow's check-then-write atomic, so "is the
 	// edge new" is answered exactly once per edge.
 	graphMu sync.Mutex
 }
+
+var (
+	_ app.PostStore = (*Store)(nil)
+	_ app.Graph     = (*Store)(nil)
+)
 
 // Open opens (creating if needed) the store in dir/store.
 func Open(dir string, log *slog.Logger) (*Store, error) {

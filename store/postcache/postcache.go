@@ -23,6 +23,8 @@ type Store struct {
 	cache *expirable.LRU[app.ID, app.Post]
 }
 
+var _ app.PostStore = (*Store)(nil)
+
 // New caches up to size posts of next for ttl each.
 func New(next app.PostStore, size int, ttl time.Duration) *Store {
 	return &Store{PostStore: next, cache: expirable.NewLRU[app.ID, app.Post](size, nil, ttl)}

@@ -49,6 +49,8 @@ type Analytics struct {
 	now    func() time.Time
 }
 
+var _ app.Analytics = (*Analytics)(nil)
+
 // NewAnalytics returns activity counters on client.
 func NewAnalytics(client rueidis.Client) *Analytics {
 	return &Analytics{client: client, now: time.Now}

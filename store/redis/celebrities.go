@@ -21,6 +21,8 @@ type Celebrities struct {
 	ttl    time.Duration
 }
 
+var _ app.Celebrities = (*Celebrities)(nil)
+
 // NewCelebrities returns the celebrity state on client; ttl is the feeds'
 // expiry (0: none), which the per-user sets follow.
 func NewCelebrities(client rueidis.Client, ttl time.Duration) *Celebrities {

@@ -11,14 +11,14 @@ import (
 // detects a Redis Cluster by itself, so the same setting serves both.
 // embedded selects the options the in-process miniredis needs.
 func Dial(addrs string, embedded bool) (rueidis.Client, error) {
-	opt := rueidis.ClientOption{InitAddress: strings.Split(addrs, ",")}
-	if embedded {
-		opt.DisableCache = true
-		opt.ForceSingleClient = true
-	} else {
+	opt := rueidis.ClientOption{
+		InitAddress: strings.Split(addrs, ","),
 		// Feeds are written by many processes; client-side caching would
 		// serve stale pages.
-		opt.DisableCache = true
+		DisableCache: true,
+		// miniredis answers CLUSTER SLOTS as a one-node cluster; keep
+		// rueidis from taking it for one.
+		ForceSingleClient: embedded,
 	}
 	c, err := rueidis.NewClient(opt)
 	if err != nil {

@@ -133,6 +133,8 @@ type Feeds struct {
 	ttl   time.Duration
 }
 
+var _ app.FeedCache = (*Feeds)(nil)
+
 // NewFeeds returns the home feed cache on client: capacity entries per feed,
 // expiring after ttl without a read (0: never).
 func NewFeeds(client rueidis.Client, capacity int, ttl time.Duration) *Feeds {

@@ -41,6 +41,8 @@ type Search struct {
 	capN   int
 }
 
+var _ app.SearchIndex = (*Search)(nil)
+
 // NewSearch returns a search index on client keeping the newest capPerTerm
 // posts of each term.
 func NewSearch(client rueidis.Client, capPerTerm int) *Search {

@@ -4,6 +4,8 @@ package storetest
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"slices"
 	"testing"
@@ -29,31 +31,52 @@ type Options struct {
 	BigFollowers int
 }
 
-// Run runs every case as subtests of backend; open must return a fresh,
-// empty store each call.
-func Run(t *testing.T, backend string, open func(t *testing.T) Store, opt Options) {
+// Run runs every case, in parallel, as subtests of backend against s. The
+// cases share s: each names its own users (see user) and posts get fresh
+// IDs, so s need not be empty, cases need no cleanup between them, and other
+// runs may use the same database at the same time.
+func Run(t *testing.T, backend string, s Store, opt Options) {
 	if opt.BigFollowers == 0 {
 		opt.BigFollowers = 100_000
 	}
 	cases := []struct {
 		name string
-		fn   func(t *testing.T, s Store)
+		fn   func(t *testing.T, s Store, user func(string) string)
 	}{
 		{"PostSaveGetDelete", testPostSaveGetDelete},
 		{"AuthorTimelinePaging", testAuthorTimelinePaging},
 		{"Users", testUsers},
 		{"FollowUnfollow", testFollowUnfollow},
-		{"FollowerPaging", func(t *testing.T, s Store) { testFollowerPaging(t, s, 2_500, 1000) }},
+		{"FollowerPaging", func(t *testing.T, s Store, user func(string) string) {
+			testFollowerPaging(t, s, user, 2_500, 1000)
+		}},
 		{"ModeratedPost", testModeratedPost},
 		{"Notifications", testNotifications},
 		{"Decisions", testDecisions},
-		{"BigFollowerCount", func(t *testing.T, s Store) { testFollowerPaging(t, s, opt.BigFollowers, 5000) }},
+		{"BigFollowerCount", func(t *testing.T, s Store, user func(string) string) {
+			testFollowerPaging(t, s, user, opt.BigFollowers, 5000)
+		}},
 	}
+	run := randomHex(t)
 	t.Run(backend, func(t *testing.T) {
 		for _, c := range cases {
-			t.Run(c.name, func(t *testing.T) { c.fn(t, open(t)) })
+			t.Run(c.name, func(t *testing.T) {
+				t.Parallel()
+				// "<run>-<case>-<name>": unique per run and case, and
+				// readable in a failure message.
+				prefix := run + "-" + c.name + "-"
+				c.fn(t, s, func(name string) string { return prefix + name })
+			})
 		}
 	})
+}
+
+func randomHex(t *testing.T) string {
+	b := make([]byte, 4)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b)
 }
 
 var (
@@ -73,12 +96,14 @@ func must(t *testing.T, err error) {
 	}
 }
 
-func testPostSaveGetDelete(t *testing.T, s Store) {
+func testPostSaveGetDelete(t *testing.T, s Store, user func(string) string) {
 	ctx := context.Background()
-	p := newPost("alice", 1)
+	alice := user("alice")
+	p := newPost(alice, 1)
+	never := ids.Next() // an ID no case saves
 	must(t, s.SavePost(ctx, p))
 	must(t, s.SavePost(ctx, p)) // idempotent
-	got, err := s.GetPosts(ctx, []app.ID{p.ID, p.ID + 1})
+	got, err := s.GetPosts(ctx, []app.ID{p.ID, never})
 	must(t, err)
 	if len(got) != 1 {
 		t.Fatalf("GetPosts: %d posts, want 1", len(got))
@@ -93,21 +118,22 @@ func testPostSaveGetDelete(t *testing.T, s Store) {
 	if len(got) != 0 {
 		t.Fatalf("post still there after delete: %+v", got)
 	}
-	tl, err := s.AuthorPosts(ctx, "alice", 0, 10)
+	tl, err := s.AuthorPosts(ctx, alice, 0, 10)
 	must(t, err)
 	if len(tl) != 0 {
 		t.Fatalf("timeline still holds deleted post: %+v", tl)
 	}
 }
 
-func testAuthorTimelinePaging(t *testing.T, s Store) {
+func testAuthorTimelinePaging(t *testing.T, s Store, user func(string) string) {
 	ctx := context.Background()
+	bob, carol := user("bob"), user("carol")
 	var want []app.ID
 	for i := range 25 {
-		p := newPost("bob", i)
+		p := newPost(bob, i)
 		must(t, s.SavePost(ctx, p))
 		want = append(want, p.ID)
-		must(t, s.SavePost(ctx, newPost("carol", i))) // another author interleaved
+		must(t, s.SavePost(ctx, newPost(carol, i))) // another author interleaved
 	}
 	slices.Reverse(want)
 	cases := []struct {
@@ -118,11 +144,11 @@ func testAuthorTimelinePaging(t *testing.T, s Store) {
 			var got []app.ID
 			before := app.ID(0)
 			for range 100 {
-				page, err := s.AuthorPosts(ctx, "bob", before, c.limit)
+				page, err := s.AuthorPosts(ctx, bob, before, c.limit)
 				must(t, err)
 				for _, p := range page {
-					if p.Author != "bob" {
-						t.Fatalf("post of %s in bob's timeline", p.Author)
+					if p.Author != bob {
+						t.Fatalf("post of %s in %s's timeline", p.Author, bob)
 					}
 					got = append(got, p.ID)
 				}
@@ -136,43 +162,45 @@ func testAuthorTimelinePaging(t *testing.T, s Store) {
 			}
 		})
 	}
-	none, err := s.AuthorPosts(ctx, "nobody", 0, 10)
+	none, err := s.AuthorPosts(ctx, user("nobody"), 0, 10)
 	must(t, err)
 	if len(none) != 0 {
 		t.Fatalf("unknown author has posts: %v", none)
 	}
 }
 
-func testUsers(t *testing.T, s Store) {
+func testUsers(t *testing.T, s Store, user func(string) string) {
 	ctx := context.Background()
-	ok, err := s.UserExists(ctx, "dave")
+	dave := user("dave")
+	ok, err := s.UserExists(ctx, dave)
 	must(t, err)
 	if ok {
-		t.Fatal("dave exists before EnsureUser")
+		t.Fatalf("%s exists before EnsureUser", dave)
 	}
-	must(t, s.EnsureUser(ctx, "dave"))
-	must(t, s.EnsureUser(ctx, "dave"))
-	ok, err = s.UserExists(ctx, "dave")
+	must(t, s.EnsureUser(ctx, dave))
+	must(t, s.EnsureUser(ctx, dave))
+	ok, err = s.UserExists(ctx, dave)
 	must(t, err)
 	if !ok {
-		t.Fatal("dave missing after EnsureUser")
+		t.Fatalf("%s missing after EnsureUser", dave)
 	}
 }
 
-func testFollowUnfollow(t *testing.T, s Store) {
+func testFollowUnfollow(t *testing.T, s Store, user func(string) string) {
 	ctx := context.Background()
+	a, b, c, x, y := user("a"), user("b"), user("c"), user("x"), user("y")
 	steps := []struct {
 		op       string
 		from, to string
 		changed  bool
 	}{
-		{"follow", "b", "a", true},
-		{"follow", "b", "a", false},
-		{"follow", "c", "a", true},
-		{"follow", "a", "c", true},
-		{"unfollow", "b", "a", true},
-		{"unfollow", "b", "a", false},
-		{"unfollow", "x", "y", false},
+		{"follow", b, a, true},
+		{"follow", b, a, false},
+		{"follow", c, a, true},
+		{"follow", a, c, true},
+		{"unfollow", b, a, true},
+		{"unfollow", b, a, false},
+		{"unfollow", x, y, false},
 	}
 	for _, st := range steps {
 		f := s.Follow
@@ -188,7 +216,7 @@ func testFollowUnfollow(t *testing.T, s Store) {
 	edges := []struct {
 		from, to string
 		want     bool
-	}{{"a", "c", true}, {"c", "a", true}, {"b", "a", false}, {"a", "b", false}, {"x", "y", false}}
+	}{{a, c, true}, {c, a, true}, {b, a, false}, {a, b, false}, {x, y, false}}
 	for _, e := range edges {
 		got, err := s.IsFollowing(ctx, e.from, e.to)
 		must(t, err)
@@ -202,10 +230,10 @@ func testFollowUnfollow(t *testing.T, s Store) {
 		user string
 		want []string
 	}{
-		{"followers of a", s.Followers, "a", []string{"c"}},
-		{"following of a", s.Following, "a", []string{"c"}},
-		{"following of b", s.Following, "b", nil},
-		{"followers of c", s.Followers, "c", []string{"a"}},
+		{"followers of a", s.Followers, a, []string{c}},
+		{"following of a", s.Following, a, []string{c}},
+		{"following of b", s.Following, b, nil},
+		{"followers of c", s.Followers, c, []string{a}},
 	}
 	for _, l := range lists {
 		got, next, err := l.list(ctx, l.user, "", 10)
@@ -219,14 +247,15 @@ func testFollowUnfollow(t *testing.T, s Store) {
 // testFollowerPaging makes n users follow one user and checks that paging
 // returns each exactly once, across page boundaries, and that the reverse
 // lists agree.
-func testFollowerPaging(t *testing.T, s Store, n, pageSize int) {
+func testFollowerPaging(t *testing.T, s Store, user func(string) string, n, pageSize int) {
 	ctx := context.Background()
-	star := fmt.Sprintf("star%d", n)
+	star := user("star")
+	fan := func(i int) string { return user(fmt.Sprintf("fan%06d", i)) }
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(64)
 	for i := range n {
 		g.Go(func() error {
-			_, err := s.Follow(gctx, fmt.Sprintf("fan%06d", i), star)
+			_, err := s.Follow(gctx, fan(i), star)
 			return err
 		})
 	}
@@ -257,8 +286,13 @@ func testFollowerPaging(t *testing.T, s Store, n, pageSize int) {
 	if len(seen) != n {
 		t.Fatalf("paged %d followers, want %d", len(seen), n)
 	}
+	for i := range n {
+		if !seen[fan(i)] {
+			t.Fatalf("follower %s missing", fan(i))
+		}
+	}
 	for _, i := range []int{0, n / 2, n - 1} {
-		u := fmt.Sprintf("fan%06d", i)
+		u := fan(i)
 		got, _, err := s.Following(ctx, u, "", 10)
 		must(t, err)
 		if !slices.Equal(got, []string{star}) {
@@ -267,9 +301,10 @@ func testFollowerPaging(t *testing.T, s Store, n, pageSize int) {
 	}
 }
 
-func testModeratedPost(t *testing.T, s Store) {
+func testModeratedPost(t *testing.T, s Store, user func(string) string) {
 	ctx := context.Background()
-	p := newPost("mod", 1)
+	mod := user("mod")
+	p := newPost(mod, 1)
 	must(t, s.SavePost(ctx, p))
 	p.Moderated = "blocklist"
 	must(t, s.SavePost(ctx, p)) // moderation overwrites the stored post
@@ -278,31 +313,32 @@ func testModeratedPost(t *testing.T, s Store) {
 	if got[p.ID].Moderated != "blocklist" || got[p.ID].Text != p.Text {
 		t.Fatalf("GetPosts = %+v", got[p.ID])
 	}
-	tl, err := s.AuthorPosts(ctx, "mod", 0, 10)
+	tl, err := s.AuthorPosts(ctx, mod, 0, 10)
 	must(t, err)
 	if len(tl) != 1 || tl[0].Moderated != "blocklist" {
 		t.Fatalf("AuthorPosts = %+v", tl)
 	}
 }
 
-func testNotifications(t *testing.T, s Store) {
+func testNotifications(t *testing.T, s Store, user func(string) string) {
 	ctx := context.Background()
+	nina, other := user("nina"), user("other")
 	at := base.Add(time.Hour)
 	var want []app.ID
 	for i := range 5 {
-		n := app.Notification{ID: ids.Next(), User: "nina", Kind: app.NotifyMention, Actor: fmt.Sprint("a", i), Post: app.ID(100 + i), CreatedAt: at}
+		n := app.Notification{ID: ids.Next(), User: nina, Kind: app.NotifyMention, Actor: user(fmt.Sprint("a", i)), Post: ids.Next(), CreatedAt: at}
 		must(t, s.AddNotification(ctx, n))
 		must(t, s.AddNotification(ctx, n)) // redelivery
 		want = append([]app.ID{n.ID}, want...)
 	}
-	must(t, s.AddNotification(ctx, app.Notification{ID: ids.Next(), User: "other", Kind: app.NotifyFollow, Actor: "x", CreatedAt: at}))
-	page1, err := s.Notifications(ctx, "nina", 0, 3)
+	must(t, s.AddNotification(ctx, app.Notification{ID: ids.Next(), User: other, Kind: app.NotifyFollow, Actor: user("x"), CreatedAt: at}))
+	page1, err := s.Notifications(ctx, nina, 0, 3)
 	must(t, err)
-	page2, err := s.Notifications(ctx, "nina", page1[len(page1)-1].ID, 3)
+	page2, err := s.Notifications(ctx, nina, page1[len(page1)-1].ID, 3)
 	must(t, err)
 	var got []app.ID
 	for _, n := range append(page1, page2...) {
-		if n.User != "nina" || n.Kind != app.NotifyMention || n.Read || !n.CreatedAt.Equal(at) {
+		if n.User != nina || n.Kind != app.NotifyMention || n.Read || !n.CreatedAt.Equal(at) {
 			t.Fatalf("notification %+v", n)
 		}
 		got = append(got, n.ID)
@@ -310,9 +346,9 @@ func testNotifications(t *testing.T, s Store) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("notifications = %v, want %v", got, want)
 	}
-	must(t, s.MarkRead(ctx, "nina", want[2]))
-	must(t, s.MarkRead(ctx, "nina", want[4])) // never moves back
-	all, err := s.Notifications(ctx, "nina", 0, 10)
+	must(t, s.MarkRead(ctx, nina, want[2]))
+	must(t, s.MarkRead(ctx, nina, want[4])) // never moves back
+	all, err := s.Notifications(ctx, nina, 0, 10)
 	must(t, err)
 	for i, n := range all {
 		if wantRead := i >= 2; n.Read != wantRead {
@@ -321,25 +357,46 @@ func testNotifications(t *testing.T, s Store) {
 	}
 }
 
-func testDecisions(t *testing.T, s Store) {
+// testDecisions pages through the whole log, which other cases and runs may
+// share, and keeps only this case's decisions (by their author).
+func testDecisions(t *testing.T, s Store, user func(string) string) {
 	ctx := context.Background()
+	spammer := user("spammer")
 	var want []app.ID
 	for i := range 4 {
-		d := app.Decision{Post: ids.Next(), Author: "spammer", Rule: "blocklist", Detail: fmt.Sprint("term ", i), DecidedAt: base}
+		d := app.Decision{Post: ids.Next(), Author: spammer, Rule: "blocklist", Detail: fmt.Sprint("term ", i), DecidedAt: base}
 		must(t, s.RecordDecision(ctx, d))
 		must(t, s.RecordDecision(ctx, d))
 		want = append([]app.ID{d.Post}, want...)
 	}
-	first, err := s.Decisions(ctx, 0, 3)
-	must(t, err)
-	rest, err := s.Decisions(ctx, first[len(first)-1].Post, 3)
-	must(t, err)
+	const pageSize = 3
 	var got []app.ID
-	for _, d := range append(first, rest...) {
-		if d.Author != "spammer" || d.Rule != "blocklist" || !d.DecidedAt.Equal(base) {
-			t.Fatalf("decision %+v", d)
+	before := app.ID(0)
+	for pages := 0; ; pages++ {
+		if pages > 10_000 {
+			t.Fatal("paging does not terminate")
 		}
-		got = append(got, d.Post)
+		page, err := s.Decisions(ctx, before, pageSize)
+		must(t, err)
+		if len(page) > pageSize {
+			t.Fatalf("page of %d > limit %d", len(page), pageSize)
+		}
+		for _, d := range page {
+			if before != 0 && d.Post >= before {
+				t.Fatalf("decision on %s after before=%s", d.Post, before)
+			}
+			before = d.Post
+			if d.Author != spammer {
+				continue
+			}
+			if d.Rule != "blocklist" || !d.DecidedAt.Equal(base) {
+				t.Fatalf("decision %+v", d)
+			}
+			got = append(got, d.Post)
+		}
+		if len(page) < pageSize {
+			break
+		}
 	}
 	if !slices.Equal(got, want) {
 		t.Fatalf("decisions = %v, want %v", got, want)
