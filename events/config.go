@@ -33,12 +33,6 @@ func DeadLetter(topic string) string { return topic + ".dlq" }
 // (which dropped pre-2.1 protocols) and by the embedded broker.
 var kafkaVersion = sarama.V3_6_0_0
 
-// NewConfig is SaramaConfig under its old name, kept while the root package
-// still calls it.
-//
-// Deprecated: use SaramaConfig; NewConfig reads like the configs package.
-func NewConfig(clientID string) *sarama.Config { return SaramaConfig(clientID) }
-
 // SaramaConfig returns the sarama configuration every feedsvc Kafka client
 // uses. The producer is idempotent with acks=all, so an acknowledged event is
 // on every in-sync replica exactly once; consumers start at the oldest event

@@ -106,7 +106,7 @@ func (r *benchRun) seedFanout(ctx context.Context) (*fanoutGraph, error) {
 // service's producer sends their post events to.
 func (r *benchRun) balancedAuthors(prefix string, perPartition int) ([]string, error) {
 	topic := r.cfg.TopicPosts
-	cfg := events.NewConfig("feedsvc-bench")
+	cfg := events.SaramaConfig("feedsvc-bench")
 	client, err := sarama.NewClient(r.b.Brokers, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("kafka: %w", err)

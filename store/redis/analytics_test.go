@@ -11,7 +11,7 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/feedsvc/feedsvc/app"
-	feedredis "github.com/feedsvc/feedsvc/store/redis"
+	redisstore "github.com/feedsvc/feedsvc/store/redis"
 )
 
 // anEvent is one post.created as the analytics adapter sees it. Tags and
@@ -29,7 +29,7 @@ type anEvent struct {
 type anEnv struct {
 	t      *testing.T
 	client rueidis.Client
-	a      *feedredis.Analytics
+	a      *redisstore.Analytics
 	base   time.Time
 	suffix string
 }
@@ -41,7 +41,7 @@ func newAnEnv(t *testing.T, client rueidis.Client) *anEnv {
 	e := &anEnv{
 		t:      t,
 		client: client,
-		a:      feedredis.NewAnalytics(client),
+		a:      redisstore.NewAnalytics(client),
 		base:   time.Now().UTC().Add(-back).Truncate(time.Hour),
 		suffix: "_" + uniqueUser(t),
 	}
@@ -70,7 +70,7 @@ func (e *anEnv) record(evs ...anEvent) {
 func (e *anEnv) wipe(minute time.Time) {
 	ctx := context.Background()
 	// One DEL: a bucket's keys share a hash tag, so one slot.
-	if err := e.client.Do(ctx, e.client.B().Del().Key(feedredis.AnalyticsKeys(minute)...).Build()).Error(); err != nil {
+	if err := e.client.Do(ctx, e.client.B().Del().Key(redisstore.AnalyticsKeys(minute)...).Build()).Error(); err != nil {
 		e.t.Errorf("wipe bucket %s: %v", minute, err)
 	}
 }
@@ -263,17 +263,17 @@ func TestAnalyticsConformance(t *testing.T) {
 			t.Run("keys expire and old events are ignored", func(t *testing.T) {
 				e := newAnEnv(t, client)
 				e.record(anEvent{"e1$", "ann$", []string{"go$"}, 0})
-				keys := feedredis.AnalyticsKeys(e.base)
+				keys := redisstore.AnalyticsKeys(e.base)
 				for _, k := range keys {
 					ttl, err := client.Do(ctx, client.B().Ttl().Key(k).Build()).AsInt64()
 					must(t, err)
-					if max := int64(feedredis.AnalyticsRetention / time.Second); ttl <= 0 || ttl > max {
+					if max := int64(redisstore.AnalyticsRetention / time.Second); ttl <= 0 || ttl > max {
 						t.Fatalf("TTL of %s = %d, want in (0, %d]", k, ttl, max)
 					}
 				}
-				old := time.Now().Add(-feedredis.AnalyticsRetention - time.Hour)
+				old := time.Now().Add(-redisstore.AnalyticsRetention - time.Hour)
 				must(t, e.a.RecordPost(ctx, "old"+e.suffix, "ann"+e.suffix, []string{"go" + e.suffix}, old))
-				for _, k := range feedredis.AnalyticsKeys(old) {
+				for _, k := range redisstore.AnalyticsKeys(old) {
 					n, err := client.Do(ctx, client.B().Exists().Key(k).Build()).AsInt64()
 					must(t, err)
 					if n != 0 {

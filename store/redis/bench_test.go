@@ -13,7 +13,7 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/feedsvc/feedsvc/app"
-	feedredis "github.com/feedsvc/feedsvc/store/redis"
+	redisstore "github.com/feedsvc/feedsvc/store/redis"
 )
 
 // BenchmarkFeedAdd measures the fanout write path next to its ceiling:
@@ -42,13 +42,13 @@ func BenchmarkFeedAdd(b *testing.B) {
 			if srv.addr == "" {
 				b.Skip("server address not set")
 			}
-			client, err := feedredis.Dial(srv.addr, srv.embedded)
+			client, err := redisstore.Dial(srv.addr, srv.embedded)
 			if err != nil {
 				b.Fatal(err)
 			}
 			defer client.Close()
 			ctx := context.Background()
-			f := feedredis.NewFeeds(client, 800, 0)
+			f := redisstore.NewFeeds(client, 800, 0)
 			users := make([]string, followers)
 			for i := range users {
 				users[i] = fmt.Sprintf("%s_%d", uniqueUser(nil), i)
@@ -58,7 +58,7 @@ func BenchmarkFeedAdd(b *testing.B) {
 			}
 			defer func() {
 				for _, u := range users {
-					client.Do(ctx, client.B().Del().Key(feedredis.Key(u)).Build())
+					client.Do(ctx, client.B().Del().Key(redisstore.Key(u)).Build())
 					client.Do(ctx, client.B().Del().Key("zb:"+u).Build())
 				}
 			}()
@@ -112,7 +112,7 @@ func BenchmarkFeedMemory(b *testing.B) {
 		b.Skip("FEEDSVC_REDIS_ADDR not set")
 	}
 	const feeds, capacity = 200, 800
-	client, err := feedredis.Dial(addr, false)
+	client, err := redisstore.Dial(addr, false)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -132,7 +132,7 @@ func BenchmarkFeedMemory(b *testing.B) {
 		b.Fatal("no used_memory in INFO")
 		return 0
 	}
-	f := feedredis.NewFeeds(client, capacity, 0)
+	f := redisstore.NewFeeds(client, capacity, 0)
 	ids := app.NewIDGen(9)
 	for range b.N {
 		prefix := uniqueUser(nil)
@@ -148,7 +148,7 @@ func BenchmarkFeedMemory(b *testing.B) {
 		}
 		b.ReportMetric(float64(usedMemory()-before)/float64(feeds*capacity), "bytes/entry")
 		for i := range feeds {
-			client.Do(ctx, client.B().Del().Key(feedredis.Key(fmt.Sprintf("%s_%d", prefix, i))).Build())
+			client.Do(ctx, client.B().Del().Key(redisstore.Key(fmt.Sprintf("%s_%d", prefix, i))).Build())
 		}
 	}
 }
@@ -161,13 +161,13 @@ func BenchmarkFeedPage(b *testing.B) {
 	if addr == "" {
 		b.Skip("FEEDSVC_REDIS_ADDR not set")
 	}
-	client, err := feedredis.Dial(addr, false)
+	client, err := redisstore.Dial(addr, false)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer client.Close()
 	ctx := context.Background()
-	f := feedredis.NewFeeds(client, 800, 0)
+	f := redisstore.NewFeeds(client, 800, 0)
 	user := uniqueUser(nil)
 	ids := make([]app.ID, 800)
 	for i := range ids {
@@ -176,7 +176,7 @@ func BenchmarkFeedPage(b *testing.B) {
 	if err := f.Fill(ctx, user, ids); err != nil {
 		b.Fatal(err)
 	}
-	defer client.Do(ctx, client.B().Del().Key(feedredis.Key(user)).Build())
+	defer client.Do(ctx, client.B().Del().Key(redisstore.Key(user)).Build())
 	for _, c := range []struct {
 		name   string
 		before app.ID

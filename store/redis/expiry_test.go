@@ -9,7 +9,7 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/feedsvc/feedsvc/app"
-	feedredis "github.com/feedsvc/feedsvc/store/redis"
+	redisstore "github.com/feedsvc/feedsvc/store/redis"
 )
 
 // pttl is the key's remaining lifetime (-1: none, -2: absent).
@@ -32,9 +32,9 @@ func TestFeedExpiry(t *testing.T) {
 	for name, open := range backends(t) {
 		t.Run(name, func(t *testing.T) {
 			c := open(t)
-			f := feedredis.NewFeeds(c, testCap, ttl)
+			f := redisstore.NewFeeds(c, testCap, ttl)
 			u := uniqueUser(t)
-			key := feedredis.Key(u)
+			key := redisstore.Key(u)
 			t.Cleanup(func() { c.Do(ctx, c.B().Del().Key(key).Build()) })
 			steps := []struct {
 				name string
@@ -73,12 +73,12 @@ func TestCelebrities(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			c := open(t)
 			const ttl = time.Hour
-			feeds := feedredis.NewFeeds(c, testCap, ttl)
-			cs := feedredis.NewCelebrities(c, ttl)
+			feeds := redisstore.NewFeeds(c, testCap, ttl)
+			cs := redisstore.NewCelebrities(c, ttl)
 			star, other, reader, away := uniqueUser(t), uniqueUser(t), uniqueUser(t), uniqueUser(t)
 			t.Cleanup(func() {
-				for _, k := range []string{feedredis.CelebrityKey(star), feedredis.CelebrityKey(other), feedredis.Key(reader),
-					feedredis.FollowedKey(reader), feedredis.FollowedKey(away)} {
+				for _, k := range []string{redisstore.CelebrityKey(star), redisstore.CelebrityKey(other), redisstore.Key(reader),
+					redisstore.FollowedKey(reader), redisstore.FollowedKey(away)} {
 					c.Do(ctx, c.B().Del().Key(k).Build())
 				}
 			})
@@ -100,9 +100,9 @@ func TestCelebrities(t *testing.T) {
 			// Follows are recorded next to a cached feed only, and share
 			// its lifetime.
 			must(t, feeds.Fill(ctx, reader, nil))
-			must(t, c.Do(ctx, c.B().Pexpire().Key(feedredis.Key(reader)).Milliseconds(60_000).Build()).Error())
+			must(t, c.Do(ctx, c.B().Pexpire().Key(redisstore.Key(reader)).Milliseconds(60_000).Build()).Error())
 			must(t, cs.AddFollows(ctx, []app.Follow{{Follower: reader, Followee: star}, {Follower: away, Followee: star}, {Follower: reader, Followee: other}}))
-			if got := pttl(t, c, feedredis.FollowedKey(reader)); got <= 0 || got > time.Minute {
+			if got := pttl(t, c, redisstore.FollowedKey(reader)); got <= 0 || got > time.Minute {
 				t.Fatalf("followed set lifetime %v, want the feed's (≤ 1m)", got)
 			}
 			for _, w := range []struct {
@@ -118,7 +118,7 @@ func TestCelebrities(t *testing.T) {
 					t.Fatalf("%s follows %v, want %v", w.user, got, want)
 				}
 			}
-			if got := pttl(t, c, feedredis.FollowedKey(reader)); got <= ttl-time.Minute {
+			if got := pttl(t, c, redisstore.FollowedKey(reader)); got <= ttl-time.Minute {
 				t.Fatalf("reading did not renew the followed set: %v", got)
 			}
 			must(t, cs.RemoveFollows(ctx, []app.Follow{{Follower: reader, Followee: other}}))

@@ -15,7 +15,7 @@ import (
 
 	"github.com/feedsvc/feedsvc/app"
 	"github.com/feedsvc/feedsvc/internal/testenv"
-	feedredis "github.com/feedsvc/feedsvc/store/redis"
+	redisstore "github.com/feedsvc/feedsvc/store/redis"
 )
 
 const testCap = 5
@@ -38,7 +38,7 @@ func backends(t *testing.T) map[string]func(t *testing.T) rueidis.Client {
 }
 
 func dial(t *testing.T, addr string, embedded bool) rueidis.Client {
-	c, err := feedredis.Dial(addr, embedded)
+	c, err := redisstore.Dial(addr, embedded)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,56 +73,56 @@ func TestFeedConformance(t *testing.T) {
 	ctx := context.Background()
 	cases := []struct {
 		name string
-		run  func(t *testing.T, f *feedredis.Feeds, user string)
+		run  func(t *testing.T, f *redisstore.Feeds, user string)
 		// want is user's whole feed afterwards, newest first, and whether it is complete.
 		want     []app.ID
 		complete bool
 	}{
-		{"add skips a feed that is not cached", func(t *testing.T, f *feedredis.Feeds, u string) {
+		{"add skips a feed that is not cached", func(t *testing.T, f *redisstore.Feeds, u string) {
 			must(t, f.Add(ctx, entries(u, 3, 1, 2)))
 		}, nil, false},
-		{"prepare makes an empty partial feed", func(t *testing.T, f *feedredis.Feeds, u string) {
+		{"prepare makes an empty partial feed", func(t *testing.T, f *redisstore.Feeds, u string) {
 			must(t, f.Prepare(ctx, u))
 		}, nil, false},
-		{"prepare keeps a cached feed", func(t *testing.T, f *feedredis.Feeds, u string) {
+		{"prepare keeps a cached feed", func(t *testing.T, f *redisstore.Feeds, u string) {
 			must(t, f.Fill(ctx, u, ids(1, 2)))
 			must(t, f.Prepare(ctx, u))
 		}, ids(2, 1), true},
-		{"add pages newest first", func(t *testing.T, f *feedredis.Feeds, u string) {
+		{"add pages newest first", func(t *testing.T, f *redisstore.Feeds, u string) {
 			must(t, f.Prepare(ctx, u))
 			must(t, f.Add(ctx, entries(u, 3, 1, 2)))
 		}, ids(3, 2, 1), false},
-		{"add is idempotent", func(t *testing.T, f *feedredis.Feeds, u string) {
+		{"add is idempotent", func(t *testing.T, f *redisstore.Feeds, u string) {
 			must(t, f.Prepare(ctx, u))
 			must(t, f.Add(ctx, entries(u, 1, 2)))
 			must(t, f.Add(ctx, entries(u, 2, 1, 2)))
 		}, ids(2, 1), false},
-		{"add trims to the cap, keeping the newest", func(t *testing.T, f *feedredis.Feeds, u string) {
+		{"add trims to the cap, keeping the newest", func(t *testing.T, f *redisstore.Feeds, u string) {
 			must(t, f.Prepare(ctx, u))
 			must(t, f.Add(ctx, entries(u, 1, 2, 3, 4)))
 			must(t, f.Add(ctx, entries(u, 8, 7, 6, 5)))
 		}, ids(8, 7, 6, 5, 4), false},
-		{"an old post past the cap does not enter", func(t *testing.T, f *feedredis.Feeds, u string) {
+		{"an old post past the cap does not enter", func(t *testing.T, f *redisstore.Feeds, u string) {
 			must(t, f.Fill(ctx, u, ids(10, 11, 12, 13, 14)))
 			must(t, f.Add(ctx, entries(u, 1)))
 		}, ids(14, 13, 12, 11, 10), true},
-		{"fill marks complete and keeps fanned-out entries", func(t *testing.T, f *feedredis.Feeds, u string) {
+		{"fill marks complete and keeps fanned-out entries", func(t *testing.T, f *redisstore.Feeds, u string) {
 			must(t, f.Prepare(ctx, u))
 			must(t, f.Add(ctx, entries(u, 9)))
 			must(t, f.Fill(ctx, u, ids(1, 2)))
 		}, ids(9, 2, 1), true},
-		{"empty fill is a complete empty feed", func(t *testing.T, f *feedredis.Feeds, u string) {
+		{"empty fill is a complete empty feed", func(t *testing.T, f *redisstore.Feeds, u string) {
 			must(t, f.Fill(ctx, u, nil))
 		}, nil, true},
-		{"fill trims to the cap", func(t *testing.T, f *feedredis.Feeds, u string) {
+		{"fill trims to the cap", func(t *testing.T, f *redisstore.Feeds, u string) {
 			must(t, f.Fill(ctx, u, ids(1, 2, 3, 4, 5, 6, 7)))
 		}, ids(7, 6, 5, 4, 3), true},
-		{"remove", func(t *testing.T, f *feedredis.Feeds, u string) {
+		{"remove", func(t *testing.T, f *redisstore.Feeds, u string) {
 			must(t, f.Fill(ctx, u, ids(1, 2, 3)))
 			must(t, f.Remove(ctx, entries(u, 2, 99)))
 		}, ids(3, 1), true},
-		{"absent feed is incomplete and empty", func(t *testing.T, f *feedredis.Feeds, u string) {}, nil, false},
-		{"64-bit ids keep their order", func(t *testing.T, f *feedredis.Feeds, u string) {
+		{"absent feed is incomplete and empty", func(t *testing.T, f *redisstore.Feeds, u string) {}, nil, false},
+		{"64-bit ids keep their order", func(t *testing.T, f *redisstore.Feeds, u string) {
 			must(t, f.Prepare(ctx, u))
 			must(t, f.Add(ctx, []app.FeedEntry{{User: u, Post: 1 << 62}, {User: u, Post: 1<<62 + 1}, {User: u, Post: 255}}))
 		}, []app.ID{1<<62 + 1, 1 << 62, 255}, false},
@@ -130,11 +130,11 @@ func TestFeedConformance(t *testing.T) {
 	for name, open := range backends(t) {
 		t.Run(name, func(t *testing.T) {
 			client := open(t)
-			f := feedredis.NewFeeds(client, testCap, 0)
+			f := redisstore.NewFeeds(client, testCap, 0)
 			for _, c := range cases {
 				t.Run(c.name, func(t *testing.T) {
 					u := uniqueUser(t)
-					t.Cleanup(func() { client.Do(ctx, client.B().Del().Key(feedredis.Key(u)).Build()) })
+					t.Cleanup(func() { client.Do(ctx, client.B().Del().Key(redisstore.Key(u)).Build()) })
 					c.run(t, f, u)
 					got, complete, err := f.Page(ctx, u, 0, 100)
 					must(t, err)
@@ -150,7 +150,7 @@ func TestFeedConformance(t *testing.T) {
 			}
 			t.Run("paging with before", func(t *testing.T) {
 				u := uniqueUser(t)
-				f := feedredis.NewFeeds(client, 100, 0)
+				f := redisstore.NewFeeds(client, 100, 0)
 				must(t, f.Fill(ctx, u, ids(1, 2, 3, 4, 5, 6, 7)))
 				var got []app.ID
 				before := app.ID(0)
@@ -185,7 +185,7 @@ func TestFeedConformance(t *testing.T) {
 			}
 			t.Run("a value of the old string layout reads as absent and is replaced", func(t *testing.T) {
 				u := uniqueUser(t)
-				key := feedredis.Key(u)
+				key := redisstore.Key(u)
 				t.Cleanup(func() { client.Do(ctx, client.B().Del().Key(key).Build()) })
 				old := "C" + string([]byte{0, 0, 0, 0, 0, 0, 0, 7})
 				must(t, client.Do(ctx, client.B().Set().Key(key).Value(old).Build()).Error())
@@ -203,8 +203,8 @@ func TestFeedConformance(t *testing.T) {
 			t.Run("concurrent writers and compactions lose nothing", func(t *testing.T) {
 				const capacity, writers, each = 50, 8, 100
 				u := uniqueUser(t)
-				t.Cleanup(func() { client.Do(ctx, client.B().Del().Key(feedredis.Key(u)).Build()) })
-				f := feedredis.NewFeeds(client, capacity, 0)
+				t.Cleanup(func() { client.Do(ctx, client.B().Del().Key(redisstore.Key(u)).Build()) })
+				f := redisstore.NewFeeds(client, capacity, 0)
 				must(t, f.Prepare(ctx, u))
 				var g errgroup.Group
 				for w := range writers {
@@ -264,7 +264,7 @@ func must(t *testing.T, err error) {
 func testAgainstModel(t *testing.T, client rueidis.Client, capacity, span int, increasing bool, steps int) {
 	ctx := context.Background()
 	u := uniqueUser(t)
-	f := feedredis.NewFeeds(client, capacity, 0)
+	f := redisstore.NewFeeds(client, capacity, 0)
 	rng := rand.New(rand.NewPCG(1, 2))
 	model, complete := map[app.ID]bool{}, false
 	must(t, f.Prepare(ctx, u))

@@ -10,7 +10,7 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/feedsvc/feedsvc/app"
-	feedredis "github.com/feedsvc/feedsvc/store/redis"
+	redisstore "github.com/feedsvc/feedsvc/store/redis"
 )
 
 // sxEnv isolates one search case on a shared server: every "$" in a text
@@ -19,22 +19,22 @@ import (
 type sxEnv struct {
 	t      *testing.T
 	client rueidis.Client
-	s      *feedredis.Search
+	s      *redisstore.Search
 	suffix string
 	terms  map[string]bool
 	posts  map[app.ID]bool
 }
 
 func newSxEnv(t *testing.T, client rueidis.Client, capPerTerm int) *sxEnv {
-	e := &sxEnv{t: t, client: client, s: feedredis.NewSearch(client, capPerTerm),
+	e := &sxEnv{t: t, client: client, s: redisstore.NewSearch(client, capPerTerm),
 		suffix: "_" + uniqueUser(t), terms: map[string]bool{}, posts: map[app.ID]bool{}}
 	t.Cleanup(func() {
 		var cmds rueidis.Commands
 		for term := range e.terms {
-			cmds = append(cmds, client.B().Del().Key(feedredis.TermKey(term)).Build())
+			cmds = append(cmds, client.B().Del().Key(redisstore.TermKey(term)).Build())
 		}
 		for id := range e.posts {
-			cmds = append(cmds, client.B().Del().Key(feedredis.DocKey(id)).Build())
+			cmds = append(cmds, client.B().Del().Key(redisstore.DocKey(id)).Build())
 		}
 		for _, r := range client.DoMulti(context.Background(), cmds...) {
 			if err := r.Error(); err != nil {
@@ -221,7 +221,7 @@ func TestSearchConformance(t *testing.T) {
 				if got := e.search("trim$", 0, 10); !slices.Equal(got, ids(2)) {
 					t.Fatalf("trim = %v, want [2]", got)
 				}
-				n, err := client.Do(ctx, client.B().Exists().Key(feedredis.DocKey(3)).Build()).AsInt64()
+				n, err := client.Do(ctx, client.B().Exists().Key(redisstore.DocKey(3)).Build()).AsInt64()
 				must(t, err)
 				if n != 0 {
 					t.Fatal("unindex left the post's term list behind")
