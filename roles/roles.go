@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/feedsvc/feedsvc/app"
 	"github.com/feedsvc/feedsvc/events"
@@ -162,7 +161,6 @@ type Settings struct {
 // is set only when some selected row needs it.
 type Deps struct {
 	Log      *slog.Logger
-	Metrics  prometheus.Registerer
 	Settings Settings
 
 	Store     Store         // Needs.Store

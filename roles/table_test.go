@@ -69,8 +69,7 @@ func newWorld(t *testing.T) *world {
 	w.lc = &roles.Lifecycle{Timeout: 30 * time.Second, Log: quiet()}
 	w.router = httpserver.New(quiet(), reg, w.lc.Ready(func(context.Context) error { return nil }))
 	w.deps = &roles.Deps{
-		Log:     quiet(),
-		Metrics: reg,
+		Log: quiet(),
 		Settings: roles.Settings{FeedCap: 100, FanoutBatch: 100, NodeID: 1,
 			Moderation: app.ModerationRules{Blocklist: []string{blocked}}},
 		Store: w.store,

@@ -226,8 +226,7 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, b *Backends
 		httpserver.EnablePprof(router)
 	}
 	d := &roles.Deps{
-		Log:     log,
-		Metrics: reg,
+		Log: log,
 		Settings: roles.Settings{
 			FeedCap: cfg.FeedCap, FanoutBatch: cfg.FanoutBatch, CelebrityThreshold: cfg.CelebrityThreshold,
 			PostCacheSize: cfg.PostCacheSize, PostCacheTTL: cfg.PostCacheTTL, NodeID: NodeID(cfg),
@@ -241,6 +240,7 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, b *Backends
 		HTTP:    router,
 		Healthy: b.Ready,
 	}
+	// Assigned only when opened: a nil *T in an interface is not nil.
 	if b.Store != nil {
 		d.Store = b.Store
 	}
