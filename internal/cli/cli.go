@@ -186,7 +186,7 @@ func feedCmd() *cobra.Command {
 		if cfg.EmbeddedRedis() {
 			return usageError{errors.New("feed inspect needs --redis-addr (the embedded Redis lives inside the serving process)")}
 		}
-		client, err := redisstore.Dial(cfg.RedisAddr, false)
+		client, err := redisstore.Open(ctx, redisstore.Config{Addrs: strings.Split(cfg.RedisAddr, ",")}, nil)
 		if err != nil {
 			return err
 		}

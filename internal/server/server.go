@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
@@ -133,7 +134,7 @@ func (b *Backends) openRedis(cfg *configs.Config, log *slog.Logger) error {
 		addr = m.Addr()
 		log.Info("embedded redis (in memory; feeds are rebuilt from the store after a restart)", "addr", addr)
 	}
-	client, err := redisstore.Dial(addr, cfg.EmbeddedRedis())
+	client, err := redisstore.Open(context.Background(), redisstore.Config{Addrs: strings.Split(addr, ","), Embedded: cfg.EmbeddedRedis()}, log)
 	if err != nil {
 		return err
 	}
@@ -174,7 +175,7 @@ func (b *Backends) openKafka(cfg *configs.Config, log *slog.Logger, producer boo
 	b.closers = append(b.closers, func() { _ = health.Close() })
 	b.checks["kafka"] = health.Ping
 	if producer {
-		p, err := events.NewProducer(b.Brokers, Topics(cfg))
+		p, err := events.OpenProducer(context.Background(), events.Config{Brokers: b.Brokers, Topics: Topics(cfg), Partitions: cfg.KafkaPartitions, Replication: cfg.KafkaReplication}, log)
 		if err != nil {
 			return err
 		}
@@ -191,7 +192,7 @@ func OpenStore(ctx context.Context, cfg *configs.Config, log *slog.Logger) (Stor
 	if !cfg.EmbeddedStore() {
 		return cassandra.Open(ctx, CassandraConfig(cfg), log)
 	}
-	s, err := pebble.Open(cfg.DataDir, log)
+	s, err := pebble.Open(ctx, pebble.Config{Dir: cfg.DataDir}, log)
 	if err != nil {
 		return nil, fmt.Errorf("%w (is another feedsvc running on data dir %s?)", err, cfg.DataDir)
 	}

@@ -1,6 +1,7 @@
 package pebble_test
 
 import (
+	"context"
 	"log/slog"
 	"testing"
 
@@ -10,7 +11,7 @@ import (
 
 func TestStoreConformance(t *testing.T) {
 	storetest.Run(t, "pebble", func(t *testing.T) storetest.Store {
-		s, err := pebble.Open(t.TempDir(), slog.New(slog.DiscardHandler))
+		s, err := pebble.Open(context.Background(), pebble.Config{Dir: t.TempDir()}, slog.New(slog.DiscardHandler))
 		if err != nil {
 			t.Fatal(err)
 		}
