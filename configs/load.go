@@ -16,10 +16,11 @@ import (
 // unknown keys in the file, and what Validate finds. Only a config file
 // that cannot be read or parsed as YAML stops it early.
 func (c *Config) Load(fs *pflag.FlagSet) error {
-	if err := loadSources(fs); err != nil {
+	errs, err := loadSources(fs)
+	if err != nil {
 		return err
 	}
-	return c.Validate()
+	return errors.Join(append(errs, c.Validate())...)
 }
 
 // fileEntry is one top-level key of the config file.
@@ -27,16 +28,18 @@ type fileEntry struct {
 	key, value *yaml.Node
 }
 
-func loadSources(fs *pflag.FlagSet) error {
+// loadSources sets the flags from the environment and the file. errs are
+// values that could not be used; err is a file that could not be.
+func loadSources(fs *pflag.FlagSet) (errs []error, err error) {
 	if v, ok := os.LookupEnv(EnvName("config")); ok && !fs.Changed("config") {
 		if err := fs.Set("config", v); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	path, _ := fs.GetString("config")
 	file, errs, err := readFile(fs, path)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	fs.VisitAll(func(f *pflag.Flag) {
 		if f.Changed || f.Name == "config" {
@@ -54,7 +57,7 @@ func loadSources(fs *pflag.FlagSet) error {
 			}
 		}
 	})
-	return errors.Join(errs...)
+	return errs, nil
 }
 
 // readFile parses the config file at path (none if empty) into its
