@@ -1,105 +1,190 @@
 // Package configs holds feedsvc's configuration: the Config struct, its
-// defaults, its flags, and loading with precedence flags > environment
-// (FEEDSVC_<FLAG>) > config file (--config, YAML) > defaults.
+// defaults, its flags, loading with precedence flags > environment
+// (FEEDSVC_<FLAG>) > config file (--config, YAML) > defaults, and
+// validation that reports every bad setting at once by flag and variable.
+//
+// Each adapter's settings are that adapter's own Config (cassandra.Config,
+// redisstore.Config, events.Config), which checks itself; this package
+// only binds their fields to flags, so adapters never see pflag.
 package configs
 
 import (
+	"errors"
 	"fmt"
-	"os"
+	"log/slog"
+	"net"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
-	"gopkg.in/yaml.v3"
+
+	"github.com/feedsvc/feedsvc/app"
+	"github.com/feedsvc/feedsvc/events"
+	"github.com/feedsvc/feedsvc/internal/setting"
+	"github.com/feedsvc/feedsvc/store/cassandra"
+	"github.com/feedsvc/feedsvc/store/pebble"
+	redisstore "github.com/feedsvc/feedsvc/store/redis"
 )
 
 // Config is everything a feedsvc process can be told.
 type Config struct {
 	ConfigFile string
-	DataDir    string
-	HTTPAddr   string
-	LogLevel   string
-	Pprof      bool
-	NodeID     int
+	// DataDir holds the embedded broker, the embedded store and the local
+	// JWT secret.
+	DataDir string
 
-	KafkaBrokers     []string
-	KafkaPartitions  int
-	KafkaReplication int
-	TopicPosts       string
-	TopicFollows     string
+	Server     ServerConfig
+	Feeds      FeedsConfig
+	Auth       AuthConfig
+	Moderation ModerationConfig
+	Search     SearchConfig
 
-	RedisAddr string
+	// Kafka without brokers is the embedded broker.
+	Kafka events.Config
+	// Redis without addresses is the embedded Redis.
+	Redis redisstore.Config
+	// Cassandra without hosts is not used: the store is the embedded Pebble.
+	Cassandra cassandra.Config
+}
 
-	CassandraHosts       []string
-	CassandraKeyspace    string
-	CassandraReplication string
-	CassandraConsistency string
+// ServerConfig is the process: HTTP, logging and shutdown.
+type ServerConfig struct {
+	HTTPAddr string
+	LogLevel string
+	Pprof    bool
+	// ShutdownDrain is how long /readyz answers 503 before roles stop;
+	// ShutdownTimeout how long they may then take.
+	ShutdownDrain   time.Duration
+	ShutdownTimeout time.Duration
+}
 
-	FeedCap     int
+// FeedsConfig sizes home feeds, fan-out and the post cache.
+type FeedsConfig struct {
+	Cap         int
 	FanoutBatch int
 	// CelebrityThreshold: authors with more followers are not fanned out on
 	// write; followers merge their recent posts on read (0: never).
 	CelebrityThreshold int
-	// FeedInactiveAfter: a feed not read for this long expires, and fan-out
+	// InactiveAfter: a feed not read for this long expires, and fan-out
 	// skips its owner until the next read rebuilds it (0: never).
-	FeedInactiveAfter time.Duration
+	InactiveAfter time.Duration
 	// PostCacheSize and PostCacheTTL bound the api's cache of posts for
 	// feed hydration (size 0: no cache).
-	PostCacheSize   int
-	PostCacheTTL    time.Duration
-	JWTSecret       string
-	JWTPublicKey    string
-	ShutdownDrain   time.Duration
-	ShutdownTimeout time.Duration
+	PostCacheSize int
+	PostCacheTTL  time.Duration
+	// NodeID is the Snowflake node, 0-app.MaxNodeID, or -1 to derive one.
+	NodeID int
+}
 
-	ModerationBlocklist []string
-	ModerationMaxLinks  int
-	ModerationRate      int
-	SearchTermCap       int
+// AuthConfig says how bearer tokens are verified (and issued).
+type AuthConfig struct {
+	JWTSecret    string
+	JWTPublicKey string
+}
+
+// ModerationConfig are the moderation rules (see app.ModerationRules).
+type ModerationConfig struct {
+	Blocklist []string
+	MaxLinks  int
+	Rate      int
+}
+
+// SearchConfig sizes the search index.
+type SearchConfig struct {
+	TermCap int
 }
 
 // EmbeddedKafka reports whether the broker runs in-process (no brokers given).
-func (c *Config) EmbeddedKafka() bool { return len(c.KafkaBrokers) == 0 }
+func (c *Config) EmbeddedKafka() bool { return len(c.Kafka.Brokers) == 0 }
 
 // EmbeddedRedis reports whether Redis runs in-process (no address given).
-func (c *Config) EmbeddedRedis() bool { return c.RedisAddr == "" }
+func (c *Config) EmbeddedRedis() bool { return len(c.Redis.Addrs) == 0 }
 
 // EmbeddedStore reports whether the store is the embedded Pebble one (no
 // Cassandra hosts given).
-func (c *Config) EmbeddedStore() bool { return len(c.CassandraHosts) == 0 }
+func (c *Config) EmbeddedStore() bool { return len(c.Cassandra.Hosts) == 0 }
+
+// Pebble is the embedded store's configuration: it lives in the data dir.
+func (c *Config) Pebble() pebble.Config { return pebble.Config{Dir: c.DataDir} }
 
 // Bind registers the common flags on fs, writing into c.
 func (c *Config) Bind(fs *pflag.FlagSet) {
 	fs.StringVar(&c.ConfigFile, "config", "", "YAML config file (keys are flag names)")
 	fs.StringVar(&c.DataDir, "data-dir", "./data", "directory of the embedded broker, store and local JWT secret")
-	fs.StringVar(&c.HTTPAddr, "http-addr", "127.0.0.1:8080", "HTTP listen address (API, /healthz, /readyz, /metrics)")
-	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
-	fs.BoolVar(&c.Pprof, "pprof", false, "serve Go's profiler under /debug/pprof/ on the HTTP address")
-	fs.IntVar(&c.NodeID, "node-id", -1, "Snowflake node number 0-1023, unique per api process (default: derived from host and pid)")
-	fs.StringSliceVar(&c.KafkaBrokers, "kafka-brokers", nil, "Kafka bootstrap brokers host:port,... (empty: embedded broker)")
-	fs.IntVar(&c.KafkaPartitions, "kafka-partitions", 6, "partitions of topics created by migrate")
-	fs.IntVar(&c.KafkaReplication, "kafka-replication", 1, "replication factor of topics created by migrate")
-	fs.StringVar(&c.TopicPosts, "topic-posts", "feedsvc.posts", "topic of post events")
-	fs.StringVar(&c.TopicFollows, "topic-follows", "feedsvc.follows", "topic of follow events")
-	fs.StringVar(&c.RedisAddr, "redis-addr", "", "Redis host:port, or Redis Cluster nodes host:port,... (empty: embedded)")
-	fs.StringSliceVar(&c.CassandraHosts, "cassandra-hosts", nil, "Cassandra contact points host[:port],... (empty: embedded Pebble store)")
-	fs.StringVar(&c.CassandraKeyspace, "cassandra-keyspace", "feedsvc", "Cassandra keyspace")
-	fs.StringVar(&c.CassandraReplication, "cassandra-replication", "{'class': 'SimpleStrategy', 'replication_factor': 1}", "keyspace replication used by migrate")
-	fs.StringVar(&c.CassandraConsistency, "cassandra-consistency", "LOCAL_QUORUM", "Cassandra consistency level")
-	fs.IntVar(&c.FeedCap, "feed-cap", 800, "posts kept per home feed")
-	fs.IntVar(&c.FanoutBatch, "fanout-batch", 1000, "followers read and feed writes pipelined per batch")
-	fs.IntVar(&c.CelebrityThreshold, "celebrity-threshold", 10000, "followers above which an author's posts are merged into feeds on read instead of fanned out (0: never)")
-	fs.IntVar(&c.PostCacheSize, "post-cache-size", 100000, "posts the api keeps in memory for feed hydration (0: no cache)")
-	fs.DurationVar(&c.PostCacheTTL, "post-cache-ttl", 5*time.Second, "how long a cached post may be served; bounds how late a delete or moderation made by another process shows")
-	fs.DurationVar(&c.FeedInactiveAfter, "feed-inactive-after", 30*24*time.Hour, "a feed unread for this long expires and gets no fan-out until its owner returns (0: never)")
-	fs.StringVar(&c.JWTSecret, "jwt-secret", "", "HS256 secret for bearer tokens (default: generated in the data dir)")
-	fs.StringVar(&c.JWTPublicKey, "jwt-public-key", "", "PEM file of an RSA/ECDSA/Ed25519 public key to verify tokens (production)")
-	fs.DurationVar(&c.ShutdownDrain, "shutdown-drain", 5*time.Second, "on SIGTERM, how long /readyz answers 503 while HTTP still serves, before roles stop")
-	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "after the drain, how long roles and HTTP may take to stop before the process exits non-zero")
-	fs.StringSliceVar(&c.ModerationBlocklist, "moderation-blocklist", nil, "blocked terms, phrases or re:<regexp> patterns (case- and accent-insensitive)")
-	fs.IntVar(&c.ModerationMaxLinks, "moderation-max-links", 3, "links a post may carry before it counts as link spam (0: no limit)")
-	fs.IntVar(&c.ModerationRate, "moderation-rate", 0, "posts an author may publish per minute before further ones are hidden (0: no limit)")
-	fs.IntVar(&c.SearchTermCap, "search-term-cap", 10000, "newest posts kept per search term")
+
+	fs.StringVar(&c.Server.HTTPAddr, "http-addr", "127.0.0.1:8080", "HTTP listen address (API, /healthz, /readyz, /metrics)")
+	fs.StringVar(&c.Server.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.BoolVar(&c.Server.Pprof, "pprof", false, "serve Go's profiler under /debug/pprof/ on the HTTP address")
+	fs.DurationVar(&c.Server.ShutdownDrain, "shutdown-drain", 5*time.Second, "on SIGTERM, how long /readyz answers 503 while HTTP still serves, before roles stop")
+	fs.DurationVar(&c.Server.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "after the drain, how long roles and HTTP may take to stop before the process exits non-zero")
+
+	fs.IntVar(&c.Feeds.NodeID, "node-id", -1, "Snowflake node number 0-1023, unique per api process (default: derived from host and pid)")
+	fs.IntVar(&c.Feeds.Cap, "feed-cap", 800, "posts kept per home feed")
+	fs.IntVar(&c.Feeds.FanoutBatch, "fanout-batch", 1000, "followers read and feed writes pipelined per batch")
+	fs.IntVar(&c.Feeds.CelebrityThreshold, "celebrity-threshold", 10000, "followers above which an author's posts are merged into feeds on read instead of fanned out (0: never)")
+	fs.IntVar(&c.Feeds.PostCacheSize, "post-cache-size", 100000, "posts the api keeps in memory for feed hydration (0: no cache)")
+	fs.DurationVar(&c.Feeds.PostCacheTTL, "post-cache-ttl", 5*time.Second, "how long a cached post may be served; bounds how late a delete or moderation made by another process shows")
+	fs.DurationVar(&c.Feeds.InactiveAfter, "feed-inactive-after", 30*24*time.Hour, "a feed unread for this long expires and gets no fan-out until its owner returns (0: never)")
+
+	fs.StringSliceVar(&c.Kafka.Brokers, "kafka-brokers", nil, "Kafka bootstrap brokers host:port,... (empty: embedded broker)")
+	fs.IntVar(&c.Kafka.Partitions, "kafka-partitions", events.DefaultPartitions, "partitions of topics created by migrate")
+	fs.IntVar(&c.Kafka.Replication, "kafka-replication", events.DefaultReplication, "replication factor of topics created by migrate")
+	fs.StringVar(&c.Kafka.Topics.Posts, "topic-posts", events.DefaultTopicPosts, "topic of post events")
+	fs.StringVar(&c.Kafka.Topics.Follows, "topic-follows", events.DefaultTopicFollows, "topic of follow events")
+
+	fs.Var((*addrList)(&c.Redis.Addrs), "redis-addr", "Redis host:port, or Redis Cluster nodes host:port,... (empty: embedded)")
+
+	fs.StringSliceVar(&c.Cassandra.Hosts, "cassandra-hosts", nil, "Cassandra contact points host[:port],... (empty: embedded Pebble store)")
+	fs.StringVar(&c.Cassandra.Keyspace, "cassandra-keyspace", "feedsvc", "Cassandra keyspace")
+	fs.StringVar(&c.Cassandra.Replication, "cassandra-replication", cassandra.DefaultReplication, "keyspace replication used by migrate")
+	fs.StringVar(&c.Cassandra.Consistency, "cassandra-consistency", "LOCAL_QUORUM", "Cassandra consistency level")
+	// Not a flag: bounds connecting and each request.
+	c.Cassandra.Timeout = 5 * time.Second
+
+	fs.StringVar(&c.Auth.JWTSecret, "jwt-secret", "", "HS256 secret for bearer tokens, at least 32 bytes (default: generated in the data dir)")
+	fs.StringVar(&c.Auth.JWTPublicKey, "jwt-public-key", "", "PEM file of an RSA/ECDSA/Ed25519 public key to verify tokens (production)")
+
+	fs.StringSliceVar(&c.Moderation.Blocklist, "moderation-blocklist", nil, `blocked terms, phrases or re:<regexp> patterns (case- and accent-insensitive); quote an entry holding a comma as in CSV: 'spam,"re:bu{2,3}y"'`)
+	fs.IntVar(&c.Moderation.MaxLinks, "moderation-max-links", 3, "links a post may carry before it counts as link spam (0: no limit)")
+	fs.IntVar(&c.Moderation.Rate, "moderation-rate", 0, "posts an author may publish per minute before further ones are hidden (0: no limit)")
+
+	fs.IntVar(&c.Search.TermCap, "search-term-cap", 10000, "newest posts kept per search term")
+}
+
+// flagOf maps a field path of Config to the flag that sets it, so that an
+// error a sub-config reports for a field names the flag and its variable.
+var flagOf = map[string]string{
+	"Pebble.Dir":               "data-dir",
+	"Server.HTTPAddr":          "http-addr",
+	"Server.LogLevel":          "log-level",
+	"Server.Pprof":             "pprof",
+	"Server.ShutdownDrain":     "shutdown-drain",
+	"Server.ShutdownTimeout":   "shutdown-timeout",
+	"Feeds.NodeID":             "node-id",
+	"Feeds.Cap":                "feed-cap",
+	"Feeds.FanoutBatch":        "fanout-batch",
+	"Feeds.CelebrityThreshold": "celebrity-threshold",
+	"Feeds.PostCacheSize":      "post-cache-size",
+	"Feeds.PostCacheTTL":       "post-cache-ttl",
+	"Feeds.InactiveAfter":      "feed-inactive-after",
+	"Kafka.Brokers":            "kafka-brokers",
+	"Kafka.Partitions":         "kafka-partitions",
+	"Kafka.Replication":        "kafka-replication",
+	"Kafka.Topics.Posts":       "topic-posts",
+	"Kafka.Topics.Follows":     "topic-follows",
+	"Redis.Addrs":              "redis-addr",
+	"Cassandra.Hosts":          "cassandra-hosts",
+	"Cassandra.Keyspace":       "cassandra-keyspace",
+	"Cassandra.Replication":    "cassandra-replication",
+	"Cassandra.Consistency":    "cassandra-consistency",
+	"Auth.JWTSecret":           "jwt-secret",
+	"Auth.JWTPublicKey":        "jwt-public-key",
+	"Moderation.Blocklist":     "moderation-blocklist",
+	"Moderation.MaxLinks":      "moderation-max-links",
+	"Moderation.Rate":          "moderation-rate",
+	"Search.TermCap":           "search-term-cap",
 }
 
 // EnvName is the environment variable that sets flag name.
@@ -107,58 +192,195 @@ func EnvName(flag string) string {
 	return "FEEDSVC_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
 }
 
-// Load fills every flag the command line did not set from the environment,
-// then from the config file. Call it after parsing.
-func Load(fs *pflag.FlagSet) error {
-	file := map[string]any{}
-	path, _ := fs.GetString("config")
-	if path == "" {
-		path = os.Getenv(EnvName("config"))
+// Validate checks every setting and returns all problems at once (joined
+// with errors.Join), each naming its flag and environment variable, e.g.
+// "--node-id (FEEDSVC_NODE_ID): 5000 is out of range 0-1023".
+func (c *Config) Validate() error {
+	// An empty address list selects the embedded backend, so the adapter's
+	// "none configured" does not apply; an empty list has no other error.
+	embedded := map[string]bool{
+		"Kafka.Brokers":   c.EmbeddedKafka(),
+		"Redis.Addrs":     c.EmbeddedRedis(),
+		"Cassandra.Hosts": c.EmbeddedStore(),
 	}
-	if path != "" {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return fmt.Errorf("read config: %w", err)
-		}
-		if err := yaml.Unmarshal(b, &file); err != nil {
-			return fmt.Errorf("parse config %s: %w", path, err)
-		}
-		for k := range file {
-			if fs.Lookup(k) == nil {
-				return fmt.Errorf("config %s: unknown setting %q", path, k)
+	var errs []error
+	for _, g := range []struct {
+		name string
+		err  error
+	}{
+		{"Pebble", c.Pebble().Validate()},
+		{"Server", c.Server.Validate()},
+		{"Feeds", c.Feeds.Validate()},
+		{"Auth", c.Auth.Validate()},
+		{"Moderation", c.Moderation.Validate()},
+		{"Search", c.Search.Validate()},
+		{"Kafka", c.Kafka.Validate()},
+		{"Redis", c.Redis.Validate()},
+		{"Cassandra", c.Cassandra.Validate()},
+	} {
+		for _, err := range setting.Flatten(setting.Prefix(g.name, g.err)) {
+			var se *setting.Error
+			if !errors.As(err, &se) {
+				errs = append(errs, fmt.Errorf("%s: %w", strings.ToLower(g.name), err))
+				continue
+			}
+			if embedded[se.Field] {
+				continue
+			}
+			if flag, ok := flagOf[se.Field]; ok {
+				errs = append(errs, fmt.Errorf("--%s (%s): %s", flag, EnvName(flag), se.Msg))
+			} else {
+				errs = append(errs, err)
 			}
 		}
 	}
-	var errs []string
-	fs.VisitAll(func(f *pflag.Flag) {
-		if f.Changed {
-			return
-		}
-		v, ok := os.LookupEnv(EnvName(f.Name))
-		if !ok {
-			fv, inFile := file[f.Name]
-			if !inFile {
-				return
-			}
-			v = fileValue(fv)
-		}
-		if err := fs.Set(f.Name, v); err != nil {
-			errs = append(errs, fmt.Sprintf("%s: %v", f.Name, err))
-		}
-	})
-	if len(errs) > 0 {
-		return fmt.Errorf("bad settings: %s", strings.Join(errs, "; "))
+	return errors.Join(errs...)
+}
+
+// Validate reports every invalid field as *setting.Error values.
+func (s ServerConfig) Validate() error {
+	var errs []error
+	if err := listenAddr(s.HTTPAddr); err != nil {
+		errs = append(errs, setting.Errorf("HTTPAddr", "%v", err))
+	}
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s.LogLevel)); err != nil {
+		errs = append(errs, setting.Errorf("LogLevel", "%q is not debug, info, warn or error", s.LogLevel))
+	}
+	if s.ShutdownDrain < 0 {
+		errs = append(errs, setting.Errorf("ShutdownDrain", "%s is negative", s.ShutdownDrain))
+	}
+	if s.ShutdownTimeout <= 0 {
+		errs = append(errs, setting.Errorf("ShutdownTimeout", "%s is not positive", s.ShutdownTimeout))
+	}
+	return errors.Join(errs...)
+}
+
+// listenAddr accepts what net.Listen("tcp") does with a numeric port: the
+// host may be empty (all interfaces) and the port 0 (any free port).
+func listenAddr(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port", addr)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("%q: port %q is not a number 0-65535", addr, port)
 	}
 	return nil
 }
 
-func fileValue(v any) string {
-	if list, ok := v.([]any); ok {
-		parts := make([]string, len(list))
-		for i, x := range list {
-			parts[i] = fmt.Sprint(x)
-		}
-		return strings.Join(parts, ",")
+// Validate reports every invalid field as *setting.Error values.
+func (f FeedsConfig) Validate() error {
+	var errs []error
+	if f.NodeID != -1 && (f.NodeID < 0 || f.NodeID > app.MaxNodeID) {
+		// app.NewIDGen would take it modulo 1024: two processes could
+		// share a node and mint the same IDs.
+		errs = append(errs, setting.Errorf("NodeID", "%d is out of range 0-%d (-1: derive from host and pid)", f.NodeID, app.MaxNodeID))
 	}
-	return fmt.Sprint(v)
+	if f.Cap <= 0 {
+		errs = append(errs, setting.Errorf("Cap", "%d is not positive", f.Cap))
+	}
+	if f.FanoutBatch <= 0 {
+		errs = append(errs, setting.Errorf("FanoutBatch", "%d is not positive", f.FanoutBatch))
+	}
+	if f.CelebrityThreshold < 0 {
+		errs = append(errs, setting.Errorf("CelebrityThreshold", "%d is negative (0: never)", f.CelebrityThreshold))
+	}
+	// Redis expires keys in whole milliseconds: a shorter positive value
+	// would round to 0, which the adapter takes as "never".
+	if f.InactiveAfter < 0 || (f.InactiveAfter > 0 && f.InactiveAfter < time.Millisecond) {
+		errs = append(errs, setting.Errorf("InactiveAfter", "%s is neither 0 (never) nor at least 1ms", f.InactiveAfter))
+	}
+	if f.PostCacheSize < 0 {
+		errs = append(errs, setting.Errorf("PostCacheSize", "%d is negative (0: no cache)", f.PostCacheSize))
+	}
+	switch {
+	case f.PostCacheTTL < 0:
+		errs = append(errs, setting.Errorf("PostCacheTTL", "%s is negative", f.PostCacheTTL))
+	case f.PostCacheTTL == 0 && f.PostCacheSize > 0:
+		// The cache takes a TTL of 0 as "never expire", so deletes made
+		// elsewhere would never show.
+		errs = append(errs, setting.Errorf("PostCacheTTL", "0 would serve cached posts forever; turn the cache off with --post-cache-size 0 instead"))
+	}
+	return errors.Join(errs...)
 }
+
+// minSecret is the shortest HS256 secret accepted: RFC 7518 (3.2) asks for
+// a key at least as long as the hash output.
+const minSecret = 32
+
+// Validate reports every invalid field as *setting.Error values. The public
+// key file is read when the service starts, not here, so that a config
+// written for another host still validates.
+func (a AuthConfig) Validate() error {
+	var errs []error
+	if a.JWTSecret != "" && len(a.JWTSecret) < minSecret {
+		errs = append(errs, setting.Errorf("JWTSecret", "is %d bytes, shorter than %d", len(a.JWTSecret), minSecret))
+	}
+	if a.JWTPublicKey != "" && strings.TrimSpace(a.JWTPublicKey) == "" {
+		errs = append(errs, setting.Errorf("JWTPublicKey", "%q is not a file name", a.JWTPublicKey))
+	}
+	return errors.Join(errs...)
+}
+
+// Validate reports every invalid field as *setting.Error values.
+func (m ModerationConfig) Validate() error {
+	var errs []error
+	for _, entry := range m.Blocklist {
+		// As app.NewModerator reads an entry.
+		entry = strings.TrimSpace(entry)
+		if p, ok := strings.CutPrefix(entry, "re:"); ok {
+			if _, err := regexp.Compile(p); err != nil {
+				errs = append(errs, setting.Errorf("Blocklist", "pattern %q does not compile: %v", entry, err))
+			}
+		}
+	}
+	if m.MaxLinks < 0 {
+		errs = append(errs, setting.Errorf("MaxLinks", "%d is negative (0: no limit)", m.MaxLinks))
+	}
+	if m.Rate < 0 {
+		errs = append(errs, setting.Errorf("Rate", "%d is negative (0: no limit)", m.Rate))
+	}
+	return errors.Join(errs...)
+}
+
+// Rules are the moderation rules app.NewModerator takes.
+func (m ModerationConfig) Rules() app.ModerationRules {
+	return app.ModerationRules{Blocklist: m.Blocklist, MaxLinks: m.MaxLinks, MaxPerMinute: m.Rate}
+}
+
+// Validate reports every invalid field as *setting.Error values.
+func (s SearchConfig) Validate() error {
+	if s.TermCap <= 0 {
+		return setting.Errorf("TermCap", "%d is not positive", s.TermCap)
+	}
+	return nil
+}
+
+// addrList is --redis-addr: one string flag (its help and README say
+// "host:port,...") holding a list. It is a pflag.SliceValue, so a YAML
+// list sets it element by element.
+type addrList []string
+
+func (a *addrList) String() string { return strings.Join(*a, ",") }
+func (a *addrList) Type() string   { return "string" }
+
+func (a *addrList) Set(s string) error {
+	if strings.TrimSpace(s) == "" {
+		*a = nil // embedded
+		return nil
+	}
+	return a.Replace(strings.Split(s, ","))
+}
+
+func (a *addrList) Append(s string) error { *a = append(*a, strings.TrimSpace(s)); return nil }
+
+func (a *addrList) Replace(list []string) error {
+	*a = nil
+	for _, x := range list {
+		*a = append(*a, strings.TrimSpace(x))
+	}
+	return nil
+}
+
+func (a *addrList) GetSlice() []string { return *a }

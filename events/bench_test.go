@@ -35,7 +35,7 @@ func BenchmarkPublish(b *testing.B) {
 			if err := events.EnsureTopics(f.brokers, f.topics, events.TopicSpec{Partitions: 6, Replication: 1}); err != nil {
 				b.Fatal(err)
 			}
-			p, err := events.NewProducer(f.brokers, f.topics)
+			p, err := events.OpenProducer(context.Background(), events.Config{Brokers: f.brokers, Topics: f.topics}, nil)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -66,7 +66,7 @@ func newFixture(t *testing.T, brokers []string, partitions int32) fixture {
 
 func (f fixture) publish(t *testing.T, evs []app.Event) {
 	t.Helper()
-	p, err := events.NewProducer(f.brokers, f.topics)
+	p, err := events.OpenProducer(context.Background(), events.Config{Brokers: f.brokers, Topics: f.topics}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,8 +17,8 @@ type Producer struct {
 
 var _ app.Publisher = (*Producer)(nil)
 
-// NewProducer connects an idempotent, acks=all producer to brokers.
-func NewProducer(brokers []string, topics Topics) (*Producer, error) {
+// newProducer connects an idempotent, acks=all producer to brokers.
+func newProducer(brokers []string, topics Topics) (*Producer, error) {
 	p, err := sarama.NewSyncProducer(brokers, SaramaConfig("feedsvc-producer"))
 	if err != nil {
 		return nil, fmt.Errorf("kafka producer: %w", err)

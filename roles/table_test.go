@@ -54,7 +54,7 @@ func newWorld(t *testing.T) *world {
 	if err := events.EnsureTopics(k.Addrs(), topics, events.TopicSpec{Partitions: 2, Replication: 1}); err != nil {
 		t.Fatal(err)
 	}
-	producer, err := events.NewProducer(k.Addrs(), topics)
+	producer, err := events.OpenProducer(context.Background(), events.Config{Brokers: k.Addrs(), Topics: topics}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -90,7 +90,7 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, table roles
 		prefix: "b" + strconv.FormatInt(time.Now().UnixMilli(), 36) + "_", started: time.Now(),
 		http: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}},
 		report: map[string]any{"backends": backendNames(cfg), "quick": o.Quick, "user_prefix": "", "rate": o.Rate, "duration_s": o.Duration.Seconds(),
-			"celebrity_threshold": cfg.CelebrityThreshold},
+			"celebrity_threshold": cfg.Feeds.CelebrityThreshold},
 		seeds: map[string]any{}}
 	r.report["seed"], r.report["user_prefix"] = r.seeds, r.prefix
 	r.sizes = []int{10, 1000, 100_000}
@@ -175,7 +175,7 @@ func backendNames(cfg *configs.Config) map[string]string {
 		return real
 	}
 	redis := "redis"
-	if strings.Contains(cfg.RedisAddr, ",") {
+	if len(cfg.Redis.Addrs) > 1 {
 		redis = "redis cluster"
 	}
 	return map[string]string{"kafka": name(k, "kfake (embedded)", "kafka"), "redis": name(r, "miniredis (embedded)", redis), "store": name(s, "pebble (embedded)", "cassandra")}
@@ -295,8 +295,8 @@ func (r *benchRun) postLatency(ctx context.Context) error {
 // syncBaseline serves the write-up's Option A next to the service: save the
 // post, fan it out to every follower inline, then answer.
 func (r *benchRun) syncBaseline(ctx context.Context) (url string, stop func(), err error) {
-	svc := &app.Service{Posts: r.b.Store, Graph: r.b.Store, Feeds: r.b.Caches.Feeds, IDs: app.NewIDGen(1023), FeedCap: r.cfg.FeedCap}
-	fan := &app.Fanout{Posts: r.b.Store, Graph: r.b.Store, Feeds: r.b.Caches.Feeds, FeedCap: r.cfg.FeedCap, PageSize: r.cfg.FanoutBatch}
+	svc := &app.Service{Posts: r.b.Store, Graph: r.b.Store, Feeds: r.b.Caches.Feeds, IDs: app.NewIDGen(1023), FeedCap: r.cfg.Feeds.Cap}
+	fan := &app.Fanout{Posts: r.b.Store, Graph: r.b.Store, Feeds: r.b.Caches.Feeds, FeedCap: r.cfg.Feeds.Cap, PageSize: r.cfg.Feeds.FanoutBatch}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.POST("/sync/posts", func(c echo.Context) error {
@@ -406,7 +406,7 @@ func (r *benchRun) spike(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	want := newestIDs(accepted, r.cfg.FeedCap)
+	want := newestIDs(accepted, r.cfg.Feeds.Cap)
 	check, err := r.checkFeeds(ctx, followers, func(int) []app.ID { return want })
 	if err != nil {
 		return err
@@ -483,7 +483,7 @@ func (r *benchRun) memory(ctx context.Context) error {
 	}
 	ids := app.NewIDGen(1022)
 	for i := range feeds {
-		batch := make([]app.ID, r.cfg.FeedCap)
+		batch := make([]app.ID, r.cfg.Feeds.Cap)
 		for j := range batch {
 			batch[j] = ids.Next()
 		}
@@ -495,9 +495,9 @@ func (r *benchRun) memory(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	per := float64(after-before) / float64(feeds*r.cfg.FeedCap)
-	r.report["memory"] = map[string]any{"bytes_per_entry": per, "feeds": feeds, "cap": r.cfg.FeedCap}
-	r.lines = append(r.lines, fmt.Sprintf("memory: %.2f bytes per feed entry (%d feeds at cap %d)\n\n", per, feeds, r.cfg.FeedCap))
+	per := float64(after-before) / float64(feeds*r.cfg.Feeds.Cap)
+	r.report["memory"] = map[string]any{"bytes_per_entry": per, "feeds": feeds, "cap": r.cfg.Feeds.Cap}
+	r.lines = append(r.lines, fmt.Sprintf("memory: %.2f bytes per feed entry (%d feeds at cap %d)\n\n", per, feeds, r.cfg.Feeds.Cap))
 	return nil
 }
 

@@ -42,8 +42,8 @@ func (r *benchRun) seedCelebrities(ctx context.Context) (*celebrityGraph, error)
 	if r.o.Quick {
 		big, sample = 2000, 50
 	}
-	small := r.cfg.CelebrityThreshold + 1 // just above the threshold
-	if r.cfg.CelebrityThreshold <= 0 {
+	small := r.cfg.Feeds.CelebrityThreshold + 1 // just above the threshold
+	if r.cfg.Feeds.CelebrityThreshold <= 0 {
 		small = 1000 // hybrid fan-out is off: nobody is a celebrity
 	}
 	big = max(big, small)
@@ -139,7 +139,7 @@ func (r *benchRun) celebrity(ctx context.Context) error {
 		median, most = seen[len(seen)/2].Seconds(), seen[len(seen)-1].Seconds()
 	}
 	rep := map[string]any{
-		"followers": g.sizes[0], "threshold": r.cfg.CelebrityThreshold, "hybrid": r.cfg.CelebrityThreshold > 0 && g.sizes[0] > r.cfg.CelebrityThreshold,
+		"followers": g.sizes[0], "threshold": r.cfg.Feeds.CelebrityThreshold, "hybrid": r.cfg.Feeds.CelebrityThreshold > 0 && g.sizes[0] > r.cfg.Feeds.CelebrityThreshold,
 		"other_celebrities": len(g.celebs) - 1, "other_celebrity_followers": g.sizes[1], "prime_s": prime.Seconds(),
 		"post_p50_ms": post.P50ms, "post_p99_ms": post.P99ms, "post_p999_ms": post.P999ms, "post_failed": post.Failed,
 		"baseline_followers": normalFollowers, "baseline_post_p50_ms": baseline.P50ms, "baseline_post_p99_ms": baseline.P99ms,
@@ -157,7 +157,7 @@ func (r *benchRun) celebrity(ctx context.Context) error {
 		return []string{what, f2(res.P50ms), f2(res.P99ms), f2(res.P999ms), strconv.FormatUint(res.Failed, 10)}
 	}
 	r.lines = append(r.lines, fmt.Sprintf("celebrity (%d/s for %s; threshold %d; a reader following %d celebrities and 1 other author)\n",
-		r.o.Rate, r.o.Duration, r.cfg.CelebrityThreshold, len(g.celebs)),
+		r.o.Rate, r.o.Duration, r.cfg.Feeds.CelebrityThreshold, len(g.celebs)),
 		Table([]string{"request", "p50 ms", "p99 ms", "p99.9 ms", "failed"}, [][]string{
 			row(fmt.Sprintf("post, %d followers", g.sizes[0]), post),
 			row(fmt.Sprintf("post, %d followers", normalFollowers), baseline),

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -67,7 +66,7 @@ func (r *benchRun) seedFanout(ctx context.Context) (*fanoutGraph, error) {
 	if r.o.Quick {
 		perPartition, followers, posts = 1, 100, 5
 	}
-	if th := r.cfg.CelebrityThreshold; th > 0 && followers > th {
+	if th := r.cfg.Feeds.CelebrityThreshold; th > 0 && followers > th {
 		followers = th
 	}
 	g := &fanoutGraph{prefix: r.prefix, perPartition: perPartition, followers: followers, posts: posts}
@@ -105,7 +104,7 @@ func (r *benchRun) seedFanout(ctx context.Context) (*fanoutGraph, error) {
 // posts topic, choosing among prefix0, prefix1, ... by the partition the
 // service's producer sends their post events to.
 func (r *benchRun) balancedAuthors(prefix string, perPartition int) ([]string, error) {
-	topic := r.cfg.TopicPosts
+	topic := r.cfg.Kafka.Topics.Posts
 	cfg := events.SaramaConfig("feedsvc-bench")
 	client, err := sarama.NewClient(r.b.Brokers, cfg)
 	if err != nil {
@@ -288,7 +287,7 @@ func (r *benchRun) fanout(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	check, err := r.checkFeeds(ctx, users, func(i int) []app.ID { return newestIDs(ids[i/g.followers], r.cfg.FeedCap) })
+	check, err := r.checkFeeds(ctx, users, func(i int) []app.ID { return newestIDs(ids[i/g.followers], r.cfg.Feeds.Cap) })
 	if err != nil {
 		return err
 	}
@@ -356,11 +355,11 @@ func (r *benchRun) redisBenchmark(ctx context.Context, requests, keyspace int) (
 	switch {
 	case embRedis:
 		return nil, "needs a Redis host:port: the embedded miniredis runs inside feedsvc (use --redis-addr)", nil
-	case strings.Contains(r.cfg.RedisAddr, ","):
+	case len(r.cfg.Redis.Addrs) > 1:
 		return nil, "not run on a Redis Cluster", nil
 	}
 	key := "zb:{" + r.prefix + "rb" + RandInt + "}"
-	res, err := RedisBenchmark(ctx, r.cfg.RedisAddr, key, requests, keyspace)
+	res, err := RedisBenchmark(ctx, r.cfg.Redis.Addrs[0], key, requests, keyspace)
 	if derr := DeleteKeys(context.WithoutCancel(ctx), r.b.Redis, RedisBenchmarkKeys(key, keyspace), ceilingBatch); derr != nil {
 		return nil, "", fmt.Errorf("delete redis-benchmark keys: %w", derr)
 	}

@@ -151,7 +151,7 @@ func newestIDs(ids []app.ID, n int) []app.ID {
 func (r *benchRun) checkFeeds(ctx context.Context, users []string, want func(i int) []app.ID) (feedCheck, error) {
 	var incomplete, missing atomic.Int64
 	err := parallel(ctx, "check feeds", len(users), func(ctx context.Context, i int) error {
-		have, complete, err := r.b.Caches.Feeds.Page(ctx, users[i], 0, r.cfg.FeedCap)
+		have, complete, err := r.b.Caches.Feeds.Page(ctx, users[i], 0, r.cfg.Feeds.Cap)
 		if err != nil {
 			return err
 		}

@@ -43,7 +43,7 @@ func (s *benchRoles) run(ctx context.Context, rows roles.Rows) (*roleRun, error)
 		return nil, err
 	}
 	cfg := *s.cfg
-	cfg.ShutdownDrain = 0 // nothing balances load onto the bench's roles
+	cfg.Server.ShutdownDrain = 0 // nothing balances load onto the bench's roles
 	rctx, cancel := context.WithCancel(ctx)
 	rr := &roleRun{names: rows.Names(), addr: ln.Addr().String(), cancel: cancel, done: make(chan struct{})}
 	go func() {

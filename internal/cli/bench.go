@@ -63,7 +63,7 @@ with the embedded broker and store.
 		if o.Quick {
 			o.Rate, o.Duration = min(o.Rate, 50), min(o.Duration, 2*time.Second)
 			if !cmd.Flags().Changed("celebrity-threshold") {
-				cfg.CelebrityThreshold = bench.QuickCelebrityThreshold
+				cfg.Feeds.CelebrityThreshold = bench.QuickCelebrityThreshold
 			}
 		}
 		ctx, stop := signalContext(ctx, log)

@@ -63,16 +63,17 @@ func NewRoot(table roles.Rows, version string) *cobra.Command {
 	return root
 }
 
-// withConfig binds the config flags to cmd and loads env and file values
-// before run.
+// withConfig binds the config flags to cmd, and before run loads env and
+// file values and validates them: a bad setting is a usage error (exit 2)
+// reported before anything opens, all bad settings at once.
 func withConfig(cmd *cobra.Command, run func(ctx context.Context, cfg *configs.Config, log *slog.Logger, args []string) error) *cobra.Command {
 	cfg := &configs.Config{}
 	cfg.Bind(cmd.Flags())
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		if err := configs.Load(cmd.Flags()); err != nil {
-			return usageError{err}
+		if err := cfg.Load(cmd.Flags()); err != nil {
+			return usageError{fmt.Errorf("bad settings:\n%w", err)}
 		}
-		log, err := newLogger(cfg.LogLevel)
+		log, err := newLogger(cfg.Server.LogLevel)
 		if err != nil {
 			return usageError{err}
 		}
@@ -186,12 +187,12 @@ func feedCmd() *cobra.Command {
 		if cfg.EmbeddedRedis() {
 			return usageError{errors.New("feed inspect needs --redis-addr (the embedded Redis lives inside the serving process)")}
 		}
-		client, err := redisstore.Dial(cfg.RedisAddr, false)
+		client, err := redisstore.Open(ctx, cfg.Redis, nil)
 		if err != nil {
 			return err
 		}
 		defer client.Close()
-		ids, err := redisstore.NewFeeds(client, cfg.FeedCap, 0).Inspect(ctx, args[0])
+		ids, err := redisstore.NewFeeds(client, cfg.Feeds.Cap, 0).Inspect(ctx, args[0])
 		if err != nil {
 			return err
 		}

@@ -204,7 +204,7 @@ func TestReplay(t *testing.T) {
 // index entries of tag and the posts.
 func wipe(t *testing.T, addr, tag string, posts []string, times []time.Time) {
 	t.Helper()
-	c, err := redisstore.Dial(addr, false)
+	c, err := redisstore.Open(context.Background(), redisstore.Config{Addrs: strings.Split(addr, ",")}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,6 @@ import (
 	"net"
 	"os"
 	"slices"
-	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/prometheus/client_golang/prometheus"
@@ -70,20 +69,7 @@ func (b *Backends) Ready(ctx context.Context) error {
 }
 
 // Topics are the configured topics.
-func Topics(cfg *configs.Config) events.Topics {
-	return events.Topics{Posts: cfg.TopicPosts, Follows: cfg.TopicFollows}
-}
-
-// CassandraConfig is the Cassandra adapter's configuration.
-func CassandraConfig(cfg *configs.Config) cassandra.Config {
-	return cassandra.Config{
-		Hosts:       cfg.CassandraHosts,
-		Keyspace:    cfg.CassandraKeyspace,
-		Replication: cfg.CassandraReplication,
-		Consistency: cfg.CassandraConsistency,
-		Timeout:     5 * time.Second,
-	}
-}
+func Topics(cfg *configs.Config) events.Topics { return cfg.Kafka.Topics }
 
 // Open connects to (or starts) what needs asks for.
 func Open(ctx context.Context, cfg *configs.Config, log *slog.Logger, needs roles.Needs) (_ *Backends, err error) {
@@ -110,63 +96,66 @@ func Open(ctx context.Context, cfg *configs.Config, log *slog.Logger, needs role
 		b.checks["store"] = b.Store.Ping
 	}
 	if needs.Redis {
-		if err := b.openRedis(cfg, log); err != nil {
+		if err := b.openRedis(ctx, cfg, log); err != nil {
 			return nil, err
 		}
 	}
 	if needs.Kafka() {
-		if err := b.openKafka(cfg, log, needs.Producer); err != nil {
+		if err := b.openKafka(ctx, cfg, log, needs.Producer); err != nil {
 			return nil, err
 		}
 	}
 	return b, nil
 }
 
-func (b *Backends) openRedis(cfg *configs.Config, log *slog.Logger) error {
-	addr := cfg.RedisAddr
+func (b *Backends) openRedis(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
+	rc := cfg.Redis
 	if cfg.EmbeddedRedis() {
 		m := miniredis.NewMiniRedis()
 		if err := m.StartAddr("127.0.0.1:0"); err != nil {
 			return fmt.Errorf("start embedded redis: %w", err)
 		}
 		b.closers = append(b.closers, m.Close)
-		addr = m.Addr()
-		log.Info("embedded redis (in memory; feeds are rebuilt from the store after a restart)", "addr", addr)
+		rc = redisstore.Config{Addrs: []string{m.Addr()}, Embedded: true}
+		log.Info("embedded redis (in memory; feeds are rebuilt from the store after a restart)", "addr", m.Addr())
 	}
-	client, err := redisstore.Dial(addr, cfg.EmbeddedRedis())
+	client, err := redisstore.Open(ctx, rc, log)
 	if err != nil {
 		return err
 	}
 	b.closers = append(b.closers, client.Close)
 	b.Redis = client
-	feeds := redisstore.NewFeeds(client, cfg.FeedCap, cfg.FeedInactiveAfter)
+	f := cfg.Feeds
+	feeds := redisstore.NewFeeds(client, f.Cap, f.InactiveAfter)
 	b.Caches = roles.Caches{
 		Feeds:       feeds,
-		Timelines:   redisstore.NewTimelines(client, cfg.FeedCap, cfg.FeedInactiveAfter),
-		Celebrities: redisstore.NewCelebrities(client, cfg.FeedInactiveAfter),
+		Timelines:   redisstore.NewTimelines(client, f.Cap, f.InactiveAfter),
+		Celebrities: redisstore.NewCelebrities(client, f.InactiveAfter),
 		Analytics:   redisstore.NewAnalytics(client),
-		Search:      redisstore.NewSearch(client, cfg.SearchTermCap),
+		Search:      redisstore.NewSearch(client, cfg.Search.TermCap),
 	}
 	b.checks["redis"] = feeds.Ping
 	return nil
 }
 
-func (b *Backends) openKafka(cfg *configs.Config, log *slog.Logger, producer bool) error {
-	b.Brokers = cfg.KafkaBrokers
+func (b *Backends) openKafka(ctx context.Context, cfg *configs.Config, log *slog.Logger, producer bool) error {
+	kc := cfg.Kafka
 	if cfg.EmbeddedKafka() {
 		k, err := events.StartEmbedded(cfg.DataDir)
 		if err != nil {
 			return err
 		}
 		b.closers = append(b.closers, k.Close)
-		b.Brokers = k.Addrs()
-		// The embedded broker is this process's own: create its topics now.
-		spec := events.TopicSpec{Partitions: int32(cfg.KafkaPartitions), Replication: 1}
-		if err := events.EnsureTopics(b.Brokers, Topics(cfg), spec); err != nil {
+		kc.Brokers = k.Addrs()
+		// The embedded broker is this process's own: create its topics
+		// now, on its single node.
+		kc.Replication = 1
+		if err := events.EnsureTopics(kc.Brokers, kc.Topics, kc.TopicSpec()); err != nil {
 			return err
 		}
-		log.Info("embedded kafka", "addr", b.Brokers, "dir", cfg.DataDir)
+		log.Info("embedded kafka", "addr", kc.Brokers, "dir", cfg.DataDir)
 	}
+	b.Brokers = kc.Brokers
 	health, err := events.NewHealth(b.Brokers)
 	if err != nil {
 		return err
@@ -174,7 +163,7 @@ func (b *Backends) openKafka(cfg *configs.Config, log *slog.Logger, producer boo
 	b.closers = append(b.closers, func() { _ = health.Close() })
 	b.checks["kafka"] = health.Ping
 	if producer {
-		p, err := events.NewProducer(b.Brokers, Topics(cfg))
+		p, err := events.OpenProducer(ctx, kc, log)
 		if err != nil {
 			return err
 		}
@@ -189,9 +178,9 @@ func (b *Backends) openKafka(cfg *configs.Config, log *slog.Logger, producer boo
 // OpenStore opens the embedded Pebble store or connects to Cassandra.
 func OpenStore(ctx context.Context, cfg *configs.Config, log *slog.Logger) (Store, error) {
 	if !cfg.EmbeddedStore() {
-		return cassandra.Open(ctx, CassandraConfig(cfg), log)
+		return cassandra.Open(ctx, cfg.Cassandra, log)
 	}
-	s, err := pebble.Open(cfg.DataDir, log)
+	s, err := pebble.Open(ctx, cfg.Pebble(), log)
 	if err != nil {
 		return nil, fmt.Errorf("%w (is another feedsvc running on data dir %s?)", err, cfg.DataDir)
 	}
@@ -207,9 +196,9 @@ func Serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, rows role
 		return err
 	}
 	defer b.Close()
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	ln, err := net.Listen("tcp", cfg.Server.HTTPAddr)
 	if err != nil {
-		return fmt.Errorf("http: listen %s: %w", cfg.HTTPAddr, err)
+		return fmt.Errorf("http: listen %s: %w", cfg.Server.HTTPAddr, err)
 	}
 	return Run(ctx, cfg, log, b, rows, ln)
 }
@@ -220,19 +209,17 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, b *Backends
 	defer ln.Close()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	lc := &roles.Lifecycle{Drain: cfg.ShutdownDrain, Timeout: cfg.ShutdownTimeout, Log: log}
+	lc := &roles.Lifecycle{Drain: cfg.Server.ShutdownDrain, Timeout: cfg.Server.ShutdownTimeout, Log: log}
 	router := httpserver.New(log, reg, lc.Ready(b.Ready))
-	if cfg.Pprof {
+	if cfg.Server.Pprof {
 		httpserver.EnablePprof(router)
 	}
 	d := &roles.Deps{
 		Log: log,
 		Settings: roles.Settings{
-			FeedCap: cfg.FeedCap, FanoutBatch: cfg.FanoutBatch, CelebrityThreshold: cfg.CelebrityThreshold,
-			PostCacheSize: cfg.PostCacheSize, PostCacheTTL: cfg.PostCacheTTL, NodeID: NodeID(cfg),
-			Moderation: app.ModerationRules{
-				Blocklist: cfg.ModerationBlocklist, MaxLinks: cfg.ModerationMaxLinks, MaxPerMinute: cfg.ModerationRate,
-			},
+			FeedCap: cfg.Feeds.Cap, FanoutBatch: cfg.Feeds.FanoutBatch, CelebrityThreshold: cfg.Feeds.CelebrityThreshold,
+			PostCacheSize: cfg.Feeds.PostCacheSize, PostCacheTTL: cfg.Feeds.PostCacheTTL, NodeID: NodeID(cfg),
+			Moderation: cfg.Moderation.Rules(),
 		},
 		Caches:  b.Caches,
 		Brokers: b.Brokers,
@@ -294,8 +281,8 @@ func rebuildMemorySinks(ctx context.Context, brokers []string, topics events.Top
 // NodeID is the Snowflake node: configured, or derived from host and pid so
 // two api processes on one machine differ.
 func NodeID(cfg *configs.Config) int {
-	if cfg.NodeID >= 0 {
-		return cfg.NodeID
+	if cfg.Feeds.NodeID >= 0 {
+		return cfg.Feeds.NodeID
 	}
 	host, _ := os.Hostname()
 	h := fnv.New32a()
@@ -306,15 +293,15 @@ func NodeID(cfg *configs.Config) int {
 // Tokens uses the configured secret or key, else the data dir's local
 // secret (generated on first use).
 func Tokens(cfg *configs.Config) (*api.Tokens, error) {
-	secret := cfg.JWTSecret
-	if secret == "" && cfg.JWTPublicKey == "" {
+	secret := cfg.Auth.JWTSecret
+	if secret == "" && cfg.Auth.JWTPublicKey == "" {
 		s, err := api.LocalSecret(cfg.DataDir)
 		if err != nil {
 			return nil, err
 		}
 		secret = s
 	}
-	return api.NewTokens(secret, cfg.JWTPublicKey)
+	return api.NewTokens(secret, cfg.Auth.JWTPublicKey)
 }
 
 // Migrate creates/updates the Cassandra schema and the Kafka topics.
@@ -324,14 +311,13 @@ func Migrate(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 		return nil
 	}
 	if !cfg.EmbeddedStore() {
-		if err := cassandra.Migrate(ctx, CassandraConfig(cfg), log); err != nil {
+		if err := cassandra.Migrate(ctx, cfg.Cassandra, log); err != nil {
 			return err
 		}
-		log.Info("cassandra schema up to date", "keyspace", cfg.CassandraKeyspace)
+		log.Info("cassandra schema up to date", "keyspace", cfg.Cassandra.Keyspace)
 	}
 	if !cfg.EmbeddedKafka() {
-		spec := events.TopicSpec{Partitions: int32(cfg.KafkaPartitions), Replication: int16(cfg.KafkaReplication)}
-		if err := events.EnsureTopics(cfg.KafkaBrokers, Topics(cfg), spec); err != nil {
+		if err := events.EnsureTopics(cfg.Kafka.Brokers, cfg.Kafka.Topics, cfg.Kafka.TopicSpec()); err != nil {
 			return err
 		}
 		log.Info("kafka topics ready", "topics", Topics(cfg).All())
@@ -345,7 +331,7 @@ func Migrate(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 // serving process uses it.
 func WithBrokers(ctx context.Context, cfg *configs.Config, log *slog.Logger, fn func(brokers []string) error) error {
 	if !cfg.EmbeddedKafka() {
-		return fn(cfg.KafkaBrokers)
+		return fn(cfg.Kafka.Brokers)
 	}
 	b, err := Open(ctx, cfg, log, roles.Needs{Consumer: true})
 	if err != nil {

@@ -13,11 +13,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gocql/gocql"
+
+	"github.com/feedsvc/feedsvc/internal/setting"
 )
 
 // DefaultReplication is the keyspace replication used when Config.Replication
@@ -46,21 +50,66 @@ type Config struct {
 // must be checked to rule out injection.
 var keyspacePattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,47}$`)
 
-func (cfg Config) validate() error {
+// replicationPattern is a CQL map literal of quoted keys and quoted or
+// numeric values. Replication is spliced into CREATE KEYSPACE as it is, so
+// anything else (a semicolon, a second statement) is rejected.
+var replicationPattern = regexp.MustCompile(`^\{\s*'[^']*'\s*:\s*(?:'[^']*'|\d+)(?:\s*,\s*'[^']*'\s*:\s*(?:'[^']*'|\d+))*\s*\}$`)
+
+// Validate checks cfg as given (an empty Replication or Consistency means
+// the default) and reports every invalid field, as *setting.Error values
+// joined with errors.Join.
+func (cfg Config) Validate() error {
+	var errs []error
 	if len(cfg.Hosts) == 0 {
-		return errors.New("cassandra: no hosts configured")
+		errs = append(errs, setting.Errorf("Hosts", "no hosts configured"))
+	}
+	for _, h := range cfg.Hosts {
+		if err := validHost(h); err != nil {
+			errs = append(errs, setting.Errorf("Hosts", "%v", err))
+		}
 	}
 	if !keyspacePattern.MatchString(cfg.Keyspace) {
-		return fmt.Errorf("cassandra: invalid keyspace name %q (letters, digits and _, starting with a letter, at most 48)", cfg.Keyspace)
+		errs = append(errs, setting.Errorf("Keyspace", "invalid keyspace name %q (letters, digits and _, starting with a letter, at most 48)", cfg.Keyspace))
+	}
+	if r := strings.TrimSpace(cfg.Replication); r != "" {
+		if !replicationPattern.MatchString(r) || !strings.Contains(r, "'class'") {
+			errs = append(errs, setting.Errorf("Replication", "%q is not a CQL replication map such as %s", cfg.Replication, DefaultReplication))
+		}
+	}
+	if cfg.Consistency != "" {
+		if _, err := parseConsistency(cfg.Consistency); err != nil {
+			errs = append(errs, setting.Errorf("Consistency", "unknown consistency level %q (ANY, ONE, TWO, THREE, QUORUM, ALL, LOCAL_QUORUM, EACH_QUORUM, LOCAL_ONE)", cfg.Consistency))
+		}
+	}
+	if cfg.Timeout < 0 {
+		errs = append(errs, setting.Errorf("Timeout", "%s is negative", cfg.Timeout))
+	}
+	return errors.Join(errs...)
+}
+
+// validHost accepts "host" and "host:port" (as gocql does), with a port
+// 1-65535.
+func validHost(h string) error {
+	if strings.TrimSpace(h) == "" || strings.ContainsAny(h, " \t,") {
+		return fmt.Errorf("%q is not a host or host:port", h)
+	}
+	if _, port, err := net.SplitHostPort(h); err == nil {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("%q: port %q is not a number 1-65535", h, port)
+		}
 	}
 	return nil
+}
+
+func parseConsistency(s string) (gocql.Consistency, error) {
+	return gocql.ParseConsistencyWrapper(strings.ToUpper(strings.TrimSpace(s)))
 }
 
 // newCluster builds the gocql configuration shared by Open and Migrate.
 // keyspace may be empty for a session that is not bound to a keyspace.
 func newCluster(cfg Config, keyspace string, log *slog.Logger) (*gocql.ClusterConfig, error) {
-	if err := cfg.validate(); err != nil {
-		return nil, err
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("cassandra: %w", err)
 	}
 	c := gocql.NewCluster(cfg.Hosts...)
 	c.Keyspace = keyspace
@@ -69,11 +118,7 @@ func newCluster(cfg Config, keyspace string, log *slog.Logger) (*gocql.ClusterCo
 	}
 	c.Consistency = gocql.Quorum
 	if cfg.Consistency != "" {
-		cons, err := gocql.ParseConsistencyWrapper(strings.ToUpper(strings.TrimSpace(cfg.Consistency)))
-		if err != nil {
-			return nil, fmt.Errorf("cassandra: consistency %q: %w", cfg.Consistency, err)
-		}
-		c.Consistency = cons
+		c.Consistency, _ = parseConsistency(cfg.Consistency) // checked by Validate
 	}
 	// Lightweight transactions (Follow, Unfollow, EnsureUser) must stay in
 	// the local data center when the regular consistency does, or a remote

@@ -18,6 +18,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/feedsvc/feedsvc/app"
+	"github.com/feedsvc/feedsvc/internal/setting"
 )
 
 // Key layout. User IDs never contain 0x00, so "prefix user 0x00 other"
@@ -44,11 +45,33 @@ var (
 	_ app.Graph     = (*Store)(nil)
 )
 
-// Open opens (creating if needed) the store in dir/store.
-func Open(dir string, log *slog.Logger) (*Store, error) {
-	db, err := pebble.Open(filepath.Join(dir, "store"), &pebble.Options{Logger: pebbleLogger{log}})
+// Config says where the store lives.
+type Config struct {
+	// Dir is the data directory; the database is its subdirectory "store".
+	Dir string
+}
+
+// Validate reports every invalid field as *setting.Error values joined with
+// errors.Join.
+func (cfg Config) Validate() error {
+	if cfg.Dir == "" {
+		return setting.Errorf("Dir", "no directory configured")
+	}
+	return nil
+}
+
+// Open opens (creating if needed) the store in cfg.Dir/store. Opening is
+// local, so ctx is not consulted; it is taken like every adapter's Open.
+func Open(_ context.Context, cfg Config, log *slog.Logger) (*Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("pebble: %w", err)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	db, err := pebble.Open(filepath.Join(cfg.Dir, "store"), &pebble.Options{Logger: pebbleLogger{log}})
 	if err != nil {
-		return nil, fmt.Errorf("pebble: open %s: %w", dir, err)
+		return nil, fmt.Errorf("pebble: open %s: %w", cfg.Dir, err)
 	}
 	return &Store{db: db}, nil
 }

@@ -1,6 +1,7 @@
 package pebble_test
 
 import (
+	"context"
 	"log/slog"
 	"testing"
 
@@ -9,7 +10,7 @@ import (
 )
 
 func TestStoreConformance(t *testing.T) {
-	s, err := pebble.Open(t.TempDir(), slog.New(slog.DiscardHandler))
+	s, err := pebble.Open(context.Background(), pebble.Config{Dir: t.TempDir()}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

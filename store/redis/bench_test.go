@@ -42,7 +42,7 @@ func BenchmarkFeedAdd(b *testing.B) {
 			if srv.addr == "" {
 				b.Skip("server address not set")
 			}
-			client, err := redisstore.Dial(srv.addr, srv.embedded)
+			client, err := redisstore.Open(context.Background(), redisstore.Config{Addrs: strings.Split(srv.addr, ","), Embedded: srv.embedded}, nil)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -112,7 +112,7 @@ func BenchmarkFeedMemory(b *testing.B) {
 		b.Skip("FEEDSVC_REDIS_ADDR not set")
 	}
 	const feeds, capacity = 200, 800
-	client, err := redisstore.Dial(addr, false)
+	client, err := redisstore.Open(context.Background(), redisstore.Config{Addrs: strings.Split(addr, ",")}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -161,7 +161,7 @@ func BenchmarkFeedPage(b *testing.B) {
 	if addr == "" {
 		b.Skip("FEEDSVC_REDIS_ADDR not set")
 	}
-	client, err := redisstore.Dial(addr, false)
+	client, err := redisstore.Open(context.Background(), redisstore.Config{Addrs: strings.Split(addr, ",")}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

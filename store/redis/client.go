@@ -7,10 +7,10 @@ import (
 	"github.com/redis/rueidis"
 )
 
-// Dial connects to Redis at addrs (comma-separated host:port). rueidis
+// dial connects to Redis at addrs (comma-separated host:port). rueidis
 // detects a Redis Cluster by itself, so the same setting serves both.
 // embedded selects the options the in-process miniredis needs.
-func Dial(addrs string, embedded bool) (rueidis.Client, error) {
+func dial(addrs string, embedded bool) (rueidis.Client, error) {
 	opt := rueidis.ClientOption{
 		InitAddress: strings.Split(addrs, ","),
 		// Feeds are written by many processes; client-side caching would

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/alicebob/miniredis/v2"
@@ -38,7 +39,7 @@ func backends(t *testing.T) map[string]func(t *testing.T) rueidis.Client {
 }
 
 func dial(t *testing.T, addr string, embedded bool) rueidis.Client {
-	c, err := redisstore.Dial(addr, embedded)
+	c, err := redisstore.Open(context.Background(), redisstore.Config{Addrs: strings.Split(addr, ","), Embedded: embedded}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

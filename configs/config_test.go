@@ -1,0 +1,393 @@
+package configs
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/spf13/pflag"
+
+	"github.com/feedsvc/feedsvc/internal/setting"
+)
+
+// clearEnv unsets every FEEDSVC_ variable of a flag for the test, so the
+// caller's environment (a shell with test infrastructure addresses, say)
+// does not leak in.
+func clearEnv(t *testing.T) {
+	t.Helper()
+	var c Config
+	fs := pflag.NewFlagSet("env", pflag.ContinueOnError)
+	c.Bind(fs)
+	fs.VisitAll(func(f *pflag.Flag) {
+		name := EnvName(f.Name)
+		if _, ok := os.LookupEnv(name); ok {
+			t.Setenv(name, "") // restores the value after the test
+			os.Unsetenv(name)
+		}
+	})
+}
+
+// load binds a fresh Config, parses args, sets env and loads.
+func load(t *testing.T, args []string, env map[string]string) (*Config, *pflag.FlagSet, error) {
+	t.Helper()
+	clearEnv(t)
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	c := &Config{}
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	c.Bind(fs)
+	if err := fs.Parse(args); err != nil {
+		t.Fatalf("parse %q: %v", args, err)
+	}
+	return c, fs, c.Load(fs)
+}
+
+func writeFile(t *testing.T, text string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// messages are the joined errors of err, one per bad setting.
+func messages(err error) []string {
+	var out []string
+	for _, e := range setting.Flatten(err) {
+		out = append(out, e.Error())
+	}
+	return out
+}
+
+func TestDefaultsAreValidAndEmbedded(t *testing.T) {
+	c, _, err := load(t, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.EmbeddedKafka() || !c.EmbeddedRedis() || !c.EmbeddedStore() {
+		t.Fatalf("defaults should be embedded: %+v", c)
+	}
+	if c.Feeds.Cap != 800 || c.Feeds.NodeID != -1 || c.Kafka.Topics.Posts != "feedsvc.posts" || c.Kafka.Partitions != 6 {
+		t.Fatalf("unexpected defaults: %+v", c)
+	}
+}
+
+func TestPrecedence(t *testing.T) {
+	file := writeFile(t, "feed-cap: 1\n")
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want int
+	}{
+		{"default", nil, nil, 800},
+		{"file", []string{"--config", file}, nil, 1},
+		{"env over file", []string{"--config", file}, map[string]string{"FEEDSVC_FEED_CAP": "2"}, 2},
+		{"flag over env and file", []string{"--config", file, "--feed-cap", "3"}, map[string]string{"FEEDSVC_FEED_CAP": "2"}, 3},
+		{"file named by env", nil, map[string]string{"FEEDSVC_CONFIG": file}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, _, err := load(t, tt.args, tt.env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Feeds.Cap != tt.want {
+				t.Fatalf("feed cap %d, want %d", c.Feeds.Cap, tt.want)
+			}
+		})
+	}
+}
+
+func TestValidateOneField(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string // "" for valid; else the one expected message
+	}{
+		{[]string{"--node-id", "5000"}, "--node-id (FEEDSVC_NODE_ID): 5000 is out of range 0-1023"},
+		{[]string{"--node-id", "-2"}, "--node-id (FEEDSVC_NODE_ID): -2 is out of range 0-1023"},
+		{[]string{"--node-id", "-1"}, ""},
+		{[]string{"--node-id", "0"}, ""},
+		{[]string{"--node-id", "1023"}, ""},
+		{[]string{"--node-id", "1024"}, "--node-id (FEEDSVC_NODE_ID): 1024 is out of range"},
+		{[]string{"--feed-cap", "0"}, "--feed-cap (FEEDSVC_FEED_CAP): 0 is not positive"},
+		{[]string{"--fanout-batch", "0"}, "--fanout-batch (FEEDSVC_FANOUT_BATCH): 0 is not positive"},
+		{[]string{"--celebrity-threshold", "-1"}, "--celebrity-threshold (FEEDSVC_CELEBRITY_THRESHOLD): -1 is negative"},
+		{[]string{"--celebrity-threshold", "0"}, ""},
+		{[]string{"--feed-inactive-after", "-1s"}, "--feed-inactive-after (FEEDSVC_FEED_INACTIVE_AFTER): -1s is neither 0"},
+		{[]string{"--feed-inactive-after", "500us"}, "--feed-inactive-after (FEEDSVC_FEED_INACTIVE_AFTER): 500µs is neither 0"},
+		{[]string{"--feed-inactive-after", "0"}, ""},
+		{[]string{"--post-cache-size", "-1"}, "--post-cache-size (FEEDSVC_POST_CACHE_SIZE): -1 is negative"},
+		{[]string{"--post-cache-ttl", "-1s"}, "--post-cache-ttl (FEEDSVC_POST_CACHE_TTL): -1s is negative"},
+		{[]string{"--post-cache-ttl", "0"}, "--post-cache-ttl (FEEDSVC_POST_CACHE_TTL): 0 would serve cached posts forever"},
+		{[]string{"--post-cache-ttl", "0", "--post-cache-size", "0"}, ""},
+		{[]string{"--http-addr", "localhost"}, `--http-addr (FEEDSVC_HTTP_ADDR): "localhost" is not host:port`},
+		{[]string{"--http-addr", ":99999"}, `--http-addr (FEEDSVC_HTTP_ADDR): ":99999": port "99999" is not a number 0-65535`},
+		{[]string{"--http-addr", ":0"}, ""},
+		{[]string{"--log-level", "loud"}, `--log-level (FEEDSVC_LOG_LEVEL): "loud" is not debug, info, warn or error`},
+		{[]string{"--log-level", "debug"}, ""},
+		{[]string{"--shutdown-drain", "-1s"}, "--shutdown-drain (FEEDSVC_SHUTDOWN_DRAIN): -1s is negative"},
+		{[]string{"--shutdown-drain", "0"}, ""},
+		{[]string{"--shutdown-timeout", "0"}, "--shutdown-timeout (FEEDSVC_SHUTDOWN_TIMEOUT): 0s is not positive"},
+		{[]string{"--jwt-secret", "short"}, "--jwt-secret (FEEDSVC_JWT_SECRET): is 5 bytes, shorter than 32"},
+		{[]string{"--jwt-secret", strings.Repeat("s", 32)}, ""},
+		{[]string{"--jwt-public-key", " "}, "--jwt-public-key (FEEDSVC_JWT_PUBLIC_KEY):"},
+		{[]string{"--moderation-blocklist", "spam,re:(x"}, `--moderation-blocklist (FEEDSVC_MODERATION_BLOCKLIST): pattern "re:(x" does not compile`},
+		{[]string{"--moderation-blocklist", `spam,"re:bu{2,3}y"`}, ""},
+		{[]string{"--moderation-max-links", "-1"}, "--moderation-max-links (FEEDSVC_MODERATION_MAX_LINKS): -1 is negative"},
+		{[]string{"--moderation-rate", "-1"}, "--moderation-rate (FEEDSVC_MODERATION_RATE): -1 is negative"},
+		{[]string{"--search-term-cap", "0"}, "--search-term-cap (FEEDSVC_SEARCH_TERM_CAP): 0 is not positive"},
+		{[]string{"--data-dir", ""}, "--data-dir (FEEDSVC_DATA_DIR): no directory configured"},
+		{[]string{"--kafka-brokers", "k1:9092,k2:9092"}, ""},
+		{[]string{"--kafka-brokers", "k1"}, `--kafka-brokers (FEEDSVC_KAFKA_BROKERS): "k1" is not host:port`},
+		{[]string{"--kafka-brokers", ":9092"}, `--kafka-brokers (FEEDSVC_KAFKA_BROKERS): ":9092" has no host`},
+		{[]string{"--kafka-partitions", "0"}, "--kafka-partitions (FEEDSVC_KAFKA_PARTITIONS): 0 is out of range 1-"},
+		{[]string{"--kafka-replication", "0"}, "--kafka-replication (FEEDSVC_KAFKA_REPLICATION): 0 is out of range 1-32767"},
+		{[]string{"--kafka-replication", "40000"}, "--kafka-replication (FEEDSVC_KAFKA_REPLICATION): 40000 is out of range 1-32767"},
+		{[]string{"--topic-posts", "a b"}, `--topic-posts (FEEDSVC_TOPIC_POSTS): "a b" is not a Kafka topic name`},
+		{[]string{"--topic-posts", ""}, `--topic-posts (FEEDSVC_TOPIC_POSTS): "" is not a Kafka topic name`},
+		{[]string{"--topic-posts", ".."}, `--topic-posts (FEEDSVC_TOPIC_POSTS): ".." is not a Kafka topic name`},
+		{[]string{"--topic-follows", "feedsvc.posts"}, `--topic-follows (FEEDSVC_TOPIC_FOLLOWS): "feedsvc.posts" collides with the posts topic`},
+		{[]string{"--topic-follows", "feedsvc_posts"}, `--topic-follows (FEEDSVC_TOPIC_FOLLOWS): "feedsvc_posts" collides`},
+		{[]string{"--topic-follows", "feedsvc.posts.dlq"}, `--topic-follows (FEEDSVC_TOPIC_FOLLOWS): "feedsvc.posts.dlq" collides`},
+		{[]string{"--redis-addr", "r1:6379"}, ""},
+		{[]string{"--redis-addr", "r1:6379, r2:6379"}, ""},
+		{[]string{"--redis-addr", "r1"}, `--redis-addr (FEEDSVC_REDIS_ADDR): "r1" is not host:port`},
+		{[]string{"--redis-addr", "r1:0"}, `--redis-addr (FEEDSVC_REDIS_ADDR): "r1:0": port "0" is not a number 1-65535`},
+		{[]string{"--redis-addr", "r1:6379,r1:6379"}, `--redis-addr (FEEDSVC_REDIS_ADDR): "r1:6379" is listed twice`},
+		{[]string{"--cassandra-hosts", "c1,c2:9042"}, ""},
+		{[]string{"--cassandra-hosts", "c1:x"}, `--cassandra-hosts (FEEDSVC_CASSANDRA_HOSTS): "c1:x": port "x" is not a number 1-65535`},
+		{[]string{"--cassandra-keyspace", "1bad"}, `--cassandra-keyspace (FEEDSVC_CASSANDRA_KEYSPACE): invalid keyspace name "1bad"`},
+		{[]string{"--cassandra-keyspace", "a;DROP"}, `--cassandra-keyspace (FEEDSVC_CASSANDRA_KEYSPACE): invalid keyspace name`},
+		{[]string{"--cassandra-consistency", "MOST"}, `--cassandra-consistency (FEEDSVC_CASSANDRA_CONSISTENCY): unknown consistency level "MOST"`},
+		{[]string{"--cassandra-consistency", "local_one"}, ""},
+		{[]string{"--cassandra-replication", "{'class': 'NetworkTopologyStrategy', 'dc1': 3}"}, ""},
+		{[]string{"--cassandra-replication", "{'class': 'SimpleStrategy', 'replication_factor': 1}; DROP KEYSPACE x"}, "--cassandra-replication (FEEDSVC_CASSANDRA_REPLICATION): "},
+		{[]string{"--cassandra-replication", "{'dc1': 3}"}, "--cassandra-replication (FEEDSVC_CASSANDRA_REPLICATION): "},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			_, _, err := load(t, tt.args, nil)
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("want valid, got:\n%v", err)
+				}
+				return
+			}
+			msgs := messages(err)
+			if len(msgs) != 1 || !strings.Contains(msgs[0], tt.want) {
+				t.Fatalf("want one message containing %q, got %q", tt.want, msgs)
+			}
+		})
+	}
+}
+
+func TestValidateReportsEverythingAtOnce(t *testing.T) {
+	_, _, err := load(t, []string{"--node-id", "5000", "--feed-cap", "0", "--kafka-partitions", "0", "--cassandra-keyspace", "1bad"},
+		map[string]string{"FEEDSVC_SEARCH_TERM_CAP": "-5", "FEEDSVC_POST_CACHE_TTL": "soon"})
+	msgs := messages(err)
+	want := []string{
+		"--node-id (FEEDSVC_NODE_ID): 5000 is out of range 0-1023",
+		"--feed-cap (FEEDSVC_FEED_CAP): 0 is not positive",
+		"--kafka-partitions (FEEDSVC_KAFKA_PARTITIONS): 0 is out of range",
+		"--cassandra-keyspace (FEEDSVC_CASSANDRA_KEYSPACE): invalid keyspace name",
+		"--search-term-cap (FEEDSVC_SEARCH_TERM_CAP): -5 is not positive",
+		`--post-cache-ttl (FEEDSVC_POST_CACHE_TTL): "soon" is not a valid duration`,
+	}
+	if len(msgs) != len(want) {
+		t.Fatalf("want %d messages, got %d:\n%s", len(want), len(msgs), strings.Join(msgs, "\n"))
+	}
+	for _, w := range want {
+		if !slices.ContainsFunc(msgs, func(m string) bool { return strings.Contains(m, w) }) {
+			t.Errorf("no message contains %q in:\n%s", w, strings.Join(msgs, "\n"))
+		}
+	}
+}
+
+// The embedded alternative is chosen by leaving the address list empty, so
+// the adapters' "none configured" is not an error; everything else is.
+func TestEmbeddedSkipsOnlyTheMissingAddresses(t *testing.T) {
+	c, _, err := load(t, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Kafka.Validate(); err == nil || !strings.Contains(err.Error(), "Brokers") {
+		t.Fatalf("the adapter alone should want brokers, got %v", err)
+	}
+	if err := c.Redis.Validate(); err == nil {
+		t.Fatal("the adapter alone should want an address")
+	}
+	if err := c.Cassandra.Validate(); err == nil {
+		t.Fatal("the adapter alone should want hosts")
+	}
+}
+
+func TestEnvParseErrors(t *testing.T) {
+	tests := []struct{ env, value, want string }{
+		{"FEEDSVC_FEED_CAP", "abc", `--feed-cap (FEEDSVC_FEED_CAP): "abc" is not a valid integer`},
+		{"FEEDSVC_PPROF", "maybe", `--pprof (FEEDSVC_PPROF): "maybe" is not a valid boolean`},
+		{"FEEDSVC_SHUTDOWN_TIMEOUT", "15", `--shutdown-timeout (FEEDSVC_SHUTDOWN_TIMEOUT): "15" is not a valid duration`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.env, func(t *testing.T) {
+			_, _, err := load(t, nil, map[string]string{tt.env: tt.value})
+			msgs := messages(err)
+			if len(msgs) != 1 || !strings.Contains(msgs[0], tt.want) {
+				t.Fatalf("want one message containing %q, got %q", tt.want, msgs)
+			}
+		})
+	}
+}
+
+func TestFileErrors(t *testing.T) {
+	tests := []struct {
+		name, text string
+		want       []string
+	}{
+		{"bad value", "feed-cap: abc\n", []string{`--feed-cap (file %s, line 1): "abc" is not a valid integer`}},
+		{"unknown keys", "http-addr: :1\nfeed_cap: 3\nfoo: 1\n", []string{
+			`file %s, line 2: unknown setting "feed_cap"`, `file %s, line 3: unknown setting "foo"`,
+		}},
+		{"config key", "config: other.yaml\n", []string{`file %s, line 1: unknown setting "config"`}},
+		{"repeated key", "feed-cap: 1\nfeed-cap: 2\n", []string{`file %s, line 2: "feed-cap" is already set on line 1`}},
+		{"list for a single value", "node-id: [1, 2]\n", []string{`--node-id (file %s, line 1): a list where a single integer is wanted`}},
+		{"map value", "feed-cap: {a: 1}\n", []string{`--feed-cap (file %s, line 1): want a single integer or a list`}},
+		{"nested list", "kafka-brokers: [[a:1]]\n", []string{`--kafka-brokers (file %s, line 1): element 1 of the list is not a single value`}},
+		{"with validation", "feed-cap: abc\nnode-id: 5000\n", []string{
+			`--feed-cap (file %s, line 1): "abc" is not a valid integer`, "--node-id (FEEDSVC_NODE_ID): 5000 is out of range",
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeFile(t, tt.text)
+			_, _, err := load(t, []string{"--config", path}, nil)
+			msgs := messages(err)
+			if len(msgs) != len(tt.want) {
+				t.Fatalf("want %d messages, got %q", len(tt.want), msgs)
+			}
+			for i, w := range tt.want {
+				if w = strings.ReplaceAll(w, "%s", path); !strings.Contains(msgs[i], w) {
+					t.Errorf("message %d: want %q, got %q", i, w, msgs[i])
+				}
+			}
+		})
+	}
+}
+
+func TestFileUnusable(t *testing.T) {
+	for name, text := range map[string]string{"not yaml": "feed-cap: [\n", "not a mapping": "- feed-cap\n"} {
+		t.Run(name, func(t *testing.T) {
+			path := writeFile(t, text)
+			if _, _, err := load(t, []string{"--config", path}, nil); err == nil || !strings.Contains(err.Error(), path) {
+				t.Fatalf("want an error naming %s, got %v", path, err)
+			}
+		})
+	}
+	if _, _, err := load(t, []string{"--config", filepath.Join(t.TempDir(), "missing.yaml")}, nil); err == nil {
+		t.Fatal("a missing file should be an error")
+	}
+	if c, _, err := load(t, []string{"--config", writeFile(t, "# nothing\n")}, nil); err != nil || c.Feeds.Cap != 800 {
+		t.Fatalf("an empty file should change nothing: %v", err)
+	}
+}
+
+func TestFileLists(t *testing.T) {
+	path := writeFile(t, `moderation-blocklist: ["spam", "re:bu{2,3}y"]
+kafka-brokers: [k1:9092, k2:9092]
+cassandra-hosts: c1,c2
+redis-addr: [r1:6379, r2:6379, r3:6379]
+`)
+	c, fs, err := load(t, []string{"--config", path}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name      string
+		got, want []string
+	}{
+		// A YAML list sets the flag element by element: the pattern keeps
+		// its comma.
+		{"moderation-blocklist", c.Moderation.Blocklist, []string{"spam", "re:bu{2,3}y"}},
+		{"kafka-brokers", c.Kafka.Brokers, []string{"k1:9092", "k2:9092"}},
+		// A scalar is split at commas, as on the command line.
+		{"cassandra-hosts", c.Cassandra.Hosts, []string{"c1", "c2"}},
+		{"redis-addr", c.Redis.Addrs, []string{"r1:6379", "r2:6379", "r3:6379"}},
+	} {
+		if !slices.Equal(tt.got, tt.want) {
+			t.Errorf("%s: got %q, want %q", tt.name, tt.got, tt.want)
+		}
+		if !fs.Changed(tt.name) {
+			t.Errorf("%s: not marked as changed", tt.name)
+		}
+	}
+	// A flag or variable still replaces the file's list.
+	c, _, err = load(t, []string{"--config", path}, map[string]string{"FEEDSVC_MODERATION_BLOCKLIST": "ham"})
+	if err != nil || !slices.Equal(c.Moderation.Blocklist, []string{"ham"}) {
+		t.Fatalf("env over file list: %q, %v", c.Moderation.Blocklist, err)
+	}
+}
+
+// On the command line and in the environment a list is comma-separated
+// values in CSV: an entry holding a comma is double-quoted.
+func TestEnvListQuoting(t *testing.T) {
+	c, _, err := load(t, nil, map[string]string{"FEEDSVC_MODERATION_BLOCKLIST": `spam,"re:bu{2,3}y"`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"spam", "re:bu{2,3}y"}; !slices.Equal(c.Moderation.Blocklist, want) {
+		t.Fatalf("got %q, want %q", c.Moderation.Blocklist, want)
+	}
+}
+
+func TestExampleConfigs(t *testing.T) {
+	for _, name := range []string{"local.yaml", "production.yaml"} {
+		t.Run(name, func(t *testing.T) {
+			c, _, err := load(t, []string{"--config", name}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if name == "production.yaml" {
+				if len(c.Kafka.Brokers) != 3 || len(c.Redis.Addrs) != 3 || len(c.Cassandra.Hosts) != 3 || c.Moderation.Rate != 30 {
+					t.Fatalf("production settings not loaded: %+v", c)
+				}
+			}
+		})
+	}
+}
+
+// Every flag but --config sets a field that flagOf knows, and every path in
+// flagOf is a field of Config, so each error names its flag.
+func TestFlagTable(t *testing.T) {
+	var c Config
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	c.Bind(fs)
+	mapped := map[string]bool{}
+	for path, flag := range flagOf {
+		mapped[flag] = true
+		if fs.Lookup(flag) == nil {
+			t.Errorf("%s maps to unknown flag %s", path, flag)
+		}
+		if path == "Pebble.Dir" {
+			continue // from the method Pebble
+		}
+		typ := reflect.TypeFor[Config]()
+		for _, name := range strings.Split(path, ".") {
+			f, ok := typ.FieldByName(name)
+			if !ok {
+				t.Errorf("%s is not a field path of Config", path)
+				break
+			}
+			typ = f.Type
+		}
+	}
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Name != "config" && !mapped[f.Name] {
+			t.Errorf("flag %s has no entry in flagOf", f.Name)
+		}
+	})
+}

@@ -1,0 +1,107 @@
+package events
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"regexp"
+	"strings"
+
+	"github.com/feedsvc/feedsvc/internal/setting"
+)
+
+// Default topic names and topic settings, used for zero fields of Config.
+const (
+	DefaultTopicPosts   = "feedsvc.posts"
+	DefaultTopicFollows = "feedsvc.follows"
+	DefaultPartitions   = 6
+	DefaultReplication  = 1
+)
+
+// Config says which Kafka cluster and topics feedsvc uses.
+type Config struct {
+	// Brokers are the bootstrap brokers, "host:port".
+	Brokers []string
+	// Topics are the topic names (DefaultTopicPosts and DefaultTopicFollows
+	// when empty).
+	Topics Topics
+	// Partitions and Replication are used when topics are created
+	// (DefaultPartitions and DefaultReplication when 0).
+	Partitions  int
+	Replication int
+}
+
+// WithDefaults returns cfg with its zero fields set to their defaults.
+func (cfg Config) WithDefaults() Config {
+	if cfg.Topics.Posts == "" {
+		cfg.Topics.Posts = DefaultTopicPosts
+	}
+	if cfg.Topics.Follows == "" {
+		cfg.Topics.Follows = DefaultTopicFollows
+	}
+	if cfg.Partitions == 0 {
+		cfg.Partitions = DefaultPartitions
+	}
+	if cfg.Replication == 0 {
+		cfg.Replication = DefaultReplication
+	}
+	return cfg
+}
+
+// topicPattern is what Kafka accepts as a topic name. The length leaves
+// room for the dead-letter suffix within Kafka's 249.
+var topicPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,245}$`)
+
+// Validate checks cfg as given (call WithDefaults first to accept zero
+// fields) and reports every invalid field as *setting.Error values joined
+// with errors.Join.
+func (cfg Config) Validate() error {
+	var errs []error
+	if len(cfg.Brokers) == 0 {
+		errs = append(errs, setting.Errorf("Brokers", "no brokers configured"))
+	}
+	for _, b := range cfg.Brokers {
+		if err := setting.HostPort(b); err != nil {
+			errs = append(errs, setting.Errorf("Brokers", "%v", err))
+		}
+	}
+	for _, t := range []struct{ field, name string }{{"Topics.Posts", cfg.Topics.Posts}, {"Topics.Follows", cfg.Topics.Follows}} {
+		if !topicPattern.MatchString(t.name) || t.name == "." || t.name == ".." {
+			errs = append(errs, setting.Errorf(t.field, "%q is not a Kafka topic name (letters, digits, '.', '_' and '-', at most 245)", t.name))
+		}
+	}
+	// Kafka maps '.' to '_' in metric names, so topics differing only there
+	// collide; and one topic must not be the other's dead-letter topic.
+	p, f := cfg.Topics.Posts, cfg.Topics.Follows
+	metric := func(s string) string { return strings.ReplaceAll(s, ".", "_") }
+	if metric(p) == metric(f) || metric(DeadLetter(p)) == metric(f) || metric(DeadLetter(f)) == metric(p) {
+		errs = append(errs, setting.Errorf("Topics.Follows", "%q collides with the posts topic %q (or its dead-letter topic)", f, p))
+	}
+	if cfg.Partitions < 1 || cfg.Partitions > math.MaxInt32 {
+		errs = append(errs, setting.Errorf("Partitions", "%d is out of range 1-%d", cfg.Partitions, math.MaxInt32))
+	}
+	if cfg.Replication < 1 || cfg.Replication > math.MaxInt16 {
+		errs = append(errs, setting.Errorf("Replication", "%d is out of range 1-%d", cfg.Replication, math.MaxInt16))
+	}
+	return errors.Join(errs...)
+}
+
+// TopicSpec is how EnsureTopics creates the topics of cfg (call after
+// Validate, which keeps the conversions exact).
+func (cfg Config) TopicSpec() TopicSpec {
+	return TopicSpec{Partitions: int32(cfg.Partitions), Replication: int16(cfg.Replication)}
+}
+
+// OpenProducer applies the defaults, validates cfg and connects a producer
+// to its brokers for its topics. sarama takes no context and has its own
+// logger, so ctx and log are unused; they are taken like every adapter's
+// Open.
+func OpenProducer(_ context.Context, cfg Config, _ *slog.Logger) (*Producer, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("kafka: %w", err)
+	}
+	return newProducer(cfg.Brokers, cfg.Topics)
+}

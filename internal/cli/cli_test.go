@@ -1,0 +1,100 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/spf13/pflag"
+
+	"github.com/feedsvc/feedsvc/configs"
+	"github.com/feedsvc/feedsvc/roles"
+)
+
+// clearEnv unsets the FEEDSVC_ variables of every config flag for the test.
+func clearEnv(t *testing.T) {
+	t.Helper()
+	var c configs.Config
+	fs := pflag.NewFlagSet("env", pflag.ContinueOnError)
+	c.Bind(fs)
+	fs.VisitAll(func(f *pflag.Flag) {
+		name := configs.EnvName(f.Name)
+		if _, ok := os.LookupEnv(name); ok {
+			t.Setenv(name, "") // restores the value after the test
+			os.Unsetenv(name)
+		}
+	})
+}
+
+// execute runs the root command in-process. Its context is already
+// cancelled, so a command that got past validation by mistake would stop at
+// once instead of serving.
+func execute(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	root := NewRoot(roles.Table, "test")
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	return out.String(), err
+}
+
+func TestBadSettingsAreUsageErrors(t *testing.T) {
+	badFile := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(badFile, []byte("log-level: info\nfeed-cap: lots\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want []string
+	}{
+		{"flag out of range", []string{"serve", "--node-id", "5000"}, nil,
+			[]string{"--node-id (FEEDSVC_NODE_ID): 5000 is out of range 0-1023"}},
+		{"env does not parse", []string{"serve"}, map[string]string{"FEEDSVC_FEED_CAP": "abc"},
+			[]string{`--feed-cap (FEEDSVC_FEED_CAP): "abc" is not a valid integer`}},
+		{"file value does not parse", []string{"serve", "--config", badFile}, nil,
+			[]string{`--feed-cap (file ` + badFile + `, line 2): "lots" is not a valid integer`}},
+		{"all at once", []string{"migrate", "--node-id", "5000", "--config", badFile}, map[string]string{"FEEDSVC_KAFKA_PARTITIONS": "0"},
+			[]string{"--node-id (FEEDSVC_NODE_ID)", "--feed-cap (file " + badFile, "--kafka-partitions (FEEDSVC_KAFKA_PARTITIONS)"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clearEnv(t)
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			dataDir := filepath.Join(t.TempDir(), "data")
+			_, err := execute(t, append(tt.args, "--data-dir", dataDir, "--http-addr", "127.0.0.1:0")...)
+			if code := ExitCode(err); code != ExitUsage {
+				t.Fatalf("exit code %d (%v), want %d", code, err, ExitUsage)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error does not contain %q:\n%v", w, err)
+				}
+			}
+			// Validation comes before anything opens: the embedded
+			// backends would have created the data dir.
+			if _, err := os.Stat(dataDir); !os.IsNotExist(err) {
+				t.Errorf("data dir was touched: %v", err)
+			}
+		})
+	}
+}
+
+func TestVersionNeedsNoConfig(t *testing.T) {
+	clearEnv(t)
+	t.Setenv("FEEDSVC_FEED_CAP", "abc")
+	out, err := execute(t, "version")
+	if err != nil || !strings.Contains(out, "feedsvc test") {
+		t.Fatalf("version: %q, %v", out, err)
+	}
+}

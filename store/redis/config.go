@@ -1,0 +1,55 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/redis/rueidis"
+
+	"github.com/feedsvc/feedsvc/internal/setting"
+)
+
+// Config says how to reach Redis.
+type Config struct {
+	// Addrs is one "host:port", or several Redis Cluster nodes: rueidis
+	// detects a cluster by itself, so the same setting serves both.
+	Addrs []string
+	// Embedded selects the options the in-process miniredis needs; it
+	// serves a single address.
+	Embedded bool
+}
+
+// Validate reports every invalid field as *setting.Error values joined with
+// errors.Join.
+func (cfg Config) Validate() error {
+	var errs []error
+	if len(cfg.Addrs) == 0 {
+		errs = append(errs, setting.Errorf("Addrs", "no address configured"))
+	}
+	seen := map[string]bool{}
+	for _, a := range cfg.Addrs {
+		if err := setting.HostPort(a); err != nil {
+			errs = append(errs, setting.Errorf("Addrs", "%v", err))
+		} else if seen[a] {
+			errs = append(errs, setting.Errorf("Addrs", "%q is listed twice", a))
+		}
+		seen[a] = true
+	}
+	if cfg.Embedded && len(cfg.Addrs) > 1 {
+		errs = append(errs, setting.Errorf("Addrs", "the embedded Redis has one address, got %d", len(cfg.Addrs)))
+	}
+	return errors.Join(errs...)
+}
+
+// Open validates cfg and connects to Redis. rueidis takes no context and
+// logs nothing through slog, so ctx and log are unused; they are taken like
+// every adapter's Open.
+func Open(_ context.Context, cfg Config, _ *slog.Logger) (rueidis.Client, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("redis: %w", err)
+	}
+	return dial(strings.Join(cfg.Addrs, ","), cfg.Embedded)
+}
