@@ -68,7 +68,7 @@ func equalf[T comparable](got, want T) error {
 // TestConsumers: one post reaches every consumer independently; a post with
 // a blocked term is hidden everywhere.
 func TestConsumers(t *testing.T) {
-	forEach(t, func(t *testing.T, s *system) {
+	forDeployments(t, withCluster, func(t *testing.T, s *system) {
 		s.up()
 		alice, bob, carol := s.user("alice"), s.user("bob"), s.user("carol")
 		for _, u := range []*user{alice, bob, carol} {
@@ -250,7 +250,7 @@ func (s *system) totalLag(group string) int64 {
 // it is back.
 func TestConsumerIsolation(t *testing.T) {
 	const posts = 20
-	forDeployments(t, []deployment{{"real", true}}, func(t *testing.T, s *system) {
+	forDeployments(t, []deployment{depReal}, func(t *testing.T, s *system) {
 		s.up()
 		alice, bob := s.user("alice"), s.user("bob")
 		alice.must(s, "GET", "/v1/feed", nil, 200)

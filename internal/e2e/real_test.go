@@ -12,7 +12,6 @@ import (
 	"github.com/gocql/gocql"
 
 	"github.com/feedsvc/feedsvc/events"
-	"github.com/feedsvc/feedsvc/internal/testenv"
 )
 
 // TestMigrate runs `feedsvc migrate` twice against the real Kafka and
@@ -20,8 +19,8 @@ import (
 // the configured partitions, a keyspace with the configured replication, the
 // tables, and the recorded schema versions, unchanged by the second run.
 func TestMigrate(t *testing.T) {
-	brokers := testenv.Require(t, "FEEDSVC_KAFKA_BROKERS")
-	hosts := testenv.Require(t, "FEEDSVC_CASSANDRA_HOSTS")
+	brokers := requireEnv(t, "FEEDSVC_KAFKA_BROKERS")
+	hosts := requireEnv(t, "FEEDSVC_CASSANDRA_HOSTS")
 	id := randHex(4)
 	keyspace, posts, follows := "feedsvc_migrate_"+id, "mig"+id+".posts", "mig"+id+".follows"
 	env := childEnv([]string{
@@ -114,7 +113,7 @@ func TestMigrate(t *testing.T) {
 // expected IDs.
 func TestFanoutKill9AndScaleOut(t *testing.T) {
 	const authors, fans, before, after = 12, 20, 200, 500
-	forDeployments(t, []deployment{{"real", true}}, func(t *testing.T, s *system) {
+	forDeployments(t, []deployment{depReal}, func(t *testing.T, s *system) {
 		s.startAPI()
 		// One feed write per round trip, so fan-out is slow enough to be
 		// interrupted.
