@@ -24,7 +24,8 @@ type notification struct {
 }
 
 type trends struct {
-	Items []struct {
+	Window string `json:"window"`
+	Items  []struct {
 		Tag   string `json:"tag"`
 		Count int64  `json:"count"`
 	} `json:"items"`
