@@ -307,7 +307,7 @@ func (r *benchRun) fanout(ctx context.Context) error {
 		"partitions": len(g.authors) / max(1, g.perPartition), "authors": len(g.authors), "followers_per_author": g.followers, "posts_per_author": g.posts, "posts": len(g.authors) * g.posts,
 		"inserts": inserts, "seconds": secs, "inserts_per_sec": rate, "first_author_done_s": firstDone.Sub(first).Seconds(),
 		"wall_s": wall.Seconds(), "inserts_per_sec_wall": float64(inserts) / wall.Seconds(),
-		"feeds_checked": check.checked, "feeds_complete": check.incomplete == 0, "incomplete_feeds": check.incomplete,
+		"feeds_checked": check.checked, "feeds_complete": check.incomplete == 0 && check.checked > 0, "incomplete_feeds": check.incomplete,
 		"ceiling_per_sec": ceiling.PerSec, "ceiling_seconds": ceiling.Seconds, "ceiling_runs_per_sec": []float64{before.PerSec, after.PerSec}, "ceiling_workers": ceilingWorkers, "ceiling_batch": ceilingBatch,
 		"ratio": rate / ceiling.PerSec, "redis_benchmark_per_sec": nil,
 	}

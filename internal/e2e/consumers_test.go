@@ -3,7 +3,10 @@ package e2e_test
 import (
 	"context"
 	"fmt"
+	"reflect"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -21,7 +24,8 @@ type notification struct {
 }
 
 type trends struct {
-	Items []struct {
+	Window string `json:"window"`
+	Items  []struct {
 		Tag   string `json:"tag"`
 		Count int64  `json:"count"`
 	} `json:"items"`
@@ -68,7 +72,7 @@ func equalf[T comparable](got, want T) error {
 // TestConsumers: one post reaches every consumer independently; a post with
 // a blocked term is hidden everywhere.
 func TestConsumers(t *testing.T) {
-	forEach(t, func(t *testing.T, s *system) {
+	forDeployments(t, withCluster, func(t *testing.T, s *system) {
 		s.up()
 		alice, bob, carol := s.user("alice"), s.user("bob"), s.user("carol")
 		for _, u := range []*user{alice, bob, carol} {
@@ -144,43 +148,89 @@ func TestConsumers(t *testing.T) {
 }
 
 // TestReplay breaks the analytics and search output on purpose, rewinds
-// their consumer groups with `feedsvc replay`, and checks the output comes
-// back exactly as it was: same counts, same results, no duplicates.
+// their consumer groups with `feedsvc replay` to the test's first post, and
+// checks the plan (exactly the test's posts, from where each group stood),
+// the committed offsets it leaves, and that the output comes back exactly as
+// it was: same counts, same results, no duplicates.
+//
+// The embedded deployment rewinds analytics and search to the log start at
+// every start (rebuildMemorySinks), which would restore them without any
+// replay; there the replay proves itself through `feedsvc lag` before the
+// start and on notifications, a group no start rewinds.
 func TestReplay(t *testing.T) {
+	const posts = 5
 	forEach(t, func(t *testing.T, s *system) {
 		s.up()
 		alice := s.user("alice")
 		alice.must(s, "GET", "/v1/feed", nil, 200)
 		tag := "replay" + s.suffix
+		// Every event of this test is at or after start: replaying to it
+		// covers exactly the test's posts, even on the topics the real
+		// deployments share.
+		start := time.Now()
 		var want []string
 		var times []time.Time
-		for i := range 5 {
+		for i := range posts {
 			p := alice.post(s, fmt.Sprintf("post %d #%s", i, tag))
 			want = append(want, p.ID)
 			times = append(times, p.CreatedAt)
 		}
-		eventually(t, "counted", func() error { return equalf(alice.tagCount(s, tag), 5) })
+		eventually(t, "counted", func() error { return equalf(alice.tagCount(s, tag), posts) })
 		eventually(t, "indexed", func() error { return sameSet(alice.search(s, tag), want) })
 		before := alice.search(s, tag)
+		groups := []string{"analytics", "search"}
+		if !s.dep.real {
+			groups = append(groups, "notifications")
+		}
+		// Each group has handled every post, so its plan starts at the log end.
+		for _, g := range groups {
+			p := s.consumer(g)
+			eventually(t, g+" handled the posts", func() error {
+				if n := p.handled(g, "post.created"); n < posts {
+					return fmt.Errorf("%s handled %v post.created events, want %d", g, n, posts)
+				}
+				return nil
+			})
+		}
 
 		// Break the output.
 		if s.dep.real {
 			s.roles["analytics"].stop()
 			s.roles["search"].stop()
 			wipe(t, s.redis, tag, want, times)
+			// The wipe took: nothing is counted or found before the replay.
 			eventually(t, "output broken", func() error { return equalf(alice.tagCount(s, tag), -1) })
+			if ids := alice.search(s, tag); len(ids) != 0 {
+				t.Fatalf("search still finds %v after the wipe", ids)
+			}
 		} else {
-			// The embedded Redis is memory only: stopping wipes it (and the
-			// next start rewinds analytics and search by itself; the
-			// explicit replay below must agree with that).
+			// The embedded Redis is memory only: stopping wipes it.
 			s.down()
 		}
-		for _, group := range []string{"analytics", "search"} {
-			plan := s.cli("replay", "--group", group, "--by-duration", "1h")
-			if !strings.Contains(plan, group) {
-				t.Fatalf("replay plan for %s:\n%s", group, plan)
+		at := start.Format(time.RFC3339Nano)
+		for _, g := range groups {
+			plan := parsePlan(t, s.cli("replay", "--group", g, "--to-datetime", at))
+			checkPlan(t, s, g, plan, posts)
+			out := s.cli("replay", "--group", g, "--to-datetime", at, "--execute")
+			if !strings.Contains(out, "committed the new offsets of group "+g) {
+				t.Fatalf("replay --execute of %s:\n%s", g, out)
 			}
-			s.cli("replay", "--group", group, "--by-duration", "1h", "--execute")
+			if executed := parsePlan(t, out); !reflect.DeepEqual(executed, plan) {
+				t.Fatalf("%s: executed plan %+v, dry run %+v", g, executed, plan)
+			}
+			// The group now resumes exactly where the plan said.
+			var lag int64
+			for _, l := range s.lag(g) {
+				lag += l.lag
+				for _, r := range plan.rows {
+					if r.topic == l.topic && r.partition == l.partition && l.committed != r.new {
+						t.Fatalf("%s: committed %d on %s/%d after the replay, planned %d", g, l.committed, l.topic, l.partition, r.new)
+					}
+				}
+			}
+			if lag != posts {
+				t.Fatalf("%s: lag %d after the replay, want %d", g, lag, posts)
+			}
 		}
 		if s.dep.real {
 			s.roles["analytics"] = s.start("analytics")
@@ -188,7 +238,7 @@ func TestReplay(t *testing.T) {
 		} else {
 			s.up()
 		}
-		eventually(t, "counts restored exactly", func() error { return equalf(alice.tagCount(s, tag), 5) })
+		eventually(t, "counts restored exactly", func() error { return equalf(alice.tagCount(s, tag), posts) })
 		eventually(t, "index restored exactly", func() error {
 			got := alice.search(s, tag)
 			if !slices.Equal(got, before) {
@@ -196,8 +246,121 @@ func TestReplay(t *testing.T) {
 			}
 			return nil
 		})
+		// Each restarted group handled the posts again, exactly once.
+		for _, g := range groups {
+			p := s.consumer(g)
+			eventually(t, g+" handled the replayed posts", func() error { return equalf(p.handled(g, "post.created"), posts) })
+		}
+		if !s.dep.real {
+			// The control: moderation, which nothing rewound, handled nothing.
+			if n := s.api.handled("moderation", "post.created"); n != 0 {
+				t.Fatalf("moderation handled %v post.created events after the restart, want 0", n)
+			}
+		}
 		s.down()
 	})
+}
+
+// consumer is the process that runs group.
+func (s *system) consumer(group string) *proc {
+	if s.dep.real {
+		return s.roles[group]
+	}
+	return s.api
+}
+
+// handled is how many events of type group handled successfully in p.
+func (p *proc) handled(group, typ string) float64 {
+	p.t.Helper()
+	return p.metric("feedsvc_events_handled_total", `group="`+group+`"`, `type="`+typ+`"`, `outcome="ok"`)
+}
+
+// topic is the configured name of the posts or follows topic.
+func (s *system) topic(which string) string {
+	name := "FEEDSVC_TOPIC_" + strings.ToUpper(which) + "="
+	for _, kv := range s.env {
+		if v, ok := strings.CutPrefix(kv, name); ok {
+			return v
+		}
+	}
+	return "feedsvc." + which
+}
+
+// planRow is one partition of a `feedsvc replay` plan.
+type planRow struct {
+	topic                              string
+	partition                          int32
+	current, new, end, reprocess, skip int64
+}
+
+type replayPlan struct {
+	rows            []planRow
+	reprocess, skip int64 // the totals line
+}
+
+var planTotals = regexp.MustCompile(`(?m)^(\d+) events to reprocess, (\d+) to skip$`)
+
+// parsePlan reads the table `feedsvc replay` prints:
+// TOPIC PARTITION CURRENT -> NEW END REPROCESS SKIP, then the totals line.
+func parsePlan(t *testing.T, out string) replayPlan {
+	t.Helper()
+	var p replayPlan
+	header := false
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if strings.Join(f, " ") == "TOPIC PARTITION CURRENT NEW END REPROCESS SKIP" {
+			header = true
+			continue
+		}
+		if len(f) != 8 || f[3] != "->" {
+			continue
+		}
+		r := planRow{topic: f[0], current: -1}
+		if f[2] != "-" {
+			r.current = atoi(t, f[2])
+		}
+		r.partition = int32(atoi(t, f[1]))
+		r.new, r.end, r.reprocess, r.skip = atoi(t, f[4]), atoi(t, f[5]), atoi(t, f[6]), atoi(t, f[7])
+		p.rows = append(p.rows, r)
+	}
+	m := planTotals.FindStringSubmatch(out)
+	if !header || len(p.rows) == 0 || m == nil {
+		t.Fatalf("no plan table and totals in:\n%s", out)
+	}
+	p.reprocess, p.skip = atoi(t, m[1]), atoi(t, m[2])
+	return p
+}
+
+// checkPlan checks a plan back to the test's first post: the group had
+// handled everything, and it rewinds over exactly the test's posts, which
+// share their author's partition of the posts topic.
+func checkPlan(t *testing.T, s *system, group string, p replayPlan, posts int64) {
+	t.Helper()
+	var rewound []planRow
+	for _, r := range p.rows {
+		caughtUp := r.current == r.end || (r.current < 0 && r.end == 0)
+		if !caughtUp || r.new != r.end-r.reprocess || r.skip != 0 {
+			t.Fatalf("%s: plan row %+v; the group had handled everything, so want current = end and new = end - reprocess", group, r)
+		}
+		if r.reprocess > 0 {
+			rewound = append(rewound, r)
+		}
+	}
+	if len(rewound) != 1 || rewound[0].topic != s.topic("posts") || rewound[0].reprocess != posts {
+		t.Fatalf("%s: plan rewinds %+v, want %d posts on one partition of %s", group, rewound, posts, s.topic("posts"))
+	}
+	if p.reprocess != posts || p.skip != 0 {
+		t.Fatalf("%s: plan totals %d to reprocess, %d to skip; want %d, 0", group, p.reprocess, p.skip, posts)
+	}
+}
+
+func atoi(t *testing.T, s string) int64 {
+	t.Helper()
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		t.Fatalf("not a number: %q", s)
+	}
+	return n
 }
 
 // wipe deletes the analytics buckets of the given times and the search
@@ -227,20 +390,43 @@ func wipe(t *testing.T, addr, tag string, posts []string, times []time.Time) {
 	}
 }
 
-// totalLag sums the LAG column of `feedsvc lag --group group`.
-func (s *system) totalLag(group string) int64 {
+// lagRow is one line of `feedsvc lag`.
+type lagRow struct {
+	group, topic        string
+	partition           int32
+	committed, end, lag int64
+}
+
+// lag parses `feedsvc lag --group group` (committed -1 where "-").
+func (s *system) lag(group string) []lagRow {
 	s.t.Helper()
-	var sum int64
+	var rows []lagRow
 	for _, line := range strings.Split(s.cli("lag", "--group", group), "\n") {
 		f := strings.Fields(line)
 		if len(f) != 6 || f[0] != group {
 			continue
 		}
-		var n int64
-		if _, err := fmt.Sscan(f[5], &n); err != nil {
-			s.t.Fatalf("lag line %q: %v", line, err)
+		r := lagRow{group: f[0], topic: f[1], partition: int32(atoi(s.t, f[2])), committed: -1, end: atoi(s.t, f[4]), lag: atoi(s.t, f[5])}
+		if f[3] != "-" {
+			r.committed = atoi(s.t, f[3])
 		}
-		sum += n
+		rows = append(rows, r)
+	}
+	if len(rows) == 0 {
+		s.t.Fatalf("feedsvc lag --group %s printed no partition", group)
+	}
+	return rows
+}
+
+// totalLag sums the LAG column of `feedsvc lag --group group`, on every
+// topic or only the given one.
+func (s *system) totalLag(group string, topic ...string) int64 {
+	s.t.Helper()
+	var sum int64
+	for _, r := range s.lag(group) {
+		if len(topic) == 0 || slices.Contains(topic, r.topic) {
+			sum += r.lag
+		}
 	}
 	return sum
 }
@@ -250,7 +436,7 @@ func (s *system) totalLag(group string) int64 {
 // it is back.
 func TestConsumerIsolation(t *testing.T) {
 	const posts = 20
-	forDeployments(t, []deployment{{"real", true}}, func(t *testing.T, s *system) {
+	forDeployments(t, []deployment{depReal}, func(t *testing.T, s *system) {
 		s.up()
 		alice, bob := s.user("alice"), s.user("bob")
 		alice.must(s, "GET", "/v1/feed", nil, 200)

@@ -13,7 +13,7 @@ import (
 )
 
 func TestPostFollowFeedDelete(t *testing.T) {
-	forEach(t, func(t *testing.T, s *system) {
+	forDeployments(t, withCluster, func(t *testing.T, s *system) {
 		s.up()
 		a, b, c := s.user("a"), s.user("b"), s.user("c")
 		a.must(s, "GET", "/v1/feed", nil, 200) // a exists from its first request

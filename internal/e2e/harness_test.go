@@ -5,11 +5,16 @@ package e2e_test
 // a user would.
 //
 //   - embedded: one `serve --role=all` process on a data dir (the laptop default).
-//   - real: `serve --role=api` and `serve --role=fanout` as separate
-//     processes against the real Kafka, Cassandra and Redis named by
-//     FEEDSVC_KAFKA_BROKERS, FEEDSVC_CASSANDRA_HOSTS and FEEDSVC_REDIS_ADDR
+//   - real: `serve --role=api`, `serve --role=fanout` and each consumer role
+//     as separate processes against the real Kafka, Cassandra and Redis named
+//     by FEEDSVC_KAFKA_BROKERS, FEEDSVC_CASSANDRA_HOSTS and FEEDSVC_REDIS_ADDR
 //     (scripts/testinfra up). Tests share one keyspace and topic pair, created
 //     once by `feedsvc migrate`, and isolate themselves by user names.
+//   - cluster: the real deployment on Redis Cluster (FEEDSVC_REDIS_ADDR set to
+//     the node list in FEEDSVC_REDIS_CLUSTER_ADDRS), same keyspace and topics.
+//
+// Without a server's variable a real test is skipped on a laptop; under CI
+// it fails (requireEnv), so CI never passes on what it did not run.
 
 import (
 	"bufio"
@@ -40,13 +45,17 @@ import (
 
 var binary string
 
+// testVersion is stamped into the test binary, so `feedsvc version` is
+// checked against a known value.
+const testVersion = "e2e-test"
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "feedsvc-e2e")
 	if err != nil {
 		panic(err)
 	}
 	binary = filepath.Join(dir, "feedsvc")
-	build := exec.Command("go", "build", "-race", "-o", binary, "github.com/feedsvc/feedsvc")
+	build := exec.Command("go", "build", "-race", "-ldflags", "-X main.version="+testVersion, "-o", binary, "github.com/feedsvc/feedsvc")
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build feedsvc:", err)
@@ -65,14 +74,34 @@ func randHex(n int) string {
 
 // deployment is one way of running feedsvc.
 type deployment struct {
-	name string
-	real bool
+	name     string
+	real     bool   // separate role processes on real Kafka, Cassandra and Redis
+	redisEnv string // the variable naming the real Redis (single node or cluster)
 }
 
-var deployments = []deployment{{"embedded", false}, {"real", true}}
+var (
+	depEmbedded = deployment{name: "embedded"}
+	depReal     = deployment{name: "real", real: true, redisEnv: "FEEDSVC_REDIS_ADDR"}
+	depCluster  = deployment{name: "cluster", real: true, redisEnv: "FEEDSVC_REDIS_CLUSTER_ADDRS"}
 
-// realEnv is the environment of processes in the real deployment, set up
-// once per test binary.
+	deployments = []deployment{depEmbedded, depReal}
+	// withCluster adds Redis Cluster, for the flows whose keys must all
+	// live in one slot per operation.
+	withCluster = []deployment{depEmbedded, depReal, depCluster}
+)
+
+// requireEnv is testenv.Require, but fails whenever CI is set at all (not
+// only CI=true): a CI run must never pass by skipping a real server.
+func requireEnv(t *testing.T, name string) string {
+	t.Helper()
+	if os.Getenv(name) == "" && os.Getenv("CI") != "" {
+		t.Fatalf("%s is not set: CI (CI=%q) must run this test against a real server", name, os.Getenv("CI"))
+	}
+	return testenv.Require(t, name)
+}
+
+// realEnv is the environment of processes in the real deployments (Kafka
+// and Cassandra; the Redis is per deployment), set up once per test binary.
 var (
 	realOnce sync.Once
 	realVars []string
@@ -82,8 +111,8 @@ var (
 func setupReal(t *testing.T) []string {
 	t.Helper()
 	vars := []string{}
-	for _, name := range []string{"FEEDSVC_KAFKA_BROKERS", "FEEDSVC_CASSANDRA_HOSTS", "FEEDSVC_REDIS_ADDR"} {
-		vars = append(vars, name+"="+testenv.Require(t, name))
+	for _, name := range []string{"FEEDSVC_KAFKA_BROKERS", "FEEDSVC_CASSANDRA_HOSTS"} {
+		vars = append(vars, name+"="+requireEnv(t, name))
 	}
 	realOnce.Do(func() {
 		id := randHex(4)
@@ -120,8 +149,8 @@ func forDeployments(t *testing.T, deps []deployment, test func(t *testing.T, s *
 		t.Run(d.name, func(t *testing.T) {
 			s := &system{t: t, dep: d, dir: t.TempDir(), suffix: randHex(3), roles: map[string]*proc{}}
 			if d.real {
-				s.env = setupReal(t)
-				s.redis = os.Getenv("FEEDSVC_REDIS_ADDR")
+				s.redis = requireEnv(t, d.redisEnv)
+				s.env = append(slices.Clip(setupReal(t)), "FEEDSVC_REDIS_ADDR="+s.redis)
 			}
 			s.env = append(slices.Clip(s.env), "FEEDSVC_MODERATION_BLOCKLIST="+blockedTerm)
 			test(t, s)

@@ -82,7 +82,7 @@ func TestCelebrityHybridFanout(t *testing.T) {
 // owner's next read rebuilds it. Real Redis only: the embedded one does not
 // expire keys by the clock.
 func TestInactiveUsersGetNoFanout(t *testing.T) {
-	forDeployments(t, deployments[1:], func(t *testing.T, s *system) {
+	forDeployments(t, []deployment{depReal}, func(t *testing.T, s *system) {
 		s.env = append(s.env, "FEEDSVC_FEED_INACTIVE_AFTER=5s")
 		s.up()
 		author, reader, away := s.user("author"), s.user("reader"), s.user("away")

@@ -12,7 +12,6 @@ import (
 	"github.com/gocql/gocql"
 
 	"github.com/feedsvc/feedsvc/events"
-	"github.com/feedsvc/feedsvc/internal/testenv"
 )
 
 // TestMigrate runs `feedsvc migrate` twice against the real Kafka and
@@ -20,8 +19,8 @@ import (
 // the configured partitions, a keyspace with the configured replication, the
 // tables, and the recorded schema versions, unchanged by the second run.
 func TestMigrate(t *testing.T) {
-	brokers := testenv.Require(t, "FEEDSVC_KAFKA_BROKERS")
-	hosts := testenv.Require(t, "FEEDSVC_CASSANDRA_HOSTS")
+	brokers := requireEnv(t, "FEEDSVC_KAFKA_BROKERS")
+	hosts := requireEnv(t, "FEEDSVC_CASSANDRA_HOSTS")
 	id := randHex(4)
 	keyspace, posts, follows := "feedsvc_migrate_"+id, "mig"+id+".posts", "mig"+id+".follows"
 	env := childEnv([]string{
@@ -109,19 +108,26 @@ func TestMigrate(t *testing.T) {
 }
 
 // TestFanoutKill9AndScaleOut runs api and fanout as separate processes
-// against the real servers: the fanout process is killed with SIGKILL in the
-// middle of its work, 500 more posts are accepted with no fanout running,
+// against the real servers. A backlog of posts (checked in `feedsvc lag`)
+// waits for a fanout process that writes one feed entry per round trip; it is
+// killed with SIGKILL as soon as it has fanned out its first post, and the
+// test fails unless that left the work unfinished. Posts it fanned out
+// without committing their offsets must be redelivered: the group committed
+// fewer posts than reached the feeds, and the next processes handle every
+// uncommitted one again. 500 more posts are accepted with no fanout running,
 // then two fanout processes in the same group share the partitions and
 // finish the job. Every follower's cached feed (read from Redis itself, not
 // through the feed endpoint, which could rebuild it) ends with exactly the
 // expected IDs.
 func TestFanoutKill9AndScaleOut(t *testing.T) {
 	const authors, fans, before, after = 12, 20, 200, 500
-	forDeployments(t, []deployment{{"real", true}}, func(t *testing.T, s *system) {
+	forDeployments(t, []deployment{depReal}, func(t *testing.T, s *system) {
 		s.startAPI()
-		// One feed write per round trip, so fan-out is slow enough to be
-		// interrupted.
-		first := s.startFanout("--fanout-batch", "1")
+		posts := s.topic("posts")
+		// The follows are fanned out first, by a process stopped cleanly: a
+		// follow handled after the posts would merge them into feeds, and the
+		// feeds would no longer tell which posts the killed process fanned out.
+		setup := s.startFanout()
 		var writers, readers []*user
 		for i := range authors {
 			u := s.user(fmt.Sprintf("author%d", i))
@@ -136,19 +142,52 @@ func TestFanoutKill9AndScaleOut(t *testing.T) {
 			}
 			readers = append(readers, u)
 		}
+		eventually(t, "follows fanned out and committed", func() error { return equalf(s.totalLag("fanout"), 0) })
+		setup.stop()
+
 		var want []string
 		for i := range before {
 			want = append(want, writers[i%authors].post(s, fmt.Sprint("before kill ", i)).ID)
 		}
-		eventually(t, "fan-out under way", func() error {
-			if n := first.metric("feedsvc_events_handled_total", `type="post.created"`, `outcome="ok"`); n == 0 {
-				return fmt.Errorf("no post fanned out yet")
+		// The whole backlog waits, so the next process starts with all of it.
+		if lag := s.totalLag("fanout", posts); lag != before {
+			t.Fatalf("fanout lag on %s is %d before the kill, want the %d posts", posts, lag, before)
+		}
+		// One feed write per round trip, so fan-out is slow enough to be
+		// interrupted.
+		first := s.startFanout("--fanout-batch", "1")
+		deadline := time.Now().Add(2 * time.Minute)
+		for first.handled("fanout", "post.created") == 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("the fanout process handled no post:\n%s", first.logs())
 			}
-			return nil
-		})
-		done := first.metric("feedsvc_events_handled_total", `type="post.created"`, `outcome="ok"`)
+			time.Sleep(5 * time.Millisecond) // kill as close to the start as we can see it
+		}
 		first.kill()
-		t.Logf("killed the fanout process (SIGKILL) after %.0f of %d post.created events", done, before)
+
+		// Mid-work: the killed process had started (entries exist) and not
+		// finished (entries missing).
+		fanned := map[string]bool{}
+		entries := 0
+		for _, u := range readers {
+			ids := s.inspect(u)
+			entries += len(ids)
+			for _, id := range ids {
+				fanned[id] = true
+			}
+		}
+		if entries == 0 || entries >= before*fans {
+			t.Fatalf("the kill did not land mid-work: %d of %d feed entries written", entries, before*fans)
+		}
+		// Redelivery: the group resumes at its committed offsets, so every
+		// post the killed process fanned out past them is handled again.
+		left := s.totalLag("fanout", posts)
+		committed := before - left
+		if int64(len(fanned)) <= committed {
+			t.Fatalf("%d posts reached feeds and the group committed %d: the kill left nothing to redeliver", len(fanned), committed)
+		}
+		t.Logf("killed the fanout process (SIGKILL) with %d of %d feed entries written, %d posts touched, %d committed: %d to redeliver",
+			entries, before*fans, len(fanned), committed, int64(len(fanned))-committed)
 
 		for i := range after {
 			want = append(want, writers[i%authors].post(s, fmt.Sprint("after kill ", i)).ID)
@@ -157,12 +196,20 @@ func TestFanoutKill9AndScaleOut(t *testing.T) {
 		for _, u := range readers {
 			eventually(t, "every post in "+u.name+"'s cached feed", func() error { return sameSet(s.inspect(u), want) })
 		}
+		eventually(t, "fanout caught up", func() error { return equalf(s.totalLag("fanout"), 0) })
+		var handled float64
 		for _, p := range []*proc{second, third} {
-			n := p.metric("feedsvc_events_handled_total", `type="post.created"`, `outcome="ok"`)
+			n := p.handled("fanout", "post.created")
 			if n == 0 {
 				t.Fatalf("fanout process %d handled no post: the group did not share the partitions", p.cmd.Process.Pid)
 			}
 			t.Logf("fanout process %d handled %.0f post.created events", p.cmd.Process.Pid, n)
+			handled += n
+		}
+		// At least every uncommitted post (the redelivered ones among them)
+		// and every later one; more if a rebalance moved work in flight.
+		if handled < float64(left+after) {
+			t.Fatalf("the new fanout processes handled %.0f posts, want at least the %d uncommitted and %d new", handled, left, after)
 		}
 		s.down()
 	})
