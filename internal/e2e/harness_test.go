@@ -14,7 +14,7 @@ package e2e_test
 //     the node list in FEEDSVC_REDIS_CLUSTER_ADDRS), same keyspace and topics.
 //
 // Without a server's variable a real test is skipped on a laptop; under CI
-// it fails (requireEnv), so CI never passes on what it did not run.
+// it fails (testenv.Require), so CI never passes on what it did not run.
 
 import (
 	"bufio"
@@ -90,16 +90,6 @@ var (
 	withCluster = []deployment{depEmbedded, depReal, depCluster}
 )
 
-// requireEnv is testenv.Require, but fails whenever CI is set at all (not
-// only CI=true): a CI run must never pass by skipping a real server.
-func requireEnv(t *testing.T, name string) string {
-	t.Helper()
-	if os.Getenv(name) == "" && os.Getenv("CI") != "" {
-		t.Fatalf("%s is not set: CI (CI=%q) must run this test against a real server", name, os.Getenv("CI"))
-	}
-	return testenv.Require(t, name)
-}
-
 // realEnv is the environment of processes in the real deployments (Kafka
 // and Cassandra; the Redis is per deployment), set up once per test binary.
 var (
@@ -112,7 +102,7 @@ func setupReal(t *testing.T) []string {
 	t.Helper()
 	vars := []string{}
 	for _, name := range []string{"FEEDSVC_KAFKA_BROKERS", "FEEDSVC_CASSANDRA_HOSTS"} {
-		vars = append(vars, name+"="+requireEnv(t, name))
+		vars = append(vars, name+"="+testenv.Require(t, name))
 	}
 	realOnce.Do(func() {
 		id := randHex(4)
@@ -149,7 +139,7 @@ func forDeployments(t *testing.T, deps []deployment, test func(t *testing.T, s *
 		t.Run(d.name, func(t *testing.T) {
 			s := &system{t: t, dep: d, dir: t.TempDir(), suffix: randHex(3), roles: map[string]*proc{}}
 			if d.real {
-				s.redis = requireEnv(t, d.redisEnv)
+				s.redis = testenv.Require(t, d.redisEnv)
 				s.env = append(slices.Clip(setupReal(t)), "FEEDSVC_REDIS_ADDR="+s.redis)
 			}
 			s.env = append(slices.Clip(s.env), "FEEDSVC_MODERATION_BLOCKLIST="+blockedTerm)

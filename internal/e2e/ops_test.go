@@ -192,7 +192,7 @@ func (s *system) brokers() []string {
 // without retries.
 func publishPoison(t *testing.T, brokers []string, topic, id string) {
 	t.Helper()
-	p, err := sarama.NewSyncProducer(brokers, events.NewConfig("e2e-poison"))
+	p, err := sarama.NewSyncProducer(brokers, events.SaramaConfig("e2e-poison"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/gocql/gocql"
 
 	"github.com/feedsvc/feedsvc/events"
+	"github.com/feedsvc/feedsvc/internal/testenv"
 )
 
 // TestMigrate runs `feedsvc migrate` twice against the real Kafka and
@@ -19,8 +20,8 @@ import (
 // the configured partitions, a keyspace with the configured replication, the
 // tables, and the recorded schema versions, unchanged by the second run.
 func TestMigrate(t *testing.T) {
-	brokers := requireEnv(t, "FEEDSVC_KAFKA_BROKERS")
-	hosts := requireEnv(t, "FEEDSVC_CASSANDRA_HOSTS")
+	brokers := testenv.Require(t, "FEEDSVC_KAFKA_BROKERS")
+	hosts := testenv.Require(t, "FEEDSVC_CASSANDRA_HOSTS")
 	id := randHex(4)
 	keyspace, posts, follows := "feedsvc_migrate_"+id, "mig"+id+".posts", "mig"+id+".follows"
 	env := childEnv([]string{
