@@ -1,8 +1,10 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 )
 
 // Analyst keeps activity counters from events: on post.created it counts
@@ -31,4 +33,23 @@ func (a *Analyst) Handle(ctx context.Context, ev Event) error {
 		return fmt.Errorf("record post %s of %s: %w", p.ID, p.Author, err)
 	}
 	return nil
+}
+
+// RankTags orders tag totals for trends: most used first, ties by tag, at
+// most limit (0: all).
+func RankTags(totals map[string]int64, limit int) []TagCount {
+	out := make([]TagCount, 0, len(totals))
+	for tag, n := range totals {
+		out = append(out, TagCount{Tag: tag, Count: n})
+	}
+	slices.SortFunc(out, func(x, y TagCount) int {
+		if c := cmp.Compare(y.Count, x.Count); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.Tag, y.Tag)
+	})
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out
 }

@@ -4,64 +4,30 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"sort"
 	"testing"
 
 	"github.com/feedsvc/feedsvc/app"
+	"github.com/feedsvc/feedsvc/app/apptest"
 )
 
-// sxIndex is an in-memory app.SearchIndex.
-type sxIndex struct {
-	terms map[string]map[app.ID]bool
-	docs  map[app.ID][]string
+// countedIndex is the in-memory index, counting its reads.
+type countedIndex struct {
+	app.SearchIndex
+	mem   *apptest.Search
 	calls int
 }
 
-func newSxIndex() *sxIndex {
-	return &sxIndex{terms: map[string]map[app.ID]bool{}, docs: map[app.ID][]string{}}
+func newCountedIndex() *countedIndex {
+	m := apptest.NewSearch()
+	return &countedIndex{SearchIndex: m, mem: m}
 }
 
-func (x *sxIndex) Index(_ context.Context, id app.ID, terms []string) error {
-	for _, t := range terms {
-		if x.terms[t] == nil {
-			x.terms[t] = map[app.ID]bool{}
-		}
-		x.terms[t][id] = true
-	}
-	for _, t := range terms {
-		if !slices.Contains(x.docs[id], t) {
-			x.docs[id] = append(x.docs[id], t)
-		}
-	}
-	return nil
-}
-
-func (x *sxIndex) Unindex(_ context.Context, id app.ID) error {
-	for _, t := range x.docs[id] {
-		delete(x.terms[t], id)
-	}
-	delete(x.docs, id)
-	return nil
-}
-
-func (x *sxIndex) Search(_ context.Context, terms []string, before app.ID, limit int) ([]app.ID, error) {
+func (x *countedIndex) Search(ctx context.Context, terms []string, before app.ID, limit int) ([]app.ID, error) {
 	x.calls++
-	var out []app.ID
-	for id := range x.terms[terms[0]] {
-		ok := before == 0 || id < before
-		for _, t := range terms[1:] {
-			ok = ok && x.terms[t][id]
-		}
-		if ok {
-			out = append(out, id)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i] > out[j] })
-	if len(out) > limit {
-		out = out[:limit]
-	}
-	return out, nil
+	return x.SearchIndex.Search(ctx, terms, before, limit)
 }
+
+func (x *countedIndex) Docs() map[app.ID][]string { return x.mem.Docs() }
 
 // sxPosts is an in-memory app.PostStore; only GetPosts matters here.
 type sxPosts map[app.ID]app.Post
@@ -111,7 +77,7 @@ func TestIndexerHandle(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			x := newSxIndex()
+			x := newCountedIndex()
 			for id, terms := range c.before {
 				must(t, x.Index(ctx, id, terms))
 			}
@@ -119,7 +85,7 @@ func TestIndexerHandle(t *testing.T) {
 			// Twice: handling is idempotent.
 			must(t, h.Handle(ctx, c.ev))
 			must(t, h.Handle(ctx, c.ev))
-			got := x.docs
+			got := x.Docs()
 			if len(got) != len(c.want) {
 				t.Fatalf("index = %v, want %v", got, c.want)
 			}
@@ -135,7 +101,7 @@ func TestIndexerHandle(t *testing.T) {
 func TestDiscoverySearch(t *testing.T) {
 	ctx := context.Background()
 	posts := sxPosts{}
-	x := newSxIndex()
+	x := newCountedIndex()
 	add := func(id app.ID, author, text, moderated string, stored bool) {
 		p := app.Post{ID: id, Author: author, Text: text, Moderated: moderated}
 		if stored {
@@ -182,7 +148,7 @@ func TestDiscoverySearch(t *testing.T) {
 		})
 	}
 	t.Run("a page of only hidden posts gives up after a few rounds", func(t *testing.T) {
-		x := newSxIndex()
+		x := newCountedIndex()
 		for id := app.ID(1); id <= 100; id++ {
 			must(t, x.Index(ctx, id, []string{"hidden"}))
 		}
@@ -219,7 +185,7 @@ func TestSearchFolding(t *testing.T) {
 		2: {ID: 2, Author: "ann", Text: "ＦＥＥＤ ﬁle"},
 		3: {ID: 3, Author: "ann", Text: "Æther"},
 	}
-	x := newSxIndex()
+	x := newCountedIndex()
 	h := &app.Indexer{Posts: posts, Search: x}
 	for _, p := range posts {
 		must(t, h.Handle(ctx, app.Event{Type: app.PostCreated, Post: &p}))

@@ -51,20 +51,7 @@ func (a *Analytics) TopTags(_ context.Context, from, to time.Time, limit int) ([
 		}
 	}
 	a.mu.Unlock()
-	out := make([]app.TagCount, 0, len(totals))
-	for tag, n := range totals {
-		out = append(out, app.TagCount{Tag: tag, Count: n})
-	}
-	slices.SortFunc(out, func(x, y app.TagCount) int {
-		if c := cmp.Compare(y.Count, x.Count); c != 0 {
-			return c
-		}
-		return cmp.Compare(x.Tag, y.Tag)
-	})
-	if limit > 0 && len(out) > limit {
-		out = out[:limit]
-	}
-	return out, nil
+	return app.RankTags(totals, limit), nil
 }
 
 // AuthorHourly implements app.Analytics: one entry per UTC hour overlapping
@@ -124,6 +111,17 @@ func (x *Search) Unindex(_ context.Context, id app.ID) error {
 	}
 	delete(x.docs, id)
 	return nil
+}
+
+// Docs returns the terms each indexed post is indexed under.
+func (x *Search) Docs() map[app.ID][]string {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	out := make(map[app.ID][]string, len(x.docs))
+	for id, terms := range x.docs {
+		out[id] = slices.Clone(terms)
+	}
+	return out
 }
 
 // Search implements app.SearchIndex.

@@ -1,10 +1,8 @@
 package redis
 
 import (
-	"cmp"
 	"context"
 	"fmt"
-	"slices"
 	"strconv"
 	"time"
 
@@ -140,20 +138,7 @@ func (a *Analytics) TopTags(ctx context.Context, from, to time.Time, limit int) 
 	if err != nil {
 		return nil, fmt.Errorf("read tag counts %s..%s: %w", from.Format(time.RFC3339), to.Format(time.RFC3339), err)
 	}
-	out := make([]app.TagCount, 0, len(totals))
-	for tag, n := range totals {
-		out = append(out, app.TagCount{Tag: tag, Count: n})
-	}
-	slices.SortFunc(out, func(x, y app.TagCount) int {
-		if c := cmp.Compare(y.Count, x.Count); c != 0 {
-			return c
-		}
-		return cmp.Compare(x.Tag, y.Tag)
-	})
-	if limit > 0 && len(out) > limit {
-		out = out[:limit]
-	}
-	return out, nil
+	return app.RankTags(totals, limit), nil
 }
 
 // AuthorHourly implements app.Analytics: one entry per hour overlapping
