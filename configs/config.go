@@ -47,6 +47,10 @@ type Config struct {
 	Redis redisstore.Config
 	// Cassandra without hosts is not used: the store is the embedded Pebble.
 	Cassandra cassandra.Config
+
+	// bound names the flags Bind registered: only these are read from the
+	// environment and the file, never a command's own flags (--execute).
+	bound map[string]bool
 }
 
 // ServerConfig is the process: HTTP, logging and shutdown.
@@ -109,8 +113,14 @@ func (c *Config) EmbeddedStore() bool { return len(c.Cassandra.Hosts) == 0 }
 // Pebble is the embedded store's configuration: it lives in the data dir.
 func (c *Config) Pebble() pebble.Config { return pebble.Config{Dir: c.DataDir} }
 
-// Bind registers the common flags on fs, writing into c.
-func (c *Config) Bind(fs *pflag.FlagSet) {
+// Bind registers the common flags on target, writing into c.
+func (c *Config) Bind(target *pflag.FlagSet) {
+	fs := pflag.NewFlagSet("config", pflag.ContinueOnError)
+	defer func() {
+		c.bound = map[string]bool{}
+		fs.VisitAll(func(f *pflag.Flag) { c.bound[f.Name] = true })
+		target.AddFlagSet(fs)
+	}()
 	fs.StringVar(&c.ConfigFile, "config", "", "YAML config file (keys are flag names)")
 	fs.StringVar(&c.DataDir, "data-dir", "./data", "directory of the embedded broker, store and local JWT secret")
 

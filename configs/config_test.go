@@ -1,6 +1,7 @@
 package configs
 
 import (
+	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/feedsvc/feedsvc/app"
+	"github.com/feedsvc/feedsvc/app/apptest"
 	"github.com/feedsvc/feedsvc/internal/setting"
 )
 
@@ -324,6 +327,24 @@ redis-addr: [r1:6379, r2:6379, r3:6379]
 		if !fs.Changed(tt.name) {
 			t.Errorf("%s: not marked as changed", tt.name)
 		}
+	}
+	// And the rules work: the pattern with a comma hides a matching post.
+	store := apptest.NewStore()
+	mod, err := app.NewModerator(app.Moderator{Posts: store, Decisions: store, Events: &apptest.Bus{}, Rules: c.Moderation.Rules(), Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, text := range map[app.ID]string{1: "please buuy this", 2: "fine words"} {
+		p := app.Post{ID: id, Author: "a", Text: text, CreatedAt: id.Time()}
+		if err := store.SavePost(t.Context(), p); err != nil {
+			t.Fatal(err)
+		}
+		if err := mod.Handle(t.Context(), app.Event{Type: app.PostCreated, Post: &p}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ds, _ := store.Decisions(t.Context(), 0, 10); len(ds) != 1 || ds[0].Post != 1 {
+		t.Errorf("decisions = %+v, want post 1 hidden by re:bu{2,3}y", ds)
 	}
 	// A flag or variable still replaces the file's list.
 	c, _, err = load(t, []string{"--config", path}, map[string]string{"FEEDSVC_MODERATION_BLOCKLIST": "ham"})

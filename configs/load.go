@@ -16,7 +16,7 @@ import (
 // unknown keys in the file, and what Validate finds. Only a config file
 // that cannot be read or parsed as YAML stops it early.
 func (c *Config) Load(fs *pflag.FlagSet) error {
-	errs, err := loadSources(fs)
+	errs, err := loadSources(fs, c.bound)
 	if err != nil {
 		return err
 	}
@@ -30,19 +30,19 @@ type fileEntry struct {
 
 // loadSources sets the flags from the environment and the file. errs are
 // values that could not be used; err is a file that could not be.
-func loadSources(fs *pflag.FlagSet) (errs []error, err error) {
+func loadSources(fs *pflag.FlagSet, bound map[string]bool) (errs []error, err error) {
 	if v, ok := os.LookupEnv(EnvName("config")); ok && !fs.Changed("config") {
 		if err := fs.Set("config", v); err != nil {
 			return nil, err
 		}
 	}
 	path, _ := fs.GetString("config")
-	file, errs, err := readFile(fs, path)
+	file, errs, err := readFile(bound, path)
 	if err != nil {
 		return nil, err
 	}
 	fs.VisitAll(func(f *pflag.Flag) {
-		if f.Changed || f.Name == "config" {
+		if f.Changed || f.Name == "config" || !bound[f.Name] {
 			return
 		}
 		if v, ok := os.LookupEnv(EnvName(f.Name)); ok {
@@ -64,7 +64,7 @@ func loadSources(fs *pflag.FlagSet) (errs []error, err error) {
 // top-level entries. Unknown or repeated keys are returned as errs, so they
 // are reported along with everything else; err is a file that cannot be
 // used at all.
-func readFile(fs *pflag.FlagSet, path string) (file map[string]fileEntry, errs []error, err error) {
+func readFile(bound map[string]bool, path string) (file map[string]fileEntry, errs []error, err error) {
 	file = map[string]fileEntry{}
 	if path == "" {
 		return file, nil, nil
@@ -89,7 +89,7 @@ func readFile(fs *pflag.FlagSet, path string) (file map[string]fileEntry, errs [
 		switch prev, seen := file[k.Value]; {
 		case k.Kind != yaml.ScalarNode:
 			errs = append(errs, fmt.Errorf("file %s, line %d: a key must be a flag name", path, k.Line))
-		case k.Value == "config" || fs.Lookup(k.Value) == nil:
+		case k.Value == "config" || !bound[k.Value]:
 			errs = append(errs, fmt.Errorf("file %s, line %d: unknown setting %q", path, k.Line, k.Value))
 		case seen:
 			errs = append(errs, fmt.Errorf("file %s, line %d: %q is already set on line %d", path, k.Line, k.Value, prev.key.Line))

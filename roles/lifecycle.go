@@ -12,12 +12,17 @@ import (
 	"time"
 )
 
-// stopGrace is how long the roles still get to stop once one of them has
-// used up the shutdown budget.
+// stopGrace is the part of the shutdown budget kept for the roles still
+// running when one of them hangs (at most a quarter of the budget).
 const stopGrace = time.Second
 
-// ErrDraining is what readiness reports once shutdown began.
-var ErrDraining = errors.New("shutting down")
+var (
+	// ErrDraining is what readiness reports once shutdown began.
+	ErrDraining = errors.New("shutting down")
+	// ErrShutdownTimeout: something did not stop within the budget and may
+	// still be running, so the backends it uses must not be closed under it.
+	ErrShutdownTimeout = errors.New("shutdown timed out")
+)
 
 // Built is a role ready to run.
 type Built struct {
@@ -118,32 +123,24 @@ func (l *Lifecycle) Run(ctx context.Context, built []Built, ln net.Listener, han
 	}
 
 	deadline := time.Now().Add(l.Timeout)
-	dctx, cancel := context.WithDeadline(context.Background(), deadline)
-	defer cancel()
-	var hung []string
+	// Each role in turn may use the budget but a last grace, kept for the
+	// roles before one that hangs: they then stop all at once, and still
+	// commit, so they do not redo work after the restart.
+	grace := min(stopGrace, l.Timeout/4)
 	for i := len(rs) - 1; i >= 0; i-- {
-		r := rs[i]
-		r.cancel()
-		select {
-		case <-r.done:
+		rs[i].cancel()
+		if waitUntil(rs[i].done, deadline.Add(-grace)) {
 			continue
-		case <-dctx.Done():
 		}
-		// The budget is spent on a role that hangs: stop the ones before
-		// it all at once, with a short grace to commit, so they do not
-		// redo work after the restart.
 		for _, r := range rs[:i] {
 			r.cancel()
 		}
-		grace := time.After(stopGrace)
 		for _, r := range rs[:i] {
-			select {
-			case <-r.done:
-			case <-grace:
-			}
+			waitUntil(r.done, deadline)
 		}
 		break
 	}
+	var hung []string
 	var errs []error
 	for _, r := range rs {
 		select {
@@ -155,6 +152,8 @@ func (l *Lifecycle) Run(ctx context.Context, built []Built, ln net.Listener, han
 			hung = append(hung, "role "+r.Name)
 		}
 	}
+	dctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
 	if err := srv.Shutdown(dctx); err != nil {
 		_ = srv.Close()
 		hung = append(hung, "http server")
@@ -165,13 +164,30 @@ func (l *Lifecycle) Run(ctx context.Context, built []Built, ln net.Listener, han
 	}
 	if len(hung) > 0 {
 		l.Log.Error("shutdown timed out", "timeout", l.Timeout, "still_running", hung)
-		errs = append(errs, fmt.Errorf("shutdown timed out after %s; still running: %s", l.Timeout, strings.Join(hung, ", ")))
+		errs = append(errs, fmt.Errorf("%w after %s; still running: %s", ErrShutdownTimeout, l.Timeout, strings.Join(hung, ", ")))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
 	l.Log.Info("feedsvc stopped")
 	return nil
+}
+
+// waitUntil waits for done until t and reports whether it was closed.
+func waitUntil(done <-chan struct{}, t time.Time) bool {
+	select {
+	case <-done:
+		return true
+	default:
+	}
+	timer := time.NewTimer(time.Until(t))
+	defer timer.Stop()
+	select {
+	case <-done:
+		return true
+	case <-timer.C:
+		return false
+	}
 }
 
 func names(built []Built) []string {

@@ -95,7 +95,7 @@ func (t Rows) Names() []string {
 // order.
 func (t Rows) Select(spec string) (Rows, error) {
 	if strings.TrimSpace(spec) == "all" {
-		return t, nil
+		return slices.Clone(t), nil
 	}
 	want := map[string]bool{}
 	for _, n := range strings.Split(spec, ",") {

@@ -86,10 +86,29 @@ func newWorld(t *testing.T) *world {
 	return w
 }
 
-// run builds rows from the table and runs them until the test ends.
+// run builds rows from the table and runs them until the test ends. The
+// rows get only the dependencies their needs declare, as from server.Open:
+// a row that uses what it does not declare fails here.
 func (w *world) run(rows roles.Rows) {
 	w.t.Helper()
-	built, err := roles.Build(rows, w.deps)
+	d := *w.deps
+	n := rows.Needs()
+	if !n.Store {
+		d.Store = nil
+	}
+	if !n.Redis {
+		d.Caches = roles.Caches{}
+	}
+	if !n.Producer {
+		d.Publisher = nil
+	}
+	if !n.Consumer {
+		d.Brokers, d.Events = nil, nil
+	}
+	if !n.HTTP {
+		d.Verify = nil
+	}
+	built, err := roles.Build(rows, &d)
 	if err != nil {
 		w.t.Fatal(err)
 	}

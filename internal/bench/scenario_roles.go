@@ -85,7 +85,12 @@ func (s *benchRoles) startAPI(ctx context.Context) error {
 	}
 	s.apiRun = rr
 	if err := waitReady(ctx, "http://"+rr.addr, rr.done); err != nil {
-		return errors.Join(err, rr.err)
+		select {
+		case <-rr.done: // rr.err is set
+			return errors.Join(err, rr.err)
+		default:
+			return err
+		}
 	}
 	return nil
 }

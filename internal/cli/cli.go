@@ -60,7 +60,50 @@ func NewRoot(table roles.Rows, version string) *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(serveCmd(table), tokenCmd(), migrateCmd(), feedCmd(), moderationCmd(), versionCmd(version),
 		replayCmd(), lagCmd(), dlqCmd(), benchCmd(table))
+	// Wrong arguments, like an unknown command, are usage errors (exit 2).
+	root.Args = func(_ *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			return usageError{fmt.Errorf("unknown command %q; see feedsvc --help", args[0])}
+		}
+		return nil
+	}
+	usageArgs(root)
 	return root
+}
+
+// usageArgs makes the argument checks of cmd and its subcommands return
+// usage errors. A command group without arguments of its own reports an
+// unknown subcommand.
+func usageArgs(cmd *cobra.Command) {
+	for _, c := range cmd.Commands() {
+		usageArgs(c)
+	}
+	check := cmd.Args
+	if cmd.HasSubCommands() && !cmd.Runnable() {
+		// Runnable, so that cobra checks its arguments; alone it prints help.
+		cmd.RunE = func(c *cobra.Command, _ []string) error { return c.Help() }
+		if check == nil {
+			check = func(c *cobra.Command, args []string) error {
+				if len(args) > 0 {
+					return fmt.Errorf("unknown command %q for %q", args[0], c.CommandPath())
+				}
+				return nil
+			}
+		}
+	}
+	if check == nil {
+		return
+	}
+	cmd.Args = func(c *cobra.Command, args []string) error {
+		if err := check(c, args); err != nil {
+			var ue usageError
+			if errors.As(err, &ue) {
+				return err
+			}
+			return usageError{err}
+		}
+		return nil
+	}
 }
 
 // withConfig binds the config flags to cmd, and before run loads env and
@@ -122,6 +165,7 @@ a second signal exits at once.`,
 func signalContext(parent context.Context, log *slog.Logger) (context.Context, func()) {
 	ctx, cancel := context.WithCancel(parent)
 	sigs := make(chan os.Signal, 2)
+	stopped := make(chan struct{})
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	go func() {
 		select {
@@ -131,12 +175,14 @@ func signalContext(parent context.Context, log *slog.Logger) (context.Context, f
 		case <-ctx.Done():
 			return
 		}
-		if s, ok := <-sigs; ok {
+		select {
+		case s := <-sigs:
 			log.Warn("second signal, exiting now", "signal", s.String())
 			os.Exit(ExitError)
+		case <-stopped:
 		}
 	}()
-	return ctx, func() { signal.Stop(sigs); cancel() }
+	return ctx, func() { signal.Stop(sigs); close(stopped); cancel() }
 }
 
 func tokenCmd() *cobra.Command {

@@ -50,6 +50,12 @@ func TestBadSettingsAreUsageErrors(t *testing.T) {
 	if err := os.WriteFile(badFile, []byte("log-level: info\nfeed-cap: lots\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// A list where one value belongs, and a list whose pattern holds a comma
+	// but does not compile: both name the flag.
+	listFile := filepath.Join(t.TempDir(), "list.yaml")
+	if err := os.WriteFile(listFile, []byte("node-id: [1, 2]\nmoderation-blocklist: [\"spam\", \"re:bu{2,3}(y\"]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		args []string
@@ -62,6 +68,8 @@ func TestBadSettingsAreUsageErrors(t *testing.T) {
 			[]string{`--feed-cap (FEEDSVC_FEED_CAP): "abc" is not a valid integer`}},
 		{"file value does not parse", []string{"serve", "--config", badFile}, nil,
 			[]string{`--feed-cap (file ` + badFile + `, line 2): "lots" is not a valid integer`}},
+		{"yaml lists", []string{"serve", "--config", listFile}, nil,
+			[]string{"--node-id (file " + listFile + ", line 1)", `--moderation-blocklist (FEEDSVC_MODERATION_BLOCKLIST): pattern "re:bu{2,3}(y" does not compile`}},
 		{"all at once", []string{"migrate", "--node-id", "5000", "--config", badFile}, map[string]string{"FEEDSVC_KAFKA_PARTITIONS": "0"},
 			[]string{"--node-id (FEEDSVC_NODE_ID)", "--feed-cap (file " + badFile, "--kafka-partitions (FEEDSVC_KAFKA_PARTITIONS)"}},
 	}
@@ -96,5 +104,44 @@ func TestVersionNeedsNoConfig(t *testing.T) {
 	out, err := execute(t, "version")
 	if err != nil || !strings.Contains(out, "feedsvc test") {
 		t.Fatalf("version: %q, %v", out, err)
+	}
+}
+
+func TestWrongArgumentsAreUsageErrors(t *testing.T) {
+	clearEnv(t)
+	for _, args := range [][]string{{"bogus"}, {"serve", "extra"}, {"token"}, {"feed", "bogus"}, {"dlq", "list", "extra"}, {"version", "x"}, {"--bogus-flag"}} {
+		_, err := execute(t, args...)
+		if code := ExitCode(err); code != ExitUsage {
+			t.Errorf("%v: exit code %d (%v), want %d", args, code, err, ExitUsage)
+		}
+	}
+}
+
+// TestCommandFlagsNotFromEnvironment: only the shared config flags come from
+// FEEDSVC_* and the file; a command's own flags, like replay's --execute,
+// must be typed.
+func TestCommandFlagsNotFromEnvironment(t *testing.T) {
+	clearEnv(t)
+	t.Setenv("FEEDSVC_EXECUTE", "true")
+	var cfg configs.Config
+	fs := pflag.NewFlagSet("replay", pflag.ContinueOnError)
+	cfg.Bind(fs)
+	doIt := fs.Bool("execute", false, "")
+	if err := fs.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Load(fs); err != nil {
+		t.Fatal(err)
+	}
+	if *doIt {
+		t.Fatal("FEEDSVC_EXECUTE set --execute")
+	}
+	file := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(file, []byte("execute: true\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := execute(t, "replay", "--group", "g", "--to-earliest", "--config", file, "--data-dir", t.TempDir())
+	if code := ExitCode(err); code != ExitUsage || !strings.Contains(err.Error(), `unknown setting "execute"`) {
+		t.Fatalf("execute in the file: exit %d, %v", code, err)
 	}
 }

@@ -2,7 +2,7 @@ package cli
 
 // Operator commands on the event log: replay (offset reset), lag and the
 // dead-letter tools. They work on a real cluster while the service runs, and
-// on the embedded broker only while it is stopped (see withBrokers).
+// on the embedded broker only while it is stopped (see server.WithBrokers).
 
 import (
 	"context"

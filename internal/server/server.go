@@ -178,7 +178,11 @@ func (b *Backends) openKafka(ctx context.Context, cfg *configs.Config, log *slog
 // OpenStore opens the embedded Pebble store or connects to Cassandra.
 func OpenStore(ctx context.Context, cfg *configs.Config, log *slog.Logger) (Store, error) {
 	if !cfg.EmbeddedStore() {
-		return cassandra.Open(ctx, cfg.Cassandra, log)
+		s, err := cassandra.Open(ctx, cfg.Cassandra, log)
+		if err != nil {
+			return nil, err // not a nil *cassandra.Store inside a non-nil Store
+		}
+		return s, nil
 	}
 	s, err := pebble.Open(ctx, cfg.Pebble(), log)
 	if err != nil {
@@ -191,16 +195,29 @@ func OpenStore(ctx context.Context, cfg *configs.Config, log *slog.Logger) (Stor
 // Serve runs the selected rows until ctx ends: it opens what they need,
 // listens on the configured HTTP address and runs their lifecycle.
 func Serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, rows roles.Rows) error {
+	if rows.Needs().HTTP {
+		// A bad key file fails here, before anything is opened.
+		if _, err := Tokens(cfg); err != nil {
+			return err
+		}
+	}
 	b, err := Open(ctx, cfg, log, rows.Needs())
 	if err != nil {
 		return err
 	}
-	defer b.Close()
 	ln, err := net.Listen("tcp", cfg.Server.HTTPAddr)
 	if err != nil {
+		b.Close()
 		return fmt.Errorf("http: listen %s: %w", cfg.Server.HTTPAddr, err)
 	}
-	return Run(ctx, cfg, log, b, rows, ln)
+	err = Run(ctx, cfg, log, b, rows, ln)
+	if errors.Is(err, roles.ErrShutdownTimeout) {
+		// Something may still be running on the backends: closing them
+		// under it could hang again or panic; the process exits instead.
+		return err
+	}
+	b.Close()
+	return err
 }
 
 // Run builds the rows on open backends and runs them, serving HTTP on ln,
@@ -227,10 +244,8 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, b *Backends
 		HTTP:    router,
 		Healthy: b.Ready,
 	}
-	// Assigned only when opened: a nil *T in an interface is not nil.
-	if b.Store != nil {
-		d.Store = b.Store
-	}
+	d.Store = b.Store
+	// Assigned only when opened: a nil *Producer in an interface is not nil.
 	if b.Publisher != nil {
 		d.Publisher = b.Publisher
 	}

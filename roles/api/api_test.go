@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/feedsvc/feedsvc/app"
 	"github.com/feedsvc/feedsvc/roles/api"
@@ -560,8 +561,15 @@ func TestNewNeedsItsDependencies(t *testing.T) {
 func TestRunWaitsForItsContext(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- (&api.API{}).Run(ctx) }()
+	select {
+	case err := <-done:
+		t.Fatalf("Run returned before its context ended: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
 	cancel()
-	if err := (&api.API{}).Run(ctx); err != nil {
+	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
 }
