@@ -15,6 +15,9 @@ var (
 	ErrNotFound  = errors.New("not found")
 	ErrForbidden = errors.New("forbidden")
 	ErrInvalid   = errors.New("invalid input")
+	// ErrUnavailable: a dependency (store, cache, broker) is down, overloaded
+	// or timed out; the same call may succeed later.
+	ErrUnavailable = errors.New("dependency unavailable")
 )
 
 // MaxPostChars is the longest post text, in Unicode code points.

@@ -62,7 +62,16 @@ type ServerConfig struct {
 	// ShutdownTimeout how long they may then take.
 	ShutdownDrain   time.Duration
 	ShutdownTimeout time.Duration
+	// RequestTimeout is the deadline of every HTTP request: the store,
+	// Redis and Kafka calls made for it are cancelled, and the client gets
+	// a 503 with Retry-After.
+	RequestTimeout time.Duration
 }
+
+// MaxRequestTimeout stays under the HTTP server's read timeout (a minute,
+// in roles.Lifecycle), past which net/http cancels a request as if its
+// client had gone.
+const MaxRequestTimeout = 30 * time.Second
 
 // FeedsConfig sizes home feeds, fan-out and the post cache.
 type FeedsConfig struct {
@@ -129,6 +138,7 @@ func (c *Config) Bind(target *pflag.FlagSet) {
 	fs.BoolVar(&c.Server.Pprof, "pprof", false, "serve Go's profiler under /debug/pprof/ on the HTTP address")
 	fs.DurationVar(&c.Server.ShutdownDrain, "shutdown-drain", 5*time.Second, "on SIGTERM, how long /readyz answers 503 while HTTP still serves, before roles stop")
 	fs.DurationVar(&c.Server.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "after the drain, how long roles and HTTP may take to stop before the process exits non-zero")
+	fs.DurationVar(&c.Server.RequestTimeout, "request-timeout", 5*time.Second, "deadline of each HTTP request; past it the client gets 503 with Retry-After")
 
 	fs.IntVar(&c.Feeds.NodeID, "node-id", -1, "Snowflake node number 0-1023, unique per api process (default: derived from host and pid)")
 	fs.IntVar(&c.Feeds.Cap, "feed-cap", 800, "posts kept per home feed")
@@ -172,6 +182,7 @@ var flagOf = map[string]string{
 	"Server.Pprof":             "pprof",
 	"Server.ShutdownDrain":     "shutdown-drain",
 	"Server.ShutdownTimeout":   "shutdown-timeout",
+	"Server.RequestTimeout":    "request-timeout",
 	"Feeds.NodeID":             "node-id",
 	"Feeds.Cap":                "feed-cap",
 	"Feeds.FanoutBatch":        "fanout-batch",
@@ -262,6 +273,9 @@ func (s ServerConfig) Validate() error {
 	}
 	if s.ShutdownTimeout <= 0 {
 		errs = append(errs, setting.Errorf("ShutdownTimeout", "%s is not positive", s.ShutdownTimeout))
+	}
+	if s.RequestTimeout <= 0 || s.RequestTimeout > MaxRequestTimeout {
+		errs = append(errs, setting.Errorf("RequestTimeout", "%s is out of range (0s, %s]", s.RequestTimeout, MaxRequestTimeout))
 	}
 	return errors.Join(errs...)
 }

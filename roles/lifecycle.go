@@ -96,7 +96,12 @@ func (l *Lifecycle) Run(ctx context.Context, built []Built, ln net.Listener, han
 			}
 		}()
 	}
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	// Reading a request (headers and body) is bounded, and so is an idle
+	// keep-alive connection. The read timeout must outlast any request's
+	// deadline (--request-timeout): when it passes, net/http cancels the
+	// request's context as if the client had gone. No write timeout: it
+	// would cut /debug/pprof/profile, which streams for as long as asked.
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
 	var httpErr error
 	httpDone := make(chan struct{})
 	go func() {

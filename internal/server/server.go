@@ -227,7 +227,7 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, b *Backends
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	lc := &roles.Lifecycle{Drain: cfg.Server.ShutdownDrain, Timeout: cfg.Server.ShutdownTimeout, Log: log}
-	router := httpserver.New(log, reg, lc.Ready(b.Ready))
+	router := httpserver.New(log, reg, lc.Ready(b.Ready), httpserver.WithRequestTimeout(cfg.Server.RequestTimeout))
 	if cfg.Server.Pprof {
 		httpserver.EnablePprof(router)
 	}

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -32,14 +33,58 @@ type Problem struct {
 // ProblemContentType is the media type of error responses.
 const ProblemContentType = "application/problem+json"
 
+// DefaultRequestTimeout is the deadline of a request when New is given none.
+const DefaultRequestTimeout = 5 * time.Second
+
+// RetryAfter is the Retry-After of a 503: long enough not to hammer a
+// dependency that is down, short enough for a blip to pass unnoticed.
+const RetryAfter = 2 * time.Second
+
+// StatusClientClosedRequest is the status recorded (nginx's 499) for a
+// request whose client left before the answer: nobody reads it.
+const StatusClientClosedRequest = 499
+
+// Option changes how New builds the router.
+type Option func(*options)
+
+type options struct{ requestTimeout time.Duration }
+
+// WithRequestTimeout sets the deadline of every request's context (not of
+// the profiler's, which samples for as long as it is asked): store, cache
+// and broker calls made for the request are cancelled when it passes, and
+// the client gets a 503. A non-positive d keeps DefaultRequestTimeout.
+func WithRequestTimeout(d time.Duration) Option {
+	return func(o *options) {
+		if d > 0 {
+			o.requestTimeout = d
+		}
+	}
+}
+
 // New returns the router with /healthz, /readyz (ready must return nil when
 // the process's dependencies answer) and /metrics (served from reg).
-func New(log *slog.Logger, reg *prometheus.Registry, ready func(context.Context) error) *echo.Echo {
+func New(log *slog.Logger, reg *prometheus.Registry, ready func(context.Context) error, opts ...Option) *echo.Echo {
+	o := options{requestTimeout: DefaultRequestTimeout}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = errorHandler(log)
 	e.Use(middleware.Recover())
 	e.Use(metrics(reg))
+	e.Use(middleware.ContextTimeoutWithConfig(middleware.ContextTimeoutConfig{
+		Timeout: o.requestTimeout,
+		Skipper: func(c echo.Context) bool { return strings.HasPrefix(c.Request().URL.Path, pprofPrefix) },
+		// Answer now, while the request's context is still the one the
+		// handler saw: once this middleware returns it is cancelled, and
+		// errorHandler would take every error for a client that left.
+		// errorHandler maps the deadline with the other errors.
+		ErrorHandler: func(err error, c echo.Context) error {
+			c.Error(err)
+			return nil
+		},
+	}))
 
 	e.GET("/healthz", func(c echo.Context) error {
 		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
@@ -69,17 +114,33 @@ var domainStatuses = []struct {
 
 // errorHandler answers every error as problem+json. echo.HTTPErrors keep
 // their status and message; app's domain errors get their status (see
-// domainStatuses) with the error's message as detail; anything else is an
-// internal error, logged and not leaked.
+// domainStatuses) with the error's message as detail; an unavailable
+// dependency or a passed deadline is a 503 with Retry-After whose detail
+// names no driver; anything else is an internal error, logged and not
+// leaked. A client that left is not an error of ours: logged at debug,
+// recorded as 499, not answered.
 func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 	return func(err error, c echo.Context) {
 		if c.Response().Committed {
 			return
 		}
+		req := c.Request()
+		if errors.Is(err, context.Canceled) && errors.Is(req.Context().Err(), context.Canceled) {
+			log.Debug("client went away", "method", req.Method, "path", c.Path(), "err", err)
+			c.Response().WriteHeader(StatusClientClosedRequest)
+			return
+		}
 		status, detail := statusOf(err)
-		if status == http.StatusInternalServerError && detail == "" {
+		switch {
+		case status == http.StatusServiceUnavailable && detail == "":
+			detail = "a service this request needs is unavailable or too slow; retry later"
+			log.Warn("request failed: dependency unavailable", "method", req.Method, "path", c.Path(), "err", err)
+		case status == http.StatusInternalServerError && detail == "":
 			detail = "internal error"
-			log.Error("request failed", "method", c.Request().Method, "path", c.Path(), "err", err)
+			log.Error("request failed", "method", req.Method, "path", c.Path(), "err", err)
+		}
+		if status == http.StatusServiceUnavailable {
+			c.Response().Header().Set("Retry-After", strconv.Itoa(int(RetryAfter/time.Second)))
 		}
 		if status == http.StatusUnauthorized {
 			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="feedsvc"`)
@@ -87,14 +148,14 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 		p := Problem{Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: detail}
 		c.Response().Header().Set(echo.HeaderContentType, ProblemContentType)
 		c.Response().WriteHeader(status)
-		if c.Request().Method != http.MethodHead {
+		if req.Method != http.MethodHead {
 			_ = c.Echo().JSONSerializer.Serialize(c, p, "")
 		}
 	}
 }
 
 // statusOf returns err's HTTP status and the detail safe to show the
-// client; an empty detail with status 500 means err is unknown and must not
+// client; an empty detail with status 500 or 503 means err's text must not
 // be shown.
 func statusOf(err error) (int, string) {
 	var he *echo.HTTPError
@@ -108,6 +169,11 @@ func statusOf(err error) (int, string) {
 		if errors.Is(err, d.err) {
 			return d.status, err.Error()
 		}
+	}
+	// Adapters wrap what they know as ErrUnavailable; a deadline that
+	// passed anywhere else (the request's own) means the same to a client.
+	if errors.Is(err, app.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
+		return http.StatusServiceUnavailable, ""
 	}
 	return http.StatusInternalServerError, ""
 }
@@ -149,7 +215,8 @@ func Serve(ctx context.Context, e *echo.Echo, addr string, timeout time.Duration
 	if err != nil {
 		return fmt.Errorf("http: listen %s: %w", addr, err)
 	}
-	srv := &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second}
+	// As roles.Lifecycle's server (see there).
+	srv := &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
 	log.Info("http listening", "addr", ln.Addr().String())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -6,11 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,7 +23,9 @@ import (
 
 // TestErrorsMappedInOnePlace checks the error handler: echo.HTTPErrors keep
 // their status, app's domain errors (wrapped or not) get theirs with their
-// message, anything else is a logged 500 that does not leak.
+// message, an unavailable dependency or a passed deadline is a logged 503
+// with Retry-After that does not leak, anything else is a logged 500 that
+// does not leak.
 func TestErrorsMappedInOnePlace(t *testing.T) {
 	for _, c := range []struct {
 		name   string
@@ -39,7 +43,10 @@ func TestErrorsMappedInOnePlace(t *testing.T) {
 		{"HTTP error without a text", echo.NewHTTPError(http.StatusConflict, 42), http.StatusConflict, "Conflict", false},
 		{"unauthorized", echo.NewHTTPError(http.StatusUnauthorized, "missing bearer token"), http.StatusUnauthorized, "missing bearer token", false},
 		{"unknown", errors.New("pebble: disk on fire"), http.StatusInternalServerError, "internal error", true},
-		{"wrapped unknown", fmt.Errorf("save post: %w", context.DeadlineExceeded), http.StatusInternalServerError, "internal error", true},
+		{"wrapped unknown", fmt.Errorf("save post: %w", io.ErrUnexpectedEOF), http.StatusInternalServerError, "internal error", true},
+		{"cancelled, client still there", fmt.Errorf("save post: %w", context.Canceled), http.StatusInternalServerError, "internal error", true},
+		{"unavailable", fmt.Errorf("cassandra: save post 7: gocql: no hosts available in the pool (%w)", app.ErrUnavailable), http.StatusServiceUnavailable, unavailableDetail, true},
+		{"deadline", fmt.Errorf("redis: read feed: %w", context.DeadlineExceeded), http.StatusServiceUnavailable, unavailableDetail, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var logs bytes.Buffer
@@ -59,6 +66,9 @@ func TestErrorsMappedInOnePlace(t *testing.T) {
 			if p != want {
 				t.Fatalf("problem %+v, want %+v", p, want)
 			}
+			if (c.status == http.StatusServiceUnavailable) != (rec.Header().Get("Retry-After") != "") {
+				t.Fatalf("Retry-After %q on a %d", rec.Header().Get("Retry-After"), c.status)
+			}
 			if (c.status == http.StatusUnauthorized) != (rec.Header().Get("WWW-Authenticate") != "") {
 				t.Fatalf("WWW-Authenticate %q on a %d", rec.Header().Get("WWW-Authenticate"), c.status)
 			}
@@ -69,6 +79,96 @@ func TestErrorsMappedInOnePlace(t *testing.T) {
 				t.Fatalf("the log lacks the cause: %q", logs.String())
 			}
 		})
+	}
+}
+
+// unavailableDetail is what a 503 says, whatever the driver said.
+const unavailableDetail = "a service this request needs is unavailable or too slow; retry later"
+
+// TestRequestDeadline checks that a handler's context has the configured
+// deadline, and that a handler cut off by it answers 503 with Retry-After.
+func TestRequestDeadline(t *testing.T) {
+	var logs bytes.Buffer
+	e := httpserver.New(slog.New(slog.NewTextHandler(&logs, nil)), prometheus.NewRegistry(), func(context.Context) error { return nil },
+		httpserver.WithRequestTimeout(50*time.Millisecond))
+	var left time.Duration
+	e.GET("/slow", func(c echo.Context) error {
+		ctx := c.Request().Context()
+		d, ok := ctx.Deadline()
+		if !ok {
+			return errors.New("no deadline")
+		}
+		left = time.Until(d)
+		// A store call that hangs until the request's deadline.
+		<-ctx.Done()
+		return fmt.Errorf("cassandra: get posts: %w", ctx.Err())
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rec := httptest.NewRecorder()
+	e.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/slow", nil).WithContext(ctx))
+	if left <= 0 || left > 50*time.Millisecond {
+		t.Fatalf("deadline %s ahead, want within the configured 50ms", left)
+	}
+	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") != "2" {
+		t.Fatalf("%d, Retry-After %q; want 503, 2", rec.Code, rec.Header().Get("Retry-After"))
+	}
+	var p httpserver.Problem
+	if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil || p.Detail != unavailableDetail {
+		t.Fatalf("body %q (%v), want the problem with detail %q", rec.Body.String(), err, unavailableDetail)
+	}
+}
+
+// TestDefaultDeadlineNotOnProfiler checks that requests have a deadline
+// without WithRequestTimeout, except the profiler's, which samples for as
+// long as it is asked.
+func TestDefaultDeadlineNotOnProfiler(t *testing.T) {
+	e := httpserver.New(slog.New(slog.DiscardHandler), prometheus.NewRegistry(), func(context.Context) error { return nil })
+	hasDeadline := func(c echo.Context) error {
+		d, ok := c.Request().Context().Deadline()
+		if !ok {
+			return c.String(http.StatusOK, "none")
+		}
+		if left := time.Until(d); left <= 0 || left > httpserver.DefaultRequestTimeout {
+			return c.String(http.StatusOK, "wrong: "+left.String())
+		}
+		return c.String(http.StatusOK, "default")
+	}
+	e.GET("/v1/x", hasDeadline)
+	e.GET("/debug/pprof/x", hasDeadline)
+	for path, want := range map[string]string{"/v1/x": "default", "/debug/pprof/x": "none"} {
+		rec := httptest.NewRecorder()
+		e.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		if rec.Body.String() != want {
+			t.Errorf("%s: deadline %q, want %q", path, rec.Body.String(), want)
+		}
+	}
+}
+
+// TestClientGoneIsNotAnError checks that a request whose client left (its
+// context cancelled) is neither answered nor logged as a failure, and is
+// counted as 499.
+func TestClientGoneIsNotAnError(t *testing.T) {
+	var logs bytes.Buffer
+	reg := prometheus.NewRegistry()
+	e := httpserver.New(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})), reg, func(context.Context) error { return nil })
+	e.POST("/v1/posts", func(c echo.Context) error {
+		return fmt.Errorf("cassandra: save post: %w", c.Request().Context().Err())
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the client hung up
+	rec := httptest.NewRecorder()
+	e.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v1/posts", nil).WithContext(ctx))
+	if rec.Code != httpserver.StatusClientClosedRequest || rec.Body.Len() != 0 {
+		t.Fatalf("%d with %q, want %d and no body", rec.Code, rec.Body.String(), httpserver.StatusClientClosedRequest)
+	}
+	if strings.Contains(logs.String(), "level=ERROR") || strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "client went away") {
+		t.Fatalf("logs %q, want only a debug line", logs.String())
+	}
+	mrec := httptest.NewRecorder()
+	e.ServeHTTP(mrec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if !strings.Contains(mrec.Body.String(), `feedsvc_http_requests_total{code="499",method="POST",route="/v1/posts"} 1`) {
+		t.Fatalf("metrics lack the 499:\n%s", mrec.Body.String())
 	}
 }
 
