@@ -161,7 +161,7 @@ func (c *Config) Bind(target *pflag.FlagSet) {
 	fs.StringVar(&c.Cassandra.Replication, "cassandra-replication", cassandra.DefaultReplication, "keyspace replication used by migrate")
 	fs.StringVar(&c.Cassandra.Consistency, "cassandra-consistency", "LOCAL_QUORUM", "Cassandra consistency level")
 	// Not a flag: bounds connecting and each request.
-	c.Cassandra.Timeout = 5 * time.Second
+	c.Cassandra.Timeout = cassandra.DefaultTimeout
 
 	fs.StringVar(&c.Auth.JWTSecret, "jwt-secret", "", "HS256 secret for bearer tokens, at least 32 bytes (default: generated in the data dir)")
 	fs.StringVar(&c.Auth.JWTPublicKey, "jwt-public-key", "", "PEM file of an RSA/ECDSA/Ed25519 public key to verify tokens (production)")

@@ -21,6 +21,7 @@ import (
 
 	"github.com/gocql/gocql"
 
+	"github.com/feedsvc/feedsvc/app"
 	"github.com/feedsvc/feedsvc/internal/setting"
 )
 
@@ -28,6 +29,10 @@ import (
 // is empty. It suits a single-node development cluster only; production
 // should pass a NetworkTopologyStrategy map.
 const DefaultReplication = "{'class': 'SimpleStrategy', 'replication_factor': 1}"
+
+// DefaultTimeout is Config.Timeout when it is 0: at least Cassandra's own
+// read timeout (5 s), so the server gives up first and says why.
+const DefaultTimeout = 5 * time.Second
 
 // Config says how to reach the cluster and which keyspace to use.
 type Config struct {
@@ -41,7 +46,8 @@ type Config struct {
 	// Consistency is the consistency level name for reads and writes, for
 	// example "LOCAL_QUORUM" (QUORUM when empty).
 	Consistency string
-	// Timeout bounds connecting and each request (gocql's default when 0).
+	// Timeout bounds connecting, writing a request and waiting for its
+	// answer (DefaultTimeout when 0).
 	Timeout time.Duration
 }
 
@@ -128,10 +134,15 @@ func newCluster(cfg Config, keyspace string, log *slog.Logger) (*gocql.ClusterCo
 	case gocql.LocalQuorum, gocql.LocalOne:
 		c.SerialConsistency = gocql.LocalSerial
 	}
-	if cfg.Timeout > 0 {
-		c.Timeout = cfg.Timeout
-		c.ConnectTimeout = cfg.Timeout
+	// gocql waits 11 s by default; a node that stopped answering must fail
+	// a request within seconds (and with it an api request, as a 503).
+	timeout := cfg.Timeout
+	if timeout == 0 {
+		timeout = DefaultTimeout
 	}
+	c.Timeout = timeout
+	c.ConnectTimeout = timeout
+	c.WriteTimeout = timeout
 	// Every plain statement this package runs is idempotent, so retrying on
 	// another host is safe. LWTs opt out (see lwt), because a retried CAS
 	// could report "not applied" for a change its first attempt made.
@@ -167,7 +178,9 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
 		if missing, probeErr := keyspaceMissing(ctx, cfg, log); probeErr == nil && missing {
 			return nil, fmt.Errorf("cassandra: keyspace %q does not exist; run `feedsvc migrate` first (%w)", cfg.Keyspace, err)
 		}
-		return nil, err
+		// gocql flattens the cause into text (%v), so any other failure to
+		// connect counts as the cluster being unavailable.
+		return nil, fmt.Errorf("%w (%w)", err, app.ErrUnavailable)
 	}
 	s := &Store{session: session, log: log}
 	if err := s.checkMigrated(ctx, cfg.Keyspace); err != nil {
@@ -204,7 +217,7 @@ func keyspaceMissing(ctx context.Context, cfg Config, log *slog.Logger) (bool, e
 func (s *Store) checkMigrated(ctx context.Context, keyspace string) error {
 	applied, err := appliedVersions(ctx, s.session, keyspace)
 	if err != nil {
-		return fmt.Errorf("cassandra: read schema version of keyspace %q (run `feedsvc migrate`): %w", keyspace, err)
+		return failf("cassandra: read schema version of keyspace %q (run `feedsvc migrate`): %w", keyspace, err)
 	}
 	for _, m := range migrations {
 		if !applied[m.version] {
@@ -224,7 +237,7 @@ func (s *Store) Close() error {
 func (s *Store) Ping(ctx context.Context) error {
 	var version string
 	if err := s.session.Query(`SELECT release_version FROM system.local`).WithContext(ctx).Scan(&version); err != nil {
-		return fmt.Errorf("cassandra: ping: %w", err)
+		return failf("cassandra: ping: %w", err)
 	}
 	return nil
 }

@@ -3,7 +3,6 @@ package cassandra
 import (
 	"context"
 	"errors"
-	"fmt"
 	"hash/fnv"
 	"strconv"
 	"strings"
@@ -44,7 +43,7 @@ func (s *Store) EnsureUser(ctx context.Context, user string) error {
 	_, err = lwt(s.session.Query(`INSERT INTO users (id, created_at) VALUES (?, ?) IF NOT EXISTS`,
 		user, time.Now().UTC())).WithContext(ctx).MapScanCAS(map[string]any{})
 	if err != nil {
-		return fmt.Errorf("cassandra: ensure user %s: %w", user, err)
+		return failf("cassandra: ensure user %s: %w", user, err)
 	}
 	return nil
 }
@@ -57,7 +56,7 @@ func (s *Store) UserExists(ctx context.Context, user string) (bool, error) {
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("cassandra: user exists %s: %w", user, err)
+		return false, failf("cassandra: user exists %s: %w", user, err)
 	}
 	return true, nil
 }
@@ -71,7 +70,7 @@ func (s *Store) IsFollowing(ctx context.Context, follower, followee string) (boo
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("cassandra: is following %s -> %s: %w", follower, followee, err)
+		return false, failf("cassandra: is following %s -> %s: %w", follower, followee, err)
 	}
 	return true, nil
 }
@@ -83,12 +82,12 @@ func (s *Store) Follow(ctx context.Context, follower, followee string) (bool, er
 	applied, err := lwt(s.session.Query(`INSERT INTO follows (follower, followee, created_at) VALUES (?, ?, ?) IF NOT EXISTS`,
 		follower, followee, time.Now().UTC())).WithContext(ctx).MapScanCAS(map[string]any{})
 	if err != nil {
-		return false, fmt.Errorf("cassandra: follow %s -> %s: %w", follower, followee, err)
+		return false, failf("cassandra: follow %s -> %s: %w", follower, followee, err)
 	}
 	err = s.session.Query(`INSERT INTO followers (followee, bucket, follower) VALUES (?, ?, ?)`,
 		followee, followerBucket(follower), follower).WithContext(ctx).Exec()
 	if err != nil {
-		return false, fmt.Errorf("cassandra: follow %s -> %s: followers index: %w", follower, followee, err)
+		return false, failf("cassandra: follow %s -> %s: followers index: %w", follower, followee, err)
 	}
 	return applied, nil
 }
@@ -103,12 +102,12 @@ func (s *Store) Unfollow(ctx context.Context, follower, followee string) (bool, 
 	applied, err := lwt(s.session.Query(`DELETE FROM follows WHERE follower = ? AND followee = ? IF EXISTS`,
 		follower, followee)).WithContext(ctx).MapScanCAS(map[string]any{})
 	if err != nil {
-		return false, fmt.Errorf("cassandra: unfollow %s -> %s: %w", follower, followee, err)
+		return false, failf("cassandra: unfollow %s -> %s: %w", follower, followee, err)
 	}
 	err = s.session.Query(`DELETE FROM followers WHERE followee = ? AND bucket = ? AND follower = ?`,
 		followee, followerBucket(follower), follower).WithContext(ctx).Exec()
 	if err != nil {
-		return false, fmt.Errorf("cassandra: unfollow %s -> %s: followers index: %w", follower, followee, err)
+		return false, failf("cassandra: unfollow %s -> %s: followers index: %w", follower, followee, err)
 	}
 	return applied, nil
 }
@@ -135,7 +134,7 @@ func (s *Store) Followers(ctx context.Context, user, cursor string, limit int) (
 		b, name, ok := strings.Cut(cursor, ":")
 		n, err := strconv.Atoi(b)
 		if !ok || err != nil || n < 0 || n >= followerBuckets {
-			return nil, "", fmt.Errorf("cassandra: followers of %s: %w: bad cursor %q", user, app.ErrInvalid, cursor)
+			return nil, "", failf("cassandra: followers of %s: %w: bad cursor %q", user, app.ErrInvalid, cursor)
 		}
 		bucket, after = n, name
 	}
@@ -244,7 +243,7 @@ func (s *Store) readFollowerBucket(ctx context.Context, user string, bucket int,
 		names = append(names, name)
 	}
 	if err := iter.Close(); err != nil {
-		return nil, fmt.Errorf("cassandra: followers of %s bucket %d: %w", user, bucket, err)
+		return nil, failf("cassandra: followers of %s bucket %d: %w", user, bucket, err)
 	}
 	return names, nil
 }
@@ -264,7 +263,7 @@ func (s *Store) Following(ctx context.Context, user, cursor string, limit int) (
 		users = append(users, name)
 	}
 	if err := iter.Close(); err != nil {
-		return nil, "", fmt.Errorf("cassandra: following of %s: %w", user, err)
+		return nil, "", failf("cassandra: following of %s: %w", user, err)
 	}
 	if len(users) > limit {
 		return users[:limit], users[limit-1], nil

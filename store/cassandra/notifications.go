@@ -3,7 +3,6 @@ package cassandra
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/gocql/gocql"
@@ -22,7 +21,7 @@ func (s *Store) AddNotification(ctx context.Context, n app.Notification) error {
 	err := s.session.Query(`INSERT INTO notifications (user, id, kind, actor, post_id, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
 		n.User, int64(n.ID), n.Kind, n.Actor, int64(n.Post), n.CreatedAt.UTC()).WithContext(ctx).Exec()
 	if err != nil {
-		return fmt.Errorf("cassandra: add notification for %s: %w", n.User, err)
+		return failf("cassandra: add notification for %s: %w", n.User, err)
 	}
 	return nil
 }
@@ -32,7 +31,7 @@ func (s *Store) Notifications(ctx context.Context, user string, before app.ID, l
 	var upTo int64
 	err := s.session.Query(`SELECT up_to FROM notification_reads WHERE user = ?`, user).WithContext(ctx).Scan(&upTo)
 	if err != nil && !errors.Is(err, gocql.ErrNotFound) {
-		return nil, fmt.Errorf("cassandra: read marker of %s: %w", user, err)
+		return nil, failf("cassandra: read marker of %s: %w", user, err)
 	}
 	q := s.session.Query(`SELECT id, kind, actor, post_id, created_at FROM notifications WHERE user = ? LIMIT ?`, user, limit)
 	if before > 0 {
@@ -51,7 +50,7 @@ func (s *Store) Notifications(ctx context.Context, user string, before app.ID, l
 			CreatedAt: created.UTC(), Read: id <= upTo})
 	}
 	if err := iter.Close(); err != nil {
-		return nil, fmt.Errorf("cassandra: notifications of %s: %w", user, err)
+		return nil, failf("cassandra: notifications of %s: %w", user, err)
 	}
 	return out, nil
 }
@@ -64,14 +63,14 @@ func (s *Store) MarkRead(ctx context.Context, user string, upTo app.ID) error {
 	var cur int64
 	err := s.session.Query(`SELECT up_to FROM notification_reads WHERE user = ?`, user).WithContext(ctx).Scan(&cur)
 	if err != nil && !errors.Is(err, gocql.ErrNotFound) {
-		return fmt.Errorf("cassandra: read marker of %s: %w", user, err)
+		return failf("cassandra: read marker of %s: %w", user, err)
 	}
 	if int64(upTo) <= cur {
 		return nil
 	}
 	if err := s.session.Query(`INSERT INTO notification_reads (user, up_to) VALUES (?, ?)`, user, int64(upTo)).
 		WithContext(ctx).Exec(); err != nil {
-		return fmt.Errorf("cassandra: mark read for %s: %w", user, err)
+		return failf("cassandra: mark read for %s: %w", user, err)
 	}
 	return nil
 }
@@ -81,7 +80,7 @@ func (s *Store) RecordDecision(ctx context.Context, d app.Decision) error {
 	err := s.session.Query(`INSERT INTO moderation_decisions (month, post_id, author, rule, detail, decided_at) VALUES (?, ?, ?, ?, ?, ?)`,
 		month(d.Post), int64(d.Post), d.Author, d.Rule, d.Detail, d.DecidedAt.UTC()).WithContext(ctx).Exec()
 	if err != nil {
-		return fmt.Errorf("cassandra: record decision on %s: %w", d.Post, err)
+		return failf("cassandra: record decision on %s: %w", d.Post, err)
 	}
 	return nil
 }
@@ -115,7 +114,7 @@ func (s *Store) Decisions(ctx context.Context, before app.ID, limit int) ([]app.
 			out = append(out, app.Decision{Post: app.ID(id), Author: author, Rule: rule, Detail: detail, DecidedAt: at.UTC()})
 		}
 		if err := iter.Close(); err != nil {
-			return nil, fmt.Errorf("cassandra: decisions of %s: %w", m, err)
+			return nil, failf("cassandra: decisions of %s: %w", m, err)
 		}
 	}
 	return out, nil

@@ -36,7 +36,7 @@ func (s *Store) SavePost(ctx context.Context, p app.Post) error {
 		p.Author, m, int64(p.ID), p.Text, created, p.Moderated)
 	b.Query(`INSERT INTO user_post_months (author, month) VALUES (?, ?)`, p.Author, m)
 	if err := s.session.ExecuteBatch(b); err != nil {
-		return fmt.Errorf("cassandra: save post %s: %w", p.ID, err)
+		return failf("cassandra: save post %s: %w", p.ID, err)
 	}
 	return nil
 }
@@ -85,10 +85,10 @@ func (s *Store) GetPosts(ctx context.Context, ids []app.ID) (map[app.ID]app.Post
 	}
 	wg.Wait()
 	if len(errs) > 0 {
-		return nil, fmt.Errorf("cassandra: get posts: %w", errors.Join(errs...))
+		return nil, failf("cassandra: get posts: %w", errors.Join(errs...))
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("cassandra: get posts: %w", err)
+		return nil, failf("cassandra: get posts: %w", err)
 	}
 	return out, nil
 }
@@ -117,7 +117,7 @@ func (s *Store) DeletePost(ctx context.Context, p app.Post) error {
 		// only knew the ID.
 		stored, ok, err := s.getPost(ctx, p.ID)
 		if err != nil {
-			return fmt.Errorf("cassandra: delete post: %w", err)
+			return failf("cassandra: delete post: %w", err)
 		}
 		if !ok {
 			return nil
@@ -131,7 +131,7 @@ func (s *Store) DeletePost(ctx context.Context, p app.Post) error {
 	b.Query(`DELETE FROM posts WHERE id = ?`, int64(p.ID))
 	b.Query(`DELETE FROM posts_by_author WHERE author = ? AND month = ? AND id = ?`, p.Author, month(p.ID), int64(p.ID))
 	if err := s.session.ExecuteBatch(b); err != nil {
-		return fmt.Errorf("cassandra: delete post %s: %w", p.ID, err)
+		return failf("cassandra: delete post %s: %w", p.ID, err)
 	}
 	return nil
 }
@@ -159,7 +159,7 @@ func (s *Store) AuthorPosts(ctx context.Context, author string, before app.ID, l
 		}
 	}
 	if err := months.Close(); err != nil {
-		return nil, fmt.Errorf("cassandra: author posts %s: months: %w", author, err)
+		return nil, failf("cassandra: author posts %s: months: %w", author, err)
 	}
 	return posts, nil
 }
@@ -183,7 +183,7 @@ func (s *Store) monthPosts(ctx context.Context, posts []app.Post, author, m stri
 		posts = append(posts, app.Post{ID: app.ID(id), Author: author, Text: text, CreatedAt: created.UTC(), Moderated: moderated})
 	}
 	if err := iter.Close(); err != nil {
-		return nil, fmt.Errorf("cassandra: author posts %s month %s: %w", author, m, err)
+		return nil, failf("cassandra: author posts %s month %s: %w", author, m, err)
 	}
 	return posts, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/redis/rueidis"
 
@@ -20,7 +21,14 @@ type Config struct {
 	// Embedded selects the options the in-process miniredis needs; it
 	// serves a single address.
 	Embedded bool
+	// Timeout bounds connecting and waiting for an answer (DefaultTimeout
+	// when 0).
+	Timeout time.Duration
 }
+
+// DefaultTimeout is Config.Timeout when it is 0: Redis answers in
+// milliseconds, so seconds without an answer mean it is gone.
+const DefaultTimeout = 3 * time.Second
 
 // Validate reports every invalid field as *setting.Error values joined with
 // errors.Join.
@@ -38,18 +46,28 @@ func (cfg Config) Validate() error {
 		}
 		seen[a] = true
 	}
+	if cfg.Timeout < 0 {
+		errs = append(errs, setting.Errorf("Timeout", "%s is negative", cfg.Timeout))
+	}
 	if cfg.Embedded && len(cfg.Addrs) > 1 {
 		errs = append(errs, setting.Errorf("Addrs", "the embedded Redis has one address, got %d", len(cfg.Addrs)))
 	}
 	return errors.Join(errs...)
 }
 
-// Open validates cfg and connects to Redis. rueidis takes no context and
+// Open validates cfg and connects to Redis. The client's results carry
+// app.ErrUnavailable when Redis is down, cannot serve or did not answer
+// within cfg.Timeout; the adapters of this package keep it when they wrap
+// them. rueidis takes no context and
 // logs nothing through slog, so ctx and log are unused; they are taken like
 // every adapter's Open.
 func Open(_ context.Context, cfg Config, _ *slog.Logger) (rueidis.Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("redis: %w", err)
 	}
-	return dial(strings.Join(cfg.Addrs, ","), cfg.Embedded)
+	timeout := cfg.Timeout
+	if timeout == 0 {
+		timeout = DefaultTimeout
+	}
+	return dial(strings.Join(cfg.Addrs, ","), cfg.Embedded, timeout)
 }
