@@ -20,6 +20,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -57,6 +58,8 @@ type options struct {
 	deps func(*api.Deps)
 	// ready answers /readyz (nil: always ready).
 	ready func(context.Context) error
+	// requestTimeout is the deadline of each request (0: the default).
+	requestTimeout time.Duration
 }
 
 func build(o options) (*server, error) {
@@ -80,7 +83,7 @@ func build(o options) (*server, error) {
 	if ready == nil {
 		ready = func(context.Context) error { return nil }
 	}
-	e := httpserver.New(slog.New(slog.NewTextHandler(s.logs, nil)), prometheus.NewRegistry(), ready)
+	e := httpserver.New(slog.New(slog.NewTextHandler(s.logs, nil)), prometheus.NewRegistry(), ready, httpserver.WithRequestTimeout(o.requestTimeout))
 	if _, err := api.New(e, d); err != nil {
 		return nil, err
 	}
