@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"time"
 
 	"github.com/IBM/sarama"
+	"golang.org/x/sync/singleflight"
 )
 
 // TopicSpec says how to create topics.
@@ -14,8 +17,20 @@ type TopicSpec struct {
 	Replication int16
 }
 
-// EnsureTopics creates the topics and their dead-letter topics if missing
-// (idempotent). Existing topics are left as they are.
+// configMinInsync is the topic setting that makes acks=all mean "on this
+// many replicas".
+const configMinInsync = "min.insync.replicas"
+
+// MinInsyncReplicas is the min.insync.replicas of a topic with replication
+// replicas: one less, at least 1. acks=all then survives one replica down
+// and still means more than the leader alone once the ISR shrinks.
+func MinInsyncReplicas(replication int) int { return max(1, replication-1) }
+
+// EnsureTopics creates the topics and their dead-letter topics if missing,
+// with min.insync.replicas set by MinInsyncReplicas (idempotent). On a topic
+// that exists, it sets min.insync.replicas by the rule for the topic's
+// actual replication when it differs; partitions and replication are left
+// as they are.
 func EnsureTopics(brokers []string, topics Topics, spec TopicSpec) error {
 	admin, err := sarama.NewClusterAdmin(brokers, SaramaConfig("feedsvc-admin"))
 	if err != nil {
@@ -26,37 +41,99 @@ func EnsureTopics(brokers []string, topics Topics, spec TopicSpec) error {
 	for _, t := range topics.All() {
 		names = append(names, t, DeadLetter(t))
 	}
+	minInsync := strconv.Itoa(MinInsyncReplicas(int(spec.Replication)))
 	for _, name := range names {
 		err := admin.CreateTopic(name, &sarama.TopicDetail{
 			NumPartitions:     spec.Partitions,
 			ReplicationFactor: spec.Replication,
+			ConfigEntries:     map[string]*string{configMinInsync: &minInsync},
 		}, false)
-		if err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
+		switch {
+		case errors.Is(err, sarama.ErrTopicAlreadyExists):
+			if err := ensureMinInsync(admin, name); err != nil {
+				return err
+			}
+		case err != nil:
 			return fmt.Errorf("create topic %s: %w", name, err)
 		}
 	}
 	return nil
 }
 
+// ensureMinInsync sets min.insync.replicas on an existing topic by the rule
+// for its smallest partition replication.
+func ensureMinInsync(admin sarama.ClusterAdmin, name string) error {
+	md, err := admin.DescribeTopics([]string{name})
+	if err != nil {
+		return fmt.Errorf("describe topic %s: %w", name, err)
+	}
+	if len(md) != 1 || !errors.Is(md[0].Err, sarama.ErrNoError) || len(md[0].Partitions) == 0 {
+		return fmt.Errorf("describe topic %s: no partitions in %+v", name, md)
+	}
+	replication := len(md[0].Partitions[0].Replicas)
+	for _, p := range md[0].Partitions {
+		replication = min(replication, len(p.Replicas))
+	}
+	want := strconv.Itoa(MinInsyncReplicas(replication))
+	entries, err := admin.DescribeConfig(sarama.ConfigResource{
+		Type: sarama.TopicResource, Name: name, ConfigNames: []string{configMinInsync},
+	})
+	if err != nil {
+		return fmt.Errorf("describe config of topic %s: %w", name, err)
+	}
+	for _, e := range entries {
+		if e.Name == configMinInsync && e.Value == want {
+			return nil
+		}
+	}
+	err = admin.IncrementalAlterConfig(sarama.TopicResource, name, map[string]sarama.IncrementalAlterConfigsEntry{
+		configMinInsync: {Operation: sarama.IncrementalAlterConfigsOperationSet, Value: &want},
+	}, false)
+	if err != nil {
+		return fmt.Errorf("set %s=%s on topic %s: %w", configMinInsync, want, name, err)
+	}
+	return nil
+}
+
 // Health checks the cluster for readiness probes with one long-lived
 // client, so a probe costs a metadata request, not a new connection.
-type Health struct{ c sarama.Client }
+type Health struct {
+	c      sarama.Client
+	flight singleflight.Group
+}
 
-// NewHealth connects the health-check client.
+// NewHealth makes the health-check client. It connects on the first Ping,
+// so it never blocks on an unreachable or frozen broker.
 func NewHealth(brokers []string) (*Health, error) {
-	c, err := sarama.NewClient(brokers, SaramaConfig("feedsvc-health"))
+	cfg := SaramaConfig("feedsvc-health")
+	// No metadata fetch here; and a probe is one try, bounded below the
+	// 30 s network defaults, so a frozen broker frees its goroutine soon.
+	cfg.Metadata.Full = false
+	cfg.Metadata.Retry.Max = 0
+	cfg.Net.DialTimeout = 5 * time.Second
+	cfg.Net.ReadTimeout = 5 * time.Second
+	cfg.Net.WriteTimeout = 5 * time.Second
+	c, err := sarama.NewClient(brokers, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("kafka: %w", err)
 	}
 	return &Health{c: c}, nil
 }
 
-// Ping checks that a broker answers a metadata request.
-func (h *Health) Ping(context.Context) error {
-	if err := h.c.RefreshMetadata(); err != nil {
-		return fmt.Errorf("kafka: %w", err)
+// Ping checks that a broker answers a metadata request, and returns when
+// ctx ends even if the broker never answers. Concurrent probes share one
+// request, so probes of a frozen broker do not pile up.
+func (h *Health) Ping(ctx context.Context) error {
+	ch := h.flight.DoChan("metadata", func() (any, error) { return nil, h.c.RefreshMetadata() })
+	select {
+	case res := <-ch:
+		if res.Err != nil {
+			return fmt.Errorf("kafka: %w", res.Err)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("kafka: metadata request: %w", context.Cause(ctx))
 	}
-	return nil
 }
 
 // Close closes the client.

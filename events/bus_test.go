@@ -95,17 +95,23 @@ func retyped(ev app.Event, typ string) app.Event {
 	return ev
 }
 
-// recorder is a handler that records events; fail makes it fail instead.
+// recorder is a handler that records events; fail makes it fail instead
+// (as when a dependency is down), invalid makes it refuse every event as one
+// that can never succeed.
 type recorder struct {
-	mu   sync.Mutex
-	seen []app.Event
-	fail bool
+	mu      sync.Mutex
+	seen    []app.Event
+	fail    bool
+	invalid bool
 }
 
 func (r *recorder) Handle(_ context.Context, ev app.Event) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.seen = append(r.seen, ev)
+	if r.invalid {
+		return fmt.Errorf("handler crashed on %s: %w", ev.ID, app.ErrInvalid)
+	}
 	if r.fail {
 		return fmt.Errorf("handler crashed on %s", ev.ID)
 	}

@@ -6,9 +6,11 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/feedsvc/feedsvc/app"
@@ -29,9 +31,10 @@ func testDeadLetters(t *testing.T, f fixture) {
 	group, other := unique("g"), unique("o")
 	posts := []string{f.topics.Posts}
 
-	// Two groups whose handler always fails dead-letter every event at once.
-	stopG := startRunner(t, f, group, &recorder{fail: true}, 1, time.Millisecond)
-	stopO := startRunner(t, f, other, &recorder{fail: true}, 1, time.Millisecond)
+	// Two groups whose handler refuses every event as invalid dead-letter
+	// every event at once.
+	stopG := startRunner(t, f, group, &recorder{invalid: true}, time.Millisecond)
+	stopO := startRunner(t, f, other, &recorder{invalid: true}, time.Millisecond)
 	list := func(g string, limit int) []events.DLQEntry {
 		t.Helper()
 		entries, err := events.ListDeadLetters(ctx, f.brokers, g, posts, limit)
@@ -115,39 +118,68 @@ func sameEntry(a, b events.DLQEntry) bool {
 		a.Error == b.Error && a.Replayed == b.Replayed
 }
 
-// poisoned fails forever on one event and records the others.
+// poisoned refuses one event as invalid, counting its attempts, and
+// records the others.
 type poisoned struct {
 	recorder
-	poison string
+	poison   string
+	attempts atomic.Int32
 }
 
 func (p *poisoned) Handle(ctx context.Context, ev app.Event) error {
 	if ev.ID == p.poison {
-		return fmt.Errorf("cannot process %s", ev.ID)
+		p.attempts.Add(1)
+		return fmt.Errorf("%w: cannot process %s", app.ErrInvalid, ev.ID)
 	}
 	return p.recorder.Handle(ctx, ev)
 }
 
-// TestPoisonEvent: an event its handler can never process goes to the
-// dead-letter topic with the error, and every later event of the partition
-// is still processed.
+// publishRaw writes a record straight to the posts topic, as a foreign or
+// broken producer could.
+func (f fixture) publishRaw(t *testing.T, id string, value []byte) {
+	t.Helper()
+	p, err := sarama.NewSyncProducer(f.brokers, events.SaramaConfig("test-raw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	_, _, err = p.SendMessage(&sarama.ProducerMessage{
+		Topic: f.topics.Posts, Key: sarama.StringEncoder("poison"), Value: sarama.ByteEncoder(value),
+		Headers: []sarama.RecordHeader{
+			{Key: []byte("ce_id"), Value: []byte(id)},
+			{Key: []byte("ce_type"), Value: []byte(app.PostCreated)},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPoisonEvent: events that can never succeed, one that does not decode
+// and one its handler refuses as invalid, go to the dead-letter topic at
+// once (one attempt; a retry would wait the hour-long backoff and time the
+// test out), with their errors, and every later event of the partition is
+// still processed.
 func TestPoisonEvent(t *testing.T) {
 	for name, open := range brokers() {
 		t.Run(name, func(t *testing.T) {
 			f := newFixture(t, open(t), 1)
 			evs := postEvents(10, "poison", time.Now())
-			f.publish(t, evs)
+			f.publish(t, evs[:5])
+			rawID := unique("raw")
+			f.publishRaw(t, rawID, []byte(`{"id": "1`)) // cut short
+			f.publish(t, evs[5:])
 			h := &poisoned{poison: evs[3].ID}
 			ctx, cancel := context.WithCancel(context.Background())
 			r := &events.Runner{
 				Brokers: f.brokers, Group: "p", Topics: f.topics.All(), Handler: h,
 				Log: slog.New(slog.DiscardHandler), Metrics: events.NewMetrics(prometheus.NewRegistry()),
-				MaxAttempts: 3, Backoff: time.Millisecond,
+				Backoff: time.Hour,
 			}
 			done := make(chan error, 1)
 			go func() { done <- r.Run(ctx) }()
 			want := append(wantIDs(evs[:3]), wantIDs(evs[4:])...)
-			waitFor(t, "the events after the poison one", func() bool { return len(h.ids()) >= len(want) })
+			waitFor(t, "the events after the poison ones", func() bool { return len(h.ids()) >= len(want) })
 			cancel()
 			if err := <-done; err != nil {
 				t.Fatal(err)
@@ -155,11 +187,16 @@ func TestPoisonEvent(t *testing.T) {
 			if got := h.ids(); !slices.Equal(got, want) {
 				t.Fatalf("processed %v, want %v", got, want)
 			}
+			if n := h.attempts.Load(); n != 1 {
+				t.Fatalf("the invalid event was attempted %d times, want 1", n)
+			}
 			dead, err := events.ListDeadLetters(context.Background(), f.brokers, "p", f.topics.All(), 0)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(dead) != 1 || dead[0].EventID != evs[3].ID || !strings.Contains(dead[0].Error, "cannot process") || dead[0].Offset != 3 {
+			if len(dead) != 2 ||
+				dead[0].EventID != evs[3].ID || !strings.Contains(dead[0].Error, "cannot process") || dead[0].Offset != 3 ||
+				dead[1].EventID != rawID || !strings.Contains(dead[1].Error, "decode post") || dead[1].Offset != 5 {
 				t.Fatalf("dead letters = %+v", dead)
 			}
 		})

@@ -59,7 +59,8 @@ func Encode(topic string, ev app.Event) (*sarama.ProducerMessage, error) {
 }
 
 // Decode turns a consumed Kafka message back into an event. Unknown types
-// decode fine (with no payload) so consumers can skip them.
+// decode fine (with no payload) so consumers can skip them. An error means
+// the event can never be handled: the Runner dead-letters it.
 func Decode(m *sarama.ConsumerMessage) (app.Event, error) {
 	var ev app.Event
 	for _, h := range m.Headers {
@@ -88,10 +89,16 @@ func Decode(m *sarama.ConsumerMessage) (app.Event, error) {
 		if err := json.Unmarshal(m.Value, ev.Post); err != nil {
 			return ev, fmt.Errorf("event %s: decode post: %w", ev.ID, err)
 		}
+		if ev.Post.ID <= 0 || ev.Post.Author == "" {
+			return ev, fmt.Errorf("event %s: %w: post without an id or an author", ev.ID, app.ErrInvalid)
+		}
 	case app.UserFollowed, app.UserUnfollowed:
 		ev.Follow = new(app.Follow)
 		if err := json.Unmarshal(m.Value, ev.Follow); err != nil {
 			return ev, fmt.Errorf("event %s: decode follow: %w", ev.ID, err)
+		}
+		if ev.Follow.Follower == "" || ev.Follow.Followee == "" {
+			return ev, fmt.Errorf("event %s: %w: follow without a follower or a followee", ev.ID, app.ErrInvalid)
 		}
 	}
 	return ev, nil

@@ -13,6 +13,9 @@ type Metrics struct {
 	duration     *prometheus.HistogramVec
 	deadLettered *prometheus.CounterVec
 	lag          *prometheus.GaugeVec
+	stuck        *prometheus.GaugeVec
+	retries      *prometheus.CounterVec
+	panics       *prometheus.CounterVec
 }
 
 // NewMetrics registers the consumer metrics on reg.
@@ -31,8 +34,18 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "feedsvc_consumer_lag", Help: "Events behind the partition end, as last seen by the consumer.",
 		}, []string{"group", "topic", "partition"}),
+		stuck: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "feedsvc_consumer_stuck",
+			Help: "1 while the partition waits on an event whose handler keeps failing (retried until it succeeds), else 0.",
+		}, []string{"group", "topic", "partition"}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "feedsvc_consumer_retries_total", Help: "Failed handler attempts that will be retried, by consumer group.",
+		}, []string{"group"}),
+		panics: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "feedsvc_consumer_panics_total", Help: "Handler panics recovered (each retried like a failure), by consumer group.",
+		}, []string{"group"}),
 	}
-	reg.MustRegister(m.handled, m.duration, m.deadLettered, m.lag)
+	reg.MustRegister(m.handled, m.duration, m.deadLettered, m.lag, m.stuck, m.retries, m.panics)
 	return m
 }
 

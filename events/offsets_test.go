@@ -15,15 +15,14 @@ import (
 )
 
 // startRunner runs a Runner in group on the fixture's topics until stop.
-func startRunner(t *testing.T, f fixture, group string, h app.Handler, maxAttempts int, backoff time.Duration) (stop func()) {
+func startRunner(t *testing.T, f fixture, group string, h app.Handler, backoff time.Duration) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &events.Runner{
 		Brokers: f.brokers, Group: group, Topics: f.topics.All(), Handler: h,
-		Log:         slog.New(slog.DiscardHandler),
-		Metrics:     events.NewMetrics(prometheus.NewRegistry()),
-		MaxAttempts: maxAttempts,
-		Backoff:     backoff,
+		Log:     slog.New(slog.DiscardHandler),
+		Metrics: events.NewMetrics(prometheus.NewRegistry()),
+		Backoff: backoff,
 	}
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
@@ -40,7 +39,7 @@ func startRunner(t *testing.T, f fixture, group string, h app.Handler, maxAttemp
 func consumeExactly(t *testing.T, f fixture, group string, want []string) {
 	t.Helper()
 	var rec recorder
-	stop := startRunner(t, f, group, &rec, 0, 0)
+	stop := startRunner(t, f, group, &rec, 0)
 	waitFor(t, "events in "+group, func() bool { return len(rec.ids()) >= len(want) })
 	stop()
 	if got := rec.ids(); !slices.Equal(got, want) {
@@ -153,7 +152,7 @@ func testResetRefused(t *testing.T, f fixture) {
 		t.Fatalf("plan for a group that never ran: %v", err)
 	}
 	var rec recorder
-	stop := startRunner(t, f, group, &rec, 0, 0)
+	stop := startRunner(t, f, group, &rec, 0)
 	waitFor(t, "the member to consume", func() bool { return len(rec.ids()) >= 3 })
 	if _, err := events.PlanReset(ctx, f.brokers, group, f.topics.All(), earliest); !errors.Is(err, events.ErrGroupActive) {
 		t.Errorf("plan while a member runs: %v, want ErrGroupActive", err)
@@ -200,7 +199,7 @@ func testLag(t *testing.T, f fixture) {
 		{Topic: f.topics.Posts, Committed: -1, End: 10, Lag: 10},
 	})
 	var rec recorder
-	stop := startRunner(t, f, group, &rec, 0, 0)
+	stop := startRunner(t, f, group, &rec, 0)
 	waitFor(t, "10 events", func() bool { return len(rec.ids()) >= 10 })
 	stop()
 	f.publish(t, postEvents(5, "frank", time.Now()))

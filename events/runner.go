@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
+	"runtime/debug"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -14,11 +16,16 @@ import (
 
 // Runner consumes topics as one consumer group and feeds every event to a
 // handler, at least once: an offset is marked (and so committed) only after
-// the handler succeeded. A failing event is retried with exponential
-// backoff; after MaxAttempts it goes to the topic's dead-letter topic and the
-// partition moves on, so one bad event never blocks a partition. While
-// Healthy reports a dead dependency, retries do not count toward
-// MaxAttempts: an outage is not the event's fault and dead-letters nothing.
+// the handler succeeded.
+//
+// Failures are sorted by kind. An event that can never succeed (one that
+// does not decode, or whose handler returns an error wrapping
+// app.ErrInvalid) goes to the topic's dead-letter topic at once and the
+// partition moves on. Any other failure, a handler panic included, is taken
+// for a dependency's: the event is retried with exponential backoff and
+// jitter for as long as it lasts, its offset uncommitted, and the partition
+// waits (events after it are not handled out of order). While it waits,
+// feedsvc_consumer_stuck is 1 for the partition and a log line says why.
 type Runner struct {
 	Brokers []string
 	Group   string
@@ -26,11 +33,15 @@ type Runner struct {
 	Handler app.Handler
 	Log     *slog.Logger
 	Metrics *Metrics
-	// MaxAttempts before dead-lettering (default 6).
-	MaxAttempts int
-	// Backoff is the first retry delay, doubled per attempt up to 10s (default 100ms).
-	Backoff time.Duration
-	// Healthy, if set, reports whether the handler's dependencies are up.
+	// Backoff is the first retry delay (default 100ms), doubled per attempt
+	// up to MaxBackoff (default 10s); each wait is jittered.
+	Backoff    time.Duration
+	MaxBackoff time.Duration
+	// StuckLogEvery is how often a partition that is still retrying is
+	// logged again after its first failure (default 30s).
+	StuckLogEvery time.Duration
+	// Healthy, if set, is asked when a stuck partition is logged, so the log
+	// line also says which dependency the health checks find down.
 	Healthy func(context.Context) error
 }
 
@@ -38,6 +49,10 @@ type Runner struct {
 // leaves the group.
 func (r *Runner) Run(ctx context.Context) error {
 	cfg := SaramaConfig("feedsvc-" + r.Group)
+	// A JoinGroup is answered only once every member rejoined (up to the
+	// session timeout of one that died), and sarama waits for it with the
+	// plain read timeout: a short one would fail joins during rebalances.
+	cfg.Net.ReadTimeout = cfg.Consumer.Group.Session.Timeout + 5*time.Second
 	group, err := sarama.NewConsumerGroup(r.Brokers, r.Group, cfg)
 	if err != nil {
 		return fmt.Errorf("consumer group %s: %w", r.Group, err)
@@ -120,38 +135,139 @@ func (h *groupHandler) process(ctx context.Context, msg *sarama.ConsumerMessage)
 		// Undecodable: retrying cannot help.
 		return h.deadLetter(ctx, msg, err)
 	}
-	maxAttempts, delay := r.MaxAttempts, r.Backoff
-	if maxAttempts <= 0 {
-		maxAttempts = 6
-	}
-	if delay <= 0 {
-		delay = 100 * time.Millisecond
-	}
-	for attempt := 1; ; {
+	stuck := h.stuck(msg, ev)
+	defer stuck.clear()
+	for attempt := 1; ; attempt++ {
 		start := time.Now()
-		err := r.Handler.Handle(ctx, ev)
+		err := h.handle(ctx, ev)
 		r.Metrics.observeHandled(r.Group, ev.Type, err, time.Since(start))
-		if err == nil {
+		switch {
+		case err == nil:
+			stuck.recovered(attempt)
 			return nil
-		}
-		if ctx.Err() != nil {
+		case ctx.Err() != nil:
 			return ctx.Err()
+		case isPermanent(err):
+			return h.deadLetter(ctx, msg, err)
 		}
-		outage := r.Healthy != nil && r.Healthy(ctx) != nil
-		r.Log.Warn("handler failed", "group", r.Group, "type", ev.Type, "event", ev.ID,
-			"attempt", attempt, "dependency_down", outage, "err", err)
-		if !outage {
-			if attempt >= maxAttempts {
-				return h.deadLetter(ctx, msg, err)
-			}
-			attempt++
-		}
+		stuck.failed(ctx, attempt, err)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(delay):
+		case <-time.After(r.delay(attempt)):
 		}
-		delay = min(delay*2, 10*time.Second)
+	}
+}
+
+// isPermanent reports whether err means the event can never succeed. A
+// panic never does (panicError does not unwrap): it may as well come from a
+// dependency's state.
+func isPermanent(err error) bool { return errors.Is(err, app.ErrInvalid) }
+
+// delay is the wait after the attempt-th failure: exponential, capped, with
+// "equal jitter" (half fixed, half random) so that consumers stuck on the
+// same outage do not retry in lockstep, yet never hammer it.
+func (r *Runner) delay(attempt int) time.Duration {
+	d, ceiling := r.Backoff, r.MaxBackoff
+	if d <= 0 {
+		d = 100 * time.Millisecond
+	}
+	if ceiling <= 0 {
+		ceiling = 10 * time.Second
+	}
+	ceiling = max(ceiling, d)
+	for i := 1; i < attempt && d < ceiling; i++ {
+		d *= 2
+	}
+	d = min(d, ceiling)
+	half := d / 2
+	return half + rand.N(d-half+1)
+}
+
+// panicError is a recovered handler panic.
+type panicError struct {
+	value any
+	stack []byte
+}
+
+func (p *panicError) Error() string { return fmt.Sprintf("handler panic: %v", p.value) }
+
+// handle calls the handler and turns a panic into an error, so that one bad
+// code path fails its event instead of crashing the process.
+func (h *groupHandler) handle(ctx context.Context, ev app.Event) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			h.r.Metrics.panics.WithLabelValues(h.r.Group).Inc()
+			err = &panicError{value: v, stack: debug.Stack()}
+		}
+	}()
+	return h.r.Handler.Handle(ctx, ev)
+}
+
+// stuckPartition reports one event's retries: the stuck gauge, the retries
+// counter and a rate-limited log line.
+type stuckPartition struct {
+	h         *groupHandler
+	msg       *sarama.ConsumerMessage
+	ev        app.Event
+	since     time.Time // first failure; zero while not stuck
+	lastLog   time.Time
+	lastCause string
+}
+
+func (h *groupHandler) stuck(msg *sarama.ConsumerMessage, ev app.Event) *stuckPartition {
+	return &stuckPartition{h: h, msg: msg, ev: ev}
+}
+
+func (s *stuckPartition) failed(ctx context.Context, attempt int, err error) {
+	r := s.h.r
+	r.Metrics.retries.WithLabelValues(r.Group).Inc()
+	now := time.Now()
+	if s.since.IsZero() {
+		s.since = now
+		r.Metrics.stuck.WithLabelValues(r.Group, s.msg.Topic, itoa(s.msg.Partition)).Set(1)
+	}
+	every := r.StuckLogEvery
+	if every <= 0 {
+		every = 30 * time.Second
+	}
+	// The first failure, then every `every`, and whenever the cause changes.
+	if attempt > 1 && now.Sub(s.lastLog) < every && err.Error() == s.lastCause {
+		return
+	}
+	s.lastLog, s.lastCause = now, err.Error()
+	attrs := []any{"group", r.Group, "topic", s.msg.Topic, "partition", s.msg.Partition, "offset", s.msg.Offset,
+		"type", s.ev.Type, "event", s.ev.ID, "attempt", attempt, "stuck_for", now.Sub(s.since).Round(time.Millisecond), "err", err}
+	var p *panicError
+	if errors.As(err, &p) {
+		attrs = append(attrs, "stack", string(p.stack))
+	}
+	if r.Healthy != nil {
+		hctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		health := "ok"
+		if herr := r.Healthy(hctx); herr != nil {
+			health = herr.Error()
+		}
+		cancel()
+		attrs = append(attrs, "health", health)
+	}
+	r.Log.Warn("consumer stuck: retrying the event until it succeeds", attrs...)
+}
+
+func (s *stuckPartition) recovered(attempt int) {
+	if s.since.IsZero() {
+		return
+	}
+	r := s.h.r
+	r.Log.Info("consumer unstuck", "group", r.Group, "topic", s.msg.Topic, "partition", s.msg.Partition,
+		"offset", s.msg.Offset, "event", s.ev.ID, "attempts", attempt, "stuck_for", time.Since(s.since).Round(time.Millisecond))
+}
+
+// clear resets the gauge when the event is done with, handled, dead-lettered
+// or left to the partition's next owner.
+func (s *stuckPartition) clear() {
+	if !s.since.IsZero() {
+		s.h.r.Metrics.stuck.WithLabelValues(s.h.r.Group, s.msg.Topic, itoa(s.msg.Partition)).Set(0)
 	}
 }
 
@@ -181,7 +297,7 @@ func (h *groupHandler) deadLetter(ctx context.Context, msg *sarama.ConsumerMessa
 		_, _, err := h.dlq.SendMessage(out)
 		if err == nil {
 			h.r.Metrics.deadLettered.WithLabelValues(h.r.Group, msg.Topic).Inc()
-			h.r.Log.Error("event dead-lettered", "group", h.r.Group, "topic", msg.Topic,
+			h.r.Log.Error("event dead-lettered: it can never succeed", "group", h.r.Group, "topic", msg.Topic,
 				"partition", msg.Partition, "offset", msg.Offset, "err", cause)
 			return nil
 		}

@@ -7,8 +7,10 @@ import (
 
 // Consumer is the row of a consumer role: consumer group `name` on every
 // topic, each event handed to the handler newHandler builds. The group
-// retries with backoff, dead-letters after repeated failures, exports lag
-// and works with replay, lag and dlq.
+// dead-letters only events that can never succeed (undecodable, or refused
+// with app.ErrInvalid), retries any other failure with backoff until it
+// succeeds, exports lag and stuck partitions, and works with replay, lag and
+// dlq.
 func Consumer(name string, needs Needs, newHandler func(d *Deps) (app.Handler, error)) Row {
 	needs.Consumer = true
 	return Row{Name: name, Needs: needs, Build: func(d *Deps) (Role, error) {

@@ -175,7 +175,7 @@ type Deps struct {
 	// Verify checks a bearer token and returns its user.
 	Verify func(token string) (string, error)
 	// Healthy reports whether the process's dependencies answer; consumers
-	// use it to tell an outage from a bad event.
+	// add its verdict to the log line of a stuck partition.
 	Healthy func(context.Context) error
 }
 

@@ -71,8 +71,8 @@ func New(log *slog.Logger, reg *prometheus.Registry, ready func(context.Context)
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = errorHandler(log)
-	e.Use(middleware.Recover())
 	e.Use(metrics(reg))
+	e.Use(recoverPanics(log, reg))
 	e.Use(middleware.ContextTimeoutWithConfig(middleware.ContextTimeoutConfig{
 		Timeout: o.requestTimeout,
 		Skipper: func(c echo.Context) bool { return strings.HasPrefix(c.Request().URL.Path, pprofPrefix) },
@@ -176,6 +176,26 @@ func statusOf(err error) (int, string) {
 		return http.StatusServiceUnavailable, ""
 	}
 	return http.StatusInternalServerError, ""
+}
+
+// recoverPanics turns a handler panic into an error, counted and logged
+// with its stack, so that one bad request answers 500 instead of taking the
+// process down. It runs inside metrics, which hands the error to the error
+// handler (problem+json) and counts the 500.
+func recoverPanics(log *slog.Logger, reg prometheus.Registerer) echo.MiddlewareFunc {
+	panics := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "feedsvc_http_panics_total", Help: "HTTP handler panics recovered (answered 500).",
+	})
+	reg.MustRegister(panics)
+	return middleware.RecoverWithConfig(middleware.RecoverConfig{
+		DisableStackAll:     true,
+		DisableErrorHandler: true,
+		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
+			panics.Inc()
+			log.Error("handler panic", "method", c.Request().Method, "path", c.Path(), "panic", err, "stack", string(stack))
+			return fmt.Errorf("handler panic: %w", err)
+		},
+	})
 }
 
 func metrics(reg prometheus.Registerer) echo.MiddlewareFunc {

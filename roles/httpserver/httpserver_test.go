@@ -181,3 +181,66 @@ func TestHeadErrorHasNoBody(t *testing.T) {
 		t.Fatalf("HEAD = %d with %d body bytes, want 404 and none", rec.Code, rec.Body.Len())
 	}
 }
+
+// TestHandlerPanic: a panicking handler answers a problem+json 500 that
+// leaks nothing, is counted (as a panic and as a 500), logged with its
+// stack, and the server goes on serving.
+func TestHandlerPanic(t *testing.T) {
+	var logs bytes.Buffer
+	reg := prometheus.NewRegistry()
+	e := httpserver.New(slog.New(slog.NewTextHandler(&logs, nil)), reg, func(context.Context) error { return nil })
+	e.GET("/boom", func(echo.Context) error {
+		var m map[string]int
+		m["secret"]++ // a nil map write: a real runtime panic
+		return nil
+	})
+	for range 2 {
+		rec := httptest.NewRecorder()
+		e.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/boom", nil))
+		var p httpserver.Problem
+		if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil {
+			t.Fatalf("%d %q: %v", rec.Code, rec.Body.String(), err)
+		}
+		want := httpserver.Problem{Type: "about:blank", Title: "Internal Server Error", Status: http.StatusInternalServerError, Detail: "internal error"}
+		if rec.Code != http.StatusInternalServerError || rec.Header().Get("Content-Type") != httpserver.ProblemContentType || p != want {
+			t.Fatalf("%d %q %+v, want a problem+json 500 %+v", rec.Code, rec.Header().Get("Content-Type"), p, want)
+		}
+	}
+	if got := counter(t, reg, "feedsvc_http_panics_total", ""); got != 2 {
+		t.Fatalf("feedsvc_http_panics_total = %v, want 2", got)
+	}
+	if got := counter(t, reg, "feedsvc_http_requests_total", "500"); got != 2 {
+		t.Fatalf("feedsvc_http_requests_total{code=500} = %v, want 2", got)
+	}
+	if out := logs.String(); !strings.Contains(out, "handler panic") || !strings.Contains(out, "assignment to entry in nil map") || !strings.Contains(out, "goroutine ") {
+		t.Fatalf("the panic is not logged with its cause and stack:\n%s", out)
+	}
+}
+
+// counter sums the counter name over its series, only those whose code
+// label is code when code is set.
+func counter(t *testing.T, reg *prometheus.Registry, name, code string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			match := code == ""
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "code" && l.GetValue() == code {
+					match = true
+				}
+			}
+			if match {
+				sum += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return sum
+}

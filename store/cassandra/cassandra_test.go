@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gocql/gocql"
+
 	"github.com/feedsvc/feedsvc/internal/testenv"
 	"github.com/feedsvc/feedsvc/store/storetest"
 )
@@ -90,5 +92,37 @@ func dropKeyspace(t *testing.T, cfg Config) {
 	defer session.Close()
 	if err := session.Query(`DROP KEYSPACE IF EXISTS ` + cfg.Keyspace).Exec(); err != nil {
 		t.Errorf("drop keyspace %s: %v", cfg.Keyspace, err)
+	}
+}
+
+// TestPingReadsWhatHandlersUse: Ping reads the keyspace at the configured
+// consistency, so it fails when that consistency cannot be reached (THREE
+// on a keyspace of one replica) or the keyspace is gone, where a node-local
+// system.local read would pass.
+func TestPingReadsWhatHandlersUse(t *testing.T) {
+	ctx := context.Background()
+	log := testLog()
+	cfg := testConfig(t, "feedsvc_ping_")
+	if err := Migrate(ctx, cfg, log); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	s, err := Open(ctx, cfg, log)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	if err := s.Ping(ctx); err != nil {
+		t.Fatalf("Ping at %s: %v", cfg.Consistency, err)
+	}
+
+	strict := *s
+	strict.consistency = gocql.Three
+	if err := strict.Ping(ctx); err == nil || !strings.Contains(err.Error(), "THREE") {
+		t.Fatalf("Ping at THREE on a keyspace of replication 1 = %v, want an unavailable error", err)
+	}
+
+	dropKeyspace(t, cfg)
+	if err := s.Ping(ctx); err == nil {
+		t.Fatal("Ping passed on a dropped keyspace")
 	}
 }

@@ -128,9 +128,10 @@ type Feeds struct {
 	cap    int
 	// slack is how many entries a list may hold beyond the cap before the
 	// writer that passed it compacts it.
-	slack int
-	key   func(string) string
-	ttl   time.Duration
+	slack  int
+	key    func(string) string
+	ttl    time.Duration
+	health *Health
 }
 
 var _ app.FeedCache = (*Feeds)(nil)
@@ -148,7 +149,7 @@ func NewTimelines(client rueidis.Client, capacity int, ttl time.Duration) *Feeds
 }
 
 func newLists(client rueidis.Client, capacity int, ttl time.Duration, key func(string) string) *Feeds {
-	return &Feeds{client: client, cap: capacity, slack: max(1, capacity/4), key: key, ttl: ttl}
+	return &Feeds{client: client, cap: capacity, slack: max(1, capacity/4), key: key, ttl: ttl, health: NewHealth(client)}
 }
 
 // Key returns the Redis key of user's feed.
@@ -435,10 +436,5 @@ func (f *Feeds) Inspect(ctx context.Context, user string) ([]app.ID, error) {
 	return ids, err
 }
 
-// Ping checks that Redis answers.
-func (f *Feeds) Ping(ctx context.Context) error {
-	if err := f.client.Do(ctx, f.client.B().Ping().Build()).Error(); err != nil {
-		return fmt.Errorf("redis ping: %w", err)
-	}
-	return nil
-}
+// Ping checks that every Redis shard accepts a write (see Health).
+func (f *Feeds) Ping(ctx context.Context) error { return f.health.Ping(ctx) }

@@ -1,0 +1,54 @@
+package events
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/IBM/sarama"
+
+	"github.com/feedsvc/feedsvc/app"
+)
+
+// TestDecodeRefusesWhatNoHandlerCanUse: a record that is not a CloudEvent,
+// or whose payload does not decode or lacks what identifies its subject,
+// fails to decode (and so is dead-lettered); an unknown type decodes.
+func TestDecodeRefusesWhatNoHandlerCanUse(t *testing.T) {
+	msg := func(id, typ, value string) *sarama.ConsumerMessage {
+		m := &sarama.ConsumerMessage{Topic: "t", Value: []byte(value)}
+		for k, v := range map[string]string{hID: id, hType: typ} {
+			if v != "" {
+				m.Headers = append(m.Headers, &sarama.RecordHeader{Key: []byte(k), Value: []byte(v)})
+			}
+		}
+		return m
+	}
+	for _, c := range []struct {
+		name    string
+		msg     *sarama.ConsumerMessage
+		err     string // "" decodes
+		invalid bool   // the error wraps app.ErrInvalid
+	}{
+		{"post", msg("e1", app.PostCreated, `{"id":"7","author":"ann","text":"hi"}`), "", false},
+		{"follow", msg("e2", app.UserFollowed, `{"follower":"ann","followee":"bob"}`), "", false},
+		{"unknown type", msg("e3", "post.liked", `whatever`), "", false},
+		{"no id", msg("", app.PostCreated, `{"id":"7","author":"ann"}`), "not a CloudEvent", false},
+		{"cut short", msg("e4", app.PostCreated, `{"id":"7","auth`), "decode post", false},
+		{"post without author", msg("e5", app.PostDeleted, `{"id":"7"}`), "without an id or an author", true},
+		{"post without id", msg("e6", app.PostCreated, `{"author":"ann"}`), "without an id or an author", true},
+		{"follow without followee", msg("e7", app.UserUnfollowed, `{"follower":"ann"}`), "without a follower or a followee", true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Decode(c.msg)
+			if c.err == "" {
+				if err != nil {
+					t.Fatalf("Decode: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), c.err) || errors.Is(err, app.ErrInvalid) != c.invalid {
+				t.Fatalf("Decode = %v, want an error with %q (invalid: %v)", err, c.err, c.invalid)
+			}
+		})
+	}
+}
