@@ -8,29 +8,36 @@ import (
 )
 
 // Analyst keeps activity counters from events: on post.created it counts
-// the post for its author's hour and each of its hashtags. The Analytics
-// sink counts each event ID once, so redelivery and replay are harmless.
+// the post for its author's hour and each of its hashtags; post.deleted and
+// post.moderated take exactly that back, so a deleted or moderated post's
+// hashtags leave the trends. The Analytics sink counts each post once and
+// un-counts it once, and a post it un-counted is never counted again, so
+// redelivery and replay (create then delete, in order) stay exact.
 type Analyst struct {
 	Analytics Analytics
 }
 
 // Handle implements Handler.
 func (a *Analyst) Handle(ctx context.Context, ev Event) error {
-	if ev.Type != PostCreated || ev.Post == nil {
-		return nil // not ours
+	if ev.Post == nil {
+		return nil
 	}
 	p := ev.Post
+	// The bucket is the post's time. post.deleted carries only the ID, whose
+	// time is CreatedAt for every post the api creates.
 	at := p.CreatedAt
 	if at.IsZero() {
 		at = p.ID.Time()
 	}
-	id := ev.ID
-	if id == "" {
-		// Every producer sets one; the post ID is the next best dedupe key.
-		id = "post:" + p.ID.String()
-	}
-	if err := a.Analytics.RecordPost(ctx, id, p.Author, Hashtags(p.Text), at.UTC()); err != nil {
-		return fmt.Errorf("record post %s of %s: %w", p.ID, p.Author, err)
+	switch ev.Type {
+	case PostCreated:
+		if err := a.Analytics.RecordPost(ctx, p.ID, p.Author, Hashtags(p.Text), at.UTC()); err != nil {
+			return fmt.Errorf("record post %s of %s: %w", p.ID, p.Author, err)
+		}
+	case PostDeleted, PostModerated:
+		if err := a.Analytics.RemovePost(ctx, p.ID, at.UTC()); err != nil {
+			return fmt.Errorf("remove post %s of %s: %w", p.ID, p.Author, err)
+		}
 	}
 	return nil
 }

@@ -11,24 +11,36 @@ import (
 	"github.com/feedsvc/feedsvc/app/apptest"
 )
 
-// anCall is one RecordPost call seen by anFakeAnalytics.
+// anCall is one RecordPost or RemovePost call seen by anFakeAnalytics
+// (a removal has Op "remove" and no author or tags).
 type anCall struct {
-	EventID, Author string
-	Tags            []string
-	At              time.Time
+	Op     string
+	Post   app.ID
+	Author string
+	Tags   []string
+	At     time.Time
 }
 
-// anFakeAnalytics records RecordPost calls; the queries are not used.
+// anFakeAnalytics records RecordPost and RemovePost calls; the queries are
+// not used.
 type anFakeAnalytics struct {
 	calls []anCall
 	err   error
 }
 
-func (f *anFakeAnalytics) RecordPost(_ context.Context, eventID, author string, tags []string, at time.Time) error {
+func (f *anFakeAnalytics) RecordPost(_ context.Context, post app.ID, author string, tags []string, at time.Time) error {
 	if f.err != nil {
 		return f.err
 	}
-	f.calls = append(f.calls, anCall{eventID, author, tags, at})
+	f.calls = append(f.calls, anCall{"record", post, author, tags, at})
+	return nil
+}
+
+func (f *anFakeAnalytics) RemovePost(_ context.Context, post app.ID, at time.Time) error {
+	if f.err != nil {
+		return f.err
+	}
+	f.calls = append(f.calls, anCall{"remove", post, "", nil, at})
 	return nil
 }
 
@@ -50,17 +62,21 @@ func TestAnalystHandle(t *testing.T) {
 	}{
 		{"post.created counts author and hashtags",
 			app.Event{ID: "ev1", Type: app.PostCreated, Post: &app.Post{ID: 1, Author: "ann", Text: "#Go and #go, #Café!", CreatedAt: at}},
-			[]anCall{{"ev1", "ann", []string{"go", "cafe"}, at}}},
+			[]anCall{{"record", 1, "ann", []string{"go", "cafe"}, at}}},
 		{"the post's time, not the event's, picks the bucket",
 			app.Event{ID: "ev2", Type: app.PostCreated, Time: at.Add(time.Hour), Post: &app.Post{ID: 1, Author: "ann", Text: "hi", CreatedAt: at}},
-			[]anCall{{"ev2", "ann", nil, at}}},
+			[]anCall{{"record", 1, "ann", nil, at}}},
 		{"a post without a time falls back to its ID's",
 			app.Event{ID: "ev3", Type: app.PostCreated, Post: &app.Post{ID: id, Author: "ann", Text: "hi"}},
-			[]anCall{{"ev3", "ann", nil, id.Time().UTC()}}},
-		{"an event without an ID dedupes by post",
-			app.Event{Type: app.PostCreated, Post: &app.Post{ID: 7, Author: "ann", Text: "hi", CreatedAt: at}},
-			[]anCall{{"post:7", "ann", nil, at}}},
-		{"post.deleted is ignored", app.Event{ID: "ev4", Type: app.PostDeleted, Post: &app.Post{ID: 1, Author: "ann"}}, nil},
+			[]anCall{{"record", id, "ann", nil, id.Time().UTC()}}},
+		// post.deleted carries the ID only: its time is the bucket, the
+		// one post.created of the same post used.
+		{"post.deleted takes the post back from its ID's bucket",
+			app.Event{ID: "ev4", Type: app.PostDeleted, Time: at, Post: &app.Post{ID: id, Author: "ann"}},
+			[]anCall{{"remove", id, "", nil, id.Time().UTC()}}},
+		{"post.moderated takes the post back from its bucket",
+			app.Event{ID: "ev6", Type: app.PostModerated, Post: &app.Post{ID: 1, Author: "ann", CreatedAt: at, Moderated: "spam"}},
+			[]anCall{{"remove", 1, "", nil, at}}},
 		{"follows are ignored", app.Event{ID: "ev5", Type: app.UserFollowed, Follow: &app.Follow{Follower: "a", Followee: "b"}}, nil},
 	}
 	for _, c := range cases {
@@ -70,7 +86,7 @@ func TestAnalystHandle(t *testing.T) {
 				t.Fatal(err)
 			}
 			if !slices.EqualFunc(f.calls, c.want, func(a, b anCall) bool {
-				return a.EventID == b.EventID && a.Author == b.Author && slices.Equal(a.Tags, b.Tags) && a.At.Equal(b.At)
+				return a.Op == b.Op && a.Post == b.Post && a.Author == b.Author && slices.Equal(a.Tags, b.Tags) && a.At.Equal(b.At)
 			}) {
 				t.Fatalf("calls = %+v, want %+v", f.calls, c.want)
 			}
@@ -92,15 +108,18 @@ func TestDiscoveryTrendsAndStats(t *testing.T) {
 	ctx := context.Background()
 	now := time.Date(2026, 11, 25, 10, 34, 5, 0, time.UTC)
 	an := apptest.NewAnalytics()
-	record := func(id, author string, ago time.Duration, tags ...string) {
+	record := func(id app.ID, author string, ago time.Duration, tags ...string) {
 		t.Helper()
 		must(t, an.RecordPost(ctx, id, author, tags, now.Add(-ago)))
 	}
-	record("e1", "ann", 10*time.Minute, "go", "redis")
-	record("e2", "bob", 50*time.Minute, "go")
-	record("e3", "ann", 2*time.Hour, "old")    // outside the last hour
-	record("e4", "ann", 3*time.Hour)           // 07:34, before the last 3 hours' first hour
-	record("e5", "ann", -time.Minute, "later") // after now
+	record(1, "ann", 10*time.Minute, "go", "redis")
+	record(2, "bob", 50*time.Minute, "go")
+	record(3, "ann", 2*time.Hour, "old")    // outside the last hour
+	record(4, "ann", 3*time.Hour)           // 07:34, before the last 3 hours' first hour
+	record(5, "ann", -time.Minute, "later") // after now
+	record(6, "ann", 5*time.Minute, "gone") // deleted: counts nowhere
+	must(t, an.RemovePost(ctx, 6, now.Add(-5*time.Minute)))
+	record(6, "ann", 5*time.Minute, "gone") // a replayed post.created
 	d := &app.Discovery{Analytics: an, Now: func() time.Time { return now }}
 
 	for _, c := range []struct {

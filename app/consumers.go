@@ -31,7 +31,14 @@ const (
 // NotificationStore keeps users' notifications.
 type NotificationStore interface {
 	// AddNotification stores n; storing the same (User, ID) again is harmless.
+	// A notification about a post (Post set) is also found by its post, for
+	// RemovePostNotifications.
 	AddNotification(ctx context.Context, n Notification) error
+	// RemovePostNotifications removes every notification about post (the
+	// mentions in it), for every user; repeating it is harmless. It works
+	// from the store's own record of them: a post.deleted event does not
+	// carry the text to recompute who was mentioned.
+	RemovePostNotifications(ctx context.Context, post ID) error
 	// Notifications returns up to limit of user's notifications with ID <
 	// before (0: from the newest), newest first, with Read set.
 	Notifications(ctx context.Context, user string, before ID, limit int) ([]Notification, error)
@@ -51,11 +58,18 @@ type HourCount struct {
 	Count int64     `json:"count"`
 }
 
-// Analytics keeps activity counters, bucketed by event time so a replay
-// lands in the same buckets.
+// Analytics keeps activity counters, bucketed by the post's time so a
+// replay lands in the same buckets.
 type Analytics interface {
-	// RecordPost counts a post once per eventID, however often it is called.
-	RecordPost(ctx context.Context, eventID, author string, tags []string, at time.Time) error
+	// RecordPost counts post (its author and its distinct tags) in the
+	// bucket of at, once however often it is called, and not at all once
+	// RemovePost removed it: a replayed post.created after the post.deleted
+	// counts nothing.
+	RecordPost(ctx context.Context, post ID, author string, tags []string, at time.Time) error
+	// RemovePost takes back exactly what RecordPost counted for post (at is
+	// the same time), once however often it is called, and keeps post from
+	// being counted afterwards.
+	RemovePost(ctx context.Context, post ID, at time.Time) error
 	// TopTags returns the most used hashtags in [from, to), most used first.
 	TopTags(ctx context.Context, from, to time.Time, limit int) ([]TagCount, error)
 	// AuthorHourly returns the author's posts per hour in [from, to).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 )
 
 // Fanout keeps home feeds up to date from events: it writes each new post ID
@@ -29,7 +30,12 @@ type Fanout struct {
 	FeedCap int
 	// PageSize is how many followers are read, and feed writes pipelined, at once.
 	PageSize int
-	Log      *slog.Logger
+	// PendingWindow is how long a post.created whose post is not visible
+	// yet (and not recorded deleted) is retried (0: DefaultPendingWindow).
+	PendingWindow time.Duration
+	// Now is the clock the window is measured with (nil: time.Now).
+	Now func() time.Time
+	Log *slog.Logger
 }
 
 // Handle implements Handler.
@@ -37,14 +43,11 @@ func (f *Fanout) Handle(ctx context.Context, ev Event) error {
 	switch {
 	case ev.Type == PostCreated && ev.Post != nil:
 		// A replayed post.created of a since-deleted post must not come back.
-		found, err := f.Posts.GetPosts(ctx, []ID{ev.Post.ID})
-		if err != nil {
-			return fmt.Errorf("look up post %s: %w", ev.Post.ID, err)
+		p, ok, err := newPostLookup(f.Posts, f.PendingWindow, f.Now, f.Log).get(ctx, ev)
+		if err != nil || !ok || p.Moderated != "" {
+			return err
 		}
-		if p, ok := found[ev.Post.ID]; !ok || p.Moderated != "" {
-			return nil
-		}
-		return f.postCreated(ctx, ev.Post)
+		return f.postCreated(ctx, &p)
 	case (ev.Type == PostDeleted || ev.Type == PostModerated) && ev.Post != nil:
 		return f.postRemoved(ctx, ev.Post)
 	case ev.Type == UserFollowed && ev.Follow != nil:

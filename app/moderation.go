@@ -34,9 +34,10 @@ type ModerationRules struct {
 var linkPattern = regexp.MustCompile(`(?i)\bhttps?://\S+|\bwww\.\S+`)
 
 // Moderator checks each new post against the rules. A post that breaks one
-// is hidden: it is saved as moderated (so reads hide it from everyone but its
-// author), the decision is recorded for operators, and post.moderated is
-// published so fanout and search drop it. Every step is idempotent, and the
+// is hidden: it is marked moderated (so reads hide it from everyone but its
+// author; a post deleted meanwhile stays deleted), the decision is recorded
+// for operators, and post.moderated is published so fanout, search,
+// notifications and analytics drop it. Every step is idempotent, and the
 // rate rule looks at the author's posts before this one (by ID), so a replay
 // reaches the same verdict.
 type Moderator struct {
@@ -45,7 +46,11 @@ type Moderator struct {
 	Events    Publisher
 	Rules     ModerationRules
 	Log       *slog.Logger
-	Now       func() time.Time
+	// Now is the clock of decisions and of the pending window (nil: time.Now).
+	Now func() time.Time
+	// PendingWindow is how long a post.created whose post is not visible
+	// yet (and not recorded deleted) is retried (0: DefaultPendingWindow).
+	PendingWindow time.Duration
 
 	terms    map[string]bool
 	phrases  []string
@@ -85,11 +90,10 @@ func (m *Moderator) Handle(ctx context.Context, ev Event) error {
 	if ev.Type != PostCreated || ev.Post == nil {
 		return nil
 	}
-	found, err := m.Posts.GetPosts(ctx, []ID{ev.Post.ID})
+	p, ok, err := newPostLookup(m.Posts, m.PendingWindow, m.Now, m.Log).get(ctx, ev)
 	if err != nil {
 		return fmt.Errorf("moderate %s: %w", ev.Post.ID, err)
 	}
-	p, ok := found[ev.Post.ID]
 	if !ok {
 		return nil // deleted meanwhile
 	}
@@ -105,15 +109,17 @@ func (m *Moderator) Handle(ctx context.Context, ev Event) error {
 		if err != nil {
 			return fmt.Errorf("moderate %s: %w", p.ID, err)
 		}
-		p.Moderated = rule
-		if err := m.Posts.SavePost(ctx, p); err != nil {
+		// Not a save of p: a delete landing meanwhile would be undone.
+		if err := m.Posts.HidePost(ctx, p, rule); err != nil {
 			return fmt.Errorf("moderate %s: hide: %w", p.ID, err)
 		}
+		p.Moderated = rule
 		m.Log.Info("post moderated", "post", p.ID, "author", p.Author, "rule", rule, "detail", detail)
 	}
 	// Published again on a replay too: a crash after hiding the post but
 	// before announcing it must still reach fanout and search.
-	hidden := Post{ID: p.ID, Author: p.Author, Moderated: p.Moderated}
+	// CreatedAt lets analytics find the post's bucket to take it out of.
+	hidden := Post{ID: p.ID, Author: p.Author, CreatedAt: p.CreatedAt, Moderated: p.Moderated}
 	ev = Event{ID: PostModerated + ":" + p.ID.String(), Type: PostModerated, Time: m.Now(), Post: &hidden}
 	if err := m.Events.Publish(ctx, ev); err != nil {
 		return fmt.Errorf("moderate %s: %w", p.ID, err)

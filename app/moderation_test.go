@@ -94,8 +94,9 @@ func TestNotifier(t *testing.T) {
 	for _, u := range []string{"alice", "bob", "carol"} {
 		must(t, store.EnsureUser(ctx, u))
 	}
-	n := &app.Notifier{Graph: store, Notifications: store}
+	n := &app.Notifier{Graph: store, Notifications: store, Posts: store}
 	p := app.Post{ID: 42, Author: "alice", Text: "hi @Bob @bob @alice @nobody @carol"}
+	must(t, store.SavePost(ctx, p))
 	evs := []app.Event{
 		{ID: "post.created:42", Type: app.PostCreated, Post: &p},
 		{ID: "user.followed:77", Type: app.UserFollowed, Follow: &app.Follow{Follower: "carol", Followee: "alice"}},

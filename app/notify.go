@@ -3,24 +3,47 @@ package app
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Notifier turns events into notifications: a mention (@user) in a new post
 // notifies each mentioned user that exists, a new follower notifies the
 // followee. Notification IDs come from the event, so redelivery and replay
 // rewrite the same rows instead of adding duplicates.
+//
+// A deleted or moderated post takes its mentions back (post.deleted,
+// post.moderated), and a post.created whose post is deleted or moderated
+// by the time it is handled (a replay, a re-driven dead letter) notifies
+// nobody, so a mention never points to a post its reader cannot see.
 type Notifier struct {
 	Graph         Graph
 	Notifications NotificationStore
+	// Posts is read for posts that mention someone, to skip deleted and
+	// moderated ones.
+	Posts PostStore
+	// PendingWindow is how long a post.created whose post is not visible
+	// yet (and not recorded deleted) is retried (0: DefaultPendingWindow).
+	PendingWindow time.Duration
+	// Now is the clock the window is measured with (nil: time.Now).
+	Now func() time.Time
+	Log *slog.Logger
 }
 
 // Handle implements Handler.
 func (n *Notifier) Handle(ctx context.Context, ev Event) error {
 	switch {
 	case ev.Type == PostCreated && ev.Post != nil:
-		p := ev.Post
+		if !slices.ContainsFunc(Mentions(ev.Post.Text), func(u string) bool { return u != ev.Post.Author }) {
+			return nil // nobody to notify: no need to read the post
+		}
+		p, ok, err := newPostLookup(n.Posts, n.PendingWindow, n.Now, n.Log).get(ctx, ev)
+		if err != nil || !ok || p.Moderated != "" {
+			return err
+		}
 		for _, user := range Mentions(p.Text) {
 			if user == p.Author {
 				continue
@@ -38,6 +61,10 @@ func (n *Notifier) Handle(ctx context.Context, ev Event) error {
 			if err != nil {
 				return fmt.Errorf("notify mention of %s: %w", user, err)
 			}
+		}
+	case (ev.Type == PostDeleted || ev.Type == PostModerated) && ev.Post != nil:
+		if err := n.Notifications.RemovePostNotifications(ctx, ev.Post.ID); err != nil {
+			return fmt.Errorf("remove notifications of post %s: %w", ev.Post.ID, err)
 		}
 	case ev.Type == UserFollowed && ev.Follow != nil:
 		id, ok := eventSeq(ev)

@@ -10,9 +10,18 @@ type PostStore interface {
 	// GetPosts returns the posts found among ids; missing IDs are absent from
 	// the map.
 	GetPosts(ctx context.Context, ids []ID) (map[ID]Post, error)
-	// DeletePost removes a post and its timeline entry. Deleting a missing post
-	// is not an error.
+	// DeletePost removes a post and its timeline entry and records the
+	// deletion (see WasDeleted). Deleting a missing post is not an error.
 	DeletePost(ctx context.Context, p Post) error
+	// WasDeleted reports whether DeletePost deleted post id. Consumers ask it
+	// when GetPosts does not return the post of an event, to tell a deleted
+	// post from one not visible yet (a lagging replica). A store keeps the
+	// record at least as long as the event log keeps events.
+	WasDeleted(ctx context.Context, id ID) (bool, error)
+	// HidePost marks the stored post p (ID and Author) moderated by rule.
+	// It never brings back a deleted post, whichever of the two lands
+	// first; on a missing post it has no visible effect.
+	HidePost(ctx context.Context, p Post, rule string) error
 	// AuthorPosts returns up to limit posts of author with ID < before (0 means
 	// no bound), newest first.
 	AuthorPosts(ctx context.Context, author string, before ID, limit int) ([]Post, error)

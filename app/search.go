@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 )
 
@@ -12,6 +13,12 @@ import (
 type Indexer struct {
 	Posts  PostStore
 	Search SearchIndex
+	// PendingWindow is how long a post.created whose post is not visible
+	// yet (and not recorded deleted) is retried (0: DefaultPendingWindow).
+	PendingWindow time.Duration
+	// Now is the clock the window is measured with (nil: time.Now).
+	Now func() time.Time
+	Log *slog.Logger
 }
 
 // Handle implements Handler.
@@ -23,13 +30,9 @@ func (x *Indexer) Handle(ctx context.Context, ev Event) error {
 	case PostCreated:
 		// A replayed post.created of a since-deleted or moderated post must
 		// not come back; the stored post is also the authoritative text.
-		found, err := x.Posts.GetPosts(ctx, []ID{ev.Post.ID})
-		if err != nil {
-			return fmt.Errorf("look up post %s: %w", ev.Post.ID, err)
-		}
-		p, ok := found[ev.Post.ID]
-		if !ok || p.Moderated != "" {
-			return nil
+		p, ok, err := newPostLookup(x.Posts, x.PendingWindow, x.Now, x.Log).get(ctx, ev)
+		if err != nil || !ok || p.Moderated != "" {
+			return err
 		}
 		if err := x.Search.Index(ctx, p.ID, Terms(p.Text)); err != nil {
 			return fmt.Errorf("index post %s: %w", p.ID, err)

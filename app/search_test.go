@@ -29,8 +29,21 @@ func (x *countedIndex) Search(ctx context.Context, terms []string, before app.ID
 
 func (x *countedIndex) Docs() map[app.ID][]string { return x.mem.Docs() }
 
-// sxPosts is an in-memory app.PostStore; only GetPosts matters here.
+// sxPosts is an in-memory app.PostStore; only GetPosts matters here, and
+// a missing post counts as a deleted one.
 type sxPosts map[app.ID]app.Post
+
+func (s sxPosts) WasDeleted(_ context.Context, id app.ID) (bool, error) {
+	_, ok := s[id]
+	return !ok, nil
+}
+func (s sxPosts) HidePost(_ context.Context, p app.Post, rule string) error {
+	if stored, ok := s[p.ID]; ok {
+		stored.Moderated = rule
+		s[p.ID] = stored
+	}
+	return nil
+}
 
 func (s sxPosts) SavePost(_ context.Context, p app.Post) error { s[p.ID] = p; return nil }
 func (s sxPosts) DeletePost(_ context.Context, p app.Post) error {

@@ -34,13 +34,13 @@ var Table = Rows{
 			FeedCap: d.Settings.FeedCap, PageSize: d.Settings.FanoutBatch, Log: d.Log}, nil
 	}),
 	Consumer("notifications", Needs{Store: true}, func(d *Deps) (app.Handler, error) {
-		return &app.Notifier{Graph: d.Store, Notifications: d.Store}, nil
+		return &app.Notifier{Graph: d.Store, Notifications: d.Store, Posts: d.Store, Log: d.Log}, nil
 	}),
 	MemoryConsumer("analytics", Needs{Redis: true}, func(d *Deps) (app.Handler, error) {
 		return &app.Analyst{Analytics: d.Caches.Analytics}, nil
 	}),
 	MemoryConsumer("search", Needs{Store: true, Redis: true}, func(d *Deps) (app.Handler, error) {
-		return &app.Indexer{Posts: d.Store, Search: d.Caches.Search}, nil
+		return &app.Indexer{Posts: d.Store, Search: d.Caches.Search, Log: d.Log}, nil
 	}),
 	Consumer("moderation", Needs{Store: true, Producer: true}, func(d *Deps) (app.Handler, error) {
 		return app.NewModerator(app.Moderator{

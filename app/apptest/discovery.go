@@ -20,21 +20,33 @@ type record struct {
 // Redis adapter counts minute buckets).
 type Analytics struct {
 	mu      sync.Mutex
-	records map[string]record // by event ID, so each event counts once
+	records map[app.ID]record // by post, so each post counts once
+	removed map[app.ID]bool   // posts taken back: never counted again
 }
 
 var _ app.Analytics = (*Analytics)(nil)
 
 // NewAnalytics returns empty counters.
-func NewAnalytics() *Analytics { return &Analytics{records: map[string]record{}} }
+func NewAnalytics() *Analytics {
+	return &Analytics{records: map[app.ID]record{}, removed: map[app.ID]bool{}}
+}
 
 // RecordPost implements app.Analytics.
-func (a *Analytics) RecordPost(_ context.Context, eventID, author string, tags []string, at time.Time) error {
+func (a *Analytics) RecordPost(_ context.Context, post app.ID, author string, tags []string, at time.Time) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if _, ok := a.records[eventID]; !ok {
-		a.records[eventID] = record{author: author, tags: slices.Compact(slices.Sorted(slices.Values(tags))), at: at}
+	if _, ok := a.records[post]; !ok && !a.removed[post] {
+		a.records[post] = record{author: author, tags: slices.Compact(slices.Sorted(slices.Values(tags))), at: at}
 	}
+	return nil
+}
+
+// RemovePost implements app.Analytics.
+func (a *Analytics) RemovePost(_ context.Context, post app.ID, _ time.Time) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.records, post)
+	a.removed[post] = true
 	return nil
 }
 

@@ -15,6 +15,7 @@ import (
 type Store struct {
 	mu        sync.Mutex
 	posts     map[app.ID]app.Post
+	deleted   map[app.ID]bool
 	users     map[string]bool
 	follows   map[[2]string]bool // {follower, followee}
 	notes     map[string]map[app.ID]app.Notification
@@ -33,6 +34,7 @@ var (
 func NewStore() *Store {
 	return &Store{
 		posts:     map[app.ID]app.Post{},
+		deleted:   map[app.ID]bool{},
 		users:     map[string]bool{},
 		follows:   map[[2]string]bool{},
 		notes:     map[string]map[app.ID]app.Notification{},
@@ -67,6 +69,25 @@ func (s *Store) DeletePost(_ context.Context, p app.Post) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.posts, p.ID)
+	s.deleted[p.ID] = true
+	return nil
+}
+
+// WasDeleted implements app.PostStore.
+func (s *Store) WasDeleted(_ context.Context, id app.ID) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.deleted[id], nil
+}
+
+// HidePost implements app.PostStore: only a stored post is changed.
+func (s *Store) HidePost(_ context.Context, p app.Post, rule string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if stored, ok := s.posts[p.ID]; ok {
+		stored.Moderated = rule
+		s.posts[p.ID] = stored
+	}
 	return nil
 }
 
@@ -163,6 +184,20 @@ func (s *Store) AddNotification(_ context.Context, n app.Notification) error {
 		s.notes[n.User] = map[app.ID]app.Notification{}
 	}
 	s.notes[n.User][n.ID] = n
+	return nil
+}
+
+// RemovePostNotifications implements app.NotificationStore.
+func (s *Store) RemovePostNotifications(_ context.Context, post app.ID) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, notes := range s.notes {
+		for id, n := range notes {
+			if n.Post == post {
+				delete(notes, id)
+			}
+		}
+	}
 	return nil
 }
 

@@ -112,7 +112,7 @@ func TestConsumers(t *testing.T) {
 		// Moderation: a blocked term hides the post from feeds, search and
 		// everyone but its author.
 		eventually(t, "carol's feed has the first post", func() error { return sameSet(s.inspect(carol), []string{p.ID}) })
-		bad := alice.post(s, fmt.Sprintf("buy %s now #%s", strings.ToUpper(blockedTerm), tag))
+		bad := alice.post(s, fmt.Sprintf("@%s buy %s now #%s", bob.name, strings.ToUpper(blockedTerm), tag))
 		eventually(t, "the blocked post is hidden", func() error {
 			if r := bob.do(s, "GET", "/v1/posts/"+bad.ID, nil); r.status != 404 {
 				return fmt.Errorf("bob reads the blocked post: %d", r.status)
@@ -125,6 +125,49 @@ func TestConsumers(t *testing.T) {
 			t.Fatalf("carol's feed: %v", err)
 		}
 		eventually(t, "the blocked post leaves search", func() error { return sameSet(bob.search(s, tag), []string{p.ID}) })
+		// Fan-out removed it, so post.moderated is in the log: once the
+		// notifications and analytics groups caught up, the blocked post's
+		// mention and hashtag are gone. (The embedded deployment's log is
+		// this test's alone: its only post.moderated is this one.)
+		caughtUp := func(group string) error {
+			if s.dep.real {
+				return equalf(s.totalLag(group), 0)
+			}
+			if n := s.consumer(group).handled(group, "post.moderated"); n < 1 {
+				return fmt.Errorf("%s handled %v post.moderated events", group, n)
+			}
+			return nil
+		}
+		mentions := func(want ...string) func() error {
+			return func() error {
+				var got []string
+				for _, n := range bob.notifications(s) {
+					got = append(got, n.Post)
+				}
+				return sameSet(got, want)
+			}
+		}
+		eventually(t, "the blocked post's mention is gone", func() error {
+			if err := caughtUp("notifications"); err != nil {
+				return err
+			}
+			return mentions(p.ID)()
+		})
+		eventually(t, "the blocked post leaves the trends", func() error {
+			if err := caughtUp("analytics"); err != nil {
+				return err
+			}
+			return equalf(bob.tagCount(s, tag), 1)
+		})
+
+		// Deletion: the post's mention and its hashtag go too.
+		gone := "gone" + s.suffix
+		del := alice.post(s, fmt.Sprintf("@%s look #%s", bob.name, gone))
+		eventually(t, "bob is notified of the post to delete", mentions(p.ID, del.ID))
+		eventually(t, "its tag trends", func() error { return equalf(bob.tagCount(s, gone), 1) })
+		alice.must(s, "DELETE", "/v1/posts/"+del.ID, nil, 204)
+		eventually(t, "the deleted post's mention is gone", mentions(p.ID))
+		eventually(t, "the deleted post leaves the trends", func() error { return equalf(bob.tagCount(s, gone), -1) })
 		if s.dep.real {
 			if out := s.cli("moderation", "list"); !strings.Contains(out, bad.ID) || !strings.Contains(out, "blocklist") {
 				t.Fatalf("moderation list does not show the decision:\n%s", out)
@@ -141,7 +184,17 @@ func TestConsumers(t *testing.T) {
 			// trends from the log.
 			s.up()
 			eventually(t, "search after restart", func() error { return sameSet(bob.search(s, tag), []string{p.ID}) })
-			eventually(t, "trends after restart", func() error { return equalf(bob.tagCount(s, tag), 2) })
+			// Replayed in order, the moderated and the deleted post count
+			// and are taken back again.
+			eventually(t, "trends after restart", func() error {
+				if n := s.consumer("analytics").handled("analytics", "post.deleted"); n < 1 {
+					return fmt.Errorf("analytics handled %v post.deleted events since the restart", n)
+				}
+				if err := equalf(bob.tagCount(s, gone), -1); err != nil {
+					return err
+				}
+				return equalf(bob.tagCount(s, tag), 1)
+			})
 			s.down()
 		}
 	})

@@ -43,8 +43,9 @@ type Config struct {
 	// Replication is a CQL replication map literal used only when Migrate
 	// creates the keyspace (DefaultReplication when empty).
 	Replication string
-	// Consistency is the consistency level name for reads and writes, for
-	// example "LOCAL_QUORUM" (QUORUM when empty).
+	// Consistency is the consistency level name for reads and writes:
+	// LOCAL_QUORUM, QUORUM, EACH_QUORUM or ALL (QUORUM when empty). Weaker
+	// levels are refused, see MinConsistency.
 	Consistency string
 	// Timeout bounds connecting, writing a request and waiting for its
 	// answer (DefaultTimeout when 0).
@@ -83,8 +84,13 @@ func (cfg Config) Validate() error {
 		}
 	}
 	if cfg.Consistency != "" {
-		if _, err := parseConsistency(cfg.Consistency); err != nil {
-			errs = append(errs, setting.Errorf("Consistency", "unknown consistency level %q (ANY, ONE, TWO, THREE, QUORUM, ALL, LOCAL_QUORUM, EACH_QUORUM, LOCAL_ONE)", cfg.Consistency))
+		c, err := parseConsistency(cfg.Consistency)
+		switch {
+		case err != nil:
+			errs = append(errs, setting.Errorf("Consistency", "unknown consistency level %q (%s)", cfg.Consistency, quorumLevels))
+		case !quorumLevel(c):
+			errs = append(errs, setting.Errorf("Consistency", "consistency level %s is weaker than %s: consumers must tell a deleted post from "+
+				"one not replicated yet, which needs quorum writes and reads (%s)", c, MinConsistency, quorumLevels))
 		}
 	}
 	if cfg.Timeout < 0 {
@@ -105,6 +111,27 @@ func validHost(h string) error {
 		}
 	}
 	return nil
+}
+
+// MinConsistency is the weakest consistency level the store accepts.
+//
+// Consumers read what the api wrote (a post, its deletion record) and
+// must not take "not there yet" for "deleted". A read sees a write only
+// when the two overlap on a replica: R + W > RF, which quorum levels give
+// and ONE, TWO, THREE, LOCAL_ONE and ANY do not. Raising only the
+// consumers' reads would not be enough while writes could land on a single
+// replica, so the level, which serves both, is refused instead.
+const MinConsistency = gocql.LocalQuorum
+
+const quorumLevels = "LOCAL_QUORUM, QUORUM, EACH_QUORUM or ALL"
+
+// quorumLevel reports whether c is at least MinConsistency.
+func quorumLevel(c gocql.Consistency) bool {
+	switch c {
+	case gocql.LocalQuorum, gocql.Quorum, gocql.EachQuorum, gocql.All:
+		return true
+	}
+	return false
 }
 
 func parseConsistency(s string) (gocql.Consistency, error) {
@@ -130,8 +157,7 @@ func newCluster(cfg Config, keyspace string, log *slog.Logger) (*gocql.ClusterCo
 	// the local data center when the regular consistency does, or a remote
 	// DC outage would block them even though LOCAL_* reads still work.
 	c.SerialConsistency = gocql.Serial
-	switch c.Consistency {
-	case gocql.LocalQuorum, gocql.LocalOne:
+	if c.Consistency == gocql.LocalQuorum {
 		c.SerialConsistency = gocql.LocalSerial
 	}
 	// gocql waits 11 s by default; a node that stopped answering must fail

@@ -43,7 +43,7 @@ func TestStoreConformance(t *testing.T) {
 // TestOpenMissingKeyspace checks the hint to run migrate.
 func TestOpenMissingKeyspace(t *testing.T) {
 	hosts := testenv.Require(t, "FEEDSVC_CASSANDRA_HOSTS")
-	cfg := Config{Hosts: strings.Split(hosts, ","), Keyspace: "feedsvc_missing_" + randomHex(t, 6), Consistency: "ONE"}
+	cfg := Config{Hosts: strings.Split(hosts, ","), Keyspace: "feedsvc_missing_" + randomHex(t, 6), Consistency: "LOCAL_QUORUM"}
 	_, err := Open(context.Background(), cfg, nil)
 	if err == nil || !strings.Contains(err.Error(), "feedsvc migrate") {
 		t.Fatalf("Open of a missing keyspace: err = %v, want a hint to run feedsvc migrate", err)
@@ -57,8 +57,8 @@ func testConfig(t *testing.T, prefix string) Config {
 	cfg := Config{
 		Hosts:    strings.Split(hosts, ","),
 		Keyspace: prefix + randomHex(t, 6),
-		// A single test node cannot satisfy QUORUM of anything larger.
-		Consistency: "ONE",
+		// A single test node with replication 1 satisfies it.
+		Consistency: "LOCAL_QUORUM",
 		Timeout:     20 * time.Second,
 	}
 	t.Cleanup(func() { dropKeyspace(t, cfg) })

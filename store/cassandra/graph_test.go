@@ -43,7 +43,7 @@ func openGraphStore(tb testing.TB) (*Store, *followerReads) {
 	cfg := Config{
 		Hosts:       strings.Split(hosts, ","),
 		Keyspace:    "feedsvc_graph_" + strconv.FormatInt(time.Now().UnixNano(), 36),
-		Consistency: "ONE", // a single test node cannot satisfy QUORUM of more
+		Consistency: "LOCAL_QUORUM", // the weakest the store accepts
 		Timeout:     20 * time.Second,
 	}
 	tb.Cleanup(func() {

@@ -116,6 +116,33 @@ var migrations = []migration{
 			) WITH CLUSTERING ORDER BY (post_id DESC)`,
 		},
 	},
+	// Version 3 is another change of the same release; the runner applies
+	// whatever is not recorded, in this order, so the gap is harmless.
+	{
+		version: 4,
+		name:    "deletion records and notifications by post",
+		stmts: []string{
+			// A deleted post, so consumers tell "deleted" from "not
+			// replicated here yet" (WasDeleted). Kept 30 days, longer than
+			// the topics' retention (Kafka's default is 7 days), so a replay
+			// finds it; past that, a consumer skips a long-missing post
+			// anyway, with a warning.
+			`CREATE TABLE IF NOT EXISTS {ks}.deleted_posts (
+				id bigint PRIMARY KEY,
+				author text,
+				deleted_at timestamp
+			) WITH default_time_to_live = 2592000`,
+			// Who was notified about a post, so deleting or moderating it
+			// removes its mentions: the post.deleted event has no text to
+			// recompute them from. Expires with the notifications.
+			`CREATE TABLE IF NOT EXISTS {ks}.notifications_by_post (
+				post_id bigint,
+				user text,
+				id bigint,
+				PRIMARY KEY ((post_id), user)
+			) WITH default_time_to_live = 7776000`,
+		},
+	},
 }
 
 // columnExists reports whether err says an ALTER TABLE ... ADD found its

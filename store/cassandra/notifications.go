@@ -16,12 +16,52 @@ var (
 )
 
 // AddNotification implements app.NotificationStore; (user, id) is the key,
-// so a repeat overwrites the same row.
+// so a repeat overwrites the same row. A notification about a post is
+// listed under the post first, so every notification that exists can be
+// found by its post (a crash in between leaves only a harmless listing).
 func (s *Store) AddNotification(ctx context.Context, n app.Notification) error {
+	if n.Post != 0 {
+		err := s.session.Query(`INSERT INTO notifications_by_post (post_id, user, id) VALUES (?, ?, ?)`,
+			int64(n.Post), n.User, int64(n.ID)).WithContext(ctx).Exec()
+		if err != nil {
+			return failf("cassandra: list notification of %s under post %s: %w", n.User, n.Post, err)
+		}
+	}
 	err := s.session.Query(`INSERT INTO notifications (user, id, kind, actor, post_id, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
 		n.User, int64(n.ID), n.Kind, n.Actor, int64(n.Post), n.CreatedAt.UTC()).WithContext(ctx).Exec()
 	if err != nil {
 		return failf("cassandra: add notification for %s: %w", n.User, err)
+	}
+	return nil
+}
+
+// RemovePostNotifications implements app.NotificationStore. The listing
+// goes last, so a failure half-way leaves it for the retry.
+func (s *Store) RemovePostNotifications(ctx context.Context, post app.ID) error {
+	iter := s.session.Query(`SELECT user, id FROM notifications_by_post WHERE post_id = ?`, int64(post)).WithContext(ctx).Iter()
+	type note struct {
+		user string
+		id   int64
+	}
+	var (
+		notes []note
+		n     note
+	)
+	for iter.Scan(&n.user, &n.id) {
+		notes = append(notes, n)
+	}
+	if err := iter.Close(); err != nil {
+		return failf("cassandra: notifications of post %s: %w", post, err)
+	}
+	for _, n := range notes {
+		if err := s.session.Query(`DELETE FROM notifications WHERE user = ? AND id = ?`, n.user, n.id).WithContext(ctx).Exec(); err != nil {
+			return failf("cassandra: remove notification of %s about post %s: %w", n.user, post, err)
+		}
+	}
+	if len(notes) > 0 {
+		if err := s.session.Query(`DELETE FROM notifications_by_post WHERE post_id = ?`, int64(post)).WithContext(ctx).Exec(); err != nil {
+			return failf("cassandra: notifications of post %s: %w", post, err)
+		}
 	}
 	return nil
 }

@@ -93,12 +93,13 @@ func (s *Store) GetPosts(ctx context.Context, ids []app.ID) (map[app.ID]app.Post
 	return out, nil
 }
 
-// getPost reads one post; ok is false when it does not exist.
+// getPost reads one post; ok is false when it does not exist. A row with
+// no author is no post: HidePost's update of a deleted post leaves one.
 func (s *Store) getPost(ctx context.Context, id app.ID) (p app.Post, ok bool, err error) {
 	var created time.Time
 	err = s.session.Query(`SELECT author, text, created_at, moderated FROM posts WHERE id = ?`, int64(id)).
 		WithContext(ctx).Scan(&p.Author, &p.Text, &created, &p.Moderated)
-	if errors.Is(err, gocql.ErrNotFound) {
+	if errors.Is(err, gocql.ErrNotFound) || (err == nil && p.Author == "") {
 		return app.Post{}, false, nil
 	}
 	if err != nil {
@@ -110,8 +111,10 @@ func (s *Store) getPost(ctx context.Context, id app.ID) (p app.Post, ok bool, er
 }
 
 // DeletePost implements app.PostStore. Deleting a missing post writes
-// tombstones and is not an error.
+// tombstones and is not an error. The deletion record goes in the same
+// logged batch, so once any of the writes lands all of them do.
 func (s *Store) DeletePost(ctx context.Context, p app.Post) error {
+	b := s.session.NewBatch(gocql.LoggedBatch).WithContext(ctx)
 	if p.Author == "" {
 		// The timeline row is keyed by author; recover it if the caller
 		// only knew the ID.
@@ -119,19 +122,61 @@ func (s *Store) DeletePost(ctx context.Context, p app.Post) error {
 		if err != nil {
 			return failf("cassandra: delete post: %w", err)
 		}
+		p.Author = stored.Author
 		if !ok {
-			return nil
+			b.Query(`DELETE FROM posts WHERE id = ?`, int64(p.ID))
+		}
+	}
+	if p.Author != "" {
+		// The user_post_months row stays: removing it would race with a
+		// concurrent SavePost in the same month, and an empty month costs
+		// AuthorPosts only one cheap read.
+		b.Query(`DELETE FROM posts WHERE id = ?`, int64(p.ID))
+		b.Query(`DELETE FROM posts_by_author WHERE author = ? AND month = ? AND id = ?`, p.Author, month(p.ID), int64(p.ID))
+	}
+	b.Query(`INSERT INTO deleted_posts (id, author, deleted_at) VALUES (?, ?, ?)`, int64(p.ID), p.Author, time.Now().UTC())
+	if err := s.session.ExecuteBatch(b); err != nil {
+		return failf("cassandra: delete post %s: %w", p.ID, err)
+	}
+	return nil
+}
+
+// WasDeleted implements app.PostStore, reading deleted_posts at the
+// configured consistency (LOCAL_QUORUM or stronger, see Config.Validate),
+// which DeletePost also writes at.
+func (s *Store) WasDeleted(ctx context.Context, id app.ID) (bool, error) {
+	var got int64
+	err := s.session.Query(`SELECT id FROM deleted_posts WHERE id = ?`, int64(id)).WithContext(ctx).Scan(&got)
+	if errors.Is(err, gocql.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("cassandra: deletion of post %s: %w", id, err)
+	}
+	return true, nil
+}
+
+// HidePost implements app.PostStore without a lightweight transaction.
+// It updates only the moderated cells: an UPDATE writes no row marker, so
+// on a deleted post (whichever write has the later timestamp) it leaves at
+// most a row without author or text, which reads treat as no post. A
+// conditional UPDATE ... IF EXISTS would cost two Paxos rounds (one per
+// table, not atomic together) and still leave such a row when the delete,
+// a plain write, carries an older timestamp from a skewed clock.
+func (s *Store) HidePost(ctx context.Context, p app.Post, rule string) error {
+	if p.Author == "" {
+		stored, ok, err := s.getPost(ctx, p.ID)
+		if err != nil || !ok {
+			return err
 		}
 		p.Author = stored.Author
 	}
-	// The user_post_months row stays: removing it would race with a
-	// concurrent SavePost in the same month, and an empty month costs
-	// AuthorPosts only one cheap read.
 	b := s.session.NewBatch(gocql.LoggedBatch).WithContext(ctx)
-	b.Query(`DELETE FROM posts WHERE id = ?`, int64(p.ID))
-	b.Query(`DELETE FROM posts_by_author WHERE author = ? AND month = ? AND id = ?`, p.Author, month(p.ID), int64(p.ID))
+	b.Query(`UPDATE posts SET moderated = ? WHERE id = ?`, rule, int64(p.ID))
+	b.Query(`UPDATE posts_by_author SET moderated = ? WHERE author = ? AND month = ? AND id = ?`,
+		rule, p.Author, month(p.ID), int64(p.ID))
 	if err := s.session.ExecuteBatch(b); err != nil {
-		return failf("cassandra: delete post %s: %w", p.ID, err)
+		return failf("cassandra: hide post %s: %w", p.ID, err)
 	}
 	return nil
 }
@@ -165,25 +210,39 @@ func (s *Store) AuthorPosts(ctx context.Context, author string, before app.ID, l
 }
 
 // monthPosts appends up to n posts of author in month m with ID < before
-// (0: no bound), newest first.
+// (0: no bound), newest first. Rows without text (left by HidePost on a
+// deleted post) are skipped, and reading goes on past them.
 func (s *Store) monthPosts(ctx context.Context, posts []app.Post, author, m string, before app.ID, n int) ([]app.Post, error) {
-	q := s.session.Query(`SELECT id, text, created_at, moderated FROM posts_by_author WHERE author = ? AND month = ? LIMIT ?`,
-		author, m, n)
-	if before > 0 {
-		q = s.session.Query(`SELECT id, text, created_at, moderated FROM posts_by_author WHERE author = ? AND month = ? AND id < ? LIMIT ?`,
-			author, m, int64(before), n)
-	}
-	iter := q.WithContext(ctx).Iter()
-	var (
-		id              int64
-		text, moderated string
-		created         time.Time
-	)
-	for iter.Scan(&id, &text, &created, &moderated) {
-		posts = append(posts, app.Post{ID: app.ID(id), Author: author, Text: text, CreatedAt: created.UTC(), Moderated: moderated})
-	}
-	if err := iter.Close(); err != nil {
-		return nil, failf("cassandra: author posts %s month %s: %w", author, m, err)
+	for n > 0 {
+		q := s.session.Query(`SELECT id, text, created_at, moderated FROM posts_by_author WHERE author = ? AND month = ? LIMIT ?`,
+			author, m, n)
+		if before > 0 {
+			q = s.session.Query(`SELECT id, text, created_at, moderated FROM posts_by_author WHERE author = ? AND month = ? AND id < ? LIMIT ?`,
+				author, m, int64(before), n)
+		}
+		iter := q.WithContext(ctx).Iter()
+		var (
+			id              int64
+			text, moderated string
+			created         time.Time
+			scanned, added  int
+		)
+		for iter.Scan(&id, &text, &created, &moderated) {
+			scanned++
+			before = app.ID(id)
+			if text == "" {
+				continue
+			}
+			added++
+			posts = append(posts, app.Post{ID: app.ID(id), Author: author, Text: text, CreatedAt: created.UTC(), Moderated: moderated})
+		}
+		if err := iter.Close(); err != nil {
+			return nil, failf("cassandra: author posts %s month %s: %w", author, m, err)
+		}
+		if scanned < n {
+			break // the month has no more
+		}
+		n -= added
 	}
 	return posts, nil
 }

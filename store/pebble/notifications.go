@@ -1,6 +1,7 @@
 package pebble
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -16,6 +17,7 @@ const (
 	prefixNotification = "n/" // n/<user>\0<id BE>  -> JSON notification
 	prefixReadMarker   = "m/" // m/<user>           -> id BE
 	prefixDecision     = "d/" // d/<post id BE>     -> JSON decision
+	prefixPostNotes    = "q/" // q/<post id BE><user> -> notification id BE
 )
 
 var (
@@ -23,10 +25,56 @@ var (
 	_ app.ModerationLog     = (*Store)(nil)
 )
 
-// AddNotification implements app.NotificationStore.
+func notificationKey(user string, id app.ID) []byte {
+	return pairKey(prefixNotification, user, string(idBytes(id)))
+}
+
+// postNotesPrefix is where the notifications about post are listed. The ID
+// has a fixed length, so the user after it needs no separator.
+func postNotesPrefix(post app.ID) []byte { return append([]byte(prefixPostNotes), idBytes(post)...) }
+
+// AddNotification implements app.NotificationStore. A notification about a
+// post is listed under the post in the same batch.
 func (s *Store) AddNotification(_ context.Context, n app.Notification) error {
 	n.Read = false
-	return s.putJSON(pairKey(prefixNotification, n.User, string(idBytes(n.ID))), n)
+	v, err := json.Marshal(n)
+	if err != nil {
+		return fmt.Errorf("pebble: encode: %w", err)
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	_ = b.Set(notificationKey(n.User, n.ID), v, nil)
+	if n.Post != 0 {
+		_ = b.Set(append(postNotesPrefix(n.Post), n.User...), idBytes(n.ID), nil)
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("pebble: add notification for %s: %w", n.User, err)
+	}
+	return nil
+}
+
+// RemovePostNotifications implements app.NotificationStore: the
+// notifications listed under post and the list go in one batch.
+func (s *Store) RemovePostNotifications(_ context.Context, post app.ID) error {
+	prefix := postNotesPrefix(post)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: append(bytes.Clone(prefix), 0xff)})
+	if err != nil {
+		return fmt.Errorf("pebble: notifications of post %s: %w", post, err)
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	for ok := it.First(); ok; ok = it.Next() {
+		user := string(it.Key()[len(prefix):])
+		_ = b.Delete(notificationKey(user, app.ID(binary.BigEndian.Uint64(it.Value()))), nil)
+		_ = b.Delete(it.Key(), nil)
+	}
+	if err := errors.Join(it.Error(), it.Close()); err != nil {
+		return fmt.Errorf("pebble: notifications of post %s: %w", post, err)
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("pebble: remove notifications of post %s: %w", post, err)
+	}
+	return nil
 }
 
 func (s *Store) putJSON(key []byte, v any) error {

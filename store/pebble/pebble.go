@@ -29,6 +29,7 @@ const (
 	prefixUser      = "u/" // u/<user>             -> RFC 3339 creation time
 	prefixFollowing = "f/" // f/<follower>\0<followee>
 	prefixFollowers = "r/" // r/<followee>\0<follower>
+	prefixDeleted   = "x/" // x/<id BE>            -> RFC 3339 deletion time
 )
 
 // Store implements app.PostStore, app.Graph, app.NotificationStore and
@@ -38,6 +39,9 @@ type Store struct {
 	// graphMu makes Follow/Unfollow's check-then-write atomic, so "is the
 	// edge new" is answered exactly once per edge.
 	graphMu sync.Mutex
+	// postMu makes HidePost's read-modify-write atomic with DeletePost, so
+	// a moderation never writes back a post deleted after it was read.
+	postMu sync.Mutex
 }
 
 var (
@@ -149,14 +153,54 @@ func (s *Store) GetPosts(_ context.Context, ids []app.ID) (map[app.ID]app.Post, 
 	return out, nil
 }
 
-// DeletePost implements app.PostStore.
+func deletedKey(id app.ID) []byte { return append([]byte(prefixDeleted), idBytes(id)...) }
+
+// DeletePost implements app.PostStore. The deletion record is written in
+// the same batch and kept for good: a few bytes per deleted post, where
+// Cassandra expires it.
 func (s *Store) DeletePost(_ context.Context, p app.Post) error {
+	s.postMu.Lock()
+	defer s.postMu.Unlock()
 	b := s.db.NewBatch()
 	defer b.Close()
 	_ = b.Delete(postKey(p.ID), nil)
 	_ = b.Delete(byAuthorKey(p.Author, p.ID), nil)
+	_ = b.Set(deletedKey(p.ID), []byte(time.Now().UTC().Format(time.RFC3339)), nil)
 	if err := b.Commit(pebble.Sync); err != nil {
 		return fmt.Errorf("pebble: delete post %s: %w", p.ID, err)
+	}
+	return nil
+}
+
+// WasDeleted implements app.PostStore.
+func (s *Store) WasDeleted(_ context.Context, id app.ID) (bool, error) {
+	ok, err := s.has(deletedKey(id))
+	if err != nil {
+		return false, fmt.Errorf("pebble: deletion of post %s: %w", id, err)
+	}
+	return ok, nil
+}
+
+// HidePost implements app.PostStore: the post is read and written back
+// under postMu, so a post deleted before stays deleted.
+func (s *Store) HidePost(ctx context.Context, p app.Post, rule string) error {
+	s.postMu.Lock()
+	defer s.postMu.Unlock()
+	found, err := s.GetPosts(ctx, []app.ID{p.ID})
+	if err != nil {
+		return err
+	}
+	stored, ok := found[p.ID]
+	if !ok {
+		return nil
+	}
+	stored.Moderated = rule
+	v, err := json.Marshal(stored)
+	if err != nil {
+		return fmt.Errorf("pebble: encode post: %w", err)
+	}
+	if err := s.db.Set(postKey(p.ID), v, pebble.Sync); err != nil {
+		return fmt.Errorf("pebble: hide post %s: %w", p.ID, err)
 	}
 	return nil
 }

@@ -70,3 +70,11 @@ func (s *Store) DeletePost(ctx context.Context, p app.Post) error {
 	s.cache.Remove(p.ID) // again: a read racing the delete may have cached it
 	return err
 }
+
+// HidePost implements app.PostStore.
+func (s *Store) HidePost(ctx context.Context, p app.Post, rule string) error {
+	s.cache.Remove(p.ID)
+	err := s.PostStore.HidePost(ctx, p, rule)
+	s.cache.Remove(p.ID)
+	return err
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -11,16 +12,20 @@ import (
 	"github.com/feedsvc/feedsvc/app"
 )
 
-// Analytics layout. Counters live in minute buckets by event time (the
-// post's CreatedAt, UTC), so a replayed event lands in the bucket it was
-// first counted in. One bucket is three keys sharing the hash tag of its
-// minute, so one script can update them on a Redis Cluster:
+// Analytics layout. Counters live in minute buckets by the post's time
+// (CreatedAt, UTC), so a replayed event lands in the bucket it was first
+// counted in. One bucket is three keys sharing the hash tag of its minute,
+// so one script can update them on a Redis Cluster:
 //
-//	an:{202611251034}:seen     set of event IDs counted in this minute (dedupe)
+//	an:{202611251034}:posts    hash post ID -> what it counted, or "-" once removed
 //	an:{202611251034}:tags     hash tag -> posts using it
 //	an:{202611251034}:authors  hash author -> posts
 //
-// All three expire together AnalyticsRetention after the bucket's minute.
+// The posts hash is each post's membership: "author\ntag\ntag...", what
+// RecordPost added, so RemovePost takes back exactly that; "-" marks a
+// removed post, so a replayed post.created (or one handled after its
+// post.deleted) counts nothing. All three expire together
+// AnalyticsRetention after the bucket's minute.
 const (
 	// AnalyticsRetention is how long a minute bucket is kept; queries
 	// reach at most this far back.
@@ -28,16 +33,36 @@ const (
 	bucketLayout       = "200601021504"
 	// readChunk bounds the commands pipelined in one DoMulti.
 	readChunk = 1000
+	// removed is the membership of a post RemovePost took back.
+	removed = "-"
 )
 
-// recordScript counts one event in one minute bucket, exactly once.
-// KEYS = seen, tags, authors. ARGV[1] = event ID, ARGV[2] = expiry (unix
-// seconds), ARGV[3] = author, ARGV[4..] = distinct tags.
+// recordScript counts one post in one minute bucket, exactly once, unless
+// it was removed. KEYS = posts, tags, authors. ARGV[1] = post ID, ARGV[2] =
+// expiry (unix seconds), ARGV[3] = membership, ARGV[4] = author, ARGV[5..] =
+// distinct tags.
 var recordScript = rueidis.NewLuaScript(`
-if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return 0 end
-redis.call('HINCRBY', KEYS[3], ARGV[3], 1)
-for i = 4, #ARGV do redis.call('HINCRBY', KEYS[2], ARGV[i], 1) end
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[3]) == 0 then return 0 end
+redis.call('HINCRBY', KEYS[3], ARGV[4], 1)
+for i = 5, #ARGV do redis.call('HINCRBY', KEYS[2], ARGV[i], 1) end
 for i = 1, #KEYS do redis.call('EXPIREAT', KEYS[i], ARGV[2]) end
+return 1
+`)
+
+// removeScript takes back what recordScript counted for one post, once, and
+// marks it removed. A counter that reaches zero is deleted, so a tag nobody
+// uses any more leaves the trends. KEYS and ARGV[1..2] as recordScript.
+var removeScript = rueidis.NewLuaScript(`
+local m = redis.call('HGET', KEYS[1], ARGV[1])
+if m == '` + removed + `' then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], '` + removed + `')
+redis.call('EXPIREAT', KEYS[1], ARGV[2])
+if not m then return 0 end
+local key = KEYS[3]
+for name in string.gmatch(m, '[^\n]+') do
+	if redis.call('HINCRBY', key, name, -1) <= 0 then redis.call('HDEL', key, name) end
+	key = KEYS[2]
+end
 return 1
 `)
 
@@ -55,32 +80,60 @@ func NewAnalytics(client rueidis.Client) *Analytics {
 }
 
 // AnalyticsKeys returns the keys of the minute bucket holding time at:
-// dedupe set, tag counters, author counters. Deleting them together and
-// replaying the bucket's events reproduces its counts.
+// post memberships, tag counters, author counters. Deleting them together
+// and replaying the bucket's events reproduces its counts.
 func AnalyticsKeys(at time.Time) []string {
 	p := "an:{" + at.UTC().Format(bucketLayout) + "}:"
-	return []string{p + "seen", p + "tags", p + "authors"}
+	return []string{p + "posts", p + "tags", p + "authors"}
 }
 
-// RecordPost implements app.Analytics. An event older than the retention
-// is ignored: its bucket is gone and must not come back.
-func (a *Analytics) RecordPost(ctx context.Context, eventID, author string, tags []string, at time.Time) error {
-	minute := at.UTC().Truncate(time.Minute)
-	expires := minute.Add(AnalyticsRetention)
-	if !expires.After(a.now()) {
+// bucket returns the minute of at and its expiry, and false when the bucket
+// is past the retention: gone, and it must not come back.
+func (a *Analytics) bucket(at time.Time) (minute, expires time.Time, ok bool) {
+	minute = at.UTC().Truncate(time.Minute)
+	expires = minute.Add(AnalyticsRetention)
+	return minute, expires, expires.After(a.now())
+}
+
+// RecordPost implements app.Analytics. A post older than the retention is
+// ignored.
+func (a *Analytics) RecordPost(ctx context.Context, post app.ID, author string, tags []string, at time.Time) error {
+	minute, expires, ok := a.bucket(at)
+	if !ok {
 		return nil
 	}
-	args := make([]string, 0, len(tags)+3)
-	args = append(args, eventID, strconv.FormatInt(expires.Unix(), 10), author)
+	// Names are user IDs and folded hashtags, which never hold a newline,
+	// the membership's separator; anything else is not counted.
+	if author == "" || strings.Contains(author, "\n") {
+		return fmt.Errorf("record post %s: %w: author %q", post, app.ErrInvalid, author)
+	}
+	names := []string{author}
 	seen := make(map[string]bool, len(tags))
 	for _, t := range tags {
-		if t != "" && !seen[t] {
+		if t != "" && !seen[t] && !strings.Contains(t, "\n") {
 			seen[t] = true
-			args = append(args, t)
+			names = append(names, t)
 		}
 	}
+	args := make([]string, 0, len(names)+3)
+	args = append(args, post.String(), strconv.FormatInt(expires.Unix(), 10), strings.Join(names, "\n"))
+	args = append(args, names...)
 	if err := recordScript.Exec(ctx, a.client, AnalyticsKeys(minute), args).Error(); err != nil {
-		return fmt.Errorf("record event %s in bucket %s: %w", eventID, minute.Format(bucketLayout), err)
+		return fmt.Errorf("record post %s in bucket %s: %w", post, minute.Format(bucketLayout), err)
+	}
+	return nil
+}
+
+// RemovePost implements app.Analytics. A post older than the retention is
+// ignored, like in RecordPost.
+func (a *Analytics) RemovePost(ctx context.Context, post app.ID, at time.Time) error {
+	minute, expires, ok := a.bucket(at)
+	if !ok {
+		return nil
+	}
+	args := []string{post.String(), strconv.FormatInt(expires.Unix(), 10)}
+	if err := removeScript.Exec(ctx, a.client, AnalyticsKeys(minute), args).Error(); err != nil {
+		return fmt.Errorf("remove post %s from bucket %s: %w", post, minute.Format(bucketLayout), err)
 	}
 	return nil
 }

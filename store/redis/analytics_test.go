@@ -15,9 +15,10 @@ import (
 )
 
 // anEvent is one post.created as the analytics adapter sees it. Tags and
-// authors ending in "$" get the test's unique suffix.
+// authors ending in "$" get the test's unique suffix; post is added to the
+// test's random ID base.
 type anEvent struct {
-	id     string
+	post   app.ID
 	author string
 	tags   []string
 	at     time.Duration // after the test's base hour
@@ -32,6 +33,7 @@ type anEnv struct {
 	a      *redisstore.Analytics
 	base   time.Time
 	suffix string
+	idBase app.ID
 }
 
 func newAnEnv(t *testing.T, client rueidis.Client) *anEnv {
@@ -44,6 +46,7 @@ func newAnEnv(t *testing.T, client rueidis.Client) *anEnv {
 		a:      redisstore.NewAnalytics(client),
 		base:   time.Now().UTC().Add(-back).Truncate(time.Hour),
 		suffix: "_" + uniqueUser(t),
+		idBase: app.ID(rand.Int64N(1 << 60)),
 	}
 	t.Cleanup(func() {
 		for m := e.base.Add(-time.Hour); m.Before(e.base.Add(5 * time.Hour)); m = m.Add(time.Minute) {
@@ -62,7 +65,15 @@ func (e *anEnv) record(evs ...anEvent) {
 		for i, tag := range ev.tags {
 			tags[i] = e.name(tag)
 		}
-		must(e.t, e.a.RecordPost(context.Background(), e.name(ev.id), e.name(ev.author), tags, e.base.Add(ev.at)))
+		must(e.t, e.a.RecordPost(context.Background(), e.idBase+ev.post, e.name(ev.author), tags, e.base.Add(ev.at)))
+	}
+}
+
+// remove takes posts back, each at the time it was recorded with.
+func (e *anEnv) remove(evs ...anEvent) {
+	e.t.Helper()
+	for _, ev := range evs {
+		must(e.t, e.a.RemovePost(context.Background(), e.idBase+ev.post, e.base.Add(ev.at)))
 	}
 }
 
@@ -137,29 +148,29 @@ func TestAnalyticsConformance(t *testing.T) {
 		{
 			name: "each event counts once however often it is delivered",
 			events: []anEvent{
-				{"e1$", "ann$", []string{"go$", "redis$"}, 10 * time.Second},
-				{"e1$", "ann$", []string{"go$", "redis$"}, 10 * time.Second},
-				{"e2$", "ann$", []string{"go$"}, 30 * time.Second},
-				{"e3$", "bob$", []string{"go$"}, m + time.Second},
-				{"e2$", "ann$", []string{"go$"}, 30 * time.Second},
-				{"e3$", "bob$", []string{"go$"}, m + time.Second},
+				{1, "ann$", []string{"go$", "redis$"}, 10 * time.Second},
+				{1, "ann$", []string{"go$", "redis$"}, 10 * time.Second},
+				{2, "ann$", []string{"go$"}, 30 * time.Second},
+				{3, "bob$", []string{"go$"}, m + time.Second},
+				{2, "ann$", []string{"go$"}, 30 * time.Second},
+				{3, "bob$", []string{"go$"}, m + time.Second},
 			},
 			tops:    []query{{0, h, 0, tagCounts("go$", 3, "redis$", 1)}},
 			hourlys: []hourly{{"ann$", 0, h, []int64{2}}, {"bob$", 0, h, []int64{1}}},
 		},
 		{
 			name:    "a tag repeated in one post counts once",
-			events:  []anEvent{{"e1$", "ann$", []string{"go$", "go$"}, 0}},
+			events:  []anEvent{{1, "ann$", []string{"go$", "go$"}, 0}},
 			tops:    []query{{0, h, 0, tagCounts("go$", 1)}},
 			hourlys: []hourly{{"ann$", 0, h, []int64{1}}},
 		},
 		{
 			name: "top tags: most used first, ties by name, limit",
 			events: []anEvent{
-				{"e1$", "ann$", []string{"b$", "c$"}, 0},
-				{"e2$", "ann$", []string{"a$", "c$"}, 2 * m},
-				{"e3$", "bob$", []string{"a$", "b$", "c$"}, 40 * m},
-				{"e4$", "bob$", []string{"d$"}, 59 * m},
+				{1, "ann$", []string{"b$", "c$"}, 0},
+				{2, "ann$", []string{"a$", "c$"}, 2 * m},
+				{3, "bob$", []string{"a$", "b$", "c$"}, 40 * m},
+				{4, "bob$", []string{"d$"}, 59 * m},
 			},
 			tops: []query{
 				{0, h, 0, tagCounts("c$", 3, "a$", 2, "b$", 2, "d$", 1)},
@@ -170,11 +181,11 @@ func TestAnalyticsConformance(t *testing.T) {
 		{
 			name: "window edges are minute buckets: from inclusive, to exclusive",
 			events: []anEvent{
-				{"e1$", "ann$", []string{"early$"}, 10*m - time.Second},
-				{"e2$", "ann$", []string{"first$"}, 10 * m},
-				{"e3$", "ann$", []string{"inside$"}, 15*m + 30*time.Second},
-				{"e4$", "ann$", []string{"last$"}, 20*m - time.Nanosecond},
-				{"e5$", "ann$", []string{"late$"}, 20 * m},
+				{1, "ann$", []string{"early$"}, 10*m - time.Second},
+				{2, "ann$", []string{"first$"}, 10 * m},
+				{3, "ann$", []string{"inside$"}, 15*m + 30*time.Second},
+				{4, "ann$", []string{"last$"}, 20*m - time.Nanosecond},
+				{5, "ann$", []string{"late$"}, 20 * m},
 			},
 			tops: []query{
 				{10 * m, 20 * m, 0, tagCounts("first$", 1, "inside$", 1, "last$", 1)},
@@ -189,12 +200,12 @@ func TestAnalyticsConformance(t *testing.T) {
 		{
 			name: "author hourly: every hour of the range, zeros included",
 			events: []anEvent{
-				{"e1$", "ann$", nil, 5 * m},
-				{"e2$", "ann$", nil, 59*m + 59*time.Second},
-				{"e3$", "ann$", nil, h},
-				{"e4$", "ann$", nil, 3*h + 30*m},
-				{"e5$", "bob$", nil, 3 * h},
-				{"e4$", "ann$", nil, 3*h + 30*m},
+				{1, "ann$", nil, 5 * m},
+				{2, "ann$", nil, 59*m + 59*time.Second},
+				{3, "ann$", nil, h},
+				{4, "ann$", nil, 3*h + 30*m},
+				{5, "bob$", nil, 3 * h},
+				{4, "ann$", nil, 3*h + 30*m},
 			},
 			hourlys: []hourly{
 				{"ann$", 0, 4 * h, []int64{2, 1, 0, 1}},
@@ -227,11 +238,11 @@ func TestAnalyticsConformance(t *testing.T) {
 			t.Run("wiping a bucket and replaying reproduces the counts", func(t *testing.T) {
 				e := newAnEnv(t, client)
 				evs := []anEvent{
-					{"e1$", "ann$", []string{"go$", "db$"}, 5*m + time.Second},
-					{"e2$", "ann$", []string{"go$"}, 5*m + 50*time.Second},
-					{"e3$", "bob$", []string{"db$"}, 5*m + 20*time.Second},
-					{"e4$", "ann$", []string{"go$"}, 6 * m},
-					{"e5$", "bob$", []string{"go$"}, h + 6*m},
+					{1, "ann$", []string{"go$", "db$"}, 5*m + time.Second},
+					{2, "ann$", []string{"go$"}, 5*m + 50*time.Second},
+					{3, "bob$", []string{"db$"}, 5*m + 20*time.Second},
+					{4, "ann$", []string{"go$"}, 6 * m},
+					{5, "bob$", []string{"go$"}, h + 6*m},
 				}
 				e.record(evs...)
 				e.record(evs[1], evs[3]) // redelivered
@@ -260,9 +271,76 @@ func TestAnalyticsConformance(t *testing.T) {
 				e.record(evs...)
 				check("after a second replay")
 			})
+			t.Run("a removed post leaves trends and hourly counts, once", func(t *testing.T) {
+				e := newAnEnv(t, client)
+				gone := anEvent{1, "ann$", []string{"go$", "db$", "only$"}, 5*m + time.Second}
+				evs := []anEvent{gone,
+					{2, "ann$", []string{"go$"}, 5*m + 30*time.Second},
+					{3, "bob$", []string{"db$"}, 5*m + 40*time.Second},
+				}
+				e.record(evs...)
+				e.remove(gone)
+				e.remove(gone) // redelivered
+				want := tagCounts("db$", 1, "go$", 1)
+				if got := e.top(0, h, 0); !slices.Equal(got, want) {
+					t.Fatalf("TopTags = %v, want %v (a tag at zero is gone)", got, want)
+				}
+				if got := e.hourly("ann$", 0, h); !slices.Equal(got, []int64{1}) {
+					t.Fatalf("ann hourly = %v, want [1]", got)
+				}
+				// The whole log again, in order: create, create, create, delete.
+				e.record(evs...)
+				e.remove(gone)
+				if got := e.top(0, h, 0); !slices.Equal(got, want) {
+					t.Fatalf("after a replay: TopTags = %v, want %v", got, want)
+				}
+				if got := e.hourly("ann$", 0, h); !slices.Equal(got, []int64{1}) {
+					t.Fatalf("after a replay: ann hourly = %v, want [1]", got)
+				}
+			})
+			t.Run("a post removed before it was counted is never counted", func(t *testing.T) {
+				e := newAnEnv(t, client)
+				late := anEvent{1, "ann$", []string{"go$"}, 7 * m}
+				e.remove(late) // the delete handled first (a re-driven dead letter)
+				e.record(late)
+				e.record(anEvent{2, "ann$", []string{"db$"}, 7 * m})
+				if got, want := e.top(0, h, 0), tagCounts("db$", 1); !slices.Equal(got, want) {
+					t.Fatalf("TopTags = %v, want %v", got, want)
+				}
+				if got := e.hourly("ann$", 0, h); !slices.Equal(got, []int64{1}) {
+					t.Fatalf("ann hourly = %v, want [1]", got)
+				}
+				for _, k := range redisstore.AnalyticsKeys(e.base.Add(7 * m))[:1] {
+					ttl, err := client.Do(ctx, client.B().Ttl().Key(k).Build()).AsInt64()
+					must(t, err)
+					if ttl <= 0 {
+						t.Fatalf("TTL of %s = %d: the removal mark must expire with its bucket", k, ttl)
+					}
+				}
+			})
+			t.Run("wiping a bucket and replaying creates and deletes reproduces the counts", func(t *testing.T) {
+				e := newAnEnv(t, client)
+				evs := []anEvent{
+					{1, "ann$", []string{"go$", "db$"}, 9*m + time.Second},
+					{2, "ann$", []string{"go$"}, 9*m + 20*time.Second},
+					{3, "bob$", []string{"db$"}, 9*m + 50*time.Second},
+				}
+				play := func() {
+					e.record(evs...)
+					e.remove(evs[0])
+				}
+				play()
+				want := tagCounts("db$", 1, "go$", 1)
+				e.wipe(e.base.Add(9 * m))
+				play()
+				play()
+				if got := e.top(0, h, 0); !slices.Equal(got, want) {
+					t.Fatalf("TopTags = %v, want %v", got, want)
+				}
+			})
 			t.Run("keys expire and old events are ignored", func(t *testing.T) {
 				e := newAnEnv(t, client)
-				e.record(anEvent{"e1$", "ann$", []string{"go$"}, 0})
+				e.record(anEvent{1, "ann$", []string{"go$"}, 0})
 				keys := redisstore.AnalyticsKeys(e.base)
 				for _, k := range keys {
 					ttl, err := client.Do(ctx, client.B().Ttl().Key(k).Build()).AsInt64()
@@ -272,7 +350,8 @@ func TestAnalyticsConformance(t *testing.T) {
 					}
 				}
 				old := time.Now().Add(-redisstore.AnalyticsRetention - time.Hour)
-				must(t, e.a.RecordPost(ctx, "old"+e.suffix, "ann"+e.suffix, []string{"go" + e.suffix}, old))
+				must(t, e.a.RemovePost(ctx, e.idBase+98, old))
+				must(t, e.a.RecordPost(ctx, e.idBase+99, "ann"+e.suffix, []string{"go" + e.suffix}, old))
 				for _, k := range redisstore.AnalyticsKeys(old) {
 					n, err := client.Do(ctx, client.B().Exists().Key(k).Build()).AsInt64()
 					must(t, err)

@@ -51,7 +51,11 @@ func Run(t *testing.T, backend string, s Store, opt Options) {
 			testFollowerPaging(t, s, user, 2_500, 1000)
 		}},
 		{"ModeratedPost", testModeratedPost},
+		{"DeletionRecord", testDeletionRecord},
+		{"HidePost", testHidePost},
+		{"HideNeverResurrects", testHideNeverResurrects},
 		{"Notifications", testNotifications},
+		{"RemovePostNotifications", testRemovePostNotifications},
 		{"Decisions", testDecisions},
 		{"BigFollowerCount", func(t *testing.T, s Store, user func(string) string) {
 			testFollowerPaging(t, s, user, opt.BigFollowers, 5000)
@@ -320,6 +324,120 @@ func testModeratedPost(t *testing.T, s Store, user func(string) string) {
 	}
 }
 
+// testDeletionRecord: DeletePost records the deletion, so "deleted" is
+// told from "never saved" (or "not visible yet").
+func testDeletionRecord(t *testing.T, s Store, user func(string) string) {
+	ctx := context.Background()
+	author := user("del")
+	p, kept := newPost(author, 1), newPost(author, 2)
+	never := ids.Next()
+	must(t, s.SavePost(ctx, p))
+	must(t, s.SavePost(ctx, kept))
+	for _, id := range []app.ID{p.ID, kept.ID, never} {
+		if deleted, err := s.WasDeleted(ctx, id); err != nil || deleted {
+			t.Fatalf("WasDeleted(%s) before any delete = %v, %v", id, deleted, err)
+		}
+	}
+	must(t, s.DeletePost(ctx, p))
+	must(t, s.DeletePost(ctx, p))
+	// A caller that knows only the ID (the author is looked up).
+	byID := newPost(author, 3)
+	must(t, s.SavePost(ctx, byID))
+	must(t, s.DeletePost(ctx, app.Post{ID: byID.ID}))
+	for id, want := range map[app.ID]bool{p.ID: true, byID.ID: true, kept.ID: false, never: false} {
+		deleted, err := s.WasDeleted(ctx, id)
+		must(t, err)
+		if deleted != want {
+			t.Fatalf("WasDeleted(%s) = %v, want %v", id, deleted, want)
+		}
+	}
+	got, err := s.GetPosts(ctx, []app.ID{p.ID, byID.ID, kept.ID})
+	must(t, err)
+	if len(got) != 1 || got[kept.ID].Text != kept.Text {
+		t.Fatalf("GetPosts after deletes = %+v, want only %s", got, kept.ID)
+	}
+	tl, err := s.AuthorPosts(ctx, author, 0, 10)
+	must(t, err)
+	if len(tl) != 1 || tl[0].ID != kept.ID {
+		t.Fatalf("AuthorPosts after deletes = %+v, want only %s", tl, kept.ID)
+	}
+}
+
+// testHidePost: HidePost marks a stored post moderated by ID and author,
+// keeping its text, in both reads; the caller may know only the ID.
+func testHidePost(t *testing.T, s Store, user func(string) string) {
+	ctx := context.Background()
+	author := user("hide")
+	p, q := newPost(author, 1), newPost(author, 2)
+	must(t, s.SavePost(ctx, p))
+	must(t, s.SavePost(ctx, q))
+	must(t, s.HidePost(ctx, app.Post{ID: p.ID, Author: author}, "blocklist"))
+	must(t, s.HidePost(ctx, app.Post{ID: p.ID, Author: author}, "blocklist")) // a replay
+	must(t, s.HidePost(ctx, app.Post{ID: q.ID}, "link_spam"))
+	got, err := s.GetPosts(ctx, []app.ID{p.ID, q.ID})
+	must(t, err)
+	for _, w := range []struct {
+		p    app.Post
+		rule string
+	}{{p, "blocklist"}, {q, "link_spam"}} {
+		if g := got[w.p.ID]; g.Moderated != w.rule || g.Text != w.p.Text || g.Author != author || !g.CreatedAt.Equal(w.p.CreatedAt) {
+			t.Fatalf("GetPosts(%s) = %+v, want %+v moderated %q", w.p.ID, g, w.p, w.rule)
+		}
+	}
+	tl, err := s.AuthorPosts(ctx, author, 0, 10)
+	must(t, err)
+	if len(tl) != 2 || tl[0].Moderated != "link_spam" || tl[1].Moderated != "blocklist" || tl[1].Text != p.Text {
+		t.Fatalf("AuthorPosts = %+v", tl)
+	}
+}
+
+// testHideNeverResurrects: hiding a deleted post leaves it deleted, in
+// GetPosts, in the timeline (whose pages stay full past such posts) and in
+// the deletion record.
+func testHideNeverResurrects(t *testing.T, s Store, user func(string) string) {
+	ctx := context.Background()
+	author := user("ghost")
+	var posts []app.Post
+	for i := range 6 {
+		p := newPost(author, i)
+		must(t, s.SavePost(ctx, p))
+		posts = append(posts, p)
+	}
+	// The four newest are deleted, then a late moderation hides them.
+	for _, p := range posts[2:] {
+		must(t, s.DeletePost(ctx, p))
+		must(t, s.HidePost(ctx, p, "blocklist"))
+	}
+	never := newPost(author, 9) // hidden without ever being saved
+	must(t, s.HidePost(ctx, never, "blocklist"))
+	var ids []app.ID
+	for _, p := range append(posts[2:], never) {
+		ids = append(ids, p.ID)
+	}
+	got, err := s.GetPosts(ctx, ids)
+	must(t, err)
+	if len(got) != 0 {
+		t.Fatalf("hidden deleted posts came back: %+v", got)
+	}
+	for _, p := range posts[2:] {
+		if deleted, err := s.WasDeleted(ctx, p.ID); err != nil || !deleted {
+			t.Fatalf("WasDeleted(%s) after a hide = %v, %v", p.ID, deleted, err)
+		}
+	}
+	for _, limit := range []int{1, 2, 10} {
+		tl, err := s.AuthorPosts(ctx, author, 0, limit)
+		must(t, err)
+		var got []app.ID
+		for _, p := range tl {
+			got = append(got, p.ID)
+		}
+		want := []app.ID{posts[1].ID, posts[0].ID}[:min(limit, 2)]
+		if !slices.Equal(got, want) {
+			t.Fatalf("AuthorPosts(limit %d) = %v, want %v", limit, got, want)
+		}
+	}
+}
+
 func testNotifications(t *testing.T, s Store, user func(string) string) {
 	ctx := context.Background()
 	nina, other := user("nina"), user("other")
@@ -400,5 +518,39 @@ func testDecisions(t *testing.T, s Store, user func(string) string) {
 	}
 	if !slices.Equal(got, want) {
 		t.Fatalf("decisions = %v, want %v", got, want)
+	}
+}
+
+// testRemovePostNotifications: the notifications about one post go, for
+// every user; others (another post's, a follow) stay; repeating is fine.
+func testRemovePostNotifications(t *testing.T, s Store, user func(string) string) {
+	ctx := context.Background()
+	bob, cat := user("bob"), user("cat")
+	at := base.Add(time.Hour)
+	gone, kept := ids.Next(), ids.Next()
+	follow := app.Notification{ID: ids.Next(), User: bob, Kind: app.NotifyFollow, Actor: user("ann"), CreatedAt: at}
+	for _, n := range []app.Notification{
+		{ID: gone, User: bob, Kind: app.NotifyMention, Actor: user("ann"), Post: gone, CreatedAt: at},
+		{ID: gone, User: cat, Kind: app.NotifyMention, Actor: user("ann"), Post: gone, CreatedAt: at},
+		{ID: kept, User: bob, Kind: app.NotifyMention, Actor: user("ann"), Post: kept, CreatedAt: at},
+		follow,
+	} {
+		must(t, s.AddNotification(ctx, n))
+	}
+	must(t, s.RemovePostNotifications(ctx, gone))
+	must(t, s.RemovePostNotifications(ctx, gone))
+	must(t, s.RemovePostNotifications(ctx, ids.Next())) // a post nobody was notified about
+	for u, want := range map[string][]app.ID{bob: {kept, follow.ID}, cat: nil} {
+		ns, err := s.Notifications(ctx, u, 0, 10)
+		must(t, err)
+		var got []app.ID
+		for _, n := range ns {
+			got = append(got, n.ID)
+		}
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Fatalf("notifications of %s = %v, want %v", u, got, want)
+		}
 	}
 }
