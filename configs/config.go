@@ -78,7 +78,8 @@ type FeedsConfig struct {
 	// feed hydration (size 0: no cache).
 	PostCacheSize int
 	PostCacheTTL  time.Duration
-	// NodeID is the Snowflake node, 0-app.MaxNodeID, or -1 to derive one.
+	// NodeID is the Snowflake node, 0-app.MaxNodeID, or -1 to lease one
+	// from the store.
 	NodeID int
 }
 
@@ -130,7 +131,7 @@ func (c *Config) Bind(target *pflag.FlagSet) {
 	fs.DurationVar(&c.Server.ShutdownDrain, "shutdown-drain", 5*time.Second, "on SIGTERM, how long /readyz answers 503 while HTTP still serves, before roles stop")
 	fs.DurationVar(&c.Server.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "after the drain, how long roles and HTTP may take to stop before the process exits non-zero")
 
-	fs.IntVar(&c.Feeds.NodeID, "node-id", -1, "Snowflake node number 0-1023, unique per api process (default: derived from host and pid)")
+	fs.IntVar(&c.Feeds.NodeID, "node-id", -1, "Snowflake node number 0-1023, unique per api process (default: leased from the store, renewed while the process runs)")
 	fs.IntVar(&c.Feeds.Cap, "feed-cap", 800, "posts kept per home feed")
 	fs.IntVar(&c.Feeds.FanoutBatch, "fanout-batch", 1000, "followers read and feed writes pipelined per batch")
 	fs.IntVar(&c.Feeds.CelebrityThreshold, "celebrity-threshold", 10000, "followers above which an author's posts are merged into feeds on read instead of fanned out (0: never)")
@@ -285,7 +286,7 @@ func (f FeedsConfig) Validate() error {
 	if f.NodeID != -1 && (f.NodeID < 0 || f.NodeID > app.MaxNodeID) {
 		// app.NewIDGen would take it modulo 1024: two processes could
 		// share a node and mint the same IDs.
-		errs = append(errs, setting.Errorf("NodeID", "%d is out of range 0-%d (-1: derive from host and pid)", f.NodeID, app.MaxNodeID))
+		errs = append(errs, setting.Errorf("NodeID", "%d is out of range 0-%d (-1: lease one from the store)", f.NodeID, app.MaxNodeID))
 	}
 	if f.Cap <= 0 {
 		errs = append(errs, setting.Errorf("Cap", "%d is not positive", f.Cap))

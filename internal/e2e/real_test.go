@@ -82,8 +82,8 @@ func TestMigrate(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Every table of every migration version (v1: posts and graph, v2:
-	// notifications and moderation), and nothing else.
-	want := []string{"followers", "follows", "moderation_decisions", "notification_reads", "notifications",
+	// notifications and moderation, v3: node leases), and nothing else.
+	want := []string{"followers", "follows", "moderation_decisions", "node_leases", "notification_reads", "notifications",
 		"posts", "posts_by_author", "schema_migrations", "user_post_months", "users"}
 	slices.Sort(tables)
 	if !slices.Equal(tables, want) {

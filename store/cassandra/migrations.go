@@ -116,6 +116,19 @@ var migrations = []migration{
 			) WITH CLUSTERING ORDER BY (post_id DESC)`,
 		},
 	},
+	{
+		version: 3,
+		name:    "node leases",
+		stmts: []string{
+			// Which process holds each ID node: a row per node, written
+			// only through LWTs at SERIAL, with a TTL the holder renews.
+			// At most MaxNodeID+1 rows, so a full scan is cheap.
+			`CREATE TABLE IF NOT EXISTS {ks}.node_leases (
+				node int PRIMARY KEY,
+				owner text
+			)`,
+		},
+	},
 }
 
 // columnExists reports whether err says an ALTER TABLE ... ADD found its
