@@ -54,7 +54,7 @@ func (f *anFakeAnalytics) AuthorHourly(context.Context, string, time.Time, time.
 
 func TestAnalystHandle(t *testing.T) {
 	at := time.Date(2026, 11, 25, 10, 34, 5, 0, time.UTC)
-	id := app.NewIDGen(1).Next()
+	id, _ := app.NewIDGen(1).Next()
 	cases := []struct {
 		name string
 		ev   app.Event

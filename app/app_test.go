@@ -90,7 +90,10 @@ func TestIDGenMonotonic(t *testing.T) {
 	g := app.NewIDGen(7)
 	prev := app.ID(0)
 	for range 10000 {
-		id := g.Next()
+		id, err := g.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
 		if id <= prev {
 			t.Fatalf("ID %d not above %d", id, prev)
 		}

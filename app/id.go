@@ -1,6 +1,7 @@
 package app
 
 import (
+	"fmt"
 	"sync"
 	"time"
 )
@@ -16,13 +17,18 @@ const (
 	MaxNodeID = 1<<nodeBits - 1
 )
 
-// IDGen makes unique, time-ordered IDs for one node.
+// IDGen makes unique, time-ordered IDs for one node. The node is either its
+// own outright (NewIDGen) or leased (NewLeasedIDGen, kept by a NodeLease):
+// a leased generator issues IDs only while its lease is known to be held.
 type IDGen struct {
 	mu     sync.Mutex
 	node   int64
 	lastMs int64
 	seq    int64
 	now    func() time.Time
+	// leased generators issue only before until.
+	leased bool
+	until  time.Time
 }
 
 // NewIDGen returns a generator for node (0..MaxNodeID; taken modulo otherwise).
@@ -30,12 +36,55 @@ func NewIDGen(node int) *IDGen {
 	return &IDGen{node: int64(node) & MaxNodeID, now: time.Now}
 }
 
-// Next returns a fresh ID, greater than every ID this generator returned before,
-// even if the wall clock steps back.
-func (g *IDGen) Next() ID {
+// NewLeasedIDGen returns a generator whose node is leased: it refuses to
+// issue IDs until Lease names the node and how long it is held.
+func NewLeasedIDGen() *IDGen {
+	return &IDGen{leased: true, now: time.Now}
+}
+
+// Lease sets the node of a leased generator and the time until which it may
+// issue IDs for it. A renewal moves until on; a new node keeps the IDs
+// increasing.
+func (g *IDGen) Lease(node int, until time.Time) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	ms := g.now().UnixMilli() - epochMillis
+	g.node, g.until = int64(node)&MaxNodeID, until
+}
+
+// Revoke stops a leased generator at once, until the next Lease.
+func (g *IDGen) Revoke() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.until = time.Time{}
+}
+
+// Check returns why Next would refuse now (ErrUnavailable), or nil.
+func (g *IDGen) Check() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.check(g.now())
+}
+
+func (g *IDGen) check(now time.Time) error {
+	if g.leased && !now.Before(g.until) {
+		// Another process may hold the node by now: an ID from here
+		// could be one it issues too.
+		return fmt.Errorf("%w: no ID node: its lease is not known to be held", ErrUnavailable)
+	}
+	return nil
+}
+
+// Next returns a fresh ID, greater than every ID this generator returned before,
+// even if the wall clock steps back. A leased generator refuses
+// (ErrUnavailable) while its lease is not known to be held.
+func (g *IDGen) Next() (ID, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := g.now()
+	if err := g.check(now); err != nil {
+		return 0, err
+	}
+	ms := now.UnixMilli() - epochMillis
 	if ms <= g.lastMs {
 		ms = g.lastMs
 		g.seq++
@@ -48,7 +97,7 @@ func (g *IDGen) Next() ID {
 		g.seq = 0
 	}
 	g.lastMs = ms
-	return ID(ms<<(nodeBits+seqBits) | g.node<<seqBits | g.seq)
+	return ID(ms<<(nodeBits+seqBits) | g.node<<seqBits | g.seq), nil
 }
 
 // MinIDAt returns the smallest ID that could be made at time t; useful as a

@@ -18,6 +18,10 @@ var (
 	// ErrUnavailable: a dependency (store, cache, broker) is down, overloaded
 	// or timed out; the same call may succeed later.
 	ErrUnavailable = errors.New("dependency unavailable")
+	// ErrIDConflict: a new record's ID already belongs to a different one.
+	// Unique nodes make it a fault (a clock far behind, or one --node-id
+	// given to two processes); refusing keeps the older record intact.
+	ErrIDConflict = errors.New("ID already taken by another record")
 )
 
 // MaxPostChars is the longest post text, in Unicode code points.
@@ -48,6 +52,9 @@ func (id ID) Time() time.Time {
 	return time.UnixMilli(int64(id)>>(nodeBits+seqBits) + epochMillis)
 }
 
+// Node returns the generator node encoded in the ID.
+func (id ID) Node() int { return int(int64(id)>>seqBits) & MaxNodeID }
+
 // Post is a user's post.
 type Post struct {
 	ID        ID        `json:"id,string"`
@@ -57,6 +64,13 @@ type Post struct {
 	// Moderated names the moderation rule the post broke; a moderated post
 	// is hidden from everyone but its author.
 	Moderated string `json:"moderated,omitempty"`
+}
+
+// Conflicts reports whether p and q are different posts under one ID: their
+// author, text or creation time differ. Saving the same post again
+// (a retry, or a moderation, which sets only Moderated) does not conflict.
+func (p Post) Conflicts(q Post) bool {
+	return p.ID == q.ID && (p.Author != q.Author || p.Text != q.Text || p.CreatedAt.UnixMilli() != q.CreatedAt.UnixMilli())
 }
 
 // VisibleTo reports whether user may see the post.

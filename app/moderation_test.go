@@ -48,10 +48,11 @@ func TestModerationRules(t *testing.T) {
 			store, b := apptest.NewStore(), &apptest.Bus{}
 			ids := app.NewIDGen(2)
 			for i := range c.prior {
-				id := ids.Next()
+				id, _ := ids.Next()
 				must(t, store.SavePost(ctx, app.Post{ID: id, Author: "a", Text: fmt.Sprint(i), CreatedAt: id.Time()}))
 			}
-			p := app.Post{ID: ids.Next(), Author: "a", Text: c.text}
+			id, _ := ids.Next()
+			p := app.Post{ID: id, Author: "a", Text: c.text}
 			p.CreatedAt = p.ID.Time()
 			must(t, store.SavePost(ctx, p))
 			m, err := app.NewModerator(app.Moderator{Posts: store, Decisions: store, Events: b, Rules: rules, Log: slog.New(slog.DiscardHandler)})

@@ -108,7 +108,10 @@ func (s *Service) Notifications(ctx context.Context, user, cursor string, limit 
 // there are now).
 func (s *Service) MarkNotificationsRead(ctx context.Context, user string, upTo ID) error {
 	if upTo == 0 {
-		upTo = s.IDs.Next()
+		var err error
+		if upTo, err = s.IDs.Next(); err != nil {
+			return fmt.Errorf("mark notifications read: %w", err)
+		}
 	}
 	if err := s.Notes.MarkRead(ctx, user, upTo); err != nil {
 		return fmt.Errorf("mark notifications read: %w", err)

@@ -36,7 +36,11 @@ func (s *Service) CreatePost(ctx context.Context, author, text string) (Post, er
 	if err := ValidatePostText(text); err != nil {
 		return Post{}, err
 	}
-	p := Post{ID: s.IDs.Next(), Author: author, Text: text}
+	id, err := s.IDs.Next()
+	if err != nil {
+		return Post{}, fmt.Errorf("new post: %w", err)
+	}
+	p := Post{ID: id, Author: author, Text: text}
 	p.CreatedAt = p.ID.Time().UTC()
 	if err := s.Posts.SavePost(ctx, p); err != nil {
 		return Post{}, fmt.Errorf("save post: %w", err)
@@ -137,7 +141,11 @@ func (s *Service) Unfollow(ctx context.Context, follower, followee string) error
 }
 
 func (s *Service) publishFollow(ctx context.Context, typ string, f Follow) error {
-	if err := s.Events.Publish(ctx, s.event(typ, s.IDs.Next(), nil, &f)); err != nil {
+	id, err := s.IDs.Next()
+	if err != nil {
+		return fmt.Errorf("%s: %w", typ, err)
+	}
+	if err := s.Events.Publish(ctx, s.event(typ, id, nil, &f)); err != nil {
 		return fmt.Errorf("publish %s: %w", typ, err)
 	}
 	return nil

@@ -87,7 +87,8 @@ type FeedsConfig struct {
 	// feed hydration (size 0: no cache).
 	PostCacheSize int
 	PostCacheTTL  time.Duration
-	// NodeID is the Snowflake node, 0-app.MaxNodeID, or -1 to derive one.
+	// NodeID is the Snowflake node, 0-app.MaxNodeID, or -1 to lease one
+	// from the store.
 	NodeID int
 }
 
@@ -140,7 +141,7 @@ func (c *Config) Bind(target *pflag.FlagSet) {
 	fs.DurationVar(&c.Server.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "after the drain, how long roles and HTTP may take to stop before the process exits non-zero")
 	fs.DurationVar(&c.Server.RequestTimeout, "request-timeout", 5*time.Second, "deadline of each HTTP request; past it the client gets 503 with Retry-After")
 
-	fs.IntVar(&c.Feeds.NodeID, "node-id", -1, "Snowflake node number 0-1023, unique per api process (default: derived from host and pid)")
+	fs.IntVar(&c.Feeds.NodeID, "node-id", -1, "Snowflake node number 0-1023, unique per api process (default: leased from the store, renewed while the process runs)")
 	fs.IntVar(&c.Feeds.Cap, "feed-cap", 800, "posts kept per home feed")
 	fs.IntVar(&c.Feeds.FanoutBatch, "fanout-batch", 1000, "followers read and feed writes pipelined per batch")
 	fs.IntVar(&c.Feeds.CelebrityThreshold, "celebrity-threshold", 10000, "followers above which an author's posts are merged into feeds on read instead of fanned out (0: never)")
@@ -299,7 +300,7 @@ func (f FeedsConfig) Validate() error {
 	if f.NodeID != -1 && (f.NodeID < 0 || f.NodeID > app.MaxNodeID) {
 		// app.NewIDGen would take it modulo 1024: two processes could
 		// share a node and mint the same IDs.
-		errs = append(errs, setting.Errorf("NodeID", "%d is out of range 0-%d (-1: derive from host and pid)", f.NodeID, app.MaxNodeID))
+		errs = append(errs, setting.Errorf("NodeID", "%d is out of range 0-%d (-1: lease one from the store)", f.NodeID, app.MaxNodeID))
 	}
 	if f.Cap <= 0 {
 		errs = append(errs, setting.Errorf("Cap", "%d is not positive", f.Cap))

@@ -82,7 +82,7 @@ func postEvents(n int, author string, at time.Time) []app.Event {
 	ids := app.NewIDGen(3)
 	var out []app.Event
 	for i := range n {
-		id := ids.Next()
+		id, _ := ids.Next()
 		p := &app.Post{ID: id, Author: author, Text: fmt.Sprint("post ", i), CreatedAt: at}
 		out = append(out, app.Event{ID: "post.created:" + id.String(), Type: app.PostCreated, Time: at, Post: p})
 	}

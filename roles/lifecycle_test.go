@@ -243,7 +243,7 @@ func TestNeeds(t *testing.T) {
 	}{
 		{"analytics", roles.Needs{Redis: true, Consumer: true, RebuildFromLog: true}},
 		{"notifications", roles.Needs{Store: true, Consumer: true}},
-		{"api", roles.Needs{Store: true, Redis: true, Producer: true, HTTP: true}},
+		{"api", roles.Needs{Store: true, Redis: true, Producer: true, HTTP: true, IDs: true}},
 		{"moderation,analytics", roles.Needs{Store: true, Redis: true, Producer: true, Consumer: true, RebuildFromLog: true}},
 	} {
 		rows, err := roles.Table.Select(c.spec)

@@ -10,6 +10,7 @@ package roles
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -27,7 +28,7 @@ import (
 // Table is every role feedsvc has, in start order (they stop in reverse).
 // serve, the bench tool and the help text read role names from here only.
 var Table = Rows{
-	{Name: "api", Needs: Needs{Store: true, Redis: true, Producer: true, HTTP: true}, Build: buildAPI},
+	{Name: "api", Needs: Needs{Store: true, Redis: true, Producer: true, HTTP: true, IDs: true}, Build: buildAPI},
 	Consumer("fanout", Needs{Store: true, Redis: true}, func(d *Deps) (app.Handler, error) {
 		return &app.Fanout{Posts: d.Store, Graph: d.Store, Feeds: d.Caches.Feeds,
 			Timelines: d.Caches.Timelines, Celebrities: d.Caches.Celebrities, CelebrityThreshold: d.Settings.CelebrityThreshold,
@@ -64,6 +65,7 @@ type Needs struct {
 	Producer bool // publishes events
 	Consumer bool // consumes every topic as the consumer group named after the role
 	HTTP     bool // serves routes of its own (every process serves health and metrics)
+	IDs      bool // issues post and event IDs (a node of its own: --node-id or a lease)
 	// RebuildFromLog: the role's output lives only in Redis, so when Redis
 	// is the embedded, in-memory one its group is rewound at startup.
 	RebuildFromLog bool
@@ -123,6 +125,7 @@ func (t Rows) Needs() Needs {
 		n.Producer = n.Producer || r.Needs.Producer
 		n.Consumer = n.Consumer || r.Needs.Consumer
 		n.HTTP = n.HTTP || r.Needs.HTTP
+		n.IDs = n.IDs || r.Needs.IDs
 		n.RebuildFromLog = n.RebuildFromLog || r.Needs.RebuildFromLog
 	}
 	return n
@@ -153,7 +156,6 @@ type Settings struct {
 	CelebrityThreshold int
 	PostCacheSize      int
 	PostCacheTTL       time.Duration
-	NodeID             int
 	Moderation         app.ModerationRules
 }
 
@@ -166,6 +168,7 @@ type Deps struct {
 	Store     Store         // Needs.Store
 	Caches    Caches        // Needs.Redis
 	Publisher app.Publisher // Needs.Producer
+	IDs       *app.IDGen    // Needs.IDs; on a leased node, it refuses while the lease is not held
 	// Brokers, Topics and Events serve consumer groups.
 	Brokers []string
 	Topics  events.Topics
@@ -180,13 +183,16 @@ type Deps struct {
 }
 
 func buildAPI(d *Deps) (Role, error) {
+	if d.IDs == nil {
+		return nil, errors.New("no ID generator")
+	}
 	var posts app.PostStore = d.Store
 	if d.Settings.PostCacheSize > 0 {
 		posts = postcache.New(d.Store, d.Settings.PostCacheSize, d.Settings.PostCacheTTL)
 	}
 	svc := &app.Service{
 		Posts: posts, Graph: d.Store, Feeds: d.Caches.Feeds, Timelines: d.Caches.Timelines, Celebrities: d.Caches.Celebrities,
-		Events: d.Publisher, Notes: d.Store, IDs: app.NewIDGen(d.Settings.NodeID), FeedCap: d.Settings.FeedCap, Log: d.Log,
+		Events: d.Publisher, Notes: d.Store, IDs: d.IDs, FeedCap: d.Settings.FeedCap, Log: d.Log,
 	}
 	return api.New(d.HTTP, api.Deps{
 		Service: svc, Graph: d.Store, Posts: d.Store, Analytics: d.Caches.Analytics, Search: d.Caches.Search, Verify: d.Verify,

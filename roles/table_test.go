@@ -70,12 +70,13 @@ func newWorld(t *testing.T) *world {
 	w.router = httpserver.New(quiet(), reg, w.lc.Ready(func(context.Context) error { return nil }))
 	w.deps = &roles.Deps{
 		Log: quiet(),
-		Settings: roles.Settings{FeedCap: 100, FanoutBatch: 100, NodeID: 1,
+		Settings: roles.Settings{FeedCap: 100, FanoutBatch: 100,
 			Moderation: app.ModerationRules{Blocklist: []string{blocked}}},
 		Store: w.store,
 		Caches: roles.Caches{Feeds: w.feeds, Timelines: apptest.NewFeeds(), Celebrities: apptest.NewCelebrities(w.feeds),
 			Analytics: w.analytics, Search: w.search},
 		Publisher: producer,
+		IDs:       app.NewIDGen(1),
 		Brokers:   k.Addrs(),
 		Topics:    topics,
 		Events:    events.NewMetrics(reg),
@@ -107,6 +108,9 @@ func (w *world) run(rows roles.Rows) {
 	}
 	if !n.HTTP {
 		d.Verify = nil
+	}
+	if !n.IDs {
+		d.IDs = nil
 	}
 	built, err := roles.Build(rows, &d)
 	if err != nil {

@@ -1,6 +1,6 @@
 // Package apptest provides in-memory fakes of app's ports for unit tests:
 // Store (posts, users and follows, notifications, moderation decisions),
-// Feeds, Celebrities, Bus, Analytics and Search. They are safe for
+// Feeds, Celebrities, Bus, Analytics, Search and NodeLeases. They are safe for
 // concurrent use, keep everything in maps and make no attempt at the
 // adapters' performance or limits; the adapters themselves are proven by
 // store/storetest.

@@ -3,6 +3,7 @@ package apptest
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"slices"
 	"sort"
 	"sync"
@@ -47,6 +48,9 @@ func NewStore() *Store {
 func (s *Store) SavePost(_ context.Context, p app.Post) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if old, ok := s.posts[p.ID]; ok && old.Conflicts(p) {
+		return fmt.Errorf("save post %s: %w", p.ID, app.ErrIDConflict)
+	}
 	s.posts[p.ID] = p
 	return nil
 }

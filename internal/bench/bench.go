@@ -295,7 +295,17 @@ func (r *benchRun) postLatency(ctx context.Context) error {
 // syncBaseline serves the write-up's Option A next to the service: save the
 // post, fan it out to every follower inline, then answer.
 func (r *benchRun) syncBaseline(ctx context.Context) (url string, stop func(), err error) {
-	svc := &app.Service{Posts: r.b.Store, Graph: r.b.Store, Feeds: r.b.Caches.Feeds, IDs: app.NewIDGen(1023), FeedCap: r.cfg.Feeds.Cap}
+	// Its posts go to the same store as the api's: it leases a node as
+	// they do.
+	ids := app.NewLeasedIDGen()
+	lease := &app.NodeLease{Leases: r.b.Store, Owner: fmt.Sprintf("bench/%d/%s", os.Getpid(), r.prefix), IDs: ids,
+		Log: slog.New(slog.DiscardHandler)}
+	if _, err := lease.Acquire(ctx); err != nil {
+		return "", nil, err
+	}
+	renewCtx, stopRenewing := context.WithCancel(ctx)
+	go func() { _ = lease.Run(renewCtx) }()
+	svc := &app.Service{Posts: r.b.Store, Graph: r.b.Store, Feeds: r.b.Caches.Feeds, IDs: ids, FeedCap: r.cfg.Feeds.Cap}
 	fan := &app.Fanout{Posts: r.b.Store, Graph: r.b.Store, Feeds: r.b.Caches.Feeds, FeedCap: r.cfg.Feeds.Cap, PageSize: r.cfg.Feeds.FanoutBatch}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -308,7 +318,11 @@ func (r *benchRun) syncBaseline(ctx context.Context) (url string, stop func(), e
 		if err != nil {
 			return echo.NewHTTPError(http.StatusUnauthorized, err.Error())
 		}
-		p := app.Post{ID: svc.IDs.Next(), Author: user, Text: req.Text}
+		id, err := svc.IDs.Next()
+		if err != nil {
+			return err
+		}
+		p := app.Post{ID: id, Author: user, Text: req.Text}
 		p.CreatedAt = p.ID.Time().UTC()
 		if err := svc.Posts.SavePost(c.Request().Context(), p); err != nil {
 			return err
@@ -319,13 +333,20 @@ func (r *benchRun) syncBaseline(ctx context.Context) (url string, stop func(), e
 		}
 		return c.JSON(http.StatusCreated, p)
 	})
+	release := func() {
+		stopRenewing()
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		_ = lease.Release(rctx) // else it expires
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
+		release()
 		return "", nil, err
 	}
 	srv := &http.Server{Handler: e}
 	go func() { _ = srv.Serve(ln) }()
-	return "http://" + ln.Addr().String() + "/sync/posts", func() { _ = srv.Shutdown(ctx) }, nil
+	return "http://" + ln.Addr().String() + "/sync/posts", func() { _ = srv.Shutdown(ctx); release() }, nil
 }
 
 // feedRead measures GET /v1/feed of a user following every author.
@@ -485,7 +506,7 @@ func (r *benchRun) memory(ctx context.Context) error {
 	for i := range feeds {
 		batch := make([]app.ID, r.cfg.Feeds.Cap)
 		for j := range batch {
-			batch[j] = ids.Next()
+			batch[j], _ = ids.Next() // a node of its own: never refuses
 		}
 		if err := r.b.Caches.Feeds.Fill(ctx, fmt.Sprintf("%sm%d", r.prefix, i), batch); err != nil {
 			return err

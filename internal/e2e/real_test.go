@@ -82,9 +82,9 @@ func TestMigrate(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Every table of every migration version (v1: posts and graph, v2:
-	// notifications and moderation), and nothing else.
-	want := []string{"followers", "follows", "moderation_decisions", "notification_reads", "notifications",
-		"posts", "posts_by_author", "schema_migrations", "user_post_months", "users"}
+	// notifications and moderation, v3: node leases), and nothing else.
+	want := []string{"deleted_posts", "followers", "follows", "moderation_decisions", "node_leases", "notification_reads",
+		"notifications", "notifications_by_post", "posts", "posts_by_author", "schema_migrations", "user_post_months", "users"}
 	slices.Sort(tables)
 	if !slices.Equal(tables, want) {
 		t.Fatalf("tables = %v, want %v", tables, want)

@@ -8,10 +8,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"net"
-	"os"
 	"slices"
 
 	"github.com/alicebob/miniredis/v2"
@@ -33,6 +31,7 @@ import (
 // Store is what the service needs from a store adapter.
 type Store interface {
 	roles.Store
+	app.NodeLeases
 	Ping(context.Context) error
 	Close() error
 }
@@ -222,12 +221,17 @@ func Serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, rows role
 
 // Run builds the rows on open backends and runs them, serving HTTP on ln,
 // until ctx ends. If a role cannot be built, nothing runs.
-func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, b *Backends, rows roles.Rows, ln net.Listener) error {
+func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, b *Backends, rows roles.Rows, ln net.Listener) (err error) {
 	defer ln.Close()
+	ids, err := startIDs(ctx, cfg, log, b.Store, rows.Needs())
+	if err != nil {
+		return err
+	}
+	defer func() { ids.stop(err) }() // after the lifecycle: no request takes an ID any more
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	lc := &roles.Lifecycle{Drain: cfg.Server.ShutdownDrain, Timeout: cfg.Server.ShutdownTimeout, Log: log}
-	router := httpserver.New(log, reg, lc.Ready(b.Ready), httpserver.WithRequestTimeout(cfg.Server.RequestTimeout))
+	router := httpserver.New(log, reg, lc.Ready(ids.ready(b.Ready)), httpserver.WithRequestTimeout(cfg.Server.RequestTimeout))
 	if cfg.Server.Pprof {
 		httpserver.EnablePprof(router)
 	}
@@ -235,9 +239,10 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, b *Backends
 		Log: log,
 		Settings: roles.Settings{
 			FeedCap: cfg.Feeds.Cap, FanoutBatch: cfg.Feeds.FanoutBatch, CelebrityThreshold: cfg.Feeds.CelebrityThreshold,
-			PostCacheSize: cfg.Feeds.PostCacheSize, PostCacheTTL: cfg.Feeds.PostCacheTTL, NodeID: NodeID(cfg),
+			PostCacheSize: cfg.Feeds.PostCacheSize, PostCacheTTL: cfg.Feeds.PostCacheTTL,
 			Moderation: cfg.Moderation.Rules(),
 		},
+		IDs:     ids.gen,
 		Caches:  b.Caches,
 		Brokers: b.Brokers,
 		Topics:  Topics(cfg),
@@ -291,18 +296,6 @@ func rebuildMemorySinks(ctx context.Context, brokers []string, topics events.Top
 		log.Info("embedded redis starts empty: replaying the log into "+r.Name, "group", r.Name)
 	}
 	return nil
-}
-
-// NodeID is the Snowflake node: configured, or derived from host and pid so
-// two api processes on one machine differ.
-func NodeID(cfg *configs.Config) int {
-	if cfg.Feeds.NodeID >= 0 {
-		return cfg.Feeds.NodeID
-	}
-	host, _ := os.Hostname()
-	h := fnv.New32a()
-	fmt.Fprintf(h, "%s/%d", host, os.Getpid())
-	return int(h.Sum32() % (app.MaxNodeID + 1))
 }
 
 // Tokens uses the configured secret or key, else the data dir's local

@@ -1,16 +1,20 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/spf13/pflag"
 
+	"github.com/feedsvc/feedsvc/app"
 	"github.com/feedsvc/feedsvc/configs"
 	"github.com/feedsvc/feedsvc/internal/server"
 	"github.com/feedsvc/feedsvc/roles"
@@ -60,4 +64,83 @@ func TestFailingBuildStartsNothing(t *testing.T) {
 		c.Close()
 		t.Fatal("the HTTP listener still accepts connections")
 	}
+}
+
+// TestNodeLease: a role that issues IDs gets a generator on a node leased
+// from the store, released after the lifecycle ends, when the generator
+// refuses; --node-id takes no lease.
+func TestNodeLease(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		nodeID int
+		lease  bool
+	}{
+		{"leased", -1, true},
+		{"from --node-id", 9, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := defaults(t)
+			cfg.Feeds.NodeID, cfg.Server.ShutdownDrain = c.nodeID, 0
+			var logs syncBuffer
+			log := slog.New(slog.NewJSONHandler(&logs, nil))
+			ctx, cancel := context.WithCancel(context.Background())
+			b, err := server.Open(ctx, cfg, log, roles.Needs{Store: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			ids := make(chan *app.IDGen, 1)
+			rows := roles.Rows{{Name: "issuer", Needs: roles.Needs{Store: true, IDs: true}, Build: func(d *roles.Deps) (roles.Role, error) {
+				ids <- d.IDs
+				return roleFunc(func(ctx context.Context) error { <-ctx.Done(); return nil }), nil
+			}}}
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- server.Run(ctx, cfg, log, b, rows, ln) }()
+			gen := <-ids
+			id, err := gen.Next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !c.lease && id.Node() != 9 {
+				t.Fatalf("ID on node %d, want 9", id.Node())
+			}
+			if c.lease && !strings.Contains(logs.String(), fmt.Sprintf(`"msg":"node lease acquired","node":%d`, id.Node())) {
+				t.Fatalf("ID on node %d, but the log says:\n%s", id.Node(), logs.String())
+			}
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			_, err = gen.Next()
+			released := strings.Contains(logs.String(), `"msg":"node lease released"`)
+			if c.lease && (!errors.Is(err, app.ErrUnavailable) || !released) {
+				t.Fatalf("after Run: Next err = %v, released = %v; want ErrUnavailable and released", err, released)
+			}
+			if !c.lease && (err != nil || strings.Contains(logs.String(), "node lease")) {
+				t.Fatalf("with --node-id: Next err = %v, log:\n%s", err, logs.String())
+			}
+		})
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
 }

@@ -116,8 +116,19 @@ var migrations = []migration{
 			) WITH CLUSTERING ORDER BY (post_id DESC)`,
 		},
 	},
-	// Version 3 is another change of the same release; the runner applies
-	// whatever is not recorded, in this order, so the gap is harmless.
+	{
+		version: 3,
+		name:    "node leases",
+		stmts: []string{
+			// Which process holds each ID node: a row per node, written
+			// only through LWTs at SERIAL, with a TTL the holder renews.
+			// At most MaxNodeID+1 rows, so a full scan is cheap.
+			`CREATE TABLE IF NOT EXISTS {ks}.node_leases (
+				node int PRIMARY KEY,
+				owner text
+			)`,
+		},
+	},
 	{
 		version: 4,
 		name:    "deletion records and notifications by post",

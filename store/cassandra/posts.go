@@ -26,7 +26,22 @@ func month(id app.ID) string { return id.Time().UTC().Format("2006-01") }
 // SavePost implements app.PostStore. The writes are plain upserts, so saving
 // again is harmless; a logged batch makes sure that once any of them lands
 // all of them eventually do, so a post never lacks its timeline entry.
+//
+// A different post under the same ID is refused (app.ErrIDConflict) by a
+// read first, not an LWT: leased nodes and a monotonic generator make IDs
+// unique, so the read only catches faults that come one after the other
+// (a clock far behind after a restart, one --node-id reused), for one
+// single-partition read instead of an LWT's four round trips per post.
+// Two writers racing in the same millisecond could both pass it; only an
+// LWT would stop that, and only a misconfigured --node-id can cause it.
 func (s *Store) SavePost(ctx context.Context, p app.Post) error {
+	stored, ok, err := s.getPost(ctx, p.ID)
+	if err != nil {
+		return fmt.Errorf("cassandra: save post: %w", err)
+	}
+	if ok && stored.Conflicts(p) {
+		return fmt.Errorf("cassandra: save post %s by %s: %w (held by a post of %s)", p.ID, p.Author, app.ErrIDConflict, stored.Author)
+	}
 	m := month(p.ID)
 	created := p.CreatedAt.UTC()
 	b := s.session.NewBatch(gocql.LoggedBatch).WithContext(ctx)

@@ -30,6 +30,7 @@ const (
 	prefixFollowing = "f/" // f/<follower>\0<followee>
 	prefixFollowers = "r/" // r/<followee>\0<follower>
 	prefixDeleted   = "x/" // x/<id BE>            -> RFC 3339 deletion time
+	prefixLease     = "l/" // l/<node BE uint16>   -> JSON lease
 )
 
 // Store implements app.PostStore, app.Graph, app.NotificationStore and
@@ -42,6 +43,12 @@ type Store struct {
 	// postMu makes HidePost's read-modify-write atomic with DeletePost, so
 	// a moderation never writes back a post deleted after it was read.
 	postMu sync.Mutex
+	// saveMu makes SavePost's check for a different post under the same
+	// ID atomic with its write; striped by ID, so that saves of different
+	// posts still commit together.
+	saveMu [64]sync.Mutex
+	// leaseMu makes each node lease operation atomic.
+	leaseMu sync.Mutex
 }
 
 var (
@@ -115,11 +122,22 @@ func byAuthorKey(author string, id app.ID) []byte {
 	return pairKey(prefixByAuthor, author, string(idBytes(id)))
 }
 
-// SavePost implements app.PostStore.
-func (s *Store) SavePost(_ context.Context, p app.Post) error {
+// SavePost implements app.PostStore. A different post under the same ID is
+// refused (app.ErrIDConflict); saving the same post again is harmless.
+func (s *Store) SavePost(ctx context.Context, p app.Post) error {
 	v, err := json.Marshal(p)
 	if err != nil {
 		return fmt.Errorf("pebble: encode post: %w", err)
+	}
+	mu := &s.saveMu[uint64(p.ID)%uint64(len(s.saveMu))]
+	mu.Lock()
+	defer mu.Unlock()
+	found, err := s.GetPosts(ctx, []app.ID{p.ID})
+	if err != nil {
+		return err
+	}
+	if stored, ok := found[p.ID]; ok && stored.Conflicts(p) {
+		return fmt.Errorf("pebble: save post %s by %s: %w (held by a post of %s)", p.ID, p.Author, app.ErrIDConflict, stored.Author)
 	}
 	b := s.db.NewBatch()
 	defer b.Close()

@@ -140,7 +140,7 @@ func BenchmarkFeedMemory(b *testing.B) {
 		for i := range feeds {
 			batch := make([]app.ID, capacity)
 			for j := range batch {
-				batch[j] = ids.Next()
+				batch[j], _ = ids.Next()
 			}
 			if err := f.Fill(ctx, fmt.Sprintf("%s_%d", prefix, i), batch); err != nil {
 				b.Fatal(err)

@@ -6,8 +6,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +24,7 @@ type Store interface {
 	app.Graph
 	app.NotificationStore
 	app.ModerationLog
+	app.NodeLeases
 }
 
 // Options tune the suite for a backend.
@@ -44,6 +47,7 @@ func Run(t *testing.T, backend string, s Store, opt Options) {
 		fn   func(t *testing.T, s Store, user func(string) string)
 	}{
 		{"PostSaveGetDelete", testPostSaveGetDelete},
+		{"PostIDConflict", testPostIDConflict},
 		{"AuthorTimelinePaging", testAuthorTimelinePaging},
 		{"Users", testUsers},
 		{"FollowUnfollow", testFollowUnfollow},
@@ -57,6 +61,8 @@ func Run(t *testing.T, backend string, s Store, opt Options) {
 		{"Notifications", testNotifications},
 		{"RemovePostNotifications", testRemovePostNotifications},
 		{"Decisions", testDecisions},
+		// The only case that leases nodes: it needs all of them.
+		{"NodeLeases", testNodeLeases},
 		{"BigFollowerCount", func(t *testing.T, s Store, user func(string) string) {
 			testFollowerPaging(t, s, user, opt.BigFollowers, 5000)
 		}},
@@ -88,8 +94,14 @@ var (
 	base = time.Date(2026, 1, 15, 0, 0, 0, 0, time.UTC)
 )
 
+// newID is a fresh ID from ids, which owns its node and never refuses.
+func newID() app.ID {
+	id, _ := ids.Next()
+	return id
+}
+
 func newPost(author string, i int) app.Post {
-	id := ids.Next()
+	id := newID()
 	return app.Post{ID: id, Author: author, Text: fmt.Sprintf("post %d by %s", i, author), CreatedAt: id.Time().UTC()}
 }
 
@@ -104,7 +116,7 @@ func testPostSaveGetDelete(t *testing.T, s Store, user func(string) string) {
 	ctx := context.Background()
 	alice := user("alice")
 	p := newPost(alice, 1)
-	never := ids.Next() // an ID no case saves
+	never := newID() // an ID no case saves
 	must(t, s.SavePost(ctx, p))
 	must(t, s.SavePost(ctx, p)) // idempotent
 	got, err := s.GetPosts(ctx, []app.ID{p.ID, never})
@@ -330,7 +342,7 @@ func testDeletionRecord(t *testing.T, s Store, user func(string) string) {
 	ctx := context.Background()
 	author := user("del")
 	p, kept := newPost(author, 1), newPost(author, 2)
-	never := ids.Next()
+	never := newID()
 	must(t, s.SavePost(ctx, p))
 	must(t, s.SavePost(ctx, kept))
 	for _, id := range []app.ID{p.ID, kept.ID, never} {
@@ -444,12 +456,12 @@ func testNotifications(t *testing.T, s Store, user func(string) string) {
 	at := base.Add(time.Hour)
 	var want []app.ID
 	for i := range 5 {
-		n := app.Notification{ID: ids.Next(), User: nina, Kind: app.NotifyMention, Actor: user(fmt.Sprint("a", i)), Post: ids.Next(), CreatedAt: at}
+		n := app.Notification{ID: newID(), User: nina, Kind: app.NotifyMention, Actor: user(fmt.Sprint("a", i)), Post: newID(), CreatedAt: at}
 		must(t, s.AddNotification(ctx, n))
 		must(t, s.AddNotification(ctx, n)) // redelivery
 		want = append([]app.ID{n.ID}, want...)
 	}
-	must(t, s.AddNotification(ctx, app.Notification{ID: ids.Next(), User: other, Kind: app.NotifyFollow, Actor: user("x"), CreatedAt: at}))
+	must(t, s.AddNotification(ctx, app.Notification{ID: newID(), User: other, Kind: app.NotifyFollow, Actor: user("x"), CreatedAt: at}))
 	page1, err := s.Notifications(ctx, nina, 0, 3)
 	must(t, err)
 	page2, err := s.Notifications(ctx, nina, page1[len(page1)-1].ID, 3)
@@ -482,7 +494,7 @@ func testDecisions(t *testing.T, s Store, user func(string) string) {
 	spammer := user("spammer")
 	var want []app.ID
 	for i := range 4 {
-		d := app.Decision{Post: ids.Next(), Author: spammer, Rule: "blocklist", Detail: fmt.Sprint("term ", i), DecidedAt: base}
+		d := app.Decision{Post: newID(), Author: spammer, Rule: "blocklist", Detail: fmt.Sprint("term ", i), DecidedAt: base}
 		must(t, s.RecordDecision(ctx, d))
 		must(t, s.RecordDecision(ctx, d))
 		want = append([]app.ID{d.Post}, want...)
@@ -527,8 +539,8 @@ func testRemovePostNotifications(t *testing.T, s Store, user func(string) string
 	ctx := context.Background()
 	bob, cat := user("bob"), user("cat")
 	at := base.Add(time.Hour)
-	gone, kept := ids.Next(), ids.Next()
-	follow := app.Notification{ID: ids.Next(), User: bob, Kind: app.NotifyFollow, Actor: user("ann"), CreatedAt: at}
+	gone, kept := newID(), newID()
+	follow := app.Notification{ID: newID(), User: bob, Kind: app.NotifyFollow, Actor: user("ann"), CreatedAt: at}
 	for _, n := range []app.Notification{
 		{ID: gone, User: bob, Kind: app.NotifyMention, Actor: user("ann"), Post: gone, CreatedAt: at},
 		{ID: gone, User: cat, Kind: app.NotifyMention, Actor: user("ann"), Post: gone, CreatedAt: at},
@@ -539,7 +551,7 @@ func testRemovePostNotifications(t *testing.T, s Store, user func(string) string
 	}
 	must(t, s.RemovePostNotifications(ctx, gone))
 	must(t, s.RemovePostNotifications(ctx, gone))
-	must(t, s.RemovePostNotifications(ctx, ids.Next())) // a post nobody was notified about
+	must(t, s.RemovePostNotifications(ctx, newID())) // a post nobody was notified about
 	for u, want := range map[string][]app.ID{bob: {kept, follow.ID}, cat: nil} {
 		ns, err := s.Notifications(ctx, u, 0, 10)
 		must(t, err)
@@ -552,5 +564,124 @@ func testRemovePostNotifications(t *testing.T, s Store, user func(string) string
 		if !slices.Equal(got, want) {
 			t.Fatalf("notifications of %s = %v, want %v", u, got, want)
 		}
+	}
+}
+
+func testPostIDConflict(t *testing.T, s Store, user func(string) string) {
+	ctx := context.Background()
+	alice, bob := user("alice"), user("bob")
+	p := newPost(alice, 1)
+	must(t, s.SavePost(ctx, p))
+	must(t, s.SavePost(ctx, p)) // a retry
+	moderated := p
+	moderated.Moderated = "blocklist"
+	must(t, s.SavePost(ctx, moderated)) // a moderation of the same post
+	for _, other := range []app.Post{
+		{ID: p.ID, Author: bob, Text: p.Text, CreatedAt: p.CreatedAt},
+		{ID: p.ID, Author: alice, Text: "another text", CreatedAt: p.CreatedAt},
+		{ID: p.ID, Author: alice, Text: p.Text, CreatedAt: p.CreatedAt.Add(time.Second)},
+	} {
+		if err := s.SavePost(ctx, other); !errors.Is(err, app.ErrIDConflict) {
+			t.Fatalf("SavePost of %+v over %+v: err = %v, want ErrIDConflict", other, p, err)
+		}
+	}
+	got, err := s.GetPosts(ctx, []app.ID{p.ID})
+	must(t, err)
+	if g := got[p.ID]; g.Author != alice || g.Text != p.Text || !g.CreatedAt.Equal(p.CreatedAt) || g.Moderated != "blocklist" {
+		t.Fatalf("after refused saves GetPosts = %+v, want %+v moderated", g, p)
+	}
+	tl, err := s.AuthorPosts(ctx, bob, 0, 10)
+	must(t, err)
+	if len(tl) != 0 {
+		t.Fatalf("refused post in bob's timeline: %+v", tl)
+	}
+}
+
+// testNodeLeases runs its steps in order on the whole node range, which no
+// other case touches.
+func testNodeLeases(t *testing.T, s Store, user func(string) string) {
+	ctx := context.Background()
+	const long = time.Minute
+	a, b := user("a"), user("b")
+	na, err := s.Acquire(ctx, a, long)
+	must(t, err)
+	nb, err := s.Acquire(ctx, b, long)
+	must(t, err)
+	if na == nb || na < 0 || na > app.MaxNodeID || nb < 0 || nb > app.MaxNodeID {
+		t.Fatalf("two owners got nodes %d and %d", na, nb)
+	}
+
+	// Renew by a non-owner fails; the owner's renewal works; a non-owner's
+	// release frees nothing.
+	if err := s.Renew(ctx, na, b, long); !errors.Is(err, app.ErrLeaseLost) {
+		t.Fatalf("Renew of %d by a non-owner: err = %v, want ErrLeaseLost", na, err)
+	}
+	must(t, s.Renew(ctx, na, a, long))
+	must(t, s.Release(ctx, na, b))
+	must(t, s.Renew(ctx, na, a, long))
+
+	// Many concurrent acquirers take every other node, each its own.
+	holders := make([]string, app.MaxNodeID+1)
+	holders[na], holders[nb] = a, b
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(16)
+	for i := range app.MaxNodeID - 1 {
+		g.Go(func() error {
+			owner := user(fmt.Sprint("f", i))
+			n, err := s.Acquire(gctx, owner, long)
+			if err != nil {
+				return fmt.Errorf("acquirer %d: %w", i, err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if holders[n] != "" {
+				return fmt.Errorf("node %d leased to %s and to %s", n, holders[n], owner)
+			}
+			holders[n] = owner
+			return nil
+		})
+	}
+	must(t, g.Wait())
+	c := user("c")
+	if n, err := s.Acquire(ctx, c, long); !errors.Is(err, app.ErrNoFreeNode) {
+		t.Fatalf("Acquire with every node leased = %d, %v; want ErrNoFreeNode", n, err)
+	}
+
+	// Release frees the node: it is the only one left to take.
+	must(t, s.Release(ctx, na, a))
+	if err := s.Renew(ctx, na, a, long); !errors.Is(err, app.ErrLeaseLost) {
+		t.Fatalf("Renew after Release: err = %v, want ErrLeaseLost", err)
+	}
+	n, err := s.Acquire(ctx, c, long)
+	must(t, err)
+	if n != na {
+		t.Fatalf("Acquire after releasing %d got %d", na, n)
+	}
+
+	// An expired lease can be taken.
+	must(t, s.Release(ctx, nb, b))
+	d, e := user("d"), user("e")
+	n, err = s.Acquire(ctx, d, time.Second)
+	must(t, err)
+	if n != nb {
+		t.Fatalf("Acquire after releasing %d got %d", nb, n)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		n, err = s.Acquire(ctx, e, long)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, app.ErrNoFreeNode) || time.Now().After(deadline) {
+			t.Fatalf("Acquire of an expired lease: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if n != nb {
+		t.Fatalf("Acquire after %d expired got %d", nb, n)
+	}
+	if err := s.Renew(ctx, nb, d, long); !errors.Is(err, app.ErrLeaseLost) {
+		t.Fatalf("Renew of an expired lease taken since: err = %v, want ErrLeaseLost", err)
 	}
 }

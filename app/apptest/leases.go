@@ -1,0 +1,100 @@
+package apptest
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/feedsvc/feedsvc/app"
+)
+
+// NodeLeases is an in-memory app.NodeLeases. Acquire takes the lowest free
+// node, so tests know which one; SetErr fails every call, as a store outage
+// would; Steal hands a node to another owner, as when a lease expired and
+// another process took the node.
+type NodeLeases struct {
+	mu     sync.Mutex
+	owner  map[int]string
+	expiry map[int]time.Time
+	err    error
+}
+
+var _ app.NodeLeases = (*NodeLeases)(nil)
+
+// NewNodeLeases returns NodeLeases with every node free.
+func NewNodeLeases() *NodeLeases {
+	return &NodeLeases{owner: map[int]string{}, expiry: map[int]time.Time{}}
+}
+
+// SetErr makes every call fail with err (nil: work again).
+func (l *NodeLeases) SetErr(err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.err = err
+}
+
+// Steal gives node to owner for an hour.
+func (l *NodeLeases) Steal(node int, owner string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.owner[node], l.expiry[node] = owner, time.Now().Add(time.Hour)
+}
+
+// Holder returns node's unexpired owner, or "".
+func (l *NodeLeases) Holder(node int) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.holder(node)
+}
+
+func (l *NodeLeases) holder(node int) string {
+	if time.Now().Before(l.expiry[node]) {
+		return l.owner[node]
+	}
+	return ""
+}
+
+// Acquire implements app.NodeLeases.
+func (l *NodeLeases) Acquire(_ context.Context, owner string, ttl time.Duration) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.err != nil {
+		return 0, l.err
+	}
+	for node := range app.MaxNodeID + 1 {
+		if l.holder(node) == "" {
+			l.owner[node], l.expiry[node] = owner, time.Now().Add(ttl)
+			return node, nil
+		}
+	}
+	return 0, app.ErrNoFreeNode
+}
+
+// Renew implements app.NodeLeases.
+func (l *NodeLeases) Renew(_ context.Context, node int, owner string, ttl time.Duration) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.err != nil {
+		return l.err
+	}
+	if l.holder(node) != owner {
+		return fmt.Errorf("renew %d: %w", node, app.ErrLeaseLost)
+	}
+	l.expiry[node] = time.Now().Add(ttl)
+	return nil
+}
+
+// Release implements app.NodeLeases.
+func (l *NodeLeases) Release(_ context.Context, node int, owner string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.err != nil {
+		return l.err
+	}
+	if l.holder(node) == owner {
+		delete(l.owner, node)
+		delete(l.expiry, node)
+	}
+	return nil
+}

@@ -1,0 +1,158 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Lease errors.
+var (
+	// ErrLeaseLost: the owner does not hold the node (its lease expired,
+	// was released, or another owner holds it).
+	ErrLeaseLost = errors.New("node lease not held")
+	// ErrNoFreeNode: every node number is leased.
+	ErrNoFreeNode = errors.New("every node number is leased")
+)
+
+// NodeLeases lends Snowflake node numbers (0..MaxNodeID) to processes for a
+// time, so that two live processes never hold the same one: IDs from
+// different nodes never collide. The store adapters implement it.
+type NodeLeases interface {
+	// Acquire leases a free node (never leased, released or expired) to
+	// owner for ttl; ErrNoFreeNode when every node is held.
+	Acquire(ctx context.Context, owner string, ttl time.Duration) (node int, err error)
+	// Renew extends owner's lease of node to ttl from now; ErrLeaseLost
+	// when owner does not hold it.
+	Renew(ctx context.Context, node int, owner string, ttl time.Duration) error
+	// Release frees node if owner holds it; otherwise it frees nothing and
+	// is not an error.
+	Release(ctx context.Context, node int, owner string) error
+}
+
+// DefaultLeaseTTL is how long a node lease lasts unless renewed.
+const DefaultLeaseTTL = 30 * time.Second
+
+// NodeLease keeps one process's ID node leased: it acquires a node, renews
+// the lease every TTL/3 (retrying sooner after a failure), and lets IDs
+// (a NewLeasedIDGen) issue only while the lease is known to be held. If
+// renewals fail until that is no longer known, IDs refuse, Ready fails, and
+// the renewals go on; a lease found lost is replaced by a new one.
+type NodeLease struct {
+	Leases NodeLeases
+	// Owner names this process, uniquely (host, pid and a random part).
+	Owner string
+	// TTL is the lease's time to live (DefaultLeaseTTL when 0).
+	TTL time.Duration
+	IDs *IDGen
+	Log *slog.Logger
+
+	mu   sync.Mutex
+	node int
+}
+
+func (l *NodeLease) ttl() time.Duration {
+	if l.TTL > 0 {
+		return l.TTL
+	}
+	return DefaultLeaseTTL
+}
+
+// hold records that node is leased as of start (taken before the store was
+// asked, so the store's TTL, counted from when it wrote, ends later). A
+// tenth of the TTL is kept back for clocks that run at different rates.
+func (l *NodeLease) hold(node int, start time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.node = node
+	l.IDs.Lease(node, start.Add(l.ttl()-l.ttl()/10))
+}
+
+// Node is the node last leased.
+func (l *NodeLease) Node() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.node
+}
+
+// Acquire leases a node and lets IDs issue on it.
+func (l *NodeLease) Acquire(ctx context.Context) (int, error) {
+	start := time.Now()
+	node, err := l.Leases.Acquire(ctx, l.Owner, l.ttl())
+	if err != nil {
+		return 0, fmt.Errorf("acquire node lease: %w", err)
+	}
+	l.hold(node, start)
+	l.Log.Info("node lease acquired", "node", node, "owner", l.Owner, "ttl", l.ttl())
+	return node, nil
+}
+
+// Run renews the lease until ctx ends. It stops only with ctx.
+func (l *NodeLease) Run(ctx context.Context) error {
+	every, retry := l.ttl()/3, l.ttl()/15
+	timer := time.NewTimer(every)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-timer.C:
+		}
+		if err := l.renew(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if cerr := l.IDs.Check(); cerr != nil {
+				l.Log.Error("node lease not renewed: no IDs are issued until it is", "node", l.Node(), "err", err)
+			} else {
+				l.Log.Warn("node lease not renewed; retrying", "node", l.Node(), "err", err, "retry_in", retry)
+			}
+			timer.Reset(retry)
+			continue
+		}
+		timer.Reset(every)
+	}
+}
+
+// renew extends the lease, or, when it was lost, stops IDs and leases a
+// node anew.
+func (l *NodeLease) renew(ctx context.Context) error {
+	// A renewal that outlives the retry interval is no better than a retry.
+	ctx, cancel := context.WithTimeout(ctx, l.ttl()/6)
+	defer cancel()
+	node := l.Node()
+	start := time.Now()
+	err := l.Leases.Renew(ctx, node, l.Owner, l.ttl())
+	if err == nil {
+		l.hold(node, start)
+		return nil
+	}
+	if !errors.Is(err, ErrLeaseLost) {
+		return fmt.Errorf("renew node lease: %w", err)
+	}
+	// Another process may hold the node by now (the lease expired during
+	// an outage): stop at once, and carry on with a node of our own.
+	l.IDs.Revoke()
+	l.Log.Error("node lease lost: no IDs until another node is leased", "node", node, "owner", l.Owner)
+	if _, err := l.Acquire(ctx); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Ready reports whether IDs are being issued (ErrUnavailable when not).
+func (l *NodeLease) Ready(context.Context) error { return l.IDs.Check() }
+
+// Release stops IDs and frees the node for other processes.
+func (l *NodeLease) Release(ctx context.Context) error {
+	l.IDs.Revoke()
+	node := l.Node()
+	if err := l.Leases.Release(ctx, node, l.Owner); err != nil {
+		return fmt.Errorf("release node lease %d: %w", node, err)
+	}
+	l.Log.Info("node lease released", "node", node, "owner", l.Owner)
+	return nil
+}

@@ -1,0 +1,145 @@
+package app_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/feedsvc/feedsvc/app"
+	"github.com/feedsvc/feedsvc/app/apptest"
+)
+
+func TestLeasedIDGen(t *testing.T) {
+	g := app.NewLeasedIDGen()
+	if _, err := g.Next(); !errors.Is(err, app.ErrUnavailable) {
+		t.Fatalf("Next before any lease: err = %v, want ErrUnavailable", err)
+	}
+	g.Lease(5, time.Now().Add(time.Hour))
+	first, err := g.Next()
+	must(t, err)
+	if first.Node() != 5 {
+		t.Fatalf("ID %d has node %d, want 5", first, first.Node())
+	}
+	g.Lease(6, time.Now().Add(time.Hour)) // a new node: IDs go on increasing
+	second, err := g.Next()
+	must(t, err)
+	if second.Node() != 6 || second <= first {
+		t.Fatalf("after a new lease: ID %d (node %d) after %d", second, second.Node(), first)
+	}
+	g.Revoke()
+	if _, err := g.Next(); !errors.Is(err, app.ErrUnavailable) {
+		t.Fatalf("Next after Revoke: err = %v, want ErrUnavailable", err)
+	}
+	g.Lease(6, time.Now().Add(-time.Millisecond))
+	if err := g.Check(); !errors.Is(err, app.ErrUnavailable) {
+		t.Fatalf("Check past the lease: err = %v, want ErrUnavailable", err)
+	}
+	if _, err := g.Next(); !errors.Is(err, app.ErrUnavailable) {
+		t.Fatalf("Next past the lease: err = %v, want ErrUnavailable", err)
+	}
+	if err := app.NewIDGen(7).Check(); err != nil {
+		t.Fatalf("a generator with a node of its own refuses: %v", err)
+	}
+}
+
+// waitFor polls cond; the deadline only bounds a broken run.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+	}
+}
+
+func newLease(leases app.NodeLeases, owner string, ttl time.Duration) *app.NodeLease {
+	return &app.NodeLease{Leases: leases, Owner: owner, TTL: ttl, IDs: app.NewLeasedIDGen(), Log: slog.New(slog.DiscardHandler)}
+}
+
+func TestNodeLeaseAcquireRelease(t *testing.T) {
+	ctx := context.Background()
+	leases := apptest.NewNodeLeases()
+	leases.Steal(0, "another process")
+	l := newLease(leases, "me", time.Hour)
+	node, err := l.Acquire(ctx)
+	must(t, err)
+	if node != 1 || leases.Holder(1) != "me" {
+		t.Fatalf("acquired node %d (holder %q), want 1 held by me", node, leases.Holder(1))
+	}
+	id, err := l.IDs.Next()
+	must(t, err)
+	if id.Node() != 1 {
+		t.Fatalf("ID on node %d, want 1", id.Node())
+	}
+	must(t, l.Ready(ctx))
+	must(t, l.Release(ctx))
+	if h := leases.Holder(1); h != "" {
+		t.Fatalf("node 1 still held by %q after Release", h)
+	}
+	if _, err := l.IDs.Next(); !errors.Is(err, app.ErrUnavailable) {
+		t.Fatalf("Next after Release: err = %v, want ErrUnavailable", err)
+	}
+	if err := l.Ready(ctx); err == nil {
+		t.Fatal("ready after Release")
+	}
+}
+
+// TestNodeLeaseOutage: renewals that fail past the lease's validity stop
+// IDs and readiness; once the store answers again, IDs resume.
+func TestNodeLeaseOutage(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	leases := apptest.NewNodeLeases()
+	l := newLease(leases, "me", 600*time.Millisecond)
+	_, err := l.Acquire(ctx)
+	must(t, err)
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx) }()
+
+	leases.SetErr(errors.New("store down"))
+	waitFor(t, "IDs refuse", func() bool {
+		_, err := l.IDs.Next()
+		return errors.Is(err, app.ErrUnavailable)
+	})
+	if err := l.Ready(ctx); !errors.Is(err, app.ErrUnavailable) {
+		t.Fatalf("Ready with the lease unknown: %v, want ErrUnavailable", err)
+	}
+	leases.SetErr(nil)
+	waitFor(t, "IDs issue again", func() bool { return l.Ready(ctx) == nil })
+	id, err := l.IDs.Next()
+	must(t, err)
+	if leases.Holder(id.Node()) != "me" {
+		t.Fatalf("ID on node %d, held by %q", id.Node(), leases.Holder(id.Node()))
+	}
+	cancel()
+	must(t, <-done)
+}
+
+// TestNodeLeaseLost: a lease found held by another owner is replaced by a
+// new one, and IDs move to the new node.
+func TestNodeLeaseLost(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	leases := apptest.NewNodeLeases()
+	l := newLease(leases, "me", 600*time.Millisecond)
+	first, err := l.Acquire(ctx)
+	must(t, err)
+	go func() { _ = l.Run(ctx) }()
+	leases.Steal(first, "another process")
+	waitFor(t, "a new node is leased", func() bool { return l.Node() != first && l.Ready(ctx) == nil })
+	id, err := l.IDs.Next()
+	must(t, err)
+	if id.Node() == first || leases.Holder(id.Node()) != "me" {
+		t.Fatalf("ID on node %d (held by %q) after node %d was taken", id.Node(), leases.Holder(id.Node()), first)
+	}
+}
+
+func TestCreatePostRefusedWithoutLease(t *testing.T) {
+	w := newWorld("a")
+	w.svc.IDs = app.NewLeasedIDGen()
+	if _, err := w.svc.CreatePost(context.Background(), "a", "hello"); !errors.Is(err, app.ErrUnavailable) {
+		t.Fatalf("CreatePost without a lease: err = %v, want ErrUnavailable", err)
+	}
+}
