@@ -110,7 +110,6 @@ var domainStatuses = []struct {
 	{app.ErrInvalid, http.StatusBadRequest},
 	{app.ErrNotFound, http.StatusNotFound},
 	{app.ErrForbidden, http.StatusForbidden},
-	{app.ErrUnavailable, http.StatusServiceUnavailable},
 }
 
 // errorHandler answers every error as problem+json. echo.HTTPErrors keep

@@ -38,7 +38,6 @@ func TestErrorsMappedInOnePlace(t *testing.T) {
 		{"not found", fmt.Errorf("post 7: %w", app.ErrNotFound), http.StatusNotFound, "post 7: not found", false},
 		{"forbidden", fmt.Errorf("post 7 belongs to another user: %w", app.ErrForbidden), http.StatusForbidden, "post 7 belongs to another user: forbidden", false},
 		{"wrapped twice", fmt.Errorf("outer: %w", fmt.Errorf("inner: %w", app.ErrNotFound)), http.StatusNotFound, "outer: inner: not found", false},
-		{"unavailable", fmt.Errorf("new post: %w", app.ErrUnavailable), http.StatusServiceUnavailable, "new post: unavailable", false},
 		{"ID conflict", fmt.Errorf("save post: %w", app.ErrIDConflict), http.StatusInternalServerError, "internal error", true},
 		{"bare sentinel", app.ErrInvalid, http.StatusBadRequest, "invalid input", false},
 		{"HTTP error", echo.NewHTTPError(http.StatusRequestEntityTooLarge, "body larger than 16K"), http.StatusRequestEntityTooLarge, "body larger than 16K", false},
