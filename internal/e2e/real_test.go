@@ -1,6 +1,7 @@
 package e2e_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"os/exec"
 	"slices"
@@ -190,10 +191,20 @@ func TestFanoutKill9AndScaleOut(t *testing.T) {
 		t.Logf("killed the fanout process (SIGKILL) with %d of %d feed entries written, %d posts touched, %d committed: %d to redeliver",
 			entries, before*fans, len(fanned), committed, int64(len(fanned))-committed)
 
+		second, third := s.startFanout(), s.startFanout()
+		// Both are members, each with posts partitions of its own, before
+		// the new posts arrive: then both get some of them to handle.
+		eventually(t, "the two fanout processes share the partitions", func() error {
+			for _, p := range []*proc{second, third} {
+				if n := p.assigned(s.topic("posts")); n == 0 {
+					return fmt.Errorf("fanout process %d holds no partition of %s", p.cmd.Process.Pid, s.topic("posts"))
+				}
+			}
+			return nil
+		})
 		for i := range after {
 			want = append(want, writers[i%authors].post(s, fmt.Sprint("after kill ", i)).ID)
 		}
-		second, third := s.startFanout(), s.startFanout()
 		for _, u := range readers {
 			eventually(t, "every post in "+u.name+"'s cached feed", func() error { return sameSet(s.inspect(u), want) })
 		}
@@ -214,4 +225,24 @@ func TestFanoutKill9AndScaleOut(t *testing.T) {
 		}
 		s.down()
 	})
+}
+
+// assigned is how many partitions of topic p's consumer holds, from its
+// latest "partitions assigned" log line (0 before the first).
+func (p *proc) assigned(topic string) int {
+	p.t.Helper()
+	n := 0
+	for _, line := range strings.Split(p.logs(), "\n") {
+		if !strings.Contains(line, `"msg":"partitions assigned"`) {
+			continue
+		}
+		var entry struct {
+			Claims map[string][]int32 `json:"claims"`
+		}
+		if err := json.Unmarshal([]byte(line), &entry); err != nil {
+			p.t.Fatalf("log line %q: %v", line, err)
+		}
+		n = len(entry.Claims[topic])
+	}
+	return n
 }
