@@ -49,10 +49,10 @@ type Runner struct {
 // leaves the group.
 func (r *Runner) Run(ctx context.Context) error {
 	cfg := SaramaConfig("feedsvc-" + r.Group)
-	// A JoinGroup is answered only once every member rejoined (up to the
-	// session timeout of one that died), and sarama waits for it with the
-	// plain read timeout: a short one would fail joins during rebalances.
-	cfg.Net.ReadTimeout = cfg.Consumer.Group.Session.Timeout + 5*time.Second
+	// A JoinGroup is answered only once every member rejoined (the broker
+	// may hold it up to the rebalance timeout), and sarama waits for it with
+	// the plain read timeout: a short one would fail joins during rebalances.
+	cfg.Net.ReadTimeout = cfg.Consumer.Group.Rebalance.Timeout + 5*time.Second
 	group, err := sarama.NewConsumerGroup(r.Brokers, r.Group, cfg)
 	if err != nil {
 		return fmt.Errorf("consumer group %s: %w", r.Group, err)

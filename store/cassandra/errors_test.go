@@ -100,4 +100,13 @@ func TestQueryErrors(t *testing.T) {
 	if err := s.Ping(context.Background()); !errors.Is(err, app.ErrUnavailable) {
 		t.Errorf("Ping on a closed session: %v, want app.ErrUnavailable", err)
 	}
+	// The post path: its first call (the ID-conflict read) and the
+	// deletion record read, so posting answers 503, not 500.
+	p := app.Post{ID: 1, Author: "nobody", Text: "x", CreatedAt: time.Now()}
+	if err := s.SavePost(context.Background(), p); !errors.Is(err, app.ErrUnavailable) {
+		t.Errorf("SavePost on a closed session: %v, want app.ErrUnavailable", err)
+	}
+	if _, err := s.WasDeleted(context.Background(), p.ID); !errors.Is(err, app.ErrUnavailable) {
+		t.Errorf("WasDeleted on a closed session: %v, want app.ErrUnavailable", err)
+	}
 }

@@ -118,7 +118,7 @@ func (s *Store) getPost(ctx context.Context, id app.ID) (p app.Post, ok bool, er
 		return app.Post{}, false, nil
 	}
 	if err != nil {
-		return app.Post{}, false, fmt.Errorf("post %s: %w", id, err)
+		return app.Post{}, false, failf("cassandra: post %s: %w", id, err)
 	}
 	p.ID = id
 	p.CreatedAt = created.UTC()
@@ -166,7 +166,7 @@ func (s *Store) WasDeleted(ctx context.Context, id app.ID) (bool, error) {
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("cassandra: deletion of post %s: %w", id, err)
+		return false, failf("cassandra: deletion of post %s: %w", id, err)
 	}
 	return true, nil
 }
