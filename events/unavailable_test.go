@@ -11,21 +11,6 @@ import (
 	"github.com/feedsvc/feedsvc/internal/testenv"
 )
 
-// within runs fn and fails the test if it has not returned after a minute:
-// a client with timeouts returns long before; one without hangs.
-func within(t *testing.T, what string, fn func() error) error {
-	t.Helper()
-	done := make(chan error, 1)
-	go func() { done <- fn() }()
-	select {
-	case err := <-done:
-		return err
-	case <-time.After(time.Minute):
-		t.Fatalf("%s still hangs after a minute", what)
-		return nil
-	}
-}
-
 // TestOpenProducerUnreachable checks that a cluster that is down, or that
 // accepts connections and never answers, fails OpenProducer with
 // app.ErrUnavailable rather than hanging.
@@ -34,7 +19,7 @@ func TestOpenProducerUnreachable(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			cfg := events.Config{Brokers: []string{addr(t)}}
-			err := within(t, "OpenProducer", func() error {
+			err := testenv.Within(t, "OpenProducer", func() error {
 				p, err := events.OpenProducer(context.Background(), cfg, nil)
 				if err == nil {
 					_ = p.Close()
@@ -80,10 +65,10 @@ func TestPublishWhenKafkaIsGone(t *testing.T) {
 	}
 	short, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	if err := within(t, "Publish with a deadline", func() error { return p.Publish(short, ev) }); !errors.Is(err, app.ErrUnavailable) {
+	if err := testenv.Within(t, "Publish with a deadline", func() error { return p.Publish(short, ev) }); !errors.Is(err, app.ErrUnavailable) {
 		t.Errorf("Publish with a deadline: %v, want app.ErrUnavailable", err)
 	}
-	if err := within(t, "Publish without a deadline", func() error { return p.Publish(context.Background(), ev) }); !errors.Is(err, app.ErrUnavailable) {
+	if err := testenv.Within(t, "Publish without a deadline", func() error { return p.Publish(context.Background(), ev) }); !errors.Is(err, app.ErrUnavailable) {
 		t.Errorf("Publish without a deadline: %v, want app.ErrUnavailable", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"net"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Silent returns the address of a loopback listener that accepts
@@ -58,4 +59,19 @@ func Refused(t testing.TB) string {
 		t.Fatal(err)
 	}
 	return addr
+}
+
+// Within runs fn and fails the test if it has not returned after a minute:
+// a client with timeouts returns long before; one without hangs.
+func Within(t testing.TB, what string, fn func() error) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- fn() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(time.Minute):
+		t.Fatalf("%s still hangs after a minute", what)
+		return nil
+	}
 }

@@ -20,17 +20,7 @@ import (
 // FEEDSVC_CASSANDRA_HOSTS (comma-separated host:port), in a throwaway keyspace.
 func TestStoreConformance(t *testing.T) {
 	ctx := context.Background()
-	log := testLog()
-	cfg := testConfig(t, "feedsvc_test_")
-
-	if err := Migrate(ctx, cfg, log); err != nil {
-		t.Fatalf("Migrate: %v", err)
-	}
-	s, err := Open(ctx, cfg, log)
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
+	_, s := migrated(t, "feedsvc_test_")
 	if err := s.Ping(ctx); err != nil {
 		t.Fatalf("Ping: %v", err)
 	}
@@ -101,16 +91,7 @@ func dropKeyspace(t *testing.T, cfg Config) {
 // system.local read would pass.
 func TestPingReadsWhatHandlersUse(t *testing.T) {
 	ctx := context.Background()
-	log := testLog()
-	cfg := testConfig(t, "feedsvc_ping_")
-	if err := Migrate(ctx, cfg, log); err != nil {
-		t.Fatalf("Migrate: %v", err)
-	}
-	s, err := Open(ctx, cfg, log)
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
+	cfg, s := migrated(t, "feedsvc_ping_")
 	if err := s.Ping(ctx); err != nil {
 		t.Fatalf("Ping at %s: %v", cfg.Consistency, err)
 	}
@@ -125,4 +106,20 @@ func TestPingReadsWhatHandlersUse(t *testing.T) {
 	if err := s.Ping(ctx); err == nil {
 		t.Fatal("Ping passed on a dropped keyspace")
 	}
+}
+
+// migrated returns the config of a throwaway keyspace named with prefix,
+// migrated, and a store open on it (closed when the test ends).
+func migrated(t *testing.T, prefix string) (Config, *Store) {
+	t.Helper()
+	cfg := testConfig(t, prefix)
+	if err := Migrate(context.Background(), cfg, testLog()); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	s, err := Open(context.Background(), cfg, testLog())
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return cfg, s
 }

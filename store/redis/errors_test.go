@@ -13,21 +13,6 @@ import (
 	redisstore "github.com/feedsvc/feedsvc/store/redis"
 )
 
-// within runs fn and fails the test if it has not returned after a minute:
-// a client with timeouts returns long before; one without hangs.
-func within(t *testing.T, what string, fn func() error) error {
-	t.Helper()
-	done := make(chan error, 1)
-	go func() { done <- fn() }()
-	select {
-	case err := <-done:
-		return err
-	case <-time.After(time.Minute):
-		t.Fatalf("%s still hangs after a minute", what)
-		return nil
-	}
-}
-
 // TestOpenUnreachable checks that a Redis that is down, or that accepts
 // connections and never answers, fails Open with app.ErrUnavailable within
 // the configured timeout.
@@ -36,7 +21,7 @@ func TestOpenUnreachable(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			cfg := redisstore.Config{Addrs: []string{addr(t)}, Timeout: 300 * time.Millisecond}
-			err := within(t, "Open", func() error {
+			err := testenv.Within(t, "Open", func() error {
 				c, err := redisstore.Open(context.Background(), cfg, nil)
 				if err == nil {
 					c.Close()
@@ -96,7 +81,7 @@ func TestCallErrors(t *testing.T) {
 		t.Fatalf("Ping after the errors cleared: %v", err)
 	}
 	m.Close()
-	err = within(t, "Page on a stopped Redis", func() error { return page(ctx) })
+	err = testenv.Within(t, "Page on a stopped Redis", func() error { return page(ctx) })
 	if !errors.Is(err, app.ErrUnavailable) {
 		t.Errorf("Page on a stopped Redis: %v, want app.ErrUnavailable", err)
 	}
