@@ -23,6 +23,7 @@ type world struct {
 	timelines *apptest.Feeds
 	celebs    *apptest.Celebrities
 	bus       *apptest.Bus
+	relay     *app.Relay
 	svc       *app.Service
 	fanout    *app.Fanout
 }
@@ -31,8 +32,9 @@ func newWorld(users ...string) *world {
 	w := &world{store: apptest.NewStore(), feeds: apptest.NewFeeds(), timelines: apptest.NewFeeds(), bus: &apptest.Bus{}}
 	w.celebs = apptest.NewCelebrities(w.feeds)
 	log := slog.New(slog.DiscardHandler)
+	w.relay = &app.Relay{Outbox: w.store, Publisher: w.bus, Log: log}
 	w.svc = &app.Service{Posts: w.store, Graph: w.store, Feeds: w.feeds, Timelines: w.timelines, Celebrities: w.celebs,
-		Events: w.bus, IDs: app.NewIDGen(1), FeedCap: 800, Log: log}
+		Dispatch: flushDispatch{w.relay}, Keys: w.store, IDs: app.NewIDGen(1), FeedCap: 800, Log: log}
 	w.fanout = &app.Fanout{Posts: w.store, Graph: w.store, Feeds: w.feeds, Timelines: w.timelines, Celebrities: w.celebs,
 		FeedCap: 800, PageSize: 2, Log: log}
 	for _, u := range users {
@@ -40,6 +42,12 @@ func newWorld(users ...string) *world {
 	}
 	return w
 }
+
+// flushDispatch publishes the whole outbox on every dispatch, so the
+// events of a call are on the bus when it returns.
+type flushDispatch struct{ r *app.Relay }
+
+func (d flushDispatch) Dispatch(ctx context.Context, _ app.OutboxRecord) { _ = d.r.Flush(ctx) }
 
 // read reads user's whole feed, newest first, page by page (which also
 // makes the user active: fan-out writes only into cached feeds).
@@ -112,7 +120,7 @@ func TestFanoutDeliversToEveryFollowerAcrossPages(t *testing.T) {
 		w.read(t, fmt.Sprintf("f%d", i))
 	}
 	w.bus.Drain(t, w.fanout)
-	p, err := w.svc.CreatePost(ctx, "a", "hi")
+	p, err := w.svc.CreatePost(ctx, "a", "hi", "")
 	must(t, err)
 	if ids := w.feeds.IDs("f1"); len(ids) != 0 {
 		t.Fatal("CreatePost wrote a feed itself; fan-out is the consumer's job")
@@ -125,14 +133,117 @@ func TestFanoutDeliversToEveryFollowerAcrossPages(t *testing.T) {
 	}
 }
 
-func TestCreatePostWithdrawnWhenPublishFails(t *testing.T) {
-	w := newWorld("a")
+func TestCreatePostDurableWhileTheBusIsDown(t *testing.T) {
+	w := newWorld("a", "f")
+	ctx := context.Background()
+	must(t, w.svc.Follow(ctx, "f", "a"))
+	w.read(t, "f")
+	w.bus.Drain(t, w.fanout)
 	w.bus.SetDown(true)
-	if _, err := w.svc.CreatePost(context.Background(), "a", "lost?"); err == nil {
-		t.Fatal("CreatePost succeeded with the broker down")
+	p, err := w.svc.CreatePost(ctx, "a", "kept", "")
+	must(t, err) // durable in the store: acknowledged whatever the bus does
+	if n := len(w.bus.Pending()); n != 0 {
+		t.Fatalf("%d events published with the bus down", n)
 	}
-	if posts, _ := w.store.AuthorPosts(context.Background(), "a", 0, 10); len(posts) != 0 {
-		t.Fatalf("an unannounced post stayed in the store: %v", posts)
+	if rec := w.store.Outbox(); len(rec) == 0 || rec[len(rec)-1].Event.Post == nil || rec[len(rec)-1].Event.Post.ID != p.ID || rec[len(rec)-1].Done {
+		t.Fatalf("post.created not pending in the outbox: %+v", rec)
+	}
+	w.bus.SetDown(false)
+	must(t, w.relay.Flush(ctx))
+	w.bus.Drain(t, w.fanout)
+	if got := w.read(t, "f"); !slices.Contains(got, p.ID) {
+		t.Fatalf("feed %v lacks the post made while the bus was down", got)
+	}
+	for _, rec := range w.store.Outbox() {
+		if !rec.Done {
+			t.Fatalf("record %s not marked done after publishing", rec.ID)
+		}
+	}
+}
+
+func TestCreatePostNotSavedAnnouncesNothing(t *testing.T) {
+	w := newWorld("a")
+	w.store.FailSave = app.ErrUnavailable
+	if _, err := w.svc.CreatePost(context.Background(), "a", "lost?", ""); !errors.Is(err, app.ErrUnavailable) {
+		t.Fatalf("CreatePost with the store failing: err = %v, want ErrUnavailable", err)
+	}
+	must(t, w.relay.Flush(context.Background()))
+	if evs := w.bus.Pending(); len(evs) != 0 {
+		t.Fatalf("a post that was not saved was announced: %+v", evs)
+	}
+}
+
+func TestIdempotencyKey(t *testing.T) {
+	w := newWorld("a", "b")
+	ctx := context.Background()
+	p1, err := w.svc.CreatePost(ctx, "a", "once", "k1")
+	must(t, err)
+	p2, err := w.svc.CreatePost(ctx, "a", "once", "k1")
+	must(t, err)
+	if p1 != p2 {
+		t.Fatalf("retry with the same key made %+v, first call %+v", p2, p1)
+	}
+	if posts, _ := w.store.AuthorPosts(ctx, "a", 0, 10); len(posts) != 1 {
+		t.Fatalf("two calls with one key stored %d posts", len(posts))
+	}
+	if n := len(w.bus.Pending()); n != 1 {
+		t.Fatalf("two calls with one key published %d events, want 1", n)
+	}
+	if _, err := w.svc.CreatePost(ctx, "a", "something else", "k1"); !errors.Is(err, app.ErrKeyReused) {
+		t.Fatalf("same key, other text: err = %v, want ErrKeyReused", err)
+	}
+	// Keys are per user.
+	pb, err := w.svc.CreatePost(ctx, "b", "once", "k1")
+	must(t, err)
+	if pb.ID == p1.ID {
+		t.Fatal("another user's key returned a's post")
+	}
+	// A retry after the post was deleted answers as the first call did
+	// and brings nothing back.
+	must(t, w.svc.DeletePost(ctx, "a", p1.ID))
+	p3, err := w.svc.CreatePost(ctx, "a", "once", "k1")
+	must(t, err)
+	if p3.ID != p1.ID {
+		t.Fatalf("retry after delete: ID %s, want %s", p3.ID, p1.ID)
+	}
+	if posts, _ := w.store.AuthorPosts(ctx, "a", 0, 10); len(posts) != 0 {
+		t.Fatalf("retry after delete brought the post back: %v", posts)
+	}
+	for _, bad := range []string{"has space", strings.Repeat("x", 256)} {
+		if _, err := w.svc.CreatePost(ctx, "a", "x", bad); !errors.Is(err, app.ErrInvalid) {
+			t.Errorf("key %q: err = %v, want ErrInvalid", bad[:min(len(bad), 10)], err)
+		}
+	}
+}
+
+func TestIdempotencyKeyRewritesAPostThatDidNotLand(t *testing.T) {
+	w := newWorld("a")
+	ctx := context.Background()
+	w.store.FailSave = app.ErrUnavailable
+	if _, err := w.svc.CreatePost(ctx, "a", "retry me", "k"); err == nil {
+		t.Fatal("save failure not reported")
+	}
+	p, err := w.svc.CreatePost(ctx, "a", "retry me", "k")
+	must(t, err)
+	posts, _ := w.store.AuthorPosts(ctx, "a", 0, 10)
+	if len(posts) != 1 || posts[0].ID != p.ID {
+		t.Fatalf("after a failed first attempt: posts %v, want one with ID %s", posts, p.ID)
+	}
+}
+
+func TestFollowAnnouncesOnlyNewEdges(t *testing.T) {
+	w := newWorld("a", "b")
+	ctx := context.Background()
+	must(t, w.svc.Follow(ctx, "a", "b"))
+	must(t, w.svc.Follow(ctx, "a", "b"))
+	must(t, w.svc.Unfollow(ctx, "a", "b"))
+	must(t, w.svc.Unfollow(ctx, "a", "b"))
+	var types []string
+	for _, ev := range w.bus.Pending() {
+		types = append(types, ev.Type)
+	}
+	if want := []string{app.UserFollowed, app.UserUnfollowed}; !slices.Equal(types, want) {
+		t.Fatalf("events %v, want %v", types, want)
 	}
 }
 
@@ -141,9 +252,9 @@ func TestReplayIsHarmless(t *testing.T) {
 	w := newWorld("a", "b")
 	w.read(t, "b")
 	must(t, w.svc.Follow(ctx, "b", "a"))
-	p1, err := w.svc.CreatePost(ctx, "a", "one")
+	p1, err := w.svc.CreatePost(ctx, "a", "one", "")
 	must(t, err)
-	p2, err := w.svc.CreatePost(ctx, "a", "two")
+	p2, err := w.svc.CreatePost(ctx, "a", "two", "")
 	must(t, err)
 	must(t, w.svc.DeletePost(ctx, "a", p1.ID))
 	must(t, w.svc.Unfollow(ctx, "b", "a"))
@@ -174,7 +285,7 @@ func TestReadFeedRebuildsALostFeed(t *testing.T) {
 	var want []app.ID
 	for i := range 5 {
 		for _, author := range []string{"a", "c"} {
-			p, err := w.svc.CreatePost(ctx, author, fmt.Sprint(i))
+			p, err := w.svc.CreatePost(ctx, author, fmt.Sprint(i), "")
 			must(t, err)
 			want = append([]app.ID{p.ID}, want...)
 		}
@@ -188,7 +299,7 @@ func TestReadFeedRebuildsALostFeed(t *testing.T) {
 func TestServiceErrors(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld("a", "b")
-	p, err := w.svc.CreatePost(ctx, "a", "mine")
+	p, err := w.svc.CreatePost(ctx, "a", "mine", "")
 	must(t, err)
 	cases := []struct {
 		name string
@@ -199,7 +310,7 @@ func TestServiceErrors(t *testing.T) {
 		{"follow unknown", w.svc.Follow(ctx, "a", "zed"), app.ErrNotFound},
 		{"delete other's post", w.svc.DeletePost(ctx, "b", p.ID), app.ErrForbidden},
 		{"delete unknown post", w.svc.DeletePost(ctx, "a", p.ID+1), app.ErrNotFound},
-		{"empty post", func() error { _, err := w.svc.CreatePost(ctx, "a", ""); return err }(), app.ErrInvalid},
+		{"empty post", func() error { _, err := w.svc.CreatePost(ctx, "a", "", ""); return err }(), app.ErrInvalid},
 		{"bad cursor", func() error { _, err := w.svc.ReadFeed(ctx, "a", "x", 10); return err }(), app.ErrInvalid},
 		{"followers of unknown", func() error { _, _, err := w.svc.Followers(ctx, "zed", "", 10); return err }(), app.ErrNotFound},
 	}

@@ -15,7 +15,7 @@ func TestFanoutSkipsUsersWithoutACachedFeed(t *testing.T) {
 	w.read(t, "active")
 	must(t, w.svc.Follow(ctx, "active", "a"))
 	must(t, w.svc.Follow(ctx, "away", "a"))
-	p, err := w.svc.CreatePost(ctx, "a", "hi")
+	p, err := w.svc.CreatePost(ctx, "a", "hi", "")
 	must(t, err)
 	w.bus.Drain(t, w.fanout)
 	if got := w.feeds.IDs("active"); !slices.Equal(got, []app.ID{p.ID}) {
@@ -28,7 +28,7 @@ func TestFanoutSkipsUsersWithoutACachedFeed(t *testing.T) {
 	if got := w.read(t, "away"); !slices.Equal(got, []app.ID{p.ID}) {
 		t.Fatalf("returning user's first read = %v", got)
 	}
-	p2, err := w.svc.CreatePost(ctx, "a", "again")
+	p2, err := w.svc.CreatePost(ctx, "a", "again", "")
 	must(t, err)
 	w.bus.Drain(t, w.fanout)
 	if got := w.feeds.IDs("away"); !slices.Equal(got, []app.ID{p2.ID, p.ID}) {
@@ -55,7 +55,7 @@ func hybridWorld(t *testing.T) *world {
 func TestHybridFanout(t *testing.T) {
 	ctx := context.Background()
 	w := hybridWorld(t)
-	first, err := w.svc.CreatePost(ctx, "star", "crossing the threshold")
+	first, err := w.svc.CreatePost(ctx, "star", "crossing the threshold", "")
 	must(t, err)
 	w.bus.Drain(t, w.fanout)
 	if st, _ := w.celebs.Statuses(ctx, []string{"star", "small"}); !slices.Equal(st, []app.CelebrityStatus{app.Celebrity, app.NotCelebrity}) {
@@ -77,7 +77,7 @@ func TestHybridFanout(t *testing.T) {
 		if i%3 == 0 {
 			author = "small"
 		}
-		p, err := w.svc.CreatePost(ctx, author, fmt.Sprint(i))
+		p, err := w.svc.CreatePost(ctx, author, fmt.Sprint(i), "")
 		must(t, err)
 		want = append(want, p.ID)
 	}
@@ -133,7 +133,7 @@ func TestHybridMarkingResumesAfterACrash(t *testing.T) {
 	w := hybridWorld(t)
 	// A crash after the status was set and before every follower was told.
 	must(t, w.celebs.SetStatus(ctx, "star", app.CelebrityMarking))
-	p, err := w.svc.CreatePost(ctx, "star", "after the crash")
+	p, err := w.svc.CreatePost(ctx, "star", "after the crash", "")
 	must(t, err)
 	w.bus.Drain(t, w.fanout)
 	if st, _ := w.celebs.Statuses(ctx, []string{"star"}); st[0] != app.Celebrity {

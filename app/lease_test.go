@@ -139,7 +139,7 @@ func TestNodeLeaseLost(t *testing.T) {
 func TestCreatePostRefusedWithoutLease(t *testing.T) {
 	w := newWorld("a")
 	w.svc.IDs = app.NewLeasedIDGen()
-	if _, err := w.svc.CreatePost(context.Background(), "a", "hello"); !errors.Is(err, app.ErrUnavailable) {
+	if _, err := w.svc.CreatePost(context.Background(), "a", "hello", ""); !errors.Is(err, app.ErrUnavailable) {
 		t.Fatalf("CreatePost without a lease: err = %v, want ErrUnavailable", err)
 	}
 }

@@ -4,15 +4,18 @@ import "context"
 
 // PostStore keeps posts: by ID and by author (newest first).
 type PostStore interface {
-	// SavePost stores a post and adds it to its author's timeline. Saving the
-	// same post again is harmless.
-	SavePost(ctx context.Context, p Post) error
+	// SavePost stores a post, adds it to its author's timeline and records
+	// out in the outbox, all atomically (once any of it is visible, all of
+	// it is or will be). Saving the same post again is harmless; a
+	// different post under the same ID is refused (ErrIDConflict).
+	SavePost(ctx context.Context, p Post, out ...OutboxRecord) error
 	// GetPosts returns the posts found among ids; missing IDs are absent from
 	// the map.
 	GetPosts(ctx context.Context, ids []ID) (map[ID]Post, error)
 	// DeletePost removes a post and its timeline entry and records the
-	// deletion (see WasDeleted). Deleting a missing post is not an error.
-	DeletePost(ctx context.Context, p Post) error
+	// deletion (see WasDeleted) and out, atomically. Deleting a missing
+	// post is not an error.
+	DeletePost(ctx context.Context, p Post, out ...OutboxRecord) error
 	// WasDeleted reports whether DeletePost deleted post id. Consumers ask it
 	// when GetPosts does not return the post of an event, to tell a deleted
 	// post from one not visible yet (a lagging replica). A store keeps the
@@ -33,12 +36,16 @@ type Graph interface {
 	EnsureUser(ctx context.Context, user string) error
 	// UserExists reports whether user was ever recorded.
 	UserExists(ctx context.Context, user string) (bool, error)
-	// Follow records follower -> followee and reports whether the edge is new.
-	Follow(ctx context.Context, follower, followee string) (bool, error)
+	// Follow records follower -> followee and reports whether it changed
+	// anything: the edge is new, or an earlier call stopped halfway. out
+	// is recorded in the outbox, atomically with the change, exactly when
+	// it reports true, so an existing edge announces nothing again.
+	Follow(ctx context.Context, follower, followee string, out ...OutboxRecord) (bool, error)
 	// IsFollowing reports whether follower follows followee now.
 	IsFollowing(ctx context.Context, follower, followee string) (bool, error)
-	// Unfollow removes follower -> followee and reports whether it existed.
-	Unfollow(ctx context.Context, follower, followee string) (bool, error)
+	// Unfollow removes follower -> followee and reports whether it changed
+	// anything, recording out exactly then, like Follow.
+	Unfollow(ctx context.Context, follower, followee string, out ...OutboxRecord) (bool, error)
 	// Followers pages through the users following user, in a stable order.
 	// An empty cursor starts at the beginning; an empty next cursor means the end.
 	Followers(ctx context.Context, user, cursor string, limit int) (users []string, next string, err error)

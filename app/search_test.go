@@ -45,8 +45,11 @@ func (s sxPosts) HidePost(_ context.Context, p app.Post, rule string) error {
 	return nil
 }
 
-func (s sxPosts) SavePost(_ context.Context, p app.Post) error { s[p.ID] = p; return nil }
-func (s sxPosts) DeletePost(_ context.Context, p app.Post) error {
+func (s sxPosts) SavePost(_ context.Context, p app.Post, _ ...app.OutboxRecord) error {
+	s[p.ID] = p
+	return nil
+}
+func (s sxPosts) DeletePost(_ context.Context, p app.Post, _ ...app.OutboxRecord) error {
 	delete(s, p.ID)
 	return nil
 }

@@ -1,7 +1,10 @@
 package app
 
 import (
+	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -20,19 +23,32 @@ type Service struct {
 	// timelines of the celebrities a user follows (nil: no merging).
 	Timelines   FeedCache
 	Celebrities Celebrities
-	Events      Publisher
-	Notes       NotificationStore
-	IDs         *IDGen
-	FeedCap     int
-	Log         *slog.Logger
-	Now         func() time.Time
+	// Dispatch publishes what the store wrote to its outbox now, not at
+	// the relay's next poll (nil: the relay polls).
+	Dispatch Dispatcher
+	// DispatchWait bounds how long a request waits for that publish
+	// (DefaultDispatchWait when 0); the write is durable either way.
+	DispatchWait time.Duration
+	// Keys remembers Idempotency-Keys (nil: keys are refused).
+	Keys    IdempotencyKeys
+	Notes   NotificationStore
+	IDs     *IDGen
+	FeedCap int
+	Log     *slog.Logger
+	Now     func() time.Time
 }
 
-// CreatePost validates, stores and announces a post: save, then publish
-// post.created, then return. If the event cannot be published the post is
-// withdrawn and the error returned, so nothing is acknowledged that the
-// consumers will never hear of.
-func (s *Service) CreatePost(ctx context.Context, author, text string) (Post, error) {
+// DefaultDispatchWait is how long a write waits for its event to be
+// published before it answers anyway.
+const DefaultDispatchWait = 500 * time.Millisecond
+
+// CreatePost validates and stores a post together with its post.created
+// event (the outbox), then hands the event to the relay and returns. Once
+// SavePost returns the post and its event are durable: the event is
+// published whether Kafka is up now or later. key, when set, is the
+// client's Idempotency-Key: a retry with the same key returns the post the
+// first call created, and creates nothing.
+func (s *Service) CreatePost(ctx context.Context, author, text, key string) (Post, error) {
 	if err := ValidatePostText(text); err != nil {
 		return Post{}, err
 	}
@@ -40,21 +56,95 @@ func (s *Service) CreatePost(ctx context.Context, author, text string) (Post, er
 	if err != nil {
 		return Post{}, fmt.Errorf("new post: %w", err)
 	}
+	if key != "" {
+		var done bool
+		var p Post
+		if id, p, done, err = s.bindKey(ctx, author, text, key, id); err != nil || done {
+			return p, err
+		}
+	}
 	p := Post{ID: id, Author: author, Text: text}
 	p.CreatedAt = p.ID.Time().UTC()
-	if err := s.Posts.SavePost(ctx, p); err != nil {
+	rec := NewOutboxRecord(p.ID, s.event(PostCreated, p.ID, &p, nil))
+	if err := s.Posts.SavePost(ctx, p, rec); err != nil {
 		return Post{}, fmt.Errorf("save post: %w", err)
 	}
-	if err := s.Events.Publish(ctx, s.event(PostCreated, p.ID, &p, nil)); err != nil {
-		// Withdraw with a fresh context: the request's may be what expired.
-		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if derr := s.Posts.DeletePost(wctx, p); derr != nil {
-			s.Log.Error("withdraw unpublished post", "post", p.ID, "err", derr)
-		}
-		return Post{}, fmt.Errorf("publish post.created: %w", err)
-	}
+	s.dispatch(ctx, rec)
 	return p, nil
+}
+
+// bindKey binds an Idempotency-Key to the post about to be made (id). When
+// an earlier request holds the key, it returns that request's post (done)
+// or, if that request's write did not land, its ID to write again.
+func (s *Service) bindKey(ctx context.Context, author, text, key string, id ID) (ID, Post, bool, error) {
+	if s.Keys == nil {
+		return 0, Post{}, false, fmt.Errorf("%w: Idempotency-Key is not supported here", ErrInvalid)
+	}
+	if err := ValidateIdempotencyKey(key); err != nil {
+		return 0, Post{}, false, err
+	}
+	fp := fingerprint(text)
+	b, err := s.Keys.BindKey(ctx, author, key, KeyBinding{ID: id, Fingerprint: fp})
+	if err != nil {
+		return 0, Post{}, false, fmt.Errorf("idempotency key: %w", err)
+	}
+	if b.Fingerprint != fp {
+		return 0, Post{}, false, fmt.Errorf("%w: Idempotency-Key %q was used for another post", ErrKeyReused, key)
+	}
+	if b.ID == id {
+		return id, Post{}, false, nil
+	}
+	got, err := s.Posts.GetPosts(ctx, []ID{b.ID})
+	if err != nil {
+		return 0, Post{}, false, fmt.Errorf("idempotency key: %w", err)
+	}
+	if p, ok := got[b.ID]; ok {
+		return b.ID, p, true, nil
+	}
+	deleted, err := s.Posts.WasDeleted(ctx, b.ID)
+	if err != nil {
+		return 0, Post{}, false, fmt.Errorf("idempotency key: %w", err)
+	}
+	if deleted {
+		// The post was made and deleted since: answer as the first call
+		// did, and bring nothing back.
+		p := Post{ID: b.ID, Author: author, Text: text, CreatedAt: b.ID.Time().UTC()}
+		return b.ID, p, true, nil
+	}
+	// The first request's write did not land (or has not yet): write the
+	// same post under the same ID; saving it twice is harmless.
+	return b.ID, Post{}, false, nil
+}
+
+// ValidateIdempotencyKey checks a client's Idempotency-Key: 1 to 255
+// visible ASCII characters.
+func ValidateIdempotencyKey(key string) error {
+	if len(key) == 0 || len(key) > 255 {
+		return fmt.Errorf("%w: Idempotency-Key must be 1 to 255 characters", ErrInvalid)
+	}
+	for _, c := range []byte(key) {
+		if c < 0x21 || c > 0x7e {
+			return fmt.Errorf("%w: Idempotency-Key must be visible ASCII characters", ErrInvalid)
+		}
+	}
+	return nil
+}
+
+func fingerprint(text string) string {
+	sum := sha256.Sum256([]byte(text))
+	return hex.EncodeToString(sum[:16])
+}
+
+// dispatch hands rec to the relay and waits for it a little: usually the
+// event is in Kafka when the request answers, but never at the cost of
+// answering late.
+func (s *Service) dispatch(ctx context.Context, rec OutboxRecord) {
+	if s.Dispatch == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, cmp.Or(s.DispatchWait, DefaultDispatchWait))
+	defer cancel()
+	s.Dispatch.Dispatch(ctx, rec)
 }
 
 // GetPost returns one post as caller may see it: a moderated post is not
@@ -82,13 +172,16 @@ func (s *Service) DeletePost(ctx context.Context, caller string, id ID) error {
 	if p.Author != caller {
 		return fmt.Errorf("post %s belongs to another user: %w", id, ErrForbidden)
 	}
-	if err := s.Posts.DeletePost(ctx, p); err != nil {
+	eid, err := s.IDs.Next()
+	if err != nil {
 		return fmt.Errorf("delete post: %w", err)
 	}
 	del := Post{ID: p.ID, Author: p.Author}
-	if err := s.Events.Publish(ctx, s.event(PostDeleted, p.ID, &del, nil)); err != nil {
-		return fmt.Errorf("publish post.deleted: %w", err)
+	rec := NewOutboxRecord(eid, s.event(PostDeleted, p.ID, &del, nil))
+	if err := s.Posts.DeletePost(ctx, p, rec); err != nil {
+		return fmt.Errorf("delete post: %w", err)
 	}
+	s.dispatch(ctx, rec)
 	return nil
 }
 
@@ -116,13 +209,19 @@ func (s *Service) Follow(ctx context.Context, follower, followee string) error {
 	if err := s.requireUser(ctx, followee); err != nil {
 		return err
 	}
-	if _, err := s.Graph.Follow(ctx, follower, followee); err != nil {
+	rec, err := s.followRecord(UserFollowed, follower, followee)
+	if err != nil {
+		return err
+	}
+	// An edge that existed already announces nothing again.
+	created, err := s.Graph.Follow(ctx, follower, followee, rec)
+	if err != nil {
 		return fmt.Errorf("follow: %w", err)
 	}
-	// Published even when the edge already existed: a retry after a failed
-	// publish must still reach the consumers, and handlers are idempotent.
-	f := Follow{Follower: follower, Followee: followee}
-	return s.publishFollow(ctx, UserFollowed, f)
+	if created {
+		s.dispatch(ctx, rec)
+	}
+	return nil
 }
 
 // Unfollow removes the edge and announces it; the fanout consumer removes
@@ -134,21 +233,27 @@ func (s *Service) Unfollow(ctx context.Context, follower, followee string) error
 	if err := s.requireUser(ctx, followee); err != nil {
 		return err
 	}
-	if _, err := s.Graph.Unfollow(ctx, follower, followee); err != nil {
+	rec, err := s.followRecord(UserUnfollowed, follower, followee)
+	if err != nil {
+		return err
+	}
+	removed, err := s.Graph.Unfollow(ctx, follower, followee, rec)
+	if err != nil {
 		return fmt.Errorf("unfollow: %w", err)
 	}
-	return s.publishFollow(ctx, UserUnfollowed, Follow{Follower: follower, Followee: followee})
-}
-
-func (s *Service) publishFollow(ctx context.Context, typ string, f Follow) error {
-	id, err := s.IDs.Next()
-	if err != nil {
-		return fmt.Errorf("%s: %w", typ, err)
-	}
-	if err := s.Events.Publish(ctx, s.event(typ, id, nil, &f)); err != nil {
-		return fmt.Errorf("publish %s: %w", typ, err)
+	if removed {
+		s.dispatch(ctx, rec)
 	}
 	return nil
+}
+
+func (s *Service) followRecord(typ, follower, followee string) (OutboxRecord, error) {
+	id, err := s.IDs.Next()
+	if err != nil {
+		return OutboxRecord{}, fmt.Errorf("%s: %w", typ, err)
+	}
+	f := Follow{Follower: follower, Followee: followee}
+	return NewOutboxRecord(id, s.event(typ, id, nil, &f)), nil
 }
 
 // Followers pages through a user's followers.

@@ -90,6 +90,12 @@ type FeedsConfig struct {
 	// NodeID is the Snowflake node, 0-app.MaxNodeID, or -1 to lease one
 	// from the store.
 	NodeID int
+	// OutboxPoll is how often the api's relay looks for outbox records it
+	// was not handed (other processes', or from before a crash);
+	// PublishWait how long a write waits for its event to be published
+	// before it answers anyway (it is durable in the store either way).
+	OutboxPoll  time.Duration
+	PublishWait time.Duration
 }
 
 // AuthConfig says how bearer tokens are verified (and issued).
@@ -142,6 +148,8 @@ func (c *Config) Bind(target *pflag.FlagSet) {
 	fs.DurationVar(&c.Server.RequestTimeout, "request-timeout", 5*time.Second, "deadline of each HTTP request; past it the client gets 503 with Retry-After")
 
 	fs.IntVar(&c.Feeds.NodeID, "node-id", -1, "Snowflake node number 0-1023, unique per api process (default: leased from the store, renewed while the process runs)")
+	fs.DurationVar(&c.Feeds.OutboxPoll, "outbox-poll", app.DefaultRelayPoll, "how often the api's outbox relay looks for events it was not handed (other api processes', or left by a crash)")
+	fs.DurationVar(&c.Feeds.PublishWait, "publish-wait", app.DefaultDispatchWait, "how long a write waits for its event to reach Kafka before answering anyway (the write and its event are durable in the store either way)")
 	fs.IntVar(&c.Feeds.Cap, "feed-cap", 800, "posts kept per home feed")
 	fs.IntVar(&c.Feeds.FanoutBatch, "fanout-batch", 1000, "followers read and feed writes pipelined per batch")
 	fs.IntVar(&c.Feeds.CelebrityThreshold, "celebrity-threshold", 10000, "followers above which an author's posts are merged into feeds on read instead of fanned out (0: never)")
@@ -186,6 +194,8 @@ var flagOf = map[string]string{
 	"Server.RequestTimeout":    "request-timeout",
 	"Feeds.NodeID":             "node-id",
 	"Feeds.Cap":                "feed-cap",
+	"Feeds.OutboxPoll":         "outbox-poll",
+	"Feeds.PublishWait":        "publish-wait",
 	"Feeds.FanoutBatch":        "fanout-batch",
 	"Feeds.CelebrityThreshold": "celebrity-threshold",
 	"Feeds.PostCacheSize":      "post-cache-size",
@@ -304,6 +314,12 @@ func (f FeedsConfig) Validate() error {
 	}
 	if f.Cap <= 0 {
 		errs = append(errs, setting.Errorf("Cap", "%d is not positive", f.Cap))
+	}
+	if f.OutboxPoll < 10*time.Millisecond || f.OutboxPoll > time.Minute {
+		errs = append(errs, setting.Errorf("OutboxPoll", "%s is not between 10ms and 1m", f.OutboxPoll))
+	}
+	if f.PublishWait < 0 || f.PublishWait > 10*time.Second {
+		errs = append(errs, setting.Errorf("PublishWait", "%s is not between 0 and 10s", f.PublishWait))
 	}
 	if f.FanoutBatch <= 0 {
 		errs = append(errs, setting.Errorf("FanoutBatch", "%d is not positive", f.FanoutBatch))

@@ -137,6 +137,8 @@ type Store interface {
 	app.Graph
 	app.NotificationStore
 	app.ModerationLog
+	app.Outbox
+	app.IdempotencyKeys
 }
 
 // Caches are the Redis-backed parts; set when a role needs Redis.
@@ -156,7 +158,9 @@ type Settings struct {
 	CelebrityThreshold int
 	PostCacheSize      int
 	PostCacheTTL       time.Duration
-	Moderation         app.ModerationRules
+	// PublishWait bounds how long a write waits for its event's publish.
+	PublishWait time.Duration
+	Moderation  app.ModerationRules
 }
 
 // Deps is what the composition root opened for the selected roles: a field
@@ -169,6 +173,9 @@ type Deps struct {
 	Caches    Caches        // Needs.Redis
 	Publisher app.Publisher // Needs.Producer
 	IDs       *app.IDGen    // Needs.IDs; on a leased node, it refuses while the lease is not held
+	// Dispatch hands the api's outbox records to the process's relay
+	// (Needs.IDs: the processes that write changes relay them).
+	Dispatch app.Dispatcher
 	// Brokers, Topics and Events serve consumer groups.
 	Brokers []string
 	Topics  events.Topics
@@ -192,7 +199,8 @@ func buildAPI(d *Deps) (Role, error) {
 	}
 	svc := &app.Service{
 		Posts: posts, Graph: d.Store, Feeds: d.Caches.Feeds, Timelines: d.Caches.Timelines, Celebrities: d.Caches.Celebrities,
-		Events: d.Publisher, Notes: d.Store, IDs: d.IDs, FeedCap: d.Settings.FeedCap, Log: d.Log,
+		Dispatch: d.Dispatch, DispatchWait: d.Settings.PublishWait, Keys: d.Store, Notes: d.Store, IDs: d.IDs,
+		FeedCap: d.Settings.FeedCap, Log: d.Log,
 	}
 	return api.New(d.HTTP, api.Deps{
 		Service: svc, Graph: d.Store, Posts: d.Store, Analytics: d.Caches.Analytics, Search: d.Caches.Search, Verify: d.Verify,

@@ -22,6 +22,11 @@ type Store struct {
 	notes     map[string]map[app.ID]app.Notification
 	read      map[string]app.ID // per user: notifications up to this ID are read
 	decisions map[app.ID]app.Decision
+	outbox    map[app.ID]app.OutboxRecord
+	cursors   map[int]app.ID
+	keys      map[[2]string]app.KeyBinding
+	// FailSave makes the next SavePost fail with it, writing nothing.
+	FailSave error
 }
 
 var (
@@ -29,6 +34,8 @@ var (
 	_ app.Graph             = (*Store)(nil)
 	_ app.NotificationStore = (*Store)(nil)
 	_ app.ModerationLog     = (*Store)(nil)
+	_ app.Outbox            = (*Store)(nil)
+	_ app.IdempotencyKeys   = (*Store)(nil)
 )
 
 // NewStore returns an empty Store.
@@ -41,17 +48,100 @@ func NewStore() *Store {
 		notes:     map[string]map[app.ID]app.Notification{},
 		read:      map[string]app.ID{},
 		decisions: map[app.ID]app.Decision{},
+		outbox:    map[app.ID]app.OutboxRecord{},
+		cursors:   map[int]app.ID{},
+		keys:      map[[2]string]app.KeyBinding{},
 	}
 }
 
-// SavePost implements app.PostStore.
-func (s *Store) SavePost(_ context.Context, p app.Post) error {
+// record adds out to the outbox; a record already there keeps its state.
+func (s *Store) record(out []app.OutboxRecord) {
+	for _, r := range out {
+		if _, ok := s.outbox[r.ID]; !ok {
+			s.outbox[r.ID] = r
+		}
+	}
+}
+
+// ScanOutbox implements app.Outbox.
+func (s *Store) ScanOutbox(_ context.Context, shard int, after app.ID, limit int) ([]app.OutboxRecord, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	var out []app.OutboxRecord
+	for _, r := range s.outbox {
+		if r.Shard == shard && r.ID > after {
+			out = append(out, r)
+		}
+	}
+	slices.SortFunc(out, func(a, b app.OutboxRecord) int { return cmp.Compare(a.ID, b.ID) })
+	return out[:min(limit, len(out))], nil
+}
+
+// MarkOutboxDone implements app.Outbox.
+func (s *Store) MarkOutboxDone(_ context.Context, _ int, ids []app.ID) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range ids {
+		if r, ok := s.outbox[id]; ok {
+			r.Done = true
+			s.outbox[id] = r
+		}
+	}
+	return nil
+}
+
+// OutboxCursor implements app.Outbox.
+func (s *Store) OutboxCursor(_ context.Context, shard int) (app.ID, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cursors[shard], nil
+}
+
+// SetOutboxCursor implements app.Outbox.
+func (s *Store) SetOutboxCursor(_ context.Context, shard int, c app.ID) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cursors[shard] = c
+	return nil
+}
+
+// Outbox returns every record, in ID order.
+func (s *Store) Outbox() []app.OutboxRecord {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]app.OutboxRecord, 0, len(s.outbox))
+	for _, r := range s.outbox {
+		out = append(out, r)
+	}
+	slices.SortFunc(out, func(a, b app.OutboxRecord) int { return cmp.Compare(a.ID, b.ID) })
+	return out
+}
+
+// BindKey implements app.IdempotencyKeys.
+func (s *Store) BindKey(_ context.Context, user, key string, b app.KeyBinding) (app.KeyBinding, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := [2]string{user, key}
+	if held, ok := s.keys[k]; ok {
+		return held, nil
+	}
+	s.keys[k] = b
+	return b, nil
+}
+
+// SavePost implements app.PostStore.
+func (s *Store) SavePost(_ context.Context, p app.Post, out ...app.OutboxRecord) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.FailSave; err != nil {
+		s.FailSave = nil
+		return err
+	}
 	if old, ok := s.posts[p.ID]; ok && old.Conflicts(p) {
 		return fmt.Errorf("save post %s: %w", p.ID, app.ErrIDConflict)
 	}
 	s.posts[p.ID] = p
+	s.record(out)
 	return nil
 }
 
@@ -69,11 +159,12 @@ func (s *Store) GetPosts(_ context.Context, ids []app.ID) (map[app.ID]app.Post, 
 }
 
 // DeletePost implements app.PostStore.
-func (s *Store) DeletePost(_ context.Context, p app.Post) error {
+func (s *Store) DeletePost(_ context.Context, p app.Post, out ...app.OutboxRecord) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.posts, p.ID)
 	s.deleted[p.ID] = true
+	s.record(out)
 	return nil
 }
 
@@ -124,7 +215,7 @@ func (s *Store) UserExists(_ context.Context, u string) (bool, error) {
 	return s.users[u], nil
 }
 
-func (s *Store) setEdge(a, b string, on bool) (bool, error) {
+func (s *Store) setEdge(a, b string, on bool, out []app.OutboxRecord) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k := [2]string{a, b}
@@ -134,15 +225,20 @@ func (s *Store) setEdge(a, b string, on bool) (bool, error) {
 	} else {
 		delete(s.follows, k)
 	}
+	if changed {
+		s.record(out)
+	}
 	return changed, nil
 }
 
 // Follow implements app.Graph.
-func (s *Store) Follow(_ context.Context, a, b string) (bool, error) { return s.setEdge(a, b, true) }
+func (s *Store) Follow(_ context.Context, a, b string, out ...app.OutboxRecord) (bool, error) {
+	return s.setEdge(a, b, true, out)
+}
 
 // Unfollow implements app.Graph.
-func (s *Store) Unfollow(_ context.Context, a, b string) (bool, error) {
-	return s.setEdge(a, b, false)
+func (s *Store) Unfollow(_ context.Context, a, b string, out ...app.OutboxRecord) (bool, error) {
+	return s.setEdge(a, b, false, out)
 }
 
 // IsFollowing implements app.Graph.

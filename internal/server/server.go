@@ -230,6 +230,11 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, b *Backends
 	defer func() { ids.stop(err) }() // after the lifecycle: no request takes an ID any more
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	relay, err := startRelay(ctx, cfg, log, b, rows.Needs(), reg)
+	if err != nil {
+		return err
+	}
+	defer func() { relay.stop(err) }() // before the lease goes: publishes what the last requests wrote
 	lc := &roles.Lifecycle{Drain: cfg.Server.ShutdownDrain, Timeout: cfg.Server.ShutdownTimeout, Log: log}
 	router := httpserver.New(log, reg, lc.Ready(ids.ready(b.Ready)), httpserver.WithRequestTimeout(cfg.Server.RequestTimeout))
 	if cfg.Server.Pprof {
@@ -240,14 +245,15 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, b *Backends
 		Settings: roles.Settings{
 			FeedCap: cfg.Feeds.Cap, FanoutBatch: cfg.Feeds.FanoutBatch, CelebrityThreshold: cfg.Feeds.CelebrityThreshold,
 			PostCacheSize: cfg.Feeds.PostCacheSize, PostCacheTTL: cfg.Feeds.PostCacheTTL,
-			Moderation: cfg.Moderation.Rules(),
+			PublishWait: cfg.Feeds.PublishWait, Moderation: cfg.Moderation.Rules(),
 		},
-		IDs:     ids.gen,
-		Caches:  b.Caches,
-		Brokers: b.Brokers,
-		Topics:  Topics(cfg),
-		HTTP:    router,
-		Healthy: b.Ready,
+		IDs:      ids.gen,
+		Dispatch: relay.dispatcher(),
+		Caches:   b.Caches,
+		Brokers:  b.Brokers,
+		Topics:   Topics(cfg),
+		HTTP:     router,
+		Healthy:  b.Ready,
 	}
 	d.Store = b.Store
 	// Assigned only when opened: a nil *Producer in an interface is not nil.

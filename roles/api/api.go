@@ -178,7 +178,9 @@ func (h *handlers) createPost(c echo.Context) error {
 	if req.Text == nil {
 		return echo.NewHTTPError(http.StatusBadRequest, `field "text" is required`)
 	}
-	p, err := h.svc.CreatePost(c.Request().Context(), caller(c), *req.Text)
+	// Idempotency-Key (IETF httpapi draft): a retry with the same key
+	// answers with the post the first request created.
+	p, err := h.svc.CreatePost(c.Request().Context(), caller(c), *req.Text, c.Request().Header.Get("Idempotency-Key"))
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -502,7 +503,9 @@ func (failingPosts) GetPosts(context.Context, []app.ID) (map[app.ID]app.Post, er
 	return nil, errors.New(secret)
 }
 
-func (failingPosts) SavePost(context.Context, app.Post) error { return errors.New(secret) }
+func (failingPosts) SavePost(context.Context, app.Post, ...app.OutboxRecord) error {
+	return errors.New(secret)
+}
 
 type failingGraph struct{ app.Graph }
 
@@ -515,20 +518,15 @@ func TestFailuresAreInternalErrors(t *testing.T) {
 		deps         func(*api.Deps)
 		method, path string
 		body         string
-		busDown      bool
 	}{
-		{"failing post store on read", func(d *api.Deps) { d.Service.Posts = failingPosts{d.Service.Posts} }, "GET", "/v1/posts/1", "", false},
-		{"failing post store on write", func(d *api.Deps) { d.Service.Posts = failingPosts{d.Service.Posts} }, "POST", "/v1/posts", `{"text":"hi"}`, false},
-		{"failing post store in search", func(d *api.Deps) { d.Posts = failingPosts{d.Posts} }, "GET", "/v1/search?q=hi", "", false},
-		{"failing graph on the first call", func(d *api.Deps) { d.Graph = failingGraph{d.Graph} }, "GET", "/v1/feed", "", false},
-		{"broker down", nil, "POST", "/v1/posts", `{"text":"hi"}`, true},
+		{"failing post store on read", func(d *api.Deps) { d.Service.Posts = failingPosts{d.Service.Posts} }, "GET", "/v1/posts/1", ""},
+		{"failing post store on write", func(d *api.Deps) { d.Service.Posts = failingPosts{d.Service.Posts} }, "POST", "/v1/posts", `{"text":"hi"}`},
+		{"failing post store in search", func(d *api.Deps) { d.Posts = failingPosts{d.Posts} }, "GET", "/v1/search?q=hi", ""},
+		{"failing graph on the first call", func(d *api.Deps) { d.Graph = failingGraph{d.Graph} }, "GET", "/v1/feed", ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			s := newServer(t, options{deps: c.deps})
-			if c.busDown {
-				s.bus.SetDown(true)
-			}
 			ann := userFor(t, "ann")
 			if c.path == "/v1/search?q=hi" {
 				// Something to hydrate, so the post store is read.
@@ -605,4 +603,36 @@ func TestHealthAndReadiness(t *testing.T) {
 	s.must(t, "GET", "/healthz", "", "", http.StatusOK)
 
 	wantProblem(t, s.do("GET", "/nowhere", "", ""), http.StatusNotFound, "Not Found")
+}
+
+func TestIdempotencyKeyHeader(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, options{})
+	ann := userFor(t, "ann")
+	post := func(key, text string) *httptest.ResponseRecorder {
+		r := newRequest("POST", "/v1/posts", ann, `{"text":"`+text+`"}`)
+		r.Header.Set("Idempotency-Key", key)
+		return s.serve(r)
+	}
+	first := post("k-1", "once")
+	if first.Code != http.StatusCreated {
+		t.Fatalf("first POST = %d %s", first.Code, first.Body)
+	}
+	again := post("k-1", "once")
+	if again.Code != http.StatusCreated || again.Body.String() != first.Body.String() {
+		t.Fatalf("retry = %d %s, want 201 %s", again.Code, again.Body, first.Body)
+	}
+	p := decode[app.Post](t, first)
+	n := 0
+	for _, ev := range s.bus.Pending() {
+		if ev.Type == app.PostCreated && ev.Post.ID == p.ID {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d post.created events for one key, want 1", n)
+	}
+	wantProblem(t, post("k-1", "other"), http.StatusUnprocessableEntity,
+		`idempotency key already used for a different request: Idempotency-Key "k-1" was used for another post`)
+	wantProblem(t, post("bad key", "x"), http.StatusBadRequest, "invalid input: Idempotency-Key must be visible ASCII characters")
 }

@@ -28,7 +28,9 @@ func hang(ctx context.Context) error {
 	}
 }
 
-func (hangingPosts) SavePost(ctx context.Context, _ app.Post) error { return hang(ctx) }
+func (hangingPosts) SavePost(ctx context.Context, _ app.Post, _ ...app.OutboxRecord) error {
+	return hang(ctx)
+}
 func (hangingPosts) GetPosts(ctx context.Context, _ []app.ID) (map[app.ID]app.Post, error) {
 	return nil, hang(ctx)
 }

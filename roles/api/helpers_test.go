@@ -71,8 +71,9 @@ func build(o options) (*server, error) {
 		logs:      &syncBuffer{},
 	}
 	feeds := apptest.NewFeeds()
+	relay := &app.Relay{Outbox: s.store, Publisher: s.bus}
 	svc := &app.Service{
-		Posts: s.store, Graph: s.store, Feeds: feeds, Events: s.bus, Notes: s.store,
+		Posts: s.store, Graph: s.store, Feeds: feeds, Dispatch: flushDispatch{relay}, Keys: s.store, Notes: s.store,
 		IDs: app.NewIDGen(1), FeedCap: 800, Log: slog.New(slog.DiscardHandler),
 	}
 	d := api.Deps{Service: svc, Graph: s.store, Analytics: s.analytics, Search: s.search, Posts: s.store, Verify: verify}
@@ -171,6 +172,12 @@ func (s *server) must(t *testing.T, method, path, user, body string, want int) *
 	}
 	return rec
 }
+
+// flushDispatch publishes the whole outbox on every dispatch, so the
+// events of a request are on the bus when it answers.
+type flushDispatch struct{ r *app.Relay }
+
+func (d flushDispatch) Dispatch(ctx context.Context, _ app.OutboxRecord) { _ = d.r.Flush(ctx) }
 
 // post creates a post through the API.
 func (s *server) post(t *testing.T, user, text string) app.Post {

@@ -110,6 +110,8 @@ var domainStatuses = []struct {
 	{app.ErrInvalid, http.StatusBadRequest},
 	{app.ErrNotFound, http.StatusNotFound},
 	{app.ErrForbidden, http.StatusForbidden},
+	// A key reused with another request (the Idempotency-Key draft's 422).
+	{app.ErrKeyReused, http.StatusUnprocessableEntity},
 }
 
 // errorHandler answers every error as problem+json. echo.HTTPErrors keep

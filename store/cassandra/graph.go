@@ -76,40 +76,66 @@ func (s *Store) IsFollowing(ctx context.Context, follower, followee string) (boo
 }
 
 // Follow implements app.Graph. The LWT on follows decides whether the edge
-// is new; the followers row is written whether or not it applied, so a call
-// retried after a failure between the two writes repairs the reverse index.
-func (s *Store) Follow(ctx context.Context, follower, followee string) (bool, error) {
+// is new; the followers row and out follow in one logged batch. A call
+// that finds the edge but not its followers row repairs what an earlier
+// call left halfway (the LWT applied, the batch not) and announces it then.
+func (s *Store) Follow(ctx context.Context, follower, followee string, out ...app.OutboxRecord) (bool, error) {
 	applied, err := lwt(s.session.Query(`INSERT INTO follows (follower, followee, created_at) VALUES (?, ?, ?) IF NOT EXISTS`,
 		follower, followee, time.Now().UTC())).WithContext(ctx).MapScanCAS(map[string]any{})
 	if err != nil {
 		return false, failf("cassandra: follow %s -> %s: %w", follower, followee, err)
 	}
-	err = s.session.Query(`INSERT INTO followers (followee, bucket, follower) VALUES (?, ?, ?)`,
-		followee, followerBucket(follower), follower).WithContext(ctx).Exec()
-	if err != nil {
-		return false, failf("cassandra: follow %s -> %s: followers index: %w", follower, followee, err)
-	}
-	return applied, nil
+	return s.edgeIndex(ctx, follower, followee, applied, true, out)
 }
 
-// Unfollow implements app.Graph, mirroring Follow: the LWT decides, and the
-// followers row is deleted either way so retries converge.
+// Unfollow implements app.Graph, mirroring Follow: the LWT decides, and a
+// followers row left behind by an earlier call is removed and announced.
 //
 // A Follow racing an Unfollow of the same edge can leave the two tables
 // disagreeing (the LWTs are ordered, the index writes are not); the next
 // Follow or Unfollow of that edge repairs it.
-func (s *Store) Unfollow(ctx context.Context, follower, followee string) (bool, error) {
+func (s *Store) Unfollow(ctx context.Context, follower, followee string, out ...app.OutboxRecord) (bool, error) {
 	applied, err := lwt(s.session.Query(`DELETE FROM follows WHERE follower = ? AND followee = ? IF EXISTS`,
 		follower, followee)).WithContext(ctx).MapScanCAS(map[string]any{})
 	if err != nil {
 		return false, failf("cassandra: unfollow %s -> %s: %w", follower, followee, err)
 	}
-	err = s.session.Query(`DELETE FROM followers WHERE followee = ? AND bucket = ? AND follower = ?`,
-		followee, followerBucket(follower), follower).WithContext(ctx).Exec()
-	if err != nil {
-		return false, failf("cassandra: unfollow %s -> %s: followers index: %w", follower, followee, err)
+	return s.edgeIndex(ctx, follower, followee, applied, false, out)
+}
+
+// edgeIndex brings the followers row in line with the edge (present or
+// not), with out in the same logged batch, when the LWT applied or the row
+// disagrees; it reports whether it wrote.
+func (s *Store) edgeIndex(ctx context.Context, follower, followee string, applied, present bool, out []app.OutboxRecord) (bool, error) {
+	bucket := followerBucket(follower)
+	if !applied {
+		var f string
+		err := s.session.Query(`SELECT follower FROM followers WHERE followee = ? AND bucket = ? AND follower = ?`,
+			followee, bucket, follower).WithContext(ctx).Scan(&f)
+		switch {
+		case errors.Is(err, gocql.ErrNotFound):
+			if !present {
+				return false, nil
+			}
+		case err != nil:
+			return false, failf("cassandra: follow %s -> %s: followers index: %w", follower, followee, err)
+		case present:
+			return false, nil
+		}
 	}
-	return applied, nil
+	b := s.session.NewBatch(gocql.LoggedBatch).WithContext(ctx)
+	if present {
+		b.Query(`INSERT INTO followers (followee, bucket, follower) VALUES (?, ?, ?)`, followee, bucket, follower)
+	} else {
+		b.Query(`DELETE FROM followers WHERE followee = ? AND bucket = ? AND follower = ?`, followee, bucket, follower)
+	}
+	if err := addOutbox(b, out); err != nil {
+		return false, err
+	}
+	if err := s.session.ExecuteBatch(b); err != nil {
+		return false, failf("cassandra: follow %s -> %s: followers index: %w", follower, followee, err)
+	}
+	return true, nil
 }
 
 // maxBucketReads bounds the bucket queries one Followers call has in flight,

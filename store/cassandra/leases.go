@@ -13,7 +13,19 @@ import (
 	"github.com/feedsvc/feedsvc/app"
 )
 
-var _ app.NodeLeases = (*Store)(nil)
+var (
+	_ app.NodeLeases  = (*Store)(nil)
+	_ app.ShardLeases = (*Store)(nil)
+)
+
+// leaseTable is a table of leases: a row per leased thing, written only
+// through LWTs at SERIAL, with a TTL the holder renews.
+type leaseTable struct{ name, key, what string }
+
+var (
+	nodeLeases  = leaseTable{"node_leases", "node", "node lease"}
+	shardLeases = leaseTable{"outbox_leases", "shard", "outbox shard lease"}
+)
 
 // leaseTTL is ttl in whole seconds (CQL's unit), rounded up.
 func leaseTTL(ttl time.Duration) int { return max(1, int(math.Ceil(ttl.Seconds()))) }
@@ -42,7 +54,7 @@ func (s *Store) Acquire(ctx context.Context, owner string, ttl time.Duration) (i
 		if held[node] {
 			continue
 		}
-		ok, err := s.tryLease(ctx, node, owner, ttl)
+		ok, err := s.tryLease(ctx, nodeLeases, node, owner, ttl)
 		if err != nil {
 			return 0, err
 		}
@@ -53,26 +65,26 @@ func (s *Store) Acquire(ctx context.Context, owner string, ttl time.Duration) (i
 	return 0, fmt.Errorf("cassandra: acquire node lease: %w", app.ErrNoFreeNode)
 }
 
-// tryLease leases node to owner if it is free.
-func (s *Store) tryLease(ctx context.Context, node int, owner string, ttl time.Duration) (bool, error) {
-	applied, err := leaseLWT(s.session.Query(`INSERT INTO node_leases (node, owner) VALUES (?, ?) IF NOT EXISTS USING TTL ?`,
-		node, owner, leaseTTL(ttl))).WithContext(ctx).MapScanCAS(map[string]any{})
+// tryLease leases key of t to owner if it is free.
+func (s *Store) tryLease(ctx context.Context, t leaseTable, key int, owner string, ttl time.Duration) (bool, error) {
+	applied, err := leaseLWT(s.session.Query(`INSERT INTO `+t.name+` (`+t.key+`, owner) VALUES (?, ?) IF NOT EXISTS USING TTL ?`,
+		key, owner, leaseTTL(ttl))).WithContext(ctx).MapScanCAS(map[string]any{})
 	if err == nil {
 		return applied, nil
 	}
 	// A timed-out LWT may have been applied (under contention, for
 	// example): a SERIAL read tells, and completes it if it is in flight.
-	holder, rerr := s.leaseHolder(ctx, node)
+	holder, rerr := s.leaseHolder(ctx, t, key)
 	if rerr != nil {
-		return false, fmt.Errorf("cassandra: acquire node lease %d: %w", node, err)
+		return false, failf("cassandra: acquire %s %d: %w", t.what, key, err)
 	}
 	return holder == owner, nil
 }
 
-// leaseHolder reads node's owner at SERIAL ("" when free).
-func (s *Store) leaseHolder(ctx context.Context, node int) (string, error) {
+// leaseHolder reads key's owner at SERIAL ("" when free).
+func (s *Store) leaseHolder(ctx context.Context, t leaseTable, key int) (string, error) {
 	var owner string
-	err := s.session.Query(`SELECT owner FROM node_leases WHERE node = ?`, node).
+	err := s.session.Query(`SELECT owner FROM `+t.name+` WHERE `+t.key+` = ?`, key).
 		Consistency(gocql.Consistency(gocql.Serial)).WithContext(ctx).Scan(&owner) // same protocol code
 	if errors.Is(err, gocql.ErrNotFound) {
 		return "", nil
@@ -80,26 +92,51 @@ func (s *Store) leaseHolder(ctx context.Context, node int) (string, error) {
 	return owner, err
 }
 
-// Renew implements app.NodeLeases. Setting owner again with a TTL keeps the
-// row alive: a row lives while any of its cells does.
-func (s *Store) Renew(ctx context.Context, node int, owner string, ttl time.Duration) error {
-	applied, err := leaseLWT(s.session.Query(`UPDATE node_leases USING TTL ? SET owner = ? WHERE node = ? IF owner = ?`,
-		leaseTTL(ttl), owner, node, owner)).WithContext(ctx).MapScanCAS(map[string]any{})
+// renewLease extends owner's lease of key. Setting owner again with a TTL
+// keeps the row alive: a row lives while any of its cells does.
+func (s *Store) renewLease(ctx context.Context, t leaseTable, key int, owner string, ttl time.Duration) error {
+	applied, err := leaseLWT(s.session.Query(`UPDATE `+t.name+` USING TTL ? SET owner = ? WHERE `+t.key+` = ? IF owner = ?`,
+		leaseTTL(ttl), owner, key, owner)).WithContext(ctx).MapScanCAS(map[string]any{})
 	if err != nil {
-		return fmt.Errorf("cassandra: renew node lease %d: %w", node, err)
+		return failf("cassandra: renew %s %d: %w", t.what, key, err)
 	}
 	if !applied {
-		return fmt.Errorf("cassandra: renew node lease %d: %w", node, app.ErrLeaseLost)
+		return fmt.Errorf("cassandra: renew %s %d: %w", t.what, key, app.ErrLeaseLost)
 	}
 	return nil
 }
 
-// Release implements app.NodeLeases.
-func (s *Store) Release(ctx context.Context, node int, owner string) error {
-	_, err := leaseLWT(s.session.Query(`DELETE FROM node_leases WHERE node = ? IF owner = ?`, node, owner)).
+// releaseLease frees key if owner holds it.
+func (s *Store) releaseLease(ctx context.Context, t leaseTable, key int, owner string) error {
+	_, err := leaseLWT(s.session.Query(`DELETE FROM `+t.name+` WHERE `+t.key+` = ? IF owner = ?`, key, owner)).
 		WithContext(ctx).MapScanCAS(map[string]any{})
 	if err != nil {
-		return fmt.Errorf("cassandra: release node lease %d: %w", node, err)
+		return failf("cassandra: release %s %d: %w", t.what, key, err)
 	}
 	return nil
+}
+
+// Renew implements app.NodeLeases.
+func (s *Store) Renew(ctx context.Context, node int, owner string, ttl time.Duration) error {
+	return s.renewLease(ctx, nodeLeases, node, owner, ttl)
+}
+
+// Release implements app.NodeLeases.
+func (s *Store) Release(ctx context.Context, node int, owner string) error {
+	return s.releaseLease(ctx, nodeLeases, node, owner)
+}
+
+// LeaseShard implements app.ShardLeases.
+func (s *Store) LeaseShard(ctx context.Context, shard int, owner string, ttl time.Duration) (bool, error) {
+	return s.tryLease(ctx, shardLeases, shard, owner, ttl)
+}
+
+// RenewShard implements app.ShardLeases.
+func (s *Store) RenewShard(ctx context.Context, shard int, owner string, ttl time.Duration) error {
+	return s.renewLease(ctx, shardLeases, shard, owner, ttl)
+}
+
+// ReleaseShard implements app.ShardLeases.
+func (s *Store) ReleaseShard(ctx context.Context, shard int, owner string) error {
+	return s.releaseLease(ctx, shardLeases, shard, owner)
 }

@@ -154,6 +154,46 @@ var migrations = []migration{
 			) WITH default_time_to_live = 7776000`,
 		},
 	},
+	{
+		version: 5,
+		name:    "transactional outbox and idempotency keys",
+		stmts: []string{
+			// The events of api writes, in the same logged batch as the
+			// change. Partitions are (shard, ten minutes), so a relay
+			// reads bounded partitions and never scans rows it deleted:
+			// published records are marked done, and everything expires
+			// after 7 days (a Kafka outage longer than that loses the
+			// oldest events). Time-window compaction drops whole expired
+			// SSTables.
+			`CREATE TABLE IF NOT EXISTS {ks}.outbox (
+				shard int,
+				bucket bigint,
+				id bigint,
+				event blob,
+				done boolean,
+				PRIMARY KEY ((shard, bucket), id)
+			) WITH default_time_to_live = 604800
+			AND compaction = {'class': 'TimeWindowCompactionStrategy', 'compaction_window_unit': 'HOURS', 'compaction_window_size': 6}`,
+			// Per shard: every record at or below the cursor is done.
+			`CREATE TABLE IF NOT EXISTS {ks}.outbox_cursors (
+				shard int PRIMARY KEY,
+				cursor bigint
+			)`,
+			// Which api process relays each shard, like node_leases.
+			`CREATE TABLE IF NOT EXISTS {ks}.outbox_leases (
+				shard int PRIMARY KEY,
+				owner text
+			)`,
+			// Idempotency-Key -> the post it created, for a day.
+			`CREATE TABLE IF NOT EXISTS {ks}.idempotency_keys (
+				user text,
+				key text,
+				post_id bigint,
+				fingerprint text,
+				PRIMARY KEY ((user, key))
+			) WITH default_time_to_live = 86400`,
+		},
+	},
 }
 
 // columnExists reports whether err says an ALTER TABLE ... ADD found its

@@ -25,7 +25,8 @@ func month(id app.ID) string { return id.Time().UTC().Format("2006-01") }
 
 // SavePost implements app.PostStore. The writes are plain upserts, so saving
 // again is harmless; a logged batch makes sure that once any of them lands
-// all of them eventually do, so a post never lacks its timeline entry.
+// all of them eventually do, so a post never lacks its timeline entry or
+// its event (the outbox record).
 //
 // A different post under the same ID is refused (app.ErrIDConflict) by a
 // read first, not an LWT: leased nodes and a monotonic generator make IDs
@@ -34,7 +35,7 @@ func month(id app.ID) string { return id.Time().UTC().Format("2006-01") }
 // single-partition read instead of an LWT's four round trips per post.
 // Two writers racing in the same millisecond could both pass it; only an
 // LWT would stop that, and only a misconfigured --node-id can cause it.
-func (s *Store) SavePost(ctx context.Context, p app.Post) error {
+func (s *Store) SavePost(ctx context.Context, p app.Post, out ...app.OutboxRecord) error {
 	stored, ok, err := s.getPost(ctx, p.ID)
 	if err != nil {
 		return fmt.Errorf("cassandra: save post: %w", err)
@@ -50,6 +51,9 @@ func (s *Store) SavePost(ctx context.Context, p app.Post) error {
 	b.Query(`INSERT INTO posts_by_author (author, month, id, text, created_at, moderated) VALUES (?, ?, ?, ?, ?, ?)`,
 		p.Author, m, int64(p.ID), p.Text, created, p.Moderated)
 	b.Query(`INSERT INTO user_post_months (author, month) VALUES (?, ?)`, p.Author, m)
+	if err := addOutbox(b, out); err != nil {
+		return err
+	}
 	if err := s.session.ExecuteBatch(b); err != nil {
 		return failf("cassandra: save post %s: %w", p.ID, err)
 	}
@@ -128,7 +132,7 @@ func (s *Store) getPost(ctx context.Context, id app.ID) (p app.Post, ok bool, er
 // DeletePost implements app.PostStore. Deleting a missing post writes
 // tombstones and is not an error. The deletion record goes in the same
 // logged batch, so once any of the writes lands all of them do.
-func (s *Store) DeletePost(ctx context.Context, p app.Post) error {
+func (s *Store) DeletePost(ctx context.Context, p app.Post, out ...app.OutboxRecord) error {
 	b := s.session.NewBatch(gocql.LoggedBatch).WithContext(ctx)
 	if p.Author == "" {
 		// The timeline row is keyed by author; recover it if the caller
@@ -150,6 +154,9 @@ func (s *Store) DeletePost(ctx context.Context, p app.Post) error {
 		b.Query(`DELETE FROM posts_by_author WHERE author = ? AND month = ? AND id = ?`, p.Author, month(p.ID), int64(p.ID))
 	}
 	b.Query(`INSERT INTO deleted_posts (id, author, deleted_at) VALUES (?, ?, ?)`, int64(p.ID), p.Author, time.Now().UTC())
+	if err := addOutbox(b, out); err != nil {
+		return err
+	}
 	if err := s.session.ExecuteBatch(b); err != nil {
 		return failf("cassandra: delete post %s: %w", p.ID, err)
 	}

@@ -49,6 +49,8 @@ type Store struct {
 	saveMu [64]sync.Mutex
 	// leaseMu makes each node lease operation atomic.
 	leaseMu sync.Mutex
+	// keyMu makes BindKey's check-then-write atomic.
+	keyMu sync.Mutex
 }
 
 var (
@@ -124,7 +126,7 @@ func byAuthorKey(author string, id app.ID) []byte {
 
 // SavePost implements app.PostStore. A different post under the same ID is
 // refused (app.ErrIDConflict); saving the same post again is harmless.
-func (s *Store) SavePost(ctx context.Context, p app.Post) error {
+func (s *Store) SavePost(ctx context.Context, p app.Post, out ...app.OutboxRecord) error {
 	v, err := json.Marshal(p)
 	if err != nil {
 		return fmt.Errorf("pebble: encode post: %w", err)
@@ -143,6 +145,9 @@ func (s *Store) SavePost(ctx context.Context, p app.Post) error {
 	defer b.Close()
 	_ = b.Set(postKey(p.ID), v, nil)
 	_ = b.Set(byAuthorKey(p.Author, p.ID), nil, nil)
+	if err := addOutbox(b, out); err != nil {
+		return err
+	}
 	if err := b.Commit(pebble.Sync); err != nil {
 		return fmt.Errorf("pebble: save post %s: %w", p.ID, err)
 	}
@@ -176,7 +181,7 @@ func deletedKey(id app.ID) []byte { return append([]byte(prefixDeleted), idBytes
 // DeletePost implements app.PostStore. The deletion record is written in
 // the same batch and kept for good: a few bytes per deleted post, where
 // Cassandra expires it.
-func (s *Store) DeletePost(_ context.Context, p app.Post) error {
+func (s *Store) DeletePost(_ context.Context, p app.Post, out ...app.OutboxRecord) error {
 	s.postMu.Lock()
 	defer s.postMu.Unlock()
 	b := s.db.NewBatch()
@@ -184,6 +189,9 @@ func (s *Store) DeletePost(_ context.Context, p app.Post) error {
 	_ = b.Delete(postKey(p.ID), nil)
 	_ = b.Delete(byAuthorKey(p.Author, p.ID), nil)
 	_ = b.Set(deletedKey(p.ID), []byte(time.Now().UTC().Format(time.RFC3339)), nil)
+	if err := addOutbox(b, out); err != nil {
+		return err
+	}
 	if err := b.Commit(pebble.Sync); err != nil {
 		return fmt.Errorf("pebble: delete post %s: %w", p.ID, err)
 	}
@@ -290,18 +298,18 @@ func (s *Store) IsFollowing(_ context.Context, follower, followee string) (bool,
 }
 
 // Follow implements app.Graph.
-func (s *Store) Follow(_ context.Context, follower, followee string) (bool, error) {
-	return s.setEdge(follower, followee, true)
+func (s *Store) Follow(_ context.Context, follower, followee string, out ...app.OutboxRecord) (bool, error) {
+	return s.setEdge(follower, followee, true, out)
 }
 
 // Unfollow implements app.Graph.
-func (s *Store) Unfollow(_ context.Context, follower, followee string) (bool, error) {
-	return s.setEdge(follower, followee, false)
+func (s *Store) Unfollow(_ context.Context, follower, followee string, out ...app.OutboxRecord) (bool, error) {
+	return s.setEdge(follower, followee, false, out)
 }
 
 // setEdge adds or removes follower -> followee in both directions and
-// reports whether anything changed.
-func (s *Store) setEdge(follower, followee string, present bool) (bool, error) {
+// reports whether anything changed; out is written with the change.
+func (s *Store) setEdge(follower, followee string, present bool, out []app.OutboxRecord) (bool, error) {
 	s.graphMu.Lock()
 	defer s.graphMu.Unlock()
 	fwd := pairKey(prefixFollowing, follower, followee)
@@ -318,6 +326,9 @@ func (s *Store) setEdge(follower, followee string, present bool) (bool, error) {
 	} else {
 		_ = b.Delete(fwd, nil)
 		_ = b.Delete(rev, nil)
+	}
+	if err := addOutbox(b, out); err != nil {
+		return false, err
 	}
 	if err := b.Commit(pebble.Sync); err != nil {
 		return false, fmt.Errorf("pebble: follow %s -> %s: %w", follower, followee, err)

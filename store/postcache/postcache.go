@@ -58,15 +58,15 @@ func (s *Store) GetPosts(ctx context.Context, ids []app.ID) (map[app.ID]app.Post
 }
 
 // SavePost implements app.PostStore.
-func (s *Store) SavePost(ctx context.Context, p app.Post) error {
+func (s *Store) SavePost(ctx context.Context, p app.Post, out ...app.OutboxRecord) error {
 	s.cache.Remove(p.ID)
-	return s.PostStore.SavePost(ctx, p)
+	return s.PostStore.SavePost(ctx, p, out...)
 }
 
 // DeletePost implements app.PostStore.
-func (s *Store) DeletePost(ctx context.Context, p app.Post) error {
+func (s *Store) DeletePost(ctx context.Context, p app.Post, out ...app.OutboxRecord) error {
 	s.cache.Remove(p.ID)
-	err := s.PostStore.DeletePost(ctx, p)
+	err := s.PostStore.DeletePost(ctx, p, out...)
 	s.cache.Remove(p.ID) // again: a read racing the delete may have cached it
 	return err
 }

@@ -27,8 +27,14 @@ func (p *posts) GetPosts(_ context.Context, ids []app.ID) (map[app.ID]app.Post, 
 	return out, nil
 }
 
-func (p *posts) SavePost(_ context.Context, v app.Post) error   { p.m[v.ID] = v; return nil }
-func (p *posts) DeletePost(_ context.Context, v app.Post) error { delete(p.m, v.ID); return nil }
+func (p *posts) SavePost(_ context.Context, v app.Post, _ ...app.OutboxRecord) error {
+	p.m[v.ID] = v
+	return nil
+}
+func (p *posts) DeletePost(_ context.Context, v app.Post, _ ...app.OutboxRecord) error {
+	delete(p.m, v.ID)
+	return nil
+}
 
 func TestCache(t *testing.T) {
 	ctx := context.Background()

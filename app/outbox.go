@@ -1,0 +1,170 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"time"
+)
+
+// The transactional outbox: every event the api emits is written by the
+// store in the same atomic write as the change it announces (a post, its
+// deletion, a follow edge), as an OutboxRecord. A Relay publishes the
+// records to the log, in order per shard, so an event exists exactly when
+// its change does: a crash or a Kafka outage delays events, never loses
+// them, and a change that was not written announces nothing.
+
+// OutboxShards is how many shards the outbox has. A record's shard is a
+// hash of its event's partition key (the author, the follower), so one
+// author's events keep their order. It is part of the stored layout: a new
+// value needs the outbox drained first.
+const OutboxShards = 16
+
+// OutboxShard is the shard of the events keyed by key.
+func OutboxShard(key string) int {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(key))
+	return int(h.Sum32() % OutboxShards)
+}
+
+// OutboxRecord is one event in the outbox.
+type OutboxRecord struct {
+	// ID orders the records of a shard; it is a Snowflake ID, so it also
+	// says when the record was made.
+	ID    ID
+	Shard int
+	Event Event
+	// Done is set by ScanOutbox on records already published.
+	Done bool
+}
+
+// NewOutboxRecord makes the record of ev, placed by the event's key.
+func NewOutboxRecord(id ID, ev Event) OutboxRecord {
+	return OutboxRecord{ID: id, Shard: OutboxShard(ev.Key()), Event: ev}
+}
+
+// Payload is the record's event as stored.
+func (r OutboxRecord) Payload() ([]byte, error) {
+	b, err := json.Marshal(r.Event)
+	if err != nil {
+		return nil, fmt.Errorf("outbox record %s: encode: %w", r.ID, err)
+	}
+	return b, nil
+}
+
+// DecodeOutboxEvent reads a stored payload back.
+func DecodeOutboxEvent(b []byte) (Event, error) {
+	var ev Event
+	if err := json.Unmarshal(b, &ev); err != nil {
+		return Event{}, fmt.Errorf("outbox: decode event: %w", err)
+	}
+	return ev, nil
+}
+
+// Outbox is the relay's side of the store's outbox. The store writes
+// records with the changes (PostStore.SavePost, DeletePost, Graph.Follow,
+// Unfollow take them); the relay scans, publishes and marks them.
+type Outbox interface {
+	// ScanOutbox returns up to limit records of shard with ID > after, in
+	// ID order, including those marked done (Done set). A store may drop
+	// records past its retention (days).
+	ScanOutbox(ctx context.Context, shard int, after ID, limit int) ([]OutboxRecord, error)
+	// MarkOutboxDone records that the records ids of shard were published.
+	MarkOutboxDone(ctx context.Context, shard int, ids []ID) error
+	// OutboxCursor returns shard's cursor: every record at or below it is
+	// done (0 when never set).
+	OutboxCursor(ctx context.Context, shard int) (ID, error)
+	// SetOutboxCursor moves shard's cursor; a store may then drop the
+	// records at or below it.
+	SetOutboxCursor(ctx context.Context, shard int, cursor ID) error
+}
+
+// ShardLeases lends outbox shards to relays, so that with several api
+// processes each shard has one relay at a time. A store that only one
+// process can open needs none.
+type ShardLeases interface {
+	// LeaseShard leases shard to owner for ttl if it is free (never
+	// leased, released or expired); it reports whether owner holds it.
+	LeaseShard(ctx context.Context, shard int, owner string, ttl time.Duration) (bool, error)
+	// RenewShard extends owner's lease of shard; ErrLeaseLost when owner
+	// does not hold it.
+	RenewShard(ctx context.Context, shard int, owner string, ttl time.Duration) error
+	// ReleaseShard frees shard if owner holds it.
+	ReleaseShard(ctx context.Context, shard int, owner string) error
+}
+
+// BatchPublisher publishes several events in one round trip, keeping the
+// order of events with the same key. A Publisher that implements it lets
+// the relay publish a backlog quickly.
+type BatchPublisher interface {
+	PublishBatch(ctx context.Context, evs []Event) error
+}
+
+// Dispatcher hands a record just written to the relay, so that it is
+// published now instead of at the next poll. It returns once the record is
+// published, when ctx ends, or at once when the relay cannot publish it
+// soon (another process holds its shard, or Kafka is failing); the record
+// is durable in any case.
+type Dispatcher interface {
+	Dispatch(ctx context.Context, rec OutboxRecord)
+}
+
+// ErrKeyReused means an Idempotency-Key came back with a different request.
+var ErrKeyReused = errors.New("idempotency key already used for a different request")
+
+// KeyBinding is what an idempotency key is bound to: the post it created
+// and a fingerprint of the request that created it.
+type KeyBinding struct {
+	ID          ID
+	Fingerprint string
+}
+
+// IdempotencyKeys remembers, for a while (a day), which post a client's
+// Idempotency-Key created, so that a retried POST creates nothing new.
+type IdempotencyKeys interface {
+	// BindKey binds user's key to b unless it is bound already, atomically
+	// (two concurrent calls agree), and returns the binding that holds.
+	BindKey(ctx context.Context, user, key string, b KeyBinding) (KeyBinding, error)
+}
+
+// OutboxBacklog is what waits in the outbox.
+type OutboxBacklog struct {
+	// Pending is the number of records not yet published.
+	Pending int
+	// Oldest is when the oldest of them was made (zero when none).
+	Oldest time.Time
+}
+
+// ReadOutboxBacklog counts the records not yet published, in every shard,
+// reading each from its cursor.
+func ReadOutboxBacklog(ctx context.Context, o Outbox) (OutboxBacklog, error) {
+	var b OutboxBacklog
+	for shard := range OutboxShards {
+		after, err := o.OutboxCursor(ctx, shard)
+		if err != nil {
+			return b, err
+		}
+		for {
+			recs, err := o.ScanOutbox(ctx, shard, after, 1000)
+			if err != nil {
+				return b, err
+			}
+			for _, r := range recs {
+				if r.Done {
+					continue
+				}
+				b.Pending++
+				if t := r.ID.Time(); b.Oldest.IsZero() || t.Before(b.Oldest) {
+					b.Oldest = t
+				}
+			}
+			if len(recs) < 1000 {
+				break
+			}
+			after = recs[len(recs)-1].ID
+		}
+	}
+	return b, nil
+}

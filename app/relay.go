@@ -1,0 +1,546 @@
+package app
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Relay defaults.
+const (
+	// DefaultRelayPoll is how often an owned shard is scanned for records
+	// this process was not told about (written by other api processes, or
+	// before a crash).
+	DefaultRelayPoll = 250 * time.Millisecond
+	// DefaultRelayGrace is how late a record may become visible in the
+	// store after its ID was made: a write that timed out and was applied
+	// later (a logged batch is replayed by Cassandra within seconds), or a
+	// writer whose clock is behind. The cursor stays this far behind, and
+	// the sweep rereads that window.
+	DefaultRelayGrace = 2 * time.Minute
+	// DefaultShardLeaseTTL is how long a relay holds a shard without
+	// renewing: after a crash, another api process takes the shard over
+	// after at most this long.
+	DefaultShardLeaseTTL = 10 * time.Second
+
+	// relayLookback: each scan rereads this far behind the newest record
+	// seen, so records that land out of ID order (concurrent writers) are
+	// published at once rather than by the sweep.
+	relayLookback = 2 * time.Second
+	// relaySweepEvery is how often the whole grace window is reread.
+	relaySweepEvery = 10 * time.Second
+	// relayBatch is how many records one scan reads and one publish sends.
+	relayBatch = 500
+	// relayMaxPending bounds the records a shard holds in memory while
+	// Kafka is down; the rest stay in the store until these are out.
+	relayMaxPending = 10000
+	// relayPublishTimeout bounds one publish of a batch.
+	relayPublishTimeout = 5 * time.Second
+	// relayFinalFlush bounds the last publish at shutdown.
+	relayFinalFlush = 3 * time.Second
+)
+
+// Relay publishes the outbox. It runs in every api process; with
+// ShardLeases each shard is relayed by one process at a time, which
+// publishes the shard's records in ID order, so an author's events keep
+// their order. Records this process writes are handed to it (Dispatch)
+// and published at once; the others are found by polling. A record is
+// marked done once Kafka acknowledged it; a crash in between publishes it
+// again (consumers are idempotent), never loses it.
+type Relay struct {
+	Outbox    Outbox
+	Publisher Publisher
+	// Leases shares the shards between processes; nil when this process
+	// is the only one that can open the store (the embedded store): it
+	// then relays every shard.
+	Leases ShardLeases
+	// Owner names this process among lease holders.
+	Owner string
+	Log   *slog.Logger
+	// Poll, Grace and LeaseTTL default to DefaultRelayPoll,
+	// DefaultRelayGrace and DefaultShardLeaseTTL.
+	Poll     time.Duration
+	Grace    time.Duration
+	LeaseTTL time.Duration
+
+	mu      sync.Mutex
+	workers map[int]*shardRelay
+
+	published atomic.Int64
+	failures  atomic.Int64
+}
+
+// RelayStats is what the relay reports as metrics.
+type RelayStats struct {
+	// Shards is how many shards this process relays.
+	Shards int
+	// Pending and Oldest describe the records waiting in those shards,
+	// as far as they were read (at most relayMaxPending per shard).
+	Pending int
+	Oldest  time.Time
+	// Published and Failures count events published and failed publishes.
+	Published, Failures int64
+}
+
+// Stats reports the relay's state.
+func (r *Relay) Stats() RelayStats {
+	s := RelayStats{Published: r.published.Load(), Failures: r.failures.Load()}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, w := range r.workers {
+		w.mu.Lock()
+		s.Shards++
+		s.Pending += w.pendingN
+		if w.oldest != 0 && (s.Oldest.IsZero() || w.oldest.Time().Before(s.Oldest)) {
+			s.Oldest = w.oldest.Time()
+		}
+		w.mu.Unlock()
+	}
+	return s
+}
+
+func (r *Relay) poll() time.Duration  { return cmp.Or(r.Poll, DefaultRelayPoll) }
+func (r *Relay) grace() time.Duration { return cmp.Or(r.Grace, DefaultRelayGrace) }
+func (r *Relay) ttl() time.Duration   { return cmp.Or(r.LeaseTTL, DefaultShardLeaseTTL) }
+func (r *Relay) log() *slog.Logger    { return cmp.Or(r.Log, slog.New(slog.DiscardHandler)) }
+func (r *Relay) worker(s int) *shardRelay {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.workers[s]
+}
+
+// Dispatch implements Dispatcher: it wakes the shard's relay and waits
+// until rec is published or ctx ends. It returns at once when this process
+// does not relay the shard, or while publishing fails.
+func (r *Relay) Dispatch(ctx context.Context, rec OutboxRecord) {
+	w := r.worker(rec.Shard)
+	if w == nil {
+		return
+	}
+	w.mu.Lock()
+	if w.failing || w.published[rec.ID] {
+		w.mu.Unlock()
+		return
+	}
+	ch := make(chan struct{})
+	w.waiters[rec.ID] = append(w.waiters[rec.ID], ch)
+	w.mu.Unlock()
+	w.wake()
+	select {
+	case <-ch:
+	case <-ctx.Done():
+		w.mu.Lock()
+		w.waiters[rec.ID] = slices.DeleteFunc(w.waiters[rec.ID], func(c chan struct{}) bool { return c == ch })
+		if len(w.waiters[rec.ID]) == 0 {
+			delete(w.waiters, rec.ID)
+		}
+		w.mu.Unlock()
+	}
+}
+
+// Run relays until ctx ends, then publishes what its shards still hold
+// (briefly) and releases them. Without Leases it relays every shard;
+// with them it takes the free shards and keeps them leased.
+func (r *Relay) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wctx, stop := context.WithCancel(ctx)
+	defer stop()
+	start := func(shard int) *shardRelay {
+		w := newShardRelay(shard)
+		r.mu.Lock()
+		if r.workers == nil {
+			r.workers = map[int]*shardRelay{}
+		}
+		r.workers[shard] = w
+		r.mu.Unlock()
+		wg.Go(func() { r.runShard(wctx, w) })
+		return w
+	}
+	if r.Leases == nil {
+		for s := range OutboxShards {
+			start(s)
+		}
+		<-ctx.Done()
+		return nil
+	}
+	held := map[int]time.Time{} // shard -> when its lease was last known held
+	every := r.ttl() / 3
+	for {
+		r.keepShards(ctx, held, start)
+		select {
+		case <-ctx.Done():
+			stop()
+			wg.Wait()
+			r.releaseAll(held)
+			return nil
+		case <-time.After(every):
+		}
+	}
+}
+
+// keepShards renews the shards held and leases free ones. A shard whose
+// lease is lost, or not known to be held for most of its TTL, stops.
+func (r *Relay) keepShards(ctx context.Context, held map[int]time.Time, start func(int) *shardRelay) {
+	ttl := r.ttl()
+	for s := range OutboxShards {
+		if ctx.Err() != nil {
+			return
+		}
+		lctx, cancel := context.WithTimeout(ctx, ttl/6)
+		t0 := time.Now()
+		if since, ok := held[s]; ok {
+			err := r.Leases.RenewShard(lctx, s, r.Owner, ttl)
+			switch {
+			case err == nil:
+				held[s] = t0
+			case errors.Is(err, ErrLeaseLost) || time.Since(since) > ttl*8/10:
+				r.log().Warn("outbox shard lease lost: another process relays it", "shard", s, "err", err)
+				delete(held, s)
+				r.stopShard(s)
+			default:
+				r.log().Warn("outbox shard lease not renewed; retrying", "shard", s, "err", err)
+			}
+		} else {
+			ok, err := r.Leases.LeaseShard(lctx, s, r.Owner, ttl)
+			if err != nil {
+				r.log().Warn("outbox shard lease", "shard", s, "err", err)
+			} else if ok {
+				held[s] = t0
+				start(s)
+				r.log().Info("relaying outbox shard", "shard", s, "owner", r.Owner)
+			}
+		}
+		cancel()
+	}
+}
+
+func (r *Relay) stopShard(s int) {
+	r.mu.Lock()
+	w := r.workers[s]
+	delete(r.workers, s)
+	r.mu.Unlock()
+	if w != nil {
+		w.cancel()
+	}
+}
+
+func (r *Relay) releaseAll(held map[int]time.Time) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	for s := range held {
+		if err := r.Leases.ReleaseShard(ctx, s, r.Owner); err != nil {
+			r.log().Warn("outbox shard lease not released; it expires by itself", "shard", s, "err", err)
+		}
+	}
+}
+
+// Flush publishes everything pending in the shards this process relays,
+// or in every shard when it has no Leases and is not running; for tests
+// and tools.
+func (r *Relay) Flush(ctx context.Context) error {
+	r.mu.Lock()
+	if r.workers == nil && r.Leases == nil {
+		r.workers = map[int]*shardRelay{}
+		for s := range OutboxShards {
+			r.workers[s] = newShardRelay(s)
+		}
+	}
+	ws := make([]*shardRelay, 0, len(r.workers))
+	for _, w := range r.workers {
+		ws = append(ws, w)
+	}
+	r.mu.Unlock()
+	var errs []error
+	for _, w := range ws {
+		w.stepMu.Lock()
+		err := r.step(ctx, w, true)
+		w.stepMu.Unlock()
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// shardRelay is one shard's relay state.
+type shardRelay struct {
+	shard int
+	kick  chan struct{}
+	stopc chan struct{}
+	once  sync.Once
+
+	// mu guards what Dispatch and Stats read.
+	mu        sync.Mutex
+	waiters   map[ID][]chan struct{}
+	published map[ID]bool // records above cursor published by this process
+	failing   bool
+	pendingN  int
+	oldest    ID
+
+	// stepMu serializes steps; the fields below belong to the step.
+	stepMu    sync.Mutex
+	loaded    bool
+	cursor    ID
+	head      ID
+	pending   []OutboxRecord
+	queued    map[ID]bool
+	lastSweep time.Time
+}
+
+func newShardRelay(shard int) *shardRelay {
+	return &shardRelay{
+		shard: shard, kick: make(chan struct{}, 1), stopc: make(chan struct{}),
+		waiters: map[ID][]chan struct{}{}, published: map[ID]bool{}, queued: map[ID]bool{},
+	}
+}
+
+func (w *shardRelay) wake() {
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (w *shardRelay) cancel() { w.once.Do(func() { close(w.stopc) }) }
+
+// runShard steps the shard on every wake and poll; failures back off
+// with jitter (and ignore wakes), so an outage costs Kafka little.
+func (r *Relay) runShard(ctx context.Context, w *shardRelay) {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	var fails int
+	var lastLog time.Time
+	for {
+		failing := fails > 0
+		kick := w.kick
+		if failing {
+			kick = nil
+		}
+		select {
+		case <-ctx.Done():
+			r.finalFlush(w, failing)
+			return
+		case <-w.stopc:
+			return
+		case <-kick:
+		case <-timer.C:
+		}
+		w.stepMu.Lock()
+		err := r.step(ctx, w, false)
+		w.stepMu.Unlock()
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		if err == nil {
+			if fails > 0 {
+				r.log().Info("outbox relay publishing again", "shard", w.shard, "after_failures", fails)
+			}
+			fails = 0
+			w.setFailing(false)
+			timer.Reset(r.poll())
+			continue
+		}
+		if ctx.Err() != nil {
+			continue
+		}
+		fails++
+		r.failures.Add(1)
+		w.setFailing(true)
+		if time.Since(lastLog) > 10*time.Second {
+			lastLog = time.Now()
+			r.log().Warn("outbox relay cannot publish: events wait in the store", "shard", w.shard, "failures", fails, "err", err)
+		}
+		timer.Reset(relayBackoff(fails))
+	}
+}
+
+// relayBackoff grows from 100 ms to 5 s with full jitter.
+func relayBackoff(fails int) time.Duration {
+	d := min(100*time.Millisecond<<min(fails-1, 6), 5*time.Second)
+	return d/2 + rand.N(d/2+1)
+}
+
+func (w *shardRelay) setFailing(f bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.failing = f
+	if f {
+		// Nobody waits for an outage: the api answers without it.
+		for id, chs := range w.waiters {
+			for _, ch := range chs {
+				close(ch)
+			}
+			delete(w.waiters, id)
+		}
+	}
+}
+
+func (r *Relay) finalFlush(w *shardRelay, failing bool) {
+	if failing {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), relayFinalFlush)
+	defer cancel()
+	w.stepMu.Lock()
+	defer w.stepMu.Unlock()
+	if err := r.step(ctx, w, false); err != nil {
+		r.log().Warn("outbox relay: records left for the next relay", "shard", w.shard, "err", err)
+	}
+}
+
+// step reads what is new in the shard (and, every relaySweepEvery or when
+// sweep is set, the whole window above the cursor), publishes what is
+// pending in ID order, and moves the cursor.
+func (r *Relay) step(ctx context.Context, w *shardRelay, sweep bool) error {
+	now := time.Now()
+	if !w.loaded {
+		c, err := r.Outbox.OutboxCursor(ctx, w.shard)
+		if err != nil {
+			return fmt.Errorf("outbox shard %d: %w", w.shard, err)
+		}
+		w.cursor, w.head, w.loaded = c, c, true
+	}
+	from := w.cursor
+	if w.head != 0 {
+		from = max(from, MinIDAt(w.head.Time().Add(-relayLookback))-1)
+	}
+	if err := r.read(ctx, w, from, 0); err != nil {
+		return err
+	}
+	swept := false
+	if sweep || now.Sub(w.lastSweep) >= relaySweepEvery {
+		if err := r.read(ctx, w, w.cursor, w.head); err != nil {
+			return err
+		}
+		w.lastSweep, swept = now, true
+	}
+	if err := r.publish(ctx, w); err != nil {
+		return err
+	}
+	if swept {
+		return r.advance(ctx, w, now)
+	}
+	return nil
+}
+
+// read queues the records above after (up to upTo, 0: no bound) that are
+// neither done nor queued nor published.
+func (r *Relay) read(ctx context.Context, w *shardRelay, after, upTo ID) error {
+	for len(w.pending) < relayMaxPending {
+		recs, err := r.Outbox.ScanOutbox(ctx, w.shard, after, relayBatch)
+		if err != nil {
+			return fmt.Errorf("outbox shard %d: scan: %w", w.shard, err)
+		}
+		w.mu.Lock()
+		for _, rec := range recs {
+			if upTo != 0 && rec.ID > upTo {
+				break
+			}
+			w.head = max(w.head, rec.ID)
+			if rec.Done || w.queued[rec.ID] || w.published[rec.ID] {
+				continue
+			}
+			w.queued[rec.ID] = true
+			w.pending = append(w.pending, rec)
+		}
+		slices.SortFunc(w.pending, func(a, b OutboxRecord) int { return cmp.Compare(a.ID, b.ID) })
+		w.pendingN = len(w.pending)
+		if len(w.pending) > 0 {
+			w.oldest = w.pending[0].ID
+		}
+		w.mu.Unlock()
+		if len(recs) < relayBatch || (upTo != 0 && recs[len(recs)-1].ID >= upTo) {
+			return nil
+		}
+		after = recs[len(recs)-1].ID
+	}
+	return nil
+}
+
+// publish sends the queued records in order, a batch at a time, and marks
+// them done. Marks that fail are only logged: the records are published,
+// and a relay that reads them again publishes them again, which consumers
+// tolerate.
+func (r *Relay) publish(ctx context.Context, w *shardRelay) error {
+	for len(w.pending) > 0 {
+		batch := w.pending[:min(len(w.pending), relayBatch)]
+		evs := make([]Event, len(batch))
+		for i, rec := range batch {
+			evs[i] = rec.Event
+		}
+		pctx, cancel := context.WithTimeout(ctx, relayPublishTimeout)
+		err := r.send(pctx, evs)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("outbox shard %d: publish: %w", w.shard, err)
+		}
+		r.published.Add(int64(len(batch)))
+		ids := make([]ID, len(batch))
+		w.mu.Lock()
+		for i, rec := range batch {
+			ids[i] = rec.ID
+			w.published[rec.ID] = true
+			delete(w.queued, rec.ID)
+			for _, ch := range w.waiters[rec.ID] {
+				close(ch)
+			}
+			delete(w.waiters, rec.ID)
+		}
+		w.pending = w.pending[len(batch):]
+		w.pendingN = len(w.pending)
+		w.oldest = 0
+		if len(w.pending) > 0 {
+			w.oldest = w.pending[0].ID
+		}
+		w.mu.Unlock()
+		if err := r.Outbox.MarkOutboxDone(ctx, w.shard, ids); err != nil {
+			r.log().Warn("outbox: published records not marked done (a later relay may publish them again)", "shard", w.shard, "err", err)
+		}
+	}
+	return nil
+}
+
+func (r *Relay) send(ctx context.Context, evs []Event) error {
+	if bp, ok := r.Publisher.(BatchPublisher); ok {
+		return bp.PublishBatch(ctx, evs)
+	}
+	for _, ev := range evs {
+		if err := r.Publisher.Publish(ctx, ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// advance moves the cursor after a sweep: every record up to the lower of
+// the newest read and the grace horizon is done, unless still pending.
+func (r *Relay) advance(ctx context.Context, w *shardRelay, now time.Time) error {
+	c := min(w.head, MinIDAt(now.Add(-r.grace()))-1)
+	if len(w.pending) > 0 {
+		c = min(c, w.pending[0].ID-1)
+	}
+	if c <= w.cursor {
+		return nil
+	}
+	if err := r.Outbox.SetOutboxCursor(ctx, w.shard, c); err != nil {
+		return fmt.Errorf("outbox shard %d: move cursor: %w", w.shard, err)
+	}
+	w.cursor = c
+	w.mu.Lock()
+	for id := range w.published {
+		if id <= c {
+			delete(w.published, id)
+		}
+	}
+	w.mu.Unlock()
+	return nil
+}
