@@ -25,7 +25,10 @@ type Producer struct {
 	topics Topics
 }
 
-var _ app.Publisher = (*Producer)(nil)
+var (
+	_ app.Publisher      = (*Producer)(nil)
+	_ app.BatchPublisher = (*Producer)(nil)
+)
 
 // newProducer connects an idempotent, acks=all producer to brokers.
 func newProducer(brokers []string, topics Topics) (*Producer, error) {
@@ -52,22 +55,46 @@ func (p *Producer) Publish(ctx context.Context, ev app.Event) error {
 	return p.send(ctx, msg)
 }
 
-// send waits for the acknowledgement or ctx; sarama's SyncProducer has no
-// context, so an abandoned send still completes in the background.
+// PublishBatch implements app.BatchPublisher: one round trip per broker
+// for the whole batch; the idempotent producer (one request in flight per
+// broker) keeps the order of events with the same key. On error some
+// events may have been published: the caller publishes them all again,
+// which consumers tolerate (they dedupe by event ID or are idempotent).
+func (p *Producer) PublishBatch(ctx context.Context, evs []app.Event) error {
+	msgs := make([]*sarama.ProducerMessage, len(evs))
+	for i, ev := range evs {
+		m, err := Encode(p.topics.For(ev.Type), ev)
+		if err != nil {
+			return err
+		}
+		msgs[i] = m
+	}
+	ctx, cancel := context.WithTimeout(ctx, publishTimeout)
+	defer cancel()
+	return wait(ctx, fmt.Sprintf("produce %d events", len(msgs)), func() error { return p.p.SendMessages(msgs) })
+}
+
+// send waits for the acknowledgement or ctx.
 func (p *Producer) send(ctx context.Context, msg *sarama.ProducerMessage) error {
-	done := make(chan error, 1)
-	go func() {
+	return wait(ctx, "produce to "+msg.Topic, func() error {
 		_, _, err := p.p.SendMessage(msg)
-		done <- err
-	}()
+		return err
+	})
+}
+
+// wait runs send and waits for it or ctx; sarama's SyncProducer has no
+// context, so an abandoned send still completes in the background.
+func wait(ctx context.Context, what string, send func() error) error {
+	done := make(chan error, 1)
+	go func() { done <- send() }()
 	select {
 	case err := <-done:
 		if err != nil {
-			return fmt.Errorf("produce to %s: %w", msg.Topic, markUnavailable(err))
+			return fmt.Errorf("%s: %w", what, markUnavailable(err))
 		}
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("produce to %s: %w", msg.Topic, markUnavailable(ctx.Err()))
+		return fmt.Errorf("%s: %w", what, markUnavailable(ctx.Err()))
 	}
 }
 

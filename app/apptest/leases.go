@@ -98,3 +98,37 @@ func (l *NodeLeases) Release(_ context.Context, node int, owner string) error {
 	}
 	return nil
 }
+
+// shardBase keeps shard leases apart from node leases in the same maps:
+// Acquire only looks at nodes 0..MaxNodeID.
+const shardBase = app.MaxNodeID + 1
+
+var _ app.ShardLeases = (*NodeLeases)(nil)
+
+// LeaseShard implements app.ShardLeases.
+func (l *NodeLeases) LeaseShard(_ context.Context, shard int, owner string, ttl time.Duration) (bool, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.err != nil {
+		return false, l.err
+	}
+	k := shardBase + shard
+	if h := l.holder(k); h != "" {
+		return h == owner, nil
+	}
+	l.owner[k], l.expiry[k] = owner, time.Now().Add(ttl)
+	return true, nil
+}
+
+// RenewShard implements app.ShardLeases.
+func (l *NodeLeases) RenewShard(ctx context.Context, shard int, owner string, ttl time.Duration) error {
+	return l.Renew(ctx, shardBase+shard, owner, ttl)
+}
+
+// ReleaseShard implements app.ShardLeases.
+func (l *NodeLeases) ReleaseShard(ctx context.Context, shard int, owner string) error {
+	return l.Release(ctx, shardBase+shard, owner)
+}
+
+// ShardHolder returns shard's unexpired owner, or "".
+func (l *NodeLeases) ShardHolder(shard int) string { return l.Holder(shardBase + shard) }

@@ -25,6 +25,8 @@ type Store interface {
 	app.NotificationStore
 	app.ModerationLog
 	app.NodeLeases
+	app.Outbox
+	app.IdempotencyKeys
 }
 
 // Options tune the suite for a backend.
@@ -61,6 +63,10 @@ func Run(t *testing.T, backend string, s Store, opt Options) {
 		{"Notifications", testNotifications},
 		{"RemovePostNotifications", testRemovePostNotifications},
 		{"Decisions", testDecisions},
+		// The only case that moves outbox cursors (a store may drop the
+		// records below them): one case, so no other reads them.
+		{"Outbox", testOutbox},
+		{"IdempotencyKeys", testIdempotencyKeys},
 		// The only case that leases nodes: it needs all of them.
 		{"NodeLeases", testNodeLeases},
 		{"BigFollowerCount", func(t *testing.T, s Store, user func(string) string) {
@@ -683,5 +689,173 @@ func testNodeLeases(t *testing.T, s Store, user func(string) string) {
 	}
 	if err := s.Renew(ctx, nb, d, long); !errors.Is(err, app.ErrLeaseLost) {
 		t.Fatalf("Renew of an expired lease taken since: err = %v, want ErrLeaseLost", err)
+	}
+}
+
+// findRecord scans rec's shard from just below it and returns what the
+// store holds under rec's ID.
+func findRecord(t *testing.T, s Store, rec app.OutboxRecord) (app.OutboxRecord, bool) {
+	t.Helper()
+	got, err := s.ScanOutbox(context.Background(), rec.Shard, rec.ID-1, 1)
+	must(t, err)
+	if len(got) == 1 && got[0].ID == rec.ID {
+		return got[0], true
+	}
+	return app.OutboxRecord{}, false
+}
+
+func newRecord(typ string, p *app.Post, f *app.Follow) app.OutboxRecord {
+	id := newID()
+	return app.NewOutboxRecord(id, app.Event{ID: typ + ":" + id.String(), Type: typ, Time: id.Time().UTC(), Post: p, Follow: f})
+}
+
+func testOutbox(t *testing.T, s Store, user func(string) string) {
+	ctx := context.Background()
+	a, b := user("a"), user("b")
+	p := newPost(a, 1)
+	created := newRecord(app.PostCreated, &p, nil)
+	must(t, s.SavePost(ctx, p, created))
+	deleted := newRecord(app.PostDeleted, &app.Post{ID: p.ID, Author: a}, nil)
+	must(t, s.DeletePost(ctx, p, deleted))
+	f := &app.Follow{Follower: b, Followee: a}
+	follow, followAgain := newRecord(app.UserFollowed, nil, f), newRecord(app.UserFollowed, nil, f)
+	unfollow, unfollowAgain := newRecord(app.UserUnfollowed, nil, f), newRecord(app.UserUnfollowed, nil, f)
+	for _, st := range []struct {
+		name    string
+		call    func() (bool, error)
+		changed bool
+	}{
+		{"follow", func() (bool, error) { return s.Follow(ctx, b, a, follow) }, true},
+		{"follow again", func() (bool, error) { return s.Follow(ctx, b, a, followAgain) }, false},
+		{"unfollow", func() (bool, error) { return s.Unfollow(ctx, b, a, unfollow) }, true},
+		{"unfollow again", func() (bool, error) { return s.Unfollow(ctx, b, a, unfollowAgain) }, false},
+	} {
+		changed, err := st.call()
+		must(t, err)
+		if changed != st.changed {
+			t.Fatalf("%s: changed = %v, want %v", st.name, changed, st.changed)
+		}
+	}
+	// A refused save writes no record.
+	other := app.Post{ID: p.ID, Author: b, Text: "not mine", CreatedAt: p.CreatedAt}
+	q := newPost(a, 2)
+	must(t, s.SavePost(ctx, q))
+	conflict := newRecord(app.PostCreated, &other, nil)
+	conflict.ID = q.ID // a record under the refused post's own ID
+	conflict.Shard = app.OutboxShard(b)
+	if err := s.SavePost(ctx, app.Post{ID: q.ID, Author: b, Text: "not mine", CreatedAt: q.CreatedAt}, conflict); !errors.Is(err, app.ErrIDConflict) {
+		t.Fatalf("SavePost under another post's ID: %v, want ErrIDConflict", err)
+	}
+	for _, c := range []struct {
+		name string
+		rec  app.OutboxRecord
+		want bool
+	}{
+		{"post.created", created, true}, {"post.deleted", deleted, true},
+		{"user.followed", follow, true}, {"repeated follow", followAgain, false},
+		{"user.unfollowed", unfollow, true}, {"repeated unfollow", unfollowAgain, false},
+		{"refused save", conflict, false},
+	} {
+		got, ok := findRecord(t, s, c.rec)
+		if ok != c.want {
+			t.Fatalf("%s: record present = %v, want %v", c.name, ok, c.want)
+		}
+		if !ok {
+			continue
+		}
+		if got.Done || got.Event.ID != c.rec.Event.ID || got.Event.Type != c.rec.Event.Type || got.Event.Key() != c.rec.Event.Key() ||
+			!got.Event.Time.Equal(c.rec.Event.Time) {
+			t.Fatalf("%s: stored %+v, want %+v", c.name, got, c.rec)
+		}
+		if c.rec.Event.Post != nil && *got.Event.Post != *c.rec.Event.Post {
+			t.Fatalf("%s: stored post %+v, want %+v", c.name, *got.Event.Post, *c.rec.Event.Post)
+		}
+	}
+
+	// Marked done, a record stays done when its change is written again
+	// (an idempotent retry).
+	must(t, s.MarkOutboxDone(ctx, created.Shard, []app.ID{created.ID}))
+	if got, _ := findRecord(t, s, created); !got.Done {
+		t.Fatal("record not done after MarkOutboxDone")
+	}
+	must(t, s.SavePost(ctx, p, created))
+	if got, _ := findRecord(t, s, created); !got.Done {
+		t.Fatal("writing the change again cleared the done mark")
+	}
+
+	// Scans are ordered, bounded and start after the given ID.
+	recs := make([]app.OutboxRecord, 5)
+	for i := range recs {
+		pi := newPost(a, 10+i)
+		recs[i] = newRecord(app.PostCreated, &pi, nil)
+		must(t, s.SavePost(ctx, pi, recs[i]))
+	}
+	shard := recs[0].Shard
+	got, err := s.ScanOutbox(ctx, shard, recs[0].ID, 3)
+	must(t, err)
+	if len(got) != 3 || got[0].ID != recs[1].ID || got[1].ID != recs[2].ID || got[2].ID != recs[3].ID {
+		t.Fatalf("scan after the first of 5 with limit 3: %v", recordIDs(got))
+	}
+
+	// The cursor.
+	must(t, s.SetOutboxCursor(ctx, shard, recs[2].ID))
+	c, err := s.OutboxCursor(ctx, shard)
+	must(t, err)
+	if c != recs[2].ID {
+		t.Fatalf("cursor = %s, want %s", c, recs[2].ID)
+	}
+	got, err = s.ScanOutbox(ctx, shard, c, 10)
+	must(t, err)
+	if len(got) < 2 || got[0].ID != recs[3].ID || got[1].ID != recs[4].ID {
+		t.Fatalf("scan from the cursor: %v, want %s %s first", recordIDs(got), recs[3].ID, recs[4].ID)
+	}
+}
+
+func recordIDs(recs []app.OutboxRecord) []app.ID {
+	ids := make([]app.ID, len(recs))
+	for i, r := range recs {
+		ids[i] = r.ID
+	}
+	return ids
+}
+
+func testIdempotencyKeys(t *testing.T, s Store, user func(string) string) {
+	ctx := context.Background()
+	a, b := user("a"), user("b")
+	first := app.KeyBinding{ID: newID(), Fingerprint: "f1"}
+	got, err := s.BindKey(ctx, a, "k", first)
+	must(t, err)
+	if got != first {
+		t.Fatalf("first bind = %+v, want %+v", got, first)
+	}
+	got, err = s.BindKey(ctx, a, "k", app.KeyBinding{ID: newID(), Fingerprint: "f2"})
+	must(t, err)
+	if got != first {
+		t.Fatalf("second bind = %+v, want the first %+v", got, first)
+	}
+	other := app.KeyBinding{ID: newID(), Fingerprint: "f1"}
+	got, err = s.BindKey(ctx, b, "k", other)
+	must(t, err)
+	if got != other {
+		t.Fatalf("another user's key = %+v, want %+v", got, other)
+	}
+	// Concurrent binds of one key agree on one binding.
+	var (
+		mu    sync.Mutex
+		seen  = map[app.KeyBinding]bool{}
+		group errgroup.Group
+	)
+	for i := range 8 {
+		group.Go(func() error {
+			got, err := s.BindKey(ctx, a, "race", app.KeyBinding{ID: newID(), Fingerprint: fmt.Sprint(i)})
+			mu.Lock()
+			seen[got] = true
+			mu.Unlock()
+			return err
+		})
+	}
+	must(t, group.Wait())
+	if len(seen) != 1 {
+		t.Fatalf("8 concurrent binds of one key returned %d bindings: %v", len(seen), seen)
 	}
 }

@@ -1,0 +1,199 @@
+package app_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/feedsvc/feedsvc/app"
+	"github.com/feedsvc/feedsvc/app/apptest"
+)
+
+// eventually polls cond until it holds or a generous deadline passes.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// runRelay runs r until the test ends (or stop is called).
+func runRelay(t *testing.T, r *app.Relay) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = r.Run(ctx)
+	}()
+	stop = func() { cancel(); <-done }
+	t.Cleanup(stop)
+	return stop
+}
+
+// savePosts writes n posts per author with their post.created records
+// straight to the store, as another api process would, and returns the
+// records.
+func savePosts(t *testing.T, s *apptest.Store, ids *app.IDGen, n int, authors ...string) []app.OutboxRecord {
+	t.Helper()
+	var recs []app.OutboxRecord
+	for i := range n {
+		for _, a := range authors {
+			id, err := ids.Next()
+			must(t, err)
+			p := app.Post{ID: id, Author: a, Text: fmt.Sprint(i), CreatedAt: id.Time().UTC()}
+			rec := app.NewOutboxRecord(id, app.Event{ID: "post.created:" + id.String(), Type: app.PostCreated, Time: p.CreatedAt, Post: &p})
+			must(t, s.SavePost(context.Background(), p, rec))
+			recs = append(recs, rec)
+		}
+	}
+	return recs
+}
+
+// checkPublished fails t unless the bus holds exactly the events of recs,
+// each once, every author's in ID order.
+func checkPublished(t *testing.T, bus *apptest.Bus, recs []app.OutboxRecord) {
+	t.Helper()
+	got := bus.Pending()
+	seen := map[string]int{}
+	last := map[string]app.ID{}
+	for _, ev := range got {
+		seen[ev.ID]++
+		if ev.Post.ID <= last[ev.Post.Author] {
+			t.Fatalf("author %s: post %s published after %s", ev.Post.Author, ev.Post.ID, last[ev.Post.Author])
+		}
+		last[ev.Post.Author] = ev.Post.ID
+	}
+	for _, r := range recs {
+		if seen[r.Event.ID] != 1 {
+			t.Fatalf("event %s published %d times, want once", r.Event.ID, seen[r.Event.ID])
+		}
+	}
+	if len(got) != len(recs) {
+		t.Fatalf("%d events published, want %d", len(got), len(recs))
+	}
+}
+
+func allDone(s *apptest.Store) bool {
+	for _, r := range s.Outbox() {
+		if !r.Done {
+			return false
+		}
+	}
+	return true
+}
+
+func TestRelayPublishesWhatWaitedThroughAnOutage(t *testing.T) {
+	store, bus := apptest.NewStore(), &apptest.Bus{}
+	bus.SetDown(true)
+	relay := &app.Relay{Outbox: store, Publisher: bus, Poll: 10 * time.Millisecond, Log: slog.New(slog.DiscardHandler)}
+	runRelay(t, relay)
+	svc := &app.Service{Posts: store, Graph: store, Dispatch: relay, DispatchWait: 50 * time.Millisecond,
+		IDs: app.NewIDGen(1), Log: slog.New(slog.DiscardHandler)}
+	var recs []app.OutboxRecord
+	for i := range 10 {
+		for _, a := range []string{"ann", "bob", "cy"} {
+			p, err := svc.CreatePost(context.Background(), a, fmt.Sprint(i), "")
+			must(t, err) // durable: acknowledged with the bus down
+			recs = append(recs, app.NewOutboxRecord(p.ID, app.Event{ID: "post.created:" + p.ID.String()}))
+		}
+	}
+	eventually(t, "the backlog counted", func() bool { return relay.Stats().Pending == len(recs) })
+	if n := len(bus.Pending()); n != 0 {
+		t.Fatalf("%d events published with the bus down", n)
+	}
+	if s := relay.Stats(); s.Failures == 0 || s.Oldest.IsZero() || s.Shards != app.OutboxShards {
+		t.Fatalf("stats during the outage: %+v", s)
+	}
+	bus.SetDown(false)
+	eventually(t, "the backlog published", func() bool { return len(bus.Pending()) >= len(recs) && allDone(store) })
+	checkPublished(t, bus, recs)
+	if s := relay.Stats(); s.Pending != 0 || int(s.Published) != len(recs) {
+		t.Fatalf("stats after the outage: %+v", s)
+	}
+}
+
+func TestRelayFindsRecordsItWasNotHanded(t *testing.T) {
+	store, bus := apptest.NewStore(), &apptest.Bus{}
+	relay := &app.Relay{Outbox: store, Publisher: bus, Poll: 10 * time.Millisecond}
+	runRelay(t, relay)
+	recs := savePosts(t, store, app.NewIDGen(2), 5, "ann", "bob")
+	eventually(t, "records found by polling", func() bool { return len(bus.Pending()) >= len(recs) })
+	checkPublished(t, bus, recs)
+}
+
+func TestRelaySharesShardsAndTakesOver(t *testing.T) {
+	store, bus, leases := apptest.NewStore(), &apptest.Bus{}, apptest.NewNodeLeases()
+	newRelay := func(owner string) *app.Relay {
+		return &app.Relay{Outbox: store, Publisher: bus, Leases: leases, Owner: owner,
+			Poll: 10 * time.Millisecond, LeaseTTL: 300 * time.Millisecond}
+	}
+	r1, r2 := newRelay("one"), newRelay("two")
+	stop1 := runRelay(t, r1)
+	runRelay(t, r2)
+	eventually(t, "every shard relayed", func() bool { return r1.Stats().Shards+r2.Stats().Shards == app.OutboxShards })
+	for s := range app.OutboxShards {
+		if h := leases.ShardHolder(s); h != "one" && h != "two" {
+			t.Fatalf("shard %d held by %q", s, h)
+		}
+	}
+	ids := app.NewIDGen(3)
+	recs := savePosts(t, store, ids, 5, "ann", "bob", "cy", "dee")
+	eventually(t, "first records published", func() bool { return len(bus.Pending()) >= len(recs) })
+	stop1()
+	eventually(t, "the survivor relays every shard", func() bool { return r2.Stats().Shards == app.OutboxShards })
+	recs = append(recs, savePosts(t, store, ids, 5, "ann", "bob", "cy", "dee")...)
+	eventually(t, "all records published", func() bool { return len(bus.Pending()) >= len(recs) })
+	checkPublished(t, bus, recs)
+}
+
+func TestRelayRestartPublishesNothingAgain(t *testing.T) {
+	store, bus := apptest.NewStore(), &apptest.Bus{}
+	recs := savePosts(t, store, app.NewIDGen(4), 3, "ann", "bob")
+	must(t, (&app.Relay{Outbox: store, Publisher: bus}).Flush(context.Background()))
+	must(t, (&app.Relay{Outbox: store, Publisher: bus}).Flush(context.Background()))
+	checkPublished(t, bus, recs)
+}
+
+// oldRecord writes a post.created for author whose ID was made ago.
+func oldRecord(t *testing.T, s *apptest.Store, author string, ago time.Duration) app.OutboxRecord {
+	t.Helper()
+	id := app.MinIDAt(time.Now().Add(-ago)) + 7
+	p := app.Post{ID: id, Author: author, Text: "from " + ago.String() + " ago", CreatedAt: id.Time().UTC()}
+	rec := app.NewOutboxRecord(id, app.Event{ID: "post.created:" + id.String(), Type: app.PostCreated, Time: p.CreatedAt, Post: &p})
+	must(t, s.SavePost(context.Background(), p, rec))
+	return rec
+}
+
+func TestRelaySweepFindsLateRecordsAndMovesTheCursor(t *testing.T) {
+	store, bus := apptest.NewStore(), &apptest.Bus{}
+	relay := &app.Relay{Outbox: store, Publisher: bus, Grace: time.Minute}
+	ctx := context.Background()
+	old := oldRecord(t, store, "ann", 5*time.Minute)
+	savePosts(t, store, app.NewIDGen(5), 1, "ann")
+	must(t, relay.Flush(ctx))
+	// A record made 10 s ago that lands only now (a write that timed out
+	// and was applied later), on the same shard, within the grace.
+	late := oldRecord(t, store, "ann", 10*time.Second)
+	must(t, relay.Flush(ctx))
+	got := bus.Pending()
+	if len(got) != 3 || got[2].ID != late.Event.ID {
+		t.Fatalf("published %v, want the late record last", got)
+	}
+	c, err := store.OutboxCursor(ctx, old.Shard)
+	must(t, err)
+	if c < old.ID || c >= app.MinIDAt(time.Now().Add(-time.Minute)) {
+		t.Fatalf("cursor %s (%s) not past the old record and a grace behind now", c, c.Time())
+	}
+	for _, r := range store.Outbox() {
+		if r.ID <= c && !r.Done {
+			t.Fatalf("record %s below the cursor is not done", r.ID)
+		}
+	}
+}
