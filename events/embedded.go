@@ -18,9 +18,14 @@ type Embedded struct {
 
 // StartEmbedded starts a one-broker cluster persisted in dataDir/kafka,
 // listening on a random loopback port.
-func StartEmbedded(dataDir string) (*Embedded, error) {
+func StartEmbedded(dataDir string) (*Embedded, error) { return StartEmbeddedPort(dataDir, 0) }
+
+// StartEmbeddedPort is StartEmbedded on a fixed port of 127.0.0.1 (0: any),
+// so a test can stop the broker and start it again where clients look.
+func StartEmbeddedPort(dataDir string, port int) (*Embedded, error) {
 	c, err := kfake.NewCluster(
 		kfake.NumBrokers(1),
+		kfake.Ports(port),
 		kfake.DataDir(filepath.Join(dataDir, "kafka")),
 		kfake.SyncWrites(),
 		kfake.ClusterID("feedsvc-embedded"),

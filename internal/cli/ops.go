@@ -171,15 +171,17 @@ func lagCmd() *cobra.Command {
 	var group string
 	cmd := &cobra.Command{
 		Use:   "lag [--group G]",
-		Short: "Print committed offset, end offset and lag per consumer group and partition of the configured topics",
+		Short: "Print the lag per consumer group and partition of the configured topics, and the outbox backlog",
 		Long: `Prints, per consumer group and partition of the configured topics, the committed offset, the log end
 offset and the lag (events still to process). Without --group: every group that committed on them.
+Then the outbox: events the api wrote with their changes that are not yet published to Kafka, and
+the age of the oldest (they wait there while Kafka is down).
 
 ` + embeddedNote,
 		Args: cobra.NoArgs,
 	}
 	cmd = withConfig(cmd, func(ctx context.Context, cfg *configs.Config, log *slog.Logger, _ []string) error {
-		return server.WithBrokers(ctx, cfg, log, func(brokers []string) error {
+		err := server.WithBrokers(ctx, cfg, log, func(brokers []string) error {
 			groups := []string{group}
 			if group == "" {
 				var err error
@@ -203,6 +205,21 @@ offset and the lag (events still to process). Without --group: every group that 
 			}
 			return w.Flush()
 		})
+		if err != nil {
+			return err
+		}
+		b, err := server.OutboxBacklog(ctx, cfg, log)
+		if err != nil {
+			return err
+		}
+		out := cmd.OutOrStdout()
+		if b.Pending == 0 {
+			_, err = fmt.Fprintln(out, "\noutbox: 0 events pending")
+			return err
+		}
+		_, err = fmt.Fprintf(out, "\noutbox: %d events pending, oldest made %s ago (%s)\n",
+			b.Pending, time.Since(b.Oldest).Round(time.Millisecond), b.Oldest.UTC().Format(time.RFC3339Nano))
+		return err
 	})
 	cmd.Flags().StringVar(&group, "group", "", "consumer group (default: all groups)")
 	return cmd
