@@ -3,6 +3,7 @@ package events
 import (
 	"fmt"
 	"path/filepath"
+	"sync"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 )
@@ -14,6 +15,7 @@ import (
 // real cluster.
 type Embedded struct {
 	cluster *kfake.Cluster
+	once    sync.Once
 }
 
 // StartEmbedded starts a one-broker cluster persisted in dataDir/kafka,
@@ -39,5 +41,5 @@ func StartEmbeddedPort(dataDir string, port int) (*Embedded, error) {
 // Addrs returns the broker addresses.
 func (e *Embedded) Addrs() []string { return e.cluster.ListenAddrs() }
 
-// Close stops the broker, flushing its data.
-func (e *Embedded) Close() { e.cluster.Close() }
+// Close stops the broker, flushing its data; closing again does nothing.
+func (e *Embedded) Close() { e.once.Do(e.cluster.Close) }

@@ -65,12 +65,15 @@ func (s *Store) Acquire(ctx context.Context, owner string, ttl time.Duration) (i
 	return 0, fmt.Errorf("cassandra: acquire node lease: %w", app.ErrNoFreeNode)
 }
 
-// tryLease leases key of t to owner if it is free.
+// tryLease leases key of t to owner if it is free, and reports whether
+// owner holds it.
 func (s *Store) tryLease(ctx context.Context, t leaseTable, key int, owner string, ttl time.Duration) (bool, error) {
+	prev := map[string]any{}
 	applied, err := leaseLWT(s.session.Query(`INSERT INTO `+t.name+` (`+t.key+`, owner) VALUES (?, ?) IF NOT EXISTS USING TTL ?`,
-		key, owner, leaseTTL(ttl))).WithContext(ctx).MapScanCAS(map[string]any{})
+		key, owner, leaseTTL(ttl))).WithContext(ctx).MapScanCAS(prev)
 	if err == nil {
-		return applied, nil
+		// Not applied: held, perhaps by owner itself.
+		return applied || prev["owner"] == owner, nil
 	}
 	// A timed-out LWT may have been applied (under contention, for
 	// example): a SERIAL read tells, and completes it if it is in flight.

@@ -1,0 +1,149 @@
+package cassandra
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/feedsvc/feedsvc/app"
+)
+
+func TestShardLeases(t *testing.T) {
+	_, s := migrated(t, "feedsvc_shards_")
+	ctx := context.Background()
+	ok, err := s.LeaseShard(ctx, 3, "one", time.Minute)
+	if err != nil || !ok {
+		t.Fatalf("first lease: %v %v", ok, err)
+	}
+	if ok, err := s.LeaseShard(ctx, 3, "two", time.Minute); err != nil || ok {
+		t.Fatalf("a held shard was leased to another: %v %v", ok, err)
+	}
+	if ok, err := s.LeaseShard(ctx, 3, "one", time.Minute); err != nil || !ok {
+		t.Fatalf("the holder asking again: %v %v", ok, err)
+	}
+	if err := s.RenewShard(ctx, 3, "one", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RenewShard(ctx, 3, "two", time.Minute); !errors.Is(err, app.ErrLeaseLost) {
+		t.Fatalf("renewal by a non-holder: %v, want ErrLeaseLost", err)
+	}
+	// Shard and node leases are apart: node 3 is still free.
+	if err := s.Renew(ctx, 3, "one", time.Minute); !errors.Is(err, app.ErrLeaseLost) {
+		t.Fatalf("node 3 renewed through a shard lease: %v", err)
+	}
+	if err := s.ReleaseShard(ctx, 3, "two"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := s.LeaseShard(ctx, 3, "two", time.Minute); ok {
+		t.Fatal("a release by a non-holder freed the shard")
+	}
+	if err := s.ReleaseShard(ctx, 3, "one"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.LeaseShard(ctx, 3, "two", time.Second); err != nil || !ok {
+		t.Fatalf("lease after release: %v %v", ok, err)
+	}
+	// Expiry: a lease not renewed is free after its TTL.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ok, err := s.LeaseShard(ctx, 3, "three", time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("an expired shard lease was never free")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestFollowRepairsHalfwayWrites: the follows LWT and the batch of the
+// followers row and the event are separate writes; a crash between them
+// leaves the edge without its row and event, and the next call writes both.
+func TestFollowRepairsHalfwayWrites(t *testing.T) {
+	_, s := migrated(t, "feedsvc_halfway_")
+	ctx := context.Background()
+	rec := func(typ string) app.OutboxRecord {
+		id := app.MinIDAt(time.Now()) + app.ID(time.Now().UnixNano()%4096)
+		f := &app.Follow{Follower: "b", Followee: "a"}
+		return app.NewOutboxRecord(id, app.Event{ID: typ + ":" + id.String(), Type: typ, Time: time.Now().UTC(), Follow: f})
+	}
+	found := func(r app.OutboxRecord) bool {
+		got, err := s.ScanOutbox(ctx, r.Shard, r.ID-1, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(got) == 1 && got[0].ID == r.ID
+	}
+	// The LWT applied, the batch did not.
+	if err := s.session.Query(`INSERT INTO follows (follower, followee, created_at) VALUES ('b', 'a', toTimestamp(now()))`).Exec(); err != nil {
+		t.Fatal(err)
+	}
+	r := rec(app.UserFollowed)
+	if changed, err := s.Follow(ctx, "b", "a", r); err != nil || !changed {
+		t.Fatalf("follow after a halfway follow: changed=%v err=%v, want a repair", changed, err)
+	}
+	if !found(r) {
+		t.Fatal("the repair recorded no event")
+	}
+	if f, _, _ := s.Followers(ctx, "a", "", 10); len(f) != 1 || f[0] != "b" {
+		t.Fatalf("followers of a = %v", f)
+	}
+	time.Sleep(2 * time.Millisecond) // a fresh ID for the next record
+	if changed, err := s.Follow(ctx, "b", "a", rec(app.UserFollowed)); err != nil || changed {
+		t.Fatalf("follow of a complete edge: changed=%v err=%v", changed, err)
+	}
+	// Unfollow: the LWT applied, the batch did not.
+	if err := s.session.Query(`DELETE FROM follows WHERE follower = 'b' AND followee = 'a'`).Exec(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Millisecond)
+	u := rec(app.UserUnfollowed)
+	if changed, err := s.Unfollow(ctx, "b", "a", u); err != nil || !changed {
+		t.Fatalf("unfollow after a halfway unfollow: changed=%v err=%v, want a repair", changed, err)
+	}
+	if !found(u) {
+		t.Fatal("the unfollow repair recorded no event")
+	}
+	if f, _, _ := s.Followers(ctx, "a", "", 10); len(f) != 0 {
+		t.Fatalf("followers of a after unfollow = %v", f)
+	}
+}
+
+// TestOutboxScanCrossesBuckets: records of one shard in partitions of
+// different ten minutes come back in ID order from one scan.
+func TestOutboxScanCrossesBuckets(t *testing.T) {
+	_, s := migrated(t, "feedsvc_buckets_")
+	ctx := context.Background()
+	var want []app.ID
+	for _, ago := range []time.Duration{45 * time.Minute, 25 * time.Minute, 12 * time.Minute, time.Second} {
+		id := app.MinIDAt(time.Now().Add(-ago)) + 1
+		p := app.Post{ID: id, Author: "a", Text: "t", CreatedAt: id.Time().UTC()}
+		r := app.NewOutboxRecord(id, app.Event{ID: "post.created:" + id.String(), Type: app.PostCreated, Time: p.CreatedAt, Post: &p})
+		if err := s.SavePost(ctx, p, r); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, id)
+	}
+	got, err := s.ScanOutbox(ctx, app.OutboxShard("a"), 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("scan found %d records, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if got[i].ID != want[i] {
+			t.Fatalf("record %d = %s, want %s", i, got[i].ID, want[i])
+		}
+	}
+	// Bounded: a limit of 2 from the first stops in the second bucket.
+	got, err = s.ScanOutbox(ctx, app.OutboxShard("a"), want[0], 2)
+	if err != nil || len(got) != 2 || got[0].ID != want[1] || got[1].ID != want[2] {
+		t.Fatalf("scan after the first, limit 2: %v %v", got, err)
+	}
+}
