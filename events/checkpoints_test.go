@@ -2,10 +2,12 @@ package events_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"maps"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,6 +22,7 @@ import (
 type memCheckpoints struct {
 	mu   sync.Mutex
 	held map[string]map[int32]int64
+	down atomic.Bool // every call fails, as when Redis is down
 }
 
 var _ events.Checkpoints = (*memCheckpoints)(nil)
@@ -29,6 +32,9 @@ func newMemCheckpoints() *memCheckpoints {
 }
 
 func (m *memCheckpoints) Save(_ context.Context, _ string, prev, next map[string]map[int32]int64) (map[string]map[int32]int64, error) {
+	if m.down.Load() {
+		return nil, errors.New("redis: connection refused")
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	lost := map[string]map[int32]int64{}
@@ -66,6 +72,9 @@ func (m *memCheckpoints) Save(_ context.Context, _ string, prev, next map[string
 }
 
 func (m *memCheckpoints) Load(_ context.Context, _ string, parts map[string][]int32) (map[string]map[int32]int64, error) {
+	if m.down.Load() {
+		return nil, errors.New("redis: connection refused")
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := map[string]map[int32]int64{}
@@ -147,6 +156,9 @@ func TestRunnerStaleRedis(t *testing.T) {
 			t.Run("flushed while stopped", func(t *testing.T) {
 				testFlushedWhileStopped(t, newFixture(t, addrs, 1))
 			})
+			t.Run("redis down at assignment", func(t *testing.T) {
+				testDownAtAssignment(t, newFixture(t, addrs, 1))
+			})
 		})
 	}
 }
@@ -219,4 +231,24 @@ func assertCommitted(t *testing.T, f fixture, group string, want int64) {
 		}
 		return len(got) == 1 && got[0].Committed == want
 	})
+}
+
+// testDownAtAssignment: while the checkpoints cannot be read, the assigned
+// partitions wait (nothing is handled, one line says why); once they can,
+// the events are handled and checkpointed.
+func testDownAtAssignment(t *testing.T, f fixture) {
+	evs := postEvents(3, "jack", time.Now())
+	f.publish(t, evs)
+	group, h, cps := unique("g"), &recorder{}, newMemCheckpoints()
+	cps.down.Store(true)
+	logs := &logBuffer{}
+	stop := checkpointed(t, f, group, h, cps, prometheus.NewRegistry(), logs)
+	defer stop()
+	waitFor(t, "the partitions waiting", func() bool { return strings.Contains(logs.String(), "partitions wait") })
+	if got := h.ids(); len(got) != 0 {
+		t.Fatalf("handled %v before the checkpoints could be compared", got)
+	}
+	cps.down.Store(false)
+	waitFor(t, "the events checkpointed", func() bool { return cps.at(f.topics.Posts) == 3 })
+	checkEvents(t, "after redis came back", h.events(), evs)
 }

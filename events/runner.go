@@ -126,12 +126,30 @@ func (h *groupHandler) Setup(s sarama.ConsumerGroupSession) error {
 	if h.r.Checkpoints == nil {
 		return nil
 	}
-	known, err := h.rewindStale(s)
-	if err != nil {
-		return err // the session fails; Run joins again
+	// Until Redis and Kafka answer, the partitions wait, as for a stuck
+	// event: failing the session instead would make the group rebalance
+	// every second.
+	var lastLog time.Time
+	for attempt := 1; ; attempt++ {
+		known, err := h.rewindStale(s)
+		if err == nil {
+			h.cp = h.startCheckpointer(s, known)
+			return nil
+		}
+		if s.Context().Err() != nil {
+			return err // a rebalance or shutdown: Run joins again or returns
+		}
+		if time.Since(lastLog) >= 30*time.Second {
+			lastLog = time.Now()
+			h.r.Log.Warn("cannot compare committed offsets with the Redis checkpoints; partitions wait",
+				"group", h.r.Group, "attempt", attempt, "err", err)
+		}
+		select {
+		case <-s.Context().Done():
+			return s.Context().Err()
+		case <-time.After(h.r.delay(attempt)):
+		}
 	}
-	h.cp = h.startCheckpointer(s, known)
-	return nil
 }
 
 func (h *groupHandler) Cleanup(sarama.ConsumerGroupSession) error {
