@@ -16,6 +16,7 @@ type Metrics struct {
 	stuck        *prometheus.GaugeVec
 	retries      *prometheus.CounterVec
 	panics       *prometheus.CounterVec
+	redisRewinds *prometheus.CounterVec
 }
 
 // NewMetrics registers the consumer metrics on reg.
@@ -44,8 +45,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		panics: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "feedsvc_consumer_panics_total", Help: "Handler panics recovered (each retried like a failure), by consumer group.",
 		}, []string{"group"}),
+		redisRewinds: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "feedsvc_consumer_redis_rewinds_total",
+			Help: "Partitions rewound because Redis held less than the group had committed (its writes were lost), by consumer group.",
+		}, []string{"group"}),
 	}
-	reg.MustRegister(m.handled, m.duration, m.deadLettered, m.lag, m.stuck, m.retries, m.panics)
+	reg.MustRegister(m.handled, m.duration, m.deadLettered, m.lag, m.stuck, m.retries, m.panics, m.redisRewinds)
 	return m
 }
 

@@ -43,6 +43,18 @@ type Runner struct {
 	// Healthy, if set, is asked when a stuck partition is logged, so the log
 	// line also says which dependency the health checks find down.
 	Healthy func(context.Context) error
+	// Checkpoints, if set, is the store the handler writes that can lose
+	// acknowledged writes (Redis). An offset is then committed only once
+	// the store's checkpoint covers it, and a partition whose committed
+	// offset the store does not cover (seen when it is assigned, or every
+	// StaleCheckEvery while it runs) is rewound to what the store holds, so
+	// the lost effects are redone.
+	Checkpoints Checkpoints
+	// CheckpointEvery is how often handled offsets are checkpointed and
+	// marked (default 1s); StaleCheckEvery how often the store's
+	// checkpoints are compared with what it was known to hold (default 5s).
+	CheckpointEvery time.Duration
+	StaleCheckEvery time.Duration
 }
 
 // Run consumes until ctx is cancelled, then commits what was processed and
@@ -74,6 +86,13 @@ func (r *Runner) Run(ctx context.Context) error {
 	defer stopLag()
 	go r.Metrics.ReportLag(lagCtx, r.Brokers, r.Group, r.Topics, 15*time.Second, r.Log)
 	h := &groupHandler{r: r, dlq: dlq}
+	if r.Checkpoints != nil {
+		// Reads committed offsets and log starts when partitions are assigned.
+		if h.ops, err = dialOps(r.Brokers); err != nil {
+			return fmt.Errorf("consumer group %s: %w", r.Group, err)
+		}
+		defer h.ops.Close()
+	}
 	for ctx.Err() == nil {
 		// Consume returns at every rebalance; loop to rejoin.
 		if err := group.Consume(ctx, r.Topics, h); err != nil {
@@ -94,19 +113,58 @@ func (r *Runner) Run(ctx context.Context) error {
 type groupHandler struct {
 	r   *Runner
 	dlq sarama.SyncProducer
+	ops *opsConn // with Checkpoints
+	// cp keeps the current session's checkpoints (with Checkpoints): set in
+	// Setup, before the claims start, and cleared in Cleanup, after they end.
+	cp *checkpointer
 }
 
 var _ sarama.ConsumerGroupHandler = (*groupHandler)(nil)
 
 func (h *groupHandler) Setup(s sarama.ConsumerGroupSession) error {
 	h.r.Log.Info("partitions assigned", "group", h.r.Group, "claims", s.Claims())
+	if h.r.Checkpoints == nil {
+		return nil
+	}
+	// Until Redis and Kafka answer, the partitions wait, as for a stuck
+	// event: failing the session instead would make the group rebalance
+	// every second.
+	var lastLog time.Time
+	for attempt := 1; ; attempt++ {
+		known, err := h.rewindStale(s)
+		if err == nil {
+			h.cp = h.startCheckpointer(s, known)
+			return nil
+		}
+		if s.Context().Err() != nil {
+			return err // a rebalance or shutdown: Run joins again or returns
+		}
+		if time.Since(lastLog) >= 30*time.Second {
+			lastLog = time.Now()
+			h.r.Log.Warn("cannot compare committed offsets with the Redis checkpoints; partitions wait",
+				"group", h.r.Group, "attempt", attempt, "err", err)
+		}
+		select {
+		case <-s.Context().Done():
+			return s.Context().Err()
+		case <-time.After(h.r.delay(attempt)):
+		}
+	}
+}
+
+func (h *groupHandler) Cleanup(sarama.ConsumerGroupSession) error {
+	if h.cp != nil {
+		h.cp.stop()
+		h.cp = nil
+	}
 	return nil
 }
 
-func (h *groupHandler) Cleanup(sarama.ConsumerGroupSession) error { return nil }
-
 func (h *groupHandler) ConsumeClaim(s sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
 	ctx := s.Context()
+	if h.cp != nil {
+		ctx = h.cp.ctx // also ends when the store lost writes
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -120,7 +178,11 @@ func (h *groupHandler) ConsumeClaim(s sarama.ConsumerGroupSession, claim sarama.
 				// unmarked and the event is redelivered to the next owner.
 				return nil
 			}
-			s.MarkMessage(msg, "")
+			if h.cp != nil {
+				h.cp.handled(msg) // marked once checkpointed
+			} else {
+				s.MarkMessage(msg, "")
+			}
 			h.r.Metrics.observeOffset(h.r.Group, msg.Topic, msg.Partition, msg.Offset, claim.HighWaterMarkOffset())
 		}
 	}

@@ -18,7 +18,7 @@ func Consumer(name string, needs Needs, newHandler func(d *Deps) (app.Handler, e
 		if err != nil {
 			return nil, err
 		}
-		return &events.Runner{
+		r := &events.Runner{
 			Brokers: d.Brokers,
 			Group:   name,
 			Topics:  d.Topics.All(),
@@ -26,7 +26,13 @@ func Consumer(name string, needs Needs, newHandler func(d *Deps) (app.Handler, e
 			Log:     d.Log.With("role", name),
 			Metrics: d.Events,
 			Healthy: d.Healthy,
-		}, nil
+		}
+		if needs.Redis {
+			// A Redis that loses writes would otherwise be trusted forever:
+			// the offsets of what it lost are committed.
+			r.Checkpoints = d.Checkpoints
+		}
+		return r, nil
 	}}
 }
 

@@ -184,6 +184,10 @@ type Deps struct {
 	HTTP *echo.Echo
 	// Verify checks a bearer token and returns its user.
 	Verify func(token string) (string, error)
+	// Checkpoints, set for a real Redis, is where consumers whose handler
+	// writes Redis record how far Redis holds their effects, so a Redis
+	// that comes back with older data is caught and the events redone.
+	Checkpoints events.Checkpoints
 	// Healthy reports whether the process's dependencies answer; consumers
 	// add its verdict to the log line of a stuck partition.
 	Healthy func(context.Context) error

@@ -44,6 +44,8 @@ type Backends struct {
 	Caches    roles.Caches
 	Brokers   []string
 	Publisher *events.Producer
+	// Checkpoints is set for a real Redis (see openRedis).
+	Checkpoints *redisstore.Checkpoints
 
 	closers []func() // run in reverse order
 	checks  map[string]func(context.Context) error
@@ -134,6 +136,12 @@ func (b *Backends) openRedis(ctx context.Context, cfg *configs.Config, log *slog
 		Search:      redisstore.NewSearch(client, cfg.Search.TermCap),
 	}
 	b.checks["redis"] = feeds.Ping
+	if !cfg.EmbeddedRedis() {
+		// The embedded Redis lives and dies with this process: nothing can
+		// bring back an older copy of it, and it starts empty, which
+		// RebuildFromLog and the rebuild of a missing feed on read cover.
+		b.Checkpoints = redisstore.NewCheckpoints(client)
+	}
 	return nil
 }
 
@@ -259,6 +267,9 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, b *Backends
 	// Assigned only when opened: a nil *Producer in an interface is not nil.
 	if b.Publisher != nil {
 		d.Publisher = b.Publisher
+	}
+	if b.Checkpoints != nil {
+		d.Checkpoints = b.Checkpoints
 	}
 	needs := rows.Needs()
 	if needs.Consumer {

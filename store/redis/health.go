@@ -33,38 +33,68 @@ func NewHealth(client rueidis.Client) *Health { return &Health{client: client} }
 // with CLUSTER SLOTS), or one key on a single Redis, and fails if any shard
 // refuses.
 func (h *Health) Ping(ctx context.Context) error {
+	shards, err := h.shards(ctx)
+	if err != nil {
+		return fmt.Errorf("redis health: %w", err)
+	}
+	keys, names := make([]string, len(shards)), make([]string, len(shards))
+	for i, s := range shards {
+		keys[i], names[i] = s.key(healthKey), s.name
+	}
+	return healthWrite(ctx, h.client, keys, names)
+}
+
+// shard is one Redis that holds part of the keys: the single Redis, or a
+// Cluster master.
+type shard struct {
+	// tag is a hash tag whose keys land on the shard ("" on a single Redis).
+	tag  string
+	name string
+}
+
+// key is prefix with the shard's hash tag: a key stored on that shard.
+func (s shard) key(prefix string) string {
+	if s.tag == "" {
+		return prefix
+	}
+	return prefix + ":{" + s.tag + "}"
+}
+
+// shards lists the masters of a Cluster (found with CLUSTER SLOTS), each
+// with a hash tag of the first slot of one of its ranges, or the single
+// Redis. A failover keeps the slots, so a tag keeps naming the same shard.
+func (h *Health) shards(ctx context.Context) ([]shard, error) {
 	client := h.client
 	if client.Mode() != rueidis.ClientModeCluster {
-		return healthWrite(ctx, client, []string{healthKey}, []string{"redis"})
+		return []shard{{name: "redis"}}, nil
 	}
 	slots, err := client.Do(ctx, client.B().ClusterSlots().Build()).ToArray()
 	if err != nil {
-		return fmt.Errorf("redis health: cluster slots: %w", err)
+		return nil, fmt.Errorf("cluster slots: %w", err)
 	}
 	tags := h.slotTags()
 	seen := map[string]bool{}
-	var keys, shards []string
+	var out []shard
 	for _, r := range slots {
 		f, err := r.ToArray()
 		if err != nil || len(f) < 3 {
-			return fmt.Errorf("redis health: unexpected CLUSTER SLOTS entry %v (%w)", r, err)
+			return nil, fmt.Errorf("unexpected CLUSTER SLOTS entry %v (%w)", r, err)
 		}
 		start, err := f[0].AsInt64()
 		if err != nil || start < 0 || start >= int64(len(tags)) {
-			return fmt.Errorf("redis health: bad slot in CLUSTER SLOTS entry %v (%w)", r, err)
+			return nil, fmt.Errorf("bad slot in CLUSTER SLOTS entry %v (%w)", r, err)
 		}
 		master := shardName(f[2])
 		if seen[master] {
 			continue
 		}
 		seen[master] = true
-		keys = append(keys, healthKey+":{"+tags[start]+"}")
-		shards = append(shards, fmt.Sprintf("shard %s (slot %d)", master, start))
+		out = append(out, shard{tag: tags[start], name: fmt.Sprintf("shard %s (slot %d)", master, start)})
 	}
-	if len(keys) == 0 {
-		return errors.New("redis health: the cluster serves no slots")
+	if len(out) == 0 {
+		return nil, errors.New("the cluster serves no slots")
 	}
-	return healthWrite(ctx, client, keys, shards)
+	return out, nil
 }
 
 // healthWrite sets every key at once (a Cluster client routes each to its

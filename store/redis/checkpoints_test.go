@@ -1,0 +1,143 @@
+package redis_test
+
+import (
+	"context"
+	"maps"
+	"testing"
+
+	"github.com/redis/rueidis"
+
+	redisstore "github.com/feedsvc/feedsvc/store/redis"
+)
+
+type offsets = map[string]map[int32]int64
+
+// checkpointShards returns, per shard (each Cluster master, or the single
+// Redis), a client of that shard and the key holding group's checkpoints
+// there.
+func checkpointShards(t *testing.T, client rueidis.Client, group string) map[string]rueidis.Client {
+	t.Helper()
+	ctx := context.Background()
+	nodes := map[string]rueidis.Client{"redis": client}
+	if client.Mode() == rueidis.ClientModeCluster {
+		nodes = map[string]rueidis.Client{}
+		for addr, node := range client.Nodes() {
+			role, err := node.Do(ctx, node.B().Role().Build()).ToArray()
+			if err != nil || len(role) == 0 {
+				t.Fatalf("ROLE of %s: %v", addr, err)
+			}
+			if r, _ := role[0].ToString(); r == "master" {
+				nodes[addr] = node
+			}
+		}
+		if len(nodes) < 2 {
+			t.Fatalf("found %d masters; the test needs a Cluster of several", len(nodes))
+		}
+	}
+	return nodes
+}
+
+// checkpointKeys lists the keys of group's checkpoints on node.
+func checkpointKeys(t *testing.T, node rueidis.Client, group string) []string {
+	t.Helper()
+	var keys []string
+	var cursor uint64
+	for {
+		e, err := node.Do(context.Background(), node.B().Scan().Cursor(cursor).Match("feedsvc:applied*:"+group).Count(1000).Build()).AsScanEntry()
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, e.Elements...)
+		if cursor = e.Cursor; cursor == 0 {
+			return keys
+		}
+	}
+}
+
+func TestCheckpoints(t *testing.T) {
+	ctx := context.Background()
+	for name, open := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			client := open(t)
+			cps := redisstore.NewCheckpoints(client)
+			group := uniqueUser(t)
+			parts := map[string][]int32{"posts": {0, 1, 2}, "follows": {0}}
+
+			if got, err := cps.Load(ctx, group, parts); err != nil || len(got) != 0 {
+				t.Fatalf("Load before any Save = %v, %v; want nothing", got, err)
+			}
+			first := offsets{"posts": {0: 10, 1: 20}, "follows": {0: 5}}
+			if lost, err := cps.Save(ctx, group, nil, first); err != nil || len(lost) != 0 {
+				t.Fatalf("first Save: lost %v, %v", lost, err)
+			}
+			load := func(want offsets) {
+				t.Helper()
+				got, err := cps.Load(ctx, group, parts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !maps.EqualFunc(got, want, func(a, b map[int32]int64) bool { return maps.Equal(a, b) }) {
+					t.Fatalf("Load = %v, want %v", got, want)
+				}
+			}
+			load(first)
+
+			// Every shard holds the checkpoints.
+			shards := checkpointShards(t, client, group)
+			for addr, node := range shards {
+				if keys := checkpointKeys(t, node, group); len(keys) != 1 {
+					t.Fatalf("shard %s holds checkpoint keys %v, want one", addr, keys)
+				}
+			}
+
+			// A lower offset (a late write of a previous owner) lowers nothing.
+			if lost, err := cps.Save(ctx, group, first, offsets{"posts": {0: 7, 1: 25}}); err != nil || len(lost) != 0 {
+				t.Fatalf("Save: lost %v, %v", lost, err)
+			}
+			second := offsets{"posts": {0: 10, 1: 25}, "follows": {0: 5}}
+			load(second)
+
+			// One shard goes back in time (restored from a snapshot, or
+			// a lagging replica promoted): it holds less for posts/1 and
+			// nothing for posts/0.
+			var addr string
+			var node rueidis.Client
+			for a, n := range shards {
+				addr, node = a, n
+				break
+			}
+			key := checkpointKeys(t, node, group)[0]
+			if err := node.Do(ctx, node.B().Hset().Key(key).FieldValue().FieldValue("posts/1", "21").Build()).Error(); err != nil {
+				t.Fatal(err)
+			}
+			if err := node.Do(ctx, node.B().Hdel().Key(key).Field("posts/0").Build()).Error(); err != nil {
+				t.Fatal(err)
+			}
+			load(offsets{"posts": {1: 21}, "follows": {0: 5}})
+			lost, err := cps.Save(ctx, group, second, offsets{"posts": {0: 12, 1: 30}, "follows": {0: 6}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := (offsets{"posts": {0: -1, 1: 21}}); !maps.EqualFunc(lost, want, func(a, b map[int32]int64) bool { return maps.Equal(a, b) }) {
+				t.Fatalf("Save over shard %s that lost writes: lost = %v, want %v", addr, lost, want)
+			}
+			// Nothing changed on the shard that lost writes, so the loss
+			// stays visible.
+			load(offsets{"posts": {1: 21}, "follows": {0: 5}})
+
+			// FLUSHALL, played by deleting the keys: nothing is held.
+			for _, node := range shards {
+				for _, k := range checkpointKeys(t, node, group) {
+					if err := node.Do(ctx, node.B().Del().Key(k).Build()).Error(); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			load(offsets{})
+			lost, err = cps.Save(ctx, group, offsets{"follows": {0: 5}}, offsets{"follows": {0: 6}})
+			if err != nil || lost["follows"][0] != -1 {
+				t.Fatalf("Save after the flush: lost %v, %v; want follows/0 held -1", lost, err)
+			}
+		})
+	}
+}
