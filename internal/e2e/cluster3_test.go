@@ -114,6 +114,8 @@ func TestCluster3Profile(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// RESP3 answers a verbatim string ("txt:" and the text).
+		nodes = strings.TrimPrefix(nodes, "txt:")
 		// CLUSTER NODES: id addr flags master-id ping pong epoch link slot...
 		masters, replicas := map[string]bool{}, map[string]int{}
 		for _, line := range strings.Split(strings.TrimSpace(nodes), "\n") {
