@@ -7,10 +7,17 @@
 // be proven, and a skip would pass silently. Elsewhere it is skipped, with a
 // hint on what to start. FEEDSVC_TEST_EMBEDDED_ONLY=1 skips every
 // real-server test even when servers are configured; it is refused under CI.
+//
+// The 3-node profile (`scripts/testinfra up --nodes 3`, FEEDSVC_CLUSTER3_*
+// variables, see RequireCluster3) is required under CI and when
+// FEEDSVC_TEST_CLUSTER3=1 (set by scripts/test once it started it), but not by
+// FEEDSVC_TEST_REQUIRE_REAL alone: scripts/test starts it only on request.
 package testenv
 
 import (
 	"os"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -20,9 +27,17 @@ var servers = map[string]string{
 	"FEEDSVC_CASSANDRA_HOSTS":     "Cassandra",
 	"FEEDSVC_REDIS_ADDR":          "Redis",
 	"FEEDSVC_REDIS_CLUSTER_ADDRS": "a Redis Cluster",
+
+	"FEEDSVC_CLUSTER3_KAFKA_BROKERS":       "a 3-broker Kafka cluster",
+	"FEEDSVC_CLUSTER3_CASSANDRA_HOSTS":     "a 3-node Cassandra cluster",
+	"FEEDSVC_CLUSTER3_REDIS_CLUSTER_ADDRS": "a Redis Cluster with replicas",
 }
 
-const startHint = "start the servers with `eval \"$(scripts/testinfra up)\"`"
+const (
+	startHint    = "start the servers with `eval \"$(scripts/testinfra up)\"`"
+	cluster3Hint = "start the 3-node profile with `eval \"$(scripts/testinfra up --nodes 3)\"` (or run scripts/test with FEEDSVC_TEST_CLUSTER3=1)"
+	cluster3     = "FEEDSVC_CLUSTER3_"
+)
 
 // Require returns the value of the environment variable name (for example
 // FEEDSVC_KAFKA_BROKERS), or ends the test: it fails where real servers are
@@ -33,23 +48,65 @@ func Require(t testing.TB, name string) string {
 	if server == "" {
 		server = "a real server"
 	}
+	hint, requiredBy := startHint, "FEEDSVC_TEST_REQUIRE_REAL"
+	if strings.HasPrefix(name, cluster3) {
+		hint, requiredBy = cluster3Hint, "FEEDSVC_TEST_CLUSTER3"
+	}
 	ci := os.Getenv("CI")
 	embeddedOnly := os.Getenv("FEEDSVC_TEST_EMBEDDED_ONLY") == "1"
 	switch {
 	case embeddedOnly && ci != "":
 		t.Fatalf("FEEDSVC_TEST_EMBEDDED_ONLY=1 under CI=%s: CI must run this test against %s; unset FEEDSVC_TEST_EMBEDDED_ONLY", ci, server)
 	case embeddedOnly:
-		t.Skipf("needs %s (%s); skipped by FEEDSVC_TEST_EMBEDDED_ONLY=1; to run it, unset that and %s", server, name, startHint)
+		t.Skipf("needs %s (%s); skipped by FEEDSVC_TEST_EMBEDDED_ONLY=1; to run it, unset that and %s", server, name, hint)
 	}
 	if v := os.Getenv(name); v != "" {
 		return v
 	}
 	switch {
 	case ci != "":
-		t.Fatalf("%s is not set: under CI=%s this test must run against %s; %s", name, ci, server, startHint)
-	case os.Getenv("FEEDSVC_TEST_REQUIRE_REAL") == "1":
-		t.Fatalf("%s is not set but FEEDSVC_TEST_REQUIRE_REAL=1: this test must run against %s; %s", name, server, startHint)
+		t.Fatalf("%s is not set: under CI=%s this test must run against %s; %s", name, ci, server, hint)
+	case os.Getenv(requiredBy) == "1":
+		t.Fatalf("%s is not set but %s=1: this test must run against %s; %s", name, requiredBy, server, hint)
 	}
-	t.Skipf("%s is not set: this test needs %s; %s", name, server, startHint)
+	t.Skipf("%s is not set: this test needs %s; %s", name, server, hint)
 	return ""
+}
+
+// Cluster3 holds the endpoints of the 3-node profile of scripts/testinfra.
+type Cluster3 struct {
+	KafkaBrokers      []string // three brokers, each a controller voter too
+	CassandraHosts    []string // host:port on 127.0.0.1, .2 and .3
+	RedisClusterAddrs []string // six nodes: three masters, a replica each
+	// KafkaReplication is what `feedsvc migrate --kafka-replication` takes
+	// to place topics on every broker (3).
+	KafkaReplication int
+	// CassandraReplication is what `feedsvc migrate --cassandra-replication`
+	// takes for a keyspace on every node (replication factor 3).
+	CassandraReplication string
+}
+
+// RequireCluster3 returns the 3-node profile's endpoints from the
+// FEEDSVC_CLUSTER3_* variables (`scripts/testinfra env --nodes 3`), or ends
+// the test as Require does when one is missing.
+func RequireCluster3(t testing.TB) Cluster3 {
+	t.Helper()
+	c := Cluster3{
+		KafkaBrokers:         strings.Split(Require(t, cluster3+"KAFKA_BROKERS"), ","),
+		CassandraHosts:       strings.Split(Require(t, cluster3+"CASSANDRA_HOSTS"), ","),
+		RedisClusterAddrs:    strings.Split(Require(t, cluster3+"REDIS_CLUSTER_ADDRS"), ","),
+		KafkaReplication:     3,
+		CassandraReplication: "{'class': 'SimpleStrategy', 'replication_factor': 3}",
+	}
+	if v := os.Getenv(cluster3 + "KAFKA_REPLICATION"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			t.Fatalf("%sKAFKA_REPLICATION=%q: %v", cluster3, v, err)
+		}
+		c.KafkaReplication = n
+	}
+	if v := os.Getenv(cluster3 + "CASSANDRA_REPLICATION"); v != "" {
+		c.CassandraReplication = v
+	}
+	return c
 }
