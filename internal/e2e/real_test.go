@@ -83,9 +83,11 @@ func TestMigrate(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Every table of every migration version (v1: posts and graph, v2:
-	// notifications and moderation, v3: node leases, v4: deletion records), and nothing else.
-	want := []string{"deleted_posts", "followers", "follows", "moderation_decisions", "node_leases", "notification_reads",
-		"notifications", "notifications_by_post", "posts", "posts_by_author", "schema_migrations", "user_post_months", "users"}
+	// notifications and moderation, v3: node leases, v4: deletion records, v5: the outbox and
+	// idempotency keys), and nothing else.
+	want := []string{"deleted_posts", "followers", "follows", "idempotency_keys", "moderation_decisions", "node_leases",
+		"notification_reads", "notifications", "notifications_by_post", "outbox", "outbox_cursors", "outbox_leases",
+		"posts", "posts_by_author", "schema_migrations", "user_post_months", "users"}
 	slices.Sort(tables)
 	if !slices.Equal(tables, want) {
 		t.Fatalf("tables = %v, want %v", tables, want)

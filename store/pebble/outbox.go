@@ -22,10 +22,10 @@ var (
 // Outbox key layout: a record and its done mark are separate keys, so a
 // record written again (an idempotent retry) keeps its mark.
 const (
-	prefixOutbox     = "o/" // o/<shard BE u16><id BE>  -> JSON event
-	prefixOutboxDone = "d/" // d/<shard BE u16><id BE>  -> empty
-	prefixCursor     = "c/" // c/<shard BE u16>         -> id BE
-	prefixIdemKey    = "k/" // k/<user>\0<key>          -> JSON keyBinding
+	prefixOutbox     = "ob/" // ob/<shard BE u16><id BE>  -> JSON event
+	prefixOutboxDone = "od/" // od/<shard BE u16><id BE>  -> empty
+	prefixCursor     = "oc/" // oc/<shard BE u16>         -> id BE
+	prefixIdemKey    = "ik/" // ik/<user>\0<key>          -> JSON keyBinding
 )
 
 // idemKeyTTL is how long an Idempotency-Key is remembered, as on Cassandra.

@@ -21,7 +21,8 @@ import (
 	"github.com/feedsvc/feedsvc/internal/setting"
 )
 
-// Key layout. User IDs never contain 0x00, so "prefix user 0x00 other"
+// Key layout (the outbox keys are in outbox.go: no prefix may be a prefix
+// of another). User IDs never contain 0x00, so "prefix user 0x00 other"
 // keys sort by user and then by other.
 const (
 	prefixPost      = "p/" // p/<id BE>            -> JSON post
