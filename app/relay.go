@@ -31,11 +31,18 @@ const (
 	DefaultShardLeaseTTL = 10 * time.Second
 
 	// relayLookback: each scan rereads this far behind the newest record
-	// seen, so records that land out of ID order (concurrent writers) are
-	// published at once rather than by the sweep.
-	relayLookback = 2 * time.Second
+	// seen, so records that land out of ID order (concurrent writers; an ID
+	// is taken before the store's write, which may take up to the store's
+	// timeout) are published at once, in order, rather than by the sweep.
+	relayLookback = 5 * time.Second
 	// relaySweepEvery is how often the whole grace window is reread.
 	relaySweepEvery = 10 * time.Second
+	// relayDeepSweepEvery and relayDeepWindow: how often, and how far
+	// below the cursor, the relay looks for records that landed even later
+	// than the grace (a batch replayed after its nodes came back, a writer
+	// whose clock is far behind): they are published late, not lost.
+	relayDeepSweepEvery = 5 * time.Minute
+	relayDeepWindow     = time.Hour
 	// relayBatch is how many records one scan reads and one publish sends.
 	relayBatch = 500
 	// relayMaxPending bounds the records a shard holds in memory while
@@ -153,8 +160,9 @@ func (r *Relay) Run(ctx context.Context) error {
 	defer wg.Wait()
 	wctx, stop := context.WithCancel(ctx)
 	defer stop()
-	start := func(shard int) *shardRelay {
+	start := func(shard int, until time.Time) *shardRelay {
 		w := newShardRelay(shard)
+		w.leased, w.validUntil = r.Leases != nil, until
 		r.mu.Lock()
 		if r.workers == nil {
 			r.workers = map[int]*shardRelay{}
@@ -166,7 +174,7 @@ func (r *Relay) Run(ctx context.Context) error {
 	}
 	if r.Leases == nil {
 		for s := range OutboxShards {
-			start(s)
+			start(s, time.Time{})
 		}
 		<-ctx.Done()
 		return nil
@@ -186,39 +194,63 @@ func (r *Relay) Run(ctx context.Context) error {
 	}
 }
 
-// keepShards renews the shards held and leases free ones. A shard whose
-// lease is lost, or not known to be held for most of its TTL, stops.
-func (r *Relay) keepShards(ctx context.Context, held map[int]time.Time, start func(int) *shardRelay) {
+// keepShards renews the shards held and leases free ones, all shards at
+// once (one slow LWT must not let the others' leases run out). A shard
+// whose lease is lost, or not known to be held for most of its TTL, stops;
+// its worker stops publishing at once when its lease is no longer known
+// to be held, before the lease can expire.
+func (r *Relay) keepShards(ctx context.Context, held map[int]time.Time, start func(int, time.Time) *shardRelay) {
 	ttl := r.ttl()
+	type result struct {
+		ok  bool
+		err error
+		t0  time.Time
+	}
+	var (
+		results [OutboxShards]result
+		wg      sync.WaitGroup
+	)
 	for s := range OutboxShards {
-		if ctx.Err() != nil {
-			return
-		}
-		lctx, cancel := context.WithTimeout(ctx, ttl/6)
-		t0 := time.Now()
-		if since, ok := held[s]; ok {
-			err := r.Leases.RenewShard(lctx, s, r.Owner, ttl)
-			switch {
-			case err == nil:
-				held[s] = t0
-			case errors.Is(err, ErrLeaseLost) || time.Since(since) > ttl*8/10:
-				r.log().Warn("outbox shard lease lost: another process relays it", "shard", s, "err", err)
-				delete(held, s)
-				r.stopShard(s)
-			default:
-				r.log().Warn("outbox shard lease not renewed; retrying", "shard", s, "err", err)
+		_, holding := held[s]
+		wg.Go(func() {
+			lctx, cancel := context.WithTimeout(ctx, ttl/6)
+			defer cancel()
+			res := result{t0: time.Now()}
+			if holding {
+				res.err = r.Leases.RenewShard(lctx, s, r.Owner, ttl)
+				res.ok = res.err == nil
+			} else {
+				res.ok, res.err = r.Leases.LeaseShard(lctx, s, r.Owner, ttl)
 			}
-		} else {
-			ok, err := r.Leases.LeaseShard(lctx, s, r.Owner, ttl)
-			if err != nil {
-				r.log().Warn("outbox shard lease", "shard", s, "err", err)
-			} else if ok {
-				held[s] = t0
-				start(s)
+			results[s] = res
+		})
+	}
+	wg.Wait()
+	for s, res := range results {
+		since, holding := held[s]
+		switch {
+		case ctx.Err() != nil:
+			return
+		case res.ok:
+			held[s] = res.t0
+			until := res.t0.Add(ttl * 8 / 10)
+			if w := r.worker(s); w != nil {
+				w.hold(until)
+			} else {
+				start(s, until)
 				r.log().Info("relaying outbox shard", "shard", s, "owner", r.Owner)
 			}
+		case !holding:
+			if res.err != nil {
+				r.log().Warn("outbox shard lease", "shard", s, "err", res.err)
+			}
+		case errors.Is(res.err, ErrLeaseLost) || time.Since(since) > ttl*8/10:
+			r.log().Warn("outbox shard lease lost: another process relays it", "shard", s, "err", res.err)
+			delete(held, s)
+			r.stopShard(s)
+		default:
+			r.log().Warn("outbox shard lease not renewed; retrying", "shard", s, "err", res.err)
 		}
-		cancel()
 	}
 }
 
@@ -282,6 +314,10 @@ type shardRelay struct {
 	failing   bool
 	pendingN  int
 	oldest    ID
+	// leased: the shard is held through a lease, known held until
+	// validUntil; past it nothing is published (another relay may hold it).
+	leased     bool
+	validUntil time.Time
 
 	// stepMu serializes steps; the fields below belong to the step.
 	stepMu    sync.Mutex
@@ -291,6 +327,7 @@ type shardRelay struct {
 	pending   []OutboxRecord
 	queued    map[ID]bool
 	lastSweep time.Time
+	lastDeep  time.Time
 }
 
 func newShardRelay(shard int) *shardRelay {
@@ -308,6 +345,25 @@ func (w *shardRelay) wake() {
 }
 
 func (w *shardRelay) cancel() { w.once.Do(func() { close(w.stopc) }) }
+
+// hold records that the shard's lease is known held until until.
+func (w *shardRelay) hold(until time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.validUntil = until
+}
+
+// errLeaseUnknown: the shard's lease is not known to be held right now.
+var errLeaseUnknown = errors.New("outbox shard lease not known to be held")
+
+func (w *shardRelay) leaseHeld(now time.Time) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.leased && !now.Before(w.validUntil) {
+		return errLeaseUnknown
+	}
+	return nil
+}
 
 // runShard steps the shard on every wake and poll; failures back off
 // with jitter (and ignore wakes), so an outage costs Kafka little.
@@ -398,8 +454,9 @@ func (r *Relay) finalFlush(w *shardRelay, failing bool) {
 }
 
 // step reads what is new in the shard (and, every relaySweepEvery or when
-// sweep is set, the whole window above the cursor), publishes what is
-// pending in ID order, and moves the cursor.
+// sweep is set, the whole window above the cursor; every
+// relayDeepSweepEvery, the hour below it), publishes what is pending in ID
+// order, and moves the cursor.
 func (r *Relay) step(ctx context.Context, w *shardRelay, sweep bool) error {
 	now := time.Now()
 	if !w.loaded {
@@ -413,32 +470,43 @@ func (r *Relay) step(ctx context.Context, w *shardRelay, sweep bool) error {
 	if w.head != 0 {
 		from = max(from, MinIDAt(w.head.Time().Add(-relayLookback))-1)
 	}
-	if err := r.read(ctx, w, from, 0); err != nil {
+	fresh, err := r.read(ctx, w, from, 0)
+	if err != nil {
 		return err
 	}
 	swept := false
 	if sweep || now.Sub(w.lastSweep) >= relaySweepEvery {
-		if err := r.read(ctx, w, w.cursor, w.head); err != nil {
+		// (cursor, head] here and (from, end] above: together every record
+		// above the cursor, when both reads got to their end.
+		all, err := r.read(ctx, w, w.cursor, w.head)
+		if err != nil {
 			return err
 		}
-		w.lastSweep, swept = now, true
+		w.lastSweep, swept = now, all && fresh
+	}
+	if deep := MinIDAt(now.Add(-relayDeepWindow)); now.Sub(w.lastDeep) >= relayDeepSweepEvery && w.cursor > deep {
+		if _, err := r.read(ctx, w, deep, w.cursor); err != nil {
+			return err
+		}
+		w.lastDeep = now
 	}
 	if err := r.publish(ctx, w); err != nil {
 		return err
 	}
 	if swept {
-		return r.advance(ctx, w, now)
+		r.advance(ctx, w, now)
 	}
 	return nil
 }
 
 // read queues the records above after (up to upTo, 0: no bound) that are
-// neither done nor queued nor published.
-func (r *Relay) read(ctx context.Context, w *shardRelay, after, upTo ID) error {
+// neither done nor queued nor published. It reports whether it read all of
+// them: it stops early when relayMaxPending records wait.
+func (r *Relay) read(ctx context.Context, w *shardRelay, after, upTo ID) (bool, error) {
 	for len(w.pending) < relayMaxPending {
 		recs, err := r.Outbox.ScanOutbox(ctx, w.shard, after, relayBatch)
 		if err != nil {
-			return fmt.Errorf("outbox shard %d: scan: %w", w.shard, err)
+			return false, fmt.Errorf("outbox shard %d: scan: %w", w.shard, err)
 		}
 		w.mu.Lock()
 		for _, rec := range recs {
@@ -459,11 +527,11 @@ func (r *Relay) read(ctx context.Context, w *shardRelay, after, upTo ID) error {
 		}
 		w.mu.Unlock()
 		if len(recs) < relayBatch || (upTo != 0 && recs[len(recs)-1].ID >= upTo) {
-			return nil
+			return true, nil
 		}
 		after = recs[len(recs)-1].ID
 	}
-	return nil
+	return false, nil
 }
 
 // publish sends the queued records in order, a batch at a time, and marks
@@ -472,6 +540,9 @@ func (r *Relay) read(ctx context.Context, w *shardRelay, after, upTo ID) error {
 // tolerate.
 func (r *Relay) publish(ctx context.Context, w *shardRelay) error {
 	for len(w.pending) > 0 {
+		if err := w.leaseHeld(time.Now()); err != nil {
+			return fmt.Errorf("outbox shard %d: %w", w.shard, err)
+		}
 		batch := w.pending[:min(len(w.pending), relayBatch)]
 		evs := make([]Event, len(batch))
 		for i, rec := range batch {
@@ -521,18 +592,21 @@ func (r *Relay) send(ctx context.Context, evs []Event) error {
 	return nil
 }
 
-// advance moves the cursor after a sweep: every record up to the lower of
-// the newest read and the grace horizon is done, unless still pending.
-func (r *Relay) advance(ctx context.Context, w *shardRelay, now time.Time) error {
-	c := min(w.head, MinIDAt(now.Add(-r.grace()))-1)
+// advance moves the cursor after a complete sweep: every record above it
+// was read, so every record up to the grace horizon is done unless still
+// pending. A failure is only logged: the events went out, and the cursor
+// moves at the next sweep.
+func (r *Relay) advance(ctx context.Context, w *shardRelay, now time.Time) {
+	c := MinIDAt(now.Add(-r.grace())) - 1
 	if len(w.pending) > 0 {
 		c = min(c, w.pending[0].ID-1)
 	}
 	if c <= w.cursor {
-		return nil
+		return
 	}
 	if err := r.Outbox.SetOutboxCursor(ctx, w.shard, c); err != nil {
-		return fmt.Errorf("outbox shard %d: move cursor: %w", w.shard, err)
+		r.log().Warn("outbox cursor not moved", "shard", w.shard, "err", err)
+		return
 	}
 	w.cursor = c
 	w.mu.Lock()
@@ -542,5 +616,4 @@ func (r *Relay) advance(ctx context.Context, w *shardRelay, now time.Time) error
 		}
 	}
 	w.mu.Unlock()
-	return nil
 }

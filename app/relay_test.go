@@ -164,11 +164,7 @@ func TestRelayRestartPublishesNothingAgain(t *testing.T) {
 // oldRecord writes a post.created for author whose ID was made ago.
 func oldRecord(t *testing.T, s *apptest.Store, author string, ago time.Duration) app.OutboxRecord {
 	t.Helper()
-	id := app.MinIDAt(time.Now().Add(-ago)) + 7
-	p := app.Post{ID: id, Author: author, Text: "from " + ago.String() + " ago", CreatedAt: id.Time().UTC()}
-	rec := app.NewOutboxRecord(id, app.Event{ID: "post.created:" + id.String(), Type: app.PostCreated, Time: p.CreatedAt, Post: &p})
-	must(t, s.SavePost(context.Background(), p, rec))
-	return rec
+	return recordAt(t, s, author, time.Now().Add(-ago))
 }
 
 func TestRelaySweepFindsLateRecordsAndMovesTheCursor(t *testing.T) {
@@ -195,5 +191,101 @@ func TestRelaySweepFindsLateRecordsAndMovesTheCursor(t *testing.T) {
 		if r.ID <= c && !r.Done {
 			t.Fatalf("record %s below the cursor is not done", r.ID)
 		}
+	}
+}
+
+// TestRelayCursorPassesIdleShards: a shard nobody wrote to still has its
+// cursor moved to the grace horizon, so its scans stay short.
+func TestRelayCursorPassesIdleShards(t *testing.T) {
+	store := apptest.NewStore()
+	relay := &app.Relay{Outbox: store, Publisher: &apptest.Bus{}, Grace: time.Minute}
+	ctx := context.Background()
+	must(t, relay.Flush(ctx))
+	horizon := app.MinIDAt(time.Now().Add(-time.Minute))
+	for s := range app.OutboxShards {
+		c, err := store.OutboxCursor(ctx, s)
+		must(t, err)
+		if c < app.MinIDAt(time.Now().Add(-2*time.Minute)) || c >= horizon {
+			t.Fatalf("idle shard %d: cursor at %s, want just below the horizon %s", s, c.Time(), horizon.Time())
+		}
+	}
+}
+
+// TestRelayBacklogBeyondMemory: more records wait than a shard holds in
+// memory while Kafka is down, and writes land behind the newest read;
+// once Kafka is back every one is published, none is skipped by the
+// cursor.
+func TestRelayBacklogBeyondMemory(t *testing.T) {
+	store, bus := apptest.NewStore(), &apptest.Bus{}
+	bus.SetDown(true)
+	relay := &app.Relay{Outbox: store, Publisher: bus, Grace: time.Minute}
+	ctx := context.Background()
+	// 10,500 records, a millisecond apart, made 20 minutes ago (an outage
+	// that long).
+	base := time.Now().Add(-20 * time.Minute)
+	var recs []app.OutboxRecord
+	for i := range 10_500 {
+		if i != 5000 {
+			recs = append(recs, recordAt(t, store, "ann", base.Add(time.Duration(i)*time.Millisecond)))
+		}
+	}
+	if err := relay.Flush(ctx); err == nil {
+		t.Fatal("Flush with the bus down succeeded")
+	}
+	// A write that was in flight lands now, with an ID below what was read.
+	recs = append(recs, recordAt(t, store, "ann", base.Add(5000*time.Millisecond)))
+	bus.SetDown(false)
+	for range 5 {
+		must(t, relay.Flush(ctx))
+	}
+	got := map[string]bool{}
+	for _, ev := range bus.Pending() {
+		got[ev.ID] = true
+	}
+	for _, r := range recs {
+		if !got[r.Event.ID] {
+			t.Fatalf("record %s (%s) never published", r.ID, r.ID.Time())
+		}
+	}
+}
+
+// recordAt writes a post.created for author whose ID was made at at.
+func recordAt(t *testing.T, s *apptest.Store, author string, at time.Time) app.OutboxRecord {
+	t.Helper()
+	id := app.MinIDAt(at) + 7
+	p := app.Post{ID: id, Author: author, Text: "made at " + at.String(), CreatedAt: id.Time().UTC()}
+	rec := app.NewOutboxRecord(id, app.Event{ID: "post.created:" + id.String(), Type: app.PostCreated, Time: p.CreatedAt, Post: &p})
+	must(t, s.SavePost(context.Background(), p, rec))
+	return rec
+}
+
+// TestIdempotencyKeyRetryLongAfter: the first request bound its key and
+// failed to write; the retry comes after the relay's cursor moved past the
+// post's ID, and its event is still published.
+func TestIdempotencyKeyRetryLongAfter(t *testing.T) {
+	store, bus := apptest.NewStore(), &apptest.Bus{}
+	relay := &app.Relay{Outbox: store, Publisher: bus, Grace: time.Minute}
+	svc := &app.Service{Posts: store, Graph: store, Keys: store, IDs: app.NewIDGen(7), Log: slog.New(slog.DiscardHandler)}
+	ctx := context.Background()
+	old := app.MinIDAt(time.Now().Add(-10 * time.Minute))
+	svcFP, err := svc.CreatePost(ctx, "probe", "once", "probe-key") // learn the fingerprint format
+	must(t, err)
+	b, err := store.BindKey(ctx, "probe", "probe-key", app.KeyBinding{})
+	must(t, err)
+	_, err = store.BindKey(ctx, "probe", "k", app.KeyBinding{ID: old, Fingerprint: b.Fingerprint})
+	must(t, err)
+	must(t, relay.Flush(ctx)) // the cursor moves to a minute ago
+	p, err := svc.CreatePost(ctx, "probe", "once", "k")
+	must(t, err)
+	if p.ID != old {
+		t.Fatalf("retry made post %s, want the bound ID %s", p.ID, old)
+	}
+	must(t, relay.Flush(ctx))
+	found := false
+	for _, ev := range bus.Pending() {
+		found = found || (ev.Type == app.PostCreated && ev.Post.ID == old)
+	}
+	if !found {
+		t.Fatalf("the retried post's event was never published (probe %s)", svcFP.ID)
 	}
 }

@@ -1,7 +1,6 @@
 package app
 
 import (
-	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -26,8 +25,8 @@ type Service struct {
 	// Dispatch publishes what the store wrote to its outbox now, not at
 	// the relay's next poll (nil: the relay polls).
 	Dispatch Dispatcher
-	// DispatchWait bounds how long a request waits for that publish
-	// (DefaultDispatchWait when 0); the write is durable either way.
+	// DispatchWait bounds how long a request waits for that publish (0:
+	// not at all); the write is durable either way.
 	DispatchWait time.Duration
 	// Keys remembers Idempotency-Keys (nil: keys are refused).
 	Keys    IdempotencyKeys
@@ -65,7 +64,17 @@ func (s *Service) CreatePost(ctx context.Context, author, text, key string) (Pos
 	}
 	p := Post{ID: id, Author: author, Text: text}
 	p.CreatedAt = p.ID.Time().UTC()
-	rec := NewOutboxRecord(p.ID, s.event(PostCreated, p.ID, &p, nil))
+	recID := p.ID
+	if key != "" {
+		// A retry may write a post whose ID was made long ago (its first
+		// write failed): its record gets a fresh ID, or the relay, whose
+		// cursor has moved on, would never read it. The event's ID stays
+		// the post's, so consumers see one event even if both land.
+		if recID, err = s.IDs.Next(); err != nil {
+			return Post{}, fmt.Errorf("new post: %w", err)
+		}
+	}
+	rec := NewOutboxRecord(recID, s.event(PostCreated, p.ID, &p, nil))
 	if err := s.Posts.SavePost(ctx, p, rec); err != nil {
 		return Post{}, fmt.Errorf("save post: %w", err)
 	}
@@ -142,7 +151,7 @@ func (s *Service) dispatch(ctx context.Context, rec OutboxRecord) {
 	if s.Dispatch == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, cmp.Or(s.DispatchWait, DefaultDispatchWait))
+	ctx, cancel := context.WithTimeout(ctx, s.DispatchWait)
 	defer cancel()
 	s.Dispatch.Dispatch(ctx, rec)
 }

@@ -2,7 +2,9 @@ package events
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -19,10 +21,16 @@ const publishTimeout = 10 * time.Second
 // the producer joins no group, so it needs no more than that and a margin.
 const producerReadTimeout = produceTimeout + time.Second
 
-// Producer publishes events to Kafka; it implements app.Publisher.
+// Producer publishes events to Kafka; it implements app.Publisher. It
+// connects on first use and again after a failed connection, so a process
+// whose writes wait in the outbox starts and serves while Kafka is down.
 type Producer struct {
-	p      sarama.SyncProducer
-	topics Topics
+	brokers []string
+	topics  Topics
+
+	mu     sync.Mutex
+	p      sarama.SyncProducer // nil until connected
+	closed bool
 }
 
 var (
@@ -30,15 +38,28 @@ var (
 	_ app.BatchPublisher = (*Producer)(nil)
 )
 
-// newProducer connects an idempotent, acks=all producer to brokers.
-func newProducer(brokers []string, topics Topics) (*Producer, error) {
-	cfg := SaramaConfig("feedsvc-producer")
-	cfg.Net.ReadTimeout = producerReadTimeout
-	p, err := sarama.NewSyncProducer(brokers, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("kafka producer: %w", markUnavailable(err))
+// newProducer prepares an idempotent, acks=all producer for brokers.
+func newProducer(brokers []string, topics Topics) *Producer {
+	return &Producer{brokers: brokers, topics: topics}
+}
+
+// producer returns the connected sarama producer, connecting first.
+func (p *Producer) producer() (sarama.SyncProducer, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil, errors.New("kafka producer: closed")
 	}
-	return &Producer{p: p, topics: topics}, nil
+	if p.p == nil {
+		cfg := SaramaConfig("feedsvc-producer")
+		cfg.Net.ReadTimeout = producerReadTimeout
+		sp, err := sarama.NewSyncProducer(p.brokers, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("kafka producer: %w", markUnavailable(err))
+		}
+		p.p = sp
+	}
+	return p.p, nil
 }
 
 // Publish implements app.Publisher: it returns once the broker acknowledged
@@ -71,13 +92,23 @@ func (p *Producer) PublishBatch(ctx context.Context, evs []app.Event) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, publishTimeout)
 	defer cancel()
-	return wait(ctx, fmt.Sprintf("produce %d events", len(msgs)), func() error { return p.p.SendMessages(msgs) })
+	return wait(ctx, fmt.Sprintf("produce %d events", len(msgs)), func() error {
+		sp, err := p.producer()
+		if err != nil {
+			return err
+		}
+		return sp.SendMessages(msgs)
+	})
 }
 
 // send waits for the acknowledgement or ctx.
 func (p *Producer) send(ctx context.Context, msg *sarama.ProducerMessage) error {
 	return wait(ctx, "produce to "+msg.Topic, func() error {
-		_, _, err := p.p.SendMessage(msg)
+		sp, err := p.producer()
+		if err != nil {
+			return err
+		}
+		_, _, err = sp.SendMessage(msg)
 		return err
 	})
 }
@@ -99,4 +130,12 @@ func wait(ctx context.Context, what string, send func() error) error {
 }
 
 // Close flushes and closes the producer.
-func (p *Producer) Close() error { return p.p.Close() }
+func (p *Producer) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closed = true
+	if p.p == nil {
+		return nil
+	}
+	return p.p.Close()
+}

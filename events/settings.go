@@ -94,8 +94,9 @@ func (cfg Config) TopicSpec() TopicSpec {
 	return TopicSpec{Partitions: int32(cfg.Partitions), Replication: int16(cfg.Replication)}
 }
 
-// OpenProducer applies the defaults, validates cfg and connects a producer
-// to its brokers for its topics. sarama takes no context and has its own
+// OpenProducer applies the defaults, validates cfg and prepares a producer
+// for its brokers and topics; it connects on first use (so it opens while
+// Kafka is down). sarama takes no context and has its own
 // logger, so ctx and log are unused; they are taken like every adapter's
 // Open.
 func OpenProducer(_ context.Context, cfg Config, _ *slog.Logger) (*Producer, error) {
@@ -103,5 +104,5 @@ func OpenProducer(_ context.Context, cfg Config, _ *slog.Logger) (*Producer, err
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("kafka: %w", err)
 	}
-	return newProducer(cfg.Brokers, cfg.Topics)
+	return newProducer(cfg.Brokers, cfg.Topics), nil
 }

@@ -3,6 +3,8 @@ package events_test
 import (
 	"context"
 	"errors"
+	"net"
+	"strconv"
 	"testing"
 	"time"
 
@@ -11,26 +13,55 @@ import (
 	"github.com/feedsvc/feedsvc/internal/testenv"
 )
 
-// TestOpenProducerUnreachable checks that a cluster that is down, or that
-// accepts connections and never answers, fails OpenProducer with
-// app.ErrUnavailable rather than hanging.
-func TestOpenProducerUnreachable(t *testing.T) {
+// TestProducerUnreachable checks that a producer opens while Kafka is down
+// (an api starts and takes writes into its outbox), that a publish to a
+// cluster that is down, or that accepts connections and never answers,
+// fails with app.ErrUnavailable rather than hanging, and that the producer
+// connects once a broker answers.
+func TestProducerUnreachable(t *testing.T) {
 	for name, addr := range map[string]func(testing.TB) string{"refused": testenv.Refused, "silent": testenv.Silent} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			cfg := events.Config{Brokers: []string{addr(t)}}
-			err := testenv.Within(t, "OpenProducer", func() error {
-				p, err := events.OpenProducer(context.Background(), cfg, nil)
-				if err == nil {
-					_ = p.Close()
-				}
-				return err
-			})
+			p, err := events.OpenProducer(context.Background(), events.Config{Brokers: []string{addr(t)}}, nil)
+			if err != nil {
+				t.Fatalf("OpenProducer with Kafka down: %v", err)
+			}
+			defer p.Close()
+			ev := app.Event{ID: "down-1", Type: app.PostCreated, Time: time.Now(), Post: &app.Post{ID: 1, Author: "down", Text: "x"}}
+			err = testenv.Within(t, "PublishBatch", func() error { return p.PublishBatch(context.Background(), []app.Event{ev}) })
 			if !errors.Is(err, app.ErrUnavailable) {
-				t.Fatalf("OpenProducer: %v, want app.ErrUnavailable", err)
+				t.Fatalf("PublishBatch: %v, want app.ErrUnavailable", err)
 			}
 		})
 	}
+	t.Run("comes up later", func(t *testing.T) {
+		t.Parallel()
+		dir := t.TempDir()
+		addr := testenv.Refused(t)
+		_, port, _ := net.SplitHostPort(addr)
+		n, _ := strconv.Atoi(port)
+		p, err := events.OpenProducer(context.Background(), events.Config{Brokers: []string{addr}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		ev := app.Event{ID: "later-1", Type: app.PostCreated, Time: time.Now(), Post: &app.Post{ID: 1, Author: "later", Text: "x"}}
+		if err := p.Publish(context.Background(), ev); !errors.Is(err, app.ErrUnavailable) {
+			t.Fatalf("Publish before the broker: %v", err)
+		}
+		k, err := events.StartEmbeddedPort(dir, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer k.Close()
+		cfg := events.Config{Brokers: k.Addrs()}.WithDefaults()
+		if err := events.EnsureTopics(cfg.Brokers, cfg.Topics, cfg.TopicSpec()); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Publish(context.Background(), ev); err != nil {
+			t.Fatalf("Publish once the broker is up: %v", err)
+		}
+	})
 }
 
 // TestPublishWhenKafkaIsGone checks that Publish to a cluster that went

@@ -36,6 +36,7 @@ func TestKafkaOutage(t *testing.T) {
 		}
 		s.up()
 		alice, bob := s.user("alice"), s.user("bob")
+		alice.must(s, "GET", "/v1/feed", nil, 200) // a user exists from its first request
 		bob.must(s, "GET", "/v1/feed", nil, 200)
 		bob.follow(s, alice)
 		tag := "outage" + s.suffix

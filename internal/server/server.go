@@ -102,7 +102,7 @@ func Open(ctx context.Context, cfg *configs.Config, log *slog.Logger, needs role
 		}
 	}
 	if needs.Kafka() {
-		if err := b.openKafka(ctx, cfg, log, needs.Producer); err != nil {
+		if err := b.openKafka(ctx, cfg, log, needs.Producer, needs.Consumer); err != nil {
 			return nil, err
 		}
 	}
@@ -145,7 +145,7 @@ func (b *Backends) openRedis(ctx context.Context, cfg *configs.Config, log *slog
 	return nil
 }
 
-func (b *Backends) openKafka(ctx context.Context, cfg *configs.Config, log *slog.Logger, producer bool) error {
+func (b *Backends) openKafka(ctx context.Context, cfg *configs.Config, log *slog.Logger, producer, consumer bool) error {
 	kc := cfg.Kafka
 	if cfg.EmbeddedKafka() {
 		k, err := events.StartEmbedded(cfg.DataDir)
@@ -163,12 +163,17 @@ func (b *Backends) openKafka(ctx context.Context, cfg *configs.Config, log *slog
 		log.Info("embedded kafka", "addr", kc.Brokers, "dir", cfg.DataDir)
 	}
 	b.Brokers = kc.Brokers
-	health, err := events.NewHealth(b.Brokers)
-	if err != nil {
-		return err
+	if consumer {
+		// Only consumers need Kafka to work: the api's writes wait in the
+		// outbox while it is down, so an api process stays ready (and in
+		// its load balancer's rotation) through a Kafka outage.
+		health, err := events.NewHealth(b.Brokers)
+		if err != nil {
+			return err
+		}
+		b.closers = append(b.closers, func() { _ = health.Close() })
+		b.checks["kafka"] = health.Ping
 	}
-	b.closers = append(b.closers, func() { _ = health.Close() })
-	b.checks["kafka"] = health.Ping
 	if producer {
 		p, err := events.OpenProducer(ctx, kc, log)
 		if err != nil {
