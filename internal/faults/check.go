@@ -53,6 +53,7 @@ type postState struct {
 	id        string
 	stored    bool
 	moderated bool
+	why       string // for a gone post: how it went
 }
 
 // Pass reads every view once. An error means a view could not be read
@@ -97,6 +98,7 @@ func (c *Checker) Pass(ctx context.Context) (*Findings, error) {
 			if len(deletes[r.ID]) == 0 {
 				f.note(&f.Lost, "post %s (%s, %s): acknowledged, not in the store", r.ID, r.Author, r.Word)
 			}
+			st.why = deleteHistory(deletes[r.ID])
 			gone[r.ID] = st
 			continue
 		case !r.Acked() && !ok:
@@ -114,6 +116,7 @@ func (c *Checker) Pass(ctx context.Context) (*Findings, error) {
 			f.note(counter, "post %s (%s): blocked term %v, moderated %v", st.id, r.Word, r.Blocked, st.moderated)
 		}
 		if st.moderated {
+			st.why = "moderated"
 			gone[st.id] = st
 		} else {
 			live[st.id] = st
@@ -186,7 +189,7 @@ func (c *Checker) checkFeeds(ctx context.Context, f *Findings, live, gone map[st
 			seen[p.ID] = true
 			switch {
 			case gone[p.ID] != nil:
-				f.note(&f.Lost, "feed of %s (API): shows deleted or moderated post %s", name, p.ID)
+				f.note(&f.Lost, "feed of %s (API): shows post %s, %s", name, p.ID, gone[p.ID].why)
 			case !known(p.ID):
 				f.note(&f.Ghosts, "feed of %s (API): post %s was never acknowledged and is not stored", name, p.ID)
 			}
@@ -203,7 +206,7 @@ func (c *Checker) checkFeeds(ctx context.Context, f *Findings, live, gone map[st
 			case st == nil && !known(id):
 				f.note(&f.Ghosts, "stored feed of %s: post %s was never acknowledged and is not stored", name, id)
 			case st != nil && gone[id] != nil:
-				f.note(&f.Lost, "stored feed of %s: holds deleted or moderated post %s", name, id)
+				f.note(&f.Lost, "stored feed of %s: holds post %s of %s (followed: %v), %s", name, id, st.rec.Author, follows[st.rec.Author], st.why)
 			case st != nil && !follows[st.rec.Author]:
 				f.note(&f.Lost, "stored feed of %s: holds post %s of %s, not followed", name, id, st.rec.Author)
 			}
@@ -402,4 +405,16 @@ func (c *Checker) checkDeadLetters(ctx context.Context, f *Findings) error {
 		}
 	}
 	return nil
+}
+
+// deleteHistory says how a post's deletes were answered, for the details.
+func deleteHistory(ops []OpRec) string {
+	var parts []string
+	for _, o := range ops {
+		parts = append(parts, fmt.Sprintf("delete answered %d (%s)", o.Status, o.Phase))
+	}
+	if len(parts) == 0 {
+		return "gone without a delete"
+	}
+	return strings.Join(parts, ", ")
 }
