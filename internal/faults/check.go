@@ -11,17 +11,20 @@ import (
 	"sync"
 )
 
-// Findings are what one pass over every view found wrong.
+// Findings are what one pass over every view found wrong. Lost, Orphans
+// and Ghosts count writes (posts, deletes, unfollows, moderations), once
+// each however many views miss them; Details says which views.
 type Findings struct {
 	Lost    int // acknowledged writes (posts, deletes, unfollows, moderation) missing from a view
 	Orphans int // posts never acknowledged, in the store but missing from a view (in every view or none)
-	Ghosts  int // entries for posts never acknowledged and not in the store
+	Ghosts  int // posts never acknowledged and not in the store, yet in a view
 	Dups    int // duplicate IDs read through the API (a page, a feed, a search, notifications)
 	// DeadLetters counts dead letters; Unexpected those that are not the poison event.
 	DeadLetters, Unexpected int
 	// PoisonMissing counts post groups that have not dead-lettered the poison event.
 	PoisonMissing int
 	Details       []string
+	counted       map[string]bool
 }
 
 // Clean is whether nothing is wrong.
@@ -29,8 +32,19 @@ func (f *Findings) Clean() bool {
 	return f.Lost == 0 && f.Orphans == 0 && f.Ghosts == 0 && f.Dups == 0 && f.Unexpected == 0 && f.PoisonMissing == 0
 }
 
-func (f *Findings) note(counter *int, format string, args ...any) {
-	*counter++
+// note records a finding about the write key (counted once per counter;
+// "" counts every time).
+func (f *Findings) note(counter *int, key, format string, args ...any) {
+	if f.counted == nil {
+		f.counted = map[string]bool{}
+	}
+	k := fmt.Sprintf("%p/%s", counter, key)
+	if key == "" || !f.counted[k] {
+		*counter++
+	}
+	if key != "" {
+		f.counted[k] = true
+	}
 	if len(f.Details) < 40 {
 		f.Details = append(f.Details, fmt.Sprintf(format, args...))
 	}
@@ -92,11 +106,11 @@ func (c *Checker) Pass(ctx context.Context) (*Findings, error) {
 		}
 		switch {
 		case r.Acked() && ok && r.ID != sp.ID:
-			f.note(&f.Lost, "post %s (%s): acknowledged as %s, stored as %s", r.Word, r.Author, r.ID, sp.ID)
+			f.note(&f.Lost, r.ID, "post %s (%s): acknowledged as %s, stored as %s", r.Word, r.Author, r.ID, sp.ID)
 			continue
 		case r.Acked() && !ok:
 			if len(deletes[r.ID]) == 0 {
-				f.note(&f.Lost, "post %s (%s, %s): acknowledged, not in the store", r.ID, r.Author, r.Word)
+				f.note(&f.Lost, r.ID, "post %s (%s, %s): acknowledged, not in the store", r.ID, r.Author, r.Word)
 			}
 			st.why = deleteHistory(deletes[r.ID])
 			gone[r.ID] = st
@@ -106,14 +120,14 @@ func (c *Checker) Pass(ctx context.Context) (*Findings, error) {
 			continue
 		}
 		if acked := slices.ContainsFunc(deletes[st.id], func(o OpRec) bool { return o.Outcome == OK }); acked {
-			f.note(&f.Lost, "post %s: delete acknowledged, still in the store", st.id)
+			f.note(&f.Lost, "delete:"+st.id, "post %s: delete acknowledged, still in the store", st.id)
 		}
 		if r.Blocked != st.moderated {
 			counter := &f.Lost
 			if !r.Acked() {
 				counter = &f.Orphans
 			}
-			f.note(counter, "post %s (%s): blocked term %v, moderated %v", st.id, r.Word, r.Blocked, st.moderated)
+			f.note(counter, "moderation:"+st.id, "post %s (%s): blocked term %v, moderated %v", st.id, r.Word, r.Blocked, st.moderated)
 		}
 		if st.moderated {
 			st.why = "moderated"
@@ -124,9 +138,9 @@ func (c *Checker) Pass(ctx context.Context) (*Findings, error) {
 	}
 	miss := func(st *postState, format string, args ...any) {
 		if st.rec.Acked() {
-			f.note(&f.Lost, format, args...)
+			f.note(&f.Lost, st.id, format, args...)
 		} else {
-			f.note(&f.Orphans, format, args...)
+			f.note(&f.Orphans, st.id, format, args...)
 		}
 	}
 	// known: any ID the test can explain (an entry for another is a ghost).
@@ -141,7 +155,7 @@ func (c *Checker) Pass(ctx context.Context) (*Findings, error) {
 		switch a.Status {
 		case http.StatusNotFound:
 		case http.StatusOK:
-			f.note(&f.Lost, "moderated post %s visible to another user", id)
+			f.note(&f.Lost, "moderation:"+id, "moderated post %s visible to another user", id)
 		default:
 			return nil, fmt.Errorf("GET /v1/posts/%s: %d %v", id, a.Status, a.Err)
 		}
@@ -184,14 +198,14 @@ func (c *Checker) checkFeeds(ctx context.Context, f *Findings, live, gone map[st
 		seen := map[string]bool{}
 		for _, p := range flatten(feed) {
 			if seen[p.ID] {
-				f.note(&f.Dups, "feed of %s: %s twice through the API", name, p.ID)
+				f.note(&f.Dups, "", "feed of %s: %s twice through the API", name, p.ID)
 			}
 			seen[p.ID] = true
 			switch {
 			case gone[p.ID] != nil:
-				f.note(&f.Lost, "feed of %s (API): shows post %s, %s", name, p.ID, gone[p.ID].why)
+				f.note(&f.Lost, "gone:"+p.ID, "feed of %s (API): shows post %s, %s", name, p.ID, gone[p.ID].why)
 			case !known(p.ID):
-				f.note(&f.Ghosts, "feed of %s (API): post %s was never acknowledged and is not stored", name, p.ID)
+				f.note(&f.Ghosts, p.ID, "feed of %s (API): post %s was never acknowledged and is not stored", name, p.ID)
 			}
 		}
 		// The stored feed: the newest Cap posts of the followed authors.
@@ -204,11 +218,11 @@ func (c *Checker) checkFeeds(ctx context.Context, f *Findings, live, gone map[st
 			inFeed[id] = true
 			switch st := storedState(id, live, gone); {
 			case st == nil && !known(id):
-				f.note(&f.Ghosts, "stored feed of %s: post %s was never acknowledged and is not stored", name, id)
+				f.note(&f.Ghosts, id, "stored feed of %s: post %s was never acknowledged and is not stored", name, id)
 			case st != nil && gone[id] != nil:
-				f.note(&f.Lost, "stored feed of %s: holds post %s of %s (followed: %v), %s", name, id, st.rec.Author, follows[st.rec.Author], st.why)
+				f.note(&f.Lost, "gone:"+id, "stored feed of %s: holds post %s of %s (followed: %v), %s", name, id, st.rec.Author, follows[st.rec.Author], st.why)
 			case st != nil && !follows[st.rec.Author]:
-				f.note(&f.Lost, "stored feed of %s: holds post %s of %s, not followed", name, id, st.rec.Author)
+				f.note(&f.Lost, "unfollow:"+name+"/"+st.rec.Author, "stored feed of %s: holds post %s of %s, not followed", name, id, st.rec.Author)
 			}
 		}
 		var want []string
@@ -283,21 +297,23 @@ func (c *Checker) checkSearch(ctx context.Context, f *Findings, live, gone map[s
 					mu.Unlock()
 					continue
 				}
-				found, dup := false, false
+				found, dup, hit := false, false, ""
 				for i, h := range hits.Items {
 					first, _, _ := strings.Cut(h.Text, " ")
-					found = found || (j.st != nil && h.ID == j.st.id) || (j.st == nil && first == j.word)
+					if (j.st != nil && h.ID == j.st.id) || (j.st == nil && first == j.word) {
+						found, hit = true, h.ID
+					}
 					dup = dup || slices.ContainsFunc(hits.Items[:i], func(p Post) bool { return p.ID == h.ID })
 				}
 				switch {
 				case dup:
-					f.note(&f.Dups, "search %s: a post twice", j.word)
+					f.note(&f.Dups, "", "search %s: a post twice", j.word)
 				case j.want && !found:
 					miss(j.st, "search %s: post %s not found", j.word, j.st.id)
 				case !j.want && found && j.st != nil:
-					f.note(&f.Lost, "search %s: finds deleted or moderated post %s", j.word, j.st.id)
+					f.note(&f.Lost, "gone:"+j.st.id, "search %s: finds deleted or moderated post %s", j.word, j.st.id)
 				case !j.want && found:
-					f.note(&f.Ghosts, "search %s: finds a post never acknowledged and not stored", j.word)
+					f.note(&f.Ghosts, hit, "search %s: finds post %s, never acknowledged and not stored", j.word, hit)
 				}
 				mu.Unlock()
 			}
@@ -325,11 +341,11 @@ func (c *Checker) checkNotifications(ctx context.Context, f *Findings, live, gon
 			count[n.Post]++
 			switch {
 			case count[n.Post] == 2:
-				f.note(&f.Dups, "notifications of %s: post %s mentioned twice", name, n.Post)
+				f.note(&f.Dups, "", "notifications of %s: post %s mentioned twice", name, n.Post)
 			case gone[n.Post] != nil:
-				f.note(&f.Lost, "notifications of %s: mention by deleted or moderated post %s", name, n.Post)
+				f.note(&f.Lost, "gone:"+n.Post, "notifications of %s: mention by deleted or moderated post %s", name, n.Post)
 			case !known(n.Post):
-				f.note(&f.Ghosts, "notifications of %s: mention by post %s, never acknowledged and not stored", name, n.Post)
+				f.note(&f.Ghosts, n.Post, "notifications of %s: mention by post %s, never acknowledged and not stored", name, n.Post)
 			}
 		}
 		for id, st := range live {
@@ -365,14 +381,14 @@ func (c *Checker) checkTrends(ctx context.Context, f *Findings, live map[string]
 		}
 		switch {
 		case got < want:
-			for range want - got {
-				f.note(&f.Lost, "trends #%s: %d, want %d", tag, got, want)
+			for i := range want - got {
+				f.note(&f.Lost, fmt.Sprintf("trend:%s:%d", tag, i), "trends #%s: %d, want %d", tag, got, want)
 			}
 		case got > want:
 			// More than the live posts imply: a ghost, or a deletion or
 			// moderation not taken out; counted as ghosts.
-			for range got - want {
-				f.note(&f.Ghosts, "trends #%s: %d, want %d", tag, got, want)
+			for i := range got - want {
+				f.note(&f.Ghosts, fmt.Sprintf("trend:%s:%d", tag, i), "trends #%s: %d, want %d", tag, got, want)
 			}
 		}
 	}
@@ -398,10 +414,10 @@ func (c *Checker) checkDeadLetters(ctx context.Context, f *Findings) error {
 				poisoned = true
 				continue
 			}
-			f.note(&f.Unexpected, "dead letter of %s: %s", g, strings.Join(fs, " "))
+			f.note(&f.Unexpected, "", "dead letter of %s: %s", g, strings.Join(fs, " "))
 		}
 		if c.Poison != "" && !poisoned {
-			f.note(&f.PoisonMissing, "group %s has not dead-lettered the poison event %s", g, c.Poison)
+			f.note(&f.PoisonMissing, "", "group %s has not dead-lettered the poison event %s", g, c.Poison)
 		}
 	}
 	return nil

@@ -323,7 +323,8 @@ func runFault(t *testing.T, f fault, row *Row, cfg faultConfig) {
 		if row.Findings == nil {
 			row.Findings = &Findings{}
 		}
-		row.Findings.note(&row.Findings.Dups, "%d duplicate IDs within feed pages during the load", ledger.PageDups)
+		row.Findings.Dups += ledger.PageDups
+		row.Findings.Details = append(row.Findings.Details, fmt.Sprintf("%d duplicate IDs within feed pages during the load", ledger.PageDups))
 	}
 	switch {
 	case row.Findings == nil:

@@ -115,8 +115,9 @@ func (l *Ledger) PostCounts() Counts {
 	return c
 }
 
-// P99 is the 99th percentile of POST latency in phase (no answer counts at
-// the client's timeout; aborted posts are left out), or 0 without posts.
+// P99 is the 99th percentile of POST latency in phase (a post without an
+// answer counts with the time it took to fail; aborted posts are left out),
+// or 0 without posts.
 func (l *Ledger) P99(phase string) time.Duration {
 	l.mu.Lock()
 	var ds []time.Duration
