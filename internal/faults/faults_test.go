@@ -18,22 +18,8 @@ import (
 	"github.com/feedsvc/feedsvc/internal/testenv"
 )
 
+// binary is the feedsvc binary under test, built once per run of the suite.
 var binary string
-
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "feedsvc-faults")
-	if err != nil {
-		panic(err)
-	}
-	binary, err = BuildBinary(dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
 
 // fault is one row of the fault table: inject starts it with the load
 // running, heal ends it after the fault duration.
@@ -156,9 +142,20 @@ func envDuration(t *testing.T, name string, def time.Duration) time.Duration {
 // acknowledged write against every view (see Checker) and reports a row per
 // fault. FEEDSVC_FAULT_DURATION (default 15s) is how long each fault lasts;
 // FEEDSVC_FAULT_REPORT=path writes the table as Markdown.
+//
+// The suite takes minutes per fault, so it runs only with
+// FEEDSVC_FAULT_SUITE=1 (scripts/test runs every package at once within
+// its time limit): run it on its own, as CI should.
 func TestFaultSuite(t *testing.T) {
+	if os.Getenv("FEEDSVC_FAULT_SUITE") != "1" {
+		t.Skip("the fault suite runs only with FEEDSVC_FAULT_SUITE=1 (minutes per fault; see docs/reliability.md)")
+	}
 	brokers := testenv.Require(t, "FEEDSVC_KAFKA_BROKERS")
 	hosts := testenv.Require(t, "FEEDSVC_CASSANDRA_HOSTS")
+	var err error
+	if binary, err = BuildBinary(t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
 	duration := envDuration(t, "FEEDSVC_FAULT_DURATION", 15*time.Second)
 	warmup := envDuration(t, "FEEDSVC_FAULT_WARMUP", 5*time.Second)
 	recovery := envDuration(t, "FEEDSVC_FAULT_RECOVERY", 3*time.Minute)
@@ -188,7 +185,7 @@ func TestFaultSuite(t *testing.T) {
 		})
 	}
 
-	cmd := fmt.Sprintf("FEEDSVC_FAULT_DURATION=%s go test ./internal/faults -run TestFaultSuite -timeout 0 -v", duration)
+	cmd := fmt.Sprintf("FEEDSVC_FAULT_SUITE=1 FEEDSVC_FAULT_DURATION=%s go test ./internal/faults -run TestFaultSuite -timeout 0 -v", duration)
 	table := Markdown(rows, cmd, duration)
 	t.Logf("fault suite:\n%s", table)
 	if path := os.Getenv("FEEDSVC_FAULT_REPORT"); path != "" {
