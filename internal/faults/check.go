@@ -1,0 +1,438 @@
+package faults
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// Findings are what one pass over every view found wrong. Lost, Orphans
+// and Ghosts count writes (posts, deletes, unfollows, moderations), once
+// each however many views miss them; Details says which views.
+type Findings struct {
+	Lost    int // acknowledged writes (posts, deletes, unfollows, moderation) missing from a view
+	Orphans int // posts never acknowledged, in the store but missing from a view (in every view or none)
+	Ghosts  int // posts never acknowledged and not in the store, yet in a view
+	Dups    int // duplicate IDs read through the API (a page, a feed, a search, notifications)
+	// DeadLetters counts dead letters; Unexpected those that are not the poison event.
+	DeadLetters, Unexpected int
+	// PoisonMissing counts post groups that have not dead-lettered the poison event.
+	PoisonMissing int
+	Details       []string
+	counted       map[string]bool
+}
+
+// Clean is whether nothing is wrong.
+func (f *Findings) Clean() bool {
+	return f.Lost == 0 && f.Orphans == 0 && f.Ghosts == 0 && f.Dups == 0 && f.Unexpected == 0 && f.PoisonMissing == 0
+}
+
+// note records a finding about the write key (counted once per counter;
+// "" counts every time).
+func (f *Findings) note(counter *int, key, format string, args ...any) {
+	if f.counted == nil {
+		f.counted = map[string]bool{}
+	}
+	k := fmt.Sprintf("%p/%s", counter, key)
+	if key == "" || !f.counted[k] {
+		*counter++
+	}
+	if key != "" {
+		f.counted[k] = true
+	}
+	if len(f.Details) < 40 {
+		f.Details = append(f.Details, fmt.Sprintf(format, args...))
+	}
+}
+
+// Checker checks every acknowledged write of a ledger against every view.
+type Checker struct {
+	Sys    *System
+	Users  map[string]*Client
+	Viewer *Client // a user who writes nothing: reads search, posts, trends
+	Tags   []string
+	Ledger *Ledger
+	Cap    int    // feed cap: a stored feed holds the newest Cap posts
+	Poison string // the poison event's ID, if this fault wrote one
+}
+
+// postState is what the store says of one offered post.
+type postState struct {
+	rec       *PostRec
+	id        string
+	stored    bool
+	moderated bool
+	why       string // for a gone post: how it went
+}
+
+// Pass reads every view once. An error means a view could not be read
+// (not recovered yet), not a finding.
+func (c *Checker) Pass(ctx context.Context) (*Findings, error) {
+	f := &Findings{}
+	c.Ledger.mu.Lock()
+	recs := slices.Clone(c.Ledger.Posts)
+	c.Ledger.mu.Unlock()
+	deletes := c.Ledger.deleteAttempts()
+
+	// The store: each author's own listing shows their posts, moderated included.
+	stored := map[string]Post{} // by unique word
+	storedIDs := map[string]Post{}
+	for name, u := range c.Users {
+		ps, err := pages[Post](ctx, u, "/v1/users/"+name+"/posts?limit=100")
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range flatten(ps) {
+			w, _, _ := strings.Cut(p.Text, " ")
+			stored[w] = p
+			storedIDs[p.ID] = p
+		}
+	}
+	// live: must be in every view; gone: acknowledged, then deleted or
+	// moderated: in no view; unknown IDs in a view are ghosts.
+	live := map[string]*postState{}
+	gone := map[string]*postState{}
+	var none []*PostRec // never acknowledged, not stored: in no view
+	for _, r := range recs {
+		sp, ok := stored[r.Word]
+		st := &postState{rec: r, id: r.ID, stored: ok, moderated: sp.Moderated != ""}
+		if ok {
+			st.id = sp.ID
+		}
+		switch {
+		// A 201 whose body the client lost (it hung up mid-body) has no ID:
+		// the store's is the post's.
+		case r.Acked() && ok && r.ID != "" && r.ID != sp.ID:
+			f.note(&f.Lost, r.ID, "post %s (%s): acknowledged as %s, stored as %s", r.Word, r.Author, r.ID, sp.ID)
+			continue
+		case r.Acked() && !ok:
+			if len(deletes[r.ID]) == 0 {
+				f.note(&f.Lost, r.ID, "post %s (%s, %s): acknowledged, not in the store", r.ID, r.Author, r.Word)
+			}
+			st.why = deleteHistory(deletes[r.ID])
+			gone[r.ID] = st
+			continue
+		case !r.Acked() && !ok:
+			none = append(none, r)
+			continue
+		}
+		if acked := slices.ContainsFunc(deletes[st.id], func(o OpRec) bool { return o.Outcome == OK }); acked {
+			f.note(&f.Lost, "delete:"+st.id, "post %s: delete acknowledged, still in the store", st.id)
+		}
+		if r.Blocked != st.moderated {
+			counter := &f.Lost
+			if !r.Acked() {
+				counter = &f.Orphans
+			}
+			f.note(counter, "moderation:"+st.id, "post %s (%s): blocked term %v, moderated %v", st.id, r.Word, r.Blocked, st.moderated)
+		}
+		if st.moderated {
+			st.why = "moderated"
+			gone[st.id] = st
+		} else {
+			live[st.id] = st
+		}
+	}
+	miss := func(st *postState, format string, args ...any) {
+		if st.rec.Acked() {
+			f.note(&f.Lost, st.id, format, args...)
+		} else {
+			f.note(&f.Orphans, st.id, format, args...)
+		}
+	}
+	// known: any ID the test can explain (an entry for another is a ghost).
+	known := func(id string) bool { return live[id] != nil || gone[id] != nil || storedIDs[id].ID != "" }
+
+	// Moderation: a moderated post is hidden from everyone but its author.
+	for id, st := range gone {
+		if !st.moderated {
+			continue
+		}
+		a := c.Viewer.Do(ctx, http.MethodGet, "/v1/posts/"+id, nil)
+		switch a.Status {
+		case http.StatusNotFound:
+		case http.StatusOK:
+			f.note(&f.Lost, "moderation:"+id, "moderated post %s visible to another user", id)
+		default:
+			return nil, fmt.Errorf("GET /v1/posts/%s: %d %v", id, a.Status, a.Err)
+		}
+	}
+
+	if err := c.checkFeeds(ctx, f, live, gone, known, miss); err != nil {
+		return nil, err
+	}
+	if err := c.checkSearch(ctx, f, live, gone, none, miss); err != nil {
+		return nil, err
+	}
+	if err := c.checkNotifications(ctx, f, live, gone, known, miss); err != nil {
+		return nil, err
+	}
+	if err := c.checkTrends(ctx, f, live); err != nil {
+		return nil, err
+	}
+	if err := c.checkDeadLetters(ctx, f); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+func (c *Checker) checkFeeds(ctx context.Context, f *Findings, live, gone map[string]*postState, known func(string) bool, miss func(*postState, string, ...any)) error {
+	for name, u := range c.Users {
+		following, err := pages[string](ctx, u, "/v1/users/"+name+"/following?limit=100")
+		if err != nil {
+			return err
+		}
+		follows := map[string]bool{}
+		for _, a := range flatten(following) {
+			follows[a] = true
+		}
+		// Through the API first: every page, no duplicates, nothing deleted.
+		// (A missing feed is rebuilt by this read, as designed.)
+		feed, err := pages[Post](ctx, u, "/v1/feed?limit=100")
+		if err != nil {
+			return err
+		}
+		seen := map[string]bool{}
+		for _, p := range flatten(feed) {
+			if seen[p.ID] {
+				f.note(&f.Dups, "", "feed of %s: %s twice through the API", name, p.ID)
+			}
+			seen[p.ID] = true
+			switch {
+			case gone[p.ID] != nil:
+				f.note(&f.Lost, "gone:"+p.ID, "feed of %s (API): shows post %s, %s", name, p.ID, gone[p.ID].why)
+			case !known(p.ID):
+				f.note(&f.Ghosts, p.ID, "feed of %s (API): post %s was never acknowledged and is not stored", name, p.ID)
+			}
+		}
+		// The stored feed: the newest Cap posts of the followed authors.
+		out, err := c.Sys.CLI(ctx, "feed", "inspect", name)
+		if err != nil {
+			return err
+		}
+		inFeed := map[string]bool{}
+		for _, id := range strings.Fields(out) {
+			inFeed[id] = true
+			switch st := storedState(id, live, gone); {
+			case st == nil && !known(id):
+				f.note(&f.Ghosts, id, "stored feed of %s: post %s was never acknowledged and is not stored", name, id)
+			case st != nil && gone[id] != nil:
+				f.note(&f.Lost, "gone:"+id, "stored feed of %s: holds post %s of %s (followed: %v), %s", name, id, st.rec.Author, follows[st.rec.Author], st.why)
+			case st != nil && !follows[st.rec.Author]:
+				f.note(&f.Lost, "unfollow:"+name+"/"+st.rec.Author, "stored feed of %s: holds post %s of %s, not followed", name, id, st.rec.Author)
+			}
+		}
+		var want []string
+		for id, st := range live {
+			if follows[st.rec.Author] {
+				want = append(want, id)
+			}
+		}
+		slices.SortFunc(want, func(a, b string) int { return cmpID(b, a) })
+		if len(want) > c.Cap {
+			want = want[:c.Cap]
+		}
+		for _, id := range want {
+			if !inFeed[id] {
+				miss(live[id], "stored feed of %s: lacks post %s of %s", name, id, live[id].rec.Author)
+			}
+		}
+	}
+	return nil
+}
+
+func storedState(id string, live, gone map[string]*postState) *postState {
+	if st := live[id]; st != nil {
+		return st
+	}
+	return gone[id]
+}
+
+// cmpID orders Snowflake IDs numerically.
+func cmpID(a, b string) int {
+	x, _ := strconv.ParseInt(a, 10, 64)
+	y, _ := strconv.ParseInt(b, 10, 64)
+	switch {
+	case x < y:
+		return -1
+	case x > y:
+		return 1
+	}
+	return 0
+}
+
+func (c *Checker) checkSearch(ctx context.Context, f *Findings, live, gone map[string]*postState, none []*PostRec, miss func(*postState, string, ...any)) error {
+	type job struct {
+		word string
+		st   *postState // nil: a post never acknowledged nor stored
+		want bool
+	}
+	var jobs []job
+	for _, st := range live {
+		jobs = append(jobs, job{st.rec.Word, st, true})
+	}
+	for _, st := range gone {
+		jobs = append(jobs, job{st.rec.Word, st, false})
+	}
+	for _, r := range none {
+		jobs = append(jobs, job{r.Word, nil, false})
+	}
+	var mu sync.Mutex
+	var firstErr error
+	work := make(chan job)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range work {
+				var hits page[Post]
+				err := c.Viewer.getJSON(ctx, "/v1/search?limit=100&q="+url.QueryEscape(j.word), &hits)
+				mu.Lock()
+				if err != nil {
+					firstErr = err
+					mu.Unlock()
+					continue
+				}
+				found, dup, hit := false, false, ""
+				for i, h := range hits.Items {
+					first, _, _ := strings.Cut(h.Text, " ")
+					if (j.st != nil && h.ID == j.st.id) || (j.st == nil && first == j.word) {
+						found, hit = true, h.ID
+					}
+					dup = dup || slices.ContainsFunc(hits.Items[:i], func(p Post) bool { return p.ID == h.ID })
+				}
+				switch {
+				case dup:
+					f.note(&f.Dups, "", "search %s: a post twice", j.word)
+				case j.want && !found:
+					miss(j.st, "search %s: post %s not found", j.word, j.st.id)
+				case !j.want && found && j.st != nil:
+					f.note(&f.Lost, "gone:"+j.st.id, "search %s: finds deleted or moderated post %s", j.word, j.st.id)
+				case !j.want && found:
+					f.note(&f.Ghosts, hit, "search %s: finds post %s, never acknowledged and not stored", j.word, hit)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for _, j := range jobs {
+		work <- j
+	}
+	close(work)
+	wg.Wait()
+	return firstErr
+}
+
+func (c *Checker) checkNotifications(ctx context.Context, f *Findings, live, gone map[string]*postState, known func(string) bool, miss func(*postState, string, ...any)) error {
+	for name, u := range c.Users {
+		ns, err := pages[Notification](ctx, u, "/v1/notifications?limit=100")
+		if err != nil {
+			return err
+		}
+		count := map[string]int{}
+		for _, n := range flatten(ns) {
+			if n.Kind != "mention" {
+				continue
+			}
+			count[n.Post]++
+			switch {
+			case count[n.Post] == 2:
+				f.note(&f.Dups, "", "notifications of %s: post %s mentioned twice", name, n.Post)
+			case gone[n.Post] != nil:
+				f.note(&f.Lost, "gone:"+n.Post, "notifications of %s: mention by deleted or moderated post %s", name, n.Post)
+			case !known(n.Post):
+				f.note(&f.Ghosts, n.Post, "notifications of %s: mention by post %s, never acknowledged and not stored", name, n.Post)
+			}
+		}
+		for id, st := range live {
+			if slices.Contains(st.rec.Mentions, name) && count[id] == 0 {
+				miss(st, "notifications of %s: no mention for post %s", name, id)
+			}
+		}
+	}
+	return nil
+}
+
+func (c *Checker) checkTrends(ctx context.Context, f *Findings, live map[string]*postState) error {
+	var tr struct {
+		Items []struct {
+			Tag   string `json:"tag"`
+			Count int64  `json:"count"`
+		} `json:"items"`
+	}
+	if err := c.Viewer.getJSON(ctx, "/v1/trends?window=1h&limit=100", &tr); err != nil {
+		return err
+	}
+	for _, tag := range c.Tags {
+		var want, got int64
+		for _, st := range live {
+			if slices.Contains(st.rec.Tags, tag) {
+				want++
+			}
+		}
+		for _, it := range tr.Items {
+			if it.Tag == tag {
+				got = it.Count
+			}
+		}
+		switch {
+		case got < want:
+			for i := range want - got {
+				f.note(&f.Lost, fmt.Sprintf("trend:%s:%d", tag, i), "trends #%s: %d, want %d", tag, got, want)
+			}
+		case got > want:
+			// More than the live posts imply: a ghost, or a deletion or
+			// moderation not taken out; counted as ghosts.
+			for i := range got - want {
+				f.note(&f.Ghosts, fmt.Sprintf("trend:%s:%d", tag, i), "trends #%s: %d, want %d", tag, got, want)
+			}
+		}
+	}
+	return nil
+}
+
+// checkDeadLetters: every dead letter of the posts groups is the poison
+// event, and each group dead-lettered it when the fault wrote one.
+func (c *Checker) checkDeadLetters(ctx context.Context, f *Findings) error {
+	for _, g := range PostGroups {
+		out, err := c.Sys.CLI(ctx, "dlq", "list", "--group", g, "--limit", "0")
+		if err != nil {
+			return err
+		}
+		poisoned := false
+		for _, line := range strings.Split(out, "\n")[1:] {
+			fs := strings.Fields(line)
+			if len(fs) < 4 {
+				continue
+			}
+			f.DeadLetters++
+			if c.Poison != "" && fs[3] == c.Poison {
+				poisoned = true
+				continue
+			}
+			f.note(&f.Unexpected, "", "dead letter of %s: %s", g, strings.Join(fs, " "))
+		}
+		if c.Poison != "" && !poisoned {
+			f.note(&f.PoisonMissing, "", "group %s has not dead-lettered the poison event %s", g, c.Poison)
+		}
+	}
+	return nil
+}
+
+// deleteHistory says how a post's deletes were answered, for the details.
+func deleteHistory(ops []OpRec) string {
+	var parts []string
+	for _, o := range ops {
+		parts = append(parts, fmt.Sprintf("delete answered %d (%s)", o.Status, o.Phase))
+	}
+	if len(parts) == 0 {
+		return "gone without a delete"
+	}
+	return strings.Join(parts, ", ")
+}

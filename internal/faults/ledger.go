@@ -1,0 +1,148 @@
+package faults
+
+import (
+	"slices"
+	"sync"
+	"time"
+)
+
+// Phases of a fault run, in order.
+const (
+	PhaseBefore = "before"
+	PhaseDuring = "during"
+	PhaseAfter  = "after"
+)
+
+// Outcome sorts an answer: 2xx, 4xx, 5xx, or no answer at all.
+type Outcome int
+
+// Outcomes.
+const (
+	OK Outcome = iota
+	ClientError
+	ServerError
+	NoAnswer
+)
+
+func outcomeOf(a Answer) Outcome {
+	switch {
+	case a.Status == 0:
+		return NoAnswer
+	case a.Status >= 500:
+		return ServerError
+	case a.Status >= 400:
+		return ClientError
+	default:
+		return OK
+	}
+}
+
+// PostRec is one offered post and what its author knows of it.
+type PostRec struct {
+	Author   string
+	Word     string // unique to this post: its search key and its identity before an ID is known
+	Text     string
+	Tags     []string // folded hashtags, without '#'
+	Mentions []string
+	Blocked  bool // contains BlockedTerm
+	Phase    string
+	Status   int    // 0: no answer
+	Aborted  bool   // the client disconnected on purpose (client-disconnect fault)
+	ID       string // from the 201
+	Latency  time.Duration
+}
+
+// Acked is whether the post's creation was acknowledged (201).
+func (p *PostRec) Acked() bool { return p.Status == 201 }
+
+// OpRec is one other request: a follow, an unfollow, a delete, a feed read.
+type OpRec struct {
+	Op      string // "follow", "unfollow", "delete", "feed"
+	User    string
+	Target  string // followed user or post ID
+	Phase   string
+	Outcome Outcome
+	Status  int
+}
+
+// Ledger records every request the load made.
+type Ledger struct {
+	mu    sync.Mutex
+	Posts []*PostRec
+	Ops   []OpRec
+	// PageDups counts duplicate IDs seen within one feed page during the load.
+	PageDups int
+}
+
+func (l *Ledger) addPost(p *PostRec) {
+	l.mu.Lock()
+	l.Posts = append(l.Posts, p)
+	l.mu.Unlock()
+}
+
+func (l *Ledger) addOp(o OpRec) {
+	l.mu.Lock()
+	l.Ops = append(l.Ops, o)
+	l.mu.Unlock()
+}
+
+// Counts are a ledger's post outcomes.
+type Counts struct {
+	Offered, Created, C4xx, C5xx, NoAnswer, Aborted int
+}
+
+// PostCounts counts the posts by outcome; aborted posts (the client hung up
+// on purpose) count as offered and aborted only.
+func (l *Ledger) PostCounts() Counts {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var c Counts
+	for _, p := range l.Posts {
+		c.Offered++
+		switch {
+		case p.Aborted && p.Status == 0:
+			c.Aborted++
+		case p.Status == 201:
+			c.Created++
+		case p.Status == 0:
+			c.NoAnswer++
+		case p.Status >= 500:
+			c.C5xx++
+		case p.Status >= 400:
+			c.C4xx++
+		}
+	}
+	return c
+}
+
+// P99 is the 99th percentile of POST latency in phase (a post without an
+// answer counts with the time it took to fail; aborted posts are left out),
+// or 0 without posts.
+func (l *Ledger) P99(phase string) time.Duration {
+	l.mu.Lock()
+	var ds []time.Duration
+	for _, p := range l.Posts {
+		if p.Phase == phase && !p.Aborted {
+			ds = append(ds, p.Latency)
+		}
+	}
+	l.mu.Unlock()
+	if len(ds) == 0 {
+		return 0
+	}
+	slices.Sort(ds)
+	return ds[min(len(ds)-1, len(ds)*99/100)]
+}
+
+// deleteAttempts lists every delete request per post ID with its outcome.
+func (l *Ledger) deleteAttempts() map[string][]OpRec {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := map[string][]OpRec{}
+	for _, o := range l.Ops {
+		if o.Op == "delete" {
+			out[o.Target] = append(out[o.Target], o)
+		}
+	}
+	return out
+}

@@ -1,0 +1,64 @@
+package faults
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLedgerCountsAndP99(t *testing.T) {
+	l := &Ledger{}
+	for i := range 100 {
+		l.addPost(&PostRec{Phase: PhaseDuring, Status: 201, Latency: time.Duration(i+1) * time.Millisecond})
+	}
+	l.addPost(&PostRec{Phase: PhaseDuring, Status: 0, Latency: 10 * time.Second})
+	l.addPost(&PostRec{Phase: PhaseDuring, Status: 0, Aborted: true, Latency: time.Hour}) // left out of p99
+	l.addPost(&PostRec{Phase: PhaseBefore, Status: 503, Latency: time.Millisecond})
+	l.addPost(&PostRec{Phase: PhaseBefore, Status: 400, Latency: time.Millisecond})
+	got := l.PostCounts()
+	want := Counts{Offered: 104, Created: 100, C4xx: 1, C5xx: 1, NoAnswer: 1, Aborted: 1}
+	if got != want {
+		t.Fatalf("counts = %+v, want %+v", got, want)
+	}
+	if p := l.P99(PhaseDuring); p != 100*time.Millisecond {
+		t.Fatalf("p99 during = %s, want 100ms (101 posts: the 100th slowest)", p)
+	}
+	if p := l.P99(PhaseAfter); p != 0 {
+		t.Fatalf("p99 without posts = %s", p)
+	}
+}
+
+func TestFindingsCountWritesOnce(t *testing.T) {
+	f := &Findings{}
+	f.note(&f.Lost, "1", "feed of a lacks 1")
+	f.note(&f.Lost, "1", "search misses 1")
+	f.note(&f.Orphans, "1", "an orphan under the same key counts apart")
+	f.note(&f.Dups, "", "dup")
+	f.note(&f.Dups, "", "dup")
+	if f.Lost != 1 || f.Orphans != 1 || f.Dups != 2 || len(f.Details) != 5 || f.Clean() {
+		t.Fatalf("findings = %+v", f)
+	}
+	if (&Findings{DeadLetters: 5}).Clean() != true {
+		t.Fatal("expected dead letters (the poison event) alone are clean")
+	}
+}
+
+func TestMarkdownRows(t *testing.T) {
+	rows := []*Row{
+		{Fault: "kill-api", Posts: Counts{Offered: 10, Created: 9, NoAnswer: 1}, P99: map[string]time.Duration{PhaseDuring: 1500 * time.Millisecond},
+			Findings: &Findings{}, Recovery: 2 * time.Second},
+		{Fault: "redis-flushall", Findings: &Findings{Lost: 3}},
+		{Fault: "kafka-all-killed", Skipped: "needs the 3-node profile"},
+	}
+	md := Markdown(rows, "go test ./internal/faults", 15*time.Second)
+	for _, want := range []string{
+		"`go test ./internal/faults`",
+		"| kill-api | 10 | 9 | 0 | 0 | 1 | 0 | 1.5s | 0 | 0 | 0 | 0 | 0 (0) | 2s | pass |",
+		"| redis-flushall | 0 | 0 | 0 | 0 | 0 | 0 | 0s | 3 | 0 | 0 | 0 | 0 (0) | not within the deadline | **FAIL** |",
+		"| kafka-all-killed |", "skipped: needs the 3-node profile",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q:\n%s", want, md)
+		}
+	}
+}
