@@ -162,6 +162,7 @@ func (c *Config) Bind(target *pflag.FlagSet) {
 	fs.IntVar(&c.Kafka.Replication, "kafka-replication", events.DefaultReplication, "replication factor of topics created by migrate")
 	fs.StringVar(&c.Kafka.Topics.Posts, "topic-posts", events.DefaultTopicPosts, "topic of post events")
 	fs.StringVar(&c.Kafka.Topics.Follows, "topic-follows", events.DefaultTopicFollows, "topic of follow events")
+	fs.StringVar(&c.Kafka.GroupPrefix, "consumer-group-prefix", "", "put before every consumer group name (the role's: fanout, search, ...), so deployments can share a Kafka cluster; the operator commands' --group takes the role's name")
 
 	fs.Var((*addrList)(&c.Redis.Addrs), "redis-addr", "Redis host:port, or Redis Cluster nodes host:port,... (empty: embedded)")
 
@@ -206,6 +207,7 @@ var flagOf = map[string]string{
 	"Kafka.Replication":        "kafka-replication",
 	"Kafka.Topics.Posts":       "topic-posts",
 	"Kafka.Topics.Follows":     "topic-follows",
+	"Kafka.GroupPrefix":        "consumer-group-prefix",
 	"Redis.Addrs":              "redis-addr",
 	"Cassandra.Hosts":          "cassandra-hosts",
 	"Cassandra.Keyspace":       "cassandra-keyspace",

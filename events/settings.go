@@ -31,7 +31,13 @@ type Config struct {
 	// (DefaultPartitions and DefaultReplication when 0).
 	Partitions  int
 	Replication int
+	// GroupPrefix is put before every consumer group name (the role's),
+	// so that deployments can share a Kafka cluster.
+	GroupPrefix string
 }
+
+// Group is the consumer group of role.
+func (cfg Config) Group(role string) string { return cfg.GroupPrefix + role }
 
 // WithDefaults returns cfg with its zero fields set to their defaults.
 func (cfg Config) WithDefaults() Config {
@@ -53,6 +59,8 @@ func (cfg Config) WithDefaults() Config {
 // topicPattern is what Kafka accepts as a topic name. The length leaves
 // room for the dead-letter suffix within Kafka's 249.
 var topicPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,245}$`)
+
+var groupPrefixPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,100}$`)
 
 // Validate checks cfg as given (call WithDefaults first to accept zero
 // fields) and reports every invalid field as *setting.Error values joined
@@ -78,6 +86,9 @@ func (cfg Config) Validate() error {
 	metric := func(s string) string { return strings.ReplaceAll(s, ".", "_") }
 	if metric(p) == metric(f) || metric(DeadLetter(p)) == metric(f) || metric(DeadLetter(f)) == metric(p) {
 		errs = append(errs, setting.Errorf("Topics.Follows", "%q collides with the posts topic %q (or its dead-letter topic)", f, p))
+	}
+	if cfg.GroupPrefix != "" && !groupPrefixPattern.MatchString(cfg.GroupPrefix) {
+		errs = append(errs, setting.Errorf("GroupPrefix", "%q is not a group name prefix (letters, digits, '.', '_' and '-', at most 100)", cfg.GroupPrefix))
 	}
 	if cfg.Partitions < 1 || cfg.Partitions > math.MaxInt32 {
 		errs = append(errs, setting.Errorf("Partitions", "%d is out of range 1-%d", cfg.Partitions, math.MaxInt32))

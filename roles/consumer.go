@@ -20,7 +20,7 @@ func Consumer(name string, needs Needs, newHandler func(d *Deps) (app.Handler, e
 		}
 		r := &events.Runner{
 			Brokers: d.Brokers,
-			Group:   name,
+			Group:   d.GroupPrefix + name,
 			Topics:  d.Topics.All(),
 			Handler: h,
 			Log:     d.Log.With("role", name),

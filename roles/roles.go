@@ -176,9 +176,10 @@ type Deps struct {
 	// Dispatch hands the api's outbox records to the process's relay
 	// (Needs.IDs: the processes that write changes relay them).
 	Dispatch app.Dispatcher
-	// Brokers, Topics and Events serve consumer groups.
-	Brokers []string
-	Topics  events.Topics
+	// Brokers, Topics, GroupPrefix and Events serve consumer groups.
+	Brokers     []string
+	Topics      events.Topics
+	GroupPrefix string
 	Events  *events.Metrics
 	// HTTP is the process's router; a role with Needs.HTTP adds routes.
 	HTTP *echo.Echo

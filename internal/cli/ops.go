@@ -53,6 +53,7 @@ Default topics: those the group has committed offsets on, else the configured to
 		if err != nil {
 			return usageError{err}
 		}
+		group := cfg.Kafka.Group(group)
 		return server.WithBrokers(ctx, cfg, log, func(brokers []string) error {
 			scope := topicList
 			if len(scope) == 0 {
@@ -83,7 +84,7 @@ Default topics: those the group has committed offsets on, else the configured to
 		})
 	})
 	f := cmd.Flags()
-	f.StringVar(&group, "group", "", "consumer group (required)")
+	f.StringVar(&group, "group", "", "consumer group: a role's name (fanout, search, ...; --consumer-group-prefix goes before it; required)")
 	f.StringVar(&toDatetime, "to-datetime", "", "first event at or after this time: RFC 3339, or YYYY-MM-DDTHH:MM:SS[.sss] in local time")
 	f.DurationVar(&byDuration, "by-duration", 0, "first event at or after now minus this duration, e.g. 2h")
 	f.BoolVar(&toEarliest, "to-earliest", false, "the oldest event still in the log")
@@ -182,7 +183,7 @@ the age of the oldest (they wait there while Kafka is down).
 	}
 	cmd = withConfig(cmd, func(ctx context.Context, cfg *configs.Config, log *slog.Logger, _ []string) error {
 		err := server.WithBrokers(ctx, cfg, log, func(brokers []string) error {
-			groups := []string{group}
+			groups := []string{cfg.Kafka.Group(group)}
 			if group == "" {
 				var err error
 				if groups, err = events.ListGroups(ctx, brokers); err != nil {
@@ -221,7 +222,7 @@ the age of the oldest (they wait there while Kafka is down).
 			b.Pending, time.Since(b.Oldest).Round(time.Millisecond), b.Oldest.UTC().Format(time.RFC3339Nano))
 		return err
 	})
-	cmd.Flags().StringVar(&group, "group", "", "consumer group (default: all groups)")
+	cmd.Flags().StringVar(&group, "group", "", "consumer group: a role's name (fanout, search, ...; --consumer-group-prefix goes before it); default: all groups")
 	return cmd
 }
 
@@ -267,7 +268,7 @@ func dlqCmd() *cobra.Command {
 			return usageError{fmt.Errorf("--limit must not be negative, got %d", limit)}
 		}
 		return server.WithBrokers(ctx, cfg, log, func(brokers []string) error {
-			entries, err := events.ListDeadLetters(ctx, brokers, group, ts, limit)
+			entries, err := events.ListDeadLetters(ctx, brokers, cfg.Kafka.Group(group), ts, limit)
 			if err != nil {
 				return err
 			}
@@ -299,6 +300,7 @@ re-publishes nothing. The consumers of G may keep running.
 			return err
 		}
 		return server.WithBrokers(ctx, cfg, log, func(brokers []string) error {
+			group := cfg.Kafka.Group(group)
 			entries, err := events.ReplayDeadLetters(ctx, brokers, group, ts, execute)
 			out := replay.OutOrStdout()
 			verb := "would re-publish"
@@ -320,7 +322,7 @@ re-publishes nothing. The consumers of G may keep running.
 		})
 	})
 	for _, c := range []*cobra.Command{list, replay} {
-		c.Flags().StringVar(&group, "group", "", "consumer group whose dead letters to use (required)")
+		c.Flags().StringVar(&group, "group", "", "consumer group whose dead letters to use: a role's name (--consumer-group-prefix goes before it; required)")
 		c.Flags().StringSliceVar(&topicList, "topic", nil, "original topic (repeatable; default: the configured topics)")
 	}
 	replay.Flags().BoolVar(&execute, "execute", false, "re-publish (default: print what would be re-published)")

@@ -338,10 +338,18 @@ func (s *system) consumer(group string) *proc {
 }
 
 // handled is how many events of type group handled successfully in p.
-func (p *proc) handled(group, typ string) float64 {
+// handled counts the events of type typ the consumer group of role handled.
+func (p *proc) handled(role, typ string) float64 {
 	p.t.Helper()
-	return p.metric("feedsvc_events_handled_total", `group="`+group+`"`, `type="`+typ+`"`, `outcome="ok"`)
+	return p.metric("feedsvc_events_handled_total", p.groupLabel(role), `type="`+typ+`"`, `outcome="ok"`)
 }
+
+// groupLabel is the metric label of role's consumer group.
+func (p *proc) groupLabel(role string) string { return `group="` + p.groupPrefix + role + `"` }
+
+// group is the consumer group name of role (the configured prefix and the
+// role's name).
+func (s *system) group(role string) string { return s.envValue("FEEDSVC_CONSUMER_GROUP_PREFIX") + role }
 
 // topic is the configured name of the posts or follows topic.
 func (s *system) topic(which string) string {
@@ -471,7 +479,7 @@ func (s *system) lag(group string) []lagRow {
 	var rows []lagRow
 	for _, line := range strings.Split(s.cli("lag", "--group", group), "\n") {
 		f := strings.Fields(line)
-		if len(f) != 6 || f[0] != group {
+		if len(f) != 6 || f[0] != s.group(group) {
 			continue
 		}
 		r := lagRow{group: f[0], topic: f[1], partition: int32(atoi(s.t, f[2])), committed: -1, end: atoi(s.t, f[4]), lag: atoi(s.t, f[5])}

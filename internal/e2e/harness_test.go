@@ -110,6 +110,9 @@ func setupReal(t *testing.T) []string {
 			"FEEDSVC_CASSANDRA_KEYSPACE=feedsvc_e2e_"+id,
 			"FEEDSVC_TOPIC_POSTS=e2e"+id+".posts",
 			"FEEDSVC_TOPIC_FOLLOWS=e2e"+id+".follows",
+			// Groups of their own: another run on the same Kafka (CI's
+			// fault suite, a developer's) never joins them.
+			"FEEDSVC_CONSUMER_GROUP_PREFIX=e2e"+id+"-",
 		)
 		cmd := exec.Command(binary, "migrate")
 		cmd.Env = childEnv(realVars)
@@ -240,6 +243,8 @@ type proc struct {
 	log    bytes.Buffer
 	exited chan struct{}
 	killed bool
+	// groupPrefix is put before its consumer groups' names.
+	groupPrefix string
 }
 
 func freeAddr(t *testing.T) string {
@@ -257,7 +262,7 @@ func (s *system) start(role string, flags ...string) *proc {
 	t := s.t
 	t.Helper()
 	addr := freeAddr(t)
-	p := &proc{t: t, role: role, url: "http://" + addr, exited: make(chan struct{})}
+	p := &proc{t: t, role: role, url: "http://" + addr, exited: make(chan struct{}), groupPrefix: s.envValue("FEEDSVC_CONSUMER_GROUP_PREFIX")}
 	p.cmd = exec.Command(binary, "serve", "--role="+role, "--data-dir", s.dir, "--http-addr", addr,
 		"--log-level", "debug", "--shutdown-timeout", "30s", "--shutdown-drain", "0")
 	p.cmd.Args = append(p.cmd.Args, flags...)

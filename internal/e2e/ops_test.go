@@ -266,7 +266,7 @@ func TestDeadLetterTools(t *testing.T) {
 		publishPoison(t, s.brokers(), posts, id)
 		notifier := s.consumer(group)
 		eventually(t, "the poison event is dead-lettered", func() error {
-			if n := notifier.metric("feedsvc_events_dead_lettered_total", `group="`+group+`"`); n < 1 {
+			if n := notifier.metric("feedsvc_events_dead_lettered_total", notifier.groupLabel(group)); n < 1 {
 				return fmt.Errorf("%s dead-lettered nothing yet", group)
 			}
 			return nil
@@ -326,7 +326,7 @@ func TestDeadLetterTools(t *testing.T) {
 		}
 		notifier = s.consumer(group)
 		eventually(t, "the copy is dead-lettered again", func() error {
-			if n := notifier.metric("feedsvc_events_dead_lettered_total", `group="`+group+`"`); n < 1 {
+			if n := notifier.metric("feedsvc_events_dead_lettered_total", notifier.groupLabel(group)); n < 1 {
 				return fmt.Errorf("%s dead-lettered nothing yet", group)
 			}
 			return nil

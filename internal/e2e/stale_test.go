@@ -160,7 +160,7 @@ func TestStaleRedis(t *testing.T) {
 	complete("after the restore", inspect)
 	// The loss was seen (the views could not be complete otherwise, but
 	// this says why).
-	if n := fanout.metric("feedsvc_consumer_redis_rewinds_total", `group="fanout"`); n == 0 {
+	if n := fanout.metric("feedsvc_consumer_redis_rewinds_total", fanout.groupLabel("fanout")); n == 0 {
 		t.Fatal("fanout counted no rewind")
 	}
 
@@ -169,7 +169,7 @@ func TestStaleRedis(t *testing.T) {
 	// trends are redone from the log.
 	complete("after FLUSHALL", func(u *user) []string { return u.feed(s) })
 	for _, r := range []string{"search", "analytics"} {
-		if n := s.roles[r].metric("feedsvc_consumer_redis_rewinds_total", `group="`+r+`"`); n == 0 {
+		if n := s.roles[r].metric("feedsvc_consumer_redis_rewinds_total", s.roles[r].groupLabel(r)); n == 0 {
 			t.Fatalf("%s counted no rewind", r)
 		}
 	}

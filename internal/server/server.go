@@ -263,8 +263,9 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, b *Backends
 		IDs:      ids.gen,
 		Dispatch: relay.dispatcher(),
 		Caches:   b.Caches,
-		Brokers:  b.Brokers,
-		Topics:   Topics(cfg),
+		Brokers:     b.Brokers,
+		Topics:      Topics(cfg),
+		GroupPrefix: cfg.Kafka.GroupPrefix,
 		HTTP:     router,
 		Healthy:  b.Ready,
 	}
@@ -292,7 +293,7 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, b *Backends
 		return err
 	}
 	if needs.RebuildFromLog && cfg.EmbeddedRedis() {
-		if err := rebuildMemorySinks(ctx, b.Brokers, d.Topics, rows, log); err != nil {
+		if err := rebuildMemorySinks(ctx, b.Brokers, cfg.Kafka, rows, log); err != nil {
 			return err
 		}
 	}
@@ -303,19 +304,19 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, b *Backends
 // the start of the log when Redis is the embedded, in-memory one: it starts
 // empty, so the consumers recompute counters and index from the retained
 // events, and trends and search survive a restart of the laptop default.
-func rebuildMemorySinks(ctx context.Context, brokers []string, topics events.Topics, rows roles.Rows, log *slog.Logger) error {
+func rebuildMemorySinks(ctx context.Context, brokers []string, kc events.Config, rows roles.Rows, log *slog.Logger) error {
 	for _, r := range rows {
 		if !r.Needs.RebuildFromLog {
 			continue
 		}
-		plan, err := events.PlanReset(ctx, brokers, r.Name, topics.All(), events.ResetTarget{Kind: events.ResetToEarliest})
+		plan, err := events.PlanReset(ctx, brokers, kc.Group(r.Name), kc.Topics.All(), events.ResetTarget{Kind: events.ResetToEarliest})
 		if err != nil {
 			return fmt.Errorf("rebuild %s from the log: %w", r.Name, err)
 		}
 		if err := events.ApplyReset(ctx, brokers, plan); err != nil {
 			return fmt.Errorf("rebuild %s from the log: %w", r.Name, err)
 		}
-		log.Info("embedded redis starts empty: replaying the log into "+r.Name, "group", r.Name)
+		log.Info("embedded redis starts empty: replaying the log into "+r.Name, "group", kc.Group(r.Name))
 	}
 	return nil
 }
