@@ -114,6 +114,9 @@ func TestValidateOneField(t *testing.T) {
 	}{
 		{[]string{"--node-id", "5000"}, "--node-id (FEEDSVC_NODE_ID): 5000 is out of range 0-1023"},
 		{[]string{"--node-id", "-2"}, "--node-id (FEEDSVC_NODE_ID): -2 is out of range 0-1023"},
+		{[]string{"--consumer-group-prefix", "a b"}, `--consumer-group-prefix (FEEDSVC_CONSUMER_GROUP_PREFIX): "a b" is not a group name prefix (letters, digits, '.', '_' and '-', at most 100)`},
+		{[]string{"--outbox-poll", "1ms"}, "--outbox-poll (FEEDSVC_OUTBOX_POLL): 1ms is not between 10ms and 1m"},
+		{[]string{"--publish-wait", "11s"}, "--publish-wait (FEEDSVC_PUBLISH_WAIT): 11s is not between 0 and 10s"},
 		{[]string{"--node-id", "-1"}, ""},
 		{[]string{"--node-id", "0"}, ""},
 		{[]string{"--node-id", "1023"}, ""},

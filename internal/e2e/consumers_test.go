@@ -274,13 +274,12 @@ func TestReplay(t *testing.T) {
 		}
 		at := start.Format(time.RFC3339Nano)
 		for _, g := range groups {
-			// The deployment's own topics: a group name is shared with
-			// other runs on the same Kafka, which committed on theirs.
+			// The configured topics, named: the same plan as the default scope.
 			scope := []string{"--topic", s.topic("posts"), "--topic", s.topic("follows")}
 			plan := parsePlan(t, s.cli(append([]string{"replay", "--group", g, "--to-datetime", at}, scope...)...))
 			checkPlan(t, s, g, plan, posts)
 			out := s.cli(append([]string{"replay", "--group", g, "--to-datetime", at, "--execute"}, scope...)...)
-			if !strings.Contains(out, "committed the new offsets of group "+g) {
+			if !strings.Contains(out, "committed the new offsets of group "+s.group(g)) {
 				t.Fatalf("replay --execute of %s:\n%s", g, out)
 			}
 			if executed := parsePlan(t, out); !reflect.DeepEqual(executed, plan) {

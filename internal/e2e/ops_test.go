@@ -291,14 +291,14 @@ func TestDeadLetterTools(t *testing.T) {
 		end := s.ends(group, posts)
 
 		dry := s.cli("dlq", "replay", "--group", group)
-		if !strings.Contains(dry, "would re-publish post.created "+id+" ") || !strings.Contains(dry, "dry run: 1 dead-lettered events of group "+group) {
+		if !strings.Contains(dry, "would re-publish post.created "+id+" ") || !strings.Contains(dry, "dry run: 1 dead-lettered events of group "+s.group(group)) {
 			t.Fatalf("dlq replay (dry run):\n%s", dry)
 		}
 		if got := s.ends(group, posts); !maps.Equal(got, end) {
 			t.Fatalf("the dry run published: ends %v, before %v", got, end)
 		}
 		out := s.cli("dlq", "replay", "--group", group, "--execute")
-		if !strings.Contains(out, "re-published post.created "+id+" ") || !strings.Contains(out, "re-published 1 dead-lettered events of group "+group) {
+		if !strings.Contains(out, "re-published post.created "+id+" ") || !strings.Contains(out, "re-published 1 dead-lettered events of group "+s.group(group)) {
 			t.Fatalf("dlq replay --execute:\n%s", out)
 		}
 		want := maps.Clone(end)
@@ -307,7 +307,7 @@ func TestDeadLetterTools(t *testing.T) {
 			t.Fatalf("after the replay: ends %v, want %v", got, want)
 		}
 		again := s.cli("dlq", "replay", "--group", group, "--execute")
-		if strings.Contains(again, "re-published post.created") || !strings.Contains(again, "re-published 0 dead-lettered events of group "+group) {
+		if strings.Contains(again, "re-published post.created") || !strings.Contains(again, "re-published 0 dead-lettered events of group "+s.group(group)) {
 			t.Fatalf("second dlq replay --execute:\n%s", again)
 		}
 		if got := s.ends(group, posts); !maps.Equal(got, want) {
