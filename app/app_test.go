@@ -4,6 +4,7 @@ package app_test
 // ports. The adapters themselves are proven by their conformance suites.
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -319,4 +320,48 @@ func TestServiceErrors(t *testing.T) {
 			t.Errorf("%s: %v, want %v", c.name, c.err, c.want)
 		}
 	}
+}
+
+// TestUnfollowDropsPostsDeletedMeanwhile: the follower unfollows and the
+// author deletes a post before fan-out handles either, and post.deleted is
+// handled first (the follow and post topics are not ordered together): it
+// reaches the author's followers only, which no longer include this one;
+// the unfollow still takes the deleted post out of the stored feed, and a
+// moderated post of the author too.
+func TestUnfollowDropsPostsDeletedMeanwhile(t *testing.T) {
+	w := newWorld("a", "b", "c")
+	ctx := context.Background()
+	must(t, w.svc.Follow(ctx, "f", "a"))
+	must(t, w.svc.Follow(ctx, "f", "c"))
+	w.read(t, "f")
+	kept, err := w.svc.CreatePost(ctx, "c", "stays", "")
+	must(t, err)
+	gone, err := w.svc.CreatePost(ctx, "a", "deleted", "")
+	must(t, err)
+	hidden, err := w.svc.CreatePost(ctx, "a", "moderated", "")
+	must(t, err)
+	w.bus.Drain(t, w.fanout)
+	if got := w.feeds.IDs("f"); len(got) != 3 {
+		t.Fatalf("feed before: %v", got)
+	}
+	must(t, w.svc.Unfollow(ctx, "f", "a"))
+	must(t, w.svc.DeletePost(ctx, "a", gone.ID))
+	must(t, w.store.HidePost(ctx, hidden, "spam"))
+	evs := w.bus.Pending()
+	slices.SortStableFunc(evs, func(x, y app.Event) int { // post events first
+		return cmp.Compare(btoi(x.Follow != nil), btoi(y.Follow != nil))
+	})
+	for _, ev := range evs {
+		must(t, w.fanout.Handle(ctx, ev))
+	}
+	if got := w.feeds.IDs("f"); !slices.Equal(got, []app.ID{kept.ID}) {
+		t.Fatalf("stored feed after the unfollow: %v, want only %s", got, kept.ID)
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
