@@ -180,7 +180,7 @@ type Deps struct {
 	Brokers     []string
 	Topics      events.Topics
 	GroupPrefix string
-	Events  *events.Metrics
+	Events      *events.Metrics
 	// HTTP is the process's router; a role with Needs.HTTP adds routes.
 	HTTP *echo.Echo
 	// Verify checks a bearer token and returns its user.

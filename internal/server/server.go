@@ -260,14 +260,14 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, b *Backends
 			PostCacheSize: cfg.Feeds.PostCacheSize, PostCacheTTL: cfg.Feeds.PostCacheTTL,
 			PublishWait: cfg.Feeds.PublishWait, Moderation: cfg.Moderation.Rules(),
 		},
-		IDs:      ids.gen,
-		Dispatch: relay.dispatcher(),
-		Caches:   b.Caches,
+		IDs:         ids.gen,
+		Dispatch:    relay.dispatcher(),
+		Caches:      b.Caches,
 		Brokers:     b.Brokers,
 		Topics:      Topics(cfg),
 		GroupPrefix: cfg.Kafka.GroupPrefix,
-		HTTP:     router,
-		Healthy:  b.Ready,
+		HTTP:        router,
+		Healthy:     b.Ready,
 	}
 	d.Store = b.Store
 	// Assigned only when opened: a nil *Producer in an interface is not nil.
