@@ -323,7 +323,14 @@ func TestFaultSuite(t *testing.T) {
 	}
 	total := time.Since(suiteStart)
 
-	cmd := fmt.Sprintf("FEEDSVC_FAULT_SUITE=1 FEEDSVC_FAULT_DURATION=%s go test -count=1 -timeout 45m -run TestFaultSuite ./internal/faults/", duration)
+	// The command as run: the settings that shape the table, then go test.
+	cmd := fmt.Sprintf("FEEDSVC_FAULT_SUITE=1 FEEDSVC_FAULT_DURATION=%s", duration)
+	for _, v := range []string{"FEEDSVC_FAULT_WARMUP", "FEEDSVC_FAULT_RECOVERY", "FEEDSVC_FAULT_CLIENT_TIMEOUT", "FEEDSVC_FAULT_ONLY"} {
+		if x := os.Getenv(v); x != "" {
+			cmd += fmt.Sprintf(" %s=%s", v, x)
+		}
+	}
+	cmd += " go test -count=1 -timeout 45m -run TestFaultSuite ./internal/faults/"
 	table := Markdown(rows, cmd, duration, total)
 	t.Logf("fault suite (%s):\n%s", total.Round(time.Second), table)
 	if path := os.Getenv("FEEDSVC_FAULT_REPORT"); path != "" {
