@@ -62,3 +62,40 @@ func TestMarkdownRows(t *testing.T) {
 		}
 	}
 }
+
+func TestPostsExpect(t *testing.T) {
+	ledger := func(ps ...PostRec) *Ledger {
+		l := &Ledger{}
+		for i := range ps {
+			l.addPost(&ps[i])
+		}
+		return l
+	}
+	ok := PostRec{Status: 201, Phase: PhaseDuring}
+	hung := PostRec{Status: 0, Phase: PhaseDuring}
+	aborted := PostRec{Status: 0, Aborted: true, Phase: PhaseDuring}
+	s500 := PostRec{Status: 500, Phase: PhaseDuring}
+	s503 := PostRec{Status: 503, Phase: PhaseDuring}
+	s503after := PostRec{Status: 503, Phase: PhaseAfter}
+	for _, c := range []struct {
+		name string
+		e    postsExpect
+		l    *Ledger
+		want string // a part of the complaint; "" for none
+	}{
+		{"all201 kept", all201, ledger(ok, ok, aborted), ""},
+		{"all201 no answer", all201, ledger(ok, hung), "1 posts answered otherwise"},
+		{"all201 503", all201, ledger(ok, s503), "503 (during"},
+		{"no5xx no answer", no5xx, ledger(ok, hung), ""},
+		{"no5xx 500", no5xx, ledger(ok, hung, s500), "500 (during"},
+		{"some503 kept", some503, ledger(ok, s503, s503after), ""},
+		{"some503 hang", some503, ledger(ok, s503, hung), "0 (during"},
+		{"some503 none during", some503, ledger(ok, s503after), "no post got 503 during the fault"},
+		{"some503 500", some503, ledger(s503, s500), "500 (during"},
+	} {
+		got := c.e.check(c.l)
+		if (c.want == "") != (got == "") || !strings.Contains(got, c.want) {
+			t.Errorf("%s: check = %q, want %q", c.name, got, c.want)
+		}
+	}
+}
