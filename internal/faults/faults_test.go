@@ -50,8 +50,9 @@ const (
 	some503
 )
 
-// check says how the ledger breaks the promise, or "" when it keeps it.
-func (e postsExpect) check(l *Ledger) string {
+// check says how the ledger breaks the promise ("" when it keeps it), and
+// examples of the answers that broke it (status, phase, latency).
+func (e postsExpect) check(l *Ledger) (why, examples string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var bad []string
@@ -74,16 +75,16 @@ func (e postsExpect) check(l *Ledger) string {
 			bad = append(bad, fmt.Sprintf("%d (%s, %s)", p.Status, p.Phase, p.Latency.Round(time.Millisecond)))
 		}
 	}
-	var why []string
+	var whys []string
 	if len(bad) > 0 {
 		want := map[postsExpect]string{all201: "every post 201", no5xx: "no 5xx", some503: "201 or 503 only"}[e]
-		why = append(why, fmt.Sprintf("want %s; %d posts answered otherwise (status 0: no answer): %s",
-			want, len(bad), strings.Join(bad[:min(len(bad), 10)], ", ")))
+		whys = append(whys, fmt.Sprintf("want %s; %d posts answered otherwise", want, len(bad)))
+		examples = "status 0 is no answer: " + strings.Join(bad[:min(len(bad), 10)], ", ")
 	}
 	if e == some503 && !got503 {
-		why = append(why, "no post got 503 during the fault")
+		whys = append(whys, "no post got 503 during the fault")
 	}
-	return strings.Join(why, "; ")
+	return strings.Join(whys, "; "), examples
 }
 
 // faultRun is the running system of one fault.
@@ -486,9 +487,9 @@ func runFault(t *testing.T, f fault, row *Row, cfg faultConfig) {
 		row.Findings.Dups += ledger.PageDups
 		row.Findings.Details = append(row.Findings.Details, fmt.Sprintf("%d duplicate IDs within feed pages during the load", ledger.PageDups))
 	}
-	if why := f.posts.check(ledger); why != "" {
+	if why, examples := f.posts.check(ledger); why != "" {
 		row.Broken = why
-		t.Errorf("%s: answers to posts: %s", f.name, why)
+		t.Errorf("%s: answers to posts: %s (%s)", f.name, why, examples)
 	}
 	switch {
 	case row.Findings == nil:

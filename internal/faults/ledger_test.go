@@ -84,7 +84,7 @@ func TestPostsExpect(t *testing.T) {
 		want string // a part of the complaint; "" for none
 	}{
 		{"all201 kept", all201, ledger(ok, ok, aborted), ""},
-		{"all201 no answer", all201, ledger(ok, hung), "1 posts answered otherwise"},
+		{"all201 no answer", all201, ledger(ok, hung), "1 posts answered otherwise: status 0 is no answer: 0 (during"},
 		{"all201 503", all201, ledger(ok, s503), "503 (during"},
 		{"no5xx no answer", no5xx, ledger(ok, hung), ""},
 		{"no5xx 500", no5xx, ledger(ok, hung, s500), "500 (during"},
@@ -93,7 +93,11 @@ func TestPostsExpect(t *testing.T) {
 		{"some503 none during", some503, ledger(ok, s503after), "no post got 503 during the fault"},
 		{"some503 500", some503, ledger(s503, s500), "500 (during"},
 	} {
-		got := c.e.check(c.l)
+		why, examples := c.e.check(c.l)
+		got := why
+		if examples != "" {
+			got += ": " + examples
+		}
 		if (c.want == "") != (got == "") || !strings.Contains(got, c.want) {
 			t.Errorf("%s: check = %q, want %q", c.name, got, c.want)
 		}
