@@ -222,9 +222,11 @@ func (c *Checker) checkFeeds(ctx context.Context, f *Findings, live, gone map[st
 			case st == nil && !known(id):
 				f.note(&f.Ghosts, id, "stored feed of %s: post %s was never acknowledged and is not stored", name, id)
 			case st != nil && gone[id] != nil:
-				f.note(&f.Lost, "gone:"+id, "stored feed of %s: holds post %s of %s (followed: %v), %s", name, id, st.rec.Author, follows[st.rec.Author], st.why)
+				f.note(&f.Lost, "gone:"+id, "stored feed of %s: holds post %s of %s (followed: %v), %s%s", name, id, st.rec.Author, follows[st.rec.Author], st.why,
+					c.Ledger.followHistory(name, st.rec.Author))
 			case st != nil && !follows[st.rec.Author]:
-				f.note(&f.Lost, "unfollow:"+name+"/"+st.rec.Author, "stored feed of %s: holds post %s of %s, not followed", name, id, st.rec.Author)
+				f.note(&f.Lost, "unfollow:"+name+"/"+st.rec.Author, "stored feed of %s: holds post %s of %s, not followed%s", name, id, st.rec.Author,
+					c.Ledger.followHistory(name, st.rec.Author))
 			}
 		}
 		var want []string

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -25,43 +27,105 @@ var binary string
 // running, heal ends it after the fault duration.
 type fault struct {
 	name string
-	// needs names what the fault needs beyond single servers; such a fault
-	// runs only when the variable needsEnv[needs] is 1.
-	needs  string
+	// redisCluster runs the row on the 3-node profile's Redis Cluster
+	// instead of a private single redis-server.
+	redisCluster bool
+	// posts is what the answers to POST /v1/posts must be (issue #11, "Must show").
+	posts  postsExpect
 	inject func(r *faultRun) error
 	heal   func(r *faultRun) error
 }
 
+// postsExpect is a promise about the answers to posts, in every phase.
+type postsExpect int
+
 const (
-	needsCluster3 = "the 3-node profile (scripts/testinfra --nodes 3)"
-	needsOutbox   = "the api's outbox and relay (issue #11 point 1)"
+	// every post offered (and not hung up on by the client) answered 201.
+	all201 postsExpect = iota
+	// the api process itself is gone for a while: posts may get no answer,
+	// but no 5xx.
+	no5xx
+	// every post answered 201 or 503 (with no hang), and the fault made
+	// at least one 503.
+	some503
 )
 
-var needsEnv = map[string]string{
-	needsCluster3: "FEEDSVC_FAULTS_CLUSTER3",
-	needsOutbox:   "FEEDSVC_FAULTS_OUTBOX",
+// check says how the ledger breaks the promise ("" when it keeps it), and
+// examples of the answers that broke it (status, phase, latency).
+func (e postsExpect) check(l *Ledger) (why, examples string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var bad []string
+	got503 := false
+	for _, p := range l.Posts {
+		if p.Aborted && p.Status == 0 {
+			continue
+		}
+		ok := false
+		switch e {
+		case all201:
+			ok = p.Status == 201
+		case no5xx:
+			ok = p.Status < 500
+		case some503:
+			ok = p.Status == 201 || p.Status == 503
+			got503 = got503 || (p.Status == 503 && p.Phase == PhaseDuring)
+		}
+		if !ok {
+			bad = append(bad, fmt.Sprintf("%d (%s, %s)", p.Status, p.Phase, p.Latency.Round(time.Millisecond)))
+		}
+	}
+	var whys []string
+	if len(bad) > 0 {
+		want := map[postsExpect]string{all201: "every post 201", no5xx: "no 5xx", some503: "201 or 503 only"}[e]
+		whys = append(whys, fmt.Sprintf("want %s; %d posts answered otherwise", want, len(bad)))
+		examples = "status 0 is no answer: " + strings.Join(bad[:min(len(bad), 10)], ", ")
+	}
+	if e == some503 && !got503 {
+		whys = append(whys, "no post got 503 during the fault")
+	}
+	return strings.Join(whys, "; "), examples
 }
 
 // faultRun is the running system of one fault.
 type faultRun struct {
-	t      *testing.T
-	sys    *System
-	redis  *Redis
-	load   *Load
-	topic  string // the posts topic
-	poison string // the poison event's ID, once written
+	t       *testing.T
+	sys     *System
+	redis   *Redis // the private Redis; nil on a Redis Cluster row
+	infra   *Infra
+	cluster testenv.Cluster3
+	load    *Load
+	topic   string // the posts topic
+	poison  string // the poison event's ID, once written
+	// duration is the fault's; a fault made of steps paces them by it.
+	duration time.Duration
+	killed   string // the server a fault killed, for its heal
+}
+
+// testinfra runs scripts/testinfra --nodes 3 with args (kill, start, pause,
+// resume NAME...) and then, for start and resume, waits until the whole
+// profile is healthy again.
+func testinfra(args ...string) func(r *faultRun) error {
+	return func(r *faultRun) error {
+		if err := r.infra.Do(args...); err != nil {
+			return err
+		}
+		if args[0] != "start" && args[0] != "resume" {
+			return nil
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		return r.infra.WaitHealthy(ctx)
+	}
 }
 
 func killRole(role string) fault {
 	return fault{
 		name:   "kill-" + role,
+		posts:  map[bool]postsExpect{true: no5xx, false: all201}[role == "api"],
 		inject: func(r *faultRun) error { r.sys.Proc(role).Kill(); return nil },
 		heal:   func(r *faultRun) error { r.sys.Restart(role); return nil },
 	}
-}
-
-func notWired(r *faultRun) error {
-	return fmt.Errorf("not wired yet: needs the per-server kill/start commands of scripts/testinfra --nodes 3")
 }
 
 func nothing(*faultRun) error { return nil }
@@ -70,10 +134,49 @@ var faultTable = []fault{
 	killRole("api"), killRole("fanout"), killRole("notifications"),
 	killRole("analytics"), killRole("search"), killRole("moderation"),
 	{
+		// The relay runs in the api process: its crash is the api's, with a
+		// new api (and relay) started at once; the new relay takes the
+		// shards over once the dead one's leases expire.
+		name:  "kill-relay",
+		posts: no5xx,
+		inject: func(r *faultRun) error {
+			r.sys.Proc("api").Kill()
+			r.sys.Restart("api")
+			return nil
+		},
+		heal: nothing,
+	},
+	{
+		// Kafka frozen, so the posts acknowledged meanwhile wait in the
+		// api's outbox; then kill -9 of the api with those events pending,
+		// Kafka back, and a new api whose relay publishes them.
+		name:  "kill-api-between-save-and-publish",
+		posts: no5xx,
+		inject: func(r *faultRun) error {
+			if err := r.infra.Do("pause", "kafka"); err != nil {
+				return err
+			}
+			before := r.load.Ledger.PostCounts().Created
+			time.Sleep(min(r.duration/3, 5*time.Second))
+			pending := r.load.Ledger.PostCounts().Created - before
+			r.sys.Proc("api").Kill()
+			r.t.Logf("kill-api-between-save-and-publish: api killed with Kafka frozen, %d posts acknowledged since the freeze", pending)
+			if pending == 0 {
+				return fmt.Errorf("no post was acknowledged while Kafka was frozen: nothing pending in the outbox to test")
+			}
+			if err := testinfra("resume", "kafka")(r); err != nil {
+				return err
+			}
+			r.sys.Restart("api")
+			return nil
+		},
+		heal: nothing,
+	},
+	{
 		name: "poison-event",
 		inject: func(r *faultRun) error {
 			r.poison = "poison-" + RandHex(6)
-			return publishPoison(strings.Split(os.Getenv("FEEDSVC_KAFKA_BROKERS"), ","), r.topic, r.poison)
+			return publishPoison(r.cluster.KafkaBrokers, r.topic, r.poison)
 		},
 		heal: nothing,
 	},
@@ -113,15 +216,34 @@ var faultTable = []fault{
 			return err
 		},
 	},
-	// Slots for the faults that need control of clustered servers or the outbox.
-	{name: "kafka-all-killed", needs: needsCluster3, inject: notWired, heal: notWired},
-	{name: "kafka-all-frozen", needs: needsCluster3, inject: notWired, heal: notWired},
-	{name: "kafka-one-broker-killed", needs: needsCluster3, inject: notWired, heal: notWired},
-	{name: "cassandra-one-node-down", needs: needsCluster3, inject: notWired, heal: notWired},
-	{name: "cassandra-two-nodes-down", needs: needsCluster3, inject: notWired, heal: notWired},
-	{name: "redis-cluster-master-killed", needs: needsCluster3, inject: notWired, heal: notWired},
-	{name: "kill-relay", needs: needsOutbox, inject: notWired, heal: notWired},
-	{name: "kill-api-between-save-and-publish", needs: needsOutbox, inject: notWired, heal: notWired},
+	{name: "kafka-all-killed", inject: testinfra("kill", "kafka"), heal: testinfra("start", "kafka")},
+	{name: "kafka-all-frozen", inject: testinfra("pause", "kafka"), heal: testinfra("resume", "kafka")},
+	{name: "kafka-one-broker-killed", inject: testinfra("kill", "kafka-2"), heal: testinfra("start", "kafka-2")},
+	{name: "cassandra-one-node-down", inject: testinfra("kill", "cassandra-2"), heal: testinfra("start", "cassandra-2")},
+	{
+		name:   "cassandra-two-nodes-down",
+		posts:  some503,
+		inject: testinfra("kill", "cassandra-2", "cassandra-3"),
+		heal:   testinfra("start", "cassandra-2", "cassandra-3"),
+	},
+	{
+		// The killed master's replica takes over; the old master comes back
+		// as a replica, and the heal waits until every master has one again.
+		name:         "redis-cluster-master-killed",
+		redisCluster: true,
+		inject: func(r *faultRun) error {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			name, err := r.infra.RedisMaster(ctx, r.cluster.RedisClusterAddrs)
+			if err != nil {
+				return err
+			}
+			r.killed = name
+			r.t.Logf("redis-cluster-master-killed: killing master %s", name)
+			return r.infra.Do("kill", name)
+		},
+		heal: func(r *faultRun) error { return testinfra("start", r.killed)(r) },
+	},
 }
 
 func envDuration(t *testing.T, name string, def time.Duration) time.Duration {
@@ -138,21 +260,28 @@ func envDuration(t *testing.T, name string, def time.Duration) time.Duration {
 }
 
 // TestFaultSuite injects each fault of faultTable, one at a time, under
-// steady load against feedsvc run as one process per role, then checks every
-// acknowledged write against every view (see Checker) and reports a row per
-// fault. FEEDSVC_FAULT_DURATION (default 15s) is how long each fault lasts;
+// steady load against feedsvc run as one process per role on the 3-node
+// profile (scripts/testinfra up --nodes 3: Kafka topics at replication 3,
+// a keyspace at replication 3 read at LOCAL_QUORUM), then checks every
+// acknowledged write against every view (see Checker) and the answers to
+// posts against the row's promise, and reports a row per fault.
+// FEEDSVC_FAULT_DURATION (default 15s) is how long each fault lasts;
 // FEEDSVC_FAULT_REPORT=path writes the table as Markdown.
 //
-// The suite takes minutes per fault, so it runs only with
-// FEEDSVC_FAULT_SUITE=1 (scripts/test runs every package at once within
-// its time limit): run it on its own, as CI should.
+// The suite takes minutes, so it runs only with FEEDSVC_FAULT_SUITE=1 (CI
+// runs it on its own, after the other tests); then a missing profile fails
+// the test under CI (testenv.RequireCluster3).
 func TestFaultSuite(t *testing.T) {
 	if os.Getenv("FEEDSVC_FAULT_SUITE") != "1" {
 		t.Skip("the fault suite runs only with FEEDSVC_FAULT_SUITE=1 (minutes per fault; see docs/reliability.md)")
 	}
-	brokers := testenv.Require(t, "FEEDSVC_KAFKA_BROKERS")
-	hosts := testenv.Require(t, "FEEDSVC_CASSANDRA_HOSTS")
-	var err error
+	suiteStart := time.Now()
+	c3 := testenv.RequireCluster3(t)
+	root, err := FindRoot(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	infra := &Infra{Root: root}
 	if binary, err = BuildBinary(t.TempDir()); err != nil {
 		t.Fatal(err)
 	}
@@ -164,39 +293,63 @@ func TestFaultSuite(t *testing.T) {
 	keyspace := "feedsvc_faults_" + runID
 	t.Cleanup(func() {
 		if !t.Failed() {
-			dropKeyspace(t, hosts, keyspace)
+			dropKeyspace(t, c3.CassandraHosts, keyspace)
 		}
 	})
+	only := os.Getenv("FEEDSVC_FAULT_ONLY") // a comma-separated list of rows, for a quick rerun
 
 	var rows []*Row
-	for _, f := range faultTable {
+	for n, f := range faultTable {
+		if only != "" && !slices.Contains(strings.Split(only, ","), f.name) {
+			continue
+		}
 		t.Run(f.name, func(t *testing.T) {
 			row := &Row{Fault: f.name}
 			rows = append(rows, row)
-			if f.needs != "" && os.Getenv(needsEnv[f.needs]) != "1" {
-				row.Skipped = fmt.Sprintf("needs %s (set %s=1)", f.needs, needsEnv[f.needs])
-				t.Skipf("%s: %s", f.name, row.Skipped)
+			// Every row starts on a whole profile: the previous row's heal
+			// (or a failed one) left nothing down or frozen.
+			if err := infra.Heal(10 * time.Minute); err != nil {
+				row.Broken = "the 3-node profile could not be made healthy before the row"
+				t.Fatal(err)
 			}
 			start := time.Now()
-			runFault(t, f, row, faultConfig{brokers: brokers, hosts: hosts, keyspace: keyspace, runID: runID,
-				duration: duration, warmup: warmup, recovery: recovery, timeout: timeout})
+			runFault(t, f, row, faultConfig{cluster: c3, infra: infra, keyspace: keyspace,
+				id: fmt.Sprintf("%s%d", runID, n), duration: duration, warmup: warmup, recovery: recovery, timeout: timeout})
 			row.Took = time.Since(start)
 			t.Logf("%s took %s", f.name, row.Took.Round(time.Second))
 		})
 	}
+	if err := infra.Heal(10 * time.Minute); err != nil {
+		t.Errorf("the 3-node profile is not whole after the suite: %v", err)
+	}
+	total := time.Since(suiteStart)
 
-	cmd := fmt.Sprintf("FEEDSVC_FAULT_SUITE=1 FEEDSVC_FAULT_DURATION=%s go test ./internal/faults -run TestFaultSuite -timeout 0 -v", duration)
-	table := Markdown(rows, cmd, duration)
-	t.Logf("fault suite:\n%s", table)
+	// The command as run: the settings that shape the table, then go test.
+	cmd := fmt.Sprintf("FEEDSVC_FAULT_SUITE=1 FEEDSVC_FAULT_DURATION=%s", duration)
+	for _, v := range []string{"FEEDSVC_FAULT_WARMUP", "FEEDSVC_FAULT_RECOVERY", "FEEDSVC_FAULT_CLIENT_TIMEOUT", "FEEDSVC_FAULT_ONLY"} {
+		if x := os.Getenv(v); x != "" {
+			cmd += fmt.Sprintf(" %s=%s", v, x)
+		}
+	}
+	cmd += " go test -count=1 -timeout 45m -run TestFaultSuite ./internal/faults/"
+	table := Markdown(rows, cmd, duration, total)
+	t.Logf("fault suite (%s):\n%s", total.Round(time.Second), table)
 	if path := os.Getenv("FEEDSVC_FAULT_REPORT"); path != "" {
-		if err := os.WriteFile(path, []byte(table), 0o644); err != nil {
+		doc, err := ReliabilityDoc(table, duration)
+		if err == nil {
+			err = os.WriteFile(path, []byte(doc), 0o644)
+		}
+		if err != nil {
 			t.Fatal(err)
 		}
 	}
 }
 
 type faultConfig struct {
-	brokers, hosts, keyspace, runID     string
+	cluster                             testenv.Cluster3
+	infra                               *Infra
+	keyspace                            string
+	id                                  string // unique to the run and the row
 	duration, warmup, recovery, timeout time.Duration
 }
 
@@ -213,23 +366,34 @@ func runFault(t *testing.T, f fault, row *Row, cfg faultConfig) {
 		}
 		os.RemoveAll(dir)
 	})
-	redis := StartRedis(t, filepath.Join(dir, "redis"))
-	id := cfg.runID + RandHex(2)
+	var redis *Redis
+	redisAddr := strings.Join(cfg.cluster.RedisClusterAddrs, ",")
+	if !f.redisCluster {
+		redis = StartRedis(t, filepath.Join(dir, "redis"))
+		redisAddr = redis.Addr
+	}
+	id := cfg.id + RandHex(1)
 	posts := "flt" + id + ".posts"
 	sys := &System{T: t, Binary: binary, Dir: dir, Env: []string{
-		"FEEDSVC_KAFKA_BROKERS=" + cfg.brokers,
-		"FEEDSVC_CASSANDRA_HOSTS=" + cfg.hosts,
+		"FEEDSVC_KAFKA_BROKERS=" + strings.Join(cfg.cluster.KafkaBrokers, ","),
+		"FEEDSVC_KAFKA_REPLICATION=" + strconv.Itoa(cfg.cluster.KafkaReplication),
+		"FEEDSVC_CASSANDRA_HOSTS=" + strings.Join(cfg.cluster.CassandraHosts, ","),
+		"FEEDSVC_CASSANDRA_REPLICATION=" + cfg.cluster.CassandraReplication,
+		"FEEDSVC_CASSANDRA_CONSISTENCY=LOCAL_QUORUM",
 		"FEEDSVC_CASSANDRA_KEYSPACE=" + cfg.keyspace,
 		"FEEDSVC_TOPIC_POSTS=" + posts,
 		"FEEDSVC_TOPIC_FOLLOWS=flt" + id + ".follows",
-		"FEEDSVC_REDIS_ADDR=" + redis.Addr,
+		"FEEDSVC_REDIS_ADDR=" + redisAddr,
 		"FEEDSVC_MODERATION_BLOCKLIST=" + BlockedTerm,
+		// Consumer groups of their own per row: no rebalance with the
+		// processes of an earlier row, no offsets or checkpoints of theirs.
+		"FEEDSVC_CONSUMER_GROUP_PREFIX=f" + id + "-",
 	}}
 	sys.MustCLI("migrate")
 	sys.Up()
 	defer sys.Down()
 
-	// Run-unique users: the Kafka and Cassandra servers are shared.
+	// Run-unique users: the servers are shared by every row.
 	httpc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 128}}
 	client := func(name string) *Client {
 		return &Client{HTTP: httpc, Base: sys.APIURL, User: name, Token: sys.Token(name)}
@@ -262,7 +426,7 @@ func runFault(t *testing.T, f fault, row *Row, cfg faultConfig) {
 		}
 	}
 
-	run := &faultRun{t: t, sys: sys, redis: redis, load: load, topic: posts}
+	run := &faultRun{t: t, sys: sys, redis: redis, infra: cfg.infra, cluster: cfg.cluster, load: load, topic: posts, duration: cfg.duration}
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	loadDone := make(chan struct{})
 	go func() { defer close(loadDone); load.Run(loadCtx) }()
@@ -323,6 +487,10 @@ func runFault(t *testing.T, f fault, row *Row, cfg faultConfig) {
 		row.Findings.Dups += ledger.PageDups
 		row.Findings.Details = append(row.Findings.Details, fmt.Sprintf("%d duplicate IDs within feed pages during the load", ledger.PageDups))
 	}
+	if why, examples := f.posts.check(ledger); why != "" {
+		row.Broken = why
+		t.Errorf("%s: answers to posts: %s (%s)", f.name, why, examples)
+	}
 	switch {
 	case row.Findings == nil:
 		t.Errorf("%s: no view could be read within %s of the heal: %v", f.name, cfg.recovery, lastErr)
@@ -372,9 +540,9 @@ func publishPoison(brokers []string, topic, id string) error {
 	return err
 }
 
-// dropKeyspace removes the run's keyspace from the shared Cassandra.
-func dropKeyspace(t *testing.T, hosts, keyspace string) {
-	host, port, _ := strings.Cut(strings.Split(hosts, ",")[0], ":")
+// dropKeyspace removes the run's keyspace.
+func dropKeyspace(t *testing.T, hosts []string, keyspace string) {
+	host, port, _ := strings.Cut(hosts[0], ":")
 	cluster := gocql.NewCluster(host)
 	if port != "" {
 		fmt.Sscan(port, &cluster.Port)

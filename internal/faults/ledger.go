@@ -1,7 +1,9 @@
 package faults
 
 import (
+	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -145,4 +147,21 @@ func (l *Ledger) deleteAttempts() map[string][]OpRec {
 		}
 	}
 	return out
+}
+
+// followHistory says how the load's follows and unfollows of from->to were
+// answered, in order, for the details ("" when the load made none).
+func (l *Ledger) followHistory(from, to string) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var parts []string
+	for _, o := range l.Ops {
+		if (o.Op == "follow" || o.Op == "unfollow") && o.User == from && o.Target == to {
+			parts = append(parts, fmt.Sprintf("%s %d (%s)", o.Op, o.Status, o.Phase))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "; load: " + strings.Join(parts, ", ")
 }

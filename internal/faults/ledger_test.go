@@ -48,17 +48,58 @@ func TestMarkdownRows(t *testing.T) {
 		{Fault: "kill-api", Posts: Counts{Offered: 10, Created: 9, NoAnswer: 1}, P99: map[string]time.Duration{PhaseDuring: 1500 * time.Millisecond},
 			Findings: &Findings{}, Recovery: 2 * time.Second},
 		{Fault: "redis-flushall", Findings: &Findings{Lost: 3}},
-		{Fault: "kafka-all-killed", Skipped: "needs the 3-node profile"},
+		{Fault: "kafka-all-killed", Posts: Counts{Offered: 2, Created: 1, C5xx: 1}, Broken: "want every post 201", Findings: &Findings{}, Recovery: time.Second},
 	}
-	md := Markdown(rows, "go test ./internal/faults", 15*time.Second)
+	md := Markdown(rows, "go test ./internal/faults", 15*time.Second, time.Minute)
 	for _, want := range []string{
 		"`go test ./internal/faults`",
-		"| kill-api | 10 | 9 | 0 | 0 | 1 | 0 | 1.5s | 0 | 0 | 0 | 0 | 0 (0) | 2s | pass |",
-		"| redis-flushall | 0 | 0 | 0 | 0 | 0 | 0 | 0s | 3 | 0 | 0 | 0 | 0 (0) | not within the deadline | **FAIL** |",
-		"| kafka-all-killed |", "skipped: needs the 3-node profile",
+		"| kill-api | 10 | 9 | 0 | 0 | 1 | 0 | 1.5s | 0 | 0 | 0 | 0 | 0 (0) | 2s | 0s | pass |",
+		"| redis-flushall | 0 | 0 | 0 | 0 | 0 | 0 | 0s | 3 | 0 | 0 | 0 | 0 (0) | not within the deadline | 0s | **FAIL** |",
+		"| kafka-all-killed | 2 | 1 | 0 | 1 | 0 | 0 | 0s | 0 | 0 | 0 | 0 | 0 (0) | 1s | 0s | **FAIL**: want every post 201 |",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q:\n%s", want, md)
+		}
+	}
+}
+
+func TestPostsExpect(t *testing.T) {
+	ledger := func(ps ...PostRec) *Ledger {
+		l := &Ledger{}
+		for i := range ps {
+			l.addPost(&ps[i])
+		}
+		return l
+	}
+	ok := PostRec{Status: 201, Phase: PhaseDuring}
+	hung := PostRec{Status: 0, Phase: PhaseDuring}
+	aborted := PostRec{Status: 0, Aborted: true, Phase: PhaseDuring}
+	s500 := PostRec{Status: 500, Phase: PhaseDuring}
+	s503 := PostRec{Status: 503, Phase: PhaseDuring}
+	s503after := PostRec{Status: 503, Phase: PhaseAfter}
+	for _, c := range []struct {
+		name string
+		e    postsExpect
+		l    *Ledger
+		want string // a part of the complaint; "" for none
+	}{
+		{"all201 kept", all201, ledger(ok, ok, aborted), ""},
+		{"all201 no answer", all201, ledger(ok, hung), "1 posts answered otherwise: status 0 is no answer: 0 (during"},
+		{"all201 503", all201, ledger(ok, s503), "503 (during"},
+		{"no5xx no answer", no5xx, ledger(ok, hung), ""},
+		{"no5xx 500", no5xx, ledger(ok, hung, s500), "500 (during"},
+		{"some503 kept", some503, ledger(ok, s503, s503after), ""},
+		{"some503 hang", some503, ledger(ok, s503, hung), "0 (during"},
+		{"some503 none during", some503, ledger(ok, s503after), "no post got 503 during the fault"},
+		{"some503 500", some503, ledger(s503, s500), "500 (during"},
+	} {
+		why, examples := c.e.check(c.l)
+		got := why
+		if examples != "" {
+			got += ": " + examples
+		}
+		if (c.want == "") != (got == "") || !strings.Contains(got, c.want) {
+			t.Errorf("%s: check = %q, want %q", c.name, got, c.want)
 		}
 	}
 }
