@@ -100,7 +100,12 @@ func TestNodeLease(t *testing.T) {
 			}
 			done := make(chan error, 1)
 			go func() { done <- server.Run(ctx, cfg, log, b, rows, ln) }()
-			gen := <-ids
+			var gen *app.IDGen
+			select {
+			case gen = <-ids:
+			case err := <-done:
+				t.Fatalf("Run returned before building the role: %v", err)
+			}
 			id, err := gen.Next()
 			if err != nil {
 				t.Fatal(err)
