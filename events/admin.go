@@ -63,12 +63,9 @@ func EnsureTopics(brokers []string, topics Topics, spec TopicSpec) error {
 // ensureMinInsync sets min.insync.replicas on an existing topic by the rule
 // for its smallest partition replication.
 func ensureMinInsync(admin sarama.ClusterAdmin, name string) error {
-	md, err := admin.DescribeTopics([]string{name})
+	md, err := describeCreated(admin, name)
 	if err != nil {
-		return fmt.Errorf("describe topic %s: %w", name, err)
-	}
-	if len(md) != 1 || !errors.Is(md[0].Err, sarama.ErrNoError) || len(md[0].Partitions) == 0 {
-		return fmt.Errorf("describe topic %s: no partitions in %+v", name, md)
+		return err
 	}
 	replication := len(md[0].Partitions[0].Replicas)
 	for _, p := range md[0].Partitions {
@@ -93,6 +90,29 @@ func ensureMinInsync(admin sarama.ClusterAdmin, name string) error {
 		return fmt.Errorf("set %s=%s on topic %s: %w", configMinInsync, want, name, err)
 	}
 	return nil
+}
+
+// describeCreated describes a topic that exists. A topic created a moment
+// ago may not have reached the metadata of the broker that answers yet (it
+// reports the topic unknown or without partitions), so that is retried for a
+// few seconds.
+func describeCreated(admin sarama.ClusterAdmin, name string) ([]*sarama.TopicMetadata, error) {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		md, err := admin.DescribeTopics([]string{name})
+		if err != nil {
+			return nil, fmt.Errorf("describe topic %s: %w", name, err)
+		}
+		if len(md) == 1 && errors.Is(md[0].Err, sarama.ErrNoError) && len(md[0].Partitions) > 0 {
+			return md, nil
+		}
+		propagating := len(md) == 1 && (errors.Is(md[0].Err, sarama.ErrNoError) ||
+			errors.Is(md[0].Err, sarama.ErrUnknownTopicOrPartition) || errors.Is(md[0].Err, sarama.ErrLeaderNotAvailable))
+		if !propagating || time.Now().After(deadline) {
+			return nil, fmt.Errorf("describe topic %s: no partitions in %+v", name, md)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // Health checks the cluster for readiness probes with one long-lived

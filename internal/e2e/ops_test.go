@@ -12,9 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/IBM/sarama"
-
-	"github.com/feedsvc/feedsvc/events"
+	"github.com/feedsvc/feedsvc/internal/testenv"
 )
 
 // TestVersion: the version stamped at build time (-X main.version).
@@ -187,32 +185,6 @@ func (s *system) brokers() []string {
 	return []string{m[1]}
 }
 
-// publishPoison writes an event to topic that no consumer can decode (its
-// post payload is cut short), so every group dead-letters it at once,
-// without retries.
-func publishPoison(t *testing.T, brokers []string, topic, id string) {
-	t.Helper()
-	p, err := sarama.NewSyncProducer(brokers, events.SaramaConfig("e2e-poison"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	header := func(k, v string) sarama.RecordHeader { return sarama.RecordHeader{Key: []byte(k), Value: []byte(v)} }
-	_, _, err = p.SendMessage(&sarama.ProducerMessage{
-		Topic: topic,
-		Key:   sarama.StringEncoder(id),
-		Value: sarama.StringEncoder(`{"id":"1","author":`),
-		Headers: []sarama.RecordHeader{
-			header("ce_specversion", "1.0"), header("ce_id", id), header("ce_type", "post.created"),
-			header("ce_source", "feedsvc"), header("ce_time", time.Now().UTC().Format(time.RFC3339Nano)),
-			header("content-type", "application/json"),
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
 // deadLetter is one row of `feedsvc dlq list`.
 type deadLetter struct {
 	topic, id, typ, err string
@@ -263,7 +235,9 @@ func TestDeadLetterTools(t *testing.T) {
 		s.up()
 		posts := s.topic("posts")
 		id := "post.created:poison" + s.suffix
-		publishPoison(t, s.brokers(), posts, id)
+		if err := testenv.PublishPoison(s.brokers(), posts, id); err != nil {
+			t.Fatal(err)
+		}
 		notifier := s.consumer(group)
 		eventually(t, "the poison event is dead-lettered", func() error {
 			if n := notifier.metric("feedsvc_events_dead_lettered_total", notifier.groupLabel(group)); n < 1 {

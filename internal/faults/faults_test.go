@@ -13,10 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/IBM/sarama"
 	"github.com/gocql/gocql"
 
-	"github.com/feedsvc/feedsvc/events"
 	"github.com/feedsvc/feedsvc/internal/testenv"
 )
 
@@ -176,7 +174,7 @@ var faultTable = []fault{
 		name: "poison-event",
 		inject: func(r *faultRun) error {
 			r.poison = "poison-" + RandHex(6)
-			return publishPoison(r.cluster.KafkaBrokers, r.topic, r.poison)
+			return testenv.PublishPoison(r.cluster.KafkaBrokers, r.topic, r.poison)
 		},
 		heal: nothing,
 	},
@@ -516,28 +514,6 @@ func mustStatus(t *testing.T, a Answer, want int) {
 	if a.Status != want {
 		t.Fatalf("setup request: %d %s %v, want %d", a.Status, a.Body, a.Err, want)
 	}
-}
-
-// publishPoison writes an event no consumer can decode (its post payload is
-// cut short) straight to topic.
-func publishPoison(brokers []string, topic, id string) error {
-	p, err := sarama.NewSyncProducer(brokers, events.SaramaConfig("faults-poison"))
-	if err != nil {
-		return err
-	}
-	defer p.Close()
-	header := func(k, v string) sarama.RecordHeader { return sarama.RecordHeader{Key: []byte(k), Value: []byte(v)} }
-	_, _, err = p.SendMessage(&sarama.ProducerMessage{
-		Topic: topic,
-		Key:   sarama.StringEncoder(id),
-		Value: sarama.StringEncoder(`{"id":"1","author":`),
-		Headers: []sarama.RecordHeader{
-			header("ce_specversion", "1.0"), header("ce_id", id), header("ce_type", "post.created"),
-			header("ce_source", "feedsvc"), header("ce_time", time.Now().UTC().Format(time.RFC3339Nano)),
-			header("content-type", "application/json"),
-		},
-	})
-	return err
 }
 
 // dropKeyspace removes the run's keyspace.
