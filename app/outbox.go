@@ -10,11 +10,13 @@ import (
 )
 
 // The transactional outbox: every event the api emits is written by the
-// store in the same atomic write as the change it announces (a post, its
-// deletion, a follow edge), as an OutboxRecord. A Relay publishes the
-// records to the log, in order per shard, so an event exists exactly when
-// its change does: a crash or a Kafka outage delays events, never loses
-// them, and a change that was not written announces nothing.
+// store together with the change it announces (a post, its deletion, a
+// follow edge), as an OutboxRecord: in the same atomic write, or first,
+// with the relay completing the change (Outbox.CompleteOutbox) when the
+// write after it did not land. A Relay publishes the records to the log,
+// in order per shard, so an event exists exactly when its change does: a
+// crash or a Kafka outage delays events, never loses them, and a change
+// that was not written announces nothing.
 
 // OutboxShards is how many shards the outbox has. A record's shard is a
 // hash of its event's partition key (the author, the follower), so one
@@ -79,6 +81,14 @@ type Outbox interface {
 	// SetOutboxCursor moves shard's cursor; a store may then drop the
 	// records at or below it.
 	SetOutboxCursor(ctx context.Context, shard int, cursor ID) error
+	// CompleteOutbox makes sure the changes recs announce are in the
+	// store before the relay publishes them. A store that writes a change
+	// and its record in one atomic write has nothing to do. One that
+	// writes the record first and the change after it (so that no single
+	// write spans replicas that may be down) writes the change again here,
+	// idempotently and without undoing anything that came after it: a
+	// post deleted since stays deleted.
+	CompleteOutbox(ctx context.Context, recs []OutboxRecord) error
 }
 
 // ShardLeases lends outbox shards to relays, so that with several api

@@ -21,7 +21,7 @@ const (
 	DefaultRelayPoll = 250 * time.Millisecond
 	// DefaultRelayGrace is how late a record may become visible in the
 	// store after its ID was made: a write that timed out and was applied
-	// later (a logged batch is replayed by Cassandra within seconds), or a
+	// later (a write that timed out on the client but reached replicas), or a
 	// writer whose clock is behind. The cursor stays this far behind, and
 	// the sweep rereads that window.
 	DefaultRelayGrace = 2 * time.Minute
@@ -81,6 +81,7 @@ type Relay struct {
 	workers map[int]*shardRelay
 
 	published atomic.Int64
+	completed atomic.Int64
 	failures  atomic.Int64
 }
 
@@ -92,13 +93,15 @@ type RelayStats struct {
 	// as far as they were read (at most relayMaxPending per shard).
 	Pending int
 	Oldest  time.Time
-	// Published and Failures count events published and failed publishes.
-	Published, Failures int64
+	// Published and Failures count events published and failed publishes;
+	// Completed counts records whose change the relay wrote again
+	// (Outbox.CompleteOutbox) because it did not know it landed.
+	Published, Completed, Failures int64
 }
 
 // Stats reports the relay's state.
 func (r *Relay) Stats() RelayStats {
-	s := RelayStats{Published: r.published.Load(), Failures: r.failures.Load()}
+	s := RelayStats{Published: r.published.Load(), Completed: r.completed.Load(), Failures: r.failures.Load()}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, w := range r.workers {
@@ -125,13 +128,18 @@ func (r *Relay) worker(s int) *shardRelay {
 
 // Dispatch implements Dispatcher: it wakes the shard's relay and waits
 // until rec is published or ctx ends. It returns at once when this process
-// does not relay the shard, or while publishing fails.
+// does not relay the shard, or while publishing fails. rec's change is in
+// the store (it is handed over once written), so the relay need not
+// complete it.
 func (r *Relay) Dispatch(ctx context.Context, rec OutboxRecord) {
 	w := r.worker(rec.Shard)
 	if w == nil {
 		return
 	}
 	w.mu.Lock()
+	if !w.published[rec.ID] {
+		w.applied[rec.ID] = true
+	}
 	if w.failing || w.published[rec.ID] {
 		w.mu.Unlock()
 		return
@@ -311,6 +319,7 @@ type shardRelay struct {
 	mu        sync.Mutex
 	waiters   map[ID][]chan struct{}
 	published map[ID]bool // records above cursor published by this process
+	applied   map[ID]bool // records whose change is known written (Dispatch)
 	failing   bool
 	pendingN  int
 	oldest    ID
@@ -333,7 +342,7 @@ type shardRelay struct {
 func newShardRelay(shard int) *shardRelay {
 	return &shardRelay{
 		shard: shard, kick: make(chan struct{}, 1), stopc: make(chan struct{}),
-		waiters: map[ID][]chan struct{}{}, published: map[ID]bool{}, queued: map[ID]bool{},
+		waiters: map[ID][]chan struct{}{}, published: map[ID]bool{}, applied: map[ID]bool{}, queued: map[ID]bool{},
 	}
 }
 
@@ -544,6 +553,9 @@ func (r *Relay) publish(ctx context.Context, w *shardRelay) error {
 			return fmt.Errorf("outbox shard %d: %w", w.shard, err)
 		}
 		batch := w.pending[:min(len(w.pending), relayBatch)]
+		if err := r.complete(ctx, w, batch); err != nil {
+			return err
+		}
 		evs := make([]Event, len(batch))
 		for i, rec := range batch {
 			evs[i] = rec.Event
@@ -561,6 +573,7 @@ func (r *Relay) publish(ctx context.Context, w *shardRelay) error {
 			ids[i] = rec.ID
 			w.published[rec.ID] = true
 			delete(w.queued, rec.ID)
+			delete(w.applied, rec.ID)
 			for _, ch := range w.waiters[rec.ID] {
 				close(ch)
 			}
@@ -577,6 +590,33 @@ func (r *Relay) publish(ctx context.Context, w *shardRelay) error {
 			r.log().Warn("outbox: published records not marked done (a later relay may publish them again)", "shard", w.shard, "err", err)
 		}
 	}
+	return nil
+}
+
+// complete has the store write again the changes of the records in batch
+// not known to have landed (not handed over by Dispatch): found by a scan,
+// they may come from a write that failed or crashed after its record.
+func (r *Relay) complete(ctx context.Context, w *shardRelay, batch []OutboxRecord) error {
+	var unknown []OutboxRecord
+	w.mu.Lock()
+	for _, rec := range batch {
+		if !w.applied[rec.ID] {
+			unknown = append(unknown, rec)
+		}
+	}
+	w.mu.Unlock()
+	if len(unknown) == 0 {
+		return nil
+	}
+	if err := r.Outbox.CompleteOutbox(ctx, unknown); err != nil {
+		return fmt.Errorf("outbox shard %d: %w", w.shard, err)
+	}
+	r.completed.Add(int64(len(unknown)))
+	w.mu.Lock()
+	for _, rec := range unknown {
+		w.applied[rec.ID] = true // not again when the publish is retried
+	}
+	w.mu.Unlock()
 	return nil
 }
 
@@ -613,6 +653,11 @@ func (r *Relay) advance(ctx context.Context, w *shardRelay, now time.Time) {
 	for id := range w.published {
 		if id <= c {
 			delete(w.published, id)
+		}
+	}
+	for id := range w.applied {
+		if id <= c {
+			delete(w.applied, id)
 		}
 	}
 	w.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"testing"
 	"time"
 
@@ -94,6 +95,7 @@ func TestRelayPublishesWhatWaitedThroughAnOutage(t *testing.T) {
 	bus.SetDown(true)
 	relay := &app.Relay{Outbox: store, Publisher: bus, Poll: 10 * time.Millisecond, Log: slog.New(slog.DiscardHandler)}
 	runRelay(t, relay)
+	eventually(t, "the relay running", func() bool { return relay.Stats().Shards == app.OutboxShards })
 	svc := &app.Service{Posts: store, Graph: store, Dispatch: relay, DispatchWait: 50 * time.Millisecond,
 		IDs: app.NewIDGen(1), Log: slog.New(slog.DiscardHandler)}
 	var recs []app.OutboxRecord
@@ -114,8 +116,12 @@ func TestRelayPublishesWhatWaitedThroughAnOutage(t *testing.T) {
 	bus.SetDown(false)
 	eventually(t, "the backlog published", func() bool { return len(bus.Pending()) >= len(recs) && allDone(store) })
 	checkPublished(t, bus, recs)
-	if s := relay.Stats(); s.Pending != 0 || int(s.Published) != len(recs) {
+	if s := relay.Stats(); s.Pending != 0 || int(s.Published) != len(recs) || s.Completed != 0 {
 		t.Fatalf("stats after the outage: %+v", s)
+	}
+	// Handed over once written: nothing to complete.
+	if c := store.Completed(); len(c) != 0 {
+		t.Fatalf("records of this process's writes were completed: %v", c)
 	}
 }
 
@@ -126,6 +132,24 @@ func TestRelayFindsRecordsItWasNotHanded(t *testing.T) {
 	recs := savePosts(t, store, app.NewIDGen(2), 5, "ann", "bob")
 	eventually(t, "records found by polling", func() bool { return len(bus.Pending()) >= len(recs) })
 	checkPublished(t, bus, recs)
+	// Nobody said their changes landed: each was completed, once.
+	completed := store.Completed()
+	slices.Sort(completed)
+	if want := recordIDs(recs); !slices.Equal(completed, want) {
+		t.Fatalf("completed %v, want %v", completed, want)
+	}
+	if s := relay.Stats(); int(s.Completed) != len(recs) {
+		t.Fatalf("stats: %+v, want %d completed", s, len(recs))
+	}
+}
+
+func recordIDs(recs []app.OutboxRecord) []app.ID {
+	ids := make([]app.ID, len(recs))
+	for i, r := range recs {
+		ids[i] = r.ID
+	}
+	slices.Sort(ids)
+	return ids
 }
 
 func TestRelaySharesShardsAndTakesOver(t *testing.T) {

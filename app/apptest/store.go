@@ -26,7 +26,8 @@ type Store struct {
 	cursors   map[int]app.ID
 	keys      map[[2]string]app.KeyBinding
 	// FailSave makes the next SavePost fail with it, writing nothing.
-	FailSave error
+	FailSave  error
+	completed []app.ID
 }
 
 var (
@@ -103,6 +104,24 @@ func (s *Store) SetOutboxCursor(_ context.Context, shard int, c app.ID) error {
 	defer s.mu.Unlock()
 	s.cursors[shard] = c
 	return nil
+}
+
+// CompleteOutbox implements app.Outbox: the Store writes a change and its
+// record at once, so there is nothing to complete; it remembers the calls.
+func (s *Store) CompleteOutbox(_ context.Context, recs []app.OutboxRecord) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range recs {
+		s.completed = append(s.completed, r.ID)
+	}
+	return nil
+}
+
+// Completed lists the records CompleteOutbox was given, in order.
+func (s *Store) Completed() []app.ID {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.completed)
 }
 
 // Outbox returns every record, in ID order.

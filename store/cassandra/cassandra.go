@@ -173,7 +173,10 @@ func newCluster(cfg Config, keyspace string, log *slog.Logger) (*gocql.ClusterCo
 	// another host is safe. LWTs opt out (see lwt), because a retried CAS
 	// could report "not applied" for a change its first attempt made.
 	c.RetryPolicy = &gocql.SimpleRetryPolicy{NumRetries: 2}
-	c.PoolConfig.HostSelectionPolicy = gocql.TokenAwareHostPolicy(gocql.RoundRobinHostPolicy())
+	c.PoolConfig.HostSelectionPolicy = newQuorumGuard(gocql.TokenAwareHostPolicy(gocql.RoundRobinHostPolicy()))
+	// A node seen down is tried again this often (gocql: every 60 s), in
+	// case its "up" event was missed: the guard counts it down meanwhile.
+	c.ReconnectInterval = 5 * time.Second
 	return c, nil
 }
 
@@ -214,6 +217,9 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
 	if err := s.checkMigrated(ctx, cfg.Keyspace); err != nil {
 		session.Close()
 		return nil, err
+	}
+	if err := c.PoolConfig.HostSelectionPolicy.(*quorumGuard).watch(ctx, session, cfg.Keyspace); err != nil {
+		log.Warn("cassandra: keyspace replication unknown: requests wait for the coordinator's timeout when too few nodes are up", "err", err)
 	}
 	log.Info("cassandra: connected", "hosts", cfg.Hosts, "keyspace", cfg.Keyspace)
 	return s, nil

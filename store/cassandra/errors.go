@@ -16,7 +16,7 @@ import (
 // not 500 and callers can tell an outage from a bad query.
 func failf(format string, args ...any) error {
 	err := fmt.Errorf(format, args...)
-	if unavailable(err) {
+	if unavailable(err) && !errors.Is(err, app.ErrUnavailable) {
 		return fmt.Errorf("%w (%w)", err, app.ErrUnavailable)
 	}
 	return err

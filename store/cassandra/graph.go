@@ -3,6 +3,7 @@ package cassandra
 import (
 	"context"
 	"errors"
+	"fmt"
 	"hash/fnv"
 	"strconv"
 	"strings"
@@ -76,7 +77,7 @@ func (s *Store) IsFollowing(ctx context.Context, follower, followee string) (boo
 }
 
 // Follow implements app.Graph. The LWT on follows decides whether the edge
-// is new; the followers row and out follow in one logged batch. A call
+// is new; out, then the followers row, follow it. A call
 // that finds the edge but not its followers row repairs what an earlier
 // call left halfway (the LWT applied, the batch not) and announces it then.
 func (s *Store) Follow(ctx context.Context, follower, followee string, out ...app.OutboxRecord) (bool, error) {
@@ -104,8 +105,8 @@ func (s *Store) Unfollow(ctx context.Context, follower, followee string, out ...
 }
 
 // edgeIndex brings the followers row in line with the edge (present or
-// not), with out in the same logged batch, when the LWT applied or the row
-// disagrees; it reports whether it wrote.
+// not), after writing out, when the LWT applied or the row disagrees; it
+// reports whether it wrote.
 func (s *Store) edgeIndex(ctx context.Context, follower, followee string, applied, present bool, out []app.OutboxRecord) (bool, error) {
 	bucket := followerBucket(follower)
 	if !applied {
@@ -123,19 +124,30 @@ func (s *Store) edgeIndex(ctx context.Context, follower, followee string, applie
 			return false, nil
 		}
 	}
-	b := s.session.NewBatch(gocql.LoggedBatch).WithContext(ctx)
-	if present {
-		b.Query(`INSERT INTO followers (followee, bucket, follower) VALUES (?, ?, ?)`, followee, bucket, follower)
-	} else {
-		b.Query(`DELETE FROM followers WHERE followee = ? AND bucket = ? AND follower = ?`, followee, bucket, follower)
+	// The records first, the index row after them (see SavePost): a row
+	// that did not land is put right by the relay (CompleteOutbox) or by
+	// the next call.
+	if err := s.writeOutbox(ctx, out); err != nil {
+		return false, fmt.Errorf("cassandra: follow %s -> %s: %w", follower, followee, err)
 	}
-	if err := addOutbox(b, out); err != nil {
-		return false, err
+	q := s.session.Query(`INSERT INTO followers (followee, bucket, follower) VALUES (?, ?, ?)`, followee, bucket, follower)
+	if !present {
+		q = s.session.Query(`DELETE FROM followers WHERE followee = ? AND bucket = ? AND follower = ?`, followee, bucket, follower)
 	}
-	if err := s.session.ExecuteBatch(b); err != nil {
+	if err := q.WithContext(ctx).Exec(); err != nil {
 		return false, failf("cassandra: follow %s -> %s: followers index: %w", follower, followee, err)
 	}
 	return true, nil
+}
+
+// repairEdge brings the followers row in line with the follows table.
+func (s *Store) repairEdge(ctx context.Context, f app.Follow) error {
+	present, err := s.IsFollowing(ctx, f.Follower, f.Followee)
+	if err != nil {
+		return err
+	}
+	_, err = s.edgeIndex(ctx, f.Follower, f.Followee, false, present, nil)
+	return err
 }
 
 // maxBucketReads bounds the bucket queries one Followers call has in flight,

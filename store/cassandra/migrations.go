@@ -158,8 +158,8 @@ var migrations = []migration{
 		version: 5,
 		name:    "transactional outbox and idempotency keys",
 		stmts: []string{
-			// The events of api writes, in the same logged batch as the
-			// change. Partitions are (shard, ten minutes), so a relay
+			// The events of api writes, written before the change (see
+			// SavePost). Partitions are (shard, ten minutes), so a relay
 			// reads bounded partitions and never scans rows it deleted:
 			// published records are marked done, and everything expires
 			// after 7 days (a Kafka outage longer than that loses the

@@ -27,17 +27,42 @@ const (
 
 func bucketOf(t time.Time) int64 { return t.UnixMilli() / outboxBucket.Milliseconds() }
 
-// addOutbox adds the inserts of out to b, the batch of the change they
-// announce. The insert leaves done alone, so a record written again (an
-// idempotent retry) keeps its mark.
-func addOutbox(b *gocql.Batch, out []app.OutboxRecord) error {
+// writeOutbox writes the records, each a single-partition write. The
+// insert leaves done alone, so a record written again (an idempotent
+// retry) keeps its mark.
+func (s *Store) writeOutbox(ctx context.Context, out []app.OutboxRecord) error {
 	for _, r := range out {
 		v, err := r.Payload()
 		if err != nil {
 			return err
 		}
-		b.Query(`INSERT INTO outbox (shard, bucket, id, event) VALUES (?, ?, ?, ?)`,
-			r.Shard, bucketOf(r.ID.Time()), int64(r.ID), v)
+		err = s.session.Query(`INSERT INTO outbox (shard, bucket, id, event) VALUES (?, ?, ?, ?)`,
+			r.Shard, bucketOf(r.ID.Time()), int64(r.ID), v).WithContext(ctx).Exec()
+		if err != nil {
+			return failf("outbox record %s: %w", r.ID, err)
+		}
+	}
+	return nil
+}
+
+// CompleteOutbox implements app.Outbox: the store writes a record before
+// its change, so the change is written again, the same way (at the same
+// timestamp for a post: a deletion or moderation since wins over it).
+func (s *Store) CompleteOutbox(ctx context.Context, recs []app.OutboxRecord) error {
+	for _, r := range recs {
+		ev := r.Event
+		var err error
+		switch {
+		case ev.Type == app.PostCreated && ev.Post != nil:
+			err = s.writePost(ctx, *ev.Post)
+		case ev.Type == app.PostDeleted && ev.Post != nil:
+			err = s.deletePost(ctx, *ev.Post, ev.Time)
+		case (ev.Type == app.UserFollowed || ev.Type == app.UserUnfollowed) && ev.Follow != nil:
+			err = s.repairEdge(ctx, *ev.Follow)
+		}
+		if err != nil {
+			return failf("cassandra: complete outbox record %s (%s): %w", r.ID, ev.ID, err)
+		}
 	}
 	return nil
 }

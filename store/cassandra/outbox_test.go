@@ -147,3 +147,64 @@ func TestOutboxScanCrossesBuckets(t *testing.T) {
 		t.Fatalf("scan after the first, limit 2: %v %v", got, err)
 	}
 }
+
+// TestCompleteOutboxWritesWhatDidNotLand: SavePost, DeletePost and Follow
+// write the record before the change; when the change did not land (a
+// crash, a failed write), CompleteOutbox writes it from the record.
+func TestCompleteOutboxWritesWhatDidNotLand(t *testing.T) {
+	_, s := migrated(t, "feedsvc_complete_")
+	ctx := context.Background()
+	gen := app.NewIDGen(7)
+	record := func(typ string, p *app.Post, f *app.Follow) app.OutboxRecord {
+		id, err := gen.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return app.NewOutboxRecord(id, app.Event{ID: typ + ":" + id.String(), Type: typ, Time: time.Now().UTC(), Post: p, Follow: f})
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	id, err := gen.Next()
+	must(err)
+	p := app.Post{ID: id, Author: "a", Text: "only its record landed", CreatedAt: id.Time().UTC()}
+	created := record(app.PostCreated, &p, nil)
+	must(s.writeOutbox(ctx, []app.OutboxRecord{created}))
+	if got, _ := s.GetPosts(ctx, []app.ID{p.ID}); len(got) != 0 {
+		t.Fatal("the post exists before CompleteOutbox")
+	}
+	must(s.CompleteOutbox(ctx, []app.OutboxRecord{created}))
+	got, err := s.GetPosts(ctx, []app.ID{p.ID})
+	must(err)
+	if got[p.ID] != p {
+		t.Fatalf("completed post = %+v, want %+v", got[p.ID], p)
+	}
+	if tl, err := s.AuthorPosts(ctx, "a", 0, 10); err != nil || len(tl) != 1 || tl[0] != p {
+		t.Fatalf("timeline after completion: %+v %v", tl, err)
+	}
+
+	deleted := record(app.PostDeleted, &app.Post{ID: p.ID, Author: "a"}, nil)
+	must(s.writeOutbox(ctx, []app.OutboxRecord{deleted}))
+	must(s.CompleteOutbox(ctx, []app.OutboxRecord{deleted}))
+	if got, _ := s.GetPosts(ctx, []app.ID{p.ID}); len(got) != 0 {
+		t.Fatalf("post present after its deletion was completed: %+v", got)
+	}
+	if d, err := s.WasDeleted(ctx, p.ID); err != nil || !d {
+		t.Fatalf("WasDeleted after completion = %v %v", d, err)
+	}
+	if tl, _ := s.AuthorPosts(ctx, "a", 0, 10); len(tl) != 0 {
+		t.Fatalf("timeline after the deletion was completed: %+v", tl)
+	}
+
+	// The follow's LWT applied; the record landed, the followers row not.
+	must(s.session.Query(`INSERT INTO follows (follower, followee, created_at) VALUES ('b', 'a', toTimestamp(now()))`).Exec())
+	follow := record(app.UserFollowed, nil, &app.Follow{Follower: "b", Followee: "a"})
+	must(s.writeOutbox(ctx, []app.OutboxRecord{follow}))
+	must(s.CompleteOutbox(ctx, []app.OutboxRecord{follow}))
+	if f, _, err := s.Followers(ctx, "a", "", 10); err != nil || len(f) != 1 || f[0] != "b" {
+		t.Fatalf("followers of a after completion = %v %v", f, err)
+	}
+}

@@ -23,10 +23,16 @@ const getConcurrency = 32
 // The format sorts lexically in time order.
 func month(id app.ID) string { return id.Time().UTC().Format("2006-01") }
 
-// SavePost implements app.PostStore. The writes are plain upserts, so saving
-// again is harmless; a logged batch makes sure that once any of them lands
-// all of them eventually do, so a post never lacks its timeline entry or
-// its event (the outbox record).
+// SavePost implements app.PostStore. It writes the post's outbox records
+// first and the post after them, as plain upserts at the timestamp of the
+// post's ID: saving again is harmless, and a later delete or moderation
+// always wins over it. Not one logged batch: its batchlog goes to two other
+// nodes, and with one of three nodes dead but not yet convicted by the
+// failure detector (seconds to tens of seconds) every such batch timed out,
+// where a write at LOCAL_QUORUM needs only two replicas. A record whose
+// post did not land (a crash, a failed write) is completed by the relay
+// (CompleteOutbox) before its event goes out, so a post never lacks its
+// event and an event never lacks its post.
 //
 // A different post under the same ID is refused (app.ErrIDConflict) by a
 // read first, not an LWT: leased nodes and a monotonic generator make IDs
@@ -43,21 +49,26 @@ func (s *Store) SavePost(ctx context.Context, p app.Post, out ...app.OutboxRecor
 	if ok && stored.Conflicts(p) {
 		return fmt.Errorf("cassandra: save post %s by %s: %w (held by a post of %s)", p.ID, p.Author, app.ErrIDConflict, stored.Author)
 	}
+	if err := s.writeOutbox(ctx, out); err != nil {
+		return fmt.Errorf("cassandra: save post %s: %w", p.ID, err)
+	}
+	if err := s.writePost(ctx, p); err != nil {
+		return failf("cassandra: save post %s: %w", p.ID, err)
+	}
+	return nil
+}
+
+// writePost writes p's rows at the timestamp of its ID (see SavePost).
+func (s *Store) writePost(ctx context.Context, p app.Post) error {
 	m := month(p.ID)
 	created := p.CreatedAt.UTC()
-	b := s.session.NewBatch(gocql.LoggedBatch).WithContext(ctx)
+	b := s.session.NewBatch(gocql.UnloggedBatch).WithContext(ctx).WithTimestamp(p.ID.Time().UnixMicro())
 	b.Query(`INSERT INTO posts (id, author, text, created_at, moderated) VALUES (?, ?, ?, ?, ?)`,
 		int64(p.ID), p.Author, p.Text, created, p.Moderated)
 	b.Query(`INSERT INTO posts_by_author (author, month, id, text, created_at, moderated) VALUES (?, ?, ?, ?, ?, ?)`,
 		p.Author, m, int64(p.ID), p.Text, created, p.Moderated)
 	b.Query(`INSERT INTO user_post_months (author, month) VALUES (?, ?)`, p.Author, m)
-	if err := addOutbox(b, out); err != nil {
-		return err
-	}
-	if err := s.session.ExecuteBatch(b); err != nil {
-		return failf("cassandra: save post %s: %w", p.ID, err)
-	}
-	return nil
+	return s.session.ExecuteBatch(b)
 }
 
 // GetPosts implements app.PostStore.
@@ -130,37 +141,42 @@ func (s *Store) getPost(ctx context.Context, id app.ID) (p app.Post, ok bool, er
 }
 
 // DeletePost implements app.PostStore. Deleting a missing post writes
-// tombstones and is not an error. The deletion record goes in the same
-// logged batch, so once any of the writes lands all of them do.
+// tombstones and is not an error. As in SavePost, the outbox records go
+// first and the deletion after them; a deletion that did not land is
+// written again by the relay (CompleteOutbox) before post.deleted goes out.
 func (s *Store) DeletePost(ctx context.Context, p app.Post, out ...app.OutboxRecord) error {
-	b := s.session.NewBatch(gocql.LoggedBatch).WithContext(ctx)
 	if p.Author == "" {
 		// The timeline row is keyed by author; recover it if the caller
 		// only knew the ID.
-		stored, ok, err := s.getPost(ctx, p.ID)
+		stored, _, err := s.getPost(ctx, p.ID)
 		if err != nil {
 			return failf("cassandra: delete post: %w", err)
 		}
 		p.Author = stored.Author
-		if !ok {
-			b.Query(`DELETE FROM posts WHERE id = ?`, int64(p.ID))
-		}
 	}
+	if err := s.writeOutbox(ctx, out); err != nil {
+		return fmt.Errorf("cassandra: delete post %s: %w", p.ID, err)
+	}
+	if err := s.deletePost(ctx, p, time.Now()); err != nil {
+		return failf("cassandra: delete post %s: %w", p.ID, err)
+	}
+	return nil
+}
+
+// deletePost removes p's rows and records the deletion (at when), in an
+// unlogged batch: each write is idempotent, and a batch that partly landed
+// is written again by whoever retries (the client, or the relay).
+func (s *Store) deletePost(ctx context.Context, p app.Post, when time.Time) error {
+	b := s.session.NewBatch(gocql.UnloggedBatch).WithContext(ctx)
+	b.Query(`DELETE FROM posts WHERE id = ?`, int64(p.ID))
 	if p.Author != "" {
 		// The user_post_months row stays: removing it would race with a
 		// concurrent SavePost in the same month, and an empty month costs
 		// AuthorPosts only one cheap read.
-		b.Query(`DELETE FROM posts WHERE id = ?`, int64(p.ID))
 		b.Query(`DELETE FROM posts_by_author WHERE author = ? AND month = ? AND id = ?`, p.Author, month(p.ID), int64(p.ID))
 	}
-	b.Query(`INSERT INTO deleted_posts (id, author, deleted_at) VALUES (?, ?, ?)`, int64(p.ID), p.Author, time.Now().UTC())
-	if err := addOutbox(b, out); err != nil {
-		return err
-	}
-	if err := s.session.ExecuteBatch(b); err != nil {
-		return failf("cassandra: delete post %s: %w", p.ID, err)
-	}
-	return nil
+	b.Query(`INSERT INTO deleted_posts (id, author, deleted_at) VALUES (?, ?, ?)`, int64(p.ID), p.Author, when.UTC())
+	return s.session.ExecuteBatch(b)
 }
 
 // WasDeleted implements app.PostStore, reading deleted_posts at the
@@ -193,7 +209,10 @@ func (s *Store) HidePost(ctx context.Context, p app.Post, rule string) error {
 		}
 		p.Author = stored.Author
 	}
-	b := s.session.NewBatch(gocql.LoggedBatch).WithContext(ctx)
+	// Unlogged: both updates are idempotent, and the moderator retries
+	// until the batch succeeds (a logged batch's batchlog would make one
+	// node down fail it).
+	b := s.session.NewBatch(gocql.UnloggedBatch).WithContext(ctx)
 	b.Query(`UPDATE posts SET moderated = ? WHERE id = ?`, rule, int64(p.ID))
 	b.Query(`UPDATE posts_by_author SET moderated = ? WHERE author = ? AND month = ? AND id = ?`,
 		rule, p.Author, month(p.ID), int64(p.ID))

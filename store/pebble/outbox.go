@@ -123,6 +123,10 @@ func (s *Store) SetOutboxCursor(_ context.Context, shard int, c app.ID) error {
 	return nil
 }
 
+// CompleteOutbox implements app.Outbox: a change and its record are one
+// Pebble batch, so a record never exists without its change.
+func (s *Store) CompleteOutbox(context.Context, []app.OutboxRecord) error { return nil }
+
 // keyBinding is a stored Idempotency-Key.
 type keyBinding struct {
 	ID          app.ID    `json:"id"`

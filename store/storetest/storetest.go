@@ -66,6 +66,7 @@ func Run(t *testing.T, backend string, s Store, opt Options) {
 		// The only case that moves outbox cursors (a store may drop the
 		// records below them): one case, so no other reads them.
 		{"Outbox", testOutbox},
+		{"CompleteOutbox", testCompleteOutbox},
 		{"IdempotencyKeys", testIdempotencyKeys},
 		// The only case that leases nodes: it needs all of them.
 		{"NodeLeases", testNodeLeases},
@@ -808,6 +809,56 @@ func testOutbox(t *testing.T, s Store, user func(string) string) {
 	must(t, err)
 	if len(got) < 2 || got[0].ID != recs[3].ID || got[1].ID != recs[4].ID {
 		t.Fatalf("scan from the cursor: %v, want %s %s first", recordIDs(got), recs[3].ID, recs[4].ID)
+	}
+}
+
+// testCompleteOutbox: completing records whose changes are in place
+// changes nothing, and never undoes what came after them: a post deleted
+// or hidden since stays so, an edge removed since stays removed.
+func testCompleteOutbox(t *testing.T, s Store, user func(string) string) {
+	ctx := context.Background()
+	a, b := user("a"), user("b")
+	live, deleted, hidden := newPost(a, 1), newPost(a, 2), newPost(a, 3)
+	var recs []app.OutboxRecord
+	for _, p := range []app.Post{live, deleted, hidden} {
+		rec := newRecord(app.PostCreated, &p, nil)
+		must(t, s.SavePost(ctx, p, rec))
+		recs = append(recs, rec)
+	}
+	del := newRecord(app.PostDeleted, &app.Post{ID: deleted.ID, Author: a}, nil)
+	must(t, s.DeletePost(ctx, deleted, del))
+	must(t, s.HidePost(ctx, hidden, "blocklist"))
+	f := &app.Follow{Follower: b, Followee: a}
+	follow, unfollow := newRecord(app.UserFollowed, nil, f), newRecord(app.UserUnfollowed, nil, f)
+	_, err := s.Follow(ctx, b, a, follow)
+	must(t, err)
+	_, err = s.Unfollow(ctx, b, a, unfollow)
+	must(t, err)
+
+	must(t, s.CompleteOutbox(ctx, append(recs, del, follow, unfollow)))
+	must(t, s.CompleteOutbox(ctx, recs)) // twice, and creations after the deletion
+
+	got, err := s.GetPosts(ctx, []app.ID{live.ID, deleted.ID, hidden.ID})
+	must(t, err)
+	if g, ok := got[live.ID]; !ok || g.Text != live.Text || g.Moderated != "" {
+		t.Fatalf("live post after CompleteOutbox: %+v (present %v)", g, ok)
+	}
+	if g, ok := got[deleted.ID]; ok {
+		t.Fatalf("CompleteOutbox brought a deleted post back: %+v", g)
+	}
+	if g := got[hidden.ID]; g.Moderated != "blocklist" {
+		t.Fatalf("CompleteOutbox un-hid a moderated post: %+v", g)
+	}
+	tl, err := s.AuthorPosts(ctx, a, 0, 10)
+	must(t, err)
+	if len(tl) != 2 || tl[0].ID != hidden.ID || tl[1].ID != live.ID {
+		t.Fatalf("timeline after CompleteOutbox: %+v", tl)
+	}
+	if following, err := s.IsFollowing(ctx, b, a); err != nil || following {
+		t.Fatalf("IsFollowing after completing follow then unfollow: %v %v", following, err)
+	}
+	if fs, _, err := s.Followers(ctx, a, "", 10); err != nil || len(fs) != 0 {
+		t.Fatalf("followers after completing follow then unfollow: %v %v", fs, err)
 	}
 }
 
