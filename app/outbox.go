@@ -70,8 +70,8 @@ func DecodeOutboxEvent(b []byte) (Event, error) {
 // Unfollow take them); the relay scans, publishes and marks them.
 type Outbox interface {
 	// ScanOutbox returns up to limit records of shard with ID > after, in
-	// ID order, including those marked done (Done set). A store may drop
-	// records past its retention (days).
+	// ID order, including those marked done (Done set; their Event may be
+	// left empty). A store may drop records past its retention (days).
 	ScanOutbox(ctx context.Context, shard int, after ID, limit int) ([]OutboxRecord, error)
 	// MarkOutboxDone records that the records ids of shard were published.
 	MarkOutboxDone(ctx context.Context, shard int, ids []ID) error

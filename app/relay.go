@@ -30,10 +30,11 @@ const (
 	// after at most this long.
 	DefaultShardLeaseTTL = 10 * time.Second
 
-	// relayLookback: each scan rereads this far behind the newest record
-	// seen, so records that land out of ID order (concurrent writers; an ID
-	// is taken before the store's write, which may take up to the store's
-	// timeout) are published at once, in order, rather than by the sweep.
+	// relayLookback: a scan at most every poll interval rereads this far
+	// behind the newest record seen, so records that land out of ID order
+	// (concurrent writers; an ID is taken before the store's write, which
+	// may take up to the store's timeout) are published within a poll
+	// rather than by the sweep.
 	relayLookback = 5 * time.Second
 	// relaySweepEvery is how often the whole grace window is reread.
 	relaySweepEvery = 10 * time.Second
@@ -144,6 +145,7 @@ func (r *Relay) Dispatch(ctx context.Context, rec OutboxRecord) {
 		w.mu.Unlock()
 		return
 	}
+	w.handed = append(w.handed, rec)
 	ch := make(chan struct{})
 	w.waiters[rec.ID] = append(w.waiters[rec.ID], ch)
 	w.mu.Unlock()
@@ -318,8 +320,9 @@ type shardRelay struct {
 	// mu guards what Dispatch and Stats read.
 	mu        sync.Mutex
 	waiters   map[ID][]chan struct{}
-	published map[ID]bool // records above cursor published by this process
-	applied   map[ID]bool // records whose change is known written (Dispatch)
+	published map[ID]bool    // records above cursor published by this process
+	applied   map[ID]bool    // records whose change is known written (Dispatch)
+	handed    []OutboxRecord // handed over by Dispatch, not yet queued
 	failing   bool
 	pendingN  int
 	oldest    ID
@@ -329,20 +332,52 @@ type shardRelay struct {
 	validUntil time.Time
 
 	// stepMu serializes steps; the fields below belong to the step.
-	stepMu    sync.Mutex
-	loaded    bool
-	cursor    ID
-	head      ID
-	pending   []OutboxRecord
-	queued    map[ID]bool
-	lastSweep time.Time
-	lastDeep  time.Time
+	stepMu       sync.Mutex
+	loaded       bool
+	cursor       ID
+	head         ID
+	pending      []OutboxRecord
+	queued       map[ID]bool
+	lastSweep    time.Time
+	lastDeep     time.Time
+	lastLookback time.Time
 }
 
 func newShardRelay(shard int) *shardRelay {
 	return &shardRelay{
 		shard: shard, kick: make(chan struct{}, 1), stopc: make(chan struct{}),
 		waiters: map[ID][]chan struct{}{}, published: map[ID]bool{}, applied: map[ID]bool{}, queued: map[ID]bool{},
+	}
+}
+
+// takeHanded returns the records Dispatch handed over since the last call.
+func (w *shardRelay) takeHanded() []OutboxRecord {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	h := w.handed
+	w.handed = nil
+	return h
+}
+
+// enqueue adds to the pending records, in ID order, those of recs that
+// are neither queued nor published yet.
+func (w *shardRelay) enqueue(recs []OutboxRecord) {
+	if len(recs) == 0 {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, rec := range recs {
+		if w.queued[rec.ID] || w.published[rec.ID] {
+			continue
+		}
+		w.queued[rec.ID] = true
+		w.pending = append(w.pending, rec)
+	}
+	slices.SortFunc(w.pending, func(a, b OutboxRecord) int { return cmp.Compare(a.ID, b.ID) })
+	w.pendingN = len(w.pending)
+	if len(w.pending) > 0 {
+		w.oldest = w.pending[0].ID
 	}
 }
 
@@ -462,10 +497,11 @@ func (r *Relay) finalFlush(w *shardRelay, failing bool) {
 	}
 }
 
-// step reads what is new in the shard (and, every relaySweepEvery or when
-// sweep is set, the whole window above the cursor; every
-// relayDeepSweepEvery, the hour below it), publishes what is pending in ID
-// order, and moves the cursor.
+// step queues the records handed over, reads what is new in the shard
+// (unless only handed records woke it: at most every poll interval, with
+// the lookback window; every relaySweepEvery or when sweep is set, the
+// whole window above the cursor; every relayDeepSweepEvery, the hour below
+// it), publishes what is pending in ID order, and moves the cursor.
 func (r *Relay) step(ctx context.Context, w *shardRelay, sweep bool) error {
 	now := time.Now()
 	if !w.loaded {
@@ -475,16 +511,32 @@ func (r *Relay) step(ctx context.Context, w *shardRelay, sweep bool) error {
 		}
 		w.cursor, w.head, w.loaded = c, c, true
 	}
-	from := w.cursor
-	if w.head != 0 {
-		from = max(from, MinIDAt(w.head.Time().Add(-relayLookback))-1)
-	}
-	fresh, err := r.read(ctx, w, from, 0)
-	if err != nil {
-		return err
+	// Records handed over go out at once, without a read of the store: a
+	// request waiting for its event then waits for Kafka alone.
+	handed := w.takeHanded()
+	w.enqueue(slices.DeleteFunc(handed, func(rec OutboxRecord) bool { return rec.ID <= w.cursor }))
+	sweepDue := sweep || now.Sub(w.lastSweep) >= relaySweepEvery
+	lookbackDue := now.Sub(w.lastLookback) >= r.poll()
+	fresh := false
+	if len(handed) == 0 || sweepDue || lookbackDue {
+		from := w.cursor
+		if w.head != 0 {
+			if lookbackDue {
+				from = max(from, MinIDAt(w.head.Time().Add(-relayLookback))-1)
+				w.lastLookback = now
+			} else {
+				// Between lookbacks only what is new: the whole window
+				// is not reread on every wake.
+				from = max(from, w.head)
+			}
+		}
+		var err error
+		if fresh, err = r.read(ctx, w, from, 0); err != nil {
+			return err
+		}
 	}
 	swept := false
-	if sweep || now.Sub(w.lastSweep) >= relaySweepEvery {
+	if sweepDue {
 		// (cursor, head] here and (from, end] above: together every record
 		// above the cursor, when both reads got to their end.
 		all, err := r.read(ctx, w, w.cursor, w.head)
@@ -517,24 +569,17 @@ func (r *Relay) read(ctx context.Context, w *shardRelay, after, upTo ID) (bool, 
 		if err != nil {
 			return false, fmt.Errorf("outbox shard %d: scan: %w", w.shard, err)
 		}
-		w.mu.Lock()
+		var found []OutboxRecord
 		for _, rec := range recs {
 			if upTo != 0 && rec.ID > upTo {
 				break
 			}
 			w.head = max(w.head, rec.ID)
-			if rec.Done || w.queued[rec.ID] || w.published[rec.ID] {
-				continue
+			if !rec.Done {
+				found = append(found, rec)
 			}
-			w.queued[rec.ID] = true
-			w.pending = append(w.pending, rec)
 		}
-		slices.SortFunc(w.pending, func(a, b OutboxRecord) int { return cmp.Compare(a.ID, b.ID) })
-		w.pendingN = len(w.pending)
-		if len(w.pending) > 0 {
-			w.oldest = w.pending[0].ID
-		}
-		w.mu.Unlock()
+		w.enqueue(found)
 		if len(recs) < relayBatch || (upTo != 0 && recs[len(recs)-1].ID >= upTo) {
 			return true, nil
 		}

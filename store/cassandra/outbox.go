@@ -85,11 +85,15 @@ func (s *Store) ScanOutbox(ctx context.Context, shard int, after app.ID, limit i
 		)
 		for iter.Scan(&id, &event, &done) {
 			r := app.OutboxRecord{ID: app.ID(id), Shard: shard, Done: done}
-			if len(event) == 0 {
+			switch {
+			case len(event) == 0:
 				// Only the done mark outlived the record (its update
 				// came later, with a fresh TTL): nothing to publish.
 				r.Done = true
-			} else {
+			case done:
+				// Published: its event is not needed (scans reread
+				// many such records).
+			default:
 				ev, err := app.DecodeOutboxEvent(event)
 				if err != nil {
 					_ = iter.Close()
