@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -145,7 +146,6 @@ func (r *Relay) Dispatch(ctx context.Context, rec OutboxRecord) {
 		w.mu.Unlock()
 		return
 	}
-	w.handed = append(w.handed, rec)
 	ch := make(chan struct{})
 	w.waiters[rec.ID] = append(w.waiters[rec.ID], ch)
 	w.mu.Unlock()
@@ -320,9 +320,8 @@ type shardRelay struct {
 	// mu guards what Dispatch and Stats read.
 	mu        sync.Mutex
 	waiters   map[ID][]chan struct{}
-	published map[ID]bool    // records above cursor published by this process
-	applied   map[ID]bool    // records whose change is known written (Dispatch)
-	handed    []OutboxRecord // handed over by Dispatch, not yet queued
+	published map[ID]bool // records above cursor published by this process
+	applied   map[ID]bool // records whose change is known written (Dispatch)
 	failing   bool
 	pendingN  int
 	oldest    ID
@@ -343,20 +342,23 @@ type shardRelay struct {
 	lastLookback time.Time
 }
 
+// firstWaiter is the lowest ID a request waits for (the largest ID when
+// none).
+func (w *shardRelay) firstWaiter() ID {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	first := ID(math.MaxInt64)
+	for id := range w.waiters {
+		first = min(first, id)
+	}
+	return first
+}
+
 func newShardRelay(shard int) *shardRelay {
 	return &shardRelay{
 		shard: shard, kick: make(chan struct{}, 1), stopc: make(chan struct{}),
 		waiters: map[ID][]chan struct{}{}, published: map[ID]bool{}, applied: map[ID]bool{}, queued: map[ID]bool{},
 	}
-}
-
-// takeHanded returns the records Dispatch handed over since the last call.
-func (w *shardRelay) takeHanded() []OutboxRecord {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	h := w.handed
-	w.handed = nil
-	return h
 }
 
 // enqueue adds to the pending records, in ID order, those of recs that
@@ -497,8 +499,7 @@ func (r *Relay) finalFlush(w *shardRelay, failing bool) {
 	}
 }
 
-// step queues the records handed over, reads what is new in the shard
-// (unless only handed records woke it: at most every poll interval, with
+// step reads what is new in the shard (at most every poll interval with
 // the lookback window; every relaySweepEvery or when sweep is set, the
 // whole window above the cursor; every relayDeepSweepEvery, the hour below
 // it), publishes what is pending in ID order, and moves the cursor.
@@ -511,32 +512,27 @@ func (r *Relay) step(ctx context.Context, w *shardRelay, sweep bool) error {
 		}
 		w.cursor, w.head, w.loaded = c, c, true
 	}
-	// Records handed over go out at once, without a read of the store: a
-	// request waiting for its event then waits for Kafka alone.
-	handed := w.takeHanded()
-	w.enqueue(slices.DeleteFunc(handed, func(rec OutboxRecord) bool { return rec.ID <= w.cursor }))
-	sweepDue := sweep || now.Sub(w.lastSweep) >= relaySweepEvery
-	lookbackDue := now.Sub(w.lastLookback) >= r.poll()
-	fresh := false
-	if len(handed) == 0 || sweepDue || lookbackDue {
-		from := w.cursor
-		if w.head != 0 {
-			if lookbackDue {
-				from = max(from, MinIDAt(w.head.Time().Add(-relayLookback))-1)
-				w.lastLookback = now
-			} else {
-				// Between lookbacks only what is new: the whole window
-				// is not reread on every wake.
-				from = max(from, w.head)
-			}
-		}
-		var err error
-		if fresh, err = r.read(ctx, w, from, 0); err != nil {
-			return err
+	from := w.cursor
+	if w.head != 0 {
+		if now.Sub(w.lastLookback) >= r.poll() {
+			from = max(from, MinIDAt(w.head.Time().Add(-relayLookback))-1)
+			w.lastLookback = now
+		} else {
+			// Between lookbacks only what is new, and the records
+			// requests wait for: the whole window is not reread on every
+			// wake. (The read also batches: records written while it
+			// runs go out together. Publishing handed records without
+			// it, one per wake, cost more than the read: POST p99 at
+			// 200/s went from 6 to 12 ms.)
+			from = max(from, min(w.head, w.firstWaiter()-1))
 		}
 	}
+	fresh, err := r.read(ctx, w, from, 0)
+	if err != nil {
+		return err
+	}
 	swept := false
-	if sweepDue {
+	if sweep || now.Sub(w.lastSweep) >= relaySweepEvery {
 		// (cursor, head] here and (from, end] above: together every record
 		// above the cursor, when both reads got to their end.
 		all, err := r.read(ctx, w, w.cursor, w.head)
