@@ -90,7 +90,9 @@ suite again.
   profile (every server up and healthy, every Redis master with a replica in sync).
 - **The check.** Every acknowledged write (post, delete, unfollow, moderation) against every
   view: each user's feed through the API (every page, no duplicates, nothing deleted) and as
-  stored (` + "`feedsvc feed inspect`" + `, the newest ` + "`cap`" + ` posts of the followed authors), search by the
+  stored (` + "`feedsvc feed inspect`" + `, the newest ` + "`cap`" + ` posts of the followed authors, with no hole above
+  its oldest entry; once a feed holds half its cap, posts older than that entry may be missing,
+  since a deleted post's place is not refilled from below), search by the
   post's unique word, mention notifications, trends per hashtag (exact counts), moderation
   (a blocklisted post hidden from others), and the dead-letter queues of every posts group.
 - **Promises on the answers to posts**, asserted per row: every post 201 (Kafka all killed or
