@@ -107,7 +107,9 @@ type ShardLeases interface {
 
 // BatchPublisher publishes several events in one round trip, keeping the
 // order of events with the same key. A Publisher that implements it lets
-// the relay publish a backlog quickly.
+// the relay publish a backlog quickly. PublishBatch returns once every
+// event is acknowledged or refused, within a bound of its own, or when ctx
+// ends.
 type BatchPublisher interface {
 	PublishBatch(ctx context.Context, evs []Event) error
 }

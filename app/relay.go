@@ -50,8 +50,6 @@ const (
 	// relayMaxPending bounds the records a shard holds in memory while
 	// Kafka is down; the rest stay in the store until these are out.
 	relayMaxPending = 10000
-	// relayPublishTimeout bounds one publish of a batch.
-	relayPublishTimeout = 5 * time.Second
 	// relayFinalFlush bounds the last publish at shutdown.
 	relayFinalFlush = 3 * time.Second
 )
@@ -601,10 +599,10 @@ func (r *Relay) publish(ctx context.Context, w *shardRelay) error {
 		for i, rec := range batch {
 			evs[i] = rec.Event
 		}
-		pctx, cancel := context.WithTimeout(ctx, relayPublishTimeout)
-		err := r.send(pctx, evs)
-		cancel()
-		if err != nil {
+		// No deadline of the relay's own: a send given up on would go on
+		// in the producer, and the next one queue behind it (see
+		// events.Producer.PublishBatch).
+		if err := r.send(ctx, evs); err != nil {
 			return fmt.Errorf("outbox shard %d: publish: %w", w.shard, err)
 		}
 		r.published.Add(int64(len(batch)))

@@ -81,6 +81,13 @@ func (p *Producer) Publish(ctx context.Context, ev app.Event) error {
 // broker) keeps the order of events with the same key. On error some
 // events may have been published: the caller publishes them all again,
 // which consumers tolerate (they dedupe by event ID or are idempotent).
+//
+// Unlike Publish it has no deadline of its own: it returns once Kafka
+// acknowledged or refused every event (sarama's retries bound that to
+// about a minute) or ctx ends. A send given up on goes on in the
+// background, and the relay's next attempt would queue behind it: after
+// an outage, abandoned batches of the whole backlog, sent again every few
+// seconds, took 40 s to drain before anything new went out.
 func (p *Producer) PublishBatch(ctx context.Context, evs []app.Event) error {
 	msgs := make([]*sarama.ProducerMessage, len(evs))
 	for i, ev := range evs {
@@ -90,8 +97,6 @@ func (p *Producer) PublishBatch(ctx context.Context, evs []app.Event) error {
 		}
 		msgs[i] = m
 	}
-	ctx, cancel := context.WithTimeout(ctx, publishTimeout)
-	defer cancel()
 	return wait(ctx, fmt.Sprintf("produce %d events", len(msgs)), func() error {
 		sp, err := p.producer()
 		if err != nil {
