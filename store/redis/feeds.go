@@ -28,7 +28,9 @@ package redis
 import (
 	"cmp"
 	"context"
+	"crypto/sha1"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -57,9 +59,12 @@ var errConflict = errors.New("feed kept changing during rewrite")
 // rewriteScript replaces list KEYS[1] with ARGV[4..] (the state element,
 // then the entries) if its first ARGV[1] elements are those the caller read
 // (ARGV[1] = -1: replace whatever value is there, one that is not a feed),
-// the last of them being ARGV[2] (the compare-and-set: only a rewrite
-// changes elements in place, appends only add after them). Elements
-// appended since the read are kept after the new ones. ARGV[3] is the
+// their concatenation having the SHA-1 ARGV[2] (the compare-and-set).
+// Comparing only the last of them was not enough: after a concurrent
+// rewrite shortened the list, appends of redelivered events could put the
+// same ID back at the same place, and the stale rewrite then dropped every
+// entry in between (a window of posts lost from a full feed after a Kafka
+// outage). Elements appended since the read are kept after the new ones. ARGV[3] is the
 // expiry in ms to set ("0": keep the current one). A value of another type
 // is replaced. It returns 1, or 0 on a conflict.
 var rewriteScript = rueidis.NewLuaScript(`
@@ -69,7 +74,7 @@ local ttl, tail = -1, {}
 if n >= 0 then
   if t == 'list' then
     if redis.call('LLEN', key) < n then return 0 end
-    if n > 0 and redis.call('LINDEX', key, n - 1) ~= ARGV[2] then return 0 end
+    if n > 0 and redis.sha1hex(table.concat(redis.call('LRANGE', key, 0, n - 1))) ~= ARGV[2] then return 0 end
     tail = redis.call('LRANGE', key, n, -1)
     ttl = redis.call('PTTL', key)
   elseif t ~= 'none' or n ~= 0 then
@@ -270,7 +275,7 @@ func (f *Feeds) compact(ctx context.Context, users []string) error {
 			continue
 		}
 		writes = append(writes, rueidis.LuaExec{Keys: []string{f.key(users[i])},
-			Args: f.rewriteArgs(l.n, l.last, "0", l.state, l.visible)})
+			Args: f.rewriteArgs(l.n, l.sum, "0", l.state, l.visible)})
 	}
 	for _, r := range rewriteScript.ExecMulti(ctx, f.client, writes...) {
 		if err := r.Error(); err != nil {
@@ -282,13 +287,13 @@ func (f *Feeds) compact(ctx context.Context, users []string) error {
 
 // rewriteArgs are rewriteScript's arguments: the compare-and-set
 // expectation, the expiry, the state and the newest cap of ids.
-func (f *Feeds) rewriteArgs(n int, last, ttl, state string, ids []app.ID) []string {
+func (f *Feeds) rewriteArgs(n int, sum, ttl, state string, ids []app.ID) []string {
 	members := sortedMembers(ids)
 	if len(members) > f.cap {
 		members = members[len(members)-f.cap:]
 	}
 	args := make([]string, 0, 4+len(members))
-	args = append(args, strconv.Itoa(n), last, ttl, state)
+	args = append(args, strconv.Itoa(n), sum, ttl, state)
 	return append(args, members...)
 }
 
@@ -311,12 +316,12 @@ func (f *Feeds) Remove(ctx context.Context, entries []app.FeedEntry) error {
 
 // list is a feed as read: its state ("" when the value is not a feed), its
 // visible entries (the newest cap distinct IDs, oldest first), and its raw
-// length and last element for a compare-and-set.
+// length and the SHA-1 of its elements for a compare-and-set.
 type list struct {
 	state   string
 	visible []app.ID
 	n       int
-	last    string
+	sum     string
 }
 
 // read reads user's feed, renewing its expiry if touch.
@@ -350,8 +355,8 @@ func (f *Feeds) parse(blob string) list {
 	if len(ids) > f.cap {
 		ids = ids[len(ids)-f.cap:]
 	}
-	last := blob[max(0, len(blob)-8):] // the last element: an entry, or the state alone
-	return list{state: blob[:1], visible: ids, n: n + 1, last: last}
+	sum := sha1.Sum([]byte(blob)) // the elements as rewriteScript concatenates them
+	return list{state: blob[:1], visible: ids, n: n + 1, sum: hex.EncodeToString(sum[:])}
 }
 
 // rewrite replaces user's feed with change(visible entries), capped, under
@@ -379,7 +384,7 @@ func (f *Feeds) rewrite(ctx context.Context, user string, change func([]app.ID) 
 		if change != nil {
 			visible = change(visible)
 		}
-		ok, err := rewriteScript.Exec(ctx, f.client, []string{key}, f.rewriteArgs(l.n, l.last, ttl, want, visible)).AsInt64()
+		ok, err := rewriteScript.Exec(ctx, f.client, []string{key}, f.rewriteArgs(l.n, l.sum, ttl, want, visible)).AsInt64()
 		if err != nil {
 			return fmt.Errorf("rewrite feed %s: %w", user, err)
 		}
