@@ -3,9 +3,9 @@
 //
 // A feed is one Redis list per user, key "feed:{USER}" (the braces keep
 // each feed on one cluster slot): a state element ('C' complete: built from
-// the store; 'P' partial: a rebuild is under way, readers must rebuild it)
-// followed by post IDs as 8-byte big-endian strings, appended in arrival
-// order. Fan-out is one native RPUSHX per follower: it appends only to a
+// the store; 'P' partial: a rebuild is under way, readers must rebuild it;
+// lower-case 'c' and 'p' when an 8-byte floor follows, see below) followed
+// by post IDs as 8-byte big-endian strings, appended in arrival order. Fan-out is one native RPUSHX per follower: it appends only to a
 // feed that exists (users who stopped reading cost nothing), runs at the
 // server's own command rate (no script), and returns the length, which
 // tells the writer when the list passed its cap plus slack.
@@ -19,6 +19,12 @@
 // append is ever lost; a conflicting compaction is simply retried. Lists of
 // 8-byte strings are listpack-encoded, about 10-11 bytes per entry in Redis
 // memory where a sorted set costs over 100 (BenchmarkFeedMemory).
+//
+// The floor is the highest ID the cap ever cut from the feed: entries at
+// or below it are not part of the feed, so the feed stays a window of the
+// newest posts without holes. Without it, an event arriving late (after a
+// Kafka outage) for a post older than those cut came back into a feed
+// whose deletions had freed places, below posts the cap had dropped.
 //
 // A value of another type (the earlier packed-string layout) or a list
 // without a state element reads as an absent feed: readers rebuild it and
@@ -43,11 +49,20 @@ import (
 	"github.com/feedsvc/feedsvc/app"
 )
 
-// Feed states, the first element of a feed list.
+// Feed states, the first element of a feed list (lower-case when an
+// 8-byte floor follows them in that element).
 const (
 	stateComplete = "C"
 	statePartial  = "P"
 )
+
+// stateElement is the first element of a feed list with state and floor.
+func stateElement(state string, floor app.ID) string {
+	if floor <= 0 {
+		return state
+	}
+	return strings.ToLower(state) + member(floor)
+}
 
 // rewriteAttempts bounds the compare-and-set retries of one rewrite; each
 // conflict means another writer changed the feed meanwhile.
@@ -275,7 +290,7 @@ func (f *Feeds) compact(ctx context.Context, users []string) error {
 			continue
 		}
 		writes = append(writes, rueidis.LuaExec{Keys: []string{f.key(users[i])},
-			Args: f.rewriteArgs(l.n, l.sum, "0", l.state, l.visible)})
+			Args: f.rewriteArgs(l.n, l.sum, "0", l.state, l.floor, l.visible)})
 	}
 	for _, r := range rewriteScript.ExecMulti(ctx, f.client, writes...) {
 		if err := r.Error(); err != nil {
@@ -286,14 +301,20 @@ func (f *Feeds) compact(ctx context.Context, users []string) error {
 }
 
 // rewriteArgs are rewriteScript's arguments: the compare-and-set
-// expectation, the expiry, the state and the newest cap of ids.
-func (f *Feeds) rewriteArgs(n int, sum, ttl, state string, ids []app.ID) []string {
+// expectation, the expiry, the state element and the newest cap of ids
+// above floor; the floor rises to the highest ID the cap cuts.
+func (f *Feeds) rewriteArgs(n int, sum, ttl, state string, floor app.ID, ids []app.ID) []string {
+	ids = slices.DeleteFunc(slices.Clone(ids), func(id app.ID) bool { return id <= floor })
 	members := sortedMembers(ids)
 	if len(members) > f.cap {
+		cut := members[len(members)-f.cap-1]
 		members = members[len(members)-f.cap:]
+		if id, ok := decode(cut); ok {
+			floor = max(floor, id)
+		}
 	}
 	args := make([]string, 0, 4+len(members))
-	args = append(args, strconv.Itoa(n), sum, ttl, state)
+	args = append(args, strconv.Itoa(n), sum, ttl, stateElement(state, floor))
 	return append(args, members...)
 }
 
@@ -315,10 +336,12 @@ func (f *Feeds) Remove(ctx context.Context, entries []app.FeedEntry) error {
 }
 
 // list is a feed as read: its state ("" when the value is not a feed), its
-// visible entries (the newest cap distinct IDs, oldest first), and its raw
+// floor (including what the cap cuts from this read), its visible entries
+// (the newest cap distinct IDs above the floor, oldest first), and its raw
 // length and the SHA-1 of its elements for a compare-and-set.
 type list struct {
 	state   string
+	floor   app.ID
 	visible []app.ID
 	n       int
 	sum     string
@@ -342,21 +365,34 @@ func (f *Feeds) read(ctx context.Context, user string, touch bool) (list, error)
 
 // parse decodes readScript's string.
 func (f *Feeds) parse(blob string) list {
-	if len(blob) == 0 || (blob[:1] != stateComplete && blob[:1] != statePartial) || (len(blob)-1)%8 != 0 {
+	var state string
+	var floor app.ID
+	head := 1
+	switch {
+	case len(blob) >= 1 && (blob[:1] == stateComplete || blob[:1] == statePartial):
+		state = blob[:1]
+	case len(blob) >= 9 && (blob[:1] == "c" || blob[:1] == "p"):
+		state, head = strings.ToUpper(blob[:1]), 9
+		floor, _ = decode(blob[1:9])
+	}
+	if state == "" || (len(blob)-head)%8 != 0 {
 		return list{n: -1} // not a feed: any rewrite replaces it
 	}
-	n := (len(blob) - 1) / 8
-	ids := make([]app.ID, n)
-	for i := range ids {
-		ids[i] = app.ID(binary.BigEndian.Uint64([]byte(blob[1+8*i : 9+8*i])))
+	n := (len(blob) - head) / 8
+	ids := make([]app.ID, 0, n)
+	for i := range n {
+		if id := app.ID(binary.BigEndian.Uint64([]byte(blob[head+8*i : head+8+8*i]))); id > floor {
+			ids = append(ids, id)
+		}
 	}
 	slices.SortFunc(ids, cmp.Compare)
 	ids = slices.Compact(ids)
 	if len(ids) > f.cap {
+		floor = ids[len(ids)-f.cap-1]
 		ids = ids[len(ids)-f.cap:]
 	}
 	sum := sha1.Sum([]byte(blob)) // the elements as rewriteScript concatenates them
-	return list{state: blob[:1], visible: ids, n: n + 1, sum: hex.EncodeToString(sum[:])}
+	return list{state: state, floor: floor, visible: ids, n: n + 1, sum: hex.EncodeToString(sum[:])}
 }
 
 // rewrite replaces user's feed with change(visible entries), capped, under
@@ -384,7 +420,7 @@ func (f *Feeds) rewrite(ctx context.Context, user string, change func([]app.ID) 
 		if change != nil {
 			visible = change(visible)
 		}
-		ok, err := rewriteScript.Exec(ctx, f.client, []string{key}, f.rewriteArgs(l.n, l.sum, ttl, want, visible)).AsInt64()
+		ok, err := rewriteScript.Exec(ctx, f.client, []string{key}, f.rewriteArgs(l.n, l.sum, ttl, want, l.floor, visible)).AsInt64()
 		if err != nil {
 			return fmt.Errorf("rewrite feed %s: %w", user, err)
 		}

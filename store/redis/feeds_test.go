@@ -184,6 +184,20 @@ func TestFeedConformance(t *testing.T) {
 					testAgainstModel(t, client, w.capacity, w.span, w.increasing, w.steps)
 				})
 			}
+			t.Run("a post older than what the cap cut never comes back", func(t *testing.T) {
+				u := uniqueUser(t)
+				t.Cleanup(func() { client.Do(ctx, client.B().Del().Key(redisstore.Key(u)).Build()) })
+				must(t, f.Prepare(ctx, u))
+				must(t, f.Fill(ctx, u, ids(10, 20, 30, 40, 50)))
+				must(t, f.Add(ctx, entries(u, 60, 70))) // the cap (5) cuts 10 and 20
+				must(t, f.Remove(ctx, entries(u, 70)))  // a place is free
+				must(t, f.Add(ctx, entries(u, 5, 15)))  // late events of older posts
+				got, _, err := f.Page(ctx, u, 0, 10)
+				must(t, err)
+				if want := ids(60, 50, 40, 30); !slices.Equal(got, want) {
+					t.Fatalf("feed = %v, want %v: no post below the ones the cap cut", got, want)
+				}
+			})
 			t.Run("a value of the old string layout reads as absent and is replaced", func(t *testing.T) {
 				u := uniqueUser(t)
 				key := redisstore.Key(u)
@@ -268,6 +282,9 @@ func testAgainstModel(t *testing.T, client rueidis.Client, capacity, span int, i
 	f := redisstore.NewFeeds(client, capacity, 0)
 	rng := rand.New(rand.NewPCG(1, 2))
 	model, complete := map[app.ID]bool{}, false
+	// The feed is a window: the cap cuts the oldest, and an ID at or below
+	// the highest cut never comes back.
+	var floor app.ID
 	must(t, f.Prepare(ctx, u))
 	trim := func() {
 		var all []app.ID
@@ -276,8 +293,14 @@ func testAgainstModel(t *testing.T, client rueidis.Client, capacity, span int, i
 		}
 		slices.Sort(all)
 		for len(all) > capacity {
+			floor = max(floor, all[0])
 			delete(model, all[0])
 			all = all[1:]
+		}
+	}
+	keep := func(id app.ID) {
+		if id > floor {
+			model[id] = true
 		}
 	}
 	next := app.ID(1)
@@ -303,7 +326,7 @@ func testAgainstModel(t *testing.T, client rueidis.Client, capacity, span int, i
 			var es []app.FeedEntry
 			for _, id := range add {
 				es = append(es, app.FeedEntry{User: u, Post: id})
-				model[id] = true
+				keep(id)
 			}
 			must(t, f.Add(ctx, es))
 		case op < 8:
@@ -317,7 +340,7 @@ func testAgainstModel(t *testing.T, client rueidis.Client, capacity, span int, i
 		default:
 			fill := randIDs(rng.IntN(12))
 			for _, id := range fill {
-				model[id] = true
+				keep(id)
 			}
 			complete = true
 			must(t, f.Fill(ctx, u, fill))
