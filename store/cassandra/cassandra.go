@@ -17,6 +17,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gocql/gocql"
@@ -187,6 +188,12 @@ type Store struct {
 	log     *slog.Logger
 	// consistency is the configured level, which Ping reads at.
 	consistency gocql.Consistency
+
+	// bg runs the completions of follows left halfway (finishEdge) until
+	// Close cancels bgCtx.
+	bg     sync.WaitGroup
+	bgCtx  context.Context
+	bgStop context.CancelFunc
 }
 
 // Open connects to cfg.Keyspace and checks that every migration has been
@@ -214,6 +221,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
 		return nil, fmt.Errorf("%w (%w)", err, app.ErrUnavailable)
 	}
 	s := &Store{session: session, log: log, consistency: c.Consistency}
+	s.bgCtx, s.bgStop = context.WithCancel(context.Background())
 	if err := s.checkMigrated(ctx, cfg.Keyspace); err != nil {
 		session.Close()
 		return nil, err
@@ -261,8 +269,12 @@ func (s *Store) checkMigrated(ctx context.Context, keyspace string) error {
 	return nil
 }
 
-// Close releases the connections.
+// Close stops the background completions and releases the connections.
 func (s *Store) Close() error {
+	if s.bgStop != nil {
+		s.bgStop()
+	}
+	s.bg.Wait()
 	s.session.Close()
 	return nil
 }

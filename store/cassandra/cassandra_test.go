@@ -96,8 +96,7 @@ func TestPingReadsWhatHandlersUse(t *testing.T) {
 		t.Fatalf("Ping at %s: %v", cfg.Consistency, err)
 	}
 
-	strict := *s
-	strict.consistency = gocql.Three
+	strict := &Store{session: s.session, log: s.log, consistency: gocql.Three}
 	if err := strict.Ping(ctx); err == nil || !strings.Contains(err.Error(), "THREE") {
 		t.Fatalf("Ping at THREE on a keyspace of replication 1 = %v, want an unavailable error", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -86,7 +87,11 @@ func (s *Store) Follow(ctx context.Context, follower, followee string, out ...ap
 	if err != nil {
 		return false, failf("cassandra: follow %s -> %s: %w", follower, followee, err)
 	}
-	return s.edgeIndex(ctx, follower, followee, applied, true, out)
+	changed, err := s.edgeIndex(ctx, follower, followee, applied, true, out)
+	if err != nil && applied {
+		s.finishEdge(follower, followee, true, out)
+	}
+	return changed, err
 }
 
 // Unfollow implements app.Graph, mirroring Follow: the LWT decides, and a
@@ -101,7 +106,60 @@ func (s *Store) Unfollow(ctx context.Context, follower, followee string, out ...
 	if err != nil {
 		return false, failf("cassandra: unfollow %s -> %s: %w", follower, followee, err)
 	}
-	return s.edgeIndex(ctx, follower, followee, applied, false, out)
+	changed, err := s.edgeIndex(ctx, follower, followee, applied, false, out)
+	if err != nil && applied {
+		s.finishEdge(follower, followee, false, out)
+	}
+	return changed, err
+}
+
+// edgeRepairFor bounds how long finishEdge keeps trying: within the
+// relay's grace (2 min), so the record it writes late is still read by a
+// sweep above the shard's cursor.
+const edgeRepairFor = 90 * time.Second
+
+// finishEdge completes in the background a follow or unfollow whose LWT
+// applied but whose record or followers row did not land (the request got
+// an error): the edge changed, so the change must be announced without
+// waiting for the client to call again. It retries with backoff while the
+// edge stays as the LWT left it (present), and gives up after
+// edgeRepairFor or at Close; then the next call on the edge repairs it.
+func (s *Store) finishEdge(follower, followee string, present bool, out []app.OutboxRecord) {
+	parent := s.bgCtx
+	if parent == nil {
+		parent = context.Background()
+	}
+	s.bg.Go(func() {
+		ctx, cancel := context.WithTimeout(parent, edgeRepairFor)
+		defer cancel()
+		for attempt := 0; ; attempt++ {
+			select {
+			case <-ctx.Done():
+				s.logger().Warn("cassandra: follow left halfway; the next call on the edge repairs it",
+					"follower", follower, "followee", followee, "following", present)
+				return
+			case <-time.After(min(200*time.Millisecond<<min(attempt, 5), 5*time.Second)):
+			}
+			now, err := s.IsFollowing(ctx, follower, followee)
+			if err != nil {
+				continue
+			}
+			if now != present {
+				return // changed again since: that call announces it
+			}
+			if _, err := s.edgeIndex(ctx, follower, followee, true, present, out); err == nil {
+				s.logger().Info("cassandra: follow left halfway completed", "follower", follower, "followee", followee, "following", present)
+				return
+			}
+		}
+	})
+}
+
+func (s *Store) logger() *slog.Logger {
+	if s.log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.log
 }
 
 // edgeIndex brings the followers row in line with the edge (present or

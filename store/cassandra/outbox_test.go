@@ -208,3 +208,46 @@ func TestCompleteOutboxWritesWhatDidNotLand(t *testing.T) {
 		t.Fatalf("followers of a after completion = %v %v", f, err)
 	}
 }
+
+// TestFinishEdgeCompletesAHalfwayFollow: a follow whose LWT applied but
+// whose record and followers row failed is completed in the background;
+// one whose edge changed again since is left to the call that changed it.
+func TestFinishEdgeCompletesAHalfwayFollow(t *testing.T) {
+	_, s := migrated(t, "feedsvc_finish_")
+	ctx := context.Background()
+	gen := app.NewIDGen(9)
+	record := func(typ, follower string) app.OutboxRecord {
+		id, err := gen.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := &app.Follow{Follower: follower, Followee: "a"}
+		return app.NewOutboxRecord(id, app.Event{ID: typ + ":" + id.String(), Type: typ, Time: time.Now().UTC(), Follow: f})
+	}
+	found := func(r app.OutboxRecord) bool {
+		got, err := s.ScanOutbox(ctx, r.Shard, r.ID-1, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(got) == 1 && got[0].ID == r.ID
+	}
+	// b's follow: the LWT applied, nothing after it.
+	if err := s.session.Query(`INSERT INTO follows (follower, followee, created_at) VALUES ('b', 'a', toTimestamp(now()))`).Exec(); err != nil {
+		t.Fatal(err)
+	}
+	rb := record(app.UserFollowed, "b")
+	s.finishEdge("b", "a", true, []app.OutboxRecord{rb})
+	// c's follow was undone before the completion ran: no edge, nothing to do.
+	rc := record(app.UserFollowed, "c")
+	s.finishEdge("c", "a", true, []app.OutboxRecord{rc})
+	s.bg.Wait()
+	if !found(rb) {
+		t.Fatal("the halfway follow's record was not written")
+	}
+	if f, _, err := s.Followers(ctx, "a", "", 10); err != nil || len(f) != 1 || f[0] != "b" {
+		t.Fatalf("followers of a = %v %v, want [b]", f, err)
+	}
+	if found(rc) {
+		t.Fatal("a follow undone since was announced")
+	}
+}
