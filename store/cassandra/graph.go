@@ -113,10 +113,11 @@ func (s *Store) Unfollow(ctx context.Context, follower, followee string, out ...
 	return changed, err
 }
 
-// edgeRepairFor bounds how long finishEdge keeps trying: within the
-// relay's grace (2 min), so the record it writes late is still read by a
-// sweep above the shard's cursor.
-const edgeRepairFor = 90 * time.Second
+// edgeRepairFor bounds how long finishEdge keeps trying (a Cassandra node
+// takes a minute or two to restart). A record it writes past the relay's
+// grace (2 min) is found by the deep sweep, which rereads the hour below
+// the shard's cursor.
+const edgeRepairFor = 5 * time.Minute
 
 // finishEdge completes in the background a follow or unfollow whose LWT
 // applied but whose record or followers row did not land (the request got
