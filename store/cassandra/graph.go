@@ -85,6 +85,8 @@ func (s *Store) Follow(ctx context.Context, follower, followee string, out ...ap
 	applied, err := lwt(s.session.Query(`INSERT INTO follows (follower, followee, created_at) VALUES (?, ?, ?) IF NOT EXISTS`,
 		follower, followee, time.Now().UTC())).WithContext(ctx).MapScanCAS(map[string]any{})
 	if err != nil {
+		// The LWT may have applied all the same (its outcome is unknown).
+		s.finishEdge(follower, followee, true, out)
 		return false, failf("cassandra: follow %s -> %s: %w", follower, followee, err)
 	}
 	changed, err := s.edgeIndex(ctx, follower, followee, applied, true, out)
@@ -104,6 +106,8 @@ func (s *Store) Unfollow(ctx context.Context, follower, followee string, out ...
 	applied, err := lwt(s.session.Query(`DELETE FROM follows WHERE follower = ? AND followee = ? IF EXISTS`,
 		follower, followee)).WithContext(ctx).MapScanCAS(map[string]any{})
 	if err != nil {
+		// The LWT may have applied all the same (its outcome is unknown).
+		s.finishEdge(follower, followee, false, out)
 		return false, failf("cassandra: unfollow %s -> %s: %w", follower, followee, err)
 	}
 	changed, err := s.edgeIndex(ctx, follower, followee, applied, false, out)
@@ -120,11 +124,15 @@ func (s *Store) Unfollow(ctx context.Context, follower, followee string, out ...
 const edgeRepairFor = 5 * time.Minute
 
 // finishEdge completes in the background a follow or unfollow whose LWT
-// applied but whose record or followers row did not land (the request got
-// an error): the edge changed, so the change must be announced without
-// waiting for the client to call again. It retries with backoff while the
-// edge stays as the LWT left it (present), and gives up after
-// edgeRepairFor or at Close; then the next call on the edge repairs it.
+// applied, or may have (its outcome unknown), but whose record or
+// followers row did not land (the request got an error): the edge may have
+// changed, so the change must be announced without waiting for the client
+// to call again. While the edge is as the call wanted it (present), it
+// brings the followers row in line and records the event if the row
+// disagreed, as a repairing call does (a call that changed nothing finds
+// the row in line and announces nothing). It retries with backoff, and
+// gives up after edgeRepairFor or at Close; then the next call on the edge
+// repairs it.
 func (s *Store) finishEdge(follower, followee string, present bool, out []app.OutboxRecord) {
 	parent := s.bgCtx
 	if parent == nil {
@@ -148,7 +156,7 @@ func (s *Store) finishEdge(follower, followee string, present bool, out []app.Ou
 			if now != present {
 				return // changed again since: that call announces it
 			}
-			if _, err := s.edgeIndex(ctx, follower, followee, true, present, out); err == nil {
+			if _, err := s.edgeIndex(ctx, follower, followee, false, present, out); err == nil {
 				s.logger().Info("cassandra: follow left halfway completed", "follower", follower, "followee", followee, "following", present)
 				return
 			}

@@ -240,12 +240,22 @@ func TestFinishEdgeCompletesAHalfwayFollow(t *testing.T) {
 	// c's follow was undone before the completion ran: no edge, nothing to do.
 	rc := record(app.UserFollowed, "c")
 	s.finishEdge("c", "a", true, []app.OutboxRecord{rc})
+	// d followed a long ago; a follow whose LWT's outcome was unknown finds
+	// the edge and its row in line: it changed nothing, and says nothing.
+	if _, err := s.Follow(ctx, "d", "a", record(app.UserFollowed, "d")); err != nil {
+		t.Fatal(err)
+	}
+	rd := record(app.UserFollowed, "d")
+	s.finishEdge("d", "a", true, []app.OutboxRecord{rd})
 	s.bg.Wait()
+	if found(rd) {
+		t.Fatal("a follow that changed nothing was announced")
+	}
 	if !found(rb) {
 		t.Fatal("the halfway follow's record was not written")
 	}
-	if f, _, err := s.Followers(ctx, "a", "", 10); err != nil || len(f) != 1 || f[0] != "b" {
-		t.Fatalf("followers of a = %v %v, want [b]", f, err)
+	if f, _, err := s.Followers(ctx, "a", "", 10); err != nil || len(f) != 2 || f[0] != "b" || f[1] != "d" {
+		t.Fatalf("followers of a = %v %v, want [b d]", f, err)
 	}
 	if found(rc) {
 		t.Fatal("a follow undone since was announced")
