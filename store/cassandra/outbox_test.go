@@ -68,17 +68,9 @@ func TestFollowRepairsHalfwayWrites(t *testing.T) {
 	_, s := migrated(t, "feedsvc_halfway_")
 	ctx := context.Background()
 	rec := func(typ string) app.OutboxRecord {
-		id := app.MinIDAt(time.Now()) + app.ID(time.Now().UnixNano()%4096)
-		f := &app.Follow{Follower: "b", Followee: "a"}
-		return app.NewOutboxRecord(id, app.Event{ID: typ + ":" + id.String(), Type: typ, Time: time.Now().UTC(), Follow: f})
+		return followRecord(typ, app.MinIDAt(time.Now())+app.ID(time.Now().UnixNano()%4096), "b", "a")
 	}
-	found := func(r app.OutboxRecord) bool {
-		got, err := s.ScanOutbox(ctx, r.Shard, r.ID-1, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return len(got) == 1 && got[0].ID == r.ID
-	}
+	found := func(r app.OutboxRecord) bool { return hasRecord(t, s, r) }
 	// The LWT applied, the batch did not.
 	if err := s.session.Query(`INSERT INTO follows (follower, followee, created_at) VALUES ('b', 'a', toTimestamp(now()))`).Exec(); err != nil {
 		t.Fatal(err)
@@ -221,16 +213,9 @@ func TestFinishEdgeCompletesAHalfwayFollow(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		f := &app.Follow{Follower: follower, Followee: "a"}
-		return app.NewOutboxRecord(id, app.Event{ID: typ + ":" + id.String(), Type: typ, Time: time.Now().UTC(), Follow: f})
+		return followRecord(typ, id, follower, "a")
 	}
-	found := func(r app.OutboxRecord) bool {
-		got, err := s.ScanOutbox(ctx, r.Shard, r.ID-1, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return len(got) == 1 && got[0].ID == r.ID
-	}
+	found := func(r app.OutboxRecord) bool { return hasRecord(t, s, r) }
 	// b's follow: the LWT applied, nothing after it.
 	if err := s.session.Query(`INSERT INTO follows (follower, followee, created_at) VALUES ('b', 'a', toTimestamp(now()))`).Exec(); err != nil {
 		t.Fatal(err)
@@ -260,4 +245,20 @@ func TestFinishEdgeCompletesAHalfwayFollow(t *testing.T) {
 	if found(rc) {
 		t.Fatal("a follow undone since was announced")
 	}
+}
+
+// followRecord is the outbox record of a follow event.
+func followRecord(typ string, id app.ID, follower, followee string) app.OutboxRecord {
+	f := &app.Follow{Follower: follower, Followee: followee}
+	return app.NewOutboxRecord(id, app.Event{ID: typ + ":" + id.String(), Type: typ, Time: time.Now().UTC(), Follow: f})
+}
+
+// hasRecord reports whether the outbox holds r.
+func hasRecord(t *testing.T, s *Store, r app.OutboxRecord) bool {
+	t.Helper()
+	got, err := s.ScanOutbox(context.Background(), r.Shard, r.ID-1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(got) == 1 && got[0].ID == r.ID
 }
