@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -689,15 +690,8 @@ func (r *Relay) advance(ctx context.Context, w *shardRelay, now time.Time) {
 	}
 	w.cursor = c
 	w.mu.Lock()
-	for id := range w.published {
-		if id <= c {
-			delete(w.published, id)
-		}
-	}
-	for id := range w.applied {
-		if id <= c {
-			delete(w.applied, id)
-		}
-	}
+	below := func(id ID, _ bool) bool { return id <= c }
+	maps.DeleteFunc(w.published, below)
+	maps.DeleteFunc(w.applied, below)
 	w.mu.Unlock()
 }

@@ -27,8 +27,9 @@ import (
 type quorumGuard struct {
 	gocql.HostSelectionPolicy
 
-	mu sync.Mutex
-	up map[string]bool // by host ID (address when it has none)
+	mu  sync.Mutex
+	up  map[string]bool // by host ID (address when it has none)
+	upN atomic.Int32    // the hosts of up that are up, read on every request
 	// need is how many replicas a quorum of the keyspace needs (0: the
 	// guard is off), rf the keyspace's replication factor.
 	need, rf atomic.Int32
@@ -53,6 +54,13 @@ func (g *quorumGuard) set(h *gocql.HostInfo, up, known bool) {
 	} else {
 		delete(g.up, hostKey(h))
 	}
+	n := 0
+	for _, u := range g.up {
+		if u {
+			n++
+		}
+	}
+	g.upN.Store(int32(n))
 }
 
 // AddHost implements gocql.HostStateNotifier.
@@ -80,17 +88,7 @@ func (g *quorumGuard) HostDown(h *gocql.HostInfo) {
 }
 
 // upCount is how many known nodes are up.
-func (g *quorumGuard) upCount() int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	n := 0
-	for _, up := range g.up {
-		if up {
-			n++
-		}
-	}
-	return n
-}
+func (g *quorumGuard) upCount() int { return int(g.upN.Load()) }
 
 // Pick implements gocql.HostSelectionPolicy: no host at all when q cannot
 // reach its consistency.
