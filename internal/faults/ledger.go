@@ -121,10 +121,21 @@ func (l *Ledger) PostCounts() Counts {
 // answer counts with the time it took to fail; aborted posts are left out),
 // or 0 without posts.
 func (l *Ledger) P99(phase string) time.Duration {
+	return l.p99(func(p *PostRec) bool { return p.Phase == phase && !p.Aborted })
+}
+
+// P99Failed is the 99th percentile of the time to a 5xx answer to a post,
+// in any phase, or 0 without one: how fast a post that cannot be taken is
+// told so.
+func (l *Ledger) P99Failed() time.Duration {
+	return l.p99(func(p *PostRec) bool { return p.Status >= 500 })
+}
+
+func (l *Ledger) p99(keep func(*PostRec) bool) time.Duration {
 	l.mu.Lock()
 	var ds []time.Duration
 	for _, p := range l.Posts {
-		if p.Phase == phase && !p.Aborted {
+		if keep(p) {
 			ds = append(ds, p.Latency)
 		}
 	}

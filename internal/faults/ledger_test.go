@@ -26,6 +26,10 @@ func TestLedgerCountsAndP99(t *testing.T) {
 	if p := l.P99(PhaseAfter); p != 0 {
 		t.Fatalf("p99 without posts = %s", p)
 	}
+	l.addPost(&PostRec{Phase: PhaseDuring, Status: 503, Latency: 700 * time.Millisecond})
+	if p := l.P99Failed(); p != 700*time.Millisecond {
+		t.Fatalf("p99 of the 5xx answers = %s, want 700ms (the slower of two)", p)
+	}
 }
 
 func TestFindingsCountWritesOnce(t *testing.T) {
@@ -48,14 +52,15 @@ func TestMarkdownRows(t *testing.T) {
 		{Fault: "kill-api", Posts: Counts{Offered: 10, Created: 9, NoAnswer: 1}, P99: map[string]time.Duration{PhaseDuring: 1500 * time.Millisecond},
 			Findings: &Findings{}, Recovery: 2 * time.Second},
 		{Fault: "redis-flushall", Findings: &Findings{Lost: 3}},
-		{Fault: "kafka-all-killed", Posts: Counts{Offered: 2, Created: 1, C5xx: 1}, Broken: "want every post 201", Findings: &Findings{}, Recovery: time.Second},
+		{Fault: "kafka-all-killed", Posts: Counts{Offered: 2, Created: 1, C5xx: 1}, Broken: "want every post 201", Findings: &Findings{}, Recovery: time.Second,
+			P99Fail: 250 * time.Millisecond},
 	}
 	md := Markdown(rows, "go test ./internal/faults", 15*time.Second, time.Minute)
 	for _, want := range []string{
 		"`go test ./internal/faults`",
-		"| kill-api | 10 | 9 | 0 | 0 | 1 | 0 | 1.5s | 0 | 0 | 0 | 0 | 0 (0) | 2s | 0s | pass |",
-		"| redis-flushall | 0 | 0 | 0 | 0 | 0 | 0 | 0s | 3 | 0 | 0 | 0 | 0 (0) | not within the deadline | 0s | **FAIL** |",
-		"| kafka-all-killed | 2 | 1 | 0 | 1 | 0 | 0 | 0s | 0 | 0 | 0 | 0 | 0 (0) | 1s | 0s | **FAIL**: want every post 201 |",
+		"| kill-api | 10 | 9 | 0 | 0 | 1 | 0 | 1.5s | - | 0 | 0 | 0 | 0 | 0 (0) | 2s | 0s | pass |",
+		"| redis-flushall | 0 | 0 | 0 | 0 | 0 | 0 | 0s | - | 3 | 0 | 0 | 0 | 0 (0) | not within the deadline | 0s | **FAIL** |",
+		"| kafka-all-killed | 2 | 1 | 0 | 1 | 0 | 0 | 0s | 250ms | 0 | 0 | 0 | 0 | 0 (0) | 1s | 0s | **FAIL**: want every post 201 |",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q:\n%s", want, md)

@@ -188,6 +188,8 @@ type Store struct {
 	log     *slog.Logger
 	// consistency is the configured level, which Ping reads at.
 	consistency gocql.Consistency
+	// guard cuts short the api's requests when a quorum is lost (bound).
+	guard *quorumGuard
 
 	// bg runs the completions of follows left halfway (finishEdge) until
 	// Close cancels bgCtx.
@@ -220,13 +222,14 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
 		// connect counts as the cluster being unavailable.
 		return nil, fmt.Errorf("%w (%w)", err, app.ErrUnavailable)
 	}
-	s := &Store{session: session, log: log, consistency: c.Consistency}
+	guard := c.PoolConfig.HostSelectionPolicy.(*quorumGuard)
+	s := &Store{session: session, log: log, consistency: c.Consistency, guard: guard}
 	s.bgCtx, s.bgStop = context.WithCancel(context.Background())
 	if err := s.checkMigrated(ctx, cfg.Keyspace); err != nil {
 		session.Close()
 		return nil, err
 	}
-	if err := c.PoolConfig.HostSelectionPolicy.(*quorumGuard).watch(ctx, session, cfg.Keyspace); err != nil {
+	if err := guard.watch(ctx, session, cfg.Keyspace); err != nil {
 		log.Warn("cassandra: keyspace replication unknown: requests wait for the coordinator's timeout when too few nodes are up", "err", err)
 	}
 	log.Info("cassandra: connected", "hosts", cfg.Hosts, "keyspace", cfg.Keyspace)
@@ -277,6 +280,15 @@ func (s *Store) Close() error {
 	s.bg.Wait()
 	s.session.Close()
 	return nil
+}
+
+// bound cuts ctx short when a quorum is lost while a request of the api
+// runs (see quorumGuard.bound); consumers and the relay retry anyway.
+func (s *Store) bound(ctx context.Context) (context.Context, func(error) error) {
+	if s.guard == nil {
+		return ctx, func(err error) error { return err }
+	}
+	return s.guard.bound(ctx)
 }
 
 // Ping reads a row of the keyspace at the configured consistency, as the

@@ -37,7 +37,9 @@ func lwt(q *gocql.Query) *gocql.Query { return q.RetryPolicy(nil) }
 // EnsureUser implements app.Graph. The common case (the user exists) is a
 // plain read; only the first call pays for an LWT, which keeps the original
 // created_at when two first calls race.
-func (s *Store) EnsureUser(ctx context.Context, user string) error {
+func (s *Store) EnsureUser(ctx context.Context, user string) (err error) {
+	ctx, end := s.bound(ctx)
+	defer func() { err = end(err) }()
 	ok, err := s.UserExists(ctx, user)
 	if err != nil || ok {
 		return err
@@ -51,9 +53,11 @@ func (s *Store) EnsureUser(ctx context.Context, user string) error {
 }
 
 // UserExists implements app.Graph.
-func (s *Store) UserExists(ctx context.Context, user string) (bool, error) {
+func (s *Store) UserExists(ctx context.Context, user string) (_ bool, err error) {
+	ctx, end := s.bound(ctx)
+	defer func() { err = end(err) }()
 	var id string
-	err := s.session.Query(`SELECT id FROM users WHERE id = ?`, user).WithContext(ctx).Scan(&id)
+	err = s.session.Query(`SELECT id FROM users WHERE id = ?`, user).WithContext(ctx).Scan(&id)
 	if errors.Is(err, gocql.ErrNotFound) {
 		return false, nil
 	}
@@ -64,9 +68,11 @@ func (s *Store) UserExists(ctx context.Context, user string) (bool, error) {
 }
 
 // IsFollowing implements app.Graph.
-func (s *Store) IsFollowing(ctx context.Context, follower, followee string) (bool, error) {
+func (s *Store) IsFollowing(ctx context.Context, follower, followee string) (_ bool, err error) {
+	ctx, end := s.bound(ctx)
+	defer func() { err = end(err) }()
 	var f string
-	err := s.session.Query(`SELECT followee FROM follows WHERE follower = ? AND followee = ?`, follower, followee).
+	err = s.session.Query(`SELECT followee FROM follows WHERE follower = ? AND followee = ?`, follower, followee).
 		WithContext(ctx).Scan(&f)
 	if errors.Is(err, gocql.ErrNotFound) {
 		return false, nil
@@ -81,7 +87,9 @@ func (s *Store) IsFollowing(ctx context.Context, follower, followee string) (boo
 // is new; out, then the followers row, follow it. A call
 // that finds the edge but not its followers row repairs what an earlier
 // call left halfway (the LWT applied, the batch not) and announces it then.
-func (s *Store) Follow(ctx context.Context, follower, followee string, out ...app.OutboxRecord) (bool, error) {
+func (s *Store) Follow(ctx context.Context, follower, followee string, out ...app.OutboxRecord) (_ bool, err error) {
+	ctx, end := s.bound(ctx)
+	defer func() { err = end(err) }()
 	applied, err := lwt(s.session.Query(`INSERT INTO follows (follower, followee, created_at) VALUES (?, ?, ?) IF NOT EXISTS`,
 		follower, followee, time.Now().UTC())).WithContext(ctx).MapScanCAS(map[string]any{})
 	if err != nil {
@@ -102,7 +110,9 @@ func (s *Store) Follow(ctx context.Context, follower, followee string, out ...ap
 // A Follow racing an Unfollow of the same edge can leave the two tables
 // disagreeing (the LWTs are ordered, the index writes are not); the next
 // Follow or Unfollow of that edge repairs it.
-func (s *Store) Unfollow(ctx context.Context, follower, followee string, out ...app.OutboxRecord) (bool, error) {
+func (s *Store) Unfollow(ctx context.Context, follower, followee string, out ...app.OutboxRecord) (_ bool, err error) {
+	ctx, end := s.bound(ctx)
+	defer func() { err = end(err) }()
 	applied, err := lwt(s.session.Query(`DELETE FROM follows WHERE follower = ? AND followee = ? IF EXISTS`,
 		follower, followee)).WithContext(ctx).MapScanCAS(map[string]any{})
 	if err != nil {
@@ -230,7 +240,9 @@ const maxBucketReads = 32
 // windows sized by the density seen so far (see bucketWindow), and the
 // results are taken in bucket order exactly as a sequential walk would take
 // them.
-func (s *Store) Followers(ctx context.Context, user, cursor string, limit int) ([]string, string, error) {
+func (s *Store) Followers(ctx context.Context, user, cursor string, limit int) (_ []string, _ string, err error) {
+	ctx, end := s.bound(ctx)
+	defer func() { err = end(err) }()
 	if limit <= 0 {
 		return nil, "", nil
 	}
@@ -355,7 +367,9 @@ func (s *Store) readFollowerBucket(ctx context.Context, user string, bucket int,
 
 // Following implements app.Graph. Users come in name order; the cursor is
 // the last user returned.
-func (s *Store) Following(ctx context.Context, user, cursor string, limit int) ([]string, string, error) {
+func (s *Store) Following(ctx context.Context, user, cursor string, limit int) (_ []string, _ string, err error) {
+	ctx, end := s.bound(ctx)
+	defer func() { err = end(err) }()
 	if limit <= 0 {
 		return nil, "", nil
 	}

@@ -67,9 +67,11 @@ func (s *Store) RemovePostNotifications(ctx context.Context, post app.ID) error 
 }
 
 // Notifications implements app.NotificationStore.
-func (s *Store) Notifications(ctx context.Context, user string, before app.ID, limit int) ([]app.Notification, error) {
+func (s *Store) Notifications(ctx context.Context, user string, before app.ID, limit int) (_ []app.Notification, err error) {
+	ctx, end := s.bound(ctx)
+	defer func() { err = end(err) }()
 	var upTo int64
-	err := s.session.Query(`SELECT up_to FROM notification_reads WHERE user = ?`, user).WithContext(ctx).Scan(&upTo)
+	err = s.session.Query(`SELECT up_to FROM notification_reads WHERE user = ?`, user).WithContext(ctx).Scan(&upTo)
 	if err != nil && !errors.Is(err, gocql.ErrNotFound) {
 		return nil, failf("cassandra: read marker of %s: %w", user, err)
 	}
@@ -99,9 +101,11 @@ func (s *Store) Notifications(ctx context.Context, user string, before app.ID, l
 // a lightweight transaction would cost a Paxos round per call, so the
 // read-compare-write below accepts that two racing calls may leave the
 // smaller marker (the user marks again).
-func (s *Store) MarkRead(ctx context.Context, user string, upTo app.ID) error {
+func (s *Store) MarkRead(ctx context.Context, user string, upTo app.ID) (err error) {
+	ctx, end := s.bound(ctx)
+	defer func() { err = end(err) }()
 	var cur int64
-	err := s.session.Query(`SELECT up_to FROM notification_reads WHERE user = ?`, user).WithContext(ctx).Scan(&cur)
+	err = s.session.Query(`SELECT up_to FROM notification_reads WHERE user = ?`, user).WithContext(ctx).Scan(&cur)
 	if err != nil && !errors.Is(err, gocql.ErrNotFound) {
 		return failf("cassandra: read marker of %s: %w", user, err)
 	}

@@ -161,7 +161,9 @@ func (s *Store) SetOutboxCursor(ctx context.Context, shard int, c app.ID) error 
 // BindKey implements app.IdempotencyKeys with an LWT, so two concurrent
 // requests with one key agree on the post. Keys expire after a day (the
 // table's TTL).
-func (s *Store) BindKey(ctx context.Context, user, key string, want app.KeyBinding) (app.KeyBinding, error) {
+func (s *Store) BindKey(ctx context.Context, user, key string, want app.KeyBinding) (_ app.KeyBinding, err error) {
+	ctx, end := s.bound(ctx)
+	defer func() { err = end(err) }()
 	prev := map[string]any{}
 	applied, err := lwt(s.session.Query(`INSERT INTO idempotency_keys (user, key, post_id, fingerprint) VALUES (?, ?, ?, ?) IF NOT EXISTS`,
 		user, key, int64(want.ID), want.Fingerprint)).WithContext(ctx).MapScanCAS(prev)

@@ -41,7 +41,9 @@ func month(id app.ID) string { return id.Time().UTC().Format("2006-01") }
 // single-partition read instead of an LWT's four round trips per post.
 // Two writers racing in the same millisecond could both pass it; only an
 // LWT would stop that, and only a misconfigured --node-id can cause it.
-func (s *Store) SavePost(ctx context.Context, p app.Post, out ...app.OutboxRecord) error {
+func (s *Store) SavePost(ctx context.Context, p app.Post, out ...app.OutboxRecord) (err error) {
+	ctx, end := s.bound(ctx)
+	defer func() { err = end(err) }()
 	stored, ok, err := s.getPost(ctx, p.ID)
 	if err != nil {
 		return fmt.Errorf("cassandra: save post: %w", err)
@@ -72,7 +74,9 @@ func (s *Store) writePost(ctx context.Context, p app.Post) error {
 }
 
 // GetPosts implements app.PostStore.
-func (s *Store) GetPosts(ctx context.Context, ids []app.ID) (map[app.ID]app.Post, error) {
+func (s *Store) GetPosts(ctx context.Context, ids []app.ID) (_ map[app.ID]app.Post, err error) {
+	ctx, end := s.bound(ctx)
+	defer func() { err = end(err) }()
 	out := make(map[app.ID]app.Post, len(ids))
 	if len(ids) == 0 {
 		return out, nil
@@ -144,7 +148,9 @@ func (s *Store) getPost(ctx context.Context, id app.ID) (p app.Post, ok bool, er
 // tombstones and is not an error. As in SavePost, the outbox records go
 // first and the deletion after them; a deletion that did not land is
 // written again by the relay (CompleteOutbox) before post.deleted goes out.
-func (s *Store) DeletePost(ctx context.Context, p app.Post, out ...app.OutboxRecord) error {
+func (s *Store) DeletePost(ctx context.Context, p app.Post, out ...app.OutboxRecord) (err error) {
+	ctx, end := s.bound(ctx)
+	defer func() { err = end(err) }()
 	if p.Author == "" {
 		// The timeline row is keyed by author; recover it if the caller
 		// only knew the ID.
@@ -182,9 +188,11 @@ func (s *Store) deletePost(ctx context.Context, p app.Post, when time.Time) erro
 // WasDeleted implements app.PostStore, reading deleted_posts at the
 // configured consistency (LOCAL_QUORUM or stronger, see Config.Validate),
 // which DeletePost also writes at.
-func (s *Store) WasDeleted(ctx context.Context, id app.ID) (bool, error) {
+func (s *Store) WasDeleted(ctx context.Context, id app.ID) (_ bool, err error) {
+	ctx, end := s.bound(ctx)
+	defer func() { err = end(err) }()
 	var got int64
-	err := s.session.Query(`SELECT id FROM deleted_posts WHERE id = ?`, int64(id)).WithContext(ctx).Scan(&got)
+	err = s.session.Query(`SELECT id FROM deleted_posts WHERE id = ?`, int64(id)).WithContext(ctx).Scan(&got)
 	if errors.Is(err, gocql.ErrNotFound) {
 		return false, nil
 	}
@@ -224,7 +232,9 @@ func (s *Store) HidePost(ctx context.Context, p app.Post, rule string) error {
 
 // AuthorPosts implements app.PostStore. It walks the author's months newest
 // first and reads each month's partition until limit posts are found.
-func (s *Store) AuthorPosts(ctx context.Context, author string, before app.ID, limit int) ([]app.Post, error) {
+func (s *Store) AuthorPosts(ctx context.Context, author string, before app.ID, limit int) (_ []app.Post, err error) {
+	ctx, end := s.bound(ctx)
+	defer func() { err = end(err) }()
 	if limit <= 0 {
 		return nil, nil
 	}

@@ -2,12 +2,16 @@ package cassandra
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/gocql/gocql"
+
+	"github.com/feedsvc/feedsvc/app"
 )
 
 // quorumGuard is the session's host selection policy: token-aware round
@@ -33,10 +37,45 @@ type quorumGuard struct {
 	// need is how many replicas a quorum of the keyspace needs (0: the
 	// guard is off), rf the keyspace's replication factor.
 	need, rf atomic.Int32
+	// lost is canceled when the count falls below need, and replaced by a
+	// fresh one at once (requests started after that find no host).
+	lost atomic.Pointer[lossSignal]
+}
+
+type lossSignal struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+func newLossSignal() *lossSignal {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &lossSignal{ctx, cancel}
 }
 
 func newQuorumGuard(p gocql.HostSelectionPolicy) *quorumGuard {
-	return &quorumGuard{HostSelectionPolicy: p, up: map[string]bool{}}
+	g := &quorumGuard{HostSelectionPolicy: p, up: map[string]bool{}}
+	g.lost.Store(newLossSignal())
+	return g
+}
+
+// errQuorumLost is why a request in flight was cut short.
+var errQuorumLost = fmt.Errorf("cassandra: fewer nodes up than a quorum needs: %w", app.ErrUnavailable)
+
+// bound returns ctx, canceled if the nodes up fall below a quorum before
+// end is called. end releases it and returns err, marked unavailable when
+// the cut caused it (the driver reports only "context canceled").
+func (g *quorumGuard) bound(ctx context.Context) (context.Context, func(err error) error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	stop := context.AfterFunc(g.lost.Load().ctx, func() { cancel(errQuorumLost) })
+	return ctx, func(err error) error {
+		stop()
+		cut := errors.Is(context.Cause(ctx), errQuorumLost)
+		cancel(nil)
+		if err != nil && cut && !errors.Is(err, app.ErrUnavailable) {
+			return fmt.Errorf("%w (%w)", err, errQuorumLost)
+		}
+		return err
+	}
 }
 
 func hostKey(h *gocql.HostInfo) string {
@@ -60,7 +99,10 @@ func (g *quorumGuard) set(h *gocql.HostInfo, up, known bool) {
 			n++
 		}
 	}
-	g.upN.Store(int32(n))
+	prev := g.upN.Swap(int32(n))
+	if need := g.need.Load(); need > 0 && prev >= need && int32(n) < need {
+		g.lost.Swap(newLossSignal()).cancel()
+	}
 }
 
 // AddHost implements gocql.HostStateNotifier.

@@ -1,10 +1,15 @@
 package cassandra
 
 import (
+	"context"
+	"errors"
 	"net"
 	"testing"
+	"time"
 
 	"github.com/gocql/gocql"
+
+	"github.com/feedsvc/feedsvc/app"
 )
 
 func TestSingleDCReplication(t *testing.T) {
@@ -59,4 +64,60 @@ func TestQuorumGuard(t *testing.T) {
 	if g.upCount() != 2 || g.hopeless(gocql.Quorum) {
 		t.Errorf("after removing the down node: %d up", g.upCount())
 	}
+}
+
+// TestQuorumGuardCutsRequestsInFlight: a request running when the nodes up
+// fall below a quorum is canceled and its error reads as unavailable; one
+// that ends before, or starts after, is left alone, and so is every
+// request when a node goes down with a quorum still up.
+func TestQuorumGuardCutsRequestsInFlight(t *testing.T) {
+	g := newQuorumGuard(gocql.RoundRobinHostPolicy())
+	hosts := make([]*gocql.HostInfo, 3)
+	for i := range hosts {
+		hosts[i] = (&gocql.HostInfo{}).SetConnectAddress(net.IPv4(127, 0, 0, byte(i+1)))
+		g.AddHost(hosts[i])
+	}
+	g.rf.Store(3)
+	g.need.Store(2)
+	boom := errors.New("driver: context canceled")
+	// The cut runs in a goroutine of its own (context.AfterFunc).
+	cut := func(ctx context.Context) bool {
+		select {
+		case <-ctx.Done():
+			return true
+		case <-time.After(10 * time.Second):
+			return false
+		}
+	}
+
+	done, endDone := g.bound(context.Background())
+	if err := endDone(nil); err != nil || done.Err() == nil {
+		t.Fatalf("a finished request: end = %v, ctx err = %v (want nil, canceled)", err, done.Err())
+	}
+	inFlight, end := g.bound(context.Background())
+	g.HostDown(hosts[1])
+	if inFlight.Err() != nil {
+		t.Fatal("one of three down cut a request short")
+	}
+	g.HostDown(hosts[2])
+	if !cut(inFlight) {
+		t.Fatal("two of three down: the request in flight was not cut short")
+	}
+	if err := end(boom); !errors.Is(err, app.ErrUnavailable) || !errors.Is(err, boom) {
+		t.Errorf("the cut request's error = %v, want it unavailable and wrapping the driver's", err)
+	}
+	after, endAfter := g.bound(context.Background())
+	if after.Err() != nil {
+		t.Error("a request started after the loss was canceled (Pick refuses it, not the cut)")
+	}
+	if err := endAfter(boom); errors.Is(err, app.ErrUnavailable) {
+		t.Errorf("an error of a request not cut reads as unavailable: %v", err)
+	}
+	g.HostUp(hosts[1])
+	again, endAgain := g.bound(context.Background())
+	g.HostDown(hosts[1])
+	if !cut(again) {
+		t.Error("the second loss of a quorum did not cut the request in flight")
+	}
+	endAgain(nil)
 }
