@@ -28,9 +28,10 @@ func MinInsyncReplicas(replication int) int { return max(1, replication-1) }
 
 // EnsureTopics creates the topics and their dead-letter topics if missing,
 // with min.insync.replicas set by MinInsyncReplicas (idempotent). On a topic
-// that exists, it sets min.insync.replicas by the rule for the topic's
-// actual replication when it differs; partitions and replication are left
-// as they are.
+// that exists, it corrects min.insync.replicas when it is below the rule for
+// the topic's actual replication or above the replication (no write could
+// succeed); an operator's stricter value in between is kept. Partitions and
+// replication are left as they are.
 func EnsureTopics(brokers []string, topics Topics, spec TopicSpec) error {
 	admin, err := sarama.NewClusterAdmin(brokers, SaramaConfig("feedsvc-admin"))
 	if err != nil {
@@ -60,8 +61,8 @@ func EnsureTopics(brokers []string, topics Topics, spec TopicSpec) error {
 	return nil
 }
 
-// ensureMinInsync sets min.insync.replicas on an existing topic by the rule
-// for its smallest partition replication.
+// ensureMinInsync corrects min.insync.replicas on an existing topic (see
+// minInsyncFix), by its smallest partition replication.
 func ensureMinInsync(admin sarama.ClusterAdmin, name string) error {
 	md, err := describeCreated(admin, name)
 	if err != nil {
@@ -71,17 +72,21 @@ func ensureMinInsync(admin sarama.ClusterAdmin, name string) error {
 	for _, p := range md[0].Partitions {
 		replication = min(replication, len(p.Replicas))
 	}
-	want := strconv.Itoa(MinInsyncReplicas(replication))
 	entries, err := admin.DescribeConfig(sarama.ConfigResource{
 		Type: sarama.TopicResource, Name: name, ConfigNames: []string{configMinInsync},
 	})
 	if err != nil {
 		return fmt.Errorf("describe config of topic %s: %w", name, err)
 	}
+	current := ""
 	for _, e := range entries {
-		if e.Name == configMinInsync && e.Value == want {
-			return nil
+		if e.Name == configMinInsync {
+			current = e.Value
 		}
+	}
+	want, fix := minInsyncFix(current, replication)
+	if !fix {
+		return nil
 	}
 	err = admin.IncrementalAlterConfig(sarama.TopicResource, name, map[string]sarama.IncrementalAlterConfigsEntry{
 		configMinInsync: {Operation: sarama.IncrementalAlterConfigsOperationSet, Value: &want},
@@ -90,6 +95,19 @@ func ensureMinInsync(admin sarama.ClusterAdmin, name string) error {
 		return fmt.Errorf("set %s=%s on topic %s: %w", configMinInsync, want, name, err)
 	}
 	return nil
+}
+
+// minInsyncFix says what min.insync.replicas a topic with replication
+// replicas and the value current needs, if it needs a change: the rule's
+// value when current is below it (acks=all would mean too few copies),
+// above the replication (every write would fail) or unreadable.
+func minInsyncFix(current string, replication int) (string, bool) {
+	rule := MinInsyncReplicas(replication)
+	n, err := strconv.Atoi(current)
+	if err == nil && n >= rule && n <= max(replication, 1) {
+		return current, false
+	}
+	return strconv.Itoa(rule), true
 }
 
 // describeCreated describes a topic that exists. A topic created a moment

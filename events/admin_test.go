@@ -40,7 +40,8 @@ func minInsync(t *testing.T, admin sarama.ClusterAdmin, topic string) string {
 
 // TestEnsureTopicsMinInsync: created topics (dead-letter topics too) get
 // min.insync.replicas by the rule (1 at replication 1), and an existing
-// topic with another value is set to it.
+// topic with a value above its replication (no write could succeed) is set
+// to it. TestMinInsyncFix covers the other cases.
 func TestEnsureTopicsMinInsync(t *testing.T) {
 	for name, open := range brokers() {
 		t.Run(name, func(t *testing.T) {

@@ -329,7 +329,7 @@ func TestFaultSuite(t *testing.T) {
 			cmd += fmt.Sprintf(" %s=%s", v, x)
 		}
 	}
-	cmd += " go test -count=1 -timeout 45m -run TestFaultSuite ./internal/faults/"
+	cmd += " go test -count=1 -timeout 90m -run TestFaultSuite ./internal/faults/"
 	table := Markdown(rows, cmd, duration, total)
 	t.Logf("fault suite (%s):\n%s", total.Round(time.Second), table)
 	if path := os.Getenv("FEEDSVC_FAULT_REPORT"); path != "" {
