@@ -9,8 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -248,6 +251,27 @@ func TestFollowAnnouncesOnlyNewEdges(t *testing.T) {
 	}
 }
 
+// TestFollowingCap: a follow past MaxFollowing is refused with ErrLimit and
+// changes nothing (no edge, no event); following someone already followed
+// and unfollowing still work at the cap, and a place freed is usable.
+func TestFollowingCap(t *testing.T) {
+	w := newWorld("a", "b", "c", "d")
+	w.svc.MaxFollowing = 2
+	ctx := context.Background()
+	must(t, w.svc.Follow(ctx, "a", "b"))
+	must(t, w.svc.Follow(ctx, "a", "c"))
+	events := len(w.bus.Pending())
+	if err := w.svc.Follow(ctx, "a", "d"); !errors.Is(err, app.ErrLimit) {
+		t.Fatalf("a third follow: %v, want ErrLimit", err)
+	}
+	if ok, _ := w.store.IsFollowing(ctx, "a", "d"); ok || len(w.bus.Pending()) != events {
+		t.Fatal("the refused follow left an edge or an event")
+	}
+	must(t, w.svc.Follow(ctx, "a", "b")) // already followed: not new
+	must(t, w.svc.Unfollow(ctx, "a", "b"))
+	must(t, w.svc.Follow(ctx, "a", "d"))
+}
+
 func TestReplayIsHarmless(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld("a", "b")
@@ -364,4 +388,56 @@ func btoi(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// slowGraph counts Following calls and holds each until release closes, so
+// that concurrent readers overlap.
+type slowGraph struct {
+	app.Graph
+	calls   atomic.Int32
+	release chan struct{}
+}
+
+func (g *slowGraph) Following(ctx context.Context, user, cursor string, limit int) ([]string, string, error) {
+	g.calls.Add(1)
+	<-g.release
+	return g.Graph.Following(ctx, user, cursor, limit)
+}
+
+// TestConcurrentReadsRebuildOnce: readers of one missing feed arriving
+// together share one rebuild (or find it done), and all of them get the
+// rebuilt feed.
+func TestConcurrentReadsRebuildOnce(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld("a", "b")
+	must(t, w.svc.Follow(ctx, "b", "a"))
+	p, err := w.svc.CreatePost(ctx, "a", "hello", "")
+	must(t, err)
+	g := &slowGraph{Graph: w.store, release: make(chan struct{})}
+	w.svc.Graph = g
+	const readers = 8
+	var wg sync.WaitGroup
+	errs := make(chan error, readers)
+	for range readers {
+		wg.Go(func() {
+			page, err := w.svc.ReadFeed(ctx, "b", "", 10)
+			if err == nil && (len(page.Items) != 1 || page.Items[0].ID != p.ID) {
+				err = fmt.Errorf("page %+v, want the one post", page.Items)
+			}
+			errs <- err
+		})
+	}
+	// The first rebuild holds the graph read while the others arrive.
+	for g.calls.Load() == 0 {
+		runtime.Gosched()
+	}
+	close(g.release)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		must(t, err)
+	}
+	if n := g.calls.Load(); n != 1 {
+		t.Fatalf("%d rebuilds read the graph, want 1", n)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 )
@@ -37,7 +38,7 @@ func (s *Service) ReadFeed(ctx context.Context, user, cursor string, limit int) 
 		return FeedPage{}, fmt.Errorf("read feed: %w", err)
 	}
 	if !complete {
-		if err := s.RebuildFeed(ctx, user); err != nil {
+		if err := s.rebuildOnce(ctx, user); err != nil {
 			return FeedPage{}, err
 		}
 		if ids, _, err = s.Feeds.Page(ctx, user, before, limit); err != nil {
@@ -132,6 +133,33 @@ func visibleIDs(ids []ID, posts []Post) []ID {
 		}
 	}
 	return ids
+}
+
+// rebuildTimeout bounds a rebuild that readers share (see rebuildOnce).
+const rebuildTimeout = 30 * time.Second
+
+// rebuildOnce rebuilds user's feed, or waits for the rebuild already
+// running in this process: a rebuild reads up to maxRebuildFollowing
+// authors' posts, and readers of one feed arriving together (a client's
+// retries, several devices) must not each start one. The rebuild outlives
+// a reader that leaves (its own deadline bounds it); each reader waits no
+// longer than its own context. A reader that comes just after a rebuild
+// finds the feed complete and rebuilds nothing.
+func (s *Service) rebuildOnce(ctx context.Context, user string) error {
+	ch := s.rebuilds.DoChan(user, func() (any, error) {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rebuildTimeout)
+		defer cancel()
+		if _, complete, err := s.Feeds.Page(rctx, user, 0, 1); err == nil && complete {
+			return nil, nil
+		}
+		return nil, s.RebuildFeed(rctx, user)
+	})
+	select {
+	case r := <-ch:
+		return r.Err
+	case <-ctx.Done():
+		return fmt.Errorf("rebuild feed of %s: %w", user, context.Cause(ctx))
+	}
 }
 
 // RebuildFeed recomputes user's feed from the store: the newest FeedCap posts

@@ -22,6 +22,9 @@ var (
 	// Unique nodes make it a fault (a clock far behind, or one --node-id
 	// given to two processes); refusing keeps the older record intact.
 	ErrIDConflict = errors.New("ID already taken by another record")
+	// ErrLimit: the request would take a user past a cap (say, how many
+	// users one may follow); it is refused and changes nothing.
+	ErrLimit = errors.New("limit reached")
 )
 
 // MaxPostChars is the longest post text, in Unicode code points.

@@ -131,3 +131,32 @@ func TestNotifier(t *testing.T) {
 		t.Fatal("a user that does not exist was notified")
 	}
 }
+
+// TestMassMentionCapped: a post mentioning more users than
+// MaxMentionsNotified notifies the first that many that exist, in the
+// order written; a mention of a user that does not exist takes no place.
+func TestMassMentionCapped(t *testing.T) {
+	ctx := context.Background()
+	store := apptest.NewStore()
+	var text []string
+	for i := range app.MaxMentionsNotified + 5 {
+		u := fmt.Sprintf("u%d", i)
+		must(t, store.EnsureUser(ctx, u))
+		text = append(text, "@"+u)
+		if i == 0 {
+			text = append(text, "@ghost") // not a user
+		}
+	}
+	must(t, store.EnsureUser(ctx, "alice"))
+	p := app.Post{ID: 42, Author: "alice", Text: strings.Join(text, " ")}
+	must(t, store.SavePost(ctx, p))
+	n := &app.Notifier{Graph: store, Notifications: store, Posts: store}
+	must(t, n.Handle(ctx, app.Event{ID: "post.created:42", Type: app.PostCreated, Post: &p}))
+	for i := range app.MaxMentionsNotified + 5 {
+		ns, err := store.Notifications(ctx, fmt.Sprintf("u%d", i), 0, 10)
+		must(t, err)
+		if want := i < app.MaxMentionsNotified; (len(ns) == 1) != want {
+			t.Errorf("u%d has %d notifications, want notified = %v", i, len(ns), want)
+		}
+	}
+}

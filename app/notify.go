@@ -33,6 +33,10 @@ type Notifier struct {
 	Log *slog.Logger
 }
 
+// MaxMentionsNotified caps the users one post notifies: the first this
+// many it mentions (its author aside), so a post cannot page everyone.
+const MaxMentionsNotified = 20
+
 // Handle implements Handler.
 func (n *Notifier) Handle(ctx context.Context, ev Event) error {
 	switch {
@@ -44,9 +48,13 @@ func (n *Notifier) Handle(ctx context.Context, ev Event) error {
 		if err != nil || !ok || p.Moderated != "" {
 			return err
 		}
+		notified := 0
 		for _, user := range Mentions(p.Text) {
 			if user == p.Author {
 				continue
+			}
+			if notified == MaxMentionsNotified {
+				break // the rest of a mass mention notifies nobody
 			}
 			ok, err := n.Graph.UserExists(ctx, user)
 			if err != nil {
@@ -61,6 +69,7 @@ func (n *Notifier) Handle(ctx context.Context, ev Event) error {
 			if err != nil {
 				return fmt.Errorf("notify mention of %s: %w", user, err)
 			}
+			notified++
 		}
 	case (ev.Type == PostDeleted || ev.Type == PostModerated) && ev.Post != nil:
 		if err := n.Notifications.RemovePostNotifications(ctx, ev.Post.ID); err != nil {

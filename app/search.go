@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Indexer keeps the search index up to date from events: post.created
@@ -49,6 +51,36 @@ func (x *Indexer) Handle(ctx context.Context, ev Event) error {
 // filling a page with visible posts.
 const maxSearchRounds = 5
 
+// Search query caps: each term is a sorted set read, so a query's cost
+// grows with its terms; the length is checked before any folding.
+const (
+	MaxQueryChars = 256
+	MaxQueryTerms = 8
+)
+
+// queryTerms checks a search query against the caps and folds it into
+// index terms. A hashtag counts as one term though it is looked up under
+// two ("#go" and "go").
+func queryTerms(q string) ([]string, error) {
+	if n := utf8.RuneCountInString(q); n > MaxQueryChars {
+		return nil, fmt.Errorf("%w: the query has %d characters, more than %d", ErrInvalid, n, MaxQueryChars)
+	}
+	terms := Terms(q)
+	if len(terms) == 0 {
+		return nil, fmt.Errorf("%w: the query has no searchable words", ErrInvalid)
+	}
+	words := 0
+	for _, t := range terms {
+		if !strings.HasPrefix(t, "#") {
+			words++
+		}
+	}
+	if words > MaxQueryTerms {
+		return nil, fmt.Errorf("%w: the query has %d terms, more than %d", ErrInvalid, words, MaxQueryTerms)
+	}
+	return terms, nil
+}
+
 // Discovery is the read side of search and analytics: full-text search over
 // posts, trending hashtags and per-author activity.
 //
@@ -72,9 +104,9 @@ func (d *Discovery) now() time.Time {
 // term of q (folded, see Terms), newest first. The cursor is the last post
 // ID of the previous page; an empty next cursor means there are no more.
 func (d *Discovery) Search(ctx context.Context, caller, q, cursor string, limit int) ([]Post, string, error) {
-	terms := Terms(q)
-	if len(terms) == 0 {
-		return nil, "", fmt.Errorf("%w: the query has no searchable words", ErrInvalid)
+	terms, err := queryTerms(q)
+	if err != nil {
+		return nil, "", err
 	}
 	if limit < 1 {
 		return nil, "", fmt.Errorf("%w: limit must be positive", ErrInvalid)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/feedsvc/feedsvc/app"
@@ -175,13 +176,49 @@ func TestDiscoverySearch(t *testing.T) {
 			t.Fatalf("Search = %v next %q after %d index reads, want none, a cursor, few reads", got, next, x.calls)
 		}
 	})
-	for name, q := range map[string][2]string{"empty query": {"", ""}, "only punctuation": {"!?# @", ""}, "bad cursor": {"creme", "x"}} {
+	long := strings.Repeat("é", app.MaxQueryChars+1)
+	huge := strings.Repeat("w ", 425_000) // 850 KB of one-letter words
+	for name, q := range map[string][2]string{"empty query": {"", ""}, "only punctuation": {"!?# @", ""}, "bad cursor": {"creme", "x"},
+		"257 characters": {long, ""}, "850 KB": {huge, ""}, "9 terms": {"a b c d e f g h i", ""}} {
 		t.Run(name, func(t *testing.T) {
 			if _, _, err := d.Search(ctx, "ann", q[0], q[1], 5); !errors.Is(err, app.ErrInvalid) {
 				t.Fatalf("err = %v, want ErrInvalid", err)
 			}
 		})
 	}
+}
+
+// TestSearchCaps: a query at the caps is taken (a hashtag counts once,
+// though it is looked up under two terms), one past them is refused before
+// the index is read.
+func TestSearchCaps(t *testing.T) {
+	ctx := context.Background()
+	x := &countingIndex{}
+	d := &app.Discovery{Index: x, Posts: sxPosts{}}
+	for _, q := range []string{"a b c d e f g #h", strings.Repeat("é", app.MaxQueryChars)} {
+		if _, _, err := d.Search(ctx, "ann", q, "", 5); err != nil {
+			t.Errorf("Search(%.20q...): %v", q, err)
+		}
+	}
+	calls := x.calls
+	for _, q := range []string{"a b c d e f g h #i", strings.Repeat("x", app.MaxQueryChars+1)} {
+		if _, _, err := d.Search(ctx, "ann", q, "", 5); !errors.Is(err, app.ErrInvalid) {
+			t.Errorf("Search(%.20q...) = %v, want ErrInvalid", q, err)
+		}
+	}
+	if x.calls != calls {
+		t.Errorf("refused queries read the index %d times", x.calls-calls)
+	}
+}
+
+// countingIndex is an empty index that counts its reads.
+type countingIndex struct{ calls int }
+
+func (c *countingIndex) Index(context.Context, app.ID, []string) error { return nil }
+func (c *countingIndex) Unindex(context.Context, app.ID) error         { return nil }
+func (c *countingIndex) Search(context.Context, []string, app.ID, int) ([]app.ID, error) {
+	c.calls++
+	return nil, nil
 }
 
 func sxIDs(ns ...int) []app.ID {

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"golang.org/x/sync/singleflight"
 )
 
 // Service is feedsvc's use cases for the API: posting, following and
@@ -33,8 +35,13 @@ type Service struct {
 	Notes   NotificationStore
 	IDs     *IDGen
 	FeedCap int
-	Log     *slog.Logger
-	Now     func() time.Time
+	// MaxFollowing caps how many users one user may follow (0: no cap).
+	MaxFollowing int
+	Log          *slog.Logger
+	Now          func() time.Time
+
+	// rebuilds collapses concurrent rebuilds of one feed (rebuildOnce).
+	rebuilds singleflight.Group
 }
 
 // DefaultDispatchWait is how long a write waits for its event to be
@@ -221,6 +228,9 @@ func (s *Service) Follow(ctx context.Context, follower, followee string) error {
 	if err := s.requireUser(ctx, followee); err != nil {
 		return err
 	}
+	if err := s.checkFollowingCap(ctx, follower, followee); err != nil {
+		return err
+	}
 	rec, err := s.followRecord(UserFollowed, follower, followee)
 	if err != nil {
 		return err
@@ -234,6 +244,34 @@ func (s *Service) Follow(ctx context.Context, follower, followee string) error {
 		s.dispatch(ctx, rec)
 	}
 	return nil
+}
+
+// DefaultMaxFollowing is the cap on how many users one user may follow.
+const DefaultMaxFollowing = 5000
+
+// checkFollowingCap refuses a new follow past MaxFollowing (ErrLimit); a
+// follow of an edge that exists is not new and passes. It reads up to the
+// cap's worth of the follower's list, one partition, only to count: a cap
+// that two concurrent follows may pass by one, not an exact one.
+func (s *Service) checkFollowingCap(ctx context.Context, follower, followee string) error {
+	if s.MaxFollowing <= 0 {
+		return nil
+	}
+	following, _, err := s.Graph.Following(ctx, follower, "", s.MaxFollowing)
+	if err != nil {
+		return fmt.Errorf("follow: count following: %w", err)
+	}
+	if len(following) < s.MaxFollowing {
+		return nil
+	}
+	already, err := s.Graph.IsFollowing(ctx, follower, followee)
+	if err != nil {
+		return fmt.Errorf("follow: %w", err)
+	}
+	if already {
+		return nil
+	}
+	return fmt.Errorf("%w: %s follows %d users, the most one may follow; unfollow someone first", ErrLimit, follower, s.MaxFollowing)
 }
 
 // Unfollow removes the edge and announces it; the fanout consumer removes

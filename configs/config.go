@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -77,6 +78,8 @@ const MaxRequestTimeout = 30 * time.Second
 type FeedsConfig struct {
 	Cap         int
 	FanoutBatch int
+	// MaxFollowing caps the users one user may follow (0: no cap).
+	MaxFollowing int
 	// CelebrityThreshold: authors with more followers are not fanned out on
 	// write; followers merge their recent posts on read (0: never).
 	CelebrityThreshold int
@@ -98,10 +101,17 @@ type FeedsConfig struct {
 	PublishWait time.Duration
 }
 
-// AuthConfig says how bearer tokens are verified (and issued).
+// AuthConfig says how bearer tokens are verified (and issued); see
+// api.TokenConfig.
 type AuthConfig struct {
-	JWTSecret    string
-	JWTPublicKey string
+	JWTSecret      string
+	JWTSecretFile  string
+	JWTPublicKey   string
+	JWTJWKSURL     string
+	JWTIssuer      string
+	JWTAudience    string
+	JWTLeeway      time.Duration
+	JWTMaxLifetime time.Duration
 }
 
 // ModerationConfig are the moderation rules (see app.ModerationRules).
@@ -152,6 +162,7 @@ func (c *Config) Bind(target *pflag.FlagSet) {
 	fs.DurationVar(&c.Feeds.PublishWait, "publish-wait", app.DefaultDispatchWait, "how long a write waits for its event to reach Kafka before answering anyway (the write and its event are durable in the store either way)")
 	fs.IntVar(&c.Feeds.Cap, "feed-cap", 800, "posts kept per home feed")
 	fs.IntVar(&c.Feeds.FanoutBatch, "fanout-batch", 1000, "followers read and feed writes pipelined per batch")
+	fs.IntVar(&c.Feeds.MaxFollowing, "max-following", app.DefaultMaxFollowing, "users one user may follow; a follow past it gets 409 (0: no cap)")
 	fs.IntVar(&c.Feeds.CelebrityThreshold, "celebrity-threshold", 10000, "followers above which an author's posts are merged into feeds on read instead of fanned out (0: never)")
 	fs.IntVar(&c.Feeds.PostCacheSize, "post-cache-size", 100000, "posts the api keeps in memory for feed hydration (0: no cache)")
 	fs.DurationVar(&c.Feeds.PostCacheTTL, "post-cache-ttl", 5*time.Second, "how long a cached post may be served; bounds how late a delete or moderation made by another process shows")
@@ -173,8 +184,14 @@ func (c *Config) Bind(target *pflag.FlagSet) {
 	// Not a flag: bounds connecting and each request.
 	c.Cassandra.Timeout = cassandra.DefaultTimeout
 
-	fs.StringVar(&c.Auth.JWTSecret, "jwt-secret", "", "HS256 secret for bearer tokens, at least 32 bytes (default: generated in the data dir)")
-	fs.StringVar(&c.Auth.JWTPublicKey, "jwt-public-key", "", "PEM file of an RSA/ECDSA/Ed25519 public key to verify tokens (production)")
+	fs.StringVar(&c.Auth.JWTSecret, "jwt-secret", "", "HS256 secret for bearer tokens, at least 32 bytes; prefer FEEDSVC_JWT_SECRET or --jwt-secret-file, since a flag shows in the process list (default on the embedded default only: generated in the data dir)")
+	fs.StringVar(&c.Auth.JWTSecretFile, "jwt-secret-file", "", "file holding the HS256 secret (surrounding whitespace ignored)")
+	fs.StringVar(&c.Auth.JWTPublicKey, "jwt-public-key", "", "PEM file of an RSA/ECDSA/Ed25519 public key to verify tokens")
+	fs.StringVar(&c.Auth.JWTJWKSURL, "jwt-jwks-url", "", "an identity provider's JWKS endpoint: keys are fetched, cached and refreshed hourly and on an unknown kid")
+	fs.StringVar(&c.Auth.JWTIssuer, "jwt-issuer", "", "the iss tokens must carry (required outside the embedded default)")
+	fs.StringVar(&c.Auth.JWTAudience, "jwt-audience", "", "an aud tokens must carry (required outside the embedded default)")
+	fs.DurationVar(&c.Auth.JWTLeeway, "jwt-leeway", 30*time.Second, "clock skew allowed on a token's exp, nbf and iat")
+	fs.DurationVar(&c.Auth.JWTMaxLifetime, "jwt-max-lifetime", 24*time.Hour, "the longest a token may be valid for, iat to exp")
 
 	fs.StringSliceVar(&c.Moderation.Blocklist, "moderation-blocklist", nil, `blocked terms, phrases or re:<regexp> patterns (case- and accent-insensitive); quote an entry holding a comma as in CSV: 'spam,"re:bu{2,3}y"'`)
 	fs.IntVar(&c.Moderation.MaxLinks, "moderation-max-links", 3, "links a post may carry before it counts as link spam (0: no limit)")
@@ -198,6 +215,7 @@ var flagOf = map[string]string{
 	"Feeds.OutboxPoll":         "outbox-poll",
 	"Feeds.PublishWait":        "publish-wait",
 	"Feeds.FanoutBatch":        "fanout-batch",
+	"Feeds.MaxFollowing":       "max-following",
 	"Feeds.CelebrityThreshold": "celebrity-threshold",
 	"Feeds.PostCacheSize":      "post-cache-size",
 	"Feeds.PostCacheTTL":       "post-cache-ttl",
@@ -214,7 +232,13 @@ var flagOf = map[string]string{
 	"Cassandra.Replication":    "cassandra-replication",
 	"Cassandra.Consistency":    "cassandra-consistency",
 	"Auth.JWTSecret":           "jwt-secret",
+	"Auth.JWTSecretFile":       "jwt-secret-file",
 	"Auth.JWTPublicKey":        "jwt-public-key",
+	"Auth.JWTJWKSURL":          "jwt-jwks-url",
+	"Auth.JWTIssuer":           "jwt-issuer",
+	"Auth.JWTAudience":         "jwt-audience",
+	"Auth.JWTLeeway":           "jwt-leeway",
+	"Auth.JWTMaxLifetime":      "jwt-max-lifetime",
 	"Moderation.Blocklist":     "moderation-blocklist",
 	"Moderation.MaxLinks":      "moderation-max-links",
 	"Moderation.Rate":          "moderation-rate",
@@ -261,12 +285,24 @@ func (c *Config) Validate() error {
 			if embedded[se.Field] {
 				continue
 			}
+			errs = append(errs, named(err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// named rewrites the *setting.Error values in err (fields of Config) to
+// name their flag and environment variable.
+func named(err error) error {
+	var errs []error
+	for _, err := range setting.Flatten(err) {
+		var se *setting.Error
+		if errors.As(err, &se) {
 			if flag, ok := flagOf[se.Field]; ok {
-				errs = append(errs, fmt.Errorf("--%s (%s): %s", flag, EnvName(flag), se.Msg))
-			} else {
-				errs = append(errs, err)
+				err = fmt.Errorf("--%s (%s): %s", flag, EnvName(flag), se.Msg)
 			}
 		}
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
@@ -326,6 +362,9 @@ func (f FeedsConfig) Validate() error {
 	if f.FanoutBatch <= 0 {
 		errs = append(errs, setting.Errorf("FanoutBatch", "%d is not positive", f.FanoutBatch))
 	}
+	if f.MaxFollowing < 0 {
+		errs = append(errs, setting.Errorf("MaxFollowing", "%d is negative (0: no cap)", f.MaxFollowing))
+	}
 	if f.CelebrityThreshold < 0 {
 		errs = append(errs, setting.Errorf("CelebrityThreshold", "%d is negative (0: never)", f.CelebrityThreshold))
 	}
@@ -352,18 +391,64 @@ func (f FeedsConfig) Validate() error {
 // a key at least as long as the hash output.
 const minSecret = 32
 
-// Validate reports every invalid field as *setting.Error values. The public
-// key file is read when the service starts, not here, so that a config
-// written for another host still validates.
+// maxLeeway bounds --jwt-leeway: more would accept tokens long expired.
+const maxLeeway = 5 * time.Minute
+
+// Validate reports every invalid field as *setting.Error values. Key files
+// are read when the service starts, not here, so that a config written for
+// another host still validates.
 func (a AuthConfig) Validate() error {
 	var errs []error
 	if a.JWTSecret != "" && len(a.JWTSecret) < minSecret {
 		errs = append(errs, setting.Errorf("JWTSecret", "is %d bytes, shorter than %d", len(a.JWTSecret), minSecret))
 	}
-	if a.JWTPublicKey != "" && strings.TrimSpace(a.JWTPublicKey) == "" {
-		errs = append(errs, setting.Errorf("JWTPublicKey", "%q is not a file name", a.JWTPublicKey))
+	if a.JWTSecret != "" && a.JWTSecretFile != "" {
+		errs = append(errs, setting.Errorf("JWTSecretFile", "is set together with --jwt-secret; give one"))
+	}
+	for field, v := range map[string]string{"JWTPublicKey": a.JWTPublicKey, "JWTSecretFile": a.JWTSecretFile} {
+		if v != "" && strings.TrimSpace(v) == "" {
+			errs = append(errs, setting.Errorf(field, "%q is not a file name", v))
+		}
+	}
+	if a.JWTJWKSURL != "" {
+		if u, err := url.Parse(a.JWTJWKSURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			errs = append(errs, setting.Errorf("JWTJWKSURL", "%q is not an http(s) URL", a.JWTJWKSURL))
+		}
+	}
+	if a.JWTLeeway < 0 || a.JWTLeeway > maxLeeway {
+		errs = append(errs, setting.Errorf("JWTLeeway", "%s is out of range [0s, %s]", a.JWTLeeway, maxLeeway))
+	}
+	if a.JWTMaxLifetime <= 0 {
+		errs = append(errs, setting.Errorf("JWTMaxLifetime", "%s is not positive", a.JWTMaxLifetime))
 	}
 	return errors.Join(errs...)
+}
+
+// EmbeddedDefault reports whether every backend is the embedded one: the
+// laptop default, the only place a token secret may be generated.
+func (c *Config) EmbeddedDefault() bool {
+	return c.EmbeddedKafka() && c.EmbeddedRedis() && c.EmbeddedStore()
+}
+
+// ValidateTokens checks what a process that verifies or issues tokens needs
+// outside the embedded default: a key given (no generated secret), an
+// issuer and an audience. Each problem names its flag, all at once.
+func (c *Config) ValidateTokens() error {
+	if c.EmbeddedDefault() {
+		return nil
+	}
+	a := c.Auth
+	var errs []error
+	if a.JWTSecret == "" && a.JWTSecretFile == "" && a.JWTPublicKey == "" && a.JWTJWKSURL == "" {
+		errs = append(errs, setting.Errorf("Auth.JWTSecretFile", "no token key: outside the embedded default, give --jwt-secret-file (or FEEDSVC_JWT_SECRET), --jwt-public-key or --jwt-jwks-url; a secret is generated in the data dir only on the embedded default"))
+	}
+	if a.JWTIssuer == "" {
+		errs = append(errs, setting.Errorf("Auth.JWTIssuer", "is required outside the embedded default"))
+	}
+	if a.JWTAudience == "" {
+		errs = append(errs, setting.Errorf("Auth.JWTAudience", "is required outside the embedded default"))
+	}
+	return named(errors.Join(errs...))
 }
 
 // Validate reports every invalid field as *setting.Error values.

@@ -146,6 +146,13 @@ func TestValidateOneField(t *testing.T) {
 		{[]string{"--jwt-secret", "short"}, "--jwt-secret (FEEDSVC_JWT_SECRET): is 5 bytes, shorter than 32"},
 		{[]string{"--jwt-secret", strings.Repeat("s", 32)}, ""},
 		{[]string{"--jwt-public-key", " "}, "--jwt-public-key (FEEDSVC_JWT_PUBLIC_KEY):"},
+		{[]string{"--jwt-secret", strings.Repeat("s", 32), "--jwt-secret-file", "/run/secret"}, "--jwt-secret-file (FEEDSVC_JWT_SECRET_FILE): is set together with --jwt-secret"},
+		{[]string{"--jwt-jwks-url", "id.example.com/jwks"}, `--jwt-jwks-url (FEEDSVC_JWT_JWKS_URL): "id.example.com/jwks" is not an http(s) URL`},
+		{[]string{"--jwt-jwks-url", "https://id.example.com/.well-known/jwks.json"}, ""},
+		{[]string{"--jwt-leeway", "-1s"}, "--jwt-leeway (FEEDSVC_JWT_LEEWAY): -1s is out of range [0s, 5m0s]"},
+		{[]string{"--jwt-leeway", "10m"}, "--jwt-leeway (FEEDSVC_JWT_LEEWAY): 10m0s is out of range"},
+		{[]string{"--jwt-leeway", "0"}, ""},
+		{[]string{"--jwt-max-lifetime", "0"}, "--jwt-max-lifetime (FEEDSVC_JWT_MAX_LIFETIME): 0s is not positive"},
 		{[]string{"--moderation-blocklist", "spam,re:(x"}, `--moderation-blocklist (FEEDSVC_MODERATION_BLOCKLIST): pattern "re:(x" does not compile`},
 		{[]string{"--moderation-blocklist", `spam,"re:bu{2,3}y"`}, ""},
 		{[]string{"--moderation-max-links", "-1"}, "--moderation-max-links (FEEDSVC_MODERATION_MAX_LINKS): -1 is negative"},
@@ -192,6 +199,43 @@ func TestValidateOneField(t *testing.T) {
 			msgs := messages(err)
 			if len(msgs) != 1 || !strings.Contains(msgs[0], tt.want) {
 				t.Fatalf("want one message containing %q, got %q", tt.want, msgs)
+			}
+		})
+	}
+}
+
+// TestValidateTokens: outside the embedded default a token key, an issuer
+// and an audience are required, each missing one named by its flag; on the
+// embedded default nothing is (the data dir's secret is generated).
+func TestValidateTokens(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want []string
+	}{
+		{nil, nil},
+		{[]string{"--redis-addr", "r1:6379"}, []string{
+			"--jwt-secret-file (FEEDSVC_JWT_SECRET_FILE): no token key",
+			"--jwt-issuer (FEEDSVC_JWT_ISSUER): is required outside the embedded default",
+			"--jwt-audience (FEEDSVC_JWT_AUDIENCE): is required outside the embedded default",
+		}},
+		{[]string{"--kafka-brokers", "k1:9092", "--jwt-jwks-url", "https://id.example.com/jwks", "--jwt-issuer", "https://id.example.com/"}, []string{
+			"--jwt-audience (FEEDSVC_JWT_AUDIENCE): is required",
+		}},
+		{[]string{"--cassandra-hosts", "c1", "--jwt-secret-file", "/run/s", "--jwt-issuer", "i", "--jwt-audience", "a"}, nil},
+	} {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			c, _, err := load(t, tt.args, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			msgs := messages(c.ValidateTokens())
+			if len(msgs) != len(tt.want) {
+				t.Fatalf("got %q, want %d messages like %q", msgs, len(tt.want), tt.want)
+			}
+			for i, want := range tt.want {
+				if !strings.Contains(msgs[i], want) {
+					t.Errorf("message %d = %q, want it to contain %q", i, msgs[i], want)
+				}
 			}
 		})
 	}

@@ -160,7 +160,9 @@ type Settings struct {
 	PostCacheTTL       time.Duration
 	// PublishWait bounds how long a write waits for its event's publish.
 	PublishWait time.Duration
-	Moderation  app.ModerationRules
+	// MaxFollowing caps the users one user may follow (0: no cap).
+	MaxFollowing int
+	Moderation   app.ModerationRules
 }
 
 // Deps is what the composition root opened for the selected roles: a field
@@ -205,7 +207,7 @@ func buildAPI(d *Deps) (Role, error) {
 	svc := &app.Service{
 		Posts: posts, Graph: d.Store, Feeds: d.Caches.Feeds, Timelines: d.Caches.Timelines, Celebrities: d.Caches.Celebrities,
 		Dispatch: d.Dispatch, DispatchWait: d.Settings.PublishWait, Keys: d.Store, Notes: d.Store, IDs: d.IDs,
-		FeedCap: d.Settings.FeedCap, Log: d.Log,
+		FeedCap: d.Settings.FeedCap, MaxFollowing: d.Settings.MaxFollowing, Log: d.Log,
 	}
 	return api.New(d.HTTP, api.Deps{
 		Service: svc, Graph: d.Store, Posts: d.Store, Analytics: d.Caches.Analytics, Search: d.Caches.Search, Verify: d.Verify,

@@ -59,7 +59,7 @@ func newWorld(t *testing.T) *world {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = producer.Close() })
-	tokens, err := api.NewTokens("a-test-secret-of-enough-length-0123456789", "")
+	tokens, err := api.NewTokens(context.Background(), api.TokenConfig{Secret: "a-test-secret-of-enough-length-0123456789"})
 	if err != nil {
 		t.Fatal(err)
 	}

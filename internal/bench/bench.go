@@ -7,7 +7,9 @@
 package bench
 
 import (
+	"cmp"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -71,7 +73,14 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, table roles
 		return err
 	}
 	defer b.Close()
-	tokens, err := server.Tokens(cfg)
+	if a := &cfg.Auth; a.JWTSecret == "" && a.JWTSecretFile == "" {
+		// The bench signs and checks its own tokens, in this process: a
+		// secret of its own does, on real backends too.
+		a.JWTSecret = rand.Text() + rand.Text()
+		a.JWTIssuer = cmp.Or(a.JWTIssuer, "feedsvc-bench")
+		a.JWTAudience = cmp.Or(a.JWTAudience, "feedsvc-bench")
+	}
+	tokens, err := server.Tokens(ctx, cfg, log)
 	if err != nil {
 		return err
 	}

@@ -192,8 +192,8 @@ func tokenCmd() *cobra.Command {
 		Short: "Print a bearer token for USER that the service with the same config accepts (development)",
 		Args:  cobra.ExactArgs(1),
 	}
-	cmd = withConfig(cmd, func(_ context.Context, cfg *configs.Config, _ *slog.Logger, args []string) error {
-		tokens, err := server.Tokens(cfg)
+	cmd = withConfig(cmd, func(ctx context.Context, cfg *configs.Config, log *slog.Logger, args []string) error {
+		tokens, err := server.Tokens(ctx, cfg, log)
 		if err != nil {
 			return err
 		}

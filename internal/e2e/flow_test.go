@@ -189,7 +189,7 @@ func TestBadInput(t *testing.T) {
 		bp := b.post(s, "b's post")
 		a.must(s, "GET", "/v1/feed", nil, 200)
 
-		expired := strings.TrimSpace(run(t, "token", "--data-dir", s.dir, "--ttl", "-1m", a.name))
+		expired := strings.TrimSpace(s.cli("token", "--ttl", "-1m", a.name))
 		foreign := strings.TrimSpace(run(t, "token", "--data-dir", t.TempDir(), a.name))
 		long := strings.Repeat("é", 501)
 		cases := []struct {

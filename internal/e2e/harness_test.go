@@ -144,6 +144,10 @@ func forDeployments(t *testing.T, deps []deployment, test func(t *testing.T, s *
 			if d.real {
 				s.redis = testenv.Require(t, d.redisEnv)
 				s.env = append(slices.Clip(setupReal(t)), "FEEDSVC_REDIS_ADDR="+s.redis)
+				// Outside the embedded default tokens need a key, an
+				// issuer and an audience (nothing is generated).
+				s.env = append(s.env, "FEEDSVC_JWT_SECRET="+randHex(24),
+					"FEEDSVC_JWT_ISSUER=feedsvc-e2e", "FEEDSVC_JWT_AUDIENCE=feedsvc-e2e-"+s.suffix)
 			}
 			s.env = append(slices.Clip(s.env), "FEEDSVC_MODERATION_BLOCKLIST="+blockedTerm)
 			test(t, s)
@@ -220,7 +224,7 @@ func (s *system) cli(args ...string) string {
 func (s *system) user(name string) *user {
 	s.t.Helper()
 	full := name + "_" + s.suffix
-	return &user{t: s.t, name: full, token: strings.TrimSpace(run(s.t, "token", "--data-dir", s.dir, full))}
+	return &user{t: s.t, name: full, token: strings.TrimSpace(s.cli("token", full))}
 }
 
 // inspect returns the post IDs cached in user's feed, via `feedsvc feed inspect`.

@@ -386,6 +386,11 @@ func runFault(t *testing.T, f fault, row *Row, cfg faultConfig) {
 		// Consumer groups of their own per row: no rebalance with the
 		// processes of an earlier row, no offsets or checkpoints of theirs.
 		"FEEDSVC_CONSUMER_GROUP_PREFIX=f" + id + "-",
+		// Tokens outside the embedded default need a key, an issuer and an
+		// audience.
+		"FEEDSVC_JWT_SECRET=" + RandHex(24),
+		"FEEDSVC_JWT_ISSUER=feedsvc-faults",
+		"FEEDSVC_JWT_AUDIENCE=feedsvc-faults",
 	}}
 	sys.MustCLI("migrate")
 	sys.Up()

@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"slices"
+	"strings"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/prometheus/client_golang/prometheus"
@@ -209,7 +211,7 @@ func OpenStore(ctx context.Context, cfg *configs.Config, log *slog.Logger) (Stor
 func Serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, rows roles.Rows) error {
 	if rows.Needs().HTTP {
 		// A bad key file fails here, before anything is opened.
-		if _, err := Tokens(cfg); err != nil {
+		if _, err := Tokens(ctx, cfg, log); err != nil {
 			return err
 		}
 	}
@@ -258,7 +260,7 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, b *Backends
 		Settings: roles.Settings{
 			FeedCap: cfg.Feeds.Cap, FanoutBatch: cfg.Feeds.FanoutBatch, CelebrityThreshold: cfg.Feeds.CelebrityThreshold,
 			PostCacheSize: cfg.Feeds.PostCacheSize, PostCacheTTL: cfg.Feeds.PostCacheTTL,
-			PublishWait: cfg.Feeds.PublishWait, Moderation: cfg.Moderation.Rules(),
+			PublishWait: cfg.Feeds.PublishWait, MaxFollowing: cfg.Feeds.MaxFollowing, Moderation: cfg.Moderation.Rules(),
 		},
 		IDs:         ids.gen,
 		Dispatch:    relay.dispatcher(),
@@ -282,7 +284,7 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, b *Backends
 		d.Events = events.NewMetrics(reg)
 	}
 	if needs.HTTP {
-		tokens, err := Tokens(cfg)
+		tokens, err := Tokens(ctx, cfg, log)
 		if err != nil {
 			return err
 		}
@@ -321,18 +323,35 @@ func rebuildMemorySinks(ctx context.Context, brokers []string, kc events.Config,
 	return nil
 }
 
-// Tokens uses the configured secret or key, else the data dir's local
-// secret (generated on first use).
-func Tokens(cfg *configs.Config) (*api.Tokens, error) {
-	secret := cfg.Auth.JWTSecret
-	if secret == "" && cfg.Auth.JWTPublicKey == "" {
+// Tokens builds the token checker from cfg: outside the embedded default
+// it needs a key, an issuer and an audience (configs.ValidateTokens); on
+// the embedded default with no key given, the data dir's local secret is
+// used (generated on first use). ctx ends the JWKS refreshes.
+func Tokens(ctx context.Context, cfg *configs.Config, log *slog.Logger) (*api.Tokens, error) {
+	if err := cfg.ValidateTokens(); err != nil {
+		return nil, err
+	}
+	a := cfg.Auth
+	secret := a.JWTSecret
+	if a.JWTSecretFile != "" {
+		b, err := os.ReadFile(a.JWTSecretFile)
+		if err != nil {
+			return nil, fmt.Errorf("jwt secret: %w", err)
+		}
+		secret = strings.TrimSpace(string(b))
+	}
+	if secret == "" && a.JWTPublicKey == "" && a.JWTJWKSURL == "" {
 		s, err := api.LocalSecret(cfg.DataDir)
 		if err != nil {
 			return nil, err
 		}
 		secret = s
 	}
-	return api.NewTokens(secret, cfg.Auth.JWTPublicKey)
+	return api.NewTokens(ctx, api.TokenConfig{
+		Secret: secret, PublicKeyFile: a.JWTPublicKey, JWKSURL: a.JWTJWKSURL,
+		Issuer: a.JWTIssuer, Audience: a.JWTAudience,
+		Leeway: a.JWTLeeway, MaxLifetime: a.JWTMaxLifetime, Log: log,
+	})
 }
 
 // Migrate creates/updates the Cassandra schema and the Kafka topics.

@@ -112,6 +112,9 @@ var domainStatuses = []struct {
 	{app.ErrForbidden, http.StatusForbidden},
 	// A key reused with another request (the Idempotency-Key draft's 422).
 	{app.ErrKeyReused, http.StatusUnprocessableEntity},
+	// A cap reached (following): the request conflicts with the user's
+	// state; it may succeed once that changes.
+	{app.ErrLimit, http.StatusConflict},
 }
 
 // errorHandler answers every error as problem+json. echo.HTTPErrors keep
