@@ -113,6 +113,9 @@ func setupReal(t *testing.T) []string {
 			// Groups of their own: another run on the same Kafka (CI's
 			// fault suite, a developer's) never joins them.
 			"FEEDSVC_CONSUMER_GROUP_PREFIX=e2e"+id+"-",
+			// Outside the embedded default tokens need a key, an issuer
+			// and an audience (nothing is generated).
+			"FEEDSVC_JWT_SECRET="+randHex(24), "FEEDSVC_JWT_ISSUER=feedsvc-e2e", "FEEDSVC_JWT_AUDIENCE=feedsvc-e2e",
 		)
 		cmd := exec.Command(binary, "migrate")
 		cmd.Env = childEnv(realVars)
@@ -144,10 +147,6 @@ func forDeployments(t *testing.T, deps []deployment, test func(t *testing.T, s *
 			if d.real {
 				s.redis = testenv.Require(t, d.redisEnv)
 				s.env = append(slices.Clip(setupReal(t)), "FEEDSVC_REDIS_ADDR="+s.redis)
-				// Outside the embedded default tokens need a key, an
-				// issuer and an audience (nothing is generated).
-				s.env = append(s.env, "FEEDSVC_JWT_SECRET="+randHex(24),
-					"FEEDSVC_JWT_ISSUER=feedsvc-e2e", "FEEDSVC_JWT_AUDIENCE=feedsvc-e2e-"+s.suffix)
 			}
 			s.env = append(slices.Clip(s.env), "FEEDSVC_MODERATION_BLOCKLIST="+blockedTerm)
 			test(t, s)
