@@ -72,9 +72,16 @@ func ensureMinInsync(admin sarama.ClusterAdmin, name string) error {
 	for _, p := range md[0].Partitions {
 		replication = min(replication, len(p.Replicas))
 	}
-	entries, err := admin.DescribeConfig(sarama.ConfigResource{
-		Type: sarama.TopicResource, Name: name, ConfigNames: []string{configMinInsync},
-	})
+	var entries []sarama.ConfigEntry
+	// The broker that answers may not know a topic created a moment ago.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		entries, err = admin.DescribeConfig(sarama.ConfigResource{
+			Type: sarama.TopicResource, Name: name, ConfigNames: []string{configMinInsync},
+		})
+		if !errors.Is(err, sarama.ErrUnknownTopicOrPartition) || time.Now().After(deadline) {
+			break
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("describe config of topic %s: %w", name, err)
 	}

@@ -22,10 +22,18 @@ func TestMinInsyncReplicas(t *testing.T) {
 	}
 }
 
-// minInsync reads a topic's min.insync.replicas.
+// minInsync reads a topic's min.insync.replicas. A topic created a moment
+// ago may be unknown to the broker that answers for a little while.
 func minInsync(t *testing.T, admin sarama.ClusterAdmin, topic string) string {
 	t.Helper()
-	entries, err := admin.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: topic, ConfigNames: []string{"min.insync.replicas"}})
+	var entries []sarama.ConfigEntry
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		entries, err = admin.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: topic, ConfigNames: []string{"min.insync.replicas"}})
+		if !errors.Is(err, sarama.ErrUnknownTopicOrPartition) || time.Now().After(deadline) {
+			break
+		}
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
