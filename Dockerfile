@@ -9,7 +9,9 @@ RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}"
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /feedsvc /feedsvc
-ENV FEEDSVC_DATA_DIR=/data FEEDSVC_HTTP_ADDR=0.0.0.0:8080
-EXPOSE 8080
+# The admin listener (metrics, pprof) on every interface of the container:
+# publish it to the cluster network only, never the internet.
+ENV FEEDSVC_DATA_DIR=/data FEEDSVC_HTTP_ADDR=0.0.0.0:8080 FEEDSVC_ADMIN_ADDR=0.0.0.0:9090
+EXPOSE 8080 9090
 ENTRYPOINT ["/feedsvc"]
 CMD ["serve", "--role=all"]

@@ -57,8 +57,11 @@ type Config struct {
 // ServerConfig is the process: HTTP, logging and shutdown.
 type ServerConfig struct {
 	HTTPAddr string
-	LogLevel string
-	Pprof    bool
+	// AdminAddr is the operator's listener (metrics, profiler, readiness
+	// in detail); empty: those are served on HTTPAddr.
+	AdminAddr string
+	LogLevel  string
+	Pprof     bool
 	// ShutdownDrain is how long /readyz answers 503 before roles stop;
 	// ShutdownTimeout how long they may then take.
 	ShutdownDrain   time.Duration
@@ -150,9 +153,10 @@ func (c *Config) Bind(target *pflag.FlagSet) {
 	fs.StringVar(&c.ConfigFile, "config", "", "YAML config file (keys are flag names)")
 	fs.StringVar(&c.DataDir, "data-dir", "./data", "directory of the embedded broker, store and local JWT secret")
 
-	fs.StringVar(&c.Server.HTTPAddr, "http-addr", "127.0.0.1:8080", "HTTP listen address (API, /healthz, /readyz, /metrics)")
+	fs.StringVar(&c.Server.HTTPAddr, "http-addr", "127.0.0.1:8080", "HTTP listen address of the API, /healthz and /readyz")
+	fs.StringVar(&c.Server.AdminAddr, "admin-addr", "127.0.0.1:9090", "listen address of the operator's HTTP: /metrics, /debug/pprof (with --pprof), /readyz with the cause of a failure (empty: on --http-addr, which then must not face the internet)")
 	fs.StringVar(&c.Server.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
-	fs.BoolVar(&c.Server.Pprof, "pprof", false, "serve Go's profiler under /debug/pprof/ on the HTTP address")
+	fs.BoolVar(&c.Server.Pprof, "pprof", false, "serve Go's profiler under /debug/pprof/ on the admin address")
 	fs.DurationVar(&c.Server.ShutdownDrain, "shutdown-drain", 5*time.Second, "on SIGTERM, how long /readyz answers 503 while HTTP still serves, before roles stop")
 	fs.DurationVar(&c.Server.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "after the drain, how long roles and HTTP may take to stop before the process exits non-zero")
 	fs.DurationVar(&c.Server.RequestTimeout, "request-timeout", 5*time.Second, "deadline of each HTTP request; past it the client gets 503 with Retry-After")
@@ -205,6 +209,7 @@ func (c *Config) Bind(target *pflag.FlagSet) {
 var flagOf = map[string]string{
 	"Pebble.Dir":               "data-dir",
 	"Server.HTTPAddr":          "http-addr",
+	"Server.AdminAddr":         "admin-addr",
 	"Server.LogLevel":          "log-level",
 	"Server.Pprof":             "pprof",
 	"Server.ShutdownDrain":     "shutdown-drain",
@@ -312,6 +317,13 @@ func (s ServerConfig) Validate() error {
 	var errs []error
 	if err := listenAddr(s.HTTPAddr); err != nil {
 		errs = append(errs, setting.Errorf("HTTPAddr", "%v", err))
+	}
+	if s.AdminAddr != "" {
+		if err := listenAddr(s.AdminAddr); err != nil {
+			errs = append(errs, setting.Errorf("AdminAddr", "%v", err))
+		} else if s.AdminAddr == s.HTTPAddr && !strings.HasSuffix(s.AdminAddr, ":0") {
+			errs = append(errs, setting.Errorf("AdminAddr", "%q is also --http-addr; give it a port of its own, or leave it empty to serve both on one", s.AdminAddr))
+		}
 	}
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(s.LogLevel)); err != nil {

@@ -52,6 +52,11 @@ type Lifecycle struct {
 	Drain   time.Duration
 	Timeout time.Duration
 	Log     *slog.Logger
+	// AdminListener and AdminHandler, when set, are the operator's
+	// listener (metrics, profiler, readiness in detail): it serves from
+	// before the roles start until after the API's server stopped.
+	AdminListener net.Listener
+	AdminHandler  http.Handler
 
 	draining atomic.Bool
 }
@@ -79,7 +84,11 @@ type running struct {
 // the others are stopped too, without drain, and the error returned, so the
 // process exits non-zero and its orchestrator restarts it.
 func (l *Lifecycle) Run(ctx context.Context, built []Built, ln net.Listener, handler http.Handler) error {
-	failed := make(chan struct{}, len(built)+1)
+	failed := make(chan struct{}, len(built)+2)
+	var admin *server
+	if l.AdminListener != nil {
+		admin = serve(l.AdminListener, l.AdminHandler, failed)
+	}
 	rs := make([]*running, len(built))
 	for i, b := range built {
 		rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -96,22 +105,12 @@ func (l *Lifecycle) Run(ctx context.Context, built []Built, ln net.Listener, han
 			}
 		}()
 	}
-	// Reading a request (headers and body) is bounded, and so is an idle
-	// keep-alive connection. The read timeout must outlast any request's
-	// deadline (--request-timeout): when it passes, net/http cancels the
-	// request's context as if the client had gone. No write timeout: it
-	// would cut /debug/pprof/profile, which streams for as long as asked.
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
-	var httpErr error
-	httpDone := make(chan struct{})
-	go func() {
-		defer close(httpDone)
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			httpErr = err
-			failed <- struct{}{}
-		}
-	}()
-	l.Log.Info("feedsvc started", "roles", names(built), "http", ln.Addr().String())
+	api := serve(ln, handler, failed)
+	attrs := []any{"roles", names(built), "http", ln.Addr().String()}
+	if admin != nil {
+		attrs = append(attrs, "admin", l.AdminListener.Addr().String())
+	}
+	l.Log.Info("feedsvc started", attrs...)
 
 	select {
 	case <-ctx.Done():
@@ -157,15 +156,19 @@ func (l *Lifecycle) Run(ctx context.Context, built []Built, ln net.Listener, han
 			hung = append(hung, "role "+r.Name)
 		}
 	}
-	dctx, cancel := context.WithDeadline(context.Background(), deadline)
-	defer cancel()
-	if err := srv.Shutdown(dctx); err != nil {
-		_ = srv.Close()
-		hung = append(hung, "http server")
-	}
-	<-httpDone
-	if httpErr != nil {
-		errs = append(errs, fmt.Errorf("http: %w", httpErr))
+	for _, s := range []struct {
+		name string
+		srv  *server
+	}{{"http", api}, {"admin http", admin}} {
+		if s.srv == nil {
+			continue
+		}
+		if err := s.srv.stop(deadline); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", s.name, err))
+		}
+		if !s.srv.stopped {
+			hung = append(hung, s.name+" server")
+		}
 	}
 	if len(hung) > 0 {
 		l.Log.Error("shutdown timed out", "timeout", l.Timeout, "still_running", hung)
@@ -176,6 +179,46 @@ func (l *Lifecycle) Run(ctx context.Context, built []Built, ln net.Listener, han
 	}
 	l.Log.Info("feedsvc stopped")
 	return nil
+}
+
+// server is an HTTP server running in the background.
+type server struct {
+	srv     *http.Server
+	done    chan struct{}
+	err     error // why Serve failed, if it did
+	stopped bool  // Shutdown finished within the deadline
+}
+
+// serve serves handler on ln in the background; a failure of Serve sends on
+// failed. Reading a request (headers and body) is bounded, and so is an idle
+// keep-alive connection. The read timeout must outlast any request's
+// deadline (--request-timeout): when it passes, net/http cancels the
+// request's context as if the client had gone. No write timeout: it would
+// cut /debug/pprof/profile, which streams for as long as asked.
+func serve(ln net.Listener, handler http.Handler, failed chan<- struct{}) *server {
+	s := &server{done: make(chan struct{}), srv: &http.Server{Handler: handler,
+		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}}
+	go func() {
+		defer close(s.done)
+		if err := s.srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			s.err = err
+			failed <- struct{}{}
+		}
+	}()
+	return s
+}
+
+// stop shuts the server down, letting requests in flight finish until
+// deadline, then closes what is left; it returns Serve's failure, if any.
+func (s *server) stop(deadline time.Time) error {
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	s.stopped = s.srv.Shutdown(ctx) == nil
+	if !s.stopped {
+		_ = s.srv.Close()
+	}
+	<-s.done
+	return s.err
 }
 
 // waitUntil waits for done until t and reports whether it was closed.

@@ -48,7 +48,7 @@ func (s *benchRoles) run(ctx context.Context, rows roles.Rows) (*roleRun, error)
 	rr := &roleRun{names: rows.Names(), addr: ln.Addr().String(), cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(rr.done)
-		rr.err = server.Run(rctx, &cfg, s.log, s.b, rows, ln)
+		rr.err = server.Run(rctx, &cfg, s.log, s.b, rows, ln, nil)
 	}()
 	return rr, nil
 }

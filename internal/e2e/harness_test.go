@@ -242,6 +242,7 @@ type proc struct {
 	role   string
 	cmd    *exec.Cmd
 	url    string
+	admin  string // the operator's listener: /metrics
 	mu     sync.Mutex
 	log    bytes.Buffer
 	exited chan struct{}
@@ -264,9 +265,10 @@ func freeAddr(t *testing.T) string {
 func (s *system) start(role string, flags ...string) *proc {
 	t := s.t
 	t.Helper()
-	addr := freeAddr(t)
-	p := &proc{t: t, role: role, url: "http://" + addr, exited: make(chan struct{}), groupPrefix: s.envValue("FEEDSVC_CONSUMER_GROUP_PREFIX")}
-	p.cmd = exec.Command(binary, "serve", "--role="+role, "--data-dir", s.dir, "--http-addr", addr,
+	addr, admin := freeAddr(t), freeAddr(t)
+	p := &proc{t: t, role: role, url: "http://" + addr, admin: "http://" + admin, exited: make(chan struct{}),
+		groupPrefix: s.envValue("FEEDSVC_CONSUMER_GROUP_PREFIX")}
+	p.cmd = exec.Command(binary, "serve", "--role="+role, "--data-dir", s.dir, "--http-addr", addr, "--admin-addr", admin,
 		"--log-level", "debug", "--shutdown-timeout", "30s", "--shutdown-drain", "0")
 	p.cmd.Args = append(p.cmd.Args, flags...)
 	p.cmd.Env = childEnv(s.env)
@@ -360,7 +362,7 @@ func (p *proc) redisAddr() string {
 // of the given ones (`name{a="b",...} value` lines).
 func (p *proc) metric(name string, labels ...string) float64 {
 	p.t.Helper()
-	resp, err := http.Get(p.url + "/metrics")
+	resp, err := http.Get(p.admin + "/metrics")
 	if err != nil {
 		p.t.Fatal(err)
 	}

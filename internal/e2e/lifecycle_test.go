@@ -147,7 +147,7 @@ func TestAnalyticsOpensNoStore(t *testing.T) {
 			t.Fatalf("the analytics process opened %d connections to Cassandra", n)
 		}
 
-		cmd := exec.Command(binary, "serve", "--role=notifications", "--data-dir", s.dir, "--http-addr", "127.0.0.1:0")
+		cmd := exec.Command(binary, "serve", "--role=notifications", "--data-dir", s.dir, "--http-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0")
 		cmd.Env = childEnv(s.env)
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr

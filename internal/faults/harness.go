@@ -157,7 +157,7 @@ func (s *System) Start(role string) *Proc {
 	}
 	p := &Proc{Role: role, URL: "http://" + addr, Log: logPath, exited: make(chan struct{})}
 	p.cmd = exec.Command(s.Binary, "serve", "--role="+role, "--data-dir", s.Dir, "--http-addr", addr,
-		"--shutdown-timeout", "30s", "--shutdown-drain", "0")
+		"--admin-addr", "127.0.0.1:0", "--shutdown-timeout", "30s", "--shutdown-drain", "0")
 	p.cmd.Env = ChildEnv(s.Env)
 	p.cmd.Stderr = logFile
 	if err := p.cmd.Start(); err != nil {

@@ -224,7 +224,15 @@ func Serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, rows role
 		b.Close()
 		return fmt.Errorf("http: listen %s: %w", cfg.Server.HTTPAddr, err)
 	}
-	err = Run(ctx, cfg, log, b, rows, ln)
+	var admin net.Listener
+	if cfg.Server.AdminAddr != "" {
+		if admin, err = net.Listen("tcp", cfg.Server.AdminAddr); err != nil {
+			ln.Close()
+			b.Close()
+			return fmt.Errorf("admin http: listen %s: %w", cfg.Server.AdminAddr, err)
+		}
+	}
+	err = Run(ctx, cfg, log, b, rows, ln, admin)
 	if errors.Is(err, roles.ErrShutdownTimeout) {
 		// Something may still be running on the backends: closing them
 		// under it could hang again or panic; the process exits instead.
@@ -235,9 +243,14 @@ func Serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, rows role
 }
 
 // Run builds the rows on open backends and runs them, serving HTTP on ln,
-// until ctx ends. If a role cannot be built, nothing runs.
-func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, b *Backends, rows roles.Rows, ln net.Listener) (err error) {
+// until ctx ends. If a role cannot be built, nothing runs. admin, when not
+// nil, serves the operator's routes (metrics, profiler, readiness in
+// detail); without it they are on ln.
+func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, b *Backends, rows roles.Rows, ln, admin net.Listener) (err error) {
 	defer ln.Close()
+	if admin != nil {
+		defer admin.Close()
+	}
 	ids, err := startIDs(ctx, cfg, log, b.Store, rows.Needs())
 	if err != nil {
 		return err
@@ -251,10 +264,14 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, b *Backends
 	}
 	defer func() { relay.stop(err) }() // before the lease goes: publishes what the last requests wrote
 	lc := &roles.Lifecycle{Drain: cfg.Server.ShutdownDrain, Timeout: cfg.Server.ShutdownTimeout, Log: log}
-	router := httpserver.New(log, reg, lc.Ready(ids.ready(b.Ready)), httpserver.WithRequestTimeout(cfg.Server.RequestTimeout))
-	if cfg.Server.Pprof {
-		httpserver.EnablePprof(router)
+	ready := lc.Ready(ids.ready(b.Ready))
+	opts := []httpserver.Option{httpserver.WithRequestTimeout(cfg.Server.RequestTimeout)}
+	if admin != nil {
+		lc.AdminListener, lc.AdminHandler = admin, httpserver.NewAdmin(log, reg, ready, cfg.Server.Pprof)
+	} else {
+		opts = append(opts, httpserver.WithOperatorRoutes(cfg.Server.Pprof))
 	}
+	router := httpserver.New(log, reg, ready, opts...)
 	d := &roles.Deps{
 		Log: log,
 		Settings: roles.Settings{

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -53,7 +54,7 @@ func TestFailingBuildStartsNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = server.Run(context.Background(), defaults(t), slog.New(slog.DiscardHandler), &server.Backends{}, rows, ln)
+	err = server.Run(context.Background(), defaults(t), slog.New(slog.DiscardHandler), &server.Backends{}, rows, ln, nil)
 	if err == nil || !strings.Contains(err.Error(), "build role broken: cannot build") {
 		t.Fatalf("Run = %v, want the build error of role broken", err)
 	}
@@ -99,7 +100,7 @@ func TestNodeLease(t *testing.T) {
 				t.Fatal(err)
 			}
 			done := make(chan error, 1)
-			go func() { done <- server.Run(ctx, cfg, log, b, rows, ln) }()
+			go func() { done <- server.Run(ctx, cfg, log, b, rows, ln, nil) }()
 			var gen *app.IDGen
 			select {
 			case gen = <-ids:
@@ -148,4 +149,66 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.buf.String()
+}
+
+// TestAdminListener: with an admin listener, the public one answers 404
+// for /metrics and /debug/pprof/ and the admin one serves them; without
+// one, the public listener serves them (httpserver's tests cover /readyz).
+func TestAdminListener(t *testing.T) {
+	listen := func() net.Listener {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ln
+	}
+	get := func(ln net.Listener, path string) int {
+		resp, err := http.Get("http://" + ln.Addr().String() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, split := range []bool{true, false} {
+		t.Run(fmt.Sprintf("admin listener %v", split), func(t *testing.T) {
+			cfg := defaults(t)
+			cfg.Server.Pprof, cfg.Server.ShutdownDrain = true, 0
+			rows := roles.Rows{{Name: "idle", Build: func(*roles.Deps) (roles.Role, error) {
+				return roleFunc(func(ctx context.Context) error { <-ctx.Done(); return nil }), nil
+			}}}
+			public, operator := listen(), listen()
+			var admin net.Listener
+			if split {
+				admin = operator
+			} else {
+				operator.Close()
+				operator = public
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() {
+				done <- server.Run(ctx, cfg, slog.New(slog.DiscardHandler), &server.Backends{}, rows, public, admin)
+			}()
+			defer func() {
+				cancel()
+				if err := <-done; err != nil {
+					t.Error(err)
+				}
+			}()
+			for _, path := range []string{"/metrics", "/debug/pprof/"} {
+				if split {
+					if code := get(public, path); code != http.StatusNotFound {
+						t.Errorf("public %s: %d, want 404", path, code)
+					}
+				}
+				if code := get(operator, path); code != http.StatusOK {
+					t.Errorf("operator's %s: %d, want 200", path, code)
+				}
+			}
+			if code := get(public, "/healthz"); code != http.StatusOK {
+				t.Errorf("public /healthz: %d", code)
+			}
+		})
+	}
 }

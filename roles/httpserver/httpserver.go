@@ -47,7 +47,19 @@ const StatusClientClosedRequest = 499
 // Option changes how New builds the router.
 type Option func(*options)
 
-type options struct{ requestTimeout time.Duration }
+type options struct {
+	requestTimeout time.Duration
+	operator       bool // WithOperatorRoutes
+	pprof          bool
+}
+
+// WithOperatorRoutes puts the operator's routes on the router too:
+// /metrics, /readyz with the cause of a failure, and, with pprof, the
+// profiler. For a process with one listener (no --admin-addr), which then
+// must not face the internet.
+func WithOperatorRoutes(pprof bool) Option {
+	return func(o *options) { o.operator, o.pprof = true, pprof }
+}
 
 // WithRequestTimeout sets the deadline of every request's context (not of
 // the profiler's, which samples for as long as it is asked): store, cache
@@ -61,8 +73,11 @@ func WithRequestTimeout(d time.Duration) Option {
 	}
 }
 
-// New returns the router with /healthz, /readyz (ready must return nil when
-// the process's dependencies answer) and /metrics (served from reg).
+// New returns the public router, which roles add their routes to, with
+// /healthz and /readyz (ready must return nil when the process's
+// dependencies answer; a failure answers 503 without its cause, which is
+// logged at debug level and shown on the operator's router). Requests are
+// counted in reg.
 func New(log *slog.Logger, reg *prometheus.Registry, ready func(context.Context) error, opts ...Option) *echo.Echo {
 	o := options{requestTimeout: DefaultRequestTimeout}
 	for _, opt := range opts {
@@ -86,6 +101,30 @@ func New(log *slog.Logger, reg *prometheus.Registry, ready func(context.Context)
 		},
 	}))
 
+	health(e, log, ready, o.operator)
+	if o.operator {
+		operatorRoutes(e, reg, o.pprof)
+	}
+	return e
+}
+
+// NewAdmin returns the operator's router, for the admin listener:
+// /healthz, /readyz with the cause of a failure, /metrics from reg and,
+// with pprof, Go's profiler.
+func NewAdmin(log *slog.Logger, reg *prometheus.Registry, ready func(context.Context) error, pprof bool) *echo.Echo {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = errorHandler(log)
+	// Not recoverPanics: its counter is the API's, registered by New.
+	e.Use(middleware.Recover())
+	health(e, log, ready, true)
+	operatorRoutes(e, reg, pprof)
+	return e
+}
+
+// health adds /healthz and /readyz; detail shows why the process is not
+// ready (backend names and errors: for operators only).
+func health(e *echo.Echo, log *slog.Logger, ready func(context.Context) error, detail bool) {
 	e.GET("/healthz", func(c echo.Context) error {
 		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -93,12 +132,21 @@ func New(log *slog.Logger, reg *prometheus.Registry, ready func(context.Context)
 		ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 		defer cancel()
 		if err := ready(ctx); err != nil {
-			return echo.NewHTTPError(http.StatusServiceUnavailable, err.Error())
+			if detail {
+				return echo.NewHTTPError(http.StatusServiceUnavailable, err.Error())
+			}
+			log.Debug("not ready", "err", err)
+			return echo.NewHTTPError(http.StatusServiceUnavailable, "not ready")
 		}
 		return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
 	})
+}
+
+func operatorRoutes(e *echo.Echo, reg *prometheus.Registry, pprof bool) {
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
-	return e
+	if pprof {
+		EnablePprof(e)
+	}
 }
 
 // domainStatuses maps app's sentinel errors to HTTP statuses. This is the

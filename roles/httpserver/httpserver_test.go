@@ -152,7 +152,8 @@ func TestDefaultDeadlineNotOnProfiler(t *testing.T) {
 func TestClientGoneIsNotAnError(t *testing.T) {
 	var logs bytes.Buffer
 	reg := prometheus.NewRegistry()
-	e := httpserver.New(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})), reg, func(context.Context) error { return nil })
+	e := httpserver.New(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})), reg, func(context.Context) error { return nil },
+		httpserver.WithOperatorRoutes(false))
 	e.POST("/v1/posts", func(c echo.Context) error {
 		return fmt.Errorf("cassandra: save post: %w", c.Request().Context().Err())
 	})
@@ -244,4 +245,32 @@ func counter(t *testing.T, reg *prometheus.Registry, name, code string) float64 
 		}
 	}
 	return sum
+}
+
+// TestReadinessDetailOnlyForOperators: a failing readiness answers 503 on
+// both routers, with its cause on the operator's only; the public router
+// serves no /metrics and no profiler unless given the operator's routes.
+func TestReadinessDetailOnlyForOperators(t *testing.T) {
+	notReady := func(context.Context) error { return errors.New("redis 10.0.0.7:6379: connection refused") }
+	get := func(e *echo.Echo, path string) *httptest.ResponseRecorder {
+		rec := httptest.NewRecorder()
+		e.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		return rec
+	}
+	public := httpserver.New(slog.New(slog.DiscardHandler), prometheus.NewRegistry(), notReady)
+	admin := httpserver.NewAdmin(slog.New(slog.DiscardHandler), prometheus.NewRegistry(), notReady, true)
+	if rec := get(public, "/readyz"); rec.Code != http.StatusServiceUnavailable || strings.Contains(rec.Body.String(), "redis") {
+		t.Errorf("public /readyz: %d %s; want 503 naming no backend", rec.Code, rec.Body.String())
+	}
+	if rec := get(admin, "/readyz"); rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "connection refused") {
+		t.Errorf("admin /readyz: %d %s; want 503 with the cause", rec.Code, rec.Body.String())
+	}
+	for _, path := range []string{"/metrics", "/debug/pprof/"} {
+		if rec := get(public, path); rec.Code != http.StatusNotFound {
+			t.Errorf("public %s: %d, want 404", path, rec.Code)
+		}
+		if rec := get(admin, path); rec.Code != http.StatusOK {
+			t.Errorf("admin %s: %d, want 200", path, rec.Code)
+		}
+	}
 }

@@ -12,8 +12,8 @@ import (
 const pprofPrefix = "/debug/pprof/"
 
 // EnablePprof serves Go's profiler under /debug/pprof/ (CPU, heap,
-// goroutines, traces). It shares the API's listener, so it is off unless
-// --pprof asks for it.
+// goroutines, traces), on the operator's router; it is off unless --pprof
+// asks for it (the command line it shows may hold secrets).
 func EnablePprof(e *echo.Echo) {
 	g := e.Group(strings.TrimSuffix(pprofPrefix, "/"))
 	g.GET("/cmdline", echo.WrapHandler(http.HandlerFunc(pprof.Cmdline)))
