@@ -210,8 +210,12 @@ func OpenStore(ctx context.Context, cfg *configs.Config, log *slog.Logger) (Stor
 // listens on the configured HTTP address and runs their lifecycle.
 func Serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, rows roles.Rows) error {
 	if rows.Needs().HTTP {
-		// A bad key file fails here, before anything is opened.
-		if _, err := Tokens(ctx, cfg, log); err != nil {
+		// A bad key file fails here, before anything is opened. Run builds
+		// the checker it serves with; this one's JWKS refreshes stop now.
+		vctx, cancel := context.WithCancel(ctx)
+		_, err := Tokens(vctx, cfg, log)
+		cancel()
+		if err != nil {
 			return err
 		}
 	}
