@@ -34,6 +34,10 @@ var folders = sync.Pool{New: func() any {
 // decomposition stay as they are ("æ", "ø", "ı"). Cherokee does not fold
 // consistently in x/text (golang/go#46101).
 func Fold(s string) string {
+	// Invalid bytes become U+FFFD first: left to the transformers, a stray
+	// lead byte kept the accent of the letter after it, so folding twice
+	// gave another text (found by FuzzText).
+	s = strings.ToValidUTF8(s, "\uFFFD")
 	t := folders.Get().(transform.Transformer)
 	defer folders.Put(t)
 	out, _, err := transform.String(t, s) // String resets t first
