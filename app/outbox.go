@@ -82,14 +82,34 @@ type Outbox interface {
 	// records at or below it.
 	SetOutboxCursor(ctx context.Context, shard int, cursor ID) error
 	// CompleteOutbox makes sure the changes recs announce are in the
-	// store before the relay publishes them. A store that writes a change
-	// and its record in one atomic write has nothing to do. One that
-	// writes the record first and the change after it (so that no single
-	// write spans replicas that may be down) writes the change again here,
-	// idempotently and without undoing anything that came after it: a
-	// post deleted since stays deleted.
-	CompleteOutbox(ctx context.Context, recs []OutboxRecord) error
+	// store before the relay publishes them, and says for each record
+	// whether to publish it. A store that writes a change and its record
+	// in one atomic write has nothing to do: every record is published.
+	// One that writes the record first and the change after it (so that no
+	// single write spans replicas that may be down) writes the change
+	// again here, idempotently and without undoing anything that came
+	// after it (a post deleted since stays deleted), or, for a change that
+	// may not happen (a follow decided by a conditional write), reports
+	// whether it did.
+	CompleteOutbox(ctx context.Context, recs []OutboxRecord) ([]Completion, error)
 }
+
+// Completion is what the relay does with a record, as CompleteOutbox
+// finds its change.
+type Completion uint8
+
+const (
+	// Publish: the change is in the store.
+	Publish Completion = iota
+	// Drop: the change did not happen and never will (a follow of an
+	// edge that existed, or whose write failed): the record announces
+	// nothing and is marked done unpublished.
+	Drop
+	// Wait: the change may still be under way (its write is in flight):
+	// the record, and those after it of the same follow edge, wait for
+	// the next step.
+	Wait
+)
 
 // ShardLeases lends outbox shards to relays, so that with several api
 // processes each shard has one relay at a time. A store that only one

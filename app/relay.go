@@ -83,6 +83,7 @@ type Relay struct {
 
 	published atomic.Int64
 	completed atomic.Int64
+	dropped   atomic.Int64
 	failures  atomic.Int64
 }
 
@@ -96,13 +97,14 @@ type RelayStats struct {
 	Oldest  time.Time
 	// Published and Failures count events published and failed publishes;
 	// Completed counts records whose change the relay wrote again
-	// (Outbox.CompleteOutbox) because it did not know it landed.
-	Published, Completed, Failures int64
+	// (Outbox.CompleteOutbox) because it did not know it landed; Dropped
+	// counts records whose change did not happen, so nothing was published.
+	Published, Completed, Dropped, Failures int64
 }
 
 // Stats reports the relay's state.
 func (r *Relay) Stats() RelayStats {
-	s := RelayStats{Published: r.published.Load(), Completed: r.completed.Load(), Failures: r.failures.Load()}
+	s := RelayStats{Published: r.published.Load(), Completed: r.completed.Load(), Dropped: r.dropped.Load(), Failures: r.failures.Load()}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, w := range r.workers {
@@ -586,78 +588,120 @@ func (r *Relay) read(ctx context.Context, w *shardRelay, after, upTo ID) (bool, 
 // publish sends the queued records in order, a batch at a time, and marks
 // them done. Marks that fail are only logged: the records are published,
 // and a relay that reads them again publishes them again, which consumers
-// tolerate.
+// tolerate. Records whose change is still under way (Wait) stay queued,
+// with the later records of their follow edge, and the step ends after
+// their batch: they are asked about again at the next one.
 func (r *Relay) publish(ctx context.Context, w *shardRelay) error {
 	for len(w.pending) > 0 {
 		if err := w.leaseHeld(time.Now()); err != nil {
 			return fmt.Errorf("outbox shard %d: %w", w.shard, err)
 		}
 		batch := w.pending[:min(len(w.pending), relayBatch)]
-		if err := r.complete(ctx, w, batch); err != nil {
+		verdicts, err := r.complete(ctx, w, batch)
+		if err != nil {
 			return err
 		}
-		evs := make([]Event, len(batch))
+		var send, held []OutboxRecord
+		waiting := map[Follow]bool{}
+		done := make([]ID, 0, len(batch))
 		for i, rec := range batch {
-			evs[i] = rec.Event
+			v := verdicts[i]
+			if f := rec.Event.Follow; f != nil && waiting[*f] {
+				v = Wait
+			}
+			switch v {
+			case Wait:
+				held = append(held, rec)
+				if f := rec.Event.Follow; f != nil {
+					waiting[*f] = true
+				}
+				continue
+			case Publish:
+				send = append(send, rec)
+			}
+			done = append(done, rec.ID)
 		}
-		// No deadline of the relay's own: a send given up on would go on
-		// in the producer, and the next one queue behind it (see
-		// events.Producer.PublishBatch).
-		if err := r.send(ctx, evs); err != nil {
-			return fmt.Errorf("outbox shard %d: publish: %w", w.shard, err)
+		if len(send) > 0 {
+			evs := make([]Event, len(send))
+			for i, rec := range send {
+				evs[i] = rec.Event
+			}
+			// No deadline of the relay's own: a send given up on would go
+			// on in the producer, and the next one queue behind it (see
+			// events.Producer.PublishBatch).
+			if err := r.send(ctx, evs); err != nil {
+				return fmt.Errorf("outbox shard %d: publish: %w", w.shard, err)
+			}
+			r.published.Add(int64(len(send)))
 		}
-		r.published.Add(int64(len(batch)))
-		ids := make([]ID, len(batch))
+		r.dropped.Add(int64(len(done) - len(send)))
 		w.mu.Lock()
-		for i, rec := range batch {
-			ids[i] = rec.ID
-			w.published[rec.ID] = true
-			delete(w.queued, rec.ID)
-			delete(w.applied, rec.ID)
-			for _, ch := range w.waiters[rec.ID] {
+		for _, id := range done {
+			w.published[id] = true
+			delete(w.queued, id)
+			delete(w.applied, id)
+			for _, ch := range w.waiters[id] {
 				close(ch)
 			}
-			delete(w.waiters, rec.ID)
+			delete(w.waiters, id)
 		}
-		w.pending = w.pending[len(batch):]
+		w.pending = append(held, w.pending[len(batch):]...)
 		w.pendingN = len(w.pending)
 		w.oldest = 0
 		if len(w.pending) > 0 {
 			w.oldest = w.pending[0].ID
 		}
 		w.mu.Unlock()
-		if err := r.Outbox.MarkOutboxDone(ctx, w.shard, ids); err != nil {
-			r.log().Warn("outbox: published records not marked done (a later relay may publish them again)", "shard", w.shard, "err", err)
+		if len(done) > 0 {
+			if err := r.Outbox.MarkOutboxDone(ctx, w.shard, done); err != nil {
+				r.log().Warn("outbox: published records not marked done (a later relay may publish them again)", "shard", w.shard, "err", err)
+			}
+		}
+		if len(held) > 0 {
+			return nil
 		}
 	}
 	return nil
 }
 
-// complete has the store write again the changes of the records in batch
-// not known to have landed (not handed over by Dispatch): found by a scan,
-// they may come from a write that failed or crashed after its record.
-func (r *Relay) complete(ctx context.Context, w *shardRelay, batch []OutboxRecord) error {
-	var unknown []OutboxRecord
+// complete asks the store about the records in batch not known to have
+// landed (not handed over by Dispatch): found by a scan, they may come
+// from a write that failed or crashed after its record. It returns what
+// to do with each record of batch.
+func (r *Relay) complete(ctx context.Context, w *shardRelay, batch []OutboxRecord) ([]Completion, error) {
+	verdicts := make([]Completion, len(batch))
+	var (
+		unknown []OutboxRecord
+		at      []int
+	)
 	w.mu.Lock()
-	for _, rec := range batch {
+	for i, rec := range batch {
 		if !w.applied[rec.ID] {
 			unknown = append(unknown, rec)
+			at = append(at, i)
 		}
 	}
 	w.mu.Unlock()
 	if len(unknown) == 0 {
-		return nil
+		return verdicts, nil
 	}
-	if err := r.Outbox.CompleteOutbox(ctx, unknown); err != nil {
-		return fmt.Errorf("outbox shard %d: %w", w.shard, err)
+	got, err := r.Outbox.CompleteOutbox(ctx, unknown)
+	if err != nil {
+		return nil, fmt.Errorf("outbox shard %d: %w", w.shard, err)
 	}
-	r.completed.Add(int64(len(unknown)))
+	if len(got) != len(unknown) {
+		return nil, fmt.Errorf("outbox shard %d: the store answered %d verdicts for %d records", w.shard, len(got), len(unknown))
+	}
 	w.mu.Lock()
-	for _, rec := range unknown {
-		w.applied[rec.ID] = true // not again when the publish is retried
+	for j, v := range got {
+		verdicts[at[j]] = v
+		if v == Publish {
+			r.completed.Add(1)
+			w.applied[unknown[j].ID] = true // not again when the publish is retried
+		}
 	}
 	w.mu.Unlock()
-	return nil
+	return verdicts, nil
 }
 
 func (r *Relay) send(ctx context.Context, evs []Event) error {

@@ -313,3 +313,62 @@ func TestIdempotencyKeyRetryLongAfter(t *testing.T) {
 		t.Fatalf("the retried post's event was never published (probe %s)", svcFP.ID)
 	}
 }
+
+// TestRelayHoldsAndDropsUndecidedFollows: a record whose change the store
+// does not know yet (Wait) stays queued with the later records of its
+// edge, while the rest of the shard goes out; one whose change did not
+// happen (Drop) is marked done unpublished.
+func TestRelayHoldsAndDropsUndecidedFollows(t *testing.T) {
+	ctx := context.Background()
+	store, bus := apptest.NewStore(), &apptest.Bus{}
+	relay := &app.Relay{Outbox: store, Publisher: bus}
+	ids := app.NewIDGen(3)
+	record := func(typ, followee string) app.OutboxRecord {
+		id, err := ids.Next()
+		must(t, err)
+		f := &app.Follow{Follower: "ann", Followee: followee}
+		rec := app.NewOutboxRecord(id, app.Event{ID: typ + ":" + id.String(), Type: typ, Time: id.Time().UTC(), Follow: f})
+		do := store.Follow
+		if typ == app.UserUnfollowed {
+			do = store.Unfollow
+		}
+		_, err = do(ctx, "ann", followee, rec)
+		must(t, err)
+		return rec
+	}
+	undecided, other := record(app.UserFollowed, "bob"), record(app.UserFollowed, "cy")
+	behind, failed := record(app.UserUnfollowed, "bob"), record(app.UserFollowed, "dan")
+	store.SetCompletion(undecided.ID, app.Wait)
+	store.SetCompletion(failed.ID, app.Drop)
+	published := func() []string {
+		var got []string
+		for _, ev := range bus.Pending() {
+			got = append(got, ev.ID)
+		}
+		return got
+	}
+
+	must(t, relay.Flush(ctx))
+	if got, want := published(), []string{other.Event.ID}; !slices.Equal(got, want) {
+		t.Fatalf("published %v, want %v: the undecided follow and the unfollow behind it wait", got, want)
+	}
+	if s := relay.Stats(); s.Pending != 2 || s.Dropped != 1 {
+		t.Fatalf("stats: %+v, want 2 pending and 1 dropped", s)
+	}
+	done := map[app.ID]bool{}
+	for _, r := range store.Outbox() {
+		done[r.ID] = r.Done
+	}
+	if !done[failed.ID] || !done[other.ID] || done[undecided.ID] || done[behind.ID] {
+		t.Fatalf("done marks %v: want the dropped and published records done, the waiting ones not", done)
+	}
+
+	store.SetCompletion(undecided.ID, app.Publish)
+	must(t, relay.Flush(ctx))
+	if got, want := published(), []string{other.Event.ID, undecided.Event.ID, behind.Event.ID}; !slices.Equal(got, want) {
+		t.Fatalf("published %v, want %v", got, want)
+	}
+	if !allDone(store) {
+		t.Fatal("records left undone")
+	}
+}

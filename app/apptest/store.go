@@ -28,6 +28,7 @@ type Store struct {
 	// FailSave makes the next SavePost fail with it, writing nothing.
 	FailSave  error
 	completed []app.ID
+	completion map[app.ID]app.Completion
 }
 
 var (
@@ -107,14 +108,28 @@ func (s *Store) SetOutboxCursor(_ context.Context, shard int, c app.ID) error {
 }
 
 // CompleteOutbox implements app.Outbox: the Store writes a change and its
-// record at once, so there is nothing to complete; it remembers the calls.
-func (s *Store) CompleteOutbox(_ context.Context, recs []app.OutboxRecord) error {
+// record at once, so there is nothing to complete and every record is
+// published, unless SetCompletion said otherwise; it remembers the calls.
+func (s *Store) CompleteOutbox(_ context.Context, recs []app.OutboxRecord) ([]app.Completion, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, r := range recs {
+	verdicts := make([]app.Completion, len(recs))
+	for i, r := range recs {
 		s.completed = append(s.completed, r.ID)
+		verdicts[i] = s.completion[r.ID]
 	}
-	return nil
+	return verdicts, nil
+}
+
+// SetCompletion makes CompleteOutbox answer v for the record id, as a
+// store whose changes may not happen would.
+func (s *Store) SetCompletion(id app.ID, v app.Completion) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.completion == nil {
+		s.completion = map[app.ID]app.Completion{}
+	}
+	s.completion[id] = v
 }
 
 // Completed lists the records CompleteOutbox was given, in order.

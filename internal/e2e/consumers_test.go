@@ -78,7 +78,9 @@ func TestConsumers(t *testing.T) {
 		for _, u := range []*user{alice, bob, carol} {
 			u.must(s, "GET", "/v1/feed", nil, 200)
 		}
-		carol.follow(s, alice)
+		for range 5 { // one edge: one event, one notification
+			carol.follow(s, alice)
+		}
 		tag := "golang" + s.suffix
 		p := alice.post(s, fmt.Sprintf("hi @%s #%s", bob.name, tag))
 

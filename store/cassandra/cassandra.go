@@ -17,7 +17,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gocql/gocql"
@@ -188,14 +187,11 @@ type Store struct {
 	log     *slog.Logger
 	// consistency is the configured level, which Ping reads at.
 	consistency gocql.Consistency
+	// serial is the level of the LWTs, which completeEdge reads at (a
+	// SerialConsistency has the protocol code of the Consistency).
+	serial gocql.Consistency
 	// guard cuts short the api's requests when a quorum is lost (bound).
 	guard *quorumGuard
-
-	// bg runs the completions of follows left halfway (finishEdge) until
-	// Close cancels bgCtx.
-	bg     sync.WaitGroup
-	bgCtx  context.Context
-	bgStop context.CancelFunc
 }
 
 // Open connects to cfg.Keyspace and checks that every migration has been
@@ -223,8 +219,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
 		return nil, fmt.Errorf("%w (%w)", err, app.ErrUnavailable)
 	}
 	guard := c.PoolConfig.HostSelectionPolicy.(*quorumGuard)
-	s := &Store{session: session, log: log, consistency: c.Consistency, guard: guard}
-	s.bgCtx, s.bgStop = context.WithCancel(context.Background())
+	s := &Store{session: session, log: log, consistency: c.Consistency, serial: gocql.Consistency(c.SerialConsistency), guard: guard}
 	if err := s.checkMigrated(ctx, cfg.Keyspace); err != nil {
 		session.Close()
 		return nil, err
@@ -272,12 +267,8 @@ func (s *Store) checkMigrated(ctx context.Context, keyspace string) error {
 	return nil
 }
 
-// Close stops the background completions and releases the connections.
+// Close releases the connections.
 func (s *Store) Close() error {
-	if s.bgStop != nil {
-		s.bgStop()
-	}
-	s.bg.Wait()
 	s.session.Close()
 	return nil
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -83,148 +82,156 @@ func (s *Store) IsFollowing(ctx context.Context, follower, followee string) (_ b
 	return true, nil
 }
 
-// Follow implements app.Graph. The LWT on follows decides whether the edge
-// is new; out, then the followers row, follow it. A call
-// that finds the edge but not its followers row repairs what an earlier
-// call left halfway (the LWT applied, the batch not) and announces it then.
+// Follow implements app.Graph. The records go first (as in SavePost), so
+// that no crash after the LWT loses the event; the LWT on follows, which
+// stores the first record's ID with the edge, decides whether the edge is
+// new, and the relay publishes the records only if it is (completeEdge).
+// The followers row follows the LWT; a call that finds the edge but not
+// its row puts the row right.
 func (s *Store) Follow(ctx context.Context, follower, followee string, out ...app.OutboxRecord) (_ bool, err error) {
 	ctx, end := s.bound(ctx)
 	defer func() { err = end(err) }()
-	applied, err := lwt(s.session.Query(`INSERT INTO follows (follower, followee, created_at) VALUES (?, ?, ?) IF NOT EXISTS`,
-		follower, followee, time.Now().UTC())).WithContext(ctx).MapScanCAS(map[string]any{})
-	if err != nil {
-		// The LWT may have applied all the same (its outcome is unknown).
-		s.finishEdge(follower, followee, true, out)
-		return false, failf("cassandra: follow %s -> %s: %w", follower, followee, err)
-	}
-	changed, err := s.edgeIndex(ctx, follower, followee, applied, true, out)
-	if err != nil && applied {
-		s.finishEdge(follower, followee, true, out)
-	}
-	return changed, err
-}
-
-// Unfollow implements app.Graph, mirroring Follow: the LWT decides, and a
-// followers row left behind by an earlier call is removed and announced.
-//
-// A Follow racing an Unfollow of the same edge can leave the two tables
-// disagreeing (the LWTs are ordered, the index writes are not); the next
-// Follow or Unfollow of that edge repairs it.
-func (s *Store) Unfollow(ctx context.Context, follower, followee string, out ...app.OutboxRecord) (_ bool, err error) {
-	ctx, end := s.bound(ctx)
-	defer func() { err = end(err) }()
-	applied, err := lwt(s.session.Query(`DELETE FROM follows WHERE follower = ? AND followee = ? IF EXISTS`,
-		follower, followee)).WithContext(ctx).MapScanCAS(map[string]any{})
-	if err != nil {
-		// The LWT may have applied all the same (its outcome is unknown).
-		s.finishEdge(follower, followee, false, out)
-		return false, failf("cassandra: unfollow %s -> %s: %w", follower, followee, err)
-	}
-	changed, err := s.edgeIndex(ctx, follower, followee, applied, false, out)
-	if err != nil && applied {
-		s.finishEdge(follower, followee, false, out)
-	}
-	return changed, err
-}
-
-// edgeRepairFor bounds how long finishEdge keeps trying (a Cassandra node
-// takes a minute or two to restart). A record it writes past the relay's
-// grace (2 min) is found by the deep sweep, which rereads the hour below
-// the shard's cursor.
-const edgeRepairFor = 5 * time.Minute
-
-// finishEdge completes in the background a follow or unfollow whose LWT
-// applied, or may have (its outcome unknown), but whose record or
-// followers row did not land (the request got an error): the edge may have
-// changed, so the change must be announced without waiting for the client
-// to call again. While the edge is as the call wanted it (present), it
-// brings the followers row in line and records the event if the row
-// disagreed, as a repairing call does (a call that changed nothing finds
-// the row in line and announces nothing). It retries with backoff, and
-// gives up after edgeRepairFor or at Close; then the next call on the edge
-// repairs it.
-func (s *Store) finishEdge(follower, followee string, present bool, out []app.OutboxRecord) {
-	parent := s.bgCtx
-	if parent == nil {
-		parent = context.Background()
-	}
-	s.bg.Go(func() {
-		ctx, cancel := context.WithTimeout(parent, edgeRepairFor)
-		defer cancel()
-		for attempt := 0; ; attempt++ {
-			select {
-			case <-ctx.Done():
-				s.logger().Warn("cassandra: follow left halfway; the next call on the edge repairs it",
-					"follower", follower, "followee", followee, "following", present)
-				return
-			case <-time.After(min(200*time.Millisecond<<min(attempt, 5), 5*time.Second)):
-			}
-			now, err := s.IsFollowing(ctx, follower, followee)
-			if err != nil {
-				continue
-			}
-			if now != present {
-				return // changed again since: that call announces it
-			}
-			if _, err := s.edgeIndex(ctx, follower, followee, false, present, out); err == nil {
-				s.logger().Info("cassandra: follow left halfway completed", "follower", follower, "followee", followee, "following", present)
-				return
-			}
-		}
-	})
-}
-
-func (s *Store) logger() *slog.Logger {
-	if s.log == nil {
-		return slog.New(slog.DiscardHandler)
-	}
-	return s.log
-}
-
-// edgeIndex brings the followers row in line with the edge (present or
-// not), after writing out, when the LWT applied or the row disagrees; it
-// reports whether it wrote.
-func (s *Store) edgeIndex(ctx context.Context, follower, followee string, applied, present bool, out []app.OutboxRecord) (bool, error) {
-	bucket := followerBucket(follower)
-	if !applied {
-		var f string
-		err := s.session.Query(`SELECT follower FROM followers WHERE followee = ? AND bucket = ? AND follower = ?`,
-			followee, bucket, follower).WithContext(ctx).Scan(&f)
-		switch {
-		case errors.Is(err, gocql.ErrNotFound):
-			if !present {
-				return false, nil
-			}
-		case err != nil:
-			return false, failf("cassandra: follow %s -> %s: followers index: %w", follower, followee, err)
-		case present:
-			return false, nil
-		}
-	}
-	// The records first, the index row after them (see SavePost): a row
-	// that did not land is put right by the relay (CompleteOutbox) or by
-	// the next call.
 	if err := s.writeOutbox(ctx, out); err != nil {
 		return false, fmt.Errorf("cassandra: follow %s -> %s: %w", follower, followee, err)
 	}
+	applied, err := lwt(s.session.Query(`INSERT INTO follows (follower, followee, created_at, edge_id) VALUES (?, ?, ?, ?) IF NOT EXISTS`,
+		follower, followee, time.Now().UTC(), int64(edgeID(out)))).WithContext(ctx).MapScanCAS(map[string]any{})
+	if err != nil {
+		// The outcome is unknown: the relay finds it out from the edge.
+		return false, failf("cassandra: follow %s -> %s: %w", follower, followee, err)
+	}
+	return s.edgeIndex(ctx, follower, followee, applied, true, out)
+}
+
+// Unfollow implements app.Graph, mirroring Follow: the records first, then
+// the LWT decides, then the followers row.
+//
+// A Follow racing an Unfollow of the same edge can leave the two tables
+// disagreeing (the LWTs are ordered, the index writes are not); the next
+// Follow or Unfollow of that edge, or the relay, repairs it.
+func (s *Store) Unfollow(ctx context.Context, follower, followee string, out ...app.OutboxRecord) (_ bool, err error) {
+	ctx, end := s.bound(ctx)
+	defer func() { err = end(err) }()
+	if err := s.writeOutbox(ctx, out); err != nil {
+		return false, fmt.Errorf("cassandra: unfollow %s -> %s: %w", follower, followee, err)
+	}
+	applied, err := lwt(s.session.Query(`DELETE FROM follows WHERE follower = ? AND followee = ? IF EXISTS`,
+		follower, followee)).WithContext(ctx).MapScanCAS(map[string]any{})
+	if err != nil {
+		return false, failf("cassandra: unfollow %s -> %s: %w", follower, followee, err)
+	}
+	return s.edgeIndex(ctx, follower, followee, applied, false, out)
+}
+
+// edgeID is the ID a follow stores with its edge: its first record's.
+func edgeID(out []app.OutboxRecord) app.ID {
+	if len(out) == 0 {
+		return 0
+	}
+	return out[0].ID
+}
+
+// edgeIndex finishes a follow (present) or unfollow once its LWT answered.
+// When the LWT applied it writes the followers row. When it did not, the
+// records announce nothing: they are marked done at once (should that
+// fail, the relay drops them, see completeEdge), and the followers row is
+// only checked, and put right if an earlier call left it behind. It
+// reports whether the edge changed.
+func (s *Store) edgeIndex(ctx context.Context, follower, followee string, applied, present bool, out []app.OutboxRecord) (bool, error) {
+	if !applied {
+		if len(out) > 0 {
+			if err := s.MarkOutboxDone(ctx, out[0].Shard, recordIDs(out)); err != nil {
+				s.log.Warn("cassandra: records of a follow that changed nothing not marked done; the relay drops them",
+					"follower", follower, "followee", followee, "err", err)
+			}
+		}
+		return false, s.alignFollowers(ctx, follower, followee, present)
+	}
+	if err := s.writeFollowers(ctx, follower, followee, present); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+func recordIDs(out []app.OutboxRecord) []app.ID {
+	ids := make([]app.ID, len(out))
+	for i, r := range out {
+		ids[i] = r.ID
+	}
+	return ids
+}
+
+// alignFollowers writes the followers row when it disagrees with present.
+func (s *Store) alignFollowers(ctx context.Context, follower, followee string, present bool) error {
+	var f string
+	err := s.session.Query(`SELECT follower FROM followers WHERE followee = ? AND bucket = ? AND follower = ?`,
+		followee, followerBucket(follower), follower).WithContext(ctx).Scan(&f)
+	switch {
+	case errors.Is(err, gocql.ErrNotFound):
+		if !present {
+			return nil
+		}
+	case err != nil:
+		return failf("cassandra: follow %s -> %s: followers index: %w", follower, followee, err)
+	case present:
+		return nil
+	}
+	return s.writeFollowers(ctx, follower, followee, present)
+}
+
+func (s *Store) writeFollowers(ctx context.Context, follower, followee string, present bool) error {
+	bucket := followerBucket(follower)
 	q := s.session.Query(`INSERT INTO followers (followee, bucket, follower) VALUES (?, ?, ?)`, followee, bucket, follower)
 	if !present {
 		q = s.session.Query(`DELETE FROM followers WHERE followee = ? AND bucket = ? AND follower = ?`, followee, bucket, follower)
 	}
 	if err := q.WithContext(ctx).Exec(); err != nil {
-		return false, failf("cassandra: follow %s -> %s: followers index: %w", follower, followee, err)
+		return failf("cassandra: follow %s -> %s: followers index: %w", follower, followee, err)
 	}
-	return true, nil
+	return nil
 }
 
-// repairEdge brings the followers row in line with the follows table.
-func (s *Store) repairEdge(ctx context.Context, f app.Follow) error {
-	present, err := s.IsFollowing(ctx, f.Follower, f.Followee)
-	if err != nil {
-		return err
+// edgeSettle is how long after its ID a follow or unfollow may still
+// change the edge: its LWT is sent within the request's deadline (at most
+// 30 s) and a coordinator gives up on it within seconds. Until then a
+// record whose edge does not show its change waits; past it, a read at
+// SERIAL, which finishes any Paxos round left accepted but uncommitted,
+// decides for good.
+const edgeSettle = time.Minute
+
+// completeEdge says whether the follow or unfollow of r happened, from the
+// edge as it is now: a follow happened if the edge carries its ID or a
+// later one (a later follow implies an unfollow in between, whose record
+// comes after r); an unfollow happened if the edge is gone or was made
+// again after it. A follow undone before this check counts as not
+// happened once settled (its unfollow is published). A change that
+// happened gets its followers row put in line.
+func (s *Store) completeEdge(ctx context.Context, r app.OutboxRecord) (app.Completion, error) {
+	f := *r.Event.Follow
+	settled := time.Since(r.ID.Time()) >= edgeSettle
+	cl := s.consistency
+	if settled {
+		cl = s.serial
 	}
-	_, err = s.edgeIndex(ctx, f.Follower, f.Followee, false, present, nil)
-	return err
+	var edge int64
+	err := s.session.Query(`SELECT edge_id FROM follows WHERE follower = ? AND followee = ?`, f.Follower, f.Followee).
+		Consistency(cl).WithContext(ctx).Scan(&edge)
+	present := err == nil
+	if err != nil && !errors.Is(err, gocql.ErrNotFound) {
+		return 0, failf("cassandra: follow %s -> %s: %w", f.Follower, f.Followee, err)
+	}
+	happened := present && app.ID(edge) >= r.ID
+	if r.Event.Type == app.UserUnfollowed {
+		happened = !present || app.ID(edge) > r.ID
+	}
+	switch {
+	case happened:
+		return app.Publish, s.alignFollowers(ctx, f.Follower, f.Followee, present)
+	case settled:
+		return app.Drop, nil
+	default:
+		return app.Wait, nil
+	}
 }
 
 // maxBucketReads bounds the bucket queries one Followers call has in flight,

@@ -194,6 +194,16 @@ var migrations = []migration{
 			) WITH default_time_to_live = 86400`,
 		},
 	},
+	{
+		version: 6,
+		name:    "follow edge IDs",
+		stmts: []string{
+			// The ID of the follow that made the edge, so the relay can
+			// tell whether a follow or unfollow record whose LWT's answer
+			// was lost changed the edge (completeEdge).
+			`ALTER TABLE {ks}.follows ADD edge_id bigint`,
+		},
+	},
 }
 
 // columnExists reports whether err says an ALTER TABLE ... ADD found its

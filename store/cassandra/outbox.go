@@ -46,10 +46,12 @@ func (s *Store) writeOutbox(ctx context.Context, out []app.OutboxRecord) error {
 }
 
 // CompleteOutbox implements app.Outbox: the store writes a record before
-// its change, so the change is written again, the same way (at the same
-// timestamp for a post: a deletion or moderation since wins over it).
-func (s *Store) CompleteOutbox(ctx context.Context, recs []app.OutboxRecord) error {
-	for _, r := range recs {
+// its change, so the change of a post is written again, the same way (at
+// the same timestamp: a deletion or moderation since wins over it), and
+// that of a follow, which an LWT decides, is looked up (completeEdge).
+func (s *Store) CompleteOutbox(ctx context.Context, recs []app.OutboxRecord) ([]app.Completion, error) {
+	verdicts := make([]app.Completion, len(recs))
+	for i, r := range recs {
 		ev := r.Event
 		var err error
 		switch {
@@ -58,13 +60,13 @@ func (s *Store) CompleteOutbox(ctx context.Context, recs []app.OutboxRecord) err
 		case ev.Type == app.PostDeleted && ev.Post != nil:
 			err = s.deletePost(ctx, *ev.Post, ev.Time)
 		case (ev.Type == app.UserFollowed || ev.Type == app.UserUnfollowed) && ev.Follow != nil:
-			err = s.repairEdge(ctx, *ev.Follow)
+			verdicts[i], err = s.completeEdge(ctx, r)
 		}
 		if err != nil {
-			return failf("cassandra: complete outbox record %s (%s): %w", r.ID, ev.ID, err)
+			return nil, failf("cassandra: complete outbox record %s (%s): %w", r.ID, ev.ID, err)
 		}
 	}
-	return nil
+	return verdicts, nil
 }
 
 // ScanOutbox implements app.Outbox: it reads the shard's partitions from

@@ -3,6 +3,8 @@ package cassandra
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -61,45 +63,52 @@ func TestShardLeases(t *testing.T) {
 	}
 }
 
-// TestFollowRepairsHalfwayWrites: the follows LWT and the batch of the
-// followers row and the event are separate writes; a crash between them
-// leaves the edge without its row and event, and the next call writes both.
+// TestFollowRepairsHalfwayWrites: the follows LWT and the followers row
+// are separate writes; a crash between them leaves the edge without its
+// row, and the next call on the edge writes the row. It announces nothing:
+// the first call's record does (TestCompleteEdge), so its own is done.
 func TestFollowRepairsHalfwayWrites(t *testing.T) {
 	_, s := migrated(t, "feedsvc_halfway_")
 	ctx := context.Background()
+	gen := app.NewIDGen(11)
 	rec := func(typ string) app.OutboxRecord {
-		return followRecord(typ, app.MinIDAt(time.Now())+app.ID(time.Now().UnixNano()%4096), "b", "a")
+		id, err := gen.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return followRecord(typ, id, "b", "a")
 	}
-	found := func(r app.OutboxRecord) bool { return hasRecord(t, s, r) }
-	// The LWT applied, the batch did not.
-	if err := s.session.Query(`INSERT INTO follows (follower, followee, created_at) VALUES ('b', 'a', toTimestamp(now()))`).Exec(); err != nil {
+	done := func(r app.OutboxRecord) bool {
+		got, err := s.ScanOutbox(ctx, r.Shard, r.ID-1, 1)
+		if err != nil || len(got) != 1 || got[0].ID != r.ID {
+			t.Fatalf("record %s not found: %v", r.ID, err)
+		}
+		return got[0].Done
+	}
+	// The LWT applied, the followers row did not.
+	if err := s.session.Query(`INSERT INTO follows (follower, followee, created_at, edge_id) VALUES ('b', 'a', toTimestamp(now()), 1)`).Exec(); err != nil {
 		t.Fatal(err)
 	}
 	r := rec(app.UserFollowed)
-	if changed, err := s.Follow(ctx, "b", "a", r); err != nil || !changed {
-		t.Fatalf("follow after a halfway follow: changed=%v err=%v, want a repair", changed, err)
+	if changed, err := s.Follow(ctx, "b", "a", r); err != nil || changed {
+		t.Fatalf("follow after a halfway follow: changed=%v err=%v, want no change", changed, err)
 	}
-	if !found(r) {
-		t.Fatal("the repair recorded no event")
+	if !done(r) {
+		t.Fatal("the record of a follow that changed nothing is not done")
 	}
 	if f, _, _ := s.Followers(ctx, "a", "", 10); len(f) != 1 || f[0] != "b" {
-		t.Fatalf("followers of a = %v", f)
+		t.Fatalf("followers of a = %v, want the row repaired", f)
 	}
-	time.Sleep(2 * time.Millisecond) // a fresh ID for the next record
-	if changed, err := s.Follow(ctx, "b", "a", rec(app.UserFollowed)); err != nil || changed {
-		t.Fatalf("follow of a complete edge: changed=%v err=%v", changed, err)
-	}
-	// Unfollow: the LWT applied, the batch did not.
+	// Unfollow: the LWT applied, the followers row is left.
 	if err := s.session.Query(`DELETE FROM follows WHERE follower = 'b' AND followee = 'a'`).Exec(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(2 * time.Millisecond)
 	u := rec(app.UserUnfollowed)
-	if changed, err := s.Unfollow(ctx, "b", "a", u); err != nil || !changed {
-		t.Fatalf("unfollow after a halfway unfollow: changed=%v err=%v, want a repair", changed, err)
+	if changed, err := s.Unfollow(ctx, "b", "a", u); err != nil || changed {
+		t.Fatalf("unfollow after a halfway unfollow: changed=%v err=%v, want no change", changed, err)
 	}
-	if !found(u) {
-		t.Fatal("the unfollow repair recorded no event")
+	if !done(u) {
+		t.Fatal("the record of an unfollow that changed nothing is not done")
 	}
 	if f, _, _ := s.Followers(ctx, "a", "", 10); len(f) != 0 {
 		t.Fatalf("followers of a after unfollow = %v", f)
@@ -168,7 +177,15 @@ func TestCompleteOutboxWritesWhatDidNotLand(t *testing.T) {
 	if got, _ := s.GetPosts(ctx, []app.ID{p.ID}); len(got) != 0 {
 		t.Fatal("the post exists before CompleteOutbox")
 	}
-	must(s.CompleteOutbox(ctx, []app.OutboxRecord{created}))
+	complete := func(r app.OutboxRecord) app.Completion {
+		t.Helper()
+		v, err := s.CompleteOutbox(ctx, []app.OutboxRecord{r})
+		must(err)
+		return v[0]
+	}
+	if v := complete(created); v != app.Publish {
+		t.Fatalf("completed post: verdict %d, want Publish", v)
+	}
 	got, err := s.GetPosts(ctx, []app.ID{p.ID})
 	must(err)
 	if got[p.ID] != p {
@@ -180,7 +197,9 @@ func TestCompleteOutboxWritesWhatDidNotLand(t *testing.T) {
 
 	deleted := record(app.PostDeleted, &app.Post{ID: p.ID, Author: "a"}, nil)
 	must(s.writeOutbox(ctx, []app.OutboxRecord{deleted}))
-	must(s.CompleteOutbox(ctx, []app.OutboxRecord{deleted}))
+	if v := complete(deleted); v != app.Publish {
+		t.Fatalf("completed deletion: verdict %d, want Publish", v)
+	}
 	if got, _ := s.GetPosts(ctx, []app.ID{p.ID}); len(got) != 0 {
 		t.Fatalf("post present after its deletion was completed: %+v", got)
 	}
@@ -191,59 +210,84 @@ func TestCompleteOutboxWritesWhatDidNotLand(t *testing.T) {
 		t.Fatalf("timeline after the deletion was completed: %+v", tl)
 	}
 
-	// The follow's LWT applied; the record landed, the followers row not.
-	must(s.session.Query(`INSERT INTO follows (follower, followee, created_at) VALUES ('b', 'a', toTimestamp(now()))`).Exec())
-	follow := record(app.UserFollowed, nil, &app.Follow{Follower: "b", Followee: "a"})
-	must(s.writeOutbox(ctx, []app.OutboxRecord{follow}))
-	must(s.CompleteOutbox(ctx, []app.OutboxRecord{follow}))
-	if f, _, err := s.Followers(ctx, "a", "", 10); err != nil || len(f) != 1 || f[0] != "b" {
-		t.Fatalf("followers of a after completion = %v %v", f, err)
-	}
 }
 
-// TestFinishEdgeCompletesAHalfwayFollow: a follow whose LWT applied but
-// whose record and followers row failed is completed in the background;
-// one whose edge changed again since is left to the call that changed it.
-func TestFinishEdgeCompletesAHalfwayFollow(t *testing.T) {
-	_, s := migrated(t, "feedsvc_finish_")
+// TestCompleteEdge: the relay publishes a follow or unfollow whose LWT's
+// answer was lost (a crash, a timeout) only if it changed the edge; while
+// the LWT may still be in flight the record waits, and once settled one
+// that changed nothing is dropped. A change that happened gets its
+// followers row.
+func TestCompleteEdge(t *testing.T) {
+	_, s := migrated(t, "feedsvc_edges_")
 	ctx := context.Background()
 	gen := app.NewIDGen(9)
-	record := func(typ, follower string) app.OutboxRecord {
+	fresh := func() app.ID {
 		id, err := gen.Next()
 		if err != nil {
 			t.Fatal(err)
 		}
-		return followRecord(typ, id, follower, "a")
+		return id
 	}
-	found := func(r app.OutboxRecord) bool { return hasRecord(t, s, r) }
-	// b's follow: the LWT applied, nothing after it.
-	if err := s.session.Query(`INSERT INTO follows (follower, followee, created_at) VALUES ('b', 'a', toTimestamp(now()))`).Exec(); err != nil {
-		t.Fatal(err)
+	old := app.MinIDAt(time.Now().Add(-2*edgeSettle)) + app.ID(rand.Int64N(1<<20))
+	exec := func(stmt string, args ...any) {
+		t.Helper()
+		if err := s.session.Query(stmt, args...).Exec(); err != nil {
+			t.Fatal(err)
+		}
 	}
-	rb := record(app.UserFollowed, "b")
-	s.finishEdge("b", "a", true, []app.OutboxRecord{rb})
-	// c's follow was undone before the completion ran: no edge, nothing to do.
-	rc := record(app.UserFollowed, "c")
-	s.finishEdge("c", "a", true, []app.OutboxRecord{rc})
-	// d followed a long ago; a follow whose LWT's outcome was unknown finds
-	// the edge and its row in line: it changed nothing, and says nothing.
-	if _, err := s.Follow(ctx, "d", "a", record(app.UserFollowed, "d")); err != nil {
-		t.Fatal(err)
+	// applied sets the edge as a follow with ID id left it: the LWT, but
+	// not the followers row.
+	applied := func(follower string, id app.ID) {
+		exec(`INSERT INTO follows (follower, followee, created_at, edge_id) VALUES (?, 'a', toTimestamp(now()), ?)`, follower, int64(id))
 	}
-	rd := record(app.UserFollowed, "d")
-	s.finishEdge("d", "a", true, []app.OutboxRecord{rd})
-	s.bg.Wait()
-	if found(rd) {
-		t.Fatal("a follow that changed nothing was announced")
-	}
-	if !found(rb) {
-		t.Fatal("the halfway follow's record was not written")
-	}
-	if f, _, err := s.Followers(ctx, "a", "", 10); err != nil || len(f) != 2 || f[0] != "b" || f[1] != "d" {
-		t.Fatalf("followers of a = %v %v, want [b d]", f, err)
-	}
-	if found(rc) {
-		t.Fatal("a follow undone since was announced")
+	for _, c := range []struct {
+		name     string
+		typ      string
+		id       app.ID
+		setup    func(follower string, rec app.ID)
+		want     app.Completion
+		follower bool // whether the followers row is there afterwards
+	}{
+		{"follow applied, crash before the followers row", app.UserFollowed, fresh(), applied, app.Publish, true},
+		{"follow applied, followed again since", app.UserFollowed, fresh(),
+			func(f string, id app.ID) { applied(f, id+1) }, app.Publish, true},
+		{"follow whose LWT is not there yet", app.UserFollowed, fresh(), func(string, app.ID) {}, app.Wait, false},
+		{"follow whose LWT never came", app.UserFollowed, old, func(string, app.ID) {}, app.Drop, false},
+		{"follow of an edge that existed, answer lost", app.UserFollowed, old,
+			func(f string, id app.ID) { applied(f, id-1) }, app.Drop, false},
+		{"unfollow applied, crash before the followers row", app.UserUnfollowed, fresh(),
+			func(f string, _ app.ID) {
+				exec(`INSERT INTO followers (followee, bucket, follower) VALUES ('a', ?, ?)`, followerBucket(f), f)
+			},
+			app.Publish, false},
+		{"unfollow applied, followed again since", app.UserUnfollowed, fresh(),
+			func(f string, id app.ID) { applied(f, id+1) }, app.Publish, true},
+		{"unfollow whose LWT is not there yet", app.UserUnfollowed, fresh(),
+			func(f string, id app.ID) { applied(f, id-1) }, app.Wait, false},
+		{"unfollow whose LWT never came", app.UserUnfollowed, old,
+			func(f string, id app.ID) { applied(f, id-1) }, app.Drop, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			follower := fmt.Sprintf("u%d", c.id)
+			rec := followRecord(c.typ, c.id, follower, "a")
+			if err := s.writeOutbox(ctx, []app.OutboxRecord{rec}); err != nil {
+				t.Fatal(err)
+			}
+			c.setup(follower, c.id)
+			v, err := s.CompleteOutbox(ctx, []app.OutboxRecord{rec})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v[0] != c.want {
+				t.Fatalf("verdict %d, want %d", v[0], c.want)
+			}
+			var f string
+			err = s.session.Query(`SELECT follower FROM followers WHERE followee = 'a' AND bucket = ? AND follower = ?`,
+				followerBucket(follower), follower).Scan(&f)
+			if row := err == nil; row != c.follower {
+				t.Fatalf("followers row present = %v (%v), want %v", row, err, c.follower)
+			}
+		})
 	}
 }
 
@@ -251,14 +295,4 @@ func TestFinishEdgeCompletesAHalfwayFollow(t *testing.T) {
 func followRecord(typ string, id app.ID, follower, followee string) app.OutboxRecord {
 	f := &app.Follow{Follower: follower, Followee: followee}
 	return app.NewOutboxRecord(id, app.Event{ID: typ + ":" + id.String(), Type: typ, Time: time.Now().UTC(), Follow: f})
-}
-
-// hasRecord reports whether the outbox holds r.
-func hasRecord(t *testing.T, s *Store, r app.OutboxRecord) bool {
-	t.Helper()
-	got, err := s.ScanOutbox(context.Background(), r.Shard, r.ID-1, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(got) == 1 && got[0].ID == r.ID
 }

@@ -124,8 +124,10 @@ func (s *Store) SetOutboxCursor(_ context.Context, shard int, c app.ID) error {
 }
 
 // CompleteOutbox implements app.Outbox: a change and its record are one
-// Pebble batch, so a record never exists without its change.
-func (s *Store) CompleteOutbox(context.Context, []app.OutboxRecord) error { return nil }
+// batch, so every record found is published.
+func (s *Store) CompleteOutbox(_ context.Context, recs []app.OutboxRecord) ([]app.Completion, error) {
+	return make([]app.Completion, len(recs)), nil
+}
 
 // keyBinding is a stored Idempotency-Key.
 type keyBinding struct {
