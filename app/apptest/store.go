@@ -26,8 +26,8 @@ type Store struct {
 	cursors   map[int]app.ID
 	keys      map[[2]string]app.KeyBinding
 	// FailSave makes the next SavePost fail with it, writing nothing.
-	FailSave  error
-	completed []app.ID
+	FailSave   error
+	completed  []app.ID
 	completion map[app.ID]app.Completion
 }
 
