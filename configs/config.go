@@ -24,6 +24,7 @@ import (
 	"github.com/feedsvc/feedsvc/app"
 	"github.com/feedsvc/feedsvc/events"
 	"github.com/feedsvc/feedsvc/internal/setting"
+	"github.com/feedsvc/feedsvc/roles/api"
 	"github.com/feedsvc/feedsvc/store/cassandra"
 	"github.com/feedsvc/feedsvc/store/pebble"
 	redisstore "github.com/feedsvc/feedsvc/store/redis"
@@ -41,6 +42,8 @@ type Config struct {
 	Auth       AuthConfig
 	Moderation ModerationConfig
 	Search     SearchConfig
+	// RateLimits are the api's request limits, kept in Redis.
+	RateLimits api.RateLimits
 
 	// Kafka without brokers is the embedded broker.
 	Kafka events.Config
@@ -66,10 +69,26 @@ type ServerConfig struct {
 	// ShutdownTimeout how long they may then take.
 	ShutdownDrain   time.Duration
 	ShutdownTimeout time.Duration
+	// TrustedProxies are the CIDRs of the reverse proxies in front of the
+	// api: a request from one is taken to come from the address in its
+	// X-Forwarded-For (for per-IP limits); from anywhere else, the header
+	// is ignored.
+	TrustedProxies []string
 	// RequestTimeout is the deadline of every HTTP request: the store,
 	// Redis and Kafka calls made for it are cancelled, and the client gets
 	// a 503 with Retry-After.
 	RequestTimeout time.Duration
+}
+
+// Proxies are TrustedProxies parsed (Validate rejects what does not parse).
+func (s ServerConfig) Proxies() []*net.IPNet {
+	var nets []*net.IPNet
+	for _, p := range s.TrustedProxies {
+		if _, n, err := net.ParseCIDR(p); err == nil {
+			nets = append(nets, n)
+		}
+	}
+	return nets
 }
 
 // MaxRequestTimeout stays under the HTTP server's read timeout (a minute,
@@ -202,6 +221,28 @@ func (c *Config) Bind(target *pflag.FlagSet) {
 	fs.IntVar(&c.Moderation.Rate, "moderation-rate", 0, "posts an author may publish per minute before further ones are hidden (0: no limit)")
 
 	fs.IntVar(&c.Search.TermCap, "search-term-cap", 10000, "newest posts kept per search term")
+
+	c.RateLimits = api.DefaultRateLimits()
+	fs.Var((*limitValue)(&c.RateLimits.Posts), "rate-limit-posts", "posts one user may create: <requests>/<window>, all at once after a quiet spell, then at that rate (off: no limit)")
+	fs.Var((*limitValue)(&c.RateLimits.Follows), "rate-limit-follows", "follows and unfollows one user may make, together (off: no limit)")
+	fs.Var((*limitValue)(&c.RateLimits.Searches), "rate-limit-searches", "searches one user may make (off: no limit)")
+	fs.Var((*limitValue)(&c.RateLimits.AuthFailures), "rate-limit-auth-failures", "requests without a valid token one client IP may make before it gets 429 instead of 401 (off: no limit)")
+	fs.StringSliceVar(&c.Server.TrustedProxies, "trusted-proxies", nil, "CIDRs of the reverse proxies in front of the api, whose X-Forwarded-For names the client (for per-IP limits); empty: the peer address is the client")
+}
+
+// limitValue is a rate limit flag: "<requests>/<window>", or "off".
+type limitValue app.Limit
+
+func (l *limitValue) String() string { return app.Limit(*l).String() }
+func (l *limitValue) Type() string   { return "limit" }
+
+func (l *limitValue) Set(s string) error {
+	v, err := app.ParseLimit(s)
+	if err != nil {
+		return err
+	}
+	*l = limitValue(v)
+	return nil
 }
 
 // flagOf maps a field path of Config to the flag that sets it, so that an
@@ -215,6 +256,7 @@ var flagOf = map[string]string{
 	"Server.ShutdownDrain":     "shutdown-drain",
 	"Server.ShutdownTimeout":   "shutdown-timeout",
 	"Server.RequestTimeout":    "request-timeout",
+	"Server.TrustedProxies":    "trusted-proxies",
 	"Feeds.NodeID":             "node-id",
 	"Feeds.Cap":                "feed-cap",
 	"Feeds.OutboxPoll":         "outbox-poll",
@@ -248,6 +290,10 @@ var flagOf = map[string]string{
 	"Moderation.MaxLinks":      "moderation-max-links",
 	"Moderation.Rate":          "moderation-rate",
 	"Search.TermCap":           "search-term-cap",
+	"RateLimits.Posts":         "rate-limit-posts",
+	"RateLimits.Follows":       "rate-limit-follows",
+	"RateLimits.Searches":      "rate-limit-searches",
+	"RateLimits.AuthFailures":  "rate-limit-auth-failures",
 }
 
 // EnvName is the environment variable that sets flag name.
@@ -337,6 +383,11 @@ func (s ServerConfig) Validate() error {
 	}
 	if s.RequestTimeout <= 0 || s.RequestTimeout > MaxRequestTimeout {
 		errs = append(errs, setting.Errorf("RequestTimeout", "%s is out of range (0s, %s]", s.RequestTimeout, MaxRequestTimeout))
+	}
+	for _, p := range s.TrustedProxies {
+		if _, _, err := net.ParseCIDR(p); err != nil {
+			errs = append(errs, setting.Errorf("TrustedProxies", "%q is not a CIDR such as 10.0.0.0/8", p))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -8,12 +8,14 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/pflag"
 
 	"github.com/feedsvc/feedsvc/app"
 	"github.com/feedsvc/feedsvc/app/apptest"
 	"github.com/feedsvc/feedsvc/internal/setting"
+	"github.com/feedsvc/feedsvc/roles/api"
 )
 
 // clearEnv unsets every FEEDSVC_ variable of a flag for the test, so the
@@ -162,6 +164,9 @@ func TestValidateOneField(t *testing.T) {
 		{[]string{"--moderation-max-links", "-1"}, "--moderation-max-links (FEEDSVC_MODERATION_MAX_LINKS): -1 is negative"},
 		{[]string{"--moderation-rate", "-1"}, "--moderation-rate (FEEDSVC_MODERATION_RATE): -1 is negative"},
 		{[]string{"--search-term-cap", "0"}, "--search-term-cap (FEEDSVC_SEARCH_TERM_CAP): 0 is not positive"},
+		{[]string{"--rate-limit-posts", "off", "--rate-limit-follows", "0", "--rate-limit-searches", "10/1s", "--rate-limit-auth-failures", "5/1m"}, ""},
+		{[]string{"--trusted-proxies", "10.0.0.0/8,fd00::/8"}, ""},
+		{[]string{"--trusted-proxies", "10.0.0.1"}, `--trusted-proxies (FEEDSVC_TRUSTED_PROXIES): "10.0.0.1" is not a CIDR`},
 		{[]string{"--data-dir", ""}, "--data-dir (FEEDSVC_DATA_DIR): no directory configured"},
 		{[]string{"--kafka-brokers", "k1:9092,k2:9092"}, ""},
 		{[]string{"--kafka-brokers", "k1"}, `--kafka-brokers (FEEDSVC_KAFKA_BROKERS): "k1" is not host:port`},
@@ -466,4 +471,26 @@ func TestFlagTable(t *testing.T) {
 			t.Errorf("flag %s has no entry in flagOf", f.Name)
 		}
 	})
+}
+
+// TestRateLimitValues: a rate limit reads as <requests>/<window> or off,
+// from a flag or the environment, and anything else is refused naming the
+// flag and its variable.
+func TestRateLimitValues(t *testing.T) {
+	c, _, err := load(t, []string{"--rate-limit-posts", "50/1m"}, map[string]string{"FEEDSVC_RATE_LIMIT_SEARCHES": "off"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.RateLimits.Posts != (app.Limit{Quota: 50, Window: time.Minute}) || !c.RateLimits.Searches.Off() {
+		t.Fatalf("limits %+v", c.RateLimits)
+	}
+	if c.RateLimits.Follows != api.DefaultRateLimits().Follows {
+		t.Fatalf("follows %v, want the default %v", c.RateLimits.Follows, api.DefaultRateLimits().Follows)
+	}
+	for _, bad := range []string{"50", "50/", "0/1m", "-1/1m", "5/0s", "5/500ms", "five/1m"} {
+		_, _, err := load(t, nil, map[string]string{"FEEDSVC_RATE_LIMIT_POSTS": bad})
+		if err == nil || !strings.Contains(err.Error(), "--rate-limit-posts (FEEDSVC_RATE_LIMIT_POSTS)") {
+			t.Fatalf("%q: %v, want an error naming the flag", bad, err)
+		}
+	}
 }

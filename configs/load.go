@@ -148,6 +148,8 @@ func typeName(f *pflag.Flag) string {
 		return "duration (such as 5s, 15m or 720h)"
 	case "stringSlice":
 		return "list"
+	case "limit":
+		return "rate limit (<requests>/<window> such as 300/3h, or off)"
 	default:
 		return t
 	}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/feedsvc/feedsvc/app"
 	"github.com/feedsvc/feedsvc/events"
@@ -149,6 +150,8 @@ type Caches struct {
 	Celebrities app.Celebrities
 	Analytics   app.Analytics
 	Search      app.SearchIndex
+	// Limiter keeps the api's rate limit counts.
+	Limiter app.RateLimiter
 }
 
 // Settings are the plain values roles are tuned with.
@@ -163,6 +166,8 @@ type Settings struct {
 	// MaxFollowing caps the users one user may follow (0: no cap).
 	MaxFollowing int
 	Moderation   app.ModerationRules
+	// RateLimits are the api's request limits.
+	RateLimits api.RateLimits
 }
 
 // Deps is what the composition root opened for the selected roles: a field
@@ -170,6 +175,8 @@ type Settings struct {
 type Deps struct {
 	Log      *slog.Logger
 	Settings Settings
+	// Metrics registers the roles' own metrics (nil: not exported).
+	Metrics prometheus.Registerer
 
 	Store     Store         // Needs.Store
 	Caches    Caches        // Needs.Redis
@@ -211,5 +218,6 @@ func buildAPI(d *Deps) (Role, error) {
 	}
 	return api.New(d.HTTP, api.Deps{
 		Service: svc, Graph: d.Store, Posts: d.Store, Analytics: d.Caches.Analytics, Search: d.Caches.Search, Verify: d.Verify,
+		Limiter: d.Caches.Limiter, Limits: d.Settings.RateLimits, Log: d.Log, Metrics: d.Metrics,
 	})
 }

@@ -149,6 +149,7 @@ func forDeployments(t *testing.T, deps []deployment, test func(t *testing.T, s *
 				s.env = append(slices.Clip(setupReal(t)), "FEEDSVC_REDIS_ADDR="+s.redis)
 			}
 			s.env = append(slices.Clip(s.env), "FEEDSVC_MODERATION_BLOCKLIST="+blockedTerm)
+			s.env = append(s.env, harnessLimits...)
 			test(t, s)
 		})
 	}
@@ -169,6 +170,14 @@ type system struct {
 
 // consumerRoles run in their own processes in the real deployment.
 var consumerRoles = []string{"notifications", "analytics", "search", "moderation"}
+
+// harnessLimits are rate limits the tests never reach (all of their
+// clients share one IP, and some post fast), still checked on every
+// request; TestRateLimits sets low ones.
+var harnessLimits = []string{
+	"FEEDSVC_RATE_LIMIT_POSTS=1000000000/1s", "FEEDSVC_RATE_LIMIT_FOLLOWS=1000000000/1s",
+	"FEEDSVC_RATE_LIMIT_SEARCHES=1000000000/1s", "FEEDSVC_RATE_LIMIT_AUTH_FAILURES=1000000000/1s",
+}
 
 // blockedTerm is on every test process's moderation blocklist.
 const blockedTerm = "forbiddenword"
@@ -415,6 +424,7 @@ type user struct {
 type response struct {
 	status int
 	ctype  string
+	header http.Header
 	body   []byte
 }
 
@@ -465,7 +475,7 @@ func doRaw(t *testing.T, base, method, path, auth, ctype string, body any) respo
 	if err != nil {
 		t.Fatal(err)
 	}
-	return response{status: resp.StatusCode, ctype: resp.Header.Get("Content-Type"), body: b}
+	return response{status: resp.StatusCode, ctype: resp.Header.Get("Content-Type"), header: resp.Header, body: b}
 }
 
 func (u *user) must(s *system, method, path string, body any, want int) response {

@@ -117,6 +117,7 @@ func TestStaleRedis(t *testing.T) {
 	testenv.Require(t, "FEEDSVC_REDIS_ADDR") // the real deployment's profile; this test uses its own Redis
 	s.redis = redis.addr
 	s.env = append(slices.Clip(setupReal(t)), "FEEDSVC_REDIS_ADDR="+s.redis, "FEEDSVC_MODERATION_BLOCKLIST="+blockedTerm)
+	s.env = append(s.env, harnessLimits...)
 	s.startAPI()
 	fanout := s.startFanout()
 	for _, r := range []string{"search", "analytics"} {

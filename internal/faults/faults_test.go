@@ -391,6 +391,10 @@ func runFault(t *testing.T, f fault, row *Row, cfg faultConfig) {
 		"FEEDSVC_JWT_SECRET=" + RandHex(24),
 		"FEEDSVC_JWT_ISSUER=feedsvc-faults",
 		"FEEDSVC_JWT_AUDIENCE=feedsvc-faults",
+		// The load posts far faster per user than a person may: limits
+		// it never reaches, still checked on every request.
+		"FEEDSVC_RATE_LIMIT_POSTS=1000000000/1s", "FEEDSVC_RATE_LIMIT_FOLLOWS=1000000000/1s",
+		"FEEDSVC_RATE_LIMIT_SEARCHES=1000000000/1s", "FEEDSVC_RATE_LIMIT_AUTH_FAILURES=1000000000/1s",
 	}}
 	sys.MustCLI("migrate")
 	sys.Up()

@@ -136,6 +136,7 @@ func (b *Backends) openRedis(ctx context.Context, cfg *configs.Config, log *slog
 		Celebrities: redisstore.NewCelebrities(client, f.InactiveAfter),
 		Analytics:   redisstore.NewAnalytics(client),
 		Search:      redisstore.NewSearch(client, cfg.Search.TermCap),
+		Limiter:     redisstore.NewRateLimiter(client),
 	}
 	b.checks["redis"] = feeds.Ping
 	if !cfg.EmbeddedRedis() {
@@ -269,7 +270,8 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, b *Backends
 	defer func() { relay.stop(err) }() // before the lease goes: publishes what the last requests wrote
 	lc := &roles.Lifecycle{Drain: cfg.Server.ShutdownDrain, Timeout: cfg.Server.ShutdownTimeout, Log: log}
 	ready := lc.Ready(ids.ready(b.Ready))
-	opts := []httpserver.Option{httpserver.WithRequestTimeout(cfg.Server.RequestTimeout)}
+	opts := []httpserver.Option{httpserver.WithRequestTimeout(cfg.Server.RequestTimeout),
+		httpserver.WithTrustedProxies(cfg.Server.Proxies())}
 	if admin != nil {
 		lc.AdminListener, lc.AdminHandler = admin, httpserver.NewAdmin(log, reg, ready, cfg.Server.Pprof)
 	} else {
@@ -282,7 +284,9 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, b *Backends
 			FeedCap: cfg.Feeds.Cap, FanoutBatch: cfg.Feeds.FanoutBatch, CelebrityThreshold: cfg.Feeds.CelebrityThreshold,
 			PostCacheSize: cfg.Feeds.PostCacheSize, PostCacheTTL: cfg.Feeds.PostCacheTTL,
 			PublishWait: cfg.Feeds.PublishWait, MaxFollowing: cfg.Feeds.MaxFollowing, Moderation: cfg.Moderation.Rules(),
+			RateLimits: cfg.RateLimits,
 		},
+		Metrics:     reg,
 		IDs:         ids.gen,
 		Dispatch:    relay.dispatcher(),
 		Caches:      b.Caches,

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/feedsvc/feedsvc/app"
 )
@@ -45,6 +47,13 @@ type Deps struct {
 	Posts  app.PostStore
 	// Verify checks a bearer token and returns its user.
 	Verify func(token string) (string, error)
+	// Limiter keeps the counts of Limits (nil: no rate limits).
+	Limiter app.RateLimiter
+	Limits  RateLimits
+	// Log and Metrics take the limiter's warnings and counters (either
+	// may be nil).
+	Log     *slog.Logger
+	Metrics prometheus.Registerer
 }
 
 // API is the api role. Its routes live on the process's router; the role
@@ -61,20 +70,25 @@ func New(e *echo.Echo, d Deps) (*API, error) {
 	case d.Verify == nil:
 		return nil, errors.New("api: no token verifier")
 	}
-	h := &handlers{svc: d.Service, graph: d.Graph, known: map[string]struct{}{}}
+	log := d.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	lim := newLimiter(d.Limiter, d.Limits, log, d.Metrics)
+	h := &handlers{svc: d.Service, graph: d.Graph, limits: lim, known: map[string]struct{}{}}
 	v1 := e.Group("/v1", middleware.BodyLimit(MaxBody), h.authenticate(d.Verify))
-	v1.POST("/posts", h.createPost)
+	v1.POST("/posts", h.createPost, lim.perUser("posts", d.Limits.Posts))
 	v1.GET("/posts/:id", h.getPost)
 	v1.DELETE("/posts/:id", h.deletePost)
-	v1.PUT("/following/:user", h.follow)
-	v1.DELETE("/following/:user", h.unfollow)
+	v1.PUT("/following/:user", h.follow, lim.perUser("follows", d.Limits.Follows))
+	v1.DELETE("/following/:user", h.unfollow, lim.perUser("follows", d.Limits.Follows))
 	v1.GET("/users/:user/followers", h.followers)
 	v1.GET("/users/:user/following", h.following)
 	v1.GET("/users/:user/posts", h.userPosts)
 	v1.GET("/feed", h.feed)
 	v1.GET("/notifications", h.notifications)
 	v1.POST("/notifications/read", h.markRead)
-	registerDiscovery(v1, d)
+	registerDiscovery(v1, d, lim)
 	return &API{}, nil
 }
 
@@ -85,8 +99,9 @@ func (*API) Run(ctx context.Context) error {
 }
 
 type handlers struct {
-	svc   *app.Service
-	graph app.Graph
+	svc    *app.Service
+	graph  app.Graph
+	limits *limiter
 
 	mu    sync.Mutex
 	known map[string]struct{}
@@ -95,18 +110,19 @@ type handlers struct {
 const userKey = "user"
 
 // authenticate checks the bearer token and records the user on its first
-// request (a user exists from its first authenticated call).
+// request (a user exists from its first authenticated call). Requests
+// without a valid token count against their IP's AuthFailures limit.
 func (h *handlers) authenticate(verify func(string) (string, error)) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			auth := c.Request().Header.Get(echo.HeaderAuthorization)
 			token, ok := strings.CutPrefix(auth, "Bearer ")
 			if !ok || token == "" {
-				return echo.NewHTTPError(http.StatusUnauthorized, "missing bearer token")
+				return h.limits.authFailed(c, echo.NewHTTPError(http.StatusUnauthorized, "missing bearer token"))
 			}
 			user, err := verify(strings.TrimSpace(token))
 			if err != nil {
-				return echo.NewHTTPError(http.StatusUnauthorized, err.Error())
+				return h.limits.authFailed(c, echo.NewHTTPError(http.StatusUnauthorized, err.Error()))
 			}
 			if err := h.ensureUser(c.Request().Context(), user); err != nil {
 				return err

@@ -23,9 +23,9 @@ const (
 )
 
 // registerDiscovery adds search, trends and per-user stats to g.
-func registerDiscovery(g *echo.Group, d Deps) {
+func registerDiscovery(g *echo.Group, d Deps, lim *limiter) {
 	h := &discovery{d: &app.Discovery{Index: d.Search, Analytics: d.Analytics, Posts: d.Posts, Now: time.Now}}
-	g.GET("/search", h.search)
+	g.GET("/search", h.search, lim.perUser("searches", d.Limits.Searches))
 	g.GET("/trends", h.trends)
 	g.GET("/users/:user/stats", h.stats)
 }

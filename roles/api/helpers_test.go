@@ -60,6 +60,8 @@ type options struct {
 	ready func(context.Context) error
 	// requestTimeout is the deadline of each request (0: the default).
 	requestTimeout time.Duration
+	// http are more options of the router.
+	http []httpserver.Option
 }
 
 func build(o options) (*server, error) {
@@ -84,7 +86,7 @@ func build(o options) (*server, error) {
 	if ready == nil {
 		ready = func(context.Context) error { return nil }
 	}
-	e := httpserver.New(slog.New(slog.NewTextHandler(s.logs, nil)), prometheus.NewRegistry(), ready, httpserver.WithRequestTimeout(o.requestTimeout))
+	e := httpserver.New(slog.New(slog.NewTextHandler(s.logs, nil)), prometheus.NewRegistry(), ready, append(o.http, httpserver.WithRequestTimeout(o.requestTimeout))...)
 	if _, err := api.New(e, d); err != nil {
 		return nil, err
 	}

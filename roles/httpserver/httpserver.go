@@ -49,6 +49,7 @@ type Option func(*options)
 
 type options struct {
 	requestTimeout time.Duration
+	trusted        []*net.IPNet
 	operator       bool // WithOperatorRoutes
 	pprof          bool
 }
@@ -73,6 +74,15 @@ func WithRequestTimeout(d time.Duration) Option {
 	}
 }
 
+// WithTrustedProxies makes the router take a request's client address from
+// its X-Forwarded-For when the request comes from one of nets (reverse
+// proxies), walking the header from the right past trusted addresses.
+// Without it the peer address is the client: the header, which any client
+// can write, is ignored.
+func WithTrustedProxies(nets []*net.IPNet) Option {
+	return func(o *options) { o.trusted = nets }
+}
+
 // New returns the public router, which roles add their routes to, with
 // /healthz and /readyz (ready must return nil when the process's
 // dependencies answer; a failure answers 503 without its cause, which is
@@ -85,6 +95,14 @@ func New(log *slog.Logger, reg *prometheus.Registry, ready func(context.Context)
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
+	e.IPExtractor = echo.ExtractIPDirect()
+	if len(o.trusted) > 0 {
+		trust := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+		for _, n := range o.trusted {
+			trust = append(trust, echo.TrustIPRange(n))
+		}
+		e.IPExtractor = echo.ExtractIPFromXFFHeader(trust...)
+	}
 	e.HTTPErrorHandler = errorHandler(log)
 	e.Use(metrics(reg))
 	e.Use(recoverPanics(log, reg))

@@ -1,0 +1,129 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/feedsvc/feedsvc/app"
+)
+
+// RateLimits are the api's request limits, kept in Redis so that they hold
+// across api replicas. An app.Limit that is Off limits nothing.
+type RateLimits struct {
+	// Per user.
+	Posts    app.Limit // POST /v1/posts
+	Follows  app.Limit // PUT and DELETE /v1/following/:user, together
+	Searches app.Limit // GET /v1/search
+	// AuthFailures is per client IP: requests with no valid token. Past
+	// it the IP gets 429 instead of 401 until the quota refills.
+	AuthFailures app.Limit
+}
+
+// DefaultRateLimits are what a public service would start with: Mastodon's
+// limits for posts (300 per 3 hours) and follows (400 a day), Twitter's
+// for search (180 per 15 minutes), and 60 failed authentications per 5
+// minutes per IP.
+func DefaultRateLimits() RateLimits {
+	return RateLimits{
+		Posts:        app.Limit{Quota: 300, Window: 3 * time.Hour},
+		Follows:      app.Limit{Quota: 400, Window: 24 * time.Hour},
+		Searches:     app.Limit{Quota: 180, Window: 15 * time.Minute},
+		AuthFailures: app.Limit{Quota: 60, Window: 5 * time.Minute},
+	}
+}
+
+// limitBudget bounds one limiter call: a slow Redis must not slow every
+// write down.
+const limitBudget = 250 * time.Millisecond
+
+// limiter applies RateLimits. When the limiter's Redis fails, requests are
+// let through (and counted): a rate limit must not take the API down with
+// it, and posting never fails because of Redis.
+type limiter struct {
+	rl      app.RateLimiter
+	limits  RateLimits
+	log     *slog.Logger
+	refused *prometheus.CounterVec
+	failed  prometheus.Counter
+	lastLog atomic.Int64 // unix nanos of the last failure logged
+}
+
+func newLimiter(rl app.RateLimiter, limits RateLimits, log *slog.Logger, reg prometheus.Registerer) *limiter {
+	l := &limiter{rl: rl, limits: limits, log: log,
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "feedsvc_rate_limited_total",
+			Help: "Requests refused with 429 by a rate limit, by limit (posts, follows, searches, auth_failures)."}, []string{"limit"}),
+		failed: prometheus.NewCounter(prometheus.CounterOpts{Name: "feedsvc_rate_limit_errors_total",
+			Help: "Rate limit checks that failed (Redis unavailable); those requests were let through."}),
+	}
+	if reg != nil {
+		reg.MustRegister(l.refused, l.failed)
+	}
+	return l
+}
+
+// perUser limits the route by the authenticated caller.
+func (l *limiter) perUser(name string, lim app.Limit) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if err := l.check(c, name, caller(c), lim); err != nil {
+				return err
+			}
+			return next(c)
+		}
+	}
+}
+
+// authFailed counts a request with no valid token against its client IP:
+// it returns the 429 to answer instead of unauthorized once past the limit.
+func (l *limiter) authFailed(c echo.Context, unauthorized error) error {
+	if l == nil {
+		return unauthorized
+	}
+	if err := l.check(c, "auth_failures", c.RealIP(), l.limits.AuthFailures); err != nil {
+		return err
+	}
+	return unauthorized
+}
+
+// check counts one request of subject against lim and sets the draft IETF
+// RateLimit-Policy and RateLimit headers; it returns a 429 error with
+// Retry-After when the limit is reached.
+func (l *limiter) check(c echo.Context, name, subject string, lim app.Limit) error {
+	if l == nil || l.rl == nil || lim.Off() {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), limitBudget)
+	defer cancel()
+	d, err := l.rl.Allow(ctx, name+":"+subject, lim)
+	if err != nil {
+		l.failed.Inc()
+		if now := time.Now().UnixNano(); now-l.lastLog.Load() > int64(10*time.Second) {
+			l.lastLog.Store(now)
+			l.log.Warn("rate limit unavailable: requests are let through", "limit", name, "err", err)
+		}
+		return nil
+	}
+	h := c.Response().Header()
+	h.Set("RateLimit-Policy", fmt.Sprintf("%q;q=%d;w=%d", name, lim.Quota, seconds(lim.Window)))
+	h.Set("RateLimit", fmt.Sprintf("%q;r=%d;t=%d", name, d.Remaining, seconds(d.Reset)))
+	if d.Allowed {
+		return nil
+	}
+	l.refused.WithLabelValues(name).Inc()
+	retry := max(seconds(d.RetryAfter), 1)
+	h.Set("Retry-After", strconv.FormatInt(retry, 10))
+	return echo.NewHTTPError(http.StatusTooManyRequests,
+		fmt.Sprintf("rate limit reached: %s allows %s; retry in %ds", name, lim, retry))
+}
+
+// seconds rounds d up to whole seconds, as the headers carry them.
+func seconds(d time.Duration) int64 { return int64(math.Ceil(d.Seconds())) }
