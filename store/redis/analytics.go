@@ -12,39 +12,50 @@ import (
 	"github.com/feedsvc/feedsvc/app"
 )
 
-// Analytics layout. Counters live in minute buckets by the post's time
+// Analytics layout. Counters live in hour buckets by the post's time
 // (CreatedAt, UTC), so a replayed event lands in the bucket it was first
-// counted in. One bucket is three keys sharing the hash tag of its minute,
-// so one script can update them on a Redis Cluster:
+// counted in. One bucket is five keys sharing the hash tag of its hour, so
+// one script can update them on a Redis Cluster:
 //
-//	an:{202611251034}:posts    hash post ID -> what it counted, or "-" once removed
-//	an:{202611251034}:tags     hash tag -> posts using it
-//	an:{202611251034}:authors  hash author -> posts
+//	an:{2026112510}:posts     hash post ID -> what it counted, or "-" once removed
+//	an:{2026112510}:tags      hash tag -> posts of the hour using it (the rollup)
+//	an:{2026112510}:authors   hash author -> posts of the hour
+//	an:{2026112510}:mtags     hash "MM\ntag" -> posts of minute MM using it
+//	an:{2026112510}:mauthors  hash "MM\nauthor" -> posts of minute MM
 //
-// The posts hash is each post's membership: "author\ntag\ntag...", what
+// A query reads the rollups of the whole hours it covers and the minute
+// counters of the hours it covers in part (at most two), so a 7-day trends
+// read costs about 170 commands, not one per minute (10,080).
+//
+// The posts hash is each post's membership: "MM\nauthor\ntag\ntag...", what
 // RecordPost added, so RemovePost takes back exactly that; "-" marks a
 // removed post, so a replayed post.created (or one handled after its
-// post.deleted) counts nothing. All three expire together
-// AnalyticsRetention after the bucket's minute.
+// post.deleted) counts nothing. All five expire together
+// AnalyticsRetention after the bucket's hour.
 const (
-	// AnalyticsRetention is how long a minute bucket is kept; queries
-	// reach at most this far back.
+	// AnalyticsRetention is how long a bucket is kept; queries reach at
+	// most this far back.
 	AnalyticsRetention = 8 * 24 * time.Hour
-	bucketLayout       = "200601021504"
+	bucketLayout       = "2006010215"
 	// readChunk bounds the commands pipelined in one DoMulti.
 	readChunk = 1000
 	// removed is the membership of a post RemovePost took back.
 	removed = "-"
 )
 
-// recordScript counts one post in one minute bucket, exactly once, unless
-// it was removed. KEYS = posts, tags, authors. ARGV[1] = post ID, ARGV[2] =
-// expiry (unix seconds), ARGV[3] = membership, ARGV[4] = author, ARGV[5..] =
-// distinct tags.
+// recordScript counts one post in one hour bucket, exactly once, unless it
+// was removed. KEYS = posts, tags, authors, mtags, mauthors. ARGV[1] = post
+// ID, ARGV[2] = expiry (unix seconds), ARGV[3] = membership, ARGV[4] =
+// minute (MM), ARGV[5] = author, ARGV[6..] = distinct tags.
 var recordScript = rueidis.NewLuaScript(`
 if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[3]) == 0 then return 0 end
-redis.call('HINCRBY', KEYS[3], ARGV[4], 1)
-for i = 5, #ARGV do redis.call('HINCRBY', KEYS[2], ARGV[i], 1) end
+local mm = ARGV[4] .. '\n'
+redis.call('HINCRBY', KEYS[3], ARGV[5], 1)
+redis.call('HINCRBY', KEYS[5], mm .. ARGV[5], 1)
+for i = 6, #ARGV do
+	redis.call('HINCRBY', KEYS[2], ARGV[i], 1)
+	redis.call('HINCRBY', KEYS[4], mm .. ARGV[i], 1)
+end
 for i = 1, #KEYS do redis.call('EXPIREAT', KEYS[i], ARGV[2]) end
 return 1
 `)
@@ -58,10 +69,18 @@ if m == '` + removed + `' then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], '` + removed + `')
 redis.call('EXPIREAT', KEYS[1], ARGV[2])
 if not m then return 0 end
-local key = KEYS[3]
+local function down(key, field)
+	if redis.call('HINCRBY', key, field, -1) <= 0 then redis.call('HDEL', key, field) end
+end
+local mm, hour, minute = nil, KEYS[3], KEYS[5]
 for name in string.gmatch(m, '[^\n]+') do
-	if redis.call('HINCRBY', key, name, -1) <= 0 then redis.call('HDEL', key, name) end
-	key = KEYS[2]
+	if not mm then
+		mm = name .. '\n'
+	else
+		down(hour, name)
+		down(minute, mm .. name)
+		hour, minute = KEYS[2], KEYS[4]
+	end
 end
 return 1
 `)
@@ -79,26 +98,32 @@ func NewAnalytics(client rueidis.Client) *Analytics {
 	return &Analytics{client: client, now: time.Now}
 }
 
-// AnalyticsKeys returns the keys of the minute bucket holding time at:
-// post memberships, tag counters, author counters. Deleting them together
-// and replaying the bucket's events reproduces its counts.
+// AnalyticsKeys returns the keys of the hour bucket holding time at: post
+// memberships, tag and author rollups, tag and author counters by minute.
+// Deleting them together and replaying the bucket's events reproduces its
+// counts.
 func AnalyticsKeys(at time.Time) []string {
 	p := "an:{" + at.UTC().Format(bucketLayout) + "}:"
-	return []string{p + "posts", p + "tags", p + "authors"}
+	return []string{p + "posts", p + "tags", p + "authors", p + "mtags", p + "mauthors"}
 }
 
-// bucket returns the minute of at and its expiry, and false when the bucket
+// bucket returns the hour of at and its expiry, and false when the bucket
 // is past the retention: gone, and it must not come back.
-func (a *Analytics) bucket(at time.Time) (minute, expires time.Time, ok bool) {
-	minute = at.UTC().Truncate(time.Minute)
-	expires = minute.Add(AnalyticsRetention)
-	return minute, expires, expires.After(a.now())
+func (a *Analytics) bucket(at time.Time) (hour, expires time.Time, ok bool) {
+	hour = at.UTC().Truncate(time.Hour)
+	expires = hour.Add(AnalyticsRetention)
+	return hour, expires, expires.After(a.now())
+}
+
+// minuteField is the field of name in a minute counter: "MM\nname".
+func minuteField(at time.Time, name string) string {
+	return fmt.Sprintf("%02d\n%s", at.UTC().Minute(), name)
 }
 
 // RecordPost implements app.Analytics. A post older than the retention is
 // ignored.
 func (a *Analytics) RecordPost(ctx context.Context, post app.ID, author string, tags []string, at time.Time) error {
-	minute, expires, ok := a.bucket(at)
+	hour, expires, ok := a.bucket(at)
 	if !ok {
 		return nil
 	}
@@ -115,11 +140,12 @@ func (a *Analytics) RecordPost(ctx context.Context, post app.ID, author string, 
 			names = append(names, t)
 		}
 	}
-	args := make([]string, 0, len(names)+3)
-	args = append(args, post.String(), strconv.FormatInt(expires.Unix(), 10), strings.Join(names, "\n"))
+	mm := fmt.Sprintf("%02d", at.UTC().Minute())
+	args := make([]string, 0, len(names)+4)
+	args = append(args, post.String(), strconv.FormatInt(expires.Unix(), 10), mm+"\n"+strings.Join(names, "\n"), mm)
 	args = append(args, names...)
-	if err := recordScript.Exec(ctx, a.client, AnalyticsKeys(minute), args).Error(); err != nil {
-		return fmt.Errorf("record post %s in bucket %s: %w", post, minute.Format(bucketLayout), err)
+	if err := recordScript.Exec(ctx, a.client, AnalyticsKeys(hour), args).Error(); err != nil {
+		return fmt.Errorf("record post %s in bucket %s: %w", post, hour.Format(bucketLayout), err)
 	}
 	return nil
 }
@@ -127,28 +153,58 @@ func (a *Analytics) RecordPost(ctx context.Context, post app.ID, author string, 
 // RemovePost implements app.Analytics. A post older than the retention is
 // ignored, like in RecordPost.
 func (a *Analytics) RemovePost(ctx context.Context, post app.ID, at time.Time) error {
-	minute, expires, ok := a.bucket(at)
+	hour, expires, ok := a.bucket(at)
 	if !ok {
 		return nil
 	}
 	args := []string{post.String(), strconv.FormatInt(expires.Unix(), 10)}
-	if err := removeScript.Exec(ctx, a.client, AnalyticsKeys(minute), args).Error(); err != nil {
-		return fmt.Errorf("remove post %s from bucket %s: %w", post, minute.Format(bucketLayout), err)
+	if err := removeScript.Exec(ctx, a.client, AnalyticsKeys(hour), args).Error(); err != nil {
+		return fmt.Errorf("remove post %s from bucket %s: %w", post, hour.Format(bucketLayout), err)
 	}
 	return nil
 }
 
-// minutes returns the start of every minute overlapping [from, to), oldest
-// first, no further back than the retention.
-func (a *Analytics) minutes(from, to time.Time) []time.Time {
+// span is an hour of a query: whole (its rollups count) or in part (its
+// minute counters from first to last, inclusive, count).
+type span struct {
+	hour        time.Time
+	whole       bool
+	first, last int
+}
+
+// spans returns the hours overlapping [from, to) at minute resolution,
+// oldest first, no further back than the retention.
+func (a *Analytics) spans(from, to time.Time) []span {
 	if oldest := a.now().Add(-AnalyticsRetention).Truncate(time.Minute); from.Before(oldest) {
 		from = oldest
 	}
-	var out []time.Time
-	for m := from.UTC().Truncate(time.Minute); m.Before(to); m = m.Add(time.Minute) {
-		out = append(out, m)
+	from = from.UTC().Truncate(time.Minute)
+	// The last minute overlapping [from, to): to itself counts only when
+	// it is not on a minute boundary.
+	end := to.UTC().Add(-time.Nanosecond).Truncate(time.Minute)
+	var out []span
+	for h := from.Truncate(time.Hour); !h.After(end) && h.Before(to); h = h.Add(time.Hour) {
+		sp := span{hour: h, first: 0, last: 59}
+		if h.Equal(from.Truncate(time.Hour)) {
+			sp.first = from.Minute()
+		}
+		if h.Equal(end.Truncate(time.Hour)) {
+			sp.last = end.Minute()
+		}
+		sp.whole = sp.first == 0 && sp.last == 59
+		if sp.first <= sp.last {
+			out = append(out, sp)
+		}
 	}
 	return out
+}
+
+// in reports whether the minute counter field f ("MM\nname") is within the
+// span, and returns name.
+func (sp span) in(f string) (string, bool) {
+	mm, name, ok := strings.Cut(f, "\n")
+	n, err := strconv.Atoi(mm)
+	return name, ok && err == nil && n >= sp.first && n <= sp.last
 }
 
 // readAll runs cmds pipelined, in chunks, and hands each reply to use in
@@ -168,22 +224,35 @@ func (a *Analytics) readAll(ctx context.Context, cmds rueidis.Commands, use func
 	return nil
 }
 
-// TopTags implements app.Analytics at minute resolution: every minute bucket
-// overlapping [from, to) counts. Ties are broken by tag, so the order is
-// stable. A limit below 1 returns every tag.
+// TopTags implements app.Analytics at minute resolution: every minute
+// overlapping [from, to) counts. Whole hours are read from their rollups,
+// so a week costs about 170 commands. Ties are broken by tag, so the order
+// is stable. A limit below 1 returns every tag.
 func (a *Analytics) TopTags(ctx context.Context, from, to time.Time, limit int) ([]app.TagCount, error) {
-	ms := a.minutes(from, to)
-	cmds := make(rueidis.Commands, len(ms))
-	for i, m := range ms {
-		cmds[i] = a.client.B().Hgetall().Key(AnalyticsKeys(m)[1]).Build()
+	sps := a.spans(from, to)
+	cmds := make(rueidis.Commands, len(sps))
+	for i, sp := range sps {
+		keys := AnalyticsKeys(sp.hour)
+		key := keys[3]
+		if sp.whole {
+			key = keys[1]
+		}
+		cmds[i] = a.client.B().Hgetall().Key(key).Build()
 	}
 	totals := map[string]int64{}
-	err := a.readAll(ctx, cmds, func(_ int, r rueidis.RedisResult) error {
+	err := a.readAll(ctx, cmds, func(i int, r rueidis.RedisResult) error {
 		counts, err := r.AsIntMap()
 		if err != nil && !rueidis.IsRedisNil(err) {
 			return err
 		}
-		for tag, n := range counts {
+		for f, n := range counts {
+			tag := f
+			if !sps[i].whole {
+				var ok bool
+				if tag, ok = sps[i].in(f); !ok {
+					continue
+				}
+			}
 			totals[tag] += n
 		}
 		return nil
@@ -195,28 +264,51 @@ func (a *Analytics) TopTags(ctx context.Context, from, to time.Time, limit int) 
 }
 
 // AuthorHourly implements app.Analytics: one entry per hour overlapping
-// [from, to), oldest first, zero counts included; each hour sums its
-// minute buckets that overlap [from, to). Hours are UTC.
+// [from, to), oldest first, zero counts included; each hour counts the
+// author's posts of its minutes within [from, to): one command per hour.
+// Hours are UTC.
 func (a *Analytics) AuthorHourly(ctx context.Context, author string, from, to time.Time) ([]app.HourCount, error) {
 	var out []app.HourCount
 	for h := from.UTC().Truncate(time.Hour); h.Before(to); h = h.Add(time.Hour) {
 		out = append(out, app.HourCount{Hour: h})
 	}
-	ms := a.minutes(from, to)
-	cmds := make(rueidis.Commands, len(ms))
-	for i, m := range ms {
-		cmds[i] = a.client.B().Hget().Key(AnalyticsKeys(m)[2]).Field(author).Build()
+	sps := a.spans(from, to)
+	cmds := make(rueidis.Commands, len(sps))
+	for i, sp := range sps {
+		keys := AnalyticsKeys(sp.hour)
+		if sp.whole {
+			cmds[i] = a.client.B().Hget().Key(keys[2]).Field(author).Build()
+			continue
+		}
+		fields := make([]string, 0, sp.last-sp.first+1)
+		for mm := sp.first; mm <= sp.last; mm++ {
+			fields = append(fields, minuteField(sp.hour.Add(time.Duration(mm)*time.Minute), author))
+		}
+		cmds[i] = a.client.B().Hmget().Key(keys[4]).Field(fields...).Build()
 	}
 	first := from.UTC().Truncate(time.Hour)
 	err := a.readAll(ctx, cmds, func(i int, r rueidis.RedisResult) error {
-		n, err := r.AsInt64()
-		if rueidis.IsRedisNil(err) {
-			return nil
+		var n int64
+		if sps[i].whole {
+			v, err := r.AsInt64()
+			if err != nil && !rueidis.IsRedisNil(err) {
+				return err
+			}
+			n = v
+		} else {
+			vals, err := r.ToArray()
+			if err != nil {
+				return err
+			}
+			for _, v := range vals {
+				c, err := v.AsInt64()
+				if err != nil && !rueidis.IsRedisNil(err) {
+					return err
+				}
+				n += c
+			}
 		}
-		if err != nil {
-			return err
-		}
-		out[int(ms[i].Sub(first)/time.Hour)].Count += n
+		out[int(sps[i].hour.Sub(first)/time.Hour)].Count += n
 		return nil
 	})
 	if err != nil {

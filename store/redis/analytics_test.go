@@ -2,12 +2,14 @@ package redis_test
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/rueidis"
 
 	"github.com/feedsvc/feedsvc/app"
@@ -49,8 +51,8 @@ func newAnEnv(t *testing.T, client rueidis.Client) *anEnv {
 		idBase: app.ID(rand.Int64N(1 << 60)),
 	}
 	t.Cleanup(func() {
-		for m := e.base.Add(-time.Hour); m.Before(e.base.Add(5 * time.Hour)); m = m.Add(time.Minute) {
-			e.wipe(m)
+		for h := e.base.Add(-time.Hour); h.Before(e.base.Add(5 * time.Hour)); h = h.Add(time.Hour) {
+			e.wipe(h)
 		}
 	})
 	return e
@@ -77,12 +79,12 @@ func (e *anEnv) remove(evs ...anEvent) {
 	}
 }
 
-// wipe deletes a minute bucket: counters and dedupe set together.
-func (e *anEnv) wipe(minute time.Time) {
+// wipe deletes the hour bucket of at: counters and dedupe set together.
+func (e *anEnv) wipe(at time.Time) {
 	ctx := context.Background()
 	// One DEL: a bucket's keys share a hash tag, so one slot.
-	if err := e.client.Do(ctx, e.client.B().Del().Key(redisstore.AnalyticsKeys(minute)...).Build()).Error(); err != nil {
-		e.t.Errorf("wipe bucket %s: %v", minute, err)
+	if err := e.client.Do(ctx, e.client.B().Del().Key(redisstore.AnalyticsKeys(at)...).Build()).Error(); err != nil {
+		e.t.Errorf("wipe bucket %s: %v", at, err)
 	}
 }
 
@@ -157,6 +159,29 @@ func TestAnalyticsConformance(t *testing.T) {
 			},
 			tops:    []query{{0, h, 0, tagCounts("go$", 3, "redis$", 1)}},
 			hourlys: []hourly{{"ann$", 0, h, []int64{2}}, {"bob$", 0, h, []int64{1}}},
+		},
+		{
+			name: "windows across hours: whole hours from rollups, the partial ones by minute",
+			events: []anEvent{
+				{1, "ann$", []string{"a$"}, 20 * m},
+				{2, "ann$", []string{"a$", "b$"}, 50 * m},
+				{3, "bob$", []string{"b$"}, h + 5*m},
+				{4, "bob$", []string{"c$"}, 2*h + 10*m},
+				{5, "ann$", []string{"c$"}, 2*h + 40*m},
+				{6, "ann$", []string{"d$"}, 3*h + 59*m},
+			},
+			tops: []query{
+				{30 * m, 2*h + 15*m, 0, tagCounts("b$", 2, "a$", 1, "c$", 1)},
+				{0, 3 * h, 0, tagCounts("a$", 2, "b$", 2, "c$", 2)},
+				{h, 2 * h, 0, tagCounts("b$", 1)},
+				{50 * m, 3*h + 59*m, 0, tagCounts("b$", 2, "c$", 2, "a$", 1)},
+				{21 * m, 4 * h, 0, tagCounts("b$", 2, "c$", 2, "a$", 1, "d$", 1)},
+			},
+			hourlys: []hourly{
+				{"ann$", 30 * m, 2*h + 15*m, []int64{1, 0, 0}},
+				{"ann$", 0, 4 * h, []int64{2, 0, 1, 1}},
+				{"bob$", 30 * m, 2*h + 15*m, []int64{0, 1, 1}},
+			},
 		},
 		{
 			name:    "a tag repeated in one post counts once",
@@ -261,8 +286,8 @@ func TestAnalyticsConformance(t *testing.T) {
 					}
 				}
 				check("before the wipe")
-				e.wipe(e.base.Add(5 * m))
-				if got, want := e.top(0, 2*h, 0), tagCounts("go$", 2); !slices.Equal(got, want) {
+				e.wipe(e.base.Add(5 * m)) // the first hour
+				if got, want := e.top(0, 2*h, 0), tagCounts("go$", 1); !slices.Equal(got, want) {
 					t.Fatalf("after the wipe: TopTags = %v, want %v", got, want)
 				}
 				// Replay everything, twice: only the wiped bucket counts again.
@@ -361,5 +386,46 @@ func TestAnalyticsConformance(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+// TestAnalyticsReadCost counts the Redis commands of a 7-day trends read
+// and of a 7-day hourly read of one author: hour rollups keep both to a few
+// hundred, however many minutes hold posts.
+func TestAnalyticsReadCost(t *testing.T) {
+	m := miniredis.RunT(t)
+	c := dial(t, m.Addr(), true)
+	a := redisstore.NewAnalytics(c)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	week := 7 * 24 * time.Hour
+	// A post every 7 minutes over the week, so most minutes of most hours
+	// hold one; plus one inside each partial hour at the edges.
+	n := 0
+	for at := now.Add(-week).Add(time.Minute); at.Before(now); at = at.Add(7 * time.Minute) {
+		n++
+		must(t, a.RecordPost(ctx, app.ID(n), "ann", []string{"go", fmt.Sprint("t", n%50)}, at))
+	}
+	before := m.CommandCount()
+	top, err := a.TopTags(ctx, now.Add(-week), now, 10)
+	must(t, err)
+	trends := m.CommandCount() - before
+	if len(top) == 0 || top[0] != (app.TagCount{Tag: "go", Count: int64(n)}) {
+		t.Fatalf("top tags %v, want go first with all %d posts", top, n)
+	}
+	before = m.CommandCount()
+	hours, err := a.AuthorHourly(ctx, "ann", now.Add(-week), now)
+	must(t, err)
+	hourly := m.CommandCount() - before
+	var total int64
+	for _, h := range hours {
+		total += h.Count
+	}
+	if total != int64(n) {
+		t.Fatalf("ann's hourly counts add up to %d, want %d", total, n)
+	}
+	t.Logf("7-day trends read: %d commands; 7-day hourly read: %d commands; %d posts", trends, hourly, n)
+	if trends > 500 || hourly > 500 {
+		t.Fatalf("a 7-day read took %d (trends) and %d (hourly) commands, want at most 500 each", trends, hourly)
 	}
 }
