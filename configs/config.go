@@ -198,12 +198,26 @@ func (c *Config) Bind(target *pflag.FlagSet) {
 	fs.StringVar(&c.Kafka.Topics.Follows, "topic-follows", events.DefaultTopicFollows, "topic of follow events")
 	fs.StringVar(&c.Kafka.GroupPrefix, "consumer-group-prefix", "", "put before every consumer group name (the role's: fanout, search, ...), so deployments can share a Kafka cluster; the operator commands' --group takes the role's name")
 
+	fs.StringVar(&c.Kafka.SASL.Mechanism, "kafka-sasl-mechanism", "", "SASL mechanism to log in to Kafka: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (empty: no SASL)")
+	fs.StringVar(&c.Kafka.SASL.User, "kafka-sasl-user", "", "Kafka SASL user")
+	fs.StringVar(&c.Kafka.SASL.Password, "kafka-sasl-password", "", "Kafka SASL password; prefer FEEDSVC_KAFKA_SASL_PASSWORD or --kafka-sasl-password-file, since a flag shows in the process list")
+	fs.StringVar(&c.Kafka.SASL.PasswordFile, "kafka-sasl-password-file", "", "file holding the Kafka SASL password")
+	bindTLS(fs, &c.Kafka.TLS, "kafka", "Kafka")
+
 	fs.Var((*addrList)(&c.Redis.Addrs), "redis-addr", "Redis host:port, or Redis Cluster nodes host:port,... (empty: embedded)")
+	fs.StringVar(&c.Redis.Username, "redis-user", "", "Redis ACL user (empty: the default user)")
+	fs.StringVar(&c.Redis.Password, "redis-password", "", "Redis password (requirepass or the ACL user's); prefer FEEDSVC_REDIS_PASSWORD or --redis-password-file")
+	fs.StringVar(&c.Redis.PasswordFile, "redis-password-file", "", "file holding the Redis password")
+	bindTLS(fs, &c.Redis.TLS, "redis", "Redis")
 
 	fs.StringSliceVar(&c.Cassandra.Hosts, "cassandra-hosts", nil, "Cassandra contact points host[:port],... (empty: embedded Pebble store)")
 	fs.StringVar(&c.Cassandra.Keyspace, "cassandra-keyspace", "feedsvc", "Cassandra keyspace")
 	fs.StringVar(&c.Cassandra.Replication, "cassandra-replication", cassandra.DefaultReplication, "keyspace replication used by migrate")
 	fs.StringVar(&c.Cassandra.Consistency, "cassandra-consistency", "LOCAL_QUORUM", "Cassandra consistency level")
+	fs.StringVar(&c.Cassandra.Username, "cassandra-user", "", "Cassandra user (PasswordAuthenticator; empty: no login)")
+	fs.StringVar(&c.Cassandra.Password, "cassandra-password", "", "Cassandra password; prefer FEEDSVC_CASSANDRA_PASSWORD or --cassandra-password-file")
+	fs.StringVar(&c.Cassandra.PasswordFile, "cassandra-password-file", "", "file holding the Cassandra password")
+	bindTLS(fs, &c.Cassandra.TLS, "cassandra", "Cassandra")
 	// Not a flag: bounds connecting and each request.
 	c.Cassandra.Timeout = cassandra.DefaultTimeout
 
@@ -228,6 +242,15 @@ func (c *Config) Bind(target *pflag.FlagSet) {
 	fs.Var((*limitValue)(&c.RateLimits.Searches), "rate-limit-searches", "searches one user may make (off: no limit)")
 	fs.Var((*limitValue)(&c.RateLimits.AuthFailures), "rate-limit-auth-failures", "requests without a valid token one client IP may make before it gets 429 instead of 401 (off: no limit)")
 	fs.StringSliceVar(&c.Server.TrustedProxies, "trusted-proxies", nil, "CIDRs of the reverse proxies in front of the api, whose X-Forwarded-For names the client (for per-IP limits); empty: the peer address is the client")
+}
+
+// bindTLS registers a backend's client TLS flags: --NAME-tls,
+// --NAME-tls-ca, --NAME-tls-cert and --NAME-tls-key.
+func bindTLS(fs *pflag.FlagSet, t *setting.TLS, name, what string) {
+	fs.BoolVar(&t.Enabled, name+"-tls", false, "connect to "+what+" over TLS (implied by --"+name+"-tls-ca or --"+name+"-tls-cert), verifying its certificate")
+	fs.StringVar(&t.CAFile, name+"-tls-ca", "", "PEM file of the CAs "+what+"'s certificate must chain to (empty: the system's)")
+	fs.StringVar(&t.CertFile, name+"-tls-cert", "", "PEM client certificate for "+what+" (mutual TLS), with --"+name+"-tls-key")
+	fs.StringVar(&t.KeyFile, name+"-tls-key", "", "PEM key of --"+name+"-tls-cert")
 }
 
 // limitValue is a rate limit flag: "<requests>/<window>", or "off".
@@ -273,6 +296,28 @@ var flagOf = map[string]string{
 	"Kafka.Topics.Posts":       "topic-posts",
 	"Kafka.Topics.Follows":     "topic-follows",
 	"Kafka.GroupPrefix":        "consumer-group-prefix",
+	"Kafka.SASL.Mechanism":     "kafka-sasl-mechanism",
+	"Kafka.SASL.User":          "kafka-sasl-user",
+	"Kafka.SASL.PasswordFile":  "kafka-sasl-password-file",
+	"Kafka.TLS.CertFile":       "kafka-tls-cert",
+	"Redis.Username":           "redis-user",
+	"Redis.PasswordFile":       "redis-password-file",
+	"Redis.TLS.CertFile":       "redis-tls-cert",
+	"Cassandra.Username":       "cassandra-user",
+	"Cassandra.PasswordFile":   "cassandra-password-file",
+	"Cassandra.TLS.CertFile":   "cassandra-tls-cert",
+	"Kafka.TLS.Enabled":        "kafka-tls",
+	"Kafka.TLS.CAFile":         "kafka-tls-ca",
+	"Kafka.TLS.KeyFile":        "kafka-tls-key",
+	"Redis.TLS.Enabled":        "redis-tls",
+	"Redis.TLS.CAFile":         "redis-tls-ca",
+	"Redis.TLS.KeyFile":        "redis-tls-key",
+	"Cassandra.TLS.Enabled":    "cassandra-tls",
+	"Cassandra.TLS.CAFile":     "cassandra-tls-ca",
+	"Cassandra.TLS.KeyFile":    "cassandra-tls-key",
+	"Kafka.SASL.Password":      "kafka-sasl-password",
+	"Redis.Password":           "redis-password",
+	"Cassandra.Password":       "cassandra-password",
 	"Redis.Addrs":              "redis-addr",
 	"Cassandra.Hosts":          "cassandra-hosts",
 	"Cassandra.Keyspace":       "cassandra-keyspace",

@@ -32,8 +32,8 @@ func MinInsyncReplicas(replication int) int { return max(1, replication-1) }
 // the topic's actual replication or above the replication (no write could
 // succeed); an operator's stricter value in between is kept. Partitions and
 // replication are left as they are.
-func EnsureTopics(brokers []string, topics Topics, spec TopicSpec) error {
-	admin, err := sarama.NewClusterAdmin(brokers, SaramaConfig("feedsvc-admin"))
+func EnsureTopics(c Cluster, topics Topics, spec TopicSpec) error {
+	admin, err := sarama.NewClusterAdmin(c.Brokers, c.Config("feedsvc-admin"))
 	if err != nil {
 		return fmt.Errorf("kafka admin: %w", err)
 	}
@@ -149,8 +149,8 @@ type Health struct {
 
 // NewHealth makes the health-check client. It connects on the first Ping,
 // so it never blocks on an unreachable or frozen broker.
-func NewHealth(brokers []string) (*Health, error) {
-	cfg := SaramaConfig("feedsvc-health")
+func NewHealth(cl Cluster) (*Health, error) {
+	cfg := cl.Config("feedsvc-health")
 	// No metadata fetch here; and a probe is one try, bounded below the
 	// 30 s network defaults, so a frozen broker frees its goroutine soon.
 	cfg.Metadata.Full = false
@@ -158,7 +158,7 @@ func NewHealth(brokers []string) (*Health, error) {
 	cfg.Net.DialTimeout = 5 * time.Second
 	cfg.Net.ReadTimeout = 5 * time.Second
 	cfg.Net.WriteTimeout = 5 * time.Second
-	c, err := sarama.NewClient(brokers, cfg)
+	c, err := sarama.NewClient(cl.Brokers, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("kafka: %w", err)
 	}

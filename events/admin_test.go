@@ -54,7 +54,8 @@ func TestEnsureTopicsMinInsync(t *testing.T) {
 	for name, open := range brokers() {
 		t.Run(name, func(t *testing.T) {
 			addrs := open(t)
-			admin, err := sarama.NewClusterAdmin(addrs, events.SaramaConfig("test-admin"))
+			cl := cluster(t, addrs)
+			admin, err := sarama.NewClusterAdmin(cl.Brokers, cl.Config("test-admin"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -81,7 +82,7 @@ func TestEnsureTopicsMinInsync(t *testing.T) {
 			if got := minInsync(t, admin, topics.Posts); got != wrong {
 				t.Fatalf("set up: min.insync.replicas = %s, want %s", got, wrong)
 			}
-			if err := events.EnsureTopics(addrs, topics, events.TopicSpec{Partitions: 1, Replication: 1}); err != nil {
+			if err := events.EnsureTopics(cl, topics, events.TopicSpec{Partitions: 1, Replication: 1}); err != nil {
 				t.Fatal(err)
 			}
 			if got := minInsync(t, admin, topics.Posts); got != want {
@@ -97,7 +98,7 @@ func TestEnsureTopicsMinInsync(t *testing.T) {
 func TestKafkaHealth(t *testing.T) {
 	for name, open := range brokers() {
 		t.Run(name, func(t *testing.T) {
-			h, err := events.NewHealth(open(t))
+			h, err := events.NewHealth(cluster(t, open(t)))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -125,7 +126,7 @@ func TestKafkaHealth(t *testing.T) {
 		defer conns.Wait()
 		defer ln.Close()
 
-		h, err := events.NewHealth([]string{ln.Addr().String()})
+		h, err := events.NewHealth(events.Cluster{Brokers: []string{ln.Addr().String()}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -3,11 +3,11 @@ package events_test
 import (
 	"context"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/feedsvc/feedsvc/events"
+	"github.com/feedsvc/feedsvc/internal/testenv"
 )
 
 // BenchmarkPublish measures the post path's publish step: one idempotent,
@@ -20,22 +20,24 @@ func BenchmarkPublish(b *testing.B) {
 	}
 	defer k.Close()
 	buses := []struct {
-		name    string
-		brokers []string
-	}{{"kfake", k.Addrs()}}
+		name string
+		cfg  events.Config
+	}{{"kfake", events.Config{Brokers: k.Addrs()}}}
 	if addrs := os.Getenv("FEEDSVC_KAFKA_BROKERS"); addrs != "" {
 		buses = append(buses, struct {
-			name    string
-			brokers []string
-		}{"kafka", strings.Split(addrs, ",")})
+			name string
+			cfg  events.Config
+		}{"kafka", testenv.KafkaConfig(addrs)})
 	}
 	for _, bus := range buses {
 		b.Run(bus.name, func(b *testing.B) {
-			f := fixture{brokers: bus.brokers, topics: events.Topics{Posts: unique("b") + ".posts", Follows: unique("b") + ".follows"}}
-			if err := events.EnsureTopics(f.brokers, f.topics, events.TopicSpec{Partitions: 6, Replication: 1}); err != nil {
+			topics := events.Topics{Posts: unique("b") + ".posts", Follows: unique("b") + ".follows"}
+			if err := events.EnsureTopics(cluster(b, bus.cfg), topics, events.TopicSpec{Partitions: 6, Replication: 1}); err != nil {
 				b.Fatal(err)
 			}
-			p, err := events.OpenProducer(context.Background(), events.Config{Brokers: f.brokers, Topics: f.topics}, nil)
+			cfg := bus.cfg
+			cfg.Topics = topics
+			p, err := events.OpenProducer(context.Background(), cfg, nil)
 			if err != nil {
 				b.Fatal(err)
 			}

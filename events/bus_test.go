@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -21,21 +20,31 @@ import (
 )
 
 // brokers are the event buses the same cases run against: the embedded
-// kfake broker and a real Kafka.
-func brokers() map[string]func(t *testing.T) []string {
-	return map[string]func(t *testing.T) []string{
-		"kfake": func(t *testing.T) []string {
+// kfake broker and a real Kafka (secured when the environment says so).
+func brokers() map[string]func(t *testing.T) events.Config {
+	return map[string]func(t *testing.T) events.Config{
+		"kfake": func(t *testing.T) events.Config {
 			k, err := events.StartEmbedded(t.TempDir())
 			if err != nil {
 				t.Fatal(err)
 			}
 			t.Cleanup(k.Close)
-			return k.Addrs()
+			return events.Config{Brokers: k.Addrs()}
 		},
-		"kafka": func(t *testing.T) []string {
-			return strings.Split(testenv.Require(t, "FEEDSVC_KAFKA_BROKERS"), ",")
+		"kafka": func(t *testing.T) events.Config {
+			return testenv.KafkaConfig(testenv.Require(t, "FEEDSVC_KAFKA_BROKERS"))
 		},
 	}
+}
+
+// cluster is cfg's cluster, its security files read.
+func cluster(t testing.TB, cfg events.Config) events.Cluster {
+	t.Helper()
+	c, err := cfg.Cluster()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 func unique(prefix string) string {
@@ -46,19 +55,20 @@ func unique(prefix string) string {
 
 // fixture is one isolated pair of topics on a bus.
 type fixture struct {
-	brokers []string
+	cfg     events.Config
+	cluster events.Cluster
 	topics  events.Topics
 }
 
-func newFixture(t *testing.T, brokers []string, partitions int32) fixture {
+func newFixture(t *testing.T, cfg events.Config, partitions int32) fixture {
 	t.Helper()
 	p := unique("t")
-	f := fixture{brokers: brokers, topics: events.Topics{Posts: p + ".posts", Follows: p + ".follows"}}
-	if err := events.EnsureTopics(brokers, f.topics, events.TopicSpec{Partitions: partitions, Replication: 1}); err != nil {
+	f := fixture{cfg: cfg, cluster: cluster(t, cfg), topics: events.Topics{Posts: p + ".posts", Follows: p + ".follows"}}
+	if err := events.EnsureTopics(f.cluster, f.topics, events.TopicSpec{Partitions: partitions, Replication: 1}); err != nil {
 		t.Fatal(err)
 	}
 	// Idempotent: a second run changes nothing and does not fail.
-	if err := events.EnsureTopics(brokers, f.topics, events.TopicSpec{Partitions: partitions, Replication: 1}); err != nil {
+	if err := events.EnsureTopics(f.cluster, f.topics, events.TopicSpec{Partitions: partitions, Replication: 1}); err != nil {
 		t.Fatalf("EnsureTopics again: %v", err)
 	}
 	return f
@@ -66,7 +76,9 @@ func newFixture(t *testing.T, brokers []string, partitions int32) fixture {
 
 func (f fixture) producer(t *testing.T) *events.Producer {
 	t.Helper()
-	p, err := events.OpenProducer(context.Background(), events.Config{Brokers: f.brokers, Topics: f.topics}, nil)
+	cfg := f.cfg
+	cfg.Topics = f.topics
+	p, err := events.OpenProducer(context.Background(), cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +168,7 @@ func (f fixture) consume(t *testing.T, group string, h app.Handler) (stop func()
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &events.Runner{
-		Brokers: f.brokers, Group: group, Topics: f.topics.All(), Handler: h,
+		Cluster: f.cluster, Group: group, Topics: f.topics.All(), Handler: h,
 		Log:     slog.New(slog.DiscardHandler),
 		Metrics: events.NewMetrics(prometheus.NewRegistry()),
 		Backoff: time.Hour, // a failing handler stays on its event until stopped
@@ -265,7 +277,7 @@ func testOffsetsForTime(t *testing.T, f fixture) {
 	t1 := t0.Add(time.Hour)
 	f.publish(t, postEvents(4, "carol", t0))
 	f.publish(t, postEvents(3, "carol", t1))
-	client, err := sarama.NewClient(f.brokers, events.SaramaConfig("test"))
+	client, err := sarama.NewClient(f.cluster.Brokers, f.cluster.Config("test"))
 	if err != nil {
 		t.Fatal(err)
 	}

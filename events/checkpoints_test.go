@@ -125,7 +125,7 @@ func checkpointed(t *testing.T, f fixture, group string, h app.Handler, cps even
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &events.Runner{
-		Brokers: f.brokers, Group: group, Topics: f.topics.All(), Handler: h,
+		Cluster: f.cluster, Group: group, Topics: f.topics.All(), Handler: h,
 		Log:         slog.New(slog.NewTextHandler(logs, nil)),
 		Metrics:     events.NewMetrics(reg),
 		Checkpoints: cps, CheckpointEvery: 10 * time.Millisecond, StaleCheckEvery: 50 * time.Millisecond,
@@ -225,7 +225,7 @@ func testFlushedWhileStopped(t *testing.T, f fixture) {
 func assertCommitted(t *testing.T, f fixture, group string, want int64) {
 	t.Helper()
 	waitFor(t, "the offsets committed", func() bool {
-		got, err := events.GroupLag(context.Background(), f.brokers, group, []string{f.topics.Posts})
+		got, err := events.GroupLag(context.Background(), f.cluster, group, []string{f.topics.Posts})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -48,8 +48,8 @@ func ReplayGroup(group string) string { return group + ".dlq-replay" }
 // (with a plain consumer, not a group, so reading changes nothing) and
 // returns the entries group dead-lettered, oldest first per partition. limit
 // > 0 keeps only the first limit entries.
-func ListDeadLetters(ctx context.Context, brokers []string, group string, topics []string, limit int) ([]DLQEntry, error) {
-	c, err := dialOps(brokers)
+func ListDeadLetters(ctx context.Context, cl Cluster, group string, topics []string, limit int) ([]DLQEntry, error) {
+	c, err := dialOps(cl)
 	if err != nil {
 		return nil, err
 	}
@@ -87,8 +87,8 @@ func ListDeadLetters(ctx context.Context, brokers []string, group string, topics
 // commits, for ReplayGroup(group), the dead-letter offsets it got past, so the
 // same dead letter is never re-driven twice; a new failure dead-letters the
 // event again as a new entry.
-func ReplayDeadLetters(ctx context.Context, brokers []string, group string, topics []string, execute bool) ([]DLQEntry, error) {
-	c, err := dialOps(brokers)
+func ReplayDeadLetters(ctx context.Context, cl Cluster, group string, topics []string, execute bool) ([]DLQEntry, error) {
+	c, err := dialOps(cl)
 	if err != nil {
 		return nil, err
 	}
@@ -103,7 +103,7 @@ func ReplayDeadLetters(ctx context.Context, brokers []string, group string, topi
 	}
 	var producer sarama.SyncProducer
 	if execute {
-		producer, err = sarama.NewSyncProducer(brokers, SaramaConfig("feedsvc-dlq-replay"))
+		producer, err = sarama.NewSyncProducer(cl.Brokers, cl.Config("feedsvc-dlq-replay"))
 		if err != nil {
 			return nil, fmt.Errorf("dlq replay producer: %w", err)
 		}

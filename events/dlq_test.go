@@ -37,7 +37,7 @@ func testDeadLetters(t *testing.T, f fixture) {
 	stopO := startRunner(t, f, other, &recorder{invalid: true}, time.Millisecond)
 	list := func(g string, limit int) []events.DLQEntry {
 		t.Helper()
-		entries, err := events.ListDeadLetters(ctx, f.brokers, g, posts, limit)
+		entries, err := events.ListDeadLetters(ctx, f.cluster, g, posts, limit)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -82,7 +82,7 @@ func testDeadLetters(t *testing.T, f fixture) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got, err := events.ReplayDeadLetters(ctx, f.brokers, group, posts, c.execute)
+			got, err := events.ReplayDeadLetters(ctx, f.cluster, group, posts, c.execute)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -99,7 +99,7 @@ func testDeadLetters(t *testing.T, f fixture) {
 					t.Fatalf("entry %s replayed = %v, want %v", e.EventID, e.Replayed, c.replayed)
 				}
 			}
-			left, err := events.ReplayDeadLetters(ctx, f.brokers, other, posts, false)
+			left, err := events.ReplayDeadLetters(ctx, f.cluster, other, posts, false)
 			if err != nil || len(left) != c.otherLeft {
 				t.Fatalf("other group has %d to replay (%v), want %d", len(left), err, c.otherLeft)
 			}
@@ -138,7 +138,7 @@ func (p *poisoned) Handle(ctx context.Context, ev app.Event) error {
 // broken producer could.
 func (f fixture) publishRaw(t *testing.T, id string, value []byte) {
 	t.Helper()
-	p, err := sarama.NewSyncProducer(f.brokers, events.SaramaConfig("test-raw"))
+	p, err := sarama.NewSyncProducer(f.cluster.Brokers, f.cluster.Config("test-raw"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +172,7 @@ func TestPoisonEvent(t *testing.T) {
 			h := &poisoned{poison: evs[3].ID}
 			ctx, cancel := context.WithCancel(context.Background())
 			r := &events.Runner{
-				Brokers: f.brokers, Group: "p", Topics: f.topics.All(), Handler: h,
+				Cluster: f.cluster, Group: "p", Topics: f.topics.All(), Handler: h,
 				Log: slog.New(slog.DiscardHandler), Metrics: events.NewMetrics(prometheus.NewRegistry()),
 				Backoff: time.Hour,
 			}
@@ -190,7 +190,7 @@ func TestPoisonEvent(t *testing.T) {
 			if n := h.attempts.Load(); n != 1 {
 				t.Fatalf("the invalid event was attempted %d times, want 1", n)
 			}
-			dead, err := events.ListDeadLetters(context.Background(), f.brokers, "p", f.topics.All(), 0)
+			dead, err := events.ListDeadLetters(context.Background(), f.cluster, "p", f.topics.All(), 0)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -26,8 +26,8 @@ type PartitionLag struct {
 // GroupLag returns group's lag on every partition of topics, sorted by topic
 // and partition. It reads committed offsets, so it also works while no
 // member of the group runs (when per-message metrics stand still).
-func GroupLag(ctx context.Context, brokers []string, group string, topics []string) ([]PartitionLag, error) {
-	c, err := dialOps(brokers)
+func GroupLag(ctx context.Context, cl Cluster, group string, topics []string) ([]PartitionLag, error) {
+	c, err := dialOps(cl)
 	if err != nil {
 		return nil, err
 	}
@@ -70,8 +70,8 @@ func (c *opsConn) groupLag(ctx context.Context, group string, topics []string) (
 }
 
 // ListGroups returns the consumer groups the cluster knows, sorted.
-func ListGroups(ctx context.Context, brokers []string) ([]string, error) {
-	c, err := dialOps(brokers)
+func ListGroups(ctx context.Context, cl Cluster) ([]string, error) {
+	c, err := dialOps(cl)
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +100,7 @@ func ListGroups(ctx context.Context, brokers []string) ([]string, error) {
 // partition receives a burst it has not fetched yet) shows a stale, too
 // small lag. Errors are logged and retried at the next tick: metrics must
 // never stop a consumer.
-func (m *Metrics) ReportLag(ctx context.Context, brokers []string, group string, topics []string, every time.Duration, log *slog.Logger) {
+func (m *Metrics) ReportLag(ctx context.Context, cl Cluster, group string, topics []string, every time.Duration, log *slog.Logger) {
 	if m == nil || every <= 0 {
 		return
 	}
@@ -115,7 +115,7 @@ func (m *Metrics) ReportLag(ctx context.Context, brokers []string, group string,
 	for {
 		if c == nil {
 			var err error
-			if c, err = dialOps(brokers); err != nil {
+			if c, err = dialOps(cl); err != nil {
 				log.Warn("lag exporter: connect", "group", group, "err", err)
 				c = nil
 			}

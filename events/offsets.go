@@ -27,12 +27,12 @@ type opsConn struct {
 	admin  sarama.ClusterAdmin
 }
 
-func dialOps(brokers []string) (*opsConn, error) {
-	cfg := SaramaConfig("feedsvc-ops")
+func dialOps(cl Cluster) (*opsConn, error) {
+	cfg := cl.Config("feedsvc-ops")
 	// A mistyped --topic must fail, not create a topic on a broker with
 	// auto.create.topics.enable.
 	cfg.Metadata.AllowAutoTopicCreation = false
-	client, err := sarama.NewClient(brokers, cfg)
+	client, err := sarama.NewClient(cl.Brokers, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("kafka: %w", err)
 	}
@@ -161,8 +161,8 @@ func (c *opsConn) commit(group string, offsets map[string]map[int32]int64) error
 
 // CommittedTopics returns the topics group has committed offsets on, sorted.
 // It is the default scope of a replay: the topics the group consumes.
-func CommittedTopics(ctx context.Context, brokers []string, group string) ([]string, error) {
-	c, err := dialOps(brokers)
+func CommittedTopics(ctx context.Context, cl Cluster, group string) ([]string, error) {
+	c, err := dialOps(cl)
 	if err != nil {
 		return nil, err
 	}
@@ -260,11 +260,11 @@ type ResetPlan struct {
 // PlanReset computes where target moves group's offsets on every partition
 // of topics, without changing anything. It fails with ErrGroupActive while
 // the group has live members, as the plan could not be applied.
-func PlanReset(ctx context.Context, brokers []string, group string, topics []string, target ResetTarget) (*ResetPlan, error) {
+func PlanReset(ctx context.Context, cl Cluster, group string, topics []string, target ResetTarget) (*ResetPlan, error) {
 	if len(topics) == 0 {
 		return nil, errors.New("plan reset: no topics")
 	}
-	c, err := dialOps(brokers)
+	c, err := dialOps(cl)
 	if err != nil {
 		return nil, err
 	}
@@ -327,8 +327,8 @@ func (c *opsConn) resolve(topic string, p int32, target ResetTarget, start, end 
 // ApplyReset commits the plan's new offsets for its group. It checks again
 // that the group has no live members (ErrGroupActive), since one may have
 // started since the plan was made.
-func ApplyReset(ctx context.Context, brokers []string, plan *ResetPlan) error {
-	c, err := dialOps(brokers)
+func ApplyReset(ctx context.Context, cl Cluster, plan *ResetPlan) error {
+	c, err := dialOps(cl)
 	if err != nil {
 		return err
 	}

@@ -19,7 +19,7 @@ func startRunner(t *testing.T, f fixture, group string, h app.Handler, backoff t
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &events.Runner{
-		Brokers: f.brokers, Group: group, Topics: f.topics.All(), Handler: h,
+		Cluster: f.cluster, Group: group, Topics: f.topics.All(), Handler: h,
 		Log:     slog.New(slog.DiscardHandler),
 		Metrics: events.NewMetrics(prometheus.NewRegistry()),
 		Backoff: backoff,
@@ -68,12 +68,12 @@ func testResetPlan(t *testing.T, f fixture) {
 	f.publish(t, late)
 	group := unique("g")
 
-	if got, err := events.CommittedTopics(ctx, f.brokers, group); err != nil || len(got) != 0 {
+	if got, err := events.CommittedTopics(ctx, f.cluster, group); err != nil || len(got) != 0 {
 		t.Fatalf("topics of a new group = %v, %v; want none", got, err)
 	}
 	consumeExactly(t, f, group, wantIDs(append(slices.Clone(early), late...)))
 	// The follows topic had no events, so the group committed only on posts.
-	if got, err := events.CommittedTopics(ctx, f.brokers, group); err != nil || !slices.Equal(got, []string{f.topics.Posts}) {
+	if got, err := events.CommittedTopics(ctx, f.cluster, group); err != nil || !slices.Equal(got, []string{f.topics.Posts}) {
 		t.Fatalf("committed topics = %v, %v; want [%s]", got, err, f.topics.Posts)
 	}
 
@@ -96,7 +96,7 @@ func testResetPlan(t *testing.T, f fixture) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			plan, err := events.PlanReset(ctx, f.brokers, group, []string{f.topics.Posts}, c.target)
+			plan, err := events.PlanReset(ctx, f.cluster, group, []string{f.topics.Posts}, c.target)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -110,7 +110,7 @@ func testResetPlan(t *testing.T, f fixture) {
 		})
 	}
 	// A partition without a commit: the group would start at the log start.
-	plan, err := events.PlanReset(ctx, f.brokers, group, []string{f.topics.Follows}, events.ResetTarget{Kind: events.ResetToLatest})
+	plan, err := events.PlanReset(ctx, f.cluster, group, []string{f.topics.Follows}, events.ResetTarget{Kind: events.ResetToLatest})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,11 +130,11 @@ func testResetPlan(t *testing.T, f fixture) {
 		{events.ResetTarget{Kind: events.ResetToEarliest}, append(slices.Clone(early), late...)},
 	}
 	for _, c := range execute {
-		plan, err := events.PlanReset(ctx, f.brokers, group, []string{f.topics.Posts}, c.target)
+		plan, err := events.PlanReset(ctx, f.cluster, group, []string{f.topics.Posts}, c.target)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := events.ApplyReset(ctx, f.brokers, plan); err != nil {
+		if err := events.ApplyReset(ctx, f.cluster, plan); err != nil {
 			t.Fatalf("apply %v: %v", c.target, err)
 		}
 		assertLag(t, f, group, []events.PartitionLag{{Topic: f.topics.Posts, Committed: 7 - int64(len(c.want)), End: 7, Lag: int64(len(c.want))}})
@@ -147,29 +147,29 @@ func testResetRefused(t *testing.T, f fixture) {
 	f.publish(t, postEvents(3, "erin", time.Now()))
 	group := unique("g")
 	earliest := events.ResetTarget{Kind: events.ResetToEarliest}
-	plan, err := events.PlanReset(ctx, f.brokers, group, f.topics.All(), earliest)
+	plan, err := events.PlanReset(ctx, f.cluster, group, f.topics.All(), earliest)
 	if err != nil {
 		t.Fatalf("plan for a group that never ran: %v", err)
 	}
 	var rec recorder
 	stop := startRunner(t, f, group, &rec, 0)
 	waitFor(t, "the member to consume", func() bool { return len(rec.ids()) >= 3 })
-	if _, err := events.PlanReset(ctx, f.brokers, group, f.topics.All(), earliest); !errors.Is(err, events.ErrGroupActive) {
+	if _, err := events.PlanReset(ctx, f.cluster, group, f.topics.All(), earliest); !errors.Is(err, events.ErrGroupActive) {
 		t.Errorf("plan while a member runs: %v, want ErrGroupActive", err)
 	}
-	if err := events.ApplyReset(ctx, f.brokers, plan); !errors.Is(err, events.ErrGroupActive) {
+	if err := events.ApplyReset(ctx, f.cluster, plan); !errors.Is(err, events.ErrGroupActive) {
 		t.Errorf("apply while a member runs: %v, want ErrGroupActive", err)
 	}
 	stop()
 	// Once the member left, the group is Empty and the reset goes through.
 	waitFor(t, "the group to empty", func() bool {
-		plan, err = events.PlanReset(ctx, f.brokers, group, f.topics.All(), earliest)
+		plan, err = events.PlanReset(ctx, f.cluster, group, f.topics.All(), earliest)
 		return !errors.Is(err, events.ErrGroupActive)
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := events.ApplyReset(ctx, f.brokers, plan); err != nil {
+	if err := events.ApplyReset(ctx, f.cluster, plan); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -180,7 +180,7 @@ func assertLag(t *testing.T, f fixture, group string, want []events.PartitionLag
 	for _, l := range want {
 		topics = append(topics, l.Topic)
 	}
-	got, err := events.GroupLag(context.Background(), f.brokers, group, topics)
+	got, err := events.GroupLag(context.Background(), f.cluster, group, topics)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +207,7 @@ func testLag(t *testing.T, f fixture) {
 		{Topic: f.topics.Follows, Committed: -1},
 		{Topic: f.topics.Posts, Committed: 10, End: 15, Lag: 5},
 	})
-	groups, err := events.ListGroups(ctx, f.brokers)
+	groups, err := events.ListGroups(ctx, f.cluster)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +222,7 @@ func testLag(t *testing.T, f fixture) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		m.ReportLag(ctx, f.brokers, group, f.topics.All(), 20*time.Millisecond, slog.New(slog.DiscardHandler))
+		m.ReportLag(ctx, f.cluster, group, f.topics.All(), 20*time.Millisecond, slog.New(slog.DiscardHandler))
 	}()
 	defer func() { cancel(); <-done }()
 	waitFor(t, "the lag gauge", func() bool {

@@ -25,7 +25,7 @@ const producerReadTimeout = produceTimeout + time.Second
 // connects on first use and again after a failed connection, so a process
 // whose writes wait in the outbox starts and serves while Kafka is down.
 type Producer struct {
-	brokers []string
+	cluster Cluster
 	topics  Topics
 
 	mu     sync.Mutex
@@ -38,9 +38,9 @@ var (
 	_ app.BatchPublisher = (*Producer)(nil)
 )
 
-// newProducer prepares an idempotent, acks=all producer for brokers.
-func newProducer(brokers []string, topics Topics) *Producer {
-	return &Producer{brokers: brokers, topics: topics}
+// newProducer prepares an idempotent, acks=all producer for the cluster.
+func newProducer(c Cluster, topics Topics) *Producer {
+	return &Producer{cluster: c, topics: topics}
 }
 
 // producer returns the connected sarama producer, connecting first.
@@ -51,9 +51,9 @@ func (p *Producer) producer() (sarama.SyncProducer, error) {
 		return nil, errors.New("kafka producer: closed")
 	}
 	if p.p == nil {
-		cfg := SaramaConfig("feedsvc-producer")
+		cfg := p.cluster.Config("feedsvc-producer")
 		cfg.Net.ReadTimeout = producerReadTimeout
-		sp, err := sarama.NewSyncProducer(p.brokers, cfg)
+		sp, err := sarama.NewSyncProducer(p.cluster.Brokers, cfg)
 		if err != nil {
 			return nil, fmt.Errorf("kafka producer: %w", markUnavailable(err))
 		}

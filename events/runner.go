@@ -27,7 +27,7 @@ import (
 // waits (events after it are not handled out of order). While it waits,
 // feedsvc_consumer_stuck is 1 for the partition and a log line says why.
 type Runner struct {
-	Brokers []string
+	Cluster Cluster
 	Group   string
 	Topics  []string
 	Handler app.Handler
@@ -60,17 +60,17 @@ type Runner struct {
 // Run consumes until ctx is cancelled, then commits what was processed and
 // leaves the group.
 func (r *Runner) Run(ctx context.Context) error {
-	cfg := SaramaConfig("feedsvc-" + r.Group)
+	cfg := r.Cluster.Config("feedsvc-" + r.Group)
 	// A JoinGroup is answered only once every member rejoined (the broker
 	// may hold it up to the rebalance timeout), and sarama waits for it with
 	// the plain read timeout: a short one would fail joins during rebalances.
 	cfg.Net.ReadTimeout = cfg.Consumer.Group.Rebalance.Timeout + 5*time.Second
-	group, err := sarama.NewConsumerGroup(r.Brokers, r.Group, cfg)
+	group, err := sarama.NewConsumerGroup(r.Cluster.Brokers, r.Group, cfg)
 	if err != nil {
 		return fmt.Errorf("consumer group %s: %w", r.Group, err)
 	}
 	defer group.Close()
-	dlq, err := sarama.NewSyncProducer(r.Brokers, SaramaConfig("feedsvc-"+r.Group+"-dlq"))
+	dlq, err := sarama.NewSyncProducer(r.Cluster.Brokers, r.Cluster.Config("feedsvc-"+r.Group+"-dlq"))
 	if err != nil {
 		return fmt.Errorf("consumer group %s: dead-letter producer: %w", r.Group, err)
 	}
@@ -84,11 +84,11 @@ func (r *Runner) Run(ctx context.Context) error {
 	// stays true while a handler is stuck or no events arrive.
 	lagCtx, stopLag := context.WithCancel(ctx)
 	defer stopLag()
-	go r.Metrics.ReportLag(lagCtx, r.Brokers, r.Group, r.Topics, 15*time.Second, r.Log)
+	go r.Metrics.ReportLag(lagCtx, r.Cluster, r.Group, r.Topics, 15*time.Second, r.Log)
 	h := &groupHandler{r: r, dlq: dlq}
 	if r.Checkpoints != nil {
 		// Reads committed offsets and log starts when partitions are assigned.
-		if h.ops, err = dialOps(r.Brokers); err != nil {
+		if h.ops, err = dialOps(r.Cluster); err != nil {
 			return fmt.Errorf("consumer group %s: %w", r.Group, err)
 		}
 		defer h.ops.Close()

@@ -64,7 +64,7 @@ func retrying(t *testing.T, f fixture, group string, h app.Handler, reg *prometh
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &events.Runner{
-		Brokers: f.brokers, Group: group, Topics: f.topics.All(), Handler: h,
+		Cluster: f.cluster, Group: group, Topics: f.topics.All(), Handler: h,
 		Log:     slog.New(slog.NewTextHandler(logs, nil)),
 		Metrics: events.NewMetrics(reg),
 		Backoff: backoff, MaxBackoff: 5 * time.Millisecond, StuckLogEvery: time.Hour,
@@ -115,7 +115,7 @@ func metric(t *testing.T, reg *prometheus.Registry, name string, labels map[stri
 
 func noDeadLetters(t *testing.T, f fixture, group string) {
 	t.Helper()
-	dead, err := events.ListDeadLetters(context.Background(), f.brokers, group, f.topics.All(), 0)
+	dead, err := events.ListDeadLetters(context.Background(), f.cluster, group, f.topics.All(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}

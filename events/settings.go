@@ -34,6 +34,9 @@ type Config struct {
 	// GroupPrefix is put before every consumer group name (the role's),
 	// so that deployments can share a Kafka cluster.
 	GroupPrefix string
+	// TLS and SASL secure the connections to the brokers.
+	TLS  setting.TLS
+	SASL SASL
 }
 
 // Group is the consumer group of role.
@@ -96,6 +99,10 @@ func (cfg Config) Validate() error {
 	if cfg.Replication < 1 || cfg.Replication > math.MaxInt16 {
 		errs = append(errs, setting.Errorf("Replication", "%d is out of range 1-%d", cfg.Replication, math.MaxInt16))
 	}
+	if err := cfg.TLS.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	errs = append(errs, cfg.SASL.validate()...)
 	return errors.Join(errs...)
 }
 
@@ -115,5 +122,9 @@ func OpenProducer(_ context.Context, cfg Config, _ *slog.Logger) (*Producer, err
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("kafka: %w", err)
 	}
-	return newProducer(cfg.Brokers, cfg.Topics), nil
+	c, err := cfg.Cluster()
+	if err != nil {
+		return nil, err
+	}
+	return newProducer(c, cfg.Topics), nil
 }

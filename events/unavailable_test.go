@@ -55,7 +55,7 @@ func TestProducerUnreachable(t *testing.T) {
 		}
 		defer k.Close()
 		cfg := events.Config{Brokers: k.Addrs()}.WithDefaults()
-		if err := events.EnsureTopics(cfg.Brokers, cfg.Topics, cfg.TopicSpec()); err != nil {
+		if err := events.EnsureTopics(events.Cluster{Brokers: cfg.Brokers}, cfg.Topics, cfg.TopicSpec()); err != nil {
 			t.Fatal(err)
 		}
 		if err := p.Publish(context.Background(), ev); err != nil {
@@ -75,7 +75,7 @@ func TestPublishWhenKafkaIsGone(t *testing.T) {
 	}
 	defer k.Close()
 	cfg := events.Config{Brokers: k.Addrs()}.WithDefaults()
-	if err := events.EnsureTopics(cfg.Brokers, cfg.Topics, cfg.TopicSpec()); err != nil {
+	if err := events.EnsureTopics(events.Cluster{Brokers: cfg.Brokers}, cfg.Topics, cfg.TopicSpec()); err != nil {
 		t.Fatal(err)
 	}
 	p, err := events.OpenProducer(context.Background(), cfg, nil)

@@ -19,7 +19,7 @@ func Consumer(name string, needs Needs, newHandler func(d *Deps) (app.Handler, e
 			return nil, err
 		}
 		r := &events.Runner{
-			Brokers: d.Brokers,
+			Cluster: d.Kafka,
 			Group:   d.GroupPrefix + name,
 			Topics:  d.Topics.All(),
 			Handler: h,

@@ -189,7 +189,8 @@ func TestShutdownTimeoutNamesWhatHangs(t *testing.T) {
 		return &fakeRole{name: "stuck", j: j, hang: hang}, nil
 	}}
 	built, _ := roles.Build(roles.Rows{row("a", j, nil), stuck}, &roles.Deps{})
-	lc := &roles.Lifecycle{Timeout: 50 * time.Millisecond, Log: quiet()}
+	// Long enough for role a to stop on a loaded machine (50 ms was not).
+	lc := &roles.Lifecycle{Timeout: time.Second, Log: quiet()}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- lc.Run(ctx, built, listen(t), http.NotFoundHandler()) }()

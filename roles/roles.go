@@ -185,8 +185,8 @@ type Deps struct {
 	// Dispatch hands the api's outbox records to the process's relay
 	// (Needs.IDs: the processes that write changes relay them).
 	Dispatch app.Dispatcher
-	// Brokers, Topics, GroupPrefix and Events serve consumer groups.
-	Brokers     []string
+	// Kafka, Topics, GroupPrefix and Events serve consumer groups.
+	Kafka       events.Cluster
 	Topics      events.Topics
 	GroupPrefix string
 	Events      *events.Metrics

@@ -51,7 +51,7 @@ func newWorld(t *testing.T) *world {
 	}
 	t.Cleanup(k.Close)
 	topics := events.Topics{Posts: "posts", Follows: "follows"}
-	if err := events.EnsureTopics(k.Addrs(), topics, events.TopicSpec{Partitions: 2, Replication: 1}); err != nil {
+	if err := events.EnsureTopics(events.Cluster{Brokers: k.Addrs()}, topics, events.TopicSpec{Partitions: 2, Replication: 1}); err != nil {
 		t.Fatal(err)
 	}
 	producer, err := events.OpenProducer(context.Background(), events.Config{Brokers: k.Addrs(), Topics: topics}, nil)
@@ -77,7 +77,7 @@ func newWorld(t *testing.T) *world {
 			Analytics: w.analytics, Search: w.search},
 		Publisher: producer,
 		IDs:       app.NewIDGen(1),
-		Brokers:   k.Addrs(),
+		Kafka:     events.Cluster{Brokers: k.Addrs()},
 		Topics:    topics,
 		Events:    events.NewMetrics(reg),
 		HTTP:      w.router,
@@ -104,7 +104,7 @@ func (w *world) run(rows roles.Rows) {
 		d.Publisher = nil
 	}
 	if !n.Consumer {
-		d.Brokers, d.Events = nil, nil
+		d.Kafka, d.Events = events.Cluster{}, nil
 	}
 	if !n.HTTP {
 		d.Verify = nil

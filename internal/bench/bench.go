@@ -489,7 +489,7 @@ func (r *benchRun) waitFanout(ctx context.Context, since time.Time) (time.Durati
 
 // fanoutLag is the fanout group's total backlog on the service's topics.
 func (r *benchRun) fanoutLag(ctx context.Context) (int64, error) {
-	parts, err := events.GroupLag(ctx, r.b.Brokers, r.cfg.Kafka.Group(fanoutGroup), server.Topics(r.cfg).All())
+	parts, err := events.GroupLag(ctx, r.b.Kafka, r.cfg.Kafka.Group(fanoutGroup), server.Topics(r.cfg).All())
 	if err != nil {
 		return 0, fmt.Errorf("fanout lag: %w", err)
 	}

@@ -105,8 +105,8 @@ func (r *benchRun) seedFanout(ctx context.Context) (*fanoutGraph, error) {
 // service's producer sends their post events to.
 func (r *benchRun) balancedAuthors(prefix string, perPartition int) ([]string, error) {
 	topic := r.cfg.Kafka.Topics.Posts
-	cfg := events.SaramaConfig("feedsvc-bench")
-	client, err := sarama.NewClient(r.b.Brokers, cfg)
+	cfg := r.b.Kafka.Config("feedsvc-bench")
+	client, err := sarama.NewClient(r.b.Kafka.Brokers, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("kafka: %w", err)
 	}

@@ -37,7 +37,7 @@ func (r *benchRun) replay(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := events.ApplyReset(ctx, r.b.Brokers, plan); err != nil {
+	if err := events.ApplyReset(ctx, r.b.Kafka, plan); err != nil {
 		return fmt.Errorf("rewind the fanout group: %w", err)
 	}
 	n := pending(plan)
@@ -69,7 +69,7 @@ func (r *benchRun) planReplay(ctx context.Context) (*events.ResetPlan, error) {
 	target := events.ResetTarget{Kind: events.ResetToTime, Time: r.started}
 	deadline := time.Now().Add(time.Minute)
 	for {
-		plan, err := events.PlanReset(ctx, r.b.Brokers, r.cfg.Kafka.Group(fanoutGroup), server.Topics(r.cfg).All(), target)
+		plan, err := events.PlanReset(ctx, r.b.Kafka, r.cfg.Kafka.Group(fanoutGroup), server.Topics(r.cfg).All(), target)
 		if err == nil || !errors.Is(err, events.ErrGroupActive) || time.Now().After(deadline) {
 			if err != nil {
 				return nil, fmt.Errorf("plan the rewind of the fanout group: %w", err)

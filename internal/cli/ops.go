@@ -2,7 +2,7 @@ package cli
 
 // Operator commands on the event log: replay (offset reset), lag and the
 // dead-letter tools. They work on a real cluster while the service runs, and
-// on the embedded broker only while it is stopped (see server.WithBrokers).
+// on the embedded broker only while it is stopped (see server.WithKafka).
 
 import (
 	"context"
@@ -54,17 +54,17 @@ Default topics: those the group has committed offsets on, else the configured to
 			return usageError{err}
 		}
 		group := cfg.Kafka.Group(group)
-		return server.WithBrokers(ctx, cfg, log, func(brokers []string) error {
+		return server.WithKafka(ctx, cfg, log, func(cl events.Cluster) error {
 			scope := topicList
 			if len(scope) == 0 {
-				if scope, err = events.CommittedTopics(ctx, brokers, group); err != nil {
+				if scope, err = events.CommittedTopics(ctx, cl, group); err != nil {
 					return err
 				}
 			}
 			if len(scope) == 0 {
 				scope = server.Topics(cfg).All()
 			}
-			plan, err := events.PlanReset(ctx, brokers, group, scope, target)
+			plan, err := events.PlanReset(ctx, cl, group, scope, target)
 			if err != nil {
 				return err
 			}
@@ -76,7 +76,7 @@ Default topics: those the group has committed offsets on, else the configured to
 				fmt.Fprintln(out, "dry run: nothing changed; add --execute to commit these offsets")
 				return nil
 			}
-			if err := events.ApplyReset(ctx, brokers, plan); err != nil {
+			if err := events.ApplyReset(ctx, cl, plan); err != nil {
 				return err
 			}
 			fmt.Fprintf(out, "committed the new offsets of group %s\n", group)
@@ -182,18 +182,18 @@ the age of the oldest (they wait there while Kafka is down).
 		Args: cobra.NoArgs,
 	}
 	cmd = withConfig(cmd, func(ctx context.Context, cfg *configs.Config, log *slog.Logger, _ []string) error {
-		err := server.WithBrokers(ctx, cfg, log, func(brokers []string) error {
+		err := server.WithKafka(ctx, cfg, log, func(cl events.Cluster) error {
 			groups := []string{cfg.Kafka.Group(group)}
 			if group == "" {
 				var err error
-				if groups, err = events.ListGroups(ctx, brokers); err != nil {
+				if groups, err = events.ListGroups(ctx, cl); err != nil {
 					return err
 				}
 			}
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
 			fmt.Fprintln(w, "GROUP\tTOPIC\tPARTITION\tCOMMITTED\tEND\tLAG")
 			for _, g := range groups {
-				lags, err := events.GroupLag(ctx, brokers, g, server.Topics(cfg).All())
+				lags, err := events.GroupLag(ctx, cl, g, server.Topics(cfg).All())
 				if err != nil {
 					return err
 				}
@@ -267,8 +267,8 @@ func dlqCmd() *cobra.Command {
 		if limit < 0 {
 			return usageError{fmt.Errorf("--limit must not be negative, got %d", limit)}
 		}
-		return server.WithBrokers(ctx, cfg, log, func(brokers []string) error {
-			entries, err := events.ListDeadLetters(ctx, brokers, cfg.Kafka.Group(group), ts, limit)
+		return server.WithKafka(ctx, cfg, log, func(cl events.Cluster) error {
+			entries, err := events.ListDeadLetters(ctx, cl, cfg.Kafka.Group(group), ts, limit)
 			if err != nil {
 				return err
 			}
@@ -299,9 +299,9 @@ re-publishes nothing. The consumers of G may keep running.
 		if err != nil {
 			return err
 		}
-		return server.WithBrokers(ctx, cfg, log, func(brokers []string) error {
+		return server.WithKafka(ctx, cfg, log, func(cl events.Cluster) error {
 			group := cfg.Kafka.Group(group)
-			entries, err := events.ReplayDeadLetters(ctx, brokers, group, ts, execute)
+			entries, err := events.ReplayDeadLetters(ctx, cl, group, ts, execute)
 			out := replay.OutOrStdout()
 			verb := "would re-publish"
 			if execute {

@@ -444,7 +444,7 @@ func atoi(t *testing.T, s string) int64 {
 // index entries of tag and the posts.
 func wipe(t *testing.T, addr, tag string, posts []string, times []time.Time) {
 	t.Helper()
-	c, err := redisstore.Open(context.Background(), redisstore.Config{Addrs: strings.Split(addr, ",")}, nil)
+	c, err := redisstore.Open(context.Background(), realRedis(addr), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -171,7 +171,7 @@ func TestRestart(t *testing.T) {
 // evict deletes user's cached feed, as a Redis eviction or restart would.
 func evict(t *testing.T, addr, user string) {
 	t.Helper()
-	c, err := redisstore.Open(context.Background(), redisstore.Config{Addrs: strings.Split(addr, ",")}, nil)
+	c, err := redisstore.Open(context.Background(), realRedis(addr), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,6 +41,7 @@ import (
 	"time"
 
 	"github.com/feedsvc/feedsvc/internal/testenv"
+	redisstore "github.com/feedsvc/feedsvc/store/redis"
 )
 
 var binary string
@@ -117,6 +118,9 @@ func setupReal(t *testing.T) []string {
 			// and an audience (nothing is generated).
 			"FEEDSVC_JWT_SECRET="+randHex(24), "FEEDSVC_JWT_ISSUER=feedsvc-e2e", "FEEDSVC_JWT_AUDIENCE=feedsvc-e2e",
 		)
+		// The secured servers (scripts/testinfra --secure) need the
+		// client's TLS and credentials.
+		realVars = append(realVars, testenv.SecurityEnv()...)
 		cmd := exec.Command(binary, "migrate")
 		cmd.Env = childEnv(realVars)
 		if out, err := cmd.CombinedOutput(); err != nil {
@@ -127,6 +131,14 @@ func setupReal(t *testing.T) []string {
 		t.Fatal(realErr)
 	}
 	return realVars
+}
+
+// realRedis is the configuration of a client of the real Redis at addr,
+// with the security of the environment.
+func realRedis(addr string) redisstore.Config {
+	cfg := redisstore.Config{Addrs: strings.Split(addr, ","), TLS: testenv.TLS("REDIS")}
+	cfg.Username, cfg.Password = testenv.Credentials("REDIS")
+	return cfg
 }
 
 // childEnv is this process's environment without any FEEDSVC_ setting, plus vars.

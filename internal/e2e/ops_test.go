@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/feedsvc/feedsvc/events"
 	"github.com/feedsvc/feedsvc/internal/testenv"
 )
 
@@ -173,16 +174,20 @@ var kafkaAddrLog = regexp.MustCompile(`"msg":"embedded kafka","addr":\["([^"]+)"
 
 // brokers are the Kafka brokers of the running system: the real ones, or
 // the embedded broker of the "all" process, from its log.
-func (s *system) brokers() []string {
+func (s *system) brokers() events.Cluster {
 	s.t.Helper()
 	if s.dep.real {
-		return strings.Split(s.envValue("FEEDSVC_KAFKA_BROKERS"), ",")
+		c, err := testenv.KafkaConfig(s.envValue("FEEDSVC_KAFKA_BROKERS")).Cluster()
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		return c
 	}
 	m := kafkaAddrLog.FindStringSubmatch(s.api.logs())
 	if m == nil {
 		s.t.Fatal("embedded kafka address not in the log")
 	}
-	return []string{m[1]}
+	return events.Cluster{Brokers: []string{m[1]}}
 }
 
 // deadLetter is one row of `feedsvc dlq list`.

@@ -31,7 +31,7 @@ func TestKafkaOutage(t *testing.T) {
 			return strings.HasPrefix(kv, "FEEDSVC_KAFKA_BROKERS=")
 		}), "FEEDSVC_KAFKA_BROKERS="+addr)
 		topics := events.Topics{Posts: s.envValue("FEEDSVC_TOPIC_POSTS"), Follows: s.envValue("FEEDSVC_TOPIC_FOLLOWS")}
-		if err := events.EnsureTopics([]string{addr}, topics, events.TopicSpec{Partitions: 3, Replication: 1}); err != nil {
+		if err := events.EnsureTopics(events.Cluster{Brokers: []string{addr}}, topics, events.TopicSpec{Partitions: 3, Replication: 1}); err != nil {
 			t.Fatal(err)
 		}
 		s.up()

@@ -25,19 +25,29 @@ func TestMigrate(t *testing.T) {
 	hosts := testenv.Require(t, "FEEDSVC_CASSANDRA_HOSTS")
 	id := randHex(4)
 	keyspace, posts, follows := "feedsvc_migrate_"+id, "mig"+id+".posts", "mig"+id+".follows"
-	env := childEnv([]string{
+	env := childEnv(append([]string{
 		"FEEDSVC_KAFKA_BROKERS=" + brokers, "FEEDSVC_CASSANDRA_HOSTS=" + hosts,
 		"FEEDSVC_CASSANDRA_KEYSPACE=" + keyspace,
 		"FEEDSVC_CASSANDRA_REPLICATION={'class': 'SimpleStrategy', 'replication_factor': 1}",
 		"FEEDSVC_KAFKA_PARTITIONS=3", "FEEDSVC_KAFKA_REPLICATION=1",
 		"FEEDSVC_TOPIC_POSTS=" + posts, "FEEDSVC_TOPIC_FOLLOWS=" + follows,
-	})
+	}, testenv.SecurityEnv()...))
 	host, port, _ := strings.Cut(strings.Split(hosts, ",")[0], ":")
 	cluster := gocql.NewCluster(host)
 	if port != "" {
 		fmt.Sscan(port, &cluster.Port)
 	}
 	cluster.Timeout = 20 * time.Second
+	if u, p := testenv.Credentials("CASSANDRA"); u != "" {
+		cluster.Authenticator = gocql.PasswordAuthenticator{Username: u, Password: p}
+	}
+	tc, err := testenv.TLS("CASSANDRA").Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tc != nil {
+		cluster.SslOpts = &gocql.SslOptions{Config: tc, EnableHostVerification: true}
+	}
 	session, err := cluster.CreateSession()
 	if err != nil {
 		t.Fatal(err)
@@ -93,7 +103,11 @@ func TestMigrate(t *testing.T) {
 		t.Fatalf("tables = %v, want %v", tables, want)
 	}
 
-	admin, err := sarama.NewClusterAdmin(strings.Split(brokers, ","), events.SaramaConfig("e2e-migrate"))
+	cl, err := testenv.KafkaConfig(brokers).Cluster()
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := sarama.NewClusterAdmin(cl.Brokers, cl.Config("e2e-migrate"))
 	if err != nil {
 		t.Fatal(err)
 	}

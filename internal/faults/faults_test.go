@@ -15,6 +15,7 @@ import (
 
 	"github.com/gocql/gocql"
 
+	"github.com/feedsvc/feedsvc/events"
 	"github.com/feedsvc/feedsvc/internal/testenv"
 )
 
@@ -174,7 +175,7 @@ var faultTable = []fault{
 		name: "poison-event",
 		inject: func(r *faultRun) error {
 			r.poison = "poison-" + RandHex(6)
-			return testenv.PublishPoison(r.cluster.KafkaBrokers, r.topic, r.poison)
+			return testenv.PublishPoison(events.Cluster{Brokers: r.cluster.KafkaBrokers}, r.topic, r.poison)
 		},
 		heal: nothing,
 	},

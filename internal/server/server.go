@@ -41,10 +41,12 @@ type Store interface {
 // Backends are the open connections of one process: only those its roles
 // need are set.
 type Backends struct {
-	Store     Store
-	Redis     rueidis.Client
-	Caches    roles.Caches
-	Brokers   []string
+	Store  Store
+	Redis  rueidis.Client
+	Caches roles.Caches
+	// Kafka is the cluster the process talks to (the embedded broker's
+	// when none is configured).
+	Kafka     events.Cluster
 	Publisher *events.Producer
 	// Checkpoints is set for a real Redis (see openRedis).
 	Checkpoints *redisstore.Checkpoints
@@ -160,17 +162,21 @@ func (b *Backends) openKafka(ctx context.Context, cfg *configs.Config, log *slog
 		// The embedded broker is this process's own: create its topics
 		// now, on its single node.
 		kc.Replication = 1
-		if err := events.EnsureTopics(kc.Brokers, kc.Topics, kc.TopicSpec()); err != nil {
+		if err := events.EnsureTopics(events.Cluster{Brokers: kc.Brokers}, kc.Topics, kc.TopicSpec()); err != nil {
 			return err
 		}
 		log.Info("embedded kafka", "addr", kc.Brokers, "dir", cfg.DataDir)
 	}
-	b.Brokers = kc.Brokers
+	cluster, err := kc.Cluster()
+	if err != nil {
+		return err
+	}
+	b.Kafka = cluster
 	if consumer {
 		// Only consumers need Kafka to work: the api's writes wait in the
 		// outbox while it is down, so an api process stays ready (and in
 		// its load balancer's rotation) through a Kafka outage.
-		health, err := events.NewHealth(b.Brokers)
+		health, err := events.NewHealth(b.Kafka)
 		if err != nil {
 			return err
 		}
@@ -290,7 +296,7 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, b *Backends
 		IDs:         ids.gen,
 		Dispatch:    relay.dispatcher(),
 		Caches:      b.Caches,
-		Brokers:     b.Brokers,
+		Kafka:       b.Kafka,
 		Topics:      Topics(cfg),
 		GroupPrefix: cfg.Kafka.GroupPrefix,
 		HTTP:        router,
@@ -320,7 +326,7 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, b *Backends
 		return err
 	}
 	if needs.RebuildFromLog && cfg.EmbeddedRedis() {
-		if err := rebuildMemorySinks(ctx, b.Brokers, cfg.Kafka, rows, log); err != nil {
+		if err := rebuildMemorySinks(ctx, b.Kafka, cfg.Kafka, rows, log); err != nil {
 			return err
 		}
 	}
@@ -331,16 +337,16 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, b *Backends
 // the start of the log when Redis is the embedded, in-memory one: it starts
 // empty, so the consumers recompute counters and index from the retained
 // events, and trends and search survive a restart of the laptop default.
-func rebuildMemorySinks(ctx context.Context, brokers []string, kc events.Config, rows roles.Rows, log *slog.Logger) error {
+func rebuildMemorySinks(ctx context.Context, cl events.Cluster, kc events.Config, rows roles.Rows, log *slog.Logger) error {
 	for _, r := range rows {
 		if !r.Needs.RebuildFromLog {
 			continue
 		}
-		plan, err := events.PlanReset(ctx, brokers, kc.Group(r.Name), kc.Topics.All(), events.ResetTarget{Kind: events.ResetToEarliest})
+		plan, err := events.PlanReset(ctx, cl, kc.Group(r.Name), kc.Topics.All(), events.ResetTarget{Kind: events.ResetToEarliest})
 		if err != nil {
 			return fmt.Errorf("rebuild %s from the log: %w", r.Name, err)
 		}
-		if err := events.ApplyReset(ctx, brokers, plan); err != nil {
+		if err := events.ApplyReset(ctx, cl, plan); err != nil {
 			return fmt.Errorf("rebuild %s from the log: %w", r.Name, err)
 		}
 		log.Info("embedded redis starts empty: replaying the log into "+r.Name, "group", kc.Group(r.Name))
@@ -392,7 +398,11 @@ func Migrate(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 		log.Info("cassandra schema up to date", "keyspace", cfg.Cassandra.Keyspace)
 	}
 	if !cfg.EmbeddedKafka() {
-		if err := events.EnsureTopics(cfg.Kafka.Brokers, cfg.Kafka.Topics, cfg.Kafka.TopicSpec()); err != nil {
+		cl, err := cfg.Kafka.Cluster()
+		if err != nil {
+			return err
+		}
+		if err := events.EnsureTopics(cl, cfg.Kafka.Topics, cfg.Kafka.TopicSpec()); err != nil {
 			return err
 		}
 		log.Info("kafka topics ready", "topics", Topics(cfg).All())
@@ -400,13 +410,17 @@ func Migrate(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 	return nil
 }
 
-// WithBrokers runs fn with the configured brokers, or, when none are
+// WithKafka runs fn with the configured cluster, or, when none is
 // configured, with the embedded broker started on the data dir for the
 // duration of fn. The data dir is locked meanwhile, so this fails while a
 // serving process uses it.
-func WithBrokers(ctx context.Context, cfg *configs.Config, log *slog.Logger, fn func(brokers []string) error) error {
+func WithKafka(ctx context.Context, cfg *configs.Config, log *slog.Logger, fn func(events.Cluster) error) error {
 	if !cfg.EmbeddedKafka() {
-		return fn(cfg.Kafka.Brokers)
+		cl, err := cfg.Kafka.Cluster()
+		if err != nil {
+			return err
+		}
+		return fn(cl)
 	}
 	b, err := Open(ctx, cfg, log, roles.Needs{Consumer: true})
 	if err != nil {
@@ -416,5 +430,5 @@ func WithBrokers(ctx context.Context, cfg *configs.Config, log *slog.Logger, fn 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return fn(b.Brokers)
+	return fn(b.Kafka)
 }

@@ -11,8 +11,8 @@ import (
 // PublishPoison writes to topic an event that no consumer can decode: a
 // post.created envelope with id whose body is cut short. Tests use it to
 // drive the dead-letter path.
-func PublishPoison(brokers []string, topic, id string) error {
-	p, err := sarama.NewSyncProducer(brokers, events.SaramaConfig("test-poison"))
+func PublishPoison(c events.Cluster, topic, id string) error {
+	p, err := sarama.NewSyncProducer(c.Brokers, c.Config("test-poison"))
 	if err != nil {
 		return err
 	}

@@ -50,6 +50,12 @@ type Config struct {
 	// Timeout bounds connecting, writing a request and waiting for its
 	// answer (DefaultTimeout when 0).
 	Timeout time.Duration
+	// Username and Password log in to a cluster with PasswordAuthenticator;
+	// the password may come from PasswordFile instead.
+	Username, Password, PasswordFile string
+	// TLS encrypts the connections (client_encryption_options) and
+	// verifies each node's certificate for the address dialled.
+	TLS setting.TLS
 }
 
 // keyspacePattern is what Cassandra accepts as an unquoted keyspace name. The
@@ -95,6 +101,15 @@ func (cfg Config) Validate() error {
 	}
 	if cfg.Timeout < 0 {
 		errs = append(errs, setting.Errorf("Timeout", "%s is negative", cfg.Timeout))
+	}
+	if cfg.Password != "" && cfg.PasswordFile != "" {
+		errs = append(errs, setting.Errorf("PasswordFile", "is set together with a password; give one"))
+	}
+	if (cfg.Password != "" || cfg.PasswordFile != "") && cfg.Username == "" {
+		errs = append(errs, setting.Errorf("Username", "a password is set without a user name"))
+	}
+	if err := cfg.TLS.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
@@ -177,6 +192,20 @@ func newCluster(cfg Config, keyspace string, log *slog.Logger) (*gocql.ClusterCo
 	// A node seen down is tried again this often (gocql: every 60 s), in
 	// case its "up" event was missed: the guard counts it down meanwhile.
 	c.ReconnectInterval = 5 * time.Second
+	if cfg.Username != "" {
+		password, err := setting.Secret(cfg.Password, cfg.PasswordFile)
+		if err != nil {
+			return nil, fmt.Errorf("cassandra: %w", err)
+		}
+		c.Authenticator = gocql.PasswordAuthenticator{Username: cfg.Username, Password: password}
+	}
+	tlsConfig, err := cfg.TLS.Config()
+	if err != nil {
+		return nil, fmt.Errorf("cassandra: %w", err)
+	}
+	if tlsConfig != nil {
+		c.SslOpts = &gocql.SslOptions{Config: tlsConfig, EnableHostVerification: true}
+	}
 	return c, nil
 }
 

@@ -33,7 +33,7 @@ func TestStoreConformance(t *testing.T) {
 // TestOpenMissingKeyspace checks the hint to run migrate.
 func TestOpenMissingKeyspace(t *testing.T) {
 	hosts := testenv.Require(t, "FEEDSVC_CASSANDRA_HOSTS")
-	cfg := Config{Hosts: strings.Split(hosts, ","), Keyspace: "feedsvc_missing_" + randomHex(t, 6), Consistency: "LOCAL_QUORUM"}
+	cfg := secured(Config{Hosts: strings.Split(hosts, ","), Keyspace: "feedsvc_missing_" + randomHex(t, 6), Consistency: "LOCAL_QUORUM"})
 	_, err := Open(context.Background(), cfg, nil)
 	if err == nil || !strings.Contains(err.Error(), "feedsvc migrate") {
 		t.Fatalf("Open of a missing keyspace: err = %v, want a hint to run feedsvc migrate", err)
@@ -44,14 +44,22 @@ func TestOpenMissingKeyspace(t *testing.T) {
 // cluster of FEEDSVC_CASSANDRA_HOSTS.
 func testConfig(t *testing.T, prefix string) Config {
 	hosts := testenv.Require(t, "FEEDSVC_CASSANDRA_HOSTS")
-	cfg := Config{
+	cfg := secured(Config{
 		Hosts:    strings.Split(hosts, ","),
 		Keyspace: prefix + randomHex(t, 6),
 		// A single test node with replication 1 satisfies it.
 		Consistency: "LOCAL_QUORUM",
 		Timeout:     20 * time.Second,
-	}
+	})
 	t.Cleanup(func() { dropKeyspace(t, cfg) })
+	return cfg
+}
+
+// secured adds the client security of the environment to cfg (set when
+// FEEDSVC_CASSANDRA_HOSTS is the secured server of scripts/testinfra --secure).
+func secured(cfg Config) Config {
+	cfg.Username, cfg.Password = testenv.Credentials("CASSANDRA")
+	cfg.TLS = testenv.TLS("CASSANDRA")
 	return cfg
 }
 

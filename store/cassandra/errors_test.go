@@ -78,7 +78,7 @@ func TestOpenUnreachable(t *testing.T) {
 // query (no keyspace bound) is not.
 func TestQueryErrors(t *testing.T) {
 	hosts := testenv.Require(t, "FEEDSVC_CASSANDRA_HOSTS")
-	c, err := newCluster(Config{Hosts: strings.Split(hosts, ","), Keyspace: "unused", Consistency: "LOCAL_QUORUM"}, "", nil)
+	c, err := newCluster(secured(Config{Hosts: strings.Split(hosts, ","), Keyspace: "unused", Consistency: "LOCAL_QUORUM"}), "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -112,7 +112,7 @@ func BenchmarkFeedMemory(b *testing.B) {
 		b.Skip("FEEDSVC_REDIS_ADDR not set")
 	}
 	const feeds, capacity = 200, 800
-	client, err := redisstore.Open(context.Background(), redisstore.Config{Addrs: strings.Split(addr, ",")}, nil)
+	client, err := redisstore.Open(context.Background(), secured(redisstore.Config{Addrs: strings.Split(addr, ",")}), nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -161,7 +161,7 @@ func BenchmarkFeedPage(b *testing.B) {
 	if addr == "" {
 		b.Skip("FEEDSVC_REDIS_ADDR not set")
 	}
-	client, err := redisstore.Open(context.Background(), redisstore.Config{Addrs: strings.Split(addr, ",")}, nil)
+	client, err := redisstore.Open(context.Background(), secured(redisstore.Config{Addrs: strings.Split(addr, ",")}), nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -14,7 +15,7 @@ import (
 // embedded selects the options the in-process miniredis needs. timeout
 // bounds connecting and waiting for any answer: rueidis's default (10 s)
 // would hold every caller of a frozen Redis that long.
-func dial(addrs string, embedded bool, timeout time.Duration) (rueidis.Client, error) {
+func dial(addrs string, embedded bool, timeout time.Duration, with ...func(*rueidis.ClientOption)) (rueidis.Client, error) {
 	opt := rueidis.ClientOption{
 		Dialer:           net.Dialer{Timeout: timeout, KeepAlive: rueidis.DefaultTCPKeepAlive},
 		ConnWriteTimeout: timeout,
@@ -26,9 +27,28 @@ func dial(addrs string, embedded bool, timeout time.Duration) (rueidis.Client, e
 		// rueidis from taking it for one.
 		ForceSingleClient: embedded,
 	}
+	for _, w := range with {
+		w(&opt)
+	}
 	c, err := rueidis.NewClient(opt)
 	if err != nil {
+		if refusedAuth(err) {
+			// A setting to fix, not an outage to wait out.
+			return nil, fmt.Errorf("connect to redis %s: authentication refused (check the user and password): %w", addrs, err)
+		}
 		return nil, fmt.Errorf("connect to redis %s: %w", addrs, markUnavailable(err))
 	}
 	return client{c}, nil
+}
+
+// refusedAuth reports whether Redis refused the credentials (or asked for
+// some): WRONGPASS, NOAUTH, or an AUTH/HELLO error.
+func refusedAuth(err error) bool {
+	var re *rueidis.RedisError
+	if errors.As(err, &re) {
+		msg := re.Error()
+		return strings.HasPrefix(msg, "WRONGPASS") || strings.HasPrefix(msg, "NOAUTH")
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "WRONGPASS") || strings.Contains(msg, "NOAUTH")
 }

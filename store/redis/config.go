@@ -24,6 +24,11 @@ type Config struct {
 	// Timeout bounds connecting and waiting for an answer (DefaultTimeout
 	// when 0).
 	Timeout time.Duration
+	// Username and Password authenticate (an ACL user, or only a password
+	// for requirepass); the password may come from PasswordFile instead.
+	Username, Password, PasswordFile string
+	// TLS encrypts the connections and verifies the server.
+	TLS setting.TLS
 }
 
 // DefaultTimeout is Config.Timeout when it is 0: Redis answers in
@@ -49,6 +54,12 @@ func (cfg Config) Validate() error {
 	if cfg.Timeout < 0 {
 		errs = append(errs, setting.Errorf("Timeout", "%s is negative", cfg.Timeout))
 	}
+	if cfg.Password != "" && cfg.PasswordFile != "" {
+		errs = append(errs, setting.Errorf("PasswordFile", "is set together with a password; give one"))
+	}
+	if err := cfg.TLS.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if cfg.Embedded && len(cfg.Addrs) > 1 {
 		errs = append(errs, setting.Errorf("Addrs", "the embedded Redis has one address, got %d", len(cfg.Addrs)))
 	}
@@ -69,5 +80,15 @@ func Open(_ context.Context, cfg Config, _ *slog.Logger) (rueidis.Client, error)
 	if timeout == 0 {
 		timeout = DefaultTimeout
 	}
-	return dial(strings.Join(cfg.Addrs, ","), cfg.Embedded, timeout)
+	password, err := setting.Secret(cfg.Password, cfg.PasswordFile)
+	if err != nil {
+		return nil, fmt.Errorf("redis: %w", err)
+	}
+	tlsConfig, err := cfg.TLS.Config()
+	if err != nil {
+		return nil, fmt.Errorf("redis: %w", err)
+	}
+	return dial(strings.Join(cfg.Addrs, ","), cfg.Embedded, timeout, func(o *rueidis.ClientOption) {
+		o.Username, o.Password, o.TLSConfig = cfg.Username, password, tlsConfig
+	})
 }

@@ -39,7 +39,11 @@ func backends(t *testing.T) map[string]func(t *testing.T) rueidis.Client {
 }
 
 func dial(t *testing.T, addr string, embedded bool) rueidis.Client {
-	c, err := redisstore.Open(context.Background(), redisstore.Config{Addrs: strings.Split(addr, ","), Embedded: embedded}, nil)
+	cfg := redisstore.Config{Addrs: strings.Split(addr, ","), Embedded: embedded}
+	if !embedded {
+		cfg = secured(cfg)
+	}
+	c, err := redisstore.Open(context.Background(), cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -358,4 +362,12 @@ func testAgainstModel(t *testing.T, client rueidis.Client, capacity, span int, i
 			t.Fatalf("step %d: feed = %v complete=%v, want %v complete=%v", step, got, gotComplete, want, complete)
 		}
 	}
+}
+
+// secured adds the client security of the environment to cfg (set when the
+// real Redis is the secured server of scripts/testinfra --secure).
+func secured(cfg redisstore.Config) redisstore.Config {
+	cfg.Username, cfg.Password = testenv.Credentials("REDIS")
+	cfg.TLS = testenv.TLS("REDIS")
+	return cfg
 }

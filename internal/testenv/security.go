@@ -1,0 +1,69 @@
+package testenv
+
+import (
+	"os"
+	"strings"
+
+	"github.com/feedsvc/feedsvc/events"
+	"github.com/feedsvc/feedsvc/internal/setting"
+)
+
+// Security variables, named as feedsvc's own flags read them from the
+// environment (--kafka-tls-ca is FEEDSVC_KAFKA_TLS_CA, ...). They are set
+// when the real servers are the secured ones (`scripts/testinfra --secure`),
+// so tests reach those exactly as the service would.
+var securityVars = []string{
+	"FEEDSVC_KAFKA_TLS", "FEEDSVC_KAFKA_TLS_CA", "FEEDSVC_KAFKA_TLS_CERT", "FEEDSVC_KAFKA_TLS_KEY",
+	"FEEDSVC_KAFKA_SASL_MECHANISM", "FEEDSVC_KAFKA_SASL_USER", "FEEDSVC_KAFKA_SASL_PASSWORD",
+	"FEEDSVC_REDIS_TLS", "FEEDSVC_REDIS_TLS_CA", "FEEDSVC_REDIS_TLS_CERT", "FEEDSVC_REDIS_TLS_KEY",
+	"FEEDSVC_REDIS_USER", "FEEDSVC_REDIS_PASSWORD",
+	"FEEDSVC_CASSANDRA_TLS", "FEEDSVC_CASSANDRA_TLS_CA", "FEEDSVC_CASSANDRA_TLS_CERT", "FEEDSVC_CASSANDRA_TLS_KEY",
+	"FEEDSVC_CASSANDRA_USER", "FEEDSVC_CASSANDRA_PASSWORD",
+}
+
+// SecurityEnv returns the security variables that are set, as KEY=VALUE,
+// for the environment of a feedsvc process under test.
+func SecurityEnv() []string {
+	var out []string
+	for _, k := range securityVars {
+		if v, ok := os.LookupEnv(k); ok {
+			out = append(out, k+"="+v)
+		}
+	}
+	return out
+}
+
+// Secured reports whether the real servers are the secured ones.
+func Secured() bool { return len(SecurityEnv()) > 0 }
+
+// TLS is the client TLS of backend ("KAFKA", "REDIS" or "CASSANDRA") from
+// the environment.
+func TLS(backend string) setting.TLS {
+	p := "FEEDSVC_" + backend + "_TLS"
+	return setting.TLS{
+		Enabled:  os.Getenv(p) == "true" || os.Getenv(p) == "1",
+		CAFile:   os.Getenv(p + "_CA"),
+		CertFile: os.Getenv(p + "_CERT"),
+		KeyFile:  os.Getenv(p + "_KEY"),
+	}
+}
+
+// Credentials are the user and password of backend ("REDIS" or
+// "CASSANDRA") from the environment.
+func Credentials(backend string) (user, password string) {
+	return os.Getenv("FEEDSVC_" + backend + "_USER"), os.Getenv("FEEDSVC_" + backend + "_PASSWORD")
+}
+
+// KafkaConfig is the configuration of a client of the Kafka at brokers
+// (host:port,...), with the security of the environment.
+func KafkaConfig(brokers string) events.Config {
+	return events.Config{
+		Brokers: strings.Split(brokers, ","),
+		TLS:     TLS("KAFKA"),
+		SASL: events.SASL{
+			Mechanism: os.Getenv("FEEDSVC_KAFKA_SASL_MECHANISM"),
+			User:      os.Getenv("FEEDSVC_KAFKA_SASL_USER"),
+			Password:  os.Getenv("FEEDSVC_KAFKA_SASL_PASSWORD"),
+		},
+	}
+}
