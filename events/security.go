@@ -4,7 +4,10 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/xdg-go/scram"
@@ -118,3 +121,39 @@ func (x *scramClient) Begin(user, password, authzID string) error {
 
 func (x *scramClient) Step(challenge string) (string, error) { return x.conv.Step(challenge) }
 func (x *scramClient) Done() bool                            { return x.conv.Done() }
+
+// CheckLogin connects to the cluster once and returns an error when its
+// brokers refused this client's TLS or SASL settings (a wrong password,
+// CA or mechanism): a setting to fix, which fails startup. A cluster that
+// cannot be reached gives nil: the service starts and waits it out.
+func CheckLogin(c Cluster, timeout time.Duration) error {
+	if c.tls == nil && c.sasl.Mechanism == "" {
+		return nil
+	}
+	cfg := c.Config("feedsvc-login-check")
+	cfg.Metadata.Full = false
+	cfg.Metadata.Retry.Max = 0
+	cfg.Net.DialTimeout, cfg.Net.ReadTimeout, cfg.Net.WriteTimeout = timeout, timeout, timeout
+	client, err := sarama.NewClient(c.Brokers, cfg)
+	if err == nil {
+		return client.Close()
+	}
+	if refusedLogin(err) {
+		return fmt.Errorf("kafka: the brokers refused this client's TLS or SASL settings: %w", err)
+	}
+	return nil
+}
+
+// refusedLogin reports whether err is a refusal of the client's
+// credentials or of the server's certificate, rather than an outage.
+func refusedLogin(err error) bool {
+	var (
+		unknownCA x509.UnknownAuthorityError
+		hostname  x509.HostnameError
+		invalid   x509.CertificateInvalidError
+		verify    *tls.CertificateVerificationError
+	)
+	return errors.Is(err, sarama.ErrSASLAuthenticationFailed) || errors.Is(err, sarama.ErrUnsupportedSASLMechanism) ||
+		errors.Is(err, sarama.ErrIllegalSASLState) ||
+		errors.As(err, &unknownCA) || errors.As(err, &hostname) || errors.As(err, &invalid) || errors.As(err, &verify)
+}

@@ -13,6 +13,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/prometheus/client_golang/prometheus"
@@ -169,6 +170,10 @@ func (b *Backends) openKafka(ctx context.Context, cfg *configs.Config, log *slog
 	}
 	cluster, err := kc.Cluster()
 	if err != nil {
+		return err
+	}
+	// A wrong password or CA fails startup; Kafka being down does not.
+	if err := events.CheckLogin(cluster, 5*time.Second); err != nil {
 		return err
 	}
 	b.Kafka = cluster

@@ -237,6 +237,10 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
 	session, err := c.CreateSession()
 	if err != nil {
 		err = fmt.Errorf("cassandra: connect to %s: %w", strings.Join(cfg.Hosts, ","), err)
+		if refusedLogin(err) {
+			// A setting to fix, not an outage to wait out.
+			return nil, fmt.Errorf("%w (the cluster refused this client's login or TLS settings: check --cassandra-user, the password and --cassandra-tls-ca)", err)
+		}
 		// gocql reports a missing keyspace only as "no connections were
 		// made" (the per-host USE errors go to its log), so ask the
 		// cluster directly to give the operator the actual fix.
@@ -258,6 +262,19 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
 	}
 	log.Info("cassandra: connected", "hosts", cfg.Hosts, "keyspace", cfg.Keyspace)
 	return s, nil
+}
+
+// refusedLogin reports whether a failure to connect was the cluster
+// refusing the credentials (or asking for some), or a certificate that did
+// not verify. gocql flattens the cause into text, so the text decides.
+func refusedLogin(err error) bool {
+	msg := strings.ToLower(err.Error())
+	for _, s := range []string{"authentication", "password are incorrect", "x509:", "certificate"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // keyspaceMissing reports whether the cluster is reachable but lacks
