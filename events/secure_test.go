@@ -50,3 +50,13 @@ func TestSecureKafka(t *testing.T) {
 		}
 	})
 }
+
+// TestCheckLoginWaitsOutAnOutage: a secured cluster that cannot be reached
+// is not a refusal, so startup goes on (Kafka down is waited out).
+func TestCheckLoginWaitsOutAnOutage(t *testing.T) {
+	cfg := events.Config{Brokers: []string{testenv.Refused(t)}, TLS: setting.TLS{Enabled: true},
+		SASL: events.SASL{Mechanism: events.SASLScramSHA512, User: "u", Password: "p"}}
+	if err := events.CheckLogin(cluster(t, cfg), time.Second); err != nil {
+		t.Fatalf("CheckLogin on an unreachable cluster: %v, want nil", err)
+	}
+}

@@ -136,7 +136,12 @@ func CheckLogin(c Cluster, timeout time.Duration) error {
 	cfg.Net.DialTimeout, cfg.Net.ReadTimeout, cfg.Net.WriteTimeout = timeout, timeout, timeout
 	client, err := sarama.NewClient(c.Brokers, cfg)
 	if err == nil {
-		return client.Close()
+		// NewClient connects only for a full metadata refresh: ask once.
+		err = client.RefreshMetadata()
+		_ = client.Close()
+	}
+	if err == nil {
+		return nil
 	}
 	if refusedLogin(err) {
 		return fmt.Errorf("kafka: the brokers refused this client's TLS or SASL settings: %w", err)

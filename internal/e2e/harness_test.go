@@ -254,7 +254,12 @@ func (s *system) inspect(u *user) []string {
 	if addr == "" {
 		addr = s.api.redisAddr()
 	}
-	return strings.Fields(run(s.t, "feed", "inspect", "--redis-addr", addr, u.name))
+	args := []string{"feed", "inspect", "--redis-addr", addr, u.name}
+	if s.redis == "" {
+		return strings.Fields(run(s.t, args...))
+	}
+	// A real Redis may be the secured one: its client settings too.
+	return strings.Fields(runEnv(s.t, testenv.SecurityEnv(), args...))
 }
 
 // proc is one running feedsvc process.
@@ -413,8 +418,15 @@ func (p *proc) metric(name string, labels ...string) float64 {
 // run runs a feedsvc CLI command and returns its stdout.
 func run(t *testing.T, args ...string) string {
 	t.Helper()
+	return runEnv(t, nil, args...)
+}
+
+// runEnv runs a feedsvc CLI command with the FEEDSVC_ variables vars and
+// returns its stdout.
+func runEnv(t *testing.T, vars []string, args ...string) string {
+	t.Helper()
 	cmd := exec.Command(binary, args...)
-	cmd.Env = childEnv(nil)
+	cmd.Env = childEnv(vars)
 	out, err := cmd.Output()
 	if err != nil {
 		var ee *exec.ExitError
