@@ -53,6 +53,9 @@ const (
 	relayMaxPending = 10000
 	// relayFinalFlush bounds the last publish at shutdown.
 	relayFinalFlush = 3 * time.Second
+	// relayRecheck is how often the store is asked again about a record
+	// whose change may still be under way (Wait).
+	relayRecheck = time.Second
 )
 
 // Relay publishes the outbox. It runs in every api process; with
@@ -303,6 +306,9 @@ func (r *Relay) Flush(ctx context.Context) error {
 	r.mu.Unlock()
 	var errs []error
 	for _, w := range ws {
+		w.mu.Lock()
+		clear(w.recheck) // a flush asks about held records again at once
+		w.mu.Unlock()
 		w.stepMu.Lock()
 		err := r.step(ctx, w, true)
 		w.stepMu.Unlock()
@@ -321,8 +327,9 @@ type shardRelay struct {
 	// mu guards what Dispatch and Stats read.
 	mu        sync.Mutex
 	waiters   map[ID][]chan struct{}
-	published map[ID]bool // records above cursor published by this process
-	applied   map[ID]bool // records whose change is known written (Dispatch)
+	published map[ID]bool      // records above cursor published by this process
+	applied   map[ID]bool      // records whose change is known written (Dispatch)
+	recheck   map[ID]time.Time // held records (Wait): when to ask the store again
 	failing   bool
 	pendingN  int
 	oldest    ID
@@ -359,6 +366,7 @@ func newShardRelay(shard int) *shardRelay {
 	return &shardRelay{
 		shard: shard, kick: make(chan struct{}, 1), stopc: make(chan struct{}),
 		waiters: map[ID][]chan struct{}{}, published: map[ID]bool{}, applied: map[ID]bool{}, queued: map[ID]bool{},
+		recheck: map[ID]time.Time{},
 	}
 }
 
@@ -601,6 +609,10 @@ func (r *Relay) publish(ctx context.Context, w *shardRelay) error {
 		if err != nil {
 			return err
 		}
+		// Asking the store took time: the lease must still be held.
+		if err := w.leaseHeld(time.Now()); err != nil {
+			return fmt.Errorf("outbox shard %d: %w", w.shard, err)
+		}
 		var send, held []OutboxRecord
 		waiting := map[Follow]bool{}
 		done := make([]ID, 0, len(batch))
@@ -640,6 +652,7 @@ func (r *Relay) publish(ctx context.Context, w *shardRelay) error {
 			w.published[id] = true
 			delete(w.queued, id)
 			delete(w.applied, id)
+			delete(w.recheck, id)
 			for _, ch := range w.waiters[id] {
 				close(ch)
 			}
@@ -674,9 +687,16 @@ func (r *Relay) complete(ctx context.Context, w *shardRelay, batch []OutboxRecor
 		unknown []OutboxRecord
 		at      []int
 	)
+	now := time.Now()
 	w.mu.Lock()
 	for i, rec := range batch {
-		if !w.applied[rec.ID] {
+		switch {
+		case w.applied[rec.ID]:
+		case now.Before(w.recheck[rec.ID]):
+			// Held (Wait) and asked about recently: not again on every
+			// wake, which would cost a store read per held record.
+			verdicts[i] = Wait
+		default:
 			unknown = append(unknown, rec)
 			at = append(at, i)
 		}
@@ -695,9 +715,12 @@ func (r *Relay) complete(ctx context.Context, w *shardRelay, batch []OutboxRecor
 	w.mu.Lock()
 	for j, v := range got {
 		verdicts[at[j]] = v
-		if v == Publish {
+		switch v {
+		case Publish:
 			r.completed.Add(1)
 			w.applied[unknown[j].ID] = true // not again when the publish is retried
+		case Wait:
+			w.recheck[unknown[j].ID] = now.Add(relayRecheck)
 		}
 	}
 	w.mu.Unlock()

@@ -358,6 +358,21 @@ func (c *Config) Validate() error {
 		"Cassandra.Hosts": c.EmbeddedStore(),
 	}
 	var errs []error
+	// Security settings of an embedded backend would be ignored: say so
+	// rather than run without what the operator asked for.
+	for _, e := range []struct {
+		embedded bool
+		set      bool
+		flag     string
+	}{
+		{c.EmbeddedKafka(), c.Kafka.TLS.On() || c.Kafka.SASL.Mechanism != "", "--kafka-tls/--kafka-sasl-*"},
+		{c.EmbeddedRedis(), c.Redis.TLS.On() || c.Redis.Username != "" || c.Redis.Password != "" || c.Redis.PasswordFile != "", "--redis-tls/--redis-user/--redis-password"},
+		{c.EmbeddedStore(), c.Cassandra.TLS.On() || c.Cassandra.Username != "", "--cassandra-tls/--cassandra-user"},
+	} {
+		if e.embedded && e.set {
+			errs = append(errs, fmt.Errorf("%s: set for an embedded backend, which has no TLS or login; give the server's address too", e.flag))
+		}
+	}
 	for _, g := range []struct {
 		name string
 		err  error

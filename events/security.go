@@ -122,43 +122,55 @@ func (x *scramClient) Begin(user, password, authzID string) error {
 func (x *scramClient) Step(challenge string) (string, error) { return x.conv.Step(challenge) }
 func (x *scramClient) Done() bool                            { return x.conv.Done() }
 
-// CheckLogin connects to the cluster once and returns an error when its
-// brokers refused this client's TLS or SASL settings (a wrong password,
-// CA or mechanism): a setting to fix, which fails startup. A cluster that
-// cannot be reached gives nil: the service starts and waits it out.
+// CheckLogin connects to the seed brokers, one after another, and returns
+// an error when one refused this client's TLS or SASL settings (a wrong
+// password, mechanism, CA or client certificate): a setting to fix, which
+// fails startup. Brokers that cannot be reached give nil: the service
+// starts and waits them out.
 func CheckLogin(c Cluster, timeout time.Duration) error {
 	if c.tls == nil && c.sasl.Mechanism == "" {
 		return nil
 	}
 	cfg := c.Config("feedsvc-login-check")
-	cfg.Metadata.Full = false
-	cfg.Metadata.Retry.Max = 0
 	cfg.Net.DialTimeout, cfg.Net.ReadTimeout, cfg.Net.WriteTimeout = timeout, timeout, timeout
-	client, err := sarama.NewClient(c.Brokers, cfg)
-	if err == nil {
-		// NewClient connects only for a full metadata refresh: ask once.
-		err = client.RefreshMetadata()
-		_ = client.Close()
-	}
-	if err == nil {
-		return nil
-	}
-	if refusedLogin(err) {
-		return fmt.Errorf("kafka: the brokers refused this client's TLS or SASL settings: %w", err)
+	for _, addr := range c.Brokers {
+		// A broker opened directly reports the handshake's own error,
+		// which a client's metadata refresh would drop.
+		b := sarama.NewBroker(addr)
+		if err := b.Open(cfg); err != nil {
+			return fmt.Errorf("kafka: %w", err)
+		}
+		_, err := b.Connected()
+		_ = b.Close()
+		switch {
+		case err == nil:
+			return nil
+		case refusedLogin(err):
+			return fmt.Errorf("kafka: broker %s refused this client's TLS or SASL settings: %w", addr, err)
+		}
 	}
 	return nil
 }
 
 // refusedLogin reports whether err is a refusal of the client's
-// credentials or of the server's certificate, rather than an outage.
+// credentials or certificate, or of the server's certificate, rather than
+// an outage.
 func refusedLogin(err error) bool {
 	var (
 		unknownCA x509.UnknownAuthorityError
 		hostname  x509.HostnameError
 		invalid   x509.CertificateInvalidError
 		verify    *tls.CertificateVerificationError
+		alert     tls.AlertError
+		kerr      sarama.KError
 	)
-	return errors.Is(err, sarama.ErrSASLAuthenticationFailed) || errors.Is(err, sarama.ErrUnsupportedSASLMechanism) ||
-		errors.Is(err, sarama.ErrIllegalSASLState) ||
-		errors.As(err, &unknownCA) || errors.As(err, &hostname) || errors.As(err, &invalid) || errors.As(err, &verify)
+	if errors.As(err, &kerr) {
+		switch kerr {
+		case sarama.ErrSASLAuthenticationFailed, sarama.ErrUnsupportedSASLMechanism, sarama.ErrIllegalSASLState:
+			return true
+		}
+	}
+	return errors.Is(err, sarama.ErrSASLAuthenticationFailed) ||
+		errors.As(err, &unknownCA) || errors.As(err, &hostname) || errors.As(err, &invalid) ||
+		errors.As(err, &verify) || errors.As(err, &alert)
 }

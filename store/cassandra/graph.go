@@ -94,11 +94,18 @@ func (s *Store) Follow(ctx context.Context, follower, followee string, out ...ap
 	if err := s.writeOutbox(ctx, out); err != nil {
 		return false, fmt.Errorf("cassandra: follow %s -> %s: %w", follower, followee, err)
 	}
+	id := edgeID(out)
+	prev := map[string]any{}
 	applied, err := lwt(s.session.Query(`INSERT INTO follows (follower, followee, created_at, edge_id) VALUES (?, ?, ?, ?) IF NOT EXISTS`,
-		follower, followee, time.Now().UTC(), int64(edgeID(out)))).WithContext(ctx).MapScanCAS(map[string]any{})
+		follower, followee, time.Now().UTC(), int64(id))).WithContext(ctx).MapScanCAS(prev)
 	if err != nil {
 		// The outcome is unknown: the relay finds it out from the edge.
 		return false, failf("cassandra: follow %s -> %s: %w", follower, followee, err)
+	}
+	if e, _ := prev["edge_id"].(int64); !applied && id != 0 && app.ID(e) == id {
+		// Under contention Paxos may finish this call's own proposal on a
+		// retry and then answer "not applied": the edge is this call's.
+		applied = true
 	}
 	return s.edgeIndex(ctx, follower, followee, applied, true, out)
 }
@@ -193,11 +200,13 @@ func (s *Store) writeFollowers(ctx context.Context, follower, followee string, p
 
 // edgeSettle is how long after its ID a follow or unfollow may still
 // change the edge: its LWT is sent within the request's deadline (at most
-// 30 s) and a coordinator gives up on it within seconds. Until then a
-// record whose edge does not show its change waits; past it, a read at
-// SERIAL, which finishes any Paxos round left accepted but uncommitted,
-// decides for good.
-const edgeSettle = time.Minute
+// 30 s) and a coordinator gives up on it within seconds; and the ID comes
+// from the writer's clock, which may be behind the relay's by as much as
+// the relay's grace allows (app.DefaultRelayGrace). Until then a record
+// whose edge does not show its change waits; past it, a read at SERIAL,
+// which finishes any Paxos round left accepted but uncommitted, decides
+// for good.
+const edgeSettle = app.DefaultRelayGrace + 30*time.Second
 
 // completeEdge says whether the follow or unfollow of r happened, from the
 // edge as it is now: a follow happened if the edge carries its ID or a
@@ -220,7 +229,9 @@ func (s *Store) completeEdge(ctx context.Context, r app.OutboxRecord) (app.Compl
 	if err != nil && !errors.Is(err, gocql.ErrNotFound) {
 		return 0, failf("cassandra: follow %s -> %s: %w", f.Follower, f.Followee, err)
 	}
-	happened := present && app.ID(edge) >= r.ID
+	// An edge without an ID (0) was made by a release before edge IDs,
+	// which wrote a follow's record only once its LWT had applied.
+	happened := present && (edge == 0 || app.ID(edge) >= r.ID)
 	if r.Event.Type == app.UserUnfollowed {
 		happened = !present || app.ID(edge) > r.ID
 	}

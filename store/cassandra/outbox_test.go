@@ -252,6 +252,8 @@ func TestCompleteEdge(t *testing.T) {
 		{"follow applied, followed again since", app.UserFollowed, fresh(),
 			func(f string, id app.ID) { applied(f, id+1) }, app.Publish, true},
 		{"follow whose LWT is not there yet", app.UserFollowed, fresh(), func(string, app.ID) {}, app.Wait, false},
+		{"follow made by a release before edge IDs", app.UserFollowed, fresh(),
+			func(f string, _ app.ID) { applied(f, 0) }, app.Publish, true},
 		{"follow whose LWT never came", app.UserFollowed, old, func(string, app.ID) {}, app.Drop, false},
 		{"follow of an edge that existed, answer lost", app.UserFollowed, old,
 			func(f string, id app.ID) { applied(f, id-1) }, app.Drop, false},

@@ -57,13 +57,17 @@ func TestRateLimitConformance(t *testing.T) {
 				fast := app.Limit{Quota: 2, Window: time.Second}
 				allow(one, key, fast)
 				allow(one, key, fast)
-				var last app.RateDecision
+				first := allow(two, key, fast)
+				if first.Allowed {
+					t.Fatalf("past the quota: %+v", first)
+				}
 				for range 5 {
-					if last = allow(two, key, fast); last.Allowed {
-						t.Fatalf("past the quota: %+v", last)
+					// A refusal that counted would push the retry time out.
+					if d := allow(two, key, fast); d.Allowed || d.RetryAfter > first.RetryAfter {
+						t.Fatalf("a later refusal: %+v, want refused with a retry time within the first's %s", d, first.RetryAfter)
 					}
 				}
-				time.Sleep(last.RetryAfter + 50*time.Millisecond)
+				time.Sleep(first.RetryAfter + 50*time.Millisecond)
 				if d := allow(one, key, fast); !d.Allowed {
 					t.Fatalf("after the retry time: %+v, want allowed (refusals must not push it back)", d)
 				}
