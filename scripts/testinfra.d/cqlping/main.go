@@ -14,8 +14,6 @@
 package main
 
 import (
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -23,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/feedsvc/feedsvc/internal/setting"
 	"github.com/gocql/gocql"
 )
 
@@ -57,16 +56,14 @@ func run(host string, o options) error {
 	c.ConnectTimeout = o.timeout
 	c.DisableInitialHostLookup = true
 	c.Consistency = gocql.One
-	if o.tlsCA != "" {
-		pem, err := os.ReadFile(o.tlsCA)
-		if err != nil {
-			return err
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return fmt.Errorf("%s: no PEM certificate", o.tlsCA)
-		}
-		c.SslOpts = &gocql.SslOptions{Config: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, EnableHostVerification: true}
+	// The service's own TLS settings (internal/setting), so the check
+	// verifies the server as feedsvc does.
+	tc, err := setting.TLS{CAFile: o.tlsCA}.Config()
+	if err != nil {
+		return err
+	}
+	if tc != nil {
+		c.SslOpts = &gocql.SslOptions{Config: tc, EnableHostVerification: true}
 	}
 	switch {
 	case o.user != "":

@@ -20,8 +20,6 @@ package main
 import (
 	"crypto/sha256"
 	"crypto/sha512"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -30,6 +28,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/feedsvc/feedsvc/internal/setting"
 	"github.com/xdg-go/scram"
 )
 
@@ -93,17 +92,15 @@ func run(addrs []string, o options) error {
 
 // secure applies -tls-ca and the -sasl-* flags to cfg.
 func secure(cfg *sarama.Config, o options) error {
-	if o.tlsCA != "" {
-		pem, err := os.ReadFile(o.tlsCA)
-		if err != nil {
-			return err
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return fmt.Errorf("%s: no PEM certificate", o.tlsCA)
-		}
+	// The service's own TLS settings (internal/setting), so the check
+	// verifies the broker as feedsvc does.
+	tc, err := setting.TLS{CAFile: o.tlsCA}.Config()
+	if err != nil {
+		return err
+	}
+	if tc != nil {
 		cfg.Net.TLS.Enable = true
-		cfg.Net.TLS.Config = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		cfg.Net.TLS.Config = tc
 	}
 	if o.saslUser == "" {
 		if o.saslPW != "" {
