@@ -120,7 +120,7 @@ func setupReal(t *testing.T) []string {
 		)
 		// The secured servers (scripts/testinfra --secure) need the
 		// client's TLS and credentials.
-		realVars = append(realVars, testenv.SecurityEnv()...)
+		realVars = append(realVars, testenv.SecurityEnv("KAFKA", "CASSANDRA")...)
 		cmd := exec.Command(binary, "migrate")
 		cmd.Env = childEnv(realVars)
 		if out, err := cmd.CombinedOutput(); err != nil {
@@ -159,6 +159,9 @@ func forDeployments(t *testing.T, deps []deployment, test func(t *testing.T, s *
 			if d.real {
 				s.redis = testenv.Require(t, d.redisEnv)
 				s.env = append(slices.Clip(setupReal(t)), "FEEDSVC_REDIS_ADDR="+s.redis)
+				if d.redisEnv == "FEEDSVC_REDIS_ADDR" {
+					s.env = append(s.env, testenv.SecurityEnv("REDIS")...)
+				}
 			}
 			s.env = append(slices.Clip(s.env), "FEEDSVC_MODERATION_BLOCKLIST="+blockedTerm)
 			s.env = append(s.env, harnessLimits...)
@@ -259,7 +262,7 @@ func (s *system) inspect(u *user) []string {
 		return strings.Fields(run(s.t, args...))
 	}
 	// A real Redis may be the secured one: its client settings too.
-	return strings.Fields(runEnv(s.t, testenv.SecurityEnv(), args...))
+	return strings.Fields(runEnv(s.t, testenv.SecurityEnv("REDIS"), args...))
 }
 
 // proc is one running feedsvc process.

@@ -31,7 +31,7 @@ func TestMigrate(t *testing.T) {
 		"FEEDSVC_CASSANDRA_REPLICATION={'class': 'SimpleStrategy', 'replication_factor': 1}",
 		"FEEDSVC_KAFKA_PARTITIONS=3", "FEEDSVC_KAFKA_REPLICATION=1",
 		"FEEDSVC_TOPIC_POSTS=" + posts, "FEEDSVC_TOPIC_FOLLOWS=" + follows,
-	}, testenv.SecurityEnv()...))
+	}, testenv.SecurityEnv("KAFKA", "CASSANDRA")...))
 	host, port, _ := strings.Cut(strings.Split(hosts, ",")[0], ":")
 	cluster := gocql.NewCluster(host)
 	if port != "" {

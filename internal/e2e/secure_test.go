@@ -25,7 +25,8 @@ func TestSecureStartup(t *testing.T) {
 		{"cassandra", "FEEDSVC_CASSANDRA_PASSWORD", "refused this client's login or TLS settings"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			env := append(slices.Clip(vars), "FEEDSVC_REDIS_ADDR="+redis, c.variable+"=not-the-password")
+			env := append(append(slices.Clip(vars), "FEEDSVC_REDIS_ADDR="+redis), testenv.SecurityEnv("REDIS")...)
+			env = append(env, c.variable+"=not-the-password")
 			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 			defer cancel()
 			cmd := exec.CommandContext(ctx, binary, "serve", "--role=api", "--data-dir", t.TempDir(),

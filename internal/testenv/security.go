@@ -31,20 +31,27 @@ var securityVars = []string{
 	"FEEDSVC_CASSANDRA_USER", "FEEDSVC_CASSANDRA_PASSWORD",
 }
 
-// SecurityEnv returns the security variables that are set, as KEY=VALUE,
-// for the environment of a feedsvc process under test.
-func SecurityEnv() []string {
+// SecurityEnv returns the security variables of the given backends
+// ("KAFKA", "REDIS", "CASSANDRA"; all when none is given) that are set, as
+// KEY=VALUE, for the environment of a feedsvc process under test. A
+// process given a backend's security must be given its address too.
+func SecurityEnv(backends ...string) []string {
 	var out []string
 	for _, k := range securityVars {
-		if v, ok := os.LookupEnv(k); ok {
+		v, ok := os.LookupEnv(k)
+		if !ok {
+			continue
+		}
+		match := len(backends) == 0
+		for _, b := range backends {
+			match = match || strings.HasPrefix(k, "FEEDSVC_"+b+"_")
+		}
+		if match {
 			out = append(out, k+"="+v)
 		}
 	}
 	return out
 }
-
-// Secured reports whether the real servers are the secured ones.
-func Secured() bool { return len(SecurityEnv()) > 0 }
 
 // TLS is the client TLS of backend ("KAFKA", "REDIS" or "CASSANDRA") from
 // the environment.
