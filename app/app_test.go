@@ -37,9 +37,9 @@ func newWorld(users ...string) *world {
 	w.celebs = apptest.NewCelebrities(w.feeds)
 	log := slog.New(slog.DiscardHandler)
 	w.relay = &app.Relay{Outbox: w.store, Publisher: w.bus, Log: log}
-	w.svc = &app.Service{Posts: w.store, Graph: w.store, Feeds: w.feeds, Timelines: w.timelines, Celebrities: w.celebs,
+	w.svc = &app.Service{Posts: w.store, Graph: w.store, Feeds: w.feeds, Unfollows: w.feeds, Timelines: w.timelines, Celebrities: w.celebs,
 		Dispatch: flushDispatch{w.relay}, Keys: w.store, IDs: app.NewIDGen(1), FeedCap: 800, Log: log}
-	w.fanout = &app.Fanout{Posts: w.store, Graph: w.store, Feeds: w.feeds, Timelines: w.timelines, Celebrities: w.celebs,
+	w.fanout = &app.Fanout{Posts: w.store, Graph: w.store, Feeds: w.feeds, Unfollows: w.feeds, Timelines: w.timelines, Celebrities: w.celebs,
 		FeedCap: 800, PageSize: 2, Log: log}
 	for _, u := range users {
 		_ = w.store.EnsureUser(context.Background(), u)

@@ -20,6 +20,9 @@ type Fanout struct {
 	Posts PostStore
 	Graph Graph
 	Feeds FeedCache
+	// Unfollows closes the race of a post fanned out from a follower list
+	// read just before an unfollow (see Unfollows).
+	Unfollows Unfollows
 	// Timelines caches celebrities' recent posts, keyed by author.
 	Timelines   FeedCache
 	Celebrities Celebrities
@@ -78,7 +81,11 @@ func (f *Fanout) postCreated(ctx context.Context, p *Post) error {
 		return err
 	}
 	if st == NotCelebrity {
+		start := time.Now()
 		n, err := f.toFollowers(ctx, p, f.Feeds.Add, f.CelebrityThreshold)
+		if err == nil {
+			err = f.takeBack(ctx, p, start)
+		}
 		if err != nil || !f.hybrid() || n <= f.CelebrityThreshold {
 			return err
 		}
@@ -94,6 +101,27 @@ func (f *Fanout) postCreated(ctx context.Context, p *Post) error {
 	}
 	if err := f.Timelines.Add(ctx, []FeedEntry{{User: p.Author, Post: p.ID}}); err != nil {
 		return fmt.Errorf("add post %s to the timeline of %s: %w", p.ID, p.Author, err)
+	}
+	return nil
+}
+
+// unfollowRaceMargin widens the window a writer asks Unfollows about
+// beyond the time since its graph read: the unfollows are timed by the
+// cache server's clock, which may step.
+const unfollowRaceMargin = time.Minute
+
+// takeBack removes p from the feeds of the users who unfollowed its author
+// since fan-out began reading the followers: p may have landed in such a
+// feed after the unfollow took the author's posts out.
+func (f *Fanout) takeBack(ctx context.Context, p *Post, start time.Time) error {
+	users, err := f.Unfollows.RecentUnfollowers(ctx, p.Author, time.Since(start)+unfollowRaceMargin)
+	if err != nil {
+		return fmt.Errorf("fan out post %s of %s: %w", p.ID, p.Author, err)
+	}
+	for _, u := range users {
+		if err := f.Unfollows.RemoveUnfollowed(ctx, Follow{Follower: u, Followee: p.Author}, []ID{p.ID}); err != nil {
+			return fmt.Errorf("fan out post %s of %s: %w", p.ID, p.Author, err)
+		}
 	}
 	return nil
 }
@@ -157,6 +185,14 @@ func (f *Fanout) onFollowChange(ctx context.Context, fl Follow, following bool) 
 	}
 	if now != following {
 		return nil
+	}
+	// Before the followee's posts go in or out (see Unfollows).
+	record := f.Unfollows.RecordUnfollow
+	if following {
+		record = f.Unfollows.ClearUnfollow
+	}
+	if err := record(ctx, fl); err != nil {
+		return err
 	}
 	st, err := f.status(ctx, fl.Followee)
 	if err != nil {

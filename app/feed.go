@@ -167,6 +167,7 @@ func (s *Service) rebuildOnce(ctx context.Context, user string) error {
 // read and only recorded as followed. The feed is prepared first and Fill
 // only adds, so a post fanned out during the rebuild is not lost.
 func (s *Service) RebuildFeed(ctx context.Context, user string) error {
+	start := time.Now()
 	if err := s.Feeds.Prepare(ctx, user); err != nil {
 		return fmt.Errorf("rebuild feed of %s: %w", user, err)
 	}
@@ -208,6 +209,37 @@ func (s *Service) RebuildFeed(ctx context.Context, user string) error {
 	}
 	if err := s.Feeds.Fill(ctx, user, ids); err != nil {
 		return fmt.Errorf("rebuild feed of %s: %w", user, err)
+	}
+	if err := s.takeBackUnfollowed(ctx, user, start); err != nil {
+		return fmt.Errorf("rebuild feed of %s: %w", user, err)
+	}
+	return nil
+}
+
+// takeBackUnfollowed removes from user's feed the posts of the users it
+// stopped following since the rebuild began: the rebuild may have read
+// them as followed and filled their posts in after the unfollow's fan-out
+// took them out (see Unfollows).
+func (s *Service) takeBackUnfollowed(ctx context.Context, user string, start time.Time) error {
+	gone, err := s.Unfollows.RecentUnfollowees(ctx, user, time.Since(start)+unfollowRaceMargin)
+	if err != nil {
+		return err
+	}
+	for _, a := range gone {
+		posts, err := s.Posts.AuthorPosts(ctx, a, 0, s.FeedCap)
+		if err != nil {
+			return fmt.Errorf("posts of %s: %w", a, err)
+		}
+		if len(posts) == 0 {
+			continue
+		}
+		ids := make([]ID, len(posts))
+		for i, p := range posts {
+			ids[i] = p.ID
+		}
+		if err := s.Unfollows.RemoveUnfollowed(ctx, Follow{Follower: user, Followee: a}, ids); err != nil {
+			return err
+		}
 	}
 	return nil
 }

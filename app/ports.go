@@ -1,6 +1,9 @@
 package app
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // PostStore keeps posts: by ID and by author (newest first).
 type PostStore interface {
@@ -83,6 +86,29 @@ type FeedCache interface {
 	Prepare(ctx context.Context, user string) error
 	// Fill adds ids to user's feed and marks it complete.
 	Fill(ctx context.Context, user string, ids []ID) error
+}
+
+// Unfollows remembers recent unfollows next to the feeds, for an hour. It
+// closes the race between an unfollow and a fan-out (or a feed rebuild)
+// that read the graph just before it: the posts and follows topics are not
+// ordered together, so such a write can land after the unfollow took the
+// followee's posts out of the feed. The writer asks afterwards who
+// unfollowed since it read the graph and takes its posts back out of those
+// feeds, guarded by the record, so a follow again is never undone.
+type Unfollows interface {
+	// RecordUnfollow notes that f.Follower stopped following f.Followee; it
+	// must happen before the followee's posts are taken out of the feed.
+	RecordUnfollow(ctx context.Context, f Follow) error
+	// ClearUnfollow forgets it (a follow again), before the posts go back in.
+	ClearUnfollow(ctx context.Context, f Follow) error
+	// RecentUnfollowers returns who stopped following author within the
+	// last within (a hint: RemoveUnfollowed decides).
+	RecentUnfollowers(ctx context.Context, author string, within time.Duration) ([]string, error)
+	// RecentUnfollowees returns whom user stopped following within the last within.
+	RecentUnfollowees(ctx context.Context, user string, within time.Duration) ([]string, error)
+	// RemoveUnfollowed takes posts out of f.Follower's feed if the unfollow
+	// of f is still recorded, in one step with that check.
+	RemoveUnfollowed(ctx context.Context, f Follow, posts []ID) error
 }
 
 // CelebrityStatus is where an author stands in hybrid fan-out.

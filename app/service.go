@@ -20,6 +20,9 @@ type Service struct {
 	Posts PostStore
 	Graph Graph
 	Feeds FeedCache
+	// Unfollows closes the race of a rebuild that read the graph just
+	// before an unfollow (see Unfollows).
+	Unfollows Unfollows
 	// Timelines and Celebrities serve hybrid fan-out: reads merge the
 	// timelines of the celebrities a user follows (nil: no merging).
 	Timelines   FeedCache

@@ -32,7 +32,7 @@ var consumerCases = []consumerCase{
 		feeds := apptest.NewFeeds()
 		_, _ = store.Follow(context.Background(), "reader", "ann")
 		must(t, feeds.Fill(context.Background(), "reader", nil)) // an active reader
-		h := &app.Fanout{Posts: store, Graph: store, Feeds: feeds, Timelines: apptest.NewFeeds(), FeedCap: 10,
+		h := &app.Fanout{Posts: store, Graph: store, Feeds: feeds, Unfollows: feeds, Timelines: apptest.NewFeeds(), FeedCap: 10,
 			PendingWindow: window, Now: now, Log: slog.New(slog.DiscardHandler)}
 		return h, func(id app.ID) bool { return slices.Contains(feeds.IDs("reader"), id) }
 	}, "ann", "hello readers"},

@@ -31,7 +31,7 @@ import (
 var Table = Rows{
 	{Name: "api", Needs: Needs{Store: true, Redis: true, Producer: true, HTTP: true, IDs: true}, Build: buildAPI},
 	Consumer("fanout", Needs{Store: true, Redis: true}, func(d *Deps) (app.Handler, error) {
-		return &app.Fanout{Posts: d.Store, Graph: d.Store, Feeds: d.Caches.Feeds,
+		return &app.Fanout{Posts: d.Store, Graph: d.Store, Feeds: d.Caches.Feeds, Unfollows: d.Caches.Unfollows,
 			Timelines: d.Caches.Timelines, Celebrities: d.Caches.Celebrities, CelebrityThreshold: d.Settings.CelebrityThreshold,
 			FeedCap: d.Settings.FeedCap, PageSize: d.Settings.FanoutBatch, Log: d.Log}, nil
 	}),
@@ -145,6 +145,8 @@ type Store interface {
 // Caches are the Redis-backed parts; set when a role needs Redis.
 type Caches struct {
 	Feeds app.FeedCache
+	// Unfollows remembers recent unfollows next to the feeds.
+	Unfollows app.Unfollows
 	// Timelines and Celebrities serve hybrid fan-out.
 	Timelines   app.FeedCache
 	Celebrities app.Celebrities
@@ -212,7 +214,7 @@ func buildAPI(d *Deps) (Role, error) {
 		posts = postcache.New(d.Store, d.Settings.PostCacheSize, d.Settings.PostCacheTTL)
 	}
 	svc := &app.Service{
-		Posts: posts, Graph: d.Store, Feeds: d.Caches.Feeds, Timelines: d.Caches.Timelines, Celebrities: d.Caches.Celebrities,
+		Posts: posts, Graph: d.Store, Feeds: d.Caches.Feeds, Unfollows: d.Caches.Unfollows, Timelines: d.Caches.Timelines, Celebrities: d.Caches.Celebrities,
 		Dispatch: d.Dispatch, DispatchWait: d.Settings.PublishWait, Keys: d.Store, Notes: d.Store, IDs: d.IDs,
 		FeedCap: d.Settings.FeedCap, MaxFollowing: d.Settings.MaxFollowing, Log: d.Log,
 	}

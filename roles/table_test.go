@@ -73,7 +73,7 @@ func newWorld(t *testing.T) *world {
 		Settings: roles.Settings{FeedCap: 100, FanoutBatch: 100,
 			Moderation: app.ModerationRules{Blocklist: []string{blocked}}},
 		Store: w.store,
-		Caches: roles.Caches{Feeds: w.feeds, Timelines: apptest.NewFeeds(), Celebrities: apptest.NewCelebrities(w.feeds),
+		Caches: roles.Caches{Feeds: w.feeds, Unfollows: w.feeds, Timelines: apptest.NewFeeds(), Celebrities: apptest.NewCelebrities(w.feeds),
 			Analytics: w.analytics, Search: w.search},
 		Publisher: producer,
 		IDs:       app.NewIDGen(1),

@@ -4,23 +4,81 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/feedsvc/feedsvc/app"
 )
 
 // Feeds is an in-memory app.FeedCache without a cap. Like the Redis cache
 // it writes only into feeds that are cached (Prepare or Fill made them).
+// It also remembers unfollows (app.Unfollows) without forgetting them.
 type Feeds struct {
 	mu       sync.Mutex
 	feeds    map[string]map[app.ID]bool
 	complete map[string]bool
+	// unfollowed holds when each recorded unfollow happened.
+	unfollowed map[app.Follow]time.Time
 }
 
-var _ app.FeedCache = (*Feeds)(nil)
+var (
+	_ app.FeedCache = (*Feeds)(nil)
+	_ app.Unfollows = (*Feeds)(nil)
+)
 
 // NewFeeds returns an empty Feeds.
 func NewFeeds() *Feeds {
-	return &Feeds{feeds: map[string]map[app.ID]bool{}, complete: map[string]bool{}}
+	return &Feeds{feeds: map[string]map[app.ID]bool{}, complete: map[string]bool{}, unfollowed: map[app.Follow]time.Time{}}
+}
+
+// RecordUnfollow implements app.Unfollows.
+func (f *Feeds) RecordUnfollow(_ context.Context, fl app.Follow) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.unfollowed[fl] = time.Now()
+	return nil
+}
+
+// ClearUnfollow implements app.Unfollows.
+func (f *Feeds) ClearUnfollow(_ context.Context, fl app.Follow) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.unfollowed, fl)
+	return nil
+}
+
+// RecentUnfollowers implements app.Unfollows.
+func (f *Feeds) RecentUnfollowers(_ context.Context, author string, within time.Duration) ([]string, error) {
+	return f.recent(within, func(fl app.Follow) (string, bool) { return fl.Follower, fl.Followee == author }), nil
+}
+
+// RecentUnfollowees implements app.Unfollows.
+func (f *Feeds) RecentUnfollowees(_ context.Context, user string, within time.Duration) ([]string, error) {
+	return f.recent(within, func(fl app.Follow) (string, bool) { return fl.Followee, fl.Follower == user }), nil
+}
+
+func (f *Feeds) recent(within time.Duration, match func(app.Follow) (string, bool)) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for fl, at := range f.unfollowed {
+		if u, ok := match(fl); ok && time.Since(at) <= within {
+			out = append(out, u)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// RemoveUnfollowed implements app.Unfollows.
+func (f *Feeds) RemoveUnfollowed(_ context.Context, fl app.Follow, posts []app.ID) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.unfollowed[fl]; ok {
+		for _, id := range posts {
+			delete(f.feeds[fl.Follower], id)
+		}
+	}
+	return nil
 }
 
 // Add implements app.FeedCache.

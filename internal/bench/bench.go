@@ -319,8 +319,8 @@ func (r *benchRun) syncBaseline(ctx context.Context) (url string, stop func(), e
 	}
 	renewCtx, stopRenewing := context.WithCancel(ctx)
 	go func() { _ = lease.Run(renewCtx) }()
-	svc := &app.Service{Posts: r.b.Store, Graph: r.b.Store, Feeds: r.b.Caches.Feeds, IDs: ids, FeedCap: r.cfg.Feeds.Cap}
-	fan := &app.Fanout{Posts: r.b.Store, Graph: r.b.Store, Feeds: r.b.Caches.Feeds, FeedCap: r.cfg.Feeds.Cap, PageSize: r.cfg.Feeds.FanoutBatch}
+	svc := &app.Service{Posts: r.b.Store, Graph: r.b.Store, Feeds: r.b.Caches.Feeds, Unfollows: r.b.Caches.Unfollows, IDs: ids, FeedCap: r.cfg.Feeds.Cap}
+	fan := &app.Fanout{Posts: r.b.Store, Graph: r.b.Store, Feeds: r.b.Caches.Feeds, Unfollows: r.b.Caches.Unfollows, FeedCap: r.cfg.Feeds.Cap, PageSize: r.cfg.Feeds.FanoutBatch}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.POST("/sync/posts", func(c echo.Context) error {

@@ -135,6 +135,7 @@ func (b *Backends) openRedis(ctx context.Context, cfg *configs.Config, log *slog
 	feeds := redisstore.NewFeeds(client, f.Cap, f.InactiveAfter)
 	b.Caches = roles.Caches{
 		Feeds:       feeds,
+		Unfollows:   feeds,
 		Timelines:   redisstore.NewTimelines(client, f.Cap, f.InactiveAfter),
 		Celebrities: redisstore.NewCelebrities(client, f.InactiveAfter),
 		Analytics:   redisstore.NewAnalytics(client),

@@ -75,7 +75,7 @@ func build(o options) (*server, error) {
 	feeds := apptest.NewFeeds()
 	relay := &app.Relay{Outbox: s.store, Publisher: s.bus}
 	svc := &app.Service{
-		Posts: s.store, Graph: s.store, Feeds: feeds, Dispatch: flushDispatch{relay}, Keys: s.store, Notes: s.store,
+		Posts: s.store, Graph: s.store, Feeds: feeds, Unfollows: feeds, Dispatch: flushDispatch{relay}, Keys: s.store, Notes: s.store,
 		IDs: app.NewIDGen(1), FeedCap: 800, Log: slog.New(slog.DiscardHandler),
 	}
 	d := api.Deps{Service: svc, Graph: s.store, Analytics: s.analytics, Search: s.search, Posts: s.store, Verify: verify}

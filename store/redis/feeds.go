@@ -71,7 +71,7 @@ const rewriteAttempts = 8
 // errConflict reports a rewrite that kept losing to concurrent writers.
 var errConflict = errors.New("feed kept changing during rewrite")
 
-// rewriteScript replaces list KEYS[1] with ARGV[4..] (the state element,
+// rewriteScript replaces list KEYS[1] with ARGV[5..] (the state element,
 // then the entries) if its first ARGV[1] elements are those the caller read
 // (ARGV[1] = -1: replace whatever value is there, one that is not a feed),
 // their concatenation having the SHA-1 ARGV[2] (the compare-and-set).
@@ -81,9 +81,12 @@ var errConflict = errors.New("feed kept changing during rewrite")
 // entry in between (a window of posts lost from a full feed after a Kafka
 // outage). Elements appended since the read are kept after the new ones. ARGV[3] is the
 // expiry in ms to set ("0": keep the current one). A value of another type
-// is replaced. It returns 1, or 0 on a conflict.
+// is replaced. With a KEYS[2], the rewrite happens only if sorted set
+// KEYS[2] holds ARGV[4] (a guarded removal, see RemoveUnfollowed). It
+// returns 1, 0 on a conflict, or 2 when the guard does not hold.
 var rewriteScript = rueidis.NewLuaScript(`
 local key, n = KEYS[1], tonumber(ARGV[1])
+if KEYS[2] and not redis.call('ZSCORE', KEYS[2], ARGV[4]) then return 2 end
 local t = redis.call('TYPE', key)['ok']
 local ttl, tail = -1, {}
 if n >= 0 then
@@ -98,7 +101,7 @@ if n >= 0 then
 end
 redis.call('DEL', key)
 -- RPUSH in chunks: unpack is bounded by the Lua stack.
-for i = 4, #ARGV, 1000 do
+for i = 5, #ARGV, 1000 do
   redis.call('RPUSH', key, unpack(ARGV, i, math.min(i + 999, #ARGV)))
 end
 for i = 1, #tail, 1000 do
@@ -290,7 +293,7 @@ func (f *Feeds) compact(ctx context.Context, users []string) error {
 			continue
 		}
 		writes = append(writes, rueidis.LuaExec{Keys: []string{f.key(users[i])},
-			Args: f.rewriteArgs(l.n, l.sum, "0", l.state, l.floor, l.visible)})
+			Args: f.rewriteArgs(l.n, l.sum, "0", "", l.state, l.floor, l.visible)})
 	}
 	for _, r := range rewriteScript.ExecMulti(ctx, f.client, writes...) {
 		if err := r.Error(); err != nil {
@@ -301,9 +304,10 @@ func (f *Feeds) compact(ctx context.Context, users []string) error {
 }
 
 // rewriteArgs are rewriteScript's arguments: the compare-and-set
-// expectation, the expiry, the state element and the newest cap of ids
-// above floor; the floor rises to the highest ID the cap cuts.
-func (f *Feeds) rewriteArgs(n int, sum, ttl, state string, floor app.ID, ids []app.ID) []string {
+// expectation, the expiry, the guard's member, the state element and the
+// newest cap of ids above floor; the floor rises to the highest ID the cap
+// cuts.
+func (f *Feeds) rewriteArgs(n int, sum, ttl, guarded, state string, floor app.ID, ids []app.ID) []string {
 	ids = slices.DeleteFunc(slices.Clone(ids), func(id app.ID) bool { return id <= floor })
 	members := sortedMembers(ids)
 	if len(members) > f.cap {
@@ -313,27 +317,36 @@ func (f *Feeds) rewriteArgs(n int, sum, ttl, state string, floor app.ID, ids []a
 			floor = max(floor, id)
 		}
 	}
-	args := make([]string, 0, 4+len(members))
-	args = append(args, strconv.Itoa(n), sum, ttl, stateElement(state, floor))
+	args := make([]string, 0, 5+len(members))
+	args = append(args, strconv.Itoa(n), sum, ttl, guarded, stateElement(state, floor))
 	return append(args, members...)
 }
 
 // Remove implements app.FeedCache: the feed is compacted to its visible
 // entries without the removed ones, so an older entry past the cap never
-// comes back into view.
+// comes back into view. A feed that holds none of them is left as it is.
 func (f *Feeds) Remove(ctx context.Context, entries []app.FeedEntry) error {
 	users, ids := groupByUser(entries)
 	for _, u := range users {
-		gone := ids[u]
-		err := f.rewrite(ctx, u, func(visible []app.ID) []app.ID {
-			return slices.DeleteFunc(visible, func(id app.ID) bool { return slices.Contains(gone, id) })
-		}, "")
-		if err != nil {
+		if err := f.rewrite(ctx, u, removing(ids[u]), "", nil); err != nil {
 			return fmt.Errorf("remove from feed %s: %w", u, err)
 		}
 	}
 	return nil
 }
+
+// removing is the rewrite change that takes gone out of a feed; it reports
+// no change when the feed holds none of them.
+func removing(gone []app.ID) func([]app.ID) ([]app.ID, bool) {
+	return func(visible []app.ID) ([]app.ID, bool) {
+		n := len(visible)
+		visible = slices.DeleteFunc(visible, func(id app.ID) bool { return slices.Contains(gone, id) })
+		return visible, len(visible) < n
+	}
+}
+
+// guard makes a rewrite conditional on member being in sorted set key.
+type guard struct{ key, member string }
 
 // list is a feed as read: its state ("" when the value is not a feed), its
 // floor (including what the cap cuts from this read), its visible entries
@@ -396,11 +409,15 @@ func (f *Feeds) parse(blob string) list {
 }
 
 // rewrite replaces user's feed with change(visible entries), capped, under
-// compare-and-set, retrying on conflicts. state "" keeps the feed's state
-// and leaves an absent feed absent; stateComplete creates the feed if need
-// be and sets its expiry.
-func (f *Feeds) rewrite(ctx context.Context, user string, change func([]app.ID) []app.ID, state string) error {
-	key := f.key(user)
+// compare-and-set, retrying on conflicts; a change that reports false
+// leaves the feed as it is. state "" keeps the feed's state and leaves an
+// absent feed absent; stateComplete creates the feed if need be and sets
+// its expiry. With a guard, nothing is written unless it holds.
+func (f *Feeds) rewrite(ctx context.Context, user string, change func([]app.ID) ([]app.ID, bool), state string, g *guard) error {
+	keys, guarded := []string{f.key(user)}, ""
+	if g != nil {
+		keys, guarded = append(keys, g.key), g.member
+	}
 	ttl := "0"
 	if state != "" && f.ttl > 0 {
 		ttl = strconv.FormatInt(f.ttl.Milliseconds(), 10)
@@ -417,14 +434,15 @@ func (f *Feeds) rewrite(ctx context.Context, user string, change func([]app.ID) 
 		if state != "" {
 			want = state
 		}
-		if change != nil {
-			visible = change(visible)
+		visible, changed := change(visible)
+		if !changed && state == "" {
+			return nil
 		}
-		ok, err := rewriteScript.Exec(ctx, f.client, []string{key}, f.rewriteArgs(l.n, l.sum, ttl, want, l.floor, visible)).AsInt64()
+		ok, err := rewriteScript.Exec(ctx, f.client, keys, f.rewriteArgs(l.n, l.sum, ttl, guarded, want, l.floor, visible)).AsInt64()
 		if err != nil {
 			return fmt.Errorf("rewrite feed %s: %w", user, err)
 		}
-		if ok == 1 {
+		if ok != 0 {
 			return nil
 		}
 	}
@@ -465,7 +483,7 @@ func (f *Feeds) Prepare(ctx context.Context, user string) error {
 // Fill implements app.FeedCache: it merges ids (keeping what fan-out wrote
 // meanwhile), marks the feed complete and sets its expiry.
 func (f *Feeds) Fill(ctx context.Context, user string, ids []app.ID) error {
-	return f.rewrite(ctx, user, func(visible []app.ID) []app.ID { return append(visible, ids...) }, stateComplete)
+	return f.rewrite(ctx, user, func(visible []app.ID) ([]app.ID, bool) { return append(visible, ids...), true }, stateComplete, nil)
 }
 
 // Inspect returns the IDs stored in user's feed exactly as cached, newest

@@ -50,7 +50,7 @@ func TestRewriteRefusesAStaleReadOfAListThatEndsTheSame(t *testing.T) {
 		t.Fatal(err)
 	}
 	add(9) // [C 1 3 5 9 9]
-	ok, err := rewriteScript.Exec(ctx, c, []string{f.key("u")}, f.rewriteArgs(stale.n, stale.sum, "0", stale.state, stale.floor, stale.visible)).AsInt64()
+	ok, err := rewriteScript.Exec(ctx, c, []string{f.key("u")}, f.rewriteArgs(stale.n, stale.sum, "0", "", stale.state, stale.floor, stale.visible)).AsInt64()
 	if err != nil {
 		t.Fatal(err)
 	}

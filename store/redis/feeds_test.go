@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/rueidis"
@@ -74,6 +75,16 @@ func entries(user string, ns ...int) []app.FeedEntry {
 	return out
 }
 
+// wantUsers checks what a recent-unfollows query returns for of.
+func wantUsers(t *testing.T, recent func(context.Context, string, time.Duration) ([]string, error), of string, want ...string) {
+	t.Helper()
+	got, err := recent(context.Background(), of, time.Minute)
+	must(t, err)
+	if !slices.Equal(got, want) {
+		t.Fatalf("recent unfollows of %s = %v, want %v", of, got, want)
+	}
+}
+
 func TestFeedConformance(t *testing.T) {
 	ctx := context.Background()
 	cases := []struct {
@@ -127,6 +138,32 @@ func TestFeedConformance(t *testing.T) {
 			must(t, f.Remove(ctx, entries(u, 2, 99)))
 		}, ids(3, 1), true},
 		{"absent feed is incomplete and empty", func(t *testing.T, f *redisstore.Feeds, u string) {}, nil, false},
+		{"posts of an author not unfollowed stay", func(t *testing.T, f *redisstore.Feeds, u string) {
+			must(t, f.Fill(ctx, u, ids(1, 2, 3)))
+			must(t, f.RemoveUnfollowed(ctx, app.Follow{Follower: u, Followee: u + "a"}, ids(2)))
+		}, ids(3, 2, 1), true},
+		{"posts of an unfollowed author go", func(t *testing.T, f *redisstore.Feeds, u string) {
+			fl := app.Follow{Follower: u, Followee: u + "a"}
+			must(t, f.Fill(ctx, u, ids(1, 2, 3)))
+			must(t, f.RecordUnfollow(ctx, fl))
+			wantUsers(t, f.RecentUnfollowers, fl.Followee, fl.Follower)
+			wantUsers(t, f.RecentUnfollowees, fl.Follower, fl.Followee)
+			must(t, f.RemoveUnfollowed(ctx, fl, ids(2, 99)))
+		}, ids(3, 1), true},
+		{"a follow again keeps the posts", func(t *testing.T, f *redisstore.Feeds, u string) {
+			fl := app.Follow{Follower: u, Followee: u + "a"}
+			must(t, f.Fill(ctx, u, ids(1, 2, 3)))
+			must(t, f.RecordUnfollow(ctx, fl))
+			must(t, f.ClearUnfollow(ctx, fl))
+			wantUsers(t, f.RecentUnfollowers, fl.Followee)
+			wantUsers(t, f.RecentUnfollowees, fl.Follower)
+			must(t, f.RemoveUnfollowed(ctx, fl, ids(2)))
+		}, ids(3, 2, 1), true},
+		{"an unfollow leaves an absent feed absent", func(t *testing.T, f *redisstore.Feeds, u string) {
+			fl := app.Follow{Follower: u, Followee: u + "a"}
+			must(t, f.RecordUnfollow(ctx, fl))
+			must(t, f.RemoveUnfollowed(ctx, fl, ids(2)))
+		}, nil, false},
 		{"64-bit ids keep their order", func(t *testing.T, f *redisstore.Feeds, u string) {
 			must(t, f.Prepare(ctx, u))
 			must(t, f.Add(ctx, []app.FeedEntry{{User: u, Post: 1 << 62}, {User: u, Post: 1<<62 + 1}, {User: u, Post: 255}}))
@@ -139,7 +176,11 @@ func TestFeedConformance(t *testing.T) {
 			for _, c := range cases {
 				t.Run(c.name, func(t *testing.T) {
 					u := uniqueUser(t)
-					t.Cleanup(func() { client.Do(ctx, client.B().Del().Key(redisstore.Key(u)).Build()) })
+					t.Cleanup(func() {
+						for _, k := range []string{redisstore.Key(u), redisstore.UnfollowedKey(u), redisstore.UnfollowersKey(u + "a")} {
+							client.Do(ctx, client.B().Del().Key(k).Build())
+						}
+					})
 					c.run(t, f, u)
 					got, complete, err := f.Page(ctx, u, 0, 100)
 					must(t, err)

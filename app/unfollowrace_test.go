@@ -1,0 +1,144 @@
+package app_test
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/feedsvc/feedsvc/app"
+)
+
+// racingGraph runs hook once, right after the first Followers or Following
+// call it serves returned: the graph changes after the caller read it.
+type racingGraph struct {
+	app.Graph
+	once sync.Once
+	hook func()
+}
+
+func (g *racingGraph) Followers(ctx context.Context, user, cursor string, limit int) ([]string, string, error) {
+	users, next, err := g.Graph.Followers(ctx, user, cursor, limit)
+	g.once.Do(g.hook)
+	return users, next, err
+}
+
+func (g *racingGraph) Following(ctx context.Context, user, cursor string, limit int) ([]string, string, error) {
+	users, next, err := g.Graph.Following(ctx, user, cursor, limit)
+	g.once.Do(g.hook)
+	return users, next, err
+}
+
+// racingUnfollows runs hook once, right after RecentUnfollowers returned.
+type racingUnfollows struct {
+	app.Unfollows
+	once sync.Once
+	hook func()
+}
+
+func (u *racingUnfollows) RecentUnfollowers(ctx context.Context, author string, within time.Duration) ([]string, error) {
+	users, err := u.Unfollows.RecentUnfollowers(ctx, author, within)
+	u.once.Do(u.hook)
+	return users, err
+}
+
+// changeEdge changes the graph and hands the event to fan-out at once, as
+// an unfollow (or follow) handled while another write is in flight.
+func (w *world) changeEdge(t *testing.T, follower, followee string, follow bool) {
+	t.Helper()
+	ctx := context.Background()
+	ev := app.Event{Type: app.UserUnfollowed, Follow: &app.Follow{Follower: follower, Followee: followee}}
+	var err error
+	if follow {
+		ev.Type = app.UserFollowed
+		_, err = w.store.Follow(ctx, follower, followee)
+	} else {
+		_, err = w.store.Unfollow(ctx, follower, followee)
+	}
+	must(t, err)
+	must(t, w.fanout.Handle(ctx, ev))
+}
+
+// TestUnfollowDuringFanout: a post's fan-out reads the followers, the
+// follower unfollows and that unfollow's fan-out runs, and only then the
+// post is written into the feeds (the posts and follows topics are not
+// ordered together). The post must not stay in the unfollower's feed.
+func TestUnfollowDuringFanout(t *testing.T) {
+	for _, refollow := range []bool{false, true} {
+		name := map[bool]string{false: "unfollow", true: "unfollow then follow again"}[refollow]
+		t.Run(name, func(t *testing.T) {
+			w := newWorld("a", "f", "g")
+			ctx := context.Background()
+			must(t, w.svc.Follow(ctx, "f", "a"))
+			must(t, w.svc.Follow(ctx, "g", "a"))
+			w.read(t, "f")
+			w.read(t, "g")
+			w.bus.Drain(t, w.fanout)
+			p, err := w.svc.CreatePost(ctx, "a", "racing", "")
+			must(t, err)
+			racing := *w.fanout
+			racing.Graph = &racingGraph{Graph: w.store, hook: func() {
+				w.changeEdge(t, "f", "a", false)
+				if refollow {
+					w.changeEdge(t, "f", "a", true)
+				}
+			}}
+			w.bus.Drain(t, &racing)
+			want := []app.ID(nil)
+			if refollow {
+				want = []app.ID{p.ID}
+			}
+			if got := w.feeds.IDs("f"); !slices.Equal(got, want) {
+				t.Errorf("f's stored feed = %v, want %v", got, want)
+			}
+			if got := w.feeds.IDs("g"); !slices.Equal(got, []app.ID{p.ID}) {
+				t.Errorf("g's stored feed = %v, want the post", got)
+			}
+		})
+	}
+}
+
+// TestFollowAgainWhileFanoutTakesBack: fan-out learns that f unfollowed
+// the author, then f follows again (and that follow's fan-out puts the
+// author's posts back) before fan-out takes the post out: the guarded
+// removal leaves the feed as the follow made it.
+func TestFollowAgainWhileFanoutTakesBack(t *testing.T) {
+	w := newWorld("a", "f")
+	ctx := context.Background()
+	must(t, w.svc.Follow(ctx, "f", "a"))
+	w.read(t, "f")
+	w.bus.Drain(t, w.fanout)
+	p, err := w.svc.CreatePost(ctx, "a", "racing", "")
+	must(t, err)
+	racing := *w.fanout
+	racing.Graph = &racingGraph{Graph: w.store, hook: func() { w.changeEdge(t, "f", "a", false) }}
+	racing.Unfollows = &racingUnfollows{Unfollows: w.feeds, hook: func() { w.changeEdge(t, "f", "a", true) }}
+	w.bus.Drain(t, &racing)
+	if got := w.feeds.IDs("f"); !slices.Equal(got, []app.ID{p.ID}) {
+		t.Errorf("f's stored feed = %v, want the post (f follows a again)", got)
+	}
+}
+
+// TestUnfollowDuringRebuild: a feed rebuild reads whom the user follows,
+// the user unfollows one of them and its fan-out runs, and only then the
+// rebuild fills the feed. The unfollowed author's posts must not stay.
+func TestUnfollowDuringRebuild(t *testing.T) {
+	w := newWorld("a", "b", "f")
+	ctx := context.Background()
+	must(t, w.svc.Follow(ctx, "f", "a"))
+	must(t, w.svc.Follow(ctx, "f", "b"))
+	_, err := w.svc.CreatePost(ctx, "a", "unfollowed meanwhile", "")
+	must(t, err)
+	kept, err := w.svc.CreatePost(ctx, "b", "kept", "")
+	must(t, err)
+	w.bus.Drain(t, w.fanout)
+	svc := *w.svc
+	svc.Graph = &racingGraph{Graph: w.store, hook: func() { w.changeEdge(t, "f", "a", false) }}
+	if _, err := svc.ReadFeed(ctx, "f", "", 10); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.feeds.IDs("f"); !slices.Equal(got, []app.ID{kept.ID}) {
+		t.Errorf("f's stored feed after the rebuild = %v, want only %v", got, kept.ID)
+	}
+}
