@@ -37,14 +37,21 @@ func newWorld(users ...string) *world {
 	w.celebs = apptest.NewCelebrities(w.feeds)
 	log := slog.New(slog.DiscardHandler)
 	w.relay = &app.Relay{Outbox: w.store, Publisher: w.bus, Log: log}
-	w.svc = &app.Service{Posts: w.store, Graph: w.store, Feeds: w.feeds, Unfollows: w.feeds, Timelines: w.timelines, Celebrities: w.celebs,
-		Dispatch: flushDispatch{w.relay}, Keys: w.store, IDs: app.NewIDGen(1), FeedCap: 800, Log: log}
+	w.svc = w.replica(1)
 	w.fanout = &app.Fanout{Posts: w.store, Graph: w.store, Feeds: w.feeds, Unfollows: w.feeds, Timelines: w.timelines, Celebrities: w.celebs,
 		FeedCap: 800, PageSize: 2, Log: log}
 	for _, u := range users {
 		_ = w.store.EnsureUser(context.Background(), u)
 	}
 	return w
+}
+
+// replica returns a Service on w's ports, as another api process
+// (node: its ID node) would run it.
+func (w *world) replica(node int) *app.Service {
+	return &app.Service{Posts: w.store, Graph: w.store, Feeds: w.feeds, Unfollows: w.feeds, RebuildLocks: w.feeds,
+		Timelines: w.timelines, Celebrities: w.celebs, Dispatch: flushDispatch{w.relay}, Keys: w.store,
+		IDs: app.NewIDGen(node), FeedCap: 800, Log: slog.New(slog.DiscardHandler)}
 }
 
 // flushDispatch publishes the whole outbox on every dispatch, so the
@@ -405,8 +412,8 @@ func (g *slowGraph) Following(ctx context.Context, user, cursor string, limit in
 }
 
 // TestConcurrentReadsRebuildOnce: readers of one missing feed arriving
-// together share one rebuild (or find it done), and all of them get the
-// rebuilt feed.
+// together, on two api replicas, share one rebuild (or find it done), and
+// all of them get the rebuilt feed.
 func TestConcurrentReadsRebuildOnce(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld("a", "b")
@@ -414,13 +421,16 @@ func TestConcurrentReadsRebuildOnce(t *testing.T) {
 	p, err := w.svc.CreatePost(ctx, "a", "hello", "")
 	must(t, err)
 	g := &slowGraph{Graph: w.store, release: make(chan struct{})}
-	w.svc.Graph = g
+	replicas := []*app.Service{w.svc, w.replica(2)}
+	for _, r := range replicas {
+		r.Graph = g
+	}
 	const readers = 8
 	var wg sync.WaitGroup
 	errs := make(chan error, readers)
-	for range readers {
+	for i := range readers {
 		wg.Go(func() {
-			page, err := w.svc.ReadFeed(ctx, "b", "", 10)
+			page, err := replicas[i%2].ReadFeed(ctx, "b", "", 10)
 			if err == nil && (len(page.Items) != 1 || page.Items[0].ID != p.ID) {
 				err = fmt.Errorf("page %+v, want the one post", page.Items)
 			}

@@ -138,27 +138,64 @@ func visibleIDs(ids []ID, posts []Post) []ID {
 // rebuildTimeout bounds a rebuild that readers share (see rebuildOnce).
 const rebuildTimeout = 30 * time.Second
 
+// rebuildLockTTL bounds how long a rebuild holds its lock: past it, a
+// reader waiting for a process that died mid-rebuild starts its own.
+const rebuildLockTTL = 10 * time.Second
+
+// rebuildPoll is how often a reader waiting for another process's rebuild
+// looks whether the feed is complete.
+const rebuildPoll = 50 * time.Millisecond
+
 // rebuildOnce rebuilds user's feed, or waits for the rebuild already
-// running in this process: a rebuild reads up to maxRebuildFollowing
-// authors' posts, and readers of one feed arriving together (a client's
-// retries, several devices) must not each start one. The rebuild outlives
-// a reader that leaves (its own deadline bounds it); each reader waits no
-// longer than its own context. A reader that comes just after a rebuild
-// finds the feed complete and rebuilds nothing.
+// running in this process or, through RebuildLocks, in another: a rebuild
+// reads up to maxRebuildFollowing authors' posts, and readers of one feed
+// arriving together (a client's retries, several devices, on any api
+// replica) must not each start one. The rebuild outlives a reader that
+// leaves (its own deadline bounds it); each reader waits no longer than
+// its own context. A reader that comes just after a rebuild finds the
+// feed complete and rebuilds nothing.
 func (s *Service) rebuildOnce(ctx context.Context, user string) error {
 	ch := s.rebuilds.DoChan(user, func() (any, error) {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rebuildTimeout)
 		defer cancel()
-		if _, complete, err := s.Feeds.Page(rctx, user, 0, 1); err == nil && complete {
-			return nil, nil
-		}
-		return nil, s.RebuildFeed(rctx, user)
+		return nil, s.rebuildShared(rctx, user)
 	})
 	select {
 	case r := <-ch:
 		return r.Err
 	case <-ctx.Done():
 		return fmt.Errorf("rebuild feed of %s: %w", user, context.Cause(ctx))
+	}
+}
+
+// rebuildShared rebuilds user's feed unless it is complete or another
+// process holds its rebuild lock; then it waits for the feed to be
+// complete, and takes over if the lock goes without it (the other process
+// died or failed). A lock that cannot be taken (Redis failing) stops no
+// reader: it rebuilds.
+func (s *Service) rebuildShared(ctx context.Context, user string) error {
+	poll := time.NewTimer(0)
+	defer poll.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("rebuild feed of %s: %w", user, context.Cause(ctx))
+		case <-poll.C:
+		}
+		if _, complete, err := s.Feeds.Page(ctx, user, 0, 1); err == nil && complete {
+			return nil
+		}
+		if s.RebuildLocks == nil {
+			return s.RebuildFeed(ctx, user)
+		}
+		release, ok, err := s.RebuildLocks.TryLockRebuild(ctx, user, rebuildLockTTL)
+		if ok {
+			defer release(context.WithoutCancel(ctx))
+		}
+		if ok || err != nil {
+			return s.RebuildFeed(ctx, user)
+		}
+		poll.Reset(rebuildPoll)
 	}
 }
 

@@ -88,6 +88,15 @@ type FeedCache interface {
 	Fill(ctx context.Context, user string, ids []ID) error
 }
 
+// RebuildLocks keep one rebuild of a feed at a time across processes:
+// readers of one missing feed on several api replicas wait for one rebuild
+// instead of each reading the store for it.
+type RebuildLocks interface {
+	// TryLockRebuild takes the lock on user's feed rebuild for ttl, unless
+	// another process holds it (false). release frees it if still held.
+	TryLockRebuild(ctx context.Context, user string, ttl time.Duration) (release func(context.Context), ok bool, err error)
+}
+
 // Unfollows remembers recent unfollows next to the feeds, for an hour. It
 // closes the race between an unfollow and a fan-out (or a feed rebuild)
 // that read the graph just before it: the posts and follows topics are not

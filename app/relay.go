@@ -474,9 +474,12 @@ func (r *Relay) runShard(ctx context.Context, w *shardRelay) {
 	}
 }
 
-// relayBackoff grows from 100 ms to 5 s with full jitter.
+// relayBackoff grows from 100 ms to 2 s, jittered down to half. The cap is
+// low because a failed attempt costs little (the broker is down, or the
+// send fails fast) and every second of it after the broker returns delays
+// every view.
 func relayBackoff(fails int) time.Duration {
-	d := min(100*time.Millisecond<<min(fails-1, 6), 5*time.Second)
+	d := min(100*time.Millisecond<<min(fails-1, 5), 2*time.Second)
 	return d/2 + rand.N(d/2+1)
 }
 

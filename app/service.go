@@ -20,6 +20,9 @@ type Service struct {
 	Posts PostStore
 	Graph Graph
 	Feeds FeedCache
+	// RebuildLocks keep one rebuild of a feed at a time across processes
+	// (nil: within this process only).
+	RebuildLocks RebuildLocks
 	// Unfollows closes the race of a rebuild that read the graph just
 	// before an unfollow (see Unfollows).
 	Unfollows Unfollows

@@ -133,7 +133,7 @@ func TestUnfollowDuringRebuild(t *testing.T) {
 	kept, err := w.svc.CreatePost(ctx, "b", "kept", "")
 	must(t, err)
 	w.bus.Drain(t, w.fanout)
-	svc := *w.svc
+	svc := w.replica(1)
 	svc.Graph = &racingGraph{Graph: w.store, hook: func() { w.changeEdge(t, "f", "a", false) }}
 	if _, err := svc.ReadFeed(ctx, "f", "", 10); err != nil {
 		t.Fatal(err)

@@ -196,6 +196,7 @@ func (c *Config) Bind(target *pflag.FlagSet) {
 	fs.IntVar(&c.Kafka.Replication, "kafka-replication", events.DefaultReplication, "replication factor of topics created by migrate")
 	fs.StringVar(&c.Kafka.Topics.Posts, "topic-posts", events.DefaultTopicPosts, "topic of post events")
 	fs.StringVar(&c.Kafka.Topics.Follows, "topic-follows", events.DefaultTopicFollows, "topic of follow events")
+	fs.IntVar(&c.Kafka.ConsumerLanes, "consumer-lanes", events.DefaultLanes, "events of one partition a consumer handles at once, one key's (author's, follower's) in order")
 	fs.StringVar(&c.Kafka.GroupPrefix, "consumer-group-prefix", "", "put before every consumer group name (the role's: fanout, search, ...), so deployments can share a Kafka cluster; the operator commands' --group takes the role's name")
 
 	fs.StringVar(&c.Kafka.SASL.Mechanism, "kafka-sasl-mechanism", "", "SASL mechanism to log in to Kafka: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (empty: no SASL)")
@@ -296,6 +297,7 @@ var flagOf = map[string]string{
 	"Kafka.Topics.Posts":       "topic-posts",
 	"Kafka.Topics.Follows":     "topic-follows",
 	"Kafka.GroupPrefix":        "consumer-group-prefix",
+	"Kafka.ConsumerLanes":      "consumer-lanes",
 	"Kafka.SASL.Mechanism":     "kafka-sasl-mechanism",
 	"Kafka.SASL.User":          "kafka-sasl-user",
 	"Kafka.SASL.PasswordFile":  "kafka-sasl-password-file",

@@ -37,7 +37,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"group", "topic", "partition"}),
 		stuck: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "feedsvc_consumer_stuck",
-			Help: "1 while the partition waits on an event whose handler keeps failing (retried until it succeeds), else 0.",
+			Help: "Events of the partition whose handler keeps failing (each retried until it succeeds; its key's later events wait), else 0.",
 		}, []string{"group", "topic", "partition"}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "feedsvc_consumer_retries_total", Help: "Failed handler attempts that will be retried, by consumer group.",

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"math/rand/v2"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -23,9 +25,17 @@ import (
 // app.ErrInvalid) goes to the topic's dead-letter topic at once and the
 // partition moves on. Any other failure, a handler panic included, is taken
 // for a dependency's: the event is retried with exponential backoff and
-// jitter for as long as it lasts, its offset uncommitted, and the partition
-// waits (events after it are not handled out of order). While it waits,
-// feedsvc_consumer_stuck is 1 for the partition and a log line says why.
+// jitter for as long as it lasts, its offset uncommitted, and the events
+// of its key wait (they are not handled out of order). While it waits,
+// feedsvc_consumer_stuck counts it for the partition and a log line says
+// why.
+//
+// A partition's events are handled on Lanes lanes by key (an author's
+// posts, a follower's follows): one key's events in order on one lane,
+// different keys' side by side, so a partition is not held to one event's
+// round trips at a time (after an outage, its backlog drains that many
+// times faster). Offsets are marked in order, up to the first event not
+// handled yet.
 type Runner struct {
 	Cluster Cluster
 	Group   string
@@ -55,7 +65,20 @@ type Runner struct {
 	// checkpoints are compared with what it was known to hold (default 5s).
 	CheckpointEvery time.Duration
 	StaleCheckEvery time.Duration
+	// Lanes is how many events of one partition are handled at once, each
+	// key on one lane (0: DefaultLanes; 1: one event at a time).
+	Lanes int
 }
+
+// DefaultLanes is Runner.Lanes when unset; maxLanes bounds the setting.
+const (
+	DefaultLanes = 8
+	maxLanes     = 256
+)
+
+// laneDepth is how many events wait on each lane: with a key stuck, the
+// other keys of its partition go on until its lane is full.
+const laneDepth = 32
 
 // Run consumes until ctx is cancelled, then commits what was processed and
 // leaves the group.
@@ -165,19 +188,20 @@ func (h *groupHandler) ConsumeClaim(s sarama.ConsumerGroupSession, claim sarama.
 	if h.cp != nil {
 		ctx = h.cp.ctx // also ends when the store lost writes
 	}
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case msg, ok := <-claim.Messages():
-			if !ok {
-				return nil
-			}
-			if err := h.process(ctx, msg); err != nil {
-				// Only a cancelled session ends here: the offset stays
-				// unmarked and the event is redelivered to the next owner.
-				return nil
-			}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	lanes := h.r.Lanes
+	if lanes <= 0 {
+		lanes = DefaultLanes
+	}
+	var (
+		mu      sync.Mutex
+		pending []*laneItem // in offset order, not marked yet
+	)
+	mark := func() {
+		for len(pending) > 0 && pending[0].done {
+			msg := pending[0].msg
+			pending = pending[1:]
 			if h.cp != nil {
 				h.cp.handled(msg) // marked once checkpointed
 			} else {
@@ -186,6 +210,67 @@ func (h *groupHandler) ConsumeClaim(s sarama.ConsumerGroupSession, claim sarama.
 			h.r.Metrics.observeOffset(h.r.Group, msg.Topic, msg.Partition, msg.Offset, claim.HighWaterMarkOffset())
 		}
 	}
+	queues := make([]chan *laneItem, lanes)
+	var wg sync.WaitGroup
+	for i := range queues {
+		queues[i] = make(chan *laneItem, laneDepth)
+		wg.Go(func() {
+			for it := range queues[i] {
+				if ctx.Err() != nil {
+					continue // the session ended: left unmarked, redelivered
+				}
+				if err := h.process(ctx, it.msg); err != nil {
+					// Only a cancelled session ends here: the offset stays
+					// unmarked and the event is redelivered to the next owner.
+					cancel()
+					continue
+				}
+				mu.Lock()
+				it.done = true
+				mark()
+				mu.Unlock()
+			}
+		})
+	}
+	defer func() {
+		for _, q := range queues {
+			close(q)
+		}
+		wg.Wait()
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case msg, ok := <-claim.Messages():
+			if !ok {
+				return nil
+			}
+			it := &laneItem{msg: msg}
+			mu.Lock()
+			pending = append(pending, it)
+			mu.Unlock()
+			select {
+			case queues[laneOf(msg.Key, lanes)] <- it:
+			case <-ctx.Done():
+				return nil
+			}
+		}
+	}
+}
+
+// laneItem is an event on its way through a lane.
+type laneItem struct {
+	msg  *sarama.ConsumerMessage
+	done bool // handled; guarded by ConsumeClaim's mu
+}
+
+// laneOf places a key on one of n lanes (FNV-1a); events without a key
+// share one lane.
+func laneOf(key []byte, n int) int {
+	h := fnv.New32a()
+	_, _ = h.Write(key)
+	return int(h.Sum32() % uint32(n))
 }
 
 // process handles one message until it succeeds or is dead-lettered; it
@@ -287,7 +372,7 @@ func (s *stuckPartition) failed(ctx context.Context, attempt int, err error) {
 	now := time.Now()
 	if s.since.IsZero() {
 		s.since = now
-		r.Metrics.stuck.WithLabelValues(r.Group, s.msg.Topic, itoa(s.msg.Partition)).Set(1)
+		r.Metrics.stuck.WithLabelValues(r.Group, s.msg.Topic, itoa(s.msg.Partition)).Inc()
 	}
 	every := r.StuckLogEvery
 	if every <= 0 {
@@ -329,7 +414,7 @@ func (s *stuckPartition) recovered(attempt int) {
 // or left to the partition's next owner.
 func (s *stuckPartition) clear() {
 	if !s.since.IsZero() {
-		s.h.r.Metrics.stuck.WithLabelValues(s.h.r.Group, s.msg.Topic, itoa(s.msg.Partition)).Set(0)
+		s.h.r.Metrics.stuck.WithLabelValues(s.h.r.Group, s.msg.Topic, itoa(s.msg.Partition)).Dec()
 	}
 }
 

@@ -34,6 +34,9 @@ type Config struct {
 	// GroupPrefix is put before every consumer group name (the role's),
 	// so that deployments can share a Kafka cluster.
 	GroupPrefix string
+	// ConsumerLanes is how many events of one partition a consumer handles
+	// at once, one key's in order (Runner.Lanes; DefaultLanes when 0).
+	ConsumerLanes int
 	// TLS and SASL secure the connections to the brokers.
 	TLS  setting.TLS
 	SASL SASL
@@ -55,6 +58,9 @@ func (cfg Config) WithDefaults() Config {
 	}
 	if cfg.Replication == 0 {
 		cfg.Replication = DefaultReplication
+	}
+	if cfg.ConsumerLanes == 0 {
+		cfg.ConsumerLanes = DefaultLanes
 	}
 	return cfg
 }
@@ -98,6 +104,9 @@ func (cfg Config) Validate() error {
 	}
 	if cfg.Replication < 1 || cfg.Replication > math.MaxInt16 {
 		errs = append(errs, setting.Errorf("Replication", "%d is out of range 1-%d", cfg.Replication, math.MaxInt16))
+	}
+	if cfg.ConsumerLanes < 1 || cfg.ConsumerLanes > maxLanes {
+		errs = append(errs, setting.Errorf("ConsumerLanes", "%d is out of range 1-%d", cfg.ConsumerLanes, maxLanes))
 	}
 	if err := cfg.TLS.Validate(); err != nil {
 		errs = append(errs, err)

@@ -26,6 +26,7 @@ func Consumer(name string, needs Needs, newHandler func(d *Deps) (app.Handler, e
 			Log:     d.Log.With("role", name),
 			Metrics: d.Events,
 			Healthy: d.Healthy,
+			Lanes:   d.Lanes,
 		}
 		if needs.Redis {
 			// A Redis that loses writes would otherwise be trusted forever:

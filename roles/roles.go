@@ -147,6 +147,8 @@ type Caches struct {
 	Feeds app.FeedCache
 	// Unfollows remembers recent unfollows next to the feeds.
 	Unfollows app.Unfollows
+	// RebuildLocks keep one rebuild of a feed at a time across api processes.
+	RebuildLocks app.RebuildLocks
 	// Timelines and Celebrities serve hybrid fan-out.
 	Timelines   app.FeedCache
 	Celebrities app.Celebrities
@@ -191,7 +193,9 @@ type Deps struct {
 	Kafka       events.Cluster
 	Topics      events.Topics
 	GroupPrefix string
-	Events      *events.Metrics
+	// Lanes is how many events of a partition a consumer handles at once.
+	Lanes  int
+	Events *events.Metrics
 	// HTTP is the process's router; a role with Needs.HTTP adds routes.
 	HTTP *echo.Echo
 	// Verify checks a bearer token and returns its user.
@@ -214,7 +218,7 @@ func buildAPI(d *Deps) (Role, error) {
 		posts = postcache.New(d.Store, d.Settings.PostCacheSize, d.Settings.PostCacheTTL)
 	}
 	svc := &app.Service{
-		Posts: posts, Graph: d.Store, Feeds: d.Caches.Feeds, Unfollows: d.Caches.Unfollows, Timelines: d.Caches.Timelines, Celebrities: d.Caches.Celebrities,
+		Posts: posts, Graph: d.Store, Feeds: d.Caches.Feeds, Unfollows: d.Caches.Unfollows, RebuildLocks: d.Caches.RebuildLocks, Timelines: d.Caches.Timelines, Celebrities: d.Caches.Celebrities,
 		Dispatch: d.Dispatch, DispatchWait: d.Settings.PublishWait, Keys: d.Store, Notes: d.Store, IDs: d.IDs,
 		FeedCap: d.Settings.FeedCap, MaxFollowing: d.Settings.MaxFollowing, Log: d.Log,
 	}

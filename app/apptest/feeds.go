@@ -18,16 +18,38 @@ type Feeds struct {
 	complete map[string]bool
 	// unfollowed holds when each recorded unfollow happened.
 	unfollowed map[app.Follow]time.Time
+	// locks holds when each rebuild lock expires (app.RebuildLocks).
+	locks map[string]time.Time
 }
 
 var (
-	_ app.FeedCache = (*Feeds)(nil)
-	_ app.Unfollows = (*Feeds)(nil)
+	_ app.FeedCache    = (*Feeds)(nil)
+	_ app.Unfollows    = (*Feeds)(nil)
+	_ app.RebuildLocks = (*Feeds)(nil)
 )
 
 // NewFeeds returns an empty Feeds.
 func NewFeeds() *Feeds {
-	return &Feeds{feeds: map[string]map[app.ID]bool{}, complete: map[string]bool{}, unfollowed: map[app.Follow]time.Time{}}
+	return &Feeds{feeds: map[string]map[app.ID]bool{}, complete: map[string]bool{},
+		unfollowed: map[app.Follow]time.Time{}, locks: map[string]time.Time{}}
+}
+
+// TryLockRebuild implements app.RebuildLocks.
+func (f *Feeds) TryLockRebuild(_ context.Context, user string, ttl time.Duration) (func(context.Context), bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if time.Now().Before(f.locks[user]) {
+		return nil, false, nil
+	}
+	until := time.Now().Add(ttl)
+	f.locks[user] = until
+	return func(context.Context) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if f.locks[user] == until {
+			delete(f.locks, user)
+		}
+	}, true, nil
 }
 
 // RecordUnfollow implements app.Unfollows.

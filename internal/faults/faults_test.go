@@ -462,6 +462,7 @@ func runFault(t *testing.T, f fault, row *Row, cfg faultConfig) {
 	checker := &Checker{Sys: sys, Users: users, Viewer: viewer, Tags: tags, Ledger: ledger, Cap: 800, Poison: run.poison}
 	deadline := time.Now().Add(cfg.recovery)
 	var lastErr error
+	lastLog := time.Now()
 	for {
 		passCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 		found, err := checker.Pass(passCtx)
@@ -472,6 +473,21 @@ func runFault(t *testing.T, f fault, row *Row, cfg faultConfig) {
 				row.Recovery = time.Since(healed)
 				break
 			}
+		}
+		// What is still behind, every 15 s: which view recovers last.
+		if time.Since(lastLog) >= 15*time.Second {
+			lastLog = time.Now()
+			switch {
+			case err != nil:
+				t.Logf("%s: %s after the heal: a view could not be read: %v", f.name, time.Since(healed).Round(time.Second), err)
+			default:
+				t.Logf("%s: %s after the heal: lost %d, ghosts %d, duplicates %d; e.g. %s", f.name, time.Since(healed).Round(time.Second),
+					found.Lost, found.Ghosts, found.Dups, strings.Join(found.Details[:min(3, len(found.Details))], "; "))
+			}
+			lagCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
+			lag, err := sys.CLI(lagCtx, "lag")
+			cancel()
+			t.Logf("%s: feedsvc lag: %s %v", f.name, summarizeLag(lag), err)
 		}
 		lastErr = err
 		if time.Now().After(deadline) {
@@ -510,6 +526,36 @@ func runFault(t *testing.T, f fault, row *Row, cfg faultConfig) {
 	default:
 		t.Logf("%s: every view complete %s after the heal", f.name, row.Recovery.Round(100*time.Millisecond))
 	}
+}
+
+// summarizeLag sums `feedsvc lag`'s per-partition lag by consumer group
+// and keeps its outbox line.
+func summarizeLag(out string) string {
+	var groups []string
+	lag := map[string]int{}
+	var rest []string
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		n, err := 0, error(nil)
+		if len(f) == 6 {
+			n, err = strconv.Atoi(f[5])
+		}
+		if len(f) != 6 || err != nil {
+			if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "GROUP") {
+				rest = append(rest, line)
+			}
+			continue
+		}
+		if _, ok := lag[f[0]]; !ok {
+			groups = append(groups, f[0])
+		}
+		lag[f[0]] += n
+	}
+	parts := make([]string, 0, len(groups)+len(rest))
+	for _, g := range groups {
+		parts = append(parts, fmt.Sprintf("%s %d", g, lag[g]))
+	}
+	return strings.Join(append(parts, rest...), ", ")
 }
 
 func mapValues[K comparable, V any](m map[K]V) []V {

@@ -134,13 +134,14 @@ func (b *Backends) openRedis(ctx context.Context, cfg *configs.Config, log *slog
 	f := cfg.Feeds
 	feeds := redisstore.NewFeeds(client, f.Cap, f.InactiveAfter)
 	b.Caches = roles.Caches{
-		Feeds:       feeds,
-		Unfollows:   feeds,
-		Timelines:   redisstore.NewTimelines(client, f.Cap, f.InactiveAfter),
-		Celebrities: redisstore.NewCelebrities(client, f.InactiveAfter),
-		Analytics:   redisstore.NewAnalytics(client),
-		Search:      redisstore.NewSearch(client, cfg.Search.TermCap),
-		Limiter:     redisstore.NewRateLimiter(client),
+		Feeds:        feeds,
+		Unfollows:    feeds,
+		RebuildLocks: feeds,
+		Timelines:    redisstore.NewTimelines(client, f.Cap, f.InactiveAfter),
+		Celebrities:  redisstore.NewCelebrities(client, f.InactiveAfter),
+		Analytics:    redisstore.NewAnalytics(client),
+		Search:       redisstore.NewSearch(client, cfg.Search.TermCap),
+		Limiter:      redisstore.NewRateLimiter(client),
 	}
 	b.checks["redis"] = feeds.Ping
 	if !cfg.EmbeddedRedis() {
@@ -305,6 +306,7 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, b *Backends
 		Kafka:       b.Kafka,
 		Topics:      Topics(cfg),
 		GroupPrefix: cfg.Kafka.GroupPrefix,
+		Lanes:       cfg.Kafka.ConsumerLanes,
 		HTTP:        router,
 		Healthy:     b.Ready,
 	}

@@ -186,10 +186,19 @@ func (s *Store) alignFollowers(ctx context.Context, follower, followee string, p
 	return s.writeFollowers(ctx, follower, followee, present)
 }
 
+// writeFollowers puts follower's row in followee's followers, or takes it
+// out. A bucket's hint is written before its first row, so a reader that
+// finds a row found its hint first; hints are never taken out (an emptied
+// bucket costs Followers one empty read).
 func (s *Store) writeFollowers(ctx context.Context, follower, followee string, present bool) error {
 	bucket := followerBucket(follower)
 	q := s.session.Query(`INSERT INTO followers (followee, bucket, follower) VALUES (?, ?, ?)`, followee, bucket, follower)
-	if !present {
+	if present {
+		err := s.session.Query(`INSERT INTO follower_buckets (followee, bucket) VALUES (?, ?)`, followee, bucket).WithContext(ctx).Exec()
+		if err != nil {
+			return failf("cassandra: follow %s -> %s: followers index: %w", follower, followee, err)
+		}
+	} else {
 		q = s.session.Query(`DELETE FROM followers WHERE followee = ? AND bucket = ? AND follower = ?`, followee, bucket, follower)
 	}
 	if err := q.WithContext(ctx).Exec(); err != nil {
@@ -253,11 +262,12 @@ const maxBucketReads = 32
 // followerBuckets-1), each bucket in name order. The cursor is
 // "bucket:lastFollower"; callers must treat it as opaque.
 //
-// Reading the buckets one after another would cost followerBuckets round
-// trips for every user with few followers, so buckets are read in concurrent
-// windows sized by the density seen so far (see bucketWindow), and the
-// results are taken in bucket order exactly as a sequential walk would take
-// them.
+// Only the buckets follower_buckets names are read: a user with a few
+// followers costs a few reads, not followerBuckets (fan-out pays this for
+// every post). Reading those one after another would still cost a round
+// trip each, so they are read in concurrent windows sized by the density
+// seen so far (see bucketWindow), and the results are taken in bucket
+// order exactly as a sequential walk would take them.
 func (s *Store) Followers(ctx context.Context, user, cursor string, limit int) (_ []string, _ string, err error) {
 	ctx, end := s.bound(ctx)
 	defer func() { err = end(err) }()
@@ -273,25 +283,32 @@ func (s *Store) Followers(ctx context.Context, user, cursor string, limit int) (
 		}
 		bucket, after = n, name
 	}
+	buckets, err := s.followerBucketsFrom(ctx, user, bucket)
+	if err != nil {
+		return nil, "", err
+	}
+	if len(buckets) == 0 || buckets[0] != bucket {
+		after = "" // the cursor's bucket is not hinted: the next hinted one is read from its start
+	}
 	users := make([]string, 0, min(limit, 1024))
 	last := "" // cursor after the last user in users
 	// The buckets read from their start and the rows they held: the
 	// density estimate. The cursor's bucket, read from a name on, is not
 	// one of them.
 	seenBuckets, seenRows := 0, 0
-	for bucket < followerBuckets {
+	for len(buckets) > 0 {
 		// One row more than the page still needs: it tells whether the
 		// page ends inside a bucket and, once the page is full, whether
 		// another page follows, so the last page ends with an empty
 		// cursor instead of a further, empty page.
 		need := limit - len(users) + 1
-		n := bucketWindow(need, seenRows, seenBuckets, followerBuckets-bucket)
-		window, err := s.readFollowerBuckets(ctx, user, bucket, n, after, need)
+		n := bucketWindow(need, seenRows, seenBuckets, len(buckets))
+		window, err := s.readFollowerBuckets(ctx, user, buckets[:n], after, need)
 		if err != nil {
 			return nil, "", err
 		}
 		for i, got := range window {
-			b, want := bucket+i, limit-len(users)
+			b, want := buckets[i], limit-len(users)
 			switch {
 			case want == 0: // page full: any row means a next page exists
 				if len(got) > 0 {
@@ -310,15 +327,37 @@ func (s *Store) Followers(ctx context.Context, user, cursor string, limit int) (
 				seenRows += len(got)
 			}
 		}
-		bucket, after = bucket+n, ""
+		buckets, after = buckets[n:], ""
 	}
 	return users, "", nil
+}
+
+// followerBucketsFrom returns the buckets of user's followers from first on
+// that follower_buckets names, in order.
+func (s *Store) followerBucketsFrom(ctx context.Context, user string, first int) ([]int, error) {
+	iter := s.session.Query(`SELECT bucket FROM follower_buckets WHERE followee = ? AND bucket >= ?`, user, first).WithContext(ctx).Iter()
+	var (
+		buckets []int
+		b       int
+	)
+	for iter.Scan(&b) {
+		buckets = append(buckets, b)
+	}
+	if err := iter.Close(); err != nil {
+		return nil, failf("cassandra: followers of %s: buckets: %w", user, err)
+	}
+	return buckets, nil
 }
 
 // followerCursor is the Followers cursor after follower in bucket.
 func followerCursor(bucket int, follower string) string {
 	return strconv.Itoa(bucket) + ":" + follower
 }
+
+// smallBucketSet is how many hinted buckets are read at once before any
+// density is known: at worst (dense buckets) it reads that many times a
+// page, once per walk.
+const smallBucketSet = 8
 
 // bucketWindow returns how many of the remaining buckets to read at once,
 // when the page needs need more rows and the buckets fully read so far held
@@ -328,6 +367,10 @@ func followerCursor(bucket int, follower string) string {
 // to need rows, so dense buckets are read one or two at a time.
 func bucketWindow(need, rows, buckets, remaining int) int {
 	switch {
+	case buckets == 0 && remaining <= smallBucketSet:
+		// Nothing known, but few buckets hold followers: a user with few
+		// followers (fan-out's common case) is read in one round trip.
+		return remaining
 	case buckets == 0:
 		// Nothing known: a single bucket, which may hold the whole page.
 		return 1
@@ -341,20 +384,20 @@ func bucketWindow(need, rows, buckets, remaining int) int {
 	return min(max(n, 1), remaining)
 }
 
-// readFollowerBuckets reads up to limit followers from each of the n buckets
-// from first on, concurrently, and returns them in bucket order. after
-// applies to the first bucket only.
-func (s *Store) readFollowerBuckets(ctx context.Context, user string, first, n int, after string, limit int) ([][]string, error) {
-	window := make([][]string, n)
+// readFollowerBuckets reads up to limit followers from each of buckets,
+// concurrently, and returns them in that order. after applies to the first
+// bucket only.
+func (s *Store) readFollowerBuckets(ctx context.Context, user string, buckets []int, after string, limit int) ([][]string, error) {
+	window := make([][]string, len(buckets))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(maxBucketReads)
-	for i := range n {
+	for i, b := range buckets {
 		from := ""
 		if i == 0 {
 			from = after
 		}
 		g.Go(func() error {
-			got, err := s.readFollowerBucket(gctx, user, first+i, from, limit)
+			got, err := s.readFollowerBucket(gctx, user, b, from, limit)
 			window[i] = got
 			return err
 		})

@@ -82,16 +82,15 @@ func openGraphStore(tb testing.TB) (*Store, *followerReads) {
 }
 
 // addFollowers writes the followers rows of followee directly (no follows
-// rows, no LWTs): Followers reads only that table, and plain inserts make
-// large fixtures quick.
+// rows, no LWTs): Followers reads only that table and the bucket hints,
+// and plain writes make large fixtures quick.
 func addFollowers(tb testing.TB, s *Store, followee string, followers []string) {
 	tb.Helper()
 	g, ctx := errgroup.WithContext(context.Background())
 	g.SetLimit(64)
 	for _, f := range followers {
 		g.Go(func() error {
-			return s.session.Query(`INSERT INTO followers (followee, bucket, follower) VALUES (?, ?, ?)`,
-				followee, followerBucket(f), f).WithContext(ctx).Exec()
+			return s.writeFollowers(ctx, f, followee, true)
 		})
 	}
 	if err := g.Wait(); err != nil {

@@ -2,12 +2,14 @@ package cassandra
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
 	"time"
 
 	"github.com/gocql/gocql"
+	"golang.org/x/sync/errgroup"
 )
 
 // migration is one schema version. Statements use {ks} for the keyspace and
@@ -18,6 +20,8 @@ type migration struct {
 	version int
 	name    string
 	stmts   []string
+	// backfill, if set, runs after stmts; like them it must be idempotent.
+	backfill func(ctx context.Context, session *gocql.Session, ks string) error
 }
 
 // migrations is the schema history, oldest first. Append new versions; never
@@ -204,6 +208,45 @@ var migrations = []migration{
 			`ALTER TABLE {ks}.follows ADD edge_id bigint`,
 		},
 	},
+	{
+		version: 7,
+		name:    "follower bucket hints",
+		stmts: []string{
+			// Which of a user's followerBuckets partitions hold followers,
+			// so Followers reads those only: fan-out reads the followers
+			// of every post's author, and a user with a few followers
+			// cost 64 reads. Written before a bucket's first row.
+			`CREATE TABLE IF NOT EXISTS {ks}.follower_buckets (
+				followee text,
+				bucket int,
+				PRIMARY KEY ((followee), bucket)
+			)`,
+		},
+		backfill: backfillFollowerBuckets,
+	},
+}
+
+// backfillFollowerBuckets writes the hint of every followers partition that
+// exists (a scan of the partition keys).
+func backfillFollowerBuckets(ctx context.Context, session *gocql.Session, ks string) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(32)
+	iter := session.Query(`SELECT DISTINCT followee, bucket FROM ` + ks + `.followers`).WithContext(gctx).PageSize(1000).Iter()
+	var (
+		followee string
+		bucket   int
+	)
+	for iter.Scan(&followee, &bucket) {
+		f, b := followee, bucket
+		g.Go(func() error {
+			return session.Query(`INSERT INTO `+ks+`.follower_buckets (followee, bucket) VALUES (?, ?)`, f, b).WithContext(gctx).Exec()
+		})
+	}
+	scanErr := iter.Close()
+	if err := errors.Join(g.Wait(), scanErr); err != nil {
+		return fmt.Errorf("cassandra: migrate: backfill follower_buckets: %w", err)
+	}
+	return nil
 }
 
 // columnExists reports whether err says an ALTER TABLE ... ADD found its
@@ -270,6 +313,11 @@ func Migrate(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 		for _, stmt := range m.stmts {
 			if err := ddl(stmt); err != nil {
+				return fmt.Errorf("%w (migration %d %s)", err, m.version, m.name)
+			}
+		}
+		if m.backfill != nil {
+			if err := m.backfill(ctx, session, ks); err != nil {
 				return fmt.Errorf("%w (migration %d %s)", err, m.version, m.name)
 			}
 		}

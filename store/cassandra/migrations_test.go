@@ -123,6 +123,33 @@ func TestMigrate(t *testing.T) {
 	checkSchema("rerun of an unrecorded version")
 }
 
+// TestBackfillFollowerBuckets: followers written before the bucket hints
+// existed (rows without a hint) are found by Followers once migration 7's
+// backfill has run.
+func TestBackfillFollowerBuckets(t *testing.T) {
+	s, _ := openGraphStore(t)
+	ctx := context.Background()
+	followers := fansIn(2, 3, 40)
+	for _, f := range followers { // as a release before the hints wrote them
+		if err := s.session.Query(`INSERT INTO followers (followee, bucket, follower) VALUES (?, ?, ?)`,
+			"old-star", followerBucket(f), f).WithContext(ctx).Exec(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, _, err := s.Followers(ctx, "old-star", "", 100)
+	if err != nil || len(got) != 0 {
+		t.Fatalf("before the backfill: %v, %v; want none (no hints)", got, err)
+	}
+	ks := s.session.Query(`SELECT bucket FROM follower_buckets`).Keyspace() // the session's
+	if err := backfillFollowerBuckets(ctx, s.session, ks); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err = s.Followers(ctx, "old-star", "", 100)
+	if want := wantFollowerOrder(followers); err != nil || !slices.Equal(got, want) {
+		t.Fatalf("after the backfill: %v, %v; want %v", got, err, want)
+	}
+}
+
 func scanStrings(t *testing.T, q *gocql.Query) []string {
 	t.Helper()
 	var out []string
