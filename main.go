@@ -11,15 +11,13 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/feedsvc/feedsvc/internal/buildinfo"
 	"github.com/feedsvc/feedsvc/internal/cli"
 	"github.com/feedsvc/feedsvc/roles"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
-
 func main() {
-	err := cli.NewRoot(roles.Table, version).Execute()
+	err := cli.NewRoot(roles.Table, buildinfo.Read()).Execute()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "feedsvc:", err)
 	}

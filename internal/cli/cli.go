@@ -19,6 +19,7 @@ import (
 
 	"github.com/feedsvc/feedsvc/app"
 	"github.com/feedsvc/feedsvc/configs"
+	"github.com/feedsvc/feedsvc/internal/buildinfo"
 	"github.com/feedsvc/feedsvc/internal/server"
 	"github.com/feedsvc/feedsvc/roles"
 	redisstore "github.com/feedsvc/feedsvc/store/redis"
@@ -50,15 +51,17 @@ func ExitCode(err error) int {
 
 // NewRoot returns the feedsvc command; table is the role table serve, bench
 // and the help text read role names from.
-func NewRoot(table roles.Rows, version string) *cobra.Command {
+func NewRoot(table roles.Rows, build buildinfo.Info) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "feedsvc",
 		Short:         "feedsvc is a social-feed backend: posts, follows and home feeds",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       build.Version,
 	}
+	root.SetVersionTemplate(build.String())
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(serveCmd(table), tokenCmd(), migrateCmd(), feedCmd(), moderationCmd(), versionCmd(version),
+	root.AddCommand(serveCmd(table), tokenCmd(), migrateCmd(), feedCmd(), moderationCmd(), versionCmd(build),
 		replayCmd(), lagCmd(), dlqCmd(), benchCmd(table))
 	// Wrong arguments, like an unknown command, are usage errors (exit 2).
 	root.Args = func(_ *cobra.Command, args []string) error {
@@ -293,11 +296,11 @@ func printDecisions(out io.Writer, ds []app.Decision, next string) error {
 	return w.Flush()
 }
 
-func versionCmd(version string) *cobra.Command {
+func versionCmd(build buildinfo.Info) *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
-		Short: "Print the version",
+		Short: "Print the version, commit, build time and Go version",
 		Args:  cobra.NoArgs,
-		Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprintln(cmd.OutOrStdout(), "feedsvc", version) },
+		Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprint(cmd.OutOrStdout(), build.String()) },
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/feedsvc/feedsvc/configs"
+	"github.com/feedsvc/feedsvc/internal/buildinfo"
 	"github.com/feedsvc/feedsvc/roles"
 )
 
@@ -36,7 +37,7 @@ func execute(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	root := NewRoot(roles.Table, "test")
+	root := NewRoot(roles.Table, buildinfo.Info{Version: "test", Commit: "abc123", Go: "go1.x"})
 	var out bytes.Buffer
 	root.SetOut(&out)
 	root.SetErr(&out)
@@ -101,9 +102,11 @@ func TestBadSettingsAreUsageErrors(t *testing.T) {
 func TestVersionNeedsNoConfig(t *testing.T) {
 	clearEnv(t)
 	t.Setenv("FEEDSVC_FEED_CAP", "abc")
-	out, err := execute(t, "version")
-	if err != nil || !strings.Contains(out, "feedsvc test") {
-		t.Fatalf("version: %q, %v", out, err)
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		out, err := execute(t, args...)
+		if err != nil || !strings.HasPrefix(out, "feedsvc test\n") || !strings.Contains(out, "commit:  abc123\n") || !strings.Contains(out, "go:      go1.x\n") {
+			t.Fatalf("%v: %q, %v", args, out, err)
+		}
 	}
 }
 

@@ -56,7 +56,7 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binary = filepath.Join(dir, "feedsvc")
-	build := exec.Command("go", "build", "-race", "-ldflags", "-X main.version="+testVersion, "-o", binary, "github.com/feedsvc/feedsvc")
+	build := exec.Command("go", "build", "-race", "-ldflags", "-X github.com/feedsvc/feedsvc/internal/buildinfo.Version="+testVersion, "-o", binary, "github.com/feedsvc/feedsvc")
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build feedsvc:", err)

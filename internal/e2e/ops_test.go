@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"maps"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -16,10 +17,16 @@ import (
 	"github.com/feedsvc/feedsvc/internal/testenv"
 )
 
-// TestVersion: the version stamped at build time (-X main.version).
+// TestVersion: the version stamped at build time (-X .../buildinfo.Version),
+// the commit go build recorded from this checkout, and the Go version.
 func TestVersion(t *testing.T) {
-	if got, want := run(t, "version"), "feedsvc "+testVersion+"\n"; got != want {
-		t.Fatalf("feedsvc version printed %q, want %q", got, want)
+	got := run(t, "version")
+	lines := strings.Split(strings.TrimSuffix(got, "\n"), "\n")
+	if len(lines) != 4 || lines[0] != "feedsvc "+testVersion || !strings.HasPrefix(lines[3], "go:      "+runtime.Version()) {
+		t.Fatalf("feedsvc version printed %q", got)
+	}
+	if commit := strings.TrimPrefix(lines[1], "commit:  "); len(strings.Fields(commit)[0]) != 40 {
+		t.Fatalf("feedsvc version printed commit %q, want the checkout's (go build stamps it)", commit)
 	}
 }
 

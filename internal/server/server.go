@@ -23,6 +23,7 @@ import (
 	"github.com/feedsvc/feedsvc/app"
 	"github.com/feedsvc/feedsvc/configs"
 	"github.com/feedsvc/feedsvc/events"
+	"github.com/feedsvc/feedsvc/internal/buildinfo"
 	"github.com/feedsvc/feedsvc/roles"
 	"github.com/feedsvc/feedsvc/roles/api"
 	"github.com/feedsvc/feedsvc/roles/httpserver"
@@ -275,7 +276,8 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, b *Backends
 	}
 	defer func() { ids.stop(err) }() // after the lifecycle: no request takes an ID any more
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		buildinfo.Read().Collector())
 	relay, err := startRelay(ctx, cfg, log, b, rows.Needs(), reg)
 	if err != nil {
 		return err

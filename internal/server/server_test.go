@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -208,6 +209,15 @@ func TestAdminListener(t *testing.T) {
 			}
 			if code := get(public, "/healthz"); code != http.StatusOK {
 				t.Errorf("public /healthz: %d", code)
+			}
+			resp, err := http.Get("http://" + operator.Addr().String() + "/metrics")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if want := `feedsvc_build_info{commit=`; !strings.Contains(string(body), want) {
+				t.Errorf("/metrics has no %s...} line", want)
 			}
 		})
 	}
