@@ -50,13 +50,18 @@ var binary string
 // checked against a known value.
 const testVersion = "e2e-test"
 
+// testCommit is stamped as the build's commit, as the Dockerfile stamps its
+// COMMIT build argument.
+const testCommit = "0123456789abcdef0123456789abcdef01234567"
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "feedsvc-e2e")
 	if err != nil {
 		panic(err)
 	}
 	binary = filepath.Join(dir, "feedsvc")
-	build := exec.Command("go", "build", "-race", "-ldflags", "-X github.com/feedsvc/feedsvc/internal/buildinfo.Version="+testVersion, "-o", binary, "github.com/feedsvc/feedsvc")
+	build := exec.Command("go", "build", "-race", "-ldflags", "-X github.com/feedsvc/feedsvc/internal/buildinfo.Version="+testVersion+
+		" -X github.com/feedsvc/feedsvc/internal/buildinfo.Commit="+testCommit, "-o", binary, "github.com/feedsvc/feedsvc")
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build feedsvc:", err)
