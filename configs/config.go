@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -64,6 +65,8 @@ type ServerConfig struct {
 	// in detail); empty: those are served on HTTPAddr.
 	AdminAddr string
 	LogLevel  string
+	// LogFormat is json, text, or auto: text on a terminal, else JSON.
+	LogFormat string
 	Pprof     bool
 	// ShutdownDrain is how long /readyz answers 503 before roles stop;
 	// ShutdownTimeout how long they may then take.
@@ -175,6 +178,7 @@ func (c *Config) Bind(target *pflag.FlagSet) {
 	fs.StringVar(&c.Server.HTTPAddr, "http-addr", "127.0.0.1:8080", "HTTP listen address of the API, /healthz and /readyz")
 	fs.StringVar(&c.Server.AdminAddr, "admin-addr", "127.0.0.1:9090", "listen address of the operator's HTTP: /metrics, /debug/pprof (with --pprof), /readyz with the cause of a failure (empty: on --http-addr, which then must not face the internet)")
 	fs.StringVar(&c.Server.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&c.Server.LogFormat, "log-format", "auto", "log format: json, text, or auto (text when stderr is a terminal, else JSON)")
 	fs.BoolVar(&c.Server.Pprof, "pprof", false, "serve Go's profiler under /debug/pprof/ on the admin address")
 	fs.DurationVar(&c.Server.ShutdownDrain, "shutdown-drain", 5*time.Second, "on SIGTERM, how long /readyz answers 503 while HTTP still serves, before roles stop")
 	fs.DurationVar(&c.Server.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "after the drain, how long roles and HTTP may take to stop before the process exits non-zero")
@@ -276,6 +280,7 @@ var flagOf = map[string]string{
 	"Server.HTTPAddr":          "http-addr",
 	"Server.AdminAddr":         "admin-addr",
 	"Server.LogLevel":          "log-level",
+	"Server.LogFormat":         "log-format",
 	"Server.Pprof":             "pprof",
 	"Server.ShutdownDrain":     "shutdown-drain",
 	"Server.ShutdownTimeout":   "shutdown-timeout",
@@ -436,6 +441,9 @@ func (s ServerConfig) Validate() error {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(s.LogLevel)); err != nil {
 		errs = append(errs, setting.Errorf("LogLevel", "%q is not debug, info, warn or error", s.LogLevel))
+	}
+	if !slices.Contains([]string{"auto", "json", "text"}, s.LogFormat) {
+		errs = append(errs, setting.Errorf("LogFormat", "%q is not json, text or auto", s.LogFormat))
 	}
 	if s.ShutdownDrain < 0 {
 		errs = append(errs, setting.Errorf("ShutdownDrain", "%s is negative", s.ShutdownDrain))

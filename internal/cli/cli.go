@@ -15,6 +15,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
 
 	"github.com/feedsvc/feedsvc/app"
@@ -119,7 +120,7 @@ func withConfig(cmd *cobra.Command, run func(ctx context.Context, cfg *configs.C
 		if err := cfg.Load(cmd.Flags()); err != nil {
 			return usageError{fmt.Errorf("bad settings:\n%w", err)}
 		}
-		log, err := newLogger(cfg.Server.LogLevel)
+		log, err := newLogger(os.Stderr, cfg.Server.LogLevel, cfg.Server.LogFormat)
 		if err != nil {
 			return usageError{err}
 		}
@@ -128,12 +129,18 @@ func withConfig(cmd *cobra.Command, run func(ctx context.Context, cfg *configs.C
 	return cmd
 }
 
-func newLogger(level string) (*slog.Logger, error) {
+// newLogger logs to w at level, in format (json, text, or auto: text when
+// w is a terminal, where a person reads it, else JSON for a collector).
+func newLogger(w *os.File, level, format string) (*slog.Logger, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("log-level %q: %w", level, err)
 	}
-	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+	opts := &slog.HandlerOptions{Level: l}
+	if format == "text" || format == "auto" && isatty.IsTerminal(w.Fd()) {
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	}
+	return slog.New(slog.NewJSONHandler(w, opts)), nil
 }
 
 func serveCmd(table roles.Rows) *cobra.Command {

@@ -148,3 +148,24 @@ func TestCommandFlagsNotFromEnvironment(t *testing.T) {
 		t.Fatalf("execute in the file: exit %d, %v", code, err)
 	}
 }
+
+// TestLogFormat: auto is JSON when stderr is not a terminal (a file, a
+// collector's pipe); text and json are what they say.
+func TestLogFormat(t *testing.T) {
+	for format, wantJSON := range map[string]bool{"auto": true, "json": true, "text": false} {
+		f, err := os.CreateTemp(t.TempDir(), "log")
+		if err != nil {
+			t.Fatal(err)
+		}
+		log, err := newLogger(f, "info", format)
+		if err != nil {
+			t.Fatal(err)
+		}
+		log.Info("hello", "n", 1)
+		f.Close()
+		out, _ := os.ReadFile(f.Name())
+		if isJSON := strings.HasPrefix(string(out), `{"time":`); isJSON != wantJSON || !strings.Contains(string(out), "hello") {
+			t.Errorf("--log-format %s wrote %q", format, out)
+		}
+	}
+}

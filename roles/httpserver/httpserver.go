@@ -104,6 +104,7 @@ func New(log *slog.Logger, reg *prometheus.Registry, ready func(context.Context)
 		e.IPExtractor = echo.ExtractIPFromXFFHeader(trust...)
 	}
 	e.HTTPErrorHandler = errorHandler(log)
+	e.Use(requestID, accessLog(log))
 	e.Use(metrics(reg))
 	e.Use(recoverPanics(log, reg))
 	e.Use(middleware.ContextTimeoutWithConfig(middleware.ContextTimeoutConfig{
@@ -197,7 +198,7 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 		}
 		req := c.Request()
 		if errors.Is(err, context.Canceled) && errors.Is(req.Context().Err(), context.Canceled) {
-			log.Debug("client went away", "method", req.Method, "path", c.Path(), "err", err)
+			log.Debug("client went away", "method", req.Method, "path", c.Path(), "request_id", requestIDOf(c), "err", err)
 			c.Response().WriteHeader(StatusClientClosedRequest)
 			return
 		}
@@ -205,10 +206,10 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 		switch {
 		case status == http.StatusServiceUnavailable && detail == "":
 			detail = "a service this request needs is unavailable or too slow; retry later"
-			log.Warn("request failed: dependency unavailable", "method", req.Method, "path", c.Path(), "err", err)
+			log.Warn("request failed: dependency unavailable", "method", req.Method, "path", c.Path(), "request_id", requestIDOf(c), "err", err)
 		case status == http.StatusInternalServerError && detail == "":
 			detail = "internal error"
-			log.Error("request failed", "method", req.Method, "path", c.Path(), "err", err)
+			log.Error("request failed", "method", req.Method, "path", c.Path(), "request_id", requestIDOf(c), "err", err)
 		}
 		if status == http.StatusServiceUnavailable {
 			c.Response().Header().Set("Retry-After", strconv.Itoa(int(RetryAfter/time.Second)))
@@ -263,7 +264,7 @@ func recoverPanics(log *slog.Logger, reg prometheus.Registerer) echo.MiddlewareF
 		DisableErrorHandler: true,
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
 			panics.Inc()
-			log.Error("handler panic", "method", c.Request().Method, "path", c.Path(), "panic", err, "stack", string(stack))
+			log.Error("handler panic", "method", c.Request().Method, "path", c.Path(), "request_id", requestIDOf(c), "panic", err, "stack", string(stack))
 			return fmt.Errorf("handler panic: %w", err)
 		},
 	})

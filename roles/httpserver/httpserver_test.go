@@ -274,3 +274,55 @@ func TestReadinessDetailOnlyForOperators(t *testing.T) {
 		}
 	}
 }
+
+// TestAccessLog: one line per request with its method, route, status,
+// duration and request ID; the ID is echoed in X-Request-ID, taken from the
+// request when it is a sane one and made up otherwise; probes log at debug
+// level only.
+func TestAccessLog(t *testing.T) {
+	var logs bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&logs, nil)) // info: probes stay out
+	e := httpserver.New(log, prometheus.NewRegistry(), func(context.Context) error { return nil })
+	e.GET("/v1/posts/:id", func(c echo.Context) error { return c.String(http.StatusTeapot, "tea") })
+	for _, c := range []struct {
+		name, sent string
+		keep       bool
+	}{
+		{"no ID", "", false},
+		{"a proxy's ID", "req-42.abc", true},
+		{"too long", strings.Repeat("x", 129), false},
+		{"not printable", "a\nb", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			logs.Reset()
+			req := httptest.NewRequest(http.MethodGet, "/v1/posts/7", nil)
+			if c.sent != "" {
+				req.Header.Set(echo.HeaderXRequestID, c.sent)
+			}
+			rec := httptest.NewRecorder()
+			e.ServeHTTP(rec, req)
+			id := rec.Header().Get(echo.HeaderXRequestID)
+			if (id == c.sent) != c.keep || id == "" {
+				t.Fatalf("X-Request-ID %q for %q sent, keep %v", id, c.sent, c.keep)
+			}
+			var line struct {
+				Msg, Method, Route, Path string
+				Status                   int
+				Duration                 int64
+				RequestID                string `json:"request_id"`
+			}
+			if err := json.Unmarshal(logs.Bytes(), &line); err != nil {
+				t.Fatalf("not one JSON line: %q: %v", logs.String(), err)
+			}
+			if line.Msg != "request" || line.Method != "GET" || line.Route != "/v1/posts/:id" || line.Path != "/v1/posts/7" ||
+				line.Status != http.StatusTeapot || line.Duration <= 0 || line.RequestID != id {
+				t.Fatalf("access log %+v (X-Request-ID %q)", line, id)
+			}
+		})
+	}
+	logs.Reset()
+	e.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/healthz", nil))
+	if logs.Len() != 0 {
+		t.Fatalf("a probe logged at info: %q", logs.String())
+	}
+}
