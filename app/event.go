@@ -21,6 +21,12 @@ type Event struct {
 	Post *Post `json:",omitempty"`
 	// Follow is set for user.followed / user.unfollowed.
 	Follow *Follow `json:",omitempty"`
+	// TraceParent and TraceState are the W3C trace context of the request
+	// that caused the event (empty: none), kept with it in the outbox and
+	// sent as the CloudEvents distributed-tracing extension, so that the
+	// consumers' spans join that request's trace (see WithTrace).
+	TraceParent string `json:",omitempty"`
+	TraceState  string `json:",omitempty"`
 }
 
 // Follow is a follower -> followee edge.

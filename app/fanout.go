@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Fanout keeps home feeds up to date from events: it writes each new post ID
@@ -266,6 +269,7 @@ func (f *Fanout) toFollowers(ctx context.Context, p *Post, apply func(context.Co
 	if stopAbove > 0 {
 		max = stopAbove + 1
 	}
+	ctx, end := startSpan(ctx, "fanout.feeds", attribute.String("post.author", p.Author), attribute.Int64("post.id", int64(p.ID)))
 	err := forEachPage(ctx, func(cursor string) ([]string, string, error) {
 		return f.Graph.Followers(ctx, p.Author, cursor, f.pageSize())
 	}, max, func(followers []string) error {
@@ -276,6 +280,8 @@ func (f *Fanout) toFollowers(ctx context.Context, p *Post, apply func(context.Co
 		}
 		return apply(ctx, entries)
 	})
+	trace.SpanFromContext(ctx).SetAttributes(attribute.Int("fanout.followers", seen))
+	end(err)
 	if err != nil {
 		return seen, fmt.Errorf("fan out post %s of %s: %w", p.ID, p.Author, err)
 	}

@@ -90,8 +90,11 @@ func (s *Service) CreatePost(ctx context.Context, author, text, key string) (Pos
 			return Post{}, fmt.Errorf("new post: %w", err)
 		}
 	}
-	rec := NewOutboxRecord(recID, s.event(PostCreated, p.ID, &p, nil))
-	if err := s.Posts.SavePost(ctx, p, rec); err != nil {
+	rec := NewOutboxRecord(recID, s.event(ctx, PostCreated, p.ID, &p, nil))
+	sctx, end := startSpan(ctx, "store.save_post")
+	err = s.Posts.SavePost(sctx, p, rec)
+	end(err)
+	if err != nil {
 		return Post{}, fmt.Errorf("save post: %w", err)
 	}
 	s.dispatch(ctx, rec)
@@ -202,8 +205,11 @@ func (s *Service) DeletePost(ctx context.Context, caller string, id ID) error {
 		return fmt.Errorf("delete post: %w", err)
 	}
 	del := Post{ID: p.ID, Author: p.Author}
-	rec := NewOutboxRecord(eid, s.event(PostDeleted, p.ID, &del, nil))
-	if err := s.Posts.DeletePost(ctx, p, rec); err != nil {
+	rec := NewOutboxRecord(eid, s.event(ctx, PostDeleted, p.ID, &del, nil))
+	sctx, end := startSpan(ctx, "store.delete_post")
+	err = s.Posts.DeletePost(sctx, p, rec)
+	end(err)
+	if err != nil {
 		return fmt.Errorf("delete post: %w", err)
 	}
 	s.dispatch(ctx, rec)
@@ -237,7 +243,7 @@ func (s *Service) Follow(ctx context.Context, follower, followee string) error {
 	if err := s.checkFollowingCap(ctx, follower, followee); err != nil {
 		return err
 	}
-	rec, err := s.followRecord(UserFollowed, follower, followee)
+	rec, err := s.followRecord(ctx, UserFollowed, follower, followee)
 	if err != nil {
 		return err
 	}
@@ -289,7 +295,7 @@ func (s *Service) Unfollow(ctx context.Context, follower, followee string) error
 	if err := s.requireUser(ctx, followee); err != nil {
 		return err
 	}
-	rec, err := s.followRecord(UserUnfollowed, follower, followee)
+	rec, err := s.followRecord(ctx, UserUnfollowed, follower, followee)
 	if err != nil {
 		return err
 	}
@@ -303,13 +309,13 @@ func (s *Service) Unfollow(ctx context.Context, follower, followee string) error
 	return nil
 }
 
-func (s *Service) followRecord(typ, follower, followee string) (OutboxRecord, error) {
+func (s *Service) followRecord(ctx context.Context, typ, follower, followee string) (OutboxRecord, error) {
 	id, err := s.IDs.Next()
 	if err != nil {
 		return OutboxRecord{}, fmt.Errorf("%s: %w", typ, err)
 	}
 	f := Follow{Follower: follower, Followee: followee}
-	return NewOutboxRecord(id, s.event(typ, id, nil, &f)), nil
+	return NewOutboxRecord(id, s.event(ctx, typ, id, nil, &f)), nil
 }
 
 // Followers pages through a user's followers.
@@ -339,8 +345,10 @@ func (s *Service) requireUser(ctx context.Context, user string) error {
 	return nil
 }
 
-func (s *Service) event(typ string, id ID, p *Post, f *Follow) Event {
-	return Event{ID: typ + ":" + id.String(), Type: typ, Time: s.now(), Post: p, Follow: f}
+// event is a new event of the call whose context is ctx: it carries that
+// call's trace context.
+func (s *Service) event(ctx context.Context, typ string, id ID, p *Post, f *Follow) Event {
+	return WithTrace(ctx, Event{ID: typ + ":" + id.String(), Type: typ, Time: s.now(), Post: p, Follow: f})
 }
 
 func (s *Service) now() time.Time {

@@ -41,7 +41,7 @@ func Encode(topic string, ev app.Event) (*sarama.ProducerMessage, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode %s: %w", ev.Type, err)
 	}
-	return &sarama.ProducerMessage{
+	msg := &sarama.ProducerMessage{
 		Topic: topic,
 		Key:   sarama.StringEncoder(ev.Key()),
 		Value: sarama.ByteEncoder(body),
@@ -55,7 +55,14 @@ func Encode(topic string, ev app.Event) (*sarama.ProducerMessage, error) {
 			{Key: []byte(hContentType), Value: []byte(contentType)},
 		},
 		Timestamp: ev.Time,
-	}, nil
+	}
+	if ev.TraceParent != "" {
+		msg.Headers = append(msg.Headers, sarama.RecordHeader{Key: []byte(hTraceParent), Value: []byte(ev.TraceParent)})
+		if ev.TraceState != "" {
+			msg.Headers = append(msg.Headers, sarama.RecordHeader{Key: []byte(hTraceState), Value: []byte(ev.TraceState)})
+		}
+	}
+	return msg, nil
 }
 
 // Decode turns a consumed Kafka message back into an event. Unknown types
@@ -69,6 +76,10 @@ func Decode(m *sarama.ConsumerMessage) (app.Event, error) {
 			ev.ID = string(h.Value)
 		case hType:
 			ev.Type = string(h.Value)
+		case hTraceParent:
+			ev.TraceParent = string(h.Value)
+		case hTraceState:
+			ev.TraceState = string(h.Value)
 		case hTime:
 			t, err := time.Parse(time.RFC3339Nano, string(h.Value))
 			if err != nil {

@@ -66,8 +66,10 @@ func (p *Producer) producer() (sarama.SyncProducer, error) {
 // the event on all in-sync replicas, or when ctx ends or publishTimeout
 // passes, whichever comes first. A failure because Kafka is down, too few
 // replicas are in sync or the time ran out wraps app.ErrUnavailable.
-func (p *Producer) Publish(ctx context.Context, ev app.Event) error {
-	msg, err := Encode(p.topics.For(ev.Type), ev)
+func (p *Producer) Publish(ctx context.Context, ev app.Event) (err error) {
+	evs, end := publishSpans(ctx, p.topic, []app.Event{ev}, true)
+	defer func() { end(err) }()
+	msg, err := Encode(p.topic(ev), evs[0])
 	if err != nil {
 		return err
 	}
@@ -75,6 +77,8 @@ func (p *Producer) Publish(ctx context.Context, ev app.Event) error {
 	defer cancel()
 	return p.send(ctx, msg)
 }
+
+func (p *Producer) topic(ev app.Event) string { return p.topics.For(ev.Type) }
 
 // PublishBatch implements app.BatchPublisher: one round trip per broker
 // for the whole batch; the idempotent producer (one request in flight per
@@ -88,10 +92,12 @@ func (p *Producer) Publish(ctx context.Context, ev app.Event) error {
 // background, and the relay's next attempt would queue behind it: after
 // an outage, abandoned batches of the whole backlog, sent again every few
 // seconds, took 40 s to drain before anything new went out.
-func (p *Producer) PublishBatch(ctx context.Context, evs []app.Event) error {
+func (p *Producer) PublishBatch(ctx context.Context, evs []app.Event) (err error) {
+	evs, end := publishSpans(ctx, p.topic, evs, false)
+	defer func() { end(err) }()
 	msgs := make([]*sarama.ProducerMessage, len(evs))
 	for i, ev := range evs {
-		m, err := Encode(p.topics.For(ev.Type), ev)
+		m, err := Encode(p.topic(ev), ev)
 		if err != nil {
 			return err
 		}

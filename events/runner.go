@@ -284,10 +284,15 @@ func (h *groupHandler) process(ctx context.Context, msg *sarama.ConsumerMessage)
 	}
 	stuck := h.stuck(msg, ev)
 	defer stuck.clear()
+	ctx, span := consumeSpan(ctx, r.Group, msg.Topic, ev)
+	defer span.End()
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
 		err := h.handle(ctx, ev)
 		r.Metrics.observeHandled(r.Group, ev.Type, err, time.Since(start))
+		if err != nil {
+			span.RecordError(err)
+		}
 		switch {
 		case err == nil:
 			stuck.recovered(attempt)

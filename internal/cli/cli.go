@@ -22,6 +22,7 @@ import (
 	"github.com/feedsvc/feedsvc/configs"
 	"github.com/feedsvc/feedsvc/internal/buildinfo"
 	"github.com/feedsvc/feedsvc/internal/server"
+	"github.com/feedsvc/feedsvc/internal/telemetry"
 	"github.com/feedsvc/feedsvc/roles"
 	redisstore "github.com/feedsvc/feedsvc/store/redis"
 )
@@ -137,10 +138,11 @@ func newLogger(w *os.File, level, format string) (*slog.Logger, error) {
 		return nil, fmt.Errorf("log-level %q: %w", level, err)
 	}
 	opts := &slog.HandlerOptions{Level: l}
+	var h slog.Handler = slog.NewJSONHandler(w, opts)
 	if format == "text" || format == "auto" && isatty.IsTerminal(w.Fd()) {
-		return slog.New(slog.NewTextHandler(w, opts)), nil
+		h = slog.NewTextHandler(w, opts)
 	}
-	return slog.New(slog.NewJSONHandler(w, opts)), nil
+	return slog.New(telemetry.LogHandler(h)), nil
 }
 
 func serveCmd(table roles.Rows) *cobra.Command {

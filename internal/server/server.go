@@ -24,6 +24,7 @@ import (
 	"github.com/feedsvc/feedsvc/configs"
 	"github.com/feedsvc/feedsvc/events"
 	"github.com/feedsvc/feedsvc/internal/buildinfo"
+	"github.com/feedsvc/feedsvc/internal/telemetry"
 	"github.com/feedsvc/feedsvc/roles"
 	"github.com/feedsvc/feedsvc/roles/api"
 	"github.com/feedsvc/feedsvc/roles/httpserver"
@@ -223,7 +224,19 @@ func OpenStore(ctx context.Context, cfg *configs.Config, log *slog.Logger) (Stor
 
 // Serve runs the selected rows until ctx ends: it opens what they need,
 // listens on the configured HTTP address and runs their lifecycle.
-func Serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, rows roles.Rows) error {
+func Serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, rows roles.Rows) (err error) {
+	stopTracing, err := telemetry.Setup(ctx, rows.Names(), log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// The spans of the last moments go out before the process exits.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if serr := stopTracing(sctx); serr != nil {
+			log.Warn("tracing: spans not flushed", "err", serr)
+		}
+	}()
 	if rows.Needs().HTTP {
 		// A bad key file fails here, before anything is opened. Run builds
 		// the checker it serves with; this one's JWKS refreshes stop now.

@@ -4,9 +4,15 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // maxRequestIDLen bounds an X-Request-ID taken from a client or proxy.
@@ -69,5 +75,32 @@ func accessLog(log *slog.Logger) echo.MiddlewareFunc {
 				slog.Int64("bytes", res.Size), slog.String("ip", c.RealIP()), slog.String("request_id", requestIDOf(c)))
 			return nil
 		}
+	}
+}
+
+// tracing makes each request a server span, continuing the caller's trace
+// when a traceparent header came with it (with the propagator telemetry
+// installed); handlers and the log lines of the request see it in the
+// request's context.
+func tracing(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		req := c.Request()
+		ctx := otel.GetTextMapPropagator().Extract(req.Context(), propagation.HeaderCarrier(req.Header))
+		ctx, span := otel.Tracer("github.com/feedsvc/feedsvc/roles/httpserver").Start(ctx, req.Method,
+			trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithAttributes(attribute.String("http.request.method", req.Method), attribute.String("url.path", req.URL.Path)))
+		defer span.End()
+		c.SetRequest(req.WithContext(ctx))
+		err := next(c)
+		if err != nil {
+			c.Error(err)
+		}
+		status := c.Response().Status
+		span.SetName(req.Method + " " + c.Path())
+		span.SetAttributes(attribute.String("http.route", c.Path()), attribute.Int("http.response.status_code", status))
+		if status >= 500 {
+			span.SetStatus(codes.Error, http.StatusText(status))
+		}
+		return nil
 	}
 }

@@ -104,7 +104,7 @@ func New(log *slog.Logger, reg *prometheus.Registry, ready func(context.Context)
 		e.IPExtractor = echo.ExtractIPFromXFFHeader(trust...)
 	}
 	e.HTTPErrorHandler = errorHandler(log)
-	e.Use(requestID, accessLog(log))
+	e.Use(tracing, requestID, accessLog(log))
 	e.Use(metrics(reg))
 	e.Use(recoverPanics(log, reg))
 	e.Use(middleware.ContextTimeoutWithConfig(middleware.ContextTimeoutConfig{
