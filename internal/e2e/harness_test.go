@@ -499,15 +499,18 @@ func (u *user) do(s *system, method, path string, body any) response {
 func doRaw(t *testing.T, base, method, path, auth, ctype string, body any) response {
 	t.Helper()
 	var rd io.Reader
+	var sent []byte
 	switch b := body.(type) {
 	case nil:
 	case []byte:
+		sent = b
 		rd = bytes.NewReader(b)
 	default:
 		j, err := json.Marshal(b)
 		if err != nil {
 			t.Fatal(err)
 		}
+		sent = j
 		rd = bytes.NewReader(j)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -531,7 +534,9 @@ func doRaw(t *testing.T, base, method, path, auth, ctype string, body any) respo
 	if err != nil {
 		t.Fatal(err)
 	}
-	return response{status: resp.StatusCode, ctype: resp.Header.Get("Content-Type"), header: resp.Header, body: b}
+	r := response{status: resp.StatusCode, ctype: resp.Header.Get("Content-Type"), header: resp.Header, body: b}
+	checkContract(t, req, sent, r)
+	return r
 }
 
 func (u *user) must(s *system, method, path string, body any, want int) response {

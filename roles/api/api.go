@@ -74,6 +74,9 @@ func New(e *echo.Echo, d Deps) (*API, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if err := serveOpenAPI(e); err != nil {
+		return nil, err
+	}
 	lim := newLimiter(d.Limiter, d.Limits, log, d.Metrics)
 	h := &handlers{svc: d.Service, graph: d.Graph, limits: lim, known: map[string]struct{}{}}
 	v1 := e.Group("/v1", middleware.BodyLimit(MaxBody), h.authenticate(d.Verify))

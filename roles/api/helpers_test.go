@@ -246,7 +246,7 @@ func wantProblem(t *testing.T, rec *httptest.ResponseRecorder, status int, detai
 	if err := dec.Decode(&p); err != nil {
 		t.Fatalf("problem body %s: %v", rec.Body, err)
 	}
-	if p.Status != status || p.Title != http.StatusText(status) || p.Type != "about:blank" {
+	if p.Status != status || p.Title != http.StatusText(status) || p.Type != httpserver.ProblemType(status) {
 		t.Fatalf("problem %+v, want status %d titled %q", p, status, http.StatusText(status))
 	}
 	if p.Detail == "" || !strings.Contains(p.Detail, detail) {

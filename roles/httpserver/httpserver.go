@@ -168,6 +168,29 @@ func operatorRoutes(e *echo.Echo, reg *prometheus.Registry, pprof bool) {
 	}
 }
 
+// ProblemTypeBase is where the problem types are explained (docs/problems.md).
+const ProblemTypeBase = "https://github.com/feedsvc/feedsvc/blob/main/docs/problems.md#"
+
+// problemTypes name each status feedsvc answers with an error.
+var problemTypes = map[int]string{
+	http.StatusBadRequest: "invalid-request", http.StatusUnauthorized: "unauthorized",
+	http.StatusForbidden: "forbidden", http.StatusNotFound: "not-found",
+	http.StatusMethodNotAllowed: "method-not-allowed", http.StatusConflict: "conflict",
+	http.StatusRequestEntityTooLarge: "body-too-large", http.StatusUnsupportedMediaType: "unsupported-media-type",
+	http.StatusUnprocessableEntity: "idempotency-key-reused", http.StatusTooManyRequests: "rate-limited",
+	http.StatusInternalServerError: "internal-error", http.StatusServiceUnavailable: "unavailable",
+}
+
+// ProblemType is the problem+json type of an error answered with status:
+// a documented URI, or about:blank (RFC 9457: the status says it all) for
+// a status feedsvc does not document.
+func ProblemType(status int) string {
+	if name, ok := problemTypes[status]; ok {
+		return ProblemTypeBase + name
+	}
+	return "about:blank"
+}
+
 // domainStatuses maps app's sentinel errors to HTTP statuses. This is the
 // one place they are mapped: handlers return app errors as they come.
 var domainStatuses = []struct {
@@ -217,7 +240,7 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 		if status == http.StatusUnauthorized {
 			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="feedsvc"`)
 		}
-		p := Problem{Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: detail}
+		p := Problem{Type: ProblemType(status), Title: http.StatusText(status), Status: status, Detail: detail}
 		c.Response().Header().Set(echo.HeaderContentType, ProblemContentType)
 		c.Response().WriteHeader(status)
 		if req.Method != http.MethodHead {

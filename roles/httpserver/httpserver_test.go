@@ -63,7 +63,7 @@ func TestErrorsMappedInOnePlace(t *testing.T) {
 			if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil {
 				t.Fatal(err)
 			}
-			want := httpserver.Problem{Type: "about:blank", Title: http.StatusText(c.status), Status: c.status, Detail: c.detail}
+			want := httpserver.Problem{Type: httpserver.ProblemType(c.status), Title: http.StatusText(c.status), Status: c.status, Detail: c.detail}
 			if p != want {
 				t.Fatalf("problem %+v, want %+v", p, want)
 			}
@@ -203,7 +203,7 @@ func TestHandlerPanic(t *testing.T) {
 		if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil {
 			t.Fatalf("%d %q: %v", rec.Code, rec.Body.String(), err)
 		}
-		want := httpserver.Problem{Type: "about:blank", Title: "Internal Server Error", Status: http.StatusInternalServerError, Detail: "internal error"}
+		want := httpserver.Problem{Type: httpserver.ProblemType(http.StatusInternalServerError), Title: "Internal Server Error", Status: http.StatusInternalServerError, Detail: "internal error"}
 		if rec.Code != http.StatusInternalServerError || rec.Header().Get("Content-Type") != httpserver.ProblemContentType || p != want {
 			t.Fatalf("%d %q %+v, want a problem+json 500 %+v", rec.Code, rec.Header().Get("Content-Type"), p, want)
 		}
