@@ -94,8 +94,8 @@ func TestMigrate(t *testing.T) {
 	}
 	// Every table of every migration version (v1: posts and graph, v2:
 	// notifications and moderation, v3: node leases, v4: deletion records, v5: the outbox and
-	// idempotency keys), and nothing else.
-	want := []string{"deleted_posts", "followers", "follows", "idempotency_keys", "moderation_decisions", "node_leases",
+	// idempotency keys, v7: follower bucket hints), and nothing else.
+	want := []string{"deleted_posts", "follower_buckets", "followers", "follows", "idempotency_keys", "moderation_decisions", "node_leases",
 		"notification_reads", "notifications", "notifications_by_post", "outbox", "outbox_cursors", "outbox_leases",
 		"posts", "posts_by_author", "schema_migrations", "user_post_months", "users"}
 	slices.Sort(tables)
