@@ -115,8 +115,13 @@ const unfollowRaceMargin = time.Minute
 
 // takeBack removes p from the feeds of the users who unfollowed its author
 // since fan-out began reading the followers: p may have landed in such a
-// feed after the unfollow took the author's posts out.
+// feed after the unfollow took the author's posts out. The window reaches
+// back to p's creation: an earlier attempt at this event (one that failed
+// after writing) may have read the followers before this one began.
 func (f *Fanout) takeBack(ctx context.Context, p *Post, start time.Time) error {
+	if created := p.ID.Time(); created.Before(start) {
+		start = created
+	}
 	users, err := f.Unfollows.RecentUnfollowers(ctx, p.Author, time.Since(start)+unfollowRaceMargin)
 	if err != nil {
 		return fmt.Errorf("fan out post %s of %s: %w", p.ID, p.Author, err)

@@ -3,6 +3,7 @@ package app
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -139,8 +140,9 @@ func visibleIDs(ids []ID, posts []Post) []ID {
 const rebuildTimeout = 30 * time.Second
 
 // rebuildLockTTL bounds how long a rebuild holds its lock: past it, a
-// reader waiting for a process that died mid-rebuild starts its own.
-const rebuildLockTTL = 10 * time.Second
+// reader waiting for a process that died mid-rebuild starts its own. It is
+// the rebuild's own deadline, so a slow but live rebuild keeps it.
+const rebuildLockTTL = rebuildTimeout
 
 // rebuildPoll is how often a reader waiting for another process's rebuild
 // looks whether the feed is complete.
@@ -191,6 +193,10 @@ func (s *Service) rebuildShared(ctx context.Context, user string) error {
 		release, ok, err := s.RebuildLocks.TryLockRebuild(ctx, user, rebuildLockTTL)
 		if ok {
 			defer release(context.WithoutCancel(ctx))
+			// The holder before may have finished just now.
+			if _, complete, err := s.Feeds.Page(ctx, user, 0, 1); err == nil && complete {
+				return nil
+			}
 		}
 		if ok || err != nil {
 			return s.RebuildFeed(ctx, user)
@@ -211,6 +217,8 @@ func (s *Service) RebuildFeed(ctx context.Context, user string) error {
 	var (
 		ids    []ID
 		celebs []Follow
+		// byAuthor are the IDs read of each followee, for takeBackUnfollowed.
+		byAuthor = map[string][]ID{}
 	)
 	err := forEachPage(ctx, func(cursor string) ([]string, string, error) {
 		return s.Graph.Following(ctx, user, cursor, 1000)
@@ -231,7 +239,8 @@ func (s *Service) RebuildFeed(ctx context.Context, user string) error {
 			if err != nil {
 				return fmt.Errorf("posts of %s: %w", f, err)
 			}
-			ids = visibleIDs(ids, posts)
+			byAuthor[f] = visibleIDs(nil, posts)
+			ids = append(ids, byAuthor[f]...)
 		}
 		ids = newest(ids, s.FeedCap)
 		return nil
@@ -247,35 +256,32 @@ func (s *Service) RebuildFeed(ctx context.Context, user string) error {
 	if err := s.Feeds.Fill(ctx, user, ids); err != nil {
 		return fmt.Errorf("rebuild feed of %s: %w", user, err)
 	}
-	if err := s.takeBackUnfollowed(ctx, user, start); err != nil {
+	if err := s.takeBackUnfollowed(ctx, user, start, byAuthor); err != nil {
+		// The feed is complete but may hold an unfollowed author's posts:
+		// dropped, the next read rebuilds it.
+		if derr := s.Feeds.Drop(context.WithoutCancel(ctx), user); derr != nil {
+			err = errors.Join(err, derr)
+		}
 		return fmt.Errorf("rebuild feed of %s: %w", user, err)
 	}
 	return nil
 }
 
 // takeBackUnfollowed removes from user's feed the posts of the users it
-// stopped following since the rebuild began: the rebuild may have read
-// them as followed and filled their posts in after the unfollow's fan-out
-// took them out (see Unfollows).
-func (s *Service) takeBackUnfollowed(ctx context.Context, user string, start time.Time) error {
+// stopped following since the rebuild began (byAuthor: what the rebuild
+// read of each): the rebuild may have read them as followed and filled
+// their posts in after the unfollow's fan-out took them out (see
+// Unfollows).
+func (s *Service) takeBackUnfollowed(ctx context.Context, user string, start time.Time, byAuthor map[string][]ID) error {
 	gone, err := s.Unfollows.RecentUnfollowees(ctx, user, time.Since(start)+unfollowRaceMargin)
 	if err != nil {
 		return err
 	}
 	for _, a := range gone {
-		posts, err := s.Posts.AuthorPosts(ctx, a, 0, s.FeedCap)
-		if err != nil {
-			return fmt.Errorf("posts of %s: %w", a, err)
-		}
-		if len(posts) == 0 {
-			continue
-		}
-		ids := make([]ID, len(posts))
-		for i, p := range posts {
-			ids[i] = p.ID
-		}
-		if err := s.Unfollows.RemoveUnfollowed(ctx, Follow{Follower: user, Followee: a}, ids); err != nil {
-			return err
+		if ids := byAuthor[a]; len(ids) > 0 {
+			if err := s.Unfollows.RemoveUnfollowed(ctx, Follow{Follower: user, Followee: a}, ids); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

@@ -86,6 +86,8 @@ type FeedCache interface {
 	Prepare(ctx context.Context, user string) error
 	// Fill adds ids to user's feed and marks it complete.
 	Fill(ctx context.Context, user string, ids []ID) error
+	// Drop deletes user's cached feed: the next read rebuilds it.
+	Drop(ctx context.Context, user string) error
 }
 
 // RebuildLocks keep one rebuild of a feed at a time across processes:

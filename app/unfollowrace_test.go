@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"testing"
@@ -140,5 +141,33 @@ func TestUnfollowDuringRebuild(t *testing.T) {
 	}
 	if got := w.feeds.IDs("f"); !slices.Equal(got, []app.ID{kept.ID}) {
 		t.Errorf("f's stored feed after the rebuild = %v, want only %v", got, kept.ID)
+	}
+}
+
+// failingUnfollows fails every query of recent unfollows.
+type failingUnfollows struct{ app.Unfollows }
+
+func (failingUnfollows) RecentUnfollowees(context.Context, string, time.Duration) ([]string, error) {
+	return nil, errors.New("redis: connection refused")
+}
+
+// TestRebuildDropsAFeedItCannotCheck: a rebuild that cannot ask which
+// users the reader unfollowed meanwhile fails, and leaves no complete feed
+// behind (it might hold an unfollowed author's posts): the next read
+// rebuilds.
+func TestRebuildDropsAFeedItCannotCheck(t *testing.T) {
+	w := newWorld("a", "f")
+	ctx := context.Background()
+	must(t, w.svc.Follow(ctx, "f", "a"))
+	_, err := w.svc.CreatePost(ctx, "a", "hello", "")
+	must(t, err)
+	w.bus.Drain(t, w.fanout)
+	svc := w.replica(1)
+	svc.Unfollows = failingUnfollows{w.feeds}
+	if _, err := svc.ReadFeed(ctx, "f", "", 10); err == nil {
+		t.Fatal("the read succeeded without checking the unfollows")
+	}
+	if _, complete, err := w.feeds.Page(ctx, "f", 0, 10); err != nil || complete {
+		t.Fatalf("after the failed rebuild the feed is complete=%v (err %v), want dropped", complete, err)
 	}
 }

@@ -197,11 +197,15 @@ func (h *groupHandler) ConsumeClaim(s sarama.ConsumerGroupSession, claim sarama.
 	var (
 		mu      sync.Mutex
 		pending []*laneItem // in offset order, not marked yet
+		// slots bounds pending: with one key stuck, the other lanes go on
+		// only as far as that many events past it.
+		slots = make(chan struct{}, lanes*laneDepth)
 	)
 	mark := func() {
 		for len(pending) > 0 && pending[0].done {
 			msg := pending[0].msg
 			pending = pending[1:]
+			<-slots
 			if h.cp != nil {
 				h.cp.handled(msg) // marked once checkpointed
 			} else {
@@ -244,6 +248,11 @@ func (h *groupHandler) ConsumeClaim(s sarama.ConsumerGroupSession, claim sarama.
 			return nil
 		case msg, ok := <-claim.Messages():
 			if !ok {
+				return nil
+			}
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
 				return nil
 			}
 			it := &laneItem{msg: msg}

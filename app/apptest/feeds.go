@@ -115,6 +115,12 @@ func (f *Feeds) Add(_ context.Context, es []app.FeedEntry) error {
 	return nil
 }
 
+// Drop implements app.FeedCache.
+func (f *Feeds) Drop(_ context.Context, user string) error {
+	f.Evict(user)
+	return nil
+}
+
 // Evict drops user's feed, as an expiry or a Redis eviction would.
 func (f *Feeds) Evict(user string) {
 	f.mu.Lock()

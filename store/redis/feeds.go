@@ -486,6 +486,14 @@ func (f *Feeds) Fill(ctx context.Context, user string, ids []app.ID) error {
 	return f.rewrite(ctx, user, func(visible []app.ID) ([]app.ID, bool) { return append(visible, ids...), true }, stateComplete, nil)
 }
 
+// Drop implements app.FeedCache.
+func (f *Feeds) Drop(ctx context.Context, user string) error {
+	if err := f.client.Do(ctx, f.client.B().Del().Key(f.key(user)).Build()).Error(); err != nil {
+		return fmt.Errorf("drop feed %s: %w", user, err)
+	}
+	return nil
+}
+
 // Inspect returns the IDs stored in user's feed exactly as cached, newest
 // first, without rebuilding anything or renewing its expiry (nil if the
 // feed is absent): the visible entries, the newest cap (older slack

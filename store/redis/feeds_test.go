@@ -138,6 +138,10 @@ func TestFeedConformance(t *testing.T) {
 			must(t, f.Remove(ctx, entries(u, 2, 99)))
 		}, ids(3, 1), true},
 		{"absent feed is incomplete and empty", func(t *testing.T, f *redisstore.Feeds, u string) {}, nil, false},
+		{"drop deletes the feed", func(t *testing.T, f *redisstore.Feeds, u string) {
+			must(t, f.Fill(ctx, u, ids(1, 2)))
+			must(t, f.Drop(ctx, u))
+		}, nil, false},
 		{"posts of an author not unfollowed stay", func(t *testing.T, f *redisstore.Feeds, u string) {
 			must(t, f.Fill(ctx, u, ids(1, 2, 3)))
 			must(t, f.RemoveUnfollowed(ctx, app.Follow{Follower: u, Followee: u + "a"}, ids(2)))
