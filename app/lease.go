@@ -16,6 +16,9 @@ var (
 	ErrLeaseLost = errors.New("node lease not held")
 	// ErrNoFreeNode: every node number is leased.
 	ErrNoFreeNode = errors.New("every node number is leased")
+	// ErrNodeHeld: the node asked for (--node-id) is leased to another
+	// process.
+	ErrNodeHeld = errors.New("node number held by another process")
 )
 
 // NodeLeases lends Snowflake node numbers (0..MaxNodeID) to processes for a
@@ -25,6 +28,10 @@ type NodeLeases interface {
 	// Acquire leases a free node (never leased, released or expired) to
 	// owner for ttl; ErrNoFreeNode when every node is held.
 	Acquire(ctx context.Context, owner string, ttl time.Duration) (node int, err error)
+	// Claim leases node itself to owner for ttl if it is free, and reports
+	// whether owner holds it (a node given by --node-id: recorded like a
+	// leased one, so that no other process leases it meanwhile).
+	Claim(ctx context.Context, node int, owner string, ttl time.Duration) (bool, error)
 	// Renew extends owner's lease of node to ttl from now; ErrLeaseLost
 	// when owner does not hold it.
 	Renew(ctx context.Context, node int, owner string, ttl time.Duration) error
@@ -47,8 +54,13 @@ type NodeLease struct {
 	Owner string
 	// TTL is the lease's time to live (DefaultLeaseTTL when 0).
 	TTL time.Duration
-	IDs *IDGen
-	Log *slog.Logger
+	// Fixed makes the lease claim FixedNode (--node-id) instead of any
+	// free node; if another process holds it, Acquire fails with
+	// ErrNodeHeld.
+	Fixed     bool
+	FixedNode int
+	IDs       *IDGen
+	Log       *slog.Logger
 
 	mu   sync.Mutex
 	node int
@@ -81,13 +93,27 @@ func (l *NodeLease) Node() int {
 // Acquire leases a node and lets IDs issue on it.
 func (l *NodeLease) Acquire(ctx context.Context) (int, error) {
 	start := time.Now()
-	node, err := l.Leases.Acquire(ctx, l.Owner, l.ttl())
+	node, err := l.acquire(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("acquire node lease: %w", err)
 	}
 	l.hold(node, start)
 	l.Log.Info("node lease acquired", "node", node, "owner", l.Owner, "ttl", l.ttl())
 	return node, nil
+}
+
+func (l *NodeLease) acquire(ctx context.Context) (int, error) {
+	if !l.Fixed {
+		return l.Leases.Acquire(ctx, l.Owner, l.ttl())
+	}
+	ok, err := l.Leases.Claim(ctx, l.FixedNode, l.Owner, l.ttl())
+	switch {
+	case err != nil:
+		return 0, err
+	case !ok:
+		return 0, fmt.Errorf("node %d: %w", l.FixedNode, ErrNodeHeld)
+	}
+	return l.FixedNode, nil
 }
 
 // Run renews the lease until ctx ends. It stops only with ctx.

@@ -143,3 +143,37 @@ func TestCreatePostRefusedWithoutLease(t *testing.T) {
 		t.Fatalf("CreatePost without a lease: err = %v, want ErrUnavailable", err)
 	}
 }
+
+// TestNodeLeaseFixed: a node given by --node-id is leased like any other,
+// so a second process given the same node cannot take it, and a process
+// leasing any node does not get it.
+func TestNodeLeaseFixed(t *testing.T) {
+	ctx := context.Background()
+	leases := apptest.NewNodeLeases()
+	fixed := func(owner string) *app.NodeLease {
+		l := newLease(leases, owner, time.Hour)
+		l.Fixed, l.FixedNode = true, 0
+		return l
+	}
+	first := fixed("first")
+	node, err := first.Acquire(ctx)
+	must(t, err)
+	if node != 0 || leases.Holder(0) != "first" {
+		t.Fatalf("fixed lease got node %d (holder %q), want 0 held by first", node, leases.Holder(0))
+	}
+	id, err := first.IDs.Next()
+	must(t, err)
+	if id.Node() != 0 {
+		t.Fatalf("ID on node %d, want 0", id.Node())
+	}
+	if _, err := fixed("second").Acquire(ctx); !errors.Is(err, app.ErrNodeHeld) {
+		t.Fatalf("a second process on the same node: err = %v, want ErrNodeHeld", err)
+	}
+	if n, err := newLease(leases, "any", time.Hour).Acquire(ctx); err != nil || n == 0 {
+		t.Fatalf("a process leasing any node got %d, %v; want another node", n, err)
+	}
+	must(t, first.Release(ctx))
+	if _, err := fixed("second").Acquire(ctx); err != nil {
+		t.Fatalf("the node once released: %v", err)
+	}
+}

@@ -184,7 +184,7 @@ func (c *Config) Bind(target *pflag.FlagSet) {
 	fs.DurationVar(&c.Server.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "after the drain, how long roles and HTTP may take to stop before the process exits non-zero")
 	fs.DurationVar(&c.Server.RequestTimeout, "request-timeout", 5*time.Second, "deadline of each HTTP request; past it the client gets 503 with Retry-After")
 
-	fs.IntVar(&c.Feeds.NodeID, "node-id", -1, "Snowflake node number 0-1023, unique per api process (default: leased from the store, renewed while the process runs)")
+	fs.IntVar(&c.Feeds.NodeID, "node-id", -1, "Snowflake node number 0-1023, unique per api process (default: any free one; either way leased from the store and renewed while the process runs)")
 	fs.DurationVar(&c.Feeds.OutboxPoll, "outbox-poll", app.DefaultRelayPoll, "how often the api's outbox relay looks for events it was not handed (other api processes', or left by a crash)")
 	fs.DurationVar(&c.Feeds.PublishWait, "publish-wait", app.DefaultDispatchWait, "how long a write waits for its event to reach Kafka before answering anyway (the write and its event are durable in the store either way)")
 	fs.IntVar(&c.Feeds.Cap, "feed-cap", 800, "posts kept per home feed")

@@ -455,7 +455,18 @@ func (h *groupHandler) deadLetter(ctx context.Context, msg *sarama.ConsumerMessa
 		Timestamp: msg.Timestamp,
 	}
 	for {
-		_, _, err := h.dlq.SendMessage(out)
+		// SendMessage waits out the producer's retries; the caller's ctx
+		// (shutdown, a rebalance) must not. An abandoned send that lands
+		// anyway only makes a second dead-letter copy: the offset stays
+		// uncommitted, so the event comes back and is copied again.
+		sent := make(chan error, 1)
+		go func() { _, _, err := h.dlq.SendMessage(out); sent <- err }()
+		var err error
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err = <-sent:
+		}
 		if err == nil {
 			h.r.Metrics.deadLettered.WithLabelValues(h.r.Group, msg.Topic).Inc()
 			h.r.Log.Error("event dead-lettered: it can never succeed", "group", h.r.Group, "topic", msg.Topic,

@@ -71,6 +71,20 @@ func (l *NodeLeases) Acquire(_ context.Context, owner string, ttl time.Duration)
 	return 0, app.ErrNoFreeNode
 }
 
+// Claim implements app.NodeLeases.
+func (l *NodeLeases) Claim(_ context.Context, node int, owner string, ttl time.Duration) (bool, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.err != nil {
+		return false, l.err
+	}
+	if h := l.holder(node); h != "" {
+		return h == owner, nil
+	}
+	l.owner[node], l.expiry[node] = owner, time.Now().Add(ttl)
+	return true, nil
+}
+
 // Renew implements app.NodeLeases.
 func (l *NodeLeases) Renew(_ context.Context, node int, owner string, ttl time.Duration) error {
 	l.mu.Lock()
@@ -106,18 +120,8 @@ const shardBase = app.MaxNodeID + 1
 var _ app.ShardLeases = (*NodeLeases)(nil)
 
 // LeaseShard implements app.ShardLeases.
-func (l *NodeLeases) LeaseShard(_ context.Context, shard int, owner string, ttl time.Duration) (bool, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.err != nil {
-		return false, l.err
-	}
-	k := shardBase + shard
-	if h := l.holder(k); h != "" {
-		return h == owner, nil
-	}
-	l.owner[k], l.expiry[k] = owner, time.Now().Add(ttl)
-	return true, nil
+func (l *NodeLeases) LeaseShard(ctx context.Context, shard int, owner string, ttl time.Duration) (bool, error) {
+	return l.Claim(ctx, shardBase+shard, owner, ttl)
 }
 
 // RenewShard implements app.ShardLeases.

@@ -353,13 +353,14 @@ type faultConfig struct {
 }
 
 func runFault(t *testing.T, f fault, row *Row, cfg faultConfig) {
-	// Logs and Redis files stay on failure, for the post-mortem.
+	// Logs and Redis files stay on failure (or with
+	// FEEDSVC_FAULT_KEEP_LOGS=1), for the post-mortem.
 	dir, err := os.MkdirTemp("", "feedsvc-fault-"+f.name+"-")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if t.Failed() {
+		if t.Failed() || os.Getenv("FEEDSVC_FAULT_KEEP_LOGS") == "1" {
 			t.Logf("logs kept in %s", dir)
 			return
 		}

@@ -20,11 +20,12 @@ import (
 const releaseTimeout = 2 * time.Second
 
 // nodeIDs is the ID generator of a process whose roles issue IDs (the api),
-// on the node --node-id gives, or else on one leased from the store and
-// kept by a renewer that runs as long as the process serves requests.
+// on a node leased from the store (the one --node-id gives, or any free
+// one) and kept by a renewer that runs as long as the process serves
+// requests.
 type nodeIDs struct {
 	gen   *app.IDGen
-	lease *app.NodeLease // nil: no lease (--node-id, or no role issues IDs)
+	lease *app.NodeLease // nil: no role issues IDs
 	log   *slog.Logger
 
 	stopRenewing context.CancelFunc
@@ -38,10 +39,6 @@ func startIDs(ctx context.Context, cfg *configs.Config, log *slog.Logger, leases
 	switch {
 	case !needs.IDs:
 		return n, nil
-	case cfg.Feeds.NodeID >= 0:
-		n.gen = app.NewIDGen(cfg.Feeds.NodeID)
-		log.Info("node fixed by --node-id", "node", cfg.Feeds.NodeID)
-		return n, nil
 	case leases == nil:
 		return nil, errors.New("ids: no store to lease a node from")
 	}
@@ -51,6 +48,11 @@ func startIDs(ctx context.Context, cfg *configs.Config, log *slog.Logger, leases
 	}
 	n.gen = app.NewLeasedIDGen()
 	n.lease = &app.NodeLease{Leases: leases, Owner: owner, IDs: n.gen, Log: log}
+	if cfg.Feeds.NodeID >= 0 {
+		// --node-id is leased too, so that no process leases it meanwhile,
+		// and a second process given the same number refuses to start.
+		n.lease.Fixed, n.lease.FixedNode = true, cfg.Feeds.NodeID
+	}
 	if _, err := n.lease.Acquire(ctx); err != nil {
 		return nil, err
 	}

@@ -119,6 +119,11 @@ func (s *Store) releaseLease(ctx context.Context, t leaseTable, key int, owner s
 	return nil
 }
 
+// Claim implements app.NodeLeases.
+func (s *Store) Claim(ctx context.Context, node int, owner string, ttl time.Duration) (bool, error) {
+	return s.tryLease(ctx, nodeLeases, node, owner, ttl)
+}
+
 // Renew implements app.NodeLeases.
 func (s *Store) Renew(ctx context.Context, node int, owner string, ttl time.Duration) error {
 	return s.renewLease(ctx, nodeLeases, node, owner, ttl)
@@ -129,8 +134,21 @@ func (s *Store) Release(ctx context.Context, node int, owner string) error {
 	return s.releaseLease(ctx, nodeLeases, node, owner)
 }
 
-// LeaseShard implements app.ShardLeases.
+// LeaseShard implements app.ShardLeases. Every relay asks for every shard
+// it does not hold, every few seconds: a plain read first keeps a shard
+// that another process holds from costing a Paxos round each time. A stale
+// read only means one LWT more (it finds the shard free) or one round
+// later (the lease it saw has just expired).
 func (s *Store) LeaseShard(ctx context.Context, shard int, owner string, ttl time.Duration) (bool, error) {
+	var holder string
+	err := s.session.Query(`SELECT owner FROM `+shardLeases.name+` WHERE `+shardLeases.key+` = ?`, shard).
+		WithContext(ctx).Scan(&holder)
+	switch {
+	case err == nil && holder != owner:
+		return false, nil
+	case err != nil && !errors.Is(err, gocql.ErrNotFound):
+		return false, failf("cassandra: acquire %s %d: %w", shardLeases.what, shard, err)
+	}
 	return s.tryLease(ctx, shardLeases, shard, owner, ttl)
 }
 

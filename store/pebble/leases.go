@@ -76,6 +76,21 @@ func (s *Store) Acquire(_ context.Context, owner string, ttl time.Duration) (int
 	return 0, fmt.Errorf("pebble: acquire node lease: %w", app.ErrNoFreeNode)
 }
 
+// Claim implements app.NodeLeases.
+func (s *Store) Claim(_ context.Context, node int, owner string, ttl time.Duration) (bool, error) {
+	s.leaseMu.Lock()
+	defer s.leaseMu.Unlock()
+	now := time.Now()
+	l, held, err := s.holder(node, now)
+	if err != nil {
+		return false, err
+	}
+	if held && l.Owner != owner {
+		return false, nil
+	}
+	return true, s.putLease(node, owner, now.Add(ttl))
+}
+
 // Renew implements app.NodeLeases.
 func (s *Store) Renew(_ context.Context, node int, owner string, ttl time.Duration) error {
 	s.leaseMu.Lock()

@@ -627,6 +627,15 @@ func testNodeLeases(t *testing.T, s Store, user func(string) string) {
 	must(t, s.Release(ctx, na, b))
 	must(t, s.Renew(ctx, na, a, long))
 
+	// Claim (--node-id): a held node is refused to another owner and
+	// confirmed to its holder.
+	if ok, err := s.Claim(ctx, na, b, long); err != nil || ok {
+		t.Fatalf("Claim of %d held by another owner = %v, %v; want false", na, ok, err)
+	}
+	if ok, err := s.Claim(ctx, na, a, long); err != nil || !ok {
+		t.Fatalf("Claim of %d by its holder = %v, %v; want true", na, ok, err)
+	}
+
 	// Many concurrent acquirers take every other node, each its own.
 	holders := make([]string, app.MaxNodeID+1)
 	holders[na], holders[nb] = a, b
@@ -691,6 +700,17 @@ func testNodeLeases(t *testing.T, s Store, user func(string) string) {
 	if err := s.Renew(ctx, nb, d, long); !errors.Is(err, app.ErrLeaseLost) {
 		t.Fatalf("Renew of an expired lease taken since: err = %v, want ErrLeaseLost", err)
 	}
+
+	// A free node claimed (--node-id) is leased like an acquired one: no
+	// other owner may acquire it.
+	must(t, s.Release(ctx, nb, e))
+	if ok, err := s.Claim(ctx, nb, d, long); err != nil || !ok {
+		t.Fatalf("Claim of the free node %d = %v, %v; want true", nb, ok, err)
+	}
+	if n, err := s.Acquire(ctx, user("g"), long); !errors.Is(err, app.ErrNoFreeNode) {
+		t.Fatalf("Acquire with the last node claimed = %d, %v; want ErrNoFreeNode", n, err)
+	}
+	must(t, s.Renew(ctx, nb, d, long))
 }
 
 // findRecord scans rec's shard from just below it and returns what the
