@@ -70,6 +70,9 @@ type Runner struct {
 	Lanes int
 }
 
+// errLogEvery spaces the log lines of a group's consumer errors.
+const errLogEvery = 10 * time.Second
+
 // DefaultLanes is Runner.Lanes when unset; maxLanes bounds the setting.
 const (
 	DefaultLanes = 8
@@ -99,8 +102,16 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 	defer dlq.Close()
 	go func() {
+		// During an outage sarama reports every partition about every
+		// second: one line per errLogEvery, with how many it stands for.
+		var last time.Time
+		var n int
 		for err := range group.Errors() {
-			r.Log.Warn("consumer group error", "group", r.Group, "err", err)
+			if n++; time.Since(last) < errLogEvery {
+				continue
+			}
+			r.Log.Warn("consumer group error", "group", r.Group, "err", err, "errors", n)
+			last, n = time.Now(), 0
 		}
 	}()
 	// Lag is also exported from committed offsets on a timer, so the gauge
