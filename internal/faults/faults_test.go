@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/gocql/gocql"
 
 	"github.com/feedsvc/feedsvc/events"
@@ -399,6 +400,14 @@ func runFault(t *testing.T, f fault, row *Row, cfg faultConfig) {
 		"FEEDSVC_RATE_LIMIT_SEARCHES=1000000000/1s", "FEEDSVC_RATE_LIMIT_AUTH_FAILURES=1000000000/1s",
 	}}
 	sys.MustCLI("migrate")
+	// A passed row's topics and groups go: every row adds partitions and
+	// groups that the brokers would otherwise load again at each restart
+	// of a later row.
+	t.Cleanup(func() {
+		if !t.Failed() {
+			dropKafka(t, cfg.cluster.KafkaBrokers, "flt"+id+".", "f"+id+"-")
+		}
+	})
 	sys.Up()
 	defer sys.Down()
 
@@ -624,5 +633,39 @@ func dropKeyspace(t *testing.T, hosts []string, keyspace string) {
 	defer session.Close()
 	if err := session.Query("DROP KEYSPACE IF EXISTS " + keyspace).Exec(); err != nil {
 		t.Logf("drop keyspace %s: %v", keyspace, err)
+	}
+}
+
+// dropKafka deletes the topics and consumer groups whose names start with
+// the given prefixes. Best effort: a leftover only costs the brokers time.
+func dropKafka(t *testing.T, brokers []string, topicPrefix, groupPrefix string) {
+	admin, err := sarama.NewClusterAdmin(brokers, events.SaramaConfig("feedsvc-faults-cleanup"))
+	if err != nil {
+		t.Logf("drop topics %s*: %v", topicPrefix, err)
+		return
+	}
+	defer admin.Close()
+	groups, err := admin.ListConsumerGroups()
+	if err != nil {
+		t.Logf("drop groups %s*: %v", groupPrefix, err)
+	}
+	for g := range groups {
+		if strings.HasPrefix(g, groupPrefix) {
+			if err := admin.DeleteConsumerGroup(g); err != nil {
+				t.Logf("drop group %s: %v", g, err)
+			}
+		}
+	}
+	topics, err := admin.ListTopics()
+	if err != nil {
+		t.Logf("drop topics %s*: %v", topicPrefix, err)
+		return
+	}
+	for name := range topics {
+		if strings.HasPrefix(name, topicPrefix) {
+			if err := admin.DeleteTopic(name); err != nil {
+				t.Logf("drop topic %s: %v", name, err)
+			}
+		}
 	}
 }
