@@ -53,6 +53,10 @@ type Config struct {
 	// Cassandra without hosts is not used: the store is the embedded Pebble.
 	Cassandra cassandra.Config
 
+	// consumerGroupPrefix is --consumer-group-prefix, the older name of
+	// --group-prefix (Kafka.GroupPrefix); Load merges it in.
+	consumerGroupPrefix string
+
 	// bound names the flags Bind registered: only these are read from the
 	// environment and the file, never a command's own flags (--execute).
 	bound map[string]bool
@@ -201,7 +205,8 @@ func (c *Config) Bind(target *pflag.FlagSet) {
 	fs.StringVar(&c.Kafka.Topics.Posts, "topic-posts", events.DefaultTopicPosts, "topic of post events")
 	fs.StringVar(&c.Kafka.Topics.Follows, "topic-follows", events.DefaultTopicFollows, "topic of follow events")
 	fs.IntVar(&c.Kafka.ConsumerLanes, "consumer-lanes", events.DefaultLanes, "events of one partition a consumer handles at once, one key's (author's, follower's) in order")
-	fs.StringVar(&c.Kafka.GroupPrefix, "consumer-group-prefix", "", "put before every consumer group name (the role's: fanout, search, ...), so deployments can share a Kafka cluster; the operator commands' --group takes the role's name")
+	fs.StringVar(&c.Kafka.GroupPrefix, "group-prefix", "", "put before every consumer group name (the role's: fanout, search, ...), so deployments can share a Kafka cluster (give each its own topics too); the operator commands' --group takes the role's name")
+	fs.StringVar(&c.consumerGroupPrefix, "consumer-group-prefix", "", "the older name of --group-prefix, still accepted")
 
 	fs.StringVar(&c.Kafka.SASL.Mechanism, "kafka-sasl-mechanism", "", "SASL mechanism to log in to Kafka: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (empty: no SASL)")
 	fs.StringVar(&c.Kafka.SASL.User, "kafka-sasl-user", "", "Kafka SASL user")
@@ -213,6 +218,7 @@ func (c *Config) Bind(target *pflag.FlagSet) {
 	fs.StringVar(&c.Redis.Username, "redis-user", "", "Redis ACL user (empty: the default user)")
 	fs.StringVar(&c.Redis.Password, "redis-password", "", "Redis password (requirepass or the ACL user's); prefer FEEDSVC_REDIS_PASSWORD or --redis-password-file")
 	fs.StringVar(&c.Redis.PasswordFile, "redis-password-file", "", "file holding the Redis password")
+	fs.StringVar(&c.Redis.KeyPrefix, "redis-key-prefix", "", "put before every Redis key, outside its {hash tag} (prod: gives prod:feed:{alice}), so deployments can share a Redis or Redis Cluster; letters, digits, '.', '_', '-' and ':', at most 64 (empty: no prefix, the keys of before)")
 	bindTLS(fs, &c.Redis.TLS, "redis", "Redis")
 
 	fs.StringSliceVar(&c.Cassandra.Hosts, "cassandra-hosts", nil, "Cassandra contact points host[:port],... (empty: embedded Pebble store)")
@@ -301,7 +307,9 @@ var flagOf = map[string]string{
 	"Kafka.Replication":        "kafka-replication",
 	"Kafka.Topics.Posts":       "topic-posts",
 	"Kafka.Topics.Follows":     "topic-follows",
-	"Kafka.GroupPrefix":        "consumer-group-prefix",
+	"Kafka.GroupPrefix":        "group-prefix",
+	"consumerGroupPrefix":      "consumer-group-prefix",
+	"Redis.KeyPrefix":          "redis-key-prefix",
 	"Kafka.ConsumerLanes":      "consumer-lanes",
 	"Kafka.SASL.Mechanism":     "kafka-sasl-mechanism",
 	"Kafka.SASL.User":          "kafka-sasl-user",

@@ -116,7 +116,13 @@ func TestValidateOneField(t *testing.T) {
 	}{
 		{[]string{"--node-id", "5000"}, "--node-id (FEEDSVC_NODE_ID): 5000 is out of range 0-1023"},
 		{[]string{"--node-id", "-2"}, "--node-id (FEEDSVC_NODE_ID): -2 is out of range 0-1023"},
-		{[]string{"--consumer-group-prefix", "a b"}, `--consumer-group-prefix (FEEDSVC_CONSUMER_GROUP_PREFIX): "a b" is not a group name prefix (letters, digits, '.', '_' and '-', at most 100)`},
+		{[]string{"--group-prefix", "a b"}, `--group-prefix (FEEDSVC_GROUP_PREFIX): "a b" is not a group name prefix (letters, digits, '.', '_' and '-', at most 100)`},
+		{[]string{"--consumer-group-prefix", "a b"}, `--group-prefix (FEEDSVC_GROUP_PREFIX): "a b" is not a group name prefix`},
+		{[]string{"--group-prefix", "a-", "--consumer-group-prefix", "b-"}, `--consumer-group-prefix (FEEDSVC_CONSUMER_GROUP_PREFIX): "b-" disagrees with --group-prefix "a-"; give one`},
+		{[]string{"--group-prefix", "a-", "--consumer-group-prefix", "a-"}, ""},
+		{[]string{"--redis-key-prefix", "prod:"}, ""},
+		{[]string{"--redis-key-prefix", "{prod}:"}, `--redis-key-prefix (FEEDSVC_REDIS_KEY_PREFIX): "{prod}:" is not a key prefix (letters, digits, '.', '_', '-' and ':', at most 64; no '{' or '}'`},
+		{[]string{"--redis-addr", "r:6379", "--redis-key-prefix", strings.Repeat("p", 65)}, `--redis-key-prefix (FEEDSVC_REDIS_KEY_PREFIX): "ppp`},
 		{[]string{"--outbox-poll", "1ms"}, "--outbox-poll (FEEDSVC_OUTBOX_POLL): 1ms is not between 10ms and 1m"},
 		{[]string{"--publish-wait", "11s"}, "--publish-wait (FEEDSVC_PUBLISH_WAIT): 11s is not between 0 and 10s"},
 		{[]string{"--node-id", "-1"}, ""},
@@ -506,5 +512,36 @@ func TestRateLimitValues(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "--rate-limit-posts (FEEDSVC_RATE_LIMIT_POSTS)") {
 			t.Fatalf("%q: %v, want an error naming the flag", bad, err)
 		}
+	}
+}
+
+// TestSharingSettings: the group and key prefixes that let deployments
+// share a Kafka and a Redis load from each source, and the older name of
+// --group-prefix still sets it.
+func TestSharingSettings(t *testing.T) {
+	file := writeFile(t, "group-prefix: f-\nredis-key-prefix: \"file:\"\n")
+	tests := []struct {
+		name             string
+		args             []string
+		env              map[string]string
+		group, keyPrefix string
+	}{
+		{"defaults", nil, nil, "", ""},
+		{"flags", []string{"--group-prefix", "a-", "--redis-key-prefix", "a:"}, nil, "a-", "a:"},
+		{"env", nil, map[string]string{"FEEDSVC_GROUP_PREFIX": "b-", "FEEDSVC_REDIS_KEY_PREFIX": "b:"}, "b-", "b:"},
+		{"older name, env", nil, map[string]string{"FEEDSVC_CONSUMER_GROUP_PREFIX": "c-"}, "c-", ""},
+		{"older name, flag", []string{"--consumer-group-prefix", "d-"}, nil, "d-", ""},
+		{"file", []string{"--config", file}, nil, "f-", "file:"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, _, err := load(t, tt.args, tt.env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Kafka.GroupPrefix != tt.group || c.Kafka.Group("fanout") != tt.group+"fanout" || c.Redis.KeyPrefix != tt.keyPrefix {
+				t.Fatalf("group prefix %q, key prefix %q; want %q, %q", c.Kafka.GroupPrefix, c.Redis.KeyPrefix, tt.group, tt.keyPrefix)
+			}
+		})
 	}
 }

@@ -7,6 +7,8 @@ import (
 
 	"github.com/spf13/pflag"
 	"gopkg.in/yaml.v3"
+
+	"github.com/feedsvc/feedsvc/internal/setting"
 )
 
 // Load fills every flag the command line did not set from the environment,
@@ -20,7 +22,25 @@ func (c *Config) Load(fs *pflag.FlagSet) error {
 	if err != nil {
 		return err
 	}
+	if err := c.mergeAliases(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(append(errs, c.Validate())...)
+}
+
+// mergeAliases moves the settings given by an older flag name to the
+// field of the current one; the two names given different values is an
+// error, whichever source each came from.
+func (c *Config) mergeAliases() error {
+	old := c.consumerGroupPrefix
+	if old == "" {
+		return nil
+	}
+	if c.Kafka.GroupPrefix != "" && c.Kafka.GroupPrefix != old {
+		return named(setting.Errorf("consumerGroupPrefix", "%q disagrees with --group-prefix %q; give one", old, c.Kafka.GroupPrefix))
+	}
+	c.Kafka.GroupPrefix = old
+	return nil
 }
 
 // fileEntry is one top-level key of the config file.

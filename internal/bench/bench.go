@@ -32,6 +32,7 @@ import (
 	"github.com/feedsvc/feedsvc/internal/server"
 	"github.com/feedsvc/feedsvc/roles"
 	"github.com/feedsvc/feedsvc/roles/api"
+	redisstore "github.com/feedsvc/feedsvc/store/redis"
 )
 
 // Scenarios are the scenarios `feedsvc bench` knows, in the order `all`
@@ -150,7 +151,7 @@ func (r *benchRun) cleanup(ctx context.Context) error {
 	if r.cfg.EmbeddedRedis() || r.o.KeepKeys {
 		return nil
 	}
-	n, err := DeleteMatching(context.WithoutCancel(ctx), r.b.Redis, "*{"+r.prefix+"*")
+	n, err := DeleteMatching(context.WithoutCancel(ctx), r.b.Redis, redisstore.KeysOf(r.b.Redis).Prefixed("*{"+r.prefix+"*"))
 	if err != nil {
 		return fmt.Errorf("delete this run's Redis keys: %w", err)
 	}

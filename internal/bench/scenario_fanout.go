@@ -13,6 +13,7 @@ import (
 
 	"github.com/feedsvc/feedsvc/app"
 	"github.com/feedsvc/feedsvc/events"
+	redisstore "github.com/feedsvc/feedsvc/store/redis"
 )
 
 // Ceiling loop settings: several goroutines, 1,000 pipelined ZADDs per
@@ -265,7 +266,7 @@ func (r *benchRun) fanout(ctx context.Context) error {
 	// in one moment does not flatter the ratio.
 	keys := make([]string, len(users))
 	for i, u := range users {
-		keys[i] = "zb:{" + u + "}"
+		keys[i] = redisstore.KeysOf(r.b.Redis).Prefixed("zb:{" + u + "}")
 	}
 	before, err := r.ceiling(ctx, keys, g.posts)
 	if err != nil {
@@ -358,7 +359,7 @@ func (r *benchRun) redisBenchmark(ctx context.Context, requests, keyspace int) (
 	case len(r.cfg.Redis.Addrs) > 1:
 		return nil, "not run on a Redis Cluster", nil
 	}
-	key := "zb:{" + r.prefix + "rb" + RandInt + "}"
+	key := redisstore.KeysOf(r.b.Redis).Prefixed("zb:{" + r.prefix + "rb" + RandInt + "}")
 	res, err := RedisBenchmark(ctx, r.cfg.Redis.Addrs[0], key, requests, keyspace)
 	if derr := DeleteKeys(context.WithoutCancel(ctx), r.b.Redis, RedisBenchmarkKeys(key, keyspace), ceilingBatch); derr != nil {
 		return nil, "", fmt.Errorf("delete redis-benchmark keys: %w", derr)

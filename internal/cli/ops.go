@@ -84,7 +84,7 @@ Default topics: those the group has committed offsets on, else the configured to
 		})
 	})
 	f := cmd.Flags()
-	f.StringVar(&group, "group", "", "consumer group: a role's name (fanout, search, ...; --consumer-group-prefix goes before it; required)")
+	f.StringVar(&group, "group", "", "consumer group: a role's name (fanout, search, ...; --group-prefix goes before it; required)")
 	f.StringVar(&toDatetime, "to-datetime", "", "first event at or after this time: RFC 3339, or YYYY-MM-DDTHH:MM:SS[.sss] in local time")
 	f.DurationVar(&byDuration, "by-duration", 0, "first event at or after now minus this duration, e.g. 2h")
 	f.BoolVar(&toEarliest, "to-earliest", false, "the oldest event still in the log")
@@ -222,7 +222,7 @@ the age of the oldest (they wait there while Kafka is down).
 			b.Pending, time.Since(b.Oldest).Round(time.Millisecond), b.Oldest.UTC().Format(time.RFC3339Nano))
 		return err
 	})
-	cmd.Flags().StringVar(&group, "group", "", "consumer group: a role's name (fanout, search, ...; --consumer-group-prefix goes before it); default: all groups")
+	cmd.Flags().StringVar(&group, "group", "", "consumer group: a role's name (fanout, search, ...; --group-prefix goes before it); default: all groups")
 	return cmd
 }
 
@@ -322,7 +322,7 @@ re-publishes nothing. The consumers of G may keep running.
 		})
 	})
 	for _, c := range []*cobra.Command{list, replay} {
-		c.Flags().StringVar(&group, "group", "", "consumer group whose dead letters to use: a role's name (--consumer-group-prefix goes before it; required)")
+		c.Flags().StringVar(&group, "group", "", "consumer group whose dead letters to use: a role's name (--group-prefix goes before it; required)")
 		c.Flags().StringSliceVar(&topicList, "topic", nil, "original topic (repeatable; default: the configured topics)")
 	}
 	replay.Flags().BoolVar(&execute, "execute", false, "re-publish (default: print what would be re-published)")

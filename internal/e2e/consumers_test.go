@@ -350,7 +350,16 @@ func (p *proc) groupLabel(role string) string { return `group="` + p.groupPrefix
 
 // group is the consumer group name of role (the configured prefix and the
 // role's name).
-func (s *system) group(role string) string { return s.envValue("FEEDSVC_CONSUMER_GROUP_PREFIX") + role }
+func (s *system) group(role string) string { return s.groupPrefix() + role }
+
+// groupPrefix is the configured consumer group prefix, given by either of
+// its names.
+func (s *system) groupPrefix() string {
+	if p := s.envValue("FEEDSVC_GROUP_PREFIX"); p != "" {
+		return p
+	}
+	return s.envValue("FEEDSVC_CONSUMER_GROUP_PREFIX")
+}
 
 // topic is the configured name of the posts or follows topic.
 func (s *system) topic(which string) string {
@@ -449,16 +458,17 @@ func wipe(t *testing.T, addr, tag string, posts []string, times []time.Time) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	keys := []string{redisstore.TermKey(tag), redisstore.TermKey("#" + tag)}
+	ks := redisstore.KeysOf(c)
+	keys := []string{ks.Term(tag), ks.Term("#" + tag)}
 	for _, at := range times {
-		keys = append(keys, redisstore.AnalyticsKeys(at)...)
+		keys = append(keys, ks.Analytics(at)...)
 	}
 	for _, id := range posts {
 		pid, err := app.ParseID(id)
 		if err != nil {
 			t.Fatal(err)
 		}
-		keys = append(keys, redisstore.DocKey(pid))
+		keys = append(keys, ks.Doc(pid))
 	}
 	for _, k := range keys {
 		if err := c.Do(context.Background(), c.B().Del().Key(k).Build()).Error(); err != nil {

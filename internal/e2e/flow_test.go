@@ -176,7 +176,7 @@ func evict(t *testing.T, addr, user string) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if err := c.Do(context.Background(), c.B().Del().Key(redisstore.Key(user)).Build()).Error(); err != nil {
+	if err := c.Do(context.Background(), c.B().Del().Key(redisstore.KeysOf(c).Feed(user)).Build()).Error(); err != nil {
 		t.Fatal(err)
 	}
 }

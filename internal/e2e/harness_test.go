@@ -263,11 +263,15 @@ func (s *system) inspect(u *user) []string {
 		addr = s.api.redisAddr()
 	}
 	args := []string{"feed", "inspect", "--redis-addr", addr, u.name}
+	var vars []string
+	if p := s.envValue("FEEDSVC_REDIS_KEY_PREFIX"); p != "" {
+		vars = append(vars, "FEEDSVC_REDIS_KEY_PREFIX="+p) // the deployment's keys
+	}
 	if s.redis == "" {
-		return strings.Fields(run(s.t, args...))
+		return strings.Fields(runEnv(s.t, vars, args...))
 	}
 	// A real Redis may be the secured one: its client settings too.
-	return strings.Fields(runEnv(s.t, testenv.SecurityEnv("REDIS"), args...))
+	return strings.Fields(runEnv(s.t, append(vars, testenv.SecurityEnv("REDIS")...), args...))
 }
 
 // proc is one running feedsvc process.
@@ -316,7 +320,7 @@ func (s *system) tryStart(role string, last bool, flags ...string) *proc {
 	t.Helper()
 	addr, admin := freeAddr(t), freeAddr(t)
 	p := &proc{t: t, role: role, url: "http://" + addr, admin: "http://" + admin, exited: make(chan struct{}),
-		groupPrefix: s.envValue("FEEDSVC_CONSUMER_GROUP_PREFIX")}
+		groupPrefix: s.groupPrefix()}
 	p.cmd = exec.Command(binary, "serve", "--role="+role, "--data-dir", s.dir, "--http-addr", addr, "--admin-addr", admin,
 		"--log-level", "debug", "--shutdown-timeout", "30s", "--shutdown-drain", "0")
 	p.cmd.Args = append(p.cmd.Args, flags...)

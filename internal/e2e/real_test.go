@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
-	"github.com/gocql/gocql"
 
 	"github.com/feedsvc/feedsvc/events"
 	"github.com/feedsvc/feedsvc/internal/testenv"
@@ -32,26 +31,7 @@ func TestMigrate(t *testing.T) {
 		"FEEDSVC_KAFKA_PARTITIONS=3", "FEEDSVC_KAFKA_REPLICATION=1",
 		"FEEDSVC_TOPIC_POSTS=" + posts, "FEEDSVC_TOPIC_FOLLOWS=" + follows,
 	}, testenv.SecurityEnv("KAFKA", "CASSANDRA")...))
-	host, port, _ := strings.Cut(strings.Split(hosts, ",")[0], ":")
-	cluster := gocql.NewCluster(host)
-	if port != "" {
-		fmt.Sscan(port, &cluster.Port)
-	}
-	cluster.Timeout = 20 * time.Second
-	if u, p := testenv.Credentials("CASSANDRA"); u != "" {
-		cluster.Authenticator = gocql.PasswordAuthenticator{Username: u, Password: p}
-	}
-	tc, err := testenv.TLS("CASSANDRA").Config()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if tc != nil {
-		cluster.SslOpts = &gocql.SslOptions{Config: tc, EnableHostVerification: true}
-	}
-	session, err := cluster.CreateSession()
-	if err != nil {
-		t.Fatal(err)
-	}
+	session := cassandraSession(t, hosts)
 	defer session.Close()
 	t.Cleanup(func() { _ = session.Query("DROP KEYSPACE IF EXISTS " + keyspace).Exec() })
 

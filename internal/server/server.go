@@ -124,7 +124,7 @@ func (b *Backends) openRedis(ctx context.Context, cfg *configs.Config, log *slog
 			return fmt.Errorf("start embedded redis: %w", err)
 		}
 		b.closers = append(b.closers, m.Close)
-		rc = redisstore.Config{Addrs: []string{m.Addr()}, Embedded: true}
+		rc = redisstore.Config{Addrs: []string{m.Addr()}, Embedded: true, KeyPrefix: cfg.Redis.KeyPrefix}
 		log.Info("embedded redis (in memory; feeds are rebuilt from the store after a restart)", "addr", m.Addr())
 	}
 	client, err := redisstore.Open(ctx, rc, log)

@@ -88,6 +88,7 @@ return 1
 // Analytics implements app.Analytics on Redis.
 type Analytics struct {
 	client rueidis.Client
+	keys   Keys
 	now    func() time.Time
 }
 
@@ -95,16 +96,7 @@ var _ app.Analytics = (*Analytics)(nil)
 
 // NewAnalytics returns activity counters on client.
 func NewAnalytics(client rueidis.Client) *Analytics {
-	return &Analytics{client: client, now: time.Now}
-}
-
-// AnalyticsKeys returns the keys of the hour bucket holding time at: post
-// memberships, tag and author rollups, tag and author counters by minute.
-// Deleting them together and replaying the bucket's events reproduces its
-// counts.
-func AnalyticsKeys(at time.Time) []string {
-	p := "an:{" + at.UTC().Format(bucketLayout) + "}:"
-	return []string{p + "posts", p + "tags", p + "authors", p + "mtags", p + "mauthors"}
+	return &Analytics{client: client, keys: KeysOf(client), now: time.Now}
 }
 
 // bucket returns the hour of at and its expiry, and false when the bucket
@@ -144,7 +136,7 @@ func (a *Analytics) RecordPost(ctx context.Context, post app.ID, author string, 
 	args := make([]string, 0, len(names)+4)
 	args = append(args, post.String(), strconv.FormatInt(expires.Unix(), 10), mm+"\n"+strings.Join(names, "\n"), mm)
 	args = append(args, names...)
-	if err := recordScript.Exec(ctx, a.client, AnalyticsKeys(hour), args).Error(); err != nil {
+	if err := recordScript.Exec(ctx, a.client, a.keys.Analytics(hour), args).Error(); err != nil {
 		return fmt.Errorf("record post %s in bucket %s: %w", post, hour.Format(bucketLayout), err)
 	}
 	return nil
@@ -158,7 +150,7 @@ func (a *Analytics) RemovePost(ctx context.Context, post app.ID, at time.Time) e
 		return nil
 	}
 	args := []string{post.String(), strconv.FormatInt(expires.Unix(), 10)}
-	if err := removeScript.Exec(ctx, a.client, AnalyticsKeys(hour), args).Error(); err != nil {
+	if err := removeScript.Exec(ctx, a.client, a.keys.Analytics(hour), args).Error(); err != nil {
 		return fmt.Errorf("remove post %s from bucket %s: %w", post, hour.Format(bucketLayout), err)
 	}
 	return nil
@@ -232,7 +224,7 @@ func (a *Analytics) TopTags(ctx context.Context, from, to time.Time, limit int) 
 	sps := a.spans(from, to)
 	cmds := make(rueidis.Commands, len(sps))
 	for i, sp := range sps {
-		keys := AnalyticsKeys(sp.hour)
+		keys := a.keys.Analytics(sp.hour)
 		key := keys[3]
 		if sp.whole {
 			key = keys[1]
@@ -275,7 +267,7 @@ func (a *Analytics) AuthorHourly(ctx context.Context, author string, from, to ti
 	sps := a.spans(from, to)
 	cmds := make(rueidis.Commands, len(sps))
 	for i, sp := range sps {
-		keys := AnalyticsKeys(sp.hour)
+		keys := a.keys.Analytics(sp.hour)
 		if sp.whole {
 			cmds[i] = a.client.B().Hget().Key(keys[2]).Field(author).Build()
 			continue

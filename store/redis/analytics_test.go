@@ -83,7 +83,7 @@ func (e *anEnv) remove(evs ...anEvent) {
 func (e *anEnv) wipe(at time.Time) {
 	ctx := context.Background()
 	// One DEL: a bucket's keys share a hash tag, so one slot.
-	if err := e.client.Do(ctx, e.client.B().Del().Key(redisstore.AnalyticsKeys(at)...).Build()).Error(); err != nil {
+	if err := e.client.Do(ctx, e.client.B().Del().Key(redisstore.KeysOf(e.client).Analytics(at)...).Build()).Error(); err != nil {
 		e.t.Errorf("wipe bucket %s: %v", at, err)
 	}
 }
@@ -335,7 +335,7 @@ func TestAnalyticsConformance(t *testing.T) {
 				if got := e.hourly("ann$", 0, h); !slices.Equal(got, []int64{1}) {
 					t.Fatalf("ann hourly = %v, want [1]", got)
 				}
-				for _, k := range redisstore.AnalyticsKeys(e.base.Add(7 * m))[:1] {
+				for _, k := range redisstore.KeysOf(client).Analytics(e.base.Add(7 * m))[:1] {
 					ttl, err := client.Do(ctx, client.B().Ttl().Key(k).Build()).AsInt64()
 					must(t, err)
 					if ttl <= 0 {
@@ -366,7 +366,7 @@ func TestAnalyticsConformance(t *testing.T) {
 			t.Run("keys expire and old events are ignored", func(t *testing.T) {
 				e := newAnEnv(t, client)
 				e.record(anEvent{1, "ann$", []string{"go$"}, 0})
-				keys := redisstore.AnalyticsKeys(e.base)
+				keys := redisstore.KeysOf(client).Analytics(e.base)
 				for _, k := range keys {
 					ttl, err := client.Do(ctx, client.B().Ttl().Key(k).Build()).AsInt64()
 					must(t, err)
@@ -377,7 +377,7 @@ func TestAnalyticsConformance(t *testing.T) {
 				old := time.Now().Add(-redisstore.AnalyticsRetention - time.Hour)
 				must(t, e.a.RemovePost(ctx, e.idBase+98, old))
 				must(t, e.a.RecordPost(ctx, e.idBase+99, "ann"+e.suffix, []string{"go" + e.suffix}, old))
-				for _, k := range redisstore.AnalyticsKeys(old) {
+				for _, k := range redisstore.KeysOf(client).Analytics(old) {
 					n, err := client.Do(ctx, client.B().Exists().Key(k).Build()).AsInt64()
 					must(t, err)
 					if n != 0 {

@@ -58,7 +58,7 @@ func BenchmarkFeedAdd(b *testing.B) {
 			}
 			defer func() {
 				for _, u := range users {
-					client.Do(ctx, client.B().Del().Key(redisstore.Key(u)).Build())
+					client.Do(ctx, client.B().Del().Key(redisstore.KeysOf(client).Feed(u)).Build())
 					client.Do(ctx, client.B().Del().Key("zb:"+u).Build())
 				}
 			}()
@@ -148,7 +148,7 @@ func BenchmarkFeedMemory(b *testing.B) {
 		}
 		b.ReportMetric(float64(usedMemory()-before)/float64(feeds*capacity), "bytes/entry")
 		for i := range feeds {
-			client.Do(ctx, client.B().Del().Key(redisstore.Key(fmt.Sprintf("%s_%d", prefix, i))).Build())
+			client.Do(ctx, client.B().Del().Key(redisstore.KeysOf(client).Feed(fmt.Sprintf("%s_%d", prefix, i))).Build())
 		}
 	}
 }
@@ -176,7 +176,7 @@ func BenchmarkFeedPage(b *testing.B) {
 	if err := f.Fill(ctx, user, ids); err != nil {
 		b.Fatal(err)
 	}
-	defer client.Do(ctx, client.B().Del().Key(redisstore.Key(user)).Build())
+	defer client.Do(ctx, client.B().Del().Key(redisstore.KeysOf(client).Feed(user)).Build())
 	for _, c := range []struct {
 		name   string
 		before app.ID

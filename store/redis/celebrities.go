@@ -18,6 +18,7 @@ import (
 // the feed it belongs to.
 type Celebrities struct {
 	client rueidis.Client
+	keys   Keys
 	ttl    time.Duration
 }
 
@@ -26,14 +27,8 @@ var _ app.Celebrities = (*Celebrities)(nil)
 // NewCelebrities returns the celebrity state on client; ttl is the feeds'
 // expiry (0: none), which the per-user sets follow.
 func NewCelebrities(client rueidis.Client, ttl time.Duration) *Celebrities {
-	return &Celebrities{client: client, ttl: ttl}
+	return &Celebrities{client: client, keys: KeysOf(client), ttl: ttl}
 }
-
-// CelebrityKey returns the Redis key of author's celebrity status.
-func CelebrityKey(author string) string { return "celebrity:{" + author + "}" }
-
-// FollowedKey returns the Redis key of the celebrities user follows.
-func FollowedKey(user string) string { return "celebs:{" + user + "}" }
 
 var statusValues = map[app.CelebrityStatus]string{app.CelebrityMarking: "m", app.Celebrity: "c"}
 
@@ -45,7 +40,7 @@ func (c *Celebrities) Statuses(ctx context.Context, authors []string) ([]app.Cel
 	}
 	cmds := make(rueidis.Commands, len(authors))
 	for i, a := range authors {
-		cmds[i] = c.client.B().Get().Key(CelebrityKey(a)).Build()
+		cmds[i] = c.client.B().Get().Key(c.keys.Celebrity(a)).Build()
 	}
 	for i, r := range c.client.DoMulti(ctx, cmds...) {
 		v, err := r.ToString()
@@ -66,9 +61,9 @@ func (c *Celebrities) Statuses(ctx context.Context, authors []string) ([]app.Cel
 
 // SetStatus implements app.Celebrities.
 func (c *Celebrities) SetStatus(ctx context.Context, author string, s app.CelebrityStatus) error {
-	cmd := c.client.B().Del().Key(CelebrityKey(author)).Build()
+	cmd := c.client.B().Del().Key(c.keys.Celebrity(author)).Build()
 	if v, ok := statusValues[s]; ok {
-		cmd = c.client.B().Set().Key(CelebrityKey(author)).Value(v).Build()
+		cmd = c.client.B().Set().Key(c.keys.Celebrity(author)).Value(v).Build()
 	}
 	if err := c.client.Do(ctx, cmd).Error(); err != nil {
 		return fmt.Errorf("set celebrity status of %s: %w", author, err)
@@ -95,7 +90,7 @@ func (c *Celebrities) AddFollows(ctx context.Context, follows []app.Follow) erro
 	}
 	execs := make([]rueidis.LuaExec, len(users))
 	for i, u := range users {
-		execs[i] = rueidis.LuaExec{Keys: []string{Key(u), FollowedKey(u)}, Args: byUser[u]}
+		execs[i] = rueidis.LuaExec{Keys: []string{c.keys.Feed(u), c.keys.Followed(u)}, Args: byUser[u]}
 	}
 	for _, r := range addFollowedScript.ExecMulti(ctx, c.client, execs...) {
 		if err := r.Error(); err != nil {
@@ -113,7 +108,7 @@ func (c *Celebrities) RemoveFollows(ctx context.Context, follows []app.Follow) e
 	}
 	cmds := make(rueidis.Commands, len(users))
 	for i, u := range users {
-		cmds[i] = c.client.B().Srem().Key(FollowedKey(u)).Member(byUser[u]...).Build()
+		cmds[i] = c.client.B().Srem().Key(c.keys.Followed(u)).Member(byUser[u]...).Build()
 	}
 	for _, r := range c.client.DoMulti(ctx, cmds...) {
 		if err := r.Error(); err != nil {
@@ -126,7 +121,7 @@ func (c *Celebrities) RemoveFollows(ctx context.Context, follows []app.Follow) e
 // Followed implements app.Celebrities. Reading renews the set's expiry, as
 // reading the first page renews the feed's.
 func (c *Celebrities) Followed(ctx context.Context, user string) ([]string, error) {
-	key := FollowedKey(user)
+	key := c.keys.Followed(user)
 	cmds := rueidis.Commands{c.client.B().Smembers().Key(key).Build()}
 	if c.ttl > 0 {
 		cmds = append(cmds, c.client.B().Pexpire().Key(key).Milliseconds(c.ttl.Milliseconds()).Build())

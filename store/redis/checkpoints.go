@@ -10,10 +10,6 @@ import (
 	"github.com/redis/rueidis"
 )
 
-// checkpointKey prefixes the hashes of applied offsets: one hash per
-// consumer group on each shard, a field per topic and partition.
-const checkpointKey = "feedsvc:applied"
-
 // saveScript raises checkpoints on one shard. ARGV holds triples: field,
 // the value the writer last knew there ("" if none) and the new value. If
 // the shard holds less than the writer knew for any field (missing counts
@@ -54,20 +50,17 @@ return lost
 // while the group works.
 type Checkpoints struct {
 	client rueidis.Client
+	keys   Keys
 	shards *Health
 }
 
 // NewCheckpoints returns the checkpoints stored through client.
 func NewCheckpoints(client rueidis.Client) *Checkpoints {
-	return &Checkpoints{client: client, shards: NewHealth(client)}
+	return &Checkpoints{client: client, keys: KeysOf(client), shards: NewHealth(client)}
 }
 
 func checkpointField(topic string, partition int32) string {
 	return topic + "/" + strconv.FormatInt(int64(partition), 10)
-}
-
-func (c *Checkpoints) key(s shard, group string) string {
-	return s.key(checkpointKey) + ":" + group
 }
 
 // Save raises the checkpoints of group to next (topic, partition, next
@@ -96,7 +89,7 @@ func (c *Checkpoints) Save(ctx context.Context, group string, prev, next map[str
 	}
 	execs := make([]rueidis.LuaExec, len(shards))
 	for i, s := range shards {
-		execs[i] = rueidis.LuaExec{Keys: []string{c.key(s, group)}, Args: args}
+		execs[i] = rueidis.LuaExec{Keys: []string{c.keys.checkpoint(s, group)}, Args: args}
 	}
 	var errs []error
 	for i, resp := range saveScript.ExecMulti(ctx, c.client, execs...) {
@@ -168,7 +161,7 @@ func (c *Checkpoints) Load(ctx context.Context, group string, parts map[string][
 	}
 	cmds := make(rueidis.Commands, len(shards))
 	for i, s := range shards {
-		cmds[i] = c.client.B().Hmget().Key(c.key(s, group)).Field(fields...).Build()
+		cmds[i] = c.client.B().Hmget().Key(c.keys.checkpoint(s, group)).Field(fields...).Build()
 	}
 	lowest := make([]int64, len(fields))
 	missing := make([]bool, len(fields))

@@ -37,19 +37,20 @@ func checkpointShards(t *testing.T, client rueidis.Client, group string) map[str
 	return nodes
 }
 
-// checkpointKeys lists the keys of group's checkpoints on node.
-func checkpointKeys(t *testing.T, node rueidis.Client, group string) []string {
+// checkpointKeys lists the keys of group's checkpoints on node, under the
+// prefix of keys (a node's own client does not carry it).
+func checkpointKeys(t *testing.T, node rueidis.Client, keys redisstore.Keys, group string) []string {
 	t.Helper()
-	var keys []string
+	var found []string
 	var cursor uint64
 	for {
-		e, err := node.Do(context.Background(), node.B().Scan().Cursor(cursor).Match("feedsvc:applied*:"+group).Count(1000).Build()).AsScanEntry()
+		e, err := node.Do(context.Background(), node.B().Scan().Cursor(cursor).Match(keys.Prefixed("feedsvc:applied*:"+group)).Count(1000).Build()).AsScanEntry()
 		if err != nil {
 			t.Fatal(err)
 		}
-		keys = append(keys, e.Elements...)
+		found = append(found, e.Elements...)
 		if cursor = e.Cursor; cursor == 0 {
-			return keys
+			return found
 		}
 	}
 }
@@ -85,7 +86,7 @@ func TestCheckpoints(t *testing.T) {
 			// Every shard holds the checkpoints.
 			shards := checkpointShards(t, client, group)
 			for addr, node := range shards {
-				if keys := checkpointKeys(t, node, group); len(keys) != 1 {
+				if keys := checkpointKeys(t, node, redisstore.KeysOf(client), group); len(keys) != 1 {
 					t.Fatalf("shard %s holds checkpoint keys %v, want one", addr, keys)
 				}
 			}
@@ -106,7 +107,7 @@ func TestCheckpoints(t *testing.T) {
 				addr, node = a, n
 				break
 			}
-			key := checkpointKeys(t, node, group)[0]
+			key := checkpointKeys(t, node, redisstore.KeysOf(client), group)[0]
 			if err := node.Do(ctx, node.B().Hset().Key(key).FieldValue().FieldValue("posts/1", "21").Build()).Error(); err != nil {
 				t.Fatal(err)
 			}
@@ -127,7 +128,7 @@ func TestCheckpoints(t *testing.T) {
 
 			// FLUSHALL, played by deleting the keys: nothing is held.
 			for _, node := range shards {
-				for _, k := range checkpointKeys(t, node, group) {
+				for _, k := range checkpointKeys(t, node, redisstore.KeysOf(client), group) {
 					if err := node.Do(ctx, node.B().Del().Key(k).Build()).Error(); err != nil {
 						t.Fatal(err)
 					}

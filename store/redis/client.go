@@ -14,8 +14,9 @@ import (
 // detects a Redis Cluster by itself, so the same setting serves both.
 // embedded selects the options the in-process miniredis needs. timeout
 // bounds connecting and waiting for any answer: rueidis's default (10 s)
-// would hold every caller of a frozen Redis that long.
-func dial(addrs string, embedded bool, timeout time.Duration, with ...func(*rueidis.ClientOption)) (rueidis.Client, error) {
+// would hold every caller of a frozen Redis that long. The adapters given
+// the client build their keys with keys.
+func dial(addrs string, embedded bool, timeout time.Duration, keys Keys, with ...func(*rueidis.ClientOption)) (rueidis.Client, error) {
 	opt := rueidis.ClientOption{
 		Dialer:           net.Dialer{Timeout: timeout, KeepAlive: rueidis.DefaultTCPKeepAlive},
 		ConnWriteTimeout: timeout,
@@ -38,7 +39,7 @@ func dial(addrs string, embedded bool, timeout time.Duration, with ...func(*ruei
 		}
 		return nil, fmt.Errorf("connect to redis %s: %w", addrs, markUnavailable(err))
 	}
-	return client{c}, nil
+	return client{Client: c, keys: keys}, nil
 }
 
 // refusedAuth reports whether Redis refused the credentials (or asked for

@@ -29,6 +29,10 @@ type Config struct {
 	Username, Password, PasswordFile string
 	// TLS encrypts the connections and verifies the server.
 	TLS setting.TLS
+	// KeyPrefix is put before every key (see Keys), so that deployments
+	// can share a Redis: "prod:" gives "prod:feed:{alice}". Empty: the
+	// keys of a deployment without a prefix.
+	KeyPrefix string
 }
 
 // DefaultTimeout is Config.Timeout when it is 0: Redis answers in
@@ -60,6 +64,9 @@ func (cfg Config) Validate() error {
 	if err := cfg.TLS.Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	if len(cfg.KeyPrefix) > MaxKeyPrefix || !keyPrefixPattern.MatchString(cfg.KeyPrefix) {
+		errs = append(errs, setting.Errorf("KeyPrefix", "%q is not a key prefix (letters, digits, '.', '_', '-' and ':', at most %d; no '{' or '}', which would move keys to other cluster slots)", cfg.KeyPrefix, MaxKeyPrefix))
+	}
 	if cfg.Embedded && len(cfg.Addrs) > 1 {
 		errs = append(errs, setting.Errorf("Addrs", "the embedded Redis has one address, got %d", len(cfg.Addrs)))
 	}
@@ -69,7 +76,8 @@ func (cfg Config) Validate() error {
 // Open validates cfg and connects to Redis. The client's results carry
 // app.ErrUnavailable when Redis is down, cannot serve or did not answer
 // within cfg.Timeout; the adapters of this package keep it when they wrap
-// them. rueidis takes no context and
+// them. The client carries cfg.KeyPrefix: every adapter given it builds
+// its keys with KeysOf(client). rueidis takes no context and
 // logs nothing through slog, so ctx and log are unused; they are taken like
 // every adapter's Open.
 func Open(_ context.Context, cfg Config, _ *slog.Logger) (rueidis.Client, error) {
@@ -88,7 +96,7 @@ func Open(_ context.Context, cfg Config, _ *slog.Logger) (rueidis.Client, error)
 	if err != nil {
 		return nil, fmt.Errorf("redis: %w", err)
 	}
-	return dial(strings.Join(cfg.Addrs, ","), cfg.Embedded, timeout, func(o *rueidis.ClientOption) {
+	return dial(strings.Join(cfg.Addrs, ","), cfg.Embedded, timeout, NewKeys(cfg.KeyPrefix), func(o *rueidis.ClientOption) {
 		o.Username, o.Password, o.TLSConfig = cfg.Username, password, tlsConfig
 	})
 }

@@ -60,7 +60,11 @@ func markUnavailable(err error) error {
 // results carry app.ErrUnavailable when Redis could not answer, so each
 // call site's own wrapping keeps it and the api answers 503, not 500.
 // Replies that are not outages (nil, WRONGTYPE, NOSCRIPT) pass unchanged.
-type client struct{ rueidis.Client }
+// It also carries the deployment's keys (KeysOf).
+type client struct {
+	rueidis.Client
+	keys Keys
+}
 
 func mark(r rueidis.RedisResult) rueidis.RedisResult {
 	if err := r.Error(); unavailable(err) {

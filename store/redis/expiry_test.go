@@ -34,7 +34,7 @@ func TestFeedExpiry(t *testing.T) {
 			c := open(t)
 			f := redisstore.NewFeeds(c, testCap, ttl)
 			u := uniqueUser(t)
-			key := redisstore.Key(u)
+			key := redisstore.KeysOf(c).Feed(u)
 			t.Cleanup(func() { c.Do(ctx, c.B().Del().Key(key).Build()) })
 			steps := []struct {
 				name string
@@ -77,8 +77,8 @@ func TestCelebrities(t *testing.T) {
 			cs := redisstore.NewCelebrities(c, ttl)
 			star, other, reader, away := uniqueUser(t), uniqueUser(t), uniqueUser(t), uniqueUser(t)
 			t.Cleanup(func() {
-				for _, k := range []string{redisstore.CelebrityKey(star), redisstore.CelebrityKey(other), redisstore.Key(reader),
-					redisstore.FollowedKey(reader), redisstore.FollowedKey(away)} {
+				for _, k := range []string{redisstore.KeysOf(c).Celebrity(star), redisstore.KeysOf(c).Celebrity(other), redisstore.KeysOf(c).Feed(reader),
+					redisstore.KeysOf(c).Followed(reader), redisstore.KeysOf(c).Followed(away)} {
 					c.Do(ctx, c.B().Del().Key(k).Build())
 				}
 			})
@@ -100,9 +100,9 @@ func TestCelebrities(t *testing.T) {
 			// Follows are recorded next to a cached feed only, and share
 			// its lifetime.
 			must(t, feeds.Fill(ctx, reader, nil))
-			must(t, c.Do(ctx, c.B().Pexpire().Key(redisstore.Key(reader)).Milliseconds(60_000).Build()).Error())
+			must(t, c.Do(ctx, c.B().Pexpire().Key(redisstore.KeysOf(c).Feed(reader)).Milliseconds(60_000).Build()).Error())
 			must(t, cs.AddFollows(ctx, []app.Follow{{Follower: reader, Followee: star}, {Follower: away, Followee: star}, {Follower: reader, Followee: other}}))
-			if got := pttl(t, c, redisstore.FollowedKey(reader)); got <= 0 || got > time.Minute {
+			if got := pttl(t, c, redisstore.KeysOf(c).Followed(reader)); got <= 0 || got > time.Minute {
 				t.Fatalf("followed set lifetime %v, want the feed's (≤ 1m)", got)
 			}
 			for _, w := range []struct {
@@ -118,7 +118,7 @@ func TestCelebrities(t *testing.T) {
 					t.Fatalf("%s follows %v, want %v", w.user, got, want)
 				}
 			}
-			if got := pttl(t, c, redisstore.FollowedKey(reader)); got <= ttl-time.Minute {
+			if got := pttl(t, c, redisstore.KeysOf(c).Followed(reader)); got <= ttl-time.Minute {
 				t.Fatalf("reading did not renew the followed set: %v", got)
 			}
 			must(t, cs.RemoveFollows(ctx, []app.Follow{{Follower: reader, Followee: other}}))

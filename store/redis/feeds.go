@@ -2,7 +2,8 @@
 // Redis (or Redis Cluster) through rueidis.
 //
 // A feed is one Redis list per user, key "feed:{USER}" (the braces keep
-// each feed on one cluster slot): a state element ('C' complete: built from
+// each feed on one cluster slot; Keys puts the deployment's prefix before
+// every key): a state element ('C' complete: built from
 // the store; 'P' partial: a rebuild is under way, readers must rebuild it;
 // lower-case 'c' and 'p' when an 8-byte floor follows, see below) followed
 // by post IDs as 8-byte big-endian strings, appended in arrival order. Fan-out is one native RPUSHX per follower: it appends only to a
@@ -148,6 +149,7 @@ return 1
 // writes and no memory, and gets a rebuilt feed on return.
 type Feeds struct {
 	client rueidis.Client
+	keys   Keys
 	cap    int
 	// slack is how many entries a list may hold beyond the cap before the
 	// writer that passed it compacts it.
@@ -162,24 +164,18 @@ var _ app.FeedCache = (*Feeds)(nil)
 // NewFeeds returns the home feed cache on client: capacity entries per feed,
 // expiring after ttl without a read (0: never).
 func NewFeeds(client rueidis.Client, capacity int, ttl time.Duration) *Feeds {
-	return newLists(client, capacity, ttl, Key)
+	return newLists(client, capacity, ttl, KeysOf(client).Feed)
 }
 
 // NewTimelines returns the cache of celebrities' recent posts (hybrid
 // fan-out), keyed by author, with the same encoding as feeds.
 func NewTimelines(client rueidis.Client, capacity int, ttl time.Duration) *Feeds {
-	return newLists(client, capacity, ttl, TimelineKey)
+	return newLists(client, capacity, ttl, KeysOf(client).Timeline)
 }
 
 func newLists(client rueidis.Client, capacity int, ttl time.Duration, key func(string) string) *Feeds {
-	return &Feeds{client: client, cap: capacity, slack: max(1, capacity/4), key: key, ttl: ttl, health: NewHealth(client)}
+	return &Feeds{client: client, keys: KeysOf(client), cap: capacity, slack: max(1, capacity/4), key: key, ttl: ttl, health: NewHealth(client)}
 }
-
-// Key returns the Redis key of user's feed.
-func Key(user string) string { return "feed:{" + user + "}" }
-
-// TimelineKey returns the Redis key of author's cached recent posts.
-func TimelineKey(author string) string { return "timeline:{" + author + "}" }
 
 func putID(b []byte, id app.ID) []byte {
 	return binary.BigEndian.AppendUint64(b, uint64(id))

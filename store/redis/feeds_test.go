@@ -23,12 +23,19 @@ import (
 const testCap = 5
 
 // backends are the servers the same cases run against: the embedded
-// miniredis, a real Redis and a real Redis Cluster.
+// miniredis, a real Redis and a real Redis Cluster; and miniredis again
+// under a key prefix (--redis-key-prefix), where every key any command
+// names must carry it (auditKeys).
 func backends(t *testing.T) map[string]func(t *testing.T) rueidis.Client {
 	return map[string]func(t *testing.T) rueidis.Client{
 		"miniredis": func(t *testing.T) rueidis.Client {
 			m := miniredis.RunT(t)
 			return dial(t, m.Addr(), true)
+		},
+		"miniredis_prefixed": func(t *testing.T) rueidis.Client {
+			m := miniredis.RunT(t)
+			auditKeys(t, m, testPrefix)
+			return dialPrefixed(t, m.Addr(), true, testPrefix)
 		},
 		"redis": func(t *testing.T) rueidis.Client {
 			return dial(t, testenv.Require(t, "FEEDSVC_REDIS_ADDR"), false)
@@ -40,7 +47,12 @@ func backends(t *testing.T) map[string]func(t *testing.T) rueidis.Client {
 }
 
 func dial(t *testing.T, addr string, embedded bool) rueidis.Client {
-	cfg := redisstore.Config{Addrs: strings.Split(addr, ","), Embedded: embedded}
+	return dialPrefixed(t, addr, embedded, "")
+}
+
+// dialPrefixed is dial with a key prefix.
+func dialPrefixed(t *testing.T, addr string, embedded bool, prefix string) rueidis.Client {
+	cfg := redisstore.Config{Addrs: strings.Split(addr, ","), Embedded: embedded, KeyPrefix: prefix}
 	if !embedded {
 		cfg = secured(cfg)
 	}
@@ -181,7 +193,7 @@ func TestFeedConformance(t *testing.T) {
 				t.Run(c.name, func(t *testing.T) {
 					u := uniqueUser(t)
 					t.Cleanup(func() {
-						for _, k := range []string{redisstore.Key(u), redisstore.UnfollowedKey(u), redisstore.UnfollowersKey(u + "a")} {
+						for _, k := range []string{redisstore.KeysOf(client).Feed(u), redisstore.KeysOf(client).Unfollowed(u), redisstore.KeysOf(client).Unfollowers(u + "a")} {
 							client.Do(ctx, client.B().Del().Key(k).Build())
 						}
 					})
@@ -235,7 +247,7 @@ func TestFeedConformance(t *testing.T) {
 			}
 			t.Run("a post older than what the cap cut never comes back", func(t *testing.T) {
 				u := uniqueUser(t)
-				t.Cleanup(func() { client.Do(ctx, client.B().Del().Key(redisstore.Key(u)).Build()) })
+				t.Cleanup(func() { client.Do(ctx, client.B().Del().Key(redisstore.KeysOf(client).Feed(u)).Build()) })
 				must(t, f.Prepare(ctx, u))
 				must(t, f.Fill(ctx, u, ids(10, 20, 30, 40, 50)))
 				must(t, f.Add(ctx, entries(u, 60, 70))) // the cap (5) cuts 10 and 20
@@ -249,7 +261,7 @@ func TestFeedConformance(t *testing.T) {
 			})
 			t.Run("a value of the old string layout reads as absent and is replaced", func(t *testing.T) {
 				u := uniqueUser(t)
-				key := redisstore.Key(u)
+				key := redisstore.KeysOf(client).Feed(u)
 				t.Cleanup(func() { client.Do(ctx, client.B().Del().Key(key).Build()) })
 				old := "C" + string([]byte{0, 0, 0, 0, 0, 0, 0, 7})
 				must(t, client.Do(ctx, client.B().Set().Key(key).Value(old).Build()).Error())
@@ -267,7 +279,7 @@ func TestFeedConformance(t *testing.T) {
 			t.Run("concurrent writers and compactions lose nothing", func(t *testing.T) {
 				const capacity, writers, each = 50, 8, 100
 				u := uniqueUser(t)
-				t.Cleanup(func() { client.Do(ctx, client.B().Del().Key(redisstore.Key(u)).Build()) })
+				t.Cleanup(func() { client.Do(ctx, client.B().Del().Key(redisstore.KeysOf(client).Feed(u)).Build()) })
 				f := redisstore.NewFeeds(client, capacity, 0)
 				must(t, f.Prepare(ctx, u))
 				var g errgroup.Group

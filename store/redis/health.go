@@ -11,23 +11,21 @@ import (
 	"github.com/redis/rueidis"
 )
 
-// healthKey prefixes the keys the health check writes; each expires soon.
-const (
-	healthKey = "feedsvc:health"
-	healthTTL = time.Minute
-)
+// healthTTL is how long a key the health check writes lives.
+const healthTTL = time.Minute
 
 // Health is the Redis readiness check. A PING is answered by a Redis at
 // maxmemory under noeviction (which refuses writes) and by a Cluster with a
 // shard down, while handlers write: so the check writes, on every shard.
 type Health struct {
 	client   rueidis.Client
+	keys     Keys
 	tagsOnce sync.Once
 	tags     []string
 }
 
 // NewHealth returns the check of client.
-func NewHealth(client rueidis.Client) *Health { return &Health{client: client} }
+func NewHealth(client rueidis.Client) *Health { return &Health{client: client, keys: KeysOf(client)} }
 
 // Ping sets one short-lived key in a slot of each Cluster master (found
 // with CLUSTER SLOTS), or one key on a single Redis, and fails if any shard
@@ -39,7 +37,7 @@ func (h *Health) Ping(ctx context.Context) error {
 	}
 	keys, names := make([]string, len(shards)), make([]string, len(shards))
 	for i, s := range shards {
-		keys[i], names[i] = s.key(healthKey), s.name
+		keys[i], names[i] = h.keys.health(s), s.name
 	}
 	return healthWrite(ctx, h.client, keys, names)
 }

@@ -39,7 +39,7 @@ func TestHealthWritesEveryShard(t *testing.T) {
 					continue
 				}
 				masters++
-				if !hasHealthKey(t, node, since) {
+				if !hasHealthKey(t, node, redisstore.KeysOf(client), since) {
 					t.Errorf("master %s holds no health key after Ping", addr)
 				}
 			}
@@ -51,12 +51,13 @@ func TestHealthWritesEveryShard(t *testing.T) {
 }
 
 // hasHealthKey scans node for a key the health check wrote at or after
-// since (its value is the time of writing, in Unix milliseconds).
-func hasHealthKey(t *testing.T, node rueidis.Client, since int64) bool {
+// since (its value is the time of writing, in Unix milliseconds), under the
+// prefix of keys.
+func hasHealthKey(t *testing.T, node rueidis.Client, keys redisstore.Keys, since int64) bool {
 	ctx := context.Background()
 	var cursor uint64
 	for {
-		e, err := node.Do(ctx, node.B().Scan().Cursor(cursor).Match("feedsvc:health:*").Count(1000).Build()).AsScanEntry()
+		e, err := node.Do(ctx, node.B().Scan().Cursor(cursor).Match(keys.Prefixed("feedsvc:health:*")).Count(1000).Build()).AsScanEntry()
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -42,16 +42,15 @@ return {1, math.floor(diff / interval), 0, new_tat - now}
 // so it works on a Redis Cluster too.
 type RateLimiter struct {
 	client rueidis.Client
+	keys   Keys
 }
 
 var _ app.RateLimiter = (*RateLimiter)(nil)
 
 // NewRateLimiter returns a limiter on client.
-func NewRateLimiter(client rueidis.Client) *RateLimiter { return &RateLimiter{client: client} }
-
-// RateLimitKey is the Redis key of key's count (key names the limit and the
-// client, such as "posts:alice").
-func RateLimitKey(key string) string { return "rl:" + key }
+func NewRateLimiter(client rueidis.Client) *RateLimiter {
+	return &RateLimiter{client: client, keys: KeysOf(client)}
+}
 
 // Allow implements app.RateLimiter.
 func (r *RateLimiter) Allow(ctx context.Context, key string, l app.Limit) (app.RateDecision, error) {
@@ -60,7 +59,7 @@ func (r *RateLimiter) Allow(ctx context.Context, key string, l app.Limit) (app.R
 	}
 	interval := max(l.Window.Microseconds()/int64(l.Quota), 1)
 	span := interval * int64(l.Quota)
-	vals, err := gcraScript.Exec(ctx, r.client, []string{RateLimitKey(key)},
+	vals, err := gcraScript.Exec(ctx, r.client, []string{r.keys.RateLimit(key)},
 		[]string{strconv.FormatInt(interval, 10), strconv.FormatInt(span, 10)}).ToArray()
 	if err != nil {
 		return app.RateDecision{}, fmt.Errorf("rate limit %s: %w", key, err)

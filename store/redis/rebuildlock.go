@@ -14,10 +14,6 @@ import (
 
 var _ app.RebuildLocks = (*Feeds)(nil)
 
-// RebuildLockKey returns the Redis key of the lock on user's feed rebuild,
-// on the slot of the feed.
-func RebuildLockKey(user string) string { return "rebuild:{" + user + "}" }
-
 // unlockScript deletes KEYS[1] if it still holds ARGV[1]: a lock that
 // expired and was taken by another process is not freed by the first.
 var unlockScript = rueidis.NewLuaScript(`
@@ -30,7 +26,7 @@ return 0
 func (f *Feeds) TryLockRebuild(ctx context.Context, user string, ttl time.Duration) (func(context.Context), bool, error) {
 	b := make([]byte, 12)
 	_, _ = rand.Read(b)
-	token, key := hex.EncodeToString(b), RebuildLockKey(user)
+	token, key := hex.EncodeToString(b), f.keys.RebuildLock(user)
 	err := f.client.Do(ctx, f.client.B().Set().Key(key).Value(token).Nx().Px(ttl).Build()).Error()
 	if rueidis.IsRedisNil(err) {
 		return nil, false, nil // held by another process

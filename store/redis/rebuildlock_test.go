@@ -17,7 +17,7 @@ func TestRebuildLocks(t *testing.T) {
 			client := open(t)
 			f := redisstore.NewFeeds(client, testCap, 0)
 			u := uniqueUser(t)
-			t.Cleanup(func() { client.Do(ctx, client.B().Del().Key(redisstore.RebuildLockKey(u)).Build()) })
+			t.Cleanup(func() { client.Do(ctx, client.B().Del().Key(redisstore.KeysOf(client).RebuildLock(u)).Build()) })
 
 			release, ok, err := f.TryLockRebuild(ctx, u, time.Minute)
 			must(t, err)

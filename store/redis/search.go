@@ -37,6 +37,7 @@ const minSearchChunk = 128
 // Search implements app.SearchIndex on Redis.
 type Search struct {
 	client rueidis.Client
+	keys   Keys
 	cap    string
 	capN   int
 }
@@ -46,14 +47,8 @@ var _ app.SearchIndex = (*Search)(nil)
 // NewSearch returns a search index on client keeping the newest capPerTerm
 // posts of each term.
 func NewSearch(client rueidis.Client, capPerTerm int) *Search {
-	return &Search{client: client, cap: strconv.Itoa(capPerTerm), capN: capPerTerm}
+	return &Search{client: client, keys: KeysOf(client), cap: strconv.Itoa(capPerTerm), capN: capPerTerm}
 }
-
-// TermKey returns the Redis key of term's posting set.
-func TermKey(term string) string { return "sx:{" + term + "}" }
-
-// DocKey returns the Redis key listing the terms post id is indexed under.
-func DocKey(id app.ID) string { return "sd:{" + id.String() + "}" }
 
 // Index implements app.SearchIndex. The post's term list is written first,
 // so a crash half-way still leaves Unindex everything it needs.
@@ -62,13 +57,13 @@ func (s *Search) Index(ctx context.Context, id app.ID, terms []string) error {
 	if len(terms) == 0 {
 		return nil
 	}
-	if err := s.client.Do(ctx, s.client.B().Sadd().Key(DocKey(id)).Member(terms...).Build()).Error(); err != nil {
+	if err := s.client.Do(ctx, s.client.B().Sadd().Key(s.keys.Doc(id)).Member(terms...).Build()).Error(); err != nil {
 		return fmt.Errorf("record terms of post %s: %w", id, err)
 	}
 	m := member(id)
 	execs := make([]rueidis.LuaExec, len(terms))
 	for i, t := range terms {
-		execs[i] = rueidis.LuaExec{Keys: []string{TermKey(t)}, Args: []string{s.cap, m}}
+		execs[i] = rueidis.LuaExec{Keys: []string{s.keys.Term(t)}, Args: []string{s.cap, m}}
 	}
 	for _, r := range indexScript.ExecMulti(ctx, s.client, execs...) {
 		if err := r.Error(); err != nil {
@@ -81,21 +76,21 @@ func (s *Search) Index(ctx context.Context, id app.ID, terms []string) error {
 // Unindex implements app.SearchIndex. The term list goes last, so a failed
 // call can be retried.
 func (s *Search) Unindex(ctx context.Context, id app.ID) error {
-	terms, err := s.client.Do(ctx, s.client.B().Smembers().Key(DocKey(id)).Build()).AsStrSlice()
+	terms, err := s.client.Do(ctx, s.client.B().Smembers().Key(s.keys.Doc(id)).Build()).AsStrSlice()
 	if err != nil {
 		return fmt.Errorf("read terms of post %s: %w", id, err)
 	}
 	m := member(id)
 	cmds := make(rueidis.Commands, 0, len(terms)+1)
 	for _, t := range terms {
-		cmds = append(cmds, s.client.B().Zrem().Key(TermKey(t)).Member(m).Build())
+		cmds = append(cmds, s.client.B().Zrem().Key(s.keys.Term(t)).Member(m).Build())
 	}
 	for _, r := range s.client.DoMulti(ctx, cmds...) {
 		if err := r.Error(); err != nil {
 			return fmt.Errorf("unindex post %s: %w", id, err)
 		}
 	}
-	if err := s.client.Do(ctx, s.client.B().Del().Key(DocKey(id)).Build()).Error(); err != nil {
+	if err := s.client.Do(ctx, s.client.B().Del().Key(s.keys.Doc(id)).Build()).Error(); err != nil {
 		return fmt.Errorf("drop terms of post %s: %w", id, err)
 	}
 	return nil
@@ -111,7 +106,7 @@ func (s *Search) Search(ctx context.Context, terms []string, before app.ID, limi
 	}
 	cards := make(rueidis.Commands, len(terms))
 	for i, t := range terms {
-		cards[i] = s.client.B().Zcard().Key(TermKey(t)).Build()
+		cards[i] = s.client.B().Zcard().Key(s.keys.Term(t)).Build()
 	}
 	driver, size := 0, int64(-1)
 	for i, r := range s.client.DoMulti(ctx, cards...) {
@@ -129,7 +124,7 @@ func (s *Search) Search(ctx context.Context, terms []string, before app.ID, limi
 	others := make([]string, 0, len(terms)-1)
 	for i, t := range terms {
 		if i != driver {
-			others = append(others, TermKey(t))
+			others = append(others, s.keys.Term(t))
 		}
 	}
 	chunk := max(limit, minSearchChunk)
@@ -142,7 +137,7 @@ func (s *Search) Search(ctx context.Context, terms []string, before app.ID, limi
 	}
 	var out []app.ID
 	for {
-		raw, err := s.client.Do(ctx, s.client.B().Zrevrangebylex().Key(TermKey(terms[driver])).
+		raw, err := s.client.Do(ctx, s.client.B().Zrevrangebylex().Key(s.keys.Term(terms[driver])).
 			Max(top).Min("-").Limit(0, int64(chunk)).Build()).AsStrSlice()
 		if err != nil {
 			return nil, fmt.Errorf("search %v: read %q: %w", terms, terms[driver], err)

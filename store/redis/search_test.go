@@ -31,10 +31,10 @@ func newSxEnv(t *testing.T, client rueidis.Client, capPerTerm int) *sxEnv {
 	t.Cleanup(func() {
 		var cmds rueidis.Commands
 		for term := range e.terms {
-			cmds = append(cmds, client.B().Del().Key(redisstore.TermKey(term)).Build())
+			cmds = append(cmds, client.B().Del().Key(redisstore.KeysOf(client).Term(term)).Build())
 		}
 		for id := range e.posts {
-			cmds = append(cmds, client.B().Del().Key(redisstore.DocKey(id)).Build())
+			cmds = append(cmds, client.B().Del().Key(redisstore.KeysOf(client).Doc(id)).Build())
 		}
 		for _, r := range client.DoMulti(context.Background(), cmds...) {
 			if err := r.Error(); err != nil {
@@ -221,7 +221,7 @@ func TestSearchConformance(t *testing.T) {
 				if got := e.search("trim$", 0, 10); !slices.Equal(got, ids(2)) {
 					t.Fatalf("trim = %v, want [2]", got)
 				}
-				n, err := client.Do(ctx, client.B().Exists().Key(redisstore.DocKey(3)).Build()).AsInt64()
+				n, err := client.Do(ctx, client.B().Exists().Key(redisstore.KeysOf(client).Doc(3)).Build()).AsInt64()
 				must(t, err)
 				if n != 0 {
 					t.Fatal("unindex left the post's term list behind")

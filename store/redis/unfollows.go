@@ -22,12 +22,6 @@ import (
 // a fan-out or a rebuild takes between its graph read and its writes.
 const unfollowRetention = time.Hour
 
-// UnfollowedKey returns the Redis key of the users user stopped following.
-func UnfollowedKey(user string) string { return "unfollowed:{" + user + "}" }
-
-// UnfollowersKey returns the Redis key of the users who stopped following author.
-func UnfollowersKey(author string) string { return "unfollowers:{" + author + "}" }
-
 // unfollowScript adds ARGV[1] to sorted set KEYS[1] at the server's time in
 // ms, drops members older than ARGV[2] ms and expires the set after that.
 var unfollowScript = rueidis.NewLuaScript(`
@@ -54,8 +48,8 @@ var _ app.Unfollows = (*Feeds)(nil)
 func (f *Feeds) RecordUnfollow(ctx context.Context, fl app.Follow) error {
 	keep := strconv.FormatInt(unfollowRetention.Milliseconds(), 10)
 	for _, r := range unfollowScript.ExecMulti(ctx, f.client,
-		rueidis.LuaExec{Keys: []string{UnfollowedKey(fl.Follower)}, Args: []string{fl.Followee, keep}},
-		rueidis.LuaExec{Keys: []string{UnfollowersKey(fl.Followee)}, Args: []string{fl.Follower, keep}},
+		rueidis.LuaExec{Keys: []string{f.keys.Unfollowed(fl.Follower)}, Args: []string{fl.Followee, keep}},
+		rueidis.LuaExec{Keys: []string{f.keys.Unfollowers(fl.Followee)}, Args: []string{fl.Follower, keep}},
 	) {
 		if err := r.Error(); err != nil {
 			return fmt.Errorf("record unfollow %s -> %s: %w", fl.Follower, fl.Followee, err)
@@ -67,8 +61,8 @@ func (f *Feeds) RecordUnfollow(ctx context.Context, fl app.Follow) error {
 // ClearUnfollow implements app.Unfollows.
 func (f *Feeds) ClearUnfollow(ctx context.Context, fl app.Follow) error {
 	for _, r := range f.client.DoMulti(ctx,
-		f.client.B().Zrem().Key(UnfollowedKey(fl.Follower)).Member(fl.Followee).Build(),
-		f.client.B().Zrem().Key(UnfollowersKey(fl.Followee)).Member(fl.Follower).Build(),
+		f.client.B().Zrem().Key(f.keys.Unfollowed(fl.Follower)).Member(fl.Followee).Build(),
+		f.client.B().Zrem().Key(f.keys.Unfollowers(fl.Followee)).Member(fl.Follower).Build(),
 	) {
 		if err := r.Error(); err != nil {
 			return fmt.Errorf("clear unfollow %s -> %s: %w", fl.Follower, fl.Followee, err)
@@ -79,12 +73,12 @@ func (f *Feeds) ClearUnfollow(ctx context.Context, fl app.Follow) error {
 
 // RecentUnfollowers implements app.Unfollows.
 func (f *Feeds) RecentUnfollowers(ctx context.Context, author string, within time.Duration) ([]string, error) {
-	return f.recent(ctx, UnfollowersKey(author), within)
+	return f.recent(ctx, f.keys.Unfollowers(author), within)
 }
 
 // RecentUnfollowees implements app.Unfollows.
 func (f *Feeds) RecentUnfollowees(ctx context.Context, user string, within time.Duration) ([]string, error) {
-	return f.recent(ctx, UnfollowedKey(user), within)
+	return f.recent(ctx, f.keys.Unfollowed(user), within)
 }
 
 func (f *Feeds) recent(ctx context.Context, key string, within time.Duration) ([]string, error) {
@@ -100,7 +94,7 @@ func (f *Feeds) recent(ctx context.Context, key string, within time.Duration) ([
 // rewrite also checks, in the same script, that the unfollow is still
 // recorded, so a follow again that put the posts back in is never undone.
 func (f *Feeds) RemoveUnfollowed(ctx context.Context, fl app.Follow, posts []app.ID) error {
-	g := &guard{key: UnfollowedKey(fl.Follower), member: fl.Followee}
+	g := &guard{key: f.keys.Unfollowed(fl.Follower), member: fl.Followee}
 	if err := f.rewrite(ctx, fl.Follower, removing(posts), "", g); err != nil {
 		return fmt.Errorf("remove posts of unfollowed %s from feed %s: %w", fl.Followee, fl.Follower, err)
 	}
