@@ -54,6 +54,31 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
+// initGroup makes the per-group series of group start at 0, so rates and
+// alerts on them (dead letters, retries) have a series before the first
+// event: the dead letters of each of topics, the retries, panics and
+// Redis rewinds.
+func (m *Metrics) initGroup(group string, topics []string) {
+	if m == nil {
+		return
+	}
+	for _, t := range topics {
+		m.deadLettered.WithLabelValues(group, t)
+	}
+	m.retries.WithLabelValues(group)
+	m.panics.WithLabelValues(group)
+	m.redisRewinds.WithLabelValues(group)
+}
+
+// claimed makes the stuck gauge of a partition the group was assigned
+// exist at 0, so a healthy consumer exports it too.
+func (m *Metrics) claimed(group, topic string, partition int32) {
+	if m == nil {
+		return
+	}
+	m.stuck.WithLabelValues(group, topic, itoa(partition))
+}
+
 func (m *Metrics) observeHandled(group, typ string, err error, d time.Duration) {
 	outcome := "ok"
 	if err != nil {

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/feedsvc/feedsvc/app"
 )
@@ -31,6 +33,8 @@ type Producer struct {
 	mu     sync.Mutex
 	p      sarama.SyncProducer // nil until connected
 	closed bool
+
+	metrics atomic.Pointer[publishMetrics] // nil until Instrument
 }
 
 var (
@@ -67,6 +71,7 @@ func (p *Producer) producer() (sarama.SyncProducer, error) {
 // passes, whichever comes first. A failure because Kafka is down, too few
 // replicas are in sync or the time ran out wraps app.ErrUnavailable.
 func (p *Producer) Publish(ctx context.Context, ev app.Event) (err error) {
+	defer p.observe(time.Now(), []app.Event{ev}, &err)
 	evs, end := publishSpans(ctx, p.topic, []app.Event{ev}, true)
 	defer func() { end(err) }()
 	msg, err := Encode(p.topic(ev), evs[0])
@@ -93,6 +98,7 @@ func (p *Producer) topic(ev app.Event) string { return p.topics.For(ev.Type) }
 // an outage, abandoned batches of the whole backlog, sent again every few
 // seconds, took 40 s to drain before anything new went out.
 func (p *Producer) PublishBatch(ctx context.Context, evs []app.Event) (err error) {
+	defer p.observe(time.Now(), evs, &err)
 	evs, end := publishSpans(ctx, p.topic, evs, false)
 	defer func() { end(err) }()
 	msgs := make([]*sarama.ProducerMessage, len(evs))
@@ -137,6 +143,58 @@ func wait(ctx context.Context, what string, send func() error) error {
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("%s: %w", what, markUnavailable(ctx.Err()))
+	}
+}
+
+// publishMetrics are the producer's Prometheus metrics, by topic.
+type publishMetrics struct {
+	seconds *prometheus.HistogramVec
+	errors  *prometheus.CounterVec
+}
+
+// Instrument registers the producer's metrics on reg and records every
+// publish from then on: feedsvc_publish_seconds, the time from a Publish
+// or PublishBatch call to the broker's acknowledgement, observed once per
+// event acknowledged (a batch's events share its time), and
+// feedsvc_publish_errors_total, the events whose publish failed (a failed
+// batch counts all its events: the caller publishes them all again). Both
+// are labelled by topic, and start at 0 for the configured topics.
+func (p *Producer) Instrument(reg prometheus.Registerer) {
+	m := &publishMetrics{
+		seconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "feedsvc_publish_seconds",
+			Help: "Time from publishing an event to the broker's acknowledgement on all in-sync replicas (a batch's events share its time), by topic.",
+			// 1 ms to about 33 s: sarama's retries bound a batch to about a minute.
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
+		}, []string{"topic"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "feedsvc_publish_errors_total",
+			Help: "Events whose publish failed (Kafka down, too few in-sync replicas, timed out), by topic; the outbox relay publishes them again.",
+		}, []string{"topic"}),
+	}
+	reg.MustRegister(m.seconds, m.errors)
+	for _, t := range p.topics.All() {
+		m.seconds.WithLabelValues(t)
+		m.errors.WithLabelValues(t)
+	}
+	p.metrics.Store(m)
+}
+
+// observe records a publish of evs that started at start and ended with
+// *err (deferred by Publish and PublishBatch).
+func (p *Producer) observe(start time.Time, evs []app.Event, err *error) {
+	m := p.metrics.Load()
+	if m == nil || len(evs) == 0 {
+		return
+	}
+	d := time.Since(start).Seconds()
+	for _, ev := range evs {
+		t := p.topic(ev)
+		if *err != nil {
+			m.errors.WithLabelValues(t).Inc()
+		} else {
+			m.seconds.WithLabelValues(t).Observe(d)
+		}
 	}
 }
 

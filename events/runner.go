@@ -86,6 +86,7 @@ const laneDepth = 32
 // Run consumes until ctx is cancelled, then commits what was processed and
 // leaves the group.
 func (r *Runner) Run(ctx context.Context) error {
+	r.Metrics.initGroup(r.Group, r.Topics)
 	cfg := r.Cluster.Config("feedsvc-" + r.Group)
 	// A JoinGroup is answered only once every member rejoined (the broker
 	// may hold it up to the rebalance timeout), and sarama waits for it with
@@ -195,6 +196,7 @@ func (h *groupHandler) Cleanup(sarama.ConsumerGroupSession) error {
 }
 
 func (h *groupHandler) ConsumeClaim(s sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	h.r.Metrics.claimed(h.r.Group, claim.Topic(), claim.Partition())
 	ctx := s.Context()
 	if h.cp != nil {
 		ctx = h.cp.ctx // also ends when the store lost writes

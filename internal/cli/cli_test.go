@@ -3,6 +3,8 @@ package cli
 import (
 	"bytes"
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -168,4 +170,42 @@ func TestLogFormat(t *testing.T) {
 			t.Errorf("--log-format %s wrote %q", format, out)
 		}
 	}
+}
+
+// healthcheck exits 0 on a 2xx answer and 1 on anything else or no answer;
+// a URL that is not http(s) is a usage error.
+func TestHealthcheck(t *testing.T) {
+	status := http.StatusOK
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(status)
+		_, _ = w.Write([]byte("kafka: down"))
+	}))
+	defer srv.Close()
+	if _, err := healthcheck(t, srv.URL+"/readyz"); err != nil {
+		t.Fatalf("healthcheck of a 200: %v", err)
+	}
+	status = http.StatusServiceUnavailable
+	if _, err := healthcheck(t, srv.URL+"/readyz"); ExitCode(err) != ExitError || !strings.Contains(err.Error(), "kafka: down") {
+		t.Fatalf("healthcheck of a 503: %v (exit %d), want exit 1 with the body", err, ExitCode(err))
+	}
+	srv.Close()
+	if _, err := healthcheck(t, srv.URL+"/readyz", "--timeout", "1s"); ExitCode(err) != ExitError {
+		t.Fatalf("healthcheck of a closed server: %v (exit %d), want exit 1", err, ExitCode(err))
+	}
+	if _, err := healthcheck(t, "localhost:8080/readyz"); ExitCode(err) != ExitUsage {
+		t.Fatalf("healthcheck of a URL without a scheme: %v (exit %d), want exit 2", err, ExitCode(err))
+	}
+}
+
+// healthcheck runs `feedsvc healthcheck args...` with a live context (the
+// execute helper's is cancelled).
+func healthcheck(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	root := NewRoot(roles.Table, buildinfo.Info{Version: "test"})
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetArgs(append([]string{"healthcheck"}, args...))
+	err := root.ExecuteContext(context.Background())
+	return out.String(), err
 }

@@ -291,6 +291,9 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, b *Backends
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		buildinfo.Read().Collector())
+	if b.Publisher != nil {
+		b.Publisher.Instrument(reg) // feedsvc_publish_seconds and _errors_total
+	}
 	relay, err := startRelay(ctx, cfg, log, b, rows.Needs(), reg)
 	if err != nil {
 		return err
@@ -317,7 +320,7 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, b *Backends
 		Metrics:     reg,
 		IDs:         ids.gen,
 		Dispatch:    relay.dispatcher(),
-		Caches:      b.Caches,
+		Caches:      roles.CountFeedWrites(b.Caches, reg), // feedsvc_feed_writes_total
 		Kafka:       b.Kafka,
 		Topics:      Topics(cfg),
 		GroupPrefix: cfg.Kafka.GroupPrefix,

@@ -67,6 +67,10 @@ func newLimiter(rl app.RateLimiter, limits RateLimits, log *slog.Logger, reg pro
 	if reg != nil {
 		reg.MustRegister(l.refused, l.failed)
 	}
+	// Each limit's series starts at 0 (a rate over it is then 0, not absent).
+	for _, name := range []string{"posts", "follows", "searches", "auth_failures"} {
+		l.refused.WithLabelValues(name)
+	}
 	return l
 }
 

@@ -195,3 +195,27 @@ func counter(t *testing.T, reg *prometheus.Registry, name string, labels ...stri
 	}
 	return v
 }
+
+// Each limit's refusal counter exists at 0 from the start, so a rate over
+// it (a dashboard's, an alert's) is 0 rather than absent.
+func TestRateLimitSeriesStartAtZero(t *testing.T) {
+	_, reg := limitedServer(t, miniredis.RunT(t).Addr())
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "feedsvc_rate_limited_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			seen[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+		}
+	}
+	for _, name := range []string{"posts", "follows", "searches", "auth_failures"} {
+		if v, ok := seen[name]; !ok || v != 0 {
+			t.Errorf("feedsvc_rate_limited_total{limit=%q} = %v (present: %v), want 0 and present", name, v, ok)
+		}
+	}
+}
