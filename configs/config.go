@@ -57,9 +57,13 @@ type Config struct {
 	// --group-prefix (Kafka.GroupPrefix); Load merges it in.
 	consumerGroupPrefix string
 
-	// bound names the flags Bind registered: only these are read from the
+	// all holds every config flag, bound or not (it knows the file's keys);
+	// groups are those the command uses, and bound names their flags: only
+	// these (and the backend addresses, see selectors) are read from the
 	// environment and the file, never a command's own flags (--execute).
-	bound map[string]bool
+	all    *pflag.FlagSet
+	groups Group
+	bound  map[string]bool
 }
 
 // ServerConfig is the process: HTTP, logging and shutdown.
@@ -168,15 +172,26 @@ func (c *Config) EmbeddedStore() bool { return len(c.Cassandra.Hosts) == 0 }
 // Pebble is the embedded store's configuration: it lives in the data dir.
 func (c *Config) Pebble() pebble.Config { return pebble.Config{Dir: c.DataDir} }
 
-// Bind registers the common flags on target, writing into c.
-func (c *Config) Bind(target *pflag.FlagSet) {
+// Bind registers every config flag on target, writing into c: what serve
+// takes.
+func (c *Config) Bind(target *pflag.FlagSet) { c.BindGroups(target, AllGroups) }
+
+// BindGroups registers the flags of groups (and GroupCommon's) on target,
+// writing into c. The other settings keep their defaults, but for the
+// backend addresses, which Load reads anyway (see selectors); Validate
+// checks only groups.
+func (c *Config) BindGroups(target *pflag.FlagSet, groups Group) {
 	fs := pflag.NewFlagSet("config", pflag.ContinueOnError)
 	defer func() {
-		c.bound = map[string]bool{}
-		fs.VisitAll(func(f *pflag.Flag) { c.bound[f.Name] = true })
-		target.AddFlagSet(fs)
+		c.all, c.groups, c.bound = fs, groups|GroupCommon, map[string]bool{}
+		fs.VisitAll(func(f *pflag.Flag) {
+			if c.groups&groupOf(f.Name) != 0 {
+				c.bound[f.Name] = true
+				target.AddFlag(f)
+			}
+		})
 	}()
-	fs.StringVar(&c.ConfigFile, "config", "", "YAML config file (keys are flag names)")
+	fs.StringVar(&c.ConfigFile, "config", "", "YAML config file whose keys are the flag names, as in \"kafka-brokers: [k1:9092]\" (also FEEDSVC_CONFIG)")
 	fs.StringVar(&c.DataDir, "data-dir", "./data", "directory of the embedded broker, store and local JWT secret")
 
 	fs.StringVar(&c.Server.HTTPAddr, "http-addr", "127.0.0.1:8080", "HTTP listen address of the API, /healthz and /readyz")
@@ -361,9 +376,11 @@ func EnvName(flag string) string {
 	return "FEEDSVC_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
 }
 
-// Validate checks every setting and returns all problems at once (joined
-// with errors.Join), each naming its flag and environment variable, e.g.
-// "--node-id (FEEDSVC_NODE_ID): 5000 is out of range 0-1023".
+// Validate checks the settings of the groups bound (every setting when c was
+// not bound) and returns all problems at once (joined with errors.Join),
+// each naming its flag and environment variable, e.g.
+// "--node-id (FEEDSVC_NODE_ID): 5000 is out of range 0-1023". A command is
+// not refused for a setting it does not use.
 func (c *Config) Validate() error {
 	// An empty address list selects the embedded backend, so the adapter's
 	// "none configured" does not apply; an empty list has no other error.
@@ -376,39 +393,47 @@ func (c *Config) Validate() error {
 	// Security settings of an embedded backend would be ignored: say so
 	// rather than run without what the operator asked for.
 	for _, e := range []struct {
+		group    Group
 		embedded bool
 		set      bool
 		flag     string
 	}{
-		{c.EmbeddedKafka(), c.Kafka.TLS.On() || c.Kafka.SASL.Mechanism != "", "--kafka-tls/--kafka-sasl-*"},
-		{c.EmbeddedRedis(), c.Redis.TLS.On() || c.Redis.Username != "" || c.Redis.Password != "" || c.Redis.PasswordFile != "", "--redis-tls/--redis-user/--redis-password"},
-		{c.EmbeddedStore(), c.Cassandra.TLS.On() || c.Cassandra.Username != "", "--cassandra-tls/--cassandra-user"},
+		{GroupKafka, c.EmbeddedKafka(), c.Kafka.TLS.On() || c.Kafka.SASL.Mechanism != "", "--kafka-tls/--kafka-sasl-*"},
+		{GroupRedis, c.EmbeddedRedis(), c.Redis.TLS.On() || c.Redis.Username != "" || c.Redis.Password != "" || c.Redis.PasswordFile != "", "--redis-tls/--redis-user/--redis-password"},
+		{GroupStore, c.EmbeddedStore(), c.Cassandra.TLS.On() || c.Cassandra.Username != "", "--cassandra-tls/--cassandra-user"},
 	} {
-		if e.embedded && e.set {
+		if c.uses(e.group) && e.embedded && e.set {
 			errs = append(errs, fmt.Errorf("%s: set for an embedded backend, which has no TLS or login; give the server's address too", e.flag))
 		}
 	}
 	for _, g := range []struct {
-		name string
-		err  error
+		name  string
+		group Group // of the errors that name no flag
+		err   error
 	}{
-		{"Pebble", c.Pebble().Validate()},
-		{"Server", c.Server.Validate()},
-		{"Feeds", c.Feeds.Validate()},
-		{"Auth", c.Auth.Validate()},
-		{"Moderation", c.Moderation.Validate()},
-		{"Search", c.Search.Validate()},
-		{"Kafka", c.Kafka.Validate()},
-		{"Redis", c.Redis.Validate()},
-		{"Cassandra", c.Cassandra.Validate()},
+		{"Pebble", GroupCommon, c.Pebble().Validate()},
+		{"Server", GroupServer, c.Server.Validate()},
+		{"Feeds", GroupRoles, c.Feeds.Validate()},
+		{"Auth", GroupAuth, c.Auth.Validate()},
+		{"Moderation", GroupRoles, c.Moderation.Validate()},
+		{"Search", GroupRoles, c.Search.Validate()},
+		{"Kafka", GroupKafka, c.Kafka.Validate()},
+		{"Redis", GroupRedis, c.Redis.Validate()},
+		{"Cassandra", GroupStore, c.Cassandra.Validate()},
 	} {
 		for _, err := range setting.Flatten(setting.Prefix(g.name, g.err)) {
 			var se *setting.Error
 			if !errors.As(err, &se) {
-				errs = append(errs, fmt.Errorf("%s: %w", strings.ToLower(g.name), err))
+				if c.uses(g.group) {
+					errs = append(errs, fmt.Errorf("%s: %w", strings.ToLower(g.name), err))
+				}
 				continue
 			}
-			if embedded[se.Field] {
+			group := g.group
+			if flag, ok := flagOf[se.Field]; ok {
+				group = groupOf(flag)
+			}
+			if embedded[se.Field] || !c.uses(group) {
 				continue
 			}
 			errs = append(errs, named(err))

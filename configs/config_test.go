@@ -545,3 +545,102 @@ func TestSharingSettings(t *testing.T) {
 		})
 	}
 }
+
+// loadGroups binds a fresh Config with groups, parses args, sets env and
+// loads.
+func loadGroups(t *testing.T, groups Group, args []string, env map[string]string) (*Config, *pflag.FlagSet, error) {
+	t.Helper()
+	clearEnv(t)
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	c := &Config{}
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	c.BindGroups(fs, groups)
+	if err := fs.Parse(args); err != nil {
+		return c, fs, err
+	}
+	return c, fs, c.Load(fs)
+}
+
+// TestBindGroups: a command bound to some groups takes only their flags,
+// reads only their variables and file keys (a file may hold every
+// command's settings), validates only them, and keeps the defaults of the
+// rest; the backend addresses are read anyway, since they decide what is
+// embedded.
+func TestBindGroups(t *testing.T) {
+	file := writeFile(t, "node-id: 5000\nfeed-cap: 0\njwt-issuer: from-file\ncassandra-hosts: [c1, c2]\n")
+	c, fs, err := loadGroups(t, GroupAuth, []string{"--config", file},
+		map[string]string{"FEEDSVC_KAFKA_PARTITIONS": "0", "FEEDSVC_HTTP_ADDR": "nonsense", "FEEDSVC_JWT_AUDIENCE": "from-env", "FEEDSVC_REDIS_ADDR": "r1:6379"})
+	if err != nil {
+		t.Fatalf("settings of other groups refused: %v", err)
+	}
+	if fs.Lookup("kafka-brokers") != nil || fs.Lookup("node-id") != nil || fs.Lookup("jwt-issuer") == nil || fs.Lookup("data-dir") == nil {
+		t.Fatal("flags of the wrong groups bound")
+	}
+	if c.Auth.JWTIssuer != "from-file" || c.Auth.JWTAudience != "from-env" {
+		t.Fatalf("auth settings not loaded: %+v", c.Auth)
+	}
+	if c.Feeds.NodeID != -1 || c.Feeds.Cap != 800 || c.Kafka.Partitions != 6 || c.Server.HTTPAddr != "127.0.0.1:8080" {
+		t.Fatalf("settings of unbound groups loaded: %+v %+v %+v", c.Feeds, c.Kafka, c.Server)
+	}
+	if c.EmbeddedStore() || c.EmbeddedRedis() || !c.EmbeddedKafka() || c.EmbeddedDefault() {
+		t.Fatalf("backend addresses not read: %v %v", c.Cassandra.Hosts, c.Redis.Addrs)
+	}
+
+	// An unknown key is still refused; a bad value of a bound group too.
+	bad := writeFile(t, "kafka-partitons: 3\njwt-leeway: 1h\n")
+	_, _, err = loadGroups(t, GroupAuth, []string{"--config", bad}, nil)
+	if got := messages(err); len(got) != 2 || !strings.Contains(got[0], `unknown setting "kafka-partitons"`) || !strings.Contains(got[1], "--jwt-leeway (FEEDSVC_JWT_LEEWAY)") {
+		t.Fatalf("errors %q", got)
+	}
+	// Flags of other groups are not flags of this command.
+	if _, _, err := loadGroups(t, GroupAuth, []string{"--kafka-brokers", "k:9092"}, nil); err == nil {
+		t.Fatal("--kafka-brokers accepted by a command without Kafka settings")
+	}
+}
+
+// TestValidateOnlyBoundGroups: a conflict with a setting the command does
+// not take is not its problem; serve, which takes both, is refused.
+func TestValidateOnlyBoundGroups(t *testing.T) {
+	for _, c := range []struct {
+		groups Group
+		want   int
+	}{{GroupCommon, 0}, {GroupServer, 1}, {AllGroups, 2}} {
+		cfg, _, err := loadGroups(t, c.groups, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Server.HTTPAddr = cfg.Server.AdminAddr
+		cfg.Kafka.Partitions = 0 // GroupMigrate: bound only with AllGroups
+		if got := messages(cfg.Validate()); len(got) != c.want {
+			t.Errorf("groups %b: %q, want %d errors", c.groups, got, c.want)
+		}
+	}
+}
+
+// TestGroups: every config flag has a group with a name in the help, and
+// the groups partition the flags.
+func TestGroups(t *testing.T) {
+	all := GroupFlags(AllGroups)
+	var union []string
+	for _, g := range groupNames {
+		names := GroupFlags(g.group)
+		for _, n := range names {
+			if groupOf(n) == GroupCommon && g.group != GroupCommon {
+				continue // every group's list includes the common ones
+			}
+			union = append(union, n)
+			if GroupName(n) != g.name {
+				t.Errorf("%s: group %q, want %q", n, GroupName(n), g.name)
+			}
+		}
+	}
+	slices.Sort(union)
+	if !slices.Equal(union, all) {
+		t.Fatalf("groups cover %v, want %v", union, all)
+	}
+	if GroupName("execute") != "" || GroupOrder("Kafka") < 0 {
+		t.Fatal("GroupName or GroupOrder wrong")
+	}
+}

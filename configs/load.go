@@ -13,12 +13,18 @@ import (
 
 // Load fills every flag the command line did not set from the environment,
 // then from the config file, and validates c, which must be the Config
-// bound to fs. Call it after parsing. It reports every problem at once:
-// values that do not parse (naming the flag and the variable or file),
-// unknown keys in the file, and what Validate finds. Only a config file
-// that cannot be read or parsed as YAML stops it early.
+// bound to fs. Call it after parsing. Only the flags of the groups bound are
+// read (and the backend addresses, see selectors): a variable or a file key
+// of a setting the command does not use is ignored, so one environment or
+// file serves every command. It reports every problem at once: values that
+// do not parse (naming the flag and the variable or file), unknown keys in
+// the file, and what Validate finds. Only a config file that cannot be read
+// or parsed as YAML stops it early.
 func (c *Config) Load(fs *pflag.FlagSet) error {
-	errs, err := loadSources(fs, c.bound)
+	if c.all == nil {
+		return errors.New("configs: Load of a Config that was not bound (Bind, BindGroups)")
+	}
+	errs, err := c.loadSources(fs)
 	if err != nil {
 		return err
 	}
@@ -50,29 +56,31 @@ type fileEntry struct {
 
 // loadSources sets the flags from the environment and the file. errs are
 // values that could not be used; err is a file that could not be.
-func loadSources(fs *pflag.FlagSet, bound map[string]bool) (errs []error, err error) {
+func (c *Config) loadSources(fs *pflag.FlagSet) (errs []error, err error) {
 	if v, ok := os.LookupEnv(EnvName("config")); ok && !fs.Changed("config") {
 		if err := fs.Set("config", v); err != nil {
 			return nil, err
 		}
 	}
 	path, _ := fs.GetString("config")
-	file, errs, err := readFile(bound, path)
+	file, errs, err := readFile(c.all, path)
 	if err != nil {
 		return nil, err
 	}
-	fs.VisitAll(func(f *pflag.Flag) {
-		if f.Changed || f.Name == "config" || !bound[f.Name] {
+	// c.all holds the same flags as fs, and the ones the command does not
+	// take.
+	c.all.VisitAll(func(f *pflag.Flag) {
+		if f.Changed || f.Name == "config" || !(c.bound[f.Name] || selectors[f.Name]) {
 			return
 		}
 		if v, ok := os.LookupEnv(EnvName(f.Name)); ok {
-			if err := fs.Set(f.Name, v); err != nil {
+			if err := c.all.Set(f.Name, v); err != nil {
 				errs = append(errs, fmt.Errorf("--%s (%s): %s", f.Name, EnvName(f.Name), badValue(f, v)))
 			}
 			return
 		}
 		if e, ok := file[f.Name]; ok {
-			if err := setFromFile(fs, f, e.value); err != nil {
+			if err := setFromFile(c.all, f, e.value); err != nil {
 				errs = append(errs, fmt.Errorf("--%s (file %s, line %d): %v", f.Name, path, e.key.Line, err))
 			}
 		}
@@ -81,10 +89,10 @@ func loadSources(fs *pflag.FlagSet, bound map[string]bool) (errs []error, err er
 }
 
 // readFile parses the config file at path (none if empty) into its
-// top-level entries. Unknown or repeated keys are returned as errs, so they
-// are reported along with everything else; err is a file that cannot be
-// used at all.
-func readFile(bound map[string]bool, path string) (file map[string]fileEntry, errs []error, err error) {
+// top-level entries. Keys must be config flags (known); unknown or repeated
+// keys are returned as errs, so they are reported along with everything
+// else; err is a file that cannot be used at all.
+func readFile(known *pflag.FlagSet, path string) (file map[string]fileEntry, errs []error, err error) {
 	file = map[string]fileEntry{}
 	if path == "" {
 		return file, nil, nil
@@ -109,7 +117,7 @@ func readFile(bound map[string]bool, path string) (file map[string]fileEntry, er
 		switch prev, seen := file[k.Value]; {
 		case k.Kind != yaml.ScalarNode:
 			errs = append(errs, fmt.Errorf("file %s, line %d: a key must be a flag name", path, k.Line))
-		case k.Value == "config" || !bound[k.Value]:
+		case k.Value == "config" || known.Lookup(k.Value) == nil:
 			errs = append(errs, fmt.Errorf("file %s, line %d: unknown setting %q", path, k.Line, k.Value))
 		case seen:
 			errs = append(errs, fmt.Errorf("file %s, line %d: %q is already set on line %d", path, k.Line, k.Value, prev.key.Line))

@@ -255,12 +255,31 @@ type ResetPlan struct {
 	Group      string
 	Target     ResetTarget
 	Partitions []PartitionReset // sorted by topic and partition
+	// Live, in a preview (PlanOptions.Preview), says why the plan cannot
+	// be applied now: the group has live members. Empty when it can.
+	Live string
+}
+
+// PlanOptions change how PlanResetWith plans.
+type PlanOptions struct {
+	// Preview plans also for a group with live members, to show what a
+	// reset would do (ApplyReset refuses such a plan while they run); the
+	// plan's Live says so.
+	Preview bool
+	// Progress, when set, is called after each partition is planned with
+	// how many of how many are.
+	Progress func(done, total int)
 }
 
 // PlanReset computes where target moves group's offsets on every partition
 // of topics, without changing anything. It fails with ErrGroupActive while
 // the group has live members, as the plan could not be applied.
 func PlanReset(ctx context.Context, cl Cluster, group string, topics []string, target ResetTarget) (*ResetPlan, error) {
+	return PlanResetWith(ctx, cl, group, topics, target, PlanOptions{})
+}
+
+// PlanResetWith is PlanReset with options.
+func PlanResetWith(ctx context.Context, cl Cluster, group string, topics []string, target ResetTarget, o PlanOptions) (*ResetPlan, error) {
 	if len(topics) == 0 {
 		return nil, errors.New("plan reset: no topics")
 	}
@@ -269,20 +288,29 @@ func PlanReset(ctx context.Context, cl Cluster, group string, topics []string, t
 		return nil, err
 	}
 	defer c.Close()
+	plan := &ResetPlan{Group: group, Target: target}
 	if err := c.requireInactive(group); err != nil {
-		return nil, err
+		if !o.Preview || !errors.Is(err, ErrGroupActive) {
+			return nil, err
+		}
+		plan.Live = err.Error()
 	}
 	committed, err := c.committed(group, topics)
 	if err != nil {
 		return nil, err
 	}
-	plan := &ResetPlan{Group: group, Target: target}
+	partitions := map[string][]int32{}
+	total := 0
 	for _, topic := range sortedUnique(topics) {
 		parts, err := c.client.Partitions(topic)
 		if err != nil {
 			return nil, fmt.Errorf("partitions of %s: %w", topic, err)
 		}
-		for _, p := range parts {
+		partitions[topic] = parts
+		total += len(parts)
+	}
+	for _, topic := range sortedUnique(topics) {
+		for _, p := range partitions[topic] {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
@@ -297,6 +325,9 @@ func PlanReset(ctx context.Context, cl Cluster, group string, topics []string, t
 				return nil, err
 			}
 			plan.Partitions = append(plan.Partitions, pr)
+			if o.Progress != nil {
+				o.Progress(len(plan.Partitions), total)
+			}
 		}
 	}
 	return plan, nil

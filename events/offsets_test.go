@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -156,6 +157,20 @@ func testResetRefused(t *testing.T, f fixture) {
 	waitFor(t, "the member to consume", func() bool { return len(rec.ids()) >= 3 })
 	if _, err := events.PlanReset(ctx, f.cluster, group, f.topics.All(), earliest); !errors.Is(err, events.ErrGroupActive) {
 		t.Errorf("plan while a member runs: %v, want ErrGroupActive", err)
+	}
+	// A preview plans anyway, says why it cannot be applied, and reports
+	// its progress per partition.
+	var progress [][2]int
+	preview, err := events.PlanResetWith(ctx, f.cluster, group, f.topics.All(), earliest,
+		events.PlanOptions{Preview: true, Progress: func(done, total int) { progress = append(progress, [2]int{done, total}) }})
+	if err != nil || !strings.Contains(preview.Live, "member") || len(preview.Partitions) != len(plan.Partitions) {
+		t.Errorf("preview while a member runs: %+v, %v; want the plan, live", preview, err)
+	}
+	if n := len(plan.Partitions); len(progress) != n || progress[n-1] != [2]int{n, n} {
+		t.Errorf("progress %v, want 1..%d of %d", progress, n, n)
+	}
+	if err := events.ApplyReset(ctx, f.cluster, preview); !errors.Is(err, events.ErrGroupActive) {
+		t.Errorf("apply a preview while a member runs: %v, want ErrGroupActive", err)
 	}
 	if err := events.ApplyReset(ctx, f.cluster, plan); !errors.Is(err, events.ErrGroupActive) {
 		t.Errorf("apply while a member runs: %v, want ErrGroupActive", err)

@@ -29,6 +29,7 @@ import (
 	"github.com/feedsvc/feedsvc/app"
 	"github.com/feedsvc/feedsvc/configs"
 	"github.com/feedsvc/feedsvc/events"
+	"github.com/feedsvc/feedsvc/internal/progress"
 	"github.com/feedsvc/feedsvc/internal/server"
 	"github.com/feedsvc/feedsvc/roles"
 	"github.com/feedsvc/feedsvc/roles/api"
@@ -91,7 +92,7 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, table roles
 		return err
 	}
 	// The service's own logs would drown the report; keep warnings.
-	quiet := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	quiet := slog.New(slog.NewJSONHandler(progress.Stderr().Writer(os.Stderr), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	svc := &benchRoles{cfg: cfg, log: quiet, b: b, api: apiRows, fanout: fanoutRows}
 	defer svc.stopAll()
 	if err := svc.startAPI(ctx); err != nil {

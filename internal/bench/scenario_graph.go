@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/feedsvc/feedsvc/app"
+	"github.com/feedsvc/feedsvc/internal/progress"
 )
 
 // seedConcurrency is how many store writes seeding keeps in flight.
@@ -76,22 +77,43 @@ func (r *benchRun) warm(ctx context.Context, n int, user func(int) string) error
 }
 
 // parallel runs fn(i) for every i < n, seedConcurrency at a time, and
-// prints progress to stderr every 10 seconds.
+// shows its progress on stderr: a line redrawn in place on a terminal, else
+// a line every 10 seconds.
 func parallel(ctx context.Context, what string, n int, fn func(ctx context.Context, i int) error) error {
 	var done atomic.Int64
 	start := time.Now()
-	stop := make(chan struct{})
-	defer close(stop)
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	defer func() { close(stop); <-stopped }()
+	line := progress.Stderr()
 	go func() {
-		tick := time.NewTicker(10 * time.Second)
+		defer close(stopped)
+		every := 10 * time.Second
+		if line != nil {
+			every = 200 * time.Millisecond
+		}
+		tick := time.NewTicker(every)
 		defer tick.Stop()
+		drawn := false
+		show := func() {
+			drawn = true
+			d := done.Load()
+			text := fmt.Sprintf("bench: %s: %d/%d (%.0f/s)", what, d, n, float64(d)/time.Since(start).Seconds())
+			if line == nil {
+				fmt.Fprintln(os.Stderr, text)
+				return
+			}
+			line.Show(text, true)
+		}
 		for {
 			select {
 			case <-stop:
+				if line != nil && drawn { // the final count, if it showed a line
+					show()
+					line.Done()
+				}
 				return
 			case <-tick.C:
-				d := done.Load()
-				fmt.Fprintf(os.Stderr, "bench: %s: %d/%d (%.0f/s)\n", what, d, n, float64(d)/time.Since(start).Seconds())
+				show()
 			}
 		}
 	}()

@@ -42,9 +42,14 @@ with the embedded broker and store.
   celebrity     an author with 1,000,000 followers (--quick: 2,000; threshold 500):
                 post latency, time until followers see a post, feed reads of a follower
                 of several celebrities`,
+		Example: `  feedsvc bench all --quick                                  # a smoke test on the embedded default
+  feedsvc bench fanout --redis-addr 127.0.0.1:6379 --out fanout.json
+  feedsvc bench post-latency --rate 500 --duration 30s --cpuprofile cpu.out`,
 		Args: cobra.ExactArgs(1),
 	}
-	cmd = withConfig(cmd, func(ctx context.Context, cfg *configs.Config, log *slog.Logger, args []string) error {
+	// Its HTTP is its own (the API on a port of its own, no admin
+	// listener), and it lifts the rate limits.
+	cmd = withConfig(cmd, configs.AllGroups&^configs.GroupServer&^configs.GroupRateLimits, func(ctx context.Context, cfg *configs.Config, log *slog.Logger, args []string) error {
 		scenarios := bench.Scenarios
 		if args[0] != "all" {
 			if !slices.Contains(bench.Scenarios, args[0]) {

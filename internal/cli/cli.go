@@ -21,6 +21,7 @@ import (
 	"github.com/feedsvc/feedsvc/app"
 	"github.com/feedsvc/feedsvc/configs"
 	"github.com/feedsvc/feedsvc/internal/buildinfo"
+	"github.com/feedsvc/feedsvc/internal/progress"
 	"github.com/feedsvc/feedsvc/internal/server"
 	"github.com/feedsvc/feedsvc/internal/telemetry"
 	"github.com/feedsvc/feedsvc/roles"
@@ -55,8 +56,16 @@ func ExitCode(err error) int {
 // and the help text read role names from.
 func NewRoot(table roles.Rows, build buildinfo.Info) *cobra.Command {
 	root := &cobra.Command{
-		Use:           "feedsvc",
-		Short:         "feedsvc is a social-feed backend: posts, follows and home feeds",
+		Use:   "feedsvc",
+		Short: "feedsvc is a social-feed backend: posts, follows and home feeds",
+		Long: `feedsvc is a social-feed backend: posts, follows and home feeds. One binary runs every role
+(feedsvc serve) and the operator's commands.
+
+` + settingsHelp,
+		Example: `  feedsvc serve                              # laptop: every backend embedded, in ./data
+  TOKEN=$(feedsvc token alice)                # a token the serve on ./data accepts
+  feedsvc lag                                 # next to the running serve
+  feedsvc serve --role=api --config /etc/feedsvc/production.yaml`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       build.Version,
@@ -73,6 +82,7 @@ func NewRoot(table roles.Rows, build buildinfo.Info) *cobra.Command {
 		return nil
 	}
 	usageArgs(root)
+	useFlagSections(root)
 	return root
 }
 
@@ -111,12 +121,13 @@ func usageArgs(cmd *cobra.Command) {
 	}
 }
 
-// withConfig binds the config flags to cmd, and before run loads env and
-// file values and validates them: a bad setting is a usage error (exit 2)
-// reported before anything opens, all bad settings at once.
-func withConfig(cmd *cobra.Command, run func(ctx context.Context, cfg *configs.Config, log *slog.Logger, args []string) error) *cobra.Command {
+// withConfig binds the flags of the config groups cmd uses to cmd, and
+// before run loads env and file values and validates them: a bad setting is
+// a usage error (exit 2) reported before anything opens, all bad settings
+// at once.
+func withConfig(cmd *cobra.Command, groups configs.Group, run func(ctx context.Context, cfg *configs.Config, log *slog.Logger, args []string) error) *cobra.Command {
 	cfg := &configs.Config{}
-	cfg.Bind(cmd.Flags())
+	cfg.BindGroups(cmd.Flags(), groups)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		if err := cfg.Load(cmd.Flags()); err != nil {
 			return usageError{fmt.Errorf("bad settings:\n%w", err)}
@@ -131,16 +142,21 @@ func withConfig(cmd *cobra.Command, run func(ctx context.Context, cfg *configs.C
 }
 
 // newLogger logs to w at level, in format (json, text, or auto: text when
-// w is a terminal, where a person reads it, else JSON for a collector).
+// w is a terminal, where a person reads it, else JSON for a collector). On
+// stderr, log lines keep a progress line below them.
 func newLogger(w *os.File, level, format string) (*slog.Logger, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("log-level %q: %w", level, err)
 	}
 	opts := &slog.HandlerOptions{Level: l}
-	var h slog.Handler = slog.NewJSONHandler(w, opts)
+	out := io.Writer(w)
+	if w == os.Stderr {
+		out = progress.Stderr().Writer(w)
+	}
+	var h slog.Handler = slog.NewJSONHandler(out, opts)
 	if format == "text" || format == "auto" && isatty.IsTerminal(w.Fd()) {
-		h = slog.NewTextHandler(w, opts)
+		h = slog.NewTextHandler(out, opts)
 	}
 	return slog.New(telemetry.LogHandler(h)), nil
 }
@@ -156,10 +172,26 @@ backends its roles need, and /readyz checks only those.
 On SIGTERM /readyz answers 503 at once while HTTP keeps serving for --shutdown-drain, so load
 balancers stop sending; then the roles stop in reverse order (consumers commit their offsets),
 and HTTP stops last. Past --shutdown-timeout the process exits 1 and logs what did not stop;
-a second signal exits at once.`,
+a second signal exits at once.
+
+Every setting below is also a variable and a config file key: --kafka-brokers k1:9092,k2:9092
+is FEEDSVC_KAFKA_BROKERS=k1:9092,k2:9092, or "kafka-brokers: [k1:9092, k2:9092]" in the
+--config file (the flag wins over the variable, the variable over the file; see feedsvc --help).
+
+With embedded backends (no --kafka-brokers, --redis-addr or --cassandra-hosts), serve records
+the addresses of its embedded broker and Redis and of its admin listener in
+<data-dir>/serve.json while it runs, so that lag, replay, dlq, feed inspect and moderation list
+work next to it on the same --data-dir.`,
+		Example: `  # laptop: every backend embedded, state in ./data, API on 127.0.0.1:8080
+  feedsvc serve
+
+  # one role per process, on real backends: from the environment, a file, or flags
+  export FEEDSVC_KAFKA_BROKERS=k1:9092,k2:9092 FEEDSVC_REDIS_ADDR=redis:6379 FEEDSVC_CASSANDRA_HOSTS=c1,c2
+  feedsvc serve --role=api --config /etc/feedsvc/production.yaml --http-addr 0.0.0.0:8080
+  feedsvc serve --role=fanout --config /etc/feedsvc/production.yaml`,
 		Args: cobra.NoArgs,
 	}
-	cmd = withConfig(cmd, func(ctx context.Context, cfg *configs.Config, log *slog.Logger, _ []string) error {
+	cmd = withConfig(cmd, configs.AllGroups, func(ctx context.Context, cfg *configs.Config, log *slog.Logger, _ []string) error {
 		rows, err := table.Select(roleSpec)
 		if err != nil {
 			return usageError{err}
@@ -202,9 +234,21 @@ func tokenCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "token USER",
 		Short: "Print a bearer token for USER that the service with the same config accepts (development)",
-		Args:  cobra.ExactArgs(1),
+		Long: `Prints an HS256 bearer token for USER, signed and claimed as serve with the same settings
+verifies it.
+
+On the embedded default (no FEEDSVC_KAFKA_BROKERS, FEEDSVC_REDIS_ADDR or FEEDSVC_CASSANDRA_HOSTS
+in the environment or the --config file) and no key given, the key is <data-dir>/jwt.secret,
+made on first use, which serve on that data dir uses too. Otherwise, as serve, it needs
+--jwt-secret or --jwt-secret-file, --jwt-issuer and --jwt-audience.`,
+		Example: `  TOKEN=$(feedsvc token alice)
+  curl -H "Authorization: Bearer $TOKEN" localhost:8080/v1/feed
+
+  FEEDSVC_JWT_SECRET_FILE=/run/secrets/jwt FEEDSVC_JWT_ISSUER=feedsvc FEEDSVC_JWT_AUDIENCE=feedsvc \
+    feedsvc token alice --ttl 1h`,
+		Args: cobra.ExactArgs(1),
 	}
-	cmd = withConfig(cmd, func(ctx context.Context, cfg *configs.Config, log *slog.Logger, args []string) error {
+	cmd = withConfig(cmd, configs.GroupAuth, func(ctx context.Context, cfg *configs.Config, log *slog.Logger, args []string) error {
 		tokens, err := server.Tokens(ctx, cfg, log)
 		if err != nil {
 			return err
@@ -227,10 +271,18 @@ func migrateCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "migrate",
 		Short: "Create or update the Cassandra schema and the Kafka topics (idempotent)",
-		Args:  cobra.NoArgs,
+		Long: `Creates the Cassandra keyspace and applies the schema migrations it lacks, and creates the
+Kafka topics (and their dead-letter topics) with --kafka-partitions and --kafka-replication.
+Running it again changes nothing. The embedded broker and store set themselves up: with
+neither --cassandra-hosts nor --kafka-brokers there is nothing to do. On a terminal it shows
+its progress on stderr.`,
+		Example: `  feedsvc migrate --cassandra-hosts c1,c2,c3 --cassandra-replication "{'class': 'NetworkTopologyStrategy', 'dc1': 3}" \
+    --kafka-brokers k1:9092,k2:9092,k3:9092 --kafka-replication 3
+  feedsvc migrate --config /etc/feedsvc/production.yaml`,
+		Args: cobra.NoArgs,
 	}
-	return withConfig(cmd, func(ctx context.Context, cfg *configs.Config, log *slog.Logger, _ []string) error {
-		return server.Migrate(ctx, cfg, log)
+	return withConfig(cmd, configs.GroupKafka|configs.GroupStore|configs.GroupMigrate, func(ctx context.Context, cfg *configs.Config, log *slog.Logger, _ []string) error {
+		return server.Migrate(ctx, cfg, log, progress.Stderr())
 	})
 }
 
@@ -239,13 +291,19 @@ func feedCmd() *cobra.Command {
 	inspect := &cobra.Command{
 		Use:   "inspect USER",
 		Short: "Print the post IDs cached in USER's feed in Redis, newest first, one per line (no rebuild)",
-		Args:  cobra.ExactArgs(1),
+		Long: `Prints the post IDs cached in USER's home feed in Redis, newest first, one per line, as fan-out
+wrote them: nothing is rebuilt and the feed's expiry is not renewed. A feed not cached prints
+nothing.
+
+Without --redis-addr it reads the embedded Redis of the feedsvc serve running on --data-dir
+(the embedded Redis is in memory, inside that process; serve records its address in
+<data-dir>/serve.json).`,
+		Example: `  feedsvc feed inspect alice                          # next to feedsvc serve on ./data
+  feedsvc feed inspect alice --redis-addr redis1:6379`,
+		Args: cobra.ExactArgs(1),
 	}
-	inspect = withConfig(inspect, func(ctx context.Context, cfg *configs.Config, _ *slog.Logger, args []string) error {
-		if cfg.EmbeddedRedis() {
-			return usageError{errors.New("feed inspect needs --redis-addr (the embedded Redis lives inside the serving process)")}
-		}
-		client, err := redisstore.Open(ctx, cfg.Redis, nil)
+	inspect = withConfig(inspect, configs.GroupRedis, func(ctx context.Context, cfg *configs.Config, log *slog.Logger, args []string) error {
+		client, err := server.OpenRedis(ctx, cfg, log)
 		if err != nil {
 			return err
 		}
@@ -269,16 +327,17 @@ func moderationCmd() *cobra.Command {
 	var cursor string
 	list := &cobra.Command{
 		Use:   "list",
-		Short: "List moderation decisions, newest first (reads the store; stop an embedded service first)",
-		Args:  cobra.NoArgs,
+		Short: "List moderation decisions, newest first",
+		Long: `Lists the moderation decisions in the store, newest first: the post, its author, the rule it
+broke and when. Next to a running embedded serve on --data-dir, which holds the embedded store,
+the decisions come from serve's admin listener.`,
+		Example: `  feedsvc moderation list --limit 20
+  feedsvc moderation list --cursor 7301234567890123456      # the next page
+  feedsvc moderation list --cassandra-hosts c1,c2`,
+		Args: cobra.NoArgs,
 	}
-	list = withConfig(list, func(ctx context.Context, cfg *configs.Config, log *slog.Logger, _ []string) error {
-		b, err := server.Open(ctx, cfg, log, roles.Needs{Store: true})
-		if err != nil {
-			return err
-		}
-		defer b.Close()
-		ds, next, err := app.ModerationDecisions(ctx, b.Store, cursor, limit)
+	list = withConfig(list, configs.GroupStore, func(ctx context.Context, cfg *configs.Config, log *slog.Logger, _ []string) error {
+		ds, next, err := server.ModerationDecisions(ctx, cfg, log, cursor, limit)
 		if errors.Is(err, app.ErrInvalid) {
 			return usageError{err}
 		}

@@ -73,7 +73,7 @@ func TestBadSettingsAreUsageErrors(t *testing.T) {
 			[]string{`--feed-cap (file ` + badFile + `, line 2): "lots" is not a valid integer`}},
 		{"yaml lists", []string{"serve", "--config", listFile}, nil,
 			[]string{"--node-id (file " + listFile + ", line 1)", `--moderation-blocklist (FEEDSVC_MODERATION_BLOCKLIST): pattern "re:bu{2,3}(y" does not compile`}},
-		{"all at once", []string{"migrate", "--node-id", "5000", "--config", badFile}, map[string]string{"FEEDSVC_KAFKA_PARTITIONS": "0"},
+		{"all at once", []string{"serve", "--node-id", "5000", "--config", badFile}, map[string]string{"FEEDSVC_KAFKA_PARTITIONS": "0"},
 			[]string{"--node-id (FEEDSVC_NODE_ID)", "--feed-cap (file " + badFile, "--kafka-partitions (FEEDSVC_KAFKA_PARTITIONS)"}},
 	}
 	for _, tt := range tests {

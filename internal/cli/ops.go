@@ -1,8 +1,8 @@
 package cli
 
 // Operator commands on the event log: replay (offset reset), lag and the
-// dead-letter tools. They work on a real cluster while the service runs, and
-// on the embedded broker only while it is stopped (see server.WithKafka).
+// dead-letter tools. They work on a real cluster, and on the embedded broker
+// whether feedsvc serve runs on the data dir or not (see server.WithKafka).
 
 import (
 	"context"
@@ -18,12 +18,13 @@ import (
 
 	"github.com/feedsvc/feedsvc/configs"
 	"github.com/feedsvc/feedsvc/events"
+	"github.com/feedsvc/feedsvc/internal/progress"
 	"github.com/feedsvc/feedsvc/internal/server"
 )
 
-const embeddedNote = `Without --kafka-brokers the command starts the embedded broker on --data-dir itself:
-the embedded broker lives inside the serving process, so this only works while
-feedsvc serve is stopped on that data dir.`
+const embeddedNote = `Without --kafka-brokers the broker is the embedded one of --data-dir: while feedsvc serve
+runs on that data dir, the command talks to the broker inside it (serve records its address
+in <data-dir>/serve.json); while it does not, the command starts the embedded broker itself.`
 
 func replayCmd() *cobra.Command {
 	var (
@@ -38,14 +39,18 @@ func replayCmd() *cobra.Command {
 		Use:   "replay --group G (--to-datetime T | --by-duration D | --to-earliest | --to-latest | --to-offset N) [--topic T ...] [--execute]",
 		Short: "Move a consumer group's committed offsets so it re-processes (or skips) events; prints the plan unless --execute",
 		Long: `Resets the committed offsets of a consumer group, like kafka-consumer-groups --reset-offsets.
-Without --execute it prints the plan per partition; with --execute it commits the new offsets.
-The group must have no live members: stop its consumers first (the command refuses otherwise).
-Default topics: those the group has committed offsets on, else the configured topics.
+Without --execute (a dry run) it prints the plan per partition, also while the group runs;
+with --execute it commits the new offsets. The group must then have no live members: stop its
+consumers first (the command refuses otherwise). Default topics: those the group has committed
+offsets on, else the configured topics. On a terminal it shows its progress on stderr.
 
 ` + embeddedNote,
+		Example: `  feedsvc replay --group search --to-earliest                 # dry run: the plan
+  feedsvc replay --group fanout --by-duration 2h --execute    # fanout's consumers stopped
+  feedsvc replay --group analytics --to-datetime 2025-01-31T12:00:00Z --topic feedsvc.posts --execute`,
 		Args: cobra.NoArgs,
 	}
-	cmd = withConfig(cmd, func(ctx context.Context, cfg *configs.Config, log *slog.Logger, _ []string) error {
+	cmd = withConfig(cmd, kafkaGroups, func(ctx context.Context, cfg *configs.Config, log *slog.Logger, _ []string) error {
 		if group == "" {
 			return usageError{errors.New("replay needs --group")}
 		}
@@ -64,7 +69,13 @@ Default topics: those the group has committed offsets on, else the configured to
 			if len(scope) == 0 {
 				scope = server.Topics(cfg).All()
 			}
-			plan, err := events.PlanReset(ctx, cl, group, scope, target)
+			line := progress.Stderr()
+			plan, err := events.PlanResetWith(ctx, cl, group, scope, target, events.PlanOptions{
+				// A dry run shows the plan while the group runs, too.
+				Preview:  !execute,
+				Progress: func(done, total int) { line.Count("replay: planning partitions", done, total) },
+			})
+			line.Done()
 			if err != nil {
 				return err
 			}
@@ -74,6 +85,9 @@ Default topics: those the group has committed offsets on, else the configured to
 			}
 			if !execute {
 				fmt.Fprintln(out, "dry run: nothing changed; add --execute to commit these offsets")
+				if plan.Live != "" {
+					fmt.Fprintf(out, "note: --execute refuses now: %s\n", plan.Live)
+				}
 				return nil
 			}
 			if err := events.ApplyReset(ctx, cl, plan); err != nil {
@@ -178,10 +192,14 @@ offset and the lag (events still to process). Without --group: every group that 
 Then the outbox: events the api wrote with their changes that are not yet published to Kafka, and
 the age of the oldest (they wait there while Kafka is down).
 
-` + embeddedNote,
+` + embeddedNote + ` The outbox is in the store: next to a running embedded serve,
+which holds the embedded store, it comes from serve's admin listener.`,
+		Example: `  feedsvc lag                       # every group, next to feedsvc serve on ./data
+  feedsvc lag --group fanout
+  feedsvc lag --config /etc/feedsvc/production.yaml`,
 		Args: cobra.NoArgs,
 	}
-	cmd = withConfig(cmd, func(ctx context.Context, cfg *configs.Config, log *slog.Logger, _ []string) error {
+	cmd = withConfig(cmd, kafkaGroups|configs.GroupStore, func(ctx context.Context, cfg *configs.Config, log *slog.Logger, _ []string) error {
 		err := server.WithKafka(ctx, cfg, log, func(cl events.Cluster) error {
 			groups := []string{cfg.Kafka.Group(group)}
 			if group == "" {
@@ -209,11 +227,15 @@ the age of the oldest (they wait there while Kafka is down).
 		if err != nil {
 			return err
 		}
+		out := cmd.OutOrStdout()
 		b, err := server.OutboxBacklog(ctx, cfg, log)
+		if errors.Is(err, server.ErrUnavailable) {
+			_, err = fmt.Fprintf(out, "\noutbox: unavailable: %v\n", err)
+			return err
+		}
 		if err != nil {
 			return err
 		}
-		out := cmd.OutOrStdout()
 		if b.Pending == 0 {
 			_, err = fmt.Fprintln(out, "\noutbox: 0 events pending")
 			return err
@@ -257,9 +279,11 @@ func dlqCmd() *cobra.Command {
 		Use:   "list --group G [--topic T] [--limit N]",
 		Short: "Print the events group G dead-lettered, oldest first",
 		Long:  "Reads the dead-letter topics from the beginning (without a consumer group) and prints group G's entries.\n\n" + embeddedNote,
-		Args:  cobra.NoArgs,
+		Example: `  feedsvc dlq list --group notifications
+  feedsvc dlq list --group search --topic feedsvc.posts --limit 0`,
+		Args: cobra.NoArgs,
 	}
-	list = withConfig(list, func(ctx context.Context, cfg *configs.Config, log *slog.Logger, _ []string) error {
+	list = withConfig(list, kafkaGroups, func(ctx context.Context, cfg *configs.Config, log *slog.Logger, _ []string) error {
 		ts, err := scope(cfg)
 		if err != nil {
 			return err
@@ -292,9 +316,11 @@ committed offsets of consumer group "G.dlq-replay" on the dead-letter topics, so
 re-publishes nothing. The consumers of G may keep running.
 
 ` + embeddedNote,
+		Example: `  feedsvc dlq replay --group notifications              # what would be re-published
+  feedsvc dlq replay --group notifications --execute`,
 		Args: cobra.NoArgs,
 	}
-	replay = withConfig(replay, func(ctx context.Context, cfg *configs.Config, log *slog.Logger, _ []string) error {
+	replay = withConfig(replay, kafkaGroups, func(ctx context.Context, cfg *configs.Config, log *slog.Logger, _ []string) error {
 		ts, err := scope(cfg)
 		if err != nil {
 			return err
@@ -329,6 +355,9 @@ re-publishes nothing. The consumers of G may keep running.
 	dlq.AddCommand(list, replay)
 	return dlq
 }
+
+// kafkaGroups are the settings of the commands on the event log.
+const kafkaGroups = configs.GroupKafka | configs.GroupConsumerGroups
 
 // oneLine keeps an error message on its table row.
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

@@ -260,8 +260,8 @@ func TestDeadLetterTools(t *testing.T) {
 		})
 		// The group is stopped while the replays run, so the re-published
 		// copy waits in the topic instead of failing into a new dead letter
-		// that the second replay would pick up. (Embedded: the CLI needs the
-		// data dir, so everything stops.)
+		// that the second replay would pick up. (Embedded: one process runs
+		// every group, so everything stops.)
 		stop := func() {
 			if s.dep.real {
 				s.roles[group].stop()

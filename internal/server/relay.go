@@ -104,15 +104,3 @@ func registerRelayMetrics(reg prometheus.Registerer, r *app.Relay) {
 			func() float64 { return float64(r.Stats().Failures) }),
 	)
 }
-
-// OutboxBacklog reads what waits in the store's outbox (for `feedsvc lag`).
-// The embedded store is locked by a serving process: this works on it
-// only while feedsvc serve is stopped.
-func OutboxBacklog(ctx context.Context, cfg *configs.Config, log *slog.Logger) (app.OutboxBacklog, error) {
-	b, err := Open(ctx, cfg, log, roles.Needs{Store: true})
-	if err != nil {
-		return app.OutboxBacklog{}, err
-	}
-	defer b.Close()
-	return app.ReadOutboxBacklog(ctx, b.Store)
-}

@@ -24,6 +24,7 @@ import (
 	"github.com/feedsvc/feedsvc/configs"
 	"github.com/feedsvc/feedsvc/events"
 	"github.com/feedsvc/feedsvc/internal/buildinfo"
+	"github.com/feedsvc/feedsvc/internal/progress"
 	"github.com/feedsvc/feedsvc/internal/telemetry"
 	"github.com/feedsvc/feedsvc/roles"
 	"github.com/feedsvc/feedsvc/roles/api"
@@ -53,6 +54,14 @@ type Backends struct {
 	Publisher *events.Producer
 	// Checkpoints is set for a real Redis (see openRedis).
 	Checkpoints *redisstore.Checkpoints
+
+	// What runs in this process (recorded in the serve file): the
+	// embedded broker's and Redis's addresses, whether the embedded store
+	// is open, and whether the data dir is locked.
+	embeddedKafka []string
+	embeddedRedis string
+	embeddedStore bool
+	locked        bool
 
 	closers []func() // run in reverse order
 	checks  map[string]func(context.Context) error
@@ -95,11 +104,13 @@ func Open(ctx context.Context, cfg *configs.Config, log *slog.Logger, needs role
 			return nil, err
 		}
 		b.closers = append(b.closers, unlock)
+		b.locked = true
 	}
 	if needs.Store {
 		if b.Store, err = OpenStore(ctx, cfg, log); err != nil {
 			return nil, err
 		}
+		b.embeddedStore = cfg.EmbeddedStore()
 		b.closers = append(b.closers, func() { _ = b.Store.Close() })
 		b.checks["store"] = b.Store.Ping
 	}
@@ -125,6 +136,7 @@ func (b *Backends) openRedis(ctx context.Context, cfg *configs.Config, log *slog
 		}
 		b.closers = append(b.closers, m.Close)
 		rc = redisstore.Config{Addrs: []string{m.Addr()}, Embedded: true, KeyPrefix: cfg.Redis.KeyPrefix}
+		b.embeddedRedis = m.Addr()
 		log.Info("embedded redis (in memory; feeds are rebuilt from the store after a restart)", "addr", m.Addr())
 	}
 	client, err := redisstore.Open(ctx, rc, log)
@@ -164,6 +176,7 @@ func (b *Backends) openKafka(ctx context.Context, cfg *configs.Config, log *slog
 		}
 		b.closers = append(b.closers, k.Close)
 		kc.Brokers = k.Addrs()
+		b.embeddedKafka = kc.Brokers
 		// The embedded broker is this process's own: create its topics
 		// now, on its single node.
 		kc.Replication = 1
@@ -264,7 +277,26 @@ func Serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, rows role
 			return fmt.Errorf("admin http: listen %s: %w", cfg.Server.AdminAddr, err)
 		}
 	}
+	removeServeFile := func() {}
+	if b.locked || b.embeddedRedis != "" || b.embeddedStore {
+		// The operator commands on this data dir reach what runs here
+		// through the addresses it records.
+		f := ServeFile{PID: os.Getpid(), StartedAt: time.Now().UTC(), Roles: rows.Names(), Locked: b.locked,
+			KafkaBrokers: b.embeddedKafka, RedisAddr: b.embeddedRedis, Store: b.embeddedStore,
+			HTTPAddr: ln.Addr().String(), AdminAddr: ln.Addr().String()}
+		if admin != nil {
+			f.AdminAddr = admin.Addr().String()
+		}
+		if remove, err := writeServeFile(cfg.DataDir, f); err != nil {
+			log.Warn("the operator commands will not find this process's embedded backends", "err", err)
+		} else {
+			removeServeFile = remove
+		}
+	}
 	err = Run(ctx, cfg, log, b, rows, ln, admin)
+	// Before the backends close: once they are gone, no command finds
+	// their addresses.
+	removeServeFile()
 	if errors.Is(err, roles.ErrShutdownTimeout) {
 		// Something may still be running on the backends: closing them
 		// under it could hang again or panic; the process exits instead.
@@ -303,12 +335,18 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, b *Backends
 	ready := lc.Ready(ids.ready(b.Ready))
 	opts := []httpserver.Option{httpserver.WithRequestTimeout(cfg.Server.RequestTimeout),
 		httpserver.WithTrustedProxies(cfg.Server.Proxies())}
-	if admin != nil {
-		lc.AdminListener, lc.AdminHandler = admin, httpserver.NewAdmin(log, reg, ready, cfg.Server.Pprof)
-	} else {
+	if admin == nil {
 		opts = append(opts, httpserver.WithOperatorRoutes(cfg.Server.Pprof))
 	}
 	router := httpserver.New(log, reg, ready, opts...)
+	operator := router
+	if admin != nil {
+		operator = httpserver.NewAdmin(log, reg, ready, cfg.Server.Pprof)
+		lc.AdminListener, lc.AdminHandler = admin, operator
+	}
+	if b.embeddedStore {
+		storeRoutes(operator, b.Store)
+	}
 	d := &roles.Deps{
 		Log: log,
 		Settings: roles.Settings{
@@ -411,14 +449,25 @@ func Tokens(ctx context.Context, cfg *configs.Config, log *slog.Logger) (*api.To
 	})
 }
 
-// Migrate creates/updates the Cassandra schema and the Kafka topics.
-func Migrate(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
+// Migrate creates/updates the Cassandra schema and the Kafka topics,
+// showing its progress on line (nil: none).
+func Migrate(ctx context.Context, cfg *configs.Config, log *slog.Logger, line *progress.Line) error {
 	if cfg.EmbeddedKafka() && cfg.EmbeddedStore() {
 		log.Info("nothing to migrate: the embedded broker and store set themselves up")
 		return nil
 	}
 	if !cfg.EmbeddedStore() {
-		if err := cassandra.Migrate(ctx, cfg.Cassandra, log); err != nil {
+		err := cassandra.MigrateWithProgress(ctx, cfg.Cassandra, log, func(done, total int, name string) {
+			if total == 0 {
+				return // up to date
+			}
+			if name != "" {
+				name = " (" + name + ")"
+			}
+			line.Show(fmt.Sprintf("migrate: cassandra migrations %d/%d%s", done, total, name), done == total)
+		})
+		line.Done()
+		if err != nil {
 			return err
 		}
 		log.Info("cassandra schema up to date", "keyspace", cfg.Cassandra.Keyspace)
@@ -428,33 +477,13 @@ func Migrate(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 		if err != nil {
 			return err
 		}
-		if err := events.EnsureTopics(cl, cfg.Kafka.Topics, cfg.Kafka.TopicSpec()); err != nil {
+		line.Show("migrate: kafka topics", true)
+		err = events.EnsureTopics(cl, cfg.Kafka.Topics, cfg.Kafka.TopicSpec())
+		line.Done()
+		if err != nil {
 			return err
 		}
 		log.Info("kafka topics ready", "topics", Topics(cfg).All())
 	}
 	return nil
-}
-
-// WithKafka runs fn with the configured cluster, or, when none is
-// configured, with the embedded broker started on the data dir for the
-// duration of fn. The data dir is locked meanwhile, so this fails while a
-// serving process uses it.
-func WithKafka(ctx context.Context, cfg *configs.Config, log *slog.Logger, fn func(events.Cluster) error) error {
-	if !cfg.EmbeddedKafka() {
-		cl, err := cfg.Kafka.Cluster()
-		if err != nil {
-			return err
-		}
-		return fn(cl)
-	}
-	b, err := Open(ctx, cfg, log, roles.Needs{Consumer: true})
-	if err != nil {
-		return err
-	}
-	defer b.Close()
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	return fn(b.Kafka)
 }

@@ -261,6 +261,16 @@ func columnExists(stmt string, err error) bool {
 // Run it from one process at a time: concurrent DDL on the same table can
 // disagree on schema versions.
 func Migrate(ctx context.Context, cfg Config, log *slog.Logger) error {
+	return MigrateWithProgress(ctx, cfg, log, nil)
+}
+
+// MigrateWithProgress is Migrate calling progress (when not nil) before
+// each migration it applies and once when done: migrations applied so far
+// of those to apply, and the one about to be ("" when done).
+func MigrateWithProgress(ctx context.Context, cfg Config, log *slog.Logger, progress func(done, total int, name string)) error {
+	if progress == nil {
+		progress = func(int, int, string) {}
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -307,10 +317,18 @@ func Migrate(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("cassandra: migrate: %w", err)
 	}
+	total := 0
+	for _, m := range migrations {
+		if !applied[m.version] {
+			total++
+		}
+	}
+	done := 0
 	for _, m := range migrations {
 		if applied[m.version] {
 			continue
 		}
+		progress(done, total, m.name)
 		for _, stmt := range m.stmts {
 			if err := ddl(stmt); err != nil {
 				return fmt.Errorf("%w (migration %d %s)", err, m.version, m.name)
@@ -329,7 +347,9 @@ func Migrate(ctx context.Context, cfg Config, log *slog.Logger) error {
 			return fmt.Errorf("cassandra: migrate: record version %d: %w", m.version, err)
 		}
 		log.Info("cassandra: applied migration", "keyspace", ks, "version", m.version, "name", m.name)
+		done++
 	}
+	progress(done, total, "")
 	return nil
 }
 
