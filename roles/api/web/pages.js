@@ -114,7 +114,10 @@ export function initPages() {
   $("follow").addEventListener("click", toggleFollow);
   $("search").addEventListener("submit", (e) => {
     e.preventDefault();
-    location.hash = `#/search?q=${encodeURIComponent($("search-q").value)}`;
+    const hash = `#/search?q=${encodeURIComponent($("search-q").value)}`;
+    // The same search again changes no hash: run it here.
+    if (location.hash === hash) showSearch($("search-q").value).catch(report);
+    else location.hash = hash;
   });
   $("trends-window").addEventListener("change", () => showTrends().catch(report));
 }
