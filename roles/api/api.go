@@ -123,7 +123,9 @@ func New(e *echo.Echo, d Deps) (*API, error) {
 // ends the feed streams, before the server's shutdown waits for them.
 func (a *API) Run(ctx context.Context) error {
 	<-ctx.Done()
-	a.streams.stop()
+	if a.streams != nil { // nil: an API not made by New serves no streams
+		a.streams.stop()
+	}
 	return nil
 }
 
