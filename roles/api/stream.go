@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -30,6 +31,9 @@ const (
 	// streamNotes is how many of the newest notifications are counted
 	// for the unread count (more show as that many).
 	streamNotes = 50
+	// streamNotesEvery: the unread count is read every this many polls,
+	// as it comes from the store (Cassandra), not Redis.
+	streamNotesEvery = 3
 	// streamPing keeps proxies from closing an idle stream.
 	streamPing = 25 * time.Second
 )
@@ -96,8 +100,9 @@ type unread struct {
 // stream sends is exactly what a reload would show; it needs no new
 // channel between fanout and api processes (any api process serves any
 // user, and a missed pub/sub message would be a lost update); its cost
-// is bounded by the streams cap (one Redis page read and post-cache
-// hits per stream per second).
+// is bounded by the streams cap (per stream, a Redis page read and
+// post-cache hits each second, a store read of the newest notifications
+// every streamNotesEvery seconds).
 func (h *handlers) stream(c echo.Context) error {
 	if !h.streams.take() {
 		return echo.NewHTTPError(http.StatusServiceUnavailable, "this process holds its maximum of open feed streams (--max-feed-streams); try again later")
@@ -126,7 +131,7 @@ func (h *handlers) stream(c echo.Context) error {
 	defer poll.Stop()
 	ping := time.NewTicker(streamPing)
 	defer ping.Stop()
-	for {
+	for tick := 0; ; tick++ {
 		fp, err := h.svc.ReadFeed(ctx, user, "", streamHead)
 		if err == nil {
 			ids := make([]app.ID, len(fp.Items))
@@ -140,22 +145,15 @@ func (h *handlers) stream(c echo.Context) error {
 				lastFeed = ids
 			}
 		}
-		ns, _, err := h.svc.Notifications(ctx, user, "", streamNotes)
-		if err == nil {
-			n := 0
-			for _, note := range ns {
-				if !note.Read {
-					n++
-				}
-			}
-			if n != lastUnread {
+		if tick%streamNotesEvery == 0 {
+			if n, err := h.unread(ctx, user); err == nil && n != lastUnread {
 				if send(w, "notifications", unread{Unread: n}) != nil {
 					return nil
 				}
 				lastUnread = n
 			}
 		}
-		// A failed read (a Redis blip) is tried again on the next tick;
+		// A failed read (a blip) is tried again on the next tick;
 		// the client keeps what it has.
 		select {
 		case <-ctx.Done():
@@ -170,6 +168,21 @@ func (h *handlers) stream(c echo.Context) error {
 		case <-poll.C:
 		}
 	}
+}
+
+// unread counts the unread notifications among user's newest streamNotes.
+func (h *handlers) unread(ctx context.Context, user string) (int, error) {
+	ns, _, err := h.svc.Notifications(ctx, user, "", streamNotes)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, note := range ns {
+		if !note.Read {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // send writes one event and flushes it.
