@@ -94,7 +94,10 @@ async function compose(e) {
 }
 
 export function initFeed() {
-  $("compose-text").addEventListener("input", count);
+  $("compose-text").addEventListener("input", () => {
+    count();
+    showError("compose-error", null); // the error was about the text before this edit
+  });
   $("compose").addEventListener("submit", compose);
   $("feed-more").addEventListener("click", () => load(false).catch(report));
 }
