@@ -89,6 +89,9 @@ type ServerConfig struct {
 	// Redis and Kafka calls made for it are cancelled, and the client gets
 	// a 503 with Retry-After.
 	RequestTimeout time.Duration
+	// MaxFeedStreams bounds the open feed streams (Server-Sent Events) of
+	// one api process; one more is refused with 503 (0: no streams).
+	MaxFeedStreams int
 }
 
 // Proxies are TrustedProxies parsed (Validate rejects what does not parse).
@@ -202,6 +205,7 @@ func (c *Config) BindGroups(target *pflag.FlagSet, groups Group) {
 	fs.DurationVar(&c.Server.ShutdownDrain, "shutdown-drain", 5*time.Second, "on SIGTERM, how long /readyz answers 503 while HTTP still serves, before roles stop")
 	fs.DurationVar(&c.Server.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "after the drain, how long roles and HTTP may take to stop before the process exits non-zero")
 	fs.DurationVar(&c.Server.RequestTimeout, "request-timeout", 5*time.Second, "deadline of each HTTP request; past it the client gets 503 with Retry-After")
+	fs.IntVar(&c.Server.MaxFeedStreams, "max-feed-streams", 1000, "open feed streams (GET /v1/feed/stream, the web app's live updates) one api process holds; one more gets 503 (0: none)")
 
 	fs.IntVar(&c.Feeds.NodeID, "node-id", -1, "Snowflake node number 0-1023, unique per api process (default: any free one; either way leased from the store and renewed while the process runs)")
 	fs.DurationVar(&c.Feeds.OutboxPoll, "outbox-poll", app.DefaultRelayPoll, "how often the api's outbox relay looks for events it was not handed (other api processes', or left by a crash)")
@@ -306,6 +310,7 @@ var flagOf = map[string]string{
 	"Server.ShutdownDrain":     "shutdown-drain",
 	"Server.ShutdownTimeout":   "shutdown-timeout",
 	"Server.RequestTimeout":    "request-timeout",
+	"Server.MaxFeedStreams":    "max-feed-streams",
 	"Server.TrustedProxies":    "trusted-proxies",
 	"Feeds.NodeID":             "node-id",
 	"Feeds.Cap":                "feed-cap",
@@ -483,6 +488,9 @@ func (s ServerConfig) Validate() error {
 	}
 	if s.ShutdownTimeout <= 0 {
 		errs = append(errs, setting.Errorf("ShutdownTimeout", "%s is not positive", s.ShutdownTimeout))
+	}
+	if s.MaxFeedStreams < 0 {
+		errs = append(errs, setting.Errorf("MaxFeedStreams", "%d is negative (0: no streams)", s.MaxFeedStreams))
 	}
 	if s.RequestTimeout <= 0 || s.RequestTimeout > MaxRequestTimeout {
 		errs = append(errs, setting.Errorf("RequestTimeout", "%s is out of range (0s, %s]", s.RequestTimeout, MaxRequestTimeout))

@@ -155,6 +155,7 @@ func TestValidateOneField(t *testing.T) {
 		{[]string{"--request-timeout", "0"}, "--request-timeout (FEEDSVC_REQUEST_TIMEOUT): 0s is out of range (0s, 30s]"},
 		{[]string{"--request-timeout", "31s"}, "--request-timeout (FEEDSVC_REQUEST_TIMEOUT): 31s is out of range (0s, 30s]"},
 		{[]string{"--request-timeout", "30s"}, ""},
+		{[]string{"--max-feed-streams", "-1"}, "--max-feed-streams (FEEDSVC_MAX_FEED_STREAMS): -1 is negative (0: no streams)"},
 		{[]string{"--jwt-secret", "short"}, "--jwt-secret (FEEDSVC_JWT_SECRET): is 5 bytes, shorter than 32"},
 		{[]string{"--jwt-secret", strings.Repeat("s", 32)}, ""},
 		{[]string{"--jwt-public-key", " "}, "--jwt-public-key (FEEDSVC_JWT_PUBLIC_KEY):"},

@@ -172,6 +172,8 @@ type Settings struct {
 	Moderation   app.ModerationRules
 	// RateLimits are the api's request limits.
 	RateLimits api.RateLimits
+	// MaxFeedStreams bounds the api's open feed streams (negative: none).
+	MaxFeedStreams int
 }
 
 // Deps is what the composition root opened for the selected roles: a field
@@ -200,6 +202,9 @@ type Deps struct {
 	HTTP *echo.Echo
 	// Verify checks a bearer token and returns its user.
 	Verify func(token string) (string, error)
+	// DevLogin signs a token for any user (nil: no dev login); set only
+	// on the embedded default.
+	DevLogin func(user string) (string, error)
 	// Checkpoints, set for a real Redis, is where consumers whose handler
 	// writes Redis record how far Redis holds their effects, so a Redis
 	// that comes back with older data is caught and the events redone.
@@ -225,5 +230,6 @@ func buildAPI(d *Deps) (Role, error) {
 	return api.New(d.HTTP, api.Deps{
 		Service: svc, Graph: d.Store, Posts: d.Store, Analytics: d.Caches.Analytics, Search: d.Caches.Search, Verify: d.Verify,
 		Limiter: d.Caches.Limiter, Limits: d.Settings.RateLimits, Log: d.Log, Metrics: d.Metrics,
+		MaxStreams: d.Settings.MaxFeedStreams, DevLogin: d.DevLogin,
 	})
 }

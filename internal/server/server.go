@@ -334,7 +334,7 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, b *Backends
 	lc := &roles.Lifecycle{Drain: cfg.Server.ShutdownDrain, Timeout: cfg.Server.ShutdownTimeout, Log: log}
 	ready := lc.Ready(ids.ready(b.Ready))
 	opts := []httpserver.Option{httpserver.WithRequestTimeout(cfg.Server.RequestTimeout),
-		httpserver.WithTrustedProxies(cfg.Server.Proxies())}
+		httpserver.WithTrustedProxies(cfg.Server.Proxies()), httpserver.WithStreams(api.StreamPath)}
 	if admin == nil {
 		opts = append(opts, httpserver.WithOperatorRoutes(cfg.Server.Pprof))
 	}
@@ -353,7 +353,7 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, b *Backends
 			FeedCap: cfg.Feeds.Cap, FanoutBatch: cfg.Feeds.FanoutBatch, CelebrityThreshold: cfg.Feeds.CelebrityThreshold,
 			PostCacheSize: cfg.Feeds.PostCacheSize, PostCacheTTL: cfg.Feeds.PostCacheTTL,
 			PublishWait: cfg.Feeds.PublishWait, MaxFollowing: cfg.Feeds.MaxFollowing, Moderation: cfg.Moderation.Rules(),
-			RateLimits: cfg.RateLimits,
+			RateLimits: cfg.RateLimits, MaxFeedStreams: feedStreams(cfg.Server.MaxFeedStreams),
 		},
 		Metrics:     reg,
 		IDs:         ids.gen,
@@ -384,6 +384,11 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, b *Backends
 			return err
 		}
 		d.Verify = tokens.Verify
+		if cfg.EmbeddedDefault() {
+			// The laptop default only, never a configured backend: anyone
+			// may sign in as anyone (the web app's "pick a name").
+			d.DevLogin = func(user string) (string, error) { return tokens.Issue(user, devLoginTTL(cfg.Auth.JWTMaxLifetime)) }
+		}
 	}
 	built, err := roles.Build(rows, d)
 	if err != nil {
@@ -395,6 +400,24 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, b *Backends
 		}
 	}
 	return lc.Run(ctx, built, ln, router)
+}
+
+// devLoginTTL is how long a dev login's token lasts: a day, or less when
+// the configured maximum lifetime is shorter.
+func devLoginTTL(max time.Duration) time.Duration {
+	if max > 0 && max < 24*time.Hour {
+		return max
+	}
+	return 24 * time.Hour
+}
+
+// feedStreams maps --max-feed-streams (0: none) to api.Deps.MaxStreams
+// (0: the default, negative: none).
+func feedStreams(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
 
 // rebuildMemorySinks rewinds the groups whose output lives only in Redis to

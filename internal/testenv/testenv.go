@@ -16,6 +16,7 @@ package testenv
 
 import (
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -109,4 +110,19 @@ func RequireCluster3(t testing.TB) Cluster3 {
 		c.CassandraReplication = v
 	}
 	return c
+}
+
+// RequireProgram returns the path of the program named, looked up in PATH,
+// or ends the test: it fails under CI (where .ci/run installs it) and is
+// skipped elsewhere, with how to install it.
+func RequireProgram(t testing.TB, name, install string) string {
+	t.Helper()
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	if ci := os.Getenv("CI"); ci != "" {
+		t.Fatalf("%s is not installed: under CI=%s this test must run; .ci/run installs it (%s)", name, ci, install)
+	}
+	t.Skipf("%s is not installed: this test needs it; %s", name, install)
+	return ""
 }

@@ -50,6 +50,13 @@ type Deps struct {
 	// Limiter keeps the counts of Limits (nil: no rate limits).
 	Limiter app.RateLimiter
 	Limits  RateLimits
+	// MaxStreams bounds the open feed streams (GET /v1/feed/stream);
+	// one more gets 503 (0: DefaultMaxStreams, negative: none).
+	MaxStreams int
+	// DevLogin, when set, signs a token for any user who asks (POST
+	// /v1/dev/login, for the web app on a laptop). The composition root
+	// sets it only on the embedded default: nil, the route does not exist.
+	DevLogin func(user string) (string, error)
 	// Log and Metrics take the limiter's warnings and counters (either
 	// may be nil).
 	Log     *slog.Logger
@@ -57,8 +64,10 @@ type Deps struct {
 }
 
 // API is the api role. Its routes live on the process's router; the role
-// itself only waits for shutdown.
-type API struct{}
+// itself waits for shutdown, then ends the open feed streams.
+type API struct {
+	streams *streams
+}
 
 // New registers the /v1 routes on e.
 func New(e *echo.Echo, d Deps) (*API, error) {
@@ -77,8 +86,22 @@ func New(e *echo.Echo, d Deps) (*API, error) {
 	if err := serveOpenAPI(e); err != nil {
 		return nil, err
 	}
+	if err := serveWeb(e, d.DevLogin != nil); err != nil {
+		return nil, err
+	}
+	maxStreams := d.MaxStreams
+	switch {
+	case maxStreams == 0:
+		maxStreams = DefaultMaxStreams
+	case maxStreams < 0:
+		maxStreams = 0
+	}
 	lim := newLimiter(d.Limiter, d.Limits, log, d.Metrics)
-	h := &handlers{svc: d.Service, graph: d.Graph, limits: lim, known: map[string]struct{}{}}
+	h := &handlers{svc: d.Service, graph: d.Graph, limits: lim, known: map[string]struct{}{}, streams: newStreams(maxStreams)}
+	if d.DevLogin != nil {
+		// Outside the /v1 group: it is how a caller without a token gets one.
+		e.POST(DevLoginPath, devLogin(d.DevLogin), middleware.BodyLimit(MaxBody))
+	}
 	v1 := e.Group("/v1", middleware.BodyLimit(MaxBody), h.authenticate(d.Verify))
 	v1.POST("/posts", h.createPost, lim.perUser("posts", d.Limits.Posts))
 	v1.GET("/posts/:id", h.getPost)
@@ -89,22 +112,28 @@ func New(e *echo.Echo, d Deps) (*API, error) {
 	v1.GET("/users/:user/following", h.following)
 	v1.GET("/users/:user/posts", h.userPosts)
 	v1.GET("/feed", h.feed)
+	v1.GET(strings.TrimPrefix(StreamPath, "/v1"), h.stream)
 	v1.GET("/notifications", h.notifications)
 	v1.POST("/notifications/read", h.markRead)
 	registerDiscovery(v1, d, lim)
-	return &API{}, nil
+	return &API{streams: h.streams}, nil
 }
 
-// Run waits for ctx: the process's HTTP server serves the routes.
-func (*API) Run(ctx context.Context) error {
+// Run waits for ctx: the process's HTTP server serves the routes. Then it
+// ends the feed streams, before the server's shutdown waits for them.
+func (a *API) Run(ctx context.Context) error {
 	<-ctx.Done()
+	if a.streams != nil { // nil: an API not made by New serves no streams
+		a.streams.stop()
+	}
 	return nil
 }
 
 type handlers struct {
-	svc    *app.Service
-	graph  app.Graph
-	limits *limiter
+	svc     *app.Service
+	graph   app.Graph
+	limits  *limiter
+	streams *streams
 
 	mu    sync.Mutex
 	known map[string]struct{}
@@ -115,11 +144,19 @@ const userKey = "user"
 // authenticate checks the bearer token and records the user on its first
 // request (a user exists from its first authenticated call). Requests
 // without a valid token count against their IP's AuthFailures limit.
+//
+// The feed stream alone may carry its token in the access_token query
+// parameter (RFC 6750, 2.3): a browser's EventSource cannot set headers.
+// The access log records the path without the query.
 func (h *handlers) authenticate(verify func(string) (string, error)) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			auth := c.Request().Header.Get(echo.HeaderAuthorization)
 			token, ok := strings.CutPrefix(auth, "Bearer ")
+			if auth == "" && c.Path() == StreamPath {
+				token = c.QueryParam("access_token")
+				ok = true
+			}
 			if !ok || token == "" {
 				return h.limits.authFailed(c, echo.NewHTTPError(http.StatusUnauthorized, "missing bearer token"))
 			}

@@ -49,6 +49,8 @@ type server struct {
 	bus       *apptest.Bus
 	analytics *apptest.Analytics
 	search    *apptest.Search
+	feeds     *apptest.Feeds
+	api       *api.API
 	logs      *syncBuffer
 }
 
@@ -73,6 +75,7 @@ func build(o options) (*server, error) {
 		logs:      &syncBuffer{},
 	}
 	feeds := apptest.NewFeeds()
+	s.feeds = feeds
 	relay := &app.Relay{Outbox: s.store, Publisher: s.bus}
 	svc := &app.Service{
 		Posts: s.store, Graph: s.store, Feeds: feeds, Unfollows: feeds, Dispatch: flushDispatch{relay}, Keys: s.store, Notes: s.store,
@@ -87,9 +90,11 @@ func build(o options) (*server, error) {
 		ready = func(context.Context) error { return nil }
 	}
 	e := httpserver.New(slog.New(slog.NewTextHandler(s.logs, nil)), prometheus.NewRegistry(), ready, append(o.http, httpserver.WithRequestTimeout(o.requestTimeout))...)
-	if _, err := api.New(e, d); err != nil {
+	a, err := api.New(e, d)
+	if err != nil {
 		return nil, err
 	}
+	s.api = a
 	s.h = e
 	return s, nil
 }

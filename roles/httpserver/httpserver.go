@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -52,6 +53,7 @@ type options struct {
 	trusted        []*net.IPNet
 	operator       bool // WithOperatorRoutes
 	pprof          bool
+	streams        []string // WithStreams
 }
 
 // WithOperatorRoutes puts the operator's routes on the router too:
@@ -72,6 +74,13 @@ func WithRequestTimeout(d time.Duration) Option {
 			o.requestTimeout = d
 		}
 	}
+}
+
+// WithStreams exempts the requests to paths from the request deadline:
+// they are long-lived streams (Server-Sent Events) that end when their
+// client leaves or the process stops, not after a few seconds.
+func WithStreams(paths ...string) Option {
+	return func(o *options) { o.streams = append(o.streams, paths...) }
 }
 
 // WithTrustedProxies makes the router take a request's client address from
@@ -109,7 +118,10 @@ func New(log *slog.Logger, reg *prometheus.Registry, ready func(context.Context)
 	e.Use(recoverPanics(log, reg))
 	e.Use(middleware.ContextTimeoutWithConfig(middleware.ContextTimeoutConfig{
 		Timeout: o.requestTimeout,
-		Skipper: func(c echo.Context) bool { return strings.HasPrefix(c.Request().URL.Path, pprofPrefix) },
+		Skipper: func(c echo.Context) bool {
+			p := c.Request().URL.Path
+			return strings.HasPrefix(p, pprofPrefix) || slices.Contains(o.streams, p)
+		},
 		// Answer now, while the request's context is still the one the
 		// handler saw: once this middleware returns it is cancelled, and
 		// errorHandler would take every error for a client that left.

@@ -1,0 +1,403 @@
+// Package browser_test drives the web app in a real browser (Debian's
+// chromium, through chromedp) against the built binary on the embedded
+// default, as a person would use it.
+package browser_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	cdplog "github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+
+	"github.com/feedsvc/feedsvc/internal/testenv"
+)
+
+// deadline bounds each wait for something the app shows.
+const deadline = 30 * time.Second
+
+// TestBrowser: two users in two browser contexts. Bob follows alice, alice
+// posts with @bob, and bob's open feed shows the post without a reload
+// while his unread count goes up; search finds the post; alice deletes it
+// and it leaves bob's feed. No page logs an error. Each page is
+// screenshotted.
+func TestBrowser(t *testing.T) {
+	chromium := testenv.RequireProgram(t, "chromium", "apt-get install chromium")
+	base, stop := startServer(t)
+	t.Logf("feedsvc serves %s", base)
+	shots := screenshotDir(t)
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.Flag("disable-dev-shm-usage", true))
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	browser, cancelBrowser := chromedp.NewContext(alloc)
+	defer cancelBrowser()
+	if err := chromedp.Do(browser); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	t.Log("chromium started")
+	errs := &pageErrors{}
+	alice := newUser(t, browser, "alice", errs, 1100, 900)
+	bob := newUser(t, browser, "bob", errs, 390, 844) // a phone's width
+
+	alice.run(chromedp.Navigate(base+"/"), visible("#dev-login"))
+	alice.shot(shots, "signin")
+	alice.signIn()
+	bob.run(chromedp.Navigate(base + "/"))
+	bob.signIn()
+
+	// Bob follows alice from her page.
+	bob.run(chromedp.Navigate(base+"/#/u/alice"), visible(`#follow[aria-pressed="false"]`))
+	bob.run(click("#follow"), visible(`#follow[aria-pressed="true"]`), visible(`#followers a[href="#/u/bob"]`))
+	bob.shot(shots, "user")
+
+	// Bob's feed is open, and stays open: a reload would clear the mark.
+	bob.run(click("#nav-feed"), visible("#feed-empty"), mark)
+
+	// An empty post: the API's problem detail is shown (the browser logs
+	// the 400 it answers).
+	errs.expect("alice: error: Failed to load resource: the server responded with a status of 400 (Bad Request) at " + base + "/v1/posts")
+	alice.run(click("#compose-submit"), visible("#compose-error"))
+	if msg := get(alice, chromedp.Text(chromedp.CSS("#compose-error"))); !strings.Contains(msg, "text") {
+		t.Fatalf("compose error %q, want the API's detail about the text", msg)
+	}
+
+	// Alice posts, with the live count of characters.
+	const text = "Hello @bob, this is #feedsvc in a browser"
+	alice.run(chromedp.SendKeys(chromedp.CSS("#compose-text"), text))
+	if count, want := get(alice, chromedp.Text(chromedp.CSS("#compose-count"))), fmt.Sprintf("%d / 500", len(text)); count != want {
+		t.Fatalf("compose count %q, want %q", count, want)
+	}
+	alice.shot(shots, "compose")
+	alice.run(click("#compose-submit"), visible("#status a"))
+	href := get(alice, chromedp.AttributeValue(chromedp.CSS("#status a"), "href")).Value
+	id := strings.TrimPrefix(href, "#/p/")
+	post := fmt.Sprintf(`#feed-list li[data-id="%s"]`, id)
+
+	// Bob sees it without a reload, and his unread count goes up.
+	bob.run(visible(post), visible(`#unread:not([hidden])`))
+	if unread := get(bob, chromedp.Text(chromedp.CSS("#unread"))); unread != "1" {
+		t.Fatalf("bob's unread count %q, want 1", unread)
+	}
+	bob.noReload()
+	bob.shot(shots, "feed")
+
+	// His notifications: the mention; reading them clears the count.
+	bob.run(click("#nav-notifications"), visible(`#notifications li a[href="#/p/`+id+`"]`),
+		chromedp.WaitNotVisible(chromedp.CSS("#unread")))
+	bob.shot(shots, "notifications")
+
+	// Search finds the post once the search consumer indexed it.
+	bob.run(click("#nav-search"), visible("#search-q"), chromedp.SendKeys(chromedp.CSS("#search-q"), "browser"))
+	bob.eventually("search finds the post", fmt.Sprintf(`#search-results li[data-id="%s"]`, id),
+		click(`#search button[type="submit"]`))
+	bob.shot(shots, "search")
+
+	// Trends count the hashtag once the analytics consumer has it.
+	bob.run(click("#nav-trends"), visible("#view-trends"))
+	bob.eventually("trends show #feedsvc", `#trends a[href="#/search?q=%23feedsvc"]`,
+		js(`document.getElementById("trends-window").dispatchEvent(new Event("change"))`))
+	bob.shot(shots, "trends")
+
+	// Back on his feed, bob watches alice delete the post from her page.
+	bob.run(click("#nav-feed"), visible(post), mark)
+	mine := `#user-posts li[data-id="` + id + `"]`
+	alice.run(click("#nav-me"), visible(mine+" button.delete"))
+	alice.shot(shots, "own-page")
+	alice.run(click(mine+" button.delete"), chromedp.WaitNotPresent(chromedp.CSS(mine)))
+	bob.run(chromedp.WaitNotPresent(chromedp.CSS(post)))
+	bob.noReload()
+	bob.shot(shots, "feed-after-delete")
+
+	if e := errs.list(); len(e) > 0 {
+		t.Fatalf("the pages logged errors:\n%s", strings.Join(e, "\n"))
+	}
+	// Shut down with bob's stream still open: it must not hold the
+	// server's shutdown.
+	stop()
+}
+
+func visible(css string) chromedp.Action[chromedp.Void] {
+	return chromedp.WaitVisible(chromedp.CSS(css))
+}
+func click(css string) chromedp.Action[chromedp.Void] { return chromedp.Click(chromedp.CSS(css)) }
+
+// js runs a script in the page.
+func js(script string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := chromedp.Evaluate[any](script)(ctx, tg)
+		return err
+	})
+}
+
+// mark sets window.noReload, which a reload of the page would clear.
+var mark = js(`window.noReload = true`)
+
+// user is one person's browser context (its own storage: its own token).
+type user struct {
+	t    *testing.T
+	name string
+	ctx  context.Context
+}
+
+func newUser(t *testing.T, browser context.Context, name string, errs *pageErrors, width, height int64) *user {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
+	t.Cleanup(cancel)
+	// The first run opens the tab, which lives as long as that run's
+	// context: this one, not one with a deadline.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("open a tab for %s: %v", name, err)
+	}
+	u := &user{t: t, name: name, ctx: ctx}
+	u.run(chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, cdplog.Enable, cdp.Empty{}) // browser log entries: failed loads
+		return err
+	}), chromedp.EmulateViewport(width, height))
+	messages := chromedp.Console(ctx)
+	go func() {
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			if m.Type == chromedp.ConsoleError || m.IsException() {
+				errs.add(name, m.String()+" at "+m.URL)
+			}
+		}
+	}()
+	// The delete button asks for confirmation; a dialog blocks the page
+	// until answered.
+	dialogs := chromedp.Events(ctx, page.JavascriptDialogOpening)
+	go func() {
+		for _, err := range dialogs {
+			if err != nil {
+				return
+			}
+			if _, err := chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true}); err != nil {
+				errs.add(name, "answer a dialog: "+err.Error())
+			}
+		}
+	}()
+	return u
+}
+
+// run runs actions, failing the test if they do not finish within deadline.
+func (u *user) run(actions ...chromedp.Action[chromedp.Void]) {
+	u.t.Helper()
+	get(u, chromedp.Steps(actions...))
+}
+
+// get runs a, failing the test if it does not finish within deadline, and
+// returns its value.
+func get[T any](u *user, a chromedp.Action[T]) T {
+	u.t.Helper()
+	ctx, cancel := context.WithTimeout(u.ctx, deadline)
+	defer cancel()
+	v, err := chromedp.Run(ctx, a)
+	if err != nil {
+		loc, _ := chromedp.Run(u.ctx, chromedp.Location())
+		u.t.Fatalf("%s (at %s): %v", u.name, loc, err)
+	}
+	return v
+}
+
+// eventually runs retry until an element matches css, or deadline passes:
+// for what a consumer shows some time after the write (search, trends).
+func (u *user) eventually(what, css string, retry chromedp.Action[chromedp.Void]) {
+	u.t.Helper()
+	end := time.Now().Add(deadline)
+	for {
+		ctx, cancel := context.WithTimeout(u.ctx, 2*time.Second)
+		_, err := chromedp.Run(ctx, retry)
+		if err == nil {
+			_, err = chromedp.Run(ctx, chromedp.WaitVisible(chromedp.CSS(css)))
+		}
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(end) {
+			u.t.Fatalf("%s: %s: %v", u.name, what, err)
+		}
+	}
+}
+
+// signIn picks the user's name on the dev login form.
+func (u *user) signIn() {
+	u.t.Helper()
+	u.run(visible("#dev-login"), chromedp.SendKeys(chromedp.CSS("#dev-user"), u.name+"\r"),
+		visible("#view-feed"))
+	if me := get(u, chromedp.Text(chromedp.CSS("#me"))); me != u.name {
+		u.t.Fatalf("signed in as %q, want %q", me, u.name)
+	}
+}
+
+// noReload checks the page was not reloaded since mark.
+func (u *user) noReload() {
+	u.t.Helper()
+	if !get(u, chromedp.Evaluate[bool](`window.noReload === true`)) {
+		u.t.Fatalf("%s's page was reloaded", u.name)
+	}
+}
+
+// shot writes a screenshot of the whole page to dir/NAME-USER.png.
+func (u *user) shot(dir, name string) {
+	u.t.Helper()
+	png := get(u, chromedp.FullScreenshot(100))
+	path := filepath.Join(dir, name+"-"+u.name+".png")
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		u.t.Fatal(err)
+	}
+}
+
+// pageErrors collects what the pages logged as errors.
+type pageErrors struct {
+	mu       sync.Mutex
+	errs     []string
+	expected []string // each excuses one error, the first logged
+}
+
+func (p *pageErrors) add(user, msg string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	e := user + ": " + msg
+	if i := slices.Index(p.expected, e); i >= 0 {
+		p.expected = slices.Delete(p.expected, i, i+1)
+		return
+	}
+	p.errs = append(p.errs, e)
+}
+
+// expect excuses one error the test provokes on purpose.
+func (p *pageErrors) expect(e string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.expected = append(p.expected, e)
+}
+
+func (p *pageErrors) list() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.errs...)
+}
+
+// screenshotDir is FEEDSVC_SCREENSHOT_DIR (kept) or a temporary directory
+// (removed after the test), logged either way.
+func screenshotDir(t *testing.T) string {
+	dir := os.Getenv("FEEDSVC_SCREENSHOT_DIR")
+	if dir == "" {
+		dir = t.TempDir()
+		t.Logf("screenshots in %s (removed after the test; set FEEDSVC_SCREENSHOT_DIR to keep them)", dir)
+		return dir
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshots in %s", dir)
+	return dir
+}
+
+// startServer builds feedsvc and runs `serve --role=all` on the embedded
+// default with a fresh data dir, until ready. stop shuts it down with
+// SIGTERM and checks it exits cleanly (it is also killed at cleanup).
+func startServer(t *testing.T) (base string, stop func()) {
+	t.Helper()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "feedsvc")
+	build := exec.Command("go", "build", "-race", "-o", bin, "github.com/feedsvc/feedsvc")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build feedsvc: %v\n%s", err, out)
+	}
+	addr, admin := freeAddr(t), freeAddr(t)
+	var logs syncBuffer
+	cmd := exec.Command(bin, "serve", "--role=all", "--data-dir", filepath.Join(dir, "data"),
+		"--http-addr", addr, "--admin-addr", admin, "--shutdown-drain", "0", "--shutdown-timeout", "30s")
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+		if t.Failed() {
+			t.Logf("feedsvc log:\n%s", logs.String())
+		}
+	})
+	base = "http://" + addr
+	end := time.Now().Add(deadline)
+	for {
+		select {
+		case <-exited:
+			t.Fatalf("feedsvc exited during startup:\n%s", logs.String())
+		default:
+		}
+		resp, err := http.Get(base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(end) {
+			t.Fatalf("feedsvc not ready within %s:\n%s", deadline, logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return base, func() {
+		t.Helper()
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(60 * time.Second):
+			t.Fatalf("feedsvc did not stop on SIGTERM:\n%s", logs.String())
+		}
+		if code := cmd.ProcessState.ExitCode(); code != 0 {
+			t.Fatalf("feedsvc exited with %d:\n%s", code, logs.String())
+		}
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// syncBuffer is a bytes.Buffer the child process and the test share.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

@@ -1,0 +1,181 @@
+package api_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/feedsvc/feedsvc/app"
+	"github.com/feedsvc/feedsvc/roles/api"
+	"github.com/feedsvc/feedsvc/roles/httpserver"
+)
+
+// event is one Server-Sent Event.
+type event struct{ name, data string }
+
+// openStream opens the feed stream as user, with the token in the query,
+// and returns its events (the channel closes when the stream ends).
+func openStream(t *testing.T, base, user string) (*http.Response, <-chan event) {
+	t.Helper()
+	resp, err := http.Get(base + api.StreamPath + "?access_token=" + tokenPrefix + user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	events := make(chan event, 100)
+	if resp.StatusCode != http.StatusOK {
+		close(events)
+		return resp, events
+	}
+	go func() {
+		defer close(events)
+		sc := bufio.NewScanner(resp.Body)
+		var ev event
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case line == "":
+				if ev.name != "" {
+					events <- ev
+				}
+				ev = event{}
+			case strings.HasPrefix(line, "event: "):
+				ev.name = strings.TrimPrefix(line, "event: ")
+			case strings.HasPrefix(line, "data: "):
+				ev.data = strings.TrimPrefix(line, "data: ")
+			}
+		}
+	}()
+	return resp, events
+}
+
+// waitEvent waits up to a deadline for an event named name whose data
+// satisfies ok.
+func waitEvent(t *testing.T, events <-chan event, name string, ok func(data string) bool) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case ev, open := <-events:
+			if !open {
+				t.Fatalf("the stream ended before a %s event", name)
+			}
+			if ev.name == name && ok(ev.data) {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("no %s event within 10 s", name)
+		}
+	}
+}
+
+// TestFeedStream: the stream takes its token from the query, sends the
+// feed's head and the unread count as they change (a followed user's
+// post, a mention, the post's deletion), holds at most MaxStreams, and
+// ends when the role stops.
+func TestFeedStream(t *testing.T) {
+	s := newServer(t, options{
+		deps: func(d *api.Deps) { d.MaxStreams = 1 },
+		http: []httpserver.Option{httpserver.WithStreams(api.StreamPath)},
+	})
+	srv := httptest.NewServer(s.h)
+	defer srv.Close()
+	alice, bob := userFor(t, "alice"), userFor(t, "bob")
+	s.must(t, "GET", "/v1/feed", alice, "", http.StatusOK) // alice exists from her first call
+	s.must(t, "PUT", "/v1/following/"+alice, bob, "", http.StatusNoContent)
+
+	resp, events := openStream(t, srv.URL, bob)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("stream: %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	waitEvent(t, events, "feed", func(d string) bool { return d == `{"items":[]}` })
+	waitEvent(t, events, "notifications", func(d string) bool { return d == `{"unread":0}` })
+
+	// One stream is the maximum here.
+	if second, _ := openStream(t, srv.URL, alice); second.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("a second stream: %d, want 503", second.StatusCode)
+	}
+	// The query token is for the stream only.
+	if r := s.do("GET", "/v1/feed?access_token="+tokenPrefix+bob, "", ""); r.Code != http.StatusUnauthorized {
+		t.Fatalf("GET /v1/feed with a query token: %d, want 401", r.Code)
+	}
+
+	p := s.post(t, alice, "hello @"+bob)
+	fanout := &app.Fanout{Posts: s.store, Graph: s.store, Feeds: s.feeds, Unfollows: s.feeds, FeedCap: 800}
+	notifier := &app.Notifier{Graph: s.store, Notifications: s.store, Posts: s.store}
+	s.deliver(t, fanout, p)
+	s.deliver(t, notifier, p)
+	waitEvent(t, events, "feed", func(d string) bool {
+		var head struct{ Items []app.Post }
+		return json.Unmarshal([]byte(d), &head) == nil && len(head.Items) == 1 && head.Items[0].ID == p.ID
+	})
+	waitEvent(t, events, "notifications", func(d string) bool { return d == `{"unread":1}` })
+
+	s.must(t, "DELETE", "/v1/posts/"+p.ID.String(), alice, "", http.StatusNoContent)
+	waitEvent(t, events, "feed", func(d string) bool { return d == `{"items":[]}` })
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.api.Run(ctx) }()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(10 * time.Second)
+	for open := true; open; {
+		select {
+		case _, open = <-events:
+		case <-deadline:
+			t.Fatal("the stream did not end within 10 s of the role stopping")
+		}
+	}
+}
+
+// TestDevLogin: the route exists only when dev login is on, and its token
+// is the user's.
+func TestDevLogin(t *testing.T) {
+	off := sharedServer(t)
+	if r := off.do("POST", api.DevLoginPath, "", `{"user":"alice"}`); r.Code == http.StatusOK {
+		t.Fatalf("dev login without DevLogin: %d %s", r.Code, r.Body)
+	}
+
+	on := newServer(t, options{deps: func(d *api.Deps) {
+		d.DevLogin = func(u string) (string, error) { return tokenPrefix + u, nil }
+	}})
+	rec := on.must(t, "POST", api.DevLoginPath, "", `{"user":"alice"}`, http.StatusOK)
+	got := decode[struct{ User, Token string }](t, rec)
+	if got.User != "alice" || got.Token != tokenPrefix+"alice" {
+		t.Fatalf("dev login answered %+v", got)
+	}
+	on.must(t, "GET", "/v1/feed", "alice", "", http.StatusOK)
+	wantProblem(t, on.do("POST", api.DevLoginPath, "", `{"user":"Not Valid"}`), http.StatusBadRequest, "must match")
+}
+
+// TestWebApp: the page and its files are served without a token, the page
+// says whether dev login exists, and nothing else is served under /app/.
+func TestWebApp(t *testing.T) {
+	off := sharedServer(t)
+	page := off.must(t, "GET", "/", "", "", http.StatusOK)
+	if !strings.Contains(page.Body.String(), `data-dev-login="off"`) || page.Header().Get("Content-Security-Policy") == "" {
+		t.Fatalf("page without dev login: %s %v", page.Body, page.Header())
+	}
+	on := newServer(t, options{deps: func(d *api.Deps) {
+		d.DevLogin = func(u string) (string, error) { return tokenPrefix + u, nil }
+	}})
+	if b := on.must(t, "GET", "/", "", "", http.StatusOK).Body.String(); !strings.Contains(b, `data-dev-login="on"`) {
+		t.Fatalf("page with dev login: %s", b)
+	}
+	for _, f := range []string{"main.js", "api.js", "dom.js", "feed.js", "pages.js", "style.css"} {
+		rec := off.must(t, "GET", "/app/"+f, "", "", http.StatusOK)
+		if ct := rec.Header().Get("Content-Type"); !strings.Contains(ct, "javascript") && !strings.Contains(ct, "css") {
+			t.Fatalf("/app/%s: Content-Type %q", f, ct)
+		}
+	}
+	off.must(t, "GET", "/app/", "", "", http.StatusNotFound)
+	off.must(t, "GET", "/app/missing.js", "", "", http.StatusNotFound)
+}

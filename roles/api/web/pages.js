@@ -1,0 +1,152 @@
+// The other pages: a user's, one post, notifications, search and trends.
+
+import { call, qs, session } from "./api.js";
+import { $, el, pager, postItem, report, showError, time, userLink } from "./dom.js";
+
+const userItem = (u) => el("li", {}, userLink(u));
+
+// --- a user's page -------------------------------------------------------
+
+let shownUser = "";
+const userPosts = pager($("user-posts"), $("user-more"),
+  (cursor) => call("GET", `/v1/users/${shownUser}/posts${qs({ cursor })}`), (p) => postItem(p));
+
+/** follows reports whether me follows user, paging me's following list. */
+async function follows(me, user) {
+  let cursor = "";
+  for (let i = 0; i < 50; i++) {
+    const page = await call("GET", `/v1/users/${me}/following${qs({ limit: 100, cursor })}`);
+    if (page.items.includes(user)) return true;
+    cursor = page.next_cursor;
+    if (!cursor) return false;
+  }
+  return false;
+}
+
+function setFollowing(on) {
+  const b = $("follow");
+  b.textContent = on ? "Unfollow" : "Follow";
+  b.setAttribute("aria-pressed", String(on));
+}
+
+async function toggleFollow() {
+  const b = $("follow");
+  const on = b.getAttribute("aria-pressed") === "true";
+  b.disabled = true;
+  showError("user-error", null);
+  try {
+    await call(on ? "DELETE" : "PUT", `/v1/following/${shownUser}`);
+    setFollowing(!on);
+    await lists();
+  } catch (err) {
+    showError("user-error", err);
+  } finally {
+    b.disabled = false;
+  }
+}
+
+async function lists() {
+  const [followers, following] = await Promise.all([
+    call("GET", `/v1/users/${shownUser}/followers${qs({ limit: 100 })}`),
+    call("GET", `/v1/users/${shownUser}/following${qs({ limit: 100 })}`),
+  ]);
+  $("followers").replaceChildren(...followers.items.map(userItem));
+  $("following").replaceChildren(...following.items.map(userItem));
+}
+
+export async function showUser(user) {
+  shownUser = user;
+  $("user-title").textContent = `@${user}`;
+  showError("user-error", null);
+  const me = session.user;
+  const b = $("follow");
+  b.hidden = !me || me === user;
+  const jobs = [userPosts.reset(), lists()];
+  if (!b.hidden) jobs.push(follows(me, user).then(setFollowing));
+  try {
+    await Promise.all(jobs);
+  } catch (err) {
+    showError("user-error", err);
+  }
+}
+
+// --- one post -------------------------------------------------------------
+
+export async function showPost(id) {
+  showError("post-error", null);
+  $("post-one").replaceChildren();
+  try {
+    const p = await call("GET", `/v1/posts/${id}`);
+    $("post-one").append(postItem(p, () => { $("status").textContent = "Deleted."; }));
+  } catch (err) {
+    showError("post-error", err);
+  }
+}
+
+// --- notifications ----------------------------------------------------------
+
+function noteItem(n) {
+  const what = n.kind === "mention"
+    ? [userLink(n.actor), " mentioned you in ", el("a", { href: `#/p/${n.post_id}` }, "a post")]
+    : [userLink(n.actor), " followed you"];
+  return el("li", { class: n.read ? "read" : "unread", dataset: { id: n.id } }, el("p", {}, ...what), el("p", { class: "meta" }, time(n.created_at)));
+}
+
+const notes = pager($("notifications"), $("notifications-more"),
+  (cursor) => call("GET", `/v1/notifications${qs({ cursor })}`), noteItem, $("notifications-empty"));
+
+/** showNotifications lists them, then marks them read up to the newest shown. */
+export async function showNotifications() {
+  await notes.reset();
+  const newest = $("notifications").querySelector("li");
+  if (newest && newest.classList.contains("unread")) {
+    await call("POST", "/v1/notifications/read", { up_to: newest.dataset.id });
+  }
+}
+
+// --- search -----------------------------------------------------------------
+
+let query = "";
+const results = pager($("search-results"), $("search-more"),
+  (cursor) => call("GET", `/v1/search${qs({ q: query, cursor })}`), (p) => postItem(p), $("search-empty"));
+
+export function initPages() {
+  $("follow").addEventListener("click", toggleFollow);
+  $("search").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const hash = `#/search?q=${encodeURIComponent($("search-q").value)}`;
+    // The same search again changes no hash: run it here.
+    if (location.hash === hash) showSearch($("search-q").value).catch(report);
+    else location.hash = hash;
+  });
+  $("trends-window").addEventListener("change", () => showTrends().catch(report));
+}
+
+export async function showSearch(q) {
+  query = q;
+  $("search-q").value = q;
+  showError("search-error", null);
+  $("search-results").replaceChildren();
+  $("search-empty").hidden = true;
+  $("search-more").hidden = true;
+  if (!q) return;
+  try {
+    await results.reset();
+  } catch (err) {
+    showError("search-error", err);
+  }
+}
+
+// --- trends -----------------------------------------------------------------
+
+export async function showTrends() {
+  showError("trends-error", null);
+  try {
+    const t = await call("GET", `/v1/trends${qs({ window: $("trends-window").value })}`);
+    $("trends").replaceChildren(...t.items.map((tc) =>
+      el("li", {}, el("a", { href: `#/search?q=${encodeURIComponent("#" + tc.tag)}` }, `#${tc.tag}`), ` ${tc.count} posts`)));
+    $("trends-empty").hidden = t.items.length > 0;
+  } catch (err) {
+    showError("trends-error", err);
+  }
+}
