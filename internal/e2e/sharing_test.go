@@ -12,7 +12,6 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/gocql/gocql"
-	"github.com/redis/rueidis"
 
 	"github.com/feedsvc/feedsvc/events"
 	"github.com/feedsvc/feedsvc/internal/testenv"
@@ -131,7 +130,7 @@ func TestTwoDeploymentsShareServers(t *testing.T) {
 	}
 	defer c.Close()
 	prefixes := []string{a.envValue("FEEDSVC_REDIS_KEY_PREFIX"), b.envValue("FEEDSVC_REDIS_KEY_PREFIX")}
-	found := scanKeys(t, c, "*"+run+"*")
+	found := testenv.RedisKeys(t, c, "*"+run+"*")
 	for _, k := range found {
 		if !strings.HasPrefix(k, prefixes[0]) && !strings.HasPrefix(k, prefixes[1]) {
 			t.Errorf("redis key %q carries neither deployment's prefix %q", k, prefixes)
@@ -192,7 +191,7 @@ func sharingDeployment(t *testing.T, run, name, groupVar string) *system {
 	t.Cleanup(func() {
 		// After the processes are gone (their cleanups run first).
 		if c, err := redisstore.Open(context.Background(), realRedis(redis), nil); err == nil {
-			for _, k := range scanKeys(t, c, keyPrefix+"*") {
+			for _, k := range testenv.RedisKeys(t, c, keyPrefix+"*") {
 				_ = c.Do(context.Background(), c.B().Del().Key(k).Build()).Error()
 			}
 			c.Close()
@@ -246,26 +245,4 @@ func cassandraSession(t *testing.T, hosts string) *gocql.Session {
 		t.Fatal(err)
 	}
 	return session
-}
-
-// scanKeys returns the keys matching pattern on every node of c, each once.
-func scanKeys(t *testing.T, c rueidis.Client, pattern string) []string {
-	t.Helper()
-	ctx := context.Background()
-	var out []string
-	for addr, node := range c.Nodes() {
-		var cursor uint64
-		for {
-			e, err := node.Do(ctx, node.B().Scan().Cursor(cursor).Match(pattern).Count(1000).Build()).AsScanEntry()
-			if err != nil {
-				t.Fatalf("scan %s: %v", addr, err)
-			}
-			out = append(out, e.Elements...)
-			if cursor = e.Cursor; cursor == 0 {
-				break
-			}
-		}
-	}
-	slices.Sort(out)
-	return slices.Compact(out)
 }

@@ -239,7 +239,7 @@ func TestKeyPrefix(t *testing.T) {
 			// naming none, such as an analytics bucket's, are listed as
 			// well), and every kind of key is there.
 			var made []string
-			for _, k := range scanMasters(t, c, "*"+u+"*") {
+			for _, k := range testenv.RedisKeys(t, c, "*"+u+"*") {
 				if !strings.HasPrefix(k, prefix) {
 					t.Errorf("key %q has no prefix %q", k, prefix)
 				}
@@ -255,32 +255,9 @@ func TestKeyPrefix(t *testing.T) {
 	}
 }
 
-// scanMasters returns the keys matching pattern on every node (a Cluster's
-// masters and replicas; each key once).
-func scanMasters(t *testing.T, c rueidis.Client, pattern string) []string {
-	t.Helper()
-	ctx := context.Background()
-	var out []string
-	for addr, node := range c.Nodes() {
-		var cursor uint64
-		for {
-			e, err := node.Do(ctx, node.B().Scan().Cursor(cursor).Match(pattern).Count(1000).Build()).AsScanEntry()
-			if err != nil {
-				t.Fatalf("scan %s: %v", addr, err)
-			}
-			out = append(out, e.Elements...)
-			if cursor = e.Cursor; cursor == 0 {
-				break
-			}
-		}
-	}
-	slices.Sort(out)
-	return slices.Compact(out)
-}
-
 // deleteMatching deletes the keys matching pattern on every node.
 func deleteMatching(t *testing.T, c rueidis.Client, pattern string) {
-	for _, k := range scanMasters(t, c, pattern) {
+	for _, k := range testenv.RedisKeys(t, c, pattern) {
 		_ = c.Do(context.Background(), c.B().Del().Key(k).Build()).Error()
 	}
 }
