@@ -55,8 +55,8 @@ type NodeLease struct {
 	// TTL is the lease's time to live (DefaultLeaseTTL when 0).
 	TTL time.Duration
 	// Fixed makes the lease claim FixedNode (--node-id) instead of any
-	// free node; if another process holds it, Acquire fails with
-	// ErrNodeHeld.
+	// free node; if another process holds it past the TTL (a killed one's
+	// lease expires by then), Acquire fails with ErrNodeHeld.
 	Fixed     bool
 	FixedNode int
 	IDs       *IDGen
@@ -106,14 +106,28 @@ func (l *NodeLease) acquire(ctx context.Context) (int, error) {
 	if !l.Fixed {
 		return l.Leases.Acquire(ctx, l.Owner, l.ttl())
 	}
-	ok, err := l.Leases.Claim(ctx, l.FixedNode, l.Owner, l.ttl())
-	switch {
-	case err != nil:
-		return 0, err
-	case !ok:
-		return 0, fmt.Errorf("node %d: %w", l.FixedNode, ErrNodeHeld)
+	// A process killed without releasing its node (this one's previous
+	// run, often) holds it until its lease expires: wait that long before
+	// calling the node taken, or until ctx ends.
+	giveUp := time.Now().Add(l.ttl() + l.ttl()/10)
+	for logged := false; ; logged = true {
+		ok, err := l.Leases.Claim(ctx, l.FixedNode, l.Owner, l.ttl())
+		switch {
+		case err != nil:
+			return 0, err
+		case ok:
+			return l.FixedNode, nil
+		case time.Now().After(giveUp):
+			return 0, fmt.Errorf("node %d: %w", l.FixedNode, ErrNodeHeld)
+		case !logged:
+			l.Log.Warn("node held by another process; waiting for its lease to expire", "node", l.FixedNode, "until", giveUp)
+		}
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("node %d: %w", l.FixedNode, ErrNodeHeld)
+		case <-time.After(time.Second):
+		}
 	}
-	return l.FixedNode, nil
 }
 
 // Run renews the lease until ctx ends. It stops only with ctx.

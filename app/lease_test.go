@@ -166,7 +166,11 @@ func TestNodeLeaseFixed(t *testing.T) {
 	if id.Node() != 0 {
 		t.Fatalf("ID on node %d, want 0", id.Node())
 	}
-	if _, err := fixed("second").Acquire(ctx); !errors.Is(err, app.ErrNodeHeld) {
+	// The second waits for the first's lease to expire (an hour here), or
+	// until its ctx ends.
+	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	if _, err := fixed("second").Acquire(short); !errors.Is(err, app.ErrNodeHeld) {
 		t.Fatalf("a second process on the same node: err = %v, want ErrNodeHeld", err)
 	}
 	if n, err := newLease(leases, "any", time.Hour).Acquire(ctx); err != nil || n == 0 {
@@ -175,5 +179,15 @@ func TestNodeLeaseFixed(t *testing.T) {
 	must(t, first.Release(ctx))
 	if _, err := fixed("second").Acquire(ctx); err != nil {
 		t.Fatalf("the node once released: %v", err)
+	}
+
+	// A node left held by a killed process is taken once its lease
+	// expires.
+	leases.Steal(1, "a killed process")
+	stale := newLease(leases, "restarted", 300*time.Millisecond)
+	stale.Fixed, stale.FixedNode = true, 1
+	go func() { time.Sleep(100 * time.Millisecond); leases.Steal(1, "") }()
+	if n, err := stale.Acquire(ctx); err != nil || n != 1 {
+		t.Fatalf("a node whose holder's lease expired = %d, %v; want 1", n, err)
 	}
 }

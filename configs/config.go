@@ -604,6 +604,27 @@ func (c *Config) EmbeddedDefault() bool {
 	return c.EmbeddedKafka() && c.EmbeddedRedis() && c.EmbeddedStore()
 }
 
+// DevLogin reports whether the api may sign a token for any name asked
+// (the web app's "pick a name"): only on the embedded default, with the
+// generated secret (no key of a real identity provider configured), and
+// listening on loopback alone, so that an image run with its HTTP port
+// published (0.0.0.0) never offers it.
+func (c *Config) DevLogin() bool {
+	a := c.Auth
+	if !c.EmbeddedDefault() || a.JWTSecret != "" || a.JWTSecretFile != "" || a.JWTPublicKey != "" || a.JWTJWKSURL != "" {
+		return false
+	}
+	host, _, err := net.SplitHostPort(c.Server.HTTPAddr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 // ValidateTokens checks what a process that verifies or issues tokens needs
 // outside the embedded default: a key given (no generated secret), an
 // issuer and an audience. Each problem names its flag, all at once.

@@ -645,3 +645,33 @@ func TestGroups(t *testing.T) {
 		t.Fatal("GroupName or GroupOrder wrong")
 	}
 }
+
+// TestDevLogin: signing in by name only on the embedded default, with the
+// generated secret, on loopback.
+func TestDevLogin(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want bool
+	}{
+		{"embedded default", nil, nil, true},
+		{"localhost", []string{"--http-addr", "localhost:8080"}, nil, true},
+		{"ipv6 loopback", []string{"--http-addr", "[::1]:8080"}, nil, true},
+		{"every interface (the image)", []string{"--http-addr", "0.0.0.0:8080"}, nil, false},
+		{"no host", []string{"--http-addr", ":8080"}, nil, false},
+		{"a configured key", nil, map[string]string{"FEEDSVC_JWT_SECRET": strings.Repeat("k", 32)}, false},
+		{"a real Redis", []string{"--redis-addr", "127.0.0.1:6379"}, nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, _, err := load(t, tt.args, tt.env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.DevLogin(); got != tt.want {
+				t.Fatalf("DevLogin() = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

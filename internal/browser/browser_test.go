@@ -327,6 +327,9 @@ func startServer(t *testing.T) (base string, stop func()) {
 	var logs syncBuffer
 	cmd := exec.Command(bin, "serve", "--role=all", "--data-dir", filepath.Join(dir, "data"),
 		"--http-addr", addr, "--admin-addr", admin, "--shutdown-drain", "0", "--shutdown-timeout", "30s")
+	// The embedded default whatever the run exports (scripts/test exports
+	// the real servers' addresses).
+	cmd.Env = testenv.ChildEnv()
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

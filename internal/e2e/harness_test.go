@@ -147,10 +147,7 @@ func realRedis(addr string) redisstore.Config {
 }
 
 // childEnv is this process's environment without any FEEDSVC_ setting, plus vars.
-func childEnv(vars []string) []string {
-	env := slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "FEEDSVC_") })
-	return append(env, vars...)
-}
+func childEnv(vars []string) []string { return testenv.ChildEnv(vars...) }
 
 // forEach runs test once per deployment.
 func forEach(t *testing.T, test func(t *testing.T, s *system)) {

@@ -20,12 +20,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/feedsvc/feedsvc/internal/testenv"
 )
 
 // Roles are the roles the suite runs, each in a process of its own, in
@@ -57,10 +58,7 @@ func BuildBinary(dir string) (string, error) {
 }
 
 // ChildEnv is this process's environment without any FEEDSVC_ setting, plus vars.
-func ChildEnv(vars []string) []string {
-	env := slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "FEEDSVC_") })
-	return append(env, vars...)
-}
+func ChildEnv(vars []string) []string { return testenv.ChildEnv(vars...) }
 
 // FreeAddr is a loopback address with a port free at the time of the call.
 func FreeAddr(t testing.TB) string {

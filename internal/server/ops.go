@@ -183,10 +183,12 @@ func storeRoutes(e *echo.Echo, st Store) {
 		}
 		return c.JSON(http.StatusOK, out)
 	})
+	// maxDecisions bounds one page of decisions.
+	const maxDecisions = 1000
 	e.GET(DecisionsPath, func(c echo.Context) error {
 		limit, err := strconv.Atoi(c.QueryParam("limit"))
-		if err != nil {
-			return echo.NewHTTPError(http.StatusBadRequest, "limit is not a number")
+		if err != nil || limit < 1 || limit > maxDecisions {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("limit must be a number from 1 to %d", maxDecisions))
 		}
 		ds, next, err := app.ModerationDecisions(c.Request().Context(), st, c.QueryParam("cursor"), limit)
 		if errors.Is(err, app.ErrInvalid) {

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -105,6 +106,10 @@ func Open(ctx context.Context, cfg *configs.Config, log *slog.Logger, needs role
 		}
 		b.closers = append(b.closers, unlock)
 		b.locked = true
+		// Holding the lock, no serve runs here: a serve file left by a
+		// killed one would name its dead ports until this process (if a
+		// serve) writes its own.
+		_ = os.Remove(filepath.Join(cfg.DataDir, ServeFileName))
 	}
 	if needs.Store {
 		if b.Store, err = OpenStore(ctx, cfg, log); err != nil {
@@ -384,9 +389,10 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, b *Backends
 			return err
 		}
 		d.Verify = tokens.Verify
-		if cfg.EmbeddedDefault() {
-			// The laptop default only, never a configured backend: anyone
-			// may sign in as anyone (the web app's "pick a name").
+		if cfg.DevLogin() {
+			// The laptop default on loopback only, never a configured
+			// backend or key: anyone may sign in as anyone (the web app's
+			// "pick a name").
 			d.DevLogin = func(user string) (string, error) { return tokens.Issue(user, devLoginTTL(cfg.Auth.JWTMaxLifetime)) }
 		}
 	}

@@ -17,6 +17,7 @@ package testenv
 import (
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -125,4 +126,12 @@ func RequireProgram(t testing.TB, name, install string) string {
 	}
 	t.Skipf("%s is not installed: this test needs it; %s", name, install)
 	return ""
+}
+
+// ChildEnv is this process's environment without any FEEDSVC_ setting,
+// plus vars: a feedsvc started by a test gets only the settings the test
+// gives it, not those of the run (scripts/test exports the real servers').
+func ChildEnv(vars ...string) []string {
+	env := slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "FEEDSVC_") })
+	return append(env, vars...)
 }

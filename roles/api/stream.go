@@ -36,42 +36,60 @@ const (
 	streamNotesEvery = 3
 	// streamPing keeps proxies from closing an idle stream.
 	streamPing = 25 * time.Second
+	// streamWriteTimeout bounds each write: a client that stops reading
+	// must not hold its stream (and the shutdown) forever.
+	streamWriteTimeout = 10 * time.Second
+	// streamLifetime ends every stream after a while: the browser opens a
+	// new one with the token it has, so an expired or revoked token stops
+	// getting the feed within this long.
+	streamLifetime = 5 * time.Minute
+	// streamsPerUser bounds one user's open streams (a few tabs), so one
+	// token cannot take the whole process's cap.
+	streamsPerUser = 5
 )
 
 // streams bounds and ends the open feed streams of the process.
 type streams struct {
-	max  int
-	mu   sync.Mutex
-	open int
-	done chan struct{} // closed when the role stops: every stream ends
-	once sync.Once
+	max    int
+	mu     sync.Mutex
+	open   int
+	byUser map[string]int
+	done   chan struct{} // closed when the role stops: every stream ends
+	once   sync.Once
 }
 
 func newStreams(max int) *streams {
-	return &streams{max: max, done: make(chan struct{})}
+	return &streams{max: max, byUser: map[string]int{}, done: make(chan struct{})}
 }
 
-// take counts one more open stream, or reports that the process holds
-// its maximum (or is stopping).
-func (s *streams) take() bool {
+// take counts one more open stream of user, or says why not: the process
+// is stopping, holds its maximum, or user holds theirs.
+func (s *streams) take(user string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	select {
 	case <-s.done:
-		return false
+		return echo.NewHTTPError(http.StatusServiceUnavailable, "the server is stopping; try again")
 	default:
 	}
 	if s.open >= s.max {
-		return false
+		return echo.NewHTTPError(http.StatusServiceUnavailable, "this process holds its maximum of open feed streams (--max-feed-streams); try again later")
+	}
+	if s.byUser[user] >= streamsPerUser {
+		return echo.NewHTTPError(http.StatusTooManyRequests, fmt.Sprintf("at most %d open feed streams per user", streamsPerUser))
 	}
 	s.open++
-	return true
+	s.byUser[user]++
+	return nil
 }
 
-func (s *streams) release() {
+func (s *streams) release(user string) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.open--
-	s.mu.Unlock()
+	if s.byUser[user]--; s.byUser[user] <= 0 {
+		delete(s.byUser, user)
+	}
 }
 
 // stop ends every stream: the HTTP server's shutdown waits for the
@@ -104,17 +122,23 @@ type unread struct {
 // post-cache hits each second, a store read of the newest notifications
 // every streamNotesEvery seconds).
 func (h *handlers) stream(c echo.Context) error {
-	if !h.streams.take() {
-		return echo.NewHTTPError(http.StatusServiceUnavailable, "this process holds its maximum of open feed streams (--max-feed-streams); try again later")
-	}
-	defer h.streams.release()
 	user := caller(c)
-	ctx := c.Request().Context()
+	if err := h.streams.take(user); err != nil {
+		return err
+	}
+	defer h.streams.release(user)
+	ctx, cancel := context.WithTimeout(c.Request().Context(), streamLifetime)
+	defer cancel()
 	// The server's read deadline would end the request's context after a
-	// minute; a stream lives until its client leaves.
-	_ = http.NewResponseController(c.Response().Writer).SetReadDeadline(time.Time{})
+	// minute; a stream lives until its client leaves (or streamLifetime).
+	rc := http.NewResponseController(c.Response().Writer)
+	_ = rc.SetReadDeadline(time.Time{})
 
 	w := c.Response()
+	// Each write gets streamWriteTimeout, so a client that stopped
+	// reading ends its stream instead of blocking it (and the shutdown).
+	deadline := func() { _ = rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout)) }
+	deadline()
 	w.Header().Set(echo.HeaderContentType, "text/event-stream")
 	w.Header().Set(echo.HeaderCacheControl, "no-store")
 	w.Header().Set("X-Accel-Buffering", "no") // nginx: do not buffer the events
@@ -132,6 +156,7 @@ func (h *handlers) stream(c echo.Context) error {
 	ping := time.NewTicker(streamPing)
 	defer ping.Stop()
 	for tick := 0; ; tick++ {
+		deadline()
 		fp, err := h.svc.ReadFeed(ctx, user, "", streamHead)
 		if err == nil {
 			ids := make([]app.ID, len(fp.Items))
@@ -161,6 +186,7 @@ func (h *handlers) stream(c echo.Context) error {
 		case <-h.streams.done:
 			return nil
 		case <-ping.C:
+			deadline()
 			if _, err := fmt.Fprint(w, ": ping\n\n"); err != nil {
 				return nil
 			}

@@ -136,6 +136,44 @@ func TestFeedStream(t *testing.T) {
 	}
 }
 
+// TestFeedStreamsPerUser: one user holds at most a few streams (429
+// beyond), others still get theirs, and a closed stream frees its place.
+func TestFeedStreamsPerUser(t *testing.T) {
+	s := newServer(t, options{http: []httpserver.Option{httpserver.WithStreams(api.StreamPath)}})
+	srv := httptest.NewServer(s.h)
+	// Cleanups run last first: the streams' bodies are closed (their
+	// handlers return) before the server waits for its handlers.
+	t.Cleanup(srv.Close)
+	alice, bob := userFor(t, "alice"), userFor(t, "bob")
+	var open []*http.Response
+	for range 5 {
+		resp, _ := openStream(t, srv.URL, alice)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("stream %d of alice: %d, want 200", len(open)+1, resp.StatusCode)
+		}
+		open = append(open, resp)
+	}
+	if extra, _ := openStream(t, srv.URL, alice); extra.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("a sixth stream of alice: %d, want 429", extra.StatusCode)
+	}
+	if other, _ := openStream(t, srv.URL, bob); other.StatusCode != http.StatusOK {
+		t.Fatalf("bob's stream next to alice's five: %d, want 200", other.StatusCode)
+	}
+	open[0].Body.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, _ := openStream(t, srv.URL, alice)
+		if resp.StatusCode == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("alice's stream after closing one: %d, want 200", resp.StatusCode)
+		}
+		resp.Body.Close()
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // TestDevLogin: the route exists only when dev login is on, and its token
 // is the user's.
 func TestDevLogin(t *testing.T) {

@@ -9,6 +9,7 @@ const HEAD = 20; // the stream's page of newest posts (api.streamHead)
 let posts = []; // newest first, as shown
 let cursor = "";
 let source = null;
+let retry = null; // the timer that reopens a stream the browser gave up
 
 /** onUnread is called with the unread notification count from the stream. */
 export let onUnread = () => {};
@@ -56,12 +57,37 @@ function stream() {
   source.addEventListener("feed", (e) => head(JSON.parse(e.data).items));
   source.addEventListener("notifications", (e) => onUnread(JSON.parse(e.data).unread));
   source.addEventListener("open", () => { $("feed-live").textContent = "Live: new posts appear here."; });
-  source.addEventListener("error", () => { $("feed-live").textContent = "Reconnecting to live updates…"; });
+  source.addEventListener("error", () => {
+    $("feed-live").textContent = "Reconnecting to live updates…";
+    // The browser gives up for good after an answer other than 200 (503
+    // at the server's cap or while it stops, 401 once the token expired):
+    // reopen after a pause, if the token still works.
+    if (source && source.readyState === EventSource.CLOSED) {
+      source = null;
+      retry = setTimeout(reopen, 5000);
+    }
+  });
+}
+
+async function reopen() {
+  retry = null;
+  if (source || !session.token) return;
+  try {
+    await call("GET", `/v1/feed${qs({ limit: 1 })}`);
+  } catch (err) {
+    if (err.status === 401) {
+      $("feed-live").textContent = "Your sign-in has expired: sign in again for live updates.";
+      return;
+    }
+  }
+  stream();
 }
 
 export function stopStream() {
   if (source) source.close();
   source = null;
+  clearTimeout(retry);
+  retry = null;
   posts = [];
   cursor = "";
 }
