@@ -319,6 +319,49 @@ func (f *Fanout) mergeFollowee(ctx context.Context, fl Follow, adding bool) erro
 	if err := apply(ctx, entries); err != nil {
 		return fmt.Errorf("merge %s into feed of %s: %w", fl.Followee, fl.Follower, err)
 	}
+	if !adding {
+		return nil
+	}
+	return f.dropMergedGone(ctx, fl, entries)
+}
+
+// dropMergedGone takes back out of the follower's feed the merged posts
+// that were deleted or moderated after the merge read them: their
+// post.deleted (or post.moderated) may have been handled between that read
+// and the write (the follow and post topics are not ordered together), so
+// it removed nothing from this feed yet. A removal after this check is
+// handled later and finds the follower already in the graph.
+func (f *Fanout) dropMergedGone(ctx context.Context, fl Follow, merged []FeedEntry) error {
+	ids := make([]ID, len(merged))
+	for i, e := range merged {
+		ids[i] = e.Post
+	}
+	posts, err := f.Posts.GetPosts(ctx, ids)
+	if err != nil {
+		return fmt.Errorf("merge %s into feed of %s: check the posts: %w", fl.Followee, fl.Follower, err)
+	}
+	var gone []FeedEntry
+	for _, e := range merged {
+		if p, ok := posts[e.Post]; ok {
+			if p.Moderated != "" {
+				gone = append(gone, e)
+			}
+			continue
+		}
+		deleted, err := f.Posts.WasDeleted(ctx, e.Post)
+		if err != nil {
+			return fmt.Errorf("merge %s into feed of %s: post %s: %w", fl.Followee, fl.Follower, e.Post, err)
+		}
+		if deleted {
+			gone = append(gone, e)
+		}
+	}
+	if len(gone) == 0 {
+		return nil
+	}
+	if err := f.Feeds.Remove(ctx, gone); err != nil {
+		return fmt.Errorf("merge %s into feed of %s: take out deleted posts: %w", fl.Followee, fl.Follower, err)
+	}
 	return nil
 }
 

@@ -171,3 +171,43 @@ func TestRebuildDropsAFeedItCannotCheck(t *testing.T) {
 		t.Fatalf("after the failed rebuild the feed is complete=%v (err %v), want dropped", complete, err)
 	}
 }
+
+// racingPosts runs hook once, right after the first AuthorPosts call it
+// serves returned: a post is deleted after a follow's merge read it.
+type racingPosts struct {
+	app.PostStore
+	once sync.Once
+	hook func()
+}
+
+func (p *racingPosts) AuthorPosts(ctx context.Context, author string, before app.ID, limit int) ([]app.Post, error) {
+	posts, err := p.PostStore.AuthorPosts(ctx, author, before, limit)
+	p.once.Do(p.hook)
+	return posts, err
+}
+
+// TestDeleteDuringFollowMerge: a follow's fan-out reads the followee's
+// posts, one of them is deleted and that post.deleted is handled (the
+// follower is in the graph already, but its feed does not hold the post
+// yet), and only then the merge writes the feed. The deleted post must not
+// stay in the feed.
+func TestDeleteDuringFollowMerge(t *testing.T) {
+	w := newWorld("a", "f")
+	ctx := context.Background()
+	gone, err := w.svc.CreatePost(ctx, "a", "deleted meanwhile", "")
+	must(t, err)
+	kept, err := w.svc.CreatePost(ctx, "a", "kept", "")
+	must(t, err)
+	w.bus.Drain(t, w.fanout)
+	w.read(t, "f") // f's feed is cached (empty): fan-out writes into it
+	racing := *w.fanout
+	racing.Posts = &racingPosts{PostStore: w.store, hook: func() {
+		must(t, w.svc.DeletePost(ctx, "a", gone.ID))
+		w.bus.Drain(t, w.fanout)
+	}}
+	must(t, w.svc.Follow(ctx, "f", "a"))
+	w.bus.Drain(t, &racing)
+	if got := w.feeds.IDs("f"); !slices.Equal(got, []app.ID{kept.ID}) {
+		t.Errorf("f's stored feed = %v, want only %v", got, kept.ID)
+	}
+}
