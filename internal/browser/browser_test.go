@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -323,7 +322,7 @@ func startServer(t *testing.T) (base string, stop func()) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build feedsvc: %v\n%s", err, out)
 	}
-	addr, admin := freeAddr(t), freeAddr(t)
+	addr, admin := testenv.FreeAddr(t), testenv.FreeAddr(t)
 	var logs syncBuffer
 	cmd := exec.Command(bin, "serve", "--role=all", "--data-dir", filepath.Join(dir, "data"),
 		"--http-addr", addr, "--admin-addr", admin, "--shutdown-drain", "0", "--shutdown-timeout", "30s")
@@ -375,16 +374,6 @@ func startServer(t *testing.T) (base string, stop func()) {
 			t.Fatalf("feedsvc exited with %d:\n%s", code, logs.String())
 		}
 	}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // syncBuffer is a bytes.Buffer the child process and the test share.

@@ -26,7 +26,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -286,16 +285,6 @@ type proc struct {
 	groupPrefix string
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // start runs `feedsvc serve --role=role [flags]` and waits until it is ready.
 func (s *system) start(role string, flags ...string) *proc {
 	s.t.Helper()
@@ -315,7 +304,7 @@ func (s *system) start(role string, flags ...string) *proc {
 func (s *system) tryStart(role string, last bool, flags ...string) *proc {
 	t := s.t
 	t.Helper()
-	addr, admin := freeAddr(t), freeAddr(t)
+	addr, admin := testenv.FreeAddr(t), testenv.FreeAddr(t)
 	p := &proc{t: t, role: role, url: "http://" + addr, admin: "http://" + admin, exited: make(chan struct{}),
 		groupPrefix: s.groupPrefix()}
 	p.cmd = exec.Command(binary, "serve", "--role="+role, "--data-dir", s.dir, "--http-addr", addr, "--admin-addr", admin,

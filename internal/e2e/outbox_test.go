@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/feedsvc/feedsvc/events"
+	"github.com/feedsvc/feedsvc/internal/testenv"
 )
 
 // TestKafkaOutage: with the broker gone, posting goes on (every post
@@ -106,7 +107,7 @@ func startBroker(t *testing.T, dir string, port int) *events.Embedded {
 
 func freePort(t *testing.T) int {
 	t.Helper()
-	_, p, err := net.SplitHostPort(freeAddr(t))
+	_, p, err := net.SplitHostPort(testenv.FreeAddr(t))
 	if err != nil {
 		t.Fatal(err)
 	}

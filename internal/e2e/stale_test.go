@@ -35,7 +35,7 @@ func startPrivateRedis(t *testing.T) *privateRedis {
 		}
 		t.Skipf("redis-server not installed: %v", err)
 	}
-	r := &privateRedis{t: t, addr: freeAddr(t), dir: t.TempDir()}
+	r := &privateRedis{t: t, addr: testenv.FreeAddr(t), dir: t.TempDir()}
 	r.start()
 	t.Cleanup(r.kill)
 	return r

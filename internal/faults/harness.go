@@ -15,7 +15,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -59,17 +58,6 @@ func BuildBinary(dir string) (string, error) {
 
 // ChildEnv is this process's environment without any FEEDSVC_ setting, plus vars.
 func ChildEnv(vars []string) []string { return testenv.ChildEnv(vars...) }
-
-// FreeAddr is a loopback address with a port free at the time of the call.
-func FreeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 // System is feedsvc under test: one process per role, sharing a data dir
 // (only for the JWT secret) and the FEEDSVC_ variables in Env.
@@ -140,7 +128,7 @@ func (s *System) APIURL() string { return s.Proc("api").URL }
 func (s *System) Start(role string) *Proc {
 	t := s.T
 	t.Helper()
-	addr := FreeAddr(t)
+	addr := testenv.FreeAddr(t)
 	n := 1
 	for {
 		if _, err := os.Stat(filepath.Join(s.Dir, fmt.Sprintf("%s.%d.log", role, n))); err != nil {

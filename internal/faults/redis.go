@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/feedsvc/feedsvc/internal/testenv"
 	"github.com/redis/rueidis"
 )
 
@@ -34,7 +35,7 @@ func StartRedis(t testing.TB, dir string) *Redis {
 	if err != nil {
 		t.Fatalf("the fault suite needs redis-server on PATH for its private Redis: %v", err)
 	}
-	r := &Redis{Addr: FreeAddr(t), bin: bin, dir: dir}
+	r := &Redis{Addr: testenv.FreeAddr(t), bin: bin, dir: dir}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
