@@ -117,7 +117,16 @@ func (s *Service) timelinePage(ctx context.Context, author string, before ID, li
 	if err != nil {
 		return nil, fmt.Errorf("rebuild timeline of %s: %w", author, err)
 	}
-	if err := s.Timelines.Fill(ctx, author, visibleIDs(nil, posts)); err != nil {
+	filled := visibleIDs(nil, posts)
+	if err := s.Timelines.Fill(ctx, author, filled); err != nil {
+		return nil, fmt.Errorf("rebuild timeline of %s: %w", author, err)
+	}
+	if err := s.dropRemovedSince(ctx, s.Timelines, author, map[string][]ID{author: filled}); err != nil {
+		// The timeline may keep a deleted post's ID: dropped, the next
+		// read rebuilds it (reads hide such a post meanwhile).
+		if derr := s.Timelines.Drop(context.WithoutCancel(ctx), author); derr != nil {
+			err = errors.Join(err, derr)
+		}
 		return nil, fmt.Errorf("rebuild timeline of %s: %w", author, err)
 	}
 	if ids, _, err = s.Timelines.Page(ctx, author, before, limit); err != nil {
@@ -256,9 +265,13 @@ func (s *Service) RebuildFeed(ctx context.Context, user string) error {
 	if err := s.Feeds.Fill(ctx, user, ids); err != nil {
 		return fmt.Errorf("rebuild feed of %s: %w", user, err)
 	}
-	if err := s.takeBackUnfollowed(ctx, user, start, byAuthor); err != nil {
-		// The feed is complete but may hold an unfollowed author's posts:
-		// dropped, the next read rebuilds it.
+	err = s.takeBackUnfollowed(ctx, user, start, byAuthor)
+	if err == nil {
+		err = s.dropRemovedSince(ctx, s.Feeds, user, filledOf(byAuthor, ids))
+	}
+	if err != nil {
+		// The feed is complete but may hold an unfollowed author's posts,
+		// or a deleted one's ID: dropped, the next read rebuilds it.
 		if derr := s.Feeds.Drop(context.WithoutCancel(ctx), user); derr != nil {
 			err = errors.Join(err, derr)
 		}
@@ -285,6 +298,64 @@ func (s *Service) takeBackUnfollowed(ctx context.Context, user string, start tim
 		}
 	}
 	return nil
+}
+
+// dropRemovedSince takes out of owner's feed (or timeline) the posts a
+// rebuild filled in that were deleted or moderated after it read them
+// (byAuthor: what it read of each author). Their post.deleted (or
+// post.moderated) may have been handled between that read and the fill,
+// finding nothing to remove yet. It reads each author's posts again: a
+// removal recorded after this read is handled after the fill, and removes
+// the post itself.
+func (s *Service) dropRemovedSince(ctx context.Context, cache FeedCache, owner string, byAuthor map[string][]ID) error {
+	var gone []FeedEntry
+	for author, ids := range byAuthor {
+		if len(ids) == 0 {
+			continue
+		}
+		posts, err := s.Posts.AuthorPosts(ctx, author, 0, s.FeedCap)
+		if err != nil {
+			return fmt.Errorf("posts of %s again: %w", author, err)
+		}
+		still := make(map[ID]bool, len(posts))
+		var oldest ID // below it (a full page), this read says nothing
+		for _, p := range posts {
+			still[p.ID] = p.Moderated == ""
+			if len(posts) >= s.FeedCap && (oldest == 0 || p.ID < oldest) {
+				oldest = p.ID
+			}
+		}
+		for _, id := range ids {
+			if id >= oldest && !still[id] {
+				gone = append(gone, FeedEntry{User: owner, Post: id})
+			}
+		}
+	}
+	if len(gone) == 0 {
+		return nil
+	}
+	if err := cache.Remove(ctx, gone); err != nil {
+		return fmt.Errorf("take out posts removed meanwhile: %w", err)
+	}
+	return nil
+}
+
+// filledOf keeps of each author's IDs those among filled (the newest of
+// all, which the feed got), and only the authors that have some.
+func filledOf(byAuthor map[string][]ID, filled []ID) map[string][]ID {
+	in := make(map[ID]bool, len(filled))
+	for _, id := range filled {
+		in[id] = true
+	}
+	out := map[string][]ID{}
+	for a, ids := range byAuthor {
+		for _, id := range ids {
+			if in[id] {
+				out[a] = append(out[a], id)
+			}
+		}
+	}
+	return out
 }
 
 // newest keeps the n largest IDs, in descending order.

@@ -211,3 +211,53 @@ func TestDeleteDuringFollowMerge(t *testing.T) {
 		t.Errorf("f's stored feed = %v, want only %v", got, kept.ID)
 	}
 }
+
+// TestDeleteDuringRebuild: a feed rebuild reads the followee's posts, one
+// of them is deleted and that post.deleted is handled (the feed is being
+// rebuilt, so it does not hold the post yet), and only then the rebuild
+// fills the feed. The deleted post must not stay in the stored feed.
+func TestDeleteDuringRebuild(t *testing.T) {
+	w := newWorld("a", "f")
+	ctx := context.Background()
+	must(t, w.svc.Follow(ctx, "f", "a"))
+	gone, err := w.svc.CreatePost(ctx, "a", "deleted meanwhile", "")
+	must(t, err)
+	kept, err := w.svc.CreatePost(ctx, "a", "kept", "")
+	must(t, err)
+	w.bus.Drain(t, w.fanout)
+	svc := w.replica(1)
+	svc.Posts = &racingPosts{PostStore: w.store, hook: func() {
+		must(t, w.svc.DeletePost(ctx, "a", gone.ID))
+		w.bus.Drain(t, w.fanout)
+	}}
+	if _, err := svc.ReadFeed(ctx, "f", "", 10); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.feeds.IDs("f"); !slices.Equal(got, []app.ID{kept.ID}) {
+		t.Errorf("f's stored feed after the rebuild = %v, want only %v", got, kept.ID)
+	}
+}
+
+// TestModerateDuringTimelineRebuild: the same race on a celebrity's
+// timeline, rebuilt on a follower's read, with a moderation.
+func TestModerateDuringTimelineRebuild(t *testing.T) {
+	ctx := context.Background()
+	w := hybridWorld(t)
+	removed, err := w.svc.CreatePost(ctx, "star", "moderated meanwhile", "")
+	must(t, err)
+	kept, err := w.svc.CreatePost(ctx, "star", "kept", "")
+	must(t, err)
+	w.bus.Drain(t, w.fanout)
+	must(t, w.timelines.Drop(ctx, "star")) // evicted: the next read rebuilds it
+	svc := w.replica(1)
+	svc.Posts = &racingPosts{PostStore: w.store, hook: func() {
+		must(t, w.store.HidePost(ctx, removed, app.RuleBlocklist))
+		must(t, w.fanout.Handle(ctx, app.Event{Type: app.PostModerated, Post: &app.Post{ID: removed.ID, Author: "star"}}))
+	}}
+	if _, err := svc.ReadFeed(ctx, "f1", "", 10); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.timelines.IDs("star"); !slices.Equal(got, []app.ID{kept.ID}) {
+		t.Errorf("star's stored timeline after the rebuild = %v, want only %v", got, kept.ID)
+	}
+}
