@@ -134,6 +134,22 @@ type BatchPublisher interface {
 	PublishBatch(ctx context.Context, evs []Event) error
 }
 
+// PartialPublishError is a batch publish of which only some events failed:
+// the others are in the log, and publishing them again would duplicate
+// them (after an outage, while some partitions still had no leader, whole
+// batches of hundreds were sent again for a few failed events).
+type PartialPublishError struct {
+	// Failed holds the indexes, in the batch, of the events not published.
+	Failed []int
+	Err    error
+}
+
+func (e *PartialPublishError) Error() string {
+	return fmt.Sprintf("%d events of the batch not published: %v", len(e.Failed), e.Err)
+}
+
+func (e *PartialPublishError) Unwrap() error { return e.Err }
+
 // Dispatcher hands a record just written to the relay, so that it is
 // published now instead of at the next poll. It returns once the record is
 // published, when ctx ends, or at once when the relay cannot publish it

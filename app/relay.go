@@ -636,6 +636,8 @@ func (r *Relay) publish(ctx context.Context, w *shardRelay) error {
 			}
 			done = append(done, rec.ID)
 		}
+		sent := len(send)
+		var sendErr error
 		if len(send) > 0 {
 			evs := make([]Event, len(send))
 			for i, rec := range send {
@@ -645,11 +647,28 @@ func (r *Relay) publish(ctx context.Context, w *shardRelay) error {
 			// on in the producer, and the next one queue behind it (see
 			// events.Producer.PublishBatch).
 			if err := r.send(ctx, evs); err != nil {
-				return fmt.Errorf("outbox shard %d: publish: %w", w.shard, err)
+				retry, partial := toRetry(err, send)
+				if !partial {
+					return fmt.Errorf("outbox shard %d: publish: %w", w.shard, err)
+				}
+				// The events that went out are done; the others wait
+				// for the next step, in ID order with the held ones.
+				sendErr = fmt.Errorf("outbox shard %d: publish: %w", w.shard, err)
+				done = slices.DeleteFunc(done, func(id ID) bool { return retry[id] })
+				sent -= len(retry)
+				for _, rec := range held {
+					retry[rec.ID] = true
+				}
+				held = nil
+				for _, rec := range batch {
+					if retry[rec.ID] {
+						held = append(held, rec)
+					}
+				}
 			}
-			r.published.Add(int64(len(send)))
+			r.published.Add(int64(sent))
 		}
-		r.dropped.Add(int64(len(done) - len(send)))
+		r.dropped.Add(int64(len(done) - sent))
 		w.mu.Lock()
 		for _, id := range done {
 			w.published[id] = true
@@ -673,11 +692,37 @@ func (r *Relay) publish(ctx context.Context, w *shardRelay) error {
 				r.log().Warn("outbox: published records not marked done (a later relay may publish them again)", "shard", w.shard, "err", err)
 			}
 		}
+		if sendErr != nil {
+			return sendErr
+		}
 		if len(held) > 0 {
 			return nil
 		}
 	}
 	return nil
+}
+
+// toRetry returns the records of send to publish again after a batch
+// failed partly (partial), or false when the whole batch failed or its
+// outcome is unknown. An event published after a failed one of its key is
+// published again too, so that the key's events end in the log in order.
+func toRetry(err error, send []OutboxRecord) (retry map[ID]bool, partial bool) {
+	var pe *PartialPublishError
+	if !errors.As(err, &pe) {
+		return nil, false
+	}
+	failed := make(map[int]bool, len(pe.Failed))
+	for _, i := range pe.Failed {
+		failed[i] = true
+	}
+	retry = map[ID]bool{}
+	keys := map[string]bool{}
+	for i, rec := range send {
+		if k := rec.Event.Key(); failed[i] || keys[k] {
+			retry[rec.ID], keys[k] = true, true
+		}
+	}
+	return retry, true
 }
 
 // complete asks the store about the records in batch not known to have
@@ -734,12 +779,25 @@ func (r *Relay) send(ctx context.Context, evs []Event) error {
 	if bp, ok := r.Publisher.(BatchPublisher); ok {
 		return bp.PublishBatch(ctx, evs)
 	}
-	for _, ev := range evs {
+	for i, ev := range evs {
 		if err := r.Publisher.Publish(ctx, ev); err != nil {
-			return err
+			if i == 0 {
+				return err
+			}
+			// The ones before went out.
+			return &PartialPublishError{Failed: seq(i, len(evs)), Err: err}
 		}
 	}
 	return nil
+}
+
+// seq is from, from+1, ..., to-1.
+func seq(from, to int) []int {
+	out := make([]int, 0, to-from)
+	for i := from; i < to; i++ {
+		out = append(out, i)
+	}
+	return out
 }
 
 // advance moves the cursor after a complete sweep: every record above it

@@ -2,9 +2,11 @@ package app_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -370,5 +372,111 @@ func TestRelayHoldsAndDropsUndecidedFollows(t *testing.T) {
 	}
 	if !allDone(store) {
 		t.Fatal("records left undone")
+	}
+}
+
+// partialBus publishes a batch except the events fail picks, and reports
+// those as an app.PartialPublishError, as Kafka does when some partitions
+// have no leader yet.
+type partialBus struct {
+	*apptest.Bus
+	mu    sync.Mutex
+	calls int
+	fail  func(call, i int, ev app.Event) bool
+}
+
+func (b *partialBus) PublishBatch(ctx context.Context, evs []app.Event) error {
+	b.mu.Lock()
+	b.calls++
+	call := b.calls
+	b.mu.Unlock()
+	var failed []int
+	for i, ev := range evs {
+		if b.fail(call, i, ev) {
+			failed = append(failed, i)
+			continue
+		}
+		if err := b.Publish(ctx, ev); err != nil {
+			return err
+		}
+	}
+	if len(failed) == 0 {
+		return nil
+	}
+	return &app.PartialPublishError{Failed: failed, Err: errors.New("kafka: Failed to deliver some messages")}
+}
+
+// sameShard returns n author names whose records share an outbox shard,
+// so that their events go out in one batch.
+func sameShard(n int) []string {
+	byShard := map[int][]string{}
+	for i := 0; ; i++ {
+		a := fmt.Sprintf("a%d", i)
+		s := app.OutboxShard(a)
+		if byShard[s] = append(byShard[s], a); len(byShard[s]) == n {
+			return byShard[s]
+		}
+	}
+}
+
+// TestRelayPublishesAgainOnlyWhatFailed: a batch that went out in part is
+// not published again whole; only its failed events are, each once and
+// in order.
+func TestRelayPublishesAgainOnlyWhatFailed(t *testing.T) {
+	store, bus := apptest.NewStore(), &partialBus{Bus: &apptest.Bus{}}
+	authors := sameShard(3)
+	bus.fail = func(call, _ int, ev app.Event) bool { return call <= 3 && ev.Post.Author == authors[1] }
+	recs := savePosts(t, store, app.NewIDGen(1), 20, authors...)
+	relay := &app.Relay{Outbox: store, Publisher: bus, Poll: 10 * time.Millisecond, Log: slog.New(slog.DiscardHandler)}
+	runRelay(t, relay)
+	eventually(t, "the records published", func() bool { return allDone(store) })
+	checkPublished(t, bus.Bus, recs)
+	if s := relay.Stats(); int(s.Published) != len(recs) {
+		t.Fatalf("stats: %+v, want %d published", s, len(recs))
+	}
+}
+
+// TestRelayKeepsKeyOrderAfterAPartialFailure: when one event of a key
+// failed and a later one of the same key went out, the later one is
+// published again after the failed one, so the key's events end in order;
+// other keys' events go out once.
+func TestRelayKeepsKeyOrderAfterAPartialFailure(t *testing.T) {
+	store, bus := apptest.NewStore(), &partialBus{Bus: &apptest.Bus{}}
+	var once sync.Once
+	authors := sameShard(2)
+	ann, bob := authors[0], authors[1]
+	bus.fail = func(_, _ int, ev app.Event) bool {
+		failed := false
+		if ev.Post.Author == bob {
+			once.Do(func() { failed = true }) // bob's first event, once
+		}
+		return failed
+	}
+	recs := savePosts(t, store, app.NewIDGen(1), 5, ann, bob)
+	relay := &app.Relay{Outbox: store, Publisher: bus, Poll: 10 * time.Millisecond, Log: slog.New(slog.DiscardHandler)}
+	runRelay(t, relay)
+	eventually(t, "the records published", func() bool { return allDone(store) })
+	seen := map[string]int{}
+	lastAt := map[string]int{} // an event's last position in the log
+	got := bus.Pending()
+	for i, ev := range got {
+		seen[ev.ID]++
+		lastAt[ev.ID] = i
+	}
+	var bobs []app.OutboxRecord
+	for _, r := range recs {
+		switch {
+		case seen[r.Event.ID] == 0:
+			t.Fatalf("event %s never published", r.Event.ID)
+		case r.Event.Post.Author == ann && seen[r.Event.ID] != 1:
+			t.Fatalf("%s's event %s published %d times, want once", ann, r.Event.ID, seen[r.Event.ID])
+		case r.Event.Post.Author == bob:
+			bobs = append(bobs, r)
+		}
+	}
+	for i := 1; i < len(bobs); i++ {
+		if lastAt[bobs[i].Event.ID] < lastAt[bobs[i-1].Event.ID] {
+			t.Fatalf("%s's post %s ends in the log before %s:\n%v", bob, bobs[i].ID, bobs[i-1].ID, got)
+		}
 	}
 }

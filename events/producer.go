@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -109,13 +110,38 @@ func (p *Producer) PublishBatch(ctx context.Context, evs []app.Event) (err error
 		}
 		msgs[i] = m
 	}
-	return wait(ctx, fmt.Sprintf("produce %d events", len(msgs)), func() error {
+	err = wait(ctx, fmt.Sprintf("produce %d events", len(msgs)), func() error {
 		sp, err := p.producer()
 		if err != nil {
 			return err
 		}
 		return sp.SendMessages(msgs)
 	})
+	return partialOf(err, msgs)
+}
+
+// partialOf turns the error of a batch that sarama delivered in part into
+// an app.PartialPublishError naming the events it did not deliver, so that
+// the caller publishes only those again.
+func partialOf(err error, msgs []*sarama.ProducerMessage) error {
+	var pes sarama.ProducerErrors
+	if err == nil || !errors.As(err, &pes) || len(pes) == 0 || len(pes) >= len(msgs) {
+		return err
+	}
+	at := make(map[*sarama.ProducerMessage]int, len(msgs))
+	for i, m := range msgs {
+		at[m] = i
+	}
+	failed := make([]int, 0, len(pes))
+	for _, pe := range pes {
+		i, ok := at[pe.Msg]
+		if !ok {
+			return err // not ours: the outcome of each event is unknown
+		}
+		failed = append(failed, i)
+	}
+	slices.Sort(failed)
+	return &app.PartialPublishError{Failed: failed, Err: err}
 }
 
 // send waits for the acknowledgement or ctx.
@@ -156,8 +182,8 @@ type publishMetrics struct {
 // publish from then on: feedsvc_publish_seconds, the time from a Publish
 // or PublishBatch call to the broker's acknowledgement, observed once per
 // event acknowledged (a batch's events share its time), and
-// feedsvc_publish_errors_total, the events whose publish failed (a failed
-// batch counts all its events: the caller publishes them all again). Both
+// feedsvc_publish_errors_total, the events whose publish failed (the
+// caller publishes them again). Both
 // are labelled by topic, and start at 0 for the configured topics.
 func (p *Producer) Instrument(reg prometheus.Registerer) {
 	m := &publishMetrics{
@@ -188,9 +214,14 @@ func (p *Producer) observe(start time.Time, evs []app.Event, err *error) {
 		return
 	}
 	d := time.Since(start).Seconds()
-	for _, ev := range evs {
+	failed := func(int) bool { return *err != nil }
+	var pe *app.PartialPublishError
+	if errors.As(*err, &pe) {
+		failed = func(i int) bool { _, ok := slices.BinarySearch(pe.Failed, i); return ok }
+	}
+	for i, ev := range evs {
 		t := p.topic(ev)
-		if *err != nil {
+		if failed(i) {
 			m.errors.WithLabelValues(t).Inc()
 		} else {
 			m.seconds.WithLabelValues(t).Observe(d)
