@@ -27,23 +27,40 @@ type PartitionLag struct {
 // and partition. It reads committed offsets, so it also works while no
 // member of the group runs (when per-message metrics stand still).
 func GroupLag(ctx context.Context, cl Cluster, group string, topics []string) ([]PartitionLag, error) {
+	lags, err := GroupsLag(ctx, cl, []string{group}, topics)
+	return lags[group], err
+}
+
+// GroupsLag is GroupLag of each of groups, on one connection, reading each
+// partition's bounds once: `feedsvc lag` and the operator's view, which
+// show every group.
+func GroupsLag(ctx context.Context, cl Cluster, groups, topics []string) (map[string][]PartitionLag, error) {
 	c, err := dialOps(cl)
 	if err != nil {
 		return nil, err
 	}
 	defer c.Close()
-	return c.groupLag(ctx, group, topics)
+	return c.groupsLag(ctx, groups, topics)
 }
 
 func (c *opsConn) groupLag(ctx context.Context, group string, topics []string) ([]PartitionLag, error) {
+	lags, err := c.groupsLag(ctx, []string{group}, topics)
+	return lags[group], err
+}
+
+func (c *opsConn) groupsLag(ctx context.Context, groups, topics []string) (map[string][]PartitionLag, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	committed, err := c.committed(group, topics)
-	if err != nil {
-		return nil, err
+	committed := map[string]map[string]map[int32]int64{}
+	for _, g := range groups {
+		offs, err := c.committed(g, topics)
+		if err != nil {
+			return nil, err
+		}
+		committed[g] = offs
 	}
-	var out []PartitionLag
+	out := map[string][]PartitionLag{}
 	for _, topic := range sortedUnique(topics) {
 		parts, err := c.client.Partitions(topic)
 		if err != nil {
@@ -58,12 +75,14 @@ func (c *opsConn) groupLag(ctx context.Context, group string, topics []string) (
 			if err != nil {
 				return nil, err
 			}
-			pl := PartitionLag{Topic: topic, Partition: p, Committed: -1, End: end}
-			if off, ok := committed[topic][p]; ok {
-				pl.Committed = off
+			for _, g := range groups {
+				pl := PartitionLag{Topic: topic, Partition: p, Committed: -1, End: end}
+				if off, ok := committed[g][topic][p]; ok {
+					pl.Committed = off
+				}
+				pl.Lag = max(0, end-max(pl.Committed, start))
+				out[g] = append(out[g], pl)
 			}
-			pl.Lag = max(0, end-max(pl.Committed, start))
-			out = append(out, pl)
 		}
 	}
 	return out, nil

@@ -343,7 +343,13 @@ func (c *opsConn) resolve(topic string, p int32, target ResetTarget, start, end 
 	case ResetToOffset:
 		return min(max(target.Offset, start), end), nil
 	case ResetToTime:
-		off, err := c.client.GetOffset(topic, p, target.Time.UnixMilli())
+		ms := target.Time.UnixMilli()
+		if ms < 0 {
+			// Before 1970: every event is after it. (-1 and -2 would ask
+			// Kafka for the log end and start.)
+			return start, nil
+		}
+		off, err := c.client.GetOffset(topic, p, ms)
 		if err != nil {
 			return 0, fmt.Errorf("offset of %s/%d at %s: %w", topic, p, target.Time.Format(time.RFC3339), err)
 		}

@@ -1,6 +1,7 @@
-// Package browser_test drives the web app in a real browser (Debian's
-// chromium, through chromedp) against the built binary on the embedded
-// default, as a person would use it.
+// Package browser_test drives the web app and the operator's view in a
+// real browser (Debian's chromium, through chromedp) against the built
+// binary, as a person would use them: on the embedded default, and for
+// the operator's view also as separate processes on the real servers.
 package browser_test
 
 import (
@@ -32,24 +33,16 @@ const deadline = 30 * time.Second
 // TestBrowser: two users in two browser contexts. Bob follows alice, alice
 // posts with @bob, and bob's open feed shows the post without a reload
 // while his unread count goes up; search finds the post; alice deletes it
-// and it leaves bob's feed. No page logs an error. Each page is
+// and it leaves bob's feed. The operator's view of the process shows
+// every group caught up. No page logs an error. Each page is
 // screenshotted.
 func TestBrowser(t *testing.T) {
 	chromium := testenv.RequireProgram(t, "chromium", "apt-get install chromium")
-	base, stop := startServer(t)
+	srv := startFeedsvc(t, testenv.ChildEnv(), "--role=all", "--data-dir", filepath.Join(t.TempDir(), "data"))
+	base := srv.url
 	t.Logf("feedsvc serves %s", base)
 	shots := screenshotDir(t)
-
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.Flag("disable-dev-shm-usage", true))
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	browser, cancelBrowser := chromedp.NewContext(alloc)
-	defer cancelBrowser()
-	if err := chromedp.Do(browser); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	t.Log("chromium started")
+	browser := newBrowser(t, chromium)
 	errs := &pageErrors{}
 	alice := newUser(t, browser, "alice", errs, 1100, 900)
 	bob := newUser(t, browser, "bob", errs, 390, 844) // a phone's width
@@ -126,9 +119,21 @@ func TestBrowser(t *testing.T) {
 	if e := errs.list(); len(e) > 0 {
 		t.Fatalf("the pages logged errors:\n%s", strings.Join(e, "\n"))
 	}
+	// The operator's view of the same process, on its admin listener:
+	// every group caught up.
+	op := newUser(t, browser, "operator", errs, 1100, 900)
+	op.run(chromedp.Navigate(srv.admin+"/ops"), visible(`#ready[data-ready="true"]`))
+	for _, g := range []string{"fanout", "notifications", "analytics", "search", "moderation"} {
+		op.waitLag(g, "0", func(lag int64) bool { return lag == 0 }, deadline)
+	}
+	op.shot(shots, "ops")
+
+	if e := errs.list(); len(e) > 0 {
+		t.Fatalf("the pages logged errors:\n%s", strings.Join(e, "\n"))
+	}
 	// Shut down with bob's stream still open: it must not hold the
 	// server's shutdown.
-	stop()
+	srv.stop()
 }
 
 func visible(css string) chromedp.Action[chromedp.Void] {
@@ -311,69 +316,108 @@ func screenshotDir(t *testing.T) string {
 	return dir
 }
 
-// startServer builds feedsvc and runs `serve --role=all` on the embedded
-// default with a fresh data dir, until ready. stop shuts it down with
-// SIGTERM and checks it exits cleanly (it is also killed at cleanup).
-func startServer(t *testing.T) (base string, stop func()) {
-	t.Helper()
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "feedsvc")
-	build := exec.Command("go", "build", "-race", "-o", bin, "github.com/feedsvc/feedsvc")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build feedsvc: %v\n%s", err, out)
+// binary is the feedsvc built for the tests (TestMain).
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "feedsvc-browser")
+	if err != nil {
+		panic(err)
 	}
+	binary = filepath.Join(dir, "feedsvc")
+	build := exec.Command("go", "build", "-race", "-o", binary, "github.com/feedsvc/feedsvc")
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build feedsvc:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// proc is a running `feedsvc serve`.
+type proc struct {
+	t          *testing.T
+	url, admin string // the public and the operator's listeners
+	cmd        *exec.Cmd
+	logs       *syncBuffer
+	exited     chan struct{}
+}
+
+// startFeedsvc runs `feedsvc serve` with args (a --role and a --data-dir
+// at least) and env, on fresh loopback ports, until it is ready. It is
+// killed at cleanup; stop shuts it down gracefully.
+func startFeedsvc(t *testing.T, env []string, args ...string) *proc {
+	t.Helper()
 	addr, admin := testenv.FreeAddr(t), testenv.FreeAddr(t)
-	var logs syncBuffer
-	cmd := exec.Command(bin, "serve", "--role=all", "--data-dir", filepath.Join(dir, "data"),
-		"--http-addr", addr, "--admin-addr", admin, "--shutdown-drain", "0", "--shutdown-timeout", "30s")
-	// The embedded default whatever the run exports (scripts/test exports
-	// the real servers' addresses).
-	cmd.Env = testenv.ChildEnv()
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
+	p := &proc{t: t, url: "http://" + addr, admin: "http://" + admin, logs: &syncBuffer{}, exited: make(chan struct{})}
+	p.cmd = exec.Command(binary, append([]string{"serve", "--http-addr", addr, "--admin-addr", admin,
+		"--shutdown-drain", "0", "--shutdown-timeout", "30s"}, args...)...)
+	// Only the settings given: not the run's (scripts/test exports the
+	// real servers' addresses).
+	p.cmd.Env = env
+	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
+	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
+	go func() { _ = p.cmd.Wait(); close(p.exited) }()
 	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
+		_ = p.cmd.Process.Kill()
+		<-p.exited
 		if t.Failed() {
-			t.Logf("feedsvc log:\n%s", logs.String())
+			t.Logf("feedsvc %v log:\n%s", args, p.logs.String())
 		}
 	})
-	base = "http://" + addr
 	end := time.Now().Add(deadline)
 	for {
 		select {
-		case <-exited:
-			t.Fatalf("feedsvc exited during startup:\n%s", logs.String())
+		case <-p.exited:
+			t.Fatalf("feedsvc %v exited during startup:\n%s", args, p.logs.String())
 		default:
 		}
-		resp, err := http.Get(base + "/readyz")
+		resp, err := http.Get(p.url + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				break
+				return p
 			}
 		}
 		if time.Now().After(end) {
-			t.Fatalf("feedsvc not ready within %s:\n%s", deadline, logs.String())
+			t.Fatalf("feedsvc %v not ready within %s:\n%s", args, deadline, p.logs.String())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return base, func() {
-		t.Helper()
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(60 * time.Second):
-			t.Fatalf("feedsvc did not stop on SIGTERM:\n%s", logs.String())
-		}
-		if code := cmd.ProcessState.ExitCode(); code != 0 {
-			t.Fatalf("feedsvc exited with %d:\n%s", code, logs.String())
-		}
+}
+
+// stop shuts the process down with SIGTERM and checks it exits cleanly.
+func (p *proc) stop() {
+	p.t.Helper()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(60 * time.Second):
+		p.t.Fatalf("feedsvc did not stop on SIGTERM:\n%s", p.logs.String())
 	}
+	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+		p.t.Fatalf("feedsvc exited with %d:\n%s", code, p.logs.String())
+	}
+}
+
+// newBrowser starts chromium (ended at cleanup) and returns its context.
+func newBrowser(t *testing.T, chromium string) context.Context {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.Flag("disable-dev-shm-usage", true))
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancelAlloc)
+	browser, cancelBrowser := chromedp.NewContext(alloc)
+	t.Cleanup(cancelBrowser)
+	if err := chromedp.Do(browser); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	t.Log("chromium started")
+	return browser
 }
 
 // syncBuffer is a bytes.Buffer the child process and the test share.

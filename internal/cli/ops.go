@@ -60,17 +60,8 @@ offsets on, else the configured topics. On a terminal it shows its progress on s
 		}
 		group := cfg.Kafka.Group(group)
 		return server.WithKafka(ctx, cfg, log, func(cl events.Cluster) error {
-			scope := topicList
-			if len(scope) == 0 {
-				if scope, err = events.CommittedTopics(ctx, cl, group); err != nil {
-					return err
-				}
-			}
-			if len(scope) == 0 {
-				scope = server.Topics(cfg).All()
-			}
 			line := progress.Stderr()
-			plan, err := events.PlanResetWith(ctx, cl, group, scope, target, events.PlanOptions{
+			plan, err := server.PlanReplay(ctx, cl, cfg, group, topicList, target, events.PlanOptions{
 				// A dry run shows the plan while the group runs, too.
 				Preview:  !execute,
 				Progress: func(done, total int) { line.Count("replay: planning partitions", done, total) },
@@ -208,13 +199,14 @@ which holds the embedded store, it comes from serve's admin listener.`,
 					return err
 				}
 			}
+			all, err := events.GroupsLag(ctx, cl, groups, server.Topics(cfg).All())
+			if err != nil {
+				return err
+			}
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
 			fmt.Fprintln(w, "GROUP\tTOPIC\tPARTITION\tCOMMITTED\tEND\tLAG")
 			for _, g := range groups {
-				lags, err := events.GroupLag(ctx, cl, g, server.Topics(cfg).All())
-				if err != nil {
-					return err
-				}
+				lags := all[g]
 				if group == "" && !anyCommitted(lags) {
 					continue // a group of other topics
 				}

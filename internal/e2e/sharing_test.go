@@ -4,16 +4,12 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os/exec"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/IBM/sarama"
 	"github.com/gocql/gocql"
 
-	"github.com/feedsvc/feedsvc/events"
 	"github.com/feedsvc/feedsvc/internal/testenv"
 	redisstore "github.com/feedsvc/feedsvc/store/redis"
 )
@@ -162,22 +158,11 @@ func TestTwoDeploymentsShareServers(t *testing.T) {
 // a Redis key prefix of its own, all named after run and name, and users
 // named after run alone, so both deployments have the same users. It is
 // migrated; the test's end drops the keyspace, the topics, the groups and
-// the keys.
+// the keys (testenv.NewDeployment).
 func sharingDeployment(t *testing.T, run, name, groupVar string) *system {
 	t.Helper()
-	brokers := testenv.Require(t, "FEEDSVC_KAFKA_BROKERS")
-	hosts := testenv.Require(t, "FEEDSVC_CASSANDRA_HOSTS")
-	redis := testenv.Require(t, "FEEDSVC_REDIS_ADDR")
-	id := "share" + run + name
-	keyspace, posts, follows := "feedsvc_"+id, id+".posts", id+".follows"
-	groupPrefix, keyPrefix := id+"-", id+":"
-	env := []string{
-		"FEEDSVC_KAFKA_BROKERS=" + brokers, "FEEDSVC_CASSANDRA_HOSTS=" + hosts, "FEEDSVC_REDIS_ADDR=" + redis,
-		"FEEDSVC_CASSANDRA_KEYSPACE=" + keyspace, "FEEDSVC_TOPIC_POSTS=" + posts, "FEEDSVC_TOPIC_FOLLOWS=" + follows,
-		groupVar + "=" + groupPrefix, "FEEDSVC_REDIS_KEY_PREFIX=" + keyPrefix,
-		"FEEDSVC_JWT_SECRET=" + randHex(24), "FEEDSVC_JWT_ISSUER=feedsvc-e2e", "FEEDSVC_JWT_AUDIENCE=feedsvc-e2e",
-		"FEEDSVC_MODERATION_BLOCKLIST=" + blockedTerm,
-	}
+	d := testenv.NewDeployment(t, "share"+run+name, groupVar)
+	env := append(slices.Clip(d.Env), "FEEDSVC_MODERATION_BLOCKLIST="+blockedTerm)
 	// The harness's limits, but for follows one whose count lives long
 	// enough (an interval of 43 minutes per follow) to be found in Redis.
 	for _, l := range harnessLimits {
@@ -186,63 +171,13 @@ func sharingDeployment(t *testing.T, run, name, groupVar string) *system {
 		}
 		env = append(env, l)
 	}
-	env = append(env, testenv.SecurityEnv("KAFKA", "CASSANDRA", "REDIS")...)
-
-	t.Cleanup(func() {
-		// After the processes are gone (their cleanups run first).
-		if c, err := redisstore.Open(context.Background(), realRedis(redis), nil); err == nil {
-			for _, k := range testenv.RedisKeys(t, c, keyPrefix+"*") {
-				_ = c.Do(context.Background(), c.B().Del().Key(k).Build()).Error()
-			}
-			c.Close()
-		}
-		if cl, err := testenv.KafkaConfig(brokers).Cluster(); err == nil {
-			if admin, err := sarama.NewClusterAdmin(cl.Brokers, cl.Config("e2e-share")); err == nil {
-				for _, topic := range []string{posts, follows, events.DeadLetter(posts), events.DeadLetter(follows)} {
-					_ = admin.DeleteTopic(topic)
-				}
-				for _, role := range []string{"fanout", "search", "analytics", "notifications", "moderation"} {
-					_ = admin.DeleteConsumerGroup(groupPrefix + role)
-				}
-				admin.Close()
-			}
-		}
-		session := cassandraSession(t, hosts)
-		defer session.Close()
-		_ = session.Query("DROP KEYSPACE IF EXISTS " + keyspace).Exec()
-	})
-	cmd := exec.Command(binary, "migrate")
-	cmd.Env = childEnv(env)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("feedsvc migrate (deployment %s): %v\n%s", name, err, out)
-	}
+	d.Migrate(t, binary)
 	return &system{t: t, dep: deployment{name: "deployment " + name, real: true, redisEnv: "FEEDSVC_REDIS_ADDR"},
-		dir: t.TempDir(), env: env, suffix: run, redis: redis, roles: map[string]*proc{}}
+		dir: t.TempDir(), env: env, suffix: run, redis: d.Redis, roles: map[string]*proc{}}
 }
 
 // cassandraSession connects to the first of hosts with the security of the
 // environment.
 func cassandraSession(t *testing.T, hosts string) *gocql.Session {
-	t.Helper()
-	host, port, _ := strings.Cut(strings.Split(hosts, ",")[0], ":")
-	cluster := gocql.NewCluster(host)
-	if port != "" {
-		fmt.Sscan(port, &cluster.Port)
-	}
-	cluster.Timeout = 20 * time.Second
-	if u, p := testenv.Credentials("CASSANDRA"); u != "" {
-		cluster.Authenticator = gocql.PasswordAuthenticator{Username: u, Password: p}
-	}
-	tc, err := testenv.TLS("CASSANDRA").Config()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if tc != nil {
-		cluster.SslOpts = &gocql.SslOptions{Config: tc, EnableHostVerification: true}
-	}
-	session, err := cluster.CreateSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return session
+	return testenv.CassandraSession(t, hosts)
 }

@@ -68,6 +68,23 @@ func WithKafka(ctx context.Context, cfg *configs.Config, log *slog.Logger, fn fu
 	return fn(b.Kafka)
 }
 
+// PlanReplay plans the offset reset of `feedsvc replay` (and of the
+// operator's view's dry run) for group on cl: on topics, or by default the
+// topics the group has committed offsets on, else the configured topics.
+// It changes nothing.
+func PlanReplay(ctx context.Context, cl events.Cluster, cfg *configs.Config, group string, topics []string, target events.ResetTarget, o events.PlanOptions) (*events.ResetPlan, error) {
+	if len(topics) == 0 {
+		var err error
+		if topics, err = events.CommittedTopics(ctx, cl, group); err != nil {
+			return nil, err
+		}
+	}
+	if len(topics) == 0 {
+		topics = Topics(cfg).All()
+	}
+	return events.PlanResetWith(ctx, cl, group, topics, target, o)
+}
+
 // OpenRedis connects to the configured Redis; without one, to the embedded
 // Redis of the serve process running on the data dir. The embedded Redis is
 // in memory: with no serve running, there is nothing to read.

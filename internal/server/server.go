@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -75,12 +76,31 @@ func (b *Backends) Close() {
 	}
 }
 
+// Check is the outcome of one readiness check: a backend ("store",
+// "redis", "kafka") and its error, nil when it answered.
+type Check struct {
+	Name string
+	Err  error
+}
+
+// Checks checks every dependency that was opened, in name order.
+func (b *Backends) Checks(ctx context.Context) []Check {
+	var out []Check
+	for _, name := range slices.Sorted(maps.Keys(b.checks)) {
+		out = append(out, Check{Name: name, Err: b.checks[name](ctx)})
+	}
+	return out
+}
+
 // Ready checks every dependency that was opened.
-func (b *Backends) Ready(ctx context.Context) error {
+func (b *Backends) Ready(ctx context.Context) error { return checksErr(b.Checks(ctx)) }
+
+// checksErr joins the failed checks' errors, each named by its backend.
+func checksErr(cs []Check) error {
 	var errs []error
-	for name, check := range b.checks {
-		if err := check(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+	for _, c := range cs {
+		if c.Err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", c.Name, c.Err))
 		}
 	}
 	return errors.Join(errs...)
@@ -337,7 +357,8 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, b *Backends
 	}
 	defer func() { relay.stop(err) }() // before the lease goes: publishes what the last requests wrote
 	lc := &roles.Lifecycle{Drain: cfg.Server.ShutdownDrain, Timeout: cfg.Server.ShutdownTimeout, Log: log}
-	ready := lc.Ready(ids.ready(b.Ready))
+	checks := &checkLog{run: b.Checks} // the operator's view shows each backend's
+	ready := lc.Ready(ids.ready(checks.ready))
 	opts := []httpserver.Option{httpserver.WithRequestTimeout(cfg.Server.RequestTimeout),
 		httpserver.WithTrustedProxies(cfg.Server.Proxies()), httpserver.WithStreams(api.StreamPath)}
 	if admin == nil {
@@ -351,6 +372,10 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, b *Backends
 	}
 	if b.embeddedStore {
 		storeRoutes(operator, b.Store)
+	}
+	view := &opsView{cfg: cfg, log: log, b: b, rows: rows, ready: ready, checks: checks, started: time.Now().UTC()}
+	if err := opsRoutes(operator, view); err != nil {
+		return err
 	}
 	d := &roles.Deps{
 		Log: log,

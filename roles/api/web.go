@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/feedsvc/feedsvc/roles/httpserver"
 )
 
 // web is the feed app: plain HTML, CSS and ES modules, no build step.
@@ -39,13 +41,7 @@ func serveWeb(e *echo.Echo, devLogin bool) error {
 	if devLogin {
 		page = bytes.Replace(page, []byte(`data-dev-login="off"`), []byte(`data-dev-login="on"`), 1)
 	}
-	// The files change only with the binary: a browser revalidates each
-	// load, and the page runs nothing but its own files.
-	headers := func(h http.Header) {
-		h.Set(echo.HeaderCacheControl, "no-cache")
-		h.Set(echo.HeaderContentSecurityPolicy, "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
-		h.Set(echo.HeaderXContentTypeOptions, "nosniff")
-	}
+	headers := httpserver.PageHeaders
 	e.GET("/", func(c echo.Context) error {
 		headers(c.Response().Header())
 		return c.HTMLBlob(http.StatusOK, page)
