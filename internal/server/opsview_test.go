@@ -130,6 +130,20 @@ func TestOpsView(t *testing.T) {
 	if code, _, _ := opsGet(t, public, server.OpsPath); code != http.StatusNotFound {
 		t.Errorf("public listener: /ops answers %d, want 404", code)
 	}
+	// A name other than localhost (DNS rebinding: a page's own name
+	// resolving to the loopback address) reads nothing.
+	for host, want := range map[string]int{"rebind.example:80": http.StatusForbidden, "localhost": http.StatusOK, "[::1]:9": http.StatusOK} {
+		req, _ := http.NewRequest(http.MethodGet, admin+server.OpsAPIPath+"overview", nil)
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("overview addressed to %s: %d, want %d", host, resp.StatusCode, want)
+		}
+	}
 
 	// Three posts, which no fanout handles.
 	tokens, err := server.Tokens(ctx, cfg, log)
