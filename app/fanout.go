@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -44,16 +45,13 @@ type Fanout struct {
 	Log *slog.Logger
 }
 
+var _ BatchHandler = (*Fanout)(nil)
+
 // Handle implements Handler.
 func (f *Fanout) Handle(ctx context.Context, ev Event) error {
 	switch {
 	case ev.Type == PostCreated && ev.Post != nil:
-		// A replayed post.created of a since-deleted post must not come back.
-		p, ok, err := newPostLookup(f.Posts, f.PendingWindow, f.Now, f.Log).get(ctx, ev)
-		if err != nil || !ok || p.Moderated != "" {
-			return err
-		}
-		return f.postCreated(ctx, &p)
+		return f.postsCreated(ctx, []Event{ev})
 	case (ev.Type == PostDeleted || ev.Type == PostModerated) && ev.Post != nil:
 		return f.postRemoved(ctx, ev.Post)
 	case ev.Type == UserFollowed && ev.Follow != nil:
@@ -62,6 +60,60 @@ func (f *Fanout) Handle(ctx context.Context, ev Event) error {
 		return f.onFollowChange(ctx, *ev.Follow, false)
 	}
 	return nil // not ours: other consumers' event types are skipped
+}
+
+// HandleBatch implements BatchHandler. Events of different keys are
+// independent (Runner lanes reorder them already), so the batch is split by
+// key, each key's events in order. Each run of one author's post.created
+// events goes out together, with one read of the author's followers and
+// one write per follower's feed for the whole run (after an outage, a
+// backlog holds many posts of each author); other events are handled one
+// by one.
+func (f *Fanout) HandleBatch(ctx context.Context, evs []Event) error {
+	byKey := map[string][]Event{}
+	var keys []string
+	for _, ev := range evs {
+		k := ev.Key()
+		if _, ok := byKey[k]; !ok {
+			keys = append(keys, k)
+		}
+		byKey[k] = append(byKey[k], ev)
+	}
+	for _, k := range keys {
+		for evs := byKey[k]; len(evs) > 0; {
+			n := 1
+			if created(evs[0]) {
+				for n < len(evs) && created(evs[n]) && evs[n].Post.Author == evs[0].Post.Author {
+					n++
+				}
+				if err := f.postsCreated(ctx, evs[:n]); err != nil {
+					return err
+				}
+			} else if err := f.Handle(ctx, evs[0]); err != nil {
+				return err
+			}
+			evs = evs[n:]
+		}
+	}
+	return nil
+}
+
+func created(ev Event) bool { return ev.Type == PostCreated && ev.Post != nil }
+
+// postsCreated fans out the posts of evs, all post.created of one author.
+// A replayed post.created of a since-deleted (or moderated) post must not
+// come back: each post is looked up first.
+func (f *Fanout) postsCreated(ctx context.Context, evs []Event) error {
+	lookup := newPostLookup(f.Posts, f.PendingWindow, f.Now, f.Log)
+	ps, err := lookup.getAll(ctx, evs)
+	if err != nil {
+		return err
+	}
+	ps = slices.DeleteFunc(ps, func(p Post) bool { return p.Moderated != "" })
+	if len(ps) == 0 {
+		return nil
+	}
+	return f.postCreated(ctx, ps)
 }
 
 func (f *Fanout) hybrid() bool { return f.CelebrityThreshold > 0 && f.Celebrities != nil }
@@ -78,16 +130,22 @@ func (f *Fanout) status(ctx context.Context, author string) (CelebrityStatus, er
 	return st[0], nil
 }
 
-func (f *Fanout) postCreated(ctx context.Context, p *Post) error {
-	st, err := f.status(ctx, p.Author)
+// postCreated fans out ps, posts of one author.
+func (f *Fanout) postCreated(ctx context.Context, ps []Post) error {
+	author := ps[0].Author
+	ids := make([]ID, len(ps))
+	for i, p := range ps {
+		ids[i] = p.ID
+	}
+	st, err := f.status(ctx, author)
 	if err != nil {
 		return err
 	}
 	if st == NotCelebrity {
 		start := time.Now()
-		n, err := f.toFollowers(ctx, p, f.Feeds.Add, f.CelebrityThreshold)
+		n, err := f.toFollowers(ctx, author, ids, f.Feeds.Add, f.CelebrityThreshold)
 		if err == nil {
-			err = f.takeBack(ctx, p, start)
+			err = f.takeBack(ctx, author, ids, start)
 		}
 		if err != nil || !f.hybrid() || n <= f.CelebrityThreshold {
 			return err
@@ -98,12 +156,16 @@ func (f *Fanout) postCreated(ctx context.Context, p *Post) error {
 		st = CelebrityMarking
 	}
 	if st == CelebrityMarking {
-		if err := f.markCelebrity(ctx, p.Author); err != nil {
+		if err := f.markCelebrity(ctx, author); err != nil {
 			return err
 		}
 	}
-	if err := f.Timelines.Add(ctx, []FeedEntry{{User: p.Author, Post: p.ID}}); err != nil {
-		return fmt.Errorf("add post %s to the timeline of %s: %w", p.ID, p.Author, err)
+	entries := make([]FeedEntry, len(ids))
+	for i, id := range ids {
+		entries[i] = FeedEntry{User: author, Post: id}
+	}
+	if err := f.Timelines.Add(ctx, entries); err != nil {
+		return fmt.Errorf("add posts %v to the timeline of %s: %w", ids, author, err)
 	}
 	return nil
 }
@@ -113,22 +175,25 @@ func (f *Fanout) postCreated(ctx context.Context, p *Post) error {
 // cache server's clock, which may step.
 const unfollowRaceMargin = time.Minute
 
-// takeBack removes p from the feeds of the users who unfollowed its author
-// since fan-out began reading the followers: p may have landed in such a
-// feed after the unfollow took the author's posts out. The window reaches
-// back to p's creation: an earlier attempt at this event (one that failed
-// after writing) may have read the followers before this one began.
-func (f *Fanout) takeBack(ctx context.Context, p *Post, start time.Time) error {
-	if created := p.ID.Time(); created.Before(start) {
-		start = created
+// takeBack removes the posts ids of author from the feeds of the users who
+// unfollowed it since fan-out began reading the followers: a post may have
+// landed in such a feed after the unfollow took the author's posts out.
+// The window reaches back to the oldest post's creation: an earlier attempt
+// at its event (one that failed after writing) may have read the followers
+// before this one began.
+func (f *Fanout) takeBack(ctx context.Context, author string, ids []ID, start time.Time) error {
+	for _, id := range ids {
+		if created := id.Time(); created.Before(start) {
+			start = created
+		}
 	}
-	users, err := f.Unfollows.RecentUnfollowers(ctx, p.Author, time.Since(start)+unfollowRaceMargin)
+	users, err := f.Unfollows.RecentUnfollowers(ctx, author, time.Since(start)+unfollowRaceMargin)
 	if err != nil {
-		return fmt.Errorf("fan out post %s of %s: %w", p.ID, p.Author, err)
+		return fmt.Errorf("fan out posts %v of %s: %w", ids, author, err)
 	}
 	for _, u := range users {
-		if err := f.Unfollows.RemoveUnfollowed(ctx, Follow{Follower: u, Followee: p.Author}, []ID{p.ID}); err != nil {
-			return fmt.Errorf("fan out post %s of %s: %w", p.ID, p.Author, err)
+		if err := f.Unfollows.RemoveUnfollowed(ctx, Follow{Follower: u, Followee: author}, ids); err != nil {
+			return fmt.Errorf("fan out posts %v of %s: %w", ids, author, err)
 		}
 	}
 	return nil
@@ -179,7 +244,7 @@ func (f *Fanout) postRemoved(ctx context.Context, p *Post) error {
 	if st == Celebrity {
 		return nil
 	}
-	_, err = f.toFollowers(ctx, p, f.Feeds.Remove, 0)
+	_, err = f.toFollowers(ctx, p.Author, []ID{p.ID}, f.Feeds.Remove, 0)
 	return err
 }
 
@@ -264,31 +329,42 @@ func (f *Fanout) dropGone(ctx context.Context, fl Follow) error {
 	return nil
 }
 
-// toFollowers applies p to the feeds of its author's followers, page by
-// page, and returns how many followers it reached. With stopAbove > 0 it
-// stops once it reached more than stopAbove (the celebrity threshold).
-func (f *Fanout) toFollowers(ctx context.Context, p *Post, apply func(context.Context, []FeedEntry) error, stopAbove int) (int, error) {
+// toFollowers applies the posts ids of author to the feeds of its
+// followers, page by page, and returns how many followers it reached. With
+// stopAbove > 0 it stops once it reached more than stopAbove (the celebrity
+// threshold).
+func (f *Fanout) toFollowers(ctx context.Context, author string, ids []ID, apply func(context.Context, []FeedEntry) error, stopAbove int) (int, error) {
 	entries := make([]FeedEntry, 0, f.pageSize())
 	seen := 0
 	max := 0
 	if stopAbove > 0 {
 		max = stopAbove + 1
 	}
-	ctx, end := startSpan(ctx, "fanout.feeds", attribute.String("post.author", p.Author), attribute.Int64("post.id", int64(p.ID)))
+	ctx, end := startSpan(ctx, "fanout.feeds", attribute.String("post.author", author), attribute.Int64("post.id", int64(ids[0])),
+		attribute.Int("fanout.posts", len(ids)))
 	err := forEachPage(ctx, func(cursor string) ([]string, string, error) {
-		return f.Graph.Followers(ctx, p.Author, cursor, f.pageSize())
+		return f.Graph.Followers(ctx, author, cursor, f.pageSize())
 	}, max, func(followers []string) error {
 		seen += len(followers)
+		// Writes go pipelined, at most a page of entries at a time.
 		entries = entries[:0]
 		for _, u := range followers {
-			entries = append(entries, FeedEntry{User: u, Post: p.ID})
+			for _, id := range ids {
+				if len(entries) == cap(entries) {
+					if err := apply(ctx, entries); err != nil {
+						return err
+					}
+					entries = entries[:0]
+				}
+				entries = append(entries, FeedEntry{User: u, Post: id})
+			}
 		}
 		return apply(ctx, entries)
 	})
 	trace.SpanFromContext(ctx).SetAttributes(attribute.Int("fanout.followers", seen))
 	end(err)
 	if err != nil {
-		return seen, fmt.Errorf("fan out post %s of %s: %w", p.ID, p.Author, err)
+		return seen, fmt.Errorf("fan out posts %v of %s: %w", ids, author, err)
 	}
 	return seen, nil
 }

@@ -48,20 +48,50 @@ func newPostLookup(posts PostStore, window time.Duration, now func() time.Time, 
 // ok, nil error: skip the event). It returns an error wrapping
 // ErrPostPending while the post may still appear.
 func (l postLookup) get(ctx context.Context, ev Event) (Post, bool, error) {
-	id := ev.Post.ID
-	found, err := l.posts.GetPosts(ctx, []ID{id})
+	ps, err := l.getAll(ctx, []Event{ev})
+	if err != nil || len(ps) == 0 {
+		return Post{}, false, err
+	}
+	return ps[0], true, nil
+}
+
+// getAll is get for several post.created events in one store read: the
+// stored posts of those not gone, in the events' order.
+func (l postLookup) getAll(ctx context.Context, evs []Event) ([]Post, error) {
+	ids := make([]ID, len(evs))
+	for i, ev := range evs {
+		ids[i] = ev.Post.ID
+	}
+	found, err := l.posts.GetPosts(ctx, ids)
 	if err != nil {
-		return Post{}, false, fmt.Errorf("look up post %s: %w", id, err)
+		if len(ids) == 1 {
+			return nil, fmt.Errorf("look up post %s: %w", ids[0], err)
+		}
+		return nil, fmt.Errorf("look up %d posts: %w", len(ids), err)
 	}
-	if p, ok := found[id]; ok {
-		return p, true, nil
+	ps := make([]Post, 0, len(evs))
+	for _, ev := range evs {
+		if p, ok := found[ev.Post.ID]; ok {
+			ps = append(ps, p)
+			continue
+		}
+		if err := l.absent(ctx, ev); err != nil {
+			return nil, err
+		}
 	}
+	return ps, nil
+}
+
+// absent tells, for an event whose post the store did not return, whether
+// it is gone (nil) or may still appear (an error wrapping ErrPostPending).
+func (l postLookup) absent(ctx context.Context, ev Event) error {
+	id := ev.Post.ID
 	deleted, err := l.posts.WasDeleted(ctx, id)
 	if err != nil {
-		return Post{}, false, fmt.Errorf("look up deletion of post %s: %w", id, err)
+		return fmt.Errorf("look up deletion of post %s: %w", id, err)
 	}
 	if deleted {
-		return Post{}, false, nil
+		return nil
 	}
 	// The later of the post's and the event's time: an event published late
 	// (by a relay after an outage) gets its whole window too.
@@ -70,9 +100,9 @@ func (l postLookup) get(ctx context.Context, ev Event) (Post, bool, error) {
 		since = ev.Time
 	}
 	if age := l.now().Sub(since); age < l.window {
-		return Post{}, false, fmt.Errorf("post %s, %s after its event: %w", id, age.Truncate(time.Millisecond), ErrPostPending)
+		return fmt.Errorf("post %s, %s after its event: %w", id, age.Truncate(time.Millisecond), ErrPostPending)
 	}
 	l.log.Warn("post of an event is neither in the store nor recorded as deleted; skipping it as deleted",
 		"post", id, "author", ev.Post.Author, "event", ev.ID, "window", l.window)
-	return Post{}, false, nil
+	return nil
 }

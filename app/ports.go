@@ -165,3 +165,13 @@ type Publisher interface {
 type Handler interface {
 	Handle(ctx context.Context, ev Event) error
 }
+
+// BatchHandler is a Handler that can also handle several events at once
+// (a backlog of one key's events, in log order) for less than the cost of
+// each alone. HandleBatch has Handle's effect on each event, in order; it
+// succeeds or fails as a whole, and a failed batch is handled again (so
+// idempotence covers it too).
+type BatchHandler interface {
+	Handler
+	HandleBatch(ctx context.Context, evs []Event) error
+}

@@ -162,43 +162,69 @@ func (f fixture) publishRaw(t *testing.T, id string, value []byte) {
 // still processed.
 func TestPoisonEvent(t *testing.T) {
 	for name, open := range brokers() {
-		t.Run(name, func(t *testing.T) {
-			f := newFixture(t, open(t), 1)
-			evs := postEvents(10, "poison", time.Now())
-			f.publish(t, evs[:5])
-			rawID := unique("raw")
-			f.publishRaw(t, rawID, []byte(`{"id": "1`)) // cut short
-			f.publish(t, evs[5:])
-			h := &poisoned{poison: evs[3].ID}
-			ctx, cancel := context.WithCancel(context.Background())
-			r := &events.Runner{
-				Cluster: f.cluster, Group: "p", Topics: f.topics.All(), Handler: h,
-				Log: slog.New(slog.DiscardHandler), Metrics: events.NewMetrics(prometheus.NewRegistry()),
-				Backoff: time.Hour,
-			}
-			done := make(chan error, 1)
-			go func() { done <- r.Run(ctx) }()
-			want := append(wantIDs(evs[:3]), wantIDs(evs[4:])...)
-			waitFor(t, "the events after the poison ones", func() bool { return len(h.ids()) >= len(want) })
-			cancel()
-			if err := <-done; err != nil {
-				t.Fatal(err)
-			}
-			if got := h.ids(); !slices.Equal(got, want) {
-				t.Fatalf("processed %v, want %v", got, want)
-			}
-			if n := h.attempts.Load(); n != 1 {
-				t.Fatalf("the invalid event was attempted %d times, want 1", n)
-			}
-			dead, err := events.ListDeadLetters(context.Background(), f.cluster, "p", f.topics.All(), 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(dead) != 2 ||
-				dead[0].EventID != evs[3].ID || !strings.Contains(dead[0].Error, "cannot process") || dead[0].Offset != 3 ||
-				dead[1].EventID != rawID || !strings.Contains(dead[1].Error, "decode post") || dead[1].Offset != 5 {
-				t.Fatalf("dead letters = %+v", dead)
-			}
-		})
+		for _, batches := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/batches=%v", name, batches), func(t *testing.T) { testPoisonEvent(t, open(t), batches) })
+		}
+	}
+}
+
+// batchPoisoned is poisoned as a BatchHandler: a batch with the poison in
+// it fails as a whole, handling none of its events.
+type batchPoisoned struct{ *poisoned }
+
+func (b batchPoisoned) HandleBatch(ctx context.Context, evs []app.Event) error {
+	for _, ev := range evs {
+		if ev.ID == b.poison {
+			return fmt.Errorf("%w: cannot process %s", app.ErrInvalid, ev.ID)
+		}
+	}
+	for _, ev := range evs {
+		if err := b.poisoned.Handle(ctx, ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func testPoisonEvent(t *testing.T, cfg events.Config, batches bool) {
+	f := newFixture(t, cfg, 1)
+	evs := postEvents(10, "poison", time.Now())
+	f.publish(t, evs[:5])
+	rawID := unique("raw")
+	f.publishRaw(t, rawID, []byte(`{"id": "1`)) // cut short
+	f.publish(t, evs[5:])
+	h := &poisoned{poison: evs[3].ID}
+	var handler app.Handler = h
+	if batches {
+		handler = batchPoisoned{h}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &events.Runner{
+		Cluster: f.cluster, Group: "p", Topics: f.topics.All(), Handler: handler,
+		Log: slog.New(slog.DiscardHandler), Metrics: events.NewMetrics(prometheus.NewRegistry()),
+		Backoff: time.Hour,
+	}
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	want := append(wantIDs(evs[:3]), wantIDs(evs[4:])...)
+	waitFor(t, "the events after the poison ones", func() bool { return len(h.ids()) >= len(want) })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := h.ids(); !slices.Equal(got, want) {
+		t.Fatalf("processed %v, want %v", got, want)
+	}
+	if n := h.attempts.Load(); n != 1 {
+		t.Fatalf("the invalid event was attempted %d times, want 1", n)
+	}
+	dead, err := events.ListDeadLetters(context.Background(), f.cluster, "p", f.topics.All(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dead) != 2 ||
+		dead[0].EventID != evs[3].ID || !strings.Contains(dead[0].Error, "cannot process") || dead[0].Offset != 3 ||
+		dead[1].EventID != rawID || !strings.Contains(dead[1].Error, "decode post") || dead[1].Offset != 5 {
+		t.Fatalf("dead letters = %+v", dead)
 	}
 }

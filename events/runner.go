@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/feedsvc/feedsvc/app"
 )
@@ -236,14 +237,17 @@ func (h *groupHandler) ConsumeClaim(s sarama.ConsumerGroupSession, claim sarama.
 				if ctx.Err() != nil {
 					continue // the session ended: left unmarked, redelivered
 				}
-				if err := h.process(ctx, it.msg); err != nil {
-					// Only a cancelled session ends here: the offset stays
-					// unmarked and the event is redelivered to the next owner.
+				batch := h.gather(it, queues[i])
+				if err := h.processBatch(ctx, batch); err != nil {
+					// Only a cancelled session ends here: the offsets stay
+					// unmarked and the events are redelivered to the next owner.
 					cancel()
 					continue
 				}
 				mu.Lock()
-				it.done = true
+				for _, it := range batch {
+					it.done = true
+				}
 				mark()
 				mu.Unlock()
 			}
@@ -279,6 +283,116 @@ func (h *groupHandler) ConsumeClaim(s sarama.ConsumerGroupSession, claim sarama.
 			}
 		}
 	}
+}
+
+// maxBatch bounds the events a BatchHandler gets at once.
+const maxBatch = laneDepth
+
+// gather returns it with, for a BatchHandler, the events already waiting
+// on its lane behind it: a backlog goes in batches, a trickle one by one.
+func (h *groupHandler) gather(it *laneItem, lane <-chan *laneItem) []*laneItem {
+	batch := []*laneItem{it}
+	if _, ok := h.r.Handler.(app.BatchHandler); !ok {
+		return batch
+	}
+	for len(batch) < maxBatch {
+		select {
+		case more, ok := <-lane:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, more)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// processBatch handles a lane's batch until it succeeds, as process does
+// one event. A batch with an event that cannot be decoded or can never
+// succeed is handled again event by event, so that only that one is
+// dead-lettered.
+func (h *groupHandler) processBatch(ctx context.Context, batch []*laneItem) error {
+	oneByOne := func() error {
+		for _, it := range batch {
+			if err := h.process(ctx, it.msg); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	bh, ok := h.r.Handler.(app.BatchHandler)
+	if !ok || len(batch) == 1 {
+		return oneByOne()
+	}
+	evs := make([]app.Event, len(batch))
+	for i, it := range batch {
+		ev, err := Decode(it.msg)
+		if err != nil {
+			return oneByOne()
+		}
+		evs[i] = ev
+	}
+	r := h.r
+	first := batch[0].msg
+	stuck := h.stuck(first, evs[0])
+	defer stuck.clear()
+	// One span per event, all ending with the batch; the handler runs in
+	// the first one's.
+	spans := make([]trace.Span, len(evs))
+	hctx := ctx
+	for i, ev := range evs {
+		var c context.Context
+		c, spans[i] = consumeSpan(ctx, r.Group, batch[i].msg.Topic, ev)
+		if i == 0 {
+			hctx = c
+		}
+	}
+	defer func() {
+		for _, sp := range spans {
+			sp.End()
+		}
+	}()
+	for attempt := 1; ; attempt++ {
+		start := time.Now()
+		err := h.handleBatch(hctx, bh, evs)
+		took := time.Since(start) / time.Duration(len(evs))
+		for _, ev := range evs {
+			r.Metrics.observeHandled(r.Group, ev.Type, err, took)
+		}
+		if err != nil {
+			for _, sp := range spans {
+				sp.RecordError(err)
+			}
+		}
+		switch {
+		case err == nil:
+			stuck.recovered(attempt)
+			return nil
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case isPermanent(err):
+			return oneByOne()
+		}
+		stuck.failed(ctx, attempt, err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(r.delay(attempt)):
+		}
+	}
+}
+
+// handleBatch is handle for a batch.
+func (h *groupHandler) handleBatch(ctx context.Context, bh app.BatchHandler, evs []app.Event) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			h.r.Metrics.panics.WithLabelValues(h.r.Group).Inc()
+			err = &panicError{value: v, stack: debug.Stack()}
+		}
+	}()
+	return bh.HandleBatch(ctx, evs)
 }
 
 // laneItem is an event on its way through a lane.

@@ -402,9 +402,9 @@ func runFault(t *testing.T, f fault, row *Row, cfg faultConfig) {
 	sys.MustCLI("migrate")
 	// A passed row's topics and groups go: every row adds partitions and
 	// groups that the brokers would otherwise load again at each restart
-	// of a later row.
+	// of a later row. They stay with the logs (FEEDSVC_FAULT_KEEP_LOGS=1).
 	t.Cleanup(func() {
-		if !t.Failed() {
+		if !t.Failed() && os.Getenv("FEEDSVC_FAULT_KEEP_LOGS") != "1" {
 			dropKafka(t, cfg.cluster.KafkaBrokers, "flt"+id+".", "f"+id+"-")
 		}
 	})
