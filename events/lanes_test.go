@@ -78,3 +78,25 @@ func TestRunnerLanes(t *testing.T) {
 		})
 	}
 }
+
+// TestRunnerSkipsCopies: an event published again (the same ID: Kafka kept
+// a send it reported failed, and the relay sent it again) is not handled
+// again by the consumer that handled it.
+func TestRunnerSkipsCopies(t *testing.T) {
+	for name, open := range brokers() {
+		t.Run(name, func(t *testing.T) {
+			f := newFixture(t, open(t), 1)
+			evs := postEvents(6, "cora", time.Now())
+			f.publish(t, evs[:4])
+			f.publish(t, evs[1:3]) // copies
+			f.publish(t, evs[4:])
+			var rec recorder
+			stop := startRunner(t, f, unique("g"), &rec, 0)
+			// One author: one lane, in log order; the last event comes
+			// after the copies.
+			waitFor(t, "the last event", func() bool { return slices.Contains(rec.ids(), evs[5].ID) })
+			stop()
+			checkEvents(t, "handled", rec.events(), evs)
+		})
+	}
+}

@@ -17,6 +17,7 @@ type Metrics struct {
 	retries      *prometheus.CounterVec
 	panics       *prometheus.CounterVec
 	redisRewinds *prometheus.CounterVec
+	copies       *prometheus.CounterVec
 }
 
 // NewMetrics registers the consumer metrics on reg.
@@ -49,8 +50,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "feedsvc_consumer_redis_rewinds_total",
 			Help: "Partitions rewound because Redis held less than the group had committed (its writes were lost), by consumer group.",
 		}, []string{"group"}),
+		copies: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "feedsvc_events_skipped_copies_total",
+			Help: "Events not handled because the consumer handled the same event ID lately (a copy published again), by consumer group.",
+		}, []string{"group"}),
 	}
-	reg.MustRegister(m.handled, m.duration, m.deadLettered, m.lag, m.stuck, m.retries, m.panics, m.redisRewinds)
+	reg.MustRegister(m.handled, m.duration, m.deadLettered, m.lag, m.stuck, m.retries, m.panics, m.redisRewinds, m.copies)
 	return m
 }
 
@@ -68,6 +73,14 @@ func (m *Metrics) initGroup(group string, topics []string) {
 	m.retries.WithLabelValues(group)
 	m.panics.WithLabelValues(group)
 	m.redisRewinds.WithLabelValues(group)
+	m.copies.WithLabelValues(group)
+}
+
+// skippedCopy counts an event not handled again (see Metrics.copies).
+func (m *Metrics) skippedCopy(group string) {
+	if m != nil {
+		m.copies.WithLabelValues(group).Inc()
+	}
 }
 
 // claimed makes the stuck gauge of a partition the group was assigned
