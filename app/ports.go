@@ -165,3 +165,15 @@ type Publisher interface {
 type Handler interface {
 	Handle(ctx context.Context, ev Event) error
 }
+
+// StreamTickets keep the short-lived, one-use tickets that open a feed
+// stream: a browser's EventSource cannot send the bearer header, and a
+// token in the URL would land in proxies' access logs. They live next to
+// the feeds, so any api process takes a ticket another one issued.
+type StreamTickets interface {
+	// PutTicket keeps ticket for user for ttl.
+	PutTicket(ctx context.Context, ticket, user string, ttl time.Duration) error
+	// TakeTicket returns ticket's user and forgets the ticket; a ticket
+	// unknown, expired or taken already is ErrNotFound.
+	TakeTicket(ctx context.Context, ticket string) (string, error)
+}

@@ -156,6 +156,8 @@ type Caches struct {
 	Search      app.SearchIndex
 	// Limiter keeps the api's rate limit counts.
 	Limiter app.RateLimiter
+	// Tickets keep the api's one-use feed stream tickets.
+	Tickets app.StreamTickets
 }
 
 // Settings are the plain values roles are tuned with.
@@ -230,6 +232,6 @@ func buildAPI(d *Deps) (Role, error) {
 	return api.New(d.HTTP, api.Deps{
 		Service: svc, Graph: d.Store, Posts: d.Store, Analytics: d.Caches.Analytics, Search: d.Caches.Search, Verify: d.Verify,
 		Limiter: d.Caches.Limiter, Limits: d.Settings.RateLimits, Log: d.Log, Metrics: d.Metrics,
-		MaxStreams: d.Settings.MaxFeedStreams, DevLogin: d.DevLogin,
+		MaxStreams: d.Settings.MaxFeedStreams, Tickets: d.Caches.Tickets, DevLogin: d.DevLogin,
 	})
 }

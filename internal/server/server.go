@@ -161,6 +161,7 @@ func (b *Backends) openRedis(ctx context.Context, cfg *configs.Config, log *slog
 		Analytics:    redisstore.NewAnalytics(client),
 		Search:       redisstore.NewSearch(client, cfg.Search.TermCap),
 		Limiter:      redisstore.NewRateLimiter(client),
+		Tickets:      redisstore.NewTickets(client),
 	}
 	b.checks["redis"] = feeds.Ping
 	if !cfg.EmbeddedRedis() {
