@@ -205,7 +205,7 @@ type Deps struct {
 	// Verify checks a bearer token and returns its user.
 	Verify func(token string) (string, error)
 	// DevLogin signs a token for any user (nil: no dev login); set only
-	// on the embedded default.
+	// when configs.Config.DevLogin allows it (loopback, never production).
 	DevLogin func(user string) (string, error)
 	// Checkpoints, set for a real Redis, is where consumers whose handler
 	// writes Redis record how far Redis holds their effects, so a Redis

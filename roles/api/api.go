@@ -58,7 +58,8 @@ type Deps struct {
 	Tickets app.StreamTickets
 	// DevLogin, when set, signs a token for any user who asks (POST
 	// /v1/dev/login, for the web app on a laptop). The composition root
-	// sets it only on the embedded default: nil, the route does not exist.
+	// sets it only for dev login (configs.Config.DevLogin): nil, the route
+	// does not exist.
 	DevLogin func(user string) (string, error)
 	// Log and Metrics take the limiter's warnings and counters (either
 	// may be nil).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -62,8 +63,11 @@ func (h *handlers) takeTicket(ctx context.Context, ticket string) (string, error
 		return "", fmt.Errorf("%w: not a stream ticket (get one from POST %s)", app.ErrInvalid, TicketPath)
 	}
 	user, err := h.tickets.TakeTicket(ctx, ticket)
+	if errors.Is(err, app.ErrNotFound) {
+		return "", fmt.Errorf("%w: stream ticket unknown, expired or used already; get a new one from POST %s", app.ErrNotFound, TicketPath)
+	}
 	if err != nil {
-		return "", fmt.Errorf("stream ticket unknown, expired or used already; get a new one from POST %s: %w", TicketPath, err)
+		return "", err
 	}
 	return user, nil
 }
