@@ -177,3 +177,12 @@ type StreamTickets interface {
 	// unknown, expired or taken already is ErrNotFound.
 	TakeTicket(ctx context.Context, ticket string) (string, error)
 }
+
+// FeedSignals tell the api processes whose feeds changed, so that an open
+// feed stream reads its feed when it changed instead of polling it. A
+// signal may be lost: streams still read on a slow timer, so a lost signal
+// only delays an update.
+type FeedSignals interface {
+	// Signal says the feeds of users changed.
+	Signal(ctx context.Context, users []string) error
+}

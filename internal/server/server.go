@@ -162,6 +162,7 @@ func (b *Backends) openRedis(ctx context.Context, cfg *configs.Config, log *slog
 		Search:       redisstore.NewSearch(client, cfg.Search.TermCap),
 		Limiter:      redisstore.NewRateLimiter(client),
 		Tickets:      redisstore.NewTickets(client),
+		Signals:      redisstore.NewFeedSignals(client, log),
 	}
 	b.checks["redis"] = feeds.Ping
 	if !cfg.EmbeddedRedis() {

@@ -53,6 +53,10 @@ type Deps struct {
 	// MaxStreams bounds the open feed streams (GET /v1/feed/stream);
 	// one more gets 503 (0: DefaultMaxStreams, negative: none).
 	MaxStreams int
+	// Signals, when set, wake the feed streams of the users whose feeds
+	// fan-out changed, and streams otherwise read slowly (nil: every
+	// stream reads its feed every second).
+	Signals FeedWatcher
 	// Tickets keep the one-use tickets that open a feed stream (POST
 	// /v1/feed/stream/ticket, then GET /v1/feed/stream?ticket=).
 	Tickets app.StreamTickets
@@ -67,10 +71,18 @@ type Deps struct {
 	Metrics prometheus.Registerer
 }
 
+// FeedWatcher calls fn with the users of each feed signal until ctx ends
+// (store/redis FeedSignals.Watch).
+type FeedWatcher interface {
+	Watch(ctx context.Context, fn func(users []string)) error
+}
+
 // API is the api role. Its routes live on the process's router; the role
-// itself waits for shutdown, then ends the open feed streams.
+// itself watches the feed signals until shutdown, then ends the open feed
+// streams.
 type API struct {
 	streams *streams
+	signals FeedWatcher
 }
 
 // New registers the /v1 routes on e.
@@ -103,7 +115,7 @@ func New(e *echo.Echo, d Deps) (*API, error) {
 		maxStreams = 0
 	}
 	lim := newLimiter(d.Limiter, d.Limits, log, d.Metrics)
-	h := &handlers{svc: d.Service, graph: d.Graph, limits: lim, known: map[string]struct{}{}, streams: newStreams(maxStreams), tickets: d.Tickets}
+	h := &handlers{svc: d.Service, graph: d.Graph, limits: lim, known: map[string]struct{}{}, streams: newStreams(maxStreams), tickets: d.Tickets, signals: d.Signals != nil}
 	if d.DevLogin != nil {
 		// Outside the /v1 group: it is how a caller without a token gets one.
 		e.POST(DevLoginPath, devLogin(d.DevLogin), middleware.BodyLimit(MaxBody))
@@ -123,12 +135,18 @@ func New(e *echo.Echo, d Deps) (*API, error) {
 	v1.GET("/notifications", h.notifications)
 	v1.POST("/notifications/read", h.markRead)
 	registerDiscovery(v1, d, lim)
-	return &API{streams: h.streams}, nil
+	return &API{streams: h.streams, signals: d.Signals}, nil
 }
 
-// Run waits for ctx: the process's HTTP server serves the routes. Then it
-// ends the feed streams, before the server's shutdown waits for them.
+// Run waits for ctx, watching the feed signals: the process's HTTP server
+// serves the routes. Then it ends the feed streams, before the server's
+// shutdown waits for them.
 func (a *API) Run(ctx context.Context) error {
+	if a.signals != nil && a.streams != nil {
+		if err := a.signals.Watch(ctx, a.streams.wake); err != nil {
+			return fmt.Errorf("watch feed signals: %w", err)
+		}
+	}
 	<-ctx.Done()
 	if a.streams != nil { // nil: an API not made by New serves no streams
 		a.streams.stop()
@@ -142,6 +160,8 @@ type handlers struct {
 	limits  *limiter
 	streams *streams
 	tickets app.StreamTickets
+	// signals: Deps.Signals is set, so streams are woken and poll slowly.
+	signals bool
 
 	mu    sync.Mutex
 	known map[string]struct{}

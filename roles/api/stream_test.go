@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/feedsvc/feedsvc/app"
+	"github.com/feedsvc/feedsvc/app/apptest"
 	"github.com/feedsvc/feedsvc/roles/api"
 	"github.com/feedsvc/feedsvc/roles/httpserver"
 )
@@ -108,13 +109,27 @@ func waitEvent(t *testing.T, events <-chan event, name string, ok func(data stri
 // feed's head and the unread count as they change (a followed user's
 // post, a mention, the post's deletion), holds at most MaxStreams, and
 // ends when the role stops.
+//
+// Fan-out's feed writes signal the streams (apptest.FeedSignals), which
+// otherwise read only every 20 s or more: the post and its deletion show
+// within the test's 10 s only through the signals.
 func TestFeedStream(t *testing.T) {
+	sig := &apptest.FeedSignals{}
 	s := newServer(t, options{
-		deps: func(d *api.Deps) { d.MaxStreams = 1 },
+		deps: func(d *api.Deps) { d.MaxStreams = 1; d.Signals = sig },
 		http: []httpserver.Option{httpserver.WithStreams(api.StreamPath)},
 	})
 	srv := httptest.NewServer(s.h)
 	defer srv.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel() // before srv.Close, which waits for the stream to end
+	done := make(chan error, 1)
+	go func() { done <- s.api.Run(ctx) }()
+	for deadline := time.Now().Add(10 * time.Second); sig.Watching() == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the api does not watch the feed signals")
+		}
+	}
 	alice, bob := userFor(t, "alice"), userFor(t, "bob")
 	s.must(t, "GET", "/v1/feed", alice, "", http.StatusOK) // alice exists from her first call
 	s.must(t, "PUT", "/v1/following/"+alice, bob, "", http.StatusNoContent)
@@ -136,8 +151,8 @@ func TestFeedStream(t *testing.T) {
 	}
 
 	p := s.post(t, alice, "hello @"+bob)
-	fanout := &app.Fanout{Posts: s.store, Graph: s.store, Feeds: s.feeds, Unfollows: s.feeds, FeedCap: 800}
-	notifier := &app.Notifier{Graph: s.store, Notifications: s.store, Posts: s.store}
+	fanout := &app.Fanout{Posts: s.store, Graph: s.store, Feeds: app.SignalingFeeds(s.feeds, sig, nil), Unfollows: s.feeds, FeedCap: 800}
+	notifier := &app.Notifier{Graph: s.store, Notifications: s.store, Posts: s.store, Signals: sig}
 	s.deliver(t, fanout, p)
 	s.deliver(t, notifier, p)
 	waitEvent(t, events, "feed", func(d string) bool {
@@ -147,11 +162,9 @@ func TestFeedStream(t *testing.T) {
 	waitEvent(t, events, "notifications", func(d string) bool { return d == `{"unread":1}` })
 
 	s.must(t, "DELETE", "/v1/posts/"+p.ID.String(), alice, "", http.StatusNoContent)
+	s.deliver(t, fanout, p) // post.deleted: fan-out takes it out of bob's feed
 	waitEvent(t, events, "feed", func(d string) bool { return d == `{"items":[]}` })
 
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.api.Run(ctx) }()
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
