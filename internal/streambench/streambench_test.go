@@ -7,8 +7,12 @@
 //
 //	go test -run '^$' -bench IdleStreams -benchtime 1x ./internal/streambench/
 //
-// FEEDSVC_STREAMS sets how many streams (10,000 by default). Figures are
-// reported, never asserted; docs/performance.md has them.
+// FEEDSVC_STREAMS sets how many streams (10,000 by default), and
+// FEEDSVC_STREAMBENCH_BIN a feedsvc binary to measure instead of building
+// this tree's (an older commit's, for a before-and-after). Every user reads
+// its feed once before the baseline RSS is taken, so the figures are the
+// streams' cost, not that of 10,000 new users. Figures are reported,
+// never asserted; docs/performance.md has them.
 package streambench_test
 
 import (
@@ -67,7 +71,10 @@ func BenchmarkIdleStreams(b *testing.B) {
 	srv.call(b, "GET", "/v1/feed", author, http.StatusOK)
 	srv.call(b, "PUT", "/v1/following/"+author, reader, http.StatusNoContent)
 	events := srv.openReader(b, reader)
-	time.Sleep(2 * time.Second)
+	warm := time.Now()
+	srv.warm(b, n)
+	b.Logf("%d users read their feeds once in %s", n, time.Since(warm).Round(time.Millisecond))
+	time.Sleep(5 * time.Second)
 	rss0, gr0 := srv.rss(b), srv.goroutines(b)
 
 	began := time.Now()
@@ -187,9 +194,12 @@ type server struct {
 func start(b *testing.B, n int) *server {
 	b.Helper()
 	dir := b.TempDir()
-	bin := filepath.Join(dir, "feedsvc")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/feedsvc/feedsvc").CombinedOutput(); err != nil {
-		b.Fatalf("build feedsvc: %v\n%s", err, out)
+	bin := os.Getenv("FEEDSVC_STREAMBENCH_BIN")
+	if bin == "" {
+		bin = filepath.Join(dir, "feedsvc")
+		if out, err := exec.Command("go", "build", "-o", bin, "github.com/feedsvc/feedsvc").CombinedOutput(); err != nil {
+			b.Fatalf("build feedsvc: %v\n%s", err, out)
+		}
 	}
 	s := &server{addr: testenv.FreeAddr(b), admin: testenv.FreeAddr(b), redis: os.Getenv("FEEDSVC_REDIS_ADDR")}
 	vars := []string{"FEEDSVC_JWT_SECRET=" + secret, "FEEDSVC_JWT_ISSUER=" + issuer, "FEEDSVC_JWT_AUDIENCE=" + issuer}
@@ -279,6 +289,37 @@ func (s *server) call(b *testing.B, method, path, user string, want int) {
 	}
 }
 
+// warm has each of the n idle users read its feed once: the user is
+// recorded and its (empty) feed built.
+func (s *server) warm(b *testing.B, n int) {
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				req, _ := http.NewRequest("GET", "http://"+s.addr+"/v1/feed", nil)
+				req.Header.Set("Authorization", "Bearer "+s.token(b, idleUser(i)))
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					b.Error(err)
+					continue
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}()
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+}
+
+func idleUser(i int) string { return fmt.Sprintf("sb_idle_%d", i) }
+
 // post creates a post and returns its ID once acknowledged.
 func (s *server) post(b *testing.B, user, text string) string {
 	req, _ := http.NewRequest("POST", "http://"+s.addr+"/v1/posts", strings.NewReader(`{"text":"`+text+`"}`))
@@ -360,7 +401,7 @@ func (s *server) openIdle(ctx context.Context, i int) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	tok, err := s.tokens.Issue(fmt.Sprintf("sb_idle_%d", i), time.Hour)
+	tok, err := s.tokens.Issue(idleUser(i), time.Hour)
 	if err != nil {
 		c.Close()
 		return nil, err
