@@ -25,9 +25,13 @@ type FeedSignals struct {
 
 var _ app.FeedSignals = (*FeedSignals)(nil)
 
-// signalRetry is how long Watch waits before subscribing again after its
-// subscription broke.
-const signalRetry = time.Second
+// signalRetry is how long Watch first waits before subscribing again
+// after its subscription broke; it doubles up to signalRetryMax while
+// Redis stays away, so an outage logs a line now and then, not each second.
+const (
+	signalRetry    = time.Second
+	signalRetryMax = 30 * time.Second
+)
 
 // NewFeedSignals returns the signals of client's deployment (nil log:
 // discarded).
@@ -51,10 +55,13 @@ func (s *FeedSignals) Signal(ctx context.Context, users []string) error {
 }
 
 // Watch calls fn with the users of every signal until ctx ends,
-// subscribing again (after signalRetry) whenever the subscription breaks;
+// subscribing again (after signalRetry, then longer) whenever the
+// subscription breaks;
 // signals sent meanwhile are lost, which the streams' slow poll covers.
 func (s *FeedSignals) Watch(ctx context.Context, fn func(users []string)) error {
+	wait := signalRetry
 	for {
+		began := time.Now()
 		// A connection of its own: on RESP2 (the embedded Redis) a
 		// subscribed connection can send nothing else.
 		conn, release := s.client.Dedicate()
@@ -67,11 +74,15 @@ func (s *FeedSignals) Watch(ctx context.Context, fn func(users []string)) error 
 		if ctx.Err() != nil {
 			return nil
 		}
-		s.log.Warn("feed signals: the subscription broke; subscribing again (open streams poll slowly meanwhile)", "err", err)
+		if time.Since(began) > signalRetryMax {
+			wait = signalRetry // it worked for a while: a new break
+		}
+		s.log.Warn("feed signals: the subscription broke; subscribing again (open streams poll slowly meanwhile)", "err", err, "retry_in", wait)
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(signalRetry):
+		case <-time.After(wait):
 		}
+		wait = min(2*wait, signalRetryMax)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
+
 	redisstore "github.com/feedsvc/feedsvc/store/redis"
 )
 
@@ -54,4 +56,38 @@ func TestFeedSignals(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestFeedSignalsResubscribe: after Redis went away and came back, Watch
+// subscribes again and signals arrive again.
+func TestFeedSignalsResubscribe(t *testing.T) {
+	m := miniredis.RunT(t)
+	sig := redisstore.NewFeedSignals(dial(t, m.Addr(), true), nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	got := make(chan []string, 100)
+	go func() { _ = sig.Watch(ctx, func(users []string) { got <- users }) }()
+	until := func(what string) {
+		t.Helper()
+		deadline := time.After(15 * time.Second)
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-got:
+				return
+			case <-tick.C:
+				_ = sig.Signal(ctx, []string{"alice"}) // fails while Redis is away
+			case <-deadline:
+				t.Fatalf("no signal %s within 15 s", what)
+			}
+		}
+	}
+	until("at first")
+	m.Close()
+	time.Sleep(100 * time.Millisecond)
+	if err := m.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	until("after Redis came back")
 }
