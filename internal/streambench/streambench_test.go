@@ -204,8 +204,12 @@ func start(b *testing.B, n int) *server {
 	s := &server{addr: testenv.FreeAddr(b), admin: testenv.FreeAddr(b), redis: os.Getenv("FEEDSVC_REDIS_ADDR")}
 	vars := []string{"FEEDSVC_JWT_SECRET=" + secret, "FEEDSVC_JWT_ISSUER=" + issuer, "FEEDSVC_JWT_AUDIENCE=" + issuer}
 	if s.redis != "" {
-		vars = append(vars, "FEEDSVC_REDIS_ADDR="+s.redis, "FEEDSVC_REDIS_KEY_PREFIX=streambench"+strconv.Itoa(os.Getpid())+":")
+		prefix := "streambench" + strconv.Itoa(os.Getpid()) + ":"
+		vars = append(vars, "FEEDSVC_REDIS_ADDR="+s.redis, "FEEDSVC_REDIS_KEY_PREFIX="+prefix)
 		vars = append(vars, testenv.SecurityEnv("redis")...)
+		// Registered first, so it runs after the server stopped: the
+		// shared Redis keeps none of the run's keys.
+		b.Cleanup(func() { s.dropKeys(b, prefix) })
 	}
 	cmd := exec.Command(bin, "serve", "--role=all", "--data-dir", filepath.Join(dir, "data"),
 		"--http-addr", s.addr, "--admin-addr", s.admin, "--max-feed-streams", strconv.Itoa(n+100),
@@ -498,4 +502,23 @@ func (s *server) redisCommands(b *testing.B) int64 {
 		}
 	}
 	return -1
+}
+
+// dropKeys deletes the real Redis's keys under prefix (the run's own).
+func (s *server) dropKeys(b *testing.B, prefix string) {
+	host, port, _ := strings.Cut(s.redis, ":")
+	keys, err := exec.Command("redis-cli", "-h", host, "-p", port, "--scan", "--pattern", prefix+"*").Output()
+	if err != nil {
+		b.Logf("redis-cli --scan: %v (the run's keys under %s stay)", err, prefix)
+		return
+	}
+	names := strings.Fields(string(keys))
+	for len(names) > 0 {
+		n := min(len(names), 500)
+		if out, err := exec.Command("redis-cli", append([]string{"-h", host, "-p", port, "DEL"}, names[:n]...)...).CombinedOutput(); err != nil {
+			b.Logf("redis-cli DEL: %v %s", err, out)
+			return
+		}
+		names = names[n:]
+	}
 }
