@@ -30,7 +30,21 @@ type Notifier struct {
 	PendingWindow time.Duration
 	// Now is the clock the window is measured with (nil: time.Now).
 	Now func() time.Time
-	Log *slog.Logger
+	// Signals, when set, wake the feed streams of the users notified, so
+	// their unread count shows at once (nil: on the streams' slow poll).
+	Signals FeedSignals
+	Log     *slog.Logger
+}
+
+// signal wakes user's feed streams after a notification; a failed signal
+// only delays the unread count until the streams' slow poll.
+func (n *Notifier) signal(ctx context.Context, user string) {
+	if n.Signals == nil {
+		return
+	}
+	if err := n.Signals.Signal(ctx, []string{user}); err != nil && n.Log != nil {
+		n.Log.Debug("notification signal not sent", "user", user, "err", err)
+	}
 }
 
 // MaxMentionsNotified caps the users one post notifies: the first this
@@ -69,6 +83,7 @@ func (n *Notifier) Handle(ctx context.Context, ev Event) error {
 			if err != nil {
 				return fmt.Errorf("notify mention of %s: %w", user, err)
 			}
+			n.signal(ctx, user)
 			notified++
 		}
 	case (ev.Type == PostDeleted || ev.Type == PostModerated) && ev.Post != nil:
@@ -86,6 +101,7 @@ func (n *Notifier) Handle(ctx context.Context, ev Event) error {
 		if err != nil {
 			return fmt.Errorf("notify follow of %s: %w", ev.Follow.Followee, err)
 		}
+		n.signal(ctx, ev.Follow.Followee)
 	}
 	return nil
 }

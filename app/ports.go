@@ -167,11 +167,32 @@ type Handler interface {
 }
 
 // BatchHandler is a Handler that can also handle several events at once
-// (a backlog of one key's events, in log order) for less than the cost of
+// (a backlog of a lane's events, each key's in log order) for less than the cost of
 // each alone. HandleBatch has Handle's effect on each event, in order; it
 // succeeds or fails as a whole, and a failed batch is handled again (so
 // idempotence covers it too).
 type BatchHandler interface {
 	Handler
 	HandleBatch(ctx context.Context, evs []Event) error
+}
+
+// StreamTickets keep the short-lived, one-use tickets that open a feed
+// stream: a browser's EventSource cannot send the bearer header, and a
+// token in the URL would land in proxies' access logs. They live next to
+// the feeds, so any api process takes a ticket another one issued.
+type StreamTickets interface {
+	// PutTicket keeps ticket for user for ttl.
+	PutTicket(ctx context.Context, ticket, user string, ttl time.Duration) error
+	// TakeTicket returns ticket's user and forgets the ticket; a ticket
+	// unknown, expired or taken already is ErrNotFound.
+	TakeTicket(ctx context.Context, ticket string) (string, error)
+}
+
+// FeedSignals tell the api processes whose feeds changed, so that an open
+// feed stream reads its feed when it changed instead of polling it. A
+// signal may be lost: streams still read on a slow timer, so a lost signal
+// only delays an update.
+type FeedSignals interface {
+	// Signal says the feeds of users changed.
+	Signal(ctx context.Context, users []string) error
 }

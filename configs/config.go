@@ -92,6 +92,10 @@ type ServerConfig struct {
 	// MaxFeedStreams bounds the open feed streams (Server-Sent Events) of
 	// one api process; one more is refused with 503 (0: no streams).
 	MaxFeedStreams int
+	// DevLogin turns on dev login (anyone signs in as any name) outside
+	// the embedded default too: on a loopback HTTPAddr with an HS256
+	// secret and no identity provider, as Config.Validate checks.
+	DevLogin bool
 }
 
 // Proxies are TrustedProxies parsed (Validate rejects what does not parse).
@@ -205,6 +209,7 @@ func (c *Config) BindGroups(target *pflag.FlagSet, groups Group) {
 	fs.DurationVar(&c.Server.ShutdownDrain, "shutdown-drain", 5*time.Second, "on SIGTERM, how long /readyz answers 503 while HTTP still serves, before roles stop")
 	fs.DurationVar(&c.Server.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "after the drain, how long roles and HTTP may take to stop before the process exits non-zero")
 	fs.DurationVar(&c.Server.RequestTimeout, "request-timeout", 5*time.Second, "deadline of each HTTP request; past it the client gets 503 with Retry-After")
+	fs.BoolVar(&c.Server.DevLogin, "dev-login", false, "let anyone sign in as any user name (POST /v1/dev/login, the web app's \"pick a name\") on configured backends too; only with --http-addr on loopback, an HS256 secret and no identity provider (always on for the embedded default on loopback); never in production")
 	fs.IntVar(&c.Server.MaxFeedStreams, "max-feed-streams", 1000, "open feed streams (GET /v1/feed/stream, the web app's live updates) one api process holds; one more gets 503 (0: none)")
 
 	fs.IntVar(&c.Feeds.NodeID, "node-id", -1, "Snowflake node number 0-1023, unique per api process (default: any free one; either way leased from the store and renewed while the process runs)")
@@ -311,6 +316,7 @@ var flagOf = map[string]string{
 	"Server.ShutdownTimeout":   "shutdown-timeout",
 	"Server.RequestTimeout":    "request-timeout",
 	"Server.MaxFeedStreams":    "max-feed-streams",
+	"Server.DevLogin":          "dev-login",
 	"Server.TrustedProxies":    "trusted-proxies",
 	"Feeds.NodeID":             "node-id",
 	"Feeds.Cap":                "feed-cap",
@@ -441,6 +447,11 @@ func (c *Config) Validate() error {
 			if embedded[se.Field] || !c.uses(group) {
 				continue
 			}
+			errs = append(errs, named(err))
+		}
+	}
+	if c.uses(GroupServer) && c.Server.DevLogin {
+		if err := c.validateDevLogin(); err != nil {
 			errs = append(errs, named(err))
 		}
 	}
@@ -605,16 +616,44 @@ func (c *Config) EmbeddedDefault() bool {
 }
 
 // DevLogin reports whether the api may sign a token for any name asked
-// (the web app's "pick a name"): only on the embedded default, with the
-// generated secret (no key of a real identity provider configured), and
-// listening on loopback alone, so that an image run with its HTTP port
-// published (0.0.0.0) never offers it.
+// (the web app's "pick a name"): on the embedded default with the
+// generated secret (no key of a real identity provider configured), or
+// with --dev-login, and either way listening on loopback alone, so that an
+// image run with its HTTP port published (0.0.0.0) never offers it.
 func (c *Config) DevLogin() bool {
+	if c.Server.DevLogin {
+		return c.validateDevLogin() == nil
+	}
 	a := c.Auth
 	if !c.EmbeddedDefault() || a.JWTSecret != "" || a.JWTSecretFile != "" || a.JWTPublicKey != "" || a.JWTJWKSURL != "" {
 		return false
 	}
-	host, _, err := net.SplitHostPort(c.Server.HTTPAddr)
+	return loopback(c.Server.HTTPAddr)
+}
+
+// validateDevLogin says why --dev-login may not be on: it must never be a
+// way around authentication in production, so the API must listen on
+// loopback alone (a caller who reaches it could run `feedsvc token` as
+// well), tokens must be signed with a secret this process holds (the
+// embedded default's generated one, or --jwt-secret), and no identity
+// provider may be configured (its users would sign in as anyone).
+func (c *Config) validateDevLogin() error {
+	a := c.Auth
+	var errs []error
+	if !loopback(c.Server.HTTPAddr) {
+		errs = append(errs, setting.Errorf("Server.DevLogin", "needs --http-addr on loopback (127.0.0.1, ::1 or localhost), not %q: anyone who reaches the API could sign in as anyone", c.Server.HTTPAddr))
+	}
+	if a.JWTPublicKey != "" || a.JWTJWKSURL != "" {
+		errs = append(errs, setting.Errorf("Server.DevLogin", "is set with an identity provider (--jwt-public-key or --jwt-jwks-url): its users sign in there, never by name"))
+	} else if a.JWTSecret == "" && a.JWTSecretFile == "" && !c.EmbeddedDefault() {
+		errs = append(errs, setting.Errorf("Server.DevLogin", "needs an HS256 secret to sign its tokens (--jwt-secret-file or FEEDSVC_JWT_SECRET)"))
+	}
+	return errors.Join(errs...)
+}
+
+// loopback reports whether addr's host is a loopback address or localhost.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return false
 	}

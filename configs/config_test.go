@@ -662,15 +662,59 @@ func TestDevLogin(t *testing.T) {
 		{"no host", []string{"--http-addr", ":8080"}, nil, false},
 		{"a configured key", nil, map[string]string{"FEEDSVC_JWT_SECRET": strings.Repeat("k", 32)}, false},
 		{"a real Redis", []string{"--redis-addr", "127.0.0.1:6379"}, nil, false},
+		{"--dev-login on the embedded default", []string{"--dev-login"}, nil, true},
+		{"--dev-login with a real Redis and a secret", []string{"--dev-login", "--redis-addr", "127.0.0.1:6379"}, map[string]string{"FEEDSVC_JWT_SECRET": strings.Repeat("k", 32)}, true},
+		{"FEEDSVC_DEV_LOGIN with a secret", nil, map[string]string{"FEEDSVC_DEV_LOGIN": "true", "FEEDSVC_JWT_SECRET": strings.Repeat("k", 32)}, true},
+		{"dev-login in the file with a secret", []string{"--config", "FILE"}, map[string]string{"FEEDSVC_JWT_SECRET": strings.Repeat("k", 32)}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if i := slices.Index(tt.args, "FILE"); i >= 0 {
+				tt.args = slices.Clone(tt.args)
+				tt.args[i] = writeFile(t, "dev-login: true\n")
+			}
 			c, _, err := load(t, tt.args, tt.env)
 			if err != nil {
 				t.Fatal(err)
 			}
+			if err := c.Validate(); err != nil {
+				t.Fatal(err)
+			}
 			if got := c.DevLogin(); got != tt.want {
 				t.Fatalf("DevLogin() = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestDevLoginRefused: --dev-login is refused, naming the flag and why,
+// wherever it would be a way around authentication: an API off loopback,
+// an identity provider's key, or no secret to sign with.
+func TestDevLoginRefused(t *testing.T) {
+	secret := map[string]string{"FEEDSVC_JWT_SECRET": strings.Repeat("k", 32)}
+	for _, tt := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"every interface", []string{"--dev-login", "--http-addr", "0.0.0.0:8080"}, nil, "needs --http-addr on loopback"},
+		{"no host", []string{"--dev-login", "--http-addr", ":8080"}, secret, "needs --http-addr on loopback"},
+		{"a public address", []string{"--dev-login", "--http-addr", "192.0.2.1:8080"}, secret, "needs --http-addr on loopback"},
+		{"a JWKS", []string{"--dev-login", "--jwt-jwks-url", "https://idp.example/jwks"}, nil, "identity provider"},
+		{"a public key", []string{"--dev-login", "--jwt-public-key", "idp.pem"}, secret, "identity provider"},
+		{"no secret off the embedded default", []string{"--dev-login", "--redis-addr", "127.0.0.1:6379"}, nil, "needs an HS256 secret"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, _, err := load(t, tt.args, tt.env)
+			if err == nil {
+				err = c.Validate()
+			}
+			if err == nil || !strings.Contains(err.Error(), "--dev-login (FEEDSVC_DEV_LOGIN): ") || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %v, want an error of --dev-login with %q", err, tt.want)
+			}
+			if c.DevLogin() {
+				t.Fatal("DevLogin() is on although refused")
 			}
 		})
 	}

@@ -70,7 +70,7 @@ func groupOf(flag string) Group {
 	switch flag {
 	case "config", "data-dir", "log-level", "log-format":
 		return GroupCommon
-	case "http-addr", "admin-addr", "pprof", "shutdown-drain", "shutdown-timeout", "request-timeout", "trusted-proxies":
+	case "http-addr", "admin-addr", "pprof", "shutdown-drain", "shutdown-timeout", "request-timeout", "trusted-proxies", "dev-login":
 		return GroupServer
 	case "kafka-partitions", "kafka-replication", "cassandra-replication":
 		return GroupMigrate

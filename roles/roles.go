@@ -31,12 +31,24 @@ import (
 var Table = Rows{
 	{Name: "api", Needs: Needs{Store: true, Redis: true, Producer: true, HTTP: true, IDs: true}, Build: buildAPI},
 	Consumer("fanout", Needs{Store: true, Redis: true}, func(d *Deps) (app.Handler, error) {
-		return &app.Fanout{Posts: d.Store, Graph: d.Store, Feeds: d.Caches.Feeds, Unfollows: d.Caches.Unfollows,
+		feeds := d.Caches.Feeds
+		if d.Caches.Signals != nil {
+			// Its feed writes wake the feed streams of their owners.
+			feeds = app.SignalingFeeds(feeds, d.Caches.Signals, d.Log)
+		}
+		return &app.Fanout{Posts: d.Store, Graph: d.Store, Feeds: feeds, Unfollows: d.Caches.Unfollows,
 			Timelines: d.Caches.Timelines, Celebrities: d.Caches.Celebrities, CelebrityThreshold: d.Settings.CelebrityThreshold,
 			FeedCap: d.Settings.FeedCap, PageSize: d.Settings.FanoutBatch, Log: d.Log}, nil
 	}),
 	Consumer("notifications", Needs{Store: true}, func(d *Deps) (app.Handler, error) {
-		return &app.Notifier{Graph: d.Store, Notifications: d.Store, Posts: d.Store, Log: d.Log}, nil
+		// Signals exist when the process opened Redis for another role
+		// (--role=all); a notifications process alone has none, and the
+		// unread count shows on the streams' slow poll.
+		var signals app.FeedSignals
+		if d.Caches.Signals != nil {
+			signals = d.Caches.Signals
+		}
+		return &app.Notifier{Graph: d.Store, Notifications: d.Store, Posts: d.Store, Signals: signals, Log: d.Log}, nil
 	}),
 	MemoryConsumer("analytics", Needs{Redis: true}, func(d *Deps) (app.Handler, error) {
 		return &app.Analyst{Analytics: d.Caches.Analytics}, nil
@@ -156,6 +168,17 @@ type Caches struct {
 	Search      app.SearchIndex
 	// Limiter keeps the api's rate limit counts.
 	Limiter app.RateLimiter
+	// Tickets keep the api's one-use feed stream tickets.
+	Tickets app.StreamTickets
+	// Signals carry fan-out's feed changes to the api's feed streams
+	// (nil: streams poll every second).
+	Signals FeedSignals
+}
+
+// FeedSignals are sent by fan-out and watched by the api.
+type FeedSignals interface {
+	app.FeedSignals
+	api.FeedWatcher
 }
 
 // Settings are the plain values roles are tuned with.
@@ -203,7 +226,7 @@ type Deps struct {
 	// Verify checks a bearer token and returns its user.
 	Verify func(token string) (string, error)
 	// DevLogin signs a token for any user (nil: no dev login); set only
-	// on the embedded default.
+	// when configs.Config.DevLogin allows it (loopback, never production).
 	DevLogin func(user string) (string, error)
 	// Checkpoints, set for a real Redis, is where consumers whose handler
 	// writes Redis record how far Redis holds their effects, so a Redis
@@ -230,6 +253,15 @@ func buildAPI(d *Deps) (Role, error) {
 	return api.New(d.HTTP, api.Deps{
 		Service: svc, Graph: d.Store, Posts: d.Store, Analytics: d.Caches.Analytics, Search: d.Caches.Search, Verify: d.Verify,
 		Limiter: d.Caches.Limiter, Limits: d.Settings.RateLimits, Log: d.Log, Metrics: d.Metrics,
-		MaxStreams: d.Settings.MaxFeedStreams, DevLogin: d.DevLogin,
+		MaxStreams: d.Settings.MaxFeedStreams, Tickets: d.Caches.Tickets, Signals: watcher(d.Caches.Signals), DevLogin: d.DevLogin,
 	})
+}
+
+// watcher is s as the api's FeedWatcher, nil when s is (a nil interface,
+// not one holding a nil).
+func watcher(s FeedSignals) api.FeedWatcher {
+	if s == nil {
+		return nil
+	}
+	return s
 }

@@ -74,7 +74,7 @@ func newWorld(t *testing.T) *world {
 			Moderation: app.ModerationRules{Blocklist: []string{blocked}}},
 		Store: w.store,
 		Caches: roles.Caches{Feeds: w.feeds, Unfollows: w.feeds, Timelines: apptest.NewFeeds(), Celebrities: apptest.NewCelebrities(w.feeds),
-			Analytics: w.analytics, Search: w.search},
+			Analytics: w.analytics, Search: w.search, Tickets: apptest.NewTickets(), Signals: &apptest.FeedSignals{}},
 		Publisher: producer,
 		IDs:       app.NewIDGen(1),
 		Kafka:     events.Cluster{Brokers: k.Addrs()},

@@ -181,6 +181,8 @@ func (b *Backends) openRedis(ctx context.Context, cfg *configs.Config, log *slog
 		Analytics:    redisstore.NewAnalytics(client),
 		Search:       redisstore.NewSearch(client, cfg.Search.TermCap),
 		Limiter:      redisstore.NewRateLimiter(client),
+		Tickets:      redisstore.NewTickets(client),
+		Signals:      redisstore.NewFeedSignals(client, log),
 	}
 	b.checks["redis"] = feeds.Ping
 	if !cfg.EmbeddedRedis() {
@@ -415,9 +417,13 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, b *Backends
 		}
 		d.Verify = tokens.Verify
 		if cfg.DevLogin() {
-			// The laptop default on loopback only, never a configured
-			// backend or key: anyone may sign in as anyone (the web app's
-			// "pick a name").
+			// The laptop default on loopback, or --dev-login (loopback, a
+			// secret, no identity provider: configs.Validate): anyone may
+			// sign in as anyone (the web app's "pick a name").
+			if cfg.Server.DevLogin {
+				log.Warn("DEV LOGIN IS ON (--dev-login): anyone who reaches "+cfg.Server.HTTPAddr+" may sign in as any user, POST "+api.DevLoginPath+"; never run this in production",
+					"http_addr", cfg.Server.HTTPAddr)
+			}
 			d.DevLogin = func(user string) (string, error) { return tokens.Issue(user, devLoginTTL(cfg.Auth.JWTMaxLifetime)) }
 		}
 	}

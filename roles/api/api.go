@@ -53,9 +53,17 @@ type Deps struct {
 	// MaxStreams bounds the open feed streams (GET /v1/feed/stream);
 	// one more gets 503 (0: DefaultMaxStreams, negative: none).
 	MaxStreams int
+	// Signals, when set, wake the feed streams of the users whose feeds
+	// fan-out changed, and streams otherwise read slowly (nil: every
+	// stream reads its feed every second).
+	Signals FeedWatcher
+	// Tickets keep the one-use tickets that open a feed stream (POST
+	// /v1/feed/stream/ticket, then GET /v1/feed/stream?ticket=).
+	Tickets app.StreamTickets
 	// DevLogin, when set, signs a token for any user who asks (POST
 	// /v1/dev/login, for the web app on a laptop). The composition root
-	// sets it only on the embedded default: nil, the route does not exist.
+	// sets it only for dev login (configs.Config.DevLogin): nil, the route
+	// does not exist.
 	DevLogin func(user string) (string, error)
 	// Log and Metrics take the limiter's warnings and counters (either
 	// may be nil).
@@ -63,10 +71,18 @@ type Deps struct {
 	Metrics prometheus.Registerer
 }
 
+// FeedWatcher calls fn with the users of each feed signal until ctx ends
+// (store/redis FeedSignals.Watch).
+type FeedWatcher interface {
+	Watch(ctx context.Context, fn func(users []string)) error
+}
+
 // API is the api role. Its routes live on the process's router; the role
-// itself waits for shutdown, then ends the open feed streams.
+// itself watches the feed signals until shutdown, then ends the open feed
+// streams.
 type API struct {
 	streams *streams
+	signals FeedWatcher
 }
 
 // New registers the /v1 routes on e.
@@ -78,6 +94,8 @@ func New(e *echo.Echo, d Deps) (*API, error) {
 		return nil, errors.New("api: no service or graph")
 	case d.Verify == nil:
 		return nil, errors.New("api: no token verifier")
+	case d.Tickets == nil:
+		return nil, errors.New("api: no stream tickets")
 	}
 	log := d.Log
 	if log == nil {
@@ -97,7 +115,7 @@ func New(e *echo.Echo, d Deps) (*API, error) {
 		maxStreams = 0
 	}
 	lim := newLimiter(d.Limiter, d.Limits, log, d.Metrics)
-	h := &handlers{svc: d.Service, graph: d.Graph, limits: lim, known: map[string]struct{}{}, streams: newStreams(maxStreams)}
+	h := &handlers{svc: d.Service, graph: d.Graph, limits: lim, known: map[string]struct{}{}, streams: newStreams(maxStreams), tickets: d.Tickets, signals: d.Signals != nil}
 	if d.DevLogin != nil {
 		// Outside the /v1 group: it is how a caller without a token gets one.
 		e.POST(DevLoginPath, devLogin(d.DevLogin), middleware.BodyLimit(MaxBody))
@@ -113,15 +131,22 @@ func New(e *echo.Echo, d Deps) (*API, error) {
 	v1.GET("/users/:user/posts", h.userPosts)
 	v1.GET("/feed", h.feed)
 	v1.GET(strings.TrimPrefix(StreamPath, "/v1"), h.stream)
+	v1.POST(strings.TrimPrefix(TicketPath, "/v1"), h.streamTicket)
 	v1.GET("/notifications", h.notifications)
 	v1.POST("/notifications/read", h.markRead)
 	registerDiscovery(v1, d, lim)
-	return &API{streams: h.streams}, nil
+	return &API{streams: h.streams, signals: d.Signals}, nil
 }
 
-// Run waits for ctx: the process's HTTP server serves the routes. Then it
-// ends the feed streams, before the server's shutdown waits for them.
+// Run waits for ctx, watching the feed signals: the process's HTTP server
+// serves the routes. Then it ends the feed streams, before the server's
+// shutdown waits for them.
 func (a *API) Run(ctx context.Context) error {
+	if a.signals != nil && a.streams != nil {
+		if err := a.signals.Watch(ctx, a.streams.wake); err != nil {
+			return fmt.Errorf("watch feed signals: %w", err)
+		}
+	}
 	<-ctx.Done()
 	if a.streams != nil { // nil: an API not made by New serves no streams
 		a.streams.stop()
@@ -134,6 +159,9 @@ type handlers struct {
 	graph   app.Graph
 	limits  *limiter
 	streams *streams
+	tickets app.StreamTickets
+	// signals: Deps.Signals is set, so streams are woken and poll slowly.
+	signals bool
 
 	mu    sync.Mutex
 	known map[string]struct{}
@@ -145,24 +173,38 @@ const userKey = "user"
 // request (a user exists from its first authenticated call). Requests
 // without a valid token count against their IP's AuthFailures limit.
 //
-// The feed stream alone may carry its token in the access_token query
-// parameter (RFC 6750, 2.3): a browser's EventSource cannot set headers.
-// The access log records the path without the query.
+// The feed stream alone may be opened with a ticket in the query instead
+// (?ticket=, from POST /v1/feed/stream/ticket): a browser's EventSource
+// cannot set headers, and a bearer token in a URL would be written to the
+// access logs of proxies on the way. A ticket is one-use and short-lived.
 func (h *handlers) authenticate(verify func(string) (string, error)) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			auth := c.Request().Header.Get(echo.HeaderAuthorization)
-			token, ok := strings.CutPrefix(auth, "Bearer ")
-			if auth == "" && c.Path() == StreamPath {
-				token = c.QueryParam("access_token")
-				ok = true
-			}
-			if !ok || token == "" {
-				return h.limits.authFailed(c, echo.NewHTTPError(http.StatusUnauthorized, "missing bearer token"))
-			}
-			user, err := verify(strings.TrimSpace(token))
-			if err != nil {
-				return h.limits.authFailed(c, echo.NewHTTPError(http.StatusUnauthorized, err.Error()))
+			var user string
+			if ticket := c.QueryParam("ticket"); auth == "" && ticket != "" && c.Path() == StreamPath {
+				u, err := h.takeTicket(c.Request().Context(), ticket)
+				if err != nil {
+					if errors.Is(err, app.ErrNotFound) || errors.Is(err, app.ErrInvalid) {
+						return h.limits.authFailed(c, echo.NewHTTPError(http.StatusUnauthorized, err.Error()))
+					}
+					return err
+				}
+				user = u
+			} else {
+				token, ok := strings.CutPrefix(auth, "Bearer ")
+				if !ok || token == "" {
+					msg := "missing bearer token"
+					if c.QueryParam("access_token") != "" {
+						msg += " (a token in the query is not accepted: open the feed stream with a ticket from POST " + TicketPath + ")"
+					}
+					return h.limits.authFailed(c, echo.NewHTTPError(http.StatusUnauthorized, msg))
+				}
+				u, err := verify(strings.TrimSpace(token))
+				if err != nil {
+					return h.limits.authFailed(c, echo.NewHTTPError(http.StatusUnauthorized, err.Error()))
+				}
+				user = u
 			}
 			if err := h.ensureUser(c.Request().Context(), user); err != nil {
 				return err

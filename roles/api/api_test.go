@@ -553,6 +553,7 @@ func TestNewNeedsItsDependencies(t *testing.T) {
 		"no service": func(d *api.Deps) { d.Service = nil },
 		"no graph":   func(d *api.Deps) { d.Graph = nil },
 		"no verify":  func(d *api.Deps) { d.Verify = nil },
+		"no tickets": func(d *api.Deps) { d.Tickets = nil },
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := build(options{deps: tweak}); err == nil {

@@ -50,6 +50,7 @@ type server struct {
 	analytics *apptest.Analytics
 	search    *apptest.Search
 	feeds     *apptest.Feeds
+	tickets   *apptest.Tickets
 	api       *api.API
 	logs      *syncBuffer
 }
@@ -73,6 +74,7 @@ func build(o options) (*server, error) {
 		analytics: apptest.NewAnalytics(),
 		search:    apptest.NewSearch(),
 		logs:      &syncBuffer{},
+		tickets:   apptest.NewTickets(),
 	}
 	feeds := apptest.NewFeeds()
 	s.feeds = feeds
@@ -81,7 +83,7 @@ func build(o options) (*server, error) {
 		Posts: s.store, Graph: s.store, Feeds: feeds, Unfollows: feeds, Dispatch: flushDispatch{relay}, Keys: s.store, Notes: s.store,
 		IDs: app.NewIDGen(1), FeedCap: 800, Log: slog.New(slog.DiscardHandler),
 	}
-	d := api.Deps{Service: svc, Graph: s.store, Analytics: s.analytics, Search: s.search, Posts: s.store, Verify: verify}
+	d := api.Deps{Service: svc, Graph: s.store, Analytics: s.analytics, Search: s.search, Posts: s.store, Verify: verify, Tickets: s.tickets}
 	if o.deps != nil {
 		o.deps(&d)
 	}

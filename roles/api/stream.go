@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"slices"
 	"sync"
@@ -23,16 +24,24 @@ const (
 	// DefaultMaxStreams is the open streams one process holds when Deps
 	// says nothing.
 	DefaultMaxStreams = 1000
-	// streamPoll is how often a stream reads its user's feed head: new
-	// posts show within about this long (the web app promises 2 s).
+	// streamPoll is how often a stream reads its user's feed head when
+	// the process gets no feed signals (Deps.Signals nil): new posts show
+	// within about this long (the web app promises 2 s).
 	streamPoll = time.Second
+	// streamSlowPoll is how often a stream reads its feed and unread count
+	// when feed signals wake it: a lost signal, a celebrity's post (merged
+	// on read, never fanned out) or a mention by someone not followed
+	// shows within this long. Each stream's period is jittered by up to a
+	// quarter, so streams opened together do not read together.
+	streamSlowPoll = 20 * time.Second
 	// streamHead is how many of the newest posts a stream sends.
 	streamHead = DefaultLimit
 	// streamNotes is how many of the newest notifications are counted
 	// for the unread count (more show as that many).
 	streamNotes = 50
-	// streamNotesEvery: the unread count is read every this many polls,
-	// as it comes from the store (Cassandra), not Redis.
+	// streamNotesEvery: without feed signals, the unread count is read
+	// every this many polls, as it comes from the store (Cassandra), not
+	// Redis. With them, it is read on each wake and slow poll.
 	streamNotesEvery = 3
 	// streamPing keeps proxies from closing an idle stream.
 	streamPing = 25 * time.Second
@@ -54,12 +63,50 @@ type streams struct {
 	mu     sync.Mutex
 	open   int
 	byUser map[string]int
+	// wakers are the open streams' wake channels, by user (see wake).
+	wakers map[string]map[chan struct{}]struct{}
 	done   chan struct{} // closed when the role stops: every stream ends
 	once   sync.Once
 }
 
 func newStreams(max int) *streams {
-	return &streams{max: max, byUser: map[string]int{}, done: make(chan struct{})}
+	return &streams{max: max, byUser: map[string]int{}, wakers: map[string]map[chan struct{}]struct{}{}, done: make(chan struct{})}
+}
+
+// listen returns a channel that wake signals when user's feed changed,
+// and the function that stops it.
+func (s *streams) listen(user string) (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.wakers[user] == nil {
+		s.wakers[user] = map[chan struct{}]struct{}{}
+	}
+	s.wakers[user][ch] = struct{}{}
+	return ch, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		delete(s.wakers[user], ch)
+		if len(s.wakers[user]) == 0 {
+			delete(s.wakers, user)
+		}
+	}
+}
+
+// wake tells the open streams of users that their feeds changed; a
+// stream already woken and not yet reading is not woken twice. Users
+// without a stream here cost a map lookup.
+func (s *streams) wake(users []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, u := range users {
+		for ch := range s.wakers[u] {
+			select {
+			case ch <- struct{}{}:
+			default:
+			}
+		}
+	}
 }
 
 // take counts one more open stream of user, or says why not: the process
@@ -111,16 +158,14 @@ type unread struct {
 // stream sends the caller's newest feed posts and unread notification
 // count as Server-Sent Events, each time they change.
 //
-// It polls the feed (as GET /v1/feed reads it) once a second per open
-// stream rather than subscribing to fan-out's writes: the feed read is
-// the one place that already merges celebrities' timelines, hides
-// deleted and moderated posts and rebuilds a lost feed, so what the
-// stream sends is exactly what a reload would show; it needs no new
-// channel between fanout and api processes (any api process serves any
-// user, and a missed pub/sub message would be a lost update); its cost
-// is bounded by the streams cap (per stream, a Redis page read and
-// post-cache hits each second, a store read of the newest notifications
-// every streamNotesEvery seconds).
+// It reads the feed as GET /v1/feed does (the one place that merges
+// celebrities' timelines, hides deleted and moderated posts and rebuilds a
+// lost feed), so what it sends is what a reload would show. When it reads:
+// with feed signals (Deps.Signals: fan-out's writes published on one Redis
+// channel, one subscription per process), when the user's feed changed and
+// otherwise every streamSlowPoll, so an idle stream costs a goroutine and
+// its connection, not a Redis read a second; without them, every
+// streamPoll.
 func (h *handlers) stream(c echo.Context) error {
 	user := caller(c)
 	if err := h.streams.take(user); err != nil {
@@ -151,12 +196,19 @@ func (h *handlers) stream(c echo.Context) error {
 
 	var lastFeed []app.ID
 	lastUnread := -1
-	poll := time.NewTicker(streamPoll)
+	period, notesEvery := streamPoll, streamNotesEvery
+	var woken <-chan struct{}
+	if h.signals {
+		var stop func()
+		woken, stop = h.streams.listen(user)
+		defer stop()
+		period, notesEvery = jitter(streamSlowPoll), 1
+	}
+	poll := time.NewTicker(period)
 	defer poll.Stop()
 	ping := time.NewTicker(streamPing)
 	defer ping.Stop()
 	for tick := 0; ; tick++ {
-		deadline()
 		fp, err := h.svc.ReadFeed(ctx, user, "", streamHead)
 		if err == nil {
 			ids := make([]app.ID, len(fp.Items))
@@ -164,15 +216,15 @@ func (h *handlers) stream(c echo.Context) error {
 				ids[i] = p.ID
 			}
 			if lastFeed == nil || !slices.Equal(ids, lastFeed) {
-				if send(w, "feed", feedHead{Items: nonNil(fp.Items)}) != nil {
+				if send(w, deadline, "feed", feedHead{Items: nonNil(fp.Items)}) != nil {
 					return nil
 				}
 				lastFeed = ids
 			}
 		}
-		if tick%streamNotesEvery == 0 {
+		if tick%notesEvery == 0 {
 			if n, err := h.unread(ctx, user); err == nil && n != lastUnread {
-				if send(w, "notifications", unread{Unread: n}) != nil {
+				if send(w, deadline, "notifications", unread{Unread: n}) != nil {
 					return nil
 				}
 				lastUnread = n
@@ -180,6 +232,7 @@ func (h *handlers) stream(c echo.Context) error {
 		}
 		// A failed read (a blip) is tried again on the next tick;
 		// the client keeps what it has.
+	wait:
 		select {
 		case <-ctx.Done():
 			return nil
@@ -191,9 +244,18 @@ func (h *handlers) stream(c echo.Context) error {
 				return nil
 			}
 			w.Flush()
+			if h.signals {
+				goto wait // a ping is no reason to read
+			}
+		case <-woken:
 		case <-poll.C:
 		}
 	}
+}
+
+// jitter returns d plus up to a quarter of it, at random.
+func jitter(d time.Duration) time.Duration {
+	return d + time.Duration(rand.Int64N(int64(d/4)+1))
 }
 
 // unread counts the unread notifications among user's newest streamNotes.
@@ -211,12 +273,15 @@ func (h *handlers) unread(ctx context.Context, user string) (int, error) {
 	return n, nil
 }
 
-// send writes one event and flushes it.
-func send(w *echo.Response, event string, data any) error {
+// send writes one event and flushes it, with a fresh write deadline (set
+// now, not before the read that made the event: a slow read must not
+// spend the write's time).
+func send(w *echo.Response, deadline func(), event string, data any) error {
 	b, err := json.Marshal(data)
 	if err != nil {
 		return fmt.Errorf("encode %s event: %w", event, err)
 	}
+	deadline()
 	if _, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", event, b); err != nil {
 		return fmt.Errorf("write %s event: %w", event, err)
 	}

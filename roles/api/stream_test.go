@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/feedsvc/feedsvc/app"
+	"github.com/feedsvc/feedsvc/app/apptest"
 	"github.com/feedsvc/feedsvc/roles/api"
 	"github.com/feedsvc/feedsvc/roles/httpserver"
 )
@@ -18,11 +19,41 @@ import (
 // event is one Server-Sent Event.
 type event struct{ name, data string }
 
-// openStream opens the feed stream as user, with the token in the query,
-// and returns its events (the channel closes when the stream ends).
+// ticketFor asks s for a feed stream ticket of user.
+func ticketFor(t *testing.T, base, user string) string {
+	t.Helper()
+	req, err := http.NewRequest("POST", base+api.TicketPath, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+tokenPrefix+user)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var got struct {
+		Ticket    string `json:"ticket"`
+		ExpiresIn int    `json:"expires_in"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil || resp.StatusCode != http.StatusCreated || got.Ticket == "" || got.ExpiresIn <= 0 {
+		t.Fatalf("POST %s: %d %+v %v", api.TicketPath, resp.StatusCode, got, err)
+	}
+	return got.Ticket
+}
+
+// openStream opens the feed stream as user, with a ticket in the query as
+// the web app does, and returns its events (the channel closes when the
+// stream ends).
 func openStream(t *testing.T, base, user string) (*http.Response, <-chan event) {
 	t.Helper()
-	resp, err := http.Get(base + api.StreamPath + "?access_token=" + tokenPrefix + user)
+	return openStreamURL(t, base+api.StreamPath+"?ticket="+ticketFor(t, base, user))
+}
+
+// openStreamURL opens the feed stream at url and returns its events.
+func openStreamURL(t *testing.T, url string) (*http.Response, <-chan event) {
+	t.Helper()
+	resp, err := http.Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,17 +105,31 @@ func waitEvent(t *testing.T, events <-chan event, name string, ok func(data stri
 	}
 }
 
-// TestFeedStream: the stream takes its token from the query, sends the
+// TestFeedStream: the stream opens with a ticket in the query, sends the
 // feed's head and the unread count as they change (a followed user's
 // post, a mention, the post's deletion), holds at most MaxStreams, and
 // ends when the role stops.
+//
+// Fan-out's feed writes signal the streams (apptest.FeedSignals), which
+// otherwise read only every 20 s or more: the post and its deletion show
+// within the test's 10 s only through the signals.
 func TestFeedStream(t *testing.T) {
+	sig := &apptest.FeedSignals{}
 	s := newServer(t, options{
-		deps: func(d *api.Deps) { d.MaxStreams = 1 },
+		deps: func(d *api.Deps) { d.MaxStreams = 1; d.Signals = sig },
 		http: []httpserver.Option{httpserver.WithStreams(api.StreamPath)},
 	})
 	srv := httptest.NewServer(s.h)
 	defer srv.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel() // before srv.Close, which waits for the stream to end
+	done := make(chan error, 1)
+	go func() { done <- s.api.Run(ctx) }()
+	for deadline := time.Now().Add(10 * time.Second); sig.Watching() == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the api does not watch the feed signals")
+		}
+	}
 	alice, bob := userFor(t, "alice"), userFor(t, "bob")
 	s.must(t, "GET", "/v1/feed", alice, "", http.StatusOK) // alice exists from her first call
 	s.must(t, "PUT", "/v1/following/"+alice, bob, "", http.StatusNoContent)
@@ -100,14 +145,14 @@ func TestFeedStream(t *testing.T) {
 	if second, _ := openStream(t, srv.URL, alice); second.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("a second stream: %d, want 503", second.StatusCode)
 	}
-	// The query token is for the stream only.
-	if r := s.do("GET", "/v1/feed?access_token="+tokenPrefix+bob, "", ""); r.Code != http.StatusUnauthorized {
-		t.Fatalf("GET /v1/feed with a query token: %d, want 401", r.Code)
+	// A ticket opens the stream only.
+	if r := s.do("GET", "/v1/feed?ticket="+ticketFor(t, srv.URL, bob), "", ""); r.Code != http.StatusUnauthorized {
+		t.Fatalf("GET /v1/feed with a ticket: %d, want 401", r.Code)
 	}
 
 	p := s.post(t, alice, "hello @"+bob)
-	fanout := &app.Fanout{Posts: s.store, Graph: s.store, Feeds: s.feeds, Unfollows: s.feeds, FeedCap: 800}
-	notifier := &app.Notifier{Graph: s.store, Notifications: s.store, Posts: s.store}
+	fanout := &app.Fanout{Posts: s.store, Graph: s.store, Feeds: app.SignalingFeeds(s.feeds, sig, nil), Unfollows: s.feeds, FeedCap: 800}
+	notifier := &app.Notifier{Graph: s.store, Notifications: s.store, Posts: s.store, Signals: sig}
 	s.deliver(t, fanout, p)
 	s.deliver(t, notifier, p)
 	waitEvent(t, events, "feed", func(d string) bool {
@@ -117,11 +162,9 @@ func TestFeedStream(t *testing.T) {
 	waitEvent(t, events, "notifications", func(d string) bool { return d == `{"unread":1}` })
 
 	s.must(t, "DELETE", "/v1/posts/"+p.ID.String(), alice, "", http.StatusNoContent)
+	s.deliver(t, fanout, p) // post.deleted: fan-out takes it out of bob's feed
 	waitEvent(t, events, "feed", func(d string) bool { return d == `{"items":[]}` })
 
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.api.Run(ctx) }()
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -133,6 +176,58 @@ func TestFeedStream(t *testing.T) {
 		case <-deadline:
 			t.Fatal("the stream did not end within 10 s of the role stopping")
 		}
+	}
+}
+
+// TestStreamTickets: a ticket opens one stream of its user; a used,
+// expired or made-up ticket, a bearer token in its place (or in the
+// query at all) and a ticket as a bearer token are refused, and the access
+// log records neither tickets nor tokens.
+func TestStreamTickets(t *testing.T) {
+	s := newServer(t, options{http: []httpserver.Option{httpserver.WithStreams(api.StreamPath)}})
+	srv := httptest.NewServer(s.h)
+	t.Cleanup(srv.Close)
+	alice := userFor(t, "alice")
+	refused := func(what, url string) {
+		t.Helper()
+		resp, _ := openStreamURL(t, url)
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("%s: %d, want 401", what, resp.StatusCode)
+		}
+		resp.Body.Close()
+	}
+	base := srv.URL + api.StreamPath
+
+	ticket := ticketFor(t, srv.URL, alice)
+	resp, events := openStreamURL(t, base+"?ticket="+ticket)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("stream with a ticket: %d, want 200", resp.StatusCode)
+	}
+	waitEvent(t, events, "feed", func(string) bool { return true })
+	resp.Body.Close()
+	refused("a ticket used twice", base+"?ticket="+ticket)
+
+	expired := ticketFor(t, srv.URL, alice)
+	s.tickets.Advance(api.TicketTTL)
+	refused("an expired ticket", base+"?ticket="+expired)
+
+	refused("a made-up ticket", base+"?ticket="+strings.Repeat("A", len(ticket)))
+	refused("a bearer token as the ticket", base+"?ticket="+tokenPrefix+alice)
+	refused("a bearer token in the query", base+"?access_token="+tokenPrefix+alice)
+	if r := s.do("GET", "/v1/feed", "", ""); r.Code != http.StatusUnauthorized {
+		t.Fatalf("no token: %d", r.Code)
+	}
+	req := httptest.NewRequest("GET", "/v1/feed", nil)
+	req.Header.Set("Authorization", "Bearer "+ticketFor(t, srv.URL, alice))
+	if r := s.serve(req); r.Code != http.StatusUnauthorized {
+		t.Fatalf("a ticket as the bearer token: %d, want 401", r.Code)
+	}
+	// Tickets are made for their caller only.
+	if r := s.do("POST", api.TicketPath, "", ""); r.Code != http.StatusUnauthorized {
+		t.Fatalf("a ticket without a token: %d, want 401", r.Code)
+	}
+	if logs := s.logs.String(); strings.Contains(logs, ticket) || strings.Contains(logs, tokenPrefix) {
+		t.Fatalf("the access log recorded a ticket or token:\n%s", logs)
 	}
 }
 

@@ -77,6 +77,14 @@ func (k Keys) Unfollowers(author string) string { return k.prefix + "unfollowers
 // the feed.
 func (k Keys) RebuildLock(user string) string { return k.prefix + "rebuild:{" + user + "}" }
 
+// FeedSignals is the pub/sub channel of feed changes (not a key; named
+// here so that it carries the deployment's prefix).
+func (k Keys) FeedSignals() string { return k.prefix + "feedsig" }
+
+// StreamTicket is the key of a feed stream's one-use ticket; the ticket is
+// its own hash tag, so tickets spread over a cluster's slots.
+func (k Keys) StreamTicket(ticket string) string { return k.prefix + "streamticket:{" + ticket + "}" }
+
 // Term is the key of a search term's posting set.
 func (k Keys) Term(term string) string { return k.prefix + "sx:{" + term + "}" }
 

@@ -100,11 +100,11 @@ func TestKeyNames(t *testing.T) {
 	at := time.Date(2026, 11, 25, 10, 42, 0, 0, time.UTC)
 	names := func(k redisstore.Keys) []string {
 		return append([]string{k.Feed("alice"), k.Timeline("alice"), k.Celebrity("alice"), k.Followed("alice"),
-			k.Unfollowed("alice"), k.Unfollowers("alice"), k.RebuildLock("alice"), k.Term("#go"), k.Doc(app.ID(42)),
+			k.Unfollowed("alice"), k.Unfollowers("alice"), k.RebuildLock("alice"), k.StreamTicket("t1"), k.Term("#go"), k.Doc(app.ID(42)),
 			k.RateLimit("posts:alice"), k.Prefixed("zb:{alice}")}, k.Analytics(at)...)
 	}
 	want := []string{"feed:{alice}", "timeline:{alice}", "celebrity:{alice}", "celebs:{alice}",
-		"unfollowed:{alice}", "unfollowers:{alice}", "rebuild:{alice}", "sx:{#go}", "sd:{42}",
+		"unfollowed:{alice}", "unfollowers:{alice}", "rebuild:{alice}", "streamticket:{t1}", "sx:{#go}", "sd:{42}",
 		"rl:posts:alice", "zb:{alice}",
 		"an:{2026112510}:posts", "an:{2026112510}:tags", "an:{2026112510}:authors", "an:{2026112510}:mtags", "an:{2026112510}:mauthors"}
 	if got := names(redisstore.Keys{}); !slices.Equal(got, want) {

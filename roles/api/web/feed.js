@@ -9,7 +9,8 @@ const HEAD = 20; // the stream's page of newest posts (api.streamHead)
 let posts = []; // newest first, as shown
 let cursor = "";
 let source = null;
-let retry = null; // the timer that reopens a stream the browser gave up
+let retry = null; // the timer that reopens an ended stream
+let opening = false; // a ticket is being asked for
 
 /** onUnread is called with the unread notification count from the stream. */
 export let onUnread = () => {};
@@ -48,39 +49,46 @@ function head(items) {
   render();
 }
 
-/** stream opens the feed's Server-Sent Events; the browser reconnects by itself. */
-function stream() {
-  if (source) return;
-  // EventSource cannot send headers: this route alone takes the token in
-  // the query (the access log records paths without it).
-  source = new EventSource(`/v1/feed/stream${qs({ access_token: session.token })}`);
+/**
+ * stream opens the feed's Server-Sent Events with a one-use ticket: an
+ * EventSource cannot send the token in a header, and a token in the URL
+ * would land in proxies' access logs. A ticket opens one stream only, so
+ * the browser's own reconnect cannot be used: when the stream ends, it is
+ * closed and opened again here with a new ticket.
+ */
+async function stream() {
+  if (source || opening || !session.token) return;
+  opening = true;
+  let ticket;
+  try {
+    ticket = (await call("POST", "/v1/feed/stream/ticket")).ticket;
+  } catch (err) {
+    opening = false;
+    if (err.status === 401) {
+      $("feed-live").textContent = "Your sign-in has expired: sign in again for live updates.";
+      return;
+    }
+    $("feed-live").textContent = "Reconnecting to live updates…";
+    retry = setTimeout(stream, 5000);
+    return;
+  }
+  opening = false;
+  if (source || !session.token) return; // signed out meanwhile
+  source = new EventSource(`/v1/feed/stream${qs({ ticket })}`);
   source.addEventListener("feed", (e) => head(JSON.parse(e.data).items));
   source.addEventListener("notifications", (e) => onUnread(JSON.parse(e.data).unread));
   source.addEventListener("open", () => { $("feed-live").textContent = "Live: new posts appear here."; });
   source.addEventListener("error", () => {
     $("feed-live").textContent = "Reconnecting to live updates…";
-    // The browser gives up for good after an answer other than 200 (503
-    // at the server's cap or while it stops, 401 once the token expired):
-    // reopen after a pause, if the token still works.
-    if (source && source.readyState === EventSource.CLOSED) {
-      source = null;
-      retry = setTimeout(reopen, 5000);
-    }
+    // The stream ended (its lifetime, a restart) or was refused (503 at
+    // the server's cap, which leaves it CLOSED: wait longer). Its ticket
+    // is spent, so a new one opens the next.
+    const refused = source && source.readyState === EventSource.CLOSED;
+    if (source) source.close();
+    source = null;
+    clearTimeout(retry);
+    retry = setTimeout(stream, refused ? 5000 : 1000);
   });
-}
-
-async function reopen() {
-  retry = null;
-  if (source || !session.token) return;
-  try {
-    await call("GET", `/v1/feed${qs({ limit: 1 })}`);
-  } catch (err) {
-    if (err.status === 401) {
-      $("feed-live").textContent = "Your sign-in has expired: sign in again for live updates.";
-      return;
-    }
-  }
-  stream();
 }
 
 export function stopStream() {
