@@ -27,6 +27,11 @@ type Event struct {
 	// consumers' spans join that request's trace (see WithTrace).
 	TraceParent string `json:",omitempty"`
 	TraceState  string `json:",omitempty"`
+	// Resent marks an event the relay publishes again only to keep its
+	// key's order (it went out once, after an earlier event of its key
+	// that failed): consumers handle it again rather than skip it as a
+	// copy. Set on the way to the log, never stored.
+	Resent bool `json:"-"`
 }
 
 // Follow is a follower -> followee edge.

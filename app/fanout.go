@@ -152,7 +152,14 @@ func (f *Fanout) postCreated(ctx context.Context, ps []Post) error {
 		}
 		// This post found more followers than the threshold: the author
 		// becomes a celebrity. The followers written so far keep the post
-		// in their feeds; reads merge duplicates away.
+		// in their feeds; reads merge duplicates away. One by one, the
+		// posts after it would have gone to the timeline only: a batch's
+		// go back out of those feeds.
+		if len(ids) > 1 {
+			if _, err := f.toFollowers(ctx, author, ids[1:], f.Feeds.Remove, f.CelebrityThreshold); err != nil {
+				return err
+			}
+		}
 		st = CelebrityMarking
 	}
 	if st == CelebrityMarking {

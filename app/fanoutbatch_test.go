@@ -82,3 +82,31 @@ func TestFanoutBatch(t *testing.T) {
 		t.Errorf("%d reads of followers, want 5", n)
 	}
 }
+
+// TestHybridFanoutBatch: when a batch's first post makes its author a
+// celebrity, the batch's later posts go to the timeline only, as one by
+// one: the followers' feeds keep the crossing post alone.
+func TestHybridFanoutBatch(t *testing.T) {
+	ctx := context.Background()
+	w := hybridWorld(t)
+	var ids []app.ID
+	for range 3 {
+		p, err := w.svc.CreatePost(ctx, "star", "hello", "")
+		must(t, err)
+		ids = append(ids, p.ID)
+	}
+	batch := &collect{}
+	w.bus.Drain(t, batch)
+	must(t, w.fanout.HandleBatch(ctx, batch.evs))
+	for _, f := range []string{"f1", "f2", "f3"} {
+		if got := w.feeds.IDs(f); !slices.Equal(got, ids[:1]) {
+			t.Errorf("%s's feed = %v, want only the crossing post %v", f, got, ids[0])
+		}
+	}
+	// Reads merge the celebrity's timeline: every post, once.
+	got := w.read(t, "f1")
+	slices.Sort(got)
+	if !slices.Equal(got, ids) {
+		t.Errorf("f1 reads %v, want %v", got, ids)
+	}
+}

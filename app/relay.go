@@ -656,12 +656,21 @@ func (r *Relay) publish(ctx context.Context, w *shardRelay) error {
 				sendErr = fmt.Errorf("outbox shard %d: publish: %w", w.shard, err)
 				done = slices.DeleteFunc(done, func(id ID) bool { return retry[id] })
 				sent -= len(retry)
+				sentIDs := make(map[ID]bool, len(send))
+				for _, rec := range send {
+					sentIDs[rec.ID] = true
+				}
 				for _, rec := range held {
 					retry[rec.ID] = true
 				}
+				failed := failedOf(err, send)
 				held = nil
 				for _, rec := range batch {
 					if retry[rec.ID] {
+						// A later event of a failed one's key went out
+						// already: sent again after it, marked so that
+						// consumers do not skip it as a copy.
+						rec.Event.Resent = rec.Event.Resent || (sentIDs[rec.ID] && !failed[rec.ID])
 						held = append(held, rec)
 					}
 				}
@@ -718,11 +727,32 @@ func toRetry(err error, send []OutboxRecord) (retry map[ID]bool, partial bool) {
 	retry = map[ID]bool{}
 	keys := map[string]bool{}
 	for i, rec := range send {
-		if k := rec.Event.Key(); failed[i] || keys[k] {
+		if k := topicKey(rec.Event); failed[i] || keys[k] {
 			retry[rec.ID], keys[k] = true, true
 		}
 	}
 	return retry, true
+}
+
+// failedOf is the records of send that a PartialPublishError err names.
+func failedOf(err error, send []OutboxRecord) map[ID]bool {
+	var pe *PartialPublishError
+	out := map[ID]bool{}
+	if errors.As(err, &pe) {
+		for _, i := range pe.Failed {
+			out[send[i].ID] = true
+		}
+	}
+	return out
+}
+
+// topicKey is an event's key with its kind: post and follow events go to
+// topics of their own, so their keys' orders are separate.
+func topicKey(ev Event) string {
+	if ev.Follow != nil {
+		return "follow:" + ev.Key()
+	}
+	return "post:" + ev.Key()
 }
 
 // complete asks the store about the records in batch not known to have

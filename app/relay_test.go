@@ -474,6 +474,14 @@ func TestRelayKeepsKeyOrderAfterAPartialFailure(t *testing.T) {
 			bobs = append(bobs, r)
 		}
 	}
+	// What went out twice went out again to keep the order, marked so
+	// that consumers do not skip it as a copy; the rest is not marked.
+	count := map[string]int{}
+	for _, ev := range got {
+		if count[ev.ID]++; ev.Resent != (count[ev.ID] == 2) {
+			t.Fatalf("event %s, copy %d, marked resent: %v", ev.ID, count[ev.ID], ev.Resent)
+		}
+	}
 	for i := 1; i < len(bobs); i++ {
 		if lastAt[bobs[i].Event.ID] < lastAt[bobs[i-1].Event.ID] {
 			t.Fatalf("%s's post %s ends in the log before %s:\n%v", bob, bobs[i].ID, bobs[i-1].ID, got)

@@ -625,7 +625,8 @@ func (c *Config) DevLogin() bool {
 		return c.validateDevLogin() == nil
 	}
 	a := c.Auth
-	if !c.EmbeddedDefault() || a.JWTSecret != "" || a.JWTSecretFile != "" || a.JWTPublicKey != "" || a.JWTJWKSURL != "" {
+	if !c.EmbeddedDefault() || a.JWTSecret != "" || a.JWTSecretFile != "" || a.JWTPublicKey != "" || a.JWTJWKSURL != "" ||
+		len(c.Server.TrustedProxies) > 0 {
 		return false
 	}
 	return loopback(c.Server.HTTPAddr)
@@ -642,6 +643,9 @@ func (c *Config) validateDevLogin() error {
 	var errs []error
 	if !loopback(c.Server.HTTPAddr) {
 		errs = append(errs, setting.Errorf("Server.DevLogin", "needs --http-addr on loopback (127.0.0.1, ::1 or localhost), not %q: anyone who reaches the API could sign in as anyone", c.Server.HTTPAddr))
+	}
+	if len(c.Server.TrustedProxies) > 0 {
+		errs = append(errs, setting.Errorf("Server.DevLogin", "is set with --trusted-proxies: a reverse proxy forwards to the loopback listener, so it would be reachable from wherever the proxy is"))
 	}
 	if a.JWTPublicKey != "" || a.JWTJWKSURL != "" {
 		errs = append(errs, setting.Errorf("Server.DevLogin", "is set with an identity provider (--jwt-public-key or --jwt-jwks-url): its users sign in there, never by name"))

@@ -704,6 +704,7 @@ func TestDevLoginRefused(t *testing.T) {
 		{"a JWKS", []string{"--dev-login", "--jwt-jwks-url", "https://idp.example/jwks"}, nil, "identity provider"},
 		{"a public key", []string{"--dev-login", "--jwt-public-key", "idp.pem"}, secret, "identity provider"},
 		{"no secret off the embedded default", []string{"--dev-login", "--redis-addr", "127.0.0.1:6379"}, nil, "needs an HS256 secret"},
+		{"behind a reverse proxy", []string{"--dev-login", "--trusted-proxies", "10.0.0.0/8"}, nil, "--trusted-proxies"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c, _, err := load(t, tt.args, tt.env)

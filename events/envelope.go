@@ -35,6 +35,10 @@ type payload struct {
 	*app.Follow
 }
 
+// HeaderResent marks a message published again to keep its key's order
+// (app.Event.Resent): the Runner handles it even if it took its ID before.
+const HeaderResent = "x-feedsvc-resent"
+
 // Encode turns an event into a Kafka message for topic.
 func Encode(topic string, ev app.Event) (*sarama.ProducerMessage, error) {
 	body, err := json.Marshal(payload{Post: ev.Post, Follow: ev.Follow})
@@ -55,6 +59,9 @@ func Encode(topic string, ev app.Event) (*sarama.ProducerMessage, error) {
 			{Key: []byte(hContentType), Value: []byte(contentType)},
 		},
 		Timestamp: ev.Time,
+	}
+	if ev.Resent {
+		msg.Headers = append(msg.Headers, sarama.RecordHeader{Key: []byte(HeaderResent), Value: []byte("1")})
 	}
 	if ev.TraceParent != "" {
 		msg.Headers = append(msg.Headers, sarama.RecordHeader{Key: []byte(hTraceParent), Value: []byte(ev.TraceParent)})

@@ -282,7 +282,7 @@ func (h *groupHandler) ConsumeClaim(s sarama.ConsumerGroupSession, claim sarama.
 			it := &laneItem{msg: msg}
 			mu.Lock()
 			pending = append(pending, it)
-			if id := eventID(msg); taken.has(id) {
+			if id := eventID(msg); taken.has(id) && !again(msg) {
 				h.r.Metrics.skippedCopy(h.r.Group)
 				it.done = true
 				mark()
@@ -309,10 +309,13 @@ type recentIDsSet struct {
 	ids  map[string]bool
 	ring []string
 	next int
+	max  int
 }
 
+// newRecentIDs remembers up to n IDs; it grows as IDs come (a claim of a
+// quiet partition costs little).
 func newRecentIDs(n int) *recentIDsSet {
-	return &recentIDsSet{ids: make(map[string]bool, n), ring: make([]string, n)}
+	return &recentIDsSet{ids: map[string]bool{}, max: n}
 }
 
 func (r *recentIDsSet) has(id string) bool { return id != "" && r.ids[id] }
@@ -321,10 +324,26 @@ func (r *recentIDsSet) add(id string) {
 	if id == "" || r.ids[id] {
 		return
 	}
+	r.ids[id] = true
+	if len(r.ring) < r.max {
+		r.ring = append(r.ring, id)
+		return
+	}
 	delete(r.ids, r.ring[r.next])
 	r.ring[r.next] = id
-	r.ids[id] = true
 	r.next = (r.next + 1) % len(r.ring)
+}
+
+// again reports whether msg is published again on purpose, to be handled
+// even by a consumer that took its ID: a dead letter replayed, or an event
+// resent to keep its key's order.
+func again(m *sarama.ConsumerMessage) bool {
+	for _, h := range m.Headers {
+		if k := string(h.Key); k == HeaderDLQReplayedFrom || k == HeaderResent {
+			return true
+		}
+	}
+	return false
 }
 
 // eventID is a message's CloudEvents ID ("" without one).

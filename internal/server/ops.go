@@ -28,6 +28,7 @@ import (
 	"github.com/feedsvc/feedsvc/configs"
 	"github.com/feedsvc/feedsvc/events"
 	"github.com/feedsvc/feedsvc/roles"
+	"github.com/feedsvc/feedsvc/roles/httpserver"
 	redisstore "github.com/feedsvc/feedsvc/store/redis"
 )
 
@@ -189,6 +190,7 @@ type decisionsJSON struct {
 // storeRoutes add to the operator's router of a process holding the
 // embedded store what the operator commands would read from the store.
 func storeRoutes(e *echo.Echo, st Store) {
+	// Like the operator's view: not readable by DNS rebinding.
 	e.GET(OutboxPath, func(c echo.Context) error {
 		b, err := app.ReadOutboxBacklog(c.Request().Context(), st)
 		if err != nil {
@@ -199,7 +201,7 @@ func storeRoutes(e *echo.Echo, st Store) {
 			out.Oldest = &b.Oldest
 		}
 		return c.JSON(http.StatusOK, out)
-	})
+	}, httpserver.AddressedHost)
 	// maxDecisions bounds one page of decisions.
 	const maxDecisions = 1000
 	e.GET(DecisionsPath, func(c echo.Context) error {
@@ -215,7 +217,7 @@ func storeRoutes(e *echo.Echo, st Store) {
 			return err
 		}
 		return c.JSON(http.StatusOK, decisionsJSON{Items: ds, Next: next})
-	})
+	}, httpserver.AddressedHost)
 }
 
 // badRequest is a 400 answer: the request was wrong (a usage error).

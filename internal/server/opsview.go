@@ -17,9 +17,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/netip"
 	"os"
 	"slices"
 	"strconv"
@@ -105,29 +103,10 @@ func opsRoutes(e *echo.Echo, v *opsView) error {
 		static.ServeHTTP(c.Response(), c.Request())
 		return nil
 	})
-	e.GET(OpsAPIPath+"overview", v.overview, addressedHost)
-	e.GET(OpsAPIPath+"dlq", v.deadLetters, addressedHost)
-	e.GET(OpsAPIPath+"replay", v.replayPlan, addressedHost)
+	e.GET(OpsAPIPath+"overview", v.overview, httpserver.AddressedHost)
+	e.GET(OpsAPIPath+"dlq", v.deadLetters, httpserver.AddressedHost)
+	e.GET(OpsAPIPath+"replay", v.replayPlan, httpserver.AddressedHost)
 	return nil
-}
-
-// addressedHost refuses a request whose Host names neither an IP address
-// nor localhost. The operator's listener has no authentication (it is on
-// loopback by default), so a web page the operator visits could otherwise
-// read it by DNS rebinding: its own name, resolving to 127.0.0.1, would be
-// same-origin with it.
-func addressedHost(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		host := c.Request().Host
-		if h, _, err := net.SplitHostPort(host); err == nil {
-			host = h
-		}
-		host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
-		if _, err := netip.ParseAddr(host); err != nil && !strings.EqualFold(host, "localhost") {
-			return echo.NewHTTPError(http.StatusForbidden, fmt.Sprintf("the operator's view answers requests addressed to an IP address or localhost, not %q", host))
-		}
-		return next(c)
-	}
 }
 
 // consumerRoles are the roles with a consumer group, in table order: the

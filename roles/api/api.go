@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/feedsvc/feedsvc/app"
+	"github.com/feedsvc/feedsvc/roles/httpserver"
 )
 
 // Limits of the API.
@@ -118,7 +119,7 @@ func New(e *echo.Echo, d Deps) (*API, error) {
 	h := &handlers{svc: d.Service, graph: d.Graph, limits: lim, known: map[string]struct{}{}, streams: newStreams(maxStreams), tickets: d.Tickets, signals: d.Signals != nil}
 	if d.DevLogin != nil {
 		// Outside the /v1 group: it is how a caller without a token gets one.
-		e.POST(DevLoginPath, devLogin(d.DevLogin), middleware.BodyLimit(MaxBody))
+		e.POST(DevLoginPath, devLogin(d.DevLogin), middleware.BodyLimit(MaxBody), httpserver.AddressedHost)
 	}
 	v1 := e.Group("/v1", middleware.BodyLimit(MaxBody), h.authenticate(d.Verify))
 	v1.POST("/posts", h.createPost, lim.perUser("posts", d.Limits.Posts))

@@ -208,7 +208,21 @@ func (h *handlers) stream(c echo.Context) error {
 	defer poll.Stop()
 	ping := time.NewTicker(streamPing)
 	defer ping.Stop()
+	var lastRead time.Time
 	for tick := 0; ; tick++ {
+		// At most one read per streamPoll, however often the stream is
+		// woken: while fan-out works off a backlog, an active user's
+		// feed changes many times a second.
+		if wait := streamPoll - time.Since(lastRead); wait > 0 {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-h.streams.done:
+				return nil
+			case <-time.After(wait):
+			}
+		}
+		lastRead = time.Now()
 		fp, err := h.svc.ReadFeed(ctx, user, "", streamHead)
 		if err == nil {
 			ids := make([]app.ID, len(fp.Items))

@@ -280,13 +280,21 @@ func TestDevLogin(t *testing.T) {
 	on := newServer(t, options{deps: func(d *api.Deps) {
 		d.DevLogin = func(u string) (string, error) { return tokenPrefix + u, nil }
 	}})
-	rec := on.must(t, "POST", api.DevLoginPath, "", `{"user":"alice"}`, http.StatusOK)
+	login := func(host, body string) *httptest.ResponseRecorder {
+		r := newRequest("POST", api.DevLoginPath, "", body)
+		r.Host = host
+		return on.serve(r)
+	}
+	rec := login("127.0.0.1:8080", `{"user":"alice"}`)
 	got := decode[struct{ User, Token string }](t, rec)
-	if got.User != "alice" || got.Token != tokenPrefix+"alice" {
-		t.Fatalf("dev login answered %+v", got)
+	if rec.Code != http.StatusOK || got.User != "alice" || got.Token != tokenPrefix+"alice" {
+		t.Fatalf("dev login answered %d %+v", rec.Code, got)
 	}
 	on.must(t, "GET", "/v1/feed", "alice", "", http.StatusOK)
-	wantProblem(t, on.do("POST", api.DevLoginPath, "", `{"user":"Not Valid"}`), http.StatusBadRequest, "must match")
+	wantProblem(t, login("localhost:8080", `{"user":"Not Valid"}`), http.StatusBadRequest, "must match")
+	// A page's own name resolving to the loopback address (DNS
+	// rebinding) signs in nobody.
+	wantProblem(t, login("rebind.example:8080", `{"user":"alice"}`), http.StatusForbidden, "IP address or localhost")
 }
 
 // TestWebApp: the page and its files are served without a token, the page

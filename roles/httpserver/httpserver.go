@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -368,4 +369,23 @@ func Serve(ctx context.Context, e *echo.Echo, addr string, timeout time.Duration
 		return fmt.Errorf("http: shutdown: %w", err)
 	}
 	return nil
+}
+
+// AddressedHost refuses (403) a request whose Host names neither an IP
+// address nor localhost. For routes without authentication that are served
+// on loopback (the operator's view, dev login): a web page the user visits
+// could otherwise reach them by DNS rebinding, its own name resolving to
+// 127.0.0.1 and so being same-origin with them.
+func AddressedHost(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		host := c.Request().Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+		if _, err := netip.ParseAddr(host); err != nil && !strings.EqualFold(host, "localhost") {
+			return echo.NewHTTPError(http.StatusForbidden, fmt.Sprintf("this route answers requests addressed to an IP address or localhost, not %q", host))
+		}
+		return next(c)
+	}
 }

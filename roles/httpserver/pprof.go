@@ -15,7 +15,7 @@ const pprofPrefix = "/debug/pprof/"
 // goroutines, traces), on the operator's router; it is off unless --pprof
 // asks for it (the command line it shows may hold secrets).
 func EnablePprof(e *echo.Echo) {
-	g := e.Group(strings.TrimSuffix(pprofPrefix, "/"))
+	g := e.Group(strings.TrimSuffix(pprofPrefix, "/"), AddressedHost)
 	g.GET("/cmdline", echo.WrapHandler(http.HandlerFunc(pprof.Cmdline)))
 	g.GET("/profile", echo.WrapHandler(http.HandlerFunc(pprof.Profile)))
 	g.GET("/symbol", echo.WrapHandler(http.HandlerFunc(pprof.Symbol)))

@@ -23,10 +23,20 @@ func TestPprofOnlyWhenEnabled(t *testing.T) {
 		}
 		for _, path := range []string{"/debug/pprof/", "/debug/pprof/heap", "/debug/pprof/cmdline"} {
 			rec := httptest.NewRecorder()
-			e.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+			req := httptest.NewRequest(http.MethodGet, path, nil)
+			req.Host = "127.0.0.1:9090"
+			e.ServeHTTP(rec, req)
 			if rec.Code != c.want {
 				t.Errorf("enabled=%v GET %s = %d, want %d", c.enabled, path, rec.Code, c.want)
 			}
 		}
+	}
+	// Addressed by a name other than localhost (DNS rebinding): refused.
+	e := httpserver.New(slog.New(slog.DiscardHandler), prometheus.NewRegistry(), func(context.Context) error { return nil })
+	httpserver.EnablePprof(e)
+	rec := httptest.NewRecorder()
+	e.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/debug/pprof/cmdline", nil)) // Host example.com
+	if rec.Code != http.StatusForbidden {
+		t.Errorf("GET /debug/pprof/cmdline addressed to example.com = %d, want 403", rec.Code)
 	}
 }
