@@ -243,7 +243,8 @@ func TestNeeds(t *testing.T) {
 		want roles.Needs
 	}{
 		{"analytics", roles.Needs{Redis: true, Consumer: true, RebuildFromLog: true}},
-		{"notifications", roles.Needs{Store: true, Consumer: true}},
+		{"notifications", roles.Needs{Store: true, Redis: true, Consumer: true}},
+		{"moderation", roles.Needs{Store: true, Producer: true, Consumer: true}},
 		{"api", roles.Needs{Store: true, Redis: true, Producer: true, HTTP: true, IDs: true}},
 		{"moderation,analytics", roles.Needs{Store: true, Redis: true, Producer: true, Consumer: true, RebuildFromLog: true}},
 	} {

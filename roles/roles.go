@@ -40,15 +40,11 @@ var Table = Rows{
 			Timelines: d.Caches.Timelines, Celebrities: d.Caches.Celebrities, CelebrityThreshold: d.Settings.CelebrityThreshold,
 			FeedCap: d.Settings.FeedCap, PageSize: d.Settings.FanoutBatch, Log: d.Log}, nil
 	}),
-	Consumer("notifications", Needs{Store: true}, func(d *Deps) (app.Handler, error) {
-		// Signals exist when the process opened Redis for another role
-		// (--role=all); a notifications process alone has none, and the
-		// unread count shows on the streams' slow poll.
-		var signals app.FeedSignals
-		if d.Caches.Signals != nil {
-			signals = d.Caches.Signals
-		}
-		return &app.Notifier{Graph: d.Store, Notifications: d.Store, Posts: d.Store, Signals: signals, Log: d.Log}, nil
+	// Redis only for the signals that wake the notified users' feed
+	// streams, so the unread count shows at once, not on the streams'
+	// slow poll (20-25 s).
+	Consumer("notifications", Needs{Store: true, Redis: true}, func(d *Deps) (app.Handler, error) {
+		return &app.Notifier{Graph: d.Store, Notifications: d.Store, Posts: d.Store, Signals: d.Caches.Signals, Log: d.Log}, nil
 	}),
 	MemoryConsumer("analytics", Needs{Redis: true}, func(d *Deps) (app.Handler, error) {
 		return &app.Analyst{Analytics: d.Caches.Analytics}, nil
