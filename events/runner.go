@@ -456,14 +456,8 @@ func (h *groupHandler) processBatch(ctx context.Context, batch []*laneItem) erro
 }
 
 // handleBatch is handle for a batch.
-func (h *groupHandler) handleBatch(ctx context.Context, bh app.BatchHandler, evs []app.Event) (err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			h.r.Metrics.panics.WithLabelValues(h.r.Group).Inc()
-			err = &panicError{value: v, stack: debug.Stack()}
-		}
-	}()
-	return bh.HandleBatch(ctx, evs)
+func (h *groupHandler) handleBatch(ctx context.Context, bh app.BatchHandler, evs []app.Event) error {
+	return h.safely(func() error { return bh.HandleBatch(ctx, evs) })
 }
 
 // laneItem is an event on its way through a lane.
@@ -553,14 +547,20 @@ func (p *panicError) Error() string { return fmt.Sprintf("handler panic: %v", p.
 
 // handle calls the handler and turns a panic into an error, so that one bad
 // code path fails its event instead of crashing the process.
-func (h *groupHandler) handle(ctx context.Context, ev app.Event) (err error) {
+func (h *groupHandler) handle(ctx context.Context, ev app.Event) error {
+	return h.safely(func() error { return h.r.Handler.Handle(ctx, ev) })
+}
+
+// safely runs call, a handler's, with its panic counted and turned into an
+// error.
+func (h *groupHandler) safely(call func() error) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			h.r.Metrics.panics.WithLabelValues(h.r.Group).Inc()
 			err = &panicError{value: v, stack: debug.Stack()}
 		}
 	}()
-	return h.r.Handler.Handle(ctx, ev)
+	return call()
 }
 
 // stuckPartition reports one event's retries: the stuck gauge, the retries
