@@ -2,6 +2,8 @@ package e2e_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -55,23 +57,41 @@ func TestCluster3Profile(t *testing.T) {
 		if err != nil || len(brokers) != 3 {
 			t.Fatalf("DescribeCluster: %d brokers, err %v; want 3", len(brokers), err)
 		}
-		metas, err := admin.DescribeTopics(names)
-		if err != nil {
-			t.Fatal(err)
-		}
+		// A topic created a moment ago may not be known yet to the broker
+		// that answers (metadata propagates): wait until each answers.
+		var metas []*sarama.TopicMetadata
+		eventually(t, "every topic described", func() error {
+			metas, err = admin.DescribeTopics(names)
+			if err != nil {
+				return err
+			}
+			for _, m := range metas {
+				if m.Err != sarama.ErrNoError {
+					return fmt.Errorf("topic %s: %w", m.Name, m.Err)
+				}
+			}
+			return nil
+		})
 		for _, m := range metas {
-			if m.Err != sarama.ErrNoError || len(m.Partitions) != 3 {
-				t.Fatalf("topic %s: err %v, %d partitions, want 3", m.Name, m.Err, len(m.Partitions))
+			if len(m.Partitions) != 3 {
+				t.Fatalf("topic %s: %d partitions, want 3", m.Name, len(m.Partitions))
 			}
 			for _, p := range m.Partitions {
 				if len(p.Replicas) != 3 {
 					t.Errorf("topic %s partition %d: replicas %v, want 3", m.Name, p.ID, p.Replicas)
 				}
 			}
-			entries, err := admin.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: m.Name, ConfigNames: []string{"min.insync.replicas"}})
-			if err != nil {
-				t.Fatal(err)
-			}
+			var entries []sarama.ConfigEntry
+			eventually(t, "the config of "+m.Name, func() error {
+				entries, err = admin.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: m.Name, ConfigNames: []string{"min.insync.replicas"}})
+				if errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
+					return err // not known to the answering broker yet
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				return nil
+			})
 			if len(entries) != 1 || entries[0].Value != "2" {
 				t.Errorf("topic %s: min.insync.replicas %+v, want 2", m.Name, entries)
 			}

@@ -288,20 +288,29 @@ type proc struct {
 // start runs `feedsvc serve --role=role [flags]` and waits until it is ready.
 func (s *system) start(role string, flags ...string) *proc {
 	s.t.Helper()
+	return s.startUntil(role, nil, flags...)
+}
+
+// startUntil runs `feedsvc serve --role=role [flags]` and waits until it is
+// ready, or, when reached is not nil, until reached is closed (a process
+// held by a gate on its way to ready).
+func (s *system) startUntil(role string, reached <-chan struct{}, flags ...string) *proc {
+	s.t.Helper()
 	// freeAddr's port may be taken by another process before the child
 	// binds it (tests of other packages run at the same time): try again
 	// on fresh ports.
 	for attempt := 1; ; attempt++ {
-		if p := s.tryStart(role, attempt == 3, flags...); p != nil {
+		if p := s.tryStart(role, attempt == 3, reached, flags...); p != nil {
 			return p
 		}
 	}
 }
 
 // tryStart starts one process of role on fresh ports and waits until it is
-// ready. It returns nil when the process lost a port to another process
-// at startup (unless last, then it fails t like any other exit).
-func (s *system) tryStart(role string, last bool, flags ...string) *proc {
+// ready (or reached is closed). It returns nil when the process lost a port
+// to another process at startup (unless last, then it fails t like any
+// other exit).
+func (s *system) tryStart(role string, last bool, reached <-chan struct{}, flags ...string) *proc {
 	t := s.t
 	t.Helper()
 	addr, admin := testenv.FreeAddr(t), testenv.FreeAddr(t)
@@ -345,6 +354,14 @@ func (s *system) tryStart(role string, last bool, flags ...string) *proc {
 			}
 			t.Fatalf("feedsvc %s exited during startup:\n%s", role, p.logs())
 		default:
+		}
+		if reached != nil {
+			select {
+			case <-reached:
+				return nil
+			default:
+				return errors.New("not reached yet")
+			}
 		}
 		resp, err := http.Get(p.url + "/readyz")
 		if err != nil {

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/IBM/sarama"
 
@@ -106,17 +105,20 @@ func TestMigrate(t *testing.T) {
 }
 
 // TestFanoutKill9AndScaleOut runs api and fanout as separate processes
-// against the real servers. A backlog of posts (checked in `feedsvc lag`)
-// waits for a fanout process that writes one feed entry per round trip; it is
-// killed with SIGKILL as soon as it has fanned out its first post, and the
-// test fails unless that left the work unfinished. Posts it fanned out
-// without committing their offsets must be redelivered: the group committed
-// fewer posts than reached the feeds, and the next processes handle every
-// uncommitted one again. 500 more posts are accepted with no fanout running,
-// then two fanout processes in the same group share the partitions and
-// finish the job. Every follower's cached feed (read from Redis itself, not
-// through the feed endpoint, which could rebuild it) ends with exactly the
-// expected IDs.
+// against the real servers. A backlog of one author's posts (checked in
+// `feedsvc lag`) waits for a fanout process that reaches Redis through a
+// gate (testenv.RedisGate): it writes the fans' feeds one per command
+// (--fanout-batch 1), and the gate lets through one batch's writes to
+// every fan and half of the next batch's, then holds the process there,
+// where it is killed with SIGKILL. Where the kill lands depends on the
+// commands sent, not on the machine's speed: the second batch reached some
+// feeds and its offsets were never committed, so it must be redelivered.
+// The group committed fewer posts than reached the feeds, and the next
+// processes handle every uncommitted one again. 500 more posts, by many
+// authors, are accepted with no fanout running, then two fanout processes
+// in the same group share the partitions and finish the job. Every
+// follower's cached feed (read from Redis itself, not through the feed
+// endpoint, which could rebuild it) ends with exactly the expected IDs.
 func TestFanoutKill9AndScaleOut(t *testing.T) {
 	const authors, fans, before, after = 12, 20, 200, 500
 	forDeployments(t, []deployment{depReal}, func(t *testing.T, s *system) {
@@ -143,24 +145,21 @@ func TestFanoutKill9AndScaleOut(t *testing.T) {
 		eventually(t, "follows fanned out and committed", func() error { return equalf(s.totalLag("fanout"), 0) })
 		setup.stop()
 
+		// One author: one partition and one lane, so the killed process
+		// writes its batches one after another, each to every fan in turn,
+		// and commits a batch's offsets only after all its writes.
 		var want []string
 		for i := range before {
-			want = append(want, writers[i%authors].post(s, fmt.Sprint("before kill ", i)).ID)
+			want = append(want, writers[0].post(s, fmt.Sprint("before kill ", i)).ID)
 		}
 		// The whole backlog waits, so the next process starts with all of it.
 		if lag := s.totalLag("fanout", posts); lag != before {
 			t.Fatalf("fanout lag on %s is %d before the kill, want the %d posts", posts, lag, before)
 		}
-		// One feed write per round trip, so fan-out is slow enough to be
-		// interrupted.
-		first := s.startFanout("--fanout-batch", "1")
-		deadline := time.Now().Add(2 * time.Minute)
-		for first.handled("fanout", "post.created") == 0 {
-			if time.Now().After(deadline) {
-				t.Fatalf("the fanout process handled no post:\n%s", first.logs())
-			}
-			time.Sleep(5 * time.Millisecond) // kill as close to the start as we can see it
-		}
+		gate := testenv.NewRedisGate(t, s.redis, "RPUSHX", fans+fans/2)
+		// Not ready yet is fine: the gate may hold the process before its
+		// readiness check (a write to Redis) has gone through.
+		first := s.startUntil("fanout", gate.Held(), "--fanout-batch", "1", "--redis-addr", gate.Addr())
 		first.kill()
 
 		// Mid-work: the killed process had started (entries exist) and not
