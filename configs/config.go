@@ -723,8 +723,8 @@ func (s SearchConfig) Validate() error {
 	return nil
 }
 
-// addrList is --redis-addr: one string flag (its help and README say
-// "host:port,...") holding a list. It is a pflag.SliceValue, so a YAML
+// addrList is --redis-addr: one string flag (its help and
+// docs/configuration.md say "host:port,...") holding a list. It is a pflag.SliceValue, so a YAML
 // list sets it element by element.
 type addrList []string
 

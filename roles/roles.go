@@ -4,8 +4,9 @@
 // consumer group for the others) into app calls; roles share nothing but the
 // Deps the composition root opened for them.
 //
-// Adding a consumer: write its handler in app/, add one row below with
-// Consumer, and add an adapter only if it stores something new.
+// Adding a consumer takes a handler in app/, a row in Table and more: the
+// recipe and every file it touches are in docs/architecture.md, "Adding a
+// consumer".
 package roles
 
 import (

@@ -254,8 +254,8 @@ func (r *recorder) seen() []string {
 	return slices.Clone(r.ids)
 }
 
-// TestAddingAConsumer adds a consumer the way the README says: a handler
-// and one row.
+// TestAddingAConsumer adds a consumer the way docs/architecture.md
+// ("Adding a consumer") says: a handler and one row.
 func TestAddingAConsumer(t *testing.T) {
 	rec := &recorder{}
 	table := append(slices.Clone(roles.Table), roles.Consumer("example", roles.Needs{}, func(*roles.Deps) (app.Handler, error) {

@@ -18,8 +18,8 @@ import (
 )
 
 // Deployment is a deployment of feedsvc of its own on the shared real
-// servers (see README, "Sharing Kafka, Redis and Cassandra between
-// deployments"): its own keyspace, topics, consumer group prefix and Redis
+// servers (see docs/operations.md, "Sharing Kafka, Redis and Cassandra
+// between deployments"): its own keyspace, topics, consumer group prefix and Redis
 // key prefix, all named after its id, and a JWT key of its own.
 type Deployment struct {
 	ID                  string
