@@ -103,6 +103,18 @@ func (t Rows) Names() []string {
 	return names
 }
 
+// Consumers lists the names of the rows that consume the topics as a
+// consumer group of their own, in table order.
+func (t Rows) Consumers() []string {
+	var names []string
+	for _, r := range t {
+		if r.Needs.Consumer {
+			names = append(names, r.Name)
+		}
+	}
+	return names
+}
+
 // Select turns a --role value ("all" or a comma list) into rows, in table
 // order.
 func (t Rows) Select(spec string) (Rows, error) {

@@ -40,6 +40,7 @@ import (
 	"time"
 
 	"github.com/feedsvc/feedsvc/internal/testenv"
+	"github.com/feedsvc/feedsvc/roles"
 	redisstore "github.com/feedsvc/feedsvc/store/redis"
 )
 
@@ -184,8 +185,9 @@ type system struct {
 	procs  []*proc
 }
 
-// consumerRoles run in their own processes in the real deployment.
-var consumerRoles = []string{"notifications", "analytics", "search", "moderation"}
+// consumerRoles run in their own processes in the real deployment, beside
+// api and fanout, which the harness starts by themselves.
+var consumerRoles = slices.DeleteFunc(roles.Table.Names(), func(r string) bool { return r == "api" || r == "fanout" })
 
 // harnessLimits are rate limits the tests never reach (all of their
 // clients share one IP, and some post fast), still checked on every

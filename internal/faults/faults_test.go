@@ -130,9 +130,9 @@ func killRole(role string) fault {
 
 func nothing(*faultRun) error { return nil }
 
-var faultTable = []fault{
-	killRole("api"), killRole("fanout"), killRole("notifications"),
-	killRole("analytics"), killRole("search"), killRole("moderation"),
+// faultTable is a kill of each role (from the role table), then the
+// other faults.
+var faultTable = append(killRoles(), []fault{
 	{
 		// The relay runs in the api process: its crash is the api's, with a
 		// new api (and relay) started at once; the new relay takes the
@@ -244,6 +244,15 @@ var faultTable = []fault{
 		},
 		heal: func(r *faultRun) error { return testinfra("start", r.killed)(r) },
 	},
+}...)
+
+// killRoles is a kill-ROLE fault for each role the suite runs.
+func killRoles() []fault {
+	var out []fault
+	for _, r := range Roles {
+		out = append(out, killRole(r))
+	}
+	return out
 }
 
 func envDuration(t *testing.T, name string, def time.Duration) time.Duration {

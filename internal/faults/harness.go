@@ -26,14 +26,16 @@ import (
 	"time"
 
 	"github.com/feedsvc/feedsvc/internal/testenv"
+	"github.com/feedsvc/feedsvc/roles"
 )
 
 // Roles are the roles the suite runs, each in a process of its own, in
-// start order.
-var Roles = []string{"api", "fanout", "notifications", "analytics", "search", "moderation"}
+// start order: every row of the role table.
+var Roles = roles.Table.Names()
 
-// PostGroups are the consumer groups that read the posts topic.
-var PostGroups = []string{"fanout", "notifications", "analytics", "search", "moderation"}
+// PostGroups are the consumer groups that read the posts topic: every
+// consumer consumes every topic.
+var PostGroups = roles.Table.Consumers()
 
 // BlockedTerm is on the moderation blocklist of every process.
 const BlockedTerm = "faultforbidden"

@@ -111,15 +111,7 @@ func opsRoutes(e *echo.Echo, v *opsView) error {
 
 // consumerRoles are the roles with a consumer group, in table order: the
 // groups of the deployment, whichever process runs them.
-func consumerRoles() []string {
-	var out []string
-	for _, r := range roles.Table {
-		if r.Needs.Consumer {
-			out = append(out, r.Name)
-		}
-	}
-	return out
-}
+func consumerRoles() []string { return roles.Table.Consumers() }
 
 // overviewJSON is what the page polls: this process, every group's lag
 // and the outbox, each with its own error.
