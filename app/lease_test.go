@@ -182,11 +182,10 @@ func TestNodeLeaseFixed(t *testing.T) {
 	}
 
 	// A node left held by a killed process is taken once its lease
-	// expires.
-	leases.Steal(1, "a killed process")
+	// expires: it had the same TTL, and Acquire waits that long.
+	leases.Hold(1, "a killed process", 300*time.Millisecond)
 	stale := newLease(leases, "restarted", 300*time.Millisecond)
 	stale.Fixed, stale.FixedNode = true, 1
-	go func() { time.Sleep(100 * time.Millisecond); leases.Steal(1, "") }()
 	if n, err := stale.Acquire(ctx); err != nil || n != 1 {
 		t.Fatalf("a node whose holder's lease expired = %d, %v; want 1", n, err)
 	}

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os/exec"
 	"slices"
@@ -137,26 +136,15 @@ func (p *allProcess) logs() string {
 	return p.log.String()
 }
 
-// startAll starts the process on free loopback ports and waits until it is
-// ready; it is stopped (SIGTERM, then killed) when the test ends.
+// startAll starts the process and waits until it is ready; it is stopped
+// (SIGTERM, then killed) when the test ends. Its listeners bind port 0 and
+// its "feedsvc started" log line says which ports they got: a port picked
+// free beforehand could be taken by another process before the child binds
+// it.
 func startAll(t *testing.T) *allProcess {
 	t.Helper()
-	for attempt := 1; ; attempt++ {
-		p, portTaken := tryStartAll(t)
-		if p != nil {
-			return p
-		}
-		if !portTaken || attempt == 3 {
-			t.Fatal("feedsvc serve did not start")
-		}
-	}
-}
-
-func tryStartAll(t *testing.T) (*allProcess, bool) {
-	t.Helper()
-	httpAddr, adminAddr := freeAddr(t), freeAddr(t)
-	p := &allProcess{dir: t.TempDir(), url: "http://" + httpAddr, admin: "http://" + adminAddr, exited: make(chan struct{})}
-	p.cmd = exec.Command(binary, "serve", "--role=all", "--data-dir", p.dir, "--http-addr", httpAddr, "--admin-addr", adminAddr,
+	p := &allProcess{dir: t.TempDir(), exited: make(chan struct{})}
+	p.cmd = exec.Command(binary, "serve", "--role=all", "--data-dir", p.dir, "--http-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0",
 		"--shutdown-drain", "0", "--log-format", "json")
 	p.cmd.Dir = p.dir
 	p.cmd.Env = childEnv()
@@ -194,16 +182,20 @@ func tryStartAll(t *testing.T) (*allProcess, bool) {
 	for {
 		select {
 		case <-p.exited:
-			if strings.Contains(p.logs(), "address already in use") {
-				return nil, true
-			}
 			t.Fatalf("feedsvc serve exited during startup:\n%s", p.logs())
 		default:
 		}
-		if resp, err := http.Get(p.url + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return p, false
+		if p.url == "" {
+			if addr, admin, ok := startedAddrs(p.logs()); ok {
+				p.url, p.admin = "http://"+addr, "http://"+admin
+			}
+		}
+		if p.url != "" {
+			if resp, err := http.Get(p.url + "/readyz"); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == 200 {
+					return p
+				}
 			}
 		}
 		if time.Now().After(deadline) {
@@ -276,12 +268,23 @@ func (p *allProcess) scrape(t *testing.T) map[string]*dto.MetricFamily {
 	return fams
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+// startedAddrs reads, from a `feedsvc serve` JSON log, the addresses its
+// listeners bound, as its "feedsvc started" line records them (the
+// service's module has the same helper in internal/testenv); ok is false
+// until that line is in log.
+func startedAddrs(log string) (http, admin string, ok bool) {
+	for line := range strings.Lines(log) {
+		if !strings.Contains(line, `"feedsvc started"`) {
+			continue
+		}
+		var l struct {
+			Msg   string `json:"msg"`
+			HTTP  string `json:"http"`
+			Admin string `json:"admin"`
+		}
+		if json.Unmarshal([]byte(line), &l) == nil && l.Msg == "feedsvc started" && l.HTTP != "" {
+			return l.HTTP, l.Admin, true
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return "", "", false
 }

@@ -22,28 +22,37 @@ func TestMinInsyncReplicas(t *testing.T) {
 	}
 }
 
-// minInsync reads a topic's min.insync.replicas. A topic created a moment
-// ago may be unknown to the broker that answers for a little while.
-func minInsync(t *testing.T, admin sarama.ClusterAdmin, topic string) string {
+// waitMinInsync waits until the broker that answers reads the topic's
+// min.insync.replicas as want, and fails t with the value it last read if
+// that does not happen within a minute. A topic created, or a setting
+// changed, a moment ago reaches the answering broker's metadata some time
+// later (the controller acknowledged it, the broker applies it after): the
+// topic is unknown there, or has its old value, for a while.
+func waitMinInsync(t *testing.T, admin sarama.ClusterAdmin, topic, want string) {
 	t.Helper()
-	var entries []sarama.ConfigEntry
+	var last string
 	var err error
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		var entries []sarama.ConfigEntry
 		entries, err = admin.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: topic, ConfigNames: []string{"min.insync.replicas"}})
-		if !errors.Is(err, sarama.ErrUnknownTopicOrPartition) || time.Now().After(deadline) {
+		if err == nil {
+			last = ""
+			for _, e := range entries {
+				if e.Name == "min.insync.replicas" {
+					last = e.Value
+				}
+			}
+			if last == want {
+				return
+			}
+		} else if !errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
 			break
 		}
 	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		if e.Name == "min.insync.replicas" {
-			return e.Value
-		}
-	}
-	t.Fatalf("topic %s has no min.insync.replicas in %+v", topic, entries)
-	return ""
+	t.Fatalf("topic %s: min.insync.replicas = %q (err %v) after a minute, want %s", topic, last, err, want)
 }
 
 // TestEnsureTopicsMinInsync: created topics (dead-letter topics too) get
@@ -65,9 +74,7 @@ func TestEnsureTopicsMinInsync(t *testing.T) {
 			f := newFixture(t, addrs, 2)
 			for _, topic := range f.topics.All() {
 				for _, name := range []string{topic, events.DeadLetter(topic)} {
-					if got := minInsync(t, admin, name); got != want {
-						t.Errorf("created topic %s: min.insync.replicas = %s, want %s", name, got, want)
-					}
+					waitMinInsync(t, admin, name, want) // as created
 				}
 			}
 
@@ -79,15 +86,11 @@ func TestEnsureTopicsMinInsync(t *testing.T) {
 			}, false); err != nil {
 				t.Fatal(err)
 			}
-			if got := minInsync(t, admin, topics.Posts); got != wrong {
-				t.Fatalf("set up: min.insync.replicas = %s, want %s", got, wrong)
-			}
+			waitMinInsync(t, admin, topics.Posts, wrong) // set up
 			if err := events.EnsureTopics(cl, topics, events.TopicSpec{Partitions: 1, Replication: 1}); err != nil {
 				t.Fatal(err)
 			}
-			if got := minInsync(t, admin, topics.Posts); got != want {
-				t.Fatalf("existing topic: min.insync.replicas = %s after EnsureTopics, want %s", got, want)
-			}
+			waitMinInsync(t, admin, topics.Posts, want) // corrected by EnsureTopics
 		})
 	}
 }

@@ -41,6 +41,14 @@ func (l *NodeLeases) Steal(node int, owner string) {
 	l.owner[node], l.expiry[node] = owner, time.Now().Add(time.Hour)
 }
 
+// Hold gives node to owner for ttl, as a lease its owner then stops
+// renewing (a killed process's): it expires by itself.
+func (l *NodeLeases) Hold(node int, owner string, ttl time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.owner[node], l.expiry[node] = owner, time.Now().Add(ttl)
+}
+
 // Holder returns node's unexpired owner, or "".
 func (l *NodeLeases) Holder(node int) string {
 	l.mu.Lock()

@@ -346,14 +346,15 @@ type proc struct {
 }
 
 // startFeedsvc runs `feedsvc serve` with args (a --role and a --data-dir
-// at least) and env, on fresh loopback ports, until it is ready. It is
-// killed at cleanup; stop shuts it down gracefully.
+// at least) and env, until it is ready. Its listeners bind port 0 and its
+// "feedsvc started" log line says which ports they got (a port picked free
+// beforehand could be taken by another process before the child binds
+// it). It is killed at cleanup; stop shuts it down gracefully.
 func startFeedsvc(t *testing.T, env []string, args ...string) *proc {
 	t.Helper()
-	addr, admin := testenv.FreeAddr(t), testenv.FreeAddr(t)
-	p := &proc{t: t, url: "http://" + addr, admin: "http://" + admin, logs: &syncBuffer{}, exited: make(chan struct{})}
-	p.cmd = exec.Command(binary, append([]string{"serve", "--http-addr", addr, "--admin-addr", admin,
-		"--shutdown-drain", "0", "--shutdown-timeout", "30s"}, args...)...)
+	p := &proc{t: t, logs: &syncBuffer{}, exited: make(chan struct{})}
+	p.cmd = exec.Command(binary, append([]string{"serve", "--http-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0",
+		"--log-format", "json", "--shutdown-drain", "0", "--shutdown-timeout", "30s"}, args...)...)
 	// Only the settings given: not the run's (scripts/test exports the
 	// real servers' addresses).
 	p.cmd.Env = env
@@ -376,11 +377,17 @@ func startFeedsvc(t *testing.T, env []string, args ...string) *proc {
 			t.Fatalf("feedsvc %v exited during startup:\n%s", args, p.logs.String())
 		default:
 		}
-		resp, err := http.Get(p.url + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return p
+		if p.url == "" {
+			if addr, admin, ok := testenv.StartedAddrs(p.logs.String()); ok {
+				p.url, p.admin = "http://"+addr, "http://"+admin
+			}
+		}
+		if p.url != "" {
+			if resp, err := http.Get(p.url + "/readyz"); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					return p
+				}
 			}
 		}
 		if time.Now().After(end) {

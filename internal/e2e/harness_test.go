@@ -287,39 +287,25 @@ type proc struct {
 	groupPrefix string
 }
 
-// start runs `feedsvc serve --role=role [flags]` and waits until it is ready.
+// start runs `feedsvc serve --role=role [flags]` and waits until it is
+// ready. Its listeners bind port 0 and the process's "feedsvc started" log
+// line says which ports they got: a port picked free beforehand could be
+// taken by another process (tests of other packages run at the same time)
+// before the child binds it.
 func (s *system) start(role string, flags ...string) *proc {
 	s.t.Helper()
 	return s.startUntil(role, nil, flags...)
 }
 
-// startUntil runs `feedsvc serve --role=role [flags]` and waits until it is
-// ready, or, when reached is not nil, until reached is closed (a process
-// held by a gate on its way to ready).
+// startUntil is start, but when reached is not nil it waits until reached
+// is closed instead of until the process is ready (a process held by a
+// gate on its way to ready).
 func (s *system) startUntil(role string, reached <-chan struct{}, flags ...string) *proc {
-	s.t.Helper()
-	// freeAddr's port may be taken by another process before the child
-	// binds it (tests of other packages run at the same time): try again
-	// on fresh ports.
-	for attempt := 1; ; attempt++ {
-		if p := s.tryStart(role, attempt == 3, reached, flags...); p != nil {
-			return p
-		}
-	}
-}
-
-// tryStart starts one process of role on fresh ports and waits until it is
-// ready (or reached is closed). It returns nil when the process lost a port
-// to another process at startup (unless last, then it fails t like any
-// other exit).
-func (s *system) tryStart(role string, last bool, reached <-chan struct{}, flags ...string) *proc {
 	t := s.t
 	t.Helper()
-	addr, admin := testenv.FreeAddr(t), testenv.FreeAddr(t)
-	p := &proc{t: t, role: role, url: "http://" + addr, admin: "http://" + admin, exited: make(chan struct{}),
-		groupPrefix: s.groupPrefix()}
-	p.cmd = exec.Command(binary, "serve", "--role="+role, "--data-dir", s.dir, "--http-addr", addr, "--admin-addr", admin,
-		"--log-level", "debug", "--shutdown-timeout", "30s", "--shutdown-drain", "0")
+	p := &proc{t: t, role: role, exited: make(chan struct{}), groupPrefix: s.groupPrefix()}
+	p.cmd = exec.Command(binary, "serve", "--role="+role, "--data-dir", s.dir, "--http-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0",
+		"--log-level", "debug", "--log-format", "json", "--shutdown-timeout", "30s", "--shutdown-drain", "0")
 	p.cmd.Args = append(p.cmd.Args, flags...)
 	p.cmd.Env = childEnv(s.env)
 	stderr, err := p.cmd.StderrPipe()
@@ -346,14 +332,9 @@ func (s *system) tryStart(role string, last bool, reached <-chan struct{}, flags
 			t.Logf("log of %s (pid %d):\n%s", role, p.cmd.Process.Pid, p.logs())
 		}
 	})
-	portTaken := false
 	eventually(t, role+" ready", func() error {
 		select {
 		case <-p.exited:
-			if !last && strings.Contains(p.logs(), "address already in use") {
-				portTaken = true
-				return nil
-			}
 			t.Fatalf("feedsvc %s exited during startup:\n%s", role, p.logs())
 		default:
 		}
@@ -365,6 +346,13 @@ func (s *system) tryStart(role string, last bool, reached <-chan struct{}, flags
 				return errors.New("not reached yet")
 			}
 		}
+		if p.url == "" {
+			addr, admin, ok := testenv.StartedAddrs(p.logs())
+			if !ok {
+				return errors.New("not started: no \"feedsvc started\" line in its log yet")
+			}
+			p.url, p.admin = "http://"+addr, "http://"+admin
+		}
 		resp, err := http.Get(p.url + "/readyz")
 		if err != nil {
 			return err
@@ -375,10 +363,6 @@ func (s *system) tryStart(role string, last bool, reached <-chan struct{}, flags
 		}
 		return nil
 	})
-	if portTaken {
-		t.Logf("feedsvc %s lost a port to another process at startup; starting it again", role)
-		return nil
-	}
 	s.procs = append(s.procs, p)
 	return p
 }

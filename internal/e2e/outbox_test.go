@@ -4,11 +4,11 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/feedsvc/feedsvc/events"
-	"github.com/feedsvc/feedsvc/internal/testenv"
 )
 
 // TestKafkaOutage: with the broker gone, posting goes on (every post
@@ -25,9 +25,11 @@ import (
 func TestKafkaOutage(t *testing.T) {
 	forDeployments(t, []deployment{depReal}, func(t *testing.T, s *system) {
 		kdir := t.TempDir()
-		port := freePort(t)
-		broker := startBroker(t, kdir, port)
-		addr := fmt.Sprintf("127.0.0.1:%d", port)
+		// Any port at first (a port picked free and bound later could be
+		// taken meanwhile); the restart below binds the same one again.
+		broker := startBroker(t, kdir, 0)
+		addr := broker.Addrs()[0]
+		port := portOf(t, addr)
 		s.env = append(slices.DeleteFunc(slices.Clone(s.env), func(kv string) bool {
 			return strings.HasPrefix(kv, "FEEDSVC_KAFKA_BROKERS=")
 		}), "FEEDSVC_KAFKA_BROKERS="+addr)
@@ -92,8 +94,10 @@ func TestKafkaOutage(t *testing.T) {
 	})
 }
 
-// startBroker runs the embedded Kafka-protocol broker on port with its data
-// in dir, until the test ends (Close may stop it sooner).
+// startBroker runs the embedded Kafka-protocol broker on port (0: any)
+// with its data in dir, until the test ends (Close may stop it sooner). On
+// a fixed port it waits until the port is free: a restart's port may still
+// be held for a moment by what the broker's previous run left.
 func startBroker(t *testing.T, dir string, port int) *events.Embedded {
 	t.Helper()
 	var k *events.Embedded
@@ -105,13 +109,16 @@ func startBroker(t *testing.T, dir string, port int) *events.Embedded {
 	return k
 }
 
-func freePort(t *testing.T) int {
+// portOf is the port of addr (host:port).
+func portOf(t *testing.T, addr string) int {
 	t.Helper()
-	_, p, err := net.SplitHostPort(testenv.FreeAddr(t))
+	_, p, err := net.SplitHostPort(addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var n int
-	fmt.Sscan(p, &n)
+	n, err := strconv.Atoi(p)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return n
 }

@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -35,25 +37,84 @@ func startPrivateRedis(t *testing.T) *privateRedis {
 		}
 		t.Skipf("redis-server not installed: %v", err)
 	}
-	r := &privateRedis{t: t, addr: testenv.FreeAddr(t), dir: t.TempDir()}
-	r.start()
+	r := &privateRedis{t: t, dir: t.TempDir()}
 	t.Cleanup(r.kill)
-	return r
+	// redis-server takes a port, not port 0: one picked free may be taken
+	// by another process before the server binds it (tests of other
+	// packages run at the same time). It then exits, and starts again on
+	// another port; nothing has its address yet.
+	for attempt := 1; ; attempt++ {
+		r.addr = testenv.FreeAddr(t)
+		if r.start(attempt < 3) {
+			return r
+		}
+		t.Logf("redis-server lost port %s to another process at startup; starting it again", r.addr)
+	}
 }
 
 // start runs redis-server on r's port and dir (loading dump.rdb if there);
-// snapshots are taken only by SAVE.
-func (r *privateRedis) start() {
+// snapshots are taken only by SAVE. It waits until the server answers
+// there as this process (its INFO's process_id), not another that took the
+// port. It returns false if the server exited on a port already in use
+// and portTaken allows that; it fails t on any other exit.
+func (r *privateRedis) start(portTaken bool) bool {
 	r.t.Helper()
 	_, port, _ := net.SplitHostPort(r.addr)
+	logPath := filepath.Join(r.dir, "redis.log")
+	_ = os.Remove(logPath) // the previous run's
 	r.cmd = exec.Command("redis-server", "--bind", "127.0.0.1", "--port", port, "--dir", r.dir,
-		"--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", filepath.Join(r.dir, "redis.log"))
+		"--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", logPath)
 	if err := r.cmd.Start(); err != nil {
 		r.t.Fatal(err)
 	}
 	r.done = make(chan struct{})
 	go func(cmd *exec.Cmd, done chan struct{}) { _ = cmd.Wait(); close(done) }(r.cmd, r.done)
-	eventually(r.t, "private redis up", func() error { return r.do(func(c rueidis.Client) rueidis.Completed { return c.B().Ping().Build() }) })
+	taken := false
+	eventually(r.t, "private redis up", func() error {
+		select {
+		case <-r.done:
+			log, _ := os.ReadFile(logPath)
+			if portTaken && strings.Contains(string(log), "already in use") {
+				taken = true
+				return nil
+			}
+			r.t.Fatalf("redis-server on %s exited during startup:\n%s", r.addr, log)
+		default:
+		}
+		pid, err := r.pid()
+		if err != nil {
+			return err
+		}
+		if pid != r.cmd.Process.Pid {
+			return fmt.Errorf("%s answers as process %d, not redis-server %d", r.addr, pid, r.cmd.Process.Pid)
+		}
+		return nil
+	})
+	if taken {
+		r.cmd = nil
+		return false
+	}
+	return true
+}
+
+// pid is the process ID of the Redis answering at r's address.
+func (r *privateRedis) pid() (int, error) {
+	c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{r.addr}, DisableCache: true,
+		Dialer: net.Dialer{Timeout: 2 * time.Second}})
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	info, err := c.Do(context.Background(), c.B().Info().Section("server").Build()).ToString()
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.Lines(info) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "process_id:"); ok {
+			return strconv.Atoi(v)
+		}
+	}
+	return 0, fmt.Errorf("no process_id in INFO server:\n%s", info)
 }
 
 // kill stops the server at once, by its PID, without saving.
@@ -101,7 +162,8 @@ func (r *privateRedis) restore(dump []byte) {
 	if err := os.WriteFile(filepath.Join(r.dir, "dump.rdb"), dump, 0o600); err != nil {
 		r.t.Fatal(err)
 	}
-	r.start()
+	// The processes under test have this address: no other port will do.
+	r.start(false)
 }
 
 // TestStaleRedis runs api, fanout, search and analytics on real Kafka and

@@ -157,13 +157,21 @@ var faultTable = append(killRoles(), []fault{
 				return err
 			}
 			before := r.load.Ledger.PostCounts().Created
+			// Posts pile up in the outbox for a while; then the kill waits
+			// for at least one acknowledged since the freeze (on a loaded
+			// machine the load may not have had one answered yet).
 			time.Sleep(min(r.duration/3, 5*time.Second))
-			pending := r.load.Ledger.PostCounts().Created - before
+			pending := 0
+			for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(50 * time.Millisecond) {
+				if pending = r.load.Ledger.PostCounts().Created - before; pending > 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					return fmt.Errorf("no post was acknowledged in 2 minutes with Kafka frozen: nothing pending in the outbox to test")
+				}
+			}
 			r.sys.Proc("api").Kill()
 			r.t.Logf("kill-api-between-save-and-publish: api killed with Kafka frozen, %d posts acknowledged since the freeze", pending)
-			if pending == 0 {
-				return fmt.Errorf("no post was acknowledged while Kafka was frozen: nothing pending in the outbox to test")
-			}
 			if err := testinfra("resume", "kafka")(r); err != nil {
 				return err
 			}

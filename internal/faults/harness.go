@@ -126,11 +126,13 @@ func (s *System) Proc(role string) *Proc {
 func (s *System) APIURL() string { return s.Proc("api").URL }
 
 // Start runs `feedsvc serve --role=role` on a port of its own, its stderr
-// in <dir>/<role>.<n>.log, and waits until it is ready.
+// in <dir>/<role>.<n>.log, and waits until it is ready. Its listeners bind
+// port 0 and its "feedsvc started" log line says which port it got: a port
+// picked free beforehand could be taken by another process before the
+// child binds it.
 func (s *System) Start(role string) *Proc {
 	t := s.T
 	t.Helper()
-	addr := testenv.FreeAddr(t)
 	n := 1
 	for {
 		if _, err := os.Stat(filepath.Join(s.Dir, fmt.Sprintf("%s.%d.log", role, n))); err != nil {
@@ -143,9 +145,9 @@ func (s *System) Start(role string) *Proc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &Proc{Role: role, URL: "http://" + addr, Log: logPath, exited: make(chan struct{})}
-	p.cmd = exec.Command(s.Binary, "serve", "--role="+role, "--data-dir", s.Dir, "--http-addr", addr,
-		"--admin-addr", "127.0.0.1:0", "--shutdown-timeout", "30s", "--shutdown-drain", "0")
+	p := &Proc{Role: role, Log: logPath, exited: make(chan struct{})}
+	p.cmd = exec.Command(s.Binary, "serve", "--role="+role, "--data-dir", s.Dir, "--http-addr", "127.0.0.1:0",
+		"--admin-addr", "127.0.0.1:0", "--log-format", "json", "--shutdown-timeout", "30s", "--shutdown-drain", "0")
 	p.cmd.Env = ChildEnv(s.Env)
 	p.cmd.Stderr = logFile
 	if err := p.cmd.Start(); err != nil {
@@ -164,10 +166,19 @@ func (s *System) Start(role string) *Proc {
 			t.Fatalf("feedsvc %s exited during startup; log %s:\n%s", role, logPath, tail(logPath))
 		default:
 		}
-		if resp, err := http.Get(p.URL + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return p
+		if p.URL == "" {
+			if log, err := os.ReadFile(logPath); err == nil {
+				if addr, _, ok := testenv.StartedAddrs(string(log)); ok {
+					p.URL = "http://" + addr
+				}
+			}
+		}
+		if p.URL != "" {
+			if resp, err := http.Get(p.URL + "/readyz"); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					return p
+				}
 			}
 		}
 		if time.Now().After(deadline) {

@@ -116,3 +116,20 @@ func TestRequireCluster3(t *testing.T) {
 		t.Fatalf("RequireCluster3 = %+v", c)
 	}
 }
+
+func TestStartedAddrs(t *testing.T) {
+	log := `{"time":"t","level":"INFO","msg":"embedded redis","addr":"127.0.0.1:1"}
+{"time":"t","level":"INFO","msg":"feedsvc started","roles":["api"],"http":"127.0.0.1:45641","admin":"127.0.0.1:39811"}
+`
+	if h, a, ok := StartedAddrs(log); !ok || h != "127.0.0.1:45641" || a != "127.0.0.1:39811" {
+		t.Fatalf("StartedAddrs = %q %q %v", h, a, ok)
+	}
+	if h, a, ok := StartedAddrs(`{"msg":"feedsvc started","roles":["api"],"http":"127.0.0.1:2"}`); !ok || h != "127.0.0.1:2" || a != "" {
+		t.Fatalf("without an admin listener: %q %q %v", h, a, ok)
+	}
+	for _, log := range []string{"", `{"msg":"embedded redis","addr":"127.0.0.1:1"}` + "\n", `{"msg":"feedsvc started",` /* cut short */} {
+		if _, _, ok := StartedAddrs(log); ok {
+			t.Errorf("StartedAddrs(%q) found addresses", log)
+		}
+	}
+}
