@@ -21,9 +21,9 @@ import (
 	"github.com/feedsvc/feedsvc/app"
 	"github.com/feedsvc/feedsvc/app/apptest"
 	"github.com/feedsvc/feedsvc/events"
+	"github.com/feedsvc/feedsvc/internal/httpserver"
 	"github.com/feedsvc/feedsvc/roles"
 	"github.com/feedsvc/feedsvc/roles/api"
-	"github.com/feedsvc/feedsvc/roles/httpserver"
 )
 
 // world is one process's worth of fakes around a fresh embedded broker.

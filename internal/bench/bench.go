@@ -30,7 +30,7 @@ import (
 	"github.com/feedsvc/feedsvc/configs"
 	"github.com/feedsvc/feedsvc/events"
 	"github.com/feedsvc/feedsvc/internal/progress"
-	"github.com/feedsvc/feedsvc/internal/server"
+	"github.com/feedsvc/feedsvc/internal/wiring"
 	"github.com/feedsvc/feedsvc/roles"
 	"github.com/feedsvc/feedsvc/roles/api"
 	redisstore "github.com/feedsvc/feedsvc/store/redis"
@@ -70,7 +70,7 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, table roles
 	if err != nil {
 		return err
 	}
-	b, err := server.Open(ctx, cfg, log, append(slices.Clone(apiRows), fanoutRows...).Needs())
+	b, err := wiring.Open(ctx, cfg, log, append(slices.Clone(apiRows), fanoutRows...).Needs())
 	if err != nil {
 		return err
 	}
@@ -87,7 +87,7 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, table roles
 	// call is part of what a post costs).
 	never := app.Limit{Quota: 1_000_000_000, Window: time.Second}
 	cfg.RateLimits = api.RateLimits{Posts: never, Follows: never, Searches: never, AuthFailures: never}
-	tokens, err := server.Tokens(ctx, cfg, log)
+	tokens, err := wiring.Tokens(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -200,7 +200,7 @@ func backendNames(cfg *configs.Config) map[string]string {
 // benchRun is one bench invocation's state.
 type benchRun struct {
 	cfg    *configs.Config
-	b      *server.Backends
+	b      *wiring.Backends
 	svc    *benchRoles
 	tokens *api.Tokens
 	base   string
@@ -491,7 +491,7 @@ func (r *benchRun) waitFanout(ctx context.Context, since time.Time) (time.Durati
 
 // fanoutLag is the fanout group's total backlog on the service's topics.
 func (r *benchRun) fanoutLag(ctx context.Context) (int64, error) {
-	parts, err := events.GroupLag(ctx, r.b.Kafka, r.cfg.Kafka.Group(fanoutGroup), server.Topics(r.cfg).All())
+	parts, err := events.GroupLag(ctx, r.b.Kafka, r.cfg.Kafka.Group(fanoutGroup), wiring.Topics(r.cfg).All())
 	if err != nil {
 		return 0, fmt.Errorf("fanout lag: %w", err)
 	}

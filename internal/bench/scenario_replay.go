@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/feedsvc/feedsvc/events"
-	"github.com/feedsvc/feedsvc/internal/server"
+	"github.com/feedsvc/feedsvc/internal/wiring"
 )
 
 // replay rewinds the fanout group to the start of the run with the replay
@@ -69,7 +69,7 @@ func (r *benchRun) planReplay(ctx context.Context) (*events.ResetPlan, error) {
 	target := events.ResetTarget{Kind: events.ResetToTime, Time: r.started}
 	deadline := time.Now().Add(time.Minute)
 	for {
-		plan, err := events.PlanReset(ctx, r.b.Kafka, r.cfg.Kafka.Group(fanoutGroup), server.Topics(r.cfg).All(), target)
+		plan, err := events.PlanReset(ctx, r.b.Kafka, r.cfg.Kafka.Group(fanoutGroup), wiring.Topics(r.cfg).All(), target)
 		if err == nil || !errors.Is(err, events.ErrGroupActive) || time.Now().After(deadline) {
 			if err != nil {
 				return nil, fmt.Errorf("plan the rewind of the fanout group: %w", err)

@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/feedsvc/feedsvc/configs"
-	"github.com/feedsvc/feedsvc/internal/server"
+	"github.com/feedsvc/feedsvc/internal/wiring"
 	"github.com/feedsvc/feedsvc/roles"
 )
 
@@ -20,22 +20,22 @@ import (
 type benchRoles struct {
 	cfg         *configs.Config
 	log         *slog.Logger
-	b           *server.Backends
+	b           *wiring.Backends
 	api, fanout roles.Rows
 	apiRun      *roleRun
 	fanoutRun   *roleRun
 }
 
-// roleRun is one server.Run call running in the background.
+// roleRun is one wiring.Run call running in the background.
 type roleRun struct {
 	names  []string
 	addr   string // its HTTP server (health, metrics; the API for api)
 	cancel context.CancelFunc
-	done   chan struct{} // closed when server.Run returned, after err is set
+	done   chan struct{} // closed when wiring.Run returned, after err is set
 	err    error
 }
 
-// run starts server.Run for rows on a listener of its own (each run serves
+// run starts wiring.Run for rows on a listener of its own (each run serves
 // HTTP, and two cannot share an address).
 func (s *benchRoles) run(ctx context.Context, rows roles.Rows) (*roleRun, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -48,7 +48,7 @@ func (s *benchRoles) run(ctx context.Context, rows roles.Rows) (*roleRun, error)
 	rr := &roleRun{names: rows.Names(), addr: ln.Addr().String(), cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(rr.done)
-		rr.err = server.Run(rctx, &cfg, s.log, s.b, rows, ln, nil)
+		rr.err = wiring.Run(rctx, &cfg, s.log, s.b, rows, ln, nil)
 	}()
 	return rr, nil
 }

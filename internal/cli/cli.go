@@ -22,8 +22,8 @@ import (
 	"github.com/feedsvc/feedsvc/configs"
 	"github.com/feedsvc/feedsvc/internal/buildinfo"
 	"github.com/feedsvc/feedsvc/internal/progress"
-	"github.com/feedsvc/feedsvc/internal/server"
 	"github.com/feedsvc/feedsvc/internal/telemetry"
+	"github.com/feedsvc/feedsvc/internal/wiring"
 	"github.com/feedsvc/feedsvc/roles"
 	redisstore "github.com/feedsvc/feedsvc/store/redis"
 )
@@ -198,7 +198,7 @@ work next to it on the same --data-dir.`,
 		}
 		ctx, stop := signalContext(ctx, log)
 		defer stop()
-		return server.Serve(ctx, cfg, log, rows)
+		return wiring.Serve(ctx, cfg, log, rows)
 	})
 	cmd.Flags().StringVar(&roleSpec, "role", "all", "roles to run: all, or a comma list of "+strings.Join(table.Names(), ", "))
 	return cmd
@@ -249,7 +249,7 @@ made on first use, which serve on that data dir uses too. Otherwise, as serve, i
 		Args: cobra.ExactArgs(1),
 	}
 	cmd = withConfig(cmd, configs.GroupAuth, func(ctx context.Context, cfg *configs.Config, log *slog.Logger, args []string) error {
-		tokens, err := server.Tokens(ctx, cfg, log)
+		tokens, err := wiring.Tokens(ctx, cfg, log)
 		if err != nil {
 			return err
 		}
@@ -282,7 +282,7 @@ its progress on stderr.`,
 		Args: cobra.NoArgs,
 	}
 	return withConfig(cmd, configs.GroupKafka|configs.GroupStore|configs.GroupMigrate, func(ctx context.Context, cfg *configs.Config, log *slog.Logger, _ []string) error {
-		return server.Migrate(ctx, cfg, log, progress.Stderr())
+		return wiring.Migrate(ctx, cfg, log, progress.Stderr())
 	})
 }
 
@@ -303,7 +303,7 @@ Without --redis-addr it reads the embedded Redis of the feedsvc serve running on
 		Args: cobra.ExactArgs(1),
 	}
 	inspect = withConfig(inspect, configs.GroupRedis, func(ctx context.Context, cfg *configs.Config, log *slog.Logger, args []string) error {
-		client, err := server.OpenRedis(ctx, cfg, log)
+		client, err := wiring.OpenRedis(ctx, cfg, log)
 		if err != nil {
 			return err
 		}
@@ -337,7 +337,7 @@ the decisions come from serve's admin listener.`,
 		Args: cobra.NoArgs,
 	}
 	list = withConfig(list, configs.GroupStore, func(ctx context.Context, cfg *configs.Config, log *slog.Logger, _ []string) error {
-		ds, next, err := server.ModerationDecisions(ctx, cfg, log, cursor, limit)
+		ds, next, err := wiring.ModerationDecisions(ctx, cfg, log, cursor, limit)
 		if errors.Is(err, app.ErrInvalid) {
 			return usageError{err}
 		}

@@ -2,7 +2,7 @@ package cli
 
 // Operator commands on the event log: replay (offset reset), lag and the
 // dead-letter tools. They work on a real cluster, and on the embedded broker
-// whether feedsvc serve runs on the data dir or not (see server.WithKafka).
+// whether feedsvc serve runs on the data dir or not (see wiring.WithKafka).
 
 import (
 	"context"
@@ -19,7 +19,7 @@ import (
 	"github.com/feedsvc/feedsvc/configs"
 	"github.com/feedsvc/feedsvc/events"
 	"github.com/feedsvc/feedsvc/internal/progress"
-	"github.com/feedsvc/feedsvc/internal/server"
+	"github.com/feedsvc/feedsvc/internal/wiring"
 )
 
 const embeddedNote = `Without --kafka-brokers the broker is the embedded one of --data-dir: while feedsvc serve
@@ -59,9 +59,9 @@ offsets on, else the configured topics. On a terminal it shows its progress on s
 			return usageError{err}
 		}
 		group := cfg.Kafka.Group(group)
-		return server.WithKafka(ctx, cfg, log, func(cl events.Cluster) error {
+		return wiring.WithKafka(ctx, cfg, log, func(cl events.Cluster) error {
 			line := progress.Stderr()
-			plan, err := server.PlanReplay(ctx, cl, cfg, group, topicList, target, events.PlanOptions{
+			plan, err := wiring.PlanReplay(ctx, cl, cfg, group, topicList, target, events.PlanOptions{
 				// A dry run shows the plan while the group runs, too.
 				Preview:  !execute,
 				Progress: func(done, total int) { line.Count("replay: planning partitions", done, total) },
@@ -191,7 +191,7 @@ which holds the embedded store, it comes from serve's admin listener.`,
 		Args: cobra.NoArgs,
 	}
 	cmd = withConfig(cmd, kafkaGroups|configs.GroupStore, func(ctx context.Context, cfg *configs.Config, log *slog.Logger, _ []string) error {
-		err := server.WithKafka(ctx, cfg, log, func(cl events.Cluster) error {
+		err := wiring.WithKafka(ctx, cfg, log, func(cl events.Cluster) error {
 			groups := []string{cfg.Kafka.Group(group)}
 			if group == "" {
 				var err error
@@ -199,7 +199,7 @@ which holds the embedded store, it comes from serve's admin listener.`,
 					return err
 				}
 			}
-			all, err := events.GroupsLag(ctx, cl, groups, server.Topics(cfg).All())
+			all, err := events.GroupsLag(ctx, cl, groups, wiring.Topics(cfg).All())
 			if err != nil {
 				return err
 			}
@@ -220,8 +220,8 @@ which holds the embedded store, it comes from serve's admin listener.`,
 			return err
 		}
 		out := cmd.OutOrStdout()
-		b, err := server.OutboxBacklog(ctx, cfg, log)
-		if errors.Is(err, server.ErrUnavailable) {
+		b, err := wiring.OutboxBacklog(ctx, cfg, log)
+		if errors.Is(err, wiring.ErrUnavailable) {
 			_, err = fmt.Fprintf(out, "\noutbox: unavailable: %v\n", err)
 			return err
 		}
@@ -264,7 +264,7 @@ func dlqCmd() *cobra.Command {
 		if len(topicList) > 0 {
 			return topicList, nil
 		}
-		return server.Topics(cfg).All(), nil
+		return wiring.Topics(cfg).All(), nil
 	}
 
 	list := &cobra.Command{
@@ -283,7 +283,7 @@ func dlqCmd() *cobra.Command {
 		if limit < 0 {
 			return usageError{fmt.Errorf("--limit must not be negative, got %d", limit)}
 		}
-		return server.WithKafka(ctx, cfg, log, func(cl events.Cluster) error {
+		return wiring.WithKafka(ctx, cfg, log, func(cl events.Cluster) error {
 			entries, err := events.ListDeadLetters(ctx, cl, cfg.Kafka.Group(group), ts, limit)
 			if err != nil {
 				return err
@@ -317,7 +317,7 @@ re-publishes nothing. The consumers of G may keep running.
 		if err != nil {
 			return err
 		}
-		return server.WithKafka(ctx, cfg, log, func(cl events.Cluster) error {
+		return wiring.WithKafka(ctx, cfg, log, func(cl events.Cluster) error {
 			group := cfg.Kafka.Group(group)
 			entries, err := events.ReplayDeadLetters(ctx, cl, group, ts, execute)
 			out := replay.OutOrStdout()

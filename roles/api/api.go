@@ -21,7 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/feedsvc/feedsvc/app"
-	"github.com/feedsvc/feedsvc/roles/httpserver"
+	"github.com/feedsvc/feedsvc/internal/httpserver"
 )
 
 // Limits of the API.

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/feedsvc/feedsvc/app"
+	"github.com/feedsvc/feedsvc/internal/httpserver"
 	"github.com/feedsvc/feedsvc/roles/api"
-	"github.com/feedsvc/feedsvc/roles/httpserver"
 )
 
 // hangingPosts is a store that stopped answering: every call waits until

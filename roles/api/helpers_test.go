@@ -26,8 +26,8 @@ import (
 
 	"github.com/feedsvc/feedsvc/app"
 	"github.com/feedsvc/feedsvc/app/apptest"
+	"github.com/feedsvc/feedsvc/internal/httpserver"
 	"github.com/feedsvc/feedsvc/roles/api"
-	"github.com/feedsvc/feedsvc/roles/httpserver"
 )
 
 // tokenPrefix marks the bearer tokens verify accepts: "test-token-<user>".

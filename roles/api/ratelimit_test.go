@@ -14,8 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/feedsvc/feedsvc/app"
+	"github.com/feedsvc/feedsvc/internal/httpserver"
 	"github.com/feedsvc/feedsvc/roles/api"
-	"github.com/feedsvc/feedsvc/roles/httpserver"
 	redisstore "github.com/feedsvc/feedsvc/store/redis"
 )
 

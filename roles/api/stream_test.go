@@ -12,8 +12,8 @@ import (
 
 	"github.com/feedsvc/feedsvc/app"
 	"github.com/feedsvc/feedsvc/app/apptest"
+	"github.com/feedsvc/feedsvc/internal/httpserver"
 	"github.com/feedsvc/feedsvc/roles/api"
-	"github.com/feedsvc/feedsvc/roles/httpserver"
 )
 
 // event is one Server-Sent Event.

@@ -10,7 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/feedsvc/feedsvc/roles/httpserver"
+	"github.com/feedsvc/feedsvc/internal/httpserver"
 )
 
 // web is the feed app: plain HTML, CSS and ES modules, no build step.

@@ -86,7 +86,7 @@ func tracing(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		req := c.Request()
 		ctx := otel.GetTextMapPropagator().Extract(req.Context(), propagation.HeaderCarrier(req.Header))
-		ctx, span := otel.Tracer("github.com/feedsvc/feedsvc/roles/httpserver").Start(ctx, req.Method,
+		ctx, span := otel.Tracer("github.com/feedsvc/feedsvc/internal/httpserver").Start(ctx, req.Method,
 			trace.WithSpanKind(trace.SpanKindServer),
 			trace.WithAttributes(attribute.String("http.request.method", req.Method), attribute.String("url.path", req.URL.Path)))
 		defer span.End()

@@ -1,4 +1,4 @@
-package server_test
+package wiring_test
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 
 	"github.com/feedsvc/feedsvc/app"
 	"github.com/feedsvc/feedsvc/events"
-	"github.com/feedsvc/feedsvc/internal/server"
+	"github.com/feedsvc/feedsvc/internal/wiring"
 	"github.com/feedsvc/feedsvc/roles"
 )
 
@@ -33,15 +33,15 @@ func TestCommandsNextToServe(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- server.Serve(ctx, cfg, log, rows) }()
-	var f *server.ServeFile
+	go func() { done <- wiring.Serve(ctx, cfg, log, rows) }()
+	var f *wiring.ServeFile
 	for deadline := time.Now().Add(time.Minute); f == nil; {
 		select {
 		case err := <-done:
 			t.Fatalf("Serve returned: %v", err)
 		case <-time.After(20 * time.Millisecond):
 		}
-		if f = server.RunningServe(cfg.DataDir); f == nil && time.Now().After(deadline) {
+		if f = wiring.RunningServe(cfg.DataDir); f == nil && time.Now().After(deadline) {
 			t.Fatal("serve recorded no serve file")
 		}
 	}
@@ -50,7 +50,7 @@ func TestCommandsNextToServe(t *testing.T) {
 		t.Fatalf("serve file %+v", f)
 	}
 
-	err := server.WithKafka(ctx, cfg, log, func(cl events.Cluster) error {
+	err := wiring.WithKafka(ctx, cfg, log, func(cl events.Cluster) error {
 		if !slices.Equal(cl.Brokers, f.KafkaBrokers) {
 			t.Errorf("brokers %v, want serve's %v", cl.Brokers, f.KafkaBrokers)
 		}
@@ -60,7 +60,7 @@ func TestCommandsNextToServe(t *testing.T) {
 	if err != nil {
 		t.Fatalf("kafka next to serve: %v", err)
 	}
-	client, err := server.OpenRedis(ctx, cfg, log)
+	client, err := wiring.OpenRedis(ctx, cfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,13 +68,13 @@ func TestCommandsNextToServe(t *testing.T) {
 		t.Fatalf("serve's redis: %v", err)
 	}
 	client.Close()
-	if b, err := server.OutboxBacklog(ctx, cfg, log); err != nil || b.Pending != 0 {
+	if b, err := wiring.OutboxBacklog(ctx, cfg, log); err != nil || b.Pending != 0 {
 		t.Fatalf("outbox next to serve: %+v, %v", b, err)
 	}
-	if ds, next, err := server.ModerationDecisions(ctx, cfg, log, "", 10); err != nil || len(ds) != 0 || next != "" {
+	if ds, next, err := wiring.ModerationDecisions(ctx, cfg, log, "", 10); err != nil || len(ds) != 0 || next != "" {
 		t.Fatalf("decisions next to serve: %v %q %v", ds, next, err)
 	}
-	if _, _, err := server.ModerationDecisions(ctx, cfg, log, "not-an-id", 10); !errors.Is(err, app.ErrInvalid) {
+	if _, _, err := wiring.ModerationDecisions(ctx, cfg, log, "not-an-id", 10); !errors.Is(err, app.ErrInvalid) {
 		t.Fatalf("a bad cursor through serve: %v, want ErrInvalid", err)
 	}
 
@@ -82,19 +82,19 @@ func TestCommandsNextToServe(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(cfg.DataDir, server.ServeFileName)); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, wiring.ServeFileName)); !os.IsNotExist(err) {
 		t.Fatalf("serve file left after Serve returned: %v", err)
 	}
 	// Stopped: the store and the broker are the commands' to open; the
 	// in-memory Redis went with serve.
 	ctx = context.Background()
-	if b, err := server.OutboxBacklog(ctx, cfg, log); err != nil || b.Pending != 0 {
+	if b, err := wiring.OutboxBacklog(ctx, cfg, log); err != nil || b.Pending != 0 {
 		t.Fatalf("outbox with serve stopped: %+v, %v", b, err)
 	}
-	if err := server.WithKafka(ctx, cfg, log, func(events.Cluster) error { return nil }); err != nil {
+	if err := wiring.WithKafka(ctx, cfg, log, func(events.Cluster) error { return nil }); err != nil {
 		t.Fatalf("kafka with serve stopped: %v", err)
 	}
-	if _, err := server.OpenRedis(ctx, cfg, log); err == nil || !strings.Contains(err.Error(), "--redis-addr") {
+	if _, err := wiring.OpenRedis(ctx, cfg, log); err == nil || !strings.Contains(err.Error(), "--redis-addr") {
 		t.Fatalf("redis with serve stopped: %v, want to be told to start serve or pass --redis-addr", err)
 	}
 }

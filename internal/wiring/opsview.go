@@ -1,4 +1,4 @@
-package server
+package wiring
 
 // The operator's view: a page at /ops on the operator's listener (the
 // admin listener; without --admin-addr, the one listener, as /metrics),
@@ -31,8 +31,8 @@ import (
 	"github.com/feedsvc/feedsvc/configs"
 	"github.com/feedsvc/feedsvc/events"
 	"github.com/feedsvc/feedsvc/internal/buildinfo"
+	"github.com/feedsvc/feedsvc/internal/httpserver"
 	"github.com/feedsvc/feedsvc/roles"
-	"github.com/feedsvc/feedsvc/roles/httpserver"
 )
 
 // opsFiles are the operator's view: plain HTML, CSS and ES modules.

@@ -18,7 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/feedsvc/feedsvc/app"
-	"github.com/feedsvc/feedsvc/roles/httpserver"
+	"github.com/feedsvc/feedsvc/internal/httpserver"
 )
 
 // TestErrorsMappedInOnePlace checks the error handler: echo.HTTPErrors keep

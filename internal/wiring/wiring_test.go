@@ -1,4 +1,4 @@
-package server_test
+package wiring_test
 
 import (
 	"bytes"
@@ -18,7 +18,7 @@ import (
 
 	"github.com/feedsvc/feedsvc/app"
 	"github.com/feedsvc/feedsvc/configs"
-	"github.com/feedsvc/feedsvc/internal/server"
+	"github.com/feedsvc/feedsvc/internal/wiring"
 	"github.com/feedsvc/feedsvc/roles"
 )
 
@@ -55,7 +55,7 @@ func TestFailingBuildStartsNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = server.Run(context.Background(), defaults(t), slog.New(slog.DiscardHandler), &server.Backends{}, rows, ln, nil)
+	err = wiring.Run(context.Background(), defaults(t), slog.New(slog.DiscardHandler), &wiring.Backends{}, rows, ln, nil)
 	if err == nil || !strings.Contains(err.Error(), "build role broken: cannot build") {
 		t.Fatalf("Run = %v, want the build error of role broken", err)
 	}
@@ -86,7 +86,7 @@ func TestNodeLease(t *testing.T) {
 			var logs syncBuffer
 			log := slog.New(slog.NewJSONHandler(&logs, nil))
 			ctx, cancel := context.WithCancel(context.Background())
-			b, err := server.Open(ctx, cfg, log, roles.Needs{Store: true})
+			b, err := wiring.Open(ctx, cfg, log, roles.Needs{Store: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -101,7 +101,7 @@ func TestNodeLease(t *testing.T) {
 				t.Fatal(err)
 			}
 			done := make(chan error, 1)
-			go func() { done <- server.Run(ctx, cfg, log, b, rows, ln, nil) }()
+			go func() { done <- wiring.Run(ctx, cfg, log, b, rows, ln, nil) }()
 			var gen *app.IDGen
 			select {
 			case gen = <-ids:
@@ -187,7 +187,7 @@ func TestAdminListener(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
 			go func() {
-				done <- server.Run(ctx, cfg, slog.New(slog.DiscardHandler), &server.Backends{}, rows, public, admin)
+				done <- wiring.Run(ctx, cfg, slog.New(slog.DiscardHandler), &wiring.Backends{}, rows, public, admin)
 			}()
 			defer func() {
 				cancel()

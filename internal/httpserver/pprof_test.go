@@ -9,7 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/feedsvc/feedsvc/roles/httpserver"
+	"github.com/feedsvc/feedsvc/internal/httpserver"
 )
 
 func TestPprofOnlyWhenEnabled(t *testing.T) {

@@ -1,4 +1,4 @@
-package server
+package wiring
 
 // What the operator commands (lag, replay, dlq, feed inspect, moderation
 // list) connect to. On real backends: the configured ones. On the embedded
@@ -27,8 +27,8 @@ import (
 	"github.com/feedsvc/feedsvc/app"
 	"github.com/feedsvc/feedsvc/configs"
 	"github.com/feedsvc/feedsvc/events"
+	"github.com/feedsvc/feedsvc/internal/httpserver"
 	"github.com/feedsvc/feedsvc/roles"
-	"github.com/feedsvc/feedsvc/roles/httpserver"
 	redisstore "github.com/feedsvc/feedsvc/store/redis"
 )
 

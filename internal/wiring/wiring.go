@@ -1,8 +1,8 @@
-// Package server is the composition root: the only place that knows which
+// Package wiring is the composition root: the only place that knows which
 // adapter backs which port. It opens what the selected roles need (the
 // embedded backend when no address is configured, the production one
 // otherwise), builds the roles from the table and runs their lifecycle.
-package server
+package wiring
 
 import (
 	"context"
@@ -26,11 +26,11 @@ import (
 	"github.com/feedsvc/feedsvc/configs"
 	"github.com/feedsvc/feedsvc/events"
 	"github.com/feedsvc/feedsvc/internal/buildinfo"
+	"github.com/feedsvc/feedsvc/internal/httpserver"
 	"github.com/feedsvc/feedsvc/internal/progress"
 	"github.com/feedsvc/feedsvc/internal/telemetry"
 	"github.com/feedsvc/feedsvc/roles"
 	"github.com/feedsvc/feedsvc/roles/api"
-	"github.com/feedsvc/feedsvc/roles/httpserver"
 	"github.com/feedsvc/feedsvc/store/cassandra"
 	"github.com/feedsvc/feedsvc/store/pebble"
 	redisstore "github.com/feedsvc/feedsvc/store/redis"

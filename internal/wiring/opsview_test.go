@@ -1,4 +1,4 @@
-package server_test
+package wiring_test
 
 import (
 	"context"
@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/feedsvc/feedsvc/events"
-	"github.com/feedsvc/feedsvc/internal/server"
 	"github.com/feedsvc/feedsvc/internal/testenv"
+	"github.com/feedsvc/feedsvc/internal/wiring"
 	"github.com/feedsvc/feedsvc/roles"
 )
 
@@ -96,15 +96,15 @@ func TestOpsView(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- server.Serve(ctx, cfg, log, rows) }()
-	var f *server.ServeFile
+	go func() { done <- wiring.Serve(ctx, cfg, log, rows) }()
+	var f *wiring.ServeFile
 	for deadline := time.Now().Add(time.Minute); f == nil; {
 		select {
 		case err := <-done:
 			t.Fatalf("Serve returned: %v", err)
 		case <-time.After(20 * time.Millisecond):
 		}
-		if f = server.RunningServe(cfg.DataDir); f == nil && time.Now().After(deadline) {
+		if f = wiring.RunningServe(cfg.DataDir); f == nil && time.Now().After(deadline) {
 			t.Fatal("serve recorded no serve file")
 		}
 	}
@@ -112,7 +112,7 @@ func TestOpsView(t *testing.T) {
 
 	// The page and its files, as the web app's.
 	for _, c := range []struct{ path, ctype, has string }{
-		{server.OpsPath, "text/html", `<script type="module" src="/ops/app/main.js">`},
+		{wiring.OpsPath, "text/html", `<script type="module" src="/ops/app/main.js">`},
 		{"/ops/app/main.js", "javascript", "/ops/api/"},
 		{"/ops/app/style.css", "text/css", "font"},
 	} {
@@ -127,13 +127,13 @@ func TestOpsView(t *testing.T) {
 			t.Errorf("GET %s: %d %q CSP %q", c.path, resp.StatusCode, resp.Header.Get("Content-Type"), resp.Header.Get("Content-Security-Policy"))
 		}
 	}
-	if code, _, _ := opsGet(t, public, server.OpsPath); code != http.StatusNotFound {
+	if code, _, _ := opsGet(t, public, wiring.OpsPath); code != http.StatusNotFound {
 		t.Errorf("public listener: /ops answers %d, want 404", code)
 	}
 	// A name other than localhost (DNS rebinding: a page's own name
 	// resolving to the loopback address) reads nothing.
 	for host, want := range map[string]int{"rebind.example:80": http.StatusForbidden, "localhost": http.StatusOK, "[::1]:9": http.StatusOK} {
-		req, _ := http.NewRequest(http.MethodGet, admin+server.OpsAPIPath+"overview", nil)
+		req, _ := http.NewRequest(http.MethodGet, admin+wiring.OpsAPIPath+"overview", nil)
 		req.Host = host
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -146,7 +146,7 @@ func TestOpsView(t *testing.T) {
 	}
 
 	// Three posts, which no fanout handles.
-	tokens, err := server.Tokens(ctx, cfg, log)
+	tokens, err := wiring.Tokens(ctx, cfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +179,7 @@ func TestOpsView(t *testing.T) {
 	var o overview
 	waitFor(t, "fanout's lag of 3 and the others caught up", func() bool {
 		o = overview{}
-		opsJSON(t, admin, server.OpsAPIPath+"overview", &o)
+		opsJSON(t, admin, wiring.OpsAPIPath+"overview", &o)
 		lag, _, _ := group(o, "fanout")
 		caught := true
 		for _, r := range []string{"notifications", "search", "analytics", "moderation"} {
@@ -218,7 +218,7 @@ func TestOpsView(t *testing.T) {
 	}
 	waitFor(t, "fanout's lag 0", func() bool {
 		o = overview{}
-		opsJSON(t, admin, server.OpsAPIPath+"overview", &o)
+		opsJSON(t, admin, wiring.OpsAPIPath+"overview", &o)
 		lag, committed, _ := group(o, "fanout")
 		return lag == 0 && committed == 3
 	})
@@ -233,14 +233,14 @@ func TestOpsView(t *testing.T) {
 		"dlq?group=fanout&limit=ten", "replay?group=fanout", "replay?group=nope&to_datetime=2020-01-01T00:00:00Z",
 		"replay?group=fanout&to_datetime=yesterday", "replay?group=fanout&to_datetime=2020-01-01",
 	} {
-		code, ctype, body := opsGet(t, admin, server.OpsAPIPath+path)
+		code, ctype, body := opsGet(t, admin, wiring.OpsAPIPath+path)
 		var p struct{ Status int }
 		if code != http.StatusBadRequest || ctype != "application/problem+json" || json.Unmarshal(body, &p) != nil || p.Status != 400 {
 			t.Errorf("GET %s: %d %s %s, want a 400 problem", path, code, ctype, body)
 		}
 	}
 	for _, method := range []string{"POST", "PUT", "DELETE"} {
-		req, _ := http.NewRequest(method, admin+server.OpsAPIPath+"replay?group=fanout&to_datetime=2020-01-01T00:00:00Z", nil)
+		req, _ := http.NewRequest(method, admin+wiring.OpsAPIPath+"replay?group=fanout&to_datetime=2020-01-01T00:00:00Z", nil)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -260,7 +260,7 @@ func TestOpsView(t *testing.T) {
 			Reprocess, Skip              int64
 			Partitions                   []struct{ Current, New int64 }
 		}
-		opsJSON(t, admin, server.OpsAPIPath+"replay?"+url.Values{"group": {"fanout"}, "to_datetime": {from}}.Encode(), &p)
+		opsJSON(t, admin, wiring.OpsAPIPath+"replay?"+url.Values{"group": {"fanout"}, "to_datetime": {from}}.Encode(), &p)
 		if p.Group != fanout || p.Reprocess != 3 || p.Skip != 0 || p.Live != "" || len(p.Partitions) != 2*cfg.Kafka.Partitions ||
 			p.Command != "feedsvc replay --group fanout --to-datetime "+from+" --execute" {
 			t.Errorf("plan from %s: %+v", from, p)
@@ -271,7 +271,7 @@ func TestOpsView(t *testing.T) {
 		Items []any
 		More  bool
 	}
-	opsJSON(t, admin, server.OpsAPIPath+"dlq?group=fanout&limit=5", &dl)
+	opsJSON(t, admin, wiring.OpsAPIPath+"dlq?group=fanout&limit=5", &dl)
 	if dl.Group != fanout || len(dl.Items) != 0 || dl.More {
 		t.Errorf("dead letters %+v", dl)
 	}
@@ -296,7 +296,7 @@ func TestOpsView(t *testing.T) {
 				Error, Topic string
 			}
 		}
-		opsJSON(t, admin, server.OpsAPIPath+"dlq?group=notifications", &dl)
+		opsJSON(t, admin, wiring.OpsAPIPath+"dlq?group=notifications", &dl)
 		return len(dl.Items) == 1 && dl.Items[0].EventID == "poison-1" && dl.Items[0].Error != "" && dl.Items[0].Topic == cfg.Kafka.Topics.Posts
 	})
 
@@ -326,7 +326,7 @@ func TestOpsViewWithoutBackends(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- server.Run(ctx, cfg, slog.New(slog.DiscardHandler), &server.Backends{}, rows, public, admin)
+		done <- wiring.Run(ctx, cfg, slog.New(slog.DiscardHandler), &wiring.Backends{}, rows, public, admin)
 	}()
 	defer func() {
 		cancel()
@@ -336,7 +336,7 @@ func TestOpsViewWithoutBackends(t *testing.T) {
 	}()
 	base := "http://" + admin.Addr().String()
 	var o overview
-	opsJSON(t, base, server.OpsAPIPath+"overview", &o)
+	opsJSON(t, base, wiring.OpsAPIPath+"overview", &o)
 	if !o.Process.Ready || len(o.Process.Roles) != 1 || o.Process.Roles[0].Name != "idle" || !o.Process.Roles[0].OK ||
 		o.Lag.Available || o.Lag.Reason == "" || len(o.Lag.Groups) != 5 || o.Outbox.Available || o.Outbox.Reason == "" {
 		t.Errorf("overview %+v", o)
@@ -345,7 +345,7 @@ func TestOpsViewWithoutBackends(t *testing.T) {
 		"dlq?group=nope": 400, "dlq?group=fanout": 503,
 		"replay?group=fanout&to_datetime=x": 400, "replay?group=fanout&to_datetime=2020-01-01T00:00:00Z": 503,
 	} {
-		if code, ctype, body := opsGet(t, base, server.OpsAPIPath+path); code != want || ctype != "application/problem+json" {
+		if code, ctype, body := opsGet(t, base, wiring.OpsAPIPath+path); code != want || ctype != "application/problem+json" {
 			t.Errorf("GET %s: %d %s %s, want %d", path, code, ctype, body, want)
 		}
 	}
