@@ -185,8 +185,12 @@ func newCluster(cfg Config, keyspace string, log *slog.Logger) (*gocql.ClusterCo
 	c.ConnectTimeout = timeout
 	c.WriteTimeout = timeout
 	// Every plain statement this package runs is idempotent, so retrying on
-	// another host is safe. LWTs opt out (see lwt), because a retried CAS
-	// could report "not applied" for a change its first attempt made.
+	// another host is safe, and so is sending it there as well when its
+	// coordinator is slow to answer (speculation, set by Store.query: this
+	// timeout is as long as an api request's whole deadline, so a retry
+	// after it comes too late). LWTs opt out of both (see lwt), because a
+	// retried CAS could report "not applied" for a change its first attempt
+	// made.
 	c.RetryPolicy = &gocql.SimpleRetryPolicy{NumRetries: 2}
 	c.PoolConfig.HostSelectionPolicy = newQuorumGuard(gocql.TokenAwareHostPolicy(gocql.RoundRobinHostPolicy()))
 	// A node seen down is tried again this often (gocql: every 60 s), in
@@ -334,7 +338,7 @@ func (s *Store) bound(ctx context.Context) (context.Context, func(error) error) 
 // row still proves the read was served.
 func (s *Store) Ping(ctx context.Context) error {
 	var v int
-	err := s.session.Query(`SELECT version FROM schema_migrations WHERE version = ?`, migrations[0].version).
+	err := s.query(`SELECT version FROM schema_migrations WHERE version = ?`, migrations[0].version).
 		WithContext(ctx).Consistency(s.consistency).Scan(&v)
 	if err != nil && !errors.Is(err, gocql.ErrNotFound) {
 		return failf("cassandra: ping: read at %s: %w", s.consistency, err)

@@ -29,9 +29,10 @@ func followerBucket(follower string) int {
 	return int(h.Sum32() % followerBuckets)
 }
 
-// lwt marks a conditional statement as not to be retried: a retry after a
-// timeout could find its own first attempt applied and misreport it.
-func lwt(q *gocql.Query) *gocql.Query { return q.RetryPolicy(nil) }
+// lwt marks a conditional statement as not to be retried, nor sent to a
+// second coordinator while the first one works on it (see speculation): a
+// second attempt could find the first one applied and misreport it.
+func lwt(q *gocql.Query) *gocql.Query { return q.RetryPolicy(nil).Idempotent(false) }
 
 // EnsureUser implements app.Graph. The common case (the user exists) is a
 // plain read; only the first call pays for an LWT, which keeps the original
@@ -43,7 +44,7 @@ func (s *Store) EnsureUser(ctx context.Context, user string) (err error) {
 	if err != nil || ok {
 		return err
 	}
-	_, err = lwt(s.session.Query(`INSERT INTO users (id, created_at) VALUES (?, ?) IF NOT EXISTS`,
+	_, err = lwt(s.query(`INSERT INTO users (id, created_at) VALUES (?, ?) IF NOT EXISTS`,
 		user, time.Now().UTC())).WithContext(ctx).MapScanCAS(map[string]any{})
 	if err != nil {
 		return failf("cassandra: ensure user %s: %w", user, err)
@@ -56,7 +57,7 @@ func (s *Store) UserExists(ctx context.Context, user string) (_ bool, err error)
 	ctx, end := s.bound(ctx)
 	defer func() { err = end(err) }()
 	var id string
-	err = s.session.Query(`SELECT id FROM users WHERE id = ?`, user).WithContext(ctx).Scan(&id)
+	err = s.query(`SELECT id FROM users WHERE id = ?`, user).WithContext(ctx).Scan(&id)
 	if errors.Is(err, gocql.ErrNotFound) {
 		return false, nil
 	}
@@ -71,7 +72,7 @@ func (s *Store) IsFollowing(ctx context.Context, follower, followee string) (_ b
 	ctx, end := s.bound(ctx)
 	defer func() { err = end(err) }()
 	var f string
-	err = s.session.Query(`SELECT followee FROM follows WHERE follower = ? AND followee = ?`, follower, followee).
+	err = s.query(`SELECT followee FROM follows WHERE follower = ? AND followee = ?`, follower, followee).
 		WithContext(ctx).Scan(&f)
 	if errors.Is(err, gocql.ErrNotFound) {
 		return false, nil
@@ -96,7 +97,7 @@ func (s *Store) Follow(ctx context.Context, follower, followee string, out ...ap
 	}
 	id := edgeID(out)
 	prev := map[string]any{}
-	applied, err := lwt(s.session.Query(`INSERT INTO follows (follower, followee, created_at, edge_id) VALUES (?, ?, ?, ?) IF NOT EXISTS`,
+	applied, err := lwt(s.query(`INSERT INTO follows (follower, followee, created_at, edge_id) VALUES (?, ?, ?, ?) IF NOT EXISTS`,
 		follower, followee, time.Now().UTC(), int64(id))).WithContext(ctx).MapScanCAS(prev)
 	if err != nil {
 		// The outcome is unknown: the relay finds it out from the edge.
@@ -122,7 +123,7 @@ func (s *Store) Unfollow(ctx context.Context, follower, followee string, out ...
 	if err := s.writeOutbox(ctx, out); err != nil {
 		return false, fmt.Errorf("cassandra: unfollow %s -> %s: %w", follower, followee, err)
 	}
-	applied, err := lwt(s.session.Query(`DELETE FROM follows WHERE follower = ? AND followee = ? IF EXISTS`,
+	applied, err := lwt(s.query(`DELETE FROM follows WHERE follower = ? AND followee = ? IF EXISTS`,
 		follower, followee)).WithContext(ctx).MapScanCAS(map[string]any{})
 	if err != nil {
 		return false, failf("cassandra: unfollow %s -> %s: %w", follower, followee, err)
@@ -171,7 +172,7 @@ func recordIDs(out []app.OutboxRecord) []app.ID {
 // alignFollowers writes the followers row when it disagrees with present.
 func (s *Store) alignFollowers(ctx context.Context, follower, followee string, present bool) error {
 	var f string
-	err := s.session.Query(`SELECT follower FROM followers WHERE followee = ? AND bucket = ? AND follower = ?`,
+	err := s.query(`SELECT follower FROM followers WHERE followee = ? AND bucket = ? AND follower = ?`,
 		followee, followerBucket(follower), follower).WithContext(ctx).Scan(&f)
 	switch {
 	case errors.Is(err, gocql.ErrNotFound):
@@ -192,14 +193,14 @@ func (s *Store) alignFollowers(ctx context.Context, follower, followee string, p
 // bucket costs Followers one empty read).
 func (s *Store) writeFollowers(ctx context.Context, follower, followee string, present bool) error {
 	bucket := followerBucket(follower)
-	q := s.session.Query(`INSERT INTO followers (followee, bucket, follower) VALUES (?, ?, ?)`, followee, bucket, follower)
+	q := s.query(`INSERT INTO followers (followee, bucket, follower) VALUES (?, ?, ?)`, followee, bucket, follower)
 	if present {
-		err := s.session.Query(`INSERT INTO follower_buckets (followee, bucket) VALUES (?, ?)`, followee, bucket).WithContext(ctx).Exec()
+		err := s.query(`INSERT INTO follower_buckets (followee, bucket) VALUES (?, ?)`, followee, bucket).WithContext(ctx).Exec()
 		if err != nil {
 			return failf("cassandra: follow %s -> %s: followers index: %w", follower, followee, err)
 		}
 	} else {
-		q = s.session.Query(`DELETE FROM followers WHERE followee = ? AND bucket = ? AND follower = ?`, followee, bucket, follower)
+		q = s.query(`DELETE FROM followers WHERE followee = ? AND bucket = ? AND follower = ?`, followee, bucket, follower)
 	}
 	if err := q.WithContext(ctx).Exec(); err != nil {
 		return failf("cassandra: follow %s -> %s: followers index: %w", follower, followee, err)
@@ -232,7 +233,7 @@ func (s *Store) completeEdge(ctx context.Context, r app.OutboxRecord) (app.Compl
 		cl = s.serial
 	}
 	var edge int64
-	err := s.session.Query(`SELECT edge_id FROM follows WHERE follower = ? AND followee = ?`, f.Follower, f.Followee).
+	err := s.query(`SELECT edge_id FROM follows WHERE follower = ? AND followee = ?`, f.Follower, f.Followee).
 		Consistency(cl).WithContext(ctx).Scan(&edge)
 	present := err == nil
 	if err != nil && !errors.Is(err, gocql.ErrNotFound) {
@@ -331,7 +332,7 @@ func (s *Store) Followers(ctx context.Context, user, cursor string, limit int) (
 // followerBucketsFrom returns the buckets of user's followers from first on
 // that follower_buckets names, in order.
 func (s *Store) followerBucketsFrom(ctx context.Context, user string, first int) ([]int, error) {
-	iter := s.session.Query(`SELECT bucket FROM follower_buckets WHERE followee = ? AND bucket >= ?`, user, first).WithContext(ctx).Iter()
+	iter := s.query(`SELECT bucket FROM follower_buckets WHERE followee = ? AND bucket >= ?`, user, first).WithContext(ctx).Iter()
 	var (
 		buckets []int
 		b       int
@@ -410,7 +411,7 @@ func (s *Store) readFollowerBuckets(ctx context.Context, user string, buckets []
 			for i, b := range rest {
 				at[b] = first + i
 			}
-			iter := s.session.Query(`SELECT bucket, follower FROM followers WHERE followee = ? AND bucket IN ? PER PARTITION LIMIT ?`,
+			iter := s.query(`SELECT bucket, follower FROM followers WHERE followee = ? AND bucket IN ? PER PARTITION LIMIT ?`,
 				user, rest, limit).WithContext(gctx).Iter()
 			var (
 				b    int
@@ -436,7 +437,7 @@ func (s *Store) readFollowerBuckets(ctx context.Context, user string, buckets []
 // readFollowerBucket reads up to n followers of user in bucket, after the name
 // after ("" for the start).
 func (s *Store) readFollowerBucket(ctx context.Context, user string, bucket int, after string, n int) ([]string, error) {
-	iter := s.session.Query(`SELECT follower FROM followers WHERE followee = ? AND bucket = ? AND follower > ? LIMIT ?`,
+	iter := s.query(`SELECT follower FROM followers WHERE followee = ? AND bucket = ? AND follower > ? LIMIT ?`,
 		user, bucket, after, n).WithContext(ctx).Iter()
 	var (
 		names []string
@@ -460,7 +461,7 @@ func (s *Store) Following(ctx context.Context, user, cursor string, limit int) (
 		return nil, "", nil
 	}
 	// One extra row tells whether another page exists.
-	iter := s.session.Query(`SELECT followee FROM follows WHERE follower = ? AND followee > ? LIMIT ?`,
+	iter := s.query(`SELECT followee FROM follows WHERE follower = ? AND followee > ? LIMIT ?`,
 		user, cursor, limit+1).WithContext(ctx).Iter()
 	users := make([]string, 0, min(limit+1, 1024))
 	var name string

@@ -41,7 +41,7 @@ func leaseLWT(q *gocql.Query) *gocql.Query { return lwt(q).SerialConsistency(goc
 // node, with INSERT ... IF NOT EXISTS USING TTL.
 func (s *Store) Acquire(ctx context.Context, owner string, ttl time.Duration) (int, error) {
 	held := make([]bool, app.MaxNodeID+1)
-	iter := s.session.Query(`SELECT node FROM node_leases`).WithContext(ctx).Iter()
+	iter := s.query(`SELECT node FROM node_leases`).WithContext(ctx).Iter()
 	for node := 0; iter.Scan(&node); {
 		if node >= 0 && node <= app.MaxNodeID {
 			held[node] = true
@@ -69,7 +69,7 @@ func (s *Store) Acquire(ctx context.Context, owner string, ttl time.Duration) (i
 // owner holds it.
 func (s *Store) tryLease(ctx context.Context, t leaseTable, key int, owner string, ttl time.Duration) (bool, error) {
 	prev := map[string]any{}
-	applied, err := leaseLWT(s.session.Query(`INSERT INTO `+t.name+` (`+t.key+`, owner) VALUES (?, ?) IF NOT EXISTS USING TTL ?`,
+	applied, err := leaseLWT(s.query(`INSERT INTO `+t.name+` (`+t.key+`, owner) VALUES (?, ?) IF NOT EXISTS USING TTL ?`,
 		key, owner, leaseTTL(ttl))).WithContext(ctx).MapScanCAS(prev)
 	if err == nil {
 		// Not applied: held, perhaps by owner itself.
@@ -87,6 +87,8 @@ func (s *Store) tryLease(ctx context.Context, t leaseTable, key int, owner strin
 // leaseHolder reads key's owner at SERIAL ("" when free).
 func (s *Store) leaseHolder(ctx context.Context, t leaseTable, key int) (string, error) {
 	var owner string
+	// A SERIAL read is a Paxos round: retried, but not run twice at once
+	// (two rounds on one partition only contend), so not through s.query.
 	err := s.session.Query(`SELECT owner FROM `+t.name+` WHERE `+t.key+` = ?`, key).
 		Consistency(gocql.Consistency(gocql.Serial)).WithContext(ctx).Scan(&owner) // same protocol code
 	if errors.Is(err, gocql.ErrNotFound) {
@@ -98,7 +100,7 @@ func (s *Store) leaseHolder(ctx context.Context, t leaseTable, key int) (string,
 // renewLease extends owner's lease of key. Setting owner again with a TTL
 // keeps the row alive: a row lives while any of its cells does.
 func (s *Store) renewLease(ctx context.Context, t leaseTable, key int, owner string, ttl time.Duration) error {
-	applied, err := leaseLWT(s.session.Query(`UPDATE `+t.name+` USING TTL ? SET owner = ? WHERE `+t.key+` = ? IF owner = ?`,
+	applied, err := leaseLWT(s.query(`UPDATE `+t.name+` USING TTL ? SET owner = ? WHERE `+t.key+` = ? IF owner = ?`,
 		leaseTTL(ttl), owner, key, owner)).WithContext(ctx).MapScanCAS(map[string]any{})
 	if err != nil {
 		return failf("cassandra: renew %s %d: %w", t.what, key, err)
@@ -111,7 +113,7 @@ func (s *Store) renewLease(ctx context.Context, t leaseTable, key int, owner str
 
 // releaseLease frees key if owner holds it.
 func (s *Store) releaseLease(ctx context.Context, t leaseTable, key int, owner string) error {
-	_, err := leaseLWT(s.session.Query(`DELETE FROM `+t.name+` WHERE `+t.key+` = ? IF owner = ?`, key, owner)).
+	_, err := leaseLWT(s.query(`DELETE FROM `+t.name+` WHERE `+t.key+` = ? IF owner = ?`, key, owner)).
 		WithContext(ctx).MapScanCAS(map[string]any{})
 	if err != nil {
 		return failf("cassandra: release %s %d: %w", t.what, key, err)
@@ -141,7 +143,7 @@ func (s *Store) Release(ctx context.Context, node int, owner string) error {
 // later (the lease it saw has just expired).
 func (s *Store) LeaseShard(ctx context.Context, shard int, owner string, ttl time.Duration) (bool, error) {
 	var holder string
-	err := s.session.Query(`SELECT owner FROM `+shardLeases.name+` WHERE `+shardLeases.key+` = ?`, shard).
+	err := s.query(`SELECT owner FROM `+shardLeases.name+` WHERE `+shardLeases.key+` = ?`, shard).
 		WithContext(ctx).Scan(&holder)
 	switch {
 	case err == nil && holder != owner:

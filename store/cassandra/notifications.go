@@ -21,13 +21,13 @@ var (
 // found by its post (a crash in between leaves only a harmless listing).
 func (s *Store) AddNotification(ctx context.Context, n app.Notification) error {
 	if n.Post != 0 {
-		err := s.session.Query(`INSERT INTO notifications_by_post (post_id, user, id) VALUES (?, ?, ?)`,
+		err := s.query(`INSERT INTO notifications_by_post (post_id, user, id) VALUES (?, ?, ?)`,
 			int64(n.Post), n.User, int64(n.ID)).WithContext(ctx).Exec()
 		if err != nil {
 			return failf("cassandra: list notification of %s under post %s: %w", n.User, n.Post, err)
 		}
 	}
-	err := s.session.Query(`INSERT INTO notifications (user, id, kind, actor, post_id, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+	err := s.query(`INSERT INTO notifications (user, id, kind, actor, post_id, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
 		n.User, int64(n.ID), n.Kind, n.Actor, int64(n.Post), n.CreatedAt.UTC()).WithContext(ctx).Exec()
 	if err != nil {
 		return failf("cassandra: add notification for %s: %w", n.User, err)
@@ -38,7 +38,7 @@ func (s *Store) AddNotification(ctx context.Context, n app.Notification) error {
 // RemovePostNotifications implements app.NotificationStore. The listing
 // goes last, so a failure half-way leaves it for the retry.
 func (s *Store) RemovePostNotifications(ctx context.Context, post app.ID) error {
-	iter := s.session.Query(`SELECT user, id FROM notifications_by_post WHERE post_id = ?`, int64(post)).WithContext(ctx).Iter()
+	iter := s.query(`SELECT user, id FROM notifications_by_post WHERE post_id = ?`, int64(post)).WithContext(ctx).Iter()
 	type note struct {
 		user string
 		id   int64
@@ -54,12 +54,12 @@ func (s *Store) RemovePostNotifications(ctx context.Context, post app.ID) error 
 		return failf("cassandra: notifications of post %s: %w", post, err)
 	}
 	for _, n := range notes {
-		if err := s.session.Query(`DELETE FROM notifications WHERE user = ? AND id = ?`, n.user, n.id).WithContext(ctx).Exec(); err != nil {
+		if err := s.query(`DELETE FROM notifications WHERE user = ? AND id = ?`, n.user, n.id).WithContext(ctx).Exec(); err != nil {
 			return failf("cassandra: remove notification of %s about post %s: %w", n.user, post, err)
 		}
 	}
 	if len(notes) > 0 {
-		if err := s.session.Query(`DELETE FROM notifications_by_post WHERE post_id = ?`, int64(post)).WithContext(ctx).Exec(); err != nil {
+		if err := s.query(`DELETE FROM notifications_by_post WHERE post_id = ?`, int64(post)).WithContext(ctx).Exec(); err != nil {
 			return failf("cassandra: notifications of post %s: %w", post, err)
 		}
 	}
@@ -71,13 +71,13 @@ func (s *Store) Notifications(ctx context.Context, user string, before app.ID, l
 	ctx, end := s.bound(ctx)
 	defer func() { err = end(err) }()
 	var upTo int64
-	err = s.session.Query(`SELECT up_to FROM notification_reads WHERE user = ?`, user).WithContext(ctx).Scan(&upTo)
+	err = s.query(`SELECT up_to FROM notification_reads WHERE user = ?`, user).WithContext(ctx).Scan(&upTo)
 	if err != nil && !errors.Is(err, gocql.ErrNotFound) {
 		return nil, failf("cassandra: read marker of %s: %w", user, err)
 	}
-	q := s.session.Query(`SELECT id, kind, actor, post_id, created_at FROM notifications WHERE user = ? LIMIT ?`, user, limit)
+	q := s.query(`SELECT id, kind, actor, post_id, created_at FROM notifications WHERE user = ? LIMIT ?`, user, limit)
 	if before > 0 {
-		q = s.session.Query(`SELECT id, kind, actor, post_id, created_at FROM notifications WHERE user = ? AND id < ? LIMIT ?`,
+		q = s.query(`SELECT id, kind, actor, post_id, created_at FROM notifications WHERE user = ? AND id < ? LIMIT ?`,
 			user, int64(before), limit)
 	}
 	iter := q.WithContext(ctx).Iter()
@@ -105,14 +105,14 @@ func (s *Store) MarkRead(ctx context.Context, user string, upTo app.ID) (err err
 	ctx, end := s.bound(ctx)
 	defer func() { err = end(err) }()
 	var cur int64
-	err = s.session.Query(`SELECT up_to FROM notification_reads WHERE user = ?`, user).WithContext(ctx).Scan(&cur)
+	err = s.query(`SELECT up_to FROM notification_reads WHERE user = ?`, user).WithContext(ctx).Scan(&cur)
 	if err != nil && !errors.Is(err, gocql.ErrNotFound) {
 		return failf("cassandra: read marker of %s: %w", user, err)
 	}
 	if int64(upTo) <= cur {
 		return nil
 	}
-	if err := s.session.Query(`INSERT INTO notification_reads (user, up_to) VALUES (?, ?)`, user, int64(upTo)).
+	if err := s.query(`INSERT INTO notification_reads (user, up_to) VALUES (?, ?)`, user, int64(upTo)).
 		WithContext(ctx).Exec(); err != nil {
 		return failf("cassandra: mark read for %s: %w", user, err)
 	}
@@ -121,7 +121,7 @@ func (s *Store) MarkRead(ctx context.Context, user string, upTo app.ID) (err err
 
 // RecordDecision implements app.ModerationLog.
 func (s *Store) RecordDecision(ctx context.Context, d app.Decision) error {
-	err := s.session.Query(`INSERT INTO moderation_decisions (month, post_id, author, rule, detail, decided_at) VALUES (?, ?, ?, ?, ?, ?)`,
+	err := s.query(`INSERT INTO moderation_decisions (month, post_id, author, rule, detail, decided_at) VALUES (?, ?, ?, ?, ?, ?)`,
 		month(d.Post), int64(d.Post), d.Author, d.Rule, d.Detail, d.DecidedAt.UTC()).WithContext(ctx).Exec()
 	if err != nil {
 		return failf("cassandra: record decision on %s: %w", d.Post, err)
@@ -142,10 +142,10 @@ func (s *Store) Decisions(ctx context.Context, before app.ID, limit int) ([]app.
 	var out []app.Decision
 	for i := 0; i < decisionMonths && len(out) < limit; i++ {
 		m := time.Date(start.Year(), start.Month()-time.Month(i), 1, 0, 0, 0, 0, time.UTC).Format("2006-01")
-		q := s.session.Query(`SELECT post_id, author, rule, detail, decided_at FROM moderation_decisions WHERE month = ? LIMIT ?`,
+		q := s.query(`SELECT post_id, author, rule, detail, decided_at FROM moderation_decisions WHERE month = ? LIMIT ?`,
 			m, limit-len(out))
 		if before > 0 {
-			q = s.session.Query(`SELECT post_id, author, rule, detail, decided_at FROM moderation_decisions WHERE month = ? AND post_id < ? LIMIT ?`,
+			q = s.query(`SELECT post_id, author, rule, detail, decided_at FROM moderation_decisions WHERE month = ? AND post_id < ? LIMIT ?`,
 				m, int64(before), limit-len(out))
 		}
 		iter := q.WithContext(ctx).Iter()

@@ -36,7 +36,7 @@ func (s *Store) writeOutbox(ctx context.Context, out []app.OutboxRecord) error {
 		if err != nil {
 			return err
 		}
-		err = s.session.Query(`INSERT INTO outbox (shard, bucket, id, event) VALUES (?, ?, ?, ?)`,
+		err = s.query(`INSERT INTO outbox (shard, bucket, id, event) VALUES (?, ?, ?, ?)`,
 			r.Shard, bucketOf(r.ID.Time()), int64(r.ID), v).WithContext(ctx).Exec()
 		if err != nil {
 			return failf("outbox record %s: %w", r.ID, err)
@@ -78,7 +78,7 @@ func (s *Store) ScanOutbox(ctx context.Context, shard int, after app.ID, limit i
 	last := bucketOf(now.Add(outboxSkew))
 	var out []app.OutboxRecord
 	for b := first; b <= last && len(out) < limit; b++ {
-		iter := s.session.Query(`SELECT id, event, done FROM outbox WHERE shard = ? AND bucket = ? AND id > ? LIMIT ?`,
+		iter := s.query(`SELECT id, event, done FROM outbox WHERE shard = ? AND bucket = ? AND id > ? LIMIT ?`,
 			shard, b, int64(after), limit-len(out)).WithContext(ctx).Iter()
 		var (
 			id    int64
@@ -122,12 +122,12 @@ func (s *Store) MarkOutboxDone(ctx context.Context, shard int, ids []app.ID) err
 	}
 	var errs []error
 	for bucket, ids := range byBucket {
-		b := s.session.NewBatch(gocql.UnloggedBatch).WithContext(ctx)
+		b := s.unloggedBatch().WithContext(ctx)
 		for _, id := range ids {
 			b.Query(`UPDATE outbox USING TTL ? SET done = true WHERE shard = ? AND bucket = ? AND id = ?`,
 				int(outboxRetention.Seconds()), shard, bucket, int64(id))
 		}
-		if err := s.session.ExecuteBatch(b); err != nil {
+		if err := s.execBatch(b); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -140,7 +140,7 @@ func (s *Store) MarkOutboxDone(ctx context.Context, shard int, ids []app.ID) err
 // OutboxCursor implements app.Outbox.
 func (s *Store) OutboxCursor(ctx context.Context, shard int) (app.ID, error) {
 	var c int64
-	err := s.session.Query(`SELECT cursor FROM outbox_cursors WHERE shard = ?`, shard).WithContext(ctx).Scan(&c)
+	err := s.query(`SELECT cursor FROM outbox_cursors WHERE shard = ?`, shard).WithContext(ctx).Scan(&c)
 	if errors.Is(err, gocql.ErrNotFound) {
 		return 0, nil
 	}
@@ -153,7 +153,7 @@ func (s *Store) OutboxCursor(ctx context.Context, shard int) (app.ID, error) {
 // SetOutboxCursor implements app.Outbox. Records below the cursor are left
 // to their TTL: deleting them would only add tombstones.
 func (s *Store) SetOutboxCursor(ctx context.Context, shard int, c app.ID) error {
-	err := s.session.Query(`INSERT INTO outbox_cursors (shard, cursor) VALUES (?, ?)`, shard, int64(c)).WithContext(ctx).Exec()
+	err := s.query(`INSERT INTO outbox_cursors (shard, cursor) VALUES (?, ?)`, shard, int64(c)).WithContext(ctx).Exec()
 	if err != nil {
 		return failf("cassandra: move outbox cursor %d: %w", shard, err)
 	}
@@ -167,7 +167,7 @@ func (s *Store) BindKey(ctx context.Context, user, key string, want app.KeyBindi
 	ctx, end := s.bound(ctx)
 	defer func() { err = end(err) }()
 	prev := map[string]any{}
-	applied, err := lwt(s.session.Query(`INSERT INTO idempotency_keys (user, key, post_id, fingerprint) VALUES (?, ?, ?, ?) IF NOT EXISTS`,
+	applied, err := lwt(s.query(`INSERT INTO idempotency_keys (user, key, post_id, fingerprint) VALUES (?, ?, ?, ?) IF NOT EXISTS`,
 		user, key, int64(want.ID), want.Fingerprint)).WithContext(ctx).MapScanCAS(prev)
 	if err != nil {
 		return app.KeyBinding{}, failf("cassandra: idempotency key: %w", err)

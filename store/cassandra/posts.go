@@ -64,13 +64,13 @@ func (s *Store) SavePost(ctx context.Context, p app.Post, out ...app.OutboxRecor
 func (s *Store) writePost(ctx context.Context, p app.Post) error {
 	m := month(p.ID)
 	created := p.CreatedAt.UTC()
-	b := s.session.NewBatch(gocql.UnloggedBatch).WithContext(ctx).WithTimestamp(p.ID.Time().UnixMicro())
+	b := s.unloggedBatch().WithContext(ctx).WithTimestamp(p.ID.Time().UnixMicro())
 	b.Query(`INSERT INTO posts (id, author, text, created_at, moderated) VALUES (?, ?, ?, ?, ?)`,
 		int64(p.ID), p.Author, p.Text, created, p.Moderated)
 	b.Query(`INSERT INTO posts_by_author (author, month, id, text, created_at, moderated) VALUES (?, ?, ?, ?, ?, ?)`,
 		p.Author, m, int64(p.ID), p.Text, created, p.Moderated)
 	b.Query(`INSERT INTO user_post_months (author, month) VALUES (?, ?)`, p.Author, m)
-	return s.session.ExecuteBatch(b)
+	return s.execBatch(b)
 }
 
 // GetPosts implements app.PostStore.
@@ -131,7 +131,7 @@ func (s *Store) GetPosts(ctx context.Context, ids []app.ID) (_ map[app.ID]app.Po
 // no author is no post: HidePost's update of a deleted post leaves one.
 func (s *Store) getPost(ctx context.Context, id app.ID) (p app.Post, ok bool, err error) {
 	var created time.Time
-	err = s.session.Query(`SELECT author, text, created_at, moderated FROM posts WHERE id = ?`, int64(id)).
+	err = s.query(`SELECT author, text, created_at, moderated FROM posts WHERE id = ?`, int64(id)).
 		WithContext(ctx).Scan(&p.Author, &p.Text, &created, &p.Moderated)
 	if errors.Is(err, gocql.ErrNotFound) || (err == nil && p.Author == "") {
 		return app.Post{}, false, nil
@@ -173,7 +173,7 @@ func (s *Store) DeletePost(ctx context.Context, p app.Post, out ...app.OutboxRec
 // unlogged batch: each write is idempotent, and a batch that partly landed
 // is written again by whoever retries (the client, or the relay).
 func (s *Store) deletePost(ctx context.Context, p app.Post, when time.Time) error {
-	b := s.session.NewBatch(gocql.UnloggedBatch).WithContext(ctx)
+	b := s.unloggedBatch().WithContext(ctx)
 	b.Query(`DELETE FROM posts WHERE id = ?`, int64(p.ID))
 	if p.Author != "" {
 		// The user_post_months row stays: removing it would race with a
@@ -182,7 +182,7 @@ func (s *Store) deletePost(ctx context.Context, p app.Post, when time.Time) erro
 		b.Query(`DELETE FROM posts_by_author WHERE author = ? AND month = ? AND id = ?`, p.Author, month(p.ID), int64(p.ID))
 	}
 	b.Query(`INSERT INTO deleted_posts (id, author, deleted_at) VALUES (?, ?, ?)`, int64(p.ID), p.Author, when.UTC())
-	return s.session.ExecuteBatch(b)
+	return s.execBatch(b)
 }
 
 // WasDeleted implements app.PostStore, reading deleted_posts at the
@@ -192,7 +192,7 @@ func (s *Store) WasDeleted(ctx context.Context, id app.ID) (_ bool, err error) {
 	ctx, end := s.bound(ctx)
 	defer func() { err = end(err) }()
 	var got int64
-	err = s.session.Query(`SELECT id FROM deleted_posts WHERE id = ?`, int64(id)).WithContext(ctx).Scan(&got)
+	err = s.query(`SELECT id FROM deleted_posts WHERE id = ?`, int64(id)).WithContext(ctx).Scan(&got)
 	if errors.Is(err, gocql.ErrNotFound) {
 		return false, nil
 	}
@@ -220,11 +220,11 @@ func (s *Store) HidePost(ctx context.Context, p app.Post, rule string) error {
 	// Unlogged: both updates are idempotent, and the moderator retries
 	// until the batch succeeds (a logged batch's batchlog would make one
 	// node down fail it).
-	b := s.session.NewBatch(gocql.UnloggedBatch).WithContext(ctx)
+	b := s.unloggedBatch().WithContext(ctx)
 	b.Query(`UPDATE posts SET moderated = ? WHERE id = ?`, rule, int64(p.ID))
 	b.Query(`UPDATE posts_by_author SET moderated = ? WHERE author = ? AND month = ? AND id = ?`,
 		rule, p.Author, month(p.ID), int64(p.ID))
-	if err := s.session.ExecuteBatch(b); err != nil {
+	if err := s.execBatch(b); err != nil {
 		return failf("cassandra: hide post %s: %w", p.ID, err)
 	}
 	return nil
@@ -238,9 +238,9 @@ func (s *Store) AuthorPosts(ctx context.Context, author string, before app.ID, l
 	if limit <= 0 {
 		return nil, nil
 	}
-	monthsQ := s.session.Query(`SELECT month FROM user_post_months WHERE author = ?`, author)
+	monthsQ := s.query(`SELECT month FROM user_post_months WHERE author = ?`, author)
 	if before > 0 {
-		monthsQ = s.session.Query(`SELECT month FROM user_post_months WHERE author = ? AND month <= ?`, author, month(before))
+		monthsQ = s.query(`SELECT month FROM user_post_months WHERE author = ? AND month <= ?`, author, month(before))
 	}
 	// A small page size: most calls are satisfied by the first month or two.
 	months := monthsQ.WithContext(ctx).PageSize(16).Iter()
@@ -265,10 +265,10 @@ func (s *Store) AuthorPosts(ctx context.Context, author string, before app.ID, l
 // deleted post) are skipped, and reading goes on past them.
 func (s *Store) monthPosts(ctx context.Context, posts []app.Post, author, m string, before app.ID, n int) ([]app.Post, error) {
 	for n > 0 {
-		q := s.session.Query(`SELECT id, text, created_at, moderated FROM posts_by_author WHERE author = ? AND month = ? LIMIT ?`,
+		q := s.query(`SELECT id, text, created_at, moderated FROM posts_by_author WHERE author = ? AND month = ? LIMIT ?`,
 			author, m, n)
 		if before > 0 {
-			q = s.session.Query(`SELECT id, text, created_at, moderated FROM posts_by_author WHERE author = ? AND month = ? AND id < ? LIMIT ?`,
+			q = s.query(`SELECT id, text, created_at, moderated FROM posts_by_author WHERE author = ? AND month = ? AND id < ? LIMIT ?`,
 				author, m, int64(before), n)
 		}
 		iter := q.WithContext(ctx).Iter()
