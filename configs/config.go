@@ -4,8 +4,12 @@
 // validation that reports every bad setting at once by flag and variable.
 //
 // Each adapter's settings are that adapter's own Config (cassandra.Config,
-// redisstore.Config, events.Config), which checks itself; this package
-// only binds their fields to flags, so adapters never see pflag.
+// redisstore.Config, events.Config, api.RateLimits), which registers its
+// flags beside its struct through a setting.Flags (RegisterFlags, with the
+// group of each) and checks itself (Validate); adapters never see pflag.
+// This package's own structs register theirs the same way, next to them.
+// The setting.Registry the flags are recorded in names the flag of a
+// field an error reports and says which commands take a flag.
 package configs
 
 import (
@@ -98,6 +102,24 @@ type ServerConfig struct {
 	DevLogin bool
 }
 
+// RegisterFlags registers s's settings: the logging ones are common to
+// every command, the stream limit is the api role's, the rest the
+// serving process's.
+func (s *ServerConfig) RegisterFlags(f setting.Flags) {
+	server, common := f.In(GroupServer), f.In(GroupCommon)
+	server.String(&s.HTTPAddr, "HTTPAddr", "http-addr", "127.0.0.1:8080", "HTTP listen address of the API, /healthz and /readyz")
+	server.String(&s.AdminAddr, "AdminAddr", "admin-addr", "127.0.0.1:9090", "listen address of the operator's HTTP: /metrics, /debug/pprof (with --pprof), /readyz with the cause of a failure (empty: on --http-addr, which then must not face the internet)")
+	common.String(&s.LogLevel, "LogLevel", "log-level", "info", "log level: debug, info, warn, error")
+	common.String(&s.LogFormat, "LogFormat", "log-format", "auto", "log format: json, text, or auto (text when stderr is a terminal, else JSON)")
+	server.Bool(&s.Pprof, "Pprof", "pprof", false, "serve Go's profiler under /debug/pprof/ on the admin address")
+	server.Duration(&s.ShutdownDrain, "ShutdownDrain", "shutdown-drain", 5*time.Second, "on SIGTERM, how long /readyz answers 503 while HTTP still serves, before roles stop")
+	server.Duration(&s.ShutdownTimeout, "ShutdownTimeout", "shutdown-timeout", 15*time.Second, "after the drain, how long roles and HTTP may take to stop before the process exits non-zero")
+	server.Duration(&s.RequestTimeout, "RequestTimeout", "request-timeout", 5*time.Second, "deadline of each HTTP request; past it the client gets 503 with Retry-After")
+	server.Bool(&s.DevLogin, "DevLogin", "dev-login", false, "let anyone sign in as any user name (POST /v1/dev/login, the web app's \"pick a name\") on configured backends too; only with --http-addr on loopback, an HS256 secret and no identity provider (always on for the embedded default on loopback); never in production")
+	f.In(GroupRoles).Int(&s.MaxFeedStreams, "MaxFeedStreams", "max-feed-streams", 1000, "open feed streams (GET /v1/feed/stream, the web app's live updates) one api process holds; one more gets 503 (0: none)")
+	server.StringSlice(&s.TrustedProxies, "TrustedProxies", "trusted-proxies", nil, "CIDRs of the reverse proxies in front of the api, whose X-Forwarded-For names the client (for per-IP limits); empty: the peer address is the client")
+}
+
 // Proxies are TrustedProxies parsed (Validate rejects what does not parse).
 func (s ServerConfig) Proxies() []*net.IPNet {
 	var nets []*net.IPNet
@@ -141,6 +163,22 @@ type FeedsConfig struct {
 	PublishWait time.Duration
 }
 
+// RegisterFlags registers f's settings, all of the roles but --feed-cap,
+// which reading a cached feed needs: a Redis setting.
+func (f *FeedsConfig) RegisterFlags(flags setting.Flags) {
+	roles := flags.In(GroupRoles)
+	roles.Int(&f.NodeID, "NodeID", "node-id", -1, "Snowflake node number 0-1023, unique per api process (default: any free one; either way leased from the store and renewed while the process runs)")
+	roles.Duration(&f.OutboxPoll, "OutboxPoll", "outbox-poll", app.DefaultRelayPoll, "how often the api's outbox relay looks for events it was not handed (other api processes', or left by a crash)")
+	roles.Duration(&f.PublishWait, "PublishWait", "publish-wait", app.DefaultDispatchWait, "how long a write waits for its event to reach Kafka before answering anyway (the write and its event are durable in the store either way)")
+	flags.In(GroupRedis).Int(&f.Cap, "Cap", "feed-cap", 800, "posts kept per home feed")
+	roles.Int(&f.FanoutBatch, "FanoutBatch", "fanout-batch", 1000, "followers read and feed writes pipelined per batch")
+	roles.Int(&f.MaxFollowing, "MaxFollowing", "max-following", app.DefaultMaxFollowing, "users one user may follow; a follow past it gets 409 (0: no cap)")
+	roles.Int(&f.CelebrityThreshold, "CelebrityThreshold", "celebrity-threshold", 10000, "followers above which an author's posts are merged into feeds on read instead of fanned out (0: never)")
+	roles.Int(&f.PostCacheSize, "PostCacheSize", "post-cache-size", 100000, "posts the api keeps in memory for feed hydration (0: no cache)")
+	roles.Duration(&f.PostCacheTTL, "PostCacheTTL", "post-cache-ttl", 5*time.Second, "how long a cached post may be served; bounds how late a delete or moderation made by another process shows")
+	roles.Duration(&f.InactiveAfter, "InactiveAfter", "feed-inactive-after", 30*24*time.Hour, "a feed unread for this long expires and gets no fan-out until its owner returns (0: never)")
+}
+
 // AuthConfig says how bearer tokens are verified (and issued); see
 // api.TokenConfig.
 type AuthConfig struct {
@@ -154,6 +192,19 @@ type AuthConfig struct {
 	JWTMaxLifetime time.Duration
 }
 
+// RegisterFlags registers a's settings, in GroupAuth.
+func (a *AuthConfig) RegisterFlags(f setting.Flags) {
+	f = f.In(GroupAuth)
+	f.String(&a.JWTSecret, "JWTSecret", "jwt-secret", "", "HS256 secret for bearer tokens, at least 32 bytes; prefer FEEDSVC_JWT_SECRET or --jwt-secret-file, since a flag shows in the process list (default on the embedded default only: generated in the data dir)")
+	f.String(&a.JWTSecretFile, "JWTSecretFile", "jwt-secret-file", "", "file holding the HS256 secret (surrounding whitespace ignored)")
+	f.String(&a.JWTPublicKey, "JWTPublicKey", "jwt-public-key", "", "PEM file of an RSA/ECDSA/Ed25519 public key to verify tokens")
+	f.String(&a.JWTJWKSURL, "JWTJWKSURL", "jwt-jwks-url", "", "an identity provider's JWKS endpoint: keys are fetched, cached and refreshed hourly and on an unknown kid")
+	f.String(&a.JWTIssuer, "JWTIssuer", "jwt-issuer", "", "the iss tokens must carry (required outside the embedded default)")
+	f.String(&a.JWTAudience, "JWTAudience", "jwt-audience", "", "an aud tokens must carry (required outside the embedded default)")
+	f.Duration(&a.JWTLeeway, "JWTLeeway", "jwt-leeway", 30*time.Second, "clock skew allowed on a token's exp, nbf and iat")
+	f.Duration(&a.JWTMaxLifetime, "JWTMaxLifetime", "jwt-max-lifetime", 24*time.Hour, "the longest a token may be valid for, iat to exp")
+}
+
 // ModerationConfig are the moderation rules (see app.ModerationRules).
 type ModerationConfig struct {
 	Blocklist []string
@@ -161,9 +212,22 @@ type ModerationConfig struct {
 	Rate      int
 }
 
+// RegisterFlags registers m's settings, in GroupRoles.
+func (m *ModerationConfig) RegisterFlags(f setting.Flags) {
+	f = f.In(GroupRoles)
+	f.StringSlice(&m.Blocklist, "Blocklist", "moderation-blocklist", nil, `blocked terms, phrases or re:<regexp> patterns (case- and accent-insensitive); quote an entry holding a comma as in CSV: 'spam,"re:bu{2,3}y"'`)
+	f.Int(&m.MaxLinks, "MaxLinks", "moderation-max-links", 3, "links a post may carry before it counts as link spam (0: no limit)")
+	f.Int(&m.Rate, "Rate", "moderation-rate", 0, "posts an author may publish per minute before further ones are hidden (0: no limit)")
+}
+
 // SearchConfig sizes the search index.
 type SearchConfig struct {
 	TermCap int
+}
+
+// RegisterFlags registers s's setting, in GroupRoles.
+func (s *SearchConfig) RegisterFlags(f setting.Flags) {
+	f.In(GroupRoles).Int(&s.TermCap, "TermCap", "search-term-cap", 10000, "newest posts kept per search term")
 }
 
 // EmbeddedKafka reports whether the broker runs in-process (no brokers given).
@@ -189,198 +253,51 @@ func (c *Config) Bind(target *pflag.FlagSet) { c.BindGroups(target, AllGroups) }
 // checks only groups.
 func (c *Config) BindGroups(target *pflag.FlagSet, groups Group) {
 	fs := pflag.NewFlagSet("config", pflag.ContinueOnError)
-	defer func() {
-		c.all, c.groups, c.bound = fs, groups|GroupCommon, map[string]bool{}
-		fs.VisitAll(func(f *pflag.Flag) {
-			if c.groups&groupOf(f.Name) != 0 {
-				c.bound[f.Name] = true
-				target.AddFlag(f)
-			}
-		})
-	}()
-	fs.StringVar(&c.ConfigFile, "config", "", "YAML config file whose keys are the flag names, as in \"kafka-brokers: [k1:9092]\" (also FEEDSVC_CONFIG)")
-	fs.StringVar(&c.DataDir, "data-dir", "./data", "directory of the embedded broker, store and local JWT secret")
-
-	fs.StringVar(&c.Server.HTTPAddr, "http-addr", "127.0.0.1:8080", "HTTP listen address of the API, /healthz and /readyz")
-	fs.StringVar(&c.Server.AdminAddr, "admin-addr", "127.0.0.1:9090", "listen address of the operator's HTTP: /metrics, /debug/pprof (with --pprof), /readyz with the cause of a failure (empty: on --http-addr, which then must not face the internet)")
-	fs.StringVar(&c.Server.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
-	fs.StringVar(&c.Server.LogFormat, "log-format", "auto", "log format: json, text, or auto (text when stderr is a terminal, else JSON)")
-	fs.BoolVar(&c.Server.Pprof, "pprof", false, "serve Go's profiler under /debug/pprof/ on the admin address")
-	fs.DurationVar(&c.Server.ShutdownDrain, "shutdown-drain", 5*time.Second, "on SIGTERM, how long /readyz answers 503 while HTTP still serves, before roles stop")
-	fs.DurationVar(&c.Server.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "after the drain, how long roles and HTTP may take to stop before the process exits non-zero")
-	fs.DurationVar(&c.Server.RequestTimeout, "request-timeout", 5*time.Second, "deadline of each HTTP request; past it the client gets 503 with Retry-After")
-	fs.BoolVar(&c.Server.DevLogin, "dev-login", false, "let anyone sign in as any user name (POST /v1/dev/login, the web app's \"pick a name\") on configured backends too; only with --http-addr on loopback, an HS256 secret and no identity provider (always on for the embedded default on loopback); never in production")
-	fs.IntVar(&c.Server.MaxFeedStreams, "max-feed-streams", 1000, "open feed streams (GET /v1/feed/stream, the web app's live updates) one api process holds; one more gets 503 (0: none)")
-
-	fs.IntVar(&c.Feeds.NodeID, "node-id", -1, "Snowflake node number 0-1023, unique per api process (default: any free one; either way leased from the store and renewed while the process runs)")
-	fs.DurationVar(&c.Feeds.OutboxPoll, "outbox-poll", app.DefaultRelayPoll, "how often the api's outbox relay looks for events it was not handed (other api processes', or left by a crash)")
-	fs.DurationVar(&c.Feeds.PublishWait, "publish-wait", app.DefaultDispatchWait, "how long a write waits for its event to reach Kafka before answering anyway (the write and its event are durable in the store either way)")
-	fs.IntVar(&c.Feeds.Cap, "feed-cap", 800, "posts kept per home feed")
-	fs.IntVar(&c.Feeds.FanoutBatch, "fanout-batch", 1000, "followers read and feed writes pipelined per batch")
-	fs.IntVar(&c.Feeds.MaxFollowing, "max-following", app.DefaultMaxFollowing, "users one user may follow; a follow past it gets 409 (0: no cap)")
-	fs.IntVar(&c.Feeds.CelebrityThreshold, "celebrity-threshold", 10000, "followers above which an author's posts are merged into feeds on read instead of fanned out (0: never)")
-	fs.IntVar(&c.Feeds.PostCacheSize, "post-cache-size", 100000, "posts the api keeps in memory for feed hydration (0: no cache)")
-	fs.DurationVar(&c.Feeds.PostCacheTTL, "post-cache-ttl", 5*time.Second, "how long a cached post may be served; bounds how late a delete or moderation made by another process shows")
-	fs.DurationVar(&c.Feeds.InactiveAfter, "feed-inactive-after", 30*24*time.Hour, "a feed unread for this long expires and gets no fan-out until its owner returns (0: never)")
-
-	fs.StringSliceVar(&c.Kafka.Brokers, "kafka-brokers", nil, "Kafka bootstrap brokers host:port,... (empty: embedded broker)")
-	fs.IntVar(&c.Kafka.Partitions, "kafka-partitions", events.DefaultPartitions, "partitions of topics created by migrate")
-	fs.IntVar(&c.Kafka.Replication, "kafka-replication", events.DefaultReplication, "replication factor of topics created by migrate")
-	fs.StringVar(&c.Kafka.Topics.Posts, "topic-posts", events.DefaultTopicPosts, "topic of post events")
-	fs.StringVar(&c.Kafka.Topics.Follows, "topic-follows", events.DefaultTopicFollows, "topic of follow events")
-	fs.IntVar(&c.Kafka.ConsumerLanes, "consumer-lanes", events.DefaultLanes, "events of one partition a consumer handles at once, one key's (author's, follower's) in order")
-	fs.StringVar(&c.Kafka.GroupPrefix, "group-prefix", "", "put before every consumer group name (the role's: fanout, search, ...), so deployments can share a Kafka cluster (give each its own topics too); the operator commands' --group takes the role's name")
-	fs.StringVar(&c.consumerGroupPrefix, "consumer-group-prefix", "", "the older name of --group-prefix, still accepted")
-
-	fs.StringVar(&c.Kafka.SASL.Mechanism, "kafka-sasl-mechanism", "", "SASL mechanism to log in to Kafka: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (empty: no SASL)")
-	fs.StringVar(&c.Kafka.SASL.User, "kafka-sasl-user", "", "Kafka SASL user")
-	fs.StringVar(&c.Kafka.SASL.Password, "kafka-sasl-password", "", "Kafka SASL password; prefer FEEDSVC_KAFKA_SASL_PASSWORD or --kafka-sasl-password-file, since a flag shows in the process list")
-	fs.StringVar(&c.Kafka.SASL.PasswordFile, "kafka-sasl-password-file", "", "file holding the Kafka SASL password")
-	bindTLS(fs, &c.Kafka.TLS, "kafka", "Kafka")
-
-	fs.Var((*addrList)(&c.Redis.Addrs), "redis-addr", "Redis host:port, or Redis Cluster nodes host:port,... (empty: embedded)")
-	fs.StringVar(&c.Redis.Username, "redis-user", "", "Redis ACL user (empty: the default user)")
-	fs.StringVar(&c.Redis.Password, "redis-password", "", "Redis password (requirepass or the ACL user's); prefer FEEDSVC_REDIS_PASSWORD or --redis-password-file")
-	fs.StringVar(&c.Redis.PasswordFile, "redis-password-file", "", "file holding the Redis password")
-	fs.StringVar(&c.Redis.KeyPrefix, "redis-key-prefix", "", "put before every Redis key, outside its {hash tag} (prod: gives prod:feed:{alice}), so deployments can share a Redis or Redis Cluster; letters, digits, '.', '_', '-' and ':', at most 64 (empty: no prefix, the keys of before)")
-	bindTLS(fs, &c.Redis.TLS, "redis", "Redis")
-
-	fs.StringSliceVar(&c.Cassandra.Hosts, "cassandra-hosts", nil, "Cassandra contact points host[:port],... (empty: embedded Pebble store)")
-	fs.StringVar(&c.Cassandra.Keyspace, "cassandra-keyspace", "feedsvc", "Cassandra keyspace")
-	fs.StringVar(&c.Cassandra.Replication, "cassandra-replication", cassandra.DefaultReplication, "keyspace replication used by migrate")
-	fs.StringVar(&c.Cassandra.Consistency, "cassandra-consistency", "LOCAL_QUORUM", "Cassandra consistency level")
-	fs.StringVar(&c.Cassandra.Username, "cassandra-user", "", "Cassandra user (PasswordAuthenticator; empty: no login)")
-	fs.StringVar(&c.Cassandra.Password, "cassandra-password", "", "Cassandra password; prefer FEEDSVC_CASSANDRA_PASSWORD or --cassandra-password-file")
-	fs.StringVar(&c.Cassandra.PasswordFile, "cassandra-password-file", "", "file holding the Cassandra password")
-	bindTLS(fs, &c.Cassandra.TLS, "cassandra", "Cassandra")
+	reg := setting.NewRegistry()
+	c.registerFlags(setting.NewFlags(fs, reg))
 	// Not a flag: bounds connecting and each request.
 	c.Cassandra.Timeout = cassandra.DefaultTimeout
-
-	fs.StringVar(&c.Auth.JWTSecret, "jwt-secret", "", "HS256 secret for bearer tokens, at least 32 bytes; prefer FEEDSVC_JWT_SECRET or --jwt-secret-file, since a flag shows in the process list (default on the embedded default only: generated in the data dir)")
-	fs.StringVar(&c.Auth.JWTSecretFile, "jwt-secret-file", "", "file holding the HS256 secret (surrounding whitespace ignored)")
-	fs.StringVar(&c.Auth.JWTPublicKey, "jwt-public-key", "", "PEM file of an RSA/ECDSA/Ed25519 public key to verify tokens")
-	fs.StringVar(&c.Auth.JWTJWKSURL, "jwt-jwks-url", "", "an identity provider's JWKS endpoint: keys are fetched, cached and refreshed hourly and on an unknown kid")
-	fs.StringVar(&c.Auth.JWTIssuer, "jwt-issuer", "", "the iss tokens must carry (required outside the embedded default)")
-	fs.StringVar(&c.Auth.JWTAudience, "jwt-audience", "", "an aud tokens must carry (required outside the embedded default)")
-	fs.DurationVar(&c.Auth.JWTLeeway, "jwt-leeway", 30*time.Second, "clock skew allowed on a token's exp, nbf and iat")
-	fs.DurationVar(&c.Auth.JWTMaxLifetime, "jwt-max-lifetime", 24*time.Hour, "the longest a token may be valid for, iat to exp")
-
-	fs.StringSliceVar(&c.Moderation.Blocklist, "moderation-blocklist", nil, `blocked terms, phrases or re:<regexp> patterns (case- and accent-insensitive); quote an entry holding a comma as in CSV: 'spam,"re:bu{2,3}y"'`)
-	fs.IntVar(&c.Moderation.MaxLinks, "moderation-max-links", 3, "links a post may carry before it counts as link spam (0: no limit)")
-	fs.IntVar(&c.Moderation.Rate, "moderation-rate", 0, "posts an author may publish per minute before further ones are hidden (0: no limit)")
-
-	fs.IntVar(&c.Search.TermCap, "search-term-cap", 10000, "newest posts kept per search term")
-
-	c.RateLimits = api.DefaultRateLimits()
-	fs.Var((*limitValue)(&c.RateLimits.Posts), "rate-limit-posts", "posts one user may create: <requests>/<window>, all at once after a quiet spell, then at that rate (off: no limit)")
-	fs.Var((*limitValue)(&c.RateLimits.Follows), "rate-limit-follows", "follows and unfollows one user may make, together (off: no limit)")
-	fs.Var((*limitValue)(&c.RateLimits.Searches), "rate-limit-searches", "searches one user may make (off: no limit)")
-	fs.Var((*limitValue)(&c.RateLimits.AuthFailures), "rate-limit-auth-failures", "requests without a valid token one client IP may make before it gets 429 instead of 401 (off: no limit)")
-	fs.StringSliceVar(&c.Server.TrustedProxies, "trusted-proxies", nil, "CIDRs of the reverse proxies in front of the api, whose X-Forwarded-For names the client (for per-IP limits); empty: the peer address is the client")
+	c.all, c.groups, c.bound = fs, groups|GroupCommon, map[string]bool{}
+	fs.VisitAll(func(f *pflag.Flag) {
+		if g, _ := reg.Group(f.Name); c.groups&g != 0 {
+			c.bound[f.Name] = true
+			target.AddFlag(f)
+		}
+	})
 }
 
-// bindTLS registers a backend's client TLS flags: --NAME-tls,
-// --NAME-tls-ca, --NAME-tls-cert and --NAME-tls-key.
-func bindTLS(fs *pflag.FlagSet, t *setting.TLS, name, what string) {
-	fs.BoolVar(&t.Enabled, name+"-tls", false, "connect to "+what+" over TLS (implied by --"+name+"-tls-ca or --"+name+"-tls-cert), verifying its certificate")
-	fs.StringVar(&t.CAFile, name+"-tls-ca", "", "PEM file of the CAs "+what+"'s certificate must chain to (empty: the system's)")
-	fs.StringVar(&t.CertFile, name+"-tls-cert", "", "PEM client certificate for "+what+" (mutual TLS), with --"+name+"-tls-key")
-	fs.StringVar(&t.KeyFile, name+"-tls-key", "", "PEM key of --"+name+"-tls-cert")
+// registerFlags registers every config flag, writing into c: c's own, and
+// its parts' through their RegisterFlags, each beside its struct. The
+// registry f records in is how an error of a part's Validate names its
+// flag (named) and which commands take a flag (its group).
+func (c *Config) registerFlags(f setting.Flags) {
+	common := f.In(GroupCommon)
+	common.String(&c.ConfigFile, "", "config", "", "YAML config file whose keys are the flag names, as in \"kafka-brokers: [k1:9092]\" (also FEEDSVC_CONFIG)")
+	// Validate checks the data dir as the embedded store's (Pebble).
+	common.String(&c.DataDir, "Pebble.Dir", "data-dir", "./data", "directory of the embedded broker, store and local JWT secret")
+
+	c.Server.RegisterFlags(f.Sub("Server"))
+	c.Feeds.RegisterFlags(f.Sub("Feeds"))
+
+	c.Kafka.RegisterFlags(f.Sub("Kafka"))
+	f.In(GroupConsumerGroups).String(&c.consumerGroupPrefix, "consumerGroupPrefix", "consumer-group-prefix", "", "the older name of --group-prefix, still accepted")
+	c.Redis.RegisterFlags(f.Sub("Redis"))
+	c.Cassandra.RegisterFlags(f.Sub("Cassandra"))
+
+	c.Auth.RegisterFlags(f.Sub("Auth"))
+	c.Moderation.RegisterFlags(f.Sub("Moderation"))
+	c.Search.RegisterFlags(f.Sub("Search"))
+	c.RateLimits.RegisterFlags(f.Sub("RateLimits"))
 }
 
-// limitValue is a rate limit flag: "<requests>/<window>", or "off".
-type limitValue app.Limit
-
-func (l *limitValue) String() string { return app.Limit(*l).String() }
-func (l *limitValue) Type() string   { return "limit" }
-
-func (l *limitValue) Set(s string) error {
-	v, err := app.ParseLimit(s)
-	if err != nil {
-		return err
-	}
-	*l = limitValue(v)
-	return nil
-}
-
-// flagOf maps a field path of Config to the flag that sets it, so that an
-// error a sub-config reports for a field names the flag and its variable.
-var flagOf = map[string]string{
-	"Pebble.Dir":               "data-dir",
-	"Server.HTTPAddr":          "http-addr",
-	"Server.AdminAddr":         "admin-addr",
-	"Server.LogLevel":          "log-level",
-	"Server.LogFormat":         "log-format",
-	"Server.Pprof":             "pprof",
-	"Server.ShutdownDrain":     "shutdown-drain",
-	"Server.ShutdownTimeout":   "shutdown-timeout",
-	"Server.RequestTimeout":    "request-timeout",
-	"Server.MaxFeedStreams":    "max-feed-streams",
-	"Server.DevLogin":          "dev-login",
-	"Server.TrustedProxies":    "trusted-proxies",
-	"Feeds.NodeID":             "node-id",
-	"Feeds.Cap":                "feed-cap",
-	"Feeds.OutboxPoll":         "outbox-poll",
-	"Feeds.PublishWait":        "publish-wait",
-	"Feeds.FanoutBatch":        "fanout-batch",
-	"Feeds.MaxFollowing":       "max-following",
-	"Feeds.CelebrityThreshold": "celebrity-threshold",
-	"Feeds.PostCacheSize":      "post-cache-size",
-	"Feeds.PostCacheTTL":       "post-cache-ttl",
-	"Feeds.InactiveAfter":      "feed-inactive-after",
-	"Kafka.Brokers":            "kafka-brokers",
-	"Kafka.Partitions":         "kafka-partitions",
-	"Kafka.Replication":        "kafka-replication",
-	"Kafka.Topics.Posts":       "topic-posts",
-	"Kafka.Topics.Follows":     "topic-follows",
-	"Kafka.GroupPrefix":        "group-prefix",
-	"consumerGroupPrefix":      "consumer-group-prefix",
-	"Redis.KeyPrefix":          "redis-key-prefix",
-	"Kafka.ConsumerLanes":      "consumer-lanes",
-	"Kafka.SASL.Mechanism":     "kafka-sasl-mechanism",
-	"Kafka.SASL.User":          "kafka-sasl-user",
-	"Kafka.SASL.PasswordFile":  "kafka-sasl-password-file",
-	"Kafka.TLS.CertFile":       "kafka-tls-cert",
-	"Redis.Username":           "redis-user",
-	"Redis.PasswordFile":       "redis-password-file",
-	"Redis.TLS.CertFile":       "redis-tls-cert",
-	"Cassandra.Username":       "cassandra-user",
-	"Cassandra.PasswordFile":   "cassandra-password-file",
-	"Cassandra.TLS.CertFile":   "cassandra-tls-cert",
-	"Kafka.TLS.Enabled":        "kafka-tls",
-	"Kafka.TLS.CAFile":         "kafka-tls-ca",
-	"Kafka.TLS.KeyFile":        "kafka-tls-key",
-	"Redis.TLS.Enabled":        "redis-tls",
-	"Redis.TLS.CAFile":         "redis-tls-ca",
-	"Redis.TLS.KeyFile":        "redis-tls-key",
-	"Cassandra.TLS.Enabled":    "cassandra-tls",
-	"Cassandra.TLS.CAFile":     "cassandra-tls-ca",
-	"Cassandra.TLS.KeyFile":    "cassandra-tls-key",
-	"Kafka.SASL.Password":      "kafka-sasl-password",
-	"Redis.Password":           "redis-password",
-	"Cassandra.Password":       "cassandra-password",
-	"Redis.Addrs":              "redis-addr",
-	"Cassandra.Hosts":          "cassandra-hosts",
-	"Cassandra.Keyspace":       "cassandra-keyspace",
-	"Cassandra.Replication":    "cassandra-replication",
-	"Cassandra.Consistency":    "cassandra-consistency",
-	"Auth.JWTSecret":           "jwt-secret",
-	"Auth.JWTSecretFile":       "jwt-secret-file",
-	"Auth.JWTPublicKey":        "jwt-public-key",
-	"Auth.JWTJWKSURL":          "jwt-jwks-url",
-	"Auth.JWTIssuer":           "jwt-issuer",
-	"Auth.JWTAudience":         "jwt-audience",
-	"Auth.JWTLeeway":           "jwt-leeway",
-	"Auth.JWTMaxLifetime":      "jwt-max-lifetime",
-	"Moderation.Blocklist":     "moderation-blocklist",
-	"Moderation.MaxLinks":      "moderation-max-links",
-	"Moderation.Rate":          "moderation-rate",
-	"Search.TermCap":           "search-term-cap",
-	"RateLimits.Posts":         "rate-limit-posts",
-	"RateLimits.Follows":       "rate-limit-follows",
-	"RateLimits.Searches":      "rate-limit-searches",
-	"RateLimits.AuthFailures":  "rate-limit-auth-failures",
-}
+// registry records every config flag's field and group: the same for
+// every Config, so one bound here serves all.
+var registry = func() *setting.Registry {
+	var c Config
+	reg := setting.NewRegistry()
+	c.registerFlags(setting.NewFlags(pflag.NewFlagSet("registry", pflag.ContinueOnError), reg))
+	return reg
+}()
 
 // EnvName is the environment variable that sets flag name.
 func EnvName(flag string) string {
@@ -441,8 +358,8 @@ func (c *Config) Validate() error {
 				continue
 			}
 			group := g.group
-			if flag, ok := flagOf[se.Field]; ok {
-				group = groupOf(flag)
+			if flag, ok := registry.Flag(se.Field); ok {
+				group, _ = registry.Group(flag)
 			}
 			if embedded[se.Field] || !c.uses(group) {
 				continue
@@ -465,7 +382,7 @@ func named(err error) error {
 	for _, err := range setting.Flatten(err) {
 		var se *setting.Error
 		if errors.As(err, &se) {
-			if flag, ok := flagOf[se.Field]; ok {
+			if flag, ok := registry.Flag(se.Field); ok {
 				err = fmt.Errorf("--%s (%s): %s", flag, EnvName(flag), se.Msg)
 			}
 		}
@@ -722,31 +639,3 @@ func (s SearchConfig) Validate() error {
 	}
 	return nil
 }
-
-// addrList is --redis-addr: one string flag (its help and
-// docs/configuration.md say "host:port,...") holding a list. It is a pflag.SliceValue, so a YAML
-// list sets it element by element.
-type addrList []string
-
-func (a *addrList) String() string { return strings.Join(*a, ",") }
-func (a *addrList) Type() string   { return "string" }
-
-func (a *addrList) Set(s string) error {
-	if strings.TrimSpace(s) == "" {
-		*a = nil // embedded
-		return nil
-	}
-	return a.Replace(strings.Split(s, ","))
-}
-
-func (a *addrList) Append(s string) error { *a = append(*a, strings.TrimSpace(s)); return nil }
-
-func (a *addrList) Replace(list []string) error {
-	*a = nil
-	for _, x := range list {
-		*a = append(*a, strings.TrimSpace(x))
-	}
-	return nil
-}
-
-func (a *addrList) GetSlice() []string { return *a }

@@ -1,6 +1,7 @@
 package configs
 
 import (
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -462,14 +463,14 @@ func TestExampleConfigs(t *testing.T) {
 	}
 }
 
-// Every flag but --config sets a field that flagOf knows, and every path in
-// flagOf is a field of Config, so each error names its flag.
+// Every flag but --config sets a field the registry knows, and every path
+// in the registry is a field of Config, so each error names its flag.
 func TestFlagTable(t *testing.T) {
 	var c Config
 	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
 	c.Bind(fs)
 	mapped := map[string]bool{}
-	for path, flag := range flagOf {
+	for path, flag := range registry.Fields() {
 		mapped[flag] = true
 		if fs.Lookup(flag) == nil {
 			t.Errorf("%s maps to unknown flag %s", path, flag)
@@ -489,9 +490,74 @@ func TestFlagTable(t *testing.T) {
 	}
 	fs.VisitAll(func(f *pflag.Flag) {
 		if f.Name != "config" && !mapped[f.Name] {
-			t.Errorf("flag %s has no entry in flagOf", f.Name)
+			t.Errorf("flag %s sets no field the registry knows", f.Name)
+		}
+		if _, ok := registry.Group(f.Name); !ok {
+			t.Errorf("flag %s has no group", f.Name)
 		}
 	})
+}
+
+// Every field path a Validate can report maps to a flag: a Config with
+// every flag-set field invalid (and --dev-login where it may not be) is
+// refused only with messages that name a flag and its variable. Timeout
+// fields, which are no flags, are left valid.
+func TestValidateNamesEveryField(t *testing.T) {
+	// What no Validate checks: these fields cannot be invalid (or are
+	// checked together with another, reported by that one's flag).
+	unchecked := map[string]bool{}
+	for _, path := range []string{"Server.Pprof", "consumerGroupPrefix",
+		"Kafka.SASL.Password", "Redis.Username", "Redis.Password", "Cassandra.Password",
+		"RateLimits.Posts", "RateLimits.Follows", "RateLimits.Searches", "RateLimits.AuthFailures",
+		"Kafka.TLS.Enabled", "Kafka.TLS.CAFile", "Kafka.TLS.KeyFile", "Redis.TLS.Enabled", "Redis.TLS.CAFile", "Redis.TLS.KeyFile",
+		"Cassandra.TLS.Enabled", "Cassandra.TLS.CAFile", "Cassandra.TLS.KeyFile"} {
+		unchecked[path] = true
+	}
+	c, _, err := load(t, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.DataDir = ""
+	c.Server = ServerConfig{HTTPAddr: "x", AdminAddr: "y", LogLevel: "loud", LogFormat: "xml", ShutdownDrain: -1, ShutdownTimeout: 0,
+		TrustedProxies: []string{"10.0.0.1"}, RequestTimeout: 0, MaxFeedStreams: -1, DevLogin: true}
+	c.Feeds = FeedsConfig{Cap: 0, FanoutBatch: 0, MaxFollowing: -1, CelebrityThreshold: -1, InactiveAfter: -1, PostCacheSize: -1,
+		PostCacheTTL: -1, NodeID: 5000, OutboxPoll: 0, PublishWait: -1}
+	c.Auth = AuthConfig{JWTSecret: "short", JWTSecretFile: " ", JWTPublicKey: " ", JWTJWKSURL: "x", JWTLeeway: -1, JWTMaxLifetime: 0}
+	c.Moderation = ModerationConfig{Blocklist: []string{"re:("}, MaxLinks: -1, Rate: -1}
+	c.Search = SearchConfig{TermCap: 0}
+	c.Kafka.Brokers = []string{"k"}
+	c.Kafka.Partitions, c.Kafka.Replication, c.Kafka.ConsumerLanes = 0, 0, 0
+	c.Kafka.Topics.Posts, c.Kafka.Topics.Follows = "a b", "a b"
+	c.Kafka.GroupPrefix = "a b"
+	c.Kafka.SASL.Mechanism, c.Kafka.SASL.Password, c.Kafka.SASL.PasswordFile = "GSSAPI", "p", "/pw"
+	c.Kafka.TLS.CertFile = "/c.pem"
+	c.Redis.Addrs = []string{"r", "r"}
+	c.Redis.Password, c.Redis.PasswordFile, c.Redis.KeyPrefix = "p", "/pw", "{x}"
+	c.Redis.TLS.KeyFile = "/k.pem"
+	c.Cassandra.Hosts = []string{"c:x"}
+	c.Cassandra.Keyspace, c.Cassandra.Replication, c.Cassandra.Consistency = "1bad", "x", "ONE"
+	c.Cassandra.Password, c.Cassandra.PasswordFile = "p", "/pw"
+	c.Cassandra.TLS.CertFile = "/c.pem"
+	msgs := messages(errors.Join(c.Validate(), c.ValidateTokens()))
+	if len(msgs) < 40 {
+		t.Fatalf("only %d errors, want one per field at least:\n%s", len(msgs), strings.Join(msgs, "\n"))
+	}
+	named := map[string]bool{}
+	for _, m := range msgs {
+		flag, _, ok := strings.Cut(strings.TrimPrefix(m, "--"), " (FEEDSVC_")
+		if !strings.HasPrefix(m, "--") || !ok {
+			t.Errorf("no flag named: %s", m)
+			continue
+		}
+		named[flag] = true
+	}
+	// Each field a Validate checks was reported, by its flag: the bad
+	// Config above leaves out none.
+	for path, flag := range registry.Fields() {
+		if !named[flag] && !unchecked[path] {
+			t.Errorf("%s (--%s) is not reported", path, flag)
+		}
+	}
 }
 
 // TestRateLimitValues: a rate limit reads as <requests>/<window> or off,
@@ -628,7 +694,7 @@ func TestGroups(t *testing.T) {
 	for _, g := range groupNames {
 		names := GroupFlags(g.group)
 		for _, n := range names {
-			if groupOf(n) == GroupCommon && g.group != GroupCommon {
+			if group, _ := registry.Group(n); group == GroupCommon && g.group != GroupCommon {
 				continue // every group's list includes the common ones
 			}
 			union = append(union, n)

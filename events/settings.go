@@ -42,6 +42,29 @@ type Config struct {
 	SASL SASL
 }
 
+// RegisterFlags registers cfg's settings: the brokers, TLS, SASL and
+// topic names are how to reach Kafka; partitions and replication are how
+// migrate creates the topics; the group prefix goes with the commands that
+// name consumer groups, and the lanes with the roles.
+func (cfg *Config) RegisterFlags(f setting.Flags) {
+	kafka := f.In(setting.GroupKafka)
+	kafka.StringSlice(&cfg.Brokers, "Brokers", "kafka-brokers", nil, "Kafka bootstrap brokers host:port,... (empty: embedded broker)")
+	migrate := f.In(setting.GroupMigrate)
+	migrate.Int(&cfg.Partitions, "Partitions", "kafka-partitions", DefaultPartitions, "partitions of topics created by migrate")
+	migrate.Int(&cfg.Replication, "Replication", "kafka-replication", DefaultReplication, "replication factor of topics created by migrate")
+	kafka.String(&cfg.Topics.Posts, "Topics.Posts", "topic-posts", DefaultTopicPosts, "topic of post events")
+	kafka.String(&cfg.Topics.Follows, "Topics.Follows", "topic-follows", DefaultTopicFollows, "topic of follow events")
+	f.In(setting.GroupRoles).Int(&cfg.ConsumerLanes, "ConsumerLanes", "consumer-lanes", DefaultLanes, "events of one partition a consumer handles at once, one key's (author's, follower's) in order")
+	f.In(setting.GroupConsumerGroups).String(&cfg.GroupPrefix, "GroupPrefix", "group-prefix", "", "put before every consumer group name (the role's: fanout, search, ...), so deployments can share a Kafka cluster (give each its own topics too); the operator commands' --group takes the role's name")
+
+	sasl := kafka.Sub("SASL")
+	sasl.String(&cfg.SASL.Mechanism, "Mechanism", "kafka-sasl-mechanism", "", "SASL mechanism to log in to Kafka: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (empty: no SASL)")
+	sasl.String(&cfg.SASL.User, "User", "kafka-sasl-user", "", "Kafka SASL user")
+	sasl.String(&cfg.SASL.Password, "Password", "kafka-sasl-password", "", "Kafka SASL password; prefer FEEDSVC_KAFKA_SASL_PASSWORD or --kafka-sasl-password-file, since a flag shows in the process list")
+	sasl.String(&cfg.SASL.PasswordFile, "PasswordFile", "kafka-sasl-password-file", "", "file holding the Kafka SASL password")
+	cfg.TLS.RegisterFlags(kafka.Sub("TLS"), "kafka", "Kafka")
+}
+
 // Group is the consumer group of role.
 func (cfg Config) Group(role string) string { return cfg.GroupPrefix + role }
 

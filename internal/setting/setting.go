@@ -1,6 +1,9 @@
-// Package setting reports an invalid setting by the field that holds it. An
-// adapter's Config knows its fields but not the flag or environment variable
-// a process bound them to; package configs does, and uses Field to name them.
+// Package setting is what an adapter's Config needs to be a setting of a
+// process: it registers its fields as flags beside its struct (Flags, with
+// the group each belongs to) and reports an invalid value by the field that
+// holds it (Error). Package configs binds the whole and, from the Registry
+// the flags were recorded in, names each field's flag and environment
+// variable; adapters never see pflag or configs.
 package setting
 
 import (

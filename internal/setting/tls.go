@@ -23,6 +23,16 @@ type TLS struct {
 	CertFile, KeyFile string
 }
 
+// RegisterFlags registers a backend's client TLS flags, --NAME-tls,
+// --NAME-tls-ca, --NAME-tls-cert and --NAME-tls-key, for the backend what
+// ("Kafka"); f is for the TLS field (Sub("TLS")).
+func (t *TLS) RegisterFlags(f Flags, name, what string) {
+	f.Bool(&t.Enabled, "Enabled", name+"-tls", false, "connect to "+what+" over TLS (implied by --"+name+"-tls-ca or --"+name+"-tls-cert), verifying its certificate")
+	f.String(&t.CAFile, "CAFile", name+"-tls-ca", "", "PEM file of the CAs "+what+"'s certificate must chain to (empty: the system's)")
+	f.String(&t.CertFile, "CertFile", name+"-tls-cert", "", "PEM client certificate for "+what+" (mutual TLS), with --"+name+"-tls-key")
+	f.String(&t.KeyFile, "KeyFile", name+"-tls-key", "", "PEM key of --"+name+"-tls-cert")
+}
+
 // On reports whether TLS is to be used.
 func (t TLS) On() bool { return t.Enabled || t.CAFile != "" || t.CertFile != "" }
 

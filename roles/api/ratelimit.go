@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/feedsvc/feedsvc/app"
+	"github.com/feedsvc/feedsvc/internal/setting"
 )
 
 // RateLimits are the api's request limits, kept in Redis so that they hold
@@ -39,6 +40,32 @@ func DefaultRateLimits() RateLimits {
 		Searches:     app.Limit{Quota: 180, Window: 15 * time.Minute},
 		AuthFailures: app.Limit{Quota: 60, Window: 5 * time.Minute},
 	}
+}
+
+// RegisterFlags sets r to DefaultRateLimits and registers its limits, in
+// setting.GroupRateLimits.
+func (r *RateLimits) RegisterFlags(f setting.Flags) {
+	*r = DefaultRateLimits()
+	f = f.In(setting.GroupRateLimits)
+	f.Var((*limitValue)(&r.Posts), "Posts", "rate-limit-posts", "posts one user may create: <requests>/<window>, all at once after a quiet spell, then at that rate (off: no limit)")
+	f.Var((*limitValue)(&r.Follows), "Follows", "rate-limit-follows", "follows and unfollows one user may make, together (off: no limit)")
+	f.Var((*limitValue)(&r.Searches), "Searches", "rate-limit-searches", "searches one user may make (off: no limit)")
+	f.Var((*limitValue)(&r.AuthFailures), "AuthFailures", "rate-limit-auth-failures", "requests without a valid token one client IP may make before it gets 429 instead of 401 (off: no limit)")
+}
+
+// limitValue is a rate limit flag: "<requests>/<window>", or "off".
+type limitValue app.Limit
+
+func (l *limitValue) String() string { return app.Limit(*l).String() }
+func (l *limitValue) Type() string   { return "limit" }
+
+func (l *limitValue) Set(s string) error {
+	v, err := app.ParseLimit(s)
+	if err != nil {
+		return err
+	}
+	*l = limitValue(v)
+	return nil
 }
 
 // limitBudget bounds one limiter call: a slow Redis must not slow every

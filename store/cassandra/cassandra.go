@@ -58,6 +58,21 @@ type Config struct {
 	TLS setting.TLS
 }
 
+// RegisterFlags registers cfg's settings: how to reach Cassandra, in
+// setting.GroupStore, and the keyspace replication, which only migrate
+// uses, in setting.GroupMigrate. Timeout is no flag.
+func (cfg *Config) RegisterFlags(f setting.Flags) {
+	store := f.In(setting.GroupStore)
+	store.StringSlice(&cfg.Hosts, "Hosts", "cassandra-hosts", nil, "Cassandra contact points host[:port],... (empty: embedded Pebble store)")
+	store.String(&cfg.Keyspace, "Keyspace", "cassandra-keyspace", "feedsvc", "Cassandra keyspace")
+	f.In(setting.GroupMigrate).String(&cfg.Replication, "Replication", "cassandra-replication", DefaultReplication, "keyspace replication used by migrate")
+	store.String(&cfg.Consistency, "Consistency", "cassandra-consistency", "LOCAL_QUORUM", "Cassandra consistency level")
+	store.String(&cfg.Username, "Username", "cassandra-user", "", "Cassandra user (PasswordAuthenticator; empty: no login)")
+	store.String(&cfg.Password, "Password", "cassandra-password", "", "Cassandra password; prefer FEEDSVC_CASSANDRA_PASSWORD or --cassandra-password-file")
+	store.String(&cfg.PasswordFile, "PasswordFile", "cassandra-password-file", "", "file holding the Cassandra password")
+	cfg.TLS.RegisterFlags(store.Sub("TLS"), "cassandra", "Cassandra")
+}
+
 // keyspacePattern is what Cassandra accepts as an unquoted keyspace name. The
 // name is spliced into CQL text (identifiers cannot be bind markers), so it
 // must be checked to rule out injection.

@@ -35,6 +35,46 @@ type Config struct {
 	KeyPrefix string
 }
 
+// RegisterFlags registers cfg's settings, all in setting.GroupRedis
+// (Timeout is no flag).
+func (cfg *Config) RegisterFlags(f setting.Flags) {
+	f = f.In(setting.GroupRedis)
+	f.Var((*addrList)(&cfg.Addrs), "Addrs", "redis-addr", "Redis host:port, or Redis Cluster nodes host:port,... (empty: embedded)")
+	f.String(&cfg.Username, "Username", "redis-user", "", "Redis ACL user (empty: the default user)")
+	f.String(&cfg.Password, "Password", "redis-password", "", "Redis password (requirepass or the ACL user's); prefer FEEDSVC_REDIS_PASSWORD or --redis-password-file")
+	f.String(&cfg.PasswordFile, "PasswordFile", "redis-password-file", "", "file holding the Redis password")
+	f.String(&cfg.KeyPrefix, "KeyPrefix", "redis-key-prefix", "", "put before every Redis key, outside its {hash tag} (prod: gives prod:feed:{alice}), so deployments can share a Redis or Redis Cluster; letters, digits, '.', '_', '-' and ':', at most 64 (empty: no prefix, the keys of before)")
+	cfg.TLS.RegisterFlags(f.Sub("TLS"), "redis", "Redis")
+}
+
+// addrList is --redis-addr: one string flag (its help and
+// docs/configuration.md say "host:port,...") holding a list. It is a
+// pflag.SliceValue, so a YAML list sets it element by element.
+type addrList []string
+
+func (a *addrList) String() string { return strings.Join(*a, ",") }
+func (a *addrList) Type() string   { return "string" }
+
+func (a *addrList) Set(s string) error {
+	if strings.TrimSpace(s) == "" {
+		*a = nil // embedded
+		return nil
+	}
+	return a.Replace(strings.Split(s, ","))
+}
+
+func (a *addrList) Append(s string) error { *a = append(*a, strings.TrimSpace(s)); return nil }
+
+func (a *addrList) Replace(list []string) error {
+	*a = nil
+	for _, x := range list {
+		*a = append(*a, strings.TrimSpace(x))
+	}
+	return nil
+}
+
+func (a *addrList) GetSlice() []string { return *a }
+
 // DefaultTimeout is Config.Timeout when it is 0: Redis answers in
 // milliseconds, so seconds without an answer mean it is gone.
 const DefaultTimeout = 3 * time.Second
