@@ -1,0 +1,21 @@
+package apptest_test
+
+import (
+	"testing"
+
+	"github.com/feedsvc/feedsvc/app/apptest"
+	"github.com/feedsvc/feedsvc/store/storetest"
+)
+
+// fakeStore is the fakes that stand for one store adapter: the Store and
+// the NodeLeases (Pebble and Cassandra keep both).
+type fakeStore struct {
+	*apptest.Store
+	*apptest.NodeLeases
+}
+
+// TestStoreConformance runs the store adapters' suite against the fakes, so
+// a unit test on them describes behaviour the adapters have.
+func TestStoreConformance(t *testing.T) {
+	storetest.Run(t, "fake", fakeStore{apptest.NewStore(), apptest.NewNodeLeases()}, storetest.Options{})
+}
