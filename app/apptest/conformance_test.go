@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/feedsvc/feedsvc/app/apptest"
+	"github.com/feedsvc/feedsvc/store/redistest"
 	"github.com/feedsvc/feedsvc/store/storetest"
 )
 
@@ -18,4 +19,13 @@ type fakeStore struct {
 // a unit test on them describes behaviour the adapters have.
 func TestStoreConformance(t *testing.T) {
 	storetest.Run(t, "fake", fakeStore{apptest.NewStore(), apptest.NewNodeLeases()}, storetest.Options{})
+}
+
+// TestFeedConformance runs the Redis feed cache's suite against Feeds.
+func TestFeedConformance(t *testing.T) {
+	t.Run("fake", func(t *testing.T) {
+		redistest.RunFeeds(t, redistest.FeedBackend{
+			New: func(t *testing.T, capacity int) redistest.Feeds { return apptest.NewCappedFeeds(capacity) },
+		})
+	})
 }
