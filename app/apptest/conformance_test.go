@@ -29,3 +29,11 @@ func TestFeedConformance(t *testing.T) {
 		})
 	})
 }
+
+// TestAnalyticsConformance runs the Redis analytics suite against
+// Analytics.
+func TestAnalyticsConformance(t *testing.T) {
+	t.Run("fake", func(t *testing.T) {
+		redistest.RunAnalytics(t, redistest.AnalyticsBackend{Analytics: apptest.NewAnalytics()})
+	})
+}

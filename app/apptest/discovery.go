@@ -16,8 +16,9 @@ type record struct {
 	at     time.Time
 }
 
-// Analytics is an in-memory app.Analytics at full time resolution (the
-// Redis adapter counts minute buckets).
+// Analytics is an in-memory app.Analytics counting minute buckets, like the
+// Redis adapter: a query's edges take the whole minute they fall in. It
+// keeps every bucket, past the adapter's retention too.
 type Analytics struct {
 	mu      sync.Mutex
 	records map[app.ID]record // by post, so each post counts once
@@ -56,7 +57,7 @@ func (a *Analytics) TopTags(_ context.Context, from, to time.Time, limit int) ([
 	a.mu.Lock()
 	totals := map[string]int64{}
 	for _, r := range a.records {
-		if !r.at.Before(from) && r.at.Before(to) {
+		if inMinutes(r.at, from, to) {
 			for _, t := range r.tags {
 				totals[t]++
 			}
@@ -77,11 +78,17 @@ func (a *Analytics) AuthorHourly(_ context.Context, author string, from, to time
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for _, r := range a.records {
-		if r.author == author && !r.at.Before(from) && r.at.Before(to) {
-			out[int(r.at.Sub(first)/time.Hour)].Count++
+		if r.author == author && inMinutes(r.at, from, to) {
+			out[int(r.at.Truncate(time.Minute).Sub(first)/time.Hour)].Count++
 		}
 	}
 	return out, nil
+}
+
+// inMinutes reports whether at's minute overlaps [from, to).
+func inMinutes(at, from, to time.Time) bool {
+	m := at.Truncate(time.Minute)
+	return !m.Before(from.Truncate(time.Minute)) && m.Before(to)
 }
 
 // Search is an in-memory app.SearchIndex.
