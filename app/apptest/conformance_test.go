@@ -3,6 +3,7 @@ package apptest_test
 import (
 	"testing"
 
+	"github.com/feedsvc/feedsvc/app"
 	"github.com/feedsvc/feedsvc/app/apptest"
 	"github.com/feedsvc/feedsvc/store/redistest"
 	"github.com/feedsvc/feedsvc/store/storetest"
@@ -35,5 +36,18 @@ func TestFeedConformance(t *testing.T) {
 func TestAnalyticsConformance(t *testing.T) {
 	t.Run("fake", func(t *testing.T) {
 		redistest.RunAnalytics(t, redistest.AnalyticsBackend{Analytics: apptest.NewAnalytics()})
+	})
+}
+
+// TestSearchConformance runs the Redis search index's suite against Search.
+func TestSearchConformance(t *testing.T) {
+	t.Run("fake", func(t *testing.T) {
+		redistest.RunSearch(t, redistest.SearchBackend{
+			New: func(t *testing.T, capPerTerm int) app.SearchIndex { return apptest.NewCappedSearch(capPerTerm) },
+			HasTermList: func(x app.SearchIndex, id app.ID) (bool, error) {
+				_, ok := x.(*apptest.Search).Docs()[id]
+				return ok, nil
+			},
+		})
 	})
 }

@@ -3,6 +3,7 @@ package apptest
 import (
 	"cmp"
 	"context"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -91,18 +92,25 @@ func inMinutes(at, from, to time.Time) bool {
 	return !m.Before(from.Truncate(time.Minute)) && m.Before(to)
 }
 
-// Search is an in-memory app.SearchIndex.
+// Search is an in-memory app.SearchIndex, without a cap unless
+// NewCappedSearch gave it one.
 type Search struct {
 	mu    sync.Mutex
+	cap   int // per term; 0: none
 	terms map[string]map[app.ID]bool
 	docs  map[app.ID][]string
 }
 
 var _ app.SearchIndex = (*Search)(nil)
 
-// NewSearch returns an empty index.
-func NewSearch() *Search {
-	return &Search{terms: map[string]map[app.ID]bool{}, docs: map[app.ID][]string{}}
+// NewSearch returns an empty index without a cap.
+func NewSearch() *Search { return NewCappedSearch(0) }
+
+// NewCappedSearch returns an empty index that keeps the newest capPerTerm
+// posts of each term, as the Redis index does (0: no cap). Like Redis, it
+// keeps the term list of a post the cap cut, for Unindex.
+func NewCappedSearch(capPerTerm int) *Search {
+	return &Search{cap: capPerTerm, terms: map[string]map[app.ID]bool{}, docs: map[app.ID][]string{}}
 }
 
 // Index implements app.SearchIndex.
@@ -116,6 +124,12 @@ func (x *Search) Index(_ context.Context, id app.ID, terms []string) error {
 		x.terms[t][id] = true
 		if !slices.Contains(x.docs[id], t) {
 			x.docs[id] = append(x.docs[id], t)
+		}
+		if posts := x.terms[t]; x.cap > 0 && len(posts) > x.cap {
+			all := slices.Sorted(maps.Keys(posts))
+			for _, old := range all[:len(all)-x.cap] {
+				delete(posts, old)
+			}
 		}
 	}
 	return nil
