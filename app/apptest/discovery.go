@@ -3,6 +3,7 @@ package apptest
 import (
 	"cmp"
 	"context"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -16,8 +17,9 @@ type record struct {
 	at     time.Time
 }
 
-// Analytics is an in-memory app.Analytics at full time resolution (the
-// Redis adapter counts minute buckets).
+// Analytics is an in-memory app.Analytics counting minute buckets, like the
+// Redis adapter: a query's edges take the whole minute they fall in. It
+// keeps every bucket, past the adapter's retention too.
 type Analytics struct {
 	mu      sync.Mutex
 	records map[app.ID]record // by post, so each post counts once
@@ -56,7 +58,7 @@ func (a *Analytics) TopTags(_ context.Context, from, to time.Time, limit int) ([
 	a.mu.Lock()
 	totals := map[string]int64{}
 	for _, r := range a.records {
-		if !r.at.Before(from) && r.at.Before(to) {
+		if inMinutes(r.at, from, to) {
 			for _, t := range r.tags {
 				totals[t]++
 			}
@@ -77,25 +79,38 @@ func (a *Analytics) AuthorHourly(_ context.Context, author string, from, to time
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for _, r := range a.records {
-		if r.author == author && !r.at.Before(from) && r.at.Before(to) {
-			out[int(r.at.Sub(first)/time.Hour)].Count++
+		if r.author == author && inMinutes(r.at, from, to) {
+			out[int(r.at.Truncate(time.Minute).Sub(first)/time.Hour)].Count++
 		}
 	}
 	return out, nil
 }
 
-// Search is an in-memory app.SearchIndex.
+// inMinutes reports whether at's minute overlaps [from, to).
+func inMinutes(at, from, to time.Time) bool {
+	m := at.Truncate(time.Minute)
+	return !m.Before(from.Truncate(time.Minute)) && m.Before(to)
+}
+
+// Search is an in-memory app.SearchIndex, without a cap unless
+// NewCappedSearch gave it one.
 type Search struct {
 	mu    sync.Mutex
+	cap   int // per term; 0: none
 	terms map[string]map[app.ID]bool
 	docs  map[app.ID][]string
 }
 
 var _ app.SearchIndex = (*Search)(nil)
 
-// NewSearch returns an empty index.
-func NewSearch() *Search {
-	return &Search{terms: map[string]map[app.ID]bool{}, docs: map[app.ID][]string{}}
+// NewSearch returns an empty index without a cap.
+func NewSearch() *Search { return NewCappedSearch(0) }
+
+// NewCappedSearch returns an empty index that keeps the newest capPerTerm
+// posts of each term, as the Redis index does (0: no cap). Like Redis, it
+// keeps the term list of a post the cap cut, for Unindex.
+func NewCappedSearch(capPerTerm int) *Search {
+	return &Search{cap: capPerTerm, terms: map[string]map[app.ID]bool{}, docs: map[app.ID][]string{}}
 }
 
 // Index implements app.SearchIndex.
@@ -109,6 +124,12 @@ func (x *Search) Index(_ context.Context, id app.ID, terms []string) error {
 		x.terms[t][id] = true
 		if !slices.Contains(x.docs[id], t) {
 			x.docs[id] = append(x.docs[id], t)
+		}
+		if posts := x.terms[t]; x.cap > 0 && len(posts) > x.cap {
+			all := slices.Sorted(maps.Keys(posts))
+			for _, old := range all[:len(all)-x.cap] {
+				delete(posts, old)
+			}
 		}
 	}
 	return nil

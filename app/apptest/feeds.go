@@ -2,6 +2,7 @@ package apptest
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -9,13 +10,19 @@ import (
 	"github.com/feedsvc/feedsvc/app"
 )
 
-// Feeds is an in-memory app.FeedCache without a cap. Like the Redis cache
-// it writes only into feeds that are cached (Prepare or Fill made them).
-// It also remembers unfollows (app.Unfollows) without forgetting them.
+// Feeds is an in-memory app.FeedCache, without a cap unless
+// NewCappedFeeds gave it one. Like the Redis cache it writes only into
+// feeds that are cached (Prepare or Fill made them). It also remembers
+// unfollows (app.Unfollows) without forgetting them.
 type Feeds struct {
 	mu       sync.Mutex
+	cap      int // 0: none
 	feeds    map[string]map[app.ID]bool
 	complete map[string]bool
+	// floor holds, per cached feed, the highest ID the cap cut from it: like
+	// the Redis cache's, no entry at or below it enters again, so a late
+	// write of an old post cannot bring back what the cap cut.
+	floor map[string]app.ID
 	// unfollowed holds when each recorded unfollow happened.
 	unfollowed map[app.Follow]time.Time
 	// locks holds when each rebuild lock expires (app.RebuildLocks).
@@ -28,10 +35,14 @@ var (
 	_ app.RebuildLocks = (*Feeds)(nil)
 )
 
-// NewFeeds returns an empty Feeds.
-func NewFeeds() *Feeds {
-	return &Feeds{feeds: map[string]map[app.ID]bool{}, complete: map[string]bool{},
-		unfollowed: map[app.Follow]time.Time{}, locks: map[string]time.Time{}}
+// NewFeeds returns an empty Feeds without a cap.
+func NewFeeds() *Feeds { return NewCappedFeeds(0) }
+
+// NewCappedFeeds returns an empty Feeds that keeps the newest capacity
+// entries of each feed, as the Redis cache does (0: no cap).
+func NewCappedFeeds(capacity int) *Feeds {
+	return &Feeds{cap: capacity, feeds: map[string]map[app.ID]bool{}, complete: map[string]bool{},
+		floor: map[string]app.ID{}, unfollowed: map[app.Follow]time.Time{}, locks: map[string]time.Time{}}
 }
 
 // TryLockRebuild implements app.RebuildLocks.
@@ -107,12 +118,30 @@ func (f *Feeds) RemoveUnfollowed(_ context.Context, fl app.Follow, posts []app.I
 func (f *Feeds) Add(_ context.Context, es []app.FeedEntry) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	touched := map[string]bool{}
 	for _, e := range es {
-		if f.feeds[e.User] != nil {
+		if f.feeds[e.User] != nil && e.Post > f.floor[e.User] {
 			f.feeds[e.User][e.Post] = true
+			touched[e.User] = true
 		}
 	}
+	for u := range touched {
+		f.trim(u)
+	}
 	return nil
+}
+
+// trim cuts user's feed to the cap, oldest first, raising its floor.
+func (f *Feeds) trim(user string) {
+	feed := f.feeds[user]
+	if f.cap <= 0 || len(feed) <= f.cap {
+		return
+	}
+	all := slices.Sorted(maps.Keys(feed))
+	for _, id := range all[:len(all)-f.cap] {
+		delete(feed, id)
+		f.floor[user] = max(f.floor[user], id)
+	}
 }
 
 // Drop implements app.FeedCache.
@@ -127,6 +156,7 @@ func (f *Feeds) Evict(user string) {
 	defer f.mu.Unlock()
 	delete(f.feeds, user)
 	delete(f.complete, user)
+	delete(f.floor, user)
 }
 
 // Prepare implements app.FeedCache.

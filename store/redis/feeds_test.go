@@ -4,8 +4,6 @@ import (
 	"context"
 	crand "crypto/rand"
 	"encoding/hex"
-	"fmt"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -13,11 +11,11 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/rueidis"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/feedsvc/feedsvc/app"
 	"github.com/feedsvc/feedsvc/internal/testenv"
 	redisstore "github.com/feedsvc/feedsvc/store/redis"
+	"github.com/feedsvc/feedsvc/store/redistest"
 )
 
 const testCap = 5
@@ -97,168 +95,23 @@ func wantUsers(t *testing.T, recent func(context.Context, string, time.Duration)
 	}
 }
 
+// TestFeedConformance runs the feed suite (store/redistest) on every
+// backend, and the case of the adapter's own value layout.
 func TestFeedConformance(t *testing.T) {
 	ctx := context.Background()
-	cases := []struct {
-		name string
-		run  func(t *testing.T, f *redisstore.Feeds, user string)
-		// want is user's whole feed afterwards, newest first, and whether it is complete.
-		want     []app.ID
-		complete bool
-	}{
-		{"add skips a feed that is not cached", func(t *testing.T, f *redisstore.Feeds, u string) {
-			must(t, f.Add(ctx, entries(u, 3, 1, 2)))
-		}, nil, false},
-		{"prepare makes an empty partial feed", func(t *testing.T, f *redisstore.Feeds, u string) {
-			must(t, f.Prepare(ctx, u))
-		}, nil, false},
-		{"prepare keeps a cached feed", func(t *testing.T, f *redisstore.Feeds, u string) {
-			must(t, f.Fill(ctx, u, ids(1, 2)))
-			must(t, f.Prepare(ctx, u))
-		}, ids(2, 1), true},
-		{"add pages newest first", func(t *testing.T, f *redisstore.Feeds, u string) {
-			must(t, f.Prepare(ctx, u))
-			must(t, f.Add(ctx, entries(u, 3, 1, 2)))
-		}, ids(3, 2, 1), false},
-		{"add is idempotent", func(t *testing.T, f *redisstore.Feeds, u string) {
-			must(t, f.Prepare(ctx, u))
-			must(t, f.Add(ctx, entries(u, 1, 2)))
-			must(t, f.Add(ctx, entries(u, 2, 1, 2)))
-		}, ids(2, 1), false},
-		{"add trims to the cap, keeping the newest", func(t *testing.T, f *redisstore.Feeds, u string) {
-			must(t, f.Prepare(ctx, u))
-			must(t, f.Add(ctx, entries(u, 1, 2, 3, 4)))
-			must(t, f.Add(ctx, entries(u, 8, 7, 6, 5)))
-		}, ids(8, 7, 6, 5, 4), false},
-		{"an old post past the cap does not enter", func(t *testing.T, f *redisstore.Feeds, u string) {
-			must(t, f.Fill(ctx, u, ids(10, 11, 12, 13, 14)))
-			must(t, f.Add(ctx, entries(u, 1)))
-		}, ids(14, 13, 12, 11, 10), true},
-		{"fill marks complete and keeps fanned-out entries", func(t *testing.T, f *redisstore.Feeds, u string) {
-			must(t, f.Prepare(ctx, u))
-			must(t, f.Add(ctx, entries(u, 9)))
-			must(t, f.Fill(ctx, u, ids(1, 2)))
-		}, ids(9, 2, 1), true},
-		{"empty fill is a complete empty feed", func(t *testing.T, f *redisstore.Feeds, u string) {
-			must(t, f.Fill(ctx, u, nil))
-		}, nil, true},
-		{"fill trims to the cap", func(t *testing.T, f *redisstore.Feeds, u string) {
-			must(t, f.Fill(ctx, u, ids(1, 2, 3, 4, 5, 6, 7)))
-		}, ids(7, 6, 5, 4, 3), true},
-		{"remove", func(t *testing.T, f *redisstore.Feeds, u string) {
-			must(t, f.Fill(ctx, u, ids(1, 2, 3)))
-			must(t, f.Remove(ctx, entries(u, 2, 99)))
-		}, ids(3, 1), true},
-		{"absent feed is incomplete and empty", func(t *testing.T, f *redisstore.Feeds, u string) {}, nil, false},
-		{"drop deletes the feed", func(t *testing.T, f *redisstore.Feeds, u string) {
-			must(t, f.Fill(ctx, u, ids(1, 2)))
-			must(t, f.Drop(ctx, u))
-		}, nil, false},
-		{"posts of an author not unfollowed stay", func(t *testing.T, f *redisstore.Feeds, u string) {
-			must(t, f.Fill(ctx, u, ids(1, 2, 3)))
-			must(t, f.RemoveUnfollowed(ctx, app.Follow{Follower: u, Followee: u + "a"}, ids(2)))
-		}, ids(3, 2, 1), true},
-		{"posts of an unfollowed author go", func(t *testing.T, f *redisstore.Feeds, u string) {
-			fl := app.Follow{Follower: u, Followee: u + "a"}
-			must(t, f.Fill(ctx, u, ids(1, 2, 3)))
-			must(t, f.RecordUnfollow(ctx, fl))
-			wantUsers(t, f.RecentUnfollowers, fl.Followee, fl.Follower)
-			wantUsers(t, f.RecentUnfollowees, fl.Follower, fl.Followee)
-			must(t, f.RemoveUnfollowed(ctx, fl, ids(2, 99)))
-		}, ids(3, 1), true},
-		{"a follow again keeps the posts", func(t *testing.T, f *redisstore.Feeds, u string) {
-			fl := app.Follow{Follower: u, Followee: u + "a"}
-			must(t, f.Fill(ctx, u, ids(1, 2, 3)))
-			must(t, f.RecordUnfollow(ctx, fl))
-			must(t, f.ClearUnfollow(ctx, fl))
-			wantUsers(t, f.RecentUnfollowers, fl.Followee)
-			wantUsers(t, f.RecentUnfollowees, fl.Follower)
-			must(t, f.RemoveUnfollowed(ctx, fl, ids(2)))
-		}, ids(3, 2, 1), true},
-		{"an unfollow leaves an absent feed absent", func(t *testing.T, f *redisstore.Feeds, u string) {
-			fl := app.Follow{Follower: u, Followee: u + "a"}
-			must(t, f.RecordUnfollow(ctx, fl))
-			must(t, f.RemoveUnfollowed(ctx, fl, ids(2)))
-		}, nil, false},
-		{"64-bit ids keep their order", func(t *testing.T, f *redisstore.Feeds, u string) {
-			must(t, f.Prepare(ctx, u))
-			must(t, f.Add(ctx, []app.FeedEntry{{User: u, Post: 1 << 62}, {User: u, Post: 1<<62 + 1}, {User: u, Post: 255}}))
-		}, []app.ID{1<<62 + 1, 1 << 62, 255}, false},
-	}
 	for name, open := range backends(t) {
 		t.Run(name, func(t *testing.T) {
 			client := open(t)
+			keys := redisstore.KeysOf(client)
+			redistest.RunFeeds(t, redistest.FeedBackend{
+				New: func(t *testing.T, capacity int) redistest.Feeds { return redisstore.NewFeeds(client, capacity, 0) },
+				Forget: func(u string) {
+					for _, k := range []string{keys.Feed(u), keys.Unfollowed(u), keys.Unfollowers(u + "a")} {
+						client.Do(ctx, client.B().Del().Key(k).Build())
+					}
+				},
+			})
 			f := redisstore.NewFeeds(client, testCap, 0)
-			for _, c := range cases {
-				t.Run(c.name, func(t *testing.T) {
-					u := uniqueUser(t)
-					t.Cleanup(func() {
-						for _, k := range []string{redisstore.KeysOf(client).Feed(u), redisstore.KeysOf(client).Unfollowed(u), redisstore.KeysOf(client).Unfollowers(u + "a")} {
-							client.Do(ctx, client.B().Del().Key(k).Build())
-						}
-					})
-					c.run(t, f, u)
-					got, complete, err := f.Page(ctx, u, 0, 100)
-					must(t, err)
-					if !slices.Equal(got, c.want) || complete != c.complete {
-						t.Fatalf("feed = %v complete=%v, want %v complete=%v", got, complete, c.want, c.complete)
-					}
-					inspected, err := f.Inspect(ctx, u)
-					must(t, err)
-					if !slices.Equal(inspected, got) {
-						t.Fatalf("Inspect = %v, Page = %v", inspected, got)
-					}
-				})
-			}
-			t.Run("paging with before", func(t *testing.T) {
-				u := uniqueUser(t)
-				f := redisstore.NewFeeds(client, 100, 0)
-				must(t, f.Fill(ctx, u, ids(1, 2, 3, 4, 5, 6, 7)))
-				var got []app.ID
-				before := app.ID(0)
-				for {
-					page, complete, err := f.Page(ctx, u, before, 3)
-					must(t, err)
-					if !complete {
-						t.Fatal("filled feed reported incomplete")
-					}
-					got = append(got, page...)
-					if len(page) < 3 {
-						break
-					}
-					before = page[len(page)-1]
-				}
-				if want := ids(7, 6, 5, 4, 3, 2, 1); !slices.Equal(got, want) {
-					t.Fatalf("paged %v, want %v", got, want)
-				}
-			})
-			// Two workloads: random IDs in a small range (merges, removals,
-			// duplicates), and mostly increasing IDs like real fan-out, which
-			// drives the append, slack and rewrite paths.
-			for _, w := range []struct {
-				name           string
-				capacity, span int
-				increasing     bool
-				steps          int
-			}{{"random ids", 20, 60, false, 300}, {"increasing ids", 100, 0, true, 1500}} {
-				t.Run("matches a model under random operations/"+w.name, func(t *testing.T) {
-					testAgainstModel(t, client, w.capacity, w.span, w.increasing, w.steps)
-				})
-			}
-			t.Run("a post older than what the cap cut never comes back", func(t *testing.T) {
-				u := uniqueUser(t)
-				t.Cleanup(func() { client.Do(ctx, client.B().Del().Key(redisstore.KeysOf(client).Feed(u)).Build()) })
-				must(t, f.Prepare(ctx, u))
-				must(t, f.Fill(ctx, u, ids(10, 20, 30, 40, 50)))
-				must(t, f.Add(ctx, entries(u, 60, 70))) // the cap (5) cuts 10 and 20
-				must(t, f.Remove(ctx, entries(u, 70)))  // a place is free
-				must(t, f.Add(ctx, entries(u, 5, 15)))  // late events of older posts
-				got, _, err := f.Page(ctx, u, 0, 10)
-				must(t, err)
-				if want := ids(60, 50, 40, 30); !slices.Equal(got, want) {
-					t.Fatalf("feed = %v, want %v: no post below the ones the cap cut", got, want)
-				}
-			})
 			t.Run("a value of the old string layout reads as absent and is replaced", func(t *testing.T) {
 				u := uniqueUser(t)
 				key := redisstore.KeysOf(client).Feed(u)
@@ -276,54 +129,6 @@ func TestFeedConformance(t *testing.T) {
 					t.Fatalf("rebuilt feed = %v complete=%v err=%v", got, complete, err)
 				}
 			})
-			t.Run("concurrent writers and compactions lose nothing", func(t *testing.T) {
-				const capacity, writers, each = 50, 8, 100
-				u := uniqueUser(t)
-				t.Cleanup(func() { client.Do(ctx, client.B().Del().Key(redisstore.KeysOf(client).Feed(u)).Build()) })
-				f := redisstore.NewFeeds(client, capacity, 0)
-				must(t, f.Prepare(ctx, u))
-				var g errgroup.Group
-				for w := range writers {
-					g.Go(func() error {
-						for i := range each {
-							// Interleaved IDs: writers race on every
-							// append and every compaction.
-							if err := f.Add(ctx, entries(u, 1+i*writers+w)); err != nil {
-								return err
-							}
-						}
-						return nil
-					})
-				}
-				must(t, g.Wait())
-				got, _, err := f.Page(ctx, u, 0, capacity)
-				must(t, err)
-				var want []app.ID
-				for id := writers * each; id > writers*each-capacity; id-- {
-					want = append(want, app.ID(id))
-				}
-				if !slices.Equal(got, want) {
-					t.Fatalf("feed = %v, want the newest %d: %v", got, capacity, want)
-				}
-			})
-			t.Run("one add touches many feeds", func(t *testing.T) {
-				var users []string
-				var es []app.FeedEntry
-				for i := range 200 {
-					u := fmt.Sprintf("%s_%d", uniqueUser(t), i)
-					must(t, f.Prepare(ctx, u))
-					users = append(users, u)
-					es = append(es, entries(u, 1, 2)...)
-				}
-				must(t, f.Add(ctx, es))
-				for _, u := range users {
-					got, _, err := f.Page(ctx, u, 0, 10)
-					must(t, err)
-					if !slices.Equal(got, ids(2, 1)) {
-						t.Fatalf("feed of %s = %v", u, got)
-					}
-				}
-			})
 		})
 	}
 }
@@ -332,92 +137,6 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
-	}
-}
-
-// testAgainstModel applies random Add, Remove and Fill calls to one feed and
-// compares it with an in-memory model after each step.
-func testAgainstModel(t *testing.T, client rueidis.Client, capacity, span int, increasing bool, steps int) {
-	ctx := context.Background()
-	u := uniqueUser(t)
-	f := redisstore.NewFeeds(client, capacity, 0)
-	rng := rand.New(rand.NewPCG(1, 2))
-	model, complete := map[app.ID]bool{}, false
-	// The feed is a window: the cap cuts the oldest, and an ID at or below
-	// the highest cut never comes back.
-	var floor app.ID
-	must(t, f.Prepare(ctx, u))
-	trim := func() {
-		var all []app.ID
-		for id := range model {
-			all = append(all, id)
-		}
-		slices.Sort(all)
-		for len(all) > capacity {
-			floor = max(floor, all[0])
-			delete(model, all[0])
-			all = all[1:]
-		}
-	}
-	keep := func(id app.ID) {
-		if id > floor {
-			model[id] = true
-		}
-	}
-	next := app.ID(1)
-	randIDs := func(n int) []app.ID {
-		out := make([]app.ID, n)
-		for i := range out {
-			switch {
-			case !increasing:
-				out[i] = app.ID(1 + rng.IntN(span))
-			case rng.IntN(10) == 0: // now and then an older post (a follow's merge)
-				out[i] = 1 + app.ID(rng.Int64N(int64(next)))
-			default:
-				next += app.ID(1 + rng.IntN(3))
-				out[i] = next
-			}
-		}
-		return out
-	}
-	for step := range steps {
-		switch op := rng.IntN(10); {
-		case op < 5:
-			add := randIDs(1 + rng.IntN(6))
-			var es []app.FeedEntry
-			for _, id := range add {
-				es = append(es, app.FeedEntry{User: u, Post: id})
-				keep(id)
-			}
-			must(t, f.Add(ctx, es))
-		case op < 8:
-			rm := randIDs(1 + rng.IntN(3))
-			var es []app.FeedEntry
-			for _, id := range rm {
-				es = append(es, app.FeedEntry{User: u, Post: id})
-				delete(model, id)
-			}
-			must(t, f.Remove(ctx, es))
-		default:
-			fill := randIDs(rng.IntN(12))
-			for _, id := range fill {
-				keep(id)
-			}
-			complete = true
-			must(t, f.Fill(ctx, u, fill))
-		}
-		trim()
-		var want []app.ID
-		for id := range model {
-			want = append(want, id)
-		}
-		slices.Sort(want)
-		slices.Reverse(want)
-		got, gotComplete, err := f.Page(ctx, u, 0, 100)
-		must(t, err)
-		if !slices.Equal(got, want) || gotComplete != complete {
-			t.Fatalf("step %d: feed = %v complete=%v, want %v complete=%v", step, got, gotComplete, want, complete)
-		}
 	}
 }
 

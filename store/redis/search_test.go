@@ -1,239 +1,45 @@
 package redis_test
 
 import (
-	"cmp"
 	"context"
-	"slices"
-	"strings"
+	"errors"
 	"testing"
 
 	"github.com/redis/rueidis"
 
 	"github.com/feedsvc/feedsvc/app"
 	redisstore "github.com/feedsvc/feedsvc/store/redis"
+	"github.com/feedsvc/feedsvc/store/redistest"
 )
 
-// sxEnv isolates one search case on a shared server: every "$" in a text
-// or query becomes a unique suffix, so the words are the test's own, and
-// every key written is deleted when the test ends.
-type sxEnv struct {
-	t      *testing.T
-	client rueidis.Client
-	s      *redisstore.Search
-	suffix string
-	terms  map[string]bool
-	posts  map[app.ID]bool
-}
-
-func newSxEnv(t *testing.T, client rueidis.Client, capPerTerm int) *sxEnv {
-	e := &sxEnv{t: t, client: client, s: redisstore.NewSearch(client, capPerTerm),
-		suffix: "_" + uniqueUser(t), terms: map[string]bool{}, posts: map[app.ID]bool{}}
-	t.Cleanup(func() {
-		var cmds rueidis.Commands
-		for term := range e.terms {
-			cmds = append(cmds, client.B().Del().Key(redisstore.KeysOf(client).Term(term)).Build())
-		}
-		for id := range e.posts {
-			cmds = append(cmds, client.B().Del().Key(redisstore.KeysOf(client).Doc(id)).Build())
-		}
-		for _, r := range client.DoMulti(context.Background(), cmds...) {
-			if err := r.Error(); err != nil {
-				t.Errorf("clean up: %v", err)
-			}
-		}
-	})
-	return e
-}
-
-func (e *sxEnv) termsOf(text string) []string {
-	return app.Terms(strings.ReplaceAll(text, "$", e.suffix))
-}
-
-// index indexes post id with the terms of text, as the Indexer does.
-func (e *sxEnv) index(id app.ID, text string) {
-	e.t.Helper()
-	terms := e.termsOf(text)
-	for _, term := range terms {
-		e.terms[term] = true
-	}
-	e.posts[id] = true
-	must(e.t, e.s.Index(context.Background(), id, terms))
-}
-
-func (e *sxEnv) search(q string, before app.ID, limit int) []app.ID {
-	e.t.Helper()
-	got, err := e.s.Search(context.Background(), e.termsOf(q), before, limit)
-	must(e.t, err)
-	return got
-}
-
+// TestSearchConformance runs the search suite (store/redistest) on every
+// backend.
 func TestSearchConformance(t *testing.T) {
 	ctx := context.Background()
-	type query struct {
-		q      string
-		before app.ID
-		limit  int
-		want   []app.ID
-	}
-	cases := []struct {
-		name    string
-		cap     int
-		posts   map[app.ID]string
-		unindex []app.ID
-		queries []query
-	}{
-		{
-			name: "every term must match",
-			posts: map[app.ID]string{
-				1: "red$ apple$", 2: "red$ car$", 3: "green$ apple$", 4: "A red$ apple$ pie$",
-			},
-			queries: []query{
-				{"apple$ red$", 0, 10, ids(4, 1)},
-				{"red$", 0, 10, ids(4, 2, 1)},
-				{"red$ apple$ pie$", 0, 10, ids(4)},
-				{"red$ green$", 0, 10, nil},
-				{"red$ unknown$", 0, 10, nil},
-				{"red$ red$ apple$", 0, 10, ids(4, 1)},
-			},
-		},
-		{
-			name:  "case and accents do not matter",
-			posts: map[app.ID]string{1: "Café$ crème$!", 2: "cafe$ noir$", 3: "CAFÉ$"},
-			queries: []query{
-				{"café$", 0, 10, ids(3, 2, 1)},
-				{"CAFE$ Creme$", 0, 10, ids(1)},
-			},
-		},
-		{
-			name:  "a hashtag is found by the word, the word not by the hashtag",
-			posts: map[app.ID]string{1: "loving #Go$ today", 2: "go$ home", 3: "@go$ hi"},
-			queries: []query{
-				{"#go$", 0, 10, ids(1)},
-				{"go$", 0, 10, ids(3, 2, 1)},
-				{"#go$ today", 0, 10, ids(1)},
-			},
-		},
-		{
-			name: "newest first, paged with before",
-			posts: map[app.ID]string{
-				1: "page$", 2: "page$", 3: "page$", 4: "page$", 5: "page$", 6: "page$", 7: "page$",
-			},
-			queries: []query{
-				{"page$", 0, 3, ids(7, 6, 5)},
-				{"page$", 5, 3, ids(4, 3, 2)},
-				{"page$", 2, 3, ids(1)},
-				{"page$", 1, 3, nil},
-				{"page$", 100, 2, ids(7, 6)},
-			},
-		},
-		{
-			name:    "unindex removes a post from every term",
-			posts:   map[app.ID]string{1: "gone$ here$", 2: "gone$ here$", 3: "gone$"},
-			unindex: []app.ID{2, 2, 99},
-			queries: []query{
-				{"gone$", 0, 10, ids(3, 1)},
-				{"here$", 0, 10, ids(1)},
-			},
-		},
-		{
-			name:  "each term keeps its newest posts up to the cap",
-			cap:   3,
-			posts: map[app.ID]string{1: "cap$ x$", 2: "cap$", 3: "cap$ x$", 4: "cap$", 5: "cap$", 6: "x$"},
-			queries: []query{
-				{"cap$", 0, 10, ids(5, 4, 3)},
-				{"x$", 0, 10, ids(6, 3, 1)},
-				{"cap$ x$", 0, 10, ids(3)},
-			},
-		},
-		{
-			name:  "64-bit ids keep their order",
-			posts: map[app.ID]string{1 << 62: "big$", 1<<62 + 1: "big$", 255: "big$", 256: "big$"},
-			queries: []query{
-				{"big$", 0, 10, []app.ID{1<<62 + 1, 1 << 62, 256, 255}},
-				{"big$", 1 << 62, 10, []app.ID{256, 255}},
-			},
-		},
-	}
 	for name, open := range backends(t) {
 		t.Run(name, func(t *testing.T) {
 			client := open(t)
-			for _, c := range cases {
-				t.Run(c.name, func(t *testing.T) {
-					e := newSxEnv(t, client, cmp.Or(c.cap, 10000))
-					// Index in ID order, each twice: indexing is idempotent.
-					keys := make([]app.ID, 0, len(c.posts))
-					for id := range c.posts {
-						keys = append(keys, id)
+			keys := redisstore.KeysOf(client)
+			redistest.RunSearch(t, redistest.SearchBackend{
+				New: func(t *testing.T, capPerTerm int) app.SearchIndex { return redisstore.NewSearch(client, capPerTerm) },
+				HasTermList: func(_ app.SearchIndex, id app.ID) (bool, error) {
+					n, err := client.Do(ctx, client.B().Exists().Key(keys.Doc(id)).Build()).AsInt64()
+					return n != 0, err
+				},
+				Forget: func(terms []string, posts []app.ID) error {
+					var cmds rueidis.Commands
+					for _, term := range terms {
+						cmds = append(cmds, client.B().Del().Key(keys.Term(term)).Build())
 					}
-					slices.Sort(keys)
-					for range 2 {
-						for _, id := range keys {
-							e.index(id, c.posts[id])
-						}
+					for _, id := range posts {
+						cmds = append(cmds, client.B().Del().Key(keys.Doc(id)).Build())
 					}
-					for _, id := range c.unindex {
-						must(t, e.s.Unindex(ctx, id))
+					var errs []error
+					for _, r := range client.DoMulti(ctx, cmds...) {
+						errs = append(errs, r.Error())
 					}
-					for _, q := range c.queries {
-						if got := e.search(q.q, q.before, q.limit); !slices.Equal(got, q.want) {
-							t.Errorf("Search(%q, before %d, limit %d) = %v, want %v", q.q, q.before, q.limit, got, q.want)
-						}
-					}
-				})
-			}
-			t.Run("a sparse intersection spans several chunks of the rarest term", func(t *testing.T) {
-				e := newSxEnv(t, client, 10000)
-				for id := app.ID(1); id <= 600; id++ {
-					text := "even$"
-					if id%2 == 1 {
-						text = "odd$"
-					}
-					if id <= 300 {
-						text += " low$"
-					}
-					if id%100 == 0 {
-						text += " round$"
-					}
-					e.index(id, text)
-				}
-				var want []app.ID
-				for id := app.ID(300); id > 100; id -= 2 {
-					want = append(want, id)
-				}
-				if got := e.search("low$ even$", 0, 100); !slices.Equal(got, want) {
-					t.Fatalf("low even = %v, want %v", got, want)
-				}
-				if got := e.search("round$ odd$", 0, 10); len(got) != 0 {
-					t.Fatalf("round odd = %v, want none", got)
-				}
-				if got, want := e.search("round$ even$ low$", 0, 10), ids(300, 200, 100); !slices.Equal(got, want) {
-					t.Fatalf("round even low = %v, want %v", got, want)
-				}
-			})
-			t.Run("unindex after a cap trim and of a post never indexed", func(t *testing.T) {
-				e := newSxEnv(t, client, 2)
-				e.index(1, "trim$")
-				e.index(2, "trim$")
-				e.index(3, "trim$")
-				must(t, e.s.Unindex(ctx, 1)) // already trimmed away
-				must(t, e.s.Unindex(ctx, 3))
-				must(t, e.s.Unindex(ctx, 12345))
-				if got := e.search("trim$", 0, 10); !slices.Equal(got, ids(2)) {
-					t.Fatalf("trim = %v, want [2]", got)
-				}
-				n, err := client.Do(ctx, client.B().Exists().Key(redisstore.KeysOf(client).Doc(3)).Build()).AsInt64()
-				must(t, err)
-				if n != 0 {
-					t.Fatal("unindex left the post's term list behind")
-				}
-			})
-			t.Run("no terms finds nothing", func(t *testing.T) {
-				e := newSxEnv(t, client, 10)
-				got, err := e.s.Search(ctx, nil, 0, 10)
-				must(t, err)
-				if len(got) != 0 {
-					t.Fatalf("Search(no terms) = %v", got)
-				}
+					return errors.Join(errs...)
+				},
 			})
 		})
 	}
