@@ -207,7 +207,13 @@ func newCluster(cfg Config, keyspace string, log *slog.Logger) (*gocql.ClusterCo
 	// retried CAS could report "not applied" for a change its first attempt
 	// made.
 	c.RetryPolicy = &gocql.SimpleRetryPolicy{NumRetries: 2}
-	c.PoolConfig.HostSelectionPolicy = newQuorumGuard(gocql.TokenAwareHostPolicy(gocql.RoundRobinHostPolicy()))
+	// Replicas in random order: without it every statement of a partition
+	// goes first to the same replica. When that node has just restarted
+	// and is slow (cold, replaying hints), plain statements move on
+	// (retry, speculation), but an LWT is neither retried nor speculated,
+	// so a lease renewal or a follow of that partition failed for minutes
+	// (issue #28: an outbox shard's events waited 2m20s after the heal).
+	c.PoolConfig.HostSelectionPolicy = newQuorumGuard(gocql.TokenAwareHostPolicy(gocql.RoundRobinHostPolicy(), gocql.ShuffleReplicas()))
 	// A node seen down is tried again this often (gocql: every 60 s), in
 	// case its "up" event was missed: the guard counts it down meanwhile.
 	c.ReconnectInterval = 5 * time.Second
