@@ -1,0 +1,68 @@
+package faults
+
+import (
+	"testing"
+	"time"
+)
+
+func TestBacklogWait(t *testing.T) {
+	t0 := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	recovery := 3 * time.Minute
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	t.Run("waits until the deadline whatever the backlog", func(t *testing.T) {
+		w := newBacklogWait(t0, at(recovery), recovery)
+		if !w.more(at(2*time.Minute), 500, true) || !w.more(at(179*time.Second), 500, false) {
+			t.Fatal("stopped before the deadline")
+		}
+		if w.extended() {
+			t.Fatal("extended before the deadline")
+		}
+	})
+	t.Run("keeps waiting past the deadline while the backlog shrinks", func(t *testing.T) {
+		w := newBacklogWait(t0, at(recovery), recovery)
+		backlog := 9000
+		for d := time.Duration(0); d < 8*time.Minute; d += 30 * time.Second {
+			if !w.more(at(d), backlog, true) {
+				t.Fatalf("stopped at %s with a shrinking backlog of %d", d, backlog)
+			}
+			backlog -= 500
+		}
+		if !w.extended() {
+			t.Fatal("not extended past the deadline")
+		}
+	})
+	t.Run("stops when the backlog stalls past the deadline", func(t *testing.T) {
+		w := newBacklogWait(t0, at(recovery), recovery)
+		w.more(at(time.Minute), 800, true)
+		w.more(at(150*time.Second), 700, true) // the last progress
+		if !w.more(at(recovery), 700, true) {
+			t.Fatal("stopped within backlogStall of the last progress")
+		}
+		if w.more(at(150*time.Second+backlogStall), 700, true) {
+			t.Fatal("kept waiting for a stalled backlog")
+		}
+		if got, want := w.String(), "stopped shrinking at 700 events for 1m0s"; got != want {
+			t.Fatalf("String() = %q, want %q", got, want)
+		}
+	})
+	t.Run("stops when the backlog cannot be read past the deadline", func(t *testing.T) {
+		w := newBacklogWait(t0, at(recovery), recovery)
+		if w.more(at(recovery+backlogStall), 0, false) {
+			t.Fatal("kept waiting for a backlog never read")
+		}
+		if got := w.String(); got != "could not be read" {
+			t.Fatalf("String() = %q", got)
+		}
+	})
+	t.Run("stops at the cap even while shrinking", func(t *testing.T) {
+		w := newBacklogWait(t0, at(recovery), recovery)
+		backlog := 100000
+		var d time.Duration
+		for ; w.more(at(d), backlog, true); d += 10 * time.Second {
+			backlog--
+		}
+		if d != 3*recovery {
+			t.Fatalf("stopped at %s, want the cap %s", d, 3*recovery)
+		}
+	})
+}
