@@ -445,38 +445,9 @@ func runFault(t *testing.T, f fault, row *Row, cfg faultConfig) {
 	sys.Up()
 	defer sys.Down()
 
-	// Run-unique users: the servers are shared by every row.
-	httpc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 128}}
-	client := func(name string) *Client {
-		return &Client{HTTP: httpc, Base: sys.APIURL, User: name, Token: sys.Token(name)}
-	}
-	const writers, initialFollows = 24, 5
-	users := map[string]*Client{}
-	var names []string
-	for i := range writers {
-		name := fmt.Sprintf("f%su%d", id, i)
-		names = append(names, name)
-		users[name] = client(name)
-	}
-	viewer := client("f" + id + "view")
-	var tags []string
-	for i := range 4 {
-		tags = append(tags, fmt.Sprintf("f%st%d", id, i))
-	}
-	ledger := &Ledger{}
-	load := &Load{Users: users, Names: names, Tags: tags, Prefix: "w" + id, Rates: DefaultRates, Ledger: ledger, Timeout: cfg.timeout}
+	w := newWorkload(t, sys, id, DefaultRates, cfg.timeout)
+	load, ledger := w.load, w.ledger
 	ctx := context.Background()
-	for _, u := range append([]*Client{viewer}, mapValues(users)...) {
-		mustStatus(t, u.Do(ctx, http.MethodGet, "/v1/feed", nil), 200) // the user exists, with a feed
-	}
-	for _, a := range names {
-		for _, i := range rand.Perm(writers)[:initialFollows+1] {
-			if b := names[i]; b != a {
-				mustStatus(t, users[a].Do(ctx, http.MethodPut, "/v1/following/"+b, nil), 204)
-				load.Followed(a, b)
-			}
-		}
-	}
 
 	run := &faultRun{t: t, sys: sys, redis: redis, infra: cfg.infra, cluster: cfg.cluster, load: load, topic: posts, duration: cfg.duration}
 	loadCtx, stopLoad := context.WithCancel(ctx)
@@ -503,7 +474,7 @@ func runFault(t *testing.T, f fault, row *Row, cfg faultConfig) {
 	stopLoad()
 	<-loadDone // every request answered or timed out
 
-	checker := &Checker{Sys: sys, Users: users, Viewer: viewer, Tags: tags, Ledger: ledger, Cap: 800, Poison: run.poison}
+	checker := w.checker(sys, run.poison)
 	deadline := time.Now().Add(cfg.recovery)
 	var lastErr error
 	lastLog := time.Now()
@@ -713,4 +684,55 @@ func dropKafka(t *testing.T, brokers []string, topicPrefix, groupPrefix string) 
 			}
 		}
 	}
+}
+
+// workload is a run's users, with their first follows made, and the load
+// that drives them, recording into ledger.
+type workload struct {
+	users  map[string]*Client
+	viewer *Client // writes nothing: reads search, posts and trends
+	tags   []string
+	ledger *Ledger
+	load   *Load
+}
+
+// newWorkload makes 24 users unique to id (the servers are shared by every
+// row), each following about 5 others, and a viewer.
+func newWorkload(t *testing.T, sys *System, id string, rates Rates, timeout time.Duration) *workload {
+	t.Helper()
+	httpc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 128}}
+	client := func(name string) *Client {
+		return &Client{HTTP: httpc, Base: sys.APIURL, User: name, Token: sys.Token(name)}
+	}
+	const writers, initialFollows = 24, 5
+	w := &workload{users: map[string]*Client{}, ledger: &Ledger{}}
+	var names []string
+	for i := range writers {
+		name := fmt.Sprintf("f%su%d", id, i)
+		names = append(names, name)
+		w.users[name] = client(name)
+	}
+	w.viewer = client("f" + id + "view")
+	for i := range 4 {
+		w.tags = append(w.tags, fmt.Sprintf("f%st%d", id, i))
+	}
+	w.load = &Load{Users: w.users, Names: names, Tags: w.tags, Prefix: "w" + id, Rates: rates, Ledger: w.ledger, Timeout: timeout}
+	ctx := context.Background()
+	for _, u := range append([]*Client{w.viewer}, mapValues(w.users)...) {
+		mustStatus(t, u.Do(ctx, http.MethodGet, "/v1/feed", nil), 200) // the user exists, with a feed
+	}
+	for _, a := range names {
+		for _, i := range rand.Perm(writers)[:initialFollows+1] {
+			if b := names[i]; b != a {
+				mustStatus(t, w.users[a].Do(ctx, http.MethodPut, "/v1/following/"+b, nil), 204)
+				w.load.Followed(a, b)
+			}
+		}
+	}
+	return w
+}
+
+// checker checks w's ledger against every view of sys.
+func (w *workload) checker(sys *System, poison string) *Checker {
+	return &Checker{Sys: sys, Users: w.users, Viewer: w.viewer, Tags: w.tags, Ledger: w.ledger, Cap: 800, Poison: poison}
 }

@@ -1,0 +1,142 @@
+package faults
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/feedsvc/feedsvc/app"
+	"github.com/feedsvc/feedsvc/internal/wiring"
+	redisstore "github.com/feedsvc/feedsvc/store/redis"
+)
+
+// TestCheckerFindsPlantedLoss is the checker's negative control (issue
+// #25): a checker that passes whatever happened proves nothing. feedsvc
+// runs on its embedded default (one process, every role), a short load
+// goes through the API, and once a pass is clean, writes are taken out of
+// three views behind feedsvc's back, in its embedded Redis: a post from a
+// follower's stored feed, another from the search index, a third from the
+// trends. The next pass must report each one as lost, in its view.
+func TestCheckerFindsPlantedLoss(t *testing.T) {
+	bin, err := BuildBinary(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sys := &System{T: t, Binary: bin, Dir: t.TempDir(), Env: []string{
+		"FEEDSVC_MODERATION_BLOCKLIST=" + BlockedTerm,
+		"FEEDSVC_RATE_LIMIT_POSTS=1000000000/1s", "FEEDSVC_RATE_LIMIT_FOLLOWS=1000000000/1s",
+		"FEEDSVC_RATE_LIMIT_SEARCHES=1000000000/1s",
+	}}
+	// One process runs every role; the checker reaches it as the api.
+	sys.procs = map[string]*Proc{"api": sys.Start("all")}
+	defer sys.Proc("api").Stop(time.Minute)
+
+	w := newWorkload(t, sys, "ctl"+RandHex(2), Rates{Posts: 20, Follows: 1, Unfollows: 0.5, Deletes: 1, FeedReads: 2}, 10*time.Second)
+	loadCtx, stop := context.WithTimeout(context.Background(), 4*time.Second)
+	w.load.Run(loadCtx)
+	stop()
+	checker := w.checker(sys, "")
+	ctx := context.Background()
+	clean := func() *Findings {
+		t.Helper()
+		var last *Findings
+		var lastErr error
+		for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(time.Second) {
+			last, lastErr = checker.Pass(ctx)
+			if lastErr == nil && last.Clean() {
+				return last
+			}
+		}
+		t.Fatalf("no clean pass before planting anything: %v %+v", lastErr, last)
+		return nil
+	}
+	clean()
+
+	f := wiring.RunningServe(sys.Dir)
+	if f == nil || f.RedisAddr == "" {
+		t.Fatalf("no embedded Redis recorded in %s", sys.Dir)
+	}
+	rc, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{f.RedisAddr}, DisableCache: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+
+	// Three live posts, each to be lost in one view: one in a follower's
+	// stored feed, one with a hashtag (trends), one other (search).
+	var inFeed, tagged, plain *PostRec
+	var owner string
+	feeds := map[string][]string{}
+	for name := range w.users {
+		feeds[name] = strings.Fields(sys.MustCLI("feed", "inspect", name))
+	}
+	for _, p := range w.ledger.Posts {
+		if !p.Acked() || p.Blocked || !live(t, w.viewer, p.ID) {
+			continue
+		}
+		switch {
+		case inFeed == nil:
+			for name, ids := range feeds {
+				// Not a feed's oldest entry: a hole above it is a loss
+				// whatever the feed holds.
+				if i := slices.Index(ids, p.ID); i >= 0 && i < len(ids)-1 {
+					inFeed, owner = p, name
+					break
+				}
+			}
+		case tagged == nil && len(p.Tags) > 0:
+			tagged = p
+		case plain == nil && len(p.Tags) == 0:
+			plain = p
+		}
+	}
+	if inFeed == nil || tagged == nil || plain == nil {
+		t.Fatalf("the load made too few live posts to plant losses: in a feed %v, tagged %v, plain %v", inFeed, tagged, plain)
+	}
+	id := func(p *PostRec) app.ID {
+		v, err := app.ParseID(p.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	must(t, redisstore.NewFeeds(rc, 800, 0).Remove(ctx, []app.FeedEntry{{User: owner, Post: id(inFeed)}}))
+	must(t, redisstore.NewSearch(rc, 0).Unindex(ctx, id(plain)))
+	must(t, redisstore.NewAnalytics(rc).RemovePost(ctx, id(tagged), id(tagged).Time()))
+
+	found, err := checker.Pass(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	details := strings.Join(found.Details, "\n")
+	for _, want := range []string{
+		"stored feed of " + owner + ": lacks post " + inFeed.ID,
+		"search " + plain.Word + ": post " + plain.ID + " not found",
+		"trends #" + tagged.Tags[0] + ":",
+	} {
+		if !strings.Contains(details, want) {
+			t.Errorf("the checker missed a planted loss: no %q in its findings:\n%s", want, details)
+		}
+	}
+	if found.Lost < 3 || found.Clean() {
+		t.Errorf("the checker counted %d lost writes after 3 were planted (clean: %v):\n%s", found.Lost, found.Clean(), details)
+	}
+}
+
+// live reports whether post id reads back through the API.
+func live(t *testing.T, c *Client, id string) bool {
+	t.Helper()
+	return c.Do(context.Background(), http.MethodGet, "/v1/posts/"+id, nil).Status == http.StatusOK
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
