@@ -61,6 +61,8 @@ func (s *Store) CompleteOutbox(ctx context.Context, recs []app.OutboxRecord) ([]
 			err = s.deletePost(ctx, *ev.Post, ev.Time)
 		case (ev.Type == app.UserFollowed || ev.Type == app.UserUnfollowed) && ev.Follow != nil:
 			verdicts[i], err = s.completeEdge(ctx, r)
+		case (ev.Type == app.UserBlocked || ev.Type == app.UserUnblocked) && ev.Block != nil:
+			err = s.completeBlock(ctx, r)
 		}
 		if err != nil {
 			return nil, failf("cassandra: complete outbox record %s (%s): %w", r.ID, ev.ID, err)
