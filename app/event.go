@@ -9,9 +9,12 @@ const (
 	PostModerated  = "post.moderated"
 	UserFollowed   = "user.followed"
 	UserUnfollowed = "user.unfollowed"
+	UserBlocked    = "user.blocked"
+	UserUnblocked  = "user.unblocked"
 )
 
-// Event is a domain event. Posts events carry Post, follow events carry Follow.
+// Event is a domain event. Posts events carry Post, follow events carry
+// Follow, block events carry Block.
 type Event struct {
 	// ID is unique per event (the CloudEvents id); consumers may dedupe by it.
 	ID   string
@@ -21,6 +24,8 @@ type Event struct {
 	Post *Post `json:",omitempty"`
 	// Follow is set for user.followed / user.unfollowed.
 	Follow *Follow `json:",omitempty"`
+	// Block is set for user.blocked / user.unblocked.
+	Block *Block `json:",omitempty"`
 	// TraceParent and TraceState are the W3C trace context of the request
 	// that caused the event (empty: none), kept with it in the outbox and
 	// sent as the CloudEvents distributed-tracing extension, so that the
@@ -40,14 +45,23 @@ type Follow struct {
 	Followee string `json:"followee"`
 }
 
+// Block is a blocker -> blocked edge: neither sees the other's posts, and
+// neither may follow the other.
+type Block struct {
+	Blocker string `json:"blocker"`
+	Blocked string `json:"blocked"`
+}
+
 // Key is the partition key: the author for post events (keeps per-author
-// order), the follower for follow events.
+// order), the follower for follow events, the blocker for block events.
 func (e Event) Key() string {
 	switch {
 	case e.Post != nil:
 		return e.Post.Author
 	case e.Follow != nil:
 		return e.Follow.Follower
+	case e.Block != nil:
+		return e.Block.Blocker
 	}
 	return ""
 }

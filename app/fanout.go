@@ -58,6 +58,8 @@ func (f *Fanout) Handle(ctx context.Context, ev Event) error {
 		return f.onFollowChange(ctx, *ev.Follow, true)
 	case ev.Type == UserUnfollowed && ev.Follow != nil:
 		return f.onFollowChange(ctx, *ev.Follow, false)
+	case ev.Type == UserBlocked && ev.Block != nil:
+		return f.onBlock(ctx, *ev.Block)
 	}
 	return nil // not ours: other consumers' event types are skipped
 }
@@ -143,7 +145,15 @@ func (f *Fanout) postCreated(ctx context.Context, ps []Post) error {
 	}
 	if st == NotCelebrity {
 		start := time.Now()
-		n, err := f.toFollowers(ctx, author, ids, f.Feeds.Add, f.CelebrityThreshold)
+		// Followers on either side of a block with the author get none of
+		// its posts: one read of its block set for the whole batch. A
+		// block landing after this read is handled by takeBack (the
+		// block records the pair as unfollowed both ways).
+		blocks, err := ReadBlockSet(ctx, f.Graph, author)
+		if err != nil {
+			return fmt.Errorf("fan out posts %v of %s: %w", ids, author, err)
+		}
+		n, err := f.toFollowers(ctx, author, ids, f.Feeds.Add, f.CelebrityThreshold, blocks)
 		if err == nil {
 			err = f.takeBack(ctx, author, ids, start)
 		}
@@ -156,7 +166,7 @@ func (f *Fanout) postCreated(ctx context.Context, ps []Post) error {
 		// posts after it would have gone to the timeline only: a batch's
 		// go back out of those feeds.
 		if len(ids) > 1 {
-			if _, err := f.toFollowers(ctx, author, ids[1:], f.Feeds.Remove, f.CelebrityThreshold); err != nil {
+			if _, err := f.toFollowers(ctx, author, ids[1:], f.Feeds.Remove, f.CelebrityThreshold, nil); err != nil {
 				return err
 			}
 		}
@@ -251,7 +261,7 @@ func (f *Fanout) postRemoved(ctx context.Context, p *Post) error {
 	if st == Celebrity {
 		return nil
 	}
-	_, err = f.toFollowers(ctx, p.Author, []ID{p.ID}, f.Feeds.Remove, 0)
+	_, err = f.toFollowers(ctx, p.Author, []ID{p.ID}, f.Feeds.Remove, 0, nil)
 	return err
 }
 
@@ -266,6 +276,46 @@ func (f *Fanout) onFollowChange(ctx context.Context, fl Follow, following bool) 
 	if now != following {
 		return nil
 	}
+	if following {
+		// A follow across a block (one that raced the block; the api
+		// undoes it) merges nothing.
+		blocked, err := blockedEither(ctx, f.Graph, fl.Follower, fl.Followee)
+		if err != nil {
+			return fmt.Errorf("check blocks %s, %s: %w", fl.Follower, fl.Followee, err)
+		}
+		if blocked {
+			return nil
+		}
+	}
+	return f.applyFollowChange(ctx, fl, following)
+}
+
+// onBlock takes each side's posts out of the other's feed, as an unfollow
+// of each direction does (whether or not they followed: a post may be in
+// flight from a follower list read before the follows ended), and records
+// both directions as unfollowed, so that fan-out and feed rebuilds that
+// read the graph before the block take their writes back (see Unfollows).
+// It applies only while the block holds, so a replay after an unblock
+// changes nothing; a replay while it holds removes what is gone already.
+func (f *Fanout) onBlock(ctx context.Context, b Block) error {
+	now, err := f.Graph.IsBlocked(ctx, b.Blocker, b.Blocked)
+	if err != nil {
+		return fmt.Errorf("check block %s -> %s: %w", b.Blocker, b.Blocked, err)
+	}
+	if !now {
+		return nil
+	}
+	for _, fl := range []Follow{{Follower: b.Blocker, Followee: b.Blocked}, {Follower: b.Blocked, Followee: b.Blocker}} {
+		if err := f.applyFollowChange(ctx, fl, false); err != nil {
+			return fmt.Errorf("block %s -> %s: %w", b.Blocker, b.Blocked, err)
+		}
+	}
+	return nil
+}
+
+// applyFollowChange merges (following) or takes out the followee's posts
+// in the follower's feed, once the graph agreed.
+func (f *Fanout) applyFollowChange(ctx context.Context, fl Follow, following bool) error {
 	// Before the followee's posts go in or out (see Unfollows).
 	record := f.Unfollows.RecordUnfollow
 	if following {
@@ -339,8 +389,9 @@ func (f *Fanout) dropGone(ctx context.Context, fl Follow) error {
 // toFollowers applies the posts ids of author to the feeds of its
 // followers, page by page, and returns how many followers it reached. With
 // stopAbove > 0 it stops once it reached more than stopAbove (the celebrity
-// threshold).
-func (f *Fanout) toFollowers(ctx context.Context, author string, ids []ID, apply func(context.Context, []FeedEntry) error, stopAbove int) (int, error) {
+// threshold). Followers in skip (the author's block set) are counted but
+// get no write.
+func (f *Fanout) toFollowers(ctx context.Context, author string, ids []ID, apply func(context.Context, []FeedEntry) error, stopAbove int, skip BlockSet) (int, error) {
 	entries := make([]FeedEntry, 0, f.pageSize())
 	seen := 0
 	max := 0
@@ -356,6 +407,9 @@ func (f *Fanout) toFollowers(ctx context.Context, author string, ids []ID, apply
 		// Writes go pipelined, at most a page of entries at a time.
 		entries = entries[:0]
 		for _, u := range followers {
+			if skip.Has(u) {
+				continue
+			}
 			for _, id := range ids {
 				if len(entries) == cap(entries) {
 					if err := apply(ctx, entries); err != nil {

@@ -55,11 +55,21 @@ func (s *Service) ReadFeed(ctx context.Context, user, cursor string, limit int) 
 	if err != nil {
 		return FeedPage{}, fmt.Errorf("hydrate feed: %w", err)
 	}
+	var blocks BlockSet
+	if len(posts) > 0 {
+		// One read per page, whatever its sources (the stored feed, a
+		// rebuild, celebrity timelines): user.blocked takes the posts
+		// out of stored feeds, but not of a celebrity's timeline, nor
+		// before its event is handled.
+		if blocks, err = s.readBlockSet(ctx, user); err != nil {
+			return FeedPage{}, fmt.Errorf("read feed: %w", err)
+		}
+	}
 	page := FeedPage{Items: make([]Post, 0, len(ids))}
 	for _, id := range ids {
 		// A post deleted or moderated since fan-out is skipped here;
 		// post.deleted / post.moderated remove it from the cache shortly.
-		if p, ok := posts[id]; ok && p.VisibleTo(user) {
+		if p, ok := posts[id]; ok && p.VisibleTo(user) && !blocks.Has(p.Author) {
 			page.Items = append(page.Items, p)
 		}
 	}
@@ -133,6 +143,15 @@ func (s *Service) timelinePage(ctx context.Context, author string, before ID, li
 		return nil, fmt.Errorf("read rebuilt timeline of %s: %w", author, err)
 	}
 	return ids, nil
+}
+
+// readBlockSet is the reader's block set (see ReadBlockSet), through
+// BlockSets when set.
+func (s *Service) readBlockSet(ctx context.Context, user string) (BlockSet, error) {
+	if s.BlockSets != nil {
+		return s.BlockSets(ctx, user)
+	}
+	return ReadBlockSet(ctx, s.Graph, user)
 }
 
 // visibleIDs appends the IDs of the posts that are not moderated.
@@ -229,7 +248,14 @@ func (s *Service) RebuildFeed(ctx context.Context, user string) error {
 		// byAuthor are the IDs read of each followee, for takeBackUnfollowed.
 		byAuthor = map[string][]ID{}
 	)
-	err := forEachPage(ctx, func(cursor string) ([]string, string, error) {
+	// A followee across a block (a follow that raced it) fills nothing in;
+	// a block after this read records the pair as unfollowed, and
+	// takeBackUnfollowed takes its posts back out.
+	blocks, err := s.readBlockSet(ctx, user)
+	if err != nil {
+		return fmt.Errorf("rebuild feed of %s: %w", user, err)
+	}
+	err = forEachPage(ctx, func(cursor string) ([]string, string, error) {
 		return s.Graph.Following(ctx, user, cursor, 1000)
 	}, maxRebuildFollowing, func(followees []string) error {
 		statuses := make([]CelebrityStatus, len(followees))
@@ -240,6 +266,9 @@ func (s *Service) RebuildFeed(ctx context.Context, user string) error {
 			}
 		}
 		for i, f := range followees {
+			if blocks.Has(f) {
+				continue
+			}
 			if statuses[i] != NotCelebrity {
 				celebs = append(celebs, Follow{Follower: user, Followee: f})
 				continue

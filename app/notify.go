@@ -12,7 +12,8 @@ import (
 
 // Notifier turns events into notifications: a mention (@user) in a new post
 // notifies each mentioned user that exists, a new follower notifies the
-// followee. Notification IDs come from the event, so redelivery and replay
+// followee; nothing notifies across a block (either way). Notification
+// IDs come from the event, so redelivery and replay
 // rewrite the same rows instead of adding duplicates.
 //
 // A deleted or moderated post takes its mentions back (post.deleted,
@@ -62,9 +63,15 @@ func (n *Notifier) Handle(ctx context.Context, ev Event) error {
 		if err != nil || !ok || p.Moderated != "" {
 			return err
 		}
+		// A mention across a block notifies nobody: one read of the
+		// author's block set per post.
+		blocks, err := ReadBlockSet(ctx, n.Graph, p.Author)
+		if err != nil {
+			return fmt.Errorf("notify mentions of post %s: %w", p.ID, err)
+		}
 		notified := 0
 		for _, user := range Mentions(p.Text) {
-			if user == p.Author {
+			if user == p.Author || blocks.Has(user) {
 				continue
 			}
 			if notified == MaxMentionsNotified {
@@ -95,7 +102,15 @@ func (n *Notifier) Handle(ctx context.Context, ev Event) error {
 		if !ok {
 			return nil // not one of ours: nothing to key it by
 		}
-		err := n.Notifications.AddNotification(ctx, Notification{
+		// A follow that raced a block (the api undoes it) notifies nobody.
+		blocked, err := blockedEither(ctx, n.Graph, ev.Follow.Follower, ev.Follow.Followee)
+		if err != nil {
+			return fmt.Errorf("notify follow of %s: %w", ev.Follow.Followee, err)
+		}
+		if blocked {
+			return nil
+		}
+		err = n.Notifications.AddNotification(ctx, Notification{
 			ID: id, User: ev.Follow.Followee, Kind: NotifyFollow, Actor: ev.Follow.Follower, CreatedAt: ev.Time.UTC(),
 		})
 		if err != nil {

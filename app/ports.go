@@ -54,6 +54,22 @@ type Graph interface {
 	Followers(ctx context.Context, user, cursor string, limit int) (users []string, next string, err error)
 	// Following pages through the users that user follows.
 	Following(ctx context.Context, user, cursor string, limit int) (users []string, next string, err error)
+
+	// Block records blocker -> blocked and reports whether it changed
+	// anything; out is recorded in the outbox, atomically with the change,
+	// exactly when it reports true, like Follow. It touches no follow
+	// edge: Service.Block ends those.
+	Block(ctx context.Context, blocker, blocked string, out ...OutboxRecord) (bool, error)
+	// Unblock removes blocker -> blocked, recording out exactly when it
+	// changed anything, like Block.
+	Unblock(ctx context.Context, blocker, blocked string, out ...OutboxRecord) (bool, error)
+	// IsBlocked reports whether blocker blocks blocked now.
+	IsBlocked(ctx context.Context, blocker, blocked string) (bool, error)
+	// Blocking pages through the users user blocks, in name order; the
+	// cursor is opaque, as for Followers.
+	Blocking(ctx context.Context, user, cursor string, limit int) (users []string, next string, err error)
+	// BlockedBy pages through the users who block user, in name order.
+	BlockedBy(ctx context.Context, user, cursor string, limit int) (users []string, next string, err error)
 }
 
 // FeedEntry places one post in one user's home feed.

@@ -41,6 +41,9 @@ type Service struct {
 	Notes   NotificationStore
 	IDs     *IDGen
 	FeedCap int
+	// BlockSets, when set, returns a user's block set in place of
+	// ReadBlockSet, for a cache in front of the store (nil: read).
+	BlockSets func(ctx context.Context, user string) (BlockSet, error)
 	// MaxFollowing caps how many users one user may follow (0: no cap).
 	MaxFollowing int
 	Log          *slog.Logger
@@ -240,6 +243,9 @@ func (s *Service) Follow(ctx context.Context, follower, followee string) error {
 	if err := s.requireUser(ctx, followee); err != nil {
 		return err
 	}
+	if err := checkNotBlocked(ctx, s.Graph, follower, followee); err != nil {
+		return err
+	}
 	if err := s.checkFollowingCap(ctx, follower, followee); err != nil {
 		return err
 	}
@@ -254,6 +260,14 @@ func (s *Service) Follow(ctx context.Context, follower, followee string) error {
 	}
 	if created {
 		s.dispatch(ctx, rec)
+	}
+	// A block that landed between the check and the edge: its Block read
+	// no edge to end (or ran before it), so the follow ends itself.
+	if err := checkNotBlocked(ctx, s.Graph, follower, followee); err != nil {
+		if uerr := s.endFollow(ctx, Follow{Follower: follower, Followee: followee}); uerr != nil {
+			return fmt.Errorf("follow: undo across a block: %w", uerr)
+		}
+		return err
 	}
 	return nil
 }

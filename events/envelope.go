@@ -29,10 +29,12 @@ const (
 	hContentType   = "content-type"
 )
 
-// payload is the JSON body: post events carry the post, follow events the edge.
+// payload is the JSON body: post events carry the post, follow and block
+// events the edge.
 type payload struct {
 	*app.Post
 	*app.Follow
+	*app.Block
 }
 
 // HeaderResent marks a message published again to keep its key's order
@@ -41,7 +43,7 @@ const HeaderResent = "x-feedsvc-resent"
 
 // Encode turns an event into a Kafka message for topic.
 func Encode(topic string, ev app.Event) (*sarama.ProducerMessage, error) {
-	body, err := json.Marshal(payload{Post: ev.Post, Follow: ev.Follow})
+	body, err := json.Marshal(payload{Post: ev.Post, Follow: ev.Follow, Block: ev.Block})
 	if err != nil {
 		return nil, fmt.Errorf("encode %s: %w", ev.Type, err)
 	}
@@ -117,6 +119,14 @@ func Decode(m *sarama.ConsumerMessage) (app.Event, error) {
 		}
 		if ev.Follow.Follower == "" || ev.Follow.Followee == "" {
 			return ev, fmt.Errorf("event %s: %w: follow without a follower or a followee", ev.ID, app.ErrInvalid)
+		}
+	case app.UserBlocked, app.UserUnblocked:
+		ev.Block = new(app.Block)
+		if err := json.Unmarshal(m.Value, ev.Block); err != nil {
+			return ev, fmt.Errorf("event %s: decode block: %w", ev.ID, err)
+		}
+		if ev.Block.Blocker == "" || ev.Block.Blocked == "" {
+			return ev, fmt.Errorf("event %s: %w: block without a blocker or a blocked user", ev.ID, app.ErrInvalid)
 		}
 	}
 	return ev, nil

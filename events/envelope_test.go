@@ -31,6 +31,8 @@ func TestDecodeRefusesWhatNoHandlerCanUse(t *testing.T) {
 	}{
 		{"post", msg("e1", app.PostCreated, `{"id":"7","author":"ann","text":"hi"}`), "", false},
 		{"follow", msg("e2", app.UserFollowed, `{"follower":"ann","followee":"bob"}`), "", false},
+		{"block", msg("e8", app.UserBlocked, `{"blocker":"ann","blocked":"bob"}`), "", false},
+		{"block without blocked", msg("e9", app.UserUnblocked, `{"blocker":"ann"}`), "without a blocker or a blocked user", true},
 		{"unknown type", msg("e3", "post.liked", `whatever`), "", false},
 		{"no id", msg("", app.PostCreated, `{"id":"7","author":"ann"}`), "not a CloudEvent", false},
 		{"cut short", msg("e4", app.PostCreated, `{"id":"7","auth`), "decode post", false},

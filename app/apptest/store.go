@@ -19,6 +19,7 @@ type Store struct {
 	deleted   map[app.ID]bool
 	users     map[string]bool
 	follows   map[[2]string]bool // {follower, followee}
+	blocks    map[[2]string]bool // {blocker, blocked}
 	notes     map[string]map[app.ID]app.Notification
 	read      map[string]app.ID // per user: notifications up to this ID are read
 	decisions map[app.ID]app.Decision
@@ -47,6 +48,7 @@ func NewStore() *Store {
 		deleted:   map[app.ID]bool{},
 		users:     map[string]bool{},
 		follows:   map[[2]string]bool{},
+		blocks:    map[[2]string]bool{},
 		notes:     map[string]map[app.ID]app.Notification{},
 		read:      map[string]app.ID{},
 		decisions: map[app.ID]app.Decision{},
@@ -250,14 +252,18 @@ func (s *Store) UserExists(_ context.Context, u string) (bool, error) {
 }
 
 func (s *Store) setEdge(a, b string, on bool, out []app.OutboxRecord) (bool, error) {
+	return s.setPair(s.follows, a, b, on, out)
+}
+
+func (s *Store) setPair(edges map[[2]string]bool, a, b string, on bool, out []app.OutboxRecord) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k := [2]string{a, b}
-	changed := s.follows[k] != on
+	changed := edges[k] != on
 	if on {
-		s.follows[k] = true
+		edges[k] = true
 	} else {
-		delete(s.follows, k)
+		delete(edges, k)
 	}
 	if changed {
 		s.record(out)
@@ -285,9 +291,13 @@ func (s *Store) IsFollowing(_ context.Context, a, b string) (bool, error) {
 // list pages one side of the sorted edge list; the cursor is the last user
 // of the previous page.
 func (s *Store) list(side int, user, cursor string, limit int) ([]string, string, error) {
+	return s.listPairs(s.follows, side, user, cursor, limit)
+}
+
+func (s *Store) listPairs(edges map[[2]string]bool, side int, user, cursor string, limit int) ([]string, string, error) {
 	s.mu.Lock()
 	var all []string
-	for k := range s.follows {
+	for k := range edges {
 		if k[side] == user && k[1-side] > cursor {
 			all = append(all, k[1-side])
 		}
@@ -308,6 +318,33 @@ func (s *Store) Followers(_ context.Context, u, c string, n int) ([]string, stri
 // Following implements app.Graph.
 func (s *Store) Following(_ context.Context, u, c string, n int) ([]string, string, error) {
 	return s.list(0, u, c, n)
+}
+
+// Block implements app.Graph.
+func (s *Store) Block(_ context.Context, a, b string, out ...app.OutboxRecord) (bool, error) {
+	return s.setPair(s.blocks, a, b, true, out)
+}
+
+// Unblock implements app.Graph.
+func (s *Store) Unblock(_ context.Context, a, b string, out ...app.OutboxRecord) (bool, error) {
+	return s.setPair(s.blocks, a, b, false, out)
+}
+
+// IsBlocked implements app.Graph.
+func (s *Store) IsBlocked(_ context.Context, a, b string) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.blocks[[2]string{a, b}], nil
+}
+
+// Blocking implements app.Graph.
+func (s *Store) Blocking(_ context.Context, u, c string, n int) ([]string, string, error) {
+	return s.listPairs(s.blocks, 0, u, c, n)
+}
+
+// BlockedBy implements app.Graph.
+func (s *Store) BlockedBy(_ context.Context, u, c string, n int) ([]string, string, error) {
+	return s.listPairs(s.blocks, 1, u, c, n)
 }
 
 // AddNotification implements app.NotificationStore.

@@ -127,6 +127,11 @@ func New(e *echo.Echo, d Deps) (*API, error) {
 	v1.DELETE("/posts/:id", h.deletePost)
 	v1.PUT("/following/:user", h.follow, lim.perUser("follows", d.Limits.Follows))
 	v1.DELETE("/following/:user", h.unfollow, lim.perUser("follows", d.Limits.Follows))
+	// Blocks are graph writes too (a block ends up to two follows): they
+	// share the follows' limit.
+	v1.PUT("/blocks/:user", h.block, lim.perUser("follows", d.Limits.Follows))
+	v1.DELETE("/blocks/:user", h.unblock, lim.perUser("follows", d.Limits.Follows))
+	v1.GET("/blocks", h.blocks)
 	v1.GET("/users/:user/followers", h.followers)
 	v1.GET("/users/:user/following", h.following)
 	v1.GET("/users/:user/posts", h.userPosts)
@@ -348,6 +353,42 @@ func (h *handlers) unfollow(c echo.Context) error {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
+}
+
+func (h *handlers) block(c echo.Context) error {
+	u, err := userParam(c)
+	if err != nil {
+		return err
+	}
+	if err := h.svc.Block(c.Request().Context(), caller(c), u); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (h *handlers) unblock(c echo.Context) error {
+	u, err := userParam(c)
+	if err != nil {
+		return err
+	}
+	if err := h.svc.Unblock(c.Request().Context(), caller(c), u); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// blocks lists the users the caller blocks: only the caller's own (whom a
+// user blocks is nobody else's business, and who blocks them is not shown).
+func (h *handlers) blocks(c echo.Context) error {
+	limit, cursor, err := pageParams(c)
+	if err != nil {
+		return err
+	}
+	users, next, err := h.svc.Blocking(c.Request().Context(), caller(c), cursor, limit)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, page[string]{Items: nonNil(users), NextCursor: next})
 }
 
 // pageParams reads ?limit (1..MaxLimit, default DefaultLimit) and ?cursor.

@@ -224,6 +224,28 @@ var migrations = []migration{
 		},
 		backfill: backfillFollowerBuckets,
 	},
+	{
+		version: 8,
+		name:    "blocks",
+		stmts: []string{
+			// Whom a user blocks, one partition per blocker: its side of
+			// the block set that fan-out reads once per post and a feed
+			// read once per page (bounded by app.MaxBlocks). Plain writes
+			// at the timestamp of the change's record (see blocks.go).
+			`CREATE TABLE IF NOT EXISTS {ks}.blocks (
+				blocker text,
+				blocked text,
+				PRIMARY KEY ((blocker), blocked)
+			)`,
+			// Who blocks a user, one partition per blocked user: the
+			// other side of its block set.
+			`CREATE TABLE IF NOT EXISTS {ks}.blocked_by (
+				blocked text,
+				blocker text,
+				PRIMARY KEY ((blocked), blocker)
+			)`,
+		},
+	},
 }
 
 // backfillFollowerBuckets writes the hint of every followers partition that

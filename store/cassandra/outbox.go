@@ -48,7 +48,8 @@ func (s *Store) writeOutbox(ctx context.Context, out []app.OutboxRecord) error {
 // CompleteOutbox implements app.Outbox: the store writes a record before
 // its change, so the change of a post is written again, the same way (at
 // the same timestamp: a deletion or moderation since wins over it), and
-// that of a follow, which an LWT decides, is looked up (completeEdge).
+// that of a follow, which an LWT decides, is looked up (completeEdge); a
+// block's is written again at its timestamp (completeBlock).
 func (s *Store) CompleteOutbox(ctx context.Context, recs []app.OutboxRecord) ([]app.Completion, error) {
 	verdicts := make([]app.Completion, len(recs))
 	for i, r := range recs {
@@ -61,6 +62,8 @@ func (s *Store) CompleteOutbox(ctx context.Context, recs []app.OutboxRecord) ([]
 			err = s.deletePost(ctx, *ev.Post, ev.Time)
 		case (ev.Type == app.UserFollowed || ev.Type == app.UserUnfollowed) && ev.Follow != nil:
 			verdicts[i], err = s.completeEdge(ctx, r)
+		case (ev.Type == app.UserBlocked || ev.Type == app.UserUnblocked) && ev.Block != nil:
+			err = s.completeBlock(ctx, r)
 		}
 		if err != nil {
 			return nil, failf("cassandra: complete outbox record %s (%s): %w", r.ID, ev.ID, err)

@@ -30,6 +30,8 @@ const (
 	prefixUser      = "u/" // u/<user>             -> RFC 3339 creation time
 	prefixFollowing = "f/" // f/<follower>\0<followee>
 	prefixFollowers = "r/" // r/<followee>\0<follower>
+	prefixBlocking  = "b/" // b/<blocker>\0<blocked>
+	prefixBlockedBy = "y/" // y/<blocked>\0<blocker>
 	prefixDeleted   = "x/" // x/<id BE>            -> RFC 3339 deletion time
 	prefixLease     = "l/" // l/<node BE uint16>   -> JSON lease
 )
@@ -38,8 +40,9 @@ const (
 // app.ModerationLog on Pebble.
 type Store struct {
 	db *pebble.DB
-	// graphMu makes Follow/Unfollow's check-then-write atomic, so "is the
-	// edge new" is answered exactly once per edge.
+	// graphMu makes Follow/Unfollow's (and Block/Unblock's)
+	// check-then-write atomic, so "is the edge new" is answered exactly
+	// once per edge.
 	graphMu sync.Mutex
 	// postMu makes HidePost's read-modify-write atomic with DeletePost, so
 	// a moderation never writes back a post deleted after it was read.
@@ -311,10 +314,16 @@ func (s *Store) Unfollow(_ context.Context, follower, followee string, out ...ap
 // setEdge adds or removes follower -> followee in both directions and
 // reports whether anything changed; out is written with the change.
 func (s *Store) setEdge(follower, followee string, present bool, out []app.OutboxRecord) (bool, error) {
+	return s.setPair(prefixFollowing, prefixFollowers, "follow", follower, followee, present, out)
+}
+
+// setPair adds or removes the edge from -> to, kept under fwdPrefix
+// (from's list) and revPrefix (to's), in one batch with out.
+func (s *Store) setPair(fwdPrefix, revPrefix, what, from, to string, present bool, out []app.OutboxRecord) (bool, error) {
 	s.graphMu.Lock()
 	defer s.graphMu.Unlock()
-	fwd := pairKey(prefixFollowing, follower, followee)
-	rev := pairKey(prefixFollowers, followee, follower)
+	fwd := pairKey(fwdPrefix, from, to)
+	rev := pairKey(revPrefix, to, from)
 	exists, err := s.has(fwd)
 	if err != nil || exists == present {
 		return false, err
@@ -332,9 +341,34 @@ func (s *Store) setEdge(follower, followee string, present bool, out []app.Outbo
 		return false, err
 	}
 	if err := b.Commit(pebble.Sync); err != nil {
-		return false, fmt.Errorf("pebble: follow %s -> %s: %w", follower, followee, err)
+		return false, fmt.Errorf("pebble: %s %s -> %s: %w", what, from, to, err)
 	}
 	return true, nil
+}
+
+// Block implements app.Graph.
+func (s *Store) Block(_ context.Context, blocker, blocked string, out ...app.OutboxRecord) (bool, error) {
+	return s.setPair(prefixBlocking, prefixBlockedBy, "block", blocker, blocked, true, out)
+}
+
+// Unblock implements app.Graph.
+func (s *Store) Unblock(_ context.Context, blocker, blocked string, out ...app.OutboxRecord) (bool, error) {
+	return s.setPair(prefixBlocking, prefixBlockedBy, "block", blocker, blocked, false, out)
+}
+
+// IsBlocked implements app.Graph.
+func (s *Store) IsBlocked(_ context.Context, blocker, blocked string) (bool, error) {
+	return s.has(pairKey(prefixBlocking, blocker, blocked))
+}
+
+// Blocking implements app.Graph; the cursor is the last user returned.
+func (s *Store) Blocking(_ context.Context, user, cursor string, limit int) ([]string, string, error) {
+	return s.edges(prefixBlocking, user, cursor, limit)
+}
+
+// BlockedBy implements app.Graph; the cursor is the last user returned.
+func (s *Store) BlockedBy(_ context.Context, user, cursor string, limit int) ([]string, string, error) {
+	return s.edges(prefixBlockedBy, user, cursor, limit)
 }
 
 // Followers implements app.Graph; the cursor is the last user returned.

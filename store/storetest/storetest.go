@@ -53,6 +53,8 @@ func Run(t *testing.T, backend string, s Store, opt Options) {
 		{"AuthorTimelinePaging", testAuthorTimelinePaging},
 		{"Users", testUsers},
 		{"FollowUnfollow", testFollowUnfollow},
+		{"Blocks", testBlocks},
+		{"BlockOutbox", testBlockOutbox},
 		{"FollowerPaging", func(t *testing.T, s Store, user func(string) string) {
 			testFollowerPaging(t, s, user, 2_500, 1000)
 		}},
@@ -736,6 +738,159 @@ func publishable(t *testing.T, s Store, rec app.OutboxRecord) (app.OutboxRecord,
 	v, err := s.CompleteOutbox(context.Background(), []app.OutboxRecord{got})
 	must(t, err)
 	return got, v[0] == app.Publish
+}
+
+func newBlockRecord(typ string, b app.Block) app.OutboxRecord {
+	id := newID()
+	return app.NewOutboxRecord(id, app.Event{ID: typ + ":" + id.String(), Type: typ, Time: id.Time().UTC(), Block: &b})
+}
+
+// testBlocks: Block and Unblock report whether they changed anything, keep
+// both directions' lists, and touch no follow edge.
+func testBlocks(t *testing.T, s Store, user func(string) string) {
+	ctx := context.Background()
+	a, b, c, x, y := user("a"), user("b"), user("c"), user("x"), user("y")
+	_, err := s.Follow(ctx, b, a)
+	must(t, err)
+	steps := []struct {
+		op       string
+		from, to string
+		changed  bool
+	}{
+		{"block", a, b, true},
+		{"block", a, b, false},
+		{"block", a, c, true},
+		{"block", c, a, true},
+		{"block", b, c, true},
+		{"unblock", b, c, true},
+		{"unblock", b, c, false},
+		{"unblock", x, y, false},
+	}
+	for _, st := range steps {
+		f := s.Block
+		if st.op == "unblock" {
+			f = s.Unblock
+		}
+		changed, err := f(ctx, st.from, st.to)
+		must(t, err)
+		if changed != st.changed {
+			t.Fatalf("%s %s -> %s: changed=%v, want %v", st.op, st.from, st.to, changed, st.changed)
+		}
+	}
+	edges := []struct {
+		from, to string
+		want     bool
+	}{{a, b, true}, {b, a, false}, {a, c, true}, {c, a, true}, {b, c, false}, {x, y, false}}
+	for _, e := range edges {
+		got, err := s.IsBlocked(ctx, e.from, e.to)
+		must(t, err)
+		if got != e.want {
+			t.Fatalf("IsBlocked(%s, %s) = %v, want %v", e.from, e.to, got, e.want)
+		}
+	}
+	if following, err := s.IsFollowing(ctx, b, a); err != nil || !following {
+		t.Fatalf("IsFollowing(%s, %s) after a block = %v, %v: a block leaves follows to the caller", b, a, following, err)
+	}
+	lists := []struct {
+		name string
+		list func(context.Context, string, string, int) ([]string, string, error)
+		user string
+		want []string
+	}{
+		{"blocking of a", s.Blocking, a, []string{b, c}},
+		{"blocked by of a", s.BlockedBy, a, []string{c}},
+		{"blocked by of b", s.BlockedBy, b, []string{a}},
+		{"blocking of b", s.Blocking, b, nil},
+		{"blocked by of c", s.BlockedBy, c, []string{a}},
+	}
+	for _, l := range lists {
+		got, next, err := l.list(ctx, l.user, "", 10)
+		must(t, err)
+		if !slices.Equal(got, l.want) || next != "" {
+			t.Fatalf("%s = %v (next %q), want %v", l.name, got, next, l.want)
+		}
+	}
+
+	// Paging, both sides.
+	star := user("star")
+	var fans []string
+	for i := range 7 {
+		u := user(fmt.Sprintf("fan%d", i))
+		fans = append(fans, u)
+		_, err := s.Block(ctx, star, u)
+		must(t, err)
+		_, err = s.Block(ctx, u, star)
+		must(t, err)
+	}
+	slices.Sort(fans)
+	for name, list := range map[string]func(context.Context, string, string, int) ([]string, string, error){
+		"blocking": s.Blocking, "blocked by": s.BlockedBy,
+	} {
+		var all []string
+		cursor := ""
+		for range 10 {
+			got, next, err := list(ctx, star, cursor, 3)
+			must(t, err)
+			if len(got) > 3 {
+				t.Fatalf("%s: page of %d with limit 3", name, len(got))
+			}
+			all = append(all, got...)
+			if cursor = next; cursor == "" {
+				break
+			}
+		}
+		if !slices.Equal(all, fans) {
+			t.Fatalf("%s of star paged = %v, want %v", name, all, fans)
+		}
+	}
+}
+
+// testBlockOutbox: a block's records are published exactly when it
+// changed something, and completing them never undoes a later change.
+func testBlockOutbox(t *testing.T, s Store, user func(string) string) {
+	ctx := context.Background()
+	a, b := user("a"), user("b")
+	bl := app.Block{Blocker: a, Blocked: b}
+	type call struct {
+		name    string
+		rec     app.OutboxRecord
+		changed bool
+	}
+	calls := []call{
+		{"block", newBlockRecord(app.UserBlocked, bl), true},
+		{"repeated block", newBlockRecord(app.UserBlocked, bl), false},
+		{"unblock", newBlockRecord(app.UserUnblocked, bl), true},
+		{"repeated unblock", newBlockRecord(app.UserUnblocked, bl), false},
+	}
+	for _, c := range calls {
+		do := s.Block
+		if c.rec.Event.Type == app.UserUnblocked {
+			do = s.Unblock
+		}
+		changed, err := do(ctx, a, b, c.rec)
+		must(t, err)
+		if changed != c.changed {
+			t.Fatalf("%s: changed = %v, want %v", c.name, changed, c.changed)
+		}
+	}
+	for _, c := range calls {
+		got, ok := publishable(t, s, c.rec)
+		if ok != c.changed {
+			t.Fatalf("%s: record to publish = %v, want %v", c.name, ok, c.changed)
+		}
+		if ok && (got.Event.ID != c.rec.Event.ID || got.Event.Type != c.rec.Event.Type || got.Event.Block == nil ||
+			*got.Event.Block != bl || got.Event.Key() != a) {
+			t.Fatalf("%s: stored %+v, want %+v", c.name, got.Event, c.rec.Event)
+		}
+	}
+	// Completing the block again (publishable did, above) left the later
+	// unblock in force.
+	if blocked, err := s.IsBlocked(ctx, a, b); err != nil || blocked {
+		t.Fatalf("IsBlocked after completing block then unblock: %v %v", blocked, err)
+	}
+	if got, _, err := s.BlockedBy(ctx, b, "", 10); err != nil || len(got) != 0 {
+		t.Fatalf("blocked by after completing block then unblock: %v %v", got, err)
+	}
 }
 
 func newRecord(typ string, p *app.Post, f *app.Follow) app.OutboxRecord {
