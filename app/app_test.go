@@ -51,7 +51,7 @@ func newWorld(users ...string) *world {
 func (w *world) replica(node int) *app.Service {
 	return &app.Service{Posts: w.store, Graph: w.store, Feeds: w.feeds, Unfollows: w.feeds, RebuildLocks: w.feeds,
 		Timelines: w.timelines, Celebrities: w.celebs, Dispatch: flushDispatch{w.relay}, Keys: w.store,
-		IDs: app.NewIDGen(node), FeedCap: 800, Log: slog.New(slog.DiscardHandler)}
+		Notes: w.store, IDs: app.NewIDGen(node), FeedCap: 800, Log: slog.New(slog.DiscardHandler)}
 }
 
 // flushDispatch publishes the whole outbox on every dispatch, so the

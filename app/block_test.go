@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -315,6 +316,43 @@ func TestNotifierSkipsMentionsAcrossBlocks(t *testing.T) {
 	must(t, n.Handle(ctx, app.Event{ID: "user.followed:77", Type: app.UserFollowed, Follow: &app.Follow{Follower: "bob", Followee: "alice"}}))
 	if ns, _ := w.store.Notifications(ctx, "alice", 0, 10); len(ns) != 0 {
 		t.Errorf("alice was notified of a follow across a block: %v", ns)
+	}
+}
+
+// TestNotificationsHiddenAcrossBlocks: notifications made before a block
+// (a mention, a follow) stay stored but are not shown across it, either
+// way; an unblock shows them again.
+func TestNotificationsHiddenAcrossBlocks(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld("alice", "bob", "carol")
+	n := &app.Notifier{Graph: w.store, Notifications: w.store, Posts: w.store}
+	for i, author := range []string{"bob", "carol"} {
+		p := app.Post{ID: app.ID(100 + i), Author: author, Text: "hi @alice"}
+		must(t, w.store.SavePost(ctx, p))
+		must(t, n.Handle(ctx, app.Event{ID: fmt.Sprintf("post.created:%d", p.ID), Type: app.PostCreated, Post: &p}))
+	}
+	actors := func() []string {
+		t.Helper()
+		ns, _, err := w.svc.Notifications(ctx, "alice", "", 10)
+		must(t, err)
+		var out []string
+		for _, n := range ns {
+			out = append(out, n.Actor)
+		}
+		slices.Sort(out)
+		return out
+	}
+	if got := actors(); !slices.Equal(got, []string{"bob", "carol"}) {
+		t.Fatalf("before any block: notifications from %v", got)
+	}
+	must(t, w.svc.Block(ctx, "alice", "bob"))   // the reader blocks
+	must(t, w.svc.Block(ctx, "carol", "alice")) // the reader is blocked
+	if got := actors(); len(got) != 0 {
+		t.Fatalf("notifications shown across blocks: from %v", got)
+	}
+	must(t, w.svc.Unblock(ctx, "alice", "bob"))
+	if got := actors(); !slices.Equal(got, []string{"bob"}) {
+		t.Fatalf("after alice unblocked bob: notifications from %v, want bob's", got)
 	}
 }
 

@@ -141,7 +141,17 @@ func (s *Service) Notifications(ctx context.Context, user, cursor string, limit 
 	if err != nil {
 		return nil, "", fmt.Errorf("notifications: %w", err)
 	}
-	return ns, nextCursor(ns, limit, func(n Notification) ID { return n.ID }), nil
+	next := nextCursor(ns, limit, func(n Notification) ID { return n.ID })
+	if len(ns) > 0 {
+		// Those made before a block (a mention, a follow) stay stored but
+		// are not shown across it: one read of the reader's block set.
+		blocks, err := s.readBlockSet(ctx, user)
+		if err != nil {
+			return nil, "", fmt.Errorf("notifications: %w", err)
+		}
+		ns = slices.DeleteFunc(ns, func(n Notification) bool { return blocks.Has(n.Actor) })
+	}
+	return ns, next, nil
 }
 
 // MarkNotificationsRead marks user's notifications up to upTo read (0: all
