@@ -163,13 +163,14 @@ func (c *Checker) Pass(ctx context.Context) (*Findings, error) {
 		}
 	}
 
-	if err := c.checkFeeds(ctx, f, live, gone, known, miss); err != nil {
+	blocks := c.Ledger.blocks()
+	if err := c.checkFeeds(ctx, f, live, gone, blocks, known, miss); err != nil {
 		return nil, err
 	}
 	if err := c.checkSearch(ctx, f, live, gone, none, miss); err != nil {
 		return nil, err
 	}
-	if err := c.checkNotifications(ctx, f, live, gone, known, miss); err != nil {
+	if err := c.checkNotifications(ctx, f, live, gone, blocks, known, miss); err != nil {
 		return nil, err
 	}
 	if err := c.checkTrends(ctx, f, live); err != nil {
@@ -181,7 +182,7 @@ func (c *Checker) Pass(ctx context.Context) (*Findings, error) {
 	return f, nil
 }
 
-func (c *Checker) checkFeeds(ctx context.Context, f *Findings, live, gone map[string]*postState, known func(string) bool, miss func(*postState, string, ...any)) error {
+func (c *Checker) checkFeeds(ctx context.Context, f *Findings, live, gone map[string]*postState, blocks blockState, known func(string) bool, miss func(*postState, string, ...any)) error {
 	for name, u := range c.Users {
 		following, err := pages[string](ctx, u, "/v1/users/"+name+"/following?limit=100")
 		if err != nil {
@@ -190,6 +191,9 @@ func (c *Checker) checkFeeds(ctx context.Context, f *Findings, live, gone map[st
 		follows := map[string]bool{}
 		for _, a := range flatten(following) {
 			follows[a] = true
+			if blocks.across(name, a) {
+				f.note(&f.Lost, "block:"+name+"/"+a, "%s follows %s across a block", name, a)
+			}
 		}
 		// Through the API first: every page, no duplicates, nothing deleted.
 		// (A missing feed is rebuilt by this read, as designed.)
@@ -206,6 +210,8 @@ func (c *Checker) checkFeeds(ctx context.Context, f *Findings, live, gone map[st
 			switch {
 			case gone[p.ID] != nil:
 				f.note(&f.Lost, "gone:"+p.ID, "feed of %s (API): shows post %s, %s", name, p.ID, gone[p.ID].why)
+			case blocks.across(name, p.Author):
+				f.note(&f.Lost, "block:"+name+"/"+p.Author, "feed of %s (API): shows post %s of %s across a block", name, p.ID, p.Author)
 			case !known(p.ID):
 				f.note(&f.Ghosts, p.ID, "feed of %s (API): post %s was never acknowledged and is not stored", name, p.ID)
 			}
@@ -224,6 +230,8 @@ func (c *Checker) checkFeeds(ctx context.Context, f *Findings, live, gone map[st
 			case st != nil && gone[id] != nil:
 				f.note(&f.Lost, "gone:"+id, "stored feed of %s: holds post %s of %s (followed: %v), %s%s", name, id, st.rec.Author, follows[st.rec.Author], st.why,
 					c.Ledger.followHistory(name, st.rec.Author))
+			case st != nil && blocks.across(name, st.rec.Author):
+				f.note(&f.Lost, "block:"+name+"/"+st.rec.Author, "stored feed of %s: holds post %s of %s across a block", name, id, st.rec.Author)
 			case st != nil && !follows[st.rec.Author]:
 				f.note(&f.Lost, "unfollow:"+name+"/"+st.rec.Author, "stored feed of %s: holds post %s of %s, not followed%s", name, id, st.rec.Author,
 					c.Ledger.followHistory(name, st.rec.Author))
@@ -343,7 +351,7 @@ func (c *Checker) checkSearch(ctx context.Context, f *Findings, live, gone map[s
 	return firstErr
 }
 
-func (c *Checker) checkNotifications(ctx context.Context, f *Findings, live, gone map[string]*postState, known func(string) bool, miss func(*postState, string, ...any)) error {
+func (c *Checker) checkNotifications(ctx context.Context, f *Findings, live, gone map[string]*postState, blocks blockState, known func(string) bool, miss func(*postState, string, ...any)) error {
 	for name, u := range c.Users {
 		ns, err := pages[Notification](ctx, u, "/v1/notifications?limit=100")
 		if err != nil {
@@ -351,6 +359,9 @@ func (c *Checker) checkNotifications(ctx context.Context, f *Findings, live, gon
 		}
 		count := map[string]int{}
 		for _, n := range flatten(ns) {
+			if blocks.across(name, n.Actor) {
+				f.note(&f.Lost, "block:"+name+"/"+n.Actor, "notifications of %s: a %s by %s across a block", name, n.Kind, n.Actor)
+			}
 			if n.Kind != "mention" {
 				continue
 			}
@@ -365,7 +376,9 @@ func (c *Checker) checkNotifications(ctx context.Context, f *Findings, live, gon
 			}
 		}
 		for id, st := range live {
-			if slices.Contains(st.rec.Mentions, name) && count[id] == 0 {
+			// A mention between users a block or unblock named may have
+			// met the block: it notifies nobody then.
+			if slices.Contains(st.rec.Mentions, name) && count[id] == 0 && !blocks.named[[2]string{name, st.rec.Author}] {
 				miss(st, "notifications of %s: no mention for post %s", name, id)
 			}
 		}

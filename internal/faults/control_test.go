@@ -36,7 +36,7 @@ func TestCheckerFindsPlantedLoss(t *testing.T) {
 	sys.procs = map[string]*Proc{"api": sys.Start("all")}
 	defer sys.Proc("api").Stop(time.Minute)
 
-	w := newWorkload(t, sys, "ctl"+RandHex(2), Rates{Posts: 20, Follows: 1, Unfollows: 0.5, Deletes: 1, FeedReads: 2}, 10*time.Second)
+	w := newWorkload(t, sys, "ctl"+RandHex(2), Rates{Posts: 20, Follows: 1, Unfollows: 0.5, Blocks: 1, Unblocks: 0.5, Deletes: 1, FeedReads: 2}, 10*time.Second)
 	loadCtx, stop := context.WithTimeout(context.Background(), 4*time.Second)
 	w.load.Run(loadCtx)
 	stop()

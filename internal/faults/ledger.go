@@ -176,3 +176,45 @@ func (l *Ledger) followHistory(from, to string) string {
 	}
 	return "; load: " + strings.Join(parts, ", ")
 }
+
+// blockState is what the ledger says of the blocks between the users.
+type blockState struct {
+	// inForce: pairs (blocker, blocked) whose every block and unblock was
+	// answered 2xx, the last a block.
+	inForce map[[2]string]bool
+	// named: pairs, in either order, that any block or unblock named:
+	// a mention between them may have notified nobody.
+	named map[[2]string]bool
+}
+
+// blocks reads the block state from the ledger: the load makes one block
+// or unblock of a pair at a time, so the order of a pair's answers is
+// that of its requests.
+func (l *Ledger) blocks() blockState {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := blockState{inForce: map[[2]string]bool{}, named: map[[2]string]bool{}}
+	unsure := map[[2]string]bool{}
+	for _, o := range l.Ops {
+		if o.Op != "block" && o.Op != "unblock" {
+			continue
+		}
+		p := [2]string{o.User, o.Target}
+		b.named[p], b.named[[2]string{o.Target, o.User}] = true, true
+		if o.Outcome != OK {
+			unsure[p] = true // it may or may not have been applied
+		}
+		b.inForce[p] = o.Op == "block"
+	}
+	for p := range b.inForce {
+		if unsure[p] || !b.inForce[p] {
+			delete(b.inForce, p)
+		}
+	}
+	return b
+}
+
+// across reports whether a block between x and y, either way, is in force.
+func (b blockState) across(x, y string) bool {
+	return b.inForce[[2]string{x, y}] || b.inForce[[2]string{y, x}]
+}

@@ -108,3 +108,32 @@ func TestPostsExpect(t *testing.T) {
 		}
 	}
 }
+
+func TestLedgerBlocks(t *testing.T) {
+	l := &Ledger{}
+	op := func(op, from, to string, o Outcome) { l.addOp(OpRec{Op: op, User: from, Target: to, Outcome: o}) }
+	op("block", "a", "b", OK)       // in force
+	op("block", "c", "d", OK)       // then lifted
+	op("unblock", "c", "d", OK)     //
+	op("block", "e", "f", NoAnswer) // may or may not have landed
+	op("block", "g", "h", OK)       // an unblock that failed: unsure
+	op("unblock", "g", "h", ServerError)
+	op("follow", "x", "y", OK) // not a block
+	b := l.blocks()
+	for _, c := range []struct {
+		x, y   string
+		across bool
+		named  bool
+	}{
+		{"a", "b", true, true}, {"b", "a", true, true},
+		{"c", "d", false, true}, {"e", "f", false, true}, {"h", "g", false, true},
+		{"x", "y", false, false}, {"a", "c", false, false},
+	} {
+		if got := b.across(c.x, c.y); got != c.across {
+			t.Errorf("across(%s, %s) = %v, want %v", c.x, c.y, got, c.across)
+		}
+		if got := b.named[[2]string{c.x, c.y}]; got != c.named {
+			t.Errorf("named(%s, %s) = %v, want %v", c.x, c.y, got, c.named)
+		}
+	}
+}

@@ -15,10 +15,12 @@ import (
 // Rates of the load, per second.
 type Rates struct {
 	Posts, Follows, Unfollows, Deletes, FeedReads float64
+	Blocks, Unblocks                              float64
 }
 
-// DefaultRates: 50 posts/s with follows, unfollows, deletes and feed reads mixed in.
-var DefaultRates = Rates{Posts: 50, Follows: 2, Unfollows: 1, Deletes: 3, FeedReads: 10}
+// DefaultRates: 50 posts/s with follows, unfollows, blocks, unblocks,
+// deletes and feed reads mixed in.
+var DefaultRates = Rates{Posts: 50, Follows: 2, Unfollows: 1, Blocks: 0.5, Unblocks: 0.3, Deletes: 3, FeedReads: 10}
 
 // Load drives open-loop traffic through the API (a slow answer never slows
 // the offered rate) and records every request in Ledger.
@@ -37,8 +39,12 @@ type Load struct {
 	seq     atomic.Int64
 	mu      sync.Mutex
 	follows map[[2]string]bool // acknowledged follow state, to pick follows and unfollows
-	acked   map[string][]*PostRec
-	wg      sync.WaitGroup
+	blocks  map[[2]string]bool // acknowledged block state (blocker, blocked)
+	// busy: a block or unblock of the pair is in flight. One at a time per
+	// pair, so the ledger's order of a pair's answers is their order.
+	busy  map[[2]string]bool
+	acked map[string][]*PostRec
+	wg    sync.WaitGroup
 }
 
 // SetPhase labels the requests offered from now on.
@@ -67,6 +73,7 @@ func (l *Load) Run(ctx context.Context) {
 		l.follows = map[[2]string]bool{}
 	}
 	l.acked = map[string][]*PostRec{}
+	l.blocks, l.busy = map[[2]string]bool{}, map[[2]string]bool{}
 	l.mu.Unlock()
 	var tickers sync.WaitGroup
 	every := func(rate float64, f func()) {
@@ -92,6 +99,8 @@ func (l *Load) Run(ctx context.Context) {
 	every(l.Rates.Posts, l.post)
 	every(l.Rates.Follows, func() { l.follow(true) })
 	every(l.Rates.Unfollows, func() { l.follow(false) })
+	every(l.Rates.Blocks, func() { l.block(true) })
+	every(l.Rates.Unblocks, func() { l.block(false) })
 	every(l.Rates.Deletes, l.delete)
 	every(l.Rates.FeedReads, l.readFeed)
 	tickers.Wait()
@@ -176,6 +185,46 @@ func (l *Load) follow(on bool) {
 		l.mu.Unlock()
 	}
 	l.Ledger.addOp(o)
+}
+
+// block blocks (on) or unblocks a pair, never one with a block or unblock
+// in flight. An acknowledged block ends the follows both ways.
+func (l *Load) block(on bool) {
+	var pair [2]string
+	l.mu.Lock()
+	for range 20 {
+		a, b := l.pick(), l.pick()
+		if p := [2]string{a, b}; a != b && l.blocks[p] != on && !l.busy[p] {
+			pair = p
+			break
+		}
+	}
+	if pair[0] == "" {
+		l.mu.Unlock()
+		return
+	}
+	l.busy[pair] = true
+	l.mu.Unlock()
+	method, op := http.MethodPut, "block"
+	if !on {
+		method, op = http.MethodDelete, "unblock"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), l.Timeout)
+	defer cancel()
+	a := l.Users[pair[0]].Do(ctx, method, "/v1/blocks/"+pair[1], nil)
+	o := OpRec{Op: op, User: pair[0], Target: pair[1], Phase: l.phase.Load().(string), Outcome: outcomeOf(a), Status: a.Status}
+	// In the ledger before the pair is free: its order is the pair's.
+	l.Ledger.addOp(o)
+	l.mu.Lock()
+	if o.Outcome == OK {
+		l.blocks[pair] = on
+		if on {
+			delete(l.follows, pair)
+			delete(l.follows, [2]string{pair[1], pair[0]})
+		}
+	}
+	delete(l.busy, pair)
+	l.mu.Unlock()
 }
 
 // delete deletes one of an author's acknowledged, unmoderated posts.
