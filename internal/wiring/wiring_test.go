@@ -93,8 +93,10 @@ func TestNodeLease(t *testing.T) {
 			defer b.Close()
 			ids := make(chan *app.IDGen, 1)
 			rows := roles.Rows{{Name: "issuer", Needs: roles.Needs{Store: true, IDs: true}, Build: func(d *roles.Deps) (roles.Role, error) {
-				ids <- d.IDs
-				return roleFunc(func(ctx context.Context) error { <-ctx.Done(); return nil }), nil
+				gen := d.API.IDs
+				// Built before anything runs; by the time the roles run, the
+				// node is leased.
+				return roleFunc(func(ctx context.Context) error { ids <- gen; <-ctx.Done(); return nil }), nil
 			}}}
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
@@ -106,7 +108,7 @@ func TestNodeLease(t *testing.T) {
 			select {
 			case gen = <-ids:
 			case err := <-done:
-				t.Fatalf("Run returned before building the role: %v", err)
+				t.Fatalf("Run returned before running the role: %v", err)
 			}
 			id, err := gen.Next()
 			if err != nil {
