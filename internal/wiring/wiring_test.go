@@ -245,23 +245,31 @@ func writerRows(wrote chan<- error, broken bool) roles.Rows {
 	return rows
 }
 
-// TestHiddenRowsOutliveTheRoles: the relay publishes what the api wrote
-// while it stopped, and the node lease is released last.
-func TestHiddenRowsOutliveTheRoles(t *testing.T) {
+// openWriter opens what writerRows need on the embedded backends (closed
+// when the test ends) and a listener, with the log in logs.
+func openWriter(t *testing.T) (*configs.Config, *wiring.Backends, net.Listener, *syncBuffer, *slog.Logger) {
+	t.Helper()
 	cfg := defaults(t)
 	cfg.Server.ShutdownDrain = 0
-	var logs syncBuffer
-	log := slog.New(slog.NewJSONHandler(&logs, nil))
-	ctx, cancel := context.WithCancel(context.Background())
-	b, err := wiring.Open(ctx, cfg, log, roles.Needs{Store: true, Producer: true})
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewJSONHandler(logs, nil))
+	b, err := wiring.Open(context.Background(), cfg, log, roles.Needs{Store: true, Producer: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer b.Close()
+	t.Cleanup(b.Close)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	return cfg, b, ln, logs, log
+}
+
+// TestHiddenRowsOutliveTheRoles: the relay publishes what the api wrote
+// while it stopped, and the node lease is released last.
+func TestHiddenRowsOutliveTheRoles(t *testing.T) {
+	cfg, b, ln, logs, log := openWriter(t)
+	ctx, cancel := context.WithCancel(context.Background())
 	wrote := make(chan error, 1)
 	done := make(chan error, 1)
 	go func() { done <- wiring.Run(ctx, cfg, log, b, writerRows(wrote, false), ln, nil) }()
@@ -287,20 +295,9 @@ func TestHiddenRowsOutliveTheRoles(t *testing.T) {
 // TestFailedBuildRunsNothing: when a row cannot be built, the hidden rows
 // its neighbours imply do not run either: no node is leased.
 func TestFailedBuildRunsNothing(t *testing.T) {
-	cfg := defaults(t)
-	var logs syncBuffer
-	log := slog.New(slog.NewJSONHandler(&logs, nil))
-	b, err := wiring.Open(context.Background(), cfg, log, roles.Needs{Store: true, Producer: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, b, ln, logs, log := openWriter(t)
 	wrote := make(chan error, 1)
-	err = wiring.Run(context.Background(), cfg, log, b, writerRows(wrote, true), ln, nil)
+	err := wiring.Run(context.Background(), cfg, log, b, writerRows(wrote, true), ln, nil)
 	if err == nil || !strings.Contains(err.Error(), "build role broken: cannot build") {
 		t.Fatalf("Run = %v, want the build error of role broken", err)
 	}
