@@ -1,6 +1,8 @@
 package roles
 
 import (
+	"log/slog"
+
 	"github.com/feedsvc/feedsvc/app"
 	"github.com/feedsvc/feedsvc/events"
 )
@@ -18,23 +20,28 @@ func Consumer(name string, needs Needs, newHandler func(d *Deps) (app.Handler, e
 		if err != nil {
 			return nil, err
 		}
-		r := &events.Runner{
-			Cluster: d.Kafka,
-			Group:   d.GroupPrefix + name,
-			Topics:  d.Topics.All(),
-			Handler: h,
-			Log:     d.Log.With("role", name),
-			Metrics: d.Events,
-			Healthy: d.Healthy,
-			Lanes:   d.Lanes,
-		}
-		if needs.Redis {
-			// A Redis that loses writes would otherwise be trusted forever:
-			// the offsets of what it lost are committed.
-			r.Checkpoints = d.Checkpoints
-		}
-		return r, nil
+		return newRunner(name, needs, h, d.Consumers, d.Log), nil
 	}}
+}
+
+// newRunner is the consumer group that runs the handler of the row name.
+func newRunner(name string, needs Needs, h app.Handler, c ConsumerDeps, log *slog.Logger) *events.Runner {
+	r := &events.Runner{
+		Cluster: c.Kafka,
+		Group:   c.GroupPrefix + name,
+		Topics:  c.Topics.All(),
+		Handler: h,
+		Log:     log.With("role", name),
+		Metrics: c.Events,
+		Healthy: c.Healthy,
+		Lanes:   c.Lanes,
+	}
+	if needs.Redis {
+		// A Redis that loses writes would otherwise be trusted forever:
+		// the offsets of what it lost are committed.
+		r.Checkpoints = c.Checkpoints
+	}
+	return r
 }
 
 // MemoryConsumer is a Consumer whose output lives only in Redis: when Redis

@@ -278,3 +278,186 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+func hiddenRow(name string, j *journal, role roles.Role) roles.Row {
+	return roles.Row{Name: name, Hidden: true, Needs: roles.Needs{IDs: true}, Build: func(*roles.Deps) (roles.Role, error) {
+		j.add("build " + name)
+		return role, nil
+	}}
+}
+
+// TestHiddenRows: a hidden row is no role: not listed, not selectable,
+// and added by With only when the roles' needs cover its own.
+func TestHiddenRows(t *testing.T) {
+	j := &journal{}
+	table := roles.Rows{
+		{Name: "writer", Needs: roles.Needs{Store: true, IDs: true}},
+		{Name: "reader", Needs: roles.Needs{Store: true, Consumer: true}},
+		hiddenRow("lease", j, nil),
+	}
+	if got := table.Names(); !slices.Equal(got, []string{"writer", "reader"}) {
+		t.Fatalf("Names = %v", got)
+	}
+	if got := table.Consumers(); !slices.Equal(got, []string{"reader"}) {
+		t.Fatalf("Consumers = %v", got)
+	}
+	if all, _ := table.Select("all"); !slices.Equal(all.Names(), []string{"writer", "reader"}) || len(all) != 2 {
+		t.Fatalf("all = %v", all.Names())
+	}
+	if _, err := table.Select("lease"); err == nil || !strings.Contains(err.Error(), "known roles: all, writer, reader") {
+		t.Fatalf("Select(lease) = %v, want unknown role", err)
+	}
+	hidden := roles.Rows{hiddenRow("lease", j, nil), {Name: "relay", Hidden: true, Needs: roles.Needs{Store: true, Producer: true, IDs: true}}}
+	for _, c := range []struct {
+		spec string
+		want []string
+	}{
+		{"writer", []string{"lease", "writer"}},
+		{"reader", []string{"reader"}},
+	} {
+		rows, err := table.Select(c.spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		with := rows.With(hidden)
+		var got []string
+		for _, r := range with {
+			got = append(got, r.Name)
+		}
+		if !slices.Equal(got, c.want) || !slices.Equal(with.Names(), rows.Names()) {
+			t.Errorf("%s with hidden rows = %v (names %v), want %v", c.spec, got, with.Names(), c.want)
+		}
+	}
+	for _, r := range roles.Table {
+		if r.Hidden {
+			t.Errorf("roles.Table has hidden row %s: hidden rows are the composition root's", r.Name)
+		}
+	}
+}
+
+// starter is a fakeRole with a Start.
+type starter struct {
+	*fakeRole
+	err error
+}
+
+func (s *starter) Start(context.Context) error {
+	s.j.add("started " + s.name)
+	return s.err
+}
+
+// TestHiddenRowsStartFirstStopLast: the hidden rows start (a Starter's
+// Start done) before the roles, in order, and stop after HTTP stopped,
+// in reverse: the relay after the api drained, the lease last.
+func TestHiddenRowsStartFirstStopLast(t *testing.T) {
+	j := &journal{}
+	ln := listen(t)
+	url := "http://" + ln.Addr().String() + "/"
+	var httpAtRelayStop, httpAtAPIStop int
+	lease := &starter{fakeRole: &fakeRole{name: "lease", j: j}}
+	relay := &fakeRole{name: "relay", j: j, onStop: func() { httpAtRelayStop = status(url) }}
+	apiRole := &fakeRole{name: "api", j: j, onStop: func() { httpAtAPIStop = status(url) }}
+	rows := roles.Rows{{Name: "api", Needs: roles.Needs{IDs: true}, Build: func(*roles.Deps) (roles.Role, error) {
+		j.add("build api")
+		return apiRole, nil
+	}}}.With(roles.Rows{hiddenRow("lease", j, lease), hiddenRow("relay", j, relay)})
+	built, err := roles.Build(rows, &roles.Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc := &roles.Lifecycle{Timeout: 30 * time.Second, Log: quiet()}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- lc.Run(ctx, built, ln, http.NotFoundHandler()) }()
+	waitFor(t, func() bool { return len(j.list()) == 7 && status(url) == http.StatusNotFound })
+	got := j.list()
+	if want := []string{"build lease", "build relay", "build api", "started lease"}; !slices.Equal(got[:4], want) {
+		t.Fatalf("build and start = %v, want %v first", got, want)
+	}
+	// Run goes on in the background; only the lease's Start is in line.
+	if i, k := slices.Index(got, "start lease"), slices.Index(got, "start api"); i < 0 || k < 0 || !slices.Contains(got, "start relay") {
+		t.Fatalf("started %v", got)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got, want := j.list()[7:], []string{"stop api", "stop relay", "stop lease"}; !slices.Equal(got, want) {
+		t.Fatalf("stop order = %v, want %v", got, want)
+	}
+	if httpAtAPIStop != http.StatusNotFound || httpAtRelayStop != 0 {
+		t.Fatalf("HTTP answered %d while the api stopped and %d while the relay stopped; want 404, then stopped",
+			httpAtAPIStop, httpAtRelayStop)
+	}
+}
+
+// TestFailedStartRunsNothingAfter: a Starter that fails ends Run before
+// the rows after it start and before HTTP serves; what started stops.
+func TestFailedStartRunsNothingAfter(t *testing.T) {
+	j := &journal{}
+	ln := listen(t)
+	lease := &starter{fakeRole: &fakeRole{name: "lease", j: j}, err: errors.New("node 9 is taken")}
+	rows := roles.Rows{row("api", j, nil)}
+	rows[0].Needs.IDs = true
+	rows = rows.With(roles.Rows{hiddenRow("first", j, &fakeRole{name: "first", j: j}), hiddenRow("lease", j, lease)})
+	built, err := roles.Build(rows, &roles.Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc := &roles.Lifecycle{Timeout: 30 * time.Second, Log: quiet()}
+	err = lc.Run(context.Background(), built, ln, http.NotFoundHandler())
+	if err == nil || !strings.Contains(err.Error(), "start lease: node 9 is taken") {
+		t.Fatalf("Run = %v, want the lease's start error", err)
+	}
+	got := j.list()
+	if slices.Contains(got, "start api") || slices.Contains(got, "start lease") {
+		t.Fatalf("rows after the failed start ran: %v", got)
+	}
+	if !slices.Contains(got, "stop first") {
+		t.Fatalf("the row started before was not stopped: %v", got)
+	}
+	// The listener is the caller's to close; nothing serves on it.
+	client := &http.Client{Timeout: 200 * time.Millisecond}
+	if resp, err := client.Get("http://" + ln.Addr().String() + "/"); err == nil {
+		resp.Body.Close()
+		t.Fatalf("HTTP answered %d after a failed start", resp.StatusCode)
+	}
+}
+
+// TestHiddenRowsAfterTimeout: when a role hangs past the timeout, the
+// hidden rows are stopped with cause ErrShutdownTimeout.
+func TestHiddenRowsAfterTimeout(t *testing.T) {
+	j := &journal{}
+	hang := make(chan struct{})
+	defer close(hang)
+	var cause error
+	got := make(chan struct{})
+	lease := roleFn(func(ctx context.Context) error {
+		<-ctx.Done()
+		cause = context.Cause(ctx)
+		close(got)
+		return nil
+	})
+	rows := roles.Rows{{Name: "stuck", Needs: roles.Needs{IDs: true}, Build: func(*roles.Deps) (roles.Role, error) {
+		return &fakeRole{name: "stuck", j: j, hang: hang}, nil
+	}}}.With(roles.Rows{hiddenRow("lease", j, lease)})
+	built, _ := roles.Build(rows, &roles.Deps{})
+	lc := &roles.Lifecycle{Timeout: time.Second, Log: quiet()}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- lc.Run(ctx, built, listen(t), http.NotFoundHandler()) }()
+	waitFor(t, func() bool { return slices.Contains(j.list(), "start stuck") })
+	cancel()
+	err := <-done
+	if !errors.Is(err, roles.ErrShutdownTimeout) || strings.Contains(err.Error(), "lease") {
+		t.Fatalf("Run = %v, want a timeout naming the stuck role only", err)
+	}
+	<-got
+	if !errors.Is(cause, roles.ErrShutdownTimeout) {
+		t.Fatalf("the lease stopped with cause %v, want ErrShutdownTimeout", cause)
+	}
+}
+
+type roleFn func(ctx context.Context) error
+
+func (f roleFn) Run(ctx context.Context) error { return f(ctx) }

@@ -2,7 +2,14 @@
 // lifecycle that runs them. `feedsvc serve --role=api,fanout` runs the named
 // rows, `--role=all` every row. A role turns one input (HTTP for api, a Kafka
 // consumer group for the others) into app calls; roles share nothing but the
-// Deps the composition root opened for them.
+// Deps the composition root opened and decorated for them. roles imports
+// app and the api role, never an adapter: which adapter backs a port, and
+// what wraps it, is decided in internal/wiring.
+//
+// Besides the roles, the lifecycle runs hidden rows (Row.Hidden): parts of
+// a process that are not roles, such as the node lease and the outbox
+// relay, run when a selected role needs them (Rows.With), started before
+// the roles and stopped after HTTP.
 //
 // Adding a consumer takes a handler in app/, a row in Table and more: the
 // recipe and every file it touches are in docs/architecture.md, "Adding a
@@ -24,7 +31,6 @@ import (
 	"github.com/feedsvc/feedsvc/app"
 	"github.com/feedsvc/feedsvc/events"
 	"github.com/feedsvc/feedsvc/roles/api"
-	"github.com/feedsvc/feedsvc/store/postcache"
 )
 
 // Table is every role feedsvc has, in start order (they stop in reverse).
@@ -32,12 +38,11 @@ import (
 var Table = Rows{
 	{Name: "api", Needs: Needs{Store: true, Redis: true, Producer: true, HTTP: true, IDs: true}, Build: buildAPI},
 	Consumer("fanout", Needs{Store: true, Redis: true}, func(d *Deps) (app.Handler, error) {
-		feeds := d.Caches.Feeds
-		if d.Caches.Signals != nil {
-			// Its feed writes wake the feed streams of their owners.
-			feeds = app.SignalingFeeds(feeds, d.Caches.Signals, d.Log)
+		if d.Caches.SignalingFeeds == nil {
+			return nil, errors.New("no signaling feeds")
 		}
-		return &app.Fanout{Posts: d.Store, Graph: d.Store, Feeds: feeds, Unfollows: d.Caches.Unfollows,
+		// Its feed writes wake the feed streams of their owners.
+		return &app.Fanout{Posts: d.Store, Graph: d.Store, Feeds: d.Caches.SignalingFeeds, Unfollows: d.Caches.Unfollows,
 			Timelines: d.Caches.Timelines, Celebrities: d.Caches.Celebrities, CelebrityThreshold: d.Settings.CelebrityThreshold,
 			FeedCap: d.Settings.FeedCap, PageSize: d.Settings.FanoutBatch, Log: d.Log}, nil
 	}),
@@ -84,31 +89,48 @@ type Needs struct {
 // Kafka reports whether the needs include the broker.
 func (n Needs) Kafka() bool { return n.Producer || n.Consumer }
 
+// covers reports whether n includes everything o asks for.
+func (n Needs) covers(o Needs) bool {
+	return (n.Store || !o.Store) && (n.Redis || !o.Redis) && (n.Producer || !o.Producer) &&
+		(n.Consumer || !o.Consumer) && (n.HTTP || !o.HTTP) && (n.IDs || !o.IDs) &&
+		(n.RebuildFromLog || !o.RebuildFromLog)
+}
+
 // Row is one role: its name, what it needs and how it is built.
 type Row struct {
 	Name  string
 	Needs Needs
 	Build func(d *Deps) (Role, error)
+	// Hidden marks a row that is not a role but a part of the process
+	// that roles rely on (the node lease, the outbox relay; their rows are
+	// the composition root's). It is not selectable by --role nor listed
+	// by Names or Consumers; With adds it when the selected rows' needs
+	// cover its Needs. Built before the roles, it may set what they use
+	// (the node lease sets Deps.API.IDs); it starts before them and stops
+	// after HTTP, so requests still in flight have what it serves.
+	Hidden bool
 }
 
 // Rows is a role table.
 type Rows []Row
 
-// Names lists the rows' names in table order.
+// Names lists the roles' names in table order (not the hidden rows').
 func (t Rows) Names() []string {
-	names := make([]string, len(t))
-	for i, r := range t {
-		names[i] = r.Name
+	names := []string{}
+	for _, r := range t {
+		if !r.Hidden {
+			names = append(names, r.Name)
+		}
 	}
 	return names
 }
 
-// Consumers lists the names of the rows that consume the topics as a
+// Consumers lists the names of the roles that consume the topics as a
 // consumer group of their own, in table order.
 func (t Rows) Consumers() []string {
 	var names []string
 	for _, r := range t {
-		if r.Needs.Consumer {
+		if r.Needs.Consumer && !r.Hidden {
 			names = append(names, r.Name)
 		}
 	}
@@ -116,10 +138,10 @@ func (t Rows) Consumers() []string {
 }
 
 // Select turns a --role value ("all" or a comma list) into rows, in table
-// order.
+// order; hidden rows are never selected.
 func (t Rows) Select(spec string) (Rows, error) {
 	if strings.TrimSpace(spec) == "all" {
-		return slices.Clone(t), nil
+		return slices.DeleteFunc(slices.Clone(t), func(r Row) bool { return r.Hidden }), nil
 	}
 	want := map[string]bool{}
 	for _, n := range strings.Split(spec, ",") {
@@ -127,7 +149,7 @@ func (t Rows) Select(spec string) (Rows, error) {
 		if n == "" {
 			continue
 		}
-		if !slices.ContainsFunc(t, func(r Row) bool { return r.Name == n }) {
+		if !slices.ContainsFunc(t, func(r Row) bool { return r.Name == n && !r.Hidden }) {
 			return nil, fmt.Errorf("unknown role %q; known roles: all, %s", n, strings.Join(t.Names(), ", "))
 		}
 		want[n] = true
@@ -135,7 +157,20 @@ func (t Rows) Select(spec string) (Rows, error) {
 	if len(want) == 0 {
 		return nil, fmt.Errorf("no role given; known roles: all, %s", strings.Join(t.Names(), ", "))
 	}
-	return slices.DeleteFunc(slices.Clone(t), func(r Row) bool { return !want[r.Name] }), nil
+	return slices.DeleteFunc(slices.Clone(t), func(r Row) bool { return !want[r.Name] || r.Hidden }), nil
+}
+
+// With returns the hidden rows whose needs t's needs cover, in their
+// order, followed by t: the rows a process with t's roles runs.
+func (t Rows) With(hidden Rows) Rows {
+	needs := t.Needs()
+	var out Rows
+	for _, h := range hidden {
+		if h.Hidden && needs.covers(h.Needs) {
+			out = append(out, h)
+		}
+	}
+	return append(out, t...)
 }
 
 // Needs is the union of the rows' needs.
@@ -182,6 +217,10 @@ type Caches struct {
 	// Signals carry fan-out's feed changes to the api's feed streams
 	// (nil: streams poll every second).
 	Signals FeedSignals
+	// SignalingFeeds are the Feeds fan-out writes through: each write
+	// also wakes the feed streams of the feeds' owners through Signals
+	// (Feeds itself when there are no Signals).
+	SignalingFeeds app.FeedCache
 }
 
 // FeedSignals are sent by fan-out and watched by the api.
@@ -195,8 +234,6 @@ type Settings struct {
 	FeedCap            int
 	FanoutBatch        int
 	CelebrityThreshold int
-	PostCacheSize      int
-	PostCacheTTL       time.Duration
 	// PublishWait bounds how long a write waits for its event's publish.
 	PublishWait time.Duration
 	// MaxFollowing caps the users one user may follow (0: no cap).
@@ -209,7 +246,8 @@ type Settings struct {
 }
 
 // Deps is what the composition root opened for the selected roles: a field
-// is set only when some selected row needs it.
+// is set only when some selected row needs it. What only the api uses is
+// in API, what only consumer groups use in Consumers.
 type Deps struct {
 	Log      *slog.Logger
 	Settings Settings
@@ -219,17 +257,13 @@ type Deps struct {
 	Store     Store         // Needs.Store
 	Caches    Caches        // Needs.Redis
 	Publisher app.Publisher // Needs.Producer
-	IDs       *app.IDGen    // Needs.IDs; on a leased node, it refuses while the lease is not held
-	// Dispatch hands the api's outbox records to the process's relay
-	// (Needs.IDs: the processes that write changes relay them).
-	Dispatch app.Dispatcher
-	// Kafka, Topics, GroupPrefix and Events serve consumer groups.
-	Kafka       events.Cluster
-	Topics      events.Topics
-	GroupPrefix string
-	// Lanes is how many events of a partition a consumer handles at once.
-	Lanes  int
-	Events *events.Metrics
+
+	API       APIDeps
+	Consumers ConsumerDeps
+}
+
+// APIDeps is what the api role uses besides the store and the caches.
+type APIDeps struct {
 	// HTTP is the process's router; a role with Needs.HTTP adds routes.
 	HTTP *echo.Echo
 	// Verify checks a bearer token and returns its user.
@@ -237,6 +271,29 @@ type Deps struct {
 	// DevLogin signs a token for any user (nil: no dev login); set only
 	// when configs.Config.DevLogin allows it (loopback, never production).
 	DevLogin func(user string) (string, error)
+	// IDs issues post and event IDs (Needs.IDs); on a leased node, it
+	// refuses while the lease is not held. Set by the node lease's row.
+	IDs *app.IDGen
+	// Dispatch hands the api's outbox records to the process's relay
+	// (the processes that write changes relay them). Set by the relay's
+	// row; nil when no relay runs here.
+	Dispatch app.Dispatcher
+	// Posts are the store's posts as the api reads them: through a cache
+	// when the composition root made one (nil: Store).
+	Posts app.PostStore
+}
+
+// ConsumerDeps is what consumer groups use besides the store and the
+// caches.
+type ConsumerDeps struct {
+	// Kafka, Topics and GroupPrefix name the cluster, the topics consumed
+	// and the prefix of the groups.
+	Kafka       events.Cluster
+	Topics      events.Topics
+	GroupPrefix string
+	// Lanes is how many events of a partition a consumer handles at once.
+	Lanes  int
+	Events *events.Metrics
 	// Checkpoints, set for a real Redis, is where consumers whose handler
 	// writes Redis record how far Redis holds their effects, so a Redis
 	// that comes back with older data is caught and the events redone.
@@ -247,22 +304,23 @@ type Deps struct {
 }
 
 func buildAPI(d *Deps) (Role, error) {
-	if d.IDs == nil {
+	a := d.API
+	if a.IDs == nil {
 		return nil, errors.New("no ID generator")
 	}
 	var posts app.PostStore = d.Store
-	if d.Settings.PostCacheSize > 0 {
-		posts = postcache.New(d.Store, d.Settings.PostCacheSize, d.Settings.PostCacheTTL)
+	if a.Posts != nil {
+		posts = a.Posts
 	}
 	svc := &app.Service{
 		Posts: posts, Graph: d.Store, Feeds: d.Caches.Feeds, Unfollows: d.Caches.Unfollows, RebuildLocks: d.Caches.RebuildLocks, Timelines: d.Caches.Timelines, Celebrities: d.Caches.Celebrities,
-		Dispatch: d.Dispatch, DispatchWait: d.Settings.PublishWait, Keys: d.Store, Notes: d.Store, IDs: d.IDs,
+		Dispatch: a.Dispatch, DispatchWait: d.Settings.PublishWait, Keys: d.Store, Notes: d.Store, IDs: a.IDs,
 		FeedCap: d.Settings.FeedCap, MaxFollowing: d.Settings.MaxFollowing, Log: d.Log,
 	}
-	return api.New(d.HTTP, api.Deps{
-		Service: svc, Graph: d.Store, Posts: d.Store, Analytics: d.Caches.Analytics, Search: d.Caches.Search, Verify: d.Verify,
+	return api.New(a.HTTP, api.Deps{
+		Service: svc, Graph: d.Store, Posts: d.Store, Analytics: d.Caches.Analytics, Search: d.Caches.Search, Verify: a.Verify,
 		Limiter: d.Caches.Limiter, Limits: d.Settings.RateLimits, Log: d.Log, Metrics: d.Metrics,
-		MaxStreams: d.Settings.MaxFeedStreams, Tickets: d.Caches.Tickets, Signals: watcher(d.Caches.Signals), DevLogin: d.DevLogin,
+		MaxStreams: d.Settings.MaxFeedStreams, Tickets: d.Caches.Tickets, Signals: watcher(d.Caches.Signals), DevLogin: a.DevLogin,
 	})
 }
 

@@ -68,21 +68,20 @@ func newWorld(t *testing.T) *world {
 	reg := prometheus.NewRegistry()
 	w.lc = &roles.Lifecycle{Timeout: 30 * time.Second, Log: quiet()}
 	w.router = httpserver.New(quiet(), reg, w.lc.Ready(func(context.Context) error { return nil }))
+	// As the composition root wraps them: fan-out's writes wake streams.
+	signals := &apptest.FeedSignals{}
 	w.deps = &roles.Deps{
 		Log: quiet(),
 		Settings: roles.Settings{FeedCap: 100, FanoutBatch: 100,
 			Moderation: app.ModerationRules{Blocklist: []string{blocked}}},
 		Store: w.store,
 		Caches: roles.Caches{Feeds: w.feeds, Unfollows: w.feeds, Timelines: apptest.NewFeeds(), Celebrities: apptest.NewCelebrities(w.feeds),
-			Analytics: w.analytics, Search: w.search, Tickets: apptest.NewTickets(), Signals: &apptest.FeedSignals{}},
+			Analytics: w.analytics, Search: w.search, Tickets: apptest.NewTickets(), Signals: signals,
+			SignalingFeeds: app.SignalingFeeds(w.feeds, signals, quiet())},
 		Publisher: producer,
-		IDs:       app.NewIDGen(1),
-		Kafka:     events.Cluster{Brokers: k.Addrs()},
-		Topics:    topics,
-		Events:    events.NewMetrics(reg),
-		HTTP:      w.router,
-		Verify:    tokens.Verify,
-		Healthy:   func(context.Context) error { return nil },
+		API:       roles.APIDeps{IDs: app.NewIDGen(1), HTTP: w.router, Verify: tokens.Verify},
+		Consumers: roles.ConsumerDeps{Kafka: events.Cluster{Brokers: k.Addrs()}, Topics: topics, Events: events.NewMetrics(reg),
+			Healthy: func(context.Context) error { return nil }},
 	}
 	return w
 }
@@ -104,13 +103,13 @@ func (w *world) run(rows roles.Rows) {
 		d.Publisher = nil
 	}
 	if !n.Consumer {
-		d.Kafka, d.Events = events.Cluster{}, nil
+		d.Consumers.Kafka, d.Consumers.Events = events.Cluster{}, nil
 	}
 	if !n.HTTP {
-		d.Verify = nil
+		d.API.Verify = nil
 	}
 	if !n.IDs {
-		d.IDs = nil
+		d.API.IDs = nil
 	}
 	built, err := roles.Build(rows, &d)
 	if err != nil {

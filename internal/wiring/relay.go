@@ -14,64 +14,51 @@ import (
 )
 
 // outboxRelay is the relay of a process whose roles write changes (the
-// api): it publishes their outbox records, from when the process starts
-// until after HTTP stopped, so what the last requests wrote goes out too.
+// api), a hidden row of its lifecycle: it publishes their outbox records
+// from before the roles start until after HTTP stopped, so what the last
+// requests wrote goes out too.
 type outboxRelay struct {
-	relay   *app.Relay
-	stopRun context.CancelFunc
-	running chan struct{}
+	relay *app.Relay
 }
 
-// startRelay starts the relay on the store's outbox. On a store several
+// newRelay builds the relay on the store's outbox. On a store several
 // processes share (Cassandra), shards are leased; the embedded store
 // belongs to this process alone, which relays every shard.
-func startRelay(ctx context.Context, cfg *configs.Config, log *slog.Logger, b *Backends, needs roles.Needs, reg prometheus.Registerer) (*outboxRelay, error) {
-	r := &outboxRelay{}
-	if !needs.IDs || b.Store == nil || b.Publisher == nil {
-		// Writes no outbox records, or cannot publish them: another
-		// process's relay does.
-		return r, nil
+func newRelay(cfg *configs.Config, log *slog.Logger, b *Backends, reg prometheus.Registerer) (*outboxRelay, error) {
+	if b.Store == nil || b.Publisher == nil {
+		return nil, errors.New("no store or no producer")
 	}
 	owner, err := leaseOwner()
 	if err != nil {
 		return nil, err
 	}
-	r.relay = &app.Relay{Outbox: b.Store, Publisher: b.Publisher, Owner: owner, Poll: cfg.Feeds.OutboxPoll,
+	r := &app.Relay{Outbox: b.Store, Publisher: b.Publisher, Owner: owner, Poll: cfg.Feeds.OutboxPoll,
 		Log: log.With("component", "outbox")}
 	if leases, ok := b.Store.(app.ShardLeases); ok {
-		r.relay.Leases = leases
+		r.Leases = leases
 	}
-	registerRelayMetrics(reg, r.relay)
-	// Like the node lease, the relay outlives ctx (the signal) until the
-	// lifecycle has stopped HTTP.
-	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	r.stopRun, r.running = cancel, make(chan struct{})
-	go func() {
-		defer close(r.running)
-		_ = r.relay.Run(rctx)
-	}()
-	return r, nil
+	registerRelayMetrics(reg, r)
+	return &outboxRelay{relay: r}, nil
 }
 
-// dispatcher is what the api hands its records to (nil without a relay).
-func (r *outboxRelay) dispatcher() app.Dispatcher {
-	if r.relay == nil {
+// Run relays until ctx ends, then publishes what is left (briefly) and
+// releases the shards. After a shutdown timeout (ctx's cause) the backends
+// may hang, so it returns at once and leaves the rest to the exit.
+func (r *outboxRelay) Run(ctx context.Context) error {
+	rctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	defer stop()
+	done := make(chan error, 1)
+	go func() { done <- r.relay.Run(rctx) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	if errors.Is(context.Cause(ctx), roles.ErrShutdownTimeout) {
 		return nil
 	}
-	return r.relay
-}
-
-// stop publishes what is left (briefly) and releases the shards; after a
-// shutdown timeout the backends may hang, so it only stops.
-func (r *outboxRelay) stop(runErr error) {
-	if r.relay == nil {
-		return
-	}
-	if errors.Is(runErr, roles.ErrShutdownTimeout) {
-		return
-	}
-	r.stopRun()
-	<-r.running
+	stop()
+	return <-done
 }
 
 func registerRelayMetrics(reg prometheus.Registerer, r *app.Relay) {

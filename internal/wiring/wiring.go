@@ -1,7 +1,9 @@
 // Package wiring is the composition root: the only place that knows which
-// adapter backs which port. It opens what the selected roles need (the
+// adapter backs which port and what decorates it (the post cache, the
+// counted and signaling feeds). It opens what the selected roles need (the
 // embedded backend when no address is configured, the production one
-// otherwise), builds the roles from the table and runs their lifecycle.
+// otherwise), builds the roles from the table, with the hidden rows they
+// need (the node lease, the outbox relay), and runs their lifecycle.
 package wiring
 
 import (
@@ -33,6 +35,7 @@ import (
 	"github.com/feedsvc/feedsvc/roles/api"
 	"github.com/feedsvc/feedsvc/store/cassandra"
 	"github.com/feedsvc/feedsvc/store/pebble"
+	"github.com/feedsvc/feedsvc/store/postcache"
 	redisstore "github.com/feedsvc/feedsvc/store/redis"
 )
 
@@ -334,33 +337,25 @@ func Serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, rows role
 }
 
 // Run builds the rows on open backends and runs them, serving HTTP on ln,
-// until ctx ends. If a role cannot be built, nothing runs. admin, when not
-// nil, serves the operator's routes (metrics, profiler, readiness in
-// detail); without it they are on ln.
+// until ctx ends. The hidden rows the roles need (hiddenRows: the node
+// lease, the outbox relay) run with them. If any row cannot be built,
+// nothing runs. admin, when not nil, serves the operator's routes
+// (metrics, profiler, readiness in detail); without it they are on ln.
 func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, b *Backends, rows roles.Rows, ln, admin net.Listener) (err error) {
 	defer ln.Close()
 	if admin != nil {
 		defer admin.Close()
 	}
-	ids, err := startIDs(ctx, cfg, log, b.Store, rows.Needs())
-	if err != nil {
-		return err
-	}
-	defer func() { ids.stop(err) }() // after the lifecycle: no request takes an ID any more
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		buildinfo.Read().Collector())
 	if b.Publisher != nil {
 		b.Publisher.Instrument(reg) // feedsvc_publish_seconds and _errors_total
 	}
-	relay, err := startRelay(ctx, cfg, log, b, rows.Needs(), reg)
-	if err != nil {
-		return err
-	}
-	defer func() { relay.stop(err) }() // before the lease goes: publishes what the last requests wrote
+	h := &hidden{cfg: cfg, log: log, b: b, reg: reg}
 	lc := &roles.Lifecycle{Drain: cfg.Server.ShutdownDrain, Timeout: cfg.Server.ShutdownTimeout, Log: log}
 	checks := &checkLog{run: b.Checks} // the operator's view shows each backend's
-	ready := lc.Ready(ids.ready(checks.ready))
+	ready := lc.Ready(h.ready(checks.ready))
 	opts := []httpserver.Option{httpserver.WithRequestTimeout(cfg.Server.RequestTimeout),
 		httpserver.WithTrustedProxies(cfg.Server.Proxies()), httpserver.WithStreams(api.StreamPath)}
 	if admin == nil {
@@ -379,43 +374,48 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, b *Backends
 	if err := opsRoutes(operator, view); err != nil {
 		return err
 	}
+	needs := rows.Needs()
 	d := &roles.Deps{
 		Log: log,
 		Settings: roles.Settings{
 			FeedCap: cfg.Feeds.Cap, FanoutBatch: cfg.Feeds.FanoutBatch, CelebrityThreshold: cfg.Feeds.CelebrityThreshold,
-			PostCacheSize: cfg.Feeds.PostCacheSize, PostCacheTTL: cfg.Feeds.PostCacheTTL,
 			PublishWait: cfg.Feeds.PublishWait, MaxFollowing: cfg.Feeds.MaxFollowing, Moderation: cfg.Moderation.Rules(),
 			RateLimits: cfg.RateLimits, MaxFeedStreams: feedStreams(cfg.Server.MaxFeedStreams),
 		},
-		Metrics:     reg,
-		IDs:         ids.gen,
-		Dispatch:    relay.dispatcher(),
-		Caches:      roles.CountFeedWrites(b.Caches, reg), // feedsvc_feed_writes_total
-		Kafka:       b.Kafka,
-		Topics:      Topics(cfg),
-		GroupPrefix: cfg.Kafka.GroupPrefix,
-		Lanes:       cfg.Kafka.ConsumerLanes,
-		HTTP:        router,
-		Healthy:     b.Ready,
+		Metrics: reg,
+		Caches:  decorate(b.Caches, reg, log),
+		API:     roles.APIDeps{HTTP: router},
+		Consumers: roles.ConsumerDeps{
+			Kafka:       b.Kafka,
+			Topics:      Topics(cfg),
+			GroupPrefix: cfg.Kafka.GroupPrefix,
+			Lanes:       cfg.Kafka.ConsumerLanes,
+			Healthy:     b.Ready,
+		},
 	}
-	d.Store = b.Store
-	// Assigned only when opened: a nil *Producer in an interface is not nil.
+	// Assigned only when opened: a nil pointer in an interface is not nil.
+	if b.Store != nil {
+		d.Store = b.Store
+		if needs.HTTP && cfg.Feeds.PostCacheSize > 0 {
+			// The api hydrates feeds from memory first.
+			d.API.Posts = postcache.New(b.Store, cfg.Feeds.PostCacheSize, cfg.Feeds.PostCacheTTL)
+		}
+	}
 	if b.Publisher != nil {
 		d.Publisher = b.Publisher
 	}
 	if b.Checkpoints != nil {
-		d.Checkpoints = b.Checkpoints
+		d.Consumers.Checkpoints = b.Checkpoints
 	}
-	needs := rows.Needs()
 	if needs.Consumer {
-		d.Events = events.NewMetrics(reg)
+		d.Consumers.Events = events.NewMetrics(reg)
 	}
 	if needs.HTTP {
 		tokens, err := Tokens(ctx, cfg, log)
 		if err != nil {
 			return err
 		}
-		d.Verify = tokens.Verify
+		d.API.Verify = tokens.Verify
 		if cfg.DevLogin() {
 			// The laptop default on loopback, or --dev-login (loopback, a
 			// secret, no identity provider: configs.Validate): anyone may
@@ -424,10 +424,10 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, b *Backends
 				log.Warn("DEV LOGIN IS ON (--dev-login): anyone who reaches "+cfg.Server.HTTPAddr+" may sign in as any user, POST "+api.DevLoginPath+"; never run this in production",
 					"http_addr", cfg.Server.HTTPAddr)
 			}
-			d.DevLogin = func(user string) (string, error) { return tokens.Issue(user, devLoginTTL(cfg.Auth.JWTMaxLifetime)) }
+			d.API.DevLogin = func(user string) (string, error) { return tokens.Issue(user, devLoginTTL(cfg.Auth.JWTMaxLifetime)) }
 		}
 	}
-	built, err := roles.Build(rows, d)
+	built, err := roles.Build(rows.With(h.rows()), d)
 	if err != nil {
 		return err
 	}
@@ -437,6 +437,74 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, b *Backends
 		}
 	}
 	return lc.Run(ctx, built, ln, router)
+}
+
+// decorate wraps the caches as the roles use them: every feed write
+// counted in feedsvc_feed_writes_total (registered on reg), and fan-out's
+// feed writes waking the feed streams of their owners.
+func decorate(c roles.Caches, reg prometheus.Registerer, log *slog.Logger) roles.Caches {
+	c = roles.CountFeedWrites(c, reg)
+	c.SignalingFeeds = c.Feeds
+	if c.Feeds != nil && c.Signals != nil {
+		c.SignalingFeeds = app.SignalingFeeds(c.Feeds, c.Signals, log)
+	}
+	return c
+}
+
+// hidden builds the hidden rows of a process (roles.Row.Hidden): what its
+// roles rely on that is not a role. roles.Rows.With adds those the roles'
+// needs cover; each is built before the roles and sets what they use.
+type hidden struct {
+	cfg *configs.Config
+	log *slog.Logger
+	b   *Backends
+	reg prometheus.Registerer
+
+	ids *nodeIDs // once built
+}
+
+// rows are the hidden rows in start order: the node lease of the roles
+// that issue IDs, then the relay of the outbox records they write. They
+// stop in reverse, after HTTP: the relay publishes what the last requests
+// wrote, and the node is released last.
+func (h *hidden) rows() roles.Rows {
+	return roles.Rows{
+		{Name: "node-lease", Hidden: true, Needs: roles.Needs{Store: true, IDs: true}, Build: h.buildIDs},
+		{Name: "outbox-relay", Hidden: true, Needs: roles.Needs{Store: true, Producer: true, IDs: true}, Build: h.buildRelay},
+	}
+}
+
+func (h *hidden) buildIDs(d *roles.Deps) (roles.Role, error) {
+	n, err := newNodeIDs(h.cfg, h.log, h.b.Store)
+	if err != nil {
+		return nil, err
+	}
+	h.ids, d.API.IDs = n, n.gen
+	return n, nil
+}
+
+func (h *hidden) buildRelay(d *roles.Deps) (roles.Role, error) {
+	r, err := newRelay(h.cfg, h.log, h.b, h.reg)
+	if err != nil {
+		return nil, err
+	}
+	d.API.Dispatch = r.relay // the api hands a saved record over at once
+	return r, nil
+}
+
+// ready adds the node lease, once built, to a readiness check. The rows
+// are built before HTTP serves, so no check runs meanwhile.
+func (h *hidden) ready(check func(context.Context) error) func(context.Context) error {
+	return func(ctx context.Context) error {
+		err := check(ctx)
+		if h.ids == nil {
+			return err
+		}
+		if lerr := h.ids.Ready(ctx); lerr != nil {
+			err = errors.Join(err, lerr)
+		}
+		return err
+	}
 }
 
 // devLoginTTL is how long a dev login's token lasts: a day, or less when

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -93,8 +94,10 @@ func TestNodeLease(t *testing.T) {
 			defer b.Close()
 			ids := make(chan *app.IDGen, 1)
 			rows := roles.Rows{{Name: "issuer", Needs: roles.Needs{Store: true, IDs: true}, Build: func(d *roles.Deps) (roles.Role, error) {
-				ids <- d.IDs
-				return roleFunc(func(ctx context.Context) error { <-ctx.Done(); return nil }), nil
+				gen := d.API.IDs
+				// Built before anything runs; by the time the roles run, the
+				// node is leased.
+				return roleFunc(func(ctx context.Context) error { ids <- gen; <-ctx.Done(); return nil }), nil
 			}}}
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
@@ -106,7 +109,7 @@ func TestNodeLease(t *testing.T) {
 			select {
 			case gen = <-ids:
 			case err := <-done:
-				t.Fatalf("Run returned before building the role: %v", err)
+				t.Fatalf("Run returned before running the role: %v", err)
 			}
 			id, err := gen.Next()
 			if err != nil {
@@ -218,5 +221,104 @@ func TestAdminListener(t *testing.T) {
 				t.Errorf("/metrics has no %s...} line", want)
 			}
 		})
+	}
+}
+
+// writerRows is an api-like row (it issues IDs and writes the outbox, so
+// the node lease and the relay run with it) that, when it is asked to
+// stop, writes a post; and, when broken, a row that cannot be built.
+func writerRows(wrote chan<- error, broken bool) roles.Rows {
+	rows := roles.Rows{{Name: "writer", Needs: roles.Needs{Store: true, Producer: true, IDs: true}, Build: func(d *roles.Deps) (roles.Role, error) {
+		svc := &app.Service{Posts: d.Store, IDs: d.API.IDs, Dispatch: d.API.Dispatch, DispatchWait: 10 * time.Second}
+		return roleFunc(func(ctx context.Context) error {
+			<-ctx.Done()
+			// As a request still served while the roles stop: it needs an
+			// ID, and its event goes out through the relay.
+			_, err := svc.CreatePost(context.Background(), "alice", "the last words", "")
+			wrote <- err
+			return nil
+		}), nil
+	}}}
+	if broken {
+		rows = append(rows, roles.Row{Name: "broken", Build: func(*roles.Deps) (roles.Role, error) { return nil, errors.New("cannot build") }})
+	}
+	return rows
+}
+
+// openWriter opens what writerRows need on the embedded backends (closed
+// when the test ends) and a listener, with the log in logs.
+func openWriter(t *testing.T) (*configs.Config, *wiring.Backends, net.Listener, *syncBuffer, *slog.Logger) {
+	t.Helper()
+	cfg := defaults(t)
+	cfg.Server.ShutdownDrain = 0
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewJSONHandler(logs, nil))
+	b, err := wiring.Open(context.Background(), cfg, log, roles.Needs{Store: true, Producer: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg, b, ln, logs, log
+}
+
+// TestHiddenRowsOutliveTheRoles: the relay publishes what the api wrote
+// while it stopped, and the node lease is released last.
+func TestHiddenRowsOutliveTheRoles(t *testing.T) {
+	cfg, b, ln, logs, log := openWriter(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	wrote := make(chan error, 1)
+	done := make(chan error, 1)
+	go func() { done <- wiring.Run(ctx, cfg, log, b, writerRows(wrote, false), ln, nil) }()
+	for !strings.Contains(logs.String(), `"msg":"feedsvc started"`) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-wrote; err != nil {
+		t.Fatalf("write while the roles stopped: %v", err)
+	}
+	backlog, err := app.ReadOutboxBacklog(context.Background(), b.Store)
+	if err != nil || backlog.Pending != 0 {
+		t.Fatalf("outbox backlog after Run = %+v, %v; want the last write published", backlog, err)
+	}
+	if !strings.Contains(logs.String(), `"msg":"node lease released"`) {
+		t.Fatalf("node lease not released:\n%s", logs.String())
+	}
+}
+
+// TestFailedBuildRunsNothing: when a row cannot be built, the hidden rows
+// its neighbours imply do not run either: no node is leased.
+func TestFailedBuildRunsNothing(t *testing.T) {
+	cfg, b, ln, logs, log := openWriter(t)
+	wrote := make(chan error, 1)
+	err := wiring.Run(context.Background(), cfg, log, b, writerRows(wrote, true), ln, nil)
+	if err == nil || !strings.Contains(err.Error(), "build role broken: cannot build") {
+		t.Fatalf("Run = %v, want the build error of role broken", err)
+	}
+	for _, msg := range []string{"node lease acquired", "feedsvc started"} {
+		if strings.Contains(logs.String(), `"msg":"`+msg+`"`) {
+			t.Errorf("%q logged although a row failed to build:\n%s", msg, logs.String())
+		}
+	}
+	// A hidden row's own build error also comes first: no store to lease
+	// a node from.
+	rows := roles.Rows{{Name: "issuer", Needs: roles.Needs{IDs: true}, Build: func(*roles.Deps) (roles.Role, error) {
+		t.Error("role issuer built although the node lease could not be")
+		return nil, nil
+	}}}
+	ln, err = net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows[0].Needs.Store = true
+	err = wiring.Run(context.Background(), cfg, log, &wiring.Backends{}, rows, ln, nil)
+	if err == nil || !strings.Contains(err.Error(), "build node-lease: no store to lease a node from") {
+		t.Fatalf("Run = %v, want the node lease's build error", err)
 	}
 }
