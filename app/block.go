@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
 // Blocks (issue #24, first slice). A block is an edge blocker -> blocked,
@@ -25,8 +26,8 @@ import (
 // Unblocking brings no follow back.
 
 // MaxBlocks caps how many users one user may block, and bounds each side
-// of a block set read (blockSet): the set is read whole, once per fan-out
-// of a post and once per feed read.
+// of a block set read (ReadHiddenSet): the set is read whole, once per
+// fan-out of a post and once per feed read.
 const MaxBlocks = 10_000
 
 // Block makes blocker block blocked, announces it, and ends the follows
@@ -169,20 +170,40 @@ func (s *Service) blockRecord(ctx context.Context, typ, blocker, blocked string)
 	return NewOutboxRecord(id, ev), nil
 }
 
-// BlockSet is the users on the other side of a user's blocks, both ways:
-// those it blocks and those who block it.
-type BlockSet map[string]bool
+// HiddenSet is, for one user, the users whose posts are kept apart from
+// it: those on either side of its blocks, and those on one side of its
+// active mutes (see ReadHiddenSet). A nil set is empty.
+type HiddenSet map[string]bool
 
-// Has reports whether user is in the set (a nil set is empty).
-func (b BlockSet) Has(user string) bool { return b[user] }
+// Has reports whether user is in the set.
+func (h HiddenSet) Has(user string) bool { return h[user] }
 
-// ReadBlockSet reads user's block set: two listings, each bounded by
-// MaxBlocks (a user blocked by more than that many is still kept out of
-// their feeds by the user.blocked events' removals, only not filtered
-// again on read). It is the one read fan-out makes per post (or batch)
-// and a feed read per page; the result may be cached by the caller.
-func ReadBlockSet(ctx context.Context, g Graph, user string) (BlockSet, error) {
-	set := BlockSet{}
+// MuteSide is which side of a user's mutes a hidden set holds: mutes are
+// one-directional, blocks are not.
+type MuteSide int
+
+const (
+	// NoMutes: the block set only.
+	NoMutes MuteSide = iota
+	// MutedByUser: the users user mutes, whose posts its feed drops (feed
+	// reads and rebuilds).
+	MutedByUser
+	// MutingUser: the users who mute user, whom its posts skip (fan-out)
+	// and its mentions do not notify.
+	MutingUser
+)
+
+// ReadHiddenSet reads user's hidden set in one pass: its block set (two
+// listings, each bounded by MaxBlocks) and one side of its mutes (one
+// listing, bounded by MaxMutes). A user past either bound is still kept
+// out of the feeds by the user.blocked and user.muted events' removals,
+// only not filtered again. Mutes not active at now are left out of the
+// set and returned as expired, for the caller to expire
+// (Service.expireMutes) or ignore. It is the one read fan-out makes per
+// post (or batch), and a feed read per page; the result may be cached by
+// the caller.
+func ReadHiddenSet(ctx context.Context, g Graph, user string, side MuteSide, now time.Time) (HiddenSet, []Mute, error) {
+	set := HiddenSet{}
 	for _, list := range []func(context.Context, string, string, int) ([]string, string, error){g.Blocking, g.BlockedBy} {
 		err := forEachPage(ctx, func(cursor string) ([]string, string, error) {
 			return list(ctx, user, cursor, 1000)
@@ -193,10 +214,33 @@ func ReadBlockSet(ctx context.Context, g Graph, user string) (BlockSet, error) {
 			return nil
 		})
 		if err != nil {
-			return nil, fmt.Errorf("block set of %s: %w", user, err)
+			return nil, nil, fmt.Errorf("block set of %s: %w", user, err)
 		}
 	}
-	return set, nil
+	if side == NoMutes {
+		return set, nil, nil
+	}
+	list, other := g.Muting, func(m Mute) string { return m.Muted }
+	if side == MutingUser {
+		list, other = g.MutedBy, func(m Mute) string { return m.Muter }
+	}
+	var expired []Mute
+	err := forEachPage(ctx, func(cursor string) ([]Mute, string, error) {
+		return list(ctx, user, cursor, 1000)
+	}, MaxMutes, func(mutes []Mute) error {
+		for _, m := range mutes {
+			if m.Active(now) {
+				set[other(m)] = true
+			} else {
+				expired = append(expired, m)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("mutes of %s: %w", user, err)
+	}
+	return set, expired, nil
 }
 
 // blockedEither reports whether a and b block each other in either

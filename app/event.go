@@ -11,10 +11,12 @@ const (
 	UserUnfollowed = "user.unfollowed"
 	UserBlocked    = "user.blocked"
 	UserUnblocked  = "user.unblocked"
+	UserMuted      = "user.muted"
+	UserUnmuted    = "user.unmuted"
 )
 
 // Event is a domain event. Posts events carry Post, follow events carry
-// Follow, block events carry Block.
+// Follow, block events carry Block, mute events carry Mute.
 type Event struct {
 	// ID is unique per event (the CloudEvents id); consumers may dedupe by it.
 	ID   string
@@ -26,6 +28,8 @@ type Event struct {
 	Follow *Follow `json:",omitempty"`
 	// Block is set for user.blocked / user.unblocked.
 	Block *Block `json:",omitempty"`
+	// Mute is set for user.muted / user.unmuted.
+	Mute *Mute `json:",omitempty"`
 	// TraceParent and TraceState are the W3C trace context of the request
 	// that caused the event (empty: none), kept with it in the outbox and
 	// sent as the CloudEvents distributed-tracing extension, so that the
@@ -52,8 +56,28 @@ type Block struct {
 	Blocked string `json:"blocked"`
 }
 
+// Mute is a muter -> muted edge: the muter's feed holds none of the
+// muted user's posts, and the muted user's mentions do not notify the
+// muter, until ExpiresAt (zero: until unmuted). The follow, if any, stays.
+//
+// On user.unmuted, ExpiresAt is set when the unmute is the expiry of a
+// mute (the first read that met it expired; see Service.expireMutes).
+type Mute struct {
+	Muter     string    `json:"muter"`
+	Muted     string    `json:"muted"`
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+}
+
+// Active reports whether the mute holds at now: it has no expiry, or it
+// expires after now. Every filter ignores a mute that is not active.
+func (m Mute) Active(now time.Time) bool {
+	return m.ExpiresAt.IsZero() || now.Before(m.ExpiresAt)
+}
+
 // Key is the partition key: the author for post events (keeps per-author
-// order), the follower for follow events, the blocker for block events.
+// order), the follower for follow events, the blocker for block events,
+// the muter for mute events (so a muter's follows and mutes keep their
+// order).
 func (e Event) Key() string {
 	switch {
 	case e.Post != nil:
@@ -62,6 +86,8 @@ func (e Event) Key() string {
 		return e.Follow.Follower
 	case e.Block != nil:
 		return e.Block.Blocker
+	case e.Mute != nil:
+		return e.Mute.Muter
 	}
 	return ""
 }

@@ -40,7 +40,8 @@ type Fanout struct {
 	// PendingWindow is how long a post.created whose post is not visible
 	// yet (and not recorded deleted) is retried (0: DefaultPendingWindow).
 	PendingWindow time.Duration
-	// Now is the clock the window is measured with (nil: time.Now).
+	// Now is the clock the window is measured with, and mutes' expiries
+	// (nil: time.Now).
 	Now func() time.Time
 	Log *slog.Logger
 }
@@ -60,6 +61,10 @@ func (f *Fanout) Handle(ctx context.Context, ev Event) error {
 		return f.onFollowChange(ctx, *ev.Follow, false)
 	case ev.Type == UserBlocked && ev.Block != nil:
 		return f.onBlock(ctx, *ev.Block)
+	case ev.Type == UserMuted && ev.Mute != nil:
+		return f.onMute(ctx, *ev.Mute)
+	case ev.Type == UserUnmuted && ev.Mute != nil:
+		return f.onUnmute(ctx, *ev.Mute)
 	}
 	return nil // not ours: other consumers' event types are skipped
 }
@@ -145,15 +150,17 @@ func (f *Fanout) postCreated(ctx context.Context, ps []Post) error {
 	}
 	if st == NotCelebrity {
 		start := time.Now()
-		// Followers on either side of a block with the author get none of
-		// its posts: one read of its block set for the whole batch. A
-		// block landing after this read is handled by takeBack (the
-		// block records the pair as unfollowed both ways).
-		blocks, err := ReadBlockSet(ctx, f.Graph, author)
+		// Followers on either side of a block with the author, or who
+		// mute it, get none of its posts: one read of its hidden set
+		// (blocks and "muted by") for the whole batch. A block or mute
+		// landing after this read is handled by takeBack (each records
+		// the pair as unfollowed). Expired mutes are ignored here; the
+		// muter's next feed read expires them.
+		hidden, _, err := ReadHiddenSet(ctx, f.Graph, author, MutingUser, f.now())
 		if err != nil {
 			return fmt.Errorf("fan out posts %v of %s: %w", ids, author, err)
 		}
-		n, err := f.toFollowers(ctx, author, ids, f.Feeds.Add, f.CelebrityThreshold, blocks)
+		n, err := f.toFollowers(ctx, author, ids, f.Feeds.Add, f.CelebrityThreshold, hidden)
 		if err == nil {
 			err = f.takeBack(ctx, author, ids, start)
 		}
@@ -278,16 +285,75 @@ func (f *Fanout) onFollowChange(ctx context.Context, fl Follow, following bool) 
 	}
 	if following {
 		// A follow across a block (one that raced the block; the api
-		// undoes it) merges nothing.
-		blocked, err := blockedEither(ctx, f.Graph, fl.Follower, fl.Followee)
-		if err != nil {
-			return fmt.Errorf("check blocks %s, %s: %w", fl.Follower, fl.Followee, err)
-		}
-		if blocked {
-			return nil
+		// undoes it), or of a user the follower mutes, merges nothing.
+		hidden, err := f.hiddenPair(ctx, fl)
+		if err != nil || hidden {
+			return err
 		}
 	}
 	return f.applyFollowChange(ctx, fl, following)
+}
+
+// hiddenPair reports whether the followee's posts stay out of the
+// follower's feed although it follows them: a block either way, or an
+// active mute by the follower.
+func (f *Fanout) hiddenPair(ctx context.Context, fl Follow) (bool, error) {
+	blocked, err := blockedEither(ctx, f.Graph, fl.Follower, fl.Followee)
+	if err != nil {
+		return false, fmt.Errorf("check blocks %s, %s: %w", fl.Follower, fl.Followee, err)
+	}
+	if blocked {
+		return true, nil
+	}
+	return mutedNow(ctx, f.Graph, fl.Follower, fl.Followee, f.now())
+}
+
+// onMute takes the muted user's posts out of the muter's feed, as an
+// unfollow does (whether or not the muter follows them: a post may be in
+// flight), and records the pair as unfollowed, so that fan-out and feed
+// rebuilds that read the graph before the mute take their writes back
+// (see Unfollows). The follow stays. It applies only while the mute is
+// active, so a replay after an unmute or the expiry changes nothing.
+func (f *Fanout) onMute(ctx context.Context, m Mute) error {
+	muted, err := mutedNow(ctx, f.Graph, m.Muter, m.Muted, f.now())
+	if err != nil || !muted {
+		return err
+	}
+	if err := f.applyFollowChange(ctx, Follow{Follower: m.Muter, Followee: m.Muted}, false); err != nil {
+		return fmt.Errorf("mute %s -> %s: %w", m.Muter, m.Muted, err)
+	}
+	return nil
+}
+
+// onUnmute merges the muted user's posts back into the muter's feed, as
+// a follow does, if the muter follows them and nothing else keeps them
+// apart (a mute made again, active; a block). An unmute by expiry
+// (ExpireMute's event) comes the same way. A replay merges again what is
+// there already.
+func (f *Fanout) onUnmute(ctx context.Context, m Mute) error {
+	fl := Follow{Follower: m.Muter, Followee: m.Muted}
+	following, err := f.Graph.IsFollowing(ctx, fl.Follower, fl.Followee)
+	if err != nil {
+		return fmt.Errorf("check follow %s -> %s: %w", fl.Follower, fl.Followee, err)
+	}
+	if !following {
+		return nil
+	}
+	hidden, err := f.hiddenPair(ctx, fl)
+	if err != nil || hidden {
+		return err
+	}
+	if err := f.applyFollowChange(ctx, fl, true); err != nil {
+		return fmt.Errorf("unmute %s -> %s: %w", m.Muter, m.Muted, err)
+	}
+	return nil
+}
+
+func (f *Fanout) now() time.Time {
+	if f.Now != nil {
+		return f.Now()
+	}
+	return time.Now()
 }
 
 // onBlock takes each side's posts out of the other's feed, as an unfollow
@@ -389,9 +455,9 @@ func (f *Fanout) dropGone(ctx context.Context, fl Follow) error {
 // toFollowers applies the posts ids of author to the feeds of its
 // followers, page by page, and returns how many followers it reached. With
 // stopAbove > 0 it stops once it reached more than stopAbove (the celebrity
-// threshold). Followers in skip (the author's block set) are counted but
+// threshold). Followers in skip (the author's hidden set) are counted but
 // get no write.
-func (f *Fanout) toFollowers(ctx context.Context, author string, ids []ID, apply func(context.Context, []FeedEntry) error, stopAbove int, skip BlockSet) (int, error) {
+func (f *Fanout) toFollowers(ctx context.Context, author string, ids []ID, apply func(context.Context, []FeedEntry) error, stopAbove int, skip HiddenSet) (int, error) {
 	entries := make([]FeedEntry, 0, f.pageSize())
 	seen := 0
 	max := 0

@@ -55,13 +55,16 @@ func (s *Service) ReadFeed(ctx context.Context, user, cursor string, limit int) 
 	if err != nil {
 		return FeedPage{}, fmt.Errorf("hydrate feed: %w", err)
 	}
-	var blocks BlockSet
-	if len(posts) > 0 {
-		// One read per page, whatever its sources (the stored feed, a
-		// rebuild, celebrity timelines): user.blocked takes the posts
-		// out of stored feeds, but not of a celebrity's timeline, nor
-		// before its event is handled.
-		if blocks, err = s.readBlockSet(ctx, user); err != nil {
+	var hidden HiddenSet
+	if len(posts) > 0 || before == 0 {
+		// One read of the reader's blocks and mutes per page, whatever
+		// its sources (the stored feed, a rebuild, celebrity timelines):
+		// user.blocked and user.muted take the posts out of stored
+		// feeds, but not of a celebrity's timeline, nor before their
+		// events are handled. A first page reads it even when empty, so
+		// that an expired mute is met (and its posts come back) also
+		// when it had emptied the feed.
+		if hidden, err = s.readHidden(ctx, user); err != nil {
 			return FeedPage{}, fmt.Errorf("read feed: %w", err)
 		}
 	}
@@ -69,7 +72,7 @@ func (s *Service) ReadFeed(ctx context.Context, user, cursor string, limit int) 
 	for _, id := range ids {
 		// A post deleted or moderated since fan-out is skipped here;
 		// post.deleted / post.moderated remove it from the cache shortly.
-		if p, ok := posts[id]; ok && p.VisibleTo(user) && !blocks.Has(p.Author) {
+		if p, ok := posts[id]; ok && p.VisibleTo(user) && !hidden.Has(p.Author) {
 			page.Items = append(page.Items, p)
 		}
 	}
@@ -145,13 +148,23 @@ func (s *Service) timelinePage(ctx context.Context, author string, before ID, li
 	return ids, nil
 }
 
-// readBlockSet is the reader's block set (see ReadBlockSet), through
-// BlockSets when set.
-func (s *Service) readBlockSet(ctx context.Context, user string) (BlockSet, error) {
-	if s.BlockSets != nil {
-		return s.BlockSets(ctx, user)
+// readHidden is the reader's hidden set: the users on either side of its
+// blocks and those it mutes (ReadHiddenSet), through HiddenSets when set.
+// The expired mutes it meets are expired (expireMutes), so that their
+// posts come back.
+func (s *Service) readHidden(ctx context.Context, user string) (HiddenSet, error) {
+	read := s.HiddenSets
+	if read == nil {
+		read = func(ctx context.Context, user string) (HiddenSet, []Mute, error) {
+			return ReadHiddenSet(ctx, s.Graph, user, MutedByUser, s.now())
+		}
 	}
-	return ReadBlockSet(ctx, s.Graph, user)
+	set, expired, err := read(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	s.expireMutes(ctx, expired)
+	return set, nil
 }
 
 // visibleIDs appends the IDs of the posts that are not moderated.
@@ -248,10 +261,10 @@ func (s *Service) RebuildFeed(ctx context.Context, user string) error {
 		// byAuthor are the IDs read of each followee, for takeBackUnfollowed.
 		byAuthor = map[string][]ID{}
 	)
-	// A followee across a block (a follow that raced it) fills nothing in;
-	// a block after this read records the pair as unfollowed, and
-	// takeBackUnfollowed takes its posts back out.
-	blocks, err := s.readBlockSet(ctx, user)
+	// A followee across a block (a follow that raced it) or muted fills
+	// nothing in; a block or mute after this read records the pair as
+	// unfollowed, and takeBackUnfollowed takes its posts back out.
+	hidden, err := s.readHidden(ctx, user)
 	if err != nil {
 		return fmt.Errorf("rebuild feed of %s: %w", user, err)
 	}
@@ -266,7 +279,7 @@ func (s *Service) RebuildFeed(ctx context.Context, user string) error {
 			}
 		}
 		for i, f := range followees {
-			if blocks.Has(f) {
+			if hidden.Has(f) {
 				continue
 			}
 			if statuses[i] != NotCelebrity {
@@ -398,7 +411,7 @@ func newest(ids []ID, n int) []ID {
 
 // forEachPage walks a cursor-paged listing, calling fn per page, until the
 // end or until max items were seen (max <= 0: no bound).
-func forEachPage(ctx context.Context, page func(cursor string) ([]string, string, error), max int, fn func([]string) error) error {
+func forEachPage[T any](ctx context.Context, page func(cursor string) ([]T, string, error), max int, fn func([]T) error) error {
 	cursor, seen := "", 0
 	for {
 		if err := ctx.Err(); err != nil {

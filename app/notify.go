@@ -12,7 +12,8 @@ import (
 
 // Notifier turns events into notifications: a mention (@user) in a new post
 // notifies each mentioned user that exists, a new follower notifies the
-// followee; nothing notifies across a block (either way). Notification
+// followee; nothing notifies across a block (either way), and a mention
+// does not notify a user who mutes its author. Notification
 // IDs come from the event, so redelivery and replay
 // rewrite the same rows instead of adding duplicates.
 //
@@ -29,12 +30,20 @@ type Notifier struct {
 	// PendingWindow is how long a post.created whose post is not visible
 	// yet (and not recorded deleted) is retried (0: DefaultPendingWindow).
 	PendingWindow time.Duration
-	// Now is the clock the window is measured with (nil: time.Now).
+	// Now is the clock the window is measured with, and mutes' expiries
+	// (nil: time.Now).
 	Now func() time.Time
 	// Signals, when set, wake the feed streams of the users notified, so
 	// their unread count shows at once (nil: on the streams' slow poll).
 	Signals FeedSignals
 	Log     *slog.Logger
+}
+
+func (n *Notifier) now() time.Time {
+	if n.Now != nil {
+		return n.Now()
+	}
+	return time.Now()
 }
 
 // signal wakes user's feed streams after a notification; a failed signal
@@ -63,15 +72,16 @@ func (n *Notifier) Handle(ctx context.Context, ev Event) error {
 		if err != nil || !ok || p.Moderated != "" {
 			return err
 		}
-		// A mention across a block notifies nobody: one read of the
-		// author's block set per post.
-		blocks, err := ReadBlockSet(ctx, n.Graph, p.Author)
+		// A mention across a block, or of a user who mutes the author,
+		// notifies nobody: one read of the author's hidden set per post.
+		// An expired mute is ignored (the muter's reads expire it).
+		hidden, _, err := ReadHiddenSet(ctx, n.Graph, p.Author, MutingUser, n.now())
 		if err != nil {
 			return fmt.Errorf("notify mentions of post %s: %w", p.ID, err)
 		}
 		notified := 0
 		for _, user := range Mentions(p.Text) {
-			if user == p.Author || blocks.Has(user) {
+			if user == p.Author || hidden.Has(user) {
 				continue
 			}
 			if notified == MaxMentionsNotified {

@@ -70,6 +70,31 @@ type Graph interface {
 	Blocking(ctx context.Context, user, cursor string, limit int) (users []string, next string, err error)
 	// BlockedBy pages through the users who block user, in name order.
 	BlockedBy(ctx context.Context, user, cursor string, limit int) (users []string, next string, err error)
+
+	// Mute records m (muter -> muted until m.ExpiresAt, zero: until
+	// unmuted), replacing a mute of the pair already there, and reports
+	// whether it changed anything (a new mute, or another expiry); out is
+	// recorded in the outbox, atomically with the change, exactly when it
+	// reports true, like Block. Expiries are kept to the millisecond.
+	Mute(ctx context.Context, m Mute, out ...OutboxRecord) (bool, error)
+	// Unmute removes muter -> muted (expired or not), recording out
+	// exactly when there was a mute to remove.
+	Unmute(ctx context.Context, muter, muted string, out ...OutboxRecord) (bool, error)
+	// ExpireMute removes m only if the pair's mute is still the one that
+	// expires at m.ExpiresAt (a mute made again since stays), recording
+	// out when it removes it; the relay needs not complete such a record
+	// (an expired mute left behind is ignored, and expired again by the
+	// next read that meets it).
+	ExpireMute(ctx context.Context, m Mute, out ...OutboxRecord) (bool, error)
+	// GetMute returns the mute muter -> muted, expired or not, and
+	// whether there is one.
+	GetMute(ctx context.Context, muter, muted string) (Mute, bool, error)
+	// Muting pages through the mutes user made (expired ones too), in
+	// name order of the muted; the cursor is opaque, as for Followers.
+	Muting(ctx context.Context, user, cursor string, limit int) (mutes []Mute, next string, err error)
+	// MutedBy pages through the mutes of user (expired ones too), in
+	// name order of the muters.
+	MutedBy(ctx context.Context, user, cursor string, limit int) (mutes []Mute, next string, err error)
 }
 
 // FeedEntry places one post in one user's home feed.

@@ -41,9 +41,10 @@ type Service struct {
 	Notes   NotificationStore
 	IDs     *IDGen
 	FeedCap int
-	// BlockSets, when set, returns a user's block set in place of
-	// ReadBlockSet, for a cache in front of the store (nil: read).
-	BlockSets func(ctx context.Context, user string) (BlockSet, error)
+	// HiddenSets, when set, returns a reader's hidden set (its blocks and
+	// the mutes it made, see ReadHiddenSet with MutedByUser) in place of
+	// reading it, for a cache in front of the store (nil: read).
+	HiddenSets func(ctx context.Context, user string) (HiddenSet, []Mute, error)
 	// MaxFollowing caps how many users one user may follow (0: no cap).
 	MaxFollowing int
 	Log          *slog.Logger

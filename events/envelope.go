@@ -29,12 +29,13 @@ const (
 	hContentType   = "content-type"
 )
 
-// payload is the JSON body: post events carry the post, follow and block
-// events the edge.
+// payload is the JSON body: post events carry the post, follow, block and
+// mute events the edge.
 type payload struct {
 	*app.Post
 	*app.Follow
 	*app.Block
+	*app.Mute
 }
 
 // HeaderResent marks a message published again to keep its key's order
@@ -43,7 +44,7 @@ const HeaderResent = "x-feedsvc-resent"
 
 // Encode turns an event into a Kafka message for topic.
 func Encode(topic string, ev app.Event) (*sarama.ProducerMessage, error) {
-	body, err := json.Marshal(payload{Post: ev.Post, Follow: ev.Follow, Block: ev.Block})
+	body, err := json.Marshal(payload{Post: ev.Post, Follow: ev.Follow, Block: ev.Block, Mute: ev.Mute})
 	if err != nil {
 		return nil, fmt.Errorf("encode %s: %w", ev.Type, err)
 	}
@@ -127,6 +128,14 @@ func Decode(m *sarama.ConsumerMessage) (app.Event, error) {
 		}
 		if ev.Block.Blocker == "" || ev.Block.Blocked == "" {
 			return ev, fmt.Errorf("event %s: %w: block without a blocker or a blocked user", ev.ID, app.ErrInvalid)
+		}
+	case app.UserMuted, app.UserUnmuted:
+		ev.Mute = new(app.Mute)
+		if err := json.Unmarshal(m.Value, ev.Mute); err != nil {
+			return ev, fmt.Errorf("event %s: decode mute: %w", ev.ID, err)
+		}
+		if ev.Mute.Muter == "" || ev.Mute.Muted == "" {
+			return ev, fmt.Errorf("event %s: %w: mute without a muter or a muted user", ev.ID, app.ErrInvalid)
 		}
 	}
 	return ev, nil

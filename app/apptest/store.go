@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/feedsvc/feedsvc/app"
 )
@@ -18,8 +19,9 @@ type Store struct {
 	posts     map[app.ID]app.Post
 	deleted   map[app.ID]bool
 	users     map[string]bool
-	follows   map[[2]string]bool // {follower, followee}
-	blocks    map[[2]string]bool // {blocker, blocked}
+	follows   map[[2]string]bool      // {follower, followee}
+	blocks    map[[2]string]bool      // {blocker, blocked}
+	mutes     map[[2]string]time.Time // {muter, muted} -> expiry (zero: none)
 	notes     map[string]map[app.ID]app.Notification
 	read      map[string]app.ID // per user: notifications up to this ID are read
 	decisions map[app.ID]app.Decision
@@ -49,6 +51,7 @@ func NewStore() *Store {
 		users:     map[string]bool{},
 		follows:   map[[2]string]bool{},
 		blocks:    map[[2]string]bool{},
+		mutes:     map[[2]string]time.Time{},
 		notes:     map[string]map[app.ID]app.Notification{},
 		read:      map[string]app.ID{},
 		decisions: map[app.ID]app.Decision{},
@@ -295,19 +298,32 @@ func (s *Store) list(side int, user, cursor string, limit int) ([]string, string
 }
 
 func (s *Store) listPairs(edges map[[2]string]bool, side int, user, cursor string, limit int) ([]string, string, error) {
+	return pagePairs(s, edges, side, user, cursor, limit, func(k [2]string, _ bool) string { return k[1-side] })
+}
+
+// pagePairs pages one side of an edge map, in name order of the other
+// side, as item makes each edge; the cursor is the last name of the
+// previous page.
+func pagePairs[V, T any](s *Store, edges map[[2]string]V, side int, user, cursor string, limit int, item func([2]string, V) T) ([]T, string, error) {
 	s.mu.Lock()
-	var all []string
+	var keys [][2]string
 	for k := range edges {
 		if k[side] == user && k[1-side] > cursor {
-			all = append(all, k[1-side])
+			keys = append(keys, k)
 		}
 	}
-	s.mu.Unlock()
-	sort.Strings(all)
-	if len(all) > limit {
-		return all[:limit], all[limit-1], nil
+	sort.Slice(keys, func(i, j int) bool { return keys[i][1-side] < keys[j][1-side] })
+	next := ""
+	if len(keys) > limit {
+		keys = keys[:limit]
+		next = keys[limit-1][1-side]
 	}
-	return all, "", nil
+	all := make([]T, len(keys))
+	for i, k := range keys {
+		all[i] = item(k, edges[k])
+	}
+	s.mu.Unlock()
+	return all, next, nil
 }
 
 // Followers implements app.Graph.
@@ -345,6 +361,72 @@ func (s *Store) Blocking(_ context.Context, u, c string, n int) ([]string, strin
 // BlockedBy implements app.Graph.
 func (s *Store) BlockedBy(_ context.Context, u, c string, n int) ([]string, string, error) {
 	return s.listPairs(s.blocks, 1, u, c, n)
+}
+
+// Mute implements app.Graph.
+func (s *Store) Mute(_ context.Context, m app.Mute, out ...app.OutboxRecord) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := [2]string{m.Muter, m.Muted}
+	old, ok := s.mutes[k]
+	at := m.ExpiresAt.Truncate(time.Millisecond)
+	if ok && old.Equal(at) {
+		return false, nil
+	}
+	s.mutes[k] = at
+	s.record(out)
+	return true, nil
+}
+
+// Unmute implements app.Graph.
+func (s *Store) Unmute(_ context.Context, muter, muted string, out ...app.OutboxRecord) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := [2]string{muter, muted}
+	if _, ok := s.mutes[k]; !ok {
+		return false, nil
+	}
+	delete(s.mutes, k)
+	s.record(out)
+	return true, nil
+}
+
+// ExpireMute implements app.Graph.
+func (s *Store) ExpireMute(_ context.Context, m app.Mute, out ...app.OutboxRecord) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := [2]string{m.Muter, m.Muted}
+	if at, ok := s.mutes[k]; !ok || at.IsZero() || !at.Equal(m.ExpiresAt) {
+		return false, nil
+	}
+	delete(s.mutes, k)
+	s.record(out)
+	return true, nil
+}
+
+// GetMute implements app.Graph.
+func (s *Store) GetMute(_ context.Context, muter, muted string) (app.Mute, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	at, ok := s.mutes[[2]string{muter, muted}]
+	if !ok {
+		return app.Mute{}, false, nil
+	}
+	return app.Mute{Muter: muter, Muted: muted, ExpiresAt: at}, true, nil
+}
+
+func muteOf(k [2]string, at time.Time) app.Mute {
+	return app.Mute{Muter: k[0], Muted: k[1], ExpiresAt: at}
+}
+
+// Muting implements app.Graph.
+func (s *Store) Muting(_ context.Context, u, c string, n int) ([]app.Mute, string, error) {
+	return pagePairs(s, s.mutes, 0, u, c, n, muteOf)
+}
+
+// MutedBy implements app.Graph.
+func (s *Store) MutedBy(_ context.Context, u, c string, n int) ([]app.Mute, string, error) {
+	return pagePairs(s, s.mutes, 1, u, c, n, muteOf)
 }
 
 // AddNotification implements app.NotificationStore.

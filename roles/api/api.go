@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
@@ -132,6 +133,10 @@ func New(e *echo.Echo, d Deps) (*API, error) {
 	v1.PUT("/blocks/:user", h.block, lim.perUser("follows", d.Limits.Follows))
 	v1.DELETE("/blocks/:user", h.unblock, lim.perUser("follows", d.Limits.Follows))
 	v1.GET("/blocks", h.blocks)
+	// Mutes too: graph writes, each announced.
+	v1.PUT("/mutes/:user", h.mute, lim.perUser("follows", d.Limits.Follows))
+	v1.DELETE("/mutes/:user", h.unmute, lim.perUser("follows", d.Limits.Follows))
+	v1.GET("/mutes", h.mutes)
 	v1.GET("/users/:user/followers", h.followers)
 	v1.GET("/users/:user/following", h.following)
 	v1.GET("/users/:user/posts", h.userPosts)
@@ -244,17 +249,39 @@ func caller(c echo.Context) string { return c.Get(userKey).(string) }
 
 // decode reads a JSON body strictly: one object, no unknown fields.
 func decode(c echo.Context, v any) error {
+	body, err := readBody(c)
+	if err != nil {
+		return err
+	}
+	return decodeBody(body, v)
+}
+
+// decodeOptional is decode for a body that may be left out: an empty one
+// leaves v as it is.
+func decodeOptional(c echo.Context, v any) error {
+	body, err := readBody(c)
+	if err != nil || len(bytes.TrimSpace(body)) == 0 {
+		return err
+	}
+	return decodeBody(body, v)
+}
+
+func readBody(c echo.Context) ([]byte, error) {
 	if ct := c.Request().Header.Get(echo.HeaderContentType); ct != "" && !strings.HasPrefix(ct, echo.MIMEApplicationJSON) {
-		return echo.NewHTTPError(http.StatusUnsupportedMediaType, "body must be application/json")
+		return nil, echo.NewHTTPError(http.StatusUnsupportedMediaType, "body must be application/json")
 	}
 	body, err := io.ReadAll(c.Request().Body)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) || errors.Is(err, echo.ErrStatusRequestEntityTooLarge) {
-			return echo.NewHTTPError(http.StatusRequestEntityTooLarge, "body larger than "+MaxBody)
+			return nil, echo.NewHTTPError(http.StatusRequestEntityTooLarge, "body larger than "+MaxBody)
 		}
-		return echo.NewHTTPError(http.StatusBadRequest, "read body: "+err.Error())
+		return nil, echo.NewHTTPError(http.StatusBadRequest, "read body: "+err.Error())
 	}
+	return body, nil
+}
+
+func decodeBody(body []byte, v any) error {
 	// encoding/json would silently turn invalid UTF-8 into U+FFFD.
 	if !utf8.Valid(body) {
 		return echo.NewHTTPError(http.StatusBadRequest, "body is not valid UTF-8")
@@ -389,6 +416,75 @@ func (h *handlers) blocks(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, page[string]{Items: nonNil(users), NextCursor: next})
+}
+
+// muteRequest is PUT /v1/mutes/{user}'s optional body: a duration as a
+// Go duration string ("90m", "24h", "168h"); without one the mute lasts
+// until unmuted.
+type muteRequest struct {
+	Duration *string `json:"duration"`
+}
+
+func (h *handlers) mute(c echo.Context) error {
+	u, err := userParam(c)
+	if err != nil {
+		return err
+	}
+	var req muteRequest
+	if err := decodeOptional(c, &req); err != nil {
+		return err
+	}
+	var d time.Duration
+	if req.Duration != nil {
+		d, err = time.ParseDuration(*req.Duration)
+		if err != nil || d <= 0 || d > app.MaxMuteDuration {
+			return echo.NewHTTPError(http.StatusBadRequest,
+				fmt.Sprintf(`"duration" must be a positive Go duration of at most 8760h (365 days), such as "90m" or "24h"; got %q`, *req.Duration))
+		}
+	}
+	if err := h.svc.Mute(c.Request().Context(), caller(c), u, d); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (h *handlers) unmute(c echo.Context) error {
+	u, err := userParam(c)
+	if err != nil {
+		return err
+	}
+	if err := h.svc.Unmute(c.Request().Context(), caller(c), u); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// muteItem is one of GET /v1/mutes' items.
+type muteItem struct {
+	User      string     `json:"user"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+}
+
+// mutes lists the caller's active mutes, by name of the muted: only the
+// caller's own (who mutes a user is not shown to anyone).
+func (h *handlers) mutes(c echo.Context) error {
+	limit, cursor, err := pageParams(c)
+	if err != nil {
+		return err
+	}
+	mutes, next, err := h.svc.Muting(c.Request().Context(), caller(c), cursor, limit)
+	if err != nil {
+		return err
+	}
+	items := make([]muteItem, len(mutes))
+	for i, m := range mutes {
+		items[i] = muteItem{User: m.Muted}
+		if !m.ExpiresAt.IsZero() {
+			at := m.ExpiresAt.UTC()
+			items[i].ExpiresAt = &at
+		}
+	}
+	return c.JSON(http.StatusOK, page[muteItem]{Items: items, NextCursor: next})
 }
 
 // pageParams reads ?limit (1..MaxLimit, default DefaultLimit) and ?cursor.

@@ -22,7 +22,7 @@ import (
 type RateLimits struct {
 	// Per user.
 	Posts    app.Limit // POST /v1/posts
-	Follows  app.Limit // PUT and DELETE /v1/following/:user and /v1/blocks/:user, together
+	Follows  app.Limit // PUT and DELETE /v1/following/:user, /v1/blocks/:user and /v1/mutes/:user, together
 	Searches app.Limit // GET /v1/search
 	// AuthFailures is per client IP: requests with no valid token. Past
 	// it the IP gets 429 instead of 401 until the quota refills.
@@ -48,7 +48,7 @@ func (r *RateLimits) RegisterFlags(f setting.Flags) {
 	*r = DefaultRateLimits()
 	f = f.In(setting.GroupRateLimits)
 	f.Var((*limitValue)(&r.Posts), "Posts", "rate-limit-posts", "posts one user may create: <requests>/<window>, all at once after a quiet spell, then at that rate (off: no limit)")
-	f.Var((*limitValue)(&r.Follows), "Follows", "rate-limit-follows", "follows, unfollows, blocks and unblocks one user may make, together (off: no limit)")
+	f.Var((*limitValue)(&r.Follows), "Follows", "rate-limit-follows", "follows, unfollows, blocks, unblocks, mutes and unmutes one user may make, together (off: no limit)")
 	f.Var((*limitValue)(&r.Searches), "Searches", "rate-limit-searches", "searches one user may make (off: no limit)")
 	f.Var((*limitValue)(&r.AuthFailures), "AuthFailures", "rate-limit-auth-failures", "requests without a valid token one client IP may make before it gets 429 instead of 401 (off: no limit)")
 }

@@ -125,7 +125,15 @@ func (s *Store) BlockedBy(ctx context.Context, user, cursor string, limit int) (
 	return s.blockList(ctx, `SELECT blocker FROM blocked_by WHERE blocked = ? AND blocker > ? LIMIT ?`, "blocked by", user, cursor, limit)
 }
 
-func (s *Store) blockList(ctx context.Context, stmt, what, user, cursor string, limit int) (_ []string, _ string, err error) {
+func (s *Store) blockList(ctx context.Context, stmt, what, user, cursor string, limit int) ([]string, string, error) {
+	var name string
+	return pageRows(s, ctx, stmt, what, user, cursor, limit, []any{&name}, func() (string, string) { return name, name })
+}
+
+// pageRows pages a graph partition with stmt (user, cursor, limit+1 bound
+// in that order), scanning each row into dest; item makes a row's entry
+// and its clustering name, the cursor of the next page.
+func pageRows[T any](s *Store, ctx context.Context, stmt, what, user, cursor string, limit int, dest []any, item func() (T, string)) (_ []T, _ string, err error) {
 	ctx, end := s.bound(ctx)
 	defer func() { err = end(err) }()
 	if limit <= 0 {
@@ -133,16 +141,18 @@ func (s *Store) blockList(ctx context.Context, stmt, what, user, cursor string, 
 	}
 	// One extra row tells whether another page exists.
 	iter := s.query(stmt, user, cursor, limit+1).WithContext(ctx).Iter()
-	users := make([]string, 0, min(limit+1, 1024))
-	var name string
-	for iter.Scan(&name) {
-		users = append(users, name)
+	items := make([]T, 0, min(limit+1, 1024))
+	names := make([]string, 0, min(limit+1, 1024))
+	for iter.Scan(dest...) {
+		v, name := item()
+		items = append(items, v)
+		names = append(names, name)
 	}
 	if err := iter.Close(); err != nil {
 		return nil, "", failf("cassandra: %s of %s: %w", what, user, err)
 	}
-	if len(users) > limit {
-		return users[:limit], users[limit-1], nil
+	if len(items) > limit {
+		return items[:limit], names[limit-1], nil
 	}
-	return users, "", nil
+	return items, "", nil
 }

@@ -246,6 +246,30 @@ var migrations = []migration{
 			)`,
 		},
 	},
+	{
+		version: 9,
+		name:    "mutes",
+		stmts: []string{
+			// Whom a user mutes, one partition per muter: the mutes a feed
+			// read drops (bounded by app.MaxMutes). expires_at is null for
+			// a mute until unmuted. Plain writes at the timestamp of the
+			// change's record, with a TTL past the expiry (see mutes.go).
+			`CREATE TABLE IF NOT EXISTS {ks}.mutes (
+				muter text,
+				muted text,
+				expires_at timestamp,
+				PRIMARY KEY ((muter), muted)
+			)`,
+			// Who mutes a user, one partition per muted user: the
+			// followers fan-out skips for its posts.
+			`CREATE TABLE IF NOT EXISTS {ks}.muted_by (
+				muted text,
+				muter text,
+				expires_at timestamp,
+				PRIMARY KEY ((muted), muter)
+			)`,
+		},
+	},
 }
 
 // backfillFollowerBuckets writes the hint of every followers partition that

@@ -10,6 +10,7 @@ import (
 // done marks this way).
 func TestKeyPrefixesAreDistinct(t *testing.T) {
 	prefixes := []string{prefixPost, prefixByAuthor, prefixUser, prefixFollowing, prefixFollowers, prefixDeleted,
+		prefixBlocking, prefixBlockedBy, prefixMuting, prefixMutedBy,
 		prefixLease, prefixNotification, prefixReadMarker, prefixDecision, prefixPostNotes,
 		prefixOutbox, prefixOutboxDone, prefixCursor, prefixIdemKey}
 	for i, a := range prefixes {

@@ -32,6 +32,8 @@ const (
 	prefixFollowers = "r/" // r/<followee>\0<follower>
 	prefixBlocking  = "b/" // b/<blocker>\0<blocked>
 	prefixBlockedBy = "y/" // y/<blocked>\0<blocker>
+	prefixMuting    = "w/" // w/<muter>\0<muted>   -> expiry (unix ms BE; empty: none)
+	prefixMutedBy   = "v/" // v/<muted>\0<muter>   -> expiry, as w/
 	prefixDeleted   = "x/" // x/<id BE>            -> RFC 3339 deletion time
 	prefixLease     = "l/" // l/<node BE uint16>   -> JSON lease
 )
@@ -296,6 +298,19 @@ func (s *Store) has(key []byte) (bool, error) {
 	return true, closer.Close()
 }
 
+// value reads key's value (a copy) and whether it exists.
+func (s *Store) value(key []byte) ([]byte, bool, error) {
+	v, closer, err := s.db.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("pebble: get: %w", err)
+	}
+	v = bytes.Clone(v)
+	return v, true, closer.Close()
+}
+
 // IsFollowing implements app.Graph.
 func (s *Store) IsFollowing(_ context.Context, follower, followee string) (bool, error) {
 	return s.has(pairKey(prefixFollowing, follower, followee))
@@ -320,19 +335,34 @@ func (s *Store) setEdge(follower, followee string, present bool, out []app.Outbo
 // setPair adds or removes the edge from -> to, kept under fwdPrefix
 // (from's list) and revPrefix (to's), in one batch with out.
 func (s *Store) setPair(fwdPrefix, revPrefix, what, from, to string, present bool, out []app.OutboxRecord) (bool, error) {
+	return s.changePair(fwdPrefix, revPrefix, what, from, to, out, func(_ []byte, exists bool) (bool, []byte) {
+		return exists != present, nil
+	}, present)
+}
+
+// changePair changes the edge from -> to, kept under fwdPrefix (from's
+// list) and revPrefix (to's), both with one value: decide gets the
+// edge's value (if it exists) and says whether to write and the value to
+// set; present false removes the edge instead. out goes in the same batch,
+// exactly when it writes. The check and the write are atomic (graphMu).
+func (s *Store) changePair(fwdPrefix, revPrefix, what, from, to string, out []app.OutboxRecord, decide func(old []byte, exists bool) (bool, []byte), present bool) (bool, error) {
 	s.graphMu.Lock()
 	defer s.graphMu.Unlock()
 	fwd := pairKey(fwdPrefix, from, to)
 	rev := pairKey(revPrefix, to, from)
-	exists, err := s.has(fwd)
-	if err != nil || exists == present {
+	old, exists, err := s.value(fwd)
+	if err != nil {
 		return false, err
+	}
+	write, val := decide(old, exists)
+	if !write {
+		return false, nil
 	}
 	b := s.db.NewBatch()
 	defer b.Close()
 	if present {
-		_ = b.Set(fwd, nil, nil)
-		_ = b.Set(rev, nil, nil)
+		_ = b.Set(fwd, val, nil)
+		_ = b.Set(rev, val, nil)
 	} else {
 		_ = b.Delete(fwd, nil)
 		_ = b.Delete(rev, nil)
@@ -382,6 +412,13 @@ func (s *Store) Following(_ context.Context, user, cursor string, limit int) ([]
 }
 
 func (s *Store) edges(prefix, user, cursor string, limit int) ([]string, string, error) {
+	return scanEdges(s, prefix, user, cursor, limit, func(other string, _ []byte) (string, error) { return other, nil })
+}
+
+// scanEdges pages user's edges under prefix, in name order of the other
+// side, as item makes each of the other side's name and the edge's value;
+// the cursor is the last name returned.
+func scanEdges[T any](s *Store, prefix, user, cursor string, limit int, item func(other string, val []byte) (T, error)) ([]T, string, error) {
 	base := pairKey(prefix, user, "")
 	upper := append(bytes.Clone(base[:len(base)-1]), 1)
 	lower := base
@@ -392,20 +429,28 @@ func (s *Store) edges(prefix, user, cursor string, limit int) ([]string, string,
 	if err != nil {
 		return nil, "", fmt.Errorf("pebble: list %s: %w", user, err)
 	}
-	var users []string
+	var items []T
+	last := ""
 	ok := it.First()
-	for ; ok && len(users) < limit; ok = it.Next() {
-		users = append(users, string(it.Key()[len(base):]))
+	var ierr error
+	for ; ok && len(items) < limit; ok = it.Next() {
+		last = string(it.Key()[len(base):])
+		v, err := item(last, it.Value())
+		if err != nil {
+			ierr = err
+			break
+		}
+		items = append(items, v)
 	}
 	more := ok // the iterator already stands on the entry after the page
-	if err := errors.Join(it.Error(), it.Close()); err != nil {
+	if err := errors.Join(ierr, it.Error(), it.Close()); err != nil {
 		return nil, "", fmt.Errorf("pebble: list %s: %w", user, err)
 	}
 	next := ""
-	if more {
-		next = users[len(users)-1]
+	if more && ierr == nil {
+		next = last
 	}
-	return users, next, nil
+	return items, next, nil
 }
 
 // pebbleLogger routes Pebble's logs to slog at debug level (errors at error).

@@ -55,6 +55,8 @@ func Run(t *testing.T, backend string, s Store, opt Options) {
 		{"FollowUnfollow", testFollowUnfollow},
 		{"Blocks", testBlocks},
 		{"BlockOutbox", testBlockOutbox},
+		{"Mutes", testMutes},
+		{"MuteOutbox", testMuteOutbox},
 		{"FollowerPaging", func(t *testing.T, s Store, user func(string) string) {
 			testFollowerPaging(t, s, user, 2_500, 1000)
 		}},
@@ -890,6 +892,254 @@ func testBlockOutbox(t *testing.T, s Store, user func(string) string) {
 	}
 	if got, _, err := s.BlockedBy(ctx, b, "", 10); err != nil || len(got) != 0 {
 		t.Fatalf("blocked by after completing block then unblock: %v %v", got, err)
+	}
+}
+
+func newMuteRecord(typ string, m app.Mute) app.OutboxRecord {
+	id := newID()
+	return app.NewOutboxRecord(id, app.Event{ID: typ + ":" + id.String(), Type: typ, Time: id.Time().UTC(), Mute: &m})
+}
+
+// sameMutes compares mute lists with their expiries as instants.
+func sameMutes(a, b []app.Mute) bool {
+	return slices.EqualFunc(a, b, func(x, y app.Mute) bool {
+		return x.Muter == y.Muter && x.Muted == y.Muted && x.ExpiresAt.Equal(y.ExpiresAt)
+	})
+}
+
+// testMutes: Mute, Unmute and ExpireMute report whether they changed
+// anything, keep the expiry (to the millisecond) in both directions'
+// lists, page in name order, and touch no follow edge; ExpireMute removes
+// only the mute that expires when it was told.
+func testMutes(t *testing.T, s Store, user func(string) string) {
+	ctx := context.Background()
+	a, b, c, x, y := user("a"), user("b"), user("c"), user("x"), user("y")
+	_, err := s.Follow(ctx, a, b)
+	must(t, err)
+	soon := time.Now().Add(time.Hour).UTC().Truncate(time.Millisecond)
+	later := soon.Add(time.Hour)
+	past := time.Now().Add(-time.Hour).UTC().Truncate(time.Millisecond)
+	steps := []struct {
+		op      string
+		m       app.Mute
+		changed bool
+	}{
+		{"mute", app.Mute{Muter: a, Muted: b}, true},
+		{"mute", app.Mute{Muter: a, Muted: b}, false},
+		{"mute", app.Mute{Muter: a, Muted: b, ExpiresAt: soon}, true},
+		{"mute", app.Mute{Muter: a, Muted: b, ExpiresAt: soon}, false},
+		{"mute", app.Mute{Muter: a, Muted: c, ExpiresAt: past}, true},
+		{"mute", app.Mute{Muter: c, Muted: a}, true},
+		{"mute", app.Mute{Muter: b, Muted: c}, true},
+		{"unmute", app.Mute{Muter: b, Muted: c}, true},
+		{"unmute", app.Mute{Muter: b, Muted: c}, false},
+		{"unmute", app.Mute{Muter: x, Muted: y}, false},
+	}
+	for _, st := range steps {
+		var changed bool
+		if st.op == "mute" {
+			changed, err = s.Mute(ctx, st.m)
+		} else {
+			changed, err = s.Unmute(ctx, st.m.Muter, st.m.Muted)
+		}
+		must(t, err)
+		if changed != st.changed {
+			t.Fatalf("%s %+v: changed=%v, want %v", st.op, st.m, changed, st.changed)
+		}
+	}
+	gets := []struct {
+		muter, muted string
+		want         app.Mute
+		ok           bool
+	}{
+		{a, b, app.Mute{Muter: a, Muted: b, ExpiresAt: soon}, true},
+		{a, c, app.Mute{Muter: a, Muted: c, ExpiresAt: past}, true},
+		{c, a, app.Mute{Muter: c, Muted: a}, true},
+		{b, a, app.Mute{}, false},
+		{b, c, app.Mute{}, false},
+	}
+	for _, g := range gets {
+		got, ok, err := s.GetMute(ctx, g.muter, g.muted)
+		must(t, err)
+		if ok != g.ok || !sameMutes([]app.Mute{got}, []app.Mute{g.want}) {
+			t.Fatalf("GetMute(%s, %s) = %+v %v, want %+v %v", g.muter, g.muted, got, ok, g.want, g.ok)
+		}
+	}
+	if following, err := s.IsFollowing(ctx, a, b); err != nil || !following {
+		t.Fatalf("IsFollowing(%s, %s) after a mute = %v, %v: a mute leaves follows alone", a, b, following, err)
+	}
+	lists := []struct {
+		name string
+		list func(context.Context, string, string, int) ([]app.Mute, string, error)
+		user string
+		want []app.Mute
+	}{
+		{"muting of a", s.Muting, a, []app.Mute{{Muter: a, Muted: b, ExpiresAt: soon}, {Muter: a, Muted: c, ExpiresAt: past}}},
+		{"muted by of a", s.MutedBy, a, []app.Mute{{Muter: c, Muted: a}}},
+		{"muted by of b", s.MutedBy, b, []app.Mute{{Muter: a, Muted: b, ExpiresAt: soon}}},
+		{"muting of b", s.Muting, b, nil},
+		{"muted by of c", s.MutedBy, c, []app.Mute{{Muter: a, Muted: c, ExpiresAt: past}}},
+	}
+	for _, l := range lists {
+		got, next, err := l.list(ctx, l.user, "", 10)
+		must(t, err)
+		if !sameMutes(got, l.want) || next != "" {
+			t.Fatalf("%s = %+v (next %q), want %+v", l.name, got, next, l.want)
+		}
+	}
+
+	// ExpireMute removes the mute only with its expiry, and never one
+	// without.
+	expires := []struct {
+		m       app.Mute
+		changed bool
+	}{
+		{app.Mute{Muter: a, Muted: b, ExpiresAt: later}, false},
+		{app.Mute{Muter: c, Muted: a}, false},
+		{app.Mute{Muter: x, Muted: y, ExpiresAt: past}, false},
+		{app.Mute{Muter: a, Muted: c, ExpiresAt: past}, true},
+		{app.Mute{Muter: a, Muted: c, ExpiresAt: past}, false},
+	}
+	for _, e := range expires {
+		changed, err := s.ExpireMute(ctx, e.m)
+		must(t, err)
+		if changed != e.changed {
+			t.Fatalf("ExpireMute(%+v): changed=%v, want %v", e.m, changed, e.changed)
+		}
+	}
+	if got, _, err := s.MutedBy(ctx, c, "", 10); err != nil || len(got) != 0 {
+		t.Fatalf("muted by of c after its mute expired: %+v %v", got, err)
+	}
+	if _, ok, err := s.GetMute(ctx, a, b); err != nil || !ok {
+		t.Fatalf("GetMute(a, b) after an ExpireMute with another expiry: %v %v", ok, err)
+	}
+
+	// Paging, both sides.
+	star := user("star")
+	var fans []string
+	for i := range 7 {
+		u := user(fmt.Sprintf("fan%d", i))
+		fans = append(fans, u)
+		_, err := s.Mute(ctx, app.Mute{Muter: star, Muted: u, ExpiresAt: soon})
+		must(t, err)
+		_, err = s.Mute(ctx, app.Mute{Muter: u, Muted: star})
+		must(t, err)
+	}
+	slices.Sort(fans)
+	for name, list := range map[string]func(context.Context, string, string, int) ([]app.Mute, string, error){
+		"muting": s.Muting, "muted by": s.MutedBy,
+	} {
+		var all []string
+		cursor := ""
+		for range 10 {
+			got, next, err := list(ctx, star, cursor, 3)
+			must(t, err)
+			if len(got) > 3 {
+				t.Fatalf("%s: page of %d with limit 3", name, len(got))
+			}
+			for _, m := range got {
+				other := m.Muted
+				if name == "muted by" {
+					other = m.Muter
+				}
+				all = append(all, other)
+			}
+			if cursor = next; cursor == "" {
+				break
+			}
+		}
+		if !slices.Equal(all, fans) {
+			t.Fatalf("%s of star paged = %v, want %v", name, all, fans)
+		}
+	}
+}
+
+// testMuteOutbox: a mute's records are published exactly when it changed
+// something, completing them never undoes a later change, and an expiry
+// that lost to a mute made again is not published.
+func testMuteOutbox(t *testing.T, s Store, user func(string) string) {
+	ctx := context.Background()
+	a, b, c := user("a"), user("b"), user("c")
+	m := app.Mute{Muter: a, Muted: b}
+	type call struct {
+		name    string
+		rec     app.OutboxRecord
+		changed bool
+	}
+	calls := []call{
+		{"mute", newMuteRecord(app.UserMuted, m), true},
+		{"repeated mute", newMuteRecord(app.UserMuted, m), false},
+		{"unmute", newMuteRecord(app.UserUnmuted, m), true},
+		{"repeated unmute", newMuteRecord(app.UserUnmuted, m), false},
+	}
+	for _, c := range calls {
+		var changed bool
+		var err error
+		if c.rec.Event.Type == app.UserUnmuted {
+			changed, err = s.Unmute(ctx, a, b, c.rec)
+		} else {
+			changed, err = s.Mute(ctx, m, c.rec)
+		}
+		must(t, err)
+		if changed != c.changed {
+			t.Fatalf("%s: changed = %v, want %v", c.name, changed, c.changed)
+		}
+	}
+	for _, c := range calls {
+		got, ok := publishable(t, s, c.rec)
+		if ok != c.changed {
+			t.Fatalf("%s: record to publish = %v, want %v", c.name, ok, c.changed)
+		}
+		if ok && (got.Event.ID != c.rec.Event.ID || got.Event.Type != c.rec.Event.Type || got.Event.Mute == nil ||
+			!sameMutes([]app.Mute{*got.Event.Mute}, []app.Mute{m}) || got.Event.Key() != a) {
+			t.Fatalf("%s: stored %+v, want %+v", c.name, got.Event, c.rec.Event)
+		}
+	}
+	// Completing the mute again (publishable did, above) left the later
+	// unmute in force.
+	if _, muted, err := s.GetMute(ctx, a, b); err != nil || muted {
+		t.Fatalf("GetMute after completing mute then unmute: %v %v", muted, err)
+	}
+	if got, _, err := s.MutedBy(ctx, b, "", 10); err != nil || len(got) != 0 {
+		t.Fatalf("muted by after completing mute then unmute: %v %v", got, err)
+	}
+
+	// An expiry: published with its expiry, and completing it brings
+	// nothing back.
+	past := time.Now().Add(-time.Minute).UTC().Truncate(time.Millisecond)
+	timed := app.Mute{Muter: a, Muted: c, ExpiresAt: past}
+	muted := newMuteRecord(app.UserMuted, timed)
+	if changed, err := s.Mute(ctx, timed, muted); err != nil || !changed {
+		t.Fatalf("timed mute: %v %v", changed, err)
+	}
+	expiry := newMuteRecord(app.UserUnmuted, timed)
+	if changed, err := s.ExpireMute(ctx, timed, expiry); err != nil || !changed {
+		t.Fatalf("ExpireMute: %v %v", changed, err)
+	}
+	for name, rec := range map[string]app.OutboxRecord{"timed mute": muted, "expiry": expiry} {
+		got, ok := publishable(t, s, rec)
+		if !ok || got.Event.Mute == nil || !got.Event.Mute.ExpiresAt.Equal(past) {
+			t.Fatalf("%s: record to publish %+v (%v), want one with the expiry %s", name, got.Event.Mute, ok, past)
+		}
+	}
+	if _, ok, err := s.GetMute(ctx, a, c); err != nil || ok {
+		t.Fatalf("GetMute after completing the timed mute then its expiry: %v %v", ok, err)
+	}
+	// An expiry that met a mute made again since changes nothing and is
+	// not published.
+	again := app.Mute{Muter: a, Muted: c}
+	if changed, err := s.Mute(ctx, again, newMuteRecord(app.UserMuted, again)); err != nil || !changed {
+		t.Fatalf("mute again: %v %v", changed, err)
+	}
+	late := newMuteRecord(app.UserUnmuted, timed)
+	if changed, err := s.ExpireMute(ctx, timed, late); err != nil || changed {
+		t.Fatalf("ExpireMute of a mute made again: %v %v", changed, err)
+	}
+	if _, ok := publishable(t, s, late); ok {
+		t.Fatal("an expiry that removed nothing is to be published")
+	}
+	if got, ok, err := s.GetMute(ctx, a, c); err != nil || !ok || !got.ExpiresAt.IsZero() {
+		t.Fatalf("GetMute after a late expiry: %+v %v %v, want the mute made again", got, ok, err)
 	}
 }
 
