@@ -153,13 +153,14 @@ func (s *Service) Notifications(ctx context.Context, user, cursor string, limit 
 	}
 	next := nextCursor(ns, limit, func(n Notification) ID { return n.ID })
 	if len(ns) > 0 {
-		// Those made before a block (a mention, a follow) stay stored but
-		// are not shown across it: one read of the reader's block set.
-		blocks, err := s.readBlockSet(ctx, user)
+		// Those made before a block or a mute (a mention, a follow) stay
+		// stored but are not shown while it holds: one read of the
+		// reader's hidden set.
+		hidden, err := s.readHidden(ctx, user)
 		if err != nil {
 			return nil, "", fmt.Errorf("notifications: %w", err)
 		}
-		ns = slices.DeleteFunc(ns, func(n Notification) bool { return blocks.Has(n.Actor) })
+		ns = slices.DeleteFunc(ns, func(n Notification) bool { return hidden.Has(n.Actor) })
 	}
 	return ns, next, nil
 }
