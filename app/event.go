@@ -11,6 +11,8 @@ const (
 	UserUnfollowed = "user.unfollowed"
 	UserBlocked    = "user.blocked"
 	UserUnblocked  = "user.unblocked"
+	PostLiked      = "post.liked"
+	PostUnliked    = "post.unliked"
 )
 
 // Event is a domain event. Posts events carry Post, follow events carry
@@ -26,6 +28,8 @@ type Event struct {
 	Follow *Follow `json:",omitempty"`
 	// Block is set for user.blocked / user.unblocked.
 	Block *Block `json:",omitempty"`
+	// Like is set for post.liked / post.unliked.
+	Like *Like `json:",omitempty"`
 	// TraceParent and TraceState are the W3C trace context of the request
 	// that caused the event (empty: none), kept with it in the outbox and
 	// sent as the CloudEvents distributed-tracing extension, so that the
@@ -53,7 +57,8 @@ type Block struct {
 }
 
 // Key is the partition key: the author for post events (keeps per-author
-// order), the follower for follow events, the blocker for block events.
+// order), the follower for follow events, the blocker for block events,
+// the liker for like events.
 func (e Event) Key() string {
 	switch {
 	case e.Post != nil:
@@ -62,6 +67,8 @@ func (e Event) Key() string {
 		return e.Follow.Follower
 	case e.Block != nil:
 		return e.Block.Blocker
+	case e.Like != nil:
+		return e.Like.User
 	}
 	return ""
 }

@@ -44,6 +44,9 @@ type Service struct {
 	// BlockSets, when set, returns a user's block set in place of
 	// ReadBlockSet, for a cache in front of the store (nil: read).
 	BlockSets func(ctx context.Context, user string) (BlockSet, error)
+	// Likes keeps likes; hydrated posts read their counts from it (nil:
+	// liking answers 503 and every count is zero).
+	Likes Likes
 	// MaxFollowing caps how many users one user may follow (0: no cap).
 	MaxFollowing int
 	Log          *slog.Logger

@@ -49,7 +49,8 @@ func (s *Store) writeOutbox(ctx context.Context, out []app.OutboxRecord) error {
 // its change, so the change of a post is written again, the same way (at
 // the same timestamp: a deletion or moderation since wins over it), and
 // that of a follow, which an LWT decides, is looked up (completeEdge); a
-// block's is written again at its timestamp (completeBlock).
+// block's (and a like's) is written again at its timestamp (completeBlock,
+// completeLike).
 func (s *Store) CompleteOutbox(ctx context.Context, recs []app.OutboxRecord) ([]app.Completion, error) {
 	verdicts := make([]app.Completion, len(recs))
 	for i, r := range recs {
@@ -64,6 +65,8 @@ func (s *Store) CompleteOutbox(ctx context.Context, recs []app.OutboxRecord) ([]
 			verdicts[i], err = s.completeEdge(ctx, r)
 		case (ev.Type == app.UserBlocked || ev.Type == app.UserUnblocked) && ev.Block != nil:
 			err = s.completeBlock(ctx, r)
+		case (ev.Type == app.PostLiked || ev.Type == app.PostUnliked) && ev.Like != nil:
+			err = s.completeLike(ctx, r)
 		}
 		if err != nil {
 			return nil, failf("cassandra: complete outbox record %s (%s): %w", r.ID, ev.ID, err)
