@@ -18,6 +18,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add("post.created:1", app.PostCreated, "2026-11-28T10:00:00Z", []byte(`{"id":"1","author":"a","text":"hi"}`))
 	f.Add("user.followed:2", app.UserFollowed, "", []byte(`{"follower":"a","followee":"b"}`))
 	f.Add("user.blocked:3", app.UserBlocked, "", []byte(`{"blocker":"a","blocked":"b"}`))
+	f.Add("post.liked:4", app.PostLiked, "", []byte(`{"liker":"b","liked_post":"1","post_author":"a","like_id":"4"}`))
 	f.Add("x", app.PostDeleted, "yesterday", []byte(`{`))
 	f.Add("", "", "", []byte{})
 	f.Fuzz(func(t *testing.T, id, typ, at string, value []byte) {
@@ -26,7 +27,7 @@ func FuzzDecode(f *testing.F) {
 			m.Headers = append(m.Headers, &sarama.RecordHeader{Key: []byte(k), Value: []byte(v)})
 		}
 		ev, err := events.Decode(m)
-		if err != nil || (ev.Post == nil && ev.Follow == nil && ev.Block == nil) {
+		if err != nil || (ev.Post == nil && ev.Follow == nil && ev.Block == nil && ev.Like == nil) {
 			return
 		}
 		out, err := events.Encode("t", ev)
@@ -42,7 +43,7 @@ func FuzzDecode(f *testing.F) {
 		if err != nil {
 			t.Fatalf("an encoded event does not decode: %v", err)
 		}
-		if !again.Time.Equal(ev.Time) || !reflect.DeepEqual(again.Post, ev.Post) && !postsEqual(again.Post, ev.Post) || !reflect.DeepEqual(again.Follow, ev.Follow) || !reflect.DeepEqual(again.Block, ev.Block) || again.ID != ev.ID || again.Type != ev.Type {
+		if !again.Time.Equal(ev.Time) || !reflect.DeepEqual(again.Post, ev.Post) && !postsEqual(again.Post, ev.Post) || !reflect.DeepEqual(again.Follow, ev.Follow) || !reflect.DeepEqual(again.Block, ev.Block) || !reflect.DeepEqual(again.Like, ev.Like) || again.ID != ev.ID || again.Type != ev.Type {
 			t.Fatalf("round trip changed the event:\n%+v\n%+v", ev, again)
 		}
 	})
