@@ -132,10 +132,8 @@ func New(e *echo.Echo, d Deps) (*API, error) {
 	v1.PUT("/blocks/:user", h.block, lim.perUser("follows", d.Limits.Follows))
 	v1.DELETE("/blocks/:user", h.unblock, lim.perUser("follows", d.Limits.Follows))
 	v1.GET("/blocks", h.blocks)
-	// Likes are graph writes too (an edge user -> post): the follows'
-	// limit.
-	v1.PUT("/posts/:id/like", h.like, lim.perUser("follows", d.Limits.Follows))
-	v1.DELETE("/posts/:id/like", h.unlike, lim.perUser("follows", d.Limits.Follows))
+	v1.PUT("/posts/:id/like", h.like, lim.perUser("likes", d.Limits.Likes))
+	v1.DELETE("/posts/:id/like", h.unlike, lim.perUser("likes", d.Limits.Likes))
 	v1.GET("/users/:user/followers", h.followers)
 	v1.GET("/users/:user/following", h.following)
 	v1.GET("/users/:user/posts", h.userPosts)
