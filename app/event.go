@@ -13,6 +13,8 @@ const (
 	UserUnblocked  = "user.unblocked"
 	UserMuted      = "user.muted"
 	UserUnmuted    = "user.unmuted"
+	PostLiked      = "post.liked"
+	PostUnliked    = "post.unliked"
 )
 
 // Event is a domain event. Posts events carry Post, follow events carry
@@ -30,6 +32,8 @@ type Event struct {
 	Block *Block `json:",omitempty"`
 	// Mute is set for user.muted / user.unmuted.
 	Mute *Mute `json:",omitempty"`
+	// Like is set for post.liked / post.unliked.
+	Like *Like `json:",omitempty"`
 	// TraceParent and TraceState are the W3C trace context of the request
 	// that caused the event (empty: none), kept with it in the outbox and
 	// sent as the CloudEvents distributed-tracing extension, so that the
@@ -77,7 +81,7 @@ func (m Mute) Active(now time.Time) bool {
 // Key is the partition key: the author for post events (keeps per-author
 // order), the follower for follow events, the blocker for block events,
 // the muter for mute events (so a muter's follows and mutes keep their
-// order).
+// order), the liker for like events.
 func (e Event) Key() string {
 	switch {
 	case e.Post != nil:
@@ -88,6 +92,8 @@ func (e Event) Key() string {
 		return e.Block.Blocker
 	case e.Mute != nil:
 		return e.Mute.Muter
+	case e.Like != nil:
+		return e.Like.User
 	}
 	return ""
 }

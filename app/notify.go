@@ -37,6 +37,9 @@ type Notifier struct {
 	// their unread count shows at once (nil: on the streams' slow poll).
 	Signals FeedSignals
 	Log     *slog.Logger
+	// Likes, when set, is read for the first like of a liker and post,
+	// which a post.liked notifies (nil: likes notify nobody).
+	Likes Likes
 }
 
 func (n *Notifier) now() time.Time {
@@ -127,6 +130,8 @@ func (n *Notifier) Handle(ctx context.Context, ev Event) error {
 			return fmt.Errorf("notify follow of %s: %w", ev.Follow.Followee, err)
 		}
 		n.signal(ctx, ev.Follow.Followee)
+	case ev.Type == PostLiked && ev.Like != nil:
+		return n.notifyLike(ctx, *ev.Like)
 	}
 	return nil
 }

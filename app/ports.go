@@ -237,3 +237,26 @@ type FeedSignals interface {
 	// Signal says the feeds of users changed.
 	Signal(ctx context.Context, users []string) error
 }
+
+// Likes keeps who likes which post (see like.go). A like is a user -> post
+// edge, saved with its post.liked (or post.unliked) event like a block: the
+// store's like rows are the one truth counts are read from, so a count is
+// exact however often an event is delivered.
+type Likes interface {
+	// Like records that l.User likes l.Post and reports whether it
+	// changed anything; out is recorded in the outbox, atomically with the
+	// change, exactly when it reports true. l.ID (the ID of out's record)
+	// orders the change against an unlike of the same pair, and the first
+	// like of a pair keeps its ID for FirstLike.
+	Like(ctx context.Context, l Like, out ...OutboxRecord) (bool, error)
+	// Unlike removes l.User's like of l.Post, recording out exactly when
+	// it changed anything, like Like.
+	Unlike(ctx context.Context, l Like, out ...OutboxRecord) (bool, error)
+	// LikeCounts returns, for each of posts, how many users like it and
+	// whether reader does: one batched read for a page of posts. Posts
+	// nobody likes may be absent from the map.
+	LikeCounts(ctx context.Context, reader string, posts []ID) (map[ID]LikeCount, error)
+	// FirstLike returns the ID of user's first like of post (the one
+	// notified) while user likes post now; false if it does not.
+	FirstLike(ctx context.Context, user string, post ID) (ID, bool, error)
+}

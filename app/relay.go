@@ -746,11 +746,11 @@ func failedOf(err error, send []OutboxRecord) map[ID]bool {
 	return out
 }
 
-// topicKey is an event's key with its kind: post and graph (follow, block
-// and mute) events go to topics of their own, so their keys' orders are
-// separate.
+// topicKey is an event's key with its kind: post and graph (follow,
+// block, mute and like) events go to topics of their own, so their keys'
+// orders are separate.
 func topicKey(ev Event) string {
-	if ev.Follow != nil || ev.Block != nil || ev.Mute != nil {
+	if ev.Follow != nil || ev.Block != nil || ev.Mute != nil || ev.Like != nil {
 		return "follow:" + ev.Key()
 	}
 	return "post:" + ev.Key()

@@ -45,6 +45,9 @@ type Service struct {
 	// the mutes it made, see ReadHiddenSet with MutedByUser) in place of
 	// reading it, for a cache in front of the store (nil: read).
 	HiddenSets func(ctx context.Context, user string) (HiddenSet, []Mute, error)
+	// Likes keeps likes; hydrated posts read their counts from it (nil:
+	// liking answers 503 and every count is zero).
+	Likes Likes
 	// MaxFollowing caps how many users one user may follow (0: no cap).
 	MaxFollowing int
 	Log          *slog.Logger

@@ -11,13 +11,13 @@ import (
 // Topics names the topics feedsvc uses.
 type Topics struct {
 	Posts   string // post.* events, keyed by author
-	Follows string // app.UserFollowed / app.UserUnfollowed (by follower), app.UserBlocked / app.UserUnblocked (by blocker), app.UserMuted / app.UserUnmuted (by muter)
+	Follows string // app.UserFollowed / app.UserUnfollowed (by follower), app.UserBlocked / app.UserUnblocked (by blocker), app.UserMuted / app.UserUnmuted (by muter), app.PostLiked / app.PostUnliked (by liker)
 }
 
 // For returns the topic an event type belongs to.
 func (t Topics) For(eventType string) string {
 	switch eventType {
-	case app.UserFollowed, app.UserUnfollowed, app.UserBlocked, app.UserUnblocked, app.UserMuted, app.UserUnmuted:
+	case app.UserFollowed, app.UserUnfollowed, app.UserBlocked, app.UserUnblocked, app.UserMuted, app.UserUnmuted, app.PostLiked, app.PostUnliked:
 		return t.Follows
 	}
 	return t.Posts

@@ -36,6 +36,7 @@ type payload struct {
 	*app.Follow
 	*app.Block
 	*app.Mute
+	*app.Like
 }
 
 // HeaderResent marks a message published again to keep its key's order
@@ -44,7 +45,7 @@ const HeaderResent = "x-feedsvc-resent"
 
 // Encode turns an event into a Kafka message for topic.
 func Encode(topic string, ev app.Event) (*sarama.ProducerMessage, error) {
-	body, err := json.Marshal(payload{Post: ev.Post, Follow: ev.Follow, Block: ev.Block, Mute: ev.Mute})
+	body, err := json.Marshal(payload{Post: ev.Post, Follow: ev.Follow, Block: ev.Block, Mute: ev.Mute, Like: ev.Like})
 	if err != nil {
 		return nil, fmt.Errorf("encode %s: %w", ev.Type, err)
 	}
@@ -136,6 +137,14 @@ func Decode(m *sarama.ConsumerMessage) (app.Event, error) {
 		}
 		if ev.Mute.Muter == "" || ev.Mute.Muted == "" {
 			return ev, fmt.Errorf("event %s: %w: mute without a muter or a muted user", ev.ID, app.ErrInvalid)
+		}
+	case app.PostLiked, app.PostUnliked:
+		ev.Like = new(app.Like)
+		if err := json.Unmarshal(m.Value, ev.Like); err != nil {
+			return ev, fmt.Errorf("event %s: decode like: %w", ev.ID, err)
+		}
+		if ev.Like.User == "" || ev.Like.Post <= 0 || ev.Like.Author == "" {
+			return ev, fmt.Errorf("event %s: %w: like without a liker, a post or its author", ev.ID, app.ErrInvalid)
 		}
 	}
 	return ev, nil

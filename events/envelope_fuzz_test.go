@@ -19,6 +19,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add("user.followed:2", app.UserFollowed, "", []byte(`{"follower":"a","followee":"b"}`))
 	f.Add("user.blocked:3", app.UserBlocked, "", []byte(`{"blocker":"a","blocked":"b"}`))
 	f.Add("user.muted:4", app.UserMuted, "", []byte(`{"muter":"a","muted":"b","expires_at":"2026-12-01T10:00:00Z"}`))
+	f.Add("post.liked:4", app.PostLiked, "", []byte(`{"liker":"b","liked_post":"1","post_author":"a","like_id":"4"}`))
 	f.Add("x", app.PostDeleted, "yesterday", []byte(`{`))
 	f.Add("", "", "", []byte{})
 	f.Fuzz(func(t *testing.T, id, typ, at string, value []byte) {
@@ -27,7 +28,7 @@ func FuzzDecode(f *testing.F) {
 			m.Headers = append(m.Headers, &sarama.RecordHeader{Key: []byte(k), Value: []byte(v)})
 		}
 		ev, err := events.Decode(m)
-		if err != nil || (ev.Post == nil && ev.Follow == nil && ev.Block == nil && ev.Mute == nil) {
+		if err != nil || (ev.Post == nil && ev.Follow == nil && ev.Block == nil && ev.Mute == nil && ev.Like == nil) {
 			return
 		}
 		out, err := events.Encode("t", ev)
@@ -43,7 +44,7 @@ func FuzzDecode(f *testing.F) {
 		if err != nil {
 			t.Fatalf("an encoded event does not decode: %v", err)
 		}
-		if !again.Time.Equal(ev.Time) || !reflect.DeepEqual(again.Post, ev.Post) && !postsEqual(again.Post, ev.Post) || !reflect.DeepEqual(again.Follow, ev.Follow) || !reflect.DeepEqual(again.Block, ev.Block) || !mutesEqual(again.Mute, ev.Mute) || again.ID != ev.ID || again.Type != ev.Type {
+		if !again.Time.Equal(ev.Time) || !reflect.DeepEqual(again.Post, ev.Post) && !postsEqual(again.Post, ev.Post) || !reflect.DeepEqual(again.Follow, ev.Follow) || !reflect.DeepEqual(again.Block, ev.Block) || !mutesEqual(again.Mute, ev.Mute) || !reflect.DeepEqual(again.Like, ev.Like) || again.ID != ev.ID || again.Type != ev.Type {
 			t.Fatalf("round trip changed the event:\n%+v\n%+v", ev, again)
 		}
 	})

@@ -50,7 +50,7 @@ var Table = Rows{
 	// streams, so the unread count shows at once, not on the streams'
 	// slow poll (20-25 s).
 	Consumer("notifications", Needs{Store: true, Redis: true}, func(d *Deps) (app.Handler, error) {
-		return &app.Notifier{Graph: d.Store, Notifications: d.Store, Posts: d.Store, Signals: d.Caches.Signals, Log: d.Log}, nil
+		return &app.Notifier{Graph: d.Store, Notifications: d.Store, Posts: d.Store, Signals: d.Caches.Signals, Log: d.Log, Likes: d.Store}, nil
 	}),
 	MemoryConsumer("analytics", Needs{Redis: true}, func(d *Deps) (app.Handler, error) {
 		return &app.Analyst{Analytics: d.Caches.Analytics}, nil
@@ -196,6 +196,7 @@ type Store interface {
 	app.ModerationLog
 	app.Outbox
 	app.IdempotencyKeys
+	app.Likes
 }
 
 // Caches are the Redis-backed parts; set when a role needs Redis.
@@ -315,7 +316,7 @@ func buildAPI(d *Deps) (Role, error) {
 	svc := &app.Service{
 		Posts: posts, Graph: d.Store, Feeds: d.Caches.Feeds, Unfollows: d.Caches.Unfollows, RebuildLocks: d.Caches.RebuildLocks, Timelines: d.Caches.Timelines, Celebrities: d.Caches.Celebrities,
 		Dispatch: a.Dispatch, DispatchWait: d.Settings.PublishWait, Keys: d.Store, Notes: d.Store, IDs: a.IDs,
-		FeedCap: d.Settings.FeedCap, MaxFollowing: d.Settings.MaxFollowing, Log: d.Log,
+		FeedCap: d.Settings.FeedCap, MaxFollowing: d.Settings.MaxFollowing, Log: d.Log, Likes: d.Store,
 	}
 	return api.New(a.HTTP, api.Deps{
 		Service: svc, Graph: d.Store, Posts: d.Store, Analytics: d.Caches.Analytics, Search: d.Caches.Search, Verify: a.Verify,

@@ -137,6 +137,8 @@ func New(e *echo.Echo, d Deps) (*API, error) {
 	v1.PUT("/mutes/:user", h.mute, lim.perUser("follows", d.Limits.Follows))
 	v1.DELETE("/mutes/:user", h.unmute, lim.perUser("follows", d.Limits.Follows))
 	v1.GET("/mutes", h.mutes)
+	v1.PUT("/posts/:id/like", h.like, lim.perUser("likes", d.Limits.Likes))
+	v1.DELETE("/posts/:id/like", h.unlike, lim.perUser("likes", d.Limits.Likes))
 	v1.GET("/users/:user/followers", h.followers)
 	v1.GET("/users/:user/following", h.following)
 	v1.GET("/users/:user/posts", h.userPosts)
@@ -316,7 +318,9 @@ func (h *handlers) createPost(c echo.Context) error {
 		return err
 	}
 	c.Response().Header().Set(echo.HeaderLocation, "/v1/posts/"+p.ID.String())
-	return c.JSON(http.StatusCreated, p)
+	// A post just made has no likes: no read (a retry with an
+	// Idempotency-Key answers as the first request did).
+	return c.JSON(http.StatusCreated, app.PostView{Post: p})
 }
 
 // postID parses the :id parameter; a malformed ID names no post, so 404.
@@ -337,7 +341,11 @@ func (h *handlers) getPost(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, p)
+	v, err := h.views(c, []app.Post{p})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, v[0])
 }
 
 func (h *handlers) deletePost(c echo.Context) error {
@@ -543,7 +551,11 @@ func (h *handlers) userPosts(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, page[app.Post]{Items: nonNil(posts), NextCursor: next})
+	v, err := h.views(c, posts)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, page[app.PostView]{Items: v, NextCursor: next})
 }
 
 func (h *handlers) feed(c echo.Context) error {
@@ -555,7 +567,11 @@ func (h *handlers) feed(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, page[app.Post]{Items: nonNil(fp.Items), NextCursor: fp.NextCursor})
+	v, err := h.views(c, fp.Items)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, page[app.PostView]{Items: v, NextCursor: fp.NextCursor})
 }
 
 func nonNil[T any](s []T) []T {

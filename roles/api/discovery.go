@@ -24,7 +24,7 @@ const (
 
 // registerDiscovery adds search, trends and per-user stats to g.
 func registerDiscovery(g *echo.Group, d Deps, lim *limiter) {
-	h := &discovery{d: &app.Discovery{Index: d.Search, Analytics: d.Analytics, Posts: d.Posts, Now: time.Now}}
+	h := &discovery{d: &app.Discovery{Index: d.Search, Analytics: d.Analytics, Posts: d.Posts, Now: time.Now}, svc: d.Service}
 	g.GET("/search", h.search, lim.perUser("searches", d.Limits.Searches))
 	g.GET("/trends", h.trends)
 	g.GET("/users/:user/stats", h.stats)
@@ -32,6 +32,8 @@ func registerDiscovery(g *echo.Group, d Deps, lim *limiter) {
 
 type discovery struct {
 	d *app.Discovery
+	// svc renders search hits with their likes (ViewPosts).
+	svc *app.Service
 }
 
 func (h *discovery) search(c echo.Context) error {
@@ -50,7 +52,11 @@ func (h *discovery) search(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, page[app.Post]{Items: nonNil(posts), NextCursor: next})
+	v, err := h.svc.ViewPosts(c.Request().Context(), caller(c), posts)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, page[app.PostView]{Items: v, NextCursor: next})
 }
 
 type trendsAnswer struct {

@@ -24,6 +24,7 @@ type RateLimits struct {
 	Posts    app.Limit // POST /v1/posts
 	Follows  app.Limit // PUT and DELETE /v1/following/:user, /v1/blocks/:user and /v1/mutes/:user, together
 	Searches app.Limit // GET /v1/search
+	Likes    app.Limit // PUT and DELETE /v1/posts/:id/like, together
 	// AuthFailures is per client IP: requests with no valid token. Past
 	// it the IP gets 429 instead of 401 until the quota refills.
 	AuthFailures app.Limit
@@ -39,6 +40,8 @@ func DefaultRateLimits() RateLimits {
 		Follows:      app.Limit{Quota: 400, Window: 24 * time.Hour},
 		Searches:     app.Limit{Quota: 180, Window: 15 * time.Minute},
 		AuthFailures: app.Limit{Quota: 60, Window: 5 * time.Minute},
+		// Likes come far more often than follows: Twitter's 1,000 a day.
+		Likes: app.Limit{Quota: 1000, Window: 24 * time.Hour},
 	}
 }
 
@@ -50,6 +53,7 @@ func (r *RateLimits) RegisterFlags(f setting.Flags) {
 	f.Var((*limitValue)(&r.Posts), "Posts", "rate-limit-posts", "posts one user may create: <requests>/<window>, all at once after a quiet spell, then at that rate (off: no limit)")
 	f.Var((*limitValue)(&r.Follows), "Follows", "rate-limit-follows", "follows, unfollows, blocks, unblocks, mutes and unmutes one user may make, together (off: no limit)")
 	f.Var((*limitValue)(&r.Searches), "Searches", "rate-limit-searches", "searches one user may make (off: no limit)")
+	f.Var((*limitValue)(&r.Likes), "Likes", "rate-limit-likes", "likes and unlikes one user may make, together (off: no limit)")
 	f.Var((*limitValue)(&r.AuthFailures), "AuthFailures", "rate-limit-auth-failures", "requests without a valid token one client IP may make before it gets 429 instead of 401 (off: no limit)")
 }
 

@@ -145,7 +145,7 @@ func (s *streams) stop() { s.once.Do(func() { close(s.done) }) }
 
 // feedHead is the data of a "feed" event: the newest posts of the feed.
 type feedHead struct {
-	Items []app.Post `json:"items"`
+	Items []app.PostView `json:"items"`
 }
 
 // unread is the data of a "notifications" event.
@@ -229,11 +229,15 @@ func (h *handlers) stream(c echo.Context) error {
 			for i, p := range fp.Items {
 				ids[i] = p.ID
 			}
+			// Like counts as of the feed's change: a like alone
+			// sends nothing.
 			if lastFeed == nil || !slices.Equal(ids, lastFeed) {
-				if send(w, deadline, "feed", feedHead{Items: nonNil(fp.Items)}) != nil {
-					return nil
+				if v, err := h.svc.ViewPosts(ctx, user, fp.Items); err == nil {
+					if send(w, deadline, "feed", feedHead{Items: v}) != nil {
+						return nil
+					}
+					lastFeed = ids
 				}
-				lastFeed = ids
 			}
 		}
 		if tick%notesEvery == 0 {

@@ -270,6 +270,32 @@ var migrations = []migration{
 			)`,
 		},
 	},
+	// 10, not 9: mutes take 9 on a parallel branch. Versions are a set,
+	// so a keyspace may get 10 before 9 (see Migrate).
+	{
+		version: 10,
+		name:    "likes",
+		stmts: []string{
+			// Who likes a post now, one partition per post: its count and
+			// a reader's own like, read for a page of posts at once (see
+			// likes.go). Plain writes at the timestamp of the change's
+			// record, like blocks.
+			`CREATE TABLE IF NOT EXISTS {ks}.likes (
+				post_id bigint,
+				liker text,
+				PRIMARY KEY ((post_id), liker)
+			)`,
+			// The ID of every like of a pair, kept through unlikes: the
+			// smallest is the first like, which the notification is
+			// keyed by, so liking again notifies nobody again.
+			`CREATE TABLE IF NOT EXISTS {ks}.like_ids (
+				post_id bigint,
+				liker text,
+				like_id bigint,
+				PRIMARY KEY ((post_id), liker, like_id)
+			)`,
+		},
+	},
 }
 
 // backfillFollowerBuckets writes the hint of every followers partition that

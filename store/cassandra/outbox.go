@@ -49,8 +49,8 @@ func (s *Store) writeOutbox(ctx context.Context, out []app.OutboxRecord) error {
 // its change, so the change of a post is written again, the same way (at
 // the same timestamp: a deletion or moderation since wins over it), and
 // that of a follow, which an LWT decides, is looked up (completeEdge); a
-// block's or mute's is written again at its timestamp (completeBlock,
-// completeMute).
+// block's, mute's or like's is written again at its timestamp
+// (completeBlock, completeMute, completeLike).
 func (s *Store) CompleteOutbox(ctx context.Context, recs []app.OutboxRecord) ([]app.Completion, error) {
 	verdicts := make([]app.Completion, len(recs))
 	for i, r := range recs {
@@ -67,6 +67,8 @@ func (s *Store) CompleteOutbox(ctx context.Context, recs []app.OutboxRecord) ([]
 			err = s.completeBlock(ctx, r)
 		case (ev.Type == app.UserMuted || ev.Type == app.UserUnmuted) && ev.Mute != nil:
 			err = s.completeMute(ctx, r)
+		case (ev.Type == app.PostLiked || ev.Type == app.PostUnliked) && ev.Like != nil:
+			err = s.completeLike(ctx, r)
 		}
 		if err != nil {
 			return nil, failf("cassandra: complete outbox record %s (%s): %w", r.ID, ev.ID, err)

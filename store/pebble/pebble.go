@@ -21,8 +21,8 @@ import (
 	"github.com/feedsvc/feedsvc/internal/setting"
 )
 
-// Key layout (the outbox keys are in outbox.go: no prefix may be a prefix
-// of another). User IDs never contain 0x00, so "prefix user 0x00 other"
+// Key layout (the outbox keys are in outbox.go, the likes' in likes.go: no
+// prefix may be a prefix of another). User IDs never contain 0x00, so "prefix user 0x00 other"
 // keys sort by user and then by other.
 const (
 	prefixPost      = "p/" // p/<id BE>            -> JSON post
@@ -57,6 +57,8 @@ type Store struct {
 	leaseMu sync.Mutex
 	// keyMu makes BindKey's check-then-write atomic.
 	keyMu sync.Mutex
+	// likeMu makes Like/Unlike's check-then-write atomic (likes.go).
+	likeMu sync.Mutex
 }
 
 var (

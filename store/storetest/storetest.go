@@ -27,6 +27,7 @@ type Store interface {
 	app.NodeLeases
 	app.Outbox
 	app.IdempotencyKeys
+	app.Likes
 }
 
 // Options tune the suite for a backend.
@@ -57,6 +58,8 @@ func Run(t *testing.T, backend string, s Store, opt Options) {
 		{"BlockOutbox", testBlockOutbox},
 		{"Mutes", testMutes},
 		{"MuteOutbox", testMuteOutbox},
+		{"Likes", testLikes},
+		{"LikeOutbox", testLikeOutbox},
 		{"FollowerPaging", func(t *testing.T, s Store, user func(string) string) {
 			testFollowerPaging(t, s, user, 2_500, 1000)
 		}},
@@ -1359,5 +1362,136 @@ func testIdempotencyKeys(t *testing.T, s Store, user func(string) string) {
 	must(t, group.Wait())
 	if len(seen) != 1 {
 		t.Fatalf("8 concurrent binds of one key returned %d bindings: %v", len(seen), seen)
+	}
+}
+
+func newLikeRecord(typ string, l app.Like) (app.Like, app.OutboxRecord) {
+	id := newID()
+	l.ID = id
+	return l, app.NewOutboxRecord(id, app.Event{ID: typ + ":" + id.String(), Type: typ, Time: id.Time().UTC(), Like: &l})
+}
+
+// testLikes: Like and Unlike report whether they changed anything;
+// LikeCounts counts the likers of each post of a page and says which the
+// reader likes; FirstLike keeps the first like's ID through an unlike.
+func testLikes(t *testing.T, s Store, user func(string) string) {
+	ctx := context.Background()
+	a, b, c := user("a"), user("b"), user("c")
+	p, q, none := newPost(a, 1), newPost(a, 2), newPost(a, 3)
+	for _, x := range []app.Post{p, q, none} {
+		must(t, s.SavePost(ctx, x))
+	}
+	do := func(op, who string, post app.ID, want bool) app.Like {
+		t.Helper()
+		typ, f := app.PostLiked, s.Like
+		if op == "unlike" {
+			typ, f = app.PostUnliked, s.Unlike
+		}
+		l, rec := newLikeRecord(typ, app.Like{User: who, Post: post, Author: a})
+		changed, err := f(ctx, l, rec)
+		must(t, err)
+		if changed != want {
+			t.Fatalf("%s %s by %s: changed=%v, want %v", op, post, who, changed, want)
+		}
+		return l
+	}
+	firstB := do("like", b, p.ID, true)
+	do("like", b, p.ID, false)
+	do("like", c, p.ID, true)
+	do("like", a, p.ID, true)
+	do("like", c, q.ID, true)
+	do("unlike", c, q.ID, true)
+	do("unlike", c, q.ID, false)
+	do("unlike", b, none.ID, false)
+
+	page := []app.ID{p.ID, q.ID, none.ID}
+	for _, r := range []struct {
+		reader string
+		want   map[app.ID]app.LikeCount
+	}{
+		{b, map[app.ID]app.LikeCount{p.ID: {Count: 3, Liked: true}}},
+		{user("nobody"), map[app.ID]app.LikeCount{p.ID: {Count: 3}}},
+	} {
+		got, err := s.LikeCounts(ctx, r.reader, page)
+		must(t, err)
+		for _, id := range page {
+			if got[id] != r.want[id] {
+				t.Fatalf("LikeCounts as %s: post %s = %+v, want %+v", r.reader, id, got[id], r.want[id])
+			}
+		}
+	}
+	if got, err := s.LikeCounts(ctx, b, nil); err != nil || len(got) != 0 {
+		t.Fatalf("LikeCounts of no posts = %v, %v", got, err)
+	}
+
+	// The first like's ID stays through an unlike and a like again; a
+	// pair not liked now has none.
+	if id, ok, err := s.FirstLike(ctx, b, p.ID); err != nil || !ok || id != firstB.ID {
+		t.Fatalf("FirstLike(b, p) = %s %v %v, want %s", id, ok, err, firstB.ID)
+	}
+	do("unlike", b, p.ID, true)
+	if _, ok, err := s.FirstLike(ctx, b, p.ID); err != nil || ok {
+		t.Fatalf("FirstLike(b, p) after the unlike = %v %v, want none", ok, err)
+	}
+	do("like", b, p.ID, true)
+	if id, ok, err := s.FirstLike(ctx, b, p.ID); err != nil || !ok || id != firstB.ID {
+		t.Fatalf("FirstLike(b, p) after a like again = %s %v %v, want the first, %s", id, ok, err, firstB.ID)
+	}
+	if _, ok, err := s.FirstLike(ctx, c, q.ID); err != nil || ok {
+		t.Fatalf("FirstLike(c, q) after its unlike = %v %v, want none", ok, err)
+	}
+}
+
+// testLikeOutbox: a like's records are published exactly when it changed
+// something, and completing them never undoes a later change.
+func testLikeOutbox(t *testing.T, s Store, user func(string) string) {
+	ctx := context.Background()
+	a, b := user("a"), user("b")
+	p := newPost(a, 1)
+	must(t, s.SavePost(ctx, p))
+	type call struct {
+		name    string
+		like    app.Like
+		rec     app.OutboxRecord
+		changed bool
+	}
+	var calls []call
+	for _, c := range []struct {
+		name, typ string
+		changed   bool
+	}{
+		{"like", app.PostLiked, true},
+		{"repeated like", app.PostLiked, false},
+		{"unlike", app.PostUnliked, true},
+		{"repeated unlike", app.PostUnliked, false},
+	} {
+		l, rec := newLikeRecord(c.typ, app.Like{User: b, Post: p.ID, Author: a})
+		calls = append(calls, call{c.name, l, rec, c.changed})
+	}
+	for _, c := range calls {
+		do := s.Like
+		if c.rec.Event.Type == app.PostUnliked {
+			do = s.Unlike
+		}
+		changed, err := do(ctx, c.like, c.rec)
+		must(t, err)
+		if changed != c.changed {
+			t.Fatalf("%s: changed = %v, want %v", c.name, changed, c.changed)
+		}
+	}
+	for _, c := range calls {
+		got, ok := publishable(t, s, c.rec)
+		if ok != c.changed {
+			t.Fatalf("%s: record to publish = %v, want %v", c.name, ok, c.changed)
+		}
+		if ok && (got.Event.ID != c.rec.Event.ID || got.Event.Type != c.rec.Event.Type || got.Event.Like == nil ||
+			*got.Event.Like != c.like || got.Event.Key() != b) {
+			t.Fatalf("%s: stored %+v, want %+v", c.name, got.Event, c.rec.Event)
+		}
+	}
+	// Completing the like again (publishable did, above) left the later
+	// unlike in force.
+	if got, err := s.LikeCounts(ctx, b, []app.ID{p.ID}); err != nil || got[p.ID] != (app.LikeCount{}) {
+		t.Fatalf("LikeCounts after completing like then unlike: %+v %v, want none", got[p.ID], err)
 	}
 }

@@ -1,0 +1,172 @@
+package app
+
+import (
+	"context"
+	"fmt"
+)
+
+// Likes (issue #24, item 5). A like is an edge user -> post, saved in the
+// store with its post.liked (or post.unliked) event through the outbox,
+// like a block. The events go on the follows topic, keyed by the liker:
+// likes are graph writes, and keying them by the post's author would put
+// every like of a popular author's posts on one partition and one lane.
+// The liker's key keeps each user's likes and unlikes of a post in order.
+//
+// Counts are read from the store's like rows, never kept as a counter that
+// events increment: the rows are written only by the api, so a redelivered
+// or replayed event cannot make a count drift, and a feed page reads every
+// count and the reader's own likes in one batched call (ViewPosts).
+//
+// The post's author is notified once per liker and post: the notification's
+// ID is the ID of the liker's first like of the post (FirstLike), so a
+// redelivery, a replay, or a like again after an unlike rewrites the same
+// row. An unlike leaves the notification. Nothing notifies across a block,
+// nor a like of one's own post.
+
+// Like is one user's like of a post.
+type Like struct {
+	// User likes Post, written by Author.
+	User   string `json:"liker"`
+	Post   ID     `json:"liked_post,string"`
+	Author string `json:"post_author"`
+	// ID is the ID of the change (its outbox record): it orders a like and
+	// an unlike of one pair in the store.
+	ID ID `json:"like_id,string"`
+}
+
+// LikeCount is what a reader sees of a post's likes.
+type LikeCount struct {
+	Count int64
+	// Liked: the reader likes the post.
+	Liked bool
+}
+
+// PostView is a post as the api renders it to a reader: with its like
+// count and whether the reader likes it.
+type PostView struct {
+	Post
+	LikeCount int64 `json:"like_count"`
+	Liked     bool  `json:"liked"`
+}
+
+// NotifyLike is the kind of a like's notification.
+const NotifyLike = "like"
+
+// Like makes user like post id and announces it. A post the user cannot
+// see (unknown, deleted, moderated and not theirs) is ErrNotFound; one
+// across a block with its author, either way, is ErrForbidden. Liking
+// again is harmless and announces nothing.
+func (s *Service) Like(ctx context.Context, user string, id ID) error {
+	p, err := s.GetPost(ctx, user, id)
+	if err != nil {
+		return err
+	}
+	blocked, err := blockedEither(ctx, s.Graph, user, p.Author)
+	if err != nil {
+		return fmt.Errorf("like: %w", err)
+	}
+	if blocked {
+		return fmt.Errorf("%w: you and %s block each other (either way); the post cannot be liked", ErrForbidden, p.Author)
+	}
+	return s.setLike(ctx, PostLiked, user, p)
+}
+
+// Unlike takes user's like of post id back and announces it; unliking a
+// post the user does not like is harmless. A post the user cannot see is
+// ErrNotFound; across a block an unlike is allowed.
+func (s *Service) Unlike(ctx context.Context, user string, id ID) error {
+	p, err := s.GetPost(ctx, user, id)
+	if err != nil {
+		return err
+	}
+	return s.setLike(ctx, PostUnliked, user, p)
+}
+
+func (s *Service) setLike(ctx context.Context, typ, user string, p Post) error {
+	if s.Likes == nil {
+		return fmt.Errorf("%s: %w: no likes store", typ, ErrUnavailable)
+	}
+	rid, err := s.IDs.Next()
+	if err != nil {
+		return fmt.Errorf("%s: %w", typ, err)
+	}
+	l := Like{User: user, Post: p.ID, Author: p.Author, ID: rid}
+	rec := NewOutboxRecord(rid, WithTrace(ctx, Event{ID: typ + ":" + rid.String(), Type: typ, Time: s.now(), Like: &l}))
+	set := s.Likes.Like
+	if typ == PostUnliked {
+		set = s.Likes.Unlike
+	}
+	changed, err := set(ctx, l, rec)
+	if err != nil {
+		return fmt.Errorf("%s %s by %s: %w", typ, p.ID, user, err)
+	}
+	if changed {
+		s.dispatch(ctx, rec)
+	}
+	return nil
+}
+
+// ViewPosts renders posts for reader with their like counts and the
+// reader's likes: one batched read for the whole page, never one per post.
+// Without a Likes store every count is zero.
+func (s *Service) ViewPosts(ctx context.Context, reader string, posts []Post) ([]PostView, error) {
+	views := make([]PostView, len(posts))
+	for i, p := range posts {
+		views[i].Post = p
+	}
+	if len(posts) == 0 || s.Likes == nil {
+		return views, nil
+	}
+	ids := make([]ID, len(posts))
+	for i, p := range posts {
+		ids[i] = p.ID
+	}
+	counts, err := s.Likes.LikeCounts(ctx, reader, ids)
+	if err != nil {
+		return nil, fmt.Errorf("read likes: %w", err)
+	}
+	for i := range views {
+		c := counts[views[i].ID]
+		views[i].LikeCount, views[i].Liked = c.Count, c.Liked
+	}
+	return views, nil
+}
+
+// notifyLike notifies the author of a liked post, once per liker and post
+// (the ID of the first like), unless the like was taken back since, the
+// post is gone or moderated, the liker is the author, or a block stands
+// between them.
+func (n *Notifier) notifyLike(ctx context.Context, l Like) error {
+	if n.Likes == nil || l.User == l.Author || l.Post <= 0 {
+		return nil
+	}
+	first, ok, err := n.Likes.FirstLike(ctx, l.User, l.Post)
+	if err != nil || !ok {
+		return err
+	}
+	// A post deleted or moderated since notifies nobody (its like
+	// notifications would be removed with its mentions anyway).
+	posts, err := n.Posts.GetPosts(ctx, []ID{l.Post})
+	if err != nil {
+		return fmt.Errorf("notify like of %s: %w", l.Post, err)
+	}
+	p, found := posts[l.Post]
+	if !found || p.Moderated != "" {
+		return nil
+	}
+	blocked, err := blockedEither(ctx, n.Graph, l.User, p.Author)
+	if err != nil {
+		return fmt.Errorf("notify like of %s: %w", l.Post, err)
+	}
+	if blocked {
+		return nil
+	}
+	err = n.Notifications.AddNotification(ctx, Notification{
+		ID: first, User: p.Author, Kind: NotifyLike, Actor: l.User, Post: l.Post, CreatedAt: first.Time().UTC(),
+	})
+	if err != nil {
+		return fmt.Errorf("notify like of %s: %w", l.Post, err)
+	}
+	n.signal(ctx, p.Author)
+	return nil
+}
