@@ -163,14 +163,15 @@ func (c *Checker) Pass(ctx context.Context) (*Findings, error) {
 		}
 	}
 
-	blocks := c.Ledger.blocks()
-	if err := c.checkFeeds(ctx, f, live, gone, blocks, known, miss); err != nil {
+	soc := social{blocks: c.Ledger.blocks(), mutes: c.Ledger.mutes(), likes: c.Ledger.likes()}
+	c.checkLikeCounts(f, live, storedIDs, soc.likes)
+	if err := c.checkFeeds(ctx, f, live, gone, soc, known, miss); err != nil {
 		return nil, err
 	}
 	if err := c.checkSearch(ctx, f, live, gone, none, miss); err != nil {
 		return nil, err
 	}
-	if err := c.checkNotifications(ctx, f, live, gone, blocks, known, miss); err != nil {
+	if err := c.checkNotifications(ctx, f, live, gone, soc, known, miss); err != nil {
 		return nil, err
 	}
 	if err := c.checkTrends(ctx, f, live); err != nil {
@@ -182,7 +183,7 @@ func (c *Checker) Pass(ctx context.Context) (*Findings, error) {
 	return f, nil
 }
 
-func (c *Checker) checkFeeds(ctx context.Context, f *Findings, live, gone map[string]*postState, blocks blockState, known func(string) bool, miss func(*postState, string, ...any)) error {
+func (c *Checker) checkFeeds(ctx context.Context, f *Findings, live, gone map[string]*postState, soc social, known func(string) bool, miss func(*postState, string, ...any)) error {
 	for name, u := range c.Users {
 		following, err := pages[string](ctx, u, "/v1/users/"+name+"/following?limit=100")
 		if err != nil {
@@ -191,7 +192,7 @@ func (c *Checker) checkFeeds(ctx context.Context, f *Findings, live, gone map[st
 		follows := map[string]bool{}
 		for _, a := range flatten(following) {
 			follows[a] = true
-			if blocks.across(name, a) {
+			if soc.blocks.across(name, a) {
 				f.note(&f.Lost, "block:"+name+"/"+a, "%s follows %s across a block", name, a)
 			}
 		}
@@ -210,8 +211,10 @@ func (c *Checker) checkFeeds(ctx context.Context, f *Findings, live, gone map[st
 			switch {
 			case gone[p.ID] != nil:
 				f.note(&f.Lost, "gone:"+p.ID, "feed of %s (API): shows post %s, %s", name, p.ID, gone[p.ID].why)
-			case blocks.across(name, p.Author):
+			case soc.blocks.across(name, p.Author):
 				f.note(&f.Lost, "block:"+name+"/"+p.Author, "feed of %s (API): shows post %s of %s across a block", name, p.ID, p.Author)
+			case soc.mutes.inForce[[2]string{name, p.Author}]:
+				f.note(&f.Lost, "mute:"+name+"/"+p.Author, "feed of %s (API): shows post %s of %s, muted", name, p.ID, p.Author)
 			case !known(p.ID):
 				f.note(&f.Ghosts, p.ID, "feed of %s (API): post %s was never acknowledged and is not stored", name, p.ID)
 			}
@@ -230,8 +233,10 @@ func (c *Checker) checkFeeds(ctx context.Context, f *Findings, live, gone map[st
 			case st != nil && gone[id] != nil:
 				f.note(&f.Lost, "gone:"+id, "stored feed of %s: holds post %s of %s (followed: %v), %s%s", name, id, st.rec.Author, follows[st.rec.Author], st.why,
 					c.Ledger.followHistory(name, st.rec.Author))
-			case st != nil && blocks.across(name, st.rec.Author):
+			case st != nil && soc.blocks.across(name, st.rec.Author):
 				f.note(&f.Lost, "block:"+name+"/"+st.rec.Author, "stored feed of %s: holds post %s of %s across a block", name, id, st.rec.Author)
+			case st != nil && soc.mutes.inForce[[2]string{name, st.rec.Author}]:
+				f.note(&f.Lost, "mute:"+name+"/"+st.rec.Author, "stored feed of %s: holds post %s of %s, muted", name, id, st.rec.Author)
 			case st != nil && !follows[st.rec.Author]:
 				f.note(&f.Lost, "unfollow:"+name+"/"+st.rec.Author, "stored feed of %s: holds post %s of %s, not followed%s", name, id, st.rec.Author,
 					c.Ledger.followHistory(name, st.rec.Author))
@@ -239,7 +244,10 @@ func (c *Checker) checkFeeds(ctx context.Context, f *Findings, live, gone map[st
 		}
 		var want []string
 		for id, st := range live {
-			if follows[st.rec.Author] {
+			// A muted author's posts are out of the feed; whether an
+			// unanswered mute or unmute landed is not known.
+			m := [2]string{name, st.rec.Author}
+			if follows[st.rec.Author] && !soc.mutes.inForce[m] && !soc.mutes.unsure[m] {
 				want = append(want, id)
 			}
 		}
@@ -351,16 +359,25 @@ func (c *Checker) checkSearch(ctx context.Context, f *Findings, live, gone map[s
 	return firstErr
 }
 
-func (c *Checker) checkNotifications(ctx context.Context, f *Findings, live, gone map[string]*postState, blocks blockState, known func(string) bool, miss func(*postState, string, ...any)) error {
+func (c *Checker) checkNotifications(ctx context.Context, f *Findings, live, gone map[string]*postState, soc social, known func(string) bool, miss func(*postState, string, ...any)) error {
 	for name, u := range c.Users {
 		ns, err := pages[Notification](ctx, u, "/v1/notifications?limit=100")
 		if err != nil {
 			return err
 		}
 		count := map[string]int{}
+		likes := map[[2]string]int{} // {liker, post}
 		for _, n := range flatten(ns) {
-			if blocks.across(name, n.Actor) {
+			switch {
+			case soc.blocks.across(name, n.Actor):
 				f.note(&f.Lost, "block:"+name+"/"+n.Actor, "notifications of %s: a %s by %s across a block", name, n.Kind, n.Actor)
+			case soc.mutes.inForce[[2]string{name, n.Actor}]:
+				f.note(&f.Lost, "mute:"+name+"/"+n.Actor, "notifications of %s: a %s by %s, muted", name, n.Kind, n.Actor)
+			}
+			if n.Kind == "like" {
+				if likes[[2]string{n.Actor, n.Post}]++; likes[[2]string{n.Actor, n.Post}] == 2 {
+					f.note(&f.Dups, "", "notifications of %s: %s's like of post %s twice", name, n.Actor, n.Post)
+				}
 			}
 			if n.Kind != "mention" {
 				continue
@@ -378,8 +395,19 @@ func (c *Checker) checkNotifications(ctx context.Context, f *Findings, live, gon
 		for id, st := range live {
 			// A mention between users a block or unblock named may have
 			// met the block: it notifies nobody then.
-			if slices.Contains(st.rec.Mentions, name) && count[id] == 0 && !blocks.named[[2]string{name, st.rec.Author}] {
+			if slices.Contains(st.rec.Mentions, name) && count[id] == 0 && !soc.named(name, st.rec.Author) {
 				miss(st, "notifications of %s: no mention for post %s", name, id)
+			}
+			if st.rec.Author != name {
+				continue
+			}
+			// A like in force notifies the author once (an unlike leaves
+			// the notification; a like taken back before it was handled
+			// may have notified nobody).
+			for p := range soc.likes.inForce {
+				if p[1] == id && p[0] != name && likes[p] == 0 && !soc.named(name, p[0]) {
+					f.note(&f.Lost, "like:"+p[0]+"/"+id, "notifications of %s: no like by %s of post %s", name, p[0], id)
+				}
 			}
 		}
 	}
@@ -462,4 +490,38 @@ func deleteHistory(ops []OpRec) string {
 		return "gone without a delete"
 	}
 	return strings.Join(parts, ", ")
+}
+
+// social is what the ledger says of the blocks, mutes and likes.
+type social struct{ blocks, mutes, likes relations }
+
+// named reports whether any block or mute request named the users x and
+// y: a mention or like between them may have met one and notified nobody.
+func (s social) named(x, y string) bool {
+	p := [2]string{x, y}
+	return s.blocks.named[p] || s.mutes.named[p]
+}
+
+// checkLikeCounts compares each live post's like count, as its author's
+// listing shows it, with the likes in force; a post with a like or unlike
+// whose outcome is unknown is left out.
+func (c *Checker) checkLikeCounts(f *Findings, live map[string]*postState, stored map[string]Post, likes relations) {
+	want, unsure := map[string]int{}, map[string]bool{}
+	for p := range likes.inForce {
+		want[p[1]]++
+	}
+	for p := range likes.unsure {
+		unsure[p[1]] = true
+	}
+	for id := range live {
+		got, ok := stored[id]
+		if !ok || unsure[id] || got.LikeCount == want[id] {
+			continue
+		}
+		counter := &f.Lost // a like acknowledged and not counted
+		if got.LikeCount > want[id] {
+			counter = &f.Ghosts // counted more than the likes in force
+		}
+		f.note(counter, "likes:"+id, "post %s: like_count %d, want %d", id, got.LikeCount, want[id])
+	}
 }

@@ -81,6 +81,7 @@ type Post struct {
 	Author    string `json:"author"`
 	Text      string `json:"text"`
 	Moderated string `json:"moderated,omitempty"`
+	LikeCount int    `json:"like_count"`
 }
 
 // Notification is one entry of GET /v1/notifications.

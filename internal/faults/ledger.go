@@ -177,44 +177,58 @@ func (l *Ledger) followHistory(from, to string) string {
 	return "; load: " + strings.Join(parts, ", ")
 }
 
-// blockState is what the ledger says of the blocks between the users.
-type blockState struct {
-	// inForce: pairs (blocker, blocked) whose every block and unblock was
-	// answered 2xx, the last a block.
+// relations is what the ledger says of one toggle (see Load.flip) between
+// users and targets: a block or mute of another user, a like of a post.
+type relations struct {
+	// inForce: pairs (user, target) whose last change was answered 2xx
+	// and turned the toggle on, with no request since without an answer
+	// or with a 5xx (either may or may not have been applied).
 	inForce map[[2]string]bool
-	// named: pairs, in either order, that any block or unblock named:
-	// a mention between them may have notified nobody.
+	// unsure: pairs whose state is not known (see inForce).
+	unsure map[[2]string]bool
+	// named: pairs, in either order, that any request of the toggle named.
 	named map[[2]string]bool
 }
 
-// blocks reads the block state from the ledger: the load makes one block
-// or unblock of a pair at a time, so the order of a pair's answers is
-// that of its requests.
-func (l *Ledger) blocks() blockState {
+// relations reads the state of the toggle whose ops are on and off. The
+// load makes one request of a pair at a time, so the order of a pair's
+// answers is that of its requests; a 4xx changed nothing.
+func (l *Ledger) relations(on, off string) relations {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	b := blockState{inForce: map[[2]string]bool{}, named: map[[2]string]bool{}}
-	unsure := map[[2]string]bool{}
+	r := relations{inForce: map[[2]string]bool{}, unsure: map[[2]string]bool{}, named: map[[2]string]bool{}}
 	for _, o := range l.Ops {
-		if o.Op != "block" && o.Op != "unblock" {
+		if o.Op != on && o.Op != off {
 			continue
 		}
 		p := [2]string{o.User, o.Target}
-		b.named[p], b.named[[2]string{o.Target, o.User}] = true, true
-		if o.Outcome != OK {
-			unsure[p] = true // it may or may not have been applied
-		}
-		b.inForce[p] = o.Op == "block"
-	}
-	for p := range b.inForce {
-		if unsure[p] || !b.inForce[p] {
-			delete(b.inForce, p)
+		r.named[p], r.named[[2]string{o.Target, o.User}] = true, true
+		switch o.Outcome {
+		case OK:
+			r.inForce[p] = o.Op == on
+		case ServerError, NoAnswer:
+			r.unsure[p] = true
 		}
 	}
-	return b
+	for p, in := range r.inForce {
+		if !in || r.unsure[p] {
+			delete(r.inForce, p)
+		}
+	}
+	return r
 }
 
-// across reports whether a block between x and y, either way, is in force.
-func (b blockState) across(x, y string) bool {
-	return b.inForce[[2]string{x, y}] || b.inForce[[2]string{y, x}]
+// blocks is the block state: blocker, blocked.
+func (l *Ledger) blocks() relations { return l.relations(blockToggle.on, blockToggle.off) }
+
+// mutes is the mute state: muter, muted.
+func (l *Ledger) mutes() relations { return l.relations(muteToggle.on, muteToggle.off) }
+
+// likes is the like state: liker, post ID.
+func (l *Ledger) likes() relations { return l.relations(likeToggle.on, likeToggle.off) }
+
+// across reports whether the toggle is in force between x and y, either
+// way (a block).
+func (r relations) across(x, y string) bool {
+	return r.inForce[[2]string{x, y}] || r.inForce[[2]string{y, x}]
 }

@@ -118,14 +118,16 @@ func TestLedgerBlocks(t *testing.T) {
 	op("block", "e", "f", NoAnswer) // may or may not have landed
 	op("block", "g", "h", OK)       // an unblock that failed: unsure
 	op("unblock", "g", "h", ServerError)
-	op("follow", "x", "y", OK) // not a block
+	op("block", "i", "j", OK)
+	op("unblock", "i", "j", ClientError) // refused: changed nothing
+	op("follow", "x", "y", OK)           // not a block
 	b := l.blocks()
 	for _, c := range []struct {
 		x, y   string
 		across bool
 		named  bool
 	}{
-		{"a", "b", true, true}, {"b", "a", true, true},
+		{"a", "b", true, true}, {"b", "a", true, true}, {"i", "j", true, true},
 		{"c", "d", false, true}, {"e", "f", false, true}, {"h", "g", false, true},
 		{"x", "y", false, false}, {"a", "c", false, false},
 	} {

@@ -14,13 +14,14 @@ import (
 
 // Rates of the load, per second.
 type Rates struct {
-	Posts, Follows, Unfollows, Deletes, FeedReads float64
-	Blocks, Unblocks                              float64
+	Posts, Follows, Unfollows, Deletes, FeedReads    float64
+	Blocks, Unblocks, Mutes, Unmutes, Likes, Unlikes float64
 }
 
-// DefaultRates: 50 posts/s with follows, unfollows, blocks, unblocks,
-// deletes and feed reads mixed in.
-var DefaultRates = Rates{Posts: 50, Follows: 2, Unfollows: 1, Blocks: 0.5, Unblocks: 0.3, Deletes: 3, FeedReads: 10}
+// DefaultRates: 50 posts/s with follows, unfollows, blocks, mutes, likes
+// (and their undoing), deletes and feed reads mixed in.
+var DefaultRates = Rates{Posts: 50, Follows: 2, Unfollows: 1, Blocks: 0.5, Unblocks: 0.3, Mutes: 0.5, Unmutes: 0.3,
+	Likes: 5, Unlikes: 1, Deletes: 3, FeedReads: 10}
 
 // Load drives open-loop traffic through the API (a slow answer never slows
 // the offered rate) and records every request in Ledger.
@@ -39,12 +40,11 @@ type Load struct {
 	seq     atomic.Int64
 	mu      sync.Mutex
 	follows map[[2]string]bool // acknowledged follow state, to pick follows and unfollows
-	blocks  map[[2]string]bool // acknowledged block state (blocker, blocked)
-	// busy: a block or unblock of the pair is in flight. One at a time per
-	// pair, so the ledger's order of a pair's answers is their order.
-	busy  map[[2]string]bool
-	acked map[string][]*PostRec
-	wg    sync.WaitGroup
+	// toggled is the acknowledged state of each toggle {on op, user,
+	// target}; busy marks those with a request in flight (see flip).
+	toggled, busy map[[3]string]bool
+	acked         map[string][]*PostRec
+	wg            sync.WaitGroup
 }
 
 // SetPhase labels the requests offered from now on.
@@ -73,7 +73,7 @@ func (l *Load) Run(ctx context.Context) {
 		l.follows = map[[2]string]bool{}
 	}
 	l.acked = map[string][]*PostRec{}
-	l.blocks, l.busy = map[[2]string]bool{}, map[[2]string]bool{}
+	l.toggled, l.busy = map[[3]string]bool{}, map[[3]string]bool{}
 	l.mu.Unlock()
 	var tickers sync.WaitGroup
 	every := func(rate float64, f func()) {
@@ -99,8 +99,12 @@ func (l *Load) Run(ctx context.Context) {
 	every(l.Rates.Posts, l.post)
 	every(l.Rates.Follows, func() { l.follow(true) })
 	every(l.Rates.Unfollows, func() { l.follow(false) })
-	every(l.Rates.Blocks, func() { l.block(true) })
-	every(l.Rates.Unblocks, func() { l.block(false) })
+	every(l.Rates.Blocks, func() { l.flip(blockToggle, true, l.other) })
+	every(l.Rates.Unblocks, func() { l.flip(blockToggle, false, l.other) })
+	every(l.Rates.Mutes, func() { l.flip(muteToggle, true, l.other) })
+	every(l.Rates.Unmutes, func() { l.flip(muteToggle, false, l.other) })
+	every(l.Rates.Likes, func() { l.flip(likeToggle, true, l.likable) })
+	every(l.Rates.Unlikes, func() { l.flip(likeToggle, false, l.likable) })
 	every(l.Rates.Deletes, l.delete)
 	every(l.Rates.FeedReads, l.readFeed)
 	tickers.Wait()
@@ -187,43 +191,76 @@ func (l *Load) follow(on bool) {
 	l.Ledger.addOp(o)
 }
 
-// block blocks (on) or unblocks a pair, never one with a block or unblock
-// in flight. An acknowledged block ends the follows both ways.
-func (l *Load) block(on bool) {
-	var pair [2]string
+// A toggle is a relation the load turns on and off between a user and a
+// target: a block or a mute of another user, a like of a post.
+type toggle struct {
+	on, off string                     // the ledger's ops
+	path    func(target string) string // of the PUT (on) and the DELETE (off)
+}
+
+var (
+	blockToggle = toggle{"block", "unblock", func(u string) string { return "/v1/blocks/" + u }}
+	muteToggle  = toggle{"mute", "unmute", func(u string) string { return "/v1/mutes/" + u }}
+	likeToggle  = toggle{"like", "unlike", func(id string) string { return "/v1/posts/" + id + "/like" }}
+)
+
+// other picks a pair of distinct users for a toggle of users.
+func (l *Load) other() (string, string, bool) {
+	a, b := l.pick(), l.pick()
+	return a, b, a != b
+}
+
+// likable picks a liker and a post of another user, acknowledged and not
+// deleted by the load.
+func (l *Load) likable() (string, string, bool) {
+	liker, author := l.pick(), l.pick()
+	ps := l.acked[author]
+	if liker == author || len(ps) == 0 {
+		return "", "", false
+	}
+	return liker, ps[rand.IntN(len(ps))].ID, true
+}
+
+// flip turns t on or off for a pair that pick finds (under l.mu), never
+// one with a request of t in flight, so that the ledger's order of a
+// pair's answers is their order. An acknowledged block ends the follows
+// both ways.
+func (l *Load) flip(t toggle, on bool, pick func() (string, string, bool)) {
+	var key [3]string
 	l.mu.Lock()
 	for range 20 {
-		a, b := l.pick(), l.pick()
-		if p := [2]string{a, b}; a != b && l.blocks[p] != on && !l.busy[p] {
-			pair = p
-			break
+		if u, target, ok := pick(); ok {
+			if k := [3]string{t.on, u, target}; l.toggled[k] != on && !l.busy[k] {
+				key = k
+				break
+			}
 		}
 	}
-	if pair[0] == "" {
+	if key[1] == "" {
 		l.mu.Unlock()
 		return
 	}
-	l.busy[pair] = true
+	l.busy[key] = true
 	l.mu.Unlock()
-	method, op := http.MethodPut, "block"
+	method, op := http.MethodPut, t.on
 	if !on {
-		method, op = http.MethodDelete, "unblock"
+		method, op = http.MethodDelete, t.off
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), l.Timeout)
 	defer cancel()
-	a := l.Users[pair[0]].Do(ctx, method, "/v1/blocks/"+pair[1], nil)
-	o := OpRec{Op: op, User: pair[0], Target: pair[1], Phase: l.phase.Load().(string), Outcome: outcomeOf(a), Status: a.Status}
+	a := l.Users[key[1]].Do(ctx, method, t.path(key[2]), nil)
+	o := OpRec{Op: op, User: key[1], Target: key[2], Phase: l.phase.Load().(string), Outcome: outcomeOf(a), Status: a.Status}
 	// In the ledger before the pair is free: its order is the pair's.
 	l.Ledger.addOp(o)
 	l.mu.Lock()
 	if o.Outcome == OK {
-		l.blocks[pair] = on
-		if on {
-			delete(l.follows, pair)
-			delete(l.follows, [2]string{pair[1], pair[0]})
+		l.toggled[key] = on
+		if t.on == blockToggle.on && on {
+			delete(l.follows, [2]string{key[1], key[2]})
+			delete(l.follows, [2]string{key[2], key[1]})
 		}
 	}
-	delete(l.busy, pair)
+	delete(l.busy, key)
 	l.mu.Unlock()
 }
 

@@ -85,7 +85,8 @@ suite again.
   search, moderation; the outbox relay runs in the api), with topics, consumer groups
   (` + "`FEEDSVC_CONSUMER_GROUP_PREFIX`" + `) and users of its own per row.
 - **Load.** Open-loop, through the HTTP API: 50 posts/s (a third with a hashtag, a fifth with a
-  mention, one in twenty with a blocklisted term), 2 follows, 1 unfollow, 0.5 blocks, 0.3 unblocks, 3 deletes and 10 feed
+  mention, one in twenty with a blocklisted term), 2 follows, 1 unfollow, 0.5 blocks, 0.3 unblocks, 0.5 mutes, 0.3 unmutes, 5 likes,
+  1 unlike, 3 deletes and 10 feed
   reads per second, among 24 users who follow about 5 others each. Every request goes into a
   ledger with its answer. A client gives up after 10 s (no answer).
 - **A row.** Warm-up (5 s), the fault is injected, lasts the fault duration, is healed, 5 s more
@@ -102,8 +103,10 @@ suite again.
   its oldest entry; once a feed holds half its cap, posts older than that entry may be missing,
   since a deleted post's place is not refilled from below), search by the
   post's unique word, mention notifications, trends per hashtag (exact counts), moderation
-  (a blocklisted post hidden from others), the dead-letter queues of every posts group, and every
-  block in force at the end (no follow, feed entry or notification across it, either way).
+  (a blocklisted post hidden from others), the dead-letter queues of every posts group, every
+  block in force at the end (no follow, feed entry or notification across it, either way), every
+  mute in force (no feed entry or notification of the muted user for the muter; an unmute brings the
+  posts back), and likes (each post's ` + "`like_count`" + ` exact, one like notification per liker in force).
 - **Promises on the answers to posts**, asserted per row: every post 201 (Kafka all killed or
   frozen, one broker, one Cassandra node, a Redis master, a consumer killed, Redis faults,
   poison, disconnecting clients); no 5xx while the api process itself is gone (kill-api,
