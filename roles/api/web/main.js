@@ -4,8 +4,9 @@ import { call, session, tokenUser } from "./api.js";
 import { $, report, showError } from "./dom.js";
 import { initFeed, setOnUnread, showFeed, stopStream } from "./feed.js";
 import { initPages, showNotifications, showPost, showSearch, showTrends, showUser } from "./pages.js";
+import { initRelations, showSettings } from "./relations.js";
 
-const views = ["signin", "feed", "user", "post", "notifications", "search", "trends"];
+const views = ["signin", "feed", "user", "post", "notifications", "search", "trends", "settings"];
 
 function show(name) {
   for (const v of views) $(`view-${v}`).hidden = v !== name;
@@ -60,6 +61,11 @@ async function route() {
         show("trends");
         current("nav-trends");
         await showTrends();
+        break;
+      case "settings":
+        show("settings");
+        current("nav-settings");
+        await showSettings();
         break;
       default:
         show("feed");
@@ -124,5 +130,6 @@ setOnUnread(setUnread);
 setUnread(0);
 initFeed();
 initPages();
+initRelations();
 addEventListener("hashchange", route);
 route();
