@@ -51,6 +51,7 @@ async function route() {
         show("notifications");
         current("nav-notifications");
         await showNotifications();
+        setUnread(0); // all read now: the stream may tell only on its next read
         break;
       case "search":
         show("search");

@@ -56,6 +56,7 @@ async function toggleFollow() {
 function blockChanged(blocked, changed) {
   blocking = blocked;
   $("follow").disabled = blocked;
+  $("follow").classList.toggle("blocked", blocked);
   if (blocked && changed) {
     setFollowing(false);
     lists().catch((err) => showError("user-error", err));
