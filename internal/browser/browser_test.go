@@ -33,9 +33,9 @@ const deadline = 30 * time.Second
 // TestBrowser: two users in two browser contexts. Bob follows alice, alice
 // posts with @bob, and bob's open feed shows the post without a reload
 // while his unread count goes up; search finds the post; alice deletes it
-// and it leaves bob's feed. The operator's view of the process shows
-// every group caught up. No page logs an error. Each page is
-// screenshotted.
+// and it leaves bob's feed. Then likes, mutes and blocks (see social).
+// The operator's view of the process shows every group caught up. No page
+// logs an error. Each page is screenshotted.
 func TestBrowser(t *testing.T) {
 	chromium := testenv.RequireProgram(t, "chromium", "apt-get install chromium")
 	srv := startFeedsvc(t, testenv.ChildEnv(), "--role=all", "--data-dir", filepath.Join(t.TempDir(), "data"))
@@ -116,6 +116,8 @@ func TestBrowser(t *testing.T) {
 	bob.noReload()
 	bob.shot(shots, "feed-after-delete")
 
+	social(t, base, shots, errs, alice, bob)
+
 	if e := errs.list(); len(e) > 0 {
 		t.Fatalf("the pages logged errors:\n%s", strings.Join(e, "\n"))
 	}
@@ -136,6 +138,101 @@ func TestBrowser(t *testing.T) {
 	srv.stop()
 }
 
+// social: alice posts again, and bob likes the post from his open feed
+// (the count goes up, alice is notified) and takes the like back. From
+// alice's page he mutes her (her post leaves his feed), unmutes her (it
+// comes back), and blocks her (it leaves again, and the follow ends): the
+// follow button is disabled while he blocks her, and hers on his page
+// shows the API's 403 detail. His blocks and mutes page lists both, and
+// unblocks and unmutes. All without a reload of bob's page.
+func social(t *testing.T, base, shots string, errs *pageErrors, alice, bob *user) {
+	t.Helper()
+	alice.run(click("#nav-feed"), visible("#compose-text"),
+		chromedp.SendKeys(chromedp.CSS("#compose-text"), "A post to like"), click("#compose-submit"), visible("#status a"))
+	id := strings.TrimPrefix(get(alice, chromedp.AttributeValue(chromedp.CSS("#status a"), "href")).Value, "#/p/")
+	post := fmt.Sprintf(`#feed-list li[data-id="%s"]`, id)
+	likes := func(u *user, post, want string) {
+		t.Helper()
+		if got := get(u, chromedp.Text(chromedp.CSS(post+" .likes"))); got != want {
+			t.Fatalf("%s sees %q on %s, want %q", u.name, got, post, want)
+		}
+	}
+
+	// Bob likes it from his feed, without a reload.
+	bob.run(visible(post + ` button.like[aria-pressed="false"]`))
+	likes(bob, post, "0 likes")
+	bob.run(click(post+" button.like"), visible(post+` button.like[aria-pressed="true"]`))
+	likes(bob, post, "1 like")
+	bob.noReload()
+	bob.shot(shots, "feed-liked")
+
+	// Alice is notified once the notifications consumer has the like, and
+	// sees the count on her post.
+	alice.run(click("#nav-notifications"), visible("#view-notifications"))
+	alice.eventually("alice's like notification", `#notifications li[data-kind="like"] a[href="#/p/`+id+`"]`, reroute)
+	if text := get(alice, chromedp.Text(chromedp.CSS(`#notifications li[data-kind="like"] p`))); !strings.Contains(text, "@bob liked your post") {
+		t.Fatalf("alice's like notification reads %q", text)
+	}
+	alice.run(chromedp.WaitNotVisible(chromedp.CSS("#unread")))
+	alice.shot(shots, "notifications-like")
+	mine := `#post-one li[data-id="` + id + `"]`
+	alice.run(click(`#notifications li[data-kind="like"] a[href="#/p/`+id+`"]`), visible(mine+` button.like[aria-pressed="false"]`))
+	likes(alice, mine, "1 like")
+
+	// Bob takes his like back.
+	bob.run(click(post+" button.like"), visible(post+` button.like[aria-pressed="false"]`))
+	likes(bob, post, "0 likes")
+
+	// Bob mutes alice for an hour from her page: her post leaves his feed.
+	bob.run(hash("#/u/alice"), visible(`#mute[aria-pressed="false"]:enabled`), visible(`#block[aria-pressed="false"]:enabled`),
+		chromedp.SetValue(chromedp.CSS("#mute-for"), "1h"), click("#mute"),
+		visible(`#mute[aria-pressed="true"]:enabled`), visible("#mute-note time"), chromedp.WaitNotVisible(chromedp.CSS("#mute-for")))
+	bob.shot(shots, "muted")
+	bob.run(click("#nav-feed"), visible("#view-feed"))
+	bob.eventuallyGone("a muted user's post leaves the feed", post, reroute)
+
+	// He unmutes her: it comes back.
+	bob.run(hash("#/u/alice"), visible(`#mute[aria-pressed="true"]:enabled`), click("#mute"),
+		visible(`#mute[aria-pressed="false"]:enabled`), visible("#mute-for"))
+	bob.run(click("#nav-feed"), visible("#view-feed"))
+	bob.eventually("an unmuted user's post comes back", post, reroute)
+
+	// He blocks her (the confirmation is accepted): the follow ends, the
+	// follow button is disabled with a note, and her post leaves his feed.
+	bob.run(hash("#/u/alice"), visible(`#block[aria-pressed="false"]:enabled`), visible(`#follow[aria-pressed="true"]:enabled`),
+		click("#block"), visible(`#block[aria-pressed="true"]:enabled`), visible(`#follow[aria-pressed="false"]:disabled`),
+		visible("#block-note"), chromedp.WaitNotPresent(chromedp.CSS(`#followers a[href="#/u/bob"]`)))
+	bob.shot(shots, "blocked")
+	bob.run(click("#nav-feed"), visible("#view-feed"))
+	bob.eventuallyGone("a blocked user's post leaves the feed", post, reroute)
+
+	// Alice cannot follow him back: the API's 403 detail is shown.
+	errs.expect("alice: error: Failed to load resource: the server responded with a status of 403 (Forbidden) at " + base + "/v1/following/bob")
+	alice.run(hash("#/u/bob"), visible(`#follow[aria-pressed="false"]:enabled`), visible(`#block[aria-pressed="false"]:enabled`),
+		click("#follow"), visible("#user-error"))
+	if msg := get(alice, chromedp.Text(chromedp.CSS("#user-error"))); !strings.Contains(msg, "has blocked you") {
+		t.Fatalf("alice's follow error %q, want the API's detail about the block", msg)
+	}
+	alice.shot(shots, "follow-blocked")
+
+	// Bob mutes her too (until unmuted); his blocks and mutes page lists
+	// both, and lifts each.
+	bob.run(hash("#/u/alice"), visible(`#mute[aria-pressed="false"]:enabled`),
+		chromedp.SetValue(chromedp.CSS("#mute-for"), ""), click("#mute"), visible(`#mute[aria-pressed="true"]:enabled`))
+	if note := get(bob, chromedp.Text(chromedp.CSS("#mute-note"))); !strings.Contains(note, "until you unmute") {
+		t.Fatalf("bob's mute note %q, want a mute until unmuted", note)
+	}
+	blocked, muted := `#blocks li[data-user="alice"]`, `#mutes li[data-user="alice"]`
+	bob.run(click("#nav-settings"), visible(blocked+" button.undo"), visible(muted+" button.undo"))
+	bob.shot(shots, "blocks-mutes")
+	bob.run(click(blocked+" button.undo"), chromedp.WaitNotPresent(chromedp.CSS(blocked)), visible("#blocks-empty"),
+		click(muted+" button.undo"), chromedp.WaitNotPresent(chromedp.CSS(muted)), visible("#mutes-empty"))
+	bob.run(reroute, visible("#blocks-empty"), visible("#mutes-empty"))
+	bob.run(hash("#/u/alice"), visible(`#block[aria-pressed="false"]:enabled`), visible(`#mute[aria-pressed="false"]:enabled`),
+		visible(`#follow[aria-pressed="false"]:enabled`))
+	bob.noReload()
+}
+
 func visible(css string) chromedp.Action[chromedp.Void] {
 	return chromedp.WaitVisible(chromedp.CSS(css))
 }
@@ -148,6 +245,16 @@ func js(script string) chromedp.Action[chromedp.Void] {
 		return err
 	})
 }
+
+// hash goes to an app page by its hash, without a reload.
+func hash(h string) chromedp.Action[chromedp.Void] {
+	return js(fmt.Sprintf("location.hash = %q", h))
+}
+
+// reroute shows the app's current page again (as the app routes it anew
+// on any change of the hash), without a reload: a query on the hash
+// changes it and leaves the page the same.
+var reroute = js(`location.hash = location.hash.split("?")[0] + "?t=" + Date.now()`)
 
 // mark sets window.noReload, which a reload of the page would clear.
 var mark = js(`window.noReload = true`)
@@ -224,12 +331,26 @@ func get[T any](u *user, a chromedp.Action[T]) T {
 // for what a consumer shows some time after the write (search, trends).
 func (u *user) eventually(what, css string, retry chromedp.Action[chromedp.Void]) {
 	u.t.Helper()
+	u.poll(what, retry, chromedp.WaitVisible(chromedp.CSS(css)))
+}
+
+// eventuallyGone runs retry until no element matches css, or deadline
+// passes: for what a consumer takes away some time after the write.
+func (u *user) eventuallyGone(what, css string, retry chromedp.Action[chromedp.Void]) {
+	u.t.Helper()
+	u.poll(what, retry, chromedp.WaitNotPresent(chromedp.CSS(css)))
+}
+
+// poll runs retry, then wait for up to 2 s, until wait succeeds or
+// deadline passes.
+func (u *user) poll(what string, retry, wait chromedp.Action[chromedp.Void]) {
+	u.t.Helper()
 	end := time.Now().Add(deadline)
 	for {
 		ctx, cancel := context.WithTimeout(u.ctx, 2*time.Second)
 		_, err := chromedp.Run(ctx, retry)
 		if err == nil {
-			_, err = chromedp.Run(ctx, chromedp.WaitVisible(chromedp.CSS(css)))
+			_, err = chromedp.Run(ctx, wait)
 		}
 		cancel()
 		if err == nil {

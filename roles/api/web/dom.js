@@ -31,9 +31,47 @@ export function showError(id, err) {
   $(id).textContent = err ? err.message : "";
 }
 
+/** likes is the text of a like count: "1 like", "3 likes". */
+export const likes = (n) => (n === 1 ? "1 like" : `${n} likes`);
+
 /**
- * postItem renders a post as a list item. The author sees a moderated post
- * as removed, and may delete their own posts (onDeleted is then called).
+ * likeButton toggles the reader's like of p (PUT or DELETE
+ * /v1/posts/{id}/like) and shows p's count, updated in place: p itself is
+ * changed, so a list that renders it again keeps the state. Errors (a
+ * block with the author: 403 with its detail) go to err.
+ */
+function likeButton(p, err) {
+  const heart = el("span", { class: "heart", "aria-hidden": "true" });
+  const button = el("button", { type: "button", class: "like", "aria-label": `Like post by ${p.author}` }, heart, " Like");
+  const count = el("span", { class: "likes" });
+  function show() {
+    button.setAttribute("aria-pressed", String(Boolean(p.liked)));
+    heart.textContent = p.liked ? "\u2665" : "\u2661";
+    count.textContent = likes(p.like_count || 0);
+  }
+  button.addEventListener("click", async () => {
+    const on = !p.liked;
+    button.disabled = true;
+    err.textContent = "";
+    try {
+      await call(on ? "PUT" : "DELETE", `/v1/posts/${p.id}/like`);
+      p.like_count = Math.max(0, (p.like_count || 0) + (on ? 1 : -1));
+      p.liked = on;
+      show();
+    } catch (e) {
+      err.textContent = e.message;
+    } finally {
+      button.disabled = false;
+    }
+  });
+  show();
+  return [button, count];
+}
+
+/**
+ * postItem renders a post as a list item, with its like button and count.
+ * The author sees a moderated post as removed, and may delete their own
+ * posts (onDeleted is then called).
  */
 export function postItem(p, onDeleted) {
   const body = el("p", { class: "text" }, p.text);
@@ -43,12 +81,14 @@ export function postItem(p, onDeleted) {
     article.classList.add("removed");
     article.prepend(el("p", { class: "notice" }, `Removed by moderation (${p.moderated}): only you can see it.`));
   }
+  const err = el("span", { class: "error", role: "alert" });
+  const actions = el("p", { class: "actions" }, ...likeButton(p, err));
   if (p.author === session.user) {
     const del = el("button", { type: "button", class: "delete", "aria-label": `Delete post from ${when.format(new Date(p.created_at))}` }, "Delete");
-    const err = el("span", { class: "error", role: "alert" });
     del.addEventListener("click", async () => {
       if (!confirm("Delete this post?")) return;
       del.disabled = true;
+      err.textContent = "";
       try {
         await call("DELETE", `/v1/posts/${p.id}`);
         li.remove();
@@ -58,8 +98,10 @@ export function postItem(p, onDeleted) {
         del.disabled = false;
       }
     });
-    article.append(el("p", { class: "actions" }, del, err));
+    actions.append(del);
   }
+  actions.append(err);
+  article.append(actions);
   const li = el("li", { dataset: { id: p.id } }, article);
   return li;
 }

@@ -4,8 +4,9 @@ import { call, session, tokenUser } from "./api.js";
 import { $, report, showError } from "./dom.js";
 import { initFeed, setOnUnread, showFeed, stopStream } from "./feed.js";
 import { initPages, showNotifications, showPost, showSearch, showTrends, showUser } from "./pages.js";
+import { initRelations, showSettings } from "./relations.js";
 
-const views = ["signin", "feed", "user", "post", "notifications", "search", "trends"];
+const views = ["signin", "feed", "user", "post", "notifications", "search", "trends", "settings"];
 
 function show(name) {
   for (const v of views) $(`view-${v}`).hidden = v !== name;
@@ -50,6 +51,7 @@ async function route() {
         show("notifications");
         current("nav-notifications");
         await showNotifications();
+        setUnread(0); // all read now: the stream may tell only on its next read
         break;
       case "search":
         show("search");
@@ -60,6 +62,11 @@ async function route() {
         show("trends");
         current("nav-trends");
         await showTrends();
+        break;
+      case "settings":
+        show("settings");
+        current("nav-settings");
+        await showSettings();
         break;
       default:
         show("feed");
@@ -124,5 +131,6 @@ setOnUnread(setUnread);
 setUnread(0);
 initFeed();
 initPages();
+initRelations();
 addEventListener("hashchange", route);
 route();

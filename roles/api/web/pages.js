@@ -2,12 +2,14 @@
 
 import { call, qs, session } from "./api.js";
 import { $, el, pager, postItem, report, showError, time, userLink } from "./dom.js";
+import { setOnBlock, showRelations } from "./relations.js";
 
 const userItem = (u) => el("li", {}, userLink(u));
 
 // --- a user's page -------------------------------------------------------
 
 let shownUser = "";
+let blocking = false; // whether you block shownUser: no follow either way
 const userPosts = pager($("user-posts"), $("user-more"),
   (cursor) => call("GET", `/v1/users/${shownUser}/posts${qs({ cursor })}`), (p) => postItem(p));
 
@@ -39,9 +41,25 @@ async function toggleFollow() {
     setFollowing(!on);
     await lists();
   } catch (err) {
+    // Across a block the API answers 403 with why ("bob has blocked
+    // you"): the detail is shown.
     showError("user-error", err);
   } finally {
-    b.disabled = false;
+    b.disabled = blocking;
+  }
+}
+
+/**
+ * blockChanged keeps the follow button disabled while you block the user
+ * (the note beside it says why); a new block ended the follows both ways.
+ */
+function blockChanged(blocked, changed) {
+  blocking = blocked;
+  $("follow").disabled = blocked;
+  $("follow").classList.toggle("blocked", blocked);
+  if (blocked && changed) {
+    setFollowing(false);
+    lists().catch((err) => showError("user-error", err));
   }
 }
 
@@ -61,8 +79,11 @@ export async function showUser(user) {
   const me = session.user;
   const b = $("follow");
   b.hidden = !me || me === user;
+  $("relations").hidden = b.hidden;
+  $("block-note").textContent = "";
+  $("mute-note").textContent = "";
   const jobs = [userPosts.reset(), lists()];
-  if (!b.hidden) jobs.push(follows(me, user).then(setFollowing));
+  if (!b.hidden) jobs.push(follows(me, user).then(setFollowing), showRelations(user));
   try {
     await Promise.all(jobs);
   } catch (err) {
@@ -86,10 +107,14 @@ export async function showPost(id) {
 // --- notifications ----------------------------------------------------------
 
 function noteItem(n) {
-  const what = n.kind === "mention"
-    ? [userLink(n.actor), " mentioned you in ", el("a", { href: `#/p/${n.post_id}` }, "a post")]
-    : [userLink(n.actor), " followed you"];
-  return el("li", { class: n.read ? "read" : "unread", dataset: { id: n.id } }, el("p", {}, ...what), el("p", { class: "meta" }, time(n.created_at)));
+  const post = (text) => el("a", { href: `#/p/${n.post_id}` }, text);
+  const what = {
+    mention: () => [userLink(n.actor), " mentioned you in ", post("a post")],
+    like: () => [userLink(n.actor), " liked ", post("your post")],
+    follow: () => [userLink(n.actor), " followed you"],
+  }[n.kind] || (() => [userLink(n.actor), ` (${n.kind})`]); // a kind this app does not know yet
+  return el("li", { class: n.read ? "read" : "unread", dataset: { id: n.id, kind: n.kind } },
+    el("p", {}, ...what()), el("p", { class: "meta" }, time(n.created_at)));
 }
 
 const notes = pager($("notifications"), $("notifications-more"),
@@ -112,6 +137,7 @@ const results = pager($("search-results"), $("search-more"),
 
 export function initPages() {
   $("follow").addEventListener("click", toggleFollow);
+  setOnBlock(blockChanged);
   $("search").addEventListener("submit", (e) => {
     e.preventDefault();
     const hash = `#/search?q=${encodeURIComponent($("search-q").value)}`;
