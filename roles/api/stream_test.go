@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -311,7 +312,13 @@ func TestWebApp(t *testing.T) {
 	if b := on.must(t, "GET", "/", "", "", http.StatusOK).Body.String(); !strings.Contains(b, `data-dev-login="on"`) {
 		t.Fatalf("page with dev login: %s", b)
 	}
-	for _, f := range []string{"main.js", "api.js", "dom.js", "feed.js", "pages.js", "style.css"} {
+	// Every script and style sheet of the app, as on disk (embedded).
+	files, err := filepath.Glob("web/*.[jc]s*")
+	if err != nil || len(files) < 2 {
+		t.Fatalf("the web app's files: %v %v", files, err)
+	}
+	for _, f := range files {
+		f = filepath.Base(f)
 		rec := off.must(t, "GET", "/app/"+f, "", "", http.StatusOK)
 		if ct := rec.Header().Get("Content-Type"); !strings.Contains(ct, "javascript") && !strings.Contains(ct, "css") {
 			t.Fatalf("/app/%s: Content-Type %q", f, ct)
