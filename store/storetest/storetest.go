@@ -28,6 +28,7 @@ type Store interface {
 	app.Outbox
 	app.IdempotencyKeys
 	app.Likes
+	app.Replies
 }
 
 // Options tune the suite for a backend.
