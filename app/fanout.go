@@ -160,7 +160,10 @@ func (f *Fanout) postCreated(ctx context.Context, ps []Post) error {
 		if err != nil {
 			return fmt.Errorf("fan out posts %v of %s: %w", ids, author, err)
 		}
-		n, err := f.toFollowers(ctx, author, ids, f.Feeds.Add, f.CelebrityThreshold, hidden)
+		// Replies to another user reach only the followers who follow
+		// that user too (or are that user): one batched read per page.
+		aud := newReplyAudience(f.Graph, author, ps)
+		n, err := f.toFollowers(ctx, author, ids, f.Feeds.Add, f.CelebrityThreshold, hidden, aud)
 		if err == nil {
 			err = f.takeBack(ctx, author, ids, start)
 		}
@@ -173,7 +176,7 @@ func (f *Fanout) postCreated(ctx context.Context, ps []Post) error {
 		// posts after it would have gone to the timeline only: a batch's
 		// go back out of those feeds.
 		if len(ids) > 1 {
-			if _, err := f.toFollowers(ctx, author, ids[1:], f.Feeds.Remove, f.CelebrityThreshold, nil); err != nil {
+			if _, err := f.toFollowers(ctx, author, ids[1:], f.Feeds.Remove, f.CelebrityThreshold, nil, nil); err != nil {
 				return err
 			}
 		}
@@ -268,7 +271,7 @@ func (f *Fanout) postRemoved(ctx context.Context, p *Post) error {
 	if st == Celebrity {
 		return nil
 	}
-	_, err = f.toFollowers(ctx, p.Author, []ID{p.ID}, f.Feeds.Remove, 0, nil)
+	_, err = f.toFollowers(ctx, p.Author, []ID{p.ID}, f.Feeds.Remove, 0, nil, nil)
 	return err
 }
 
@@ -456,8 +459,9 @@ func (f *Fanout) dropGone(ctx context.Context, fl Follow) error {
 // followers, page by page, and returns how many followers it reached. With
 // stopAbove > 0 it stops once it reached more than stopAbove (the celebrity
 // threshold). Followers in skip (the author's hidden set) are counted but
-// get no write.
-func (f *Fanout) toFollowers(ctx context.Context, author string, ids []ID, apply func(context.Context, []FeedEntry) error, stopAbove int, skip HiddenSet) (int, error) {
+// get no write; with aud (the posts' reply audience, ids in its posts'
+// order) a follower gets only the posts the reply rule lets through.
+func (f *Fanout) toFollowers(ctx context.Context, author string, ids []ID, apply func(context.Context, []FeedEntry) error, stopAbove int, skip HiddenSet, aud *replyAudience) (int, error) {
 	entries := make([]FeedEntry, 0, f.pageSize())
 	seen := 0
 	max := 0
@@ -470,13 +474,21 @@ func (f *Fanout) toFollowers(ctx context.Context, author string, ids []ID, apply
 		return f.Graph.Followers(ctx, author, cursor, f.pageSize())
 	}, max, func(followers []string) error {
 		seen += len(followers)
+		if aud != nil {
+			if err := aud.page(ctx, followers); err != nil {
+				return err
+			}
+		}
 		// Writes go pipelined, at most a page of entries at a time.
 		entries = entries[:0]
 		for _, u := range followers {
 			if skip.Has(u) {
 				continue
 			}
-			for _, id := range ids {
+			for i, id := range ids {
+				if aud != nil && !aud.gets(i, u) {
+					continue
+				}
 				if len(entries) == cap(entries) {
 					if err := apply(ctx, entries); err != nil {
 						return err
@@ -511,6 +523,13 @@ func (f *Fanout) mergeFollowee(ctx context.Context, fl Follow, adding bool) erro
 	if len(posts) == 0 {
 		return nil
 	}
+	if adding {
+		// The reply rule: the followee's replies to users the follower
+		// does not follow stay out (one read for the merge).
+		if posts, err = applyReplyRule(ctx, f.Graph, fl.Follower, posts); err != nil {
+			return fmt.Errorf("merge %s into feed of %s: %w", fl.Followee, fl.Follower, err)
+		}
+	}
 	entries := make([]FeedEntry, 0, len(posts))
 	for _, p := range posts {
 		// A moderated post is merged into no feed, and taken out of every
@@ -518,6 +537,9 @@ func (f *Fanout) mergeFollowee(ctx context.Context, fl Follow, adding bool) erro
 		if p.Moderated == "" || !adding {
 			entries = append(entries, FeedEntry{User: fl.Follower, Post: p.ID})
 		}
+	}
+	if len(entries) == 0 {
+		return nil
 	}
 	if err := apply(ctx, entries); err != nil {
 		return fmt.Errorf("merge %s into feed of %s: %w", fl.Followee, fl.Follower, err)

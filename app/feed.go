@@ -76,6 +76,11 @@ func (s *Service) ReadFeed(ctx context.Context, user, cursor string, limit int) 
 			page.Items = append(page.Items, p)
 		}
 	}
+	// The reply rule (reply.go) on every source, the celebrity merge's
+	// too: one read, only for a page with replies to third users.
+	if page.Items, err = applyReplyRule(ctx, s.Graph, user, page.Items); err != nil {
+		return FeedPage{}, fmt.Errorf("read feed: %w", err)
+	}
 	page.NextCursor = nextCursor(ids, limit, func(id ID) ID { return id })
 	return page, nil
 }
@@ -268,17 +273,31 @@ func (s *Service) RebuildFeed(ctx context.Context, user string) error {
 	if err != nil {
 		return fmt.Errorf("rebuild feed of %s: %w", user, err)
 	}
+	// The followees are read first, whole: the reply rule keeps a
+	// followee's reply to a third user only if user follows that user too,
+	// which this set answers with no further read.
+	var followees []string
 	err = forEachPage(ctx, func(cursor string) ([]string, string, error) {
 		return s.Graph.Following(ctx, user, cursor, 1000)
-	}, maxRebuildFollowing, func(followees []string) error {
-		statuses := make([]CelebrityStatus, len(followees))
+	}, maxRebuildFollowing, func(page []string) error {
+		followees = append(followees, page...)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("rebuild feed of %s: %w", user, err)
+	}
+	following := make(map[string]bool, len(followees))
+	for _, f := range followees {
+		following[f] = true
+	}
+	for chunk := range slices.Chunk(followees, 1000) {
+		statuses := make([]CelebrityStatus, len(chunk))
 		if s.Celebrities != nil {
-			var err error
-			if statuses, err = s.Celebrities.Statuses(ctx, followees); err != nil {
-				return err
+			if statuses, err = s.Celebrities.Statuses(ctx, chunk); err != nil {
+				return fmt.Errorf("rebuild feed of %s: %w", user, err)
 			}
 		}
-		for i, f := range followees {
+		for i, f := range chunk {
 			if hidden.Has(f) {
 				continue
 			}
@@ -288,16 +307,15 @@ func (s *Service) RebuildFeed(ctx context.Context, user string) error {
 			}
 			posts, err := s.Posts.AuthorPosts(ctx, f, 0, s.FeedCap)
 			if err != nil {
-				return fmt.Errorf("posts of %s: %w", f, err)
+				return fmt.Errorf("rebuild feed of %s: posts of %s: %w", user, f, err)
 			}
+			posts = slices.DeleteFunc(posts, func(p Post) bool {
+				return needsParentFollow(p, user) && !following[p.InReplyToAuthor]
+			})
 			byAuthor[f] = visibleIDs(nil, posts)
 			ids = append(ids, byAuthor[f]...)
 		}
 		ids = newest(ids, s.FeedCap)
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("rebuild feed of %s: %w", user, err)
 	}
 	if len(celebs) > 0 {
 		if err := s.Celebrities.AddFollows(ctx, celebs); err != nil {

@@ -47,6 +47,8 @@ type PostView struct {
 	Post
 	LikeCount int64 `json:"like_count"`
 	Liked     bool  `json:"liked"`
+	// ReplyCount is how many live replies the post has (see reply.go).
+	ReplyCount int64 `json:"reply_count"`
 }
 
 // NotifyLike is the kind of a like's notification.
@@ -106,28 +108,40 @@ func (s *Service) setLike(ctx context.Context, typ, user string, p Post) error {
 	return nil
 }
 
-// ViewPosts renders posts for reader with their like counts and the
-// reader's likes: one batched read for the whole page, never one per post.
-// Without a Likes store every count is zero.
+// ViewPosts renders posts for reader with their like counts, the
+// reader's likes and their reply counts: one batched read of each for the
+// whole page, never one per post. Without a Likes store (or a Replies
+// index) those counts are zero.
 func (s *Service) ViewPosts(ctx context.Context, reader string, posts []Post) ([]PostView, error) {
 	views := make([]PostView, len(posts))
 	for i, p := range posts {
 		views[i].Post = p
 	}
-	if len(posts) == 0 || s.Likes == nil {
+	if len(posts) == 0 {
 		return views, nil
 	}
 	ids := make([]ID, len(posts))
 	for i, p := range posts {
 		ids[i] = p.ID
 	}
-	counts, err := s.Likes.LikeCounts(ctx, reader, ids)
-	if err != nil {
-		return nil, fmt.Errorf("read likes: %w", err)
+	if s.Likes != nil {
+		counts, err := s.Likes.LikeCounts(ctx, reader, ids)
+		if err != nil {
+			return nil, fmt.Errorf("read likes: %w", err)
+		}
+		for i := range views {
+			c := counts[views[i].ID]
+			views[i].LikeCount, views[i].Liked = c.Count, c.Liked
+		}
 	}
-	for i := range views {
-		c := counts[views[i].ID]
-		views[i].LikeCount, views[i].Liked = c.Count, c.Liked
+	if s.Replies != nil {
+		counts, err := s.Replies.ReplyCounts(ctx, ids)
+		if err != nil {
+			return nil, fmt.Errorf("read reply counts: %w", err)
+		}
+		for i := range views {
+			views[i].ReplyCount = counts[views[i].ID]
+		}
 	}
 	return views, nil
 }

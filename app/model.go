@@ -67,13 +67,23 @@ type Post struct {
 	// Moderated names the moderation rule the post broke; a moderated post
 	// is hidden from everyone but its author.
 	Moderated string `json:"moderated,omitempty"`
+	// InReplyTo is the post this one replies to (0: none), and
+	// InReplyToAuthor that post's author, kept with the reply so that
+	// fan-out, feed rebuilds and the notifier need no read of the parent
+	// (which may be deleted since: its replies stand).
+	InReplyTo       ID     `json:"in_reply_to,string,omitempty"`
+	InReplyToAuthor string `json:"in_reply_to_author,omitempty"`
 }
 
+// IsReply reports whether p replies to another post.
+func (p Post) IsReply() bool { return p.InReplyTo != 0 }
+
 // Conflicts reports whether p and q are different posts under one ID: their
-// author, text or creation time differ. Saving the same post again
+// author, text, creation time or parent differ. Saving the same post again
 // (a retry, or a moderation, which sets only Moderated) does not conflict.
 func (p Post) Conflicts(q Post) bool {
-	return p.ID == q.ID && (p.Author != q.Author || p.Text != q.Text || p.CreatedAt.UnixMilli() != q.CreatedAt.UnixMilli())
+	return p.ID == q.ID && (p.Author != q.Author || p.Text != q.Text || p.CreatedAt.UnixMilli() != q.CreatedAt.UnixMilli() ||
+		p.InReplyTo != q.InReplyTo)
 }
 
 // VisibleTo reports whether user may see the post.

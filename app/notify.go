@@ -11,8 +11,8 @@ import (
 )
 
 // Notifier turns events into notifications: a mention (@user) in a new post
-// notifies each mentioned user that exists, a new follower notifies the
-// followee; nothing notifies across a block (either way), and a mention
+// notifies each mentioned user that exists, a reply notifies the parent's
+// author (reply.go), a new follower notifies the followee; nothing notifies across a block (either way), and a mention
 // does not notify a user who mutes its author. Notification
 // IDs come from the event, so redelivery and replay
 // rewrite the same rows instead of adding duplicates.
@@ -68,7 +68,8 @@ const MaxMentionsNotified = 20
 func (n *Notifier) Handle(ctx context.Context, ev Event) error {
 	switch {
 	case ev.Type == PostCreated && ev.Post != nil:
-		if !slices.ContainsFunc(Mentions(ev.Post.Text), func(u string) bool { return u != ev.Post.Author }) {
+		reply := ev.Post.IsReply() && ev.Post.InReplyToAuthor != ev.Post.Author
+		if !reply && !slices.ContainsFunc(Mentions(ev.Post.Text), func(u string) bool { return u != ev.Post.Author }) {
 			return nil // nobody to notify: no need to read the post
 		}
 		p, ok, err := newPostLookup(n.Posts, n.PendingWindow, n.Now, n.Log).get(ctx, ev)
@@ -82,9 +83,14 @@ func (n *Notifier) Handle(ctx context.Context, ev Event) error {
 		if err != nil {
 			return fmt.Errorf("notify mentions of post %s: %w", p.ID, err)
 		}
+		if err := n.notifyReply(ctx, p, hidden); err != nil {
+			return err
+		}
 		notified := 0
 		for _, user := range Mentions(p.Text) {
-			if user == p.Author || hidden.Has(user) {
+			// The parent's author is notified of the reply, under the
+			// same ID: not of a mention in it too.
+			if user == p.Author || hidden.Has(user) || (p.IsReply() && user == p.InReplyToAuthor) {
 				continue
 			}
 			if notified == MaxMentionsNotified {

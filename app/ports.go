@@ -24,7 +24,8 @@ type PostStore interface {
 	// post from one not visible yet (a lagging replica). A store keeps the
 	// record at least as long as the event log keeps events.
 	WasDeleted(ctx context.Context, id ID) (bool, error)
-	// HidePost marks the stored post p (ID and Author) moderated by rule.
+	// HidePost marks the stored post p (ID and Author, and InReplyTo for
+	// a reply, which leaves its parent's replies) moderated by rule.
 	// It never brings back a deleted post, whichever of the two lands
 	// first; on a missing post it has no visible effect.
 	HidePost(ctx context.Context, p Post, rule string) error
@@ -54,6 +55,14 @@ type Graph interface {
 	Followers(ctx context.Context, user, cursor string, limit int) (users []string, next string, err error)
 	// Following pages through the users that user follows.
 	Following(ctx context.Context, user, cursor string, limit int) (users []string, next string, err error)
+	// FollowersAmong returns those of users who follow followee now, in
+	// any order: one batched membership read for a page of candidates
+	// (fan-out's reply rule asks it once per page of an author's
+	// followers), never one read per user.
+	FollowersAmong(ctx context.Context, followee string, users []string) ([]string, error)
+	// FolloweesAmong returns those of users whom follower follows now, in
+	// any order, in one read (a feed page's or a merge's reply rule).
+	FolloweesAmong(ctx context.Context, follower string, users []string) ([]string, error)
 
 	// Block records blocker -> blocked and reports whether it changed
 	// anything; out is recorded in the outbox, atomically with the change,
@@ -236,6 +245,20 @@ type StreamTickets interface {
 type FeedSignals interface {
 	// Signal says the feeds of users changed.
 	Signal(ctx context.Context, users []string) error
+}
+
+// Replies indexes posts by the post they reply to (see reply.go). The
+// store writes the index with the post (SavePost), and takes a reply out
+// of it when the reply is deleted or moderated, so a count is the number
+// of live replies, read from the rows, never a counter kept by events.
+type Replies interface {
+	// Replies returns up to limit IDs of the live replies to parent with
+	// ID > after (0: from the first), oldest first.
+	Replies(ctx context.Context, parent ID, after ID, limit int) ([]ID, error)
+	// ReplyCounts returns how many live replies each of parents has: one
+	// batched read for a page of posts. Posts without replies may be
+	// absent from the map.
+	ReplyCounts(ctx context.Context, parents []ID) (map[ID]int64, error)
 }
 
 // Likes keeps who likes which post (see like.go). A like is a user -> post

@@ -15,7 +15,7 @@ type Notification struct {
 	// event rewrites the same notification.
 	ID        ID        `json:"id,string"`
 	User      string    `json:"-"`
-	Kind      string    `json:"kind"` // NotifyMention, NotifyFollow or NotifyLike
+	Kind      string    `json:"kind"` // NotifyMention, NotifyFollow, NotifyLike or NotifyReply
 	Actor     string    `json:"actor"`
 	Post      ID        `json:"post_id,string,omitempty"`
 	CreatedAt time.Time `json:"created_at"`

@@ -48,6 +48,9 @@ type Service struct {
 	// Likes keeps likes; hydrated posts read their counts from it (nil:
 	// liking answers 503 and every count is zero).
 	Likes Likes
+	// Replies indexes replies by parent; reply listings and counts read it
+	// (nil: listing replies answers 503 and every count is zero).
+	Replies Replies
 	// MaxFollowing caps how many users one user may follow (0: no cap).
 	MaxFollowing int
 	Log          *slog.Logger
@@ -71,6 +74,15 @@ const DefaultDispatchWait = 0
 // client's Idempotency-Key: a retry with the same key returns the post the
 // first call created, and creates nothing.
 func (s *Service) CreatePost(ctx context.Context, author, text, key string) (Post, error) {
+	return s.CreateReply(ctx, author, text, key, 0)
+}
+
+// CreateReply is CreatePost for a reply to the post parent (0: no parent,
+// a post like CreatePost's). The parent must be one author can see (else
+// ErrNotFound: unknown, deleted, moderated and not theirs) and not across
+// a block with its author, either way (ErrForbidden, as for a like). The
+// reply records its parent and the parent's author.
+func (s *Service) CreateReply(ctx context.Context, author, text, key string, parent ID) (Post, error) {
 	if err := ValidatePostText(text); err != nil {
 		return Post{}, err
 	}
@@ -81,12 +93,21 @@ func (s *Service) CreatePost(ctx context.Context, author, text, key string) (Pos
 	if key != "" {
 		var done bool
 		var p Post
-		if id, p, done, err = s.bindKey(ctx, author, text, key, id); err != nil || done {
+		if id, p, done, err = s.bindKey(ctx, author, text, key, id, parent); err != nil || done {
 			return p, err
 		}
 	}
 	p := Post{ID: id, Author: author, Text: text}
 	p.CreatedAt = p.ID.Time().UTC()
+	if parent != 0 {
+		// Checked after the key: a retry whose first request made the
+		// reply answers with it, even if the parent is gone since.
+		pp, err := s.replyParent(ctx, author, parent)
+		if err != nil {
+			return Post{}, err
+		}
+		p.InReplyTo, p.InReplyToAuthor = pp.ID, pp.Author
+	}
 	recID := p.ID
 	if key != "" {
 		// A retry may write a post whose ID was made long ago (its first
@@ -111,14 +132,14 @@ func (s *Service) CreatePost(ctx context.Context, author, text, key string) (Pos
 // bindKey binds an Idempotency-Key to the post about to be made (id). When
 // an earlier request holds the key, it returns that request's post (done)
 // or, if that request's write did not land, its ID to write again.
-func (s *Service) bindKey(ctx context.Context, author, text, key string, id ID) (ID, Post, bool, error) {
+func (s *Service) bindKey(ctx context.Context, author, text, key string, id, parent ID) (ID, Post, bool, error) {
 	if s.Keys == nil {
 		return 0, Post{}, false, fmt.Errorf("%w: Idempotency-Key is not supported here", ErrInvalid)
 	}
 	if err := ValidateIdempotencyKey(key); err != nil {
 		return 0, Post{}, false, err
 	}
-	fp := fingerprint(text)
+	fp := fingerprint(text, parent)
 	b, err := s.Keys.BindKey(ctx, author, key, KeyBinding{ID: id, Fingerprint: fp})
 	if err != nil {
 		return 0, Post{}, false, fmt.Errorf("idempotency key: %w", err)
@@ -143,7 +164,7 @@ func (s *Service) bindKey(ctx context.Context, author, text, key string, id ID) 
 	if deleted {
 		// The post was made and deleted since: answer as the first call
 		// did, and bring nothing back.
-		p := Post{ID: b.ID, Author: author, Text: text, CreatedAt: b.ID.Time().UTC()}
+		p := Post{ID: b.ID, Author: author, Text: text, CreatedAt: b.ID.Time().UTC(), InReplyTo: parent}
 		return b.ID, p, true, nil
 	}
 	// The first request's write did not land (or has not yet): write the
@@ -165,7 +186,13 @@ func ValidateIdempotencyKey(key string) error {
 	return nil
 }
 
-func fingerprint(text string) string {
+// fingerprint identifies a post's content for its Idempotency-Key: its
+// text and, for a reply, its parent (a post without one keeps the
+// fingerprint it had before replies, so keys bound then still match).
+func fingerprint(text string, parent ID) string {
+	if parent != 0 {
+		text += "\x00in_reply_to:" + parent.String()
+	}
 	sum := sha256.Sum256([]byte(text))
 	return hex.EncodeToString(sum[:16])
 }
@@ -211,7 +238,9 @@ func (s *Service) DeletePost(ctx context.Context, caller string, id ID) error {
 	if err != nil {
 		return fmt.Errorf("delete post: %w", err)
 	}
-	del := Post{ID: p.ID, Author: p.Author}
+	// The parent goes with it: the store (or the relay completing the
+	// deletion) takes the reply out of its parent's replies.
+	del := Post{ID: p.ID, Author: p.Author, InReplyTo: p.InReplyTo}
 	rec := NewOutboxRecord(eid, s.event(ctx, PostDeleted, p.ID, &del, nil))
 	sctx, end := startSpan(ctx, "store.delete_post")
 	err = s.Posts.DeletePost(sctx, p, rec)

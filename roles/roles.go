@@ -197,6 +197,7 @@ type Store interface {
 	app.Outbox
 	app.IdempotencyKeys
 	app.Likes
+	app.Replies
 }
 
 // Caches are the Redis-backed parts; set when a role needs Redis.
@@ -317,6 +318,7 @@ func buildAPI(d *Deps) (Role, error) {
 		Posts: posts, Graph: d.Store, Feeds: d.Caches.Feeds, Unfollows: d.Caches.Unfollows, RebuildLocks: d.Caches.RebuildLocks, Timelines: d.Caches.Timelines, Celebrities: d.Caches.Celebrities,
 		Dispatch: a.Dispatch, DispatchWait: d.Settings.PublishWait, Keys: d.Store, Notes: d.Store, IDs: a.IDs,
 		FeedCap: d.Settings.FeedCap, MaxFollowing: d.Settings.MaxFollowing, Log: d.Log, Likes: d.Store,
+		Replies: d.Store,
 	}
 	return api.New(a.HTTP, api.Deps{
 		Service: svc, Graph: d.Store, Posts: d.Store, Analytics: d.Caches.Analytics, Search: d.Caches.Search, Verify: a.Verify,

@@ -23,6 +23,7 @@ type Store struct {
 	blocks    map[[2]string]bool      // {blocker, blocked}
 	mutes     map[[2]string]time.Time // {muter, muted} -> expiry (zero: none)
 	likes     likeRows                // see likes.go
+	reads     replyReads              // see replies.go
 	notes     map[string]map[app.ID]app.Notification
 	read      map[string]app.ID // per user: notifications up to this ID are read
 	decisions map[app.ID]app.Decision

@@ -138,6 +138,7 @@ func New(e *echo.Echo, d Deps) (*API, error) {
 	v1.DELETE("/mutes/:user", h.unmute, lim.perUser("follows", d.Limits.Follows))
 	v1.GET("/mutes", h.mutes)
 	v1.PUT("/posts/:id/like", h.like, lim.perUser("likes", d.Limits.Likes))
+	v1.GET("/posts/:id/replies", h.replies)
 	v1.DELETE("/posts/:id/like", h.unlike, lim.perUser("likes", d.Limits.Likes))
 	v1.GET("/users/:user/followers", h.followers)
 	v1.GET("/users/:user/following", h.following)
@@ -301,6 +302,8 @@ func decodeBody(body []byte, v any) error {
 
 type createPostRequest struct {
 	Text *string `json:"text"`
+	// InReplyTo is the ID of the post this one replies to (absent: none).
+	InReplyTo *string `json:"in_reply_to"`
 }
 
 func (h *handlers) createPost(c echo.Context) error {
@@ -311,14 +314,22 @@ func (h *handlers) createPost(c echo.Context) error {
 	if req.Text == nil {
 		return echo.NewHTTPError(http.StatusBadRequest, `field "text" is required`)
 	}
+	var parent app.ID
+	if req.InReplyTo != nil {
+		id, err := app.ParseID(*req.InReplyTo)
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, `field "in_reply_to" must be a post ID`)
+		}
+		parent = id
+	}
 	// Idempotency-Key (IETF httpapi draft): a retry with the same key
 	// answers with the post the first request created.
-	p, err := h.svc.CreatePost(c.Request().Context(), caller(c), *req.Text, c.Request().Header.Get("Idempotency-Key"))
+	p, err := h.svc.CreateReply(c.Request().Context(), caller(c), *req.Text, c.Request().Header.Get("Idempotency-Key"), parent)
 	if err != nil {
 		return err
 	}
 	c.Response().Header().Set(echo.HeaderLocation, "/v1/posts/"+p.ID.String())
-	// A post just made has no likes: no read (a retry with an
+	// A post just made has no likes nor replies: no read (a retry with an
 	// Idempotency-Key answers as the first request did).
 	return c.JSON(http.StatusCreated, app.PostView{Post: p})
 }

@@ -296,6 +296,29 @@ var migrations = []migration{
 			)`,
 		},
 	},
+	{
+		version: 11,
+		name:    "replies",
+		stmts: []string{
+			// A reply's parent and the parent's author, on the post and on
+			// its author's timeline: fan-out, feed rebuilds and merges
+			// apply the reply rule from these, with no read of the parent.
+			`ALTER TABLE {ks}.posts ADD in_reply_to bigint`,
+			`ALTER TABLE {ks}.posts ADD in_reply_to_author text`,
+			`ALTER TABLE {ks}.posts_by_author ADD in_reply_to bigint`,
+			`ALTER TABLE {ks}.posts_by_author ADD in_reply_to_author text`,
+			// A post's live replies, one partition per parent, oldest
+			// first: the thread's pages and its reply count (a COUNT over
+			// the partition, for a page of posts at once, like likes).
+			// Written with the reply at its ID's timestamp; a deletion or
+			// a moderation deletes the row later, so it wins.
+			`CREATE TABLE IF NOT EXISTS {ks}.replies (
+				parent_id bigint,
+				id bigint,
+				PRIMARY KEY ((parent_id), id)
+			) WITH CLUSTERING ORDER BY (id ASC)`,
+		},
+	},
 }
 
 // backfillFollowerBuckets writes the hint of every followers partition that

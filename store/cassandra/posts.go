@@ -65,11 +65,16 @@ func (s *Store) writePost(ctx context.Context, p app.Post) error {
 	m := month(p.ID)
 	created := p.CreatedAt.UTC()
 	b := s.unloggedBatch().WithContext(ctx).WithTimestamp(p.ID.Time().UnixMicro())
-	b.Query(`INSERT INTO posts (id, author, text, created_at, moderated) VALUES (?, ?, ?, ?, ?)`,
-		int64(p.ID), p.Author, p.Text, created, p.Moderated)
-	b.Query(`INSERT INTO posts_by_author (author, month, id, text, created_at, moderated) VALUES (?, ?, ?, ?, ?, ?)`,
-		p.Author, m, int64(p.ID), p.Text, created, p.Moderated)
+	b.Query(`INSERT INTO posts (id, author, text, created_at, moderated, in_reply_to, in_reply_to_author) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		int64(p.ID), p.Author, p.Text, created, p.Moderated, int64(p.InReplyTo), p.InReplyToAuthor)
+	b.Query(`INSERT INTO posts_by_author (author, month, id, text, created_at, moderated, in_reply_to, in_reply_to_author) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		p.Author, m, int64(p.ID), p.Text, created, p.Moderated, int64(p.InReplyTo), p.InReplyToAuthor)
 	b.Query(`INSERT INTO user_post_months (author, month) VALUES (?, ?)`, p.Author, m)
+	if p.IsReply() {
+		// At the ID's timestamp like the rest: a deletion or moderation
+		// (written later) wins over a save again by the relay.
+		b.Query(`INSERT INTO replies (parent_id, id) VALUES (?, ?)`, int64(p.InReplyTo), int64(p.ID))
+	}
 	return s.execBatch(b)
 }
 
@@ -130,9 +135,12 @@ func (s *Store) GetPosts(ctx context.Context, ids []app.ID) (_ map[app.ID]app.Po
 // getPost reads one post; ok is false when it does not exist. A row with
 // no author is no post: HidePost's update of a deleted post leaves one.
 func (s *Store) getPost(ctx context.Context, id app.ID) (p app.Post, ok bool, err error) {
-	var created time.Time
-	err = s.query(`SELECT author, text, created_at, moderated FROM posts WHERE id = ?`, int64(id)).
-		WithContext(ctx).Scan(&p.Author, &p.Text, &created, &p.Moderated)
+	var (
+		created time.Time
+		parent  int64
+	)
+	err = s.query(`SELECT author, text, created_at, moderated, in_reply_to, in_reply_to_author FROM posts WHERE id = ?`, int64(id)).
+		WithContext(ctx).Scan(&p.Author, &p.Text, &created, &p.Moderated, &parent, &p.InReplyToAuthor)
 	if errors.Is(err, gocql.ErrNotFound) || (err == nil && p.Author == "") {
 		return app.Post{}, false, nil
 	}
@@ -141,6 +149,7 @@ func (s *Store) getPost(ctx context.Context, id app.ID) (p app.Post, ok bool, er
 	}
 	p.ID = id
 	p.CreatedAt = created.UTC()
+	p.InReplyTo = app.ID(parent)
 	return p, true, nil
 }
 
@@ -152,13 +161,13 @@ func (s *Store) DeletePost(ctx context.Context, p app.Post, out ...app.OutboxRec
 	ctx, end := s.bound(ctx)
 	defer func() { err = end(err) }()
 	if p.Author == "" {
-		// The timeline row is keyed by author; recover it if the caller
-		// only knew the ID.
+		// The timeline row is keyed by author, the reply row by parent;
+		// recover them if the caller only knew the ID.
 		stored, _, err := s.getPost(ctx, p.ID)
 		if err != nil {
 			return failf("cassandra: delete post: %w", err)
 		}
-		p.Author = stored.Author
+		p.Author, p.InReplyTo = stored.Author, stored.InReplyTo
 	}
 	if err := s.writeOutbox(ctx, out); err != nil {
 		return fmt.Errorf("cassandra: delete post %s: %w", p.ID, err)
@@ -180,6 +189,9 @@ func (s *Store) deletePost(ctx context.Context, p app.Post, when time.Time) erro
 		// concurrent SavePost in the same month, and an empty month costs
 		// AuthorPosts only one cheap read.
 		b.Query(`DELETE FROM posts_by_author WHERE author = ? AND month = ? AND id = ?`, p.Author, month(p.ID), int64(p.ID))
+	}
+	if p.IsReply() {
+		b.Query(`DELETE FROM replies WHERE parent_id = ? AND id = ?`, int64(p.InReplyTo), int64(p.ID))
 	}
 	b.Query(`INSERT INTO deleted_posts (id, author, deleted_at) VALUES (?, ?, ?)`, int64(p.ID), p.Author, when.UTC())
 	return s.execBatch(b)
@@ -215,7 +227,7 @@ func (s *Store) HidePost(ctx context.Context, p app.Post, rule string) error {
 		if err != nil || !ok {
 			return err
 		}
-		p.Author = stored.Author
+		p.Author, p.InReplyTo = stored.Author, stored.InReplyTo
 	}
 	// Unlogged: both updates are idempotent, and the moderator retries
 	// until the batch succeeds (a logged batch's batchlog would make one
@@ -224,6 +236,10 @@ func (s *Store) HidePost(ctx context.Context, p app.Post, rule string) error {
 	b.Query(`UPDATE posts SET moderated = ? WHERE id = ?`, rule, int64(p.ID))
 	b.Query(`UPDATE posts_by_author SET moderated = ? WHERE author = ? AND month = ? AND id = ?`,
 		rule, p.Author, month(p.ID), int64(p.ID))
+	if p.IsReply() {
+		// A moderated reply leaves its parent's replies (and count).
+		b.Query(`DELETE FROM replies WHERE parent_id = ? AND id = ?`, int64(p.InReplyTo), int64(p.ID))
+	}
 	if err := s.execBatch(b); err != nil {
 		return failf("cassandra: hide post %s: %w", p.ID, err)
 	}
@@ -265,27 +281,27 @@ func (s *Store) AuthorPosts(ctx context.Context, author string, before app.ID, l
 // deleted post) are skipped, and reading goes on past them.
 func (s *Store) monthPosts(ctx context.Context, posts []app.Post, author, m string, before app.ID, n int) ([]app.Post, error) {
 	for n > 0 {
-		q := s.query(`SELECT id, text, created_at, moderated FROM posts_by_author WHERE author = ? AND month = ? LIMIT ?`,
-			author, m, n)
+		const cols = `SELECT id, text, created_at, moderated, in_reply_to, in_reply_to_author FROM posts_by_author `
+		q := s.query(cols+`WHERE author = ? AND month = ? LIMIT ?`, author, m, n)
 		if before > 0 {
-			q = s.query(`SELECT id, text, created_at, moderated FROM posts_by_author WHERE author = ? AND month = ? AND id < ? LIMIT ?`,
-				author, m, int64(before), n)
+			q = s.query(cols+`WHERE author = ? AND month = ? AND id < ? LIMIT ?`, author, m, int64(before), n)
 		}
 		iter := q.WithContext(ctx).Iter()
 		var (
-			id              int64
-			text, moderated string
-			created         time.Time
-			scanned, added  int
+			id, parent                   int64
+			text, moderated, parentOwner string
+			created                      time.Time
+			scanned, added               int
 		)
-		for iter.Scan(&id, &text, &created, &moderated) {
+		for iter.Scan(&id, &text, &created, &moderated, &parent, &parentOwner) {
 			scanned++
 			before = app.ID(id)
 			if text == "" {
 				continue
 			}
 			added++
-			posts = append(posts, app.Post{ID: app.ID(id), Author: author, Text: text, CreatedAt: created.UTC(), Moderated: moderated})
+			posts = append(posts, app.Post{ID: app.ID(id), Author: author, Text: text, CreatedAt: created.UTC(), Moderated: moderated,
+				InReplyTo: app.ID(parent), InReplyToAuthor: parentOwner})
 		}
 		if err := iter.Close(); err != nil {
 			return nil, failf("cassandra: author posts %s month %s: %w", author, m, err)

@@ -21,7 +21,8 @@ import (
 	"github.com/feedsvc/feedsvc/internal/setting"
 )
 
-// Key layout (the outbox keys are in outbox.go, the likes' in likes.go: no
+// Key layout (the outbox keys are in outbox.go, the likes' in likes.go, the
+// replies' in replies.go: no
 // prefix may be a prefix of another). User IDs never contain 0x00, so "prefix user 0x00 other"
 // keys sort by user and then by other.
 const (
@@ -146,13 +147,18 @@ func (s *Store) SavePost(ctx context.Context, p app.Post, out ...app.OutboxRecor
 	if err != nil {
 		return err
 	}
-	if stored, ok := found[p.ID]; ok && stored.Conflicts(p) {
+	stored, ok := found[p.ID]
+	if ok && stored.Conflicts(p) {
 		return fmt.Errorf("pebble: save post %s by %s: %w (held by a post of %s)", p.ID, p.Author, app.ErrIDConflict, stored.Author)
 	}
 	b := s.db.NewBatch()
 	defer b.Close()
 	_ = b.Set(postKey(p.ID), v, nil)
 	_ = b.Set(byAuthorKey(p.Author, p.ID), nil, nil)
+	if p.IsReply() && (!ok || stored.Moderated == "") {
+		// A moderated reply saved again stays out of its parent's replies.
+		_ = b.Set(replyKey(p.InReplyTo, p.ID), nil, nil)
+	}
 	if err := addOutbox(b, out); err != nil {
 		return err
 	}
@@ -189,11 +195,23 @@ func deletedKey(id app.ID) []byte { return append([]byte(prefixDeleted), idBytes
 // DeletePost implements app.PostStore. The deletion record is written in
 // the same batch and kept for good: a few bytes per deleted post, where
 // Cassandra expires it.
-func (s *Store) DeletePost(_ context.Context, p app.Post, out ...app.OutboxRecord) error {
+func (s *Store) DeletePost(ctx context.Context, p app.Post, out ...app.OutboxRecord) error {
 	s.postMu.Lock()
 	defer s.postMu.Unlock()
+	if !p.IsReply() {
+		// The caller may know only the ID and author: the parent comes
+		// from the stored post.
+		found, err := s.GetPosts(ctx, []app.ID{p.ID})
+		if err != nil {
+			return err
+		}
+		p.InReplyTo = found[p.ID].InReplyTo
+	}
 	b := s.db.NewBatch()
 	defer b.Close()
+	if p.IsReply() {
+		_ = b.Delete(replyKey(p.InReplyTo, p.ID), nil)
+	}
 	_ = b.Delete(postKey(p.ID), nil)
 	_ = b.Delete(byAuthorKey(p.Author, p.ID), nil)
 	_ = b.Set(deletedKey(p.ID), []byte(time.Now().UTC().Format(time.RFC3339)), nil)
@@ -233,7 +251,14 @@ func (s *Store) HidePost(ctx context.Context, p app.Post, rule string) error {
 	if err != nil {
 		return fmt.Errorf("pebble: encode post: %w", err)
 	}
-	if err := s.db.Set(postKey(p.ID), v, pebble.Sync); err != nil {
+	b := s.db.NewBatch()
+	defer b.Close()
+	_ = b.Set(postKey(p.ID), v, nil)
+	if stored.IsReply() {
+		// A moderated reply leaves its parent's replies (and count).
+		_ = b.Delete(replyKey(stored.InReplyTo, p.ID), nil)
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
 		return fmt.Errorf("pebble: hide post %s: %w", p.ID, err)
 	}
 	return nil

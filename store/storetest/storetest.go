@@ -28,6 +28,7 @@ type Store interface {
 	app.Outbox
 	app.IdempotencyKeys
 	app.Likes
+	app.Replies
 }
 
 // Options tune the suite for a backend.
@@ -60,6 +61,8 @@ func Run(t *testing.T, backend string, s Store, opt Options) {
 		{"MuteOutbox", testMuteOutbox},
 		{"Likes", testLikes},
 		{"LikeOutbox", testLikeOutbox},
+		{"Replies", testReplies},
+		{"FollowsAmong", testFollowsAmong},
 		{"FollowerPaging", func(t *testing.T, s Store, user func(string) string) {
 			testFollowerPaging(t, s, user, 2_500, 1000)
 		}},
@@ -1493,5 +1496,143 @@ func testLikeOutbox(t *testing.T, s Store, user func(string) string) {
 	// unlike in force.
 	if got, err := s.LikeCounts(ctx, b, []app.ID{p.ID}); err != nil || got[p.ID] != (app.LikeCount{}) {
 		t.Fatalf("LikeCounts after completing like then unlike: %+v %v, want none", got[p.ID], err)
+	}
+}
+
+// newReply is a post of author replying to parent.
+func newReply(author string, parent app.Post, i int) app.Post {
+	p := newPost(author, i)
+	p.InReplyTo, p.InReplyToAuthor = parent.ID, parent.Author
+	return p
+}
+
+func sameIDs(got, want []app.ID) bool { return slices.Equal(got, want) }
+
+// testReplies: a reply keeps its parent and the parent's author in every
+// read; Replies pages a parent's live replies oldest first and ReplyCounts
+// counts them; a deleted reply (by the full post or only its ID) and a
+// moderated one leave both; a deleted parent leaves its replies.
+func testReplies(t *testing.T, s Store, user func(string) string) {
+	ctx := context.Background()
+	a, b := user("a"), user("b")
+	parent, other := newPost(a, 0), newPost(a, 100)
+	must(t, s.SavePost(ctx, parent))
+	must(t, s.SavePost(ctx, other))
+	var rs []app.Post
+	for i := range 5 {
+		r := newReply(b, parent, i+1)
+		if i == 4 {
+			r.Author = a // a reply to oneself is a reply too
+		}
+		must(t, s.SavePost(ctx, r))
+		rs = append(rs, r)
+	}
+	got, err := s.GetPosts(ctx, []app.ID{rs[0].ID, parent.ID})
+	must(t, err)
+	if g := got[rs[0].ID]; g.InReplyTo != parent.ID || g.InReplyToAuthor != a {
+		t.Fatalf("GetPosts: reply %+v, want its parent %s by %s", g, parent.ID, a)
+	}
+	if g := got[parent.ID]; g.InReplyTo != 0 || g.InReplyToAuthor != "" || g.IsReply() {
+		t.Fatalf("GetPosts: a post replying to none %+v", g)
+	}
+	timeline, err := s.AuthorPosts(ctx, b, 0, 10)
+	must(t, err)
+	if len(timeline) != 4 || timeline[0].ID != rs[3].ID || timeline[0].InReplyTo != parent.ID || timeline[0].InReplyToAuthor != a {
+		t.Fatalf("AuthorPosts: %+v, want 4 replies with their parent, newest first", timeline)
+	}
+
+	page := func(after app.ID, limit int, want ...app.Post) {
+		t.Helper()
+		ids, err := s.Replies(ctx, parent.ID, after, limit)
+		must(t, err)
+		var wantIDs []app.ID
+		for _, p := range want {
+			wantIDs = append(wantIDs, p.ID)
+		}
+		if !sameIDs(ids, wantIDs) {
+			t.Fatalf("Replies(after %s, limit %d) = %v, want %v", after, limit, ids, wantIDs)
+		}
+	}
+	page(0, 2, rs[0], rs[1])
+	page(rs[1].ID, 2, rs[2], rs[3])
+	page(rs[3].ID, 2, rs[4])
+	page(rs[4].ID, 2)
+	counts := func(want int64) {
+		t.Helper()
+		got, err := s.ReplyCounts(ctx, []app.ID{parent.ID, other.ID, rs[0].ID})
+		must(t, err)
+		if got[parent.ID] != want || got[other.ID] != 0 || got[rs[0].ID] != 0 {
+			t.Fatalf("ReplyCounts = %v, want %d for %s and none else", got, want, parent.ID)
+		}
+	}
+	counts(5)
+	if got, err := s.ReplyCounts(ctx, nil); err != nil || len(got) != 0 {
+		t.Fatalf("ReplyCounts of no posts = %v, %v", got, err)
+	}
+
+	must(t, s.DeletePost(ctx, rs[1]))
+	must(t, s.DeletePost(ctx, app.Post{ID: rs[2].ID})) // only the ID: the store finds the rest
+	must(t, s.HidePost(ctx, rs[3], "test-rule"))
+	counts(2)
+	page(0, 10, rs[0], rs[4])
+	if got, err := s.GetPosts(ctx, []app.ID{rs[3].ID}); err != nil || got[rs[3].ID].Moderated != "test-rule" {
+		t.Fatalf("the moderated reply: %+v, %v, want it stored, moderated", got, err)
+	}
+
+	must(t, s.DeletePost(ctx, parent))
+	page(0, 10, rs[0], rs[4])
+	if got, err := s.GetPosts(ctx, []app.ID{rs[0].ID}); err != nil || got[rs[0].ID].InReplyTo != parent.ID {
+		t.Fatalf("a reply to a deleted post: %+v, %v, want it standing", got, err)
+	}
+}
+
+// testFollowsAmong: FollowersAmong and FolloweesAmong answer exactly the
+// candidates on the edge's other side, whatever their followers buckets,
+// ignoring repeats and unknown users.
+func testFollowsAmong(t *testing.T, s Store, user func(string) string) {
+	ctx := context.Background()
+	star, fan := user("star"), user("fan")
+	var candidates, want []string
+	for i := range 60 {
+		u := user(fmt.Sprint("u", i))
+		candidates = append(candidates, u)
+		if i%3 == 0 {
+			_, err := s.Follow(ctx, u, star)
+			must(t, err)
+			want = append(want, u)
+		}
+		if i%4 == 0 {
+			_, err := s.Follow(ctx, fan, u)
+			must(t, err)
+		}
+	}
+	candidates = append(candidates, want[0], user("nobody"))
+	got, err := s.FollowersAmong(ctx, star, candidates)
+	must(t, err)
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("FollowersAmong(%s) = %v, want %v", star, got, want)
+	}
+	var wantFollowees []string
+	for i := 0; i < 60; i += 4 {
+		wantFollowees = append(wantFollowees, user(fmt.Sprint("u", i)))
+	}
+	got, err = s.FolloweesAmong(ctx, fan, candidates)
+	must(t, err)
+	slices.Sort(got)
+	slices.Sort(wantFollowees)
+	if !slices.Equal(got, wantFollowees) {
+		t.Fatalf("FolloweesAmong(%s) = %v, want %v", fan, got, wantFollowees)
+	}
+	for name, f := range map[string]func(context.Context, string, []string) ([]string, error){"FollowersAmong": s.FollowersAmong, "FolloweesAmong": s.FolloweesAmong} {
+		if got, err := f(ctx, star, nil); err != nil || len(got) != 0 {
+			t.Fatalf("%s of no users = %v, %v", name, got, err)
+		}
+	}
+	_, err = s.Unfollow(ctx, want[0], star)
+	must(t, err)
+	if got, err := s.FollowersAmong(ctx, star, want[:1]); err != nil || len(got) != 0 {
+		t.Fatalf("FollowersAmong after an unfollow = %v, %v", got, err)
 	}
 }

@@ -1,0 +1,203 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"slices"
+)
+
+// Replies (issue #24, item 4). A reply is a post like any other, saved
+// with its post.created event through the outbox (so it is searchable,
+// counted, moderated), that records its parent (InReplyTo) and the
+// parent's author (InReplyToAuthor): consumers need no read of the
+// parent, which may be deleted since (a deleted parent leaves its replies
+// standing).
+//
+// The reply rule (as Mastodon's and Twitter's home timelines): a reply
+// goes into follower F's home feed only if F also follows the parent's
+// author, or F is the parent's author. A reply to oneself (a thread)
+// reaches every follower. Every path that fills a feed applies it:
+//
+//   - fan-out asks once per page of the author's followers which of them
+//     follow each parent's author (Graph.FollowersAmong), never once per
+//     follower;
+//   - a follow's merge (and an unmute's) asks once which of the merged
+//     replies' parent authors the follower follows (Graph.FolloweesAmong);
+//   - a feed rebuild reads the user's followees first and filters with
+//     that set, with no further read;
+//   - a feed read applies it to its page (one FolloweesAmong, only when
+//     the page holds replies to a third user): the celebrity read-time
+//     merge gets it there, and a reply stays out once its reader stops
+//     following the parent's author.
+//
+// The parent's author is notified (NotifyReply), keyed by the reply's ID,
+// so a redelivery rewrites the same row; not for a reply to oneself, nor
+// across a block, nor from a user the parent's author mutes.
+//
+// Reply counts are read from the store's reply index (Replies), one
+// batched read per page of posts, like like counts: the index holds the
+// live replies, so a count is exact and no redelivery makes it drift.
+
+// NotifyReply is the kind of a reply's notification.
+const NotifyReply = "reply"
+
+// replyParent is the post author may reply to: one it can see
+// (ErrNotFound otherwise) and not across a block with its author either
+// way (ErrForbidden, as a like).
+func (s *Service) replyParent(ctx context.Context, author string, parent ID) (Post, error) {
+	p, err := s.GetPost(ctx, author, parent)
+	if err != nil {
+		return Post{}, err
+	}
+	blocked, err := blockedEither(ctx, s.Graph, author, p.Author)
+	if err != nil {
+		return Post{}, fmt.Errorf("reply to %s: %w", parent, err)
+	}
+	if blocked {
+		return Post{}, fmt.Errorf("%w: you and %s block each other (either way); the post cannot be replied to", ErrForbidden, p.Author)
+	}
+	return p, nil
+}
+
+// RepliesTo pages through the direct replies to parent, oldest first (a
+// conversation reads down); the cursor is the last reply ID seen. The
+// parent must be one reader can see (ErrNotFound) and not across a block
+// with its author (ErrForbidden, as for replying). Replies deleted or
+// moderated are not listed, nor those of users on either side of a block
+// with reader or muted by it: a page may be short while the cursor is set.
+func (s *Service) RepliesTo(ctx context.Context, reader string, parent ID, cursor string, limit int) ([]Post, string, error) {
+	after, err := parseCursor(cursor)
+	if err != nil {
+		return nil, "", err
+	}
+	if _, err := s.replyParent(ctx, reader, parent); err != nil {
+		return nil, "", err
+	}
+	if s.Replies == nil {
+		return nil, "", fmt.Errorf("replies to %s: %w: no reply index", parent, ErrUnavailable)
+	}
+	ids, err := s.Replies.Replies(ctx, parent, after, limit)
+	if err != nil {
+		return nil, "", fmt.Errorf("replies to %s: %w", parent, err)
+	}
+	next := nextCursor(ids, limit, func(id ID) ID { return id })
+	if len(ids) == 0 {
+		return []Post{}, next, nil
+	}
+	posts, err := s.Posts.GetPosts(ctx, ids)
+	if err != nil {
+		return nil, "", fmt.Errorf("replies to %s: %w", parent, err)
+	}
+	hidden, err := s.readHidden(ctx, reader)
+	if err != nil {
+		return nil, "", fmt.Errorf("replies to %s: %w", parent, err)
+	}
+	out := make([]Post, 0, len(ids))
+	for _, id := range ids {
+		if p, ok := posts[id]; ok && p.VisibleTo(reader) && p.Moderated == "" && !hidden.Has(p.Author) {
+			out = append(out, p)
+		}
+	}
+	return out, next, nil
+}
+
+// needsParentFollow reports whether reply p reaches reader's feed only if
+// reader follows the parent's author: p replies to someone other than its
+// author and reader.
+func needsParentFollow(p Post, reader string) bool {
+	return p.IsReply() && p.InReplyToAuthor != "" && p.InReplyToAuthor != p.Author && p.InReplyToAuthor != reader
+}
+
+// applyReplyRule keeps of posts (a page of reader's feed, or a followee's
+// posts merged into it) those the reply rule lets into reader's feed: one
+// FolloweesAmong read, and none when no post replies to a third user.
+func applyReplyRule(ctx context.Context, g Graph, reader string, posts []Post) ([]Post, error) {
+	var parents []string
+	for _, p := range posts {
+		if needsParentFollow(p, reader) && !slices.Contains(parents, p.InReplyToAuthor) {
+			parents = append(parents, p.InReplyToAuthor)
+		}
+	}
+	if len(parents) == 0 {
+		return posts, nil
+	}
+	followed, err := g.FolloweesAmong(ctx, reader, parents)
+	if err != nil {
+		return nil, fmt.Errorf("reply rule for %s: %w", reader, err)
+	}
+	return slices.DeleteFunc(posts, func(p Post) bool {
+		return needsParentFollow(p, reader) && !slices.Contains(followed, p.InReplyToAuthor)
+	}), nil
+}
+
+// replyAudience applies the reply rule in fan-out, to pages of an
+// author's followers: for each page, one FollowersAmong read per distinct
+// parent author (other than the author) among the posts.
+type replyAudience struct {
+	g       Graph
+	posts   []Post
+	parents []string
+	// follows holds, for the current page, the followers following each
+	// parent author.
+	follows map[string]map[string]bool
+}
+
+// newReplyAudience is the audience of ps (posts of author, in fan-out
+// order), nil when every follower gets every post (no reply to another
+// user among them).
+func newReplyAudience(g Graph, author string, ps []Post) *replyAudience {
+	a := &replyAudience{g: g, posts: ps}
+	for _, p := range ps {
+		if needsParentFollow(p, author) && !slices.Contains(a.parents, p.InReplyToAuthor) {
+			a.parents = append(a.parents, p.InReplyToAuthor)
+		}
+	}
+	if len(a.parents) == 0 {
+		return nil
+	}
+	return a
+}
+
+// page reads, for a page of followers, which of them follow each parent
+// author.
+func (a *replyAudience) page(ctx context.Context, followers []string) error {
+	a.follows = make(map[string]map[string]bool, len(a.parents))
+	for _, parent := range a.parents {
+		users, err := a.g.FollowersAmong(ctx, parent, followers)
+		if err != nil {
+			return fmt.Errorf("followers of %s among a page: %w", parent, err)
+		}
+		set := make(map[string]bool, len(users))
+		for _, u := range users {
+			set[u] = true
+		}
+		a.follows[parent] = set
+	}
+	return nil
+}
+
+// gets reports whether follower u (of the current page) gets post i.
+func (a *replyAudience) gets(i int, u string) bool {
+	p := a.posts[i]
+	return !needsParentFollow(p, u) || a.follows[p.InReplyToAuthor][u]
+}
+
+// notifyReply notifies the parent's author of reply p, which the caller
+// found live and not moderated; hidden is the reply author's hidden set
+// (blocks either way, and the users who mute it).
+func (n *Notifier) notifyReply(ctx context.Context, p Post, hidden HiddenSet) error {
+	to := p.InReplyToAuthor
+	if !p.IsReply() || to == "" || to == p.Author || hidden.Has(to) {
+		return nil
+	}
+	// Keyed by the reply's ID: a redelivery rewrites the same row, and the
+	// reply's deletion or moderation removes it with its mentions.
+	err := n.Notifications.AddNotification(ctx, Notification{
+		ID: p.ID, User: to, Kind: NotifyReply, Actor: p.Author, Post: p.ID, CreatedAt: p.CreatedAt,
+	})
+	if err != nil {
+		return fmt.Errorf("notify reply %s to %s: %w", p.ID, to, err)
+	}
+	n.signal(ctx, to)
+	return nil
+}
