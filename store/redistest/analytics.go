@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -57,10 +58,31 @@ type anEnv struct {
 	idBase app.ID
 }
 
+// anHours hands each env of this process hours of its own: a case reads
+// the hours from 1 before its base to 5 after, and a limited TopTags over
+// hours another case also wrote counts that case's tags too (the fake
+// keeps every case's events; one case in 60 met another's hours when the
+// base hour was drawn at random, 1 of 120, for each case).
+var anHours struct {
+	sync.Mutex
+	start, next int
+}
+
+// anSpan is the hours a case owns; 120/anSpan cases fit before they share.
+const anSpan = 7
+
 func newAnEnv(t *testing.T, b AnalyticsBackend) *anEnv {
 	t.Helper()
-	// 1..6 days back: far from now and from the retention edge.
-	back := time.Duration(24+rand.IntN(5*24)) * time.Hour
+	// 1..6 days back: far from now and from the retention edge; the start
+	// is random, so that processes sharing a server rarely meet.
+	anHours.Lock()
+	if anHours.next == 0 {
+		anHours.start = rand.IntN(5 * 24)
+	}
+	slot := (anHours.start + anHours.next*anSpan) % (5*24 - anSpan)
+	anHours.next++
+	anHours.Unlock()
+	back := time.Duration(24+anSpan-1+slot) * time.Hour
 	e := &anEnv{
 		t:      t,
 		b:      b,
