@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -253,4 +254,17 @@ func blockedEither(ctx context.Context, g Graph, a, b string) (bool, error) {
 		}
 	}
 	return false, nil
+}
+
+// DropBlocked removes from posts those of users on either side of a block
+// with reader (search results: issue #24), with one read of its block set.
+func (s *Service) DropBlocked(ctx context.Context, reader string, posts []Post) ([]Post, error) {
+	if len(posts) == 0 {
+		return posts, nil
+	}
+	blocks, _, err := ReadHiddenSet(ctx, s.Graph, reader, NoMutes, s.now())
+	if err != nil {
+		return nil, fmt.Errorf("blocks of %s: %w", reader, err)
+	}
+	return slices.DeleteFunc(posts, func(p Post) bool { return blocks.Has(p.Author) }), nil
 }

@@ -109,3 +109,42 @@ func TestBlocksPaging(t *testing.T) {
 	}
 	wantProblem(t, s.do("GET", "/v1/blocks?limit=0", me, ""), http.StatusBadRequest, "limit must be an integer from 1 to 100")
 }
+
+// TestSearchAcrossBlocks: search results leave out the posts of users on
+// either side of a block with the reader; an unblock brings them back.
+func TestSearchAcrossBlocks(t *testing.T) {
+	t.Parallel()
+	s := sharedServer(t)
+	ann, bob, cat := userFor(t, "ann"), userFor(t, "bob"), userFor(t, "cat")
+	word := wordFor(t, "blk")
+	indexer := &app.Indexer{Posts: s.store, Search: s.search}
+	byBob := s.post(t, bob, "by bob "+word)
+	byCat := s.post(t, cat, "by cat "+word)
+	s.deliver(t, indexer, byBob)
+	s.deliver(t, indexer, byCat)
+	found := func(user string) []app.ID {
+		t.Helper()
+		p := decode[page[app.Post]](t, s.must(t, "GET", "/v1/search?q="+word, user, "", http.StatusOK))
+		var ids []app.ID
+		for _, post := range p.Items {
+			ids = append(ids, post.ID)
+		}
+		return ids
+	}
+	both := []app.ID{byCat.ID, byBob.ID}
+	if got := found(ann); !slices.Equal(got, both) {
+		t.Fatalf("before any block: %v, want %v", got, both)
+	}
+	s.must(t, "PUT", "/v1/blocks/"+bob, ann, "", http.StatusNoContent) // ann blocks bob
+	s.must(t, "PUT", "/v1/blocks/"+ann, cat, "", http.StatusNoContent) // cat blocks ann
+	if got := found(ann); len(got) != 0 {
+		t.Fatalf("ann finds %v across her blocks", got)
+	}
+	if got := found(bob); !slices.Equal(got, both) {
+		t.Fatalf("bob, blocked by ann only, finds %v, want %v", got, both)
+	}
+	s.must(t, "DELETE", "/v1/blocks/"+bob, ann, "", http.StatusNoContent)
+	if got := found(ann); !slices.Equal(got, []app.ID{byBob.ID}) {
+		t.Fatalf("after ann unblocked bob: %v, want bob's post only", got)
+	}
+}

@@ -52,6 +52,10 @@ func (h *discovery) search(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	// The next cursor is the page's as read: a page may come out short.
+	if posts, err = h.svc.DropBlocked(c.Request().Context(), caller(c), posts); err != nil {
+		return err
+	}
 	v, err := h.svc.ViewPosts(c.Request().Context(), caller(c), posts)
 	if err != nil {
 		return err
