@@ -52,25 +52,31 @@ func (s *Store) setLike(ctx context.Context, l app.Like, present bool, out []app
 	if err != nil && !errors.Is(err, gocql.ErrNotFound) {
 		return false, failf("cassandra: %s %s by %s: %w", what, l.Post, l.User, err)
 	}
-	if existed == present {
-		return false, nil
+	changed := existed != present
+	if changed {
+		if err := s.writeOutbox(ctx, out); err != nil {
+			return false, fmt.Errorf("cassandra: %s %s by %s: %w", what, l.Post, l.User, err)
+		}
 	}
-	if err := s.writeOutbox(ctx, out); err != nil {
-		return false, fmt.Errorf("cassandra: %s %s by %s: %w", what, l.Post, l.User, err)
-	}
-	if err := s.writeLike(ctx, l, present); err != nil {
+	// Written even when nothing changed, at this change's timestamp: a
+	// change before it whose request failed after its record was written
+	// (the relay completes it later, at its own, older timestamp) must
+	// not win over this one, as with blocks.
+	if err := s.writeLike(ctx, l, present, changed); err != nil {
 		return false, failf("cassandra: %s %s by %s: %w", what, l.Post, l.User, err)
 	}
-	return true, nil
+	return changed, nil
 }
 
 // writeLike writes (or deletes) l's row at the timestamp of l.ID, and for
-// a like the row of its ID.
-func (s *Store) writeLike(ctx context.Context, l app.Like, present bool) error {
+// a like that changed something (withID) the row of its ID.
+func (s *Store) writeLike(ctx context.Context, l app.Like, present, withID bool) error {
 	b := s.unloggedBatch().WithContext(ctx).WithTimestamp(blockStamp(l.ID))
 	if present {
 		b.Query(`INSERT INTO likes (post_id, liker) VALUES (?, ?)`, int64(l.Post), l.User)
-		b.Query(`INSERT INTO like_ids (post_id, liker, like_id) VALUES (?, ?, ?)`, int64(l.Post), l.User, int64(l.ID))
+		if withID {
+			b.Query(`INSERT INTO like_ids (post_id, liker, like_id) VALUES (?, ?, ?)`, int64(l.Post), l.User, int64(l.ID))
+		}
 	} else {
 		b.Query(`DELETE FROM likes WHERE post_id = ? AND liker = ?`, int64(l.Post), l.User)
 	}
@@ -80,7 +86,7 @@ func (s *Store) writeLike(ctx context.Context, l app.Like, present bool) error {
 // completeLike writes the change of a like or unlike record again, at its
 // timestamp: whatever came after it still wins.
 func (s *Store) completeLike(ctx context.Context, r app.OutboxRecord) error {
-	return s.writeLike(ctx, *r.Event.Like, r.Event.Type == app.PostLiked)
+	return s.writeLike(ctx, *r.Event.Like, r.Event.Type == app.PostLiked, true)
 }
 
 // LikeCounts implements app.Likes: two queries for the whole page, the

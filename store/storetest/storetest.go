@@ -1497,6 +1497,22 @@ func testLikeOutbox(t *testing.T, s Store, user func(string) string) {
 	if got, err := s.LikeCounts(ctx, b, []app.ID{p.ID}); err != nil || got[p.ID] != (app.LikeCount{}) {
 		t.Fatalf("LikeCounts after completing like then unlike: %+v %v, want none", got[p.ID], err)
 	}
+	// A like whose request failed after its record was written (the relay
+	// completes it later), then an unlike that found nothing to undo: the
+	// unlike, the later change, wins when the like is completed.
+	q := newPost(a, 2)
+	must(t, s.SavePost(ctx, q))
+	failed, failedRec := newLikeRecord(app.PostLiked, app.Like{User: b, Post: q.ID, Author: a})
+	undo, undoRec := newLikeRecord(app.PostUnliked, app.Like{User: b, Post: q.ID, Author: a})
+	if changed, err := s.Unlike(ctx, undo, undoRec); err != nil || changed {
+		t.Fatalf("Unlike of a post not liked = %v, %v; want unchanged", changed, err)
+	}
+	if _, err := s.CompleteOutbox(ctx, []app.OutboxRecord{failedRec}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.LikeCounts(ctx, b, []app.ID{q.ID}); err != nil || got[q.ID] != (app.LikeCount{}) {
+		t.Fatalf("LikeCounts after an unlike then the completion of an earlier like (%s): %+v %v, want none", failed.ID, got[q.ID], err)
+	}
 }
 
 // newReply is a post of author replying to parent.
