@@ -97,6 +97,14 @@ func (s *Service) Unblock(ctx context.Context, blocker, blocked string) error {
 	if err := s.requireUser(ctx, blocked); err != nil {
 		return err
 	}
+	// A follow that raced the block and was not undone (its request
+	// failed or its process died before its re-check) must not come back
+	// to life with the unblock: unblocking brings no follow back.
+	for _, f := range []Follow{{Follower: blocker, Followee: blocked}, {Follower: blocked, Followee: blocker}} {
+		if err := s.endFollow(ctx, f); err != nil {
+			return fmt.Errorf("unblock: %w", err)
+		}
+	}
 	rec, err := s.blockRecord(ctx, UserUnblocked, blocker, blocked)
 	if err != nil {
 		return err

@@ -386,3 +386,20 @@ func TestFollowRacingABlock(t *testing.T) {
 		t.Fatal("a follow racing a block stayed")
 	}
 }
+
+// TestUnblockEndsAFollowLeftAcrossTheBlock: a follow edge that survived a
+// block (a follow that raced it and whose undo never ran) ends with the
+// unblock, with its event: unblocking brings no follow back.
+func TestUnblockEndsAFollowLeftAcrossTheBlock(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld("a", "f")
+	must(t, w.svc.Block(ctx, "a", "f"))
+	// The edge as a follow racing the block leaves it when its process
+	// dies before its re-check: written straight to the store.
+	_, err := w.store.Follow(ctx, "f", "a")
+	must(t, err)
+	must(t, w.svc.Unblock(ctx, "a", "f"))
+	if following, _ := w.store.IsFollowing(ctx, "f", "a"); following {
+		t.Fatal("a follow left across a block came back with the unblock")
+	}
+}
