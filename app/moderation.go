@@ -115,6 +115,11 @@ func (m *Moderator) Handle(ctx context.Context, ev Event) error {
 		}
 		p.Moderated = rule
 		m.Log.Info("post moderated", "post", p.ID, "author", p.Author, "rule", rule, "detail", detail)
+	} else if err := m.Posts.HidePost(ctx, p, p.Moderated); err != nil {
+		// Hidden again on a redelivery (idempotent): a hide whose rows
+		// landed in part (a reply's index entry, which reply counts
+		// read) is completed.
+		return fmt.Errorf("moderate %s: hide: %w", p.ID, err)
 	}
 	// Published again on a replay too: a crash after hiding the post but
 	// before announcing it must still reach fanout and search.
