@@ -246,8 +246,12 @@ func (c *Checker) checkFeeds(ctx context.Context, f *Findings, live, gone map[st
 		for id, st := range live {
 			// A muted author's posts are out of the feed; whether an
 			// unanswered mute or unmute landed is not known.
-			m := [2]string{name, st.rec.Author}
-			if follows[st.rec.Author] && !soc.mutes.inForce[m] && !soc.mutes.unsure[m] {
+			// So are those of an author across a block, or a block
+			// whose outcome is not known (a 5xx block may have landed
+			// and left the follow, its unfollow refused).
+			m, back := [2]string{name, st.rec.Author}, [2]string{st.rec.Author, name}
+			if follows[st.rec.Author] && !soc.mutes.inForce[m] && !soc.mutes.unsure[m] &&
+				!soc.blocks.across(name, st.rec.Author) && !soc.blocks.unsure[m] && !soc.blocks.unsure[back] {
 				want = append(want, id)
 			}
 		}

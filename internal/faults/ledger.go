@@ -180,9 +180,9 @@ func (l *Ledger) followHistory(from, to string) string {
 // relations is what the ledger says of one toggle (see Load.flip) between
 // users and targets: a block or mute of another user, a like of a post.
 type relations struct {
-	// inForce: pairs (user, target) whose last change was answered 2xx
-	// and turned the toggle on, with no request since without an answer
-	// or with a 5xx (either may or may not have been applied).
+	// inForce: pairs (user, target) whose last 2xx turned the toggle on,
+	// with no 5xx since (it may or may not have been applied) and no
+	// request ever without an answer (it may land after a later one).
 	inForce map[[2]string]bool
 	// unsure: pairs whose state is not known (see inForce).
 	unsure map[[2]string]bool
@@ -197,6 +197,7 @@ func (l *Ledger) relations(on, off string) relations {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	r := relations{inForce: map[[2]string]bool{}, unsure: map[[2]string]bool{}, named: map[[2]string]bool{}}
+	lost := map[[2]string]bool{} // a request without an answer: unsure for good
 	for _, o := range l.Ops {
 		if o.Op != on && o.Op != off {
 			continue
@@ -206,8 +207,16 @@ func (l *Ledger) relations(on, off string) relations {
 		switch o.Outcome {
 		case OK:
 			r.inForce[p] = o.Op == on
-		case ServerError, NoAnswer:
+			// A 5xx request before it is over, and its change, if the
+			// store made it, is older: this answer's state stands.
+			if !lost[p] {
+				delete(r.unsure, p)
+			}
+		case ServerError:
 			r.unsure[p] = true
+		case NoAnswer:
+			// It may reach the server after the pair's next request.
+			r.unsure[p], lost[p] = true, true
 		}
 	}
 	for p, in := range r.inForce {

@@ -120,7 +120,11 @@ func TestLedgerBlocks(t *testing.T) {
 	op("unblock", "g", "h", ServerError)
 	op("block", "i", "j", OK)
 	op("unblock", "i", "j", ClientError) // refused: changed nothing
-	op("follow", "x", "y", OK)           // not a block
+	op("block", "k", "l", ServerError)
+	op("block", "k", "l", OK) // the 5xx is over: this answer stands
+	op("block", "m", "n", NoAnswer)
+	op("block", "m", "n", OK)  // the lost one may land after it: unsure
+	op("follow", "x", "y", OK) // not a block
 	b := l.blocks()
 	for _, c := range []struct {
 		x, y   string
@@ -128,6 +132,7 @@ func TestLedgerBlocks(t *testing.T) {
 		named  bool
 	}{
 		{"a", "b", true, true}, {"b", "a", true, true}, {"i", "j", true, true},
+		{"k", "l", true, true}, {"m", "n", false, true},
 		{"c", "d", false, true}, {"e", "f", false, true}, {"h", "g", false, true},
 		{"x", "y", false, false}, {"a", "c", false, false},
 	} {
