@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -323,6 +325,24 @@ var migrations = []migration{
 
 // backfillFollowerBuckets writes the hint of every followers partition that
 // exists (a scan of the partition keys).
+// createTable matches a migration's CREATE TABLE statement, naming the table.
+var createTable = regexp.MustCompile(`^\s*CREATE TABLE IF NOT EXISTS \{ks\}\.(\w+)`)
+
+// Tables lists, sorted, every table a migrated keyspace holds: those the
+// migrations create and schema_migrations.
+func Tables() []string {
+	tables := []string{"schema_migrations"}
+	for _, m := range migrations {
+		for _, stmt := range m.stmts {
+			if t := createTable.FindStringSubmatch(stmt); t != nil {
+				tables = append(tables, t[1])
+			}
+		}
+	}
+	slices.Sort(tables)
+	return slices.Compact(tables)
+}
+
 func backfillFollowerBuckets(ctx context.Context, session *gocql.Session, ks string) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(32)
