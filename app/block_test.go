@@ -403,3 +403,22 @@ func TestUnblockEndsAFollowLeftAcrossTheBlock(t *testing.T) {
 		t.Fatal("a follow left across a block came back with the unblock")
 	}
 }
+
+// TestFollowsAcrossABlockAreNotListed: a follow edge left across a block
+// (its LWT's outcome unknown when the block read the graph) is listed on
+// neither side.
+func TestFollowsAcrossABlockAreNotListed(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld("a", "f", "g")
+	must(t, w.svc.Follow(ctx, "g", "a"))
+	must(t, w.svc.Block(ctx, "a", "f"))
+	_, err := w.store.Follow(ctx, "f", "a") // as a completed LWT leaves it
+	must(t, err)
+	followers, _, err := w.svc.Followers(ctx, "a", "", 10)
+	must(t, err)
+	following, _, err := w.svc.Following(ctx, "f", "", 10)
+	must(t, err)
+	if !slices.Equal(followers, []string{"g"}) || len(following) != 0 {
+		t.Fatalf("followers of a = %v (want g), f follows %v (want none)", followers, following)
+	}
+}

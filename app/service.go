@@ -370,7 +370,8 @@ func (s *Service) Followers(ctx context.Context, user, cursor string, limit int)
 	if err := s.requireUser(ctx, user); err != nil {
 		return nil, "", err
 	}
-	return s.Graph.Followers(ctx, user, cursor, limit)
+	users, next, err := s.Graph.Followers(ctx, user, cursor, limit)
+	return s.listEdges(ctx, user, users, next, err)
 }
 
 // Following pages through the users a user follows.
@@ -378,7 +379,25 @@ func (s *Service) Following(ctx context.Context, user, cursor string, limit int)
 	if err := s.requireUser(ctx, user); err != nil {
 		return nil, "", err
 	}
-	return s.Graph.Following(ctx, user, cursor, limit)
+	users, next, err := s.Graph.Following(ctx, user, cursor, limit)
+	return s.listEdges(ctx, user, users, next, err)
+}
+
+// listEdges drops from a page of user's follows (either way) those across
+// a block, with one read of its block set. A block ends the follows both
+// ways, but a follow whose outcome was unknown as the block landed (its
+// LWT timed out, and the relay completed it after the block's read) can
+// stay stored: such an edge is never shown nor used (fan-out, rebuilds
+// and the notifier skip it too), and the unblock ends it.
+func (s *Service) listEdges(ctx context.Context, user string, users []string, next string, err error) ([]string, string, error) {
+	if err != nil || len(users) == 0 {
+		return users, next, err
+	}
+	blocks, _, err := ReadHiddenSet(ctx, s.Graph, user, NoMutes, s.now())
+	if err != nil {
+		return nil, "", fmt.Errorf("blocks of %s: %w", user, err)
+	}
+	return slices.DeleteFunc(users, blocks.Has), next, nil
 }
 
 func (s *Service) requireUser(ctx context.Context, user string) error {
