@@ -31,6 +31,9 @@ func (a *Analyst) Handle(ctx context.Context, ev Event) error {
 	}
 	switch ev.Type {
 	case PostCreated:
+		if p.IsRepost() {
+			return nil // no text, and not a post of the reposter's own
+		}
 		if err := a.Analytics.RecordPost(ctx, p.ID, p.Author, Hashtags(p.Text), at.UTC()); err != nil {
 			return fmt.Errorf("record post %s of %s: %w", p.ID, p.Author, err)
 		}

@@ -30,6 +30,10 @@ type Fanout struct {
 	// Timelines caches celebrities' recent posts, keyed by author.
 	Timelines   FeedCache
 	Celebrities Celebrities
+	// Reposts finds the reposts of a deleted or moderated post and the
+	// followers hiding an author's reposts (nil: no repost index; reposts
+	// go to every follower and stay when their original goes).
+	Reposts Reposts
 	// CelebrityThreshold is the follower count above which an author is a
 	// celebrity (0: every author is fanned out on write).
 	CelebrityThreshold int
@@ -117,6 +121,10 @@ func (f *Fanout) postsCreated(ctx context.Context, evs []Event) error {
 		return err
 	}
 	ps = slices.DeleteFunc(ps, func(p Post) bool { return p.Moderated != "" })
+	// A repost of a post gone or moderated by now goes nowhere.
+	if ps, err = liveReposts(ctx, f.Posts, ps); err != nil {
+		return err
+	}
 	if len(ps) == 0 {
 		return nil
 	}
@@ -162,7 +170,12 @@ func (f *Fanout) postCreated(ctx context.Context, ps []Post) error {
 		}
 		// Replies to another user reach only the followers who follow
 		// that user too (or are that user): one batched read per page.
-		aud := newReplyAudience(f.Graph, author, ps)
+		// Reposts skip the followers hiding the author's reposts and
+		// those hidden from the original's author: likewise batched.
+		aud, err := newReplyAudience(ctx, f.Graph, f.Reposts, author, ps, f.now())
+		if err != nil {
+			return fmt.Errorf("fan out posts %v of %s: %w", ids, author, err)
+		}
 		n, err := f.toFollowers(ctx, author, ids, f.Feeds.Add, f.CelebrityThreshold, hidden, aud)
 		if err == nil {
 			err = f.takeBack(ctx, author, ids, start)
@@ -254,10 +267,23 @@ func (f *Fanout) markCelebrity(ctx context.Context, author string) error {
 	return nil
 }
 
-// postRemoved takes a deleted or moderated post out of feeds. A
-// celebrity's post leaves its timeline only: reads hide it from the few
-// feeds that got it before the author crossed the threshold.
+// postRemoved takes a deleted or moderated post out of feeds, and its
+// reposts with it. A celebrity's post leaves its timeline only: reads hide
+// it from the few feeds that got it before the author crossed the
+// threshold.
 func (f *Fanout) postRemoved(ctx context.Context, p *Post) error {
+	if !p.IsRepost() {
+		// First the reposts: a failure retries the event, and the
+		// original's own removal below is idempotent.
+		if err := f.removeReposts(ctx, p.ID); err != nil {
+			return err
+		}
+	}
+	return f.removePost(ctx, p)
+}
+
+// removePost takes one post (or repost) out of feeds.
+func (f *Fanout) removePost(ctx context.Context, p *Post) error {
 	st, err := f.status(ctx, p.Author)
 	if err != nil {
 		return err

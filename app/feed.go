@@ -81,6 +81,11 @@ func (s *Service) ReadFeed(ctx context.Context, user, cursor string, limit int) 
 	if page.Items, err = applyReplyRule(ctx, s.Graph, user, page.Items); err != nil {
 		return FeedPage{}, fmt.Errorf("read feed: %w", err)
 	}
+	// Reposts (repost.go): rendered as their originals, hidden per
+	// follow, and each post shown once per page.
+	if page.Items, err = s.applyRepostRules(ctx, user, page.Items, hidden); err != nil {
+		return FeedPage{}, fmt.Errorf("read feed: %w", err)
+	}
 	page.NextCursor = nextCursor(ids, limit, func(id ID) ID { return id })
 	return page, nil
 }

@@ -49,6 +49,10 @@ type PostView struct {
 	Liked     bool  `json:"liked"`
 	// ReplyCount is how many live replies the post has (see reply.go).
 	ReplyCount int64 `json:"reply_count"`
+	// RepostCount is how many live reposts the post has, and Reposted
+	// whether the reader reposted it (see repost.go).
+	RepostCount int64 `json:"repost_count"`
+	Reposted    bool  `json:"reposted"`
 }
 
 // NotifyLike is the kind of a like's notification.
@@ -132,6 +136,16 @@ func (s *Service) ViewPosts(ctx context.Context, reader string, posts []Post) ([
 		for i := range views {
 			c := counts[views[i].ID]
 			views[i].LikeCount, views[i].Liked = c.Count, c.Liked
+		}
+	}
+	if s.Reposts != nil {
+		counts, err := s.Reposts.RepostCounts(ctx, reader, ids)
+		if err != nil {
+			return nil, fmt.Errorf("read repost counts: %w", err)
+		}
+		for i := range views {
+			c := counts[views[i].ID]
+			views[i].RepostCount, views[i].Reposted = c.Count, c.Reposted
 		}
 	}
 	if s.Replies != nil {

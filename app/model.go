@@ -73,7 +73,20 @@ type Post struct {
 	// (which may be deleted since: its replies stand).
 	InReplyTo       ID     `json:"in_reply_to,string,omitempty"`
 	InReplyToAuthor string `json:"in_reply_to_author,omitempty"`
+	// RepostOf is the post this one reposts (0: none), and RepostOfAuthor
+	// that post's author (see repost.go). A repost has no text of its own:
+	// it is rendered as the original.
+	RepostOf       ID     `json:"repost_of,string,omitempty"`
+	RepostOfAuthor string `json:"repost_of_author,omitempty"`
+	// RepostedBy and RepostID are set only on a rendered post: the
+	// original shown for a repost, with the reposter and the repost's ID
+	// (its feed entry). They are never stored.
+	RepostedBy string `json:"reposted_by,omitempty"`
+	RepostID   ID     `json:"repost_id,string,omitempty"`
 }
+
+// IsRepost reports whether p is a repost of another post.
+func (p Post) IsRepost() bool { return p.RepostOf != 0 }
 
 // IsReply reports whether p replies to another post.
 func (p Post) IsReply() bool { return p.InReplyTo != 0 }
@@ -83,7 +96,7 @@ func (p Post) IsReply() bool { return p.InReplyTo != 0 }
 // (a retry, or a moderation, which sets only Moderated) does not conflict.
 func (p Post) Conflicts(q Post) bool {
 	return p.ID == q.ID && (p.Author != q.Author || p.Text != q.Text || p.CreatedAt.UnixMilli() != q.CreatedAt.UnixMilli() ||
-		p.InReplyTo != q.InReplyTo)
+		p.InReplyTo != q.InReplyTo || p.RepostOf != q.RepostOf)
 }
 
 // VisibleTo reports whether user may see the post.

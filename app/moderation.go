@@ -87,8 +87,8 @@ func NewModerator(m Moderator) (*Moderator, error) {
 
 // Handle implements Handler.
 func (m *Moderator) Handle(ctx context.Context, ev Event) error {
-	if ev.Type != PostCreated || ev.Post == nil {
-		return nil
+	if ev.Type != PostCreated || ev.Post == nil || ev.Post.IsRepost() {
+		return nil // a repost has no text; its original is moderated
 	}
 	p, ok, err := newPostLookup(m.Posts, m.PendingWindow, m.Now, m.Log).get(ctx, ev)
 	if err != nil {

@@ -40,6 +40,10 @@ type Notifier struct {
 	// Likes, when set, is read for the first like of a liker and post,
 	// which a post.liked notifies (nil: likes notify nobody).
 	Likes Likes
+	// Reposts, when set, is read for the first repost of a reposter and
+	// post, which keys a repost's notification (nil: reposts notify
+	// nobody).
+	Reposts Reposts
 }
 
 func (n *Notifier) now() time.Time {
@@ -69,7 +73,8 @@ func (n *Notifier) Handle(ctx context.Context, ev Event) error {
 	switch {
 	case ev.Type == PostCreated && ev.Post != nil:
 		reply := ev.Post.IsReply() && ev.Post.InReplyToAuthor != ev.Post.Author
-		if !reply && !slices.ContainsFunc(Mentions(ev.Post.Text), func(u string) bool { return u != ev.Post.Author }) {
+		repost := ev.Post.IsRepost() && ev.Post.RepostOfAuthor != ev.Post.Author && n.Reposts != nil
+		if !reply && !repost && !slices.ContainsFunc(Mentions(ev.Post.Text), func(u string) bool { return u != ev.Post.Author }) {
 			return nil // nobody to notify: no need to read the post
 		}
 		p, ok, err := newPostLookup(n.Posts, n.PendingWindow, n.Now, n.Log).get(ctx, ev)
@@ -85,6 +90,9 @@ func (n *Notifier) Handle(ctx context.Context, ev Event) error {
 		}
 		if err := n.notifyReply(ctx, p, hidden); err != nil {
 			return err
+		}
+		if p.IsRepost() {
+			return n.notifyRepost(ctx, p, hidden)
 		}
 		notified := 0
 		for _, user := range Mentions(p.Text) {

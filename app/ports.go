@@ -283,3 +283,35 @@ type Likes interface {
 	// notified) while user likes post now; false if it does not.
 	FirstLike(ctx context.Context, user string, post ID) (ID, bool, error)
 }
+
+// Reposts indexes reposts by the post they repost and keeps the
+// per-follow setting that hides a followee's reposts (see repost.go). The
+// store writes a repost's index rows with the post (SavePost) and takes
+// the live one out when the repost is deleted or moderated, so counts are
+// read from rows, never kept by events.
+type Reposts interface {
+	// RepostBy returns the ID of user's live repost of original, if any.
+	RepostBy(ctx context.Context, user string, original ID) (ID, bool, error)
+	// FirstRepost returns the ID of user's first repost of original, kept
+	// through unreposts (the notification's key); false if it never
+	// reposted it.
+	FirstRepost(ctx context.Context, user string, original ID) (ID, bool, error)
+	// RepostsOf returns up to limit live reposts of original after the
+	// repost after (zero: from the first), in (Reposter, ID) order. The
+	// rows outlive the original's deletion, so that fan-out (and a replay
+	// of the deletion) finds the reposts to take out of feeds.
+	RepostsOf(ctx context.Context, original ID, after Repost, limit int) ([]Repost, error)
+	// RepostCounts returns, for each of originals, how many live reposts
+	// it has and whether reader reposted it: one batched read for a page
+	// of posts. Posts nobody reposted may be absent from the map.
+	RepostCounts(ctx context.Context, reader string, originals []ID) (map[ID]RepostCount, error)
+	// SetShowReposts records whether follower sees followee's reposts
+	// (true, the default, removes the setting).
+	SetShowReposts(ctx context.Context, follower, followee string, show bool) error
+	// RepostsHiddenAmong returns those of followers who hide followee's
+	// reposts: one batched read for a page of followers (fan-out).
+	RepostsHiddenAmong(ctx context.Context, followee string, followers []string) ([]string, error)
+	// RepostsHiddenFrom returns those of followees whose reposts follower
+	// hides: one read for a page of a feed.
+	RepostsHiddenFrom(ctx context.Context, follower string, followees []string) ([]string, error)
+}

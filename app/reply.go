@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 )
 
 // Replies (issue #24, item 4). A reply is a post like any other, saved
@@ -132,7 +133,10 @@ func applyReplyRule(ctx context.Context, g Graph, reader string, posts []Post) (
 
 // replyAudience applies the reply rule in fan-out, to pages of an
 // author's followers: for each page, one FollowersAmong read per distinct
-// parent author (other than the author) among the posts.
+// parent author (other than the author) among the posts. It applies the
+// repost rules too (repost.go): one RepostsHiddenAmong read per page when
+// the posts hold reposts, and the hidden sets of the reposted authors,
+// read once for all pages.
 type replyAudience struct {
 	g       Graph
 	posts   []Post
@@ -140,27 +144,60 @@ type replyAudience struct {
 	// follows holds, for the current page, the followers following each
 	// parent author.
 	follows map[string]map[string]bool
+
+	author  string
+	reposts Reposts
+	// origHidden is the hidden set of each reposted author (other than
+	// author) among the posts; nil without reposts.
+	origHidden map[string]HiddenSet
+	// noReposts holds, for the current page, the followers hiding
+	// author's reposts.
+	noReposts map[string]bool
 }
 
 // newReplyAudience is the audience of ps (posts of author, in fan-out
 // order), nil when every follower gets every post (no reply to another
-// user among them).
-func newReplyAudience(g Graph, author string, ps []Post) *replyAudience {
-	a := &replyAudience{g: g, posts: ps}
+// user and no repost among them). r may be nil (no repost settings).
+func newReplyAudience(ctx context.Context, g Graph, r Reposts, author string, ps []Post, now time.Time) (*replyAudience, error) {
+	a := &replyAudience{g: g, posts: ps, author: author, reposts: r}
 	for _, p := range ps {
 		if needsParentFollow(p, author) && !slices.Contains(a.parents, p.InReplyToAuthor) {
 			a.parents = append(a.parents, p.InReplyToAuthor)
 		}
+		if p.IsRepost() {
+			if a.origHidden == nil {
+				a.origHidden = map[string]HiddenSet{}
+			}
+			if _, ok := a.origHidden[p.RepostOfAuthor]; !ok && p.RepostOfAuthor != author && p.RepostOfAuthor != "" {
+				// Followers across a block with the original's author,
+				// or muting it, get none of its reposts.
+				h, _, err := ReadHiddenSet(ctx, g, p.RepostOfAuthor, MutingUser, now)
+				if err != nil {
+					return nil, fmt.Errorf("hidden set of %s: %w", p.RepostOfAuthor, err)
+				}
+				a.origHidden[p.RepostOfAuthor] = h
+			}
+		}
 	}
-	if len(a.parents) == 0 {
-		return nil
+	if len(a.parents) == 0 && a.origHidden == nil {
+		return nil, nil
 	}
-	return a
+	return a, nil
 }
 
 // page reads, for a page of followers, which of them follow each parent
-// author.
+// author and which hide the author's reposts.
 func (a *replyAudience) page(ctx context.Context, followers []string) error {
+	if a.origHidden != nil && a.reposts != nil {
+		off, err := a.reposts.RepostsHiddenAmong(ctx, a.author, followers)
+		if err != nil {
+			return fmt.Errorf("followers of %s hiding its reposts: %w", a.author, err)
+		}
+		a.noReposts = make(map[string]bool, len(off))
+		for _, u := range off {
+			a.noReposts[u] = true
+		}
+	}
 	a.follows = make(map[string]map[string]bool, len(a.parents))
 	for _, parent := range a.parents {
 		users, err := a.g.FollowersAmong(ctx, parent, followers)
@@ -179,6 +216,9 @@ func (a *replyAudience) page(ctx context.Context, followers []string) error {
 // gets reports whether follower u (of the current page) gets post i.
 func (a *replyAudience) gets(i int, u string) bool {
 	p := a.posts[i]
+	if p.IsRepost() {
+		return !a.noReposts[u] && !a.origHidden[p.RepostOfAuthor].Has(u)
+	}
 	return !needsParentFollow(p, u) || a.follows[p.InReplyToAuthor][u]
 }
 

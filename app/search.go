@@ -30,6 +30,9 @@ func (x *Indexer) Handle(ctx context.Context, ev Event) error {
 	}
 	switch ev.Type {
 	case PostCreated:
+		if ev.Post.IsRepost() {
+			return nil // no text of its own: search finds the original
+		}
 		// A replayed post.created of a since-deleted or moderated post must
 		// not come back; the stored post is also the authoritative text.
 		p, ok, err := newPostLookup(x.Posts, x.PendingWindow, x.Now, x.Log).get(ctx, ev)

@@ -51,6 +51,9 @@ type Service struct {
 	// Replies indexes replies by parent; reply listings and counts read it
 	// (nil: listing replies answers 503 and every count is zero).
 	Replies Replies
+	// Reposts indexes reposts by original and keeps who hides whose
+	// reposts (nil: reposting answers 503 and every count is zero).
+	Reposts Reposts
 	// MaxFollowing caps how many users one user may follow (0: no cap).
 	MaxFollowing int
 	Log          *slog.Logger
@@ -240,7 +243,9 @@ func (s *Service) DeletePost(ctx context.Context, caller string, id ID) error {
 	}
 	// The parent goes with it: the store (or the relay completing the
 	// deletion) takes the reply out of its parent's replies.
-	del := Post{ID: p.ID, Author: p.Author, InReplyTo: p.InReplyTo}
+	// So does a repost's original: the store takes the repost out of
+	// the original's reposts.
+	del := Post{ID: p.ID, Author: p.Author, InReplyTo: p.InReplyTo, RepostOf: p.RepostOf}
 	rec := NewOutboxRecord(eid, s.event(ctx, PostDeleted, p.ID, &del, nil))
 	sctx, end := startSpan(ctx, "store.delete_post")
 	err = s.Posts.DeletePost(sctx, p, rec)
@@ -264,12 +269,53 @@ func (s *Service) AuthorPosts(ctx context.Context, caller, user string, cursor s
 		return nil, "", fmt.Errorf("author posts: %w", err)
 	}
 	next := nextCursor(posts, limit, func(p Post) ID { return p.ID })
-	return slices.DeleteFunc(posts, func(p Post) bool { return !p.VisibleTo(caller) }), next, nil
+	posts = slices.DeleteFunc(posts, func(p Post) bool { return !p.VisibleTo(caller) })
+	if slices.ContainsFunc(posts, Post.IsRepost) {
+		// Reposts show as their originals, which the caller's blocks
+		// and mutes may hide: one read, only for a page with reposts.
+		hidden, err := s.readHidden(ctx, caller)
+		if err != nil {
+			return nil, "", fmt.Errorf("author posts: %w", err)
+		}
+		if posts, err = s.renderReposts(ctx, caller, posts, hidden); err != nil {
+			return nil, "", fmt.Errorf("author posts: %w", err)
+		}
+	}
+	return posts, next, nil
+}
+
+// ReadPost is GetPost as rendered: a repost shows as its original, with
+// the reposter (ErrNotFound when the original is gone or hidden).
+func (s *Service) ReadPost(ctx context.Context, caller string, id ID) (Post, error) {
+	p, err := s.GetPost(ctx, caller, id)
+	if err != nil || !p.IsRepost() {
+		return p, err
+	}
+	hidden, err := s.readHidden(ctx, caller)
+	if err != nil {
+		return Post{}, fmt.Errorf("get post: %w", err)
+	}
+	out, err := s.renderReposts(ctx, caller, []Post{p}, hidden)
+	if err != nil {
+		return Post{}, fmt.Errorf("get post: %w", err)
+	}
+	if len(out) == 0 {
+		return Post{}, fmt.Errorf("post %s: %w", id, ErrNotFound)
+	}
+	return out[0], nil
 }
 
 // Follow makes follower follow followee and announces it; the fanout consumer
 // then merges the followee's recent posts into the follower's feed.
 func (s *Service) Follow(ctx context.Context, follower, followee string) error {
+	return s.FollowWith(ctx, follower, followee, nil)
+}
+
+// FollowWith is Follow with the follow's repost setting: reposts (when
+// not nil) says whether the follower sees the followee's reposts. A new
+// follow starts from the default (shown), whatever an earlier follow of
+// the pair had; following again without a setting keeps the one there.
+func (s *Service) FollowWith(ctx context.Context, follower, followee string, reposts *bool) error {
 	if follower == followee {
 		return fmt.Errorf("%w: a user cannot follow themselves", ErrInvalid)
 	}
@@ -293,6 +339,14 @@ func (s *Service) Follow(ctx context.Context, follower, followee string) error {
 	}
 	if created {
 		s.dispatch(ctx, rec)
+	}
+	if show := created; reposts != nil || (show && s.Reposts != nil) {
+		if reposts != nil {
+			show = *reposts
+		}
+		if err := s.SetShowReposts(ctx, follower, followee, show); err != nil {
+			return fmt.Errorf("follow: %w", err)
+		}
 	}
 	// A block that landed between the check and the edge: its Block read
 	// no edge to end (or ran before it), so the follow ends itself.

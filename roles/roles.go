@@ -44,13 +44,13 @@ var Table = Rows{
 		// Its feed writes wake the feed streams of their owners.
 		return &app.Fanout{Posts: d.Store, Graph: d.Store, Feeds: d.Caches.SignalingFeeds, Unfollows: d.Caches.Unfollows,
 			Timelines: d.Caches.Timelines, Celebrities: d.Caches.Celebrities, CelebrityThreshold: d.Settings.CelebrityThreshold,
-			FeedCap: d.Settings.FeedCap, PageSize: d.Settings.FanoutBatch, Log: d.Log}, nil
+			FeedCap: d.Settings.FeedCap, PageSize: d.Settings.FanoutBatch, Log: d.Log, Reposts: d.Store}, nil
 	}),
 	// Redis only for the signals that wake the notified users' feed
 	// streams, so the unread count shows at once, not on the streams'
 	// slow poll (20-25 s).
 	Consumer("notifications", Needs{Store: true, Redis: true}, func(d *Deps) (app.Handler, error) {
-		return &app.Notifier{Graph: d.Store, Notifications: d.Store, Posts: d.Store, Signals: d.Caches.Signals, Log: d.Log, Likes: d.Store}, nil
+		return &app.Notifier{Graph: d.Store, Notifications: d.Store, Posts: d.Store, Signals: d.Caches.Signals, Log: d.Log, Likes: d.Store, Reposts: d.Store}, nil
 	}),
 	MemoryConsumer("analytics", Needs{Redis: true}, func(d *Deps) (app.Handler, error) {
 		return &app.Analyst{Analytics: d.Caches.Analytics}, nil
@@ -198,6 +198,7 @@ type Store interface {
 	app.IdempotencyKeys
 	app.Likes
 	app.Replies
+	app.Reposts
 }
 
 // Caches are the Redis-backed parts; set when a role needs Redis.
@@ -318,7 +319,7 @@ func buildAPI(d *Deps) (Role, error) {
 		Posts: posts, Graph: d.Store, Feeds: d.Caches.Feeds, Unfollows: d.Caches.Unfollows, RebuildLocks: d.Caches.RebuildLocks, Timelines: d.Caches.Timelines, Celebrities: d.Caches.Celebrities,
 		Dispatch: a.Dispatch, DispatchWait: d.Settings.PublishWait, Keys: d.Store, Notes: d.Store, IDs: a.IDs,
 		FeedCap: d.Settings.FeedCap, MaxFollowing: d.Settings.MaxFollowing, Log: d.Log, Likes: d.Store,
-		Replies: d.Store,
+		Replies: d.Store, Reposts: d.Store,
 	}
 	return api.New(a.HTTP, api.Deps{
 		Service: svc, Graph: d.Store, Posts: d.Store, Analytics: d.Caches.Analytics, Search: d.Caches.Search, Verify: a.Verify,

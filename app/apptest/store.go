@@ -24,6 +24,7 @@ type Store struct {
 	mutes     map[[2]string]time.Time // {muter, muted} -> expiry (zero: none)
 	likes     likeRows                // see likes.go
 	reads     replyReads              // see replies.go
+	reposts   repostRows              // see reposts.go
 	notes     map[string]map[app.ID]app.Notification
 	read      map[string]app.ID // per user: notifications up to this ID are read
 	decisions map[app.ID]app.Decision
@@ -182,6 +183,7 @@ func (s *Store) SavePost(_ context.Context, p app.Post, out ...app.OutboxRecord)
 		return fmt.Errorf("save post %s: %w", p.ID, app.ErrIDConflict)
 	}
 	s.posts[p.ID] = p
+	s.saveRepost(p)
 	s.record(out)
 	return nil
 }

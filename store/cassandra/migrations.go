@@ -321,6 +321,52 @@ var migrations = []migration{
 			) WITH CLUSTERING ORDER BY (id ASC)`,
 		},
 	},
+	{
+		version: 12,
+		name:    "reposts",
+		stmts: []string{
+			// A repost's original and its author, on the post and on the
+			// reposter's timeline: fan-out and reads need no read of the
+			// original to know whose post it is.
+			`ALTER TABLE {ks}.posts ADD repost_of bigint`,
+			`ALTER TABLE {ks}.posts ADD repost_of_author text`,
+			`ALTER TABLE {ks}.posts_by_author ADD repost_of bigint`,
+			`ALTER TABLE {ks}.posts_by_author ADD repost_of_author text`,
+			// A post's live reposts, one partition per original: the
+			// count (a COUNT over the partition, like likes), whether the
+			// reader reposted it, and the reposts fan-out takes out of
+			// feeds when the original goes. Written with the repost at
+			// its ID's timestamp; its deletion or moderation deletes the
+			// row by its ID, so a repost made again stays.
+			`CREATE TABLE IF NOT EXISTS {ks}.reposts (
+				original_id bigint,
+				reposter text,
+				id bigint,
+				PRIMARY KEY ((original_id), reposter, id)
+			)`,
+			// Every repost of a pair, kept through unreposts: the
+			// smallest is the first, which keys the notification.
+			`CREATE TABLE IF NOT EXISTS {ks}.repost_ids (
+				original_id bigint,
+				reposter text,
+				id bigint,
+				PRIMARY KEY ((original_id), reposter, id)
+			)`,
+			// Followers hiding a followee's reposts: by followee for
+			// fan-out's page of followers (one partition, an IN), by
+			// follower for a feed page.
+			`CREATE TABLE IF NOT EXISTS {ks}.reposts_hidden (
+				followee text,
+				follower text,
+				PRIMARY KEY ((followee), follower)
+			)`,
+			`CREATE TABLE IF NOT EXISTS {ks}.reposts_hidden_by (
+				follower text,
+				followee text,
+				PRIMARY KEY ((follower), followee)
+			)`,
+		},
+	},
 }
 
 // backfillFollowerBuckets writes the hint of every followers partition that

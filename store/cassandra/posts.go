@@ -65,15 +65,20 @@ func (s *Store) writePost(ctx context.Context, p app.Post) error {
 	m := month(p.ID)
 	created := p.CreatedAt.UTC()
 	b := s.unloggedBatch().WithContext(ctx).WithTimestamp(p.ID.Time().UnixMicro())
-	b.Query(`INSERT INTO posts (id, author, text, created_at, moderated, in_reply_to, in_reply_to_author) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		int64(p.ID), p.Author, p.Text, created, p.Moderated, int64(p.InReplyTo), p.InReplyToAuthor)
-	b.Query(`INSERT INTO posts_by_author (author, month, id, text, created_at, moderated, in_reply_to, in_reply_to_author) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		p.Author, m, int64(p.ID), p.Text, created, p.Moderated, int64(p.InReplyTo), p.InReplyToAuthor)
+	b.Query(`INSERT INTO posts (id, author, text, created_at, moderated, in_reply_to, in_reply_to_author, repost_of, repost_of_author) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		int64(p.ID), p.Author, p.Text, created, p.Moderated, int64(p.InReplyTo), p.InReplyToAuthor, int64(p.RepostOf), p.RepostOfAuthor)
+	b.Query(`INSERT INTO posts_by_author (author, month, id, text, created_at, moderated, in_reply_to, in_reply_to_author, repost_of, repost_of_author) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		p.Author, m, int64(p.ID), p.Text, created, p.Moderated, int64(p.InReplyTo), p.InReplyToAuthor, int64(p.RepostOf), p.RepostOfAuthor)
 	b.Query(`INSERT INTO user_post_months (author, month) VALUES (?, ?)`, p.Author, m)
 	if p.IsReply() {
 		// At the ID's timestamp like the rest: a deletion or moderation
 		// (written later) wins over a save again by the relay.
 		b.Query(`INSERT INTO replies (parent_id, id) VALUES (?, ?)`, int64(p.InReplyTo), int64(p.ID))
+	}
+	if p.IsRepost() {
+		// Likewise: a deletion or moderation of the repost wins.
+		b.Query(`INSERT INTO reposts (original_id, reposter, id) VALUES (?, ?, ?)`, int64(p.RepostOf), p.Author, int64(p.ID))
+		b.Query(`INSERT INTO repost_ids (original_id, reposter, id) VALUES (?, ?, ?)`, int64(p.RepostOf), p.Author, int64(p.ID))
 	}
 	return s.execBatch(b)
 }
@@ -136,11 +141,11 @@ func (s *Store) GetPosts(ctx context.Context, ids []app.ID) (_ map[app.ID]app.Po
 // no author is no post: HidePost's update of a deleted post leaves one.
 func (s *Store) getPost(ctx context.Context, id app.ID) (p app.Post, ok bool, err error) {
 	var (
-		created time.Time
-		parent  int64
+		created      time.Time
+		parent, orig int64
 	)
-	err = s.query(`SELECT author, text, created_at, moderated, in_reply_to, in_reply_to_author FROM posts WHERE id = ?`, int64(id)).
-		WithContext(ctx).Scan(&p.Author, &p.Text, &created, &p.Moderated, &parent, &p.InReplyToAuthor)
+	err = s.query(`SELECT author, text, created_at, moderated, in_reply_to, in_reply_to_author, repost_of, repost_of_author FROM posts WHERE id = ?`, int64(id)).
+		WithContext(ctx).Scan(&p.Author, &p.Text, &created, &p.Moderated, &parent, &p.InReplyToAuthor, &orig, &p.RepostOfAuthor)
 	if errors.Is(err, gocql.ErrNotFound) || (err == nil && p.Author == "") {
 		return app.Post{}, false, nil
 	}
@@ -150,6 +155,7 @@ func (s *Store) getPost(ctx context.Context, id app.ID) (p app.Post, ok bool, er
 	p.ID = id
 	p.CreatedAt = created.UTC()
 	p.InReplyTo = app.ID(parent)
+	p.RepostOf = app.ID(orig)
 	return p, true, nil
 }
 
@@ -167,7 +173,7 @@ func (s *Store) DeletePost(ctx context.Context, p app.Post, out ...app.OutboxRec
 		if err != nil {
 			return failf("cassandra: delete post: %w", err)
 		}
-		p.Author, p.InReplyTo = stored.Author, stored.InReplyTo
+		p.Author, p.InReplyTo, p.RepostOf = stored.Author, stored.InReplyTo, stored.RepostOf
 	}
 	if err := s.writeOutbox(ctx, out); err != nil {
 		return fmt.Errorf("cassandra: delete post %s: %w", p.ID, err)
@@ -192,6 +198,9 @@ func (s *Store) deletePost(ctx context.Context, p app.Post, when time.Time) erro
 	}
 	if p.IsReply() {
 		b.Query(`DELETE FROM replies WHERE parent_id = ? AND id = ?`, int64(p.InReplyTo), int64(p.ID))
+	}
+	if p.IsRepost() && p.Author != "" {
+		b.Query(`DELETE FROM reposts WHERE original_id = ? AND reposter = ? AND id = ?`, int64(p.RepostOf), p.Author, int64(p.ID))
 	}
 	b.Query(`INSERT INTO deleted_posts (id, author, deleted_at) VALUES (?, ?, ?)`, int64(p.ID), p.Author, when.UTC())
 	return s.execBatch(b)
@@ -227,7 +236,7 @@ func (s *Store) HidePost(ctx context.Context, p app.Post, rule string) error {
 		if err != nil || !ok {
 			return err
 		}
-		p.Author, p.InReplyTo = stored.Author, stored.InReplyTo
+		p.Author, p.InReplyTo, p.RepostOf = stored.Author, stored.InReplyTo, stored.RepostOf
 	}
 	// Unlogged: both updates are idempotent, and the moderator retries
 	// until the batch succeeds (a logged batch's batchlog would make one
@@ -239,6 +248,10 @@ func (s *Store) HidePost(ctx context.Context, p app.Post, rule string) error {
 	if p.IsReply() {
 		// A moderated reply leaves its parent's replies (and count).
 		b.Query(`DELETE FROM replies WHERE parent_id = ? AND id = ?`, int64(p.InReplyTo), int64(p.ID))
+	}
+	if p.IsRepost() {
+		// A moderated repost leaves the original's reposts.
+		b.Query(`DELETE FROM reposts WHERE original_id = ? AND reposter = ? AND id = ?`, int64(p.RepostOf), p.Author, int64(p.ID))
 	}
 	if err := s.execBatch(b); err != nil {
 		return failf("cassandra: hide post %s: %w", p.ID, err)
@@ -281,27 +294,27 @@ func (s *Store) AuthorPosts(ctx context.Context, author string, before app.ID, l
 // deleted post) are skipped, and reading goes on past them.
 func (s *Store) monthPosts(ctx context.Context, posts []app.Post, author, m string, before app.ID, n int) ([]app.Post, error) {
 	for n > 0 {
-		const cols = `SELECT id, text, created_at, moderated, in_reply_to, in_reply_to_author FROM posts_by_author `
+		const cols = `SELECT id, text, created_at, moderated, in_reply_to, in_reply_to_author, repost_of, repost_of_author FROM posts_by_author `
 		q := s.query(cols+`WHERE author = ? AND month = ? LIMIT ?`, author, m, n)
 		if before > 0 {
 			q = s.query(cols+`WHERE author = ? AND month = ? AND id < ? LIMIT ?`, author, m, int64(before), n)
 		}
 		iter := q.WithContext(ctx).Iter()
 		var (
-			id, parent                   int64
-			text, moderated, parentOwner string
-			created                      time.Time
-			scanned, added               int
+			id, parent, orig                         int64
+			text, moderated, parentOwner, origAuthor string
+			created                                  time.Time
+			scanned, added                           int
 		)
-		for iter.Scan(&id, &text, &created, &moderated, &parent, &parentOwner) {
+		for iter.Scan(&id, &text, &created, &moderated, &parent, &parentOwner, &orig, &origAuthor) {
 			scanned++
 			before = app.ID(id)
-			if text == "" {
-				continue
+			if text == "" && orig == 0 {
+				continue // no text and no original: a row HidePost left
 			}
 			added++
 			posts = append(posts, app.Post{ID: app.ID(id), Author: author, Text: text, CreatedAt: created.UTC(), Moderated: moderated,
-				InReplyTo: app.ID(parent), InReplyToAuthor: parentOwner})
+				InReplyTo: app.ID(parent), InReplyToAuthor: parentOwner, RepostOf: app.ID(orig), RepostOfAuthor: origAuthor})
 		}
 		if err := iter.Close(); err != nil {
 			return nil, failf("cassandra: author posts %s month %s: %w", author, m, err)

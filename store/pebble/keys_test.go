@@ -12,7 +12,8 @@ func TestKeyPrefixesAreDistinct(t *testing.T) {
 	prefixes := []string{prefixPost, prefixByAuthor, prefixUser, prefixFollowing, prefixFollowers, prefixDeleted,
 		prefixBlocking, prefixBlockedBy, prefixMuting, prefixMutedBy,
 		prefixLease, prefixNotification, prefixReadMarker, prefixDecision, prefixPostNotes,
-		prefixOutbox, prefixOutboxDone, prefixCursor, prefixIdemKey, prefixLike, prefixFirstLike, prefixReply}
+		prefixOutbox, prefixOutboxDone, prefixCursor, prefixIdemKey, prefixLike, prefixFirstLike, prefixReply,
+		prefixRepost, prefixFirstRepost, prefixNoReposts, prefixNoRepostsBy}
 	for i, a := range prefixes {
 		for j, b := range prefixes {
 			if i != j && strings.HasPrefix(b, a) {

@@ -22,7 +22,7 @@ import (
 )
 
 // Key layout (the outbox keys are in outbox.go, the likes' in likes.go, the
-// replies' in replies.go: no
+// replies' in replies.go, the reposts' in reposts.go: no
 // prefix may be a prefix of another). User IDs never contain 0x00, so "prefix user 0x00 other"
 // keys sort by user and then by other.
 const (
@@ -159,6 +159,10 @@ func (s *Store) SavePost(ctx context.Context, p app.Post, out ...app.OutboxRecor
 		// A moderated reply saved again stays out of its parent's replies.
 		_ = b.Set(replyKey(p.InReplyTo, p.ID), nil, nil)
 	}
+	if p.IsRepost() {
+		// Likewise a moderated repost stays out of the original's reposts.
+		repostKeys(b, p, !ok || stored.Moderated == "")
+	}
 	if err := addOutbox(b, out); err != nil {
 		return err
 	}
@@ -198,19 +202,22 @@ func deletedKey(id app.ID) []byte { return append([]byte(prefixDeleted), idBytes
 func (s *Store) DeletePost(ctx context.Context, p app.Post, out ...app.OutboxRecord) error {
 	s.postMu.Lock()
 	defer s.postMu.Unlock()
-	if !p.IsReply() {
-		// The caller may know only the ID and author: the parent comes
-		// from the stored post.
+	if !p.IsReply() && !p.IsRepost() {
+		// The caller may know only the ID and author: the parent (or a
+		// repost's original) comes from the stored post.
 		found, err := s.GetPosts(ctx, []app.ID{p.ID})
 		if err != nil {
 			return err
 		}
-		p.InReplyTo = found[p.ID].InReplyTo
+		p.InReplyTo, p.RepostOf = found[p.ID].InReplyTo, found[p.ID].RepostOf
 	}
 	b := s.db.NewBatch()
 	defer b.Close()
 	if p.IsReply() {
 		_ = b.Delete(replyKey(p.InReplyTo, p.ID), nil)
+	}
+	if p.IsRepost() {
+		_ = b.Delete(repostKey(prefixRepost, p.RepostOf, p.Author, p.ID), nil)
 	}
 	_ = b.Delete(postKey(p.ID), nil)
 	_ = b.Delete(byAuthorKey(p.Author, p.ID), nil)
@@ -257,6 +264,9 @@ func (s *Store) HidePost(ctx context.Context, p app.Post, rule string) error {
 	if stored.IsReply() {
 		// A moderated reply leaves its parent's replies (and count).
 		_ = b.Delete(replyKey(stored.InReplyTo, p.ID), nil)
+	}
+	if stored.IsRepost() {
+		_ = b.Delete(repostKey(prefixRepost, stored.RepostOf, stored.Author, p.ID), nil)
 	}
 	if err := b.Commit(pebble.Sync); err != nil {
 		return fmt.Errorf("pebble: hide post %s: %w", p.ID, err)

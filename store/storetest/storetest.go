@@ -29,6 +29,7 @@ type Store interface {
 	app.IdempotencyKeys
 	app.Likes
 	app.Replies
+	app.Reposts
 }
 
 // Options tune the suite for a backend.
