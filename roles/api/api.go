@@ -140,6 +140,8 @@ func New(e *echo.Echo, d Deps) (*API, error) {
 	v1.PUT("/posts/:id/like", h.like, lim.perUser("likes", d.Limits.Likes))
 	v1.GET("/posts/:id/replies", h.replies)
 	v1.DELETE("/posts/:id/like", h.unlike, lim.perUser("likes", d.Limits.Likes))
+	v1.PUT("/posts/:id/repost", h.repost, lim.perUser("likes", d.Limits.Likes))
+	v1.DELETE("/posts/:id/repost", h.unrepost, lim.perUser("likes", d.Limits.Likes))
 	v1.GET("/users/:user/followers", h.followers)
 	v1.GET("/users/:user/following", h.following)
 	v1.GET("/users/:user/posts", h.userPosts)
@@ -348,7 +350,7 @@ func (h *handlers) getPost(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	p, err := h.svc.GetPost(c.Request().Context(), caller(c), id)
+	p, err := h.svc.ReadPost(c.Request().Context(), caller(c), id)
 	if err != nil {
 		return err
 	}
@@ -379,12 +381,23 @@ func userParam(c echo.Context) (string, error) {
 	return u, nil
 }
 
+// followRequest is PUT /v1/following/{user}'s optional body: whether the
+// caller sees the user's reposts (absent: a new follow shows them, an
+// existing one keeps its setting).
+type followRequest struct {
+	Reposts *bool `json:"reposts"`
+}
+
 func (h *handlers) follow(c echo.Context) error {
 	u, err := userParam(c)
 	if err != nil {
 		return err
 	}
-	if err := h.svc.Follow(c.Request().Context(), caller(c), u); err != nil {
+	var req followRequest
+	if err := decodeOptional(c, &req); err != nil {
+		return err
+	}
+	if err := h.svc.FollowWith(c.Request().Context(), caller(c), u, req.Reposts); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
