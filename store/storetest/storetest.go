@@ -63,6 +63,8 @@ func Run(t *testing.T, backend string, s Store, opt Options) {
 		{"Likes", testLikes},
 		{"LikeOutbox", testLikeOutbox},
 		{"Replies", testReplies},
+		{"Reposts", testReposts},
+		{"RepostSettings", testRepostSettings},
 		{"FollowsAmong", testFollowsAmong},
 		{"FollowerPaging", func(t *testing.T, s Store, user func(string) string) {
 			testFollowerPaging(t, s, user, 2_500, 1000)
@@ -1651,5 +1653,119 @@ func testFollowsAmong(t *testing.T, s Store, user func(string) string) {
 	must(t, err)
 	if got, err := s.FollowersAmong(ctx, star, want[:1]); err != nil || len(got) != 0 {
 		t.Fatalf("FollowersAmong after an unfollow = %v, %v", got, err)
+	}
+}
+
+func newRepost(reposter string, orig app.Post) app.Post {
+	id := newID()
+	return app.Post{ID: id, Author: reposter, CreatedAt: id.Time().UTC(), RepostOf: orig.ID, RepostOfAuthor: orig.Author}
+}
+
+// testReposts: a repost (no text) keeps its original and the original's
+// author in every read; RepostBy, RepostsOf and RepostCounts see the live
+// reposts; a deleted repost (by the full post or its ID alone) and a
+// moderated one leave them, while FirstRepost keeps the first; a deleted
+// original leaves its reposts' index rows (fan-out reads them).
+func testReposts(t *testing.T, s Store, user func(string) string) {
+	ctx := context.Background()
+	a, b, c, d := user("a"), user("b"), user("c"), user("d")
+	orig, other := newPost(a, 0), newPost(a, 1)
+	must(t, s.SavePost(ctx, orig))
+	must(t, s.SavePost(ctx, other))
+	rb, rc, rd := newRepost(b, orig), newRepost(c, orig), newRepost(d, orig)
+	for _, r := range []app.Post{rb, rc, rd, rb} { // saving again is harmless
+		must(t, s.SavePost(ctx, r))
+	}
+	got, err := s.GetPosts(ctx, []app.ID{rb.ID})
+	must(t, err)
+	if g := got[rb.ID]; g.RepostOf != orig.ID || g.RepostOfAuthor != a || g.Text != "" || g.Author != b {
+		t.Fatalf("GetPosts: repost %+v, want b's repost of %s by %s", g, orig.ID, a)
+	}
+	timeline, err := s.AuthorPosts(ctx, b, 0, 10)
+	must(t, err)
+	if len(timeline) != 1 || timeline[0].ID != rb.ID || timeline[0].RepostOf != orig.ID || timeline[0].RepostOfAuthor != a {
+		t.Fatalf("AuthorPosts: %+v, want b's repost with its original", timeline)
+	}
+	if id, ok, err := s.RepostBy(ctx, b, orig.ID); err != nil || !ok || id != rb.ID {
+		t.Fatalf("RepostBy(b) = %s, %v, %v; want %s", id, ok, err, rb.ID)
+	}
+	if _, ok, err := s.RepostBy(ctx, b, other.ID); err != nil || ok {
+		t.Fatalf("RepostBy of a post b did not repost = %v, %v", ok, err)
+	}
+	var all []app.Repost
+	for after := (app.Repost{}); ; {
+		page, err := s.RepostsOf(ctx, orig.ID, after, 2)
+		must(t, err)
+		all = append(all, page...)
+		if len(page) < 2 {
+			break
+		}
+		after = page[len(page)-1]
+	}
+	want := []app.Repost{{Reposter: b, ID: rb.ID}, {Reposter: c, ID: rc.ID}, {Reposter: d, ID: rd.ID}}
+	if !slices.Equal(all, want) {
+		t.Fatalf("RepostsOf in pages of 2: %+v, want %+v", all, want)
+	}
+	counts, err := s.RepostCounts(ctx, c, []app.ID{orig.ID, other.ID})
+	must(t, err)
+	if counts[orig.ID] != (app.RepostCount{Count: 3, Reposted: true}) || counts[other.ID].Count != 0 {
+		t.Fatalf("RepostCounts as c: %+v, want 3 reposted, 0", counts)
+	}
+
+	// Unreposts: by the full post, by the ID alone; a moderation.
+	must(t, s.DeletePost(ctx, app.Post{ID: rb.ID, Author: b, RepostOf: orig.ID}))
+	must(t, s.DeletePost(ctx, app.Post{ID: rc.ID, Author: c}))
+	must(t, s.HidePost(ctx, rd, "spam"))
+	counts, err = s.RepostCounts(ctx, c, []app.ID{orig.ID})
+	must(t, err)
+	if counts[orig.ID] != (app.RepostCount{}) {
+		t.Fatalf("RepostCounts after the unreposts: %+v, want none", counts[orig.ID])
+	}
+	if _, ok, err := s.RepostBy(ctx, b, orig.ID); err != nil || ok {
+		t.Fatalf("RepostBy after the unrepost = %v, %v", ok, err)
+	}
+	again := newRepost(b, orig)
+	must(t, s.SavePost(ctx, again))
+	if id, ok, err := s.FirstRepost(ctx, b, orig.ID); err != nil || !ok || id != rb.ID {
+		t.Fatalf("FirstRepost(b) = %s, %v, %v; want the first, %s", id, ok, err, rb.ID)
+	}
+	if id, ok, err := s.RepostBy(ctx, b, orig.ID); err != nil || !ok || id != again.ID {
+		t.Fatalf("RepostBy after a repost again = %s, %v, %v; want %s", id, ok, err, again.ID)
+	}
+	// The original's deletion leaves its reposts listed.
+	must(t, s.DeletePost(ctx, orig))
+	left, err := s.RepostsOf(ctx, orig.ID, app.Repost{}, 10)
+	must(t, err)
+	if !slices.Equal(left, []app.Repost{{Reposter: b, ID: again.ID}}) {
+		t.Fatalf("RepostsOf a deleted original: %+v, want b's repost", left)
+	}
+}
+
+// testRepostSettings: SetShowReposts hides a followee's reposts from a
+// follower, seen both ways, and shows them again.
+func testRepostSettings(t *testing.T, s Store, user func(string) string) {
+	ctx := context.Background()
+	a, f1, f2, f3 := user("a"), user("f1"), user("f2"), user("f3")
+	must(t, s.SetShowReposts(ctx, f1, a, false))
+	must(t, s.SetShowReposts(ctx, f2, a, false))
+	must(t, s.SetShowReposts(ctx, f2, a, false)) // idempotent
+	must(t, s.SetShowReposts(ctx, f3, a, true))  // shown already
+	among, err := s.RepostsHiddenAmong(ctx, a, []string{f1, f2, f3, f1, user("nobody")})
+	must(t, err)
+	slices.Sort(among)
+	if !slices.Equal(among, []string{f1, f2}) {
+		t.Fatalf("RepostsHiddenAmong: %v, want %s and %s", among, f1, f2)
+	}
+	from, err := s.RepostsHiddenFrom(ctx, f1, []string{a, f2})
+	must(t, err)
+	if !slices.Equal(from, []string{a}) {
+		t.Fatalf("RepostsHiddenFrom(f1): %v, want %s", from, a)
+	}
+	must(t, s.SetShowReposts(ctx, f1, a, true))
+	if among, err := s.RepostsHiddenAmong(ctx, a, []string{f1}); err != nil || len(among) != 0 {
+		t.Fatalf("RepostsHiddenAmong after showing: %v, %v", among, err)
+	}
+	if from, err := s.RepostsHiddenFrom(ctx, f1, []string{a}); err != nil || len(from) != 0 {
+		t.Fatalf("RepostsHiddenFrom after showing: %v, %v", from, err)
 	}
 }
