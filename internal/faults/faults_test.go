@@ -756,5 +756,5 @@ func newWorkload(t *testing.T, sys *System, id string, rates Rates, timeout time
 
 // checker checks w's ledger against every view of sys.
 func (w *workload) checker(sys *System, poison string) *Checker {
-	return &Checker{Sys: sys, Users: w.users, Viewer: w.viewer, Tags: w.tags, Ledger: w.ledger, Cap: 800, Poison: poison}
+	return &Checker{Sys: sys, Users: w.users, Viewer: w.viewer, Tags: w.tags, Term: w.load.Prefix, Ledger: w.ledger, Cap: 800, Poison: poison}
 }
