@@ -52,6 +52,7 @@ func (s *Service) Block(ctx context.Context, blocker, blocked string) error {
 	// (or, if its check ran just before, undone by its own re-check, see
 	// Follow), so the unfollows below leave no edge behind.
 	changed, err := s.Graph.Block(ctx, blocker, blocked, rec)
+	s.hidden.forget(blocker, blocked) // even on error: it may have landed
 	if err != nil {
 		return fmt.Errorf("block: %w", err)
 	}
@@ -110,6 +111,7 @@ func (s *Service) Unblock(ctx context.Context, blocker, blocked string) error {
 		return err
 	}
 	changed, err := s.Graph.Unblock(ctx, blocker, blocked, rec)
+	s.hidden.forget(blocker, blocked)
 	if err != nil {
 		return fmt.Errorf("unblock: %w", err)
 	}
@@ -270,7 +272,7 @@ func (s *Service) DropBlocked(ctx context.Context, reader string, posts []Post) 
 	if len(posts) == 0 {
 		return posts, nil
 	}
-	blocks, _, err := ReadHiddenSet(ctx, s.Graph, reader, NoMutes, s.now())
+	blocks, _, err := s.hiddenSet(ctx, reader, NoMutes)
 	if err != nil {
 		return nil, fmt.Errorf("blocks of %s: %w", reader, err)
 	}

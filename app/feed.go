@@ -159,22 +159,27 @@ func (s *Service) timelinePage(ctx context.Context, author string, before ID, li
 }
 
 // readHidden is the reader's hidden set: the users on either side of its
-// blocks and those it mutes (ReadHiddenSet), through HiddenSets when set.
-// The expired mutes it meets are expired (expireMutes), so that their
-// posts come back.
+// blocks and those it mutes (hiddenSet with MutedByUser). The expired mutes
+// it meets are expired (expireMutes), so that their posts come back.
 func (s *Service) readHidden(ctx context.Context, user string) (HiddenSet, error) {
-	read := s.HiddenSets
-	if read == nil {
-		read = func(ctx context.Context, user string) (HiddenSet, []Mute, error) {
-			return ReadHiddenSet(ctx, s.Graph, user, MutedByUser, s.now())
-		}
-	}
-	set, expired, err := read(ctx, user)
+	set, expired, err := s.hiddenSet(ctx, user, MutedByUser)
 	if err != nil {
 		return nil, err
 	}
 	s.expireMutes(ctx, expired)
 	return set, nil
+}
+
+// hiddenSet is ReadHiddenSet through this process's cache when
+// HiddenSetTTL is set.
+func (s *Service) hiddenSet(ctx context.Context, user string, side MuteSide) (HiddenSet, []Mute, error) {
+	load := func(ctx context.Context) (HiddenSet, []Mute, error) {
+		return ReadHiddenSet(ctx, s.Graph, user, side, s.now())
+	}
+	if s.HiddenSetTTL <= 0 {
+		return load(ctx)
+	}
+	return s.hidden.read(ctx, user, side, s.now(), s.HiddenSetTTL, load)
 }
 
 // visibleIDs appends the IDs of the posts that are not moderated.

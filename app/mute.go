@@ -69,6 +69,7 @@ func (s *Service) Mute(ctx context.Context, muter, muted string, d time.Duration
 		return err
 	}
 	changed, err := s.Graph.Mute(ctx, m, rec)
+	s.hidden.forget(muter, muted) // even on error: it may have landed
 	if err != nil {
 		return fmt.Errorf("mute: %w", err)
 	}
@@ -93,6 +94,7 @@ func (s *Service) Unmute(ctx context.Context, muter, muted string) error {
 		return err
 	}
 	changed, err := s.Graph.Unmute(ctx, muter, muted, rec)
+	s.hidden.forget(muter, muted)
 	if err != nil {
 		return fmt.Errorf("unmute: %w", err)
 	}
@@ -142,6 +144,7 @@ func (s *Service) expireMute(ctx context.Context, m Mute) error {
 		return err
 	}
 	changed, err := s.Graph.ExpireMute(ctx, m, rec)
+	s.hidden.forget(m.Muter, m.Muted)
 	if err != nil {
 		return fmt.Errorf("expire mute %s -> %s: %w", m.Muter, m.Muted, err)
 	}

@@ -41,10 +41,10 @@ type Service struct {
 	Notes   NotificationStore
 	IDs     *IDGen
 	FeedCap int
-	// HiddenSets, when set, returns a reader's hidden set (its blocks and
-	// the mutes it made, see ReadHiddenSet with MutedByUser) in place of
-	// reading it, for a cache in front of the store (nil: read).
-	HiddenSets func(ctx context.Context, user string) (HiddenSet, []Mute, error)
+	// HiddenSetTTL is how long a reader's hidden set (ReadHiddenSet) is
+	// kept in this process between reads (0: read every time); see
+	// hiddenCache for what a change does to it.
+	HiddenSetTTL time.Duration
 	// Likes keeps likes; hydrated posts read their counts from it (nil:
 	// liking answers 503 and every count is zero).
 	Likes Likes
@@ -61,6 +61,7 @@ type Service struct {
 
 	// rebuilds collapses concurrent rebuilds of one feed (rebuildOnce).
 	rebuilds singleflight.Group
+	hidden   hiddenCache
 }
 
 // DefaultDispatchWait is how long a write waits for its event to be
@@ -447,7 +448,7 @@ func (s *Service) listEdges(ctx context.Context, user string, users []string, ne
 	if err != nil || len(users) == 0 {
 		return users, next, err
 	}
-	blocks, _, err := ReadHiddenSet(ctx, s.Graph, user, NoMutes, s.now())
+	blocks, _, err := s.hiddenSet(ctx, user, NoMutes)
 	if err != nil {
 		return nil, "", fmt.Errorf("blocks of %s: %w", user, err)
 	}

@@ -3,12 +3,12 @@ package faults
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 )
 
 // Findings are what one pass over every view found wrong. Lost, Orphans
@@ -56,6 +56,7 @@ type Checker struct {
 	Users  map[string]*Client
 	Viewer *Client // a user who writes nothing: reads search, posts, trends
 	Tags   []string
+	Term   string // a word every post of the load carries (Load.Prefix)
 	Ledger *Ledger
 	Cap    int    // feed cap: a stored feed holds the newest Cap posts
 	Poison string // the poison event's ID, if this fault wrote one
@@ -300,7 +301,38 @@ func cmpID(a, b string) int {
 	return 0
 }
 
+// searchSample is how many posts a pass also looks up by their own word:
+// the listing below reads the index of one term only.
+const searchSample = 200
+
+// checkSearch lists every post of the load through the search for the word
+// they all carry (a few hundred pages, where a lookup per post was one
+// request per post and outlasted a pass on a loaded machine), then looks up
+// a sample by their unique words.
 func (c *Checker) checkSearch(ctx context.Context, f *Findings, live, gone map[string]*postState, none []*PostRec, miss func(*postState, string, ...any)) error {
+	listing, err := pages[Post](ctx, c.Viewer, "/v1/search?limit=100&q="+url.QueryEscape(c.Term))
+	if err != nil {
+		return err
+	}
+	found := map[string]bool{}
+	for _, h := range flatten(listing) {
+		word, _, _ := strings.Cut(h.Text, " ")
+		switch {
+		case found[h.ID]:
+			f.note(&f.Dups, "", "search %s: post %s twice", c.Term, h.ID)
+		case gone[h.ID] != nil:
+			f.note(&f.Lost, "gone:"+h.ID, "search %s: finds post %s (%s), %s", c.Term, h.ID, word, gone[h.ID].why)
+		case live[h.ID] == nil:
+			f.note(&f.Ghosts, h.ID, "search %s: finds post %s (%s), never acknowledged and not stored", c.Term, h.ID, word)
+		}
+		found[h.ID] = true
+	}
+	for id, st := range live {
+		if !found[id] {
+			miss(st, "search %s: post %s (%s) not found", c.Term, id, st.rec.Word)
+		}
+	}
+
 	type job struct {
 		word string
 		st   *postState // nil: a post never acknowledged nor stored
@@ -316,51 +348,32 @@ func (c *Checker) checkSearch(ctx context.Context, f *Findings, live, gone map[s
 	for _, r := range none {
 		jobs = append(jobs, job{r.Word, nil, false})
 	}
-	var mu sync.Mutex
-	var firstErr error
-	work := make(chan job)
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := range work {
-				var hits page[Post]
-				err := c.Viewer.getJSON(ctx, "/v1/search?limit=100&q="+url.QueryEscape(j.word), &hits)
-				mu.Lock()
-				if err != nil {
-					firstErr = err
-					mu.Unlock()
-					continue
-				}
-				found, dup, hit := false, false, ""
-				for i, h := range hits.Items {
-					first, _, _ := strings.Cut(h.Text, " ")
-					if (j.st != nil && h.ID == j.st.id) || (j.st == nil && first == j.word) {
-						found, hit = true, h.ID
-					}
-					dup = dup || slices.ContainsFunc(hits.Items[:i], func(p Post) bool { return p.ID == h.ID })
-				}
-				switch {
-				case dup:
-					f.note(&f.Dups, "", "search %s: a post twice", j.word)
-				case j.want && !found:
-					miss(j.st, "search %s: post %s not found", j.word, j.st.id)
-				case !j.want && found && j.st != nil:
-					f.note(&f.Lost, "gone:"+j.st.id, "search %s: finds deleted or moderated post %s", j.word, j.st.id)
-				case !j.want && found:
-					f.note(&f.Ghosts, hit, "search %s: finds post %s, never acknowledged and not stored", j.word, hit)
-				}
-				mu.Unlock()
+	rand.Shuffle(len(jobs), func(i, j int) { jobs[i], jobs[j] = jobs[j], jobs[i] })
+	for _, j := range jobs[:min(searchSample, len(jobs))] {
+		var hits page[Post]
+		if err := c.Viewer.getJSON(ctx, "/v1/search?limit=100&q="+url.QueryEscape(j.word), &hits); err != nil {
+			return err
+		}
+		found, dup, hit := false, false, ""
+		for i, h := range hits.Items {
+			first, _, _ := strings.Cut(h.Text, " ")
+			if (j.st != nil && h.ID == j.st.id) || (j.st == nil && first == j.word) {
+				found, hit = true, h.ID
 			}
-		}()
+			dup = dup || slices.ContainsFunc(hits.Items[:i], func(p Post) bool { return p.ID == h.ID })
+		}
+		switch {
+		case dup:
+			f.note(&f.Dups, "", "search %s: a post twice", j.word)
+		case j.want && !found:
+			miss(j.st, "search %s: post %s not found", j.word, j.st.id)
+		case !j.want && found && j.st != nil:
+			f.note(&f.Lost, "gone:"+j.st.id, "search %s: finds deleted or moderated post %s", j.word, j.st.id)
+		case !j.want && found:
+			f.note(&f.Ghosts, hit, "search %s: finds post %s, never acknowledged and not stored", j.word, hit)
+		}
 	}
-	for _, j := range jobs {
-		work <- j
-	}
-	close(work)
-	wg.Wait()
-	return firstErr
+	return nil
 }
 
 func (c *Checker) checkNotifications(ctx context.Context, f *Findings, live, gone map[string]*postState, soc social, known func(string) bool, miss func(*postState, string, ...any)) error {

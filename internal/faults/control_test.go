@@ -123,7 +123,7 @@ func TestCheckerFindsPlantedLoss(t *testing.T) {
 	details := strings.Join(found.Details, "\n")
 	for _, want := range []string{
 		"stored feed of " + owner + ": lacks post " + inFeed.ID,
-		"search " + plain.Word + ": post " + plain.ID + " not found",
+		"search " + checker.Term + ": post " + plain.ID + " (" + plain.Word + ") not found",
 		"trends #" + tagged.Tags[0] + ":",
 	} {
 		if !strings.Contains(details, want) {

@@ -29,7 +29,7 @@ type Load struct {
 	Users  map[string]*Client // the writers, by name
 	Names  []string
 	Tags   []string // run-unique hashtags (folded, without '#')
-	Prefix string   // makes every post's unique word unique to the run
+	Prefix string   // makes every post's unique word unique to the run; every post also carries it as a word
 	Rates  Rates
 	Ledger *Ledger
 	// Timeout is the client's patience: past it a request has no answer.
@@ -117,7 +117,7 @@ func (l *Load) post() {
 	author := l.pick()
 	n := l.seq.Add(1)
 	p := &PostRec{Author: author, Word: fmt.Sprintf("%sn%d", l.Prefix, n), Phase: l.phase.Load().(string)}
-	words := []string{p.Word, "load"}
+	words := []string{p.Word, l.Prefix}
 	if rand.IntN(3) == 0 {
 		tag := l.Tags[rand.IntN(len(l.Tags))]
 		p.Tags = []string{tag}

@@ -562,6 +562,15 @@ func (h *handlers) listUsers(c echo.Context, list func(context.Context, string, 
 	return c.JSON(http.StatusOK, page[string]{Items: nonNil(users), NextCursor: next})
 }
 
+// postsPage answers a page of posts as the caller sees them (views).
+func (h *handlers) postsPage(c echo.Context, posts []app.Post, next string) error {
+	v, err := h.views(c, posts)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, page[app.PostView]{Items: v, NextCursor: next})
+}
+
 func (h *handlers) userPosts(c echo.Context) error {
 	u, err := userParam(c)
 	if err != nil {
@@ -575,11 +584,7 @@ func (h *handlers) userPosts(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	v, err := h.views(c, posts)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, page[app.PostView]{Items: v, NextCursor: next})
+	return h.postsPage(c, posts, next)
 }
 
 func (h *handlers) feed(c echo.Context) error {

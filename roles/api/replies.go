@@ -1,11 +1,7 @@
 package api
 
 import (
-	"net/http"
-
 	"github.com/labstack/echo/v4"
-
-	"github.com/feedsvc/feedsvc/app"
 )
 
 // replies answers a page of the post's direct replies, oldest first, with
@@ -24,9 +20,5 @@ func (h *handlers) replies(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	v, err := h.views(c, posts)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, page[app.PostView]{Items: v, NextCursor: next})
+	return h.postsPage(c, posts, next)
 }
