@@ -4,7 +4,6 @@ import (
 	"context"
 	"testing"
 	"time"
-
 )
 
 // TestHiddenSetCache: with HiddenSetTTL, feed pages within the TTL share
