@@ -277,7 +277,8 @@ type Likes interface {
 	Unlike(ctx context.Context, l Like, out ...OutboxRecord) (bool, error)
 	// LikeCounts returns, for each of posts, how many users like it and
 	// whether reader does: one batched read for a page of posts. Posts
-	// nobody likes may be absent from the map.
+	// nobody likes may be absent from the map. An empty reader reads the
+	// counts only.
 	LikeCounts(ctx context.Context, reader string, posts []ID) (map[ID]LikeCount, error)
 	// FirstLike returns the ID of user's first like of post (the one
 	// notified) while user likes post now; false if it does not.
