@@ -171,15 +171,15 @@ func (s *Service) readHidden(ctx context.Context, user string) (HiddenSet, error
 }
 
 // hiddenSet is ReadHiddenSet through this process's cache when
-// HiddenSetTTL is set.
+// ViewCacheTTL is set.
 func (s *Service) hiddenSet(ctx context.Context, user string, side MuteSide) (HiddenSet, []Mute, error) {
 	load := func(ctx context.Context) (HiddenSet, []Mute, error) {
 		return ReadHiddenSet(ctx, s.Graph, user, side, s.now())
 	}
-	if s.HiddenSetTTL <= 0 {
+	if s.ViewCacheTTL <= 0 {
 		return load(ctx)
 	}
-	return s.hidden.read(ctx, user, side, s.now(), s.HiddenSetTTL, load)
+	return s.hidden.read(ctx, user, side, s.now(), s.ViewCacheTTL, load)
 }
 
 // visibleIDs appends the IDs of the posts that are not moderated.

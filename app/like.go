@@ -103,6 +103,7 @@ func (s *Service) setLike(ctx context.Context, typ, user string, p Post) error {
 		set = s.Likes.Unlike
 	}
 	changed, err := set(ctx, l, rec)
+	s.counts.forget(p.ID) // even on error: it may have landed
 	if err != nil {
 		return fmt.Errorf("%s %s by %s: %w", typ, p.ID, user, err)
 	}
@@ -112,10 +113,16 @@ func (s *Service) setLike(ctx context.Context, typ, user string, p Post) error {
 	return nil
 }
 
-// ViewPosts renders posts for reader with their like counts, the
-// reader's likes and their reply counts: one batched read of each for the
-// whole page, never one per post. Without a Likes store (or a Replies
-// index) those counts are zero.
+// postCounts are the counts a post is rendered with.
+type postCounts struct{ likes, replies, reposts int64 }
+
+// ViewPosts renders posts for reader with their like, repost and reply
+// counts and the reader's likes and reposts, with batched reads for the
+// whole page, never one per post: the counts of the posts not in this
+// process's cache (ViewCacheTTL), one read each, then the reader's own
+// likes (reposts) among the posts that have any, which on most pages is
+// no read at all. Without a Likes store (a Reposts or Replies index) those
+// counts are zero.
 func (s *Service) ViewPosts(ctx context.Context, reader string, posts []Post) ([]PostView, error) {
 	views := make([]PostView, len(posts))
 	for i, p := range posts {
@@ -124,40 +131,105 @@ func (s *Service) ViewPosts(ctx context.Context, reader string, posts []Post) ([
 	if len(posts) == 0 {
 		return views, nil
 	}
-	ids := make([]ID, len(posts))
+	now := s.now()
+	counts := make(map[ID]postCounts, len(posts))
+	var missing []ID
+	var gen uint64
 	for i, p := range posts {
-		ids[i] = p.ID
-	}
-	if s.Likes != nil {
-		counts, err := s.Likes.LikeCounts(ctx, reader, ids)
-		if err != nil {
-			return nil, fmt.Errorf("read likes: %w", err)
+		c, ok, g := s.counts.get(p.ID, now)
+		if i == 0 {
+			gen = g // the oldest generation: a forget since skips the put
 		}
-		for i := range views {
-			c := counts[views[i].ID]
-			views[i].LikeCount, views[i].Liked = c.Count, c.Liked
+		if ok && s.ViewCacheTTL > 0 {
+			counts[p.ID] = c
+		} else {
+			missing = append(missing, p.ID)
 		}
 	}
-	if s.Reposts != nil {
-		counts, err := s.Reposts.RepostCounts(ctx, reader, ids)
+	if len(missing) > 0 {
+		read, err := s.readCounts(ctx, missing)
 		if err != nil {
-			return nil, fmt.Errorf("read repost counts: %w", err)
+			return nil, err
 		}
-		for i := range views {
-			c := counts[views[i].ID]
-			views[i].RepostCount, views[i].Reposted = c.Count, c.Reposted
+		for _, id := range missing {
+			counts[id] = read[id]
+			if s.ViewCacheTTL > 0 {
+				s.counts.put(gen, id, read[id], now, now.Add(s.ViewCacheTTL))
+			}
 		}
 	}
-	if s.Replies != nil {
-		counts, err := s.Replies.ReplyCounts(ctx, ids)
+	// The posts reader may like (repost): those with a like (repost).
+	var liked, reposted []ID
+	for i := range views {
+		c := counts[views[i].ID]
+		views[i].LikeCount, views[i].ReplyCount, views[i].RepostCount = c.likes, c.replies, c.reposts
+		if c.likes > 0 {
+			liked = append(liked, views[i].ID)
+		}
+		if c.reposts > 0 {
+			reposted = append(reposted, views[i].ID)
+		}
+	}
+	if s.Likes != nil && reader != "" && len(liked) > 0 {
+		mine, err := s.Likes.LikeCounts(ctx, reader, liked)
 		if err != nil {
-			return nil, fmt.Errorf("read reply counts: %w", err)
+			return nil, fmt.Errorf("read likes of %s: %w", reader, err)
 		}
 		for i := range views {
-			views[i].ReplyCount = counts[views[i].ID]
+			if c, ok := mine[views[i].ID]; ok {
+				views[i].LikeCount, views[i].Liked = c.Count, c.Liked
+			}
+		}
+	}
+	if s.Reposts != nil && reader != "" && len(reposted) > 0 {
+		mine, err := s.Reposts.RepostCounts(ctx, reader, reposted)
+		if err != nil {
+			return nil, fmt.Errorf("read reposts of %s: %w", reader, err)
+		}
+		for i := range views {
+			if c, ok := mine[views[i].ID]; ok {
+				views[i].RepostCount, views[i].Reposted = c.Count, c.Reposted
+			}
 		}
 	}
 	return views, nil
+}
+
+// readCounts reads the like and reply counts of posts from the stores.
+func (s *Service) readCounts(ctx context.Context, posts []ID) (map[ID]postCounts, error) {
+	out := make(map[ID]postCounts, len(posts))
+	if s.Likes != nil {
+		likes, err := s.Likes.LikeCounts(ctx, "", posts)
+		if err != nil {
+			return nil, fmt.Errorf("read likes: %w", err)
+		}
+		for id, c := range likes {
+			out[id] = postCounts{likes: c.Count}
+		}
+	}
+	if s.Reposts != nil {
+		reposts, err := s.Reposts.RepostCounts(ctx, "", posts)
+		if err != nil {
+			return nil, fmt.Errorf("read repost counts: %w", err)
+		}
+		for id, r := range reposts {
+			c := out[id]
+			c.reposts = r.Count
+			out[id] = c
+		}
+	}
+	if s.Replies != nil {
+		replies, err := s.Replies.ReplyCounts(ctx, posts)
+		if err != nil {
+			return nil, fmt.Errorf("read reply counts: %w", err)
+		}
+		for id, n := range replies {
+			c := out[id]
+			c.replies = n
+			out[id] = c
+		}
+	}
+	return out, nil
 }
 
 // notifyLike notifies the author of a liked post, once per liker and post

@@ -277,7 +277,8 @@ type Likes interface {
 	Unlike(ctx context.Context, l Like, out ...OutboxRecord) (bool, error)
 	// LikeCounts returns, for each of posts, how many users like it and
 	// whether reader does: one batched read for a page of posts. Posts
-	// nobody likes may be absent from the map.
+	// nobody likes may be absent from the map. An empty reader reads the
+	// counts only.
 	LikeCounts(ctx context.Context, reader string, posts []ID) (map[ID]LikeCount, error)
 	// FirstLike returns the ID of user's first like of post (the one
 	// notified) while user likes post now; false if it does not.
@@ -303,7 +304,8 @@ type Reposts interface {
 	RepostsOf(ctx context.Context, original ID, after Repost, limit int) ([]Repost, error)
 	// RepostCounts returns, for each of originals, how many live reposts
 	// it has and whether reader reposted it: one batched read for a page
-	// of posts. Posts nobody reposted may be absent from the map.
+	// of posts. Posts nobody reposted may be absent from the map. An empty
+	// reader reads the counts only.
 	RepostCounts(ctx context.Context, reader string, originals []ID) (map[ID]RepostCount, error)
 	// SetShowReposts records whether follower sees followee's reposts
 	// (true, the default, removes the setting).

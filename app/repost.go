@@ -101,7 +101,9 @@ func (s *Service) Repost(ctx context.Context, user string, id ID) (Post, error) 
 	}
 	r := Post{ID: rid, Author: user, CreatedAt: rid.Time().UTC(), RepostOf: orig.ID, RepostOfAuthor: orig.Author}
 	rec := NewOutboxRecord(rid, s.event(ctx, PostCreated, rid, &r, nil))
-	if err := s.Posts.SavePost(ctx, r, rec); err != nil {
+	err = s.Posts.SavePost(ctx, r, rec)
+	s.counts.forget(orig.ID) // its repost count; even on error
+	if err != nil {
 		return Post{}, fmt.Errorf("save repost of %s: %w", orig.ID, err)
 	}
 	s.dispatch(ctx, rec)

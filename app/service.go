@@ -41,10 +41,11 @@ type Service struct {
 	Notes   NotificationStore
 	IDs     *IDGen
 	FeedCap int
-	// HiddenSetTTL is how long a reader's hidden set (ReadHiddenSet) is
-	// kept in this process between reads (0: read every time); see
-	// hiddenCache for what a change does to it.
-	HiddenSetTTL time.Duration
+	// ViewCacheTTL is how long this process keeps a reader's hidden set
+	// (ReadHiddenSet) and a post's like and reply counts between reads
+	// (0: read them every time); see hiddenCache and ViewPosts for what a
+	// change does to them.
+	ViewCacheTTL time.Duration
 	// Likes keeps likes; hydrated posts read their counts from it (nil:
 	// liking answers 503 and every count is zero).
 	Likes Likes
@@ -62,6 +63,7 @@ type Service struct {
 	// rebuilds collapses concurrent rebuilds of one feed (rebuildOnce).
 	rebuilds singleflight.Group
 	hidden   hiddenCache
+	counts   ttlMap[ID, postCounts]
 }
 
 // DefaultDispatchWait is how long a write waits for its event to be
@@ -126,6 +128,9 @@ func (s *Service) CreateReply(ctx context.Context, author, text, key string, par
 	sctx, end := startSpan(ctx, "store.save_post")
 	err = s.Posts.SavePost(sctx, p, rec)
 	end(err)
+	if p.InReplyTo != 0 {
+		s.counts.forget(p.InReplyTo) // its reply count; even on error
+	}
 	if err != nil {
 		return Post{}, fmt.Errorf("save post: %w", err)
 	}
@@ -251,6 +256,9 @@ func (s *Service) DeletePost(ctx context.Context, caller string, id ID) error {
 	sctx, end := startSpan(ctx, "store.delete_post")
 	err = s.Posts.DeletePost(sctx, p, rec)
 	end(err)
+	if p.InReplyTo != 0 || p.RepostOf != 0 {
+		s.counts.forget(p.InReplyTo, p.RepostOf) // its parent's or original's counts
+	}
 	if err != nil {
 		return fmt.Errorf("delete post: %w", err)
 	}

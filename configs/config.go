@@ -152,9 +152,10 @@ type FeedsConfig struct {
 	// feed hydration (size 0: no cache).
 	PostCacheSize int
 	PostCacheTTL  time.Duration
-	// HiddenSetTTL is how long the api keeps a reader's blocks and mutes
-	// between reads (0: read them at every read).
-	HiddenSetTTL time.Duration
+	// ViewCacheTTL is how long the api keeps a reader's blocks and mutes,
+	// and posts' like and reply counts, between reads (0: read them at
+	// every read).
+	ViewCacheTTL time.Duration
 	// NodeID is the Snowflake node, 0-app.MaxNodeID, or -1 to lease one
 	// from the store.
 	NodeID int
@@ -179,7 +180,7 @@ func (f *FeedsConfig) RegisterFlags(flags setting.Flags) {
 	roles.Int(&f.CelebrityThreshold, "CelebrityThreshold", "celebrity-threshold", 10000, "followers above which an author's posts are merged into feeds on read instead of fanned out (0: never)")
 	roles.Int(&f.PostCacheSize, "PostCacheSize", "post-cache-size", 100000, "posts the api keeps in memory for feed hydration (0: no cache)")
 	roles.Duration(&f.PostCacheTTL, "PostCacheTTL", "post-cache-ttl", 5*time.Second, "how long a cached post may be served; bounds how late a delete or moderation made by another process shows")
-	roles.Duration(&f.HiddenSetTTL, "HiddenSetTTL", "hidden-set-ttl", 2*time.Second, "how long the api keeps a reader's blocks and mutes between reads; bounds how late a block or mute made through another api process shows (0: read at every read)")
+	roles.Duration(&f.ViewCacheTTL, "ViewCacheTTL", "view-cache-ttl", 2*time.Second, "how long the api keeps a reader's blocks and mutes, and posts' like and reply counts, between reads; bounds how late a block, mute, like or reply made through another api process shows (0: read at every read)")
 	roles.Duration(&f.InactiveAfter, "InactiveAfter", "feed-inactive-after", 30*24*time.Hour, "a feed unread for this long expires and gets no fan-out until its owner returns (0: never)")
 }
 
@@ -468,8 +469,8 @@ func (f FeedsConfig) Validate() error {
 	if f.FanoutBatch <= 0 {
 		errs = append(errs, setting.Errorf("FanoutBatch", "%d is not positive", f.FanoutBatch))
 	}
-	if f.HiddenSetTTL < 0 || f.HiddenSetTTL > time.Minute {
-		errs = append(errs, setting.Errorf("HiddenSetTTL", "%s is not between 0 and 1m", f.HiddenSetTTL))
+	if f.ViewCacheTTL < 0 || f.ViewCacheTTL > time.Minute {
+		errs = append(errs, setting.Errorf("ViewCacheTTL", "%s is not between 0 and 1m", f.ViewCacheTTL))
 	}
 	if f.MaxFollowing < 0 {
 		errs = append(errs, setting.Errorf("MaxFollowing", "%d is negative (0: no cap)", f.MaxFollowing))

@@ -137,8 +137,8 @@ func TestValidateOneField(t *testing.T) {
 		{[]string{"--feed-inactive-after", "-1s"}, "--feed-inactive-after (FEEDSVC_FEED_INACTIVE_AFTER): -1s is neither 0"},
 		{[]string{"--feed-inactive-after", "500us"}, "--feed-inactive-after (FEEDSVC_FEED_INACTIVE_AFTER): 500µs is neither 0"},
 		{[]string{"--feed-inactive-after", "0"}, ""},
-		{[]string{"--hidden-set-ttl", "2m"}, "--hidden-set-ttl (FEEDSVC_HIDDEN_SET_TTL): 2m0s is not between 0 and 1m"},
-		{[]string{"--hidden-set-ttl", "0"}, ""},
+		{[]string{"--view-cache-ttl", "2m"}, "--view-cache-ttl (FEEDSVC_VIEW_CACHE_TTL): 2m0s is not between 0 and 1m"},
+		{[]string{"--view-cache-ttl", "0"}, ""},
 		{[]string{"--post-cache-size", "-1"}, "--post-cache-size (FEEDSVC_POST_CACHE_SIZE): -1 is negative"},
 		{[]string{"--post-cache-ttl", "-1s"}, "--post-cache-ttl (FEEDSVC_POST_CACHE_TTL): -1s is negative"},
 		{[]string{"--post-cache-ttl", "0"}, "--post-cache-ttl (FEEDSVC_POST_CACHE_TTL): 0 would serve cached posts forever"},
@@ -523,7 +523,7 @@ func TestValidateNamesEveryField(t *testing.T) {
 	c.Server = ServerConfig{HTTPAddr: "x", AdminAddr: "y", LogLevel: "loud", LogFormat: "xml", ShutdownDrain: -1, ShutdownTimeout: 0,
 		TrustedProxies: []string{"10.0.0.1"}, RequestTimeout: 0, MaxFeedStreams: -1, DevLogin: true}
 	c.Feeds = FeedsConfig{Cap: 0, FanoutBatch: 0, MaxFollowing: -1, CelebrityThreshold: -1, InactiveAfter: -1, PostCacheSize: -1,
-		PostCacheTTL: -1, NodeID: 5000, OutboxPoll: 0, PublishWait: -1, HiddenSetTTL: -1}
+		PostCacheTTL: -1, NodeID: 5000, OutboxPoll: 0, PublishWait: -1, ViewCacheTTL: -1}
 	c.Auth = AuthConfig{JWTSecret: "short", JWTSecretFile: " ", JWTPublicKey: " ", JWTJWKSURL: "x", JWTLeeway: -1, JWTMaxLifetime: 0}
 	c.Moderation = ModerationConfig{Blocklist: []string{"re:("}, MaxLinks: -1, Rate: -1}
 	c.Search = SearchConfig{TermCap: 0}

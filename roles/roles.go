@@ -241,9 +241,9 @@ type Settings struct {
 	PublishWait time.Duration
 	// MaxFollowing caps the users one user may follow (0: no cap).
 	MaxFollowing int
-	// HiddenSetTTL is how long the api keeps a reader's hidden set (see
-	// app.Service).
-	HiddenSetTTL time.Duration
+	// ViewCacheTTL is how long the api keeps a reader's hidden set and
+	// posts' counts (see app.Service).
+	ViewCacheTTL time.Duration
 	Moderation   app.ModerationRules
 	// RateLimits are the api's request limits.
 	RateLimits api.RateLimits
@@ -322,7 +322,7 @@ func buildAPI(d *Deps) (Role, error) {
 		Posts: posts, Graph: d.Store, Feeds: d.Caches.Feeds, Unfollows: d.Caches.Unfollows, RebuildLocks: d.Caches.RebuildLocks, Timelines: d.Caches.Timelines, Celebrities: d.Caches.Celebrities,
 		Dispatch: a.Dispatch, DispatchWait: d.Settings.PublishWait, Keys: d.Store, Notes: d.Store, IDs: a.IDs,
 		FeedCap: d.Settings.FeedCap, MaxFollowing: d.Settings.MaxFollowing, Log: d.Log, Likes: d.Store,
-		Replies: d.Store, Reposts: d.Store, HiddenSetTTL: d.Settings.HiddenSetTTL,
+		Replies: d.Store, Reposts: d.Store, ViewCacheTTL: d.Settings.ViewCacheTTL,
 	}
 	return api.New(a.HTTP, api.Deps{
 		Service: svc, Graph: d.Store, Posts: d.Store, Analytics: d.Caches.Analytics, Search: d.Caches.Search, Verify: a.Verify,

@@ -379,7 +379,7 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, b *Backends
 		Log: log,
 		Settings: roles.Settings{
 			FeedCap: cfg.Feeds.Cap, FanoutBatch: cfg.Feeds.FanoutBatch, CelebrityThreshold: cfg.Feeds.CelebrityThreshold,
-			PublishWait: cfg.Feeds.PublishWait, MaxFollowing: cfg.Feeds.MaxFollowing, HiddenSetTTL: cfg.Feeds.HiddenSetTTL, Moderation: cfg.Moderation.Rules(),
+			PublishWait: cfg.Feeds.PublishWait, MaxFollowing: cfg.Feeds.MaxFollowing, ViewCacheTTL: cfg.Feeds.ViewCacheTTL, Moderation: cfg.Moderation.Rules(),
 			RateLimits: cfg.RateLimits, MaxFeedStreams: feedStreams(cfg.Server.MaxFeedStreams),
 		},
 		Metrics: reg,

@@ -104,8 +104,10 @@ func TestLikesInFeed(t *testing.T) {
 
 	before := s.store.LikeCountReads()
 	got := decode[page[likeView]](t, s.must(t, "GET", "/v1/feed", bob, "", http.StatusOK)).Items
-	if reads := s.store.LikeCountReads() - before; reads != 1 {
-		t.Fatalf("a feed page read likes %d times, want once", reads)
+	// The page's counts, then bob's likes among the liked posts: two
+	// batched reads for the page, whatever its size.
+	if reads := s.store.LikeCountReads() - before; reads != 2 {
+		t.Fatalf("a feed page read likes %d times, want twice", reads)
 	}
 	want := []likeView{{posts[2].ID, 1, false}, {posts[1].ID, 2, true}, {posts[0].ID, 0, false}}
 	if len(got) != len(want) {

@@ -115,6 +115,9 @@ func (s *Store) LikeCounts(ctx context.Context, reader string, posts []app.ID) (
 	if err := iter.Close(); err != nil {
 		return nil, failf("cassandra: count likes: %w", err)
 	}
+	if reader == "" {
+		return out, nil
+	}
 	iter = s.query(`SELECT post_id FROM likes WHERE post_id IN ? AND liker = ?`, ids, reader).WithContext(ctx).Iter()
 	for iter.Scan(&post) {
 		c := out[app.ID(post)]

@@ -96,6 +96,9 @@ func (s *Store) RepostCounts(ctx context.Context, reader string, originals []app
 	if err := iter.Close(); err != nil {
 		return nil, failf("cassandra: count reposts: %w", err)
 	}
+	if reader == "" {
+		return out, nil
+	}
 	iter = s.query(`SELECT original_id FROM reposts WHERE original_id IN ? AND reposter = ?`, ids, reader).WithContext(ctx).Iter()
 	for iter.Scan(&post) {
 		c := out[app.ID(post)]

@@ -1417,6 +1417,7 @@ func testLikes(t *testing.T, s Store, user func(string) string) {
 	}{
 		{b, map[app.ID]app.LikeCount{p.ID: {Count: 3, Liked: true}}},
 		{user("nobody"), map[app.ID]app.LikeCount{p.ID: {Count: 3}}},
+		{"", map[app.ID]app.LikeCount{p.ID: {Count: 3}}}, // the counts only
 	} {
 		got, err := s.LikeCounts(ctx, r.reader, page)
 		must(t, err)
