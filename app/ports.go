@@ -16,7 +16,9 @@ type PostStore interface {
 	// the map.
 	GetPosts(ctx context.Context, ids []ID) (map[ID]Post, error)
 	// DeletePost removes a post and its timeline entry and records the
-	// deletion (see WasDeleted) and out, atomically. Deleting a missing
+	// deletion (see WasDeleted) and out, atomically. p is the post as
+	// stored (its author, parent and original name the rows to remove) or
+	// its ID alone, and then the store reads the rest. Deleting a missing
 	// post is not an error.
 	DeletePost(ctx context.Context, p Post, out ...OutboxRecord) error
 	// WasDeleted reports whether DeletePost deleted post id. Consumers ask it

@@ -202,14 +202,19 @@ func deletedKey(id app.ID) []byte { return append([]byte(prefixDeleted), idBytes
 func (s *Store) DeletePost(ctx context.Context, p app.Post, out ...app.OutboxRecord) error {
 	s.postMu.Lock()
 	defer s.postMu.Unlock()
-	if !p.IsReply() && !p.IsRepost() {
-		// The caller may know only the ID and author: the parent (or a
-		// repost's original) comes from the stored post.
+	if p.Author == "" || (!p.IsReply() && !p.IsRepost()) {
+		// The caller may know only the ID (and author): the author, the
+		// parent (or a repost's original) come from the stored post.
 		found, err := s.GetPosts(ctx, []app.ID{p.ID})
 		if err != nil {
 			return err
 		}
-		p.InReplyTo, p.RepostOf = found[p.ID].InReplyTo, found[p.ID].RepostOf
+		if f, ok := found[p.ID]; ok {
+			if p.Author == "" {
+				p.Author = f.Author
+			}
+			p.InReplyTo, p.RepostOf = f.InReplyTo, f.RepostOf
+		}
 	}
 	b := s.db.NewBatch()
 	defer b.Close()
