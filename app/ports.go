@@ -319,3 +319,39 @@ type Reposts interface {
 	// hides: one read for a page of a feed.
 	RepostsHiddenFrom(ctx context.Context, follower string, followees []string) ([]string, error)
 }
+
+// Lists keeps users' lists of accounts (see list.go). Every call names the
+// list's owner with its ID, and a list is stored under its owner: another
+// user's ID names no list, so a list's existence never leaks. Writes are
+// plain and idempotent (no outbox: nothing consumes lists).
+type Lists interface {
+	// CreateList stores the new list l (l.Owner, l.ID, l.Title,
+	// l.CreatedAt); saving it again is harmless.
+	CreateList(ctx context.Context, l List) error
+	// RenameList sets the title of owner's list id. A list that is gone
+	// (deleted, maybe concurrently) stays gone: a rename never brings one
+	// back.
+	RenameList(ctx context.Context, owner string, id ID, title string) error
+	// GetList returns owner's list id, and false when owner has none.
+	GetList(ctx context.Context, owner string, id ID) (List, bool, error)
+	// OwnerLists returns up to limit of owner's lists, oldest first. The
+	// caps read it to count (an owner has at most MaxLists).
+	OwnerLists(ctx context.Context, owner string, limit int) ([]List, error)
+	// DeleteList removes owner's list id and its members; a missing list
+	// is not an error.
+	DeleteList(ctx context.Context, owner string, id ID) error
+	// AddListMember adds member to owner's list id; adding one already
+	// there is harmless. The caller checked that the list exists.
+	AddListMember(ctx context.Context, owner string, id ID, member string) error
+	// RemoveListMember removes member from owner's list id; removing one
+	// not there is harmless.
+	RemoveListMember(ctx context.Context, owner string, id ID, member string) error
+	// ListMembers returns up to limit members of owner's list id whose
+	// name sorts after after ("": from the first), in name order.
+	ListMembers(ctx context.Context, owner string, id ID, after string, limit int) ([]string, error)
+	// CountListMembers returns how many members owner's list id has (the
+	// members' cap).
+	CountListMembers(ctx context.Context, owner string, id ID) (int, error)
+	// IsListMember reports whether member is in owner's list id.
+	IsListMember(ctx context.Context, owner string, id ID, member string) (bool, error)
+}

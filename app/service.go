@@ -55,6 +55,9 @@ type Service struct {
 	// Reposts indexes reposts by original and keeps who hides whose
 	// reposts (nil: reposting answers 503 and every count is zero).
 	Reposts Reposts
+	// Lists keeps users' lists of accounts (nil: every list call answers
+	// 503).
+	Lists Lists
 	// MaxFollowing caps how many users one user may follow (0: no cap).
 	MaxFollowing int
 	Log          *slog.Logger

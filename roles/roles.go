@@ -199,6 +199,7 @@ type Store interface {
 	app.Likes
 	app.Replies
 	app.Reposts
+	app.Lists
 }
 
 // Caches are the Redis-backed parts; set when a role needs Redis.
@@ -322,7 +323,7 @@ func buildAPI(d *Deps) (Role, error) {
 		Posts: posts, Graph: d.Store, Feeds: d.Caches.Feeds, Unfollows: d.Caches.Unfollows, RebuildLocks: d.Caches.RebuildLocks, Timelines: d.Caches.Timelines, Celebrities: d.Caches.Celebrities,
 		Dispatch: a.Dispatch, DispatchWait: d.Settings.PublishWait, Keys: d.Store, Notes: d.Store, IDs: a.IDs,
 		FeedCap: d.Settings.FeedCap, MaxFollowing: d.Settings.MaxFollowing, Log: d.Log, Likes: d.Store,
-		Replies: d.Store, Reposts: d.Store, ViewCacheTTL: d.Settings.ViewCacheTTL,
+		Replies: d.Store, Reposts: d.Store, Lists: d.Store, ViewCacheTTL: d.Settings.ViewCacheTTL,
 	}
 	return api.New(a.HTTP, api.Deps{
 		Service: svc, Graph: d.Store, Posts: d.Store, Analytics: d.Caches.Analytics, Search: d.Caches.Search, Verify: a.Verify,

@@ -25,6 +25,7 @@ type Store struct {
 	likes     likeRows                // see likes.go
 	reads     replyReads              // see replies.go
 	reposts   repostRows              // see reposts.go
+	lists     listRows                // see lists.go
 	notes     map[string]map[app.ID]app.Notification
 	read      map[string]app.ID // per user: notifications up to this ID are read
 	decisions map[app.ID]app.Decision

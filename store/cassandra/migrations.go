@@ -367,6 +367,35 @@ var migrations = []migration{
 			)`,
 		},
 	},
+	{
+		version: 13,
+		name:    "lists",
+		stmts: []string{
+			// A user's lists, one partition per owner (app.MaxLists rows),
+			// oldest first: every read names the owner, so another user
+			// finds no list. A rename writes the title only, and reads
+			// skip a row without created_at, so a rename landing after a
+			// delete brings nothing back (see lists.go).
+			`CREATE TABLE IF NOT EXISTS {ks}.lists (
+				owner text,
+				list_id bigint,
+				title text,
+				created_at timestamp,
+				PRIMARY KEY ((owner), list_id)
+			) WITH CLUSTERING ORDER BY (list_id ASC)`,
+			// A list's members, one partition per list (app.MaxListMembers
+			// rows), in name order: the members' pages, their count (a
+			// COUNT over the partition) and a list timeline's sources.
+			// The owner is in the key, so a list's members are read only
+			// as its owner's, and a delete drops the partition whole.
+			`CREATE TABLE IF NOT EXISTS {ks}.list_members (
+				owner text,
+				list_id bigint,
+				member text,
+				PRIMARY KEY ((owner, list_id), member)
+			)`,
+		},
+	},
 }
 
 // backfillFollowerBuckets writes the hint of every followers partition that

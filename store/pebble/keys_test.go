@@ -13,7 +13,8 @@ func TestKeyPrefixesAreDistinct(t *testing.T) {
 		prefixBlocking, prefixBlockedBy, prefixMuting, prefixMutedBy,
 		prefixLease, prefixNotification, prefixReadMarker, prefixDecision, prefixPostNotes,
 		prefixOutbox, prefixOutboxDone, prefixCursor, prefixIdemKey, prefixLike, prefixFirstLike, prefixReply,
-		prefixRepost, prefixFirstRepost, prefixNoReposts, prefixNoRepostsBy}
+		prefixRepost, prefixFirstRepost, prefixNoReposts, prefixNoRepostsBy,
+		prefixList, prefixListMember}
 	for i, a := range prefixes {
 		for j, b := range prefixes {
 			if i != j && strings.HasPrefix(b, a) {

@@ -22,7 +22,7 @@ import (
 )
 
 // Key layout (the outbox keys are in outbox.go, the likes' in likes.go, the
-// replies' in replies.go, the reposts' in reposts.go: no
+// replies' in replies.go, the reposts' in reposts.go, the lists' in lists.go: no
 // prefix may be a prefix of another). User IDs never contain 0x00, so "prefix user 0x00 other"
 // keys sort by user and then by other.
 const (
@@ -60,6 +60,9 @@ type Store struct {
 	keyMu sync.Mutex
 	// likeMu makes Like/Unlike's check-then-write atomic (likes.go).
 	likeMu sync.Mutex
+	// listMu makes the list writes that check the list first atomic with
+	// DeleteList (lists.go), so no member outlives its list.
+	listMu sync.Mutex
 }
 
 var (

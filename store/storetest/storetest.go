@@ -30,6 +30,7 @@ type Store interface {
 	app.Likes
 	app.Replies
 	app.Reposts
+	app.Lists
 }
 
 // Options tune the suite for a backend.
@@ -65,6 +66,7 @@ func Run(t *testing.T, backend string, s Store, opt Options) {
 		{"Replies", testReplies},
 		{"Reposts", testReposts},
 		{"RepostSettings", testRepostSettings},
+		{"Lists", testLists},
 		{"FollowsAmong", testFollowsAmong},
 		{"FollowerPaging", func(t *testing.T, s Store, user func(string) string) {
 			testFollowerPaging(t, s, user, 2_500, 1000)
@@ -1768,5 +1770,117 @@ func testRepostSettings(t *testing.T, s Store, user func(string) string) {
 	}
 	if from, err := s.RepostsHiddenFrom(ctx, f1, []string{a}); err != nil || len(from) != 0 {
 		t.Fatalf("RepostsHiddenFrom after showing: %v, %v", from, err)
+	}
+}
+
+// testLists: a list is found only under its owner; a rename keeps it and
+// never brings a deleted one back; members are idempotent, counted, paged
+// in name order and owner-scoped; deleting a list takes its members.
+func testLists(t *testing.T, s Store, user func(string) string) {
+	ctx := context.Background()
+	owner, other := user("owner"), user("other")
+	newList := func(owner, title string) app.List {
+		t.Helper()
+		id := newID()
+		l := app.List{ID: id, Owner: owner, Title: title, CreatedAt: id.Time().UTC()}
+		must(t, s.CreateList(ctx, l))
+		return l
+	}
+	same := func(a, b app.List) bool {
+		return a.ID == b.ID && a.Owner == b.Owner && a.Title == b.Title && a.CreatedAt.Equal(b.CreatedAt)
+	}
+	l1, l2 := newList(owner, "friends"), newList(owner, "work")
+	must(t, s.CreateList(ctx, l1)) // again: harmless
+	if got, ok, err := s.GetList(ctx, owner, l1.ID); err != nil || !ok || !same(got, l1) {
+		t.Fatalf("GetList(owner, l1) = %+v %v %v, want %+v", got, ok, err, l1)
+	}
+	if _, ok, err := s.GetList(ctx, other, l1.ID); err != nil || ok {
+		t.Fatalf("GetList(other, l1) = %v %v, want none: a list is its owner's", ok, err)
+	}
+	if _, ok, err := s.GetList(ctx, owner, newID()); err != nil || ok {
+		t.Fatalf("GetList of an unknown ID = %v %v, want none", ok, err)
+	}
+	got, err := s.OwnerLists(ctx, owner, 10)
+	must(t, err)
+	if len(got) != 2 || !same(got[0], l1) || !same(got[1], l2) {
+		t.Fatalf("OwnerLists(owner) = %+v, want l1 then l2", got)
+	}
+	if got, err := s.OwnerLists(ctx, owner, 1); err != nil || len(got) != 1 || got[0].ID != l1.ID {
+		t.Fatalf("OwnerLists(owner, 1) = %+v %v, want l1", got, err)
+	}
+	if got, err := s.OwnerLists(ctx, other, 10); err != nil || len(got) != 0 {
+		t.Fatalf("OwnerLists(other) = %+v %v, want none", got, err)
+	}
+
+	must(t, s.RenameList(ctx, owner, l1.ID, "close friends"))
+	if got, ok, err := s.GetList(ctx, owner, l1.ID); err != nil || !ok || got.Title != "close friends" || !got.CreatedAt.Equal(l1.CreatedAt) {
+		t.Fatalf("after the rename: %+v %v %v", got, ok, err)
+	}
+	must(t, s.RenameList(ctx, other, l1.ID, "not yours")) // names no list
+	if got, _, err := s.GetList(ctx, owner, l1.ID); err != nil || got.Title != "close friends" {
+		t.Fatalf("another user's rename changed the list: %+v %v", got, err)
+	}
+
+	// Members: idempotent, in name order, paged, counted, per list.
+	ms := []string{user("m3"), user("m1"), user("m2"), user("m4")}
+	for _, m := range append(ms, ms[0], ms[1]) {
+		must(t, s.AddListMember(ctx, owner, l1.ID, m))
+	}
+	must(t, s.AddListMember(ctx, owner, l2.ID, ms[0]))
+	want := slices.Sorted(slices.Values(ms))
+	var paged []string
+	for after := ""; ; {
+		page, err := s.ListMembers(ctx, owner, l1.ID, after, 3)
+		must(t, err)
+		paged = append(paged, page...)
+		if len(page) < 3 {
+			break
+		}
+		after = page[len(page)-1]
+	}
+	if !slices.Equal(paged, want) {
+		t.Fatalf("members of l1 in pages of 3 = %v, want %v", paged, want)
+	}
+	if n, err := s.CountListMembers(ctx, owner, l1.ID); err != nil || n != 4 {
+		t.Fatalf("CountListMembers(l1) = %d %v, want 4", n, err)
+	}
+	if ok, err := s.IsListMember(ctx, owner, l1.ID, ms[2]); err != nil || !ok {
+		t.Fatalf("IsListMember(l1, m2) = %v %v, want true", ok, err)
+	}
+	if ok, err := s.IsListMember(ctx, owner, l2.ID, ms[2]); err != nil || ok {
+		t.Fatalf("IsListMember(l2, m2) = %v %v, want false", ok, err)
+	}
+	if got, err := s.ListMembers(ctx, other, l1.ID, "", 10); err != nil || len(got) != 0 {
+		t.Fatalf("members of l1 as other's list = %v %v, want none", got, err)
+	}
+	must(t, s.RemoveListMember(ctx, owner, l1.ID, ms[2]))
+	must(t, s.RemoveListMember(ctx, owner, l1.ID, ms[2])) // again: harmless
+	must(t, s.RemoveListMember(ctx, owner, l1.ID, user("never")))
+	if n, err := s.CountListMembers(ctx, owner, l1.ID); err != nil || n != 3 {
+		t.Fatalf("CountListMembers(l1) after a removal = %d %v, want 3", n, err)
+	}
+	if ok, err := s.IsListMember(ctx, owner, l1.ID, ms[2]); err != nil || ok {
+		t.Fatalf("IsListMember(l1, m2) after its removal = %v %v, want false", ok, err)
+	}
+
+	// Deleting takes the list and its members; another list stays; a
+	// rename after the deletion brings nothing back.
+	must(t, s.DeleteList(ctx, owner, l1.ID))
+	must(t, s.DeleteList(ctx, owner, l1.ID)) // again: harmless
+	if _, ok, err := s.GetList(ctx, owner, l1.ID); err != nil || ok {
+		t.Fatalf("GetList after the deletion = %v %v, want none", ok, err)
+	}
+	if n, err := s.CountListMembers(ctx, owner, l1.ID); err != nil || n != 0 {
+		t.Fatalf("members of the deleted list = %d %v, want 0", n, err)
+	}
+	must(t, s.RenameList(ctx, owner, l1.ID, "back?"))
+	if _, ok, err := s.GetList(ctx, owner, l1.ID); err != nil || ok {
+		t.Fatalf("a rename brought the deleted list back (%v)", err)
+	}
+	if got, err := s.OwnerLists(ctx, owner, 10); err != nil || len(got) != 1 || !same(got[0], l2) {
+		t.Fatalf("OwnerLists after the deletion = %+v %v, want l2", got, err)
+	}
+	if got, err := s.ListMembers(ctx, owner, l2.ID, "", 10); err != nil || !slices.Equal(got, ms[:1]) {
+		t.Fatalf("members of l2 = %v %v, want %v", got, err, ms[:1])
 	}
 }
