@@ -142,6 +142,17 @@ func New(e *echo.Echo, d Deps) (*API, error) {
 	v1.DELETE("/posts/:id/like", h.unlike, lim.perUser("likes", d.Limits.Likes))
 	v1.PUT("/posts/:id/repost", h.repost, lim.perUser("likes", d.Limits.Likes))
 	v1.DELETE("/posts/:id/repost", h.unrepost, lim.perUser("likes", d.Limits.Likes))
+	// List writes count against the follows' limit: like follows, they
+	// pick whose posts a timeline shows (no knob of their own).
+	v1.POST("/lists", h.createList, lim.perUser("follows", d.Limits.Follows))
+	v1.GET("/lists", h.lists)
+	v1.GET("/lists/:id", h.getList)
+	v1.PATCH("/lists/:id", h.renameList, lim.perUser("follows", d.Limits.Follows))
+	v1.DELETE("/lists/:id", h.deleteList, lim.perUser("follows", d.Limits.Follows))
+	v1.PUT("/lists/:id/members/:user", h.addListMember, lim.perUser("follows", d.Limits.Follows))
+	v1.DELETE("/lists/:id/members/:user", h.removeListMember, lim.perUser("follows", d.Limits.Follows))
+	v1.GET("/lists/:id/members", h.listMembers)
+	v1.GET("/lists/:id/feed", h.listFeed)
 	v1.GET("/users/:user/followers", h.followers)
 	v1.GET("/users/:user/following", h.following)
 	v1.GET("/users/:user/posts", h.userPosts)

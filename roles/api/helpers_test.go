@@ -82,7 +82,7 @@ func build(o options) (*server, error) {
 	svc := &app.Service{
 		Posts: s.store, Graph: s.store, Feeds: feeds, Unfollows: feeds, Dispatch: flushDispatch{relay}, Keys: s.store, Notes: s.store,
 		IDs: app.NewIDGen(1), FeedCap: 800, Log: slog.New(slog.DiscardHandler), Likes: s.store,
-		Replies: s.store, Reposts: s.store,
+		Replies: s.store, Reposts: s.store, Lists: s.store,
 	}
 	d := api.Deps{Service: svc, Graph: s.store, Analytics: s.analytics, Search: s.search, Posts: s.store, Verify: verify, Tickets: s.tickets}
 	if o.deps != nil {
