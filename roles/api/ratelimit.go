@@ -51,7 +51,7 @@ func (r *RateLimits) RegisterFlags(f setting.Flags) {
 	*r = DefaultRateLimits()
 	f = f.In(setting.GroupRateLimits)
 	f.Var((*limitValue)(&r.Posts), "Posts", "rate-limit-posts", "posts one user may create: <requests>/<window>, all at once after a quiet spell, then at that rate (off: no limit)")
-	f.Var((*limitValue)(&r.Follows), "Follows", "rate-limit-follows", "follows, unfollows, blocks, unblocks, mutes and unmutes one user may make, together (off: no limit)")
+	f.Var((*limitValue)(&r.Follows), "Follows", "rate-limit-follows", "follows, unfollows, blocks, unblocks, mutes, unmutes and list writes one user may make, together (off: no limit)")
 	f.Var((*limitValue)(&r.Searches), "Searches", "rate-limit-searches", "searches one user may make (off: no limit)")
 	f.Var((*limitValue)(&r.Likes), "Likes", "rate-limit-likes", "likes and unlikes one user may make, together (off: no limit)")
 	f.Var((*limitValue)(&r.AuthFailures), "AuthFailures", "rate-limit-auth-failures", "requests without a valid token one client IP may make before it gets 429 instead of 401 (off: no limit)")
