@@ -279,10 +279,13 @@ func (s *Service) RebuildFeed(ctx context.Context, user string) error {
 	// A followee across a block (a follow that raced it) or muted fills
 	// nothing in; a block or mute after this read records the pair as
 	// unfollowed, and takeBackUnfollowed takes its posts back out.
-	hidden, err := s.readHidden(ctx, user)
+	// Read fresh, not through the view cache: what a rebuild leaves out
+	// stays out of the stored feed, where a stale set would outlive its TTL.
+	hidden, expired, err := ReadHiddenSet(ctx, s.Graph, user, MutedByUser, s.now())
 	if err != nil {
 		return fmt.Errorf("rebuild feed of %s: %w", user, err)
 	}
+	s.expireMutes(ctx, expired)
 	// The followees are read first, whole: the reply rule keeps a
 	// followee's reply to a third user only if user follows that user too,
 	// which this set answers with no further read.

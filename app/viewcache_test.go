@@ -39,13 +39,17 @@ func TestHiddenSetCache(t *testing.T) {
 		return got
 	}
 
+	// The first read rebuilds the feed (reading the set fresh: what a
+	// rebuild leaves out stays out) and caches the set for the page.
+	authors()
+	g.lists.Store(0)
 	for range 3 {
 		if got := authors(); len(got) != 3 {
 			t.Fatalf("feed authors %v, want a, b, c", got)
 		}
 	}
-	if n := g.lists.Load(); n != 2 {
-		t.Errorf("3 feed pages within the TTL read %d block lists, want 2 (one set)", n)
+	if n := g.lists.Load(); n != 0 {
+		t.Errorf("3 more feed pages within the TTL read %d block lists, want none", n)
 	}
 
 	must(t, svc.Block(ctx, "r", "a"))
