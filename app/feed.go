@@ -338,6 +338,9 @@ func (s *Service) RebuildFeed(ctx context.Context, user string) error {
 	if err := s.Feeds.Fill(ctx, user, ids); err != nil {
 		return fmt.Errorf("rebuild feed of %s: %w", user, err)
 	}
+	// Rebuilds are rare (a lost, expired or never-built feed): a line each
+	// tells what a feed was made of when it is found short later.
+	s.logger().Info("feed rebuilt", "user", user, "followees", len(followees), "posts", len(ids), "took", time.Since(start))
 	err = s.takeBackUnfollowed(ctx, user, start, byAuthor)
 	if err == nil {
 		err = s.dropRemovedSince(ctx, s.Feeds, user, filledOf(byAuthor, ids))
@@ -348,6 +351,7 @@ func (s *Service) RebuildFeed(ctx context.Context, user string) error {
 		if derr := s.Feeds.Drop(context.WithoutCancel(ctx), user); derr != nil {
 			err = errors.Join(err, derr)
 		}
+		s.logger().Warn("rebuilt feed dropped: the next read rebuilds it", "user", user, "err", err)
 		return fmt.Errorf("rebuild feed of %s: %w", user, err)
 	}
 	return nil
