@@ -293,22 +293,35 @@ func feedCmd() *cobra.Command {
 		Short: "Print the post IDs cached in USER's feed in Redis, newest first, one per line (no rebuild)",
 		Long: `Prints the post IDs cached in USER's home feed in Redis, newest first, one per line, as fan-out
 wrote them: nothing is rebuilt and the feed's expiry is not renewed. A feed not cached prints
-nothing.
+nothing. With --floor it prints only the feed's floor: the highest post ID the cap has cut from
+it (0: none). Posts at or below the floor are not part of the feed, by design: the feed is a
+window of the newest posts.
 
 Without --redis-addr it reads the embedded Redis of the feedsvc serve running on --data-dir
 (the embedded Redis is in memory, inside that process; serve records its address in
 <data-dir>/serve.json).`,
 		Example: `  feedsvc feed inspect alice                          # next to feedsvc serve on ./data
-  feedsvc feed inspect alice --redis-addr redis1:6379`,
+  feedsvc feed inspect alice --redis-addr redis1:6379
+  feedsvc feed inspect alice --floor`,
 		Args: cobra.ExactArgs(1),
 	}
+	var floor bool
 	inspect = withConfig(inspect, configs.GroupRedis, func(ctx context.Context, cfg *configs.Config, log *slog.Logger, args []string) error {
 		client, err := wiring.OpenRedis(ctx, cfg, log)
 		if err != nil {
 			return err
 		}
 		defer client.Close()
-		ids, err := redisstore.NewFeeds(client, cfg.Feeds.Cap, 0).Inspect(ctx, args[0])
+		feeds := redisstore.NewFeeds(client, cfg.Feeds.Cap, 0)
+		if floor {
+			id, err := feeds.Floor(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(inspect.OutOrStdout(), id)
+			return nil
+		}
+		ids, err := feeds.Inspect(ctx, args[0])
 		if err != nil {
 			return err
 		}
@@ -317,6 +330,7 @@ Without --redis-addr it reads the embedded Redis of the feedsvc serve running on
 		}
 		return nil
 	})
+	inspect.Flags().BoolVar(&floor, "floor", false, "print only the feed's floor: the highest post ID the cap has cut from it (0: none)")
 	feed.AddCommand(inspect)
 	return feed
 }

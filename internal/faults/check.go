@@ -260,21 +260,24 @@ func (c *Checker) checkFeeds(ctx context.Context, f *Findings, live, gone map[st
 		if len(want) > c.Cap {
 			want = want[:c.Cap]
 		}
-		// A home feed is the newest Cap posts, as designed: deleting or
-		// moderating a post frees a place that no older post comes back
-		// to fill. So a post older than the feed's oldest entry may be
-		// missing once the feed holds at least half its cap; a hole above
-		// the oldest entry is always a loss.
-		oldest := ""
-		for id := range inFeed {
-			if oldest == "" || cmpID(id, oldest) < 0 {
-				oldest = id
-			}
+		// A home feed is a window of the newest Cap posts, as designed:
+		// the cap cuts the oldest, and its floor (the highest ID it ever
+		// cut) keeps them out, so deleting, unfollowing or muting frees
+		// places that no older post comes back to fill. A post at or
+		// below the floor may be missing; a hole above it is a loss.
+		// (The feed's size tells nothing: merges fill it past the cap,
+		// then removals empty it far below.)
+		out, err = c.Sys.CLI(ctx, "feed", "inspect", "--floor", name)
+		if err != nil {
+			return err
 		}
-		capped := len(inFeed) >= c.Cap/2
+		floor := strings.TrimSpace(out)
+		if _, err := strconv.ParseInt(floor, 10, 64); err != nil {
+			return fmt.Errorf("feed inspect --floor %s: %q is not a post ID", name, floor)
+		}
 		for _, id := range want {
-			if !inFeed[id] && !(capped && cmpID(id, oldest) < 0) {
-				miss(live[id], "stored feed of %s: lacks post %s of %s (the feed holds %d posts from %s)", name, id, live[id].rec.Author, len(inFeed), oldest)
+			if !inFeed[id] && cmpID(id, floor) > 0 {
+				miss(live[id], "stored feed of %s: lacks post %s of %s (the feed holds %d posts above its floor %s)", name, id, live[id].rec.Author, len(inFeed), floor)
 			}
 		}
 	}

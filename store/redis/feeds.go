@@ -499,5 +499,13 @@ func (f *Feeds) Inspect(ctx context.Context, user string) ([]app.ID, error) {
 	return ids, err
 }
 
+// Floor returns the highest post ID the cap has cut from user's feed (0:
+// none, or no feed), without renewing its expiry: entries at or below it
+// are not part of the feed, so a checker may not expect them there.
+func (f *Feeds) Floor(ctx context.Context, user string) (app.ID, error) {
+	l, err := f.read(ctx, user, false)
+	return l.floor, err
+}
+
 // Ping checks that every Redis shard accepts a write (see Health).
 func (f *Feeds) Ping(ctx context.Context) error { return f.health.Ping(ctx) }

@@ -29,6 +29,12 @@ type inspector interface {
 	Inspect(ctx context.Context, user string) ([]app.ID, error)
 }
 
+// floorer is a feed cache that tells its floor: the highest ID the cap
+// cut (the model cases check it against theirs).
+type floorer interface {
+	Floor(ctx context.Context, user string) (app.ID, error)
+}
+
 // FeedBackend is one backend of the feed suite.
 type FeedBackend struct {
 	// New returns feeds capped at capacity. The cases use users of their
@@ -348,6 +354,13 @@ func testAgainstModel(t *testing.T, b FeedBackend, capacity, span int, increasin
 		must(t, err)
 		if !slices.Equal(got, want) || gotComplete != complete {
 			t.Fatalf("step %d: feed = %v complete=%v, want %v complete=%v", step, got, gotComplete, want, complete)
+		}
+		if fl, ok := f.(floorer); ok {
+			got, err := fl.Floor(ctx, u)
+			must(t, err)
+			if got != floor {
+				t.Fatalf("step %d: Floor = %d, want %d (the highest ID the cap cut)", step, got, floor)
+			}
 		}
 	}
 }
