@@ -44,9 +44,9 @@ const (
 	// MaxListMembers is how many members one list may have; it also bounds
 	// the reads of a list timeline's page.
 	MaxListMembers = 500
-	// MaxListTitleChars is the longest list title, in Unicode code points
+	// MaxListNameChars is the longest list name, in Unicode code points
 	// after trimming.
-	MaxListTitleChars = 100
+	MaxListNameChars = 100
 )
 
 // listFeedReaders bounds the members' timelines a list timeline page reads
@@ -59,27 +59,27 @@ type List struct {
 	// Owner is the only user who sees or changes the list; not rendered
 	// (only the owner ever reads it).
 	Owner     string    `json:"-"`
-	Title     string    `json:"title"`
+	Name      string    `json:"name"`
 	CreatedAt time.Time `json:"created_at"`
 }
 
-// ValidateListTitle checks a list title and returns it trimmed: valid
-// UTF-8, 1..MaxListTitleChars characters after trimming spaces, and one
+// ValidateListName checks a list name and returns it trimmed: valid
+// UTF-8, 1..MaxListNameChars characters after trimming spaces, and one
 // line (no control characters).
-func ValidateListTitle(title string) (string, error) {
-	if !utf8.ValidString(title) {
-		return "", fmt.Errorf("%w: title is not valid UTF-8", ErrInvalid)
+func ValidateListName(name string) (string, error) {
+	if !utf8.ValidString(name) {
+		return "", fmt.Errorf("%w: name is not valid UTF-8", ErrInvalid)
 	}
-	t := strings.TrimSpace(title)
+	t := strings.TrimSpace(name)
 	n := utf8.RuneCountInString(t)
 	if n == 0 {
-		return "", fmt.Errorf("%w: title must not be empty", ErrInvalid)
+		return "", fmt.Errorf("%w: name must not be empty", ErrInvalid)
 	}
-	if n > MaxListTitleChars {
-		return "", fmt.Errorf("%w: title has %d characters, the maximum is %d", ErrInvalid, n, MaxListTitleChars)
+	if n > MaxListNameChars {
+		return "", fmt.Errorf("%w: name has %d characters, the maximum is %d", ErrInvalid, n, MaxListNameChars)
 	}
 	if strings.ContainsFunc(t, unicode.IsControl) {
-		return "", fmt.Errorf("%w: title must be one line, without control characters", ErrInvalid)
+		return "", fmt.Errorf("%w: name must be one line, without control characters", ErrInvalid)
 	}
 	return t, nil
 }
@@ -91,14 +91,14 @@ func (s *Service) listStore(what string) (Lists, error) {
 	return s.Lists, nil
 }
 
-// CreateList makes a list titled title for owner. Past MaxLists lists it
-// is ErrLimit; a bad title is ErrInvalid. Both change nothing.
-func (s *Service) CreateList(ctx context.Context, owner, title string) (List, error) {
+// CreateList makes a list named name for owner. Past MaxLists lists it
+// is ErrLimit; a bad name is ErrInvalid. Both change nothing.
+func (s *Service) CreateList(ctx context.Context, owner, name string) (List, error) {
 	store, err := s.listStore("create list")
 	if err != nil {
 		return List{}, err
 	}
-	t, err := ValidateListTitle(title)
+	t, err := ValidateListName(name)
 	if err != nil {
 		return List{}, err
 	}
@@ -113,7 +113,7 @@ func (s *Service) CreateList(ctx context.Context, owner, title string) (List, er
 	if err != nil {
 		return List{}, fmt.Errorf("create list: %w", err)
 	}
-	l := List{ID: id, Owner: owner, Title: t, CreatedAt: id.Time().UTC()}
+	l := List{ID: id, Owner: owner, Name: t, CreatedAt: id.Time().UTC()}
 	if err := store.CreateList(ctx, l); err != nil {
 		return List{}, fmt.Errorf("create list of %s: %w", owner, err)
 	}
@@ -153,9 +153,9 @@ func (s *Service) OwnerLists(ctx context.Context, owner string) ([]List, error) 
 	return ls, nil
 }
 
-// RenameList sets the title of owner's list id and returns the list.
-func (s *Service) RenameList(ctx context.Context, owner string, id ID, title string) (List, error) {
-	t, err := ValidateListTitle(title)
+// RenameList sets the name of owner's list id and returns the list.
+func (s *Service) RenameList(ctx context.Context, owner string, id ID, name string) (List, error) {
+	t, err := ValidateListName(name)
 	if err != nil {
 		return List{}, err
 	}
@@ -166,7 +166,7 @@ func (s *Service) RenameList(ctx context.Context, owner string, id ID, title str
 	if err := s.Lists.RenameList(ctx, owner, id, t); err != nil {
 		return List{}, fmt.Errorf("rename list %s: %w", id, err)
 	}
-	l.Title = t
+	l.Name = t
 	return l, nil
 }
 

@@ -47,7 +47,7 @@ func postIDs(ps []app.Post) []app.ID {
 	return out
 }
 
-func TestValidateListTitle(t *testing.T) {
+func TestValidateListName(t *testing.T) {
 	for _, c := range []struct {
 		in, want string
 		ok       bool
@@ -63,19 +63,19 @@ func TestValidateListTitle(t *testing.T) {
 		{"bell\a", "", false},
 		{"bad \xff utf-8", "", false},
 	} {
-		got, err := app.ValidateListTitle(c.in)
+		got, err := app.ValidateListName(c.in)
 		if c.ok && (err != nil || got != c.want) {
-			t.Errorf("ValidateListTitle(%q) = %q, %v; want %q", c.in, got, err, c.want)
+			t.Errorf("ValidateListName(%q) = %q, %v; want %q", c.in, got, err, c.want)
 		}
 		if !c.ok && !errors.Is(err, app.ErrInvalid) {
-			t.Errorf("ValidateListTitle(%q) = %q, %v; want ErrInvalid", c.in, got, err)
+			t.Errorf("ValidateListName(%q) = %q, %v; want ErrInvalid", c.in, got, err)
 		}
 	}
 }
 
 // TestListCaps: past MaxLists lists and MaxListMembers members a write is
 // ErrLimit and changes nothing; adding a member already there passes at
-// the cap; a bad title changes nothing.
+// the cap; a bad name changes nothing.
 func TestListCaps(t *testing.T) {
 	ctx := context.Background()
 	w := listWorld("owner")
@@ -91,14 +91,14 @@ func TestListCaps(t *testing.T) {
 		t.Fatalf("list %d: %v, want ErrLimit", app.MaxLists+1, err)
 	}
 	if _, err := w.svc.CreateList(ctx, "owner", "  "); !errors.Is(err, app.ErrInvalid) {
-		t.Fatalf("a blank title: %v, want ErrInvalid", err)
+		t.Fatalf("a blank name: %v, want ErrInvalid", err)
 	}
 	if _, err := w.svc.RenameList(ctx, "owner", first.ID, strings.Repeat("x", 101)); !errors.Is(err, app.ErrInvalid) {
-		t.Fatalf("a long title: %v, want ErrInvalid", err)
+		t.Fatalf("a long name: %v, want ErrInvalid", err)
 	}
 	ls, err := w.svc.OwnerLists(ctx, "owner")
 	must(t, err)
-	if len(ls) != app.MaxLists || ls[0].ID != first.ID || ls[0].Title != "list 0" {
+	if len(ls) != app.MaxLists || ls[0].ID != first.ID || ls[0].Name != "list 0" {
 		t.Fatalf("owner has %d lists, the first %+v; want %d, the first unchanged", len(ls), ls[0], app.MaxLists)
 	}
 
@@ -151,7 +151,7 @@ func TestListOwnership(t *testing.T) {
 	must(t, err)
 	members, _, err := w.svc.ListMembers(ctx, "owner", l.ID, "", 10)
 	must(t, err)
-	if got.Title != "mine" || !slices.Equal(members, []string{"m"}) {
+	if got.Name != "mine" || !slices.Equal(members, []string{"m"}) {
 		t.Fatalf("after eve's calls: %+v with %v, want it unchanged", got, members)
 	}
 	if err := w.svc.AddListMember(ctx, "owner", l.ID, "nobody"); !errors.Is(err, app.ErrNotFound) {

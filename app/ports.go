@@ -325,13 +325,13 @@ type Reposts interface {
 // user's ID names no list, so a list's existence never leaks. Writes are
 // plain and idempotent (no outbox: nothing consumes lists).
 type Lists interface {
-	// CreateList stores the new list l (l.Owner, l.ID, l.Title,
+	// CreateList stores the new list l (l.Owner, l.ID, l.Name,
 	// l.CreatedAt); saving it again is harmless.
 	CreateList(ctx context.Context, l List) error
-	// RenameList sets the title of owner's list id. A list that is gone
+	// RenameList sets the name of owner's list id. A list that is gone
 	// (deleted, maybe concurrently) stays gone: a rename never brings one
 	// back.
-	RenameList(ctx context.Context, owner string, id ID, title string) error
+	RenameList(ctx context.Context, owner string, id ID, name string) error
 	// GetList returns owner's list id, and false when owner has none.
 	GetList(ctx context.Context, owner string, id ID) (List, bool, error)
 	// OwnerLists returns up to limit of owner's lists, oldest first. The

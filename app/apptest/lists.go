@@ -49,7 +49,7 @@ func (s *Store) RenameList(_ context.Context, owner string, id app.ID, title str
 	r := s.listRows()
 	k := listKey{owner, id}
 	if l, ok := r.lists[k]; ok {
-		l.Title = title
+		l.Name = title
 		r.lists[k] = l
 	}
 	return nil

@@ -8,8 +8,8 @@ import (
 
 // userList is a list as the API renders it.
 type userList struct {
-	ID    string `json:"id"`
-	Title string `json:"title"`
+	ID   string `json:"id"`
+	Name string `json:"name"`
 }
 
 // listFeed pages through the whole timeline of list id, limit posts per
@@ -46,12 +46,12 @@ func TestLists(t *testing.T) {
 			u.must(s, "GET", "/v1/feed", nil, 200) // exists
 		}
 		var l userList
-		a.must(s, "POST", "/v1/lists", map[string]string{"title": " news "}, 201).decode(t, &l)
-		if l.Title != "news" || l.ID == "" {
+		a.must(s, "POST", "/v1/lists", map[string]string{"name": " news "}, 201).decode(t, &l)
+		if l.Name != "news" || l.ID == "" {
 			t.Fatalf("created list %+v", l)
 		}
 		path := "/v1/lists/" + l.ID
-		a.must(s, "POST", "/v1/lists", map[string]string{"title": ""}, 400)
+		a.must(s, "POST", "/v1/lists", map[string]string{"name": ""}, 400)
 		for _, m := range []*user{b, c, c} { // idempotent
 			a.must(s, "PUT", path+"/members/"+m.name, nil, 204)
 		}
@@ -103,10 +103,10 @@ func TestLists(t *testing.T) {
 			return nil
 		})
 		var renamed userList
-		a.must(s, "PATCH", path, map[string]string{"title": "old news"}, 200).decode(t, &renamed)
+		a.must(s, "PATCH", path, map[string]string{"name": "old news"}, 200).decode(t, &renamed)
 		var lists list[userList]
 		a.must(s, "GET", "/v1/lists", nil, 200).decode(t, &lists)
-		if len(lists.Items) != 1 || lists.Items[0] != (userList{ID: l.ID, Title: "old news"}) {
+		if len(lists.Items) != 1 || lists.Items[0] != (userList{ID: l.ID, Name: "old news"}) {
 			t.Fatalf("a's lists %+v, want the renamed list", lists.Items)
 		}
 

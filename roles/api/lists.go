@@ -14,19 +14,19 @@ import (
 
 // listRequest is the body of POST /v1/lists and PATCH /v1/lists/{id}.
 type listRequest struct {
-	Title *string `json:"title"`
+	Name *string `json:"name"`
 }
 
-// listTitle decodes a listRequest and returns its title, required.
-func listTitle(c echo.Context) (string, error) {
+// listName decodes a listRequest and returns its name, required.
+func listName(c echo.Context) (string, error) {
 	var req listRequest
 	if err := decode(c, &req); err != nil {
 		return "", err
 	}
-	if req.Title == nil {
-		return "", echo.NewHTTPError(http.StatusBadRequest, `field "title" is required`)
+	if req.Name == nil {
+		return "", echo.NewHTTPError(http.StatusBadRequest, `field "name" is required`)
 	}
-	return *req.Title, nil
+	return *req.Name, nil
 }
 
 // listID parses the :id parameter; a malformed ID names no list, so 404.
@@ -38,14 +38,14 @@ func listID(c echo.Context) (app.ID, error) {
 	return id, nil
 }
 
-// createList answers 201 with the new list; 400 for a bad title, 409
+// createList answers 201 with the new list; 400 for a bad name, 409
 // past app.MaxLists.
 func (h *handlers) createList(c echo.Context) error {
-	title, err := listTitle(c)
+	name, err := listName(c)
 	if err != nil {
 		return err
 	}
-	l, err := h.svc.CreateList(c.Request().Context(), caller(c), title)
+	l, err := h.svc.CreateList(c.Request().Context(), caller(c), name)
 	if err != nil {
 		return err
 	}
@@ -75,18 +75,18 @@ func (h *handlers) getList(c echo.Context) error {
 	return c.JSON(http.StatusOK, l)
 }
 
-// renameList answers 200 with the renamed list; the title is checked
+// renameList answers 200 with the renamed list; the name is checked
 // before the list, so a bad one changes nothing.
 func (h *handlers) renameList(c echo.Context) error {
 	id, err := listID(c)
 	if err != nil {
 		return err
 	}
-	title, err := listTitle(c)
+	name, err := listName(c)
 	if err != nil {
 		return err
 	}
-	l, err := h.svc.RenameList(c.Request().Context(), caller(c), id, title)
+	l, err := h.svc.RenameList(c.Request().Context(), caller(c), id, name)
 	if err != nil {
 		return err
 	}

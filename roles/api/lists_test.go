@@ -12,8 +12,8 @@ import (
 
 // listView is a list as the API renders it.
 type listView struct {
-	ID    app.ID `json:"id,string"`
-	Title string `json:"title"`
+	ID   app.ID `json:"id,string"`
+	Name string `json:"name"`
 }
 
 // TestLists: the routes' status codes, end to end through the router: a
@@ -26,16 +26,16 @@ func TestLists(t *testing.T) {
 	for _, u := range []string{ann, bob, cat} {
 		s.must(t, "GET", "/v1/feed", u, "", http.StatusOK) // exists
 	}
-	rec := s.must(t, "POST", "/v1/lists", ann, `{"title": "  friends "}`, http.StatusCreated)
+	rec := s.must(t, "POST", "/v1/lists", ann, `{"name": "  friends "}`, http.StatusCreated)
 	l := decode[listView](t, rec)
-	if l.Title != "friends" || l.ID == 0 || rec.Header().Get("Location") != "/v1/lists/"+l.ID.String() {
-		t.Fatalf("created %+v at %q, want the title trimmed", l, rec.Header().Get("Location"))
+	if l.Name != "friends" || l.ID == 0 || rec.Header().Get("Location") != "/v1/lists/"+l.ID.String() {
+		t.Fatalf("created %+v at %q, want the name trimmed", l, rec.Header().Get("Location"))
 	}
 	path := "/v1/lists/" + l.ID.String()
 
 	// Bad input: 400, and nothing changes.
-	for _, body := range []string{``, `{}`, `{"title": ""}`, `{"title": "   "}`, `{"title": "a\nb"}`,
-		`{"title": "` + strings.Repeat("x", 101) + `"}`, `{"title": 5}`, `{"title": "x", "extra": 1}`} {
+	for _, body := range []string{``, `{}`, `{"name": ""}`, `{"name": "   "}`, `{"name": "a\nb"}`,
+		`{"name": "` + strings.Repeat("x", 101) + `"}`, `{"name": 5}`, `{"name": "x", "extra": 1}`} {
 		s.must(t, "POST", "/v1/lists", ann, body, http.StatusBadRequest)
 		s.must(t, "PATCH", path, ann, body, http.StatusBadRequest)
 	}
@@ -47,8 +47,8 @@ func TestLists(t *testing.T) {
 		t.Fatalf("ann's lists after bad input: %+v, want only %+v", mine, l)
 	}
 
-	s.must(t, "PATCH", path, ann, `{"title": "close friends"}`, http.StatusOK)
-	if got := decode[listView](t, s.must(t, "GET", path, ann, "", http.StatusOK)); got.Title != "close friends" {
+	s.must(t, "PATCH", path, ann, `{"name": "close friends"}`, http.StatusOK)
+	if got := decode[listView](t, s.must(t, "GET", path, ann, "", http.StatusOK)); got.Name != "close friends" {
 		t.Fatalf("after the rename: %+v", got)
 	}
 	for range 2 { // idempotent
@@ -74,7 +74,7 @@ func TestLists(t *testing.T) {
 
 	// Anyone else: 404 on every route, and nothing changes.
 	for _, r := range []struct{ method, path, body string }{
-		{"GET", path, ""}, {"PATCH", path, `{"title": "mine now"}`}, {"DELETE", path, ""},
+		{"GET", path, ""}, {"PATCH", path, `{"name": "mine now"}`}, {"DELETE", path, ""},
 		{"PUT", path + "/members/" + cat, ""}, {"DELETE", path + "/members/" + bob, ""},
 		{"GET", path + "/members", ""}, {"GET", path + "/feed", ""},
 	} {
@@ -84,7 +84,7 @@ func TestLists(t *testing.T) {
 		s.must(t, "GET", bad, ann, "", http.StatusNotFound)
 		s.must(t, "GET", bad+"/feed", ann, "", http.StatusNotFound)
 	}
-	if got := decode[listView](t, s.must(t, "GET", path, ann, "", http.StatusOK)); got.Title != "close friends" {
+	if got := decode[listView](t, s.must(t, "GET", path, ann, "", http.StatusOK)); got.Name != "close friends" {
 		t.Fatalf("after cat's calls: %+v", got)
 	}
 
@@ -114,9 +114,9 @@ func TestListCap(t *testing.T) {
 	s := sharedServer(t)
 	ann := userFor(t, "ann")
 	for i := range app.MaxLists {
-		s.must(t, "POST", "/v1/lists", ann, fmt.Sprintf(`{"title": "list %d"}`, i), http.StatusCreated)
+		s.must(t, "POST", "/v1/lists", ann, fmt.Sprintf(`{"name": "list %d"}`, i), http.StatusCreated)
 	}
-	wantProblem(t, s.do("POST", "/v1/lists", ann, `{"title": "one too many"}`), http.StatusConflict, "lists")
+	wantProblem(t, s.do("POST", "/v1/lists", ann, `{"name": "one too many"}`), http.StatusConflict, "lists")
 	if mine := decode[page[listView]](t, s.must(t, "GET", "/v1/lists", ann, "", http.StatusOK)); len(mine.Items) != app.MaxLists {
 		t.Fatalf("ann has %d lists, want %d", len(mine.Items), app.MaxLists)
 	}

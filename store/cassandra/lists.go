@@ -33,7 +33,7 @@ func (s *Store) CreateList(ctx context.Context, l app.List) (err error) {
 	// A retry writes the same cells again: it may undo a rename made in
 	// between, which its owner sees (no LWT for so rare a race).
 	err = s.query(`INSERT INTO lists (owner, list_id, title, created_at) VALUES (?, ?, ?, ?)`,
-		l.Owner, int64(l.ID), l.Title, l.CreatedAt.UTC()).WithContext(ctx).Exec()
+		l.Owner, int64(l.ID), l.Name, l.CreatedAt.UTC()).WithContext(ctx).Exec()
 	if err != nil {
 		return failf("cassandra: create list %s of %s: %w", l.ID, l.Owner, err)
 	}
@@ -66,7 +66,7 @@ func (s *Store) GetList(ctx context.Context, owner string, id app.ID) (_ app.Lis
 	if err != nil {
 		return app.List{}, false, failf("cassandra: list %s of %s: %w", id, owner, err)
 	}
-	return app.List{ID: id, Owner: owner, Title: title, CreatedAt: created.UTC()}, true, nil
+	return app.List{ID: id, Owner: owner, Name: title, CreatedAt: created.UTC()}, true, nil
 }
 
 // OwnerLists implements app.Lists: one partition.
@@ -84,7 +84,7 @@ func (s *Store) OwnerLists(ctx context.Context, owner string, limit int) (_ []ap
 		if created.IsZero() {
 			continue // renamed after its deletion: no list
 		}
-		out = append(out, app.List{ID: app.ID(id), Owner: owner, Title: title, CreatedAt: created.UTC()})
+		out = append(out, app.List{ID: app.ID(id), Owner: owner, Name: title, CreatedAt: created.UTC()})
 	}
 	if err := iter.Close(); err != nil {
 		return nil, failf("cassandra: lists of %s: %w", owner, err)

@@ -41,7 +41,7 @@ func memberKey(owner string, id app.ID, member string) []byte {
 
 // CreateList implements app.Lists.
 func (s *Store) CreateList(_ context.Context, l app.List) error {
-	v, err := json.Marshal(listValue{Title: l.Title, CreatedAt: l.CreatedAt.UTC()})
+	v, err := json.Marshal(listValue{Title: l.Name, CreatedAt: l.CreatedAt.UTC()})
 	if err != nil {
 		return fmt.Errorf("pebble: create list %s: %w", l.ID, err)
 	}
@@ -89,7 +89,7 @@ func (s *Store) getList(owner string, id app.ID) (app.List, bool, error) {
 	if err := json.Unmarshal(v, &lv); err != nil {
 		return app.List{}, false, fmt.Errorf("pebble: list %s: %w", id, err)
 	}
-	return app.List{ID: id, Owner: owner, Title: lv.Title, CreatedAt: lv.CreatedAt}, true, nil
+	return app.List{ID: id, Owner: owner, Name: lv.Title, CreatedAt: lv.CreatedAt}, true, nil
 }
 
 // OwnerLists implements app.Lists: the owner's key range, in ID order.
@@ -112,7 +112,7 @@ func (s *Store) OwnerLists(_ context.Context, owner string, limit int) ([]app.Li
 			_ = it.Close()
 			return nil, fmt.Errorf("pebble: lists of %s: %w", owner, err)
 		}
-		out = append(out, app.List{ID: app.ID(binary.BigEndian.Uint64(k)), Owner: owner, Title: lv.Title, CreatedAt: lv.CreatedAt})
+		out = append(out, app.List{ID: app.ID(binary.BigEndian.Uint64(k)), Owner: owner, Name: lv.Title, CreatedAt: lv.CreatedAt})
 	}
 	if err := errors.Join(it.Error(), it.Close()); err != nil {
 		return nil, fmt.Errorf("pebble: lists of %s: %w", owner, err)

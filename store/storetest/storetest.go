@@ -1782,12 +1782,12 @@ func testLists(t *testing.T, s Store, user func(string) string) {
 	newList := func(owner, title string) app.List {
 		t.Helper()
 		id := newID()
-		l := app.List{ID: id, Owner: owner, Title: title, CreatedAt: id.Time().UTC()}
+		l := app.List{ID: id, Owner: owner, Name: title, CreatedAt: id.Time().UTC()}
 		must(t, s.CreateList(ctx, l))
 		return l
 	}
 	same := func(a, b app.List) bool {
-		return a.ID == b.ID && a.Owner == b.Owner && a.Title == b.Title && a.CreatedAt.Equal(b.CreatedAt)
+		return a.ID == b.ID && a.Owner == b.Owner && a.Name == b.Name && a.CreatedAt.Equal(b.CreatedAt)
 	}
 	l1, l2 := newList(owner, "friends"), newList(owner, "work")
 	must(t, s.CreateList(ctx, l1)) // again: harmless
@@ -1813,11 +1813,11 @@ func testLists(t *testing.T, s Store, user func(string) string) {
 	}
 
 	must(t, s.RenameList(ctx, owner, l1.ID, "close friends"))
-	if got, ok, err := s.GetList(ctx, owner, l1.ID); err != nil || !ok || got.Title != "close friends" || !got.CreatedAt.Equal(l1.CreatedAt) {
+	if got, ok, err := s.GetList(ctx, owner, l1.ID); err != nil || !ok || got.Name != "close friends" || !got.CreatedAt.Equal(l1.CreatedAt) {
 		t.Fatalf("after the rename: %+v %v %v", got, ok, err)
 	}
 	must(t, s.RenameList(ctx, other, l1.ID, "not yours")) // names no list
-	if got, _, err := s.GetList(ctx, owner, l1.ID); err != nil || got.Title != "close friends" {
+	if got, _, err := s.GetList(ctx, owner, l1.ID); err != nil || got.Name != "close friends" {
 		t.Fatalf("another user's rename changed the list: %+v %v", got, err)
 	}
 
