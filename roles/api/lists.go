@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 
@@ -108,23 +109,18 @@ func (h *handlers) deleteList(c echo.Context) error {
 // harmless); 404 for an unknown user, 403 across a block either way, 409
 // past app.MaxListMembers.
 func (h *handlers) addListMember(c echo.Context) error {
-	id, err := listID(c)
-	if err != nil {
-		return err
-	}
-	u, err := userParam(c)
-	if err != nil {
-		return err
-	}
-	if err := h.svc.AddListMember(c.Request().Context(), caller(c), id, u); err != nil {
-		return err
-	}
-	return c.NoContent(http.StatusNoContent)
+	return h.changeListMember(c, h.svc.AddListMember)
 }
 
 // removeListMember answers 204 once the user is not on the list, also
 // when it was not.
 func (h *handlers) removeListMember(c echo.Context) error {
+	return h.changeListMember(c, h.svc.RemoveListMember)
+}
+
+// changeListMember applies change to the list :id and the user :user for
+// the caller, and answers 204.
+func (h *handlers) changeListMember(c echo.Context, change func(ctx context.Context, owner string, id app.ID, member string) error) error {
 	id, err := listID(c)
 	if err != nil {
 		return err
@@ -133,7 +129,7 @@ func (h *handlers) removeListMember(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := h.svc.RemoveListMember(c.Request().Context(), caller(c), id, u); err != nil {
+	if err := change(c.Request().Context(), caller(c), id, u); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
