@@ -18,9 +18,9 @@ type Rates struct {
 	Blocks, Unblocks, Mutes, Unmutes, Likes, Unlikes float64
 }
 
-// DefaultRates: 50 posts/s with follows, unfollows, blocks, mutes, likes
+// DefaultRates: 30 posts/s with follows, unfollows, blocks, mutes, likes
 // (and their undoing), deletes and feed reads mixed in.
-var DefaultRates = Rates{Posts: 50, Follows: 2, Unfollows: 1, Blocks: 0.5, Unblocks: 0.3, Mutes: 0.5, Unmutes: 0.3,
+var DefaultRates = Rates{Posts: 30, Follows: 2, Unfollows: 1, Blocks: 0.5, Unblocks: 0.3, Mutes: 0.5, Unmutes: 0.3,
 	Likes: 5, Unlikes: 1, Deletes: 3, FeedReads: 10}
 
 // Load drives open-loop traffic through the API (a slow answer never slows

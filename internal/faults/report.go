@@ -84,7 +84,7 @@ suite again.
 - **System.** feedsvc runs as one OS process per role (api, fanout, notifications, analytics,
   search, moderation; the outbox relay runs in the api), with topics, consumer groups
   (` + "`FEEDSVC_CONSUMER_GROUP_PREFIX`" + `) and users of its own per row.
-- **Load.** Open-loop, through the HTTP API: 50 posts/s (a third with a hashtag, a fifth with a
+- **Load.** Open-loop, through the HTTP API: 30 posts/s (a third with a hashtag, a fifth with a
   mention, one in twenty with a blocklisted term), 2 follows, 1 unfollow, 0.5 blocks, 0.3 unblocks, 0.5 mutes, 0.3 unmutes, 5 likes,
   1 unlike, 3 deletes and 10 feed
   reads per second, among 24 users who follow about 5 others each. Every request goes into a
