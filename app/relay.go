@@ -29,8 +29,11 @@ const (
 	DefaultRelayGrace = 2 * time.Minute
 	// DefaultShardLeaseTTL is how long a relay holds a shard without
 	// renewing: after a crash, another api process takes the shard over
-	// after at most this long.
-	DefaultShardLeaseTTL = 10 * time.Second
+	// after at most this long. A renewal (a Cassandra LWT) may take a sixth
+	// of it: at 10 s that was 1.7 s, less than a busy cluster with a node
+	// down takes for Paxos's rounds, and the relays let every shard go and
+	// published nothing for minutes while posts were still saved.
+	DefaultShardLeaseTTL = 20 * time.Second
 
 	// relayLookback: a scan at most every poll interval rereads this far
 	// behind the newest record seen, so records that land out of ID order
