@@ -23,7 +23,10 @@ const backlogChecks = time.Minute
 // backlog of 9,000 posts while both nodes restarted (1m47s), cold, and the
 // consumers drained it 4 minutes after the heal, losing nothing; a fixed
 // 3-minute deadline called that a failure. A backlog that stops shrinking
-// (a stuck consumer) still ends the wait at backlogStall.
+// (a stuck consumer) still ends the wait at backlogStall. A backlog that
+// cannot be read at all is waited for up to the cap: after two Cassandra
+// nodes restart cold, `feedsvc lag` itself timed out for 3 minutes, and a
+// system that cannot say what it owes cannot have every view right yet.
 type backlogWait struct {
 	deadline, cap time.Time
 	best          int       // the smallest backlog seen
@@ -51,6 +54,8 @@ func (w *backlogWait) more(now time.Time, behind int, ok bool) bool {
 		return true
 	case !now.Before(w.cap):
 		return false
+	case !ok:
+		return true
 	default:
 		return now.Sub(w.bestAt) < backlogStall
 	}

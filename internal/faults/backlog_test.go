@@ -1,6 +1,8 @@
 package faults
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -45,13 +47,24 @@ func TestBacklogWait(t *testing.T) {
 			t.Fatalf("String() = %q, want %q", got, want)
 		}
 	})
-	t.Run("stops when the backlog cannot be read past the deadline", func(t *testing.T) {
+	t.Run("waits up to the cap for a backlog that cannot be read", func(t *testing.T) {
 		w := newBacklogWait(t0, at(recovery), recovery)
-		if w.more(at(recovery+backlogStall), 0, false) {
-			t.Fatal("kept waiting for a backlog never read")
+		if !w.more(at(recovery+backlogStall), 0, false) {
+			t.Fatal("stopped waiting for a backlog that could not be read, before the cap")
+		}
+		if w.more(at(3*recovery), 0, false) {
+			t.Fatal("kept waiting past the cap")
 		}
 		if got := w.String(); got != "could not be read" {
 			t.Fatalf("String() = %q", got)
+		}
+	})
+	t.Run("a stall is counted from the last progress read, not the unreadable time", func(t *testing.T) {
+		w := newBacklogWait(t0, at(recovery), recovery)
+		w.more(at(time.Minute), 800, true)
+		w.more(at(recovery+backlogStall), 0, false)
+		if w.more(at(recovery+backlogStall+time.Second), 800, true) {
+			t.Fatal("kept waiting for a backlog stalled since minute 1")
 		}
 	})
 	t.Run("stops at the cap even while shrinking", func(t *testing.T) {
@@ -65,4 +78,37 @@ func TestBacklogWait(t *testing.T) {
 			t.Fatalf("stopped at %s, want the cap %s", d, 3*recovery)
 		}
 	})
+}
+
+func TestLagBacklog(t *testing.T) {
+	row := func(group string, lag int) string {
+		return fmt.Sprintf("p-%s  t.posts  0  10  %d  %d\n", group, 10+lag, lag)
+	}
+	all := func(lag int) string {
+		out := "GROUP  TOPIC  PARTITION  COMMITTED  END  LAG\n"
+		for _, g := range PostGroups {
+			out += row(g, lag)
+		}
+		return out
+	}
+	for _, c := range []struct {
+		name  string
+		out   string
+		total int
+		ok    bool
+	}{
+		{"every group caught up, outbox empty", all(0) + "\noutbox: 0 events pending\n", 0, true},
+		{"partitions and outbox add up", all(2) + "\noutbox: 5 events pending, oldest made 1s ago (2026-12-06T10:00:00Z)\n", 2*len(PostGroups) + 5, true},
+		{"a group left out is not caught up", strings.Replace(all(0), row(PostGroups[0], 0), "", 1) + "\noutbox: 0 events pending\n", 0, false},
+		{"no outbox line", all(0), 0, false},
+		{"outbox unavailable", all(0) + "\noutbox: unavailable: cassandra down\n", 0, false},
+		{"nothing listed", "", 0, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			total, ok := lagBacklog(c.out, "p-")
+			if ok != c.ok || (ok && total != c.total) {
+				t.Fatalf("lagBacklog = %d, %v; want %d, %v", total, ok, c.total, c.ok)
+			}
+		})
+	}
 }

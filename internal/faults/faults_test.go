@@ -410,6 +410,7 @@ func runFault(t *testing.T, f fault, row *Row, cfg faultConfig) {
 	}
 	id := cfg.id + RandHex(1)
 	posts := "flt" + id + ".posts"
+	groupPrefix := "f" + id + "-"
 	sys := &System{T: t, Binary: binary, Dir: dir, Env: []string{
 		"FEEDSVC_KAFKA_BROKERS=" + strings.Join(cfg.cluster.KafkaBrokers, ","),
 		"FEEDSVC_KAFKA_REPLICATION=" + strconv.Itoa(cfg.cluster.KafkaReplication),
@@ -423,7 +424,7 @@ func runFault(t *testing.T, f fault, row *Row, cfg faultConfig) {
 		"FEEDSVC_MODERATION_BLOCKLIST=" + BlockedTerm,
 		// Consumer groups of their own per row: no rebalance with the
 		// processes of an earlier row, no offsets or checkpoints of theirs.
-		"FEEDSVC_CONSUMER_GROUP_PREFIX=f" + id + "-",
+		"FEEDSVC_CONSUMER_GROUP_PREFIX=" + groupPrefix,
 		// Tokens outside the embedded default need a key, an issuer and an
 		// audience.
 		"FEEDSVC_JWT_SECRET=" + RandHex(24),
@@ -489,7 +490,7 @@ func runFault(t *testing.T, f fault, row *Row, cfg faultConfig) {
 		lagCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
 		out, err := sys.CLI(lagCtx, "lag")
 		cancel()
-		behind, ok := lagTotal(out)
+		behind, ok := lagBacklog(out, groupPrefix)
 		if err == nil && ok && behind == 0 {
 			break
 		}
@@ -572,21 +573,38 @@ func runFault(t *testing.T, f fault, row *Row, cfg faultConfig) {
 	}
 }
 
-// lagTotal is the sum of the lag column of `feedsvc lag` (false: no
-// partition listed).
-func lagTotal(out string) (int, bool) {
-	total, rows := 0, 0
+// lagBacklog is what `feedsvc lag` says is left to do: the lag of every
+// partition plus the events pending in the outbox. ok is false unless it
+// lists every consumer group (prefix + a PostGroups role) and the outbox:
+// `feedsvc lag` leaves out a group whose offsets it could not read, whose
+// lag is then unknown, not 0.
+func lagBacklog(out, prefix string) (total int, ok bool) {
+	listed := map[string]bool{}
+	outbox := false
 	for _, line := range strings.Split(out, "\n") {
+		if rest, found := strings.CutPrefix(strings.TrimSpace(line), "outbox: "); found {
+			var pending int
+			if _, err := fmt.Sscanf(rest, "%d events pending", &pending); err == nil {
+				total += pending
+				outbox = true
+			}
+			continue
+		}
 		f := strings.Fields(line)
 		if len(f) != 6 {
 			continue
 		}
 		if n, err := strconv.Atoi(f[5]); err == nil {
 			total += n
-			rows++
+			listed[f[0]] = true
 		}
 	}
-	return total, rows > 0
+	for _, g := range PostGroups {
+		if !listed[prefix+g] {
+			return total, false
+		}
+	}
+	return total, outbox
 }
 
 // summarizeLag sums `feedsvc lag`'s per-partition lag by consumer group

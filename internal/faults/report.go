@@ -84,17 +84,17 @@ suite again.
 - **System.** feedsvc runs as one OS process per role (api, fanout, notifications, analytics,
   search, moderation; the outbox relay runs in the api), with topics, consumer groups
   (` + "`FEEDSVC_CONSUMER_GROUP_PREFIX`" + `) and users of its own per row.
-- **Load.** Open-loop, through the HTTP API: 30 posts/s (a third with a hashtag, a fifth with a
-  mention, one in twenty with a blocklisted term), 2 follows, 1 unfollow, 0.5 blocks, 0.3 unblocks, 0.5 mutes, 0.3 unmutes, 5 likes,
-  1 unlike, 3 deletes and 10 feed
+- **Load.** Open-loop, through the HTTP API: 20 posts/s (a third with a hashtag, a fifth with a
+  mention, one in twenty with a blocklisted term), 2 follows, 1 unfollow, 0.5 blocks, 0.3 unblocks, 0.5 mutes, 0.3 unmutes, 3 likes,
+  1 unlike, 2 deletes and 5 feed
   reads per second, among 24 users who follow about 5 others each. Every request goes into a
   ledger with its answer. A client gives up after 10 s (no answer).
 - **A row.** Warm-up (5 s), the fault is injected, lasts the fault duration, is healed, 5 s more
   load; then, while ` + "`feedsvc lag`" + ` shows a consumer group behind, only that is polled (a pass
   over every view is heavy on 2 cores and cannot be clean yet), and then the checker reads every
   view until all is right or the recovery deadline (3 min after the heal) passes. A backlog that
-  is still shrinking at the deadline is waited for (for up to 9 min, until it stops shrinking for
-  1 min), and the checker then has 1 min more: a drain's pace is the machine's. Servers of the profile are killed, started, frozen and resumed with
+  is still shrinking at the deadline, or cannot be read yet, is waited for (for up to 9 min, until
+  it stops shrinking for 1 min), and the checker then has 1 min more: a drain's pace is the machine's. Servers of the profile are killed, started, frozen and resumed with
   ` + "`scripts/testinfra --nodes 3 kill|start|pause|resume NAME`" + `; every row starts on a whole
   profile (every server up and healthy, every Redis master with a replica in sync).
 - **The check.** Every acknowledged write (post, delete, unfollow, moderation) against every
@@ -118,7 +118,7 @@ suite again.
 | fault | what is done |
 |---|---|
 | kill-<role> | ` + "`kill -9`" + ` of the role's process; a new one is started after the fault duration |
-| kill-relay | ` + "`kill -9`" + ` of the api (the relay runs in it) and a new api at once; its relay takes the shards over after the lease TTL (10 s) |
+| kill-relay | ` + "`kill -9`" + ` of the api (the relay runs in it) and a new api at once; its relay takes the shards over after the lease TTL (20 s) |
 | kill-api-between-save-and-publish | Kafka frozen (SIGSTOP), posts acknowledged meanwhile (pending in the outbox), ` + "`kill -9`" + ` of the api, Kafka resumed, a new api whose relay publishes them |
 | poison-event | an undecodable event written straight to the posts topic (the only dead letter expected) |
 | client-disconnect | half the posts hang up 1-15 ms into the request |
