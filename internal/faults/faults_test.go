@@ -573,21 +573,23 @@ func runFault(t *testing.T, f fault, row *Row, cfg faultConfig) {
 	}
 }
 
-// lagBacklog is what `feedsvc lag` says is left to do: the lag of every
-// partition plus the events pending in the outbox. ok is false unless it
-// lists every consumer group (prefix + a PostGroups role) and the outbox:
-// `feedsvc lag` leaves out a group whose offsets it could not read, whose
-// lag is then unknown, not 0.
+// lagBacklog is what `feedsvc lag` says the consumer groups have left to
+// do: the lag of every partition. ok is false unless it lists every
+// consumer group (prefix + a PostGroups role), since `feedsvc lag` leaves
+// out a group whose offsets it could not read (its lag is unknown, not 0),
+// and unless it could read the outbox. The outbox's pending count is not
+// added: after a process is killed, records whose events it may already
+// have published wait out the relay's grace (2 min) before they are
+// marked done, and a checker pass, not the count, tells whether the views
+// are right.
 func lagBacklog(out, prefix string) (total int, ok bool) {
 	listed := map[string]bool{}
 	outbox := false
 	for _, line := range strings.Split(out, "\n") {
 		if rest, found := strings.CutPrefix(strings.TrimSpace(line), "outbox: "); found {
 			var pending int
-			if _, err := fmt.Sscanf(rest, "%d events pending", &pending); err == nil {
-				total += pending
-				outbox = true
-			}
+			_, err := fmt.Sscanf(rest, "%d events pending", &pending)
+			outbox = err == nil
 			continue
 		}
 		f := strings.Fields(line)
