@@ -11,9 +11,9 @@ import (
 
 // Lease errors.
 var (
-	// ErrLeaseLost: the owner does not hold the node (its lease expired,
-	// was released, or another owner holds it).
-	ErrLeaseLost = errors.New("node lease not held")
+	// ErrLeaseLost: the owner does not hold the lease (of an ID node or an
+	// outbox shard): it expired, was released, or another owner holds it.
+	ErrLeaseLost = errors.New("lease not held")
 	// ErrNoFreeNode: every node number is leased.
 	ErrNoFreeNode = errors.New("every node number is leased")
 	// ErrNodeHeld: the node asked for (--node-id) is leased to another
@@ -40,8 +40,13 @@ type NodeLeases interface {
 	Release(ctx context.Context, node int, owner string) error
 }
 
-// DefaultLeaseTTL is how long a node lease lasts unless renewed.
-const DefaultLeaseTTL = 30 * time.Second
+// DefaultLeaseTTL is how long a node lease lasts unless renewed. While a
+// Cassandra node restarts cold, the others' Paxos rounds can time out for
+// half a minute at a time (seen in the fault suite on 2 cores): at 30 s the
+// lease lapsed and posting answered 503 for 25 s. At 60 s a renewal has 54 s
+// and about 8 attempts to get through; the cost is that a process restarted
+// with the --node-id of one that was killed waits up to 66 s for it.
+const DefaultLeaseTTL = 60 * time.Second
 
 // NodeLease keeps one process's ID node leased: it acquires a node, renews
 // the lease every TTL/3 (retrying sooner after a failure), and lets IDs

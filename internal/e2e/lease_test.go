@@ -14,7 +14,7 @@ import (
 //   - real: two `serve --role=api` processes on one Cassandra at once.
 //   - embedded: the data dir admits one process at a time, so the second
 //     starts on it after the first was killed with SIGKILL, while the dead
-//     process's lease (30 s) still holds its node; a graceful stop releases it.
+//     process's lease (app.DefaultLeaseTTL) still holds its node; a graceful stop releases it.
 func TestNodeLeases(t *testing.T) {
 	forEach(t, func(t *testing.T, s *system) {
 		ann, bob := s.user("ann"), s.user("bob")
