@@ -96,46 +96,71 @@ var (
 	withCluster = []deployment{depEmbedded, depReal, depCluster}
 )
 
-// realEnv is the environment of processes in the real deployments (Kafka
-// and Cassandra; the Redis is per deployment), set up once per test binary.
-var (
-	realOnce sync.Once
-	realVars []string
-	realErr  error
-)
+// realEnvs holds, per deployment name, the environments of processes on
+// the real Kafka and Cassandra (the Redis is per deployment) that no running
+// test holds: a keyspace, topics and consumer groups each. A test takes one
+// for as long as it runs (setupReal), so tests and their deployments run side
+// by side (forDeployments) and never join each other's groups, publish from
+// each other's outbox or read each other's events. There are as many as ever
+// ran at once (go test -parallel); a test after another reuses its
+// environment, with fresh user names.
+var realEnvs = struct {
+	sync.Mutex
+	free map[string][][]string
+}{free: map[string][][]string{}}
 
-func setupReal(t *testing.T) []string {
+func setupReal(t *testing.T, name string) []string {
 	t.Helper()
 	vars := []string{}
-	for _, name := range []string{"FEEDSVC_KAFKA_BROKERS", "FEEDSVC_CASSANDRA_HOSTS"} {
-		vars = append(vars, name+"="+testenv.Require(t, name))
+	for _, v := range []string{"FEEDSVC_KAFKA_BROKERS", "FEEDSVC_CASSANDRA_HOSTS"} {
+		vars = append(vars, v+"="+testenv.Require(t, v))
 	}
-	realOnce.Do(func() {
-		id := randHex(4)
-		realVars = append(vars,
-			"FEEDSVC_CASSANDRA_KEYSPACE=feedsvc_e2e_"+id,
-			"FEEDSVC_TOPIC_POSTS=e2e"+id+".posts",
-			"FEEDSVC_TOPIC_FOLLOWS=e2e"+id+".follows",
-			// Groups of their own: another run on the same Kafka (CI's
-			// fault suite, a developer's) never joins them.
-			"FEEDSVC_CONSUMER_GROUP_PREFIX=e2e"+id+"-",
-			// Outside the embedded default tokens need a key, an issuer
-			// and an audience (nothing is generated).
-			"FEEDSVC_JWT_SECRET="+randHex(24), "FEEDSVC_JWT_ISSUER=feedsvc-e2e", "FEEDSVC_JWT_AUDIENCE=feedsvc-e2e",
-		)
-		// The secured servers (scripts/testinfra --secure) need the
-		// client's TLS and credentials.
-		realVars = append(realVars, testenv.SecurityEnv("KAFKA", "CASSANDRA")...)
-		cmd := exec.Command(binary, "migrate")
-		cmd.Env = childEnv(realVars)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			realErr = fmt.Errorf("feedsvc migrate: %v\n%s", err, out)
+	realEnvs.Lock()
+	var env []string
+	if free := realEnvs.free[name]; len(free) > 0 {
+		env, realEnvs.free[name] = free[len(free)-1], free[:len(free)-1]
+	}
+	realEnvs.Unlock()
+	if env == nil {
+		var err error
+		if env, err = migrateReal(vars); err != nil {
+			t.Fatal(err)
 		}
-	})
-	if realErr != nil {
-		t.Fatal(realErr)
 	}
-	return realVars
+	// Registered before the test starts its processes, so it runs after
+	// they stopped.
+	t.Cleanup(func() {
+		realEnvs.Lock()
+		defer realEnvs.Unlock()
+		realEnvs.free[name] = append(realEnvs.free[name], env)
+	})
+	return env
+}
+
+// migrateReal names a keyspace, topics and groups after a random ID and
+// creates them with `feedsvc migrate`.
+func migrateReal(vars []string) ([]string, error) {
+	id := randHex(4)
+	env := append(slices.Clip(vars),
+		"FEEDSVC_CASSANDRA_KEYSPACE=feedsvc_e2e_"+id,
+		"FEEDSVC_TOPIC_POSTS=e2e"+id+".posts",
+		"FEEDSVC_TOPIC_FOLLOWS=e2e"+id+".follows",
+		// Groups of their own: another run on the same Kafka (CI's
+		// fault suite, a developer's) never joins them.
+		"FEEDSVC_CONSUMER_GROUP_PREFIX=e2e"+id+"-",
+		// Outside the embedded default tokens need a key, an issuer
+		// and an audience (nothing is generated).
+		"FEEDSVC_JWT_SECRET="+randHex(24), "FEEDSVC_JWT_ISSUER=feedsvc-e2e", "FEEDSVC_JWT_AUDIENCE=feedsvc-e2e",
+	)
+	// The secured servers (scripts/testinfra --secure) need the client's
+	// TLS and credentials.
+	env = append(env, testenv.SecurityEnv("KAFKA", "CASSANDRA")...)
+	cmd := exec.Command(binary, "migrate")
+	cmd.Env = childEnv(env)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("feedsvc migrate: %v\n%s", err, out)
+	}
+	return env, nil
 }
 
 // realRedis is the configuration of a client of the real Redis at addr,
@@ -154,13 +179,21 @@ func forEach(t *testing.T, test func(t *testing.T, s *system)) {
 	forDeployments(t, deployments, test)
 }
 
+// forDeployments runs test once per deployment. The test and its
+// deployments run in parallel with the other tests that use it (go test
+// -parallel at a time; tests that do not use it run first, alone): a real
+// deployment holds its own keyspace, topics and groups (setupReal), and every
+// process binds port 0. Most of a test is waiting for consumers, not CPU, so
+// this about halves the package's time.
 func forDeployments(t *testing.T, deps []deployment, test func(t *testing.T, s *system)) {
+	t.Parallel()
 	for _, d := range deps {
 		t.Run(d.name, func(t *testing.T) {
+			t.Parallel()
 			s := &system{t: t, dep: d, dir: t.TempDir(), suffix: randHex(3), roles: map[string]*proc{}}
 			if d.real {
 				s.redis = testenv.Require(t, d.redisEnv)
-				s.env = append(slices.Clip(setupReal(t)), "FEEDSVC_REDIS_ADDR="+s.redis)
+				s.env = append(slices.Clip(setupReal(t, d.name)), "FEEDSVC_REDIS_ADDR="+s.redis)
 				if d.redisEnv == "FEEDSVC_REDIS_ADDR" {
 					s.env = append(s.env, testenv.SecurityEnv("REDIS")...)
 				}

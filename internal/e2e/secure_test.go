@@ -17,7 +17,7 @@ import (
 // instead of starting and failing later, or waiting as for an outage.
 func TestSecureStartup(t *testing.T) {
 	testenv.Require(t, "FEEDSVC_KAFKA_TLS_CA")
-	vars := setupReal(t)
+	vars := setupReal(t, depReal.name)
 	redis := testenv.Require(t, "FEEDSVC_REDIS_ADDR")
 	for _, c := range []struct{ name, variable, want string }{
 		{"kafka", "FEEDSVC_KAFKA_SASL_PASSWORD", "refused this client's TLS or SASL settings"},

@@ -178,7 +178,7 @@ func TestStaleRedis(t *testing.T) {
 	s := &system{t: t, dep: deployment{name: "stale", real: true}, dir: t.TempDir(), suffix: randHex(3), roles: map[string]*proc{}}
 	testenv.Require(t, "FEEDSVC_REDIS_ADDR") // the real deployment's profile; this test uses its own Redis
 	s.redis = redis.addr
-	s.env = append(slices.Clip(setupReal(t)), "FEEDSVC_REDIS_ADDR="+s.redis, "FEEDSVC_MODERATION_BLOCKLIST="+blockedTerm)
+	s.env = append(slices.Clip(setupReal(t, depReal.name)), "FEEDSVC_REDIS_ADDR="+s.redis, "FEEDSVC_MODERATION_BLOCKLIST="+blockedTerm)
 	s.env = append(s.env, harnessLimits...)
 	s.startAPI()
 	fanout := s.startFanout()
