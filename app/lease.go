@@ -43,9 +43,11 @@ type NodeLeases interface {
 // DefaultLeaseTTL is how long a node lease lasts unless renewed. While a
 // Cassandra node restarts cold, the others' Paxos rounds can time out for
 // half a minute at a time (seen in the fault suite on 2 cores): at 30 s the
-// lease lapsed and posting answered 503 for 25 s. At 60 s a renewal has 54 s
-// and about 8 attempts to get through; the cost is that a process restarted
-// with the --node-id of one that was killed waits up to 66 s for it.
+// lease lapsed and posting answered 503 for 25 s. At 60 s the renewals have
+// 34 s to get one through (from the first, 20 s after the last success, to
+// the 54 s IDs stay valid), where they had 17: four attempts of up to 5 s
+// (the store's request timeout), 4 s apart. The cost is that a process
+// restarted with the --node-id of one that was killed waits up to 66 s.
 const DefaultLeaseTTL = 60 * time.Second
 
 // NodeLease keeps one process's ID node leased: it acquires a node, renews
