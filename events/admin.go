@@ -44,11 +44,18 @@ func EnsureTopics(c Cluster, topics Topics, spec TopicSpec) error {
 	}
 	minInsync := strconv.Itoa(MinInsyncReplicas(int(spec.Replication)))
 	for _, name := range names {
-		err := admin.CreateTopic(name, &sarama.TopicDetail{
+		detail := &sarama.TopicDetail{
 			NumPartitions:     spec.Partitions,
 			ReplicationFactor: spec.Replication,
 			ConfigEntries:     map[string]*string{configMinInsync: &minInsync},
-		}, false)
+		}
+		err := admin.CreateTopic(name, detail, false)
+		// A busy controller answers REQUEST_TIMED_OUT while it still
+		// creates the topic: ask again, and "already exists" ends it.
+		for deadline := time.Now().Add(createRetryFor); errors.Is(err, sarama.ErrRequestTimedOut) && time.Now().Before(deadline); {
+			time.Sleep(time.Second)
+			err = admin.CreateTopic(name, detail, false)
+		}
 		switch {
 		case errors.Is(err, sarama.ErrTopicAlreadyExists):
 			if err := ensureMinInsync(admin, name); err != nil {
@@ -60,6 +67,10 @@ func EnsureTopics(c Cluster, topics Topics, spec TopicSpec) error {
 	}
 	return nil
 }
+
+// createRetryFor bounds how long EnsureTopics asks again for a topic whose
+// creation timed out.
+const createRetryFor = time.Minute
 
 // ensureMinInsync corrects min.insync.replicas on an existing topic (see
 // minInsyncFix), by its smallest partition replication.

@@ -110,3 +110,30 @@ func TestQueryErrors(t *testing.T) {
 		t.Errorf("WasDeleted on a closed session: %v, want app.ErrUnavailable", err)
 	}
 }
+
+// TestRetryUnavailable checks that migrate retries a statement Cassandra
+// could not answer in time, and nothing else.
+func TestRetryUnavailable(t *testing.T) {
+	calls := 0
+	err := retryUnavailable(t.Context(), nil, func() error {
+		if calls++; calls < 2 {
+			return gocql.ErrTimeoutNoResponse
+		}
+		return nil
+	})
+	if err != nil || calls != 2 {
+		t.Fatalf("timeout then success: err %v after %d calls, want nil after 2", err, calls)
+	}
+	calls = 0
+	bad := errors.New("line 1:7 no viable alternative")
+	err = retryUnavailable(t.Context(), nil, func() error { calls++; return bad })
+	if !errors.Is(err, bad) || calls != 1 {
+		t.Fatalf("bad statement: err %v after %d calls, want it after 1", err, calls)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	err = retryUnavailable(ctx, nil, func() error { return gocql.ErrTimeoutNoResponse })
+	if !errors.Is(err, context.Canceled) || !errors.Is(err, gocql.ErrTimeoutNoResponse) {
+		t.Fatalf("cancelled: err %v, want the timeout and the cancellation", err)
+	}
+}

@@ -470,6 +470,10 @@ func MigrateWithProgress(ctx context.Context, cfg Config, log *slog.Logger, prog
 	if err != nil {
 		return err
 	}
+	// A schema change waits for the node to apply it and write its schema
+	// tables, seconds on a busy node: longer than a request of the service
+	// may take, and migrate has no caller waiting.
+	c.Timeout = max(c.Timeout, ddlTimeout)
 	session, err := c.CreateSession()
 	if err != nil {
 		return fmt.Errorf("cassandra: connect to %s: %w", strings.Join(cfg.Hosts, ","), err)
@@ -483,7 +487,13 @@ func MigrateWithProgress(ctx context.Context, cfg Config, log *slog.Logger, prog
 	}
 	ddl := func(stmt string) error {
 		stmt = strings.ReplaceAll(stmt, "{ks}", ks)
-		if err := session.Query(stmt).WithContext(ctx).Exec(); err != nil && !columnExists(stmt, err) {
+		err := retryUnavailable(ctx, log, func() error {
+			if err := session.Query(stmt).WithContext(ctx).Exec(); err != nil && !columnExists(stmt, err) {
+				return err
+			}
+			return nil
+		})
+		if err != nil {
 			return fmt.Errorf("cassandra: migrate: %s: %w", firstLine(stmt), err)
 		}
 		// Later statements (and other nodes serving the next request) must
@@ -503,7 +513,11 @@ func MigrateWithProgress(ctx context.Context, cfg Config, log *slog.Logger, prog
 	)`); err != nil {
 		return err
 	}
-	applied, err := appliedVersions(ctx, session, ks)
+	var applied map[int]bool
+	err = retryUnavailable(ctx, log, func() (err error) {
+		applied, err = appliedVersions(ctx, session, ks)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("cassandra: migrate: %w", err)
 	}
@@ -531,8 +545,10 @@ func MigrateWithProgress(ctx context.Context, cfg Config, log *slog.Logger, prog
 		}
 		// Recorded only after every statement succeeded, so a crash before
 		// this point reruns the whole (idempotent) migration.
-		err := session.Query(`INSERT INTO `+ks+`.schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
-			m.version, m.name, time.Now().UTC()).WithContext(ctx).Exec()
+		err := retryUnavailable(ctx, log, func() error {
+			return session.Query(`INSERT INTO `+ks+`.schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
+				m.version, m.name, time.Now().UTC()).WithContext(ctx).Exec()
+		})
 		if err != nil {
 			return fmt.Errorf("cassandra: migrate: record version %d: %w", m.version, err)
 		}
@@ -541,6 +557,39 @@ func MigrateWithProgress(ctx context.Context, cfg Config, log *slog.Logger, prog
 	}
 	progress(done, total, "")
 	return nil
+}
+
+// ddlTimeout is the shortest request timeout of migrate's session.
+const ddlTimeout = 30 * time.Second
+
+// migrateRetryFor bounds how long migrate retries a statement that failed
+// because Cassandra could not answer in time.
+const migrateRetryFor = 2 * time.Minute
+
+// retryUnavailable runs op until it succeeds, fails for a reason other than
+// unavailable, ctx ends or migrateRetryFor has passed, pausing 1 s, 2 s, 4 s
+// (at most 8 s) between attempts. Every statement of a migration is
+// idempotent (IF NOT EXISTS, columnExists, an INSERT of the same row), so
+// re-running one whose first attempt timed out but applied is harmless; a
+// busy node (a CI machine running several suites, a node restarting) times
+// a schema change out now and then.
+func retryUnavailable(ctx context.Context, log *slog.Logger, op func() error) error {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	deadline := time.Now().Add(migrateRetryFor)
+	for pause := time.Second; ; pause = min(2*pause, 8*time.Second) {
+		err := op()
+		if err == nil || !unavailable(err) || time.Now().Add(pause).After(deadline) {
+			return err
+		}
+		log.Warn("cassandra: migrate: retrying", "err", err, "in", pause)
+		select {
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		case <-time.After(pause):
+		}
+	}
 }
 
 // appliedVersions reads the set of recorded migration versions.
