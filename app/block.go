@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // Blocks (issue #24, first slice). A block is an edge blocker -> blocked,
@@ -214,44 +216,67 @@ const (
 // post (or batch), and a feed read per page; the result may be cached by
 // the caller.
 func ReadHiddenSet(ctx context.Context, g Graph, user string, side MuteSide, now time.Time) (HiddenSet, []Mute, error) {
-	set := HiddenSet{}
-	for _, list := range []func(context.Context, string, string, int) ([]string, string, error){g.Blocking, g.BlockedBy} {
-		err := forEachPage(ctx, func(cursor string) ([]string, string, error) {
-			return list(ctx, user, cursor, 1000)
-		}, MaxBlocks, func(users []string) error {
-			for _, u := range users {
-				set[u] = true
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, nil, fmt.Errorf("block set of %s: %w", user, err)
-		}
-	}
-	if side == NoMutes {
-		return set, nil, nil
-	}
-	list, other := g.Muting, func(m Mute) string { return m.Muted }
-	if side == MutingUser {
-		list, other = g.MutedBy, func(m Mute) string { return m.Muter }
-	}
-	var expired []Mute
-	err := forEachPage(ctx, func(cursor string) ([]Mute, string, error) {
-		return list(ctx, user, cursor, 1000)
-	}, MaxMutes, func(mutes []Mute) error {
-		for _, m := range mutes {
-			if m.Active(now) {
-				set[other(m)] = true
-			} else {
-				expired = append(expired, m)
-			}
+	// The listings go at once: on a post's way to its followers, and on a
+	// feed read, their latencies would otherwise add up.
+	var blocking, blockedBy []string
+	var mutes []Mute
+	grp, gctx := errgroup.WithContext(ctx)
+	grp.Go(func() (err error) {
+		if blocking, err = readAll(gctx, user, g.Blocking, MaxBlocks); err != nil {
+			return fmt.Errorf("block set of %s: %w", user, err)
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, nil, fmt.Errorf("mutes of %s: %w", user, err)
+	grp.Go(func() (err error) {
+		if blockedBy, err = readAll(gctx, user, g.BlockedBy, MaxBlocks); err != nil {
+			return fmt.Errorf("block set of %s: %w", user, err)
+		}
+		return nil
+	})
+	if side != NoMutes {
+		list := g.Muting
+		if side == MutingUser {
+			list = g.MutedBy
+		}
+		grp.Go(func() (err error) {
+			if mutes, err = readAll(gctx, user, list, MaxMutes); err != nil {
+				return fmt.Errorf("mutes of %s: %w", user, err)
+			}
+			return nil
+		})
+	}
+	if err := grp.Wait(); err != nil {
+		return nil, nil, err
+	}
+	set := make(HiddenSet, len(blocking)+len(blockedBy)+len(mutes))
+	for _, u := range slices.Concat(blocking, blockedBy) {
+		set[u] = true
+	}
+	var expired []Mute
+	for _, m := range mutes {
+		other := m.Muted
+		if side == MutingUser {
+			other = m.Muter
+		}
+		if m.Active(now) {
+			set[other] = true
+		} else {
+			expired = append(expired, m)
+		}
 	}
 	return set, expired, nil
+}
+
+// readAll reads user's whole listing, at most max items, 1,000 a page.
+func readAll[T any](ctx context.Context, user string, list func(context.Context, string, string, int) ([]T, string, error), max int) ([]T, error) {
+	var all []T
+	err := forEachPage(ctx, func(cursor string) ([]T, string, error) {
+		return list(ctx, user, cursor, 1000)
+	}, max, func(items []T) error {
+		all = append(all, items...)
+		return nil
+	})
+	return all, err
 }
 
 // blockedEither reports whether a and b block each other in either
