@@ -69,6 +69,9 @@ type postState struct {
 	stored    bool
 	moderated bool
 	why       string // for a gone post: how it went
+	// parentAuthor is the author of the post a reply answers, as stored
+	// ("" for a post that is no reply).
+	parentAuthor string
 }
 
 // Pass reads every view once. An error means a view could not be read
@@ -101,9 +104,9 @@ func (c *Checker) Pass(ctx context.Context) (*Findings, error) {
 	var none []*PostRec // never acknowledged, not stored: in no view
 	for _, r := range recs {
 		sp, ok := stored[r.Word]
-		st := &postState{rec: r, id: r.ID, stored: ok, moderated: sp.Moderated != ""}
+		st := &postState{rec: r, id: r.ID, stored: ok, moderated: sp.Moderated != "", parentAuthor: r.ParentAuthor}
 		if ok {
-			st.id = sp.ID
+			st.id, st.parentAuthor = sp.ID, sp.InReplyToAuthor
 		}
 		switch {
 		// A 201 whose body the client lost (it hung up mid-body) has no ID:
@@ -166,6 +169,7 @@ func (c *Checker) Pass(ctx context.Context) (*Findings, error) {
 
 	soc := social{blocks: c.Ledger.blocks(), mutes: c.Ledger.mutes(), likes: c.Ledger.likes()}
 	c.checkLikeCounts(f, live, storedIDs, soc.likes)
+	c.checkReplyCounts(f, live, storedIDs)
 	if err := c.checkFeeds(ctx, f, live, gone, soc, known, miss); err != nil {
 		return nil, err
 	}
@@ -185,12 +189,27 @@ func (c *Checker) Pass(ctx context.Context) (*Findings, error) {
 }
 
 func (c *Checker) checkFeeds(ctx context.Context, f *Findings, live, gone map[string]*postState, soc social, known func(string) bool, miss func(*postState, string, ...any)) error {
+	followOps := c.Ledger.followPairs()
 	for name, u := range c.Users {
 		following, err := pages[string](ctx, u, "/v1/users/"+name+"/following?limit=100")
 		if err != nil {
 			return err
 		}
 		follows := map[string]bool{}
+		// replyHidden: a reply of author to another user's post stays out
+		// of name's feed unless name follows that user (or is them).
+		thirdParty := func(author, parentAuthor string) bool {
+			return parentAuthor != "" && parentAuthor != author && parentAuthor != name
+		}
+		replyHidden := func(author, parentAuthor string) bool {
+			return thirdParty(author, parentAuthor) && !follows[parentAuthor]
+		}
+		// steady: name's follow of other was the same all through the
+		// load (no follow, unfollow, block or mute between them was
+		// asked), so the reply rule had one answer for every copy.
+		steady := func(other string) bool {
+			return !followOps[[2]string{name, other}] && !soc.named(name, other)
+		}
 		for _, a := range flatten(following) {
 			follows[a] = true
 			if soc.blocks.across(name, a) {
@@ -216,6 +235,9 @@ func (c *Checker) checkFeeds(ctx context.Context, f *Findings, live, gone map[st
 				f.note(&f.Lost, "block:"+name+"/"+p.Author, "feed of %s (API): shows post %s of %s across a block", name, p.ID, p.Author)
 			case soc.mutes.inForce[[2]string{name, p.Author}]:
 				f.note(&f.Lost, "mute:"+name+"/"+p.Author, "feed of %s (API): shows post %s of %s, muted", name, p.ID, p.Author)
+			case replyHidden(p.Author, p.InReplyToAuthor):
+				// A feed read applies the rule with the follows of now.
+				f.note(&f.Lost, "reply:"+name+"/"+p.ID, "feed of %s (API): shows reply %s of %s to %s, whom %s does not follow", name, p.ID, p.Author, p.InReplyToAuthor, name)
 			case !known(p.ID):
 				f.note(&f.Ghosts, p.ID, "feed of %s (API): post %s was never acknowledged and is not stored", name, p.ID)
 			}
@@ -241,6 +263,8 @@ func (c *Checker) checkFeeds(ctx context.Context, f *Findings, live, gone map[st
 			case st != nil && !follows[st.rec.Author]:
 				f.note(&f.Lost, "unfollow:"+name+"/"+st.rec.Author, "stored feed of %s: holds post %s of %s, not followed%s", name, id, st.rec.Author,
 					c.Ledger.followHistory(name, st.rec.Author))
+			case st != nil && replyHidden(st.rec.Author, st.parentAuthor) && steady(st.parentAuthor):
+				f.note(&f.Lost, "reply:"+name+"/"+id, "stored feed of %s: holds reply %s of %s to %s, whom %s never followed", name, id, st.rec.Author, st.parentAuthor, name)
 			}
 		}
 		var want []string
@@ -251,8 +275,12 @@ func (c *Checker) checkFeeds(ctx context.Context, f *Findings, live, gone map[st
 			// whose outcome is not known (a 5xx block may have landed
 			// and left the follow, its unfollow refused).
 			m, back := [2]string{name, st.rec.Author}, [2]string{st.rec.Author, name}
+			// A reply to a third user is wanted only when name followed
+			// that user all along: a follow made during the load merges
+			// that user's posts, not others' replies to them.
 			if follows[st.rec.Author] && !soc.mutes.inForce[m] && !soc.mutes.unsure[m] &&
-				!soc.blocks.across(name, st.rec.Author) && !soc.blocks.unsure[m] && !soc.blocks.unsure[back] {
+				!soc.blocks.across(name, st.rec.Author) && !soc.blocks.unsure[m] && !soc.blocks.unsure[back] &&
+				(!thirdParty(st.rec.Author, st.parentAuthor) || follows[st.parentAuthor] && steady(st.parentAuthor)) {
 				want = append(want, id)
 			}
 		}
@@ -399,17 +427,19 @@ func (c *Checker) checkNotifications(ctx context.Context, f *Findings, live, gon
 					f.note(&f.Dups, "", "notifications of %s: %s's like of post %s twice", name, n.Actor, n.Post)
 				}
 			}
-			if n.Kind != "mention" {
+			// A mention and a reply are keyed by the post: one each,
+			// gone with it.
+			if n.Kind != "mention" && n.Kind != "reply" {
 				continue
 			}
 			count[n.Post]++
 			switch {
 			case count[n.Post] == 2:
-				f.note(&f.Dups, "", "notifications of %s: post %s mentioned twice", name, n.Post)
+				f.note(&f.Dups, "", "notifications of %s: post %s notified twice", name, n.Post)
 			case gone[n.Post] != nil:
-				f.note(&f.Lost, "gone:"+n.Post, "notifications of %s: mention by deleted or moderated post %s", name, n.Post)
+				f.note(&f.Lost, "gone:"+n.Post, "notifications of %s: %s by deleted or moderated post %s", name, n.Kind, n.Post)
 			case !known(n.Post):
-				f.note(&f.Ghosts, n.Post, "notifications of %s: mention by post %s, never acknowledged and not stored", name, n.Post)
+				f.note(&f.Ghosts, n.Post, "notifications of %s: %s by post %s, never acknowledged and not stored", name, n.Kind, n.Post)
 			}
 		}
 		for id, st := range live {
@@ -417,6 +447,9 @@ func (c *Checker) checkNotifications(ctx context.Context, f *Findings, live, gon
 			// met the block: it notifies nobody then.
 			if slices.Contains(st.rec.Mentions, name) && count[id] == 0 && !soc.named(name, st.rec.Author) {
 				miss(st, "notifications of %s: no mention for post %s", name, id)
+			}
+			if st.parentAuthor == name && st.rec.Author != name && count[id] == 0 && !soc.named(name, st.rec.Author) {
+				miss(st, "notifications of %s: no reply notification for reply %s of %s", name, id, st.rec.Author)
 			}
 			if st.rec.Author != name {
 				continue
@@ -520,6 +553,29 @@ type social struct{ blocks, mutes, likes relations }
 func (s social) named(x, y string) bool {
 	p := [2]string{x, y}
 	return s.blocks.named[p] || s.mutes.named[p]
+}
+
+// checkReplyCounts compares each live post's reply count, as its author's
+// listing shows it, with the replies to it in the store (every author's
+// listing): those not deleted and not moderated.
+func (c *Checker) checkReplyCounts(f *Findings, live map[string]*postState, stored map[string]Post) {
+	want := map[string]int{}
+	for _, p := range stored {
+		if p.InReplyTo != "" && p.Moderated == "" {
+			want[p.InReplyTo]++
+		}
+	}
+	for id := range live {
+		got, ok := stored[id]
+		if !ok || got.ReplyCount == want[id] {
+			continue
+		}
+		counter := &f.Lost // a reply stored and not counted
+		if got.ReplyCount > want[id] {
+			counter = &f.Ghosts // counted more than the replies stored
+		}
+		f.note(counter, "replies:"+id, "post %s: reply_count %d, want %d", id, got.ReplyCount, want[id])
+	}
 }
 
 // checkLikeCounts compares each live post's like count, as its author's

@@ -82,6 +82,10 @@ type Post struct {
 	Text      string `json:"text"`
 	Moderated string `json:"moderated,omitempty"`
 	LikeCount int    `json:"like_count"`
+	// InReplyTo and InReplyToAuthor name a reply's parent post.
+	InReplyTo       string `json:"in_reply_to,omitempty"`
+	InReplyToAuthor string `json:"in_reply_to_author,omitempty"`
+	ReplyCount      int    `json:"reply_count"`
 }
 
 // Notification is one entry of GET /v1/notifications.

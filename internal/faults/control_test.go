@@ -36,7 +36,7 @@ func TestCheckerFindsPlantedLoss(t *testing.T) {
 	sys.procs = map[string]*Proc{"api": sys.Start("all")}
 	defer sys.Proc("api").Stop(time.Minute)
 
-	w := newWorkload(t, sys, "ctl"+RandHex(2), Rates{Posts: 20, Follows: 1, Unfollows: 0.5, Blocks: 1, Unblocks: 0.5, Mutes: 1, Unmutes: 0.5, Likes: 5, Unlikes: 1, Deletes: 1, FeedReads: 2}, 10*time.Second)
+	w := newWorkload(t, sys, "ctl"+RandHex(2), Rates{Posts: 20, Replies: 5, Follows: 1, Unfollows: 0.5, Blocks: 1, Unblocks: 0.5, Mutes: 1, Unmutes: 0.5, Likes: 5, Unlikes: 1, Deletes: 1, FeedReads: 2}, 10*time.Second)
 	loadCtx, stop := context.WithTimeout(context.Background(), 4*time.Second)
 	w.load.Run(loadCtx)
 	stop()
@@ -46,6 +46,9 @@ func TestCheckerFindsPlantedLoss(t *testing.T) {
 		if !slices.ContainsFunc(w.ledger.Ops, func(o OpRec) bool { return o.Op == op && o.Outcome == OK }) {
 			t.Errorf("the load made no acknowledged %s", op)
 		}
+	}
+	if !slices.ContainsFunc(w.ledger.Posts, func(p *PostRec) bool { return p.Acked() && p.Parent != "" }) {
+		t.Errorf("the load made no acknowledged reply")
 	}
 	checker := w.checker(sys, "")
 	ctx := context.Background()
@@ -105,6 +108,9 @@ func TestCheckerFindsPlantedLoss(t *testing.T) {
 	if inFeed == nil || tagged == nil || plain == nil {
 		t.Fatalf("the load made too few live posts to plant losses: in a feed %v, tagged %v, plain %v", inFeed, tagged, plain)
 	}
+	// A fourth: a reply written into the stored feed of a follower of its
+	// author who never followed the parent's author (the reply rule).
+	reply, reader := ruleBreakingReply(t, w)
 	id := func(p *PostRec) app.ID {
 		v, err := app.ParseID(p.ID)
 		if err != nil {
@@ -115,6 +121,7 @@ func TestCheckerFindsPlantedLoss(t *testing.T) {
 	must(t, redisstore.NewFeeds(rc, 800, 0).Remove(ctx, []app.FeedEntry{{User: owner, Post: id(inFeed)}}))
 	must(t, redisstore.NewSearch(rc, 0).Unindex(ctx, id(plain)))
 	must(t, redisstore.NewAnalytics(rc).RemovePost(ctx, id(tagged), id(tagged).Time()))
+	must(t, redisstore.NewFeeds(rc, 800, 0).Add(ctx, []app.FeedEntry{{User: reader, Post: id(reply)}}))
 
 	found, err := checker.Pass(ctx)
 	if err != nil {
@@ -125,14 +132,43 @@ func TestCheckerFindsPlantedLoss(t *testing.T) {
 		"stored feed of " + owner + ": lacks post " + inFeed.ID,
 		"search " + checker.Term + ": post " + plain.ID + " (" + plain.Word + ") not found",
 		"trends #" + tagged.Tags[0] + ":",
+		"stored feed of " + reader + ": holds reply " + reply.ID,
 	} {
 		if !strings.Contains(details, want) {
 			t.Errorf("the checker missed a planted loss: no %q in its findings:\n%s", want, details)
 		}
 	}
-	if found.Lost < 3 || found.Clean() {
-		t.Errorf("the checker counted %d lost writes after 3 were planted (clean: %v):\n%s", found.Lost, found.Clean(), details)
+	if found.Lost < 4 || found.Clean() {
+		t.Errorf("the checker counted %d lost writes after 4 were planted (clean: %v):\n%s", found.Lost, found.Clean(), details)
 	}
+}
+
+// ruleBreakingReply finds a live acknowledged reply to a third user and a
+// reader who follows its author, and neither follows the parent's author
+// nor ever asked to (so the reply must never reach the reader's feed).
+func ruleBreakingReply(t *testing.T, w *workload) (*PostRec, string) {
+	t.Helper()
+	following := map[string][]string{}
+	for name, u := range w.users {
+		ps, err := pages[string](context.Background(), u, "/v1/users/"+name+"/following?limit=100")
+		must(t, err)
+		following[name] = flatten(ps)
+	}
+	asked := w.ledger.followPairs()
+	for _, p := range w.ledger.Posts {
+		if !p.Acked() || p.Blocked || p.Parent == "" || p.ParentAuthor == p.Author || !live(t, w.viewer, p.ID) {
+			continue
+		}
+		for name, fs := range following {
+			if name != p.Author && name != p.ParentAuthor && slices.Contains(fs, p.Author) && !slices.Contains(fs, p.ParentAuthor) &&
+				!asked[[2]string{name, p.ParentAuthor}] && !w.ledger.blocks().named[[2]string{name, p.ParentAuthor}] &&
+				!w.ledger.mutes().named[[2]string{name, p.ParentAuthor}] {
+				return p, name
+			}
+		}
+	}
+	t.Fatal("the load made no reply that a follower of its author must not get")
+	return nil, ""
 }
 
 // live reports whether post id reads back through the API.

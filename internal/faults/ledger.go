@@ -52,6 +52,8 @@ type PostRec struct {
 	Aborted  bool   // the client disconnected on purpose (client-disconnect fault)
 	ID       string // from the 201
 	Latency  time.Duration
+	// Parent and ParentAuthor name the post a reply answers ("" for a post).
+	Parent, ParentAuthor string
 }
 
 // Acked is whether the post's creation was acknowledged (201).
@@ -59,7 +61,7 @@ func (p *PostRec) Acked() bool { return p.Status == 201 }
 
 // OpRec is one other request: a follow, an unfollow, a delete, a feed read.
 type OpRec struct {
-	Op      string // "follow", "unfollow", "delete", "feed"
+	Op      string // "follow", "unfollow", "delete", "feed", a toggle's, "reply" (refused)
 	User    string
 	Target  string // followed user or post ID
 	Phase   string
@@ -175,6 +177,20 @@ func (l *Ledger) followHistory(from, to string) string {
 		return ""
 	}
 	return "; load: " + strings.Join(parts, ", ")
+}
+
+// followPairs is every pair (from, to) the load asked to follow or
+// unfollow, whatever the answer.
+func (l *Ledger) followPairs() map[[2]string]bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := map[[2]string]bool{}
+	for _, o := range l.Ops {
+		if o.Op == "follow" || o.Op == "unfollow" {
+			out[[2]string{o.User, o.Target}] = true
+		}
+	}
+	return out
 }
 
 // relations is what the ledger says of one toggle (see Load.flip) between

@@ -14,16 +14,17 @@ import (
 
 // Rates of the load, per second.
 type Rates struct {
-	Posts, Follows, Unfollows, Deletes, FeedReads    float64
-	Blocks, Unblocks, Mutes, Unmutes, Likes, Unlikes float64
+	Posts, Replies, Follows, Unfollows, Deletes, FeedReads float64
+	Blocks, Unblocks, Mutes, Unmutes, Likes, Unlikes       float64
 }
 
-// DefaultRates: 20 posts/s with follows, unfollows, blocks, mutes, likes
-// (and their undoing), deletes and feed reads mixed in. At 30 posts/s a
-// Cassandra node restarting on the 2 cores it shares with 12 other servers
-// took 5 minutes to start, starved by its peers' load, and the outbox fell
-// minutes behind: the rows measured the machine, not the fault.
-var DefaultRates = Rates{Posts: 20, Follows: 2, Unfollows: 1, Blocks: 0.5, Unblocks: 0.3, Mutes: 0.5, Unmutes: 0.3,
+// DefaultRates: 20 posts/s (17 new, 3 replies to another's post) with
+// follows, unfollows, blocks, mutes, likes (and their undoing), deletes
+// and feed reads mixed in. At 30 posts/s a Cassandra node restarting on
+// the 2 cores it shares with 12 other servers took 5 minutes to start,
+// starved by its peers' load, and the outbox fell minutes behind: the rows
+// measured the machine, not the fault.
+var DefaultRates = Rates{Posts: 17, Replies: 3, Follows: 2, Unfollows: 1, Blocks: 0.5, Unblocks: 0.3, Mutes: 0.5, Unmutes: 0.3,
 	Likes: 3, Unlikes: 1, Deletes: 2, FeedReads: 5}
 
 // Load drives open-loop traffic through the API (a slow answer never slows
@@ -99,7 +100,8 @@ func (l *Load) Run(ctx context.Context) {
 			}
 		}()
 	}
-	every(l.Rates.Posts, l.post)
+	every(l.Rates.Posts, func() { l.post(false) })
+	every(l.Rates.Replies, func() { l.post(true) })
 	every(l.Rates.Follows, func() { l.follow(true) })
 	every(l.Rates.Unfollows, func() { l.follow(false) })
 	every(l.Rates.Blocks, func() { l.flip(blockToggle, true, l.other) })
@@ -116,8 +118,24 @@ func (l *Load) Run(ctx context.Context) {
 
 func (l *Load) pick() string { return l.Names[rand.IntN(len(l.Names))] }
 
-func (l *Load) post() {
+// post offers a post, or with reply a reply to an acknowledged post of
+// another user, not deleted by the load. A reply the API refuses (its
+// parent deleted meanwhile: 404; a block between the two: 403) is an op,
+// not an offered post: the rows' promises on posts are about posts the
+// API must take.
+func (l *Load) post(reply bool) {
 	author := l.pick()
+	var parent *PostRec
+	if reply {
+		l.mu.Lock()
+		if to := l.pick(); to != author && len(l.acked[to]) > 0 {
+			parent = l.acked[to][rand.IntN(len(l.acked[to]))]
+		}
+		l.mu.Unlock()
+		if parent == nil {
+			return
+		}
+	}
 	n := l.seq.Add(1)
 	p := &PostRec{Author: author, Word: fmt.Sprintf("%sn%d", l.Prefix, n), Phase: l.phase.Load().(string)}
 	words := []string{p.Word, l.Prefix}
@@ -126,7 +144,9 @@ func (l *Load) post() {
 		p.Tags = []string{tag}
 		words = append(words, "#"+tag)
 	}
-	if rand.IntN(5) == 0 {
+	// A reply mentions nobody: the parent's author is notified of the
+	// reply, not of a mention in it.
+	if parent == nil && rand.IntN(5) == 0 {
 		m := l.pick()
 		if m != author {
 			p.Mentions = []string{m}
@@ -146,7 +166,16 @@ func (l *Load) post() {
 		ctx, c2 = context.WithTimeout(ctx, time.Duration(1+rand.IntN(15))*time.Millisecond)
 		defer c2()
 	}
-	a := l.Users[author].Do(ctx, http.MethodPost, "/v1/posts", map[string]string{"text": p.Text})
+	body := map[string]string{"text": p.Text}
+	if parent != nil {
+		p.Parent, p.ParentAuthor = parent.ID, parent.Author
+		body["in_reply_to"] = parent.ID
+	}
+	a := l.Users[author].Do(ctx, http.MethodPost, "/v1/posts", body)
+	if parent != nil && (a.Status == http.StatusNotFound || a.Status == http.StatusForbidden) {
+		l.Ledger.addOp(OpRec{Op: "reply", User: author, Target: parent.ID, Phase: p.Phase, Outcome: outcomeOf(a), Status: a.Status})
+		return
+	}
 	// A request with no answer counts with the time it took to fail: the
 	// timeout when it hung, less when the connection was refused.
 	p.Status, p.Latency = a.Status, a.Latency
