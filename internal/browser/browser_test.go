@@ -33,7 +33,8 @@ const deadline = 30 * time.Second
 // TestBrowser: two users in two browser contexts. Bob follows alice, alice
 // posts with @bob, and bob's open feed shows the post without a reload
 // while his unread count goes up; search finds the post; alice deletes it
-// and it leaves bob's feed. Then likes, mutes and blocks (see social).
+// and it leaves bob's feed. Then likes, mutes and blocks (see social),
+// and with a third user reposts, threads and lists (see sharing).
 // The operator's view of the process shows every group caught up. No page
 // logs an error. Each page is screenshotted.
 func TestBrowser(t *testing.T) {
@@ -117,6 +118,7 @@ func TestBrowser(t *testing.T) {
 	bob.shot(shots, "feed-after-delete")
 
 	social(t, base, shots, errs, alice, bob)
+	sharing(t, base, shots, errs, alice, bob, newUser(t, browser, "carol", errs, 800, 900))
 
 	if e := errs.list(); len(e) > 0 {
 		t.Fatalf("the pages logged errors:\n%s", strings.Join(e, "\n"))
@@ -233,6 +235,150 @@ func social(t *testing.T, base, shots string, errs *pageErrors, alice, bob *user
 	bob.noReload()
 }
 
+// sharing: carol follows bob (not alice). Alice posts, bob reposts it
+// from her page, and carol's open feed shows it without a reload as
+// reposted by bob, with its count. From there carol opens its thread,
+// where an empty reply shows the API's detail and a reply appears, the
+// post's reply count going up (there and in her feed), and the reply's
+// own thread links back to it. Alice is notified of both. Bob takes the
+// repost back and it leaves carol's feed. Then carol makes a list, fails
+// to add an unknown user (the API's 404 detail), adds alice (her post
+// shows in the list's timeline), removes her (it leaves) and deletes the
+// list.
+func sharing(t *testing.T, base, shots string, errs *pageErrors, alice, bob, carol *user) {
+	t.Helper()
+	text := func(u *user, css string) string {
+		t.Helper()
+		return get(u, chromedp.Text(chromedp.CSS(css)))
+	}
+	// want waits until css reads want: a page shown again (the feed, after
+	// a thread) shows what it had until its new read lands.
+	want := func(u *user, css, want string) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(u.ctx, deadline)
+		defer cancel()
+		if _, err := chromedp.Run(ctx, hasText(css, want)); err != nil {
+			t.Fatalf("%s sees %q at %s, want %q: %v", u.name, text(u, css), css, want, err)
+		}
+	}
+
+	carol.run(chromedp.Navigate(base + "/"))
+	carol.signIn()
+	carol.run(hash("#/u/bob"), visible(`#block[aria-pressed="false"]:enabled`), visible(`#follow[aria-pressed="false"]:enabled`),
+		click("#follow"), visible(`#follow[aria-pressed="true"]`))
+	carol.run(click("#nav-feed"), visible("#feed-empty"), mark)
+
+	alice.run(click("#nav-feed"), visible("#compose-text"),
+		chromedp.SendKeys(chromedp.CSS("#compose-text"), "A post to share"), click("#compose-submit"), visible("#status a"))
+	id := strings.TrimPrefix(get(alice, chromedp.AttributeValue(chromedp.CSS("#status a"), "href")).Value, "#/p/")
+
+	// Bob reposts it from alice's page.
+	onPage := `#user-posts li[data-id="` + id + `"]`
+	bob.run(hash("#/u/alice"), reroute, visible(onPage+` button.repost[aria-pressed="false"]`)) // he may be there already
+	want(bob, onPage+" .reposts", "0 reposts")
+	bob.run(click(onPage+" button.repost"), visible(onPage+` button.repost[aria-pressed="true"]`))
+	want(bob, onPage+" .reposts", "1 repost")
+	bob.shot(shots, "reposting")
+
+	// Carol's open feed shows it as bob's repost, without a reload.
+	post := `#feed-list li[data-id="` + id + `"]`
+	carol.run(visible(post + " .reposted-by"))
+	if by := text(carol, post+" .reposted-by"); !strings.Contains(by, "@bob reposted") {
+		t.Fatalf("carol's feed says %q above the post, want it reposted by @bob", by)
+	}
+	want(carol, post+" .meta a.user", "@alice")
+	want(carol, post+" .reposts", "1 repost")
+	carol.run(visible(post + ` button.repost[aria-pressed="false"]`))
+	want(carol, post+" a.replies", "0 replies")
+	carol.noReload()
+	carol.shot(shots, "feed-reposted")
+
+	// Its thread: an empty reply shows the API's detail; a reply appears
+	// under the post, whose count goes up.
+	one := `#post-one li[data-id="` + id + `"]`
+	carol.run(click(post+" a.replies"), visible(one), visible("#replies-empty"))
+	errs.expect("carol: error: Failed to load resource: the server responded with a status of 400 (Bad Request) at " + base + "/v1/posts")
+	carol.run(click("#reply-submit"), visible("#reply-error"))
+	if msg := text(carol, "#reply-error"); !strings.Contains(msg, "text") {
+		t.Fatalf("reply error %q, want the API's detail about the text", msg)
+	}
+	const reply = "Shared it with my followers"
+	carol.run(chromedp.SendKeys(chromedp.CSS("#reply-text"), reply), chromedp.WaitNotVisible(chromedp.CSS("#reply-error")),
+		click("#reply-submit"), visible("#replies li"), chromedp.WaitNotVisible(chromedp.CSS("#replies-empty")))
+	want(carol, "#replies li .text", reply)
+	want(carol, one+" a.replies", "1 reply")
+	replyID := get(carol, chromedp.AttributeValue(chromedp.CSS("#replies li"), "data-id")).Value
+	carol.shot(shots, "thread")
+
+	// The reply's own thread says what it replies to, and links back.
+	carol.run(click(`#replies li[data-id="`+replyID+`"] a.replies`), visible(`#post-one li[data-id="`+replyID+`"]`),
+		visible(`#post-parent a[href="#/p/`+id+`"]`))
+	want(carol, "#post-parent", "Replying to @alice")
+	carol.run(click("#post-parent a"), visible(one), visible(`#replies li[data-id="`+replyID+`"]`))
+	want(carol, one+" a.replies", "1 reply")
+
+	// Back in her feed, the count is there too.
+	carol.run(click("#nav-feed"), visible(post+" .reposted-by"))
+	want(carol, post+" a.replies", "1 reply")
+	carol.noReload()
+
+	// Alice is notified of the repost and the reply.
+	alice.run(click("#nav-notifications"), visible("#view-notifications"))
+	alice.eventually("alice's repost notification", `#notifications li[data-kind="repost"] a[href="#/p/`+id+`"]`, reroute)
+	alice.eventually("alice's reply notification", `#notifications li[data-kind="reply"] a[href="#/p/`+replyID+`"]`, reroute)
+	if note := text(alice, `#notifications li[data-kind="repost"] p`); !strings.Contains(note, "@bob reposted your post") {
+		t.Fatalf("alice's repost notification reads %q", note)
+	}
+	if note := text(alice, `#notifications li[data-kind="reply"] p`); !strings.Contains(note, "@carol replied to your post") {
+		t.Fatalf("alice's reply notification reads %q", note)
+	}
+	alice.shot(shots, "notifications-shared")
+
+	// Bob takes the repost back: it leaves carol's open feed.
+	bob.run(click(onPage+" button.repost"), visible(onPage+` button.repost[aria-pressed="false"]`))
+	want(bob, onPage+" .reposts", "0 reposts")
+	carol.run(chromedp.WaitNotPresent(chromedp.CSS(post)))
+	carol.noReload()
+
+	// Carol makes a list.
+	carol.run(click("#nav-lists"), visible("#lists-empty"),
+		chromedp.SendKeys(chromedp.CSS("#list-name"), "Friends"), click("#list-create"), visible("#lists li a"))
+	want(carol, "#lists li a", "Friends")
+	listHref := get(carol, chromedp.AttributeValue(chromedp.CSS("#lists li a"), "href")).Value
+	listID := strings.TrimPrefix(listHref, "#/l/")
+	carol.shot(shots, "lists")
+
+	// On its page, adding an unknown user shows the API's 404 detail.
+	carol.run(click(`#lists li a[href="`+listHref+`"]`), visible("#list-body"), visible("#members-empty"), visible("#list-feed-empty"))
+	want(carol, "#list-title", "Friends")
+	errs.expect("carol: error: Failed to load resource: the server responded with a status of 404 (Not Found) at " +
+		base + "/v1/lists/" + listID + "/members/nobody")
+	carol.run(chromedp.SendKeys(chromedp.CSS("#member-name"), "nobody"), click("#member-submit"), visible("#list-error"))
+	if msg := text(carol, "#list-error"); !strings.Contains(msg, "nobody") {
+		t.Fatalf("carol's list error %q, want the API's detail about the unknown user", msg)
+	}
+
+	// She adds alice: alice's post shows in the list's timeline.
+	member, inList := `#members li[data-user="alice"]`, `#list-feed li[data-id="`+id+`"]`
+	carol.run(js(`document.getElementById("member-name").value = ""`), chromedp.SendKeys(chromedp.CSS("#member-name"), "alice"),
+		click("#member-submit"), visible(member), visible(inList), chromedp.WaitNotVisible(chromedp.CSS("#list-error")),
+		chromedp.WaitNotVisible(chromedp.CSS("#members-empty")))
+	want(carol, inList+" .text", "A post to share")
+	want(carol, inList+" a.replies", "1 reply")
+	carol.shot(shots, "list")
+
+	// She removes alice: the post leaves the timeline.
+	carol.run(click(member+" button.undo"), chromedp.WaitNotPresent(chromedp.CSS(member)), visible("#members-empty"),
+		chromedp.WaitNotPresent(chromedp.CSS(inList)), visible("#list-feed-empty"))
+
+	// And deletes the list (the confirmation is accepted).
+	carol.run(click("#nav-lists"), visible(`#lists li[data-id="`+listID+`"] button.delete`),
+		click(`#lists li[data-id="`+listID+`"] button.delete`), chromedp.WaitNotPresent(chromedp.CSS(`#lists li[data-id="`+listID+`"]`)),
+		visible("#lists-empty"))
+	carol.run(reroute, visible("#lists-empty"))
+	carol.noReload()
+}
+
 func visible(css string) chromedp.Action[chromedp.Void] {
 	return chromedp.WaitVisible(chromedp.CSS(css))
 }
@@ -244,6 +390,11 @@ func js(script string) chromedp.Action[chromedp.Void] {
 		_, err := chromedp.Evaluate[any](script)(ctx, tg)
 		return err
 	})
+}
+
+// hasText waits until the first element matching css has the text want.
+func hasText(css, want string) chromedp.Action[chromedp.Void] {
+	return chromedp.Poll[chromedp.Void](fmt.Sprintf(`document.querySelector(%q)?.textContent === %q`, css, want))
 }
 
 // hash goes to an app page by its hash, without a reload.

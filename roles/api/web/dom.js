@@ -34,29 +34,36 @@ export function showError(id, err) {
 /** likes is the text of a like count: "1 like", "3 likes". */
 export const likes = (n) => (n === 1 ? "1 like" : `${n} likes`);
 
+/** reposts is the text of a repost count: "1 repost", "3 reposts". */
+export const reposts = (n) => (n === 1 ? "1 repost" : `${n} reposts`);
+
+/** replies is the text of a reply count: "1 reply", "3 replies". */
+export const replies = (n) => (n === 1 ? "1 reply" : `${n} replies`);
+
 /**
- * likeButton toggles the reader's like of p (PUT or DELETE
- * /v1/posts/{id}/like) and shows p's count, updated in place: p itself is
+ * toggle makes a button for one of the reader's marks on p (a like, a
+ * repost): it sends PUT or DELETE /v1/posts/{id}/{what} and shows the
+ * mark (aria-pressed) and p's count, updated in place: p itself is
  * changed, so a list that renders it again keeps the state. Errors (a
  * block with the author: 403 with its detail) go to err.
  */
-function likeButton(p, err) {
-  const heart = el("span", { class: "heart", "aria-hidden": "true" });
-  const button = el("button", { type: "button", class: "like", "aria-label": `Like post by ${p.author}` }, heart, " Like");
-  const count = el("span", { class: "likes" });
+function toggle(p, err, { what, flag, count, label, icon, text }) {
+  const glyph = el("span", { class: "icon", "aria-hidden": "true" });
+  const button = el("button", { type: "button", class: what, "aria-label": `${label} post by ${p.author}` }, glyph, ` ${label}`);
+  const shown = el("span", { class: `count ${what}s` });
   function show() {
-    button.setAttribute("aria-pressed", String(Boolean(p.liked)));
-    heart.textContent = p.liked ? "\u2665" : "\u2661";
-    count.textContent = likes(p.like_count || 0);
+    button.setAttribute("aria-pressed", String(Boolean(p[flag])));
+    glyph.textContent = icon(Boolean(p[flag]));
+    shown.textContent = text(p[count] || 0);
   }
   button.addEventListener("click", async () => {
-    const on = !p.liked;
+    const on = !p[flag];
     button.disabled = true;
     err.textContent = "";
     try {
-      await call(on ? "PUT" : "DELETE", `/v1/posts/${p.id}/like`);
-      p.like_count = Math.max(0, (p.like_count || 0) + (on ? 1 : -1));
-      p.liked = on;
+      await call(on ? "PUT" : "DELETE", `/v1/posts/${p.id}/${what}`);
+      p[count] = Math.max(0, (p[count] || 0) + (on ? 1 : -1));
+      p[flag] = on;
       show();
     } catch (e) {
       err.textContent = e.message;
@@ -65,24 +72,49 @@ function likeButton(p, err) {
     }
   });
   show();
-  return [button, count];
+  return [button, shown];
+}
+
+const likeButton = (p, err) => toggle(p, err,
+  { what: "like", flag: "liked", count: "like_count", label: "Like", icon: (on) => (on ? "\u2665" : "\u2661"), text: likes });
+
+/**
+ * repostButton shares p with the reader's followers, or takes that back.
+ * The API lets anyone repost a post they may like, their own included
+ * (app/repost.go), so every post has one.
+ */
+const repostButton = (p, err) => toggle(p, err,
+  { what: "repost", flag: "reposted", count: "repost_count", label: "Repost", icon: () => "\u21bb", text: reposts });
+
+/** replyTo links to the post p replies to: "Replying to @alice". */
+export function replyTo(p) {
+  return el("a", { href: `#/p/${p.in_reply_to}`, class: "reply-to" }, `Replying to @${p.in_reply_to_author}`);
 }
 
 /**
- * postItem renders a post as a list item, with its like button and count.
- * The author sees a moderated post as removed, and may delete their own
- * posts (onDeleted is then called).
+ * postItem renders a post as a list item: who reposted it (for a feed
+ * entry that is a repost), the post it replies to (unless opts.replyTo is
+ * false: a thread shows that itself), its like and repost buttons with
+ * their counts, and its reply count linking to its thread. The author
+ * sees a moderated post as removed, and may delete their own posts
+ * (onDeleted is then called).
  */
-export function postItem(p, onDeleted) {
+export function postItem(p, onDeleted, opts = {}) {
   const body = el("p", { class: "text" }, p.text);
   const meta = el("p", { class: "meta" }, userLink(p.author), " · ", el("a", { href: `#/p/${p.id}` }, time(p.created_at)));
-  const article = el("article", { "aria-label": `post by ${p.author}` }, meta, body);
+  const label = p.reposted_by ? `post by ${p.author}, reposted by ${p.reposted_by}` : `post by ${p.author}`;
+  const article = el("article", { "aria-label": label }, meta, body);
+  if (p.in_reply_to && opts.replyTo !== false) meta.after(el("p", { class: "meta" }, replyTo(p)));
+  if (p.reposted_by) {
+    article.prepend(el("p", { class: "reposted-by" }, el("span", { "aria-hidden": "true" }, "\u21bb "), userLink(p.reposted_by), " reposted"));
+  }
   if (p.moderated) {
     article.classList.add("removed");
     article.prepend(el("p", { class: "notice" }, `Removed by moderation (${p.moderated}): only you can see it.`));
   }
   const err = el("span", { class: "error", role: "alert" });
-  const actions = el("p", { class: "actions" }, ...likeButton(p, err));
+  const thread = el("a", { href: `#/p/${p.id}`, class: "replies" }, replies(p.reply_count || 0));
+  const actions = el("p", { class: "actions" }, ...likeButton(p, err), ...repostButton(p, err), thread);
   if (p.author === session.user) {
     const del = el("button", { type: "button", class: "delete", "aria-label": `Delete post from ${when.format(new Date(p.created_at))}` }, "Delete");
     del.addEventListener("click", async () => {
@@ -102,8 +134,21 @@ export function postItem(p, onDeleted) {
   }
   actions.append(err);
   article.append(actions);
-  const li = el("li", { dataset: { id: p.id } }, article);
+  const li = el("li", { dataset: p.repost_id ? { id: p.id, repostId: p.repost_id } : { id: p.id } }, article);
   return li;
+}
+
+/** MAX_TEXT is the most characters a post may have (the API's limit). */
+const MAX_TEXT = 500;
+
+/**
+ * charCount shows in out how many characters of MAX_TEXT the textarea
+ * holds, in code points as the API counts them.
+ */
+export function charCount(textarea, out) {
+  const n = [...textarea.value].length;
+  out.textContent = `${n} / ${MAX_TEXT}`;
+  out.classList.toggle("over", n > MAX_TEXT);
 }
 
 /**

@@ -1,9 +1,8 @@
 // The home feed: compose, the list with its cursor, and the live stream.
 
 import { call, qs, session } from "./api.js";
-import { $, postItem, showError, report } from "./dom.js";
+import { $, charCount, postItem, showError, report } from "./dom.js";
 
-const MAX = 500;
 const HEAD = 20; // the stream's page of newest posts (api.streamHead)
 
 let posts = []; // newest first, as shown
@@ -35,17 +34,23 @@ async function load(reset) {
 }
 
 /**
+ * entry is p's place in the feed: a repost sits where it was reposted
+ * (repost_id), not where its original was posted.
+ */
+const entry = (p) => p.repost_id || p.id;
+
+/**
  * head takes the stream's newest posts: they replace what is shown down to
  * the oldest of them (so deleted posts leave), older pages stay.
  */
 function head(items) {
   let older = [];
   if (items.length >= HEAD) {
-    const oldest = BigInt(items[items.length - 1].id);
-    older = posts.filter((p) => BigInt(p.id) < oldest);
+    const oldest = BigInt(entry(items[items.length - 1]));
+    older = posts.filter((p) => BigInt(entry(p)) < oldest && !items.some((q) => q.id === p.id));
   }
   posts = items.concat(older);
-  if (older.length === 0) cursor = items.length >= HEAD ? items[items.length - 1].id : "";
+  if (older.length === 0) cursor = items.length >= HEAD ? entry(items[items.length - 1]) : "";
   render();
 }
 
@@ -101,10 +106,7 @@ export function stopStream() {
 }
 
 function count() {
-  const n = [...$("compose-text").value].length; // code points, as the API counts
-  const out = $("compose-count");
-  out.textContent = `${n} / ${MAX}`;
-  out.classList.toggle("over", n > MAX);
+  charCount($("compose-text"), $("compose-count"));
 }
 
 async function compose(e) {

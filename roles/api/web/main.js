@@ -3,10 +3,12 @@
 import { call, session, tokenUser } from "./api.js";
 import { $, report, showError } from "./dom.js";
 import { initFeed, setOnUnread, showFeed, stopStream } from "./feed.js";
-import { initPages, showNotifications, showPost, showSearch, showTrends, showUser } from "./pages.js";
+import { initLists, showList, showLists } from "./lists.js";
+import { initPages, showNotifications, showSearch, showTrends, showUser } from "./pages.js";
 import { initRelations, showSettings } from "./relations.js";
+import { initThread, showPost } from "./thread.js";
 
-const views = ["signin", "feed", "user", "post", "notifications", "search", "trends", "settings"];
+const views = ["signin", "feed", "user", "post", "notifications", "search", "trends", "lists", "list", "settings"];
 
 function show(name) {
   for (const v of views) $(`view-${v}`).hidden = v !== name;
@@ -62,6 +64,16 @@ async function route() {
         show("trends");
         current("nav-trends");
         await showTrends();
+        break;
+      case "lists":
+        show("lists");
+        current("nav-lists");
+        await showLists();
+        break;
+      case "l":
+        show("list");
+        current("nav-lists");
+        await showList(parts[1]);
         break;
       case "settings":
         show("settings");
@@ -131,6 +143,8 @@ setOnUnread(setUnread);
 setUnread(0);
 initFeed();
 initPages();
+initThread();
+initLists();
 initRelations();
 addEventListener("hashchange", route);
 route();

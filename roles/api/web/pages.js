@@ -1,4 +1,4 @@
-// The other pages: a user's, one post, notifications, search and trends.
+// The other pages: a user's, notifications, search and trends.
 
 import { call, qs, session } from "./api.js";
 import { $, el, pager, postItem, report, showError, time, userLink } from "./dom.js";
@@ -91,19 +91,6 @@ export async function showUser(user) {
   }
 }
 
-// --- one post -------------------------------------------------------------
-
-export async function showPost(id) {
-  showError("post-error", null);
-  $("post-one").replaceChildren();
-  try {
-    const p = await call("GET", `/v1/posts/${id}`);
-    $("post-one").append(postItem(p, () => { $("status").textContent = "Deleted."; }));
-  } catch (err) {
-    showError("post-error", err);
-  }
-}
-
 // --- notifications ----------------------------------------------------------
 
 function noteItem(n) {
@@ -111,6 +98,8 @@ function noteItem(n) {
   const what = {
     mention: () => [userLink(n.actor), " mentioned you in ", post("a post")],
     like: () => [userLink(n.actor), " liked ", post("your post")],
+    reply: () => [userLink(n.actor), " ", post("replied"), " to your post"], // post_id: the reply
+    repost: () => [userLink(n.actor), " reposted ", post("your post")],
     follow: () => [userLink(n.actor), " followed you"],
   }[n.kind] || (() => [userLink(n.actor), ` (${n.kind})`]); // a kind this app does not know yet
   return el("li", { class: n.read ? "read" : "unread", dataset: { id: n.id, kind: n.kind } },
