@@ -272,3 +272,17 @@ func TestRepostHiddenAuthor(t *testing.T) {
 		t.Fatalf("a's posts as f1 sees them: %+v, want p's post reposted by a", posts)
 	}
 }
+
+// TestRepostOwnPostOnce: a user's page shows a post they reposted
+// themselves once, as posted (the repost renders as the same post).
+func TestRepostOwnPostOnce(t *testing.T) {
+	ctx := context.Background()
+	w, orig := repostWorld(t)
+	_, err := w.svc.Repost(ctx, "p", orig.ID)
+	must(t, err)
+	posts, _, err := w.svc.AuthorPosts(ctx, "f2", "p", "", 20)
+	must(t, err)
+	if len(posts) != 1 || posts[0].ID != orig.ID || posts[0].RepostedBy != "" {
+		t.Fatalf("p's page reads %+v, want the original once, as posted", posts)
+	}
+}

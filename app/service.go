@@ -292,6 +292,9 @@ func (s *Service) AuthorPosts(ctx context.Context, caller, user string, cursor s
 		if posts, err = s.renderReposts(ctx, caller, posts, hidden); err != nil {
 			return nil, "", fmt.Errorf("author posts: %w", err)
 		}
+		// A repost of the user's own post renders as that post: a page
+		// shows it once, as a feed page does.
+		posts = dedupPosts(posts)
 	}
 	return posts, next, nil
 }
