@@ -2,6 +2,7 @@ package faults
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -60,6 +61,11 @@ type Checker struct {
 	Ledger *Ledger
 	Cap    int    // feed cap: a stored feed holds the newest Cap posts
 	Poison string // the poison event's ID, if this fault wrote one
+
+	// resolved caches what the API answers for an ID a stored feed holds
+	// and no listing explained (nil: not found): a repost its reposter
+	// may no longer see, or a ghost. Passes run after the load ended.
+	resolved map[string]*Post
 }
 
 // postState is what the store says of one offered post.
@@ -83,15 +89,21 @@ func (c *Checker) Pass(ctx context.Context) (*Findings, error) {
 	c.Ledger.mu.Unlock()
 	deletes := c.Ledger.deleteAttempts()
 
-	// The store: each author's own listing shows their posts, moderated included.
+	// The store: each author's own listing shows their posts, moderated
+	// included, and their reposts (rendered as the originals).
 	stored := map[string]Post{} // by unique word
 	storedIDs := map[string]Post{}
+	reposts := map[string]Post{} // by the repost's ID
 	for name, u := range c.Users {
 		ps, err := pages[Post](ctx, u, "/v1/users/"+name+"/posts?limit=100")
 		if err != nil {
 			return nil, err
 		}
 		for _, p := range flatten(ps) {
+			if p.RepostID != "" {
+				reposts[p.RepostID] = p
+				continue
+			}
 			w, _, _ := strings.Cut(p.Text, " ")
 			stored[w] = p
 			storedIDs[p.ID] = p
@@ -150,7 +162,9 @@ func (c *Checker) Pass(ctx context.Context) (*Findings, error) {
 		}
 	}
 	// known: any ID the test can explain (an entry for another is a ghost).
-	known := func(id string) bool { return live[id] != nil || gone[id] != nil || storedIDs[id].ID != "" }
+	known := func(id string) bool {
+		return live[id] != nil || gone[id] != nil || storedIDs[id].ID != "" || reposts[id].ID != ""
+	}
 
 	// Moderation: a moderated post is hidden from everyone but its author.
 	for id, st := range gone {
@@ -167,10 +181,11 @@ func (c *Checker) Pass(ctx context.Context) (*Findings, error) {
 		}
 	}
 
-	soc := social{blocks: c.Ledger.blocks(), mutes: c.Ledger.mutes(), likes: c.Ledger.likes()}
-	c.checkLikeCounts(f, live, storedIDs, soc.likes)
+	soc := social{blocks: c.Ledger.blocks(), mutes: c.Ledger.mutes(), likes: c.Ledger.likes(), reposts: c.Ledger.reposts()}
+	c.checkToggleCounts(f, live, storedIDs, soc.likes, "like_count", func(p Post) int { return p.LikeCount })
+	c.checkToggleCounts(f, live, storedIDs, soc.reposts, "repost_count", func(p Post) int { return p.RepostCount })
 	c.checkReplyCounts(f, live, storedIDs)
-	if err := c.checkFeeds(ctx, f, live, gone, soc, known, miss); err != nil {
+	if err := c.checkFeeds(ctx, f, live, gone, reposts, soc, known, miss); err != nil {
 		return nil, err
 	}
 	if err := c.checkSearch(ctx, f, live, gone, none, miss); err != nil {
@@ -188,7 +203,7 @@ func (c *Checker) Pass(ctx context.Context) (*Findings, error) {
 	return f, nil
 }
 
-func (c *Checker) checkFeeds(ctx context.Context, f *Findings, live, gone map[string]*postState, soc social, known func(string) bool, miss func(*postState, string, ...any)) error {
+func (c *Checker) checkFeeds(ctx context.Context, f *Findings, live, gone map[string]*postState, reposts map[string]Post, soc social, known func(string) bool, miss func(*postState, string, ...any)) error {
 	followOps := c.Ledger.followPairs()
 	for name, u := range c.Users {
 		following, err := pages[string](ctx, u, "/v1/users/"+name+"/following?limit=100")
@@ -222,12 +237,22 @@ func (c *Checker) checkFeeds(ctx context.Context, f *Findings, live, gone map[st
 		if err != nil {
 			return err
 		}
-		seen := map[string]bool{}
-		for _, p := range flatten(feed) {
-			if seen[p.ID] {
-				f.note(&f.Dups, "", "feed of %s: %s twice through the API", name, p.ID)
+		// A page shows a post once; pages may show it again as a
+		// repost (the rule is per page), never twice as posted.
+		posted := map[string]bool{}
+		for _, pg := range feed {
+			seen := map[string]bool{}
+			for _, p := range pg {
+				if seen[p.ID] || (p.RepostID == "" && posted[p.ID]) {
+					f.note(&f.Dups, "", "feed of %s: %s twice through the API", name, p.ID)
+				}
+				seen[p.ID] = true
+				if p.RepostID == "" {
+					posted[p.ID] = true
+				}
 			}
-			seen[p.ID] = true
+		}
+		for _, p := range flatten(feed) {
 			switch {
 			case gone[p.ID] != nil:
 				f.note(&f.Lost, "gone:"+p.ID, "feed of %s (API): shows post %s, %s", name, p.ID, gone[p.ID].why)
@@ -235,8 +260,14 @@ func (c *Checker) checkFeeds(ctx context.Context, f *Findings, live, gone map[st
 				f.note(&f.Lost, "block:"+name+"/"+p.Author, "feed of %s (API): shows post %s of %s across a block", name, p.ID, p.Author)
 			case soc.mutes.inForce[[2]string{name, p.Author}]:
 				f.note(&f.Lost, "mute:"+name+"/"+p.Author, "feed of %s (API): shows post %s of %s, muted", name, p.ID, p.Author)
-			case replyHidden(p.Author, p.InReplyToAuthor):
-				// A feed read applies the rule with the follows of now.
+			case p.RepostedBy != "" && soc.blocks.across(name, p.RepostedBy):
+				f.note(&f.Lost, "block:"+name+"/"+p.RepostedBy, "feed of %s (API): shows %s's repost %s across a block", name, p.RepostedBy, p.RepostID)
+			case p.RepostedBy != "" && soc.mutes.inForce[[2]string{name, p.RepostedBy}]:
+				f.note(&f.Lost, "mute:"+name+"/"+p.RepostedBy, "feed of %s (API): shows %s's repost %s, muted", name, p.RepostedBy, p.RepostID)
+			case p.RepostedBy == "" && replyHidden(p.Author, p.InReplyToAuthor):
+				// A feed read applies the rule with the follows of now;
+				// a repost of a reply goes to the reposter's followers,
+				// as any repost.
 				f.note(&f.Lost, "reply:"+name+"/"+p.ID, "feed of %s (API): shows reply %s of %s to %s, whom %s does not follow", name, p.ID, p.Author, p.InReplyToAuthor, name)
 			case !known(p.ID):
 				f.note(&f.Ghosts, p.ID, "feed of %s (API): post %s was never acknowledged and is not stored", name, p.ID)
@@ -250,9 +281,31 @@ func (c *Checker) checkFeeds(ctx context.Context, f *Findings, live, gone map[st
 		inFeed := map[string]bool{}
 		for _, id := range strings.Fields(out) {
 			inFeed[id] = true
+			rp, isRepost := reposts[id]
+			if !isRepost && !known(id) {
+				if rp, isRepost, err = c.resolveRepost(ctx, id); err != nil {
+					return err
+				}
+			}
+			if isRepost {
+				// A repost is its reposter's post: it goes with the
+				// follow, the blocks and the mutes between the reader
+				// and the reposter. (One of a post gone since is not
+				// found: a ghost, below.)
+				by := rp.RepostedBy
+				switch {
+				case soc.blocks.across(name, by):
+					f.note(&f.Lost, "block:"+name+"/"+by, "stored feed of %s: holds %s's repost %s across a block", name, by, id)
+				case soc.mutes.inForce[[2]string{name, by}]:
+					f.note(&f.Lost, "mute:"+name+"/"+by, "stored feed of %s: holds %s's repost %s, muted", name, by, id)
+				case !follows[by]:
+					f.note(&f.Lost, "unfollow:"+name+"/"+by, "stored feed of %s: holds %s's repost %s, not followed%s", name, by, id, c.Ledger.followHistory(name, by))
+				}
+				continue
+			}
 			switch st := storedState(id, live, gone); {
 			case st == nil && !known(id):
-				f.note(&f.Ghosts, id, "stored feed of %s: post %s was never acknowledged and is not stored", name, id)
+				f.note(&f.Ghosts, id, "stored feed of %s: post %s was never acknowledged and is not stored (nor a live repost)", name, id)
 			case st != nil && gone[id] != nil:
 				f.note(&f.Lost, "gone:"+id, "stored feed of %s: holds post %s of %s (followed: %v), %s%s", name, id, st.rec.Author, follows[st.rec.Author], st.why,
 					c.Ledger.followHistory(name, st.rec.Author))
@@ -414,7 +467,7 @@ func (c *Checker) checkNotifications(ctx context.Context, f *Findings, live, gon
 			return err
 		}
 		count := map[string]int{}
-		likes := map[[2]string]int{} // {liker, post}
+		marks := map[string]map[[2]string]int{"like": {}, "repost": {}} // kind: {actor, post}
 		for _, n := range flatten(ns) {
 			switch {
 			case soc.blocks.across(name, n.Actor):
@@ -422,9 +475,9 @@ func (c *Checker) checkNotifications(ctx context.Context, f *Findings, live, gon
 			case soc.mutes.inForce[[2]string{name, n.Actor}]:
 				f.note(&f.Lost, "mute:"+name+"/"+n.Actor, "notifications of %s: a %s by %s, muted", name, n.Kind, n.Actor)
 			}
-			if n.Kind == "like" {
-				if likes[[2]string{n.Actor, n.Post}]++; likes[[2]string{n.Actor, n.Post}] == 2 {
-					f.note(&f.Dups, "", "notifications of %s: %s's like of post %s twice", name, n.Actor, n.Post)
+			if m, ok := marks[n.Kind]; ok {
+				if m[[2]string{n.Actor, n.Post}]++; m[[2]string{n.Actor, n.Post}] == 2 {
+					f.note(&f.Dups, "", "notifications of %s: %s's %s of post %s twice", name, n.Actor, n.Kind, n.Post)
 				}
 			}
 			// A mention and a reply are keyed by the post: one each,
@@ -454,12 +507,14 @@ func (c *Checker) checkNotifications(ctx context.Context, f *Findings, live, gon
 			if st.rec.Author != name {
 				continue
 			}
-			// A like in force notifies the author once (an unlike leaves
-			// the notification; a like taken back before it was handled
-			// may have notified nobody).
-			for p := range soc.likes.inForce {
-				if p[1] == id && p[0] != name && likes[p] == 0 && !soc.named(name, p[0]) {
-					f.note(&f.Lost, "like:"+p[0]+"/"+id, "notifications of %s: no like by %s of post %s", name, p[0], id)
+			// A like or repost in force notifies the author once (taking
+			// it back leaves the notification; one taken back before it
+			// was handled may have notified nobody).
+			for kind, rel := range map[string]relations{"like": soc.likes, "repost": soc.reposts} {
+				for p := range rel.inForce {
+					if p[1] == id && p[0] != name && marks[kind][p] == 0 && !soc.named(name, p[0]) {
+						f.note(&f.Lost, kind+":"+p[0]+"/"+id, "notifications of %s: no %s by %s of post %s", name, kind, p[0], id)
+					}
 				}
 			}
 		}
@@ -545,8 +600,8 @@ func deleteHistory(ops []OpRec) string {
 	return strings.Join(parts, ", ")
 }
 
-// social is what the ledger says of the blocks, mutes and likes.
-type social struct{ blocks, mutes, likes relations }
+// social is what the ledger says of the blocks, mutes, likes and reposts.
+type social struct{ blocks, mutes, likes, reposts relations }
 
 // named reports whether any block or mute request named the users x and
 // y: a mention or like between them may have met one and notified nobody.
@@ -578,26 +633,54 @@ func (c *Checker) checkReplyCounts(f *Findings, live map[string]*postState, stor
 	}
 }
 
-// checkLikeCounts compares each live post's like count, as its author's
-// listing shows it, with the likes in force; a post with a like or unlike
-// whose outcome is unknown is left out.
-func (c *Checker) checkLikeCounts(f *Findings, live map[string]*postState, stored map[string]Post, likes relations) {
+// checkToggleCounts compares each live post's count of a toggle (likes,
+// reposts), as its author's listing shows it (count), with the toggles in
+// force; a post with a request whose outcome is unknown is left out.
+func (c *Checker) checkToggleCounts(f *Findings, live map[string]*postState, stored map[string]Post, rel relations, field string, count func(Post) int) {
 	want, unsure := map[string]int{}, map[string]bool{}
-	for p := range likes.inForce {
+	for p := range rel.inForce {
 		want[p[1]]++
 	}
-	for p := range likes.unsure {
+	for p := range rel.unsure {
 		unsure[p[1]] = true
 	}
 	for id := range live {
 		got, ok := stored[id]
-		if !ok || unsure[id] || got.LikeCount == want[id] {
+		if !ok || unsure[id] || count(got) == want[id] {
 			continue
 		}
-		counter := &f.Lost // a like acknowledged and not counted
-		if got.LikeCount > want[id] {
-			counter = &f.Ghosts // counted more than the likes in force
+		counter := &f.Lost // acknowledged and not counted
+		if count(got) > want[id] {
+			counter = &f.Ghosts // counted more than in force
 		}
-		f.note(counter, "likes:"+id, "post %s: like_count %d, want %d", id, got.LikeCount, want[id])
+		f.note(counter, field+":"+id, "post %s: %s %d, want %d", id, field, count(got), want[id])
 	}
+}
+
+// resolveRepost asks the API, as the viewer (who blocks and mutes nobody),
+// what id is: a repost the reposter's own listing did not render (its
+// original's author is hidden from the reposter) is found there.
+func (c *Checker) resolveRepost(ctx context.Context, id string) (Post, bool, error) {
+	if c.resolved == nil {
+		c.resolved = map[string]*Post{}
+	}
+	p, ok := c.resolved[id]
+	if !ok {
+		a := c.Viewer.Do(ctx, http.MethodGet, "/v1/posts/"+id, nil)
+		switch a.Status {
+		case http.StatusOK:
+			p = &Post{}
+			if err := json.Unmarshal(a.Body, p); err != nil {
+				return Post{}, false, fmt.Errorf("GET /v1/posts/%s: %w", id, err)
+			}
+		case http.StatusNotFound:
+		default:
+			return Post{}, false, fmt.Errorf("GET /v1/posts/%s: %d %v", id, a.Status, a.Err)
+		}
+		c.resolved[id] = p
+	}
+	if p == nil || p.RepostID != id {
+		return Post{}, false, nil
+	}
+	return *p, true, nil
 }

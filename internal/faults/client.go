@@ -86,6 +86,10 @@ type Post struct {
 	InReplyTo       string `json:"in_reply_to,omitempty"`
 	InReplyToAuthor string `json:"in_reply_to_author,omitempty"`
 	ReplyCount      int    `json:"reply_count"`
+	RepostCount     int    `json:"repost_count"`
+	// RepostedBy and RepostID: a repost, rendered as its original.
+	RepostedBy string `json:"reposted_by,omitempty"`
+	RepostID   string `json:"repost_id,omitempty"`
 }
 
 // Notification is one entry of GET /v1/notifications.

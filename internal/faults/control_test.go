@@ -36,13 +36,13 @@ func TestCheckerFindsPlantedLoss(t *testing.T) {
 	sys.procs = map[string]*Proc{"api": sys.Start("all")}
 	defer sys.Proc("api").Stop(time.Minute)
 
-	w := newWorkload(t, sys, "ctl"+RandHex(2), Rates{Posts: 20, Replies: 5, Follows: 1, Unfollows: 0.5, Blocks: 1, Unblocks: 0.5, Mutes: 1, Unmutes: 0.5, Likes: 5, Unlikes: 1, Deletes: 1, FeedReads: 2}, 10*time.Second)
+	w := newWorkload(t, sys, "ctl"+RandHex(2), Rates{Posts: 20, Replies: 5, Follows: 1, Unfollows: 0.5, Blocks: 1, Unblocks: 0.5, Mutes: 1, Unmutes: 0.5, Likes: 5, Unlikes: 1, Reposts: 3, Unreposts: 0.5, Deletes: 1, FeedReads: 2}, 10*time.Second)
 	loadCtx, stop := context.WithTimeout(context.Background(), 4*time.Second)
 	w.load.Run(loadCtx)
 	stop()
-	// The clean pass below then also covers the checks of blocks, mutes
-	// and likes.
-	for _, op := range []string{blockToggle.on, muteToggle.on, likeToggle.on} {
+	// The clean pass below then also covers the checks of blocks, mutes,
+	// likes, reposts and replies.
+	for _, op := range []string{blockToggle.on, muteToggle.on, likeToggle.on, repostToggle.on} {
 		if !slices.ContainsFunc(w.ledger.Ops, func(o OpRec) bool { return o.Op == op && o.Outcome == OK }) {
 			t.Errorf("the load made no acknowledged %s", op)
 		}

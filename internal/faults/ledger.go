@@ -252,6 +252,9 @@ func (l *Ledger) mutes() relations { return l.relations(muteToggle.on, muteToggl
 // likes is the like state: liker, post ID.
 func (l *Ledger) likes() relations { return l.relations(likeToggle.on, likeToggle.off) }
 
+// reposts is the repost state: reposter, original post ID.
+func (l *Ledger) reposts() relations { return l.relations(repostToggle.on, repostToggle.off) }
+
 // across reports whether the toggle is in force between x and y, either
 // way (a block).
 func (r relations) across(x, y string) bool {

@@ -16,16 +16,17 @@ import (
 type Rates struct {
 	Posts, Replies, Follows, Unfollows, Deletes, FeedReads float64
 	Blocks, Unblocks, Mutes, Unmutes, Likes, Unlikes       float64
+	Reposts, Unreposts                                     float64
 }
 
 // DefaultRates: 20 posts/s (17 new, 3 replies to another's post) with
-// follows, unfollows, blocks, mutes, likes (and their undoing), deletes
-// and feed reads mixed in. At 30 posts/s a Cassandra node restarting on
+// follows, unfollows, blocks, mutes, likes, reposts (and their undoing),
+// deletes and feed reads mixed in. At 30 posts/s a Cassandra node restarting on
 // the 2 cores it shares with 12 other servers took 5 minutes to start,
 // starved by its peers' load, and the outbox fell minutes behind: the rows
 // measured the machine, not the fault.
 var DefaultRates = Rates{Posts: 17, Replies: 3, Follows: 2, Unfollows: 1, Blocks: 0.5, Unblocks: 0.3, Mutes: 0.5, Unmutes: 0.3,
-	Likes: 3, Unlikes: 1, Deletes: 2, FeedReads: 5}
+	Likes: 3, Unlikes: 1, Reposts: 1.5, Unreposts: 0.5, Deletes: 2, FeedReads: 5}
 
 // Load drives open-loop traffic through the API (a slow answer never slows
 // the offered rate) and records every request in Ledger.
@@ -110,6 +111,8 @@ func (l *Load) Run(ctx context.Context) {
 	every(l.Rates.Unmutes, func() { l.flip(muteToggle, false, l.other) })
 	every(l.Rates.Likes, func() { l.flip(likeToggle, true, l.likable) })
 	every(l.Rates.Unlikes, func() { l.flip(likeToggle, false, l.likable) })
+	every(l.Rates.Reposts, func() { l.flip(repostToggle, true, l.likable) })
+	every(l.Rates.Unreposts, func() { l.flip(repostToggle, false, l.likable) })
 	every(l.Rates.Deletes, l.delete)
 	every(l.Rates.FeedReads, l.readFeed)
 	tickers.Wait()
@@ -224,16 +227,17 @@ func (l *Load) follow(on bool) {
 }
 
 // A toggle is a relation the load turns on and off between a user and a
-// target: a block or a mute of another user, a like of a post.
+// target: a block or a mute of another user, a like or a repost of a post.
 type toggle struct {
 	on, off string                     // the ledger's ops
 	path    func(target string) string // of the PUT (on) and the DELETE (off)
 }
 
 var (
-	blockToggle = toggle{"block", "unblock", func(u string) string { return "/v1/blocks/" + u }}
-	muteToggle  = toggle{"mute", "unmute", func(u string) string { return "/v1/mutes/" + u }}
-	likeToggle  = toggle{"like", "unlike", func(id string) string { return "/v1/posts/" + id + "/like" }}
+	blockToggle  = toggle{"block", "unblock", func(u string) string { return "/v1/blocks/" + u }}
+	muteToggle   = toggle{"mute", "unmute", func(u string) string { return "/v1/mutes/" + u }}
+	likeToggle   = toggle{"like", "unlike", func(id string) string { return "/v1/posts/" + id + "/like" }}
+	repostToggle = toggle{"repost", "unrepost", func(id string) string { return "/v1/posts/" + id + "/repost" }}
 )
 
 // other picks a pair of distinct users for a toggle of users.
@@ -242,8 +246,8 @@ func (l *Load) other() (string, string, bool) {
 	return a, b, a != b
 }
 
-// likable picks a liker and a post of another user, acknowledged and not
-// deleted by the load.
+// likable picks a liker (or reposter) and a post of another user,
+// acknowledged and not deleted by the load.
 func (l *Load) likable() (string, string, bool) {
 	liker, author := l.pick(), l.pick()
 	ps := l.acked[author]
