@@ -164,8 +164,20 @@ func PageHeaders(h http.Header) {
 	h.Set(echo.HeaderXContentTypeOptions, "nosniff")
 }
 
+// Degraded is what a readiness check returns when the process does its
+// work, so it stays ready (200), while a part of it fails: an api whose
+// Redis or Kafka is down still takes posts (they wait in the outbox), and
+// dropping it out of a load balancer's rotation would stop posting too.
+// The operator's /readyz names the cause; the public one says ready.
+type Degraded struct{ Err error }
+
+func (d *Degraded) Error() string { return "degraded: " + d.Err.Error() }
+
+// Unwrap returns the cause.
+func (d *Degraded) Unwrap() error { return d.Err }
+
 // health adds /healthz and /readyz; detail shows why the process is not
-// ready (backend names and errors: for operators only).
+// ready, or degraded (backend names and errors: for operators only).
 func health(e *echo.Echo, log *slog.Logger, ready func(context.Context) error, detail bool) {
 	e.GET("/healthz", func(c echo.Context) error {
 		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
@@ -173,7 +185,14 @@ func health(e *echo.Echo, log *slog.Logger, ready func(context.Context) error, d
 	e.GET("/readyz", func(c echo.Context) error {
 		ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 		defer cancel()
-		if err := ready(ctx); err != nil {
+		err := ready(ctx)
+		if d, ok := err.(*Degraded); ok {
+			if detail {
+				return c.JSON(http.StatusOK, map[string]string{"status": "ready", "degraded": d.Err.Error()})
+			}
+			return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+		}
+		if err != nil {
 			if detail {
 				return echo.NewHTTPError(http.StatusServiceUnavailable, err.Error())
 			}

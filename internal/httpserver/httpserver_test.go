@@ -277,6 +277,31 @@ func TestReadinessDetailOnlyForOperators(t *testing.T) {
 	}
 }
 
+// TestReadinessDegraded: a degraded process is ready (200) on both
+// routers; only the operator's names what is degraded.
+func TestReadinessDegraded(t *testing.T) {
+	degraded := func(context.Context) error {
+		return &httpserver.Degraded{Err: errors.New("redis: connection refused")}
+	}
+	for _, c := range []struct {
+		name   string
+		e      *echo.Echo
+		detail bool
+	}{
+		{"public", httpserver.New(slog.New(slog.DiscardHandler), prometheus.NewRegistry(), degraded), false},
+		{"admin", httpserver.NewAdmin(slog.New(slog.DiscardHandler), prometheus.NewRegistry(), degraded, false), true},
+	} {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodGet, "/readyz", nil)
+		req.Host = "127.0.0.1:9090"
+		c.e.ServeHTTP(rec, req)
+		body := rec.Body.String()
+		if rec.Code != http.StatusOK || !strings.Contains(body, `"status":"ready"`) || strings.Contains(body, "redis") != c.detail {
+			t.Errorf("%s /readyz of a degraded process: %d %s; want 200, ready, the cause only for operators", c.name, rec.Code, body)
+		}
+	}
+}
+
 // TestAccessLog: one line per request with its method, route, status,
 // duration and request ID; the ID is echoed in X-Request-ID, taken from the
 // request when it is a sane one and made up otherwise; probes log at debug

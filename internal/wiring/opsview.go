@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/feedsvc/feedsvc/app"
 	"github.com/feedsvc/feedsvc/configs"
@@ -208,7 +209,8 @@ func (v *opsView) process(ctx context.Context) processJSON {
 	rctx, cancel := context.WithTimeout(ctx, 2*time.Second) // as /readyz
 	defer cancel()
 	if err := v.ready(rctx); err != nil {
-		p.Ready, p.Cause = false, err.Error()
+		_, degraded := err.(*httpserver.Degraded)
+		p.Ready, p.Cause = degraded, err.Error()
 	}
 	failed := map[string]string{}
 	for _, ch := range v.checks.latest() {
@@ -457,20 +459,54 @@ func (v *opsView) unavailable(c echo.Context, err error) error {
 }
 
 // checkLog runs the readiness checks and keeps their latest outcome, so
-// the operator's view shows which backend fails without checking twice.
+// the operator's view shows which backend fails without checking twice,
+// and feedsvc_backend_up counts it.
 type checkLog struct {
-	run  func(context.Context) []Check
-	mu   sync.Mutex
-	last []Check
+	run func(context.Context) []Check
+	// required reports whether the process is not ready without the
+	// backend; a failure of another only degrades it (nil: all required).
+	required func(name string) bool
+	up       *prometheus.GaugeVec
+	mu       sync.Mutex
+	last     []Check
 }
 
-// ready is the readiness check: nil when every backend answered.
+// newCheckLog makes the log of run's checks, with its gauge on reg.
+func newCheckLog(run func(context.Context) []Check, required func(string) bool, reg prometheus.Registerer) *checkLog {
+	up := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "feedsvc_backend_up",
+		Help: "Whether the backend answered the last readiness check (1) or not (0).",
+	}, []string{"backend"})
+	reg.MustRegister(up)
+	return &checkLog{run: run, required: required, up: up}
+}
+
+// ready is the readiness check: nil when every backend answered, an error
+// when a required one did not, and *httpserver.Degraded when only others
+// did not.
 func (l *checkLog) ready(ctx context.Context) error {
 	cs := l.run(ctx)
 	l.mu.Lock()
 	l.last = cs
 	l.mu.Unlock()
-	return checksErr(cs)
+	var required, optional []Check
+	for _, c := range cs {
+		if l.up != nil {
+			l.up.WithLabelValues(c.Name).Set(map[bool]float64{true: 1, false: 0}[c.Err == nil])
+		}
+		if l.required == nil || l.required(c.Name) {
+			required = append(required, c)
+		} else {
+			optional = append(optional, c)
+		}
+	}
+	if err := checksErr(required); err != nil {
+		return errors.Join(err, checksErr(optional))
+	}
+	if err := checksErr(optional); err != nil {
+		return &httpserver.Degraded{Err: err}
+	}
+	return nil
 }
 
 // latest is the outcome of the last check.

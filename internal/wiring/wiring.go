@@ -354,7 +354,13 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, b *Backends
 	}
 	h := &hidden{cfg: cfg, log: log, b: b, reg: reg}
 	lc := &roles.Lifecycle{Drain: cfg.Server.ShutdownDrain, Timeout: cfg.Server.ShutdownTimeout, Log: log}
-	checks := &checkLog{run: b.Checks} // the operator's view shows each backend's
+	// A process that serves the api is ready while it can take posts: with
+	// its store (and node lease, h.ready). Its Redis or Kafka down only
+	// degrades it: posts wait in the outbox, reads fail, and dropping out
+	// of rotation would stop posting as well. A process of consumers alone
+	// needs each backend it opened.
+	serves := rows.Needs().HTTP
+	checks := newCheckLog(b.Checks, func(name string) bool { return !serves || name == "store" }, reg)
 	ready := lc.Ready(h.ready(checks.ready))
 	opts := []httpserver.Option{httpserver.WithRequestTimeout(cfg.Server.RequestTimeout),
 		httpserver.WithTrustedProxies(cfg.Server.Proxies()), httpserver.WithStreams(api.StreamPath)}
@@ -501,6 +507,11 @@ func (h *hidden) ready(check func(context.Context) error) func(context.Context) 
 			return err
 		}
 		if lerr := h.ids.Ready(ctx); lerr != nil {
+			// Not ready: what only degraded it is part of the cause.
+			var d *httpserver.Degraded
+			if errors.As(err, &d) {
+				err = d.Err
+			}
 			err = errors.Join(err, lerr)
 		}
 		return err
