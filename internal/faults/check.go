@@ -205,6 +205,7 @@ func (c *Checker) Pass(ctx context.Context) (*Findings, error) {
 
 func (c *Checker) checkFeeds(ctx context.Context, f *Findings, live, gone map[string]*postState, reposts map[string]Post, soc social, known func(string) bool, miss func(*postState, string, ...any)) error {
 	followOps := c.Ledger.followPairs()
+	asked := c.Ledger.follows()
 	for name, u := range c.Users {
 		following, err := pages[string](ctx, u, "/v1/users/"+name+"/following?limit=100")
 		if err != nil {
@@ -231,11 +232,24 @@ func (c *Checker) checkFeeds(ctx context.Context, f *Findings, live, gone map[st
 				f.note(&f.Lost, "block:"+name+"/"+a, "%s follows %s across a block", name, a)
 			}
 		}
+		// The graph as the store has it agrees with every follow and
+		// unfollow acknowledged last (a block ends follows, so pairs a
+		// block request named are left out).
+		for p, on := range asked.known {
+			if p[0] == name && follows[p[1]] != on && !soc.blocks.named[p] {
+				f.note(&f.Lost, "follow:"+name+"/"+p[1], "following of %s: acknowledged %s of %s, the store says following %v%s", name,
+					map[bool]string{true: "follow", false: "unfollow"}[on], p[1], follows[p[1]], c.Ledger.followHistory(name, p[1]))
+			}
+		}
 		// Through the API first: every page, no duplicates, nothing deleted.
 		// (A missing feed is rebuilt by this read, as designed.)
 		feed, err := pages[Post](ctx, u, "/v1/feed?limit=100")
 		if err != nil {
 			return err
+		}
+		shown := map[string]bool{}
+		for _, p := range flatten(feed) {
+			shown[p.ID] = true
 		}
 		// A page shows a post once; pages may show it again as a
 		// repost (the rule is per page), never twice as posted.
@@ -357,8 +371,13 @@ func (c *Checker) checkFeeds(ctx context.Context, f *Findings, live, gone map[st
 			return fmt.Errorf("feed inspect --floor %s: %q is not a post ID", name, floor)
 		}
 		for _, id := range want {
-			if !inFeed[id] && cmpID(id, floor) > 0 {
+			switch {
+			case !inFeed[id] && cmpID(id, floor) > 0:
 				miss(live[id], "stored feed of %s: lacks post %s of %s (the feed holds %d posts above its floor %s)", name, id, live[id].rec.Author, len(inFeed), floor)
+			case inFeed[id] && !shown[id]:
+				// What the stored feed holds and the rules let through,
+				// a read shows.
+				miss(live[id], "feed of %s (API): lacks post %s of %s, which its stored feed holds", name, id, live[id].rec.Author)
 			}
 		}
 	}

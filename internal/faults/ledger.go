@@ -179,6 +179,10 @@ func (l *Ledger) followHistory(from, to string) string {
 	return "; load: " + strings.Join(parts, ", ")
 }
 
+// follows is the follow state the load's requests make known: follower,
+// followee (a block ends follows: pairs a block named are not known).
+func (l *Ledger) follows() relations { return l.relations("follow", "unfollow") }
+
 // followPairs is every pair (from, to) the load asked to follow or
 // unfollow, whatever the answer.
 func (l *Ledger) followPairs() map[[2]string]bool {
@@ -202,6 +206,9 @@ type relations struct {
 	inForce map[[2]string]bool
 	// unsure: pairs whose state is not known (see inForce).
 	unsure map[[2]string]bool
+	// known: the state of each pair a request named, when it is known
+	// (on or off; see inForce).
+	known map[[2]string]bool
 	// named: pairs, in either order, that any request of the toggle named.
 	named map[[2]string]bool
 }
@@ -235,7 +242,11 @@ func (l *Ledger) relations(on, off string) relations {
 			r.unsure[p], lost[p] = true, true
 		}
 	}
+	r.known = map[[2]string]bool{}
 	for p, in := range r.inForce {
+		if !r.unsure[p] {
+			r.known[p] = in
+		}
 		if !in || r.unsure[p] {
 			delete(r.inForce, p)
 		}

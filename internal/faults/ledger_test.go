@@ -144,3 +144,28 @@ func TestLedgerBlocks(t *testing.T) {
 		}
 	}
 }
+
+// TestLedgerKnownState: a pair's state is known when its last answered
+// request was a 2xx and nothing since may land after it; a lifted block
+// is known off.
+func TestLedgerKnownState(t *testing.T) {
+	l := &Ledger{}
+	op := func(op, from, to string, o Outcome) { l.addOp(OpRec{Op: op, User: from, Target: to, Outcome: o}) }
+	op("follow", "a", "b", OK)
+	op("follow", "c", "d", OK)
+	op("unfollow", "c", "d", OK)
+	op("follow", "e", "f", OK)
+	op("unfollow", "e", "f", ServerError)
+	op("follow", "g", "h", NoAnswer)
+	op("unfollow", "i", "j", ClientError)
+	known := l.follows().known
+	want := map[[2]string]bool{{"a", "b"}: true, {"c", "d"}: false}
+	if len(known) != len(want) {
+		t.Errorf("known %v, want %v", known, want)
+	}
+	for p, on := range want {
+		if got, ok := known[p]; !ok || got != on {
+			t.Errorf("known[%v] = %v (%v), want %v", p, got, ok, on)
+		}
+	}
+}
