@@ -468,3 +468,52 @@ func TestNotifierSkipsMentionsOfMuters(t *testing.T) {
 		}
 	}
 }
+
+// TestFanoutQuietAuthors: with Quiet, an author whose hidden set was read
+// empty is not read again for its next posts; a mute handled by another
+// fan-out process meanwhile still keeps the next post out of the muter's
+// feed (take-back), and a mute handled by this one makes it read again.
+func TestFanoutQuietAuthors(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld("a", "f", "g")
+	for _, u := range []string{"f", "g"} {
+		w.read(t, u)
+		must(t, w.svc.Follow(ctx, u, "a"))
+	}
+	w.bus.Drain(t, w.fanout)
+	g := &muteCountingGraph{blockCountingGraph: blockCountingGraph{Graph: w.store}}
+	fan := *w.fanout
+	fan.Graph, fan.Quiet = g, app.NewQuietAuthors()
+	post := func() app.ID {
+		t.Helper()
+		p, err := w.svc.CreatePost(ctx, "a", "hello", "")
+		must(t, err)
+		w.bus.Drain(t, &fan)
+		return p.ID
+	}
+	p1, p2 := post(), post()
+	if b, m := g.lists.Load(), g.muteLists.Load(); b != 2 || m != 1 {
+		t.Errorf("two posts of a quiet author read %d block lists and %d mute lists, want 2 and 1 (once)", b, m)
+	}
+	// f mutes a; another process's fan-out handles the user.muted.
+	must(t, w.svc.Mute(ctx, "f", "a", time.Hour))
+	other := *w.fanout
+	other.Quiet = app.NewQuietAuthors()
+	w.bus.Drain(t, &other)
+	p3 := post() // this process still takes a to be quiet
+	if got := w.feeds.IDs("f"); len(got) != 0 {
+		t.Errorf("f's feed = %v after muting a, want empty", got)
+	}
+	if got := w.feeds.IDs("g"); !slices.Equal(got, []app.ID{p3, p2, p1}) {
+		t.Errorf("g's feed = %v, want %v", got, []app.ID{p3, p2, p1})
+	}
+	// A mute handled here forgets a: its next post reads the set again.
+	must(t, w.svc.Unmute(ctx, "f", "a"))
+	must(t, w.svc.Mute(ctx, "f", "a", time.Hour))
+	before := g.muteLists.Load()
+	w.bus.Drain(t, &fan)
+	post()
+	if g.muteLists.Load() == before {
+		t.Error("a post after a mute handled by this process read no mute list")
+	}
+}
