@@ -225,9 +225,15 @@ func (h *handlers) stream(c echo.Context) error {
 		lastRead = time.Now()
 		fp, err := h.svc.ReadFeed(ctx, user, "", streamHead)
 		if err == nil {
+			// The entries, not the posts: a repost shows as its
+			// original, and an entry becoming another of the same
+			// post (the original, a repost) is a change to show.
 			ids := make([]app.ID, len(fp.Items))
 			for i, p := range fp.Items {
 				ids[i] = p.ID
+				if p.RepostID != 0 {
+					ids[i] = p.RepostID
+				}
 			}
 			// Like counts as of the feed's change: a like alone
 			// sends nothing.

@@ -180,6 +180,60 @@ func TestFeedStream(t *testing.T) {
 	}
 }
 
+// TestFeedStreamRepostEntry: when a post's entry in the feed changes but
+// the post shown does not (the original leaves, a repost of it stays),
+// the stream sends the feed again, now with the reposter.
+func TestFeedStreamRepostEntry(t *testing.T) {
+	sig := &apptest.FeedSignals{}
+	s := newServer(t, options{
+		deps: func(d *api.Deps) { d.Signals = sig },
+		http: []httpserver.Option{httpserver.WithStreams(api.StreamPath)},
+	})
+	srv := httptest.NewServer(s.h)
+	defer srv.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- s.api.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	for deadline := time.Now().Add(10 * time.Second); sig.Watching() == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the api does not watch the feed signals")
+		}
+	}
+	alice, bob, carol := userFor(t, "alice"), userFor(t, "bob"), userFor(t, "carol")
+	for _, u := range []string{alice, carol, bob} {
+		s.must(t, "GET", "/v1/feed", u, "", http.StatusOK)
+	}
+	s.must(t, "PUT", "/v1/following/"+alice, bob, "", http.StatusNoContent)
+	s.must(t, "PUT", "/v1/following/"+carol, bob, "", http.StatusNoContent)
+	fanout := &app.Fanout{Posts: s.store, Graph: s.store, Feeds: app.SignalingFeeds(s.feeds, sig, nil), Unfollows: s.feeds,
+		Reposts: s.store, FeedCap: 800}
+	handleAll := func() {
+		t.Helper()
+		for _, ev := range s.bus.Pending() {
+			if err := fanout.Handle(context.Background(), ev); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	p := s.post(t, alice, "worth sharing")
+	s.must(t, "PUT", "/v1/posts/"+p.ID.String()+"/repost", carol, "", http.StatusNoContent)
+	handleAll()
+
+	_, events := openStream(t, srv.URL, bob)
+	shown := func(by string) func(string) bool {
+		return func(d string) bool {
+			var head struct{ Items []app.Post }
+			return json.Unmarshal([]byte(d), &head) == nil && len(head.Items) == 1 && head.Items[0].ID == p.ID && head.Items[0].RepostedBy == by
+		}
+	}
+	waitEvent(t, events, "feed", shown("")) // the original, met first
+	s.must(t, "DELETE", "/v1/following/"+alice, bob, "", http.StatusNoContent)
+	handleAll() // the unfollow takes alice's post out; carol's repost stays
+	waitEvent(t, events, "feed", shown(carol))
+}
+
 // TestStreamTickets: a ticket opens one stream of its user; a used,
 // expired or made-up ticket, a bearer token in its place (or in the
 // query at all) and a ticket as a bearer token are refused, and the access
