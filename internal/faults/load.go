@@ -196,20 +196,31 @@ func (l *Load) post(reply bool) {
 	l.Ledger.addPost(p)
 }
 
+// follow follows or unfollows a pair that is not, never one with a
+// follow or unfollow in flight, so that the ledger's order of a pair's
+// answers is their order (the checker compares the graph with the last).
 func (l *Load) follow(on bool) {
 	var from, to string
 	l.mu.Lock()
 	for range 20 {
 		a, b := l.pick(), l.pick()
-		if a != b && l.follows[[2]string{a, b}] != on {
+		if a != b && l.follows[[2]string{a, b}] != on && !l.busy[[3]string{"follow", a, b}] {
 			from, to = a, b
 			break
 		}
+	}
+	if from != "" {
+		l.busy[[3]string{"follow", from, to}] = true
 	}
 	l.mu.Unlock()
 	if from == "" {
 		return
 	}
+	defer func() {
+		l.mu.Lock()
+		delete(l.busy, [3]string{"follow", from, to})
+		l.mu.Unlock()
+	}()
 	method, op := http.MethodPut, "follow"
 	if !on {
 		method, op = http.MethodDelete, "unfollow"
