@@ -251,6 +251,9 @@ func (f *Fanout) postCreated(ctx context.Context, ps []Post) error {
 		if err == nil {
 			err = f.takeBack(ctx, author, ids, start)
 		}
+		if err == nil {
+			err = f.dropDeadReposts(ctx, author, ps)
+		}
 		if err != nil || !f.hybrid() || n <= f.CelebrityThreshold {
 			return err
 		}
@@ -279,6 +282,34 @@ func (f *Fanout) postCreated(ctx context.Context, ps []Post) error {
 		return fmt.Errorf("add posts %v to the timeline of %s: %w", ids, author, err)
 	}
 	return nil
+}
+
+// dropDeadReposts takes back the reposts among ps (all of author) whose
+// original went while they were fanned out: the original's removal takes
+// its reposts out of the feeds they are in, and one written after that
+// would stay.
+func (f *Fanout) dropDeadReposts(ctx context.Context, author string, ps []Post) error {
+	var reposts []Post
+	for _, p := range ps {
+		if p.IsRepost() {
+			reposts = append(reposts, p)
+		}
+	}
+	if len(reposts) == 0 {
+		return nil
+	}
+	live, err := liveReposts(ctx, f.Posts, slices.Clone(reposts))
+	if err != nil || len(live) == len(reposts) {
+		return err
+	}
+	var dead []ID
+	for _, p := range reposts {
+		if !slices.ContainsFunc(live, func(q Post) bool { return q.ID == p.ID }) {
+			dead = append(dead, p.ID)
+		}
+	}
+	_, err = f.toFollowers(ctx, author, dead, f.Feeds.Remove, 0, nil, nil)
+	return err
 }
 
 // hiddenSet is author's hidden set (as fan-out uses it: blocks both ways,
@@ -682,10 +713,27 @@ func (f *Fanout) dropMergedGone(ctx context.Context, fl Follow, merged []FeedEnt
 	if err != nil {
 		return fmt.Errorf("merge %s into feed of %s: check the posts: %w", fl.Followee, fl.Follower, err)
 	}
+	// Reposts whose original is gone or moderated by now (the merge
+	// copies the followee's reposts as they are stored; the original's
+	// removal may have run before the follow was in the graph).
+	var reposts []Post
+	for _, p := range posts {
+		if p.IsRepost() {
+			reposts = append(reposts, p)
+		}
+	}
+	live, err := liveReposts(ctx, f.Posts, slices.Clone(reposts))
+	if err != nil {
+		return fmt.Errorf("merge %s into feed of %s: check the reposts: %w", fl.Followee, fl.Follower, err)
+	}
+	dead := map[ID]bool{}
+	for _, p := range reposts {
+		dead[p.ID] = !slices.ContainsFunc(live, func(q Post) bool { return q.ID == p.ID })
+	}
 	var gone []FeedEntry
 	for _, e := range merged {
 		if p, ok := posts[e.Post]; ok {
-			if p.Moderated != "" {
+			if p.Moderated != "" || dead[p.ID] {
 				gone = append(gone, e)
 			}
 			continue

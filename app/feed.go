@@ -325,6 +325,10 @@ func (s *Service) RebuildFeed(ctx context.Context, user string) error {
 			posts = slices.DeleteFunc(posts, func(p Post) bool {
 				return needsParentFollow(p, user) && !following[p.InReplyToAuthor]
 			})
+			// A repost of a post gone or moderated is in no feed.
+			if posts, err = liveReposts(ctx, s.Posts, posts); err != nil {
+				return fmt.Errorf("rebuild feed of %s: posts of %s: %w", user, f, err)
+			}
 			byAuthor[f] = visibleIDs(nil, posts)
 			ids = append(ids, byAuthor[f]...)
 		}

@@ -286,3 +286,72 @@ func TestRepostOwnPostOnce(t *testing.T) {
 		t.Fatalf("p's page reads %+v, want the original once, as posted", posts)
 	}
 }
+
+// TestRepostOfGoneOriginalStaysOut: once its original is deleted, a
+// repost enters no feed: not by a follow's merge (the merge copies the
+// reposter's stored posts), not by a rebuild, not by a fan-out that read
+// the original before it went.
+func TestRepostOfGoneOriginalStaysOut(t *testing.T) {
+	ctx := context.Background()
+	w, orig := repostWorld(t)
+	r, err := w.svc.Repost(ctx, "a", orig.ID)
+	must(t, err)
+	w.bus.Drain(t, w.fanout)
+	must(t, w.svc.DeletePost(ctx, "p", orig.ID))
+	w.bus.Drain(t, w.fanout)
+
+	// A new follower of the reposter: the merge.
+	w.read(t, "b")
+	must(t, w.svc.Follow(ctx, "b", "a"))
+	w.bus.Drain(t, w.fanout)
+	if ids := w.feeds.IDs("b"); slices.Contains(ids, r.ID) {
+		t.Errorf("b's feed %v holds the repost of a deleted post after following its reposter", ids)
+	}
+	// A rebuild of a follower's lost feed.
+	must(t, w.feeds.Drop(ctx, "f2"))
+	w.read(t, "f2")
+	if ids := w.feeds.IDs("f2"); slices.Contains(ids, r.ID) {
+		t.Errorf("f2's rebuilt feed %v holds the repost of a deleted post", ids)
+	}
+	// The repost's own event handled again, as if read before the
+	// deletion: it goes nowhere (and is taken back if written).
+	for _, ev := range w.bus.Pending() {
+		if ev.Type == app.PostCreated && ev.Post != nil && ev.Post.ID == r.ID {
+			must(t, w.fanout.Handle(ctx, ev))
+		}
+	}
+	for _, u := range []string{"f1", "f2", "b"} {
+		if ids := w.feeds.IDs(u); slices.Contains(ids, r.ID) {
+			t.Errorf("%s's feed %v holds the repost of a deleted post", u, ids)
+		}
+	}
+}
+
+// TestRepostOriginalDeletedDuringFanout: the original is deleted, and its
+// removal handled, after the repost's fan-out read the followers and
+// before it wrote: the repost is taken back.
+func TestRepostOriginalDeletedDuringFanout(t *testing.T) {
+	ctx := context.Background()
+	w, orig := repostWorld(t)
+	r, err := w.svc.Repost(ctx, "a", orig.ID)
+	must(t, err)
+	racing := *w.fanout
+	racing.Graph = &racingGraph{Graph: w.store, hook: func() {
+		must(t, w.svc.DeletePost(ctx, "p", orig.ID))
+		for _, ev := range w.bus.Pending() {
+			if ev.Type == app.PostDeleted {
+				must(t, w.fanout.Handle(ctx, ev))
+			}
+		}
+	}}
+	for _, ev := range w.bus.Pending() {
+		if ev.Type == app.PostCreated && ev.Post != nil && ev.Post.ID == r.ID {
+			must(t, racing.Handle(ctx, ev))
+		}
+	}
+	for _, u := range []string{"f1", "f2"} {
+		if ids := w.feeds.IDs(u); slices.Contains(ids, r.ID) {
+			t.Errorf("%s's feed %v holds the repost of a post deleted during its fan-out", u, ids)
+		}
+	}
+}
