@@ -674,7 +674,7 @@ func (f *Fanout) mergeFollowee(ctx context.Context, fl Follow, adding bool) erro
 	if adding {
 		// The reply rule: the followee's replies to users the follower
 		// does not follow stay out (one read for the merge).
-		if posts, err = applyReplyRule(ctx, f.Graph, fl.Follower, posts); err != nil {
+		if posts, err = applyReplyRule(ctx, f.Graph, fl.Follower, posts, nil); err != nil {
 			return fmt.Errorf("merge %s into feed of %s: %w", fl.Followee, fl.Follower, err)
 		}
 	}

@@ -78,7 +78,7 @@ func (s *Service) ReadFeed(ctx context.Context, user, cursor string, limit int) 
 	}
 	// The reply rule (reply.go) on every source, the celebrity merge's
 	// too: one read, only for a page with replies to third users.
-	if page.Items, err = applyReplyRule(ctx, s.Graph, user, page.Items); err != nil {
+	if page.Items, err = applyReplyRule(ctx, s.Graph, user, page.Items, hidden); err != nil {
 		return FeedPage{}, fmt.Errorf("read feed: %w", err)
 	}
 	// Reposts (repost.go): rendered as their originals, hidden per
@@ -323,7 +323,7 @@ func (s *Service) RebuildFeed(ctx context.Context, user string) error {
 				return fmt.Errorf("rebuild feed of %s: posts of %s: %w", user, f, err)
 			}
 			posts = slices.DeleteFunc(posts, func(p Post) bool {
-				return needsParentFollow(p, user) && !following[p.InReplyToAuthor]
+				return needsParentFollow(p, user) && (!following[p.InReplyToAuthor] || hidden.Has(p.InReplyToAuthor))
 			})
 			// A repost of a post gone or moderated is in no feed.
 			if posts, err = liveReposts(ctx, s.Posts, posts); err != nil {

@@ -318,7 +318,7 @@ func (s *Service) ReadListFeed(ctx context.Context, owner string, id ID, cursor 
 	next := nextCursor(merged, limit, func(p Post) ID { return p.ID })
 
 	items := slices.DeleteFunc(merged, func(p Post) bool { return !p.VisibleTo(owner) || hidden.Has(p.Author) })
-	if items, err = applyReplyRule(ctx, s.Graph, owner, items); err != nil {
+	if items, err = applyReplyRule(ctx, s.Graph, owner, items, hidden); err != nil {
 		return FeedPage{}, fmt.Errorf("list feed %s: %w", id, err)
 	}
 	if items, err = s.applyRepostRules(ctx, owner, items, hidden); err != nil {

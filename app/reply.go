@@ -111,8 +111,12 @@ func needsParentFollow(p Post, reader string) bool {
 
 // applyReplyRule keeps of posts (a page of reader's feed, or a followee's
 // posts merged into it) those the reply rule lets into reader's feed: one
-// FolloweesAmong read, and none when no post replies to a third user.
-func applyReplyRule(ctx context.Context, g Graph, reader string, posts []Post) ([]Post, error) {
+// FolloweesAmong read, and none when no post replies to a third user. A
+// parent's author in hidden (reader's blocks either way and mutes, when
+// the caller has them) counts as not followed: a follow stored across a
+// block (its LWT's outcome unknown as the block read the graph) is never
+// used, and replies to a muted user stay out, as in Mastodon.
+func applyReplyRule(ctx context.Context, g Graph, reader string, posts []Post, hidden HiddenSet) ([]Post, error) {
 	var parents []string
 	for _, p := range posts {
 		if needsParentFollow(p, reader) && !slices.Contains(parents, p.InReplyToAuthor) {
@@ -127,7 +131,7 @@ func applyReplyRule(ctx context.Context, g Graph, reader string, posts []Post) (
 		return nil, fmt.Errorf("reply rule for %s: %w", reader, err)
 	}
 	return slices.DeleteFunc(posts, func(p Post) bool {
-		return needsParentFollow(p, reader) && !slices.Contains(followed, p.InReplyToAuthor)
+		return needsParentFollow(p, reader) && (!slices.Contains(followed, p.InReplyToAuthor) || hidden.Has(p.InReplyToAuthor))
 	}), nil
 }
 

@@ -285,3 +285,26 @@ func TestReplyCountsExact(t *testing.T) {
 		t.Fatalf("a reply to a deleted post: %v, want ErrNotFound", err)
 	}
 }
+
+// TestReplyRuleIgnoresFollowAcrossBlock: a follow stored across a block
+// (its LWT's outcome unknown as the block read the graph) is never used:
+// a reply to the blocker does not reach the blocked follower's feed read,
+// nor a rebuild of it.
+func TestReplyRuleIgnoresFollowAcrossBlock(t *testing.T) {
+	ctx := context.Background()
+	w, parent := replyWorld(t)
+	// Straight into the store: "both" keeps its follow of p.
+	_, err := w.store.Block(ctx, "p", "both")
+	must(t, err)
+	reply, err := w.svc.CreateReply(ctx, "a", "an answer", "", parent.ID)
+	must(t, err)
+	w.bus.Drain(t, w.fanout)
+	for _, when := range []string{"read", "rebuilt"} {
+		if when == "rebuilt" {
+			must(t, w.feeds.Drop(ctx, "both"))
+		}
+		if slices.ContainsFunc(feedItems(t, w, "both"), func(p app.Post) bool { return p.ID == reply.ID }) {
+			t.Errorf("%s: both's feed shows a's reply to p, who blocks both", when)
+		}
+	}
+}
