@@ -9,6 +9,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -55,7 +56,20 @@ func (r *benchRun) followAll(ctx context.Context, author string, n int, follower
 		return err
 	}
 	return parallel(ctx, "follows of "+author, n, func(ctx context.Context, i int) error {
-		if _, err := r.b.Store.Follow(ctx, follower(i), author); err != nil {
+		// A follow is an LWT: on a busy store one times out now and then
+		// (outcome unknown); following again is harmless.
+		var err error
+		for attempt := 0; attempt < 5; attempt++ {
+			if _, err = r.b.Store.Follow(ctx, follower(i), author); !errors.Is(err, app.ErrUnavailable) {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Second):
+			}
+		}
+		if err != nil {
 			return fmt.Errorf("follow %s: %w", author, err)
 		}
 		return nil
