@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -289,27 +290,32 @@ func (f *Fanout) postCreated(ctx context.Context, ps []Post) error {
 // its reposts out of the feeds they are in, and one written after that
 // would stay.
 func (f *Fanout) dropDeadReposts(ctx context.Context, author string, ps []Post) error {
-	var reposts []Post
-	for _, p := range ps {
-		if p.IsRepost() {
-			reposts = append(reposts, p)
-		}
-	}
-	if len(reposts) == 0 {
-		return nil
-	}
-	live, err := liveReposts(ctx, f.Posts, slices.Clone(reposts))
-	if err != nil || len(live) == len(reposts) {
+	dead, err := deadReposts(ctx, f.Posts, ps)
+	if err != nil || len(dead) == 0 {
 		return err
 	}
-	var dead []ID
+	_, err = f.toFollowers(ctx, author, slices.Collect(maps.Keys(dead)), f.Feeds.Remove, 0, nil, nil)
+	return err
+}
+
+// deadReposts is the set of the reposts among ps whose original is gone
+// or moderated (liveReposts' complement).
+func deadReposts(ctx context.Context, posts PostStore, ps []Post) (map[ID]bool, error) {
+	reposts := slices.DeleteFunc(slices.Clone(ps), func(p Post) bool { return !p.IsRepost() })
+	if len(reposts) == 0 {
+		return nil, nil
+	}
+	live, err := liveReposts(ctx, posts, slices.Clone(reposts))
+	if err != nil {
+		return nil, err
+	}
+	dead := map[ID]bool{}
 	for _, p := range reposts {
 		if !slices.ContainsFunc(live, func(q Post) bool { return q.ID == p.ID }) {
-			dead = append(dead, p.ID)
+			dead[p.ID] = true
 		}
 	}
-	_, err = f.toFollowers(ctx, author, dead, f.Feeds.Remove, 0, nil, nil)
-	return err
+	return dead, nil
 }
 
 // hiddenSet is author's hidden set (as fan-out uses it: blocks both ways,
@@ -716,19 +722,9 @@ func (f *Fanout) dropMergedGone(ctx context.Context, fl Follow, merged []FeedEnt
 	// Reposts whose original is gone or moderated by now (the merge
 	// copies the followee's reposts as they are stored; the original's
 	// removal may have run before the follow was in the graph).
-	var reposts []Post
-	for _, p := range posts {
-		if p.IsRepost() {
-			reposts = append(reposts, p)
-		}
-	}
-	live, err := liveReposts(ctx, f.Posts, slices.Clone(reposts))
+	dead, err := deadReposts(ctx, f.Posts, slices.Collect(maps.Values(posts)))
 	if err != nil {
 		return fmt.Errorf("merge %s into feed of %s: check the reposts: %w", fl.Followee, fl.Follower, err)
-	}
-	dead := map[ID]bool{}
-	for _, p := range reposts {
-		dead[p.ID] = !slices.ContainsFunc(live, func(q Post) bool { return q.ID == p.ID })
 	}
 	var gone []FeedEntry
 	for _, e := range merged {
