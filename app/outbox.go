@@ -162,6 +162,12 @@ type Dispatcher interface {
 // ErrKeyReused means an Idempotency-Key came back with a different request.
 var ErrKeyReused = errors.New("idempotency key already used for a different request")
 
+// ErrKeyPostDeleted means an Idempotency-Key came back after the post its
+// first request made was deleted: the request is not made again (a retry
+// must not bring a deleted post back), and the post it would answer with
+// no longer exists.
+var ErrKeyPostDeleted = errors.New("the post made with this idempotency key was deleted")
+
 // KeyBinding is what an idempotency key is bound to: the post it created
 // and a fingerprint of the request that created it.
 type KeyBinding struct {

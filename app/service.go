@@ -174,10 +174,9 @@ func (s *Service) bindKey(ctx context.Context, author, text, key string, id, par
 		return 0, Post{}, false, fmt.Errorf("idempotency key: %w", err)
 	}
 	if deleted {
-		// The post was made and deleted since: answer as the first call
-		// did, and bring nothing back.
-		p := Post{ID: b.ID, Author: author, Text: text, CreatedAt: b.ID.Time().UTC(), InReplyTo: parent}
-		return b.ID, p, true, nil
+		// The post was made and deleted since: bring nothing back, and
+		// say so rather than answer with a post that is gone.
+		return 0, Post{}, false, fmt.Errorf("%w: post %s", ErrKeyPostDeleted, b.ID)
 	}
 	// The first request's write did not land (or has not yet): write the
 	// same post under the same ID; saving it twice is harmless.

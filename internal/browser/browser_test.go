@@ -7,6 +7,7 @@ package browser_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -25,6 +26,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/feedsvc/feedsvc/internal/testenv"
+	"github.com/feedsvc/feedsvc/roles"
 )
 
 // deadline bounds each wait for something the app shows.
@@ -119,6 +121,7 @@ func TestBrowser(t *testing.T) {
 
 	social(t, base, shots, errs, alice, bob)
 	sharing(t, base, shots, errs, alice, bob, newUser(t, browser, "carol", errs, 800, 900))
+	retriedPost(t, alice)
 
 	if e := errs.list(); len(e) > 0 {
 		t.Fatalf("the pages logged errors:\n%s", strings.Join(e, "\n"))
@@ -127,7 +130,7 @@ func TestBrowser(t *testing.T) {
 	// every group caught up.
 	op := newUser(t, browser, "operator", errs, 1100, 900)
 	op.run(chromedp.Navigate(srv.admin+"/ops"), visible(`#ready[data-ready="true"]`))
-	for _, g := range []string{"fanout", "notifications", "analytics", "search", "moderation"} {
+	for _, g := range roles.Table.Consumers() {
 		op.waitLag(g, "0", func(lag int64) bool { return lag == 0 }, deadline)
 	}
 	op.shot(shots, "ops")
@@ -138,6 +141,50 @@ func TestBrowser(t *testing.T) {
 	// Shut down with bob's stream still open: it must not hold the
 	// server's shutdown.
 	srv.stop()
+}
+
+// retriedPost: a post whose answer is lost (the page's fetch fails after
+// the server made the post) is sent again with the same Idempotency-Key
+// and made once; once a post is answered, the same text is a new post.
+func retriedPost(t *testing.T, u *user) {
+	t.Helper()
+	script := `(async () => {
+  const api = await import("/app/api.js");
+  const real = window.fetch, keys = [];
+  let lose = true;
+  window.fetch = async (path, init) => {
+    keys.push(init.headers["Idempotency-Key"] || "");
+    const res = await real(path, init);
+    if (lose) { lose = false; throw new TypeError("the answer was lost"); }
+    return res;
+  };
+  const body = { text: "sent twice, made once " + Date.now() };
+  let lost = -1;
+  try { await api.createPost(body); } catch (e) { lost = e.status; }
+  const again = await api.createPost(body);
+  const next = await api.createPost(body);
+  window.fetch = real;
+  const mine = await api.call("GET", "/v1/users/" + api.session.user + "/posts?limit=100");
+  const made = mine.items.filter((p) => p.text === body.text).map((p) => p.id);
+  return JSON.stringify({ keys, lost, again: again.id, next: next.id, made });
+})()`
+	var got struct {
+		Keys        []string
+		Lost        int
+		Again, Next string
+		Made        []string
+	}
+	if err := json.Unmarshal([]byte(get(u, chromedp.Evaluate[string](script, chromedp.EvalAwaitPromise))), &got); err != nil {
+		t.Fatal(err)
+	}
+	switch {
+	case len(got.Keys) != 3 || got.Keys[0] == "" || got.Keys[1] != got.Keys[0] || got.Keys[2] == got.Keys[0]:
+		t.Fatalf("Idempotency-Keys sent %q: want one key for a post and its retry, a new one for the next post", got.Keys)
+	case got.Lost != 0:
+		t.Fatalf("the lost answer surfaced as status %d, want 0 (no answer)", got.Lost)
+	case len(got.Made) != 2 || !slices.Contains(got.Made, got.Again) || !slices.Contains(got.Made, got.Next) || got.Again == got.Next:
+		t.Fatalf("a post sent twice and one sent again after its answer made %v (answered %s, %s), want 2 posts", got.Made, got.Again, got.Next)
+	}
 }
 
 // social: alice posts again, and bob likes the post from his open feed

@@ -217,7 +217,7 @@ const ProblemTypeBase = "https://github.com/feedsvc/feedsvc/blob/main/docs/probl
 var problemTypes = map[int]string{
 	http.StatusBadRequest: "invalid-request", http.StatusUnauthorized: "unauthorized",
 	http.StatusForbidden: "forbidden", http.StatusNotFound: "not-found",
-	http.StatusMethodNotAllowed: "method-not-allowed", http.StatusConflict: "conflict",
+	http.StatusMethodNotAllowed: "method-not-allowed", http.StatusConflict: "conflict", http.StatusGone: "gone",
 	http.StatusRequestEntityTooLarge: "body-too-large", http.StatusUnsupportedMediaType: "unsupported-media-type",
 	http.StatusUnprocessableEntity: "idempotency-key-reused", http.StatusTooManyRequests: "rate-limited",
 	http.StatusInternalServerError: "internal-error", http.StatusServiceUnavailable: "unavailable",
@@ -244,6 +244,8 @@ var domainStatuses = []struct {
 	{app.ErrForbidden, http.StatusForbidden},
 	// A key reused with another request (the Idempotency-Key draft's 422).
 	{app.ErrKeyReused, http.StatusUnprocessableEntity},
+	// A key whose post was deleted since: what the request made is gone.
+	{app.ErrKeyPostDeleted, http.StatusGone},
 	// A cap reached (following): the request conflicts with the user's
 	// state; it may succeed once that changes.
 	{app.ErrLimit, http.StatusConflict},

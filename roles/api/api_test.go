@@ -637,4 +637,8 @@ func TestIdempotencyKeyHeader(t *testing.T) {
 	wantProblem(t, post("k-1", "other"), http.StatusUnprocessableEntity,
 		`idempotency key already used for a different request: Idempotency-Key "k-1" was used for another post`)
 	wantProblem(t, post("bad key", "x"), http.StatusBadRequest, "invalid input: Idempotency-Key must be visible ASCII characters")
+	// A retry after the post was deleted makes nothing and says so.
+	s.must(t, "DELETE", "/v1/posts/"+p.ID.String(), ann, "", http.StatusNoContent)
+	wantProblem(t, post("k-1", "once"), http.StatusGone, "the post made with this idempotency key was deleted: post "+p.ID.String())
+	s.must(t, "GET", "/v1/posts/"+p.ID.String(), ann, "", http.StatusNotFound)
 }

@@ -36,8 +36,8 @@ export function tokenUser(token) {
 }
 
 /** call sends one request and returns its JSON (null for 204). */
-export async function call(method, path, body) {
-  const headers = { Accept: "application/json" };
+export async function call(method, path, body, extraHeaders = {}) {
+  const headers = { Accept: "application/json", ...extraHeaders };
   if (session.token) headers.Authorization = `Bearer ${session.token}`;
   const init = { method, headers };
   if (body !== undefined) {
@@ -62,6 +62,29 @@ export async function call(method, path, body) {
     throw new ApiError(res.status, problem);
   }
   return data;
+}
+
+// The Idempotency-Key of each post being sent, by its body: a post whose
+// request got no answer or a 5xx may still be made, so sending the same
+// text again reuses the key and the server makes it once. An answer that
+// settles it (2xx, 4xx) ends the key: the same text sent later is a new post.
+const postKeys = new Map();
+
+/** createPost sends POST /v1/posts with an Idempotency-Key (see postKeys). */
+export async function createPost(body) {
+  const id = JSON.stringify(body);
+  if (!postKeys.has(id)) {
+    const b = crypto.getRandomValues(new Uint8Array(16)); // randomUUID needs a secure context
+    postKeys.set(id, Array.from(b, (x) => x.toString(16).padStart(2, "0")).join(""));
+  }
+  try {
+    const p = await call("POST", "/v1/posts", body, { "Idempotency-Key": postKeys.get(id) });
+    postKeys.delete(id);
+    return p;
+  } catch (err) {
+    if (err.status > 0 && err.status < 500) postKeys.delete(id);
+    throw err;
+  }
 }
 
 /** qs builds a query string, skipping empty values. */

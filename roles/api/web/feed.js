@@ -1,6 +1,6 @@
 // The home feed: compose, the list with its cursor, and the live stream.
 
-import { call, qs, session } from "./api.js";
+import { call, createPost, qs, session } from "./api.js";
 import { $, charCount, postItem, showError, report } from "./dom.js";
 
 const HEAD = 20; // the stream's page of newest posts (api.streamHead)
@@ -116,7 +116,7 @@ async function compose(e) {
   button.disabled = true;
   showError("compose-error", null);
   try {
-    const p = await call("POST", "/v1/posts", { text: text.value });
+    const p = await createPost({ text: text.value });
     text.value = "";
     count();
     $("status").textContent = "Posted.";

@@ -1,7 +1,7 @@
 // One post as a thread (#/p/{id}): the post it replies to, the post, a
 // reply composer and its direct replies, oldest first.
 
-import { call, qs } from "./api.js";
+import { call, createPost, qs } from "./api.js";
 import { $, charCount, pager, postItem, replyTo, report, showError } from "./dom.js";
 
 let shown = null; // the post whose thread is shown
@@ -89,7 +89,7 @@ async function reply(e) {
   button.disabled = true;
   showError("reply-error", null);
   try {
-    const r = await call("POST", "/v1/posts", { text: text.value, in_reply_to: parent.id });
+    const r = await createPost({ text: text.value, in_reply_to: parent.id });
     text.value = "";
     count();
     if (parent !== shown) return;
