@@ -85,24 +85,21 @@ const (
 const laneDepth = 32
 
 // Run consumes until ctx is cancelled, then commits what was processed and
-// leaves the group.
+// leaves the group. Brokers that cannot be reached at start are waited for
+// (see connect), as an outage later is: a process started during a Kafka
+// outage runs its other roles and joins the group when Kafka is back.
 func (r *Runner) Run(ctx context.Context) error {
 	r.Metrics.initGroup(r.Group, r.Topics)
-	cfg := r.Cluster.Config("feedsvc-" + r.Group)
-	// A JoinGroup is answered only once every member rejoined (the broker
-	// may hold it up to the rebalance timeout), and sarama waits for it with
-	// the plain read timeout: a short one would fail joins during rebalances.
-	cfg.Net.ReadTimeout = cfg.Consumer.Group.Rebalance.Timeout + 5*time.Second
-	group, err := sarama.NewConsumerGroup(r.Cluster.Brokers, r.Group, cfg)
-	if err != nil {
-		return fmt.Errorf("consumer group %s: %w", r.Group, err)
+	h := &groupHandler{r: r}
+	group, err := r.connect(ctx, h)
+	if err != nil || group == nil { // nil: ctx ended first
+		return err
 	}
 	defer group.Close()
-	dlq, err := sarama.NewSyncProducer(r.Cluster.Brokers, r.Cluster.Config("feedsvc-"+r.Group+"-dlq"))
-	if err != nil {
-		return fmt.Errorf("consumer group %s: dead-letter producer: %w", r.Group, err)
+	defer h.dlq.Close()
+	if h.ops != nil {
+		defer h.ops.Close()
 	}
-	defer dlq.Close()
 	go func() {
 		// During an outage sarama reports every partition about every
 		// second: one line per errLogEvery, with how many it stands for.
@@ -121,14 +118,6 @@ func (r *Runner) Run(ctx context.Context) error {
 	lagCtx, stopLag := context.WithCancel(ctx)
 	defer stopLag()
 	go r.Metrics.ReportLag(lagCtx, r.Cluster, r.Group, r.Topics, 15*time.Second, r.Log)
-	h := &groupHandler{r: r, dlq: dlq}
-	if r.Checkpoints != nil {
-		// Reads committed offsets and log starts when partitions are assigned.
-		if h.ops, err = dialOps(r.Cluster); err != nil {
-			return fmt.Errorf("consumer group %s: %w", r.Group, err)
-		}
-		defer h.ops.Close()
-	}
 	for ctx.Err() == nil {
 		// Consume returns at every rebalance; loop to rejoin.
 		if err := group.Consume(ctx, r.Topics, h); err != nil {
@@ -143,6 +132,61 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// connect opens the group, its dead-letter producer and (with Checkpoints)
+// the connection that reads committed offsets, retrying with backoff while
+// the brokers cannot be reached, until ctx ends. Only a refused login (a
+// wrong password or mechanism, a rejected certificate) ends it at once:
+// that needs an operator, not time.
+func (r *Runner) connect(ctx context.Context, h *groupHandler) (sarama.ConsumerGroup, error) {
+	cfg := r.Cluster.Config("feedsvc-" + r.Group)
+	// A JoinGroup is answered only once every member rejoined (the broker
+	// may hold it up to the rebalance timeout), and sarama waits for it with
+	// the plain read timeout: a short one would fail joins during rebalances.
+	cfg.Net.ReadTimeout = cfg.Consumer.Group.Rebalance.Timeout + 5*time.Second
+	open := func() (sarama.ConsumerGroup, error) {
+		group, err := sarama.NewConsumerGroup(r.Cluster.Brokers, r.Group, cfg)
+		if err != nil {
+			return nil, err
+		}
+		if h.dlq, err = sarama.NewSyncProducer(r.Cluster.Brokers, r.Cluster.Config("feedsvc-"+r.Group+"-dlq")); err != nil {
+			group.Close()
+			return nil, fmt.Errorf("dead-letter producer: %w", err)
+		}
+		if r.Checkpoints != nil {
+			// Reads committed offsets and log starts when partitions are assigned.
+			if h.ops, err = dialOps(r.Cluster); err != nil {
+				h.dlq.Close()
+				group.Close()
+				return nil, err
+			}
+		}
+		return group, nil
+	}
+	var lastLog time.Time
+	for attempt := 1; ; attempt++ {
+		group, err := open()
+		if err == nil {
+			if attempt > 1 {
+				r.Log.Info("consumer group connected", "group", r.Group, "attempts", attempt)
+			}
+			return group, nil
+		}
+		err = fmt.Errorf("consumer group %s: %w", r.Group, err)
+		if refusedLogin(err) {
+			return nil, err
+		}
+		if time.Since(lastLog) >= 30*time.Second {
+			lastLog = time.Now()
+			r.Log.Warn("cannot reach Kafka; the consumer group waits", "group", r.Group, "attempt", attempt, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, nil
+		case <-time.After(r.delay(attempt)):
+		}
+	}
 }
 
 // groupHandler is what sarama calls for each session of the group.

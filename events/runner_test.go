@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -224,4 +225,76 @@ func testStopWhileStuck(t *testing.T, f fixture) {
 	assertLag(t, f, group, []events.PartitionLag{{Topic: f.topics.Posts, Committed: -1, End: 3, Lag: 3}})
 	noDeadLetters(t, f, group)
 	consumeExactly(t, f, group, wantIDs(evs))
+}
+
+// TestRunnerWaitsForKafkaAtStart: a runner started while no broker
+// answers waits (and says so) instead of failing, and consumes once the
+// broker is there.
+func TestRunnerWaitsForKafkaAtStart(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close() // nothing listens there until the broker starts
+	cfg := events.Config{Brokers: []string{l.Addr().String()}}
+	topics := events.Topics{Posts: unique("t") + ".posts", Follows: unique("t") + ".follows"}
+	logs := &logBuffer{}
+	h := &recorder{}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &events.Runner{
+		Cluster: cluster(t, cfg), Group: unique("g"), Topics: topics.All(), Handler: h,
+		Log: slog.New(slog.NewTextHandler(logs, nil)), Metrics: events.NewMetrics(prometheus.NewRegistry()),
+		Backoff: 50 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
+	}
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	waitFor(t, "the runner to say it waits for Kafka", func() bool { return strings.Contains(logs.String(), "cannot reach Kafka") })
+	select {
+	case err := <-done:
+		t.Fatalf("the runner returned while Kafka was unreachable: %v", err)
+	default:
+	}
+
+	k, err := events.StartEmbeddedPort(t.TempDir(), port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(k.Close)
+	f := fixture{cfg: cfg, cluster: cluster(t, cfg), topics: topics}
+	if err := events.EnsureTopics(f.cluster, topics, events.TopicSpec{Partitions: 1, Replication: 1}); err != nil {
+		t.Fatal(err)
+	}
+	evs := postEvents(3, "ann", time.Now())
+	f.publish(t, evs)
+	waitFor(t, "the events consumed", func() bool { return len(h.events()) >= len(evs) })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("runner: %v", err)
+	}
+}
+
+// TestRunnerStopsWaitingForKafka: cancelled while it waits for brokers, a
+// runner returns without an error.
+func TestRunnerStopsWaitingForKafka(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	logs := &logBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &events.Runner{
+		Cluster: cluster(t, events.Config{Brokers: []string{l.Addr().String()}}), Group: unique("g"), Topics: []string{"x"}, Handler: &recorder{},
+		Log: slog.New(slog.NewTextHandler(logs, nil)), Metrics: events.NewMetrics(prometheus.NewRegistry()),
+	}
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	waitFor(t, "the runner to say it waits for Kafka", func() bool { return strings.Contains(logs.String(), "cannot reach Kafka") })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run after cancel while waiting = %v, want nil", err)
+	}
 }
