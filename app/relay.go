@@ -34,6 +34,11 @@ const (
 	// down takes for Paxos's rounds, and the relays let every shard go and
 	// published nothing for minutes while posts were still saved.
 	DefaultShardLeaseTTL = 20 * time.Second
+	// DefaultRelayHandOff is how long a shard's relay may fail to publish
+	// before it gives the shard up, so that an api process that reaches
+	// Cassandra but not Kafka does not keep its authors' events waiting
+	// while other processes could publish them.
+	DefaultRelayHandOff = 30 * time.Second
 
 	// relayLookback: a scan at most every poll interval rereads this far
 	// behind the newest record seen, so records that land out of ID order
@@ -78,11 +83,12 @@ type Relay struct {
 	// Owner names this process among lease holders.
 	Owner string
 	Log   *slog.Logger
-	// Poll, Grace and LeaseTTL default to DefaultRelayPoll,
-	// DefaultRelayGrace and DefaultShardLeaseTTL.
+	// Poll, Grace, LeaseTTL and HandOff default to DefaultRelayPoll,
+	// DefaultRelayGrace, DefaultShardLeaseTTL and DefaultRelayHandOff.
 	Poll     time.Duration
 	Grace    time.Duration
 	LeaseTTL time.Duration
+	HandOff  time.Duration
 
 	mu      sync.Mutex
 	workers map[int]*shardRelay
@@ -128,7 +134,14 @@ func (r *Relay) Stats() RelayStats {
 func (r *Relay) poll() time.Duration  { return cmp.Or(r.Poll, DefaultRelayPoll) }
 func (r *Relay) grace() time.Duration { return cmp.Or(r.Grace, DefaultRelayGrace) }
 func (r *Relay) ttl() time.Duration   { return cmp.Or(r.LeaseTTL, DefaultShardLeaseTTL) }
-func (r *Relay) log() *slog.Logger    { return cmp.Or(r.Log, slog.New(slog.DiscardHandler)) }
+
+// handOff is how long a shard fails before it is given up (see
+// DefaultRelayHandOff); handOffPause is how long this relay then leaves it
+// free: two lease rounds, in which a relay that can publish takes it. If
+// none does (Kafka is down for every process), it comes back here.
+func (r *Relay) handOff() time.Duration      { return cmp.Or(r.HandOff, DefaultRelayHandOff) }
+func (r *Relay) handOffPause() time.Duration { return 2 * r.ttl() / 3 }
+func (r *Relay) log() *slog.Logger           { return cmp.Or(r.Log, slog.New(slog.DiscardHandler)) }
 func (r *Relay) worker(s int) *shardRelay {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -196,10 +209,12 @@ func (r *Relay) Run(ctx context.Context) error {
 		<-ctx.Done()
 		return nil
 	}
-	held := map[int]time.Time{} // shard -> when its lease was last known held
+	held := map[int]time.Time{}   // shard -> when its lease was last known held
+	paused := map[int]time.Time{} // shard given up -> when it may be leased again
 	every := r.ttl() / 3
 	for {
-		r.keepShards(ctx, held, start)
+		r.handOffFailing(held, paused, &wg)
+		r.keepShards(ctx, held, paused, start)
 		select {
 		case <-ctx.Done():
 			stop()
@@ -211,12 +226,45 @@ func (r *Relay) Run(ctx context.Context) error {
 	}
 }
 
-// keepShards renews the shards held and leases free ones, all shards at
-// once (one slow LWT must not let the others' leases run out). A shard
-// whose lease is lost, or not known to be held for most of its TTL, stops;
-// its worker stops publishing at once when its lease is no longer known
-// to be held, before the lease can expire.
-func (r *Relay) keepShards(ctx context.Context, held map[int]time.Time, start func(int, time.Time) *shardRelay) {
+// handOffFailing gives up the shards that failed to publish for longer
+// than handOff: their workers stop, and once a worker's step in flight is
+// over (so that two relays never publish a shard at once) the lease is
+// released. The shard is left free for handOffPause.
+func (r *Relay) handOffFailing(held, paused map[int]time.Time, wg *sync.WaitGroup) {
+	now := time.Now()
+	for s := range held {
+		w := r.worker(s)
+		since := w.failingSince()
+		if since.IsZero() || now.Sub(since) < r.handOff() {
+			continue
+		}
+		r.log().Warn("outbox shard handed off: this process cannot publish it", "shard", s, "failing_for", now.Sub(since).Round(time.Second))
+		delete(held, s)
+		paused[s] = now.Add(r.handOffPause())
+		r.stopShard(s)
+		wg.Go(func() {
+			w.stepMu.Lock() // the step in flight, if any, is over
+			w.stepMu.Unlock()
+			ctx, cancel := context.WithTimeout(context.Background(), r.ttl()/6)
+			defer cancel()
+			if err := r.Leases.ReleaseShard(ctx, s, r.Owner); err != nil {
+				r.log().Warn("outbox shard lease not released; it expires by itself", "shard", s, "err", err)
+			}
+		})
+	}
+	for s, until := range paused {
+		if now.After(until) {
+			delete(paused, s)
+		}
+	}
+}
+
+// keepShards renews the shards held and leases free ones (but those
+// paused), all shards at once (one slow LWT must not let the others'
+// leases run out). A shard whose lease is lost, or not known to be held
+// for most of its TTL, stops; its worker stops publishing at once when its
+// lease is no longer known to be held, before the lease can expire.
+func (r *Relay) keepShards(ctx context.Context, held, paused map[int]time.Time, start func(int, time.Time) *shardRelay) {
 	ttl := r.ttl()
 	type result struct {
 		ok  bool
@@ -229,6 +277,9 @@ func (r *Relay) keepShards(ctx context.Context, held map[int]time.Time, start fu
 	)
 	for s := range OutboxShards {
 		_, holding := held[s]
+		if _, skip := paused[s]; skip {
+			continue
+		}
 		wg.Go(func() {
 			lctx, cancel := context.WithTimeout(ctx, ttl/6)
 			defer cancel()
@@ -245,6 +296,9 @@ func (r *Relay) keepShards(ctx context.Context, held map[int]time.Time, start fu
 	wg.Wait()
 	for s, res := range results {
 		since, holding := held[s]
+		if _, skip := paused[s]; skip {
+			continue
+		}
 		switch {
 		case ctx.Err() != nil:
 			return
@@ -334,6 +388,7 @@ type shardRelay struct {
 	applied   map[ID]bool      // records whose change is known written (Dispatch)
 	recheck   map[ID]time.Time // held records (Wait): when to ask the store again
 	failing   bool
+	failSince time.Time // when the failures in a row began (zero: none)
 	pendingN  int
 	oldest    ID
 	// leased: the shard is held through a lease, known held until
@@ -490,6 +545,12 @@ func (w *shardRelay) setFailing(f bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.failing = f
+	switch {
+	case !f:
+		w.failSince = time.Time{}
+	case w.failSince.IsZero():
+		w.failSince = time.Now()
+	}
 	if f {
 		// Nobody waits for an outage: the api answers without it.
 		for id, chs := range w.waiters {
@@ -499,6 +560,17 @@ func (w *shardRelay) setFailing(f bool) {
 			delete(w.waiters, id)
 		}
 	}
+}
+
+// failingSince is when the shard's failures in a row began (zero: it is
+// not failing, or w is nil).
+func (w *shardRelay) failingSince() time.Time {
+	if w == nil {
+		return time.Time{}
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.failSince
 }
 
 func (r *Relay) finalFlush(w *shardRelay, failing bool) {

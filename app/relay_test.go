@@ -179,6 +179,50 @@ func TestRelaySharesShardsAndTakesOver(t *testing.T) {
 	checkPublished(t, bus, recs)
 }
 
+// TestRelayHandsOffWhatItCannotPublish: a relay whose Kafka is down (it
+// still reaches the store) gives up the shards it fails to publish, and a
+// relay that can publish takes them over: every record gets out.
+func TestRelayHandsOffWhatItCannotPublish(t *testing.T) {
+	store, leases := apptest.NewStore(), apptest.NewNodeLeases()
+	cut, up := &apptest.Bus{}, &apptest.Bus{}
+	cut.SetDown(true)
+	newRelay := func(owner string, bus *apptest.Bus) *app.Relay {
+		return &app.Relay{Outbox: store, Publisher: bus, Leases: leases, Owner: owner,
+			Poll: 10 * time.Millisecond, LeaseTTL: 300 * time.Millisecond, HandOff: 200 * time.Millisecond}
+	}
+	r1 := newRelay("cut-off", cut)
+	runRelay(t, r1)
+	eventually(t, "the first relay holding every shard", func() bool { return r1.Stats().Shards == app.OutboxShards })
+	runRelay(t, newRelay("connected", up))
+	var authors []string
+	for i := range 4 * app.OutboxShards {
+		authors = append(authors, fmt.Sprintf("u%d", i))
+	}
+	recs := savePosts(t, store, app.NewIDGen(4), 2, authors...)
+	eventually(t, "every record published by the connected relay", func() bool { return len(up.Pending()) >= len(recs) && allDone(store) })
+	checkPublished(t, up, recs)
+	if n := len(cut.Pending()); n != 0 {
+		t.Fatalf("%d events published on the bus that is down", n)
+	}
+}
+
+// TestRelayTakesBackWhatNobodyTook: alone, a relay that gave its shards
+// up while Kafka was down leases them again and publishes everything once
+// Kafka is back.
+func TestRelayTakesBackWhatNobodyTook(t *testing.T) {
+	store, leases, bus := apptest.NewStore(), apptest.NewNodeLeases(), &apptest.Bus{}
+	bus.SetDown(true)
+	r := &app.Relay{Outbox: store, Publisher: bus, Leases: leases, Owner: "alone",
+		Poll: 10 * time.Millisecond, LeaseTTL: 300 * time.Millisecond, HandOff: 200 * time.Millisecond}
+	runRelay(t, r)
+	recs := savePosts(t, store, app.NewIDGen(5), 3, "ann", "bob", "cy", "dee")
+	eventually(t, "a shard handed off", func() bool { return r.Stats().Shards < app.OutboxShards })
+	bus.SetDown(false)
+	eventually(t, "every record published", func() bool { return len(bus.Pending()) >= len(recs) && allDone(store) })
+	checkPublished(t, bus, recs)
+	eventually(t, "every shard relayed again", func() bool { return r.Stats().Shards == app.OutboxShards })
+}
+
 func TestRelayRestartPublishesNothingAgain(t *testing.T) {
 	store, bus := apptest.NewStore(), &apptest.Bus{}
 	recs := savePosts(t, store, app.NewIDGen(4), 3, "ann", "bob")
