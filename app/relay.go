@@ -210,7 +210,7 @@ func (r *Relay) Run(ctx context.Context) error {
 		return nil
 	}
 	held := map[int]time.Time{}   // shard -> when its lease was last known held
-	paused := map[int]time.Time{} // shard given up -> when it may be leased again
+	paused := map[int]handedOff{} // shards given up
 	every := r.ttl() / 3
 	for {
 		r.handOffFailing(held, paused, &wg)
@@ -226,11 +226,18 @@ func (r *Relay) Run(ctx context.Context) error {
 	}
 }
 
+// handedOff is a shard given up: it is not leased again before until, nor
+// before its release is done.
+type handedOff struct {
+	until time.Time
+	done  chan struct{}
+}
+
 // handOffFailing gives up the shards that failed to publish for longer
 // than handOff: their workers stop, and once a worker's step in flight is
-// over (so that two relays never publish a shard at once) the lease is
+// over (so that two workers never publish a shard at once) the lease is
 // released. The shard is left free for handOffPause.
-func (r *Relay) handOffFailing(held, paused map[int]time.Time, wg *sync.WaitGroup) {
+func (r *Relay) handOffFailing(held map[int]time.Time, paused map[int]handedOff, wg *sync.WaitGroup) {
 	now := time.Now()
 	for s := range held {
 		w := r.worker(s)
@@ -240,9 +247,11 @@ func (r *Relay) handOffFailing(held, paused map[int]time.Time, wg *sync.WaitGrou
 		}
 		r.log().Warn("outbox shard handed off: this process cannot publish it", "shard", s, "failing_for", now.Sub(since).Round(time.Second))
 		delete(held, s)
-		paused[s] = now.Add(r.handOffPause())
+		h := handedOff{until: now.Add(r.handOffPause()), done: make(chan struct{})}
+		paused[s] = h
 		r.stopShard(s)
 		wg.Go(func() {
+			defer close(h.done)
 			w.stepMu.Lock() // the step in flight, if any, is over
 			w.stepMu.Unlock()
 			ctx, cancel := context.WithTimeout(context.Background(), r.ttl()/6)
@@ -252,9 +261,13 @@ func (r *Relay) handOffFailing(held, paused map[int]time.Time, wg *sync.WaitGrou
 			}
 		})
 	}
-	for s, until := range paused {
-		if now.After(until) {
-			delete(paused, s)
+	for s, h := range paused {
+		select {
+		case <-h.done:
+			if now.After(h.until) {
+				delete(paused, s)
+			}
+		default:
 		}
 	}
 }
@@ -264,7 +277,7 @@ func (r *Relay) handOffFailing(held, paused map[int]time.Time, wg *sync.WaitGrou
 // leases run out). A shard whose lease is lost, or not known to be held
 // for most of its TTL, stops; its worker stops publishing at once when its
 // lease is no longer known to be held, before the lease can expire.
-func (r *Relay) keepShards(ctx context.Context, held, paused map[int]time.Time, start func(int, time.Time) *shardRelay) {
+func (r *Relay) keepShards(ctx context.Context, held map[int]time.Time, paused map[int]handedOff, start func(int, time.Time) *shardRelay) {
 	ttl := r.ttl()
 	type result struct {
 		ok  bool
