@@ -16,9 +16,6 @@ func TestBacklogWait(t *testing.T) {
 		if !w.more(at(2*time.Minute), 500, true) || !w.more(at(179*time.Second), 500, false) {
 			t.Fatal("stopped before the deadline")
 		}
-		if w.extended() {
-			t.Fatal("extended before the deadline")
-		}
 	})
 	t.Run("keeps waiting past the deadline while the backlog shrinks", func(t *testing.T) {
 		w := newBacklogWait(t0, at(recovery), recovery)
@@ -28,9 +25,6 @@ func TestBacklogWait(t *testing.T) {
 				t.Fatalf("stopped at %s with a shrinking backlog of %d", d, backlog)
 			}
 			backlog -= 500
-		}
-		if !w.extended() {
-			t.Fatal("not extended past the deadline")
 		}
 	})
 	t.Run("stops when the backlog stalls past the deadline", func(t *testing.T) {
