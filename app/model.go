@@ -41,10 +41,11 @@ type ID int64
 // String renders the ID as a decimal string, the form used in JSON and URLs.
 func (id ID) String() string { return strconv.FormatInt(int64(id), 10) }
 
-// ParseID parses a decimal post ID.
+// ParseID parses a decimal ID as String renders it: no sign, no leading
+// zero, above 0.
 func ParseID(s string) (ID, error) {
 	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n <= 0 {
+	if err != nil || n <= 0 || s[0] < '1' || s[0] > '9' {
 		return 0, fmt.Errorf("%w: %q is not a post id", ErrInvalid, s)
 	}
 	return ID(n), nil

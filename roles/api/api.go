@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -122,7 +123,7 @@ func New(e *echo.Echo, d Deps) (*API, error) {
 		// Outside the /v1 group: it is how a caller without a token gets one.
 		e.POST(DevLoginPath, devLogin(d.DevLogin), middleware.BodyLimit(MaxBody), httpserver.AddressedHost)
 	}
-	v1 := e.Group("/v1", middleware.BodyLimit(MaxBody), h.authenticate(d.Verify))
+	v1 := v1Routes{g: e.Group("/v1"), mw: []echo.MiddlewareFunc{middleware.BodyLimit(MaxBody), h.authenticate(d.Verify)}}
 	v1.POST("/posts", h.createPost, lim.perUser("posts", d.Limits.Posts))
 	v1.GET("/posts/:id", h.getPost)
 	v1.DELETE("/posts/:id", h.deletePost)
@@ -163,6 +164,38 @@ func New(e *echo.Echo, d Deps) (*API, error) {
 	v1.POST("/notifications/read", h.markRead)
 	registerDiscovery(v1, d, lim)
 	return &API{streams: h.streams, signals: d.Signals}, nil
+}
+
+// v1Routes adds the /v1 routes, each with the body limit and
+// authentication: per route, not as group middleware, which echo serves
+// through a catch-all route that answers a wrong method 404 instead of 405.
+type v1Routes struct {
+	g  *echo.Group
+	mw []echo.MiddlewareFunc
+}
+
+func (r v1Routes) add(method, path string, h echo.HandlerFunc, m []echo.MiddlewareFunc) {
+	r.g.Add(method, path, h, append(slices.Clone(r.mw), m...)...)
+}
+
+func (r v1Routes) GET(path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) {
+	r.add(http.MethodGet, path, h, m)
+}
+
+func (r v1Routes) POST(path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) {
+	r.add(http.MethodPost, path, h, m)
+}
+
+func (r v1Routes) PUT(path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) {
+	r.add(http.MethodPut, path, h, m)
+}
+
+func (r v1Routes) PATCH(path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) {
+	r.add(http.MethodPatch, path, h, m)
+}
+
+func (r v1Routes) DELETE(path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) {
+	r.add(http.MethodDelete, path, h, m)
 }
 
 // Run waits for ctx, watching the feed signals: the process's HTTP server
@@ -302,6 +335,11 @@ func decodeBody(body []byte, v any) error {
 	if !utf8.Valid(body) {
 		return echo.NewHTTPError(http.StatusBadRequest, "body is not valid UTF-8")
 	}
+	// null, an array or a string would decode into the request as nothing
+	// at all, and a null to /v1/notifications/read marked everything read.
+	if t := bytes.TrimLeft(body, " \t\r\n"); len(t) == 0 || t[0] != '{' {
+		return echo.NewHTTPError(http.StatusBadRequest, "invalid JSON body: it must be one JSON object")
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -337,7 +375,11 @@ func (h *handlers) createPost(c echo.Context) error {
 	}
 	// Idempotency-Key (IETF httpapi draft): a retry with the same key
 	// answers with the post the first request created.
-	p, err := h.svc.CreateReply(c.Request().Context(), caller(c), *req.Text, c.Request().Header.Get("Idempotency-Key"), parent)
+	key, err := oneValue(c.Request().Header.Values("Idempotency-Key"), "the Idempotency-Key header")
+	if err != nil {
+		return err
+	}
+	p, err := h.svc.CreateReply(c.Request().Context(), caller(c), *req.Text, key, parent)
 	if err != nil {
 		return err
 	}
@@ -530,17 +572,38 @@ func (h *handlers) mutes(c echo.Context) error {
 	return c.JSON(http.StatusOK, page[muteItem]{Items: items, NextCursor: next})
 }
 
-// pageParams reads ?limit (1..MaxLimit, default DefaultLimit) and ?cursor.
+// pageParams reads ?limit (1..MaxLimit, default DefaultLimit) and ?cursor
+// (empty: the first page), each at most once.
 func pageParams(c echo.Context) (limit int, cursor string, err error) {
 	limit = DefaultLimit
-	if s := c.QueryParam("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > MaxLimit {
-			return 0, "", echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("limit must be an integer from 1 to %d", MaxLimit))
+	q := c.QueryParams()
+	if len(q["cursor"]) > 1 {
+		return 0, "", echo.NewHTTPError(http.StatusBadRequest, "cursor is given more than once")
+	}
+	cursor = c.QueryParam("cursor")
+	if _, given := q["limit"]; given {
+		s, err := oneValue(q["limit"], "limit")
+		n, convErr := strconv.Atoi(s)
+		if err != nil || convErr != nil || n < 1 || n > MaxLimit {
+			return 0, "", echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("limit must be an integer from 1 to %d, given once", MaxLimit))
 		}
 		limit = n
 	}
-	return limit, c.QueryParam("cursor"), nil
+	return limit, cursor, nil
+}
+
+// oneValue is the value of a query parameter or header given at most
+// once, and not empty when given ("" when absent).
+func oneValue(vs []string, what string) (string, error) {
+	switch {
+	case len(vs) == 0:
+		return "", nil
+	case len(vs) > 1:
+		return "", echo.NewHTTPError(http.StatusBadRequest, what+" is given more than once")
+	case vs[0] == "":
+		return "", echo.NewHTTPError(http.StatusBadRequest, what+" is empty")
+	}
+	return vs[0], nil
 }
 
 // page is the JSON shape of every list.

@@ -463,6 +463,13 @@ func TestNotifications(t *testing.T) {
 		{"up_to not an id", "POST", "/v1/notifications/read", `{"up_to":"x"}`, "", http.StatusBadRequest, `"up_to" must be a notification id`},
 		{"up_to a number", "POST", "/v1/notifications/read", `{"up_to":2}`, "", http.StatusBadRequest, "invalid JSON body"},
 		{"unknown field", "POST", "/v1/notifications/read", `{"all":true}`, "", http.StatusBadRequest, `unknown field "all"`},
+		{"null body", "POST", "/v1/notifications/read", `null`, "", http.StatusBadRequest, "one JSON object"},
+		{"array body", "POST", "/v1/notifications/read", ` []`, "", http.StatusBadRequest, "one JSON object"},
+		{"up_to zero", "POST", "/v1/notifications/read", `{"up_to":"0"}`, "", http.StatusBadRequest, `"up_to" must be a notification id`},
+		{"up_to signed", "POST", "/v1/notifications/read", `{"up_to":"+2"}`, "", http.StatusBadRequest, `"up_to" must be a notification id`},
+		{"limit twice", "GET", "/v1/notifications?limit=1&limit=2", "", "", http.StatusBadRequest, "given once"},
+		{"empty limit", "GET", "/v1/notifications?limit=", "", "", http.StatusBadRequest, "limit must be"},
+		{"cursor twice", "GET", "/v1/notifications?cursor=5&cursor=6", "", "", http.StatusBadRequest, "cursor is given more than once"},
 		{"bad JSON", "POST", "/v1/notifications/read", `{`, "", http.StatusBadRequest, "invalid JSON body"},
 		{"wrong content type", "POST", "/v1/notifications/read", `{}`, "text/plain", http.StatusUnsupportedMediaType, "application/json"},
 		{"body over 16 KiB", "POST", "/v1/notifications/read", `{"up_to":"` + strings.Repeat("1", 17<<10) + `"}`, "", http.StatusRequestEntityTooLarge, "Too Large"},
@@ -607,6 +614,21 @@ func TestHealthAndReadiness(t *testing.T) {
 	wantProblem(t, s.do("GET", "/nowhere", "", ""), http.StatusNotFound, "Not Found")
 }
 
+// TestWrongMethod: a /v1 path served for other methods is 405 with an
+// Allow header, as docs/problems.md says; an unknown path is 404.
+func TestWrongMethod(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, options{})
+	ann := userFor(t, "ann")
+	rec := s.do("PATCH", "/v1/posts", ann, "")
+	wantProblem(t, rec, http.StatusMethodNotAllowed, "Method Not Allowed")
+	if allow := rec.Header().Get("Allow"); !strings.Contains(allow, "POST") {
+		t.Fatalf("Allow = %q, want POST in it", allow)
+	}
+	wantProblem(t, s.do("POST", "/v1/feed", ann, ""), http.StatusMethodNotAllowed, "Method Not Allowed")
+	wantProblem(t, s.do("GET", "/v1/nowhere", ann, ""), http.StatusNotFound, "Not Found")
+}
+
 func TestIdempotencyKeyHeader(t *testing.T) {
 	t.Parallel()
 	s := newServer(t, options{})
@@ -637,6 +659,11 @@ func TestIdempotencyKeyHeader(t *testing.T) {
 	wantProblem(t, post("k-1", "other"), http.StatusUnprocessableEntity,
 		`idempotency key already used for a different request: Idempotency-Key "k-1" was used for another post`)
 	wantProblem(t, post("bad key", "x"), http.StatusBadRequest, "invalid input: Idempotency-Key must be visible ASCII characters")
+	wantProblem(t, post("", "empty key"), http.StatusBadRequest, "the Idempotency-Key header is empty")
+	twice := newRequest("POST", "/v1/posts", ann, `{"text":"two keys"}`)
+	twice.Header.Add("Idempotency-Key", "k-2")
+	twice.Header.Add("Idempotency-Key", "k-3")
+	wantProblem(t, s.serve(twice), http.StatusBadRequest, "the Idempotency-Key header is given more than once")
 	// A retry after the post was deleted makes nothing and says so.
 	s.must(t, "DELETE", "/v1/posts/"+p.ID.String(), ann, "", http.StatusNoContent)
 	wantProblem(t, post("k-1", "once"), http.StatusGone, "the post made with this idempotency key was deleted: post "+p.ID.String())

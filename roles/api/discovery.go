@@ -23,7 +23,7 @@ const (
 )
 
 // registerDiscovery adds search, trends and per-user stats to g.
-func registerDiscovery(g *echo.Group, d Deps, lim *limiter) {
+func registerDiscovery(g v1Routes, d Deps, lim *limiter) {
 	h := &discovery{d: &app.Discovery{Index: d.Search, Analytics: d.Analytics, Posts: d.Posts, Now: time.Now}, svc: d.Service}
 	g.GET("/search", h.search, lim.perUser("searches", d.Limits.Searches))
 	g.GET("/trends", h.trends)
