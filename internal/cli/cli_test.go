@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -118,6 +119,22 @@ func TestWrongArgumentsAreUsageErrors(t *testing.T) {
 		_, err := execute(t, args...)
 		if code := ExitCode(err); code != ExitUsage {
 			t.Errorf("%v: exit code %d (%v), want %d", args, code, err, ExitUsage)
+		}
+	}
+}
+
+// TestUnknownGroupIsAUsageError: lag, replay and the dlq commands refuse a
+// --group that names no consumer role, before opening anything.
+func TestUnknownGroupIsAUsageError(t *testing.T) {
+	clearEnv(t)
+	for _, args := range [][]string{{"lag", "--group", "nosuch"}, {"replay", "--group", "nosuch", "--to-earliest"}, {"dlq", "list", "--group", "nosuch"}} {
+		dataDir := filepath.Join(t.TempDir(), "data")
+		_, err := execute(t, append(args, "--data-dir", dataDir)...)
+		if code := ExitCode(err); code != ExitUsage || !strings.Contains(fmt.Sprint(err), `"nosuch" is not a consumer group: give one of `+strings.Join(roles.Table.Consumers(), ", ")) {
+			t.Errorf("%v: exit code %d (%v), want %d naming the groups", args, code, err, ExitUsage)
+		}
+		if _, err := os.Stat(dataDir); !os.IsNotExist(err) {
+			t.Errorf("%v: data dir was touched: %v", args, err)
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/feedsvc/feedsvc/events"
 	"github.com/feedsvc/feedsvc/internal/progress"
 	"github.com/feedsvc/feedsvc/internal/wiring"
+	"github.com/feedsvc/feedsvc/roles"
 )
 
 const embeddedNote = `Without --kafka-brokers the broker is the embedded one of --data-dir: while feedsvc serve
@@ -53,6 +55,9 @@ offsets on, else the configured topics. On a terminal it shows its progress on s
 	cmd = withConfig(cmd, kafkaGroups, func(ctx context.Context, cfg *configs.Config, log *slog.Logger, _ []string) error {
 		if group == "" {
 			return usageError{errors.New("replay needs --group")}
+		}
+		if err := checkGroup(group); err != nil {
+			return err
 		}
 		target, err := resetTarget(cmd, toDatetime, byDuration, toEarliest, toLatest, toOffset)
 		if err != nil {
@@ -173,6 +178,16 @@ func offset(n int64) string {
 	return fmt.Sprint(n)
 }
 
+// checkGroup refuses a --group that names no consumer role (as the
+// operator's view does): its lag, dead letters or replay would be of a
+// group nothing runs.
+func checkGroup(group string) error {
+	if known := roles.Table.Consumers(); !slices.Contains(known, group) {
+		return usageError{fmt.Errorf("--group %q is not a consumer group: give one of %s", group, strings.Join(known, ", "))}
+	}
+	return nil
+}
+
 func lagCmd() *cobra.Command {
 	var group string
 	cmd := &cobra.Command{
@@ -191,6 +206,11 @@ which holds the embedded store, it comes from serve's admin listener.`,
 		Args: cobra.NoArgs,
 	}
 	cmd = withConfig(cmd, kafkaGroups|configs.GroupStore, func(ctx context.Context, cfg *configs.Config, log *slog.Logger, _ []string) error {
+		if group != "" {
+			if err := checkGroup(group); err != nil {
+				return err
+			}
+		}
 		err := wiring.WithKafka(ctx, cfg, log, func(cl events.Cluster) error {
 			groups := []string{cfg.Kafka.Group(group)}
 			if group == "" {
@@ -260,6 +280,9 @@ func dlqCmd() *cobra.Command {
 	scope := func(cfg *configs.Config) ([]string, error) {
 		if group == "" {
 			return nil, usageError{errors.New("--group is required")}
+		}
+		if err := checkGroup(group); err != nil {
+			return nil, err
 		}
 		if len(topicList) > 0 {
 			return topicList, nil
