@@ -96,6 +96,15 @@ func TestValidatePostText(t *testing.T) {
 		{strings.Repeat("é", 501), false},
 		{"", false},
 		{"\xff", false},
+		{"two\nlines\tand a tab", true},
+		{"عربي and English", true},
+		{"bell\a", false},
+		{"nul\x00", false},
+		{"crlf\r\n", true},
+		{"c1 \u0085", false},
+		{"del \x7f", false},
+		{"override \u202e", false},
+		{"isolate \u2066", false},
 	}
 	for _, c := range cases {
 		err := app.ValidatePostText(c.text)

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -100,13 +102,33 @@ func (p Post) Conflicts(q Post) bool {
 		p.InReplyTo != q.InReplyTo || p.RepostOf != q.RepostOf)
 }
 
+// refusedInText is a character a post may not hold (see ValidatePostText).
+func refusedInText(r rune) bool {
+	switch {
+	case r == '\n' || r == '\r' || r == '\t':
+		return false
+	case unicode.IsControl(r):
+		return true
+	default:
+		return (r >= 0x202A && r <= 0x202E) || (r >= 0x2066 && r <= 0x2069)
+	}
+}
+
 // VisibleTo reports whether user may see the post.
 func (p Post) VisibleTo(user string) bool { return p.Moderated == "" || p.Author == user }
 
-// ValidatePostText checks a post body: valid UTF-8, 1..MaxPostChars characters.
+// ValidatePostText checks a post body: valid UTF-8, 1..MaxPostChars
+// characters, no control character but line breaks and tab, and no bidi
+// embedding, override or isolate (U+202A-U+202E, U+2066-U+2069), which
+// make a text display otherwise than it reads ("Trojan Source") and spill
+// into the page around it.
 func ValidatePostText(text string) error {
 	if !utf8.ValidString(text) {
 		return fmt.Errorf("%w: text is not valid UTF-8", ErrInvalid)
+	}
+	if i := strings.IndexFunc(text, refusedInText); i >= 0 {
+		r, _ := utf8.DecodeRuneInString(text[i:])
+		return fmt.Errorf("%w: text contains %U at byte %d: control characters (but line breaks and tab) and bidi overrides are refused", ErrInvalid, r, i)
 	}
 	n := utf8.RuneCountInString(text)
 	if n == 0 {
