@@ -149,7 +149,7 @@ func newLogger(w *os.File, level, format string) (*slog.Logger, error) {
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("log-level %q: %w", level, err)
 	}
-	opts := &slog.HandlerOptions{Level: l}
+	opts := &slog.HandlerOptions{Level: l, ReplaceAttr: readableDuration}
 	out := io.Writer(w)
 	if w == os.Stderr {
 		out = progress.Stderr().Writer(w)
@@ -159,6 +159,15 @@ func newLogger(w *os.File, level, format string) (*slog.Logger, error) {
 		h = slog.NewTextHandler(out, opts)
 	}
 	return slog.New(telemetry.LogHandler(h)), nil
+}
+
+// readableDuration writes a duration as Go prints it ("1.5s", "240ms"), as
+// the text handler does, instead of the JSON handler's integer nanoseconds.
+func readableDuration(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		a.Value = slog.StringValue(a.Value.Duration().String())
+	}
+	return a
 }
 
 func serveCmd(table roles.Rows) *cobra.Command {

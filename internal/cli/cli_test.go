@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -180,11 +181,15 @@ func TestLogFormat(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		log.Info("hello", "n", 1)
+		log.Info("hello", "n", 1, "took", 1500*time.Millisecond)
 		f.Close()
 		out, _ := os.ReadFile(f.Name())
 		if isJSON := strings.HasPrefix(string(out), `{"time":`); isJSON != wantJSON || !strings.Contains(string(out), "hello") {
 			t.Errorf("--log-format %s wrote %q", format, out)
+		}
+		// Durations as Go prints them, not as integer nanoseconds.
+		if want := map[bool]string{true: `"took":"1.5s"`, false: "took=1.5s"}[wantJSON]; !strings.Contains(string(out), want) {
+			t.Errorf("--log-format %s wrote %q, want %s in it", format, out, want)
 		}
 	}
 }
