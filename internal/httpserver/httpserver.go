@@ -271,6 +271,12 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 		}
 		status, detail := statusOf(err)
 		switch {
+		// echo's own "no route" answers say only their status: name what
+		// was asked.
+		case status == http.StatusNotFound && errors.Is(err, echo.ErrNotFound):
+			detail = fmt.Sprintf("no route for %s %s", req.Method, req.URL.Path)
+		case status == http.StatusMethodNotAllowed && errors.Is(err, echo.ErrMethodNotAllowed):
+			detail = fmt.Sprintf("%s %s is not served; the route takes %s", req.Method, req.URL.Path, c.Response().Header().Get(echo.HeaderAllow))
 		case status == http.StatusServiceUnavailable && detail == "":
 			detail = "a service this request needs is unavailable or too slow; retry later"
 			log.Warn("request failed: dependency unavailable", "method", req.Method, "path", c.Path(), "request_id", requestIDOf(c), "err", err)

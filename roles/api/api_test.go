@@ -611,7 +611,7 @@ func TestHealthAndReadiness(t *testing.T) {
 	// Liveness does not depend on the stores.
 	s.must(t, "GET", "/healthz", "", "", http.StatusOK)
 
-	wantProblem(t, s.do("GET", "/nowhere", "", ""), http.StatusNotFound, "Not Found")
+	wantProblem(t, s.do("GET", "/nowhere", "", ""), http.StatusNotFound, "no route for GET /nowhere")
 }
 
 // TestWrongMethod: a /v1 path served for other methods is 405 with an
@@ -621,12 +621,12 @@ func TestWrongMethod(t *testing.T) {
 	s := newServer(t, options{})
 	ann := userFor(t, "ann")
 	rec := s.do("PATCH", "/v1/posts", ann, "")
-	wantProblem(t, rec, http.StatusMethodNotAllowed, "Method Not Allowed")
+	wantProblem(t, rec, http.StatusMethodNotAllowed, "PATCH /v1/posts is not served; the route takes ")
 	if allow := rec.Header().Get("Allow"); !strings.Contains(allow, "POST") {
 		t.Fatalf("Allow = %q, want POST in it", allow)
 	}
-	wantProblem(t, s.do("POST", "/v1/feed", ann, ""), http.StatusMethodNotAllowed, "Method Not Allowed")
-	wantProblem(t, s.do("GET", "/v1/nowhere", ann, ""), http.StatusNotFound, "Not Found")
+	wantProblem(t, s.do("POST", "/v1/feed", ann, ""), http.StatusMethodNotAllowed, "POST /v1/feed is not served")
+	wantProblem(t, s.do("GET", "/v1/nowhere", ann, ""), http.StatusNotFound, "no route for GET /v1/nowhere")
 }
 
 func TestIdempotencyKeyHeader(t *testing.T) {
