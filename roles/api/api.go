@@ -121,7 +121,7 @@ func New(e *echo.Echo, d Deps) (*API, error) {
 	h := &handlers{svc: d.Service, graph: d.Graph, limits: lim, known: map[string]struct{}{}, streams: newStreams(maxStreams), tickets: d.Tickets, signals: d.Signals != nil}
 	if d.DevLogin != nil {
 		// Outside the /v1 group: it is how a caller without a token gets one.
-		e.POST(DevLoginPath, devLogin(d.DevLogin), middleware.BodyLimit(MaxBody), httpserver.AddressedHost)
+		e.POST(DevLoginPath, devLogin(d.DevLogin), middleware.BodyLimit(MaxBody), httpserver.AddressedHost, unproxied)
 	}
 	v1 := v1Routes{g: e.Group("/v1"), mw: []echo.MiddlewareFunc{middleware.BodyLimit(MaxBody), h.authenticate(d.Verify)}}
 	v1.POST("/posts", h.createPost, lim.perUser("posts", d.Limits.Posts))

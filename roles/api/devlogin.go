@@ -22,6 +22,25 @@ type devLoginAnswer struct {
 	Token string `json:"token"`
 }
 
+// proxyHeaders are the headers a reverse proxy adds: a request with one came
+// through a proxy, so the listener being on loopback says nothing of where
+// its client is.
+var proxyHeaders = []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Real-Ip"}
+
+// unproxied refuses (403) a request that came through a reverse proxy: dev
+// login is safe only because its listener is reachable from this machine
+// alone, which a proxy on the same host would make untrue.
+func unproxied(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		for _, h := range proxyHeaders {
+			if c.Request().Header.Get(h) != "" {
+				return echo.NewHTTPError(http.StatusForbidden, fmt.Sprintf("dev login answers only direct requests, and this one came through a proxy (%s)", h))
+			}
+		}
+		return next(c)
+	}
+}
+
 // devLogin answers a token for the user named in the body: what `feedsvc
 // token` prints, without a terminal.
 func devLogin(issue func(string) (string, error)) echo.HandlerFunc {

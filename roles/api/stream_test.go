@@ -350,6 +350,13 @@ func TestDevLogin(t *testing.T) {
 	// A page's own name resolving to the loopback address (DNS
 	// rebinding) signs in nobody.
 	wantProblem(t, login("rebind.example:8080", `{"user":"alice"}`), http.StatusForbidden, "IP address or localhost")
+	// Through a reverse proxy on the same host, the client may be anyone.
+	for _, h := range []string{"X-Forwarded-For", "Forwarded", "X-Real-Ip"} {
+		r := newRequest("POST", api.DevLoginPath, "", `{"user":"admin"}`)
+		r.Host = "127.0.0.1:8080"
+		r.Header.Set(h, "203.0.113.9")
+		wantProblem(t, on.serve(r), http.StatusForbidden, "came through a proxy ("+h+")")
+	}
 }
 
 // TestWebApp: the page and its files are served without a token, the page
