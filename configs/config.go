@@ -521,8 +521,14 @@ func (a AuthConfig) Validate() error {
 		}
 	}
 	if a.JWTJWKSURL != "" {
-		if u, err := url.Parse(a.JWTJWKSURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		u, err := url.Parse(a.JWTJWKSURL)
+		switch {
+		case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "":
 			errs = append(errs, setting.Errorf("JWTJWKSURL", "%q is not an http(s) URL", a.JWTJWKSURL))
+		case u.Scheme == "http" && !loopback(net.JoinHostPort(u.Hostname(), "0")):
+			// Keys fetched in clear can be swapped on the way: whoever
+			// does it signs tokens for anyone.
+			errs = append(errs, setting.Errorf("JWTJWKSURL", "%q is plain http: give an https URL (http only to a loopback host)", a.JWTJWKSURL))
 		}
 	}
 	if a.JWTLeeway < 0 || a.JWTLeeway > maxLeeway {

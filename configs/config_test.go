@@ -165,6 +165,8 @@ func TestValidateOneField(t *testing.T) {
 		{[]string{"--jwt-secret", strings.Repeat("s", 32), "--jwt-secret-file", "/run/secret"}, "--jwt-secret-file (FEEDSVC_JWT_SECRET_FILE): is set together with --jwt-secret"},
 		{[]string{"--jwt-jwks-url", "id.example.com/jwks"}, `--jwt-jwks-url (FEEDSVC_JWT_JWKS_URL): "id.example.com/jwks" is not an http(s) URL`},
 		{[]string{"--jwt-jwks-url", "https://id.example.com/.well-known/jwks.json"}, ""},
+		{[]string{"--jwt-jwks-url", "http://id.example.com/jwks"}, `--jwt-jwks-url (FEEDSVC_JWT_JWKS_URL): "http://id.example.com/jwks" is plain http: give an https URL (http only to a loopback host)`},
+		{[]string{"--jwt-jwks-url", "http://127.0.0.1:8080/jwks"}, ""},
 		{[]string{"--jwt-leeway", "-1s"}, "--jwt-leeway (FEEDSVC_JWT_LEEWAY): -1s is out of range [0s, 5m0s]"},
 		{[]string{"--jwt-leeway", "10m"}, "--jwt-leeway (FEEDSVC_JWT_LEEWAY): 10m0s is out of range"},
 		{[]string{"--jwt-leeway", "0"}, ""},

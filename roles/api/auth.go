@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/rand"
+	"crypto/rsa"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -86,6 +87,9 @@ func NewTokens(ctx context.Context, cfg TokenConfig) (*Tokens, error) {
 		}
 		if t.public == nil {
 			return nil, fmt.Errorf("jwt public key %s: not an RSA, EC or Ed25519 PEM public key", cfg.PublicKeyFile)
+		}
+		if err := strongEnough(t.public); err != nil {
+			return nil, fmt.Errorf("jwt public key %s: %w", cfg.PublicKeyFile, err)
 		}
 	}
 	if cfg.JWKSURL != "" {
@@ -211,6 +215,18 @@ func (t *Tokens) Verify(token string) (string, error) {
 	return claims.Subject, nil
 }
 
+// MinRSABits is the smallest RSA key a token may be checked with (NIST SP
+// 800-131A; a 1024-bit modulus is within reach of a determined attacker).
+const MinRSABits = 2048
+
+// strongEnough refuses an RSA key shorter than MinRSABits.
+func strongEnough(k any) error {
+	if r, ok := k.(*rsa.PublicKey); ok && r.N.BitLen() < MinRSABits {
+		return fmt.Errorf("an RSA key of %d bits, shorter than %d", r.N.BitLen(), MinRSABits)
+	}
+	return nil
+}
+
 // key finds the key of tok by its method: the secret for HMAC, else the
 // public key or the JWKS (never a JWKS key for HMAC: an "oct" key there
 // would let whoever publishes it mint tokens).
@@ -225,7 +241,11 @@ func (t *Tokens) key(tok *jwt.Token) (any, error) {
 			return t.public, nil
 		}
 		if t.jwks != nil {
-			return t.jwks.Keyfunc(tok)
+			k, err := t.jwks.Keyfunc(tok)
+			if err == nil {
+				err = strongEnough(k)
+			}
+			return k, err
 		}
 	}
 	return nil, fmt.Errorf("unexpected signing method %s", tok.Method.Alg())

@@ -3,11 +3,17 @@ package api_test
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -190,5 +196,51 @@ func TestJWKSKeyRotation(t *testing.T) {
 		"iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix()})
 	if _, err := tokens.Verify(forged); err == nil {
 		t.Error("an HS256 token was accepted by a JWKS-only config")
+	}
+}
+
+// TestShortRSAKeysRefused: an RSA key under api.MinRSABits checks no
+// token, as a key file (refused at start) or from a JWKS (the token is
+// refused); a 2048-bit one does.
+func TestShortRSAKeysRefused(t *testing.T) {
+	for _, bits := range []int{1024, api.MinRSABits} {
+		priv, err := rsa.GenerateKey(rand.Reader, bits)
+		if err != nil {
+			t.Fatal(err)
+		}
+		der, err := x509.MarshalPKIXPublicKey(&priv.PublicKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		file := filepath.Join(t.TempDir(), "key.pem")
+		if err := os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err = api.NewTokens(t.Context(), api.TokenConfig{PublicKeyFile: file})
+		if short := bits < api.MinRSABits; short != (err != nil) || short && !strings.Contains(err.Error(), "1024 bits, shorter than 2048") {
+			t.Errorf("a %d-bit key file: %v", bits, err)
+		}
+
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			_ = json.NewEncoder(w).Encode(map[string]any{"keys": []map[string]string{{
+				"kty": "RSA", "alg": "RS256", "use": "sig", "kid": "k",
+				"n": base64.RawURLEncoding.EncodeToString(priv.N.Bytes()),
+				"e": base64.RawURLEncoding.EncodeToString(big.NewInt(int64(priv.E)).Bytes()),
+			}}})
+		}))
+		tokens := newTokens(t, api.TokenConfig{JWKSURL: srv.URL, Issuer: "https://id.example", Audience: "feedsvc",
+			Leeway: 30 * time.Second, MaxLifetime: 24 * time.Hour})
+		tok := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{"sub": "alice", "iss": "https://id.example", "aud": "feedsvc",
+			"iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix()})
+		tok.Header["kid"] = "k"
+		signed, err := tok.SignedString(priv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = tokens.Verify(signed)
+		if short := bits < api.MinRSABits; short != (err != nil) {
+			t.Errorf("a token of a %d-bit JWKS key: %v", bits, err)
+		}
+		srv.Close()
 	}
 }
