@@ -300,6 +300,12 @@ func Serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, rows role
 		return fmt.Errorf("http: listen %s: %w", cfg.Server.HTTPAddr, err)
 	}
 	var admin net.Listener
+	if cfg.Server.AdminAddr == "" && !loopbackListener(ln) {
+		// Said at start, not found later: whoever reaches the public port
+		// reads the metrics, the operator's view and the readiness causes.
+		log.Warn("no --admin-addr: /metrics, /ops and the detailed /readyz are served on the public listener",
+			"http", ln.Addr().String())
+	}
 	if cfg.Server.AdminAddr != "" {
 		if admin, err = net.Listen("tcp", cfg.Server.AdminAddr); err != nil {
 			ln.Close()
@@ -516,6 +522,12 @@ func (h *hidden) ready(check func(context.Context) error) func(context.Context) 
 		}
 		return err
 	}
+}
+
+// loopbackListener reports whether ln listens on a loopback address only.
+func loopbackListener(ln net.Listener) bool {
+	a, ok := ln.Addr().(*net.TCPAddr)
+	return ok && a.IP.IsLoopback()
 }
 
 // devLoginTTL is how long a dev login's token lasts: a day, or less when
