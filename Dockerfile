@@ -13,7 +13,7 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-ARG VERSION=dev COMMIT="" BUILD_TIME=""
+ARG VERSION=0.3.0-dev COMMIT="" BUILD_TIME=""
 RUN CGO_ENABLED=0 go build -trimpath -buildvcs=false \
       -ldflags "-s -w -X github.com/feedsvc/feedsvc/internal/buildinfo.Version=${VERSION} -X github.com/feedsvc/feedsvc/internal/buildinfo.Commit=${COMMIT} -X github.com/feedsvc/feedsvc/internal/buildinfo.Time=${BUILD_TIME}" \
       -o /out/feedsvc . \

@@ -18,7 +18,9 @@ import (
 // (Commit and Time too, for a build without VCS information, such as a
 // Docker build context without .git).
 var (
-	Version = "dev"
+	// Version defaults to the release being made (CHANGELOG.md); a
+	// release build stamps its tag.
+	Version = "0.3.0-dev"
 	Commit  = ""
 	Time    = ""
 )
