@@ -91,6 +91,12 @@ func TestBrowser(t *testing.T) {
 	}
 	bob.noReload()
 	bob.shot(shots, "feed")
+	// The mention links to bob's page and the tag to its search; the
+	// text reads as written.
+	bob.run(visible(post+` p.text a.mention[href="#/u/bob"]`), visible(post+` p.text a.tag[href="#/search?q=%23feedsvc"]`))
+	if got := get(bob, chromedp.Text(chromedp.CSS(post+" p.text"))); got != text {
+		t.Fatalf("the post reads %q, want %q", got, text)
+	}
 
 	// His notifications: the mention; reading them clears the count.
 	bob.run(click("#nav-notifications"), visible(`#notifications li a[href="#/p/`+id+`"]`),

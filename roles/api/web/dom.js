@@ -26,6 +26,36 @@ export function userLink(user) {
   return el("a", { href: `#/u/${encodeURIComponent(user)}`, class: "user" }, `@${user}`);
 }
 
+/** tagLink links a hashtag (folded, without its #) to the search for it. */
+export function tagLink(tag, shown = `#${tag}`) {
+  return el("a", { href: `#/search?q=${encodeURIComponent("#" + tag)}`, class: "tag" }, shown);
+}
+
+// A #tag or @mention as the server reads them (app.Hashtags, app.Mentions):
+// the mark at the start of a word, not after a letter, digit, _ or another
+// mark.
+const marked = /(?<![\p{L}\p{N}_#@])([#@])([\p{L}\p{N}_]+)/gu;
+
+/**
+ * richText renders a post's text with its #tags linked to their search and
+ * its @mentions of valid user names to the user's page; the rest is text.
+ */
+export function richText(text) {
+  const out = [];
+  let last = 0;
+  for (const m of text.matchAll(marked)) {
+    const name = m[2].toLowerCase();
+    let link = null;
+    if (m[1] === "#") link = tagLink(name, m[0]);
+    else if (/^[a-z0-9_]{1,32}$/.test(name)) link = el("a", { href: `#/u/${name}`, class: "mention" }, m[0]);
+    if (!link) continue;
+    out.push(text.slice(last, m.index), link);
+    last = m.index + m[0].length;
+  }
+  out.push(text.slice(last));
+  return out;
+}
+
 /** showError puts err's message in the alert element id ("" clears it). */
 export function showError(id, err) {
   $(id).textContent = err ? err.message : "";
@@ -100,7 +130,7 @@ export function replyTo(p) {
  * (onDeleted is then called).
  */
 export function postItem(p, onDeleted, opts = {}) {
-  const body = el("p", { class: "text" }, p.text);
+  const body = el("p", { class: "text" }, ...richText(p.text));
   const meta = el("p", { class: "meta" }, userLink(p.author), " · ", el("a", { href: `#/p/${p.id}` }, time(p.created_at)));
   const label = p.reposted_by ? `post by ${p.author}, reposted by ${p.reposted_by}` : `post by ${p.author}`;
   const article = el("article", { "aria-label": label }, meta, body);

@@ -1,7 +1,7 @@
 // The other pages: a user's, notifications, search and trends.
 
 import { call, qs, session } from "./api.js";
-import { $, el, pager, postItem, report, showError, time, userLink } from "./dom.js";
+import { $, el, pager, postItem, report, showError, tagLink, time, userLink } from "./dom.js";
 import { setOnBlock, showRelations } from "./relations.js";
 
 const userItem = (u) => el("li", {}, userLink(u));
@@ -159,7 +159,7 @@ export async function showTrends() {
   try {
     const t = await call("GET", `/v1/trends${qs({ window: $("trends-window").value })}`);
     $("trends").replaceChildren(...t.items.map((tc) =>
-      el("li", {}, el("a", { href: `#/search?q=${encodeURIComponent("#" + tc.tag)}` }, `#${tc.tag}`), ` ${tc.count} posts`)));
+      el("li", {}, tagLink(tc.tag), ` ${tc.count} posts`)));
     $("trends-empty").hidden = t.items.length > 0;
   } catch (err) {
     showError("trends-error", err);
