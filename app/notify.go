@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -182,6 +183,27 @@ func (s *Service) Notifications(ctx context.Context, user, cursor string, limit 
 		ns = slices.DeleteFunc(ns, func(n Notification) bool { return hidden.Has(n.Actor) })
 	}
 	return ns, next, nil
+}
+
+// NotifiedPosts returns the posts ns name that user may see (one batch
+// read): a notification shows what it is about, and says nothing of a post
+// deleted or moderated since.
+func (s *Service) NotifiedPosts(ctx context.Context, user string, ns []Notification) (map[ID]Post, error) {
+	var ids []ID
+	for _, n := range ns {
+		if n.Post != 0 {
+			ids = append(ids, n.Post)
+		}
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	posts, err := s.Posts.GetPosts(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("notified posts: %w", err)
+	}
+	maps.DeleteFunc(posts, func(_ ID, p Post) bool { return !p.VisibleTo(user) })
+	return posts, nil
 }
 
 // MarkNotificationsRead marks user's notifications up to upTo read (0: all

@@ -101,6 +101,9 @@ func TestBrowser(t *testing.T) {
 	// His notifications: the mention; reading them clears the count.
 	bob.run(click("#nav-notifications"), visible(`#notifications li a[href="#/p/`+id+`"]`),
 		chromedp.WaitNotVisible(chromedp.CSS("#unread")))
+	if quote := get(bob, chromedp.Text(chromedp.CSS(`#notifications li blockquote.quote`))); quote != text {
+		t.Fatalf("the mention's notification quotes %q, want the post, %q", quote, text)
+	}
 	bob.shot(shots, "notifications")
 
 	// Search finds the post once the search consumer indexed it.

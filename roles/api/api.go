@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -693,7 +694,30 @@ func (h *handlers) notifications(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, page[app.Notification]{Items: nonNil(ns), NextCursor: next})
+	posts, err := h.svc.NotifiedPosts(c.Request().Context(), caller(c), ns)
+	if err != nil {
+		return err
+	}
+	views, err := h.views(c, slices.Collect(maps.Values(posts)))
+	if err != nil {
+		return err
+	}
+	byID := make(map[app.ID]*app.PostView, len(views))
+	for i := range views {
+		byID[views[i].ID] = &views[i]
+	}
+	items := make([]notificationItem, len(ns))
+	for i, n := range ns {
+		items[i] = notificationItem{Notification: n, Post: byID[n.Post]}
+	}
+	return c.JSON(http.StatusOK, page[notificationItem]{Items: items, NextCursor: next})
+}
+
+// notificationItem is a notification with the post it is about, when the
+// caller may see it.
+type notificationItem struct {
+	app.Notification
+	Post *app.PostView `json:"post,omitempty"`
 }
 
 type markReadRequest struct {

@@ -411,6 +411,29 @@ func TestNotifications(t *testing.T) {
 		}
 	}
 
+	t.Run("with the post, while it is there", func(t *testing.T) {
+		t.Parallel()
+		u, author := userFor(t, "u"), userFor(t, "a")
+		p := decode[app.Post](t, s.must(t, "POST", "/v1/posts", author, `{"text":"hi @`+u+`"}`, http.StatusCreated))
+		n := app.Notification{ID: p.ID, User: u, Kind: app.NotifyMention, Actor: author, Post: p.ID}
+		if err := s.store.AddNotification(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+		type item struct {
+			PostID string        `json:"post_id"`
+			Post   *app.PostView `json:"post"`
+		}
+		got := decode[page[item]](t, s.must(t, "GET", "/v1/notifications", u, "", http.StatusOK))
+		if len(got.Items) != 1 || got.Items[0].Post == nil || got.Items[0].Post.ID != p.ID || got.Items[0].Post.Text != "hi @"+u {
+			t.Fatalf("notification %+v, want it with post %s", got.Items, p.ID)
+		}
+		s.must(t, "DELETE", "/v1/posts/"+p.ID.String(), author, "", http.StatusNoContent)
+		got = decode[page[item]](t, s.must(t, "GET", "/v1/notifications", u, "", http.StatusOK))
+		if len(got.Items) != 1 || got.Items[0].Post != nil || got.Items[0].PostID != p.ID.String() {
+			t.Fatalf("notification after the delete %+v, want it without the post", got.Items)
+		}
+	})
+
 	t.Run("paged, newest first", func(t *testing.T) {
 		t.Parallel()
 		u := userFor(t, "u")

@@ -1,7 +1,7 @@
 // The other pages: a user's, notifications, search and trends.
 
 import { call, qs, session } from "./api.js";
-import { $, el, pager, postItem, report, showError, tagLink, time, userLink } from "./dom.js";
+import { $, el, pager, postItem, report, richText, showError, tagLink, time, userLink } from "./dom.js";
 import { setOnBlock, showRelations } from "./relations.js";
 
 const userItem = (u) => el("li", {}, userLink(u));
@@ -102,8 +102,10 @@ function noteItem(n) {
     repost: () => [userLink(n.actor), " reposted ", post("your post")],
     follow: () => [userLink(n.actor), " followed you"],
   }[n.kind] || (() => [userLink(n.actor), ` (${n.kind})`]); // a kind this app does not know yet
+  // The post it is about, when it is still there: a line of it.
+  const quote = n.post ? [el("blockquote", { class: "quote" }, ...richText(n.post.text))] : [];
   return el("li", { class: n.read ? "read" : "unread", dataset: { id: n.id, kind: n.kind } },
-    el("p", {}, ...what()), el("p", { class: "meta" }, time(n.created_at)));
+    el("p", {}, ...what()), ...quote, el("p", { class: "meta" }, time(n.created_at)));
 }
 
 const notes = pager($("notifications"), $("notifications-more"),
