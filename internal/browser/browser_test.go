@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -141,6 +142,14 @@ func TestBrowser(t *testing.T) {
 	op.run(chromedp.Navigate(srv.admin+"/ops"), visible(`#ready[data-ready="true"]`))
 	for _, g := range roles.Table.Consumers() {
 		op.waitLag(g, "0", func(lag int64) bool { return lag == 0 }, deadline)
+	}
+	// The charts have axes: the highest value and 0, the window's start
+	// and now.
+	if start := get(op, chromedp.Text(chromedp.CSS("#group-fanout .x-axis span"))); !regexp.MustCompile(`^\d+ s ago$`).MatchString(start) {
+		t.Fatalf("fanout's chart starts at %q, want \"N s ago\"", start)
+	}
+	if top := get(op, chromedp.Text(chromedp.CSS("#group-fanout .y-top"))); !regexp.MustCompile(`^[\d,.]+[kM]?$`).MatchString(top) {
+		t.Fatalf("fanout's chart tops at %q, want a number", top)
 	}
 	op.shot(shots, "ops")
 

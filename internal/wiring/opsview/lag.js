@@ -46,6 +46,10 @@ function makeCard(g) {
   const figures = { lag: el("strong", { class: "lag" }), rate: el("strong", { class: "rate" }) };
   const svg = chart(`${g.role}: lag per partition`);
   const caption = el("figcaption");
+  // Axes, in HTML beside the stretched SVG: the highest value and 0, the
+  // window's start and now.
+  const axis = { top: el("span", { class: "y-top" }), start: el("span") };
+  const plot = el("div", { class: "plot", "aria-hidden": "true" }, axis.top, el("span", { class: "y-zero" }, "0"));
   const tbody = el("tbody");
   const table = el("table", {},
     el("caption", {}, `${g.role}: per partition`),
@@ -54,10 +58,11 @@ function makeCard(g) {
   const article = el("article", { id, class: "group", "aria-labelledby": `${id}-title`, dataset: { role: g.role } },
     el("h3", { id: `${id}-title` }, g.role, " ", el("small", {}, `group ${g.group}${g.here ? ", runs in this process" : ""}`)),
     el("p", { class: "figures" }, "Lag ", figures.lag, " events · rate ", figures.rate),
-    el("figure", {}, svg, caption),
+    el("figure", {}, el("div", { class: "plotted" }, plot, svg),
+      el("div", { class: "x-axis", "aria-hidden": "true" }, axis.start, el("span", {}, "now")), caption),
     el("details", {}, el("summary", {}, "Partitions"),
       el("div", { class: "scroll", tabindex: "0", role: "region", "aria-label": `${g.role}: partitions` }, table)));
-  return { article, figures, svg, caption, tbody };
+  return { article, figures, svg, caption, tbody, axis };
 }
 
 function update(card, g, samples, topics, at) {
@@ -75,6 +80,8 @@ function update(card, g, samples, topics, at) {
   const span = Math.min(WINDOW, Math.max(MIN_SPAN, at - samples[0].t));
   const top = draw(card.svg, series, at, span);
   const secs = Math.round(span / 1000);
+  setText(card.axis.top, num(top));
+  setText(card.axis.start, `${secs} s ago`);
   const label = `${g.role}: lag per partition over the last ${secs} s; now ${g.lag} in all, highest ${top} on one partition`;
   card.svg.setAttribute("aria-label", label);
   card.caption.replaceChildren(`Last ${secs} s, highest ${num(top)} on one partition; `,

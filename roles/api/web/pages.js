@@ -3,6 +3,7 @@
 import { call, qs, session } from "./api.js";
 import { $, el, pager, postItem, report, richText, showError, tagLink, time, userLink } from "./dom.js";
 import { setOnBlock, showRelations } from "./relations.js";
+import { onUnread } from "./feed.js";
 
 const userItem = (u) => el("li", {}, userLink(u));
 
@@ -117,6 +118,9 @@ export async function showNotifications() {
   const newest = $("notifications").querySelector("li");
   if (newest && newest.classList.contains("unread")) {
     await call("POST", "/v1/notifications/read", { up_to: newest.dataset.id });
+    // Read now: the stream's next count would say so only later (or
+    // never, with no stream open).
+    onUnread(0);
   }
 }
 
