@@ -457,3 +457,72 @@ func TestConcurrentReadsRebuildOnce(t *testing.T) {
 		t.Fatalf("%d rebuilds read the graph, want 1", n)
 	}
 }
+
+// gatedGraph holds every Following read at its gate and counts how many
+// are held at once.
+type gatedGraph struct {
+	app.Graph
+	gate    chan struct{}
+	in, max atomic.Int32
+}
+
+func (g *gatedGraph) Following(ctx context.Context, user, cursor string, limit int) ([]string, string, error) {
+	n := g.in.Add(1)
+	defer g.in.Add(-1)
+	for m := g.max.Load(); n > m && !g.max.CompareAndSwap(m, n); m = g.max.Load() {
+	}
+	select {
+	case <-g.gate:
+	case <-ctx.Done():
+		return nil, "", ctx.Err()
+	}
+	return g.Graph.Following(ctx, user, cursor, limit)
+}
+
+// TestRebuildsBounded: a process runs at most MaxRebuilds feed rebuilds at
+// once (after a Redis flush every reader's first page would start one);
+// readers beyond wait, and give up at their own deadline.
+func TestRebuildsBounded(t *testing.T) {
+	users := []string{"u1", "u2", "u3", "u4", "u5"}
+	w := newWorld(append([]string{"star"}, users...)...)
+	g := &gatedGraph{Graph: w.store, gate: make(chan struct{})}
+	svc := w.replica(2)
+	svc.Graph, svc.MaxRebuilds, svc.RebuildLocks = g, 2, nil
+	ctx := context.Background()
+	for _, u := range users {
+		must(t, w.svc.Follow(ctx, u, "star"))
+	}
+	_, err := w.svc.CreatePost(ctx, "star", "hello", "")
+	must(t, err)
+
+	var wg sync.WaitGroup
+	for _, u := range users[:2] {
+		wg.Go(func() {
+			if _, err := svc.ReadFeed(ctx, u, "", 10); err != nil {
+				t.Errorf("%s's feed: %v", u, err)
+			}
+		})
+	}
+	eventually(t, "two rebuilds at the gate", func() bool { return g.in.Load() == 2 })
+	for _, u := range users[2:] {
+		short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		if _, err := svc.ReadFeed(short, u, "", 10); err == nil {
+			t.Errorf("%s's feed read while every rebuild slot was taken", u)
+		}
+		cancel()
+	}
+	if n := g.in.Load(); n != 2 {
+		t.Fatalf("%d rebuilds read the graph at once, want at most 2", n)
+	}
+	close(g.gate)
+	wg.Wait()
+	for _, u := range users {
+		eventually(t, u+"'s feed rebuilt", func() bool {
+			page, err := svc.ReadFeed(ctx, u, "", 10)
+			return err == nil && len(page.Items) == 1
+		})
+	}
+	if m := g.max.Load(); m != 2 {
+		t.Fatalf("at most %d rebuilds read the graph at once, want 2", m)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/semaphore"
 )
 
 // maxRebuildFollowing bounds how many followees a feed rebuild reads; a feed
@@ -204,6 +205,26 @@ const rebuildLockTTL = rebuildTimeout
 // looks whether the feed is complete.
 const rebuildPoll = 50 * time.Millisecond
 
+// DefaultMaxRebuilds is how many feed rebuilds one process runs at once.
+// Each reads up to maxRebuildFollowing authors' posts: after a Redis
+// flush, every reader's first page would otherwise start one, and the
+// storm of store reads could take the store down for everyone. Readers
+// beyond it wait for a slot within their own deadline (then 503).
+const DefaultMaxRebuilds = 16
+
+// rebuildSlot takes one of the process's rebuild slots (see
+// DefaultMaxRebuilds) and returns its release.
+func (s *Service) rebuildSlot(ctx context.Context, user string) (func(), error) {
+	s.rebuildSlots.once.Do(func() {
+		s.rebuildSlots.sem = semaphore.NewWeighted(int64(cmp.Or(s.MaxRebuilds, DefaultMaxRebuilds)))
+	})
+	if err := s.rebuildSlots.sem.Acquire(ctx, 1); err != nil {
+		return nil, fmt.Errorf("rebuild feed of %s: waited for one of %d rebuild slots: %w (%w)", user,
+			cmp.Or(s.MaxRebuilds, DefaultMaxRebuilds), ErrUnavailable, err)
+	}
+	return func() { s.rebuildSlots.sem.Release(1) }, nil
+}
+
 // rebuildOnce rebuilds user's feed, or waits for the rebuild already
 // running in this process or, through RebuildLocks, in another: a rebuild
 // reads up to maxRebuildFollowing authors' posts, and readers of one feed
@@ -216,6 +237,11 @@ func (s *Service) rebuildOnce(ctx context.Context, user string) error {
 	ch := s.rebuilds.DoChan(user, func() (any, error) {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rebuildTimeout)
 		defer cancel()
+		release, err := s.rebuildSlot(rctx, user)
+		if err != nil {
+			return nil, err
+		}
+		defer release()
 		return nil, s.rebuildShared(rctx, user)
 	})
 	select {

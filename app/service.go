@@ -8,8 +8,10 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
+	"golang.org/x/sync/semaphore"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -60,13 +62,21 @@ type Service struct {
 	Lists Lists
 	// MaxFollowing caps how many users one user may follow (0: no cap).
 	MaxFollowing int
-	Log          *slog.Logger
-	Now          func() time.Time
+	// MaxRebuilds bounds the feed rebuilds this process runs at once (0:
+	// DefaultMaxRebuilds); see rebuildOnce.
+	MaxRebuilds int
+	Log         *slog.Logger
+	Now         func() time.Time
 
-	// rebuilds collapses concurrent rebuilds of one feed (rebuildOnce).
-	rebuilds singleflight.Group
-	hidden   hiddenCache
-	counts   ttlMap[ID, postCounts]
+	// rebuilds collapses concurrent rebuilds of one feed (rebuildOnce);
+	// rebuildSlots bounds those of different feeds.
+	rebuilds     singleflight.Group
+	rebuildSlots struct {
+		once sync.Once
+		sem  *semaphore.Weighted
+	}
+	hidden hiddenCache
+	counts ttlMap[ID, postCounts]
 }
 
 // DefaultDispatchWait is how long a write waits for its event to be
