@@ -360,7 +360,7 @@ func (s *system) startUntil(role string, reached <-chan struct{}, flags ...strin
 		close(p.exited)
 	}()
 	t.Cleanup(func() {
-		p.kill()
+		p.end()
 		if t.Failed() {
 			t.Logf("log of %s (pid %d):\n%s", role, p.cmd.Process.Pid, p.logs())
 		}
@@ -420,6 +420,24 @@ func (p *proc) stop() {
 	}
 	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
 		p.t.Fatalf("feedsvc %s exited with %d:\n%s", p.role, code, p.logs())
+	}
+}
+
+// end stops a process the test left running: SIGTERM, so that an api
+// releases its outbox shard leases for the next test on its environment
+// (a killed one holds them for their 20 s TTL, and that test's first
+// events wait), then SIGKILL if it has not exited within 10 s.
+func (p *proc) end() {
+	select {
+	case <-p.exited:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(10 * time.Second):
+		p.kill()
 	}
 }
 

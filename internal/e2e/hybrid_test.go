@@ -3,7 +3,10 @@ package e2e_test
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
+
+	"github.com/feedsvc/feedsvc/app"
 )
 
 // TestCelebrityHybridFanout: with --celebrity-threshold 2, an author with
@@ -85,6 +88,16 @@ func TestInactiveUsersGetNoFanout(t *testing.T) {
 	forDeployments(t, []deployment{depReal}, func(t *testing.T, s *system) {
 		s.env = append(s.env, "FEEDSVC_FEED_INACTIVE_AFTER=5s")
 		s.up()
+		// The test before on this environment may have left the outbox's
+		// shard leases held by its killed api, for up to their 20 s TTL:
+		// a post would wait that long for its event, and a 5 s feed
+		// would expire first (seen in CI).
+		eventually(t, "the api relays every outbox shard", func() error {
+			if n := strings.Count(s.api.logs(), `"msg":"relaying outbox shard"`); n < app.OutboxShards {
+				return fmt.Errorf("%d of %d shards leased", n, app.OutboxShards)
+			}
+			return nil
+		})
 		author, reader, away := s.user("author"), s.user("reader"), s.user("away")
 		author.must(s, "POST", "/v1/notifications/read", map[string]string{}, 204) // exists, no feed
 		reader.must(s, "GET", "/v1/feed", nil, 200)
