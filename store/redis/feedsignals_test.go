@@ -38,6 +38,11 @@ func TestFeedSignals(t *testing.T) {
 			for {
 				select {
 				case users := <-got:
+					// The real Redis is shared with the other packages'
+					// tests, whose signals arrive here too.
+					if !slices.ContainsFunc(users, func(u string) bool { return slices.Contains(want, u) }) {
+						continue
+					}
 					if !slices.Equal(users, want) {
 						t.Fatalf("signal of %q, want %q", users, want)
 					}
