@@ -92,6 +92,14 @@ type Relay struct {
 
 	mu      sync.Mutex
 	workers map[int]*shardRelay
+	// applied: records whose change this process wrote (Dispatch), by ID
+	// with their shard, kept across the shard's workers. A worker started
+	// after a lease was lost or handed off still publishes them without
+	// asking the store, which cannot tell a follow undone since from one
+	// that never happened until edgeSettle (2.5 min): the undo's event
+	// waited that long behind it.
+	appliedMu sync.Mutex
+	applied   [OutboxShards]map[ID]bool
 
 	published atomic.Int64
 	completed atomic.Int64
@@ -154,6 +162,7 @@ func (r *Relay) worker(s int) *shardRelay {
 // the store (it is handed over once written), so the relay need not
 // complete it.
 func (r *Relay) Dispatch(ctx context.Context, rec OutboxRecord) {
+	r.noteApplied(rec)
 	w := r.worker(rec.Shard)
 	if w == nil {
 		return
@@ -180,6 +189,37 @@ func (r *Relay) Dispatch(ctx context.Context, rec OutboxRecord) {
 		}
 		w.mu.Unlock()
 	}
+}
+
+// appliedKept bounds how long a record is remembered as applied: past
+// edgeSettle the store decides for good without it.
+const appliedKept = 10 * time.Minute
+
+func (r *Relay) noteApplied(rec OutboxRecord) {
+	if rec.Shard < 0 || rec.Shard >= OutboxShards {
+		return
+	}
+	r.appliedMu.Lock()
+	defer r.appliedMu.Unlock()
+	if r.applied[rec.Shard] == nil {
+		r.applied[rec.Shard] = map[ID]bool{}
+	}
+	r.applied[rec.Shard][rec.ID] = true
+}
+
+func (r *Relay) wasApplied(shard int, id ID) bool {
+	r.appliedMu.Lock()
+	defer r.appliedMu.Unlock()
+	return r.applied[shard][id]
+}
+
+// forgetApplied drops the records of shard at or below upTo: those its
+// cursor passed (done for good) or, for a shard another process relays,
+// those older than appliedKept.
+func (r *Relay) forgetApplied(shard int, upTo ID) {
+	r.appliedMu.Lock()
+	defer r.appliedMu.Unlock()
+	maps.DeleteFunc(r.applied[shard], func(id ID, _ bool) bool { return id <= upTo })
 }
 
 // Run relays until ctx ends, then publishes what its shards still hold
@@ -260,6 +300,14 @@ func (r *Relay) handOffFailing(held map[int]time.Time, paused map[int]handedOff,
 				r.log().Warn("outbox shard lease not released; it expires by itself", "shard", s, "err", err)
 			}
 		})
+	}
+	// What this process wrote to shards it does not relay is forgotten
+	// once the store decides it for good anyway.
+	old := MinIDAt(now.Add(-appliedKept))
+	for s := range OutboxShards {
+		if _, ok := held[s]; !ok {
+			r.forgetApplied(s, old)
+		}
 	}
 	for s, h := range paused {
 		select {
@@ -858,7 +906,7 @@ func (r *Relay) complete(ctx context.Context, w *shardRelay, batch []OutboxRecor
 	w.mu.Lock()
 	for i, rec := range batch {
 		switch {
-		case w.applied[rec.ID]:
+		case w.applied[rec.ID] || r.wasApplied(w.shard, rec.ID):
 		case now.Before(w.recheck[rec.ID]):
 			// Held (Wait) and asked about recently: not again on every
 			// wake, which would cost a store read per held record.
@@ -941,4 +989,5 @@ func (r *Relay) advance(ctx context.Context, w *shardRelay, now time.Time) {
 	maps.DeleteFunc(w.published, below)
 	maps.DeleteFunc(w.applied, below)
 	w.mu.Unlock()
+	r.forgetApplied(w.shard, c)
 }

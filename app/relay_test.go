@@ -223,6 +223,35 @@ func TestRelayTakesBackWhatNobodyTook(t *testing.T) {
 	eventually(t, "every shard relayed again", func() bool { return r.Stats().Shards == app.OutboxShards })
 }
 
+// TestRelayRemembersWhatItWroteAcrossWorkers: a follow this process wrote
+// (Dispatch) and that was undone since, which the store cannot tell from
+// one that never happened until it settles (Wait), is published at once by
+// the shard's next worker, after a hand-off, not 2.5 minutes later.
+func TestRelayRemembersWhatItWroteAcrossWorkers(t *testing.T) {
+	ctx := context.Background()
+	store, leases, bus := apptest.NewStore(), apptest.NewNodeLeases(), &apptest.Bus{}
+	bus.SetDown(true)
+	r := &app.Relay{Outbox: store, Publisher: bus, Leases: leases, Owner: "one",
+		Poll: 10 * time.Millisecond, LeaseTTL: 300 * time.Millisecond, HandOff: 200 * time.Millisecond}
+	runRelay(t, r)
+	eventually(t, "every shard relayed", func() bool { return r.Stats().Shards == app.OutboxShards })
+	id, err := app.NewIDGen(6).Next()
+	must(t, err)
+	rec := app.NewOutboxRecord(id, app.Event{ID: "user.followed:" + id.String(), Type: app.UserFollowed, Time: id.Time().UTC(),
+		Follow: &app.Follow{Follower: "ann", Followee: "bob"}})
+	_, err = store.Follow(ctx, "ann", "bob", rec)
+	must(t, err)
+	store.SetCompletion(rec.ID, app.Wait) // as after an unfollow: the edge is gone
+	dctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	r.Dispatch(dctx, rec)
+	cancel()
+	eventually(t, "the failing shard handed off", func() bool { return r.Stats().Shards < app.OutboxShards })
+	bus.SetDown(false)
+	eventually(t, "the follow published", func() bool {
+		return slices.ContainsFunc(bus.Pending(), func(ev app.Event) bool { return ev.ID == rec.Event.ID })
+	})
+}
+
 func TestRelayRestartPublishesNothingAgain(t *testing.T) {
 	store, bus := apptest.NewStore(), &apptest.Bus{}
 	recs := savePosts(t, store, app.NewIDGen(4), 3, "ann", "bob")
