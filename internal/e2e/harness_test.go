@@ -427,19 +427,7 @@ func (p *proc) stop() {
 // releases its outbox shard leases for the next test on its environment
 // (a killed one holds them for their 20 s TTL, and that test's first
 // events wait), then SIGKILL if it has not exited within 10 s.
-func (p *proc) end() {
-	select {
-	case <-p.exited:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.exited:
-	case <-time.After(10 * time.Second):
-		p.kill()
-	}
-}
+func (p *proc) end() { testenv.Stop(p.cmd.Process, p.exited, 10*time.Second, p.kill) }
 
 // kill is kill -9.
 func (p *proc) kill() {

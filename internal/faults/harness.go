@@ -240,17 +240,7 @@ func (p *Proc) Kill() {
 
 // Stop sends SIGTERM and waits up to timeout, then kills.
 func (p *Proc) Stop(timeout time.Duration) {
-	select {
-	case <-p.exited:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.exited:
-	case <-time.After(timeout):
-		p.Kill()
-	}
+	testenv.Stop(p.cmd.Process, p.exited, timeout, p.Kill)
 }
 
 // Pid is the process ID.

@@ -129,24 +129,24 @@ func New(e *echo.Echo, d Deps) (*API, error) {
 	v1.GET("/posts/:id", h.getPost)
 	v1.DELETE("/posts/:id", h.deletePost)
 	v1.PUT("/following/:user", h.follow, lim.perUser("follows", d.Limits.Follows))
-	v1.DELETE("/following/:user", onUser(h.svc.Unfollow), lim.perUser("follows", d.Limits.Follows))
+	v1.DELETE("/following/:user", onPath(userParam, h.svc.Unfollow), lim.perUser("follows", d.Limits.Follows))
 	// Blocks are graph writes too (a block ends up to two follows): they
 	// share the follows' limit.
-	v1.PUT("/blocks/:user", onUser(h.svc.Block), lim.perUser("follows", d.Limits.Follows))
-	v1.DELETE("/blocks/:user", onUser(h.svc.Unblock), lim.perUser("follows", d.Limits.Follows))
+	v1.PUT("/blocks/:user", onPath(userParam, h.svc.Block), lim.perUser("follows", d.Limits.Follows))
+	v1.DELETE("/blocks/:user", onPath(userParam, h.svc.Unblock), lim.perUser("follows", d.Limits.Follows))
 	v1.GET("/blocks", h.blocks)
 	// Mutes too: graph writes, each announced.
 	v1.PUT("/mutes/:user", h.mute, lim.perUser("follows", d.Limits.Follows))
-	v1.DELETE("/mutes/:user", onUser(h.svc.Unmute), lim.perUser("follows", d.Limits.Follows))
+	v1.DELETE("/mutes/:user", onPath(userParam, h.svc.Unmute), lim.perUser("follows", d.Limits.Follows))
 	v1.GET("/mutes", h.mutes)
-	v1.PUT("/posts/:id/like", onPost(h.svc.Like), lim.perUser("likes", d.Limits.Likes))
+	v1.PUT("/posts/:id/like", onPath(postID, h.svc.Like), lim.perUser("likes", d.Limits.Likes))
 	v1.GET("/posts/:id/replies", h.replies)
-	v1.DELETE("/posts/:id/like", onPost(h.svc.Unlike), lim.perUser("likes", d.Limits.Likes))
-	v1.PUT("/posts/:id/repost", onPost(func(ctx context.Context, user string, id app.ID) error {
+	v1.DELETE("/posts/:id/like", onPath(postID, h.svc.Unlike), lim.perUser("likes", d.Limits.Likes))
+	v1.PUT("/posts/:id/repost", onPath(postID, func(ctx context.Context, user string, id app.ID) error {
 		_, err := h.svc.Repost(ctx, user, id)
 		return err
 	}), lim.perUser("likes", d.Limits.Likes))
-	v1.DELETE("/posts/:id/repost", onPost(h.svc.Unrepost), lim.perUser("likes", d.Limits.Likes))
+	v1.DELETE("/posts/:id/repost", onPath(postID, h.svc.Unrepost), lim.perUser("likes", d.Limits.Likes))
 	// List writes count against the follows' limit: like follows, they
 	// pick whose posts a timeline shows (no knob of their own).
 	v1.POST("/lists", h.createList, lim.perUser("follows", d.Limits.Follows))
@@ -445,37 +445,24 @@ type followRequest struct {
 	Reposts *bool `json:"reposts"`
 }
 
-// onUser is the handler of an action of the caller on the user of the
-// path (unfollow, block, unblock, unmute): 204 once done.
-func onUser(act func(ctx context.Context, caller, user string) error) echo.HandlerFunc {
+// onPath is the handler of an action of the caller on what the path
+// names (param parses it): 204 once done. On a user (userParam):
+// unfollow, block, unblock, unmute. On a post (postID): like, unlike,
+// repost, unrepost. Like: 404 for a post the caller cannot see (unknown,
+// deleted, moderated and not theirs), 403 across a block with its author
+// either way (the post may be readable, but a like across a block would
+// reach its author); liking again is harmless. Unlike: 204 also when
+// there was no like. Repost: as a like, and nothing new is made the second
+// time (a repost's ID reposts its original). Unrepost: 204 also when there
+// was none, 404 for a post the caller cannot see and never reposted;
+// allowed across a block.
+func onPath[T any](param func(echo.Context) (T, error), act func(ctx context.Context, caller string, target T) error) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		u, err := userParam(c)
+		target, err := param(c)
 		if err != nil {
 			return err
 		}
-		if err := act(c.Request().Context(), caller(c), u); err != nil {
-			return err
-		}
-		return c.NoContent(http.StatusNoContent)
-	}
-}
-
-// onPost is the handler of an action of the caller on the post of the
-// path: 204 once done. Like: 404 for a post the caller cannot see
-// (unknown, deleted, moderated and not theirs), 403 across a block with
-// its author either way (the post may be readable, but a like across a
-// block would reach its author); liking again is harmless. Unlike: 204
-// also when there was no like. Repost: as a like, and nothing new is made
-// the second time (a repost's ID reposts its original). Unrepost: 204 also
-// when there was none, 404 for a post the caller cannot see and never
-// reposted; allowed across a block.
-func onPost(act func(ctx context.Context, caller string, id app.ID) error) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		id, err := postID(c)
-		if err != nil {
-			return err
-		}
-		if err := act(c.Request().Context(), caller(c), id); err != nil {
+		if err := act(c.Request().Context(), caller(c), target); err != nil {
 			return err
 		}
 		return c.NoContent(http.StatusNoContent)
