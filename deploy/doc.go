@@ -17,3 +17,5 @@
 // The tests build feedsvc from the parent module once (TestMain). Run them
 // with: cd deploy && go test ./... (scripts/test does).
 package deploy
+
+//go:generate go run gen.go

@@ -3,11 +3,13 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -230,4 +232,33 @@ func healthcheck(t *testing.T, args ...string) (string, error) {
 	root.SetArgs(append([]string{"healthcheck"}, args...))
 	err := root.ExecuteContext(context.Background())
 	return out.String(), err
+}
+
+// TestRolesCommand: `feedsvc roles --output json` is the role table, which
+// deploy/ generates its files from.
+func TestRolesCommand(t *testing.T) {
+	out, err := execute(t, "roles", "--output", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []roleInfo
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	var names, groups []string
+	for _, r := range got {
+		names = append(names, r.Name)
+		if r.ConsumerGroup != "" {
+			groups = append(groups, r.ConsumerGroup)
+		}
+	}
+	if !slices.Equal(names, roles.Table.Names()) || !slices.Equal(groups, roles.Table.Consumers()) {
+		t.Errorf("roles %q, groups %q; want %q and %q", names, groups, roles.Table.Names(), roles.Table.Consumers())
+	}
+	if api := got[0]; api.Name != "api" || !api.HTTP || !api.IDs || api.ConsumerGroup != "" {
+		t.Errorf("api = %+v", api)
+	}
+	if _, err := execute(t, "roles", "--output", "yaml"); ExitCode(err) != ExitUsage {
+		t.Errorf("--output yaml: %v, want a usage error", err)
+	}
 }

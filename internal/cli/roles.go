@@ -1,0 +1,92 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/feedsvc/feedsvc/roles"
+)
+
+// roleInfo is one role as `feedsvc roles --output json` prints it: what
+// deployment files and scripts derive from the role table.
+type roleInfo struct {
+	Name string `json:"name"`
+	// ConsumerGroup is the group's name without --consumer-group-prefix;
+	// empty for a role that consumes nothing.
+	ConsumerGroup  string `json:"consumer_group,omitempty"`
+	Store          bool   `json:"store"`
+	Redis          bool   `json:"redis"`
+	Producer       bool   `json:"producer"`
+	HTTP           bool   `json:"http"`
+	IDs            bool   `json:"ids"`
+	RebuildFromLog bool   `json:"rebuild_from_log"`
+}
+
+func rolesCmd(table roles.Rows) *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "roles [--output text|json]",
+		Short: "List the roles serve can run, with what each needs",
+		Long: `Lists the rows of the role table in start order: the backends each role opens, its consumer
+group and whether its output is rebuilt from the log on an embedded Redis. The deployment files
+under deploy/ are generated from --output json (cd deploy && go generate).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var infos []roleInfo
+			for _, r := range table {
+				if r.Hidden {
+					continue
+				}
+				i := roleInfo{Name: r.Name, Store: r.Needs.Store, Redis: r.Needs.Redis, Producer: r.Needs.Producer,
+					HTTP: r.Needs.HTTP, IDs: r.Needs.IDs, RebuildFromLog: r.Needs.RebuildFromLog}
+				if r.Needs.Consumer {
+					i.ConsumerGroup = r.Name
+				}
+				infos = append(infos, i)
+			}
+			out := cmd.OutOrStdout()
+			switch output {
+			case "json":
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(infos)
+			case "text":
+				w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(w, "ROLE\tCONSUMER GROUP\tOPENS")
+				for _, i := range infos {
+					fmt.Fprintf(w, "%s\t%s\t%s\n", i.Name, orDash(i.ConsumerGroup), opens(i))
+				}
+				return w.Flush()
+			default:
+				return usageError{fmt.Errorf("--output %q: want text or json", output)}
+			}
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
+	return cmd
+}
+
+// opens names what a role opens, for the text listing.
+func opens(i roleInfo) string {
+	var parts []string
+	for _, p := range []struct {
+		on   bool
+		what string
+	}{{i.Store, "store"}, {i.Redis, "redis"}, {i.Producer, "producer"}, {i.ConsumerGroup != "", "consumer"}, {i.HTTP, "http"}, {i.IDs, "ids"}} {
+		if p.on {
+			parts = append(parts, p.what)
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
