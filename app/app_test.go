@@ -19,6 +19,7 @@ import (
 
 	"github.com/feedsvc/feedsvc/app"
 	"github.com/feedsvc/feedsvc/app/apptest"
+	"github.com/feedsvc/feedsvc/internal/testenv"
 )
 
 type world struct {
@@ -503,7 +504,7 @@ func TestRebuildsBounded(t *testing.T) {
 			}
 		})
 	}
-	eventually(t, "two rebuilds at the gate", func() bool { return g.in.Load() == 2 })
+	testenv.Until(t, "two rebuilds at the gate", func() bool { return g.in.Load() == 2 })
 	for _, u := range users[2:] {
 		short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 		if _, err := svc.ReadFeed(short, u, "", 10); err == nil {
@@ -517,7 +518,7 @@ func TestRebuildsBounded(t *testing.T) {
 	close(g.gate)
 	wg.Wait()
 	for _, u := range users {
-		eventually(t, u+"'s feed rebuilt", func() bool {
+		testenv.Until(t, u+"'s feed rebuilt", func() bool {
 			page, err := svc.ReadFeed(ctx, u, "", 10)
 			return err == nil && len(page.Items) == 1
 		})

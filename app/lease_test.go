@@ -9,6 +9,7 @@ import (
 
 	"github.com/feedsvc/feedsvc/app"
 	"github.com/feedsvc/feedsvc/app/apptest"
+	"github.com/feedsvc/feedsvc/internal/testenv"
 )
 
 func TestLeasedIDGen(t *testing.T) {
@@ -41,16 +42,6 @@ func TestLeasedIDGen(t *testing.T) {
 	}
 	if err := app.NewIDGen(7).Check(); err != nil {
 		t.Fatalf("a generator with a node of its own refuses: %v", err)
-	}
-}
-
-// waitFor polls cond; the deadline only bounds a broken run.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
 	}
 }
 
@@ -99,7 +90,7 @@ func TestNodeLeaseOutage(t *testing.T) {
 	go func() { done <- l.Run(ctx) }()
 
 	leases.SetErr(errors.New("store down"))
-	waitFor(t, "IDs refuse", func() bool {
+	testenv.Until(t, "IDs refuse", func() bool {
 		_, err := l.IDs.Next()
 		return errors.Is(err, app.ErrUnavailable)
 	})
@@ -107,7 +98,7 @@ func TestNodeLeaseOutage(t *testing.T) {
 		t.Fatalf("Ready with the lease unknown: %v, want ErrUnavailable", err)
 	}
 	leases.SetErr(nil)
-	waitFor(t, "IDs issue again", func() bool { return l.Ready(ctx) == nil })
+	testenv.Until(t, "IDs issue again", func() bool { return l.Ready(ctx) == nil })
 	id, err := l.IDs.Next()
 	must(t, err)
 	if leases.Holder(id.Node()) != "me" {
@@ -128,7 +119,7 @@ func TestNodeLeaseLost(t *testing.T) {
 	must(t, err)
 	go func() { _ = l.Run(ctx) }()
 	leases.Steal(first, "another process")
-	waitFor(t, "a new node is leased", func() bool { return l.Node() != first && l.Ready(ctx) == nil })
+	testenv.Until(t, "a new node is leased", func() bool { return l.Node() != first && l.Ready(ctx) == nil })
 	id, err := l.IDs.Next()
 	must(t, err)
 	if id.Node() == first || leases.Holder(id.Node()) != "me" {

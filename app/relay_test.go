@@ -12,19 +12,8 @@ import (
 
 	"github.com/feedsvc/feedsvc/app"
 	"github.com/feedsvc/feedsvc/app/apptest"
+	"github.com/feedsvc/feedsvc/internal/testenv"
 )
-
-// eventually polls cond until it holds or a generous deadline passes.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
 
 // runRelay runs r until the test ends (or stop is called).
 func runRelay(t *testing.T, r *app.Relay) (stop func()) {
@@ -97,7 +86,7 @@ func TestRelayPublishesWhatWaitedThroughAnOutage(t *testing.T) {
 	bus.SetDown(true)
 	relay := &app.Relay{Outbox: store, Publisher: bus, Poll: 10 * time.Millisecond, Log: slog.New(slog.DiscardHandler)}
 	runRelay(t, relay)
-	eventually(t, "the relay running", func() bool { return relay.Stats().Shards == app.OutboxShards })
+	testenv.Until(t, "the relay running", func() bool { return relay.Stats().Shards == app.OutboxShards })
 	svc := &app.Service{Posts: store, Graph: store, Dispatch: relay, DispatchWait: 50 * time.Millisecond,
 		IDs: app.NewIDGen(1), Log: slog.New(slog.DiscardHandler)}
 	var recs []app.OutboxRecord
@@ -108,7 +97,7 @@ func TestRelayPublishesWhatWaitedThroughAnOutage(t *testing.T) {
 			recs = append(recs, app.NewOutboxRecord(p.ID, app.Event{ID: "post.created:" + p.ID.String()}))
 		}
 	}
-	eventually(t, "the backlog counted", func() bool { return relay.Stats().Pending == len(recs) })
+	testenv.Until(t, "the backlog counted", func() bool { return relay.Stats().Pending == len(recs) })
 	if n := len(bus.Pending()); n != 0 {
 		t.Fatalf("%d events published with the bus down", n)
 	}
@@ -116,7 +105,7 @@ func TestRelayPublishesWhatWaitedThroughAnOutage(t *testing.T) {
 		t.Fatalf("stats during the outage: %+v", s)
 	}
 	bus.SetDown(false)
-	eventually(t, "the backlog published", func() bool { return len(bus.Pending()) >= len(recs) && allDone(store) })
+	testenv.Until(t, "the backlog published", func() bool { return len(bus.Pending()) >= len(recs) && allDone(store) })
 	checkPublished(t, bus, recs)
 	if s := relay.Stats(); s.Pending != 0 || int(s.Published) != len(recs) || s.Completed != 0 {
 		t.Fatalf("stats after the outage: %+v", s)
@@ -132,7 +121,7 @@ func TestRelayFindsRecordsItWasNotHanded(t *testing.T) {
 	relay := &app.Relay{Outbox: store, Publisher: bus, Poll: 10 * time.Millisecond}
 	runRelay(t, relay)
 	recs := savePosts(t, store, app.NewIDGen(2), 5, "ann", "bob")
-	eventually(t, "records found by polling", func() bool { return len(bus.Pending()) >= len(recs) })
+	testenv.Until(t, "records found by polling", func() bool { return len(bus.Pending()) >= len(recs) })
 	checkPublished(t, bus, recs)
 	// Nobody said their changes landed: each was completed, once.
 	completed := store.Completed()
@@ -163,7 +152,7 @@ func TestRelaySharesShardsAndTakesOver(t *testing.T) {
 	r1, r2 := newRelay("one"), newRelay("two")
 	stop1 := runRelay(t, r1)
 	runRelay(t, r2)
-	eventually(t, "every shard relayed", func() bool { return r1.Stats().Shards+r2.Stats().Shards == app.OutboxShards })
+	testenv.Until(t, "every shard relayed", func() bool { return r1.Stats().Shards+r2.Stats().Shards == app.OutboxShards })
 	for s := range app.OutboxShards {
 		if h := leases.ShardHolder(s); h != "one" && h != "two" {
 			t.Fatalf("shard %d held by %q", s, h)
@@ -171,11 +160,11 @@ func TestRelaySharesShardsAndTakesOver(t *testing.T) {
 	}
 	ids := app.NewIDGen(3)
 	recs := savePosts(t, store, ids, 5, "ann", "bob", "cy", "dee")
-	eventually(t, "first records published", func() bool { return len(bus.Pending()) >= len(recs) })
+	testenv.Until(t, "first records published", func() bool { return len(bus.Pending()) >= len(recs) })
 	stop1()
-	eventually(t, "the survivor relays every shard", func() bool { return r2.Stats().Shards == app.OutboxShards })
+	testenv.Until(t, "the survivor relays every shard", func() bool { return r2.Stats().Shards == app.OutboxShards })
 	recs = append(recs, savePosts(t, store, ids, 5, "ann", "bob", "cy", "dee")...)
-	eventually(t, "all records published", func() bool { return len(bus.Pending()) >= len(recs) })
+	testenv.Until(t, "all records published", func() bool { return len(bus.Pending()) >= len(recs) })
 	checkPublished(t, bus, recs)
 }
 
@@ -192,14 +181,14 @@ func TestRelayHandsOffWhatItCannotPublish(t *testing.T) {
 	}
 	r1 := newRelay("cut-off", cut)
 	runRelay(t, r1)
-	eventually(t, "the first relay holding every shard", func() bool { return r1.Stats().Shards == app.OutboxShards })
+	testenv.Until(t, "the first relay holding every shard", func() bool { return r1.Stats().Shards == app.OutboxShards })
 	runRelay(t, newRelay("connected", up))
 	var authors []string
 	for i := range 4 * app.OutboxShards {
 		authors = append(authors, fmt.Sprintf("u%d", i))
 	}
 	recs := savePosts(t, store, app.NewIDGen(4), 2, authors...)
-	eventually(t, "every record published by the connected relay", func() bool { return len(up.Pending()) >= len(recs) && allDone(store) })
+	testenv.Until(t, "every record published by the connected relay", func() bool { return len(up.Pending()) >= len(recs) && allDone(store) })
 	checkPublished(t, up, recs)
 	if n := len(cut.Pending()); n != 0 {
 		t.Fatalf("%d events published on the bus that is down", n)
@@ -216,11 +205,11 @@ func TestRelayTakesBackWhatNobodyTook(t *testing.T) {
 		Poll: 10 * time.Millisecond, LeaseTTL: 300 * time.Millisecond, HandOff: 200 * time.Millisecond}
 	runRelay(t, r)
 	recs := savePosts(t, store, app.NewIDGen(5), 3, "ann", "bob", "cy", "dee")
-	eventually(t, "a shard handed off", func() bool { return r.Stats().Shards < app.OutboxShards })
+	testenv.Until(t, "a shard handed off", func() bool { return r.Stats().Shards < app.OutboxShards })
 	bus.SetDown(false)
-	eventually(t, "every record published", func() bool { return len(bus.Pending()) >= len(recs) && allDone(store) })
+	testenv.Until(t, "every record published", func() bool { return len(bus.Pending()) >= len(recs) && allDone(store) })
 	checkPublished(t, bus, recs)
-	eventually(t, "every shard relayed again", func() bool { return r.Stats().Shards == app.OutboxShards })
+	testenv.Until(t, "every shard relayed again", func() bool { return r.Stats().Shards == app.OutboxShards })
 }
 
 // TestRelayRemembersWhatItWroteAcrossWorkers: a follow this process wrote
@@ -234,7 +223,7 @@ func TestRelayRemembersWhatItWroteAcrossWorkers(t *testing.T) {
 	r := &app.Relay{Outbox: store, Publisher: bus, Leases: leases, Owner: "one",
 		Poll: 10 * time.Millisecond, LeaseTTL: 300 * time.Millisecond, HandOff: 200 * time.Millisecond}
 	runRelay(t, r)
-	eventually(t, "every shard relayed", func() bool { return r.Stats().Shards == app.OutboxShards })
+	testenv.Until(t, "every shard relayed", func() bool { return r.Stats().Shards == app.OutboxShards })
 	id, err := app.NewIDGen(6).Next()
 	must(t, err)
 	rec := app.NewOutboxRecord(id, app.Event{ID: "user.followed:" + id.String(), Type: app.UserFollowed, Time: id.Time().UTC(),
@@ -245,9 +234,9 @@ func TestRelayRemembersWhatItWroteAcrossWorkers(t *testing.T) {
 	dctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 	r.Dispatch(dctx, rec)
 	cancel()
-	eventually(t, "the failing shard handed off", func() bool { return r.Stats().Shards < app.OutboxShards })
+	testenv.Until(t, "the failing shard handed off", func() bool { return r.Stats().Shards < app.OutboxShards })
 	bus.SetDown(false)
-	eventually(t, "the follow published", func() bool {
+	testenv.Until(t, "the follow published", func() bool {
 		return slices.ContainsFunc(bus.Pending(), func(ev app.Event) bool { return ev.ID == rec.Event.ID })
 	})
 }
@@ -502,7 +491,7 @@ func TestRelayPublishesAgainOnlyWhatFailed(t *testing.T) {
 	recs := savePosts(t, store, app.NewIDGen(1), 20, authors...)
 	relay := &app.Relay{Outbox: store, Publisher: bus, Poll: 10 * time.Millisecond, Log: slog.New(slog.DiscardHandler)}
 	runRelay(t, relay)
-	eventually(t, "the records published", func() bool { return allDone(store) })
+	testenv.Until(t, "the records published", func() bool { return allDone(store) })
 	checkPublished(t, bus.Bus, recs)
 	if s := relay.Stats(); int(s.Published) != len(recs) {
 		t.Fatalf("stats: %+v, want %d published", s, len(recs))
@@ -528,7 +517,7 @@ func TestRelayKeepsKeyOrderAfterAPartialFailure(t *testing.T) {
 	recs := savePosts(t, store, app.NewIDGen(1), 5, ann, bob)
 	relay := &app.Relay{Outbox: store, Publisher: bus, Poll: 10 * time.Millisecond, Log: slog.New(slog.DiscardHandler)}
 	runRelay(t, relay)
-	eventually(t, "the records published", func() bool { return allDone(store) })
+	testenv.Until(t, "the records published", func() bool { return allDone(store) })
 	seen := map[string]int{}
 	lastAt := map[string]int{} // an event's last position in the log
 	got := bus.Pending()

@@ -188,17 +188,6 @@ func (f fixture) consume(t *testing.T, group string, h app.Handler) (stop func()
 	}
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // checkEvents fails unless got is want, in order, by ID and type.
 func checkEvents(t *testing.T, what string, got, want []app.Event) {
 	t.Helper()
@@ -240,7 +229,7 @@ func testConsumeCommit(t *testing.T, f fixture) {
 	f.publish(t, evs)
 	var rec recorder
 	stop := f.consume(t, "g1", &rec)
-	waitFor(t, "50 events", func() bool { return len(rec.ids()) >= len(evs) })
+	testenv.Until(t, "50 events", func() bool { return len(rec.ids()) >= len(evs) })
 	stop()
 	// One author, one key, one partition: order is kept.
 	checkEvents(t, "group g1", rec.events(), evs)
@@ -252,13 +241,13 @@ func testConsumeCommit(t *testing.T, f fixture) {
 	f.publishBatch(t, more) // a batch keeps the order of a key too
 	var rec2 recorder
 	stop = f.consume(t, "g1", &rec2)
-	waitFor(t, "the new events", func() bool { return len(rec2.ids()) >= len(more) })
+	testenv.Until(t, "the new events", func() bool { return len(rec2.ids()) >= len(more) })
 	stop()
 	checkEvents(t, "group g1 after restart", rec2.events(), more)
 	// Another group consumes independently from the start.
 	var other recorder
 	stop = f.consume(t, "g2", &other)
-	waitFor(t, "all events in group g2", func() bool { return len(other.ids()) >= len(evs)+len(more) })
+	testenv.Until(t, "all events in group g2", func() bool { return len(other.ids()) >= len(evs)+len(more) })
 	stop()
 	checkEvents(t, "group g2", other.events(), append(slices.Clone(evs), more...))
 }
@@ -268,11 +257,11 @@ func testRedelivery(t *testing.T, f fixture) {
 	f.publish(t, evs)
 	crashing := &recorder{fail: true}
 	stop := f.consume(t, "g", crashing)
-	waitFor(t, "first delivery", func() bool { return len(crashing.ids()) >= 1 })
+	testenv.Until(t, "first delivery", func() bool { return len(crashing.ids()) >= 1 })
 	stop() // "crash": the handler never succeeded, so nothing was committed
 	var rec recorder
 	stop = f.consume(t, "g", &rec)
-	waitFor(t, "redelivery", func() bool { return len(rec.ids()) >= len(evs) })
+	testenv.Until(t, "redelivery", func() bool { return len(rec.ids()) >= len(evs) })
 	stop()
 	checkEvents(t, "redelivery", rec.events(), evs)
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/feedsvc/feedsvc/app"
 	"github.com/feedsvc/feedsvc/events"
+	"github.com/feedsvc/feedsvc/internal/testenv"
 )
 
 // memCheckpoints is a checkpoint store that can go back in time like a
@@ -175,16 +176,16 @@ func testRestoredWhileRunning(t *testing.T, f fixture) {
 	stop := checkpointed(t, f, group, h, cps, reg, logs)
 	defer stop()
 	f.publish(t, first)
-	waitFor(t, "the first events checkpointed", func() bool { return cps.at(f.topics.Posts) == 5 })
+	testenv.Until(t, "the first events checkpointed", func() bool { return cps.at(f.topics.Posts) == 5 })
 	snap := cps.snapshot()
 	f.publish(t, second)
-	waitFor(t, "the second events checkpointed", func() bool { return cps.at(f.topics.Posts) == 10 })
+	testenv.Until(t, "the second events checkpointed", func() bool { return cps.at(f.topics.Posts) == 10 })
 	assertCommitted(t, f, group, 10)
 
 	cps.restore(snap)
-	waitFor(t, "the lost events redone", func() bool { return len(h.ids()) >= 15 && cps.at(f.topics.Posts) == 10 })
+	testenv.Until(t, "the lost events redone", func() bool { return len(h.ids()) >= 15 && cps.at(f.topics.Posts) == 10 })
 	checkEvents(t, "after the restore", h.events(), append(append(append([]app.Event{}, first...), second...), second...))
-	if v := metric(t, reg, "feedsvc_consumer_redis_rewinds_total", map[string]string{"group": group}); v != 1 {
+	if v := testenv.Metric(t, reg, "feedsvc_consumer_redis_rewinds_total", map[string]string{"group": group}); v != 1 {
 		t.Fatalf("feedsvc_consumer_redis_rewinds_total = %v, want 1", v)
 	}
 	out := logs.String()
@@ -202,7 +203,7 @@ func testFlushedWhileStopped(t *testing.T, f fixture) {
 	group, cps := unique("g"), newMemCheckpoints()
 	h := &recorder{}
 	stop := checkpointed(t, f, group, h, cps, prometheus.NewRegistry(), &logBuffer{})
-	waitFor(t, "the events checkpointed", func() bool { return cps.at(f.topics.Posts) == 4 })
+	testenv.Until(t, "the events checkpointed", func() bool { return cps.at(f.topics.Posts) == 4 })
 	stop()
 	assertCommitted(t, f, group, 4)
 
@@ -210,9 +211,9 @@ func testFlushedWhileStopped(t *testing.T, f fixture) {
 	again, reg, logs := &recorder{}, prometheus.NewRegistry(), &logBuffer{}
 	stop = checkpointed(t, f, group, again, cps, reg, logs)
 	defer stop()
-	waitFor(t, "the log redone", func() bool { return len(again.ids()) >= 4 && cps.at(f.topics.Posts) == 4 })
+	testenv.Until(t, "the log redone", func() bool { return len(again.ids()) >= 4 && cps.at(f.topics.Posts) == 4 })
 	checkEvents(t, "after the flush", again.events(), evs)
-	if v := metric(t, reg, "feedsvc_consumer_redis_rewinds_total", map[string]string{"group": group}); v != 1 {
+	if v := testenv.Metric(t, reg, "feedsvc_consumer_redis_rewinds_total", map[string]string{"group": group}); v != 1 {
 		t.Fatalf("feedsvc_consumer_redis_rewinds_total = %v, want 1", v)
 	}
 	if out := logs.String(); !strings.Contains(out, "from=4 to=0") || !strings.Contains(out, "checkpoint=none") {
@@ -224,7 +225,7 @@ func testFlushedWhileStopped(t *testing.T, f fixture) {
 // topic's partition 0 (commits are asynchronous, every second).
 func assertCommitted(t *testing.T, f fixture, group string, want int64) {
 	t.Helper()
-	waitFor(t, "the offsets committed", func() bool {
+	testenv.Until(t, "the offsets committed", func() bool {
 		got, err := events.GroupLag(context.Background(), f.cluster, group, []string{f.topics.Posts})
 		if err != nil {
 			t.Fatal(err)
@@ -244,11 +245,11 @@ func testDownAtAssignment(t *testing.T, f fixture) {
 	logs := &logBuffer{}
 	stop := checkpointed(t, f, group, h, cps, prometheus.NewRegistry(), logs)
 	defer stop()
-	waitFor(t, "the partitions waiting", func() bool { return strings.Contains(logs.String(), "partitions wait") })
+	testenv.Until(t, "the partitions waiting", func() bool { return strings.Contains(logs.String(), "partitions wait") })
 	if got := h.ids(); len(got) != 0 {
 		t.Fatalf("handled %v before the checkpoints could be compared", got)
 	}
 	cps.down.Store(false)
-	waitFor(t, "the events checkpointed", func() bool { return cps.at(f.topics.Posts) == 3 })
+	testenv.Until(t, "the events checkpointed", func() bool { return cps.at(f.topics.Posts) == 3 })
 	checkEvents(t, "after redis came back", h.events(), evs)
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/feedsvc/feedsvc/app"
 	"github.com/feedsvc/feedsvc/events"
+	"github.com/feedsvc/feedsvc/internal/testenv"
 )
 
 func TestDeadLetters(t *testing.T) {
@@ -43,7 +44,7 @@ func testDeadLetters(t *testing.T, f fixture) {
 		}
 		return entries
 	}
-	waitFor(t, "dead letters of both groups", func() bool { return len(list(group, 0)) >= 3 && len(list(other, 0)) >= 3 })
+	testenv.Until(t, "dead letters of both groups", func() bool { return len(list(group, 0)) >= 3 && len(list(other, 0)) >= 3 })
 	stopG()
 	stopO()
 
@@ -207,7 +208,7 @@ func testPoisonEvent(t *testing.T, cfg events.Config, batches bool) {
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
 	want := append(wantIDs(evs[:3]), wantIDs(evs[4:])...)
-	waitFor(t, "the events after the poison ones", func() bool { return len(h.ids()) >= len(want) })
+	testenv.Until(t, "the events after the poison ones", func() bool { return len(h.ids()) >= len(want) })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)

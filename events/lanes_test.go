@@ -9,6 +9,7 @@ import (
 
 	"github.com/feedsvc/feedsvc/app"
 	"github.com/feedsvc/feedsvc/events"
+	"github.com/feedsvc/feedsvc/internal/testenv"
 )
 
 // holdKey is a handler that holds every event of one key until its context
@@ -59,14 +60,14 @@ func TestRunnerLanes(t *testing.T) {
 			group := unique("g")
 			h := &holdKey{key: slow}
 			stop := startRunner(t, f, group, h, time.Millisecond)
-			waitFor(t, "the other author's events", func() bool { return len(h.ids()) >= len(passed) })
+			testenv.Until(t, "the other author's events", func() bool { return len(h.ids()) >= len(passed) })
 			stop()
 			checkEvents(t, "while "+slow+" is held", h.events(), passed)
 			assertLag(t, f, group, []events.PartitionLag{{Topic: f.topics.Posts, Committed: -1, End: 7, Lag: 7}})
 
 			var again recorder
 			stop = startRunner(t, f, group, &again, 0)
-			waitFor(t, "every event again", func() bool { return len(again.ids()) >= len(held)+len(passed) })
+			testenv.Until(t, "every event again", func() bool { return len(again.ids()) >= len(held)+len(passed) })
 			stop()
 			byAuthor := map[string][]app.Event{}
 			for _, ev := range again.events() {
@@ -98,7 +99,7 @@ func TestRunnerSkipsCopies(t *testing.T) {
 			stop := startRunner(t, f, unique("g"), &rec, 0)
 			// One author: one lane, in log order; the last event comes
 			// after the copies.
-			waitFor(t, "the last event", func() bool { return slices.Contains(rec.ids(), evs[5].ID) })
+			testenv.Until(t, "the last event", func() bool { return slices.Contains(rec.ids(), evs[5].ID) })
 			stop()
 			checkEvents(t, "handled", rec.events(), append(slices.Clone(evs[:4]), append([]app.Event{evs[2]}, evs[4:]...)...))
 		})

@@ -13,6 +13,7 @@ import (
 
 	"github.com/feedsvc/feedsvc/app"
 	"github.com/feedsvc/feedsvc/events"
+	"github.com/feedsvc/feedsvc/internal/testenv"
 )
 
 // startRunner runs a Runner in group on the fixture's topics until stop.
@@ -41,7 +42,7 @@ func consumeExactly(t *testing.T, f fixture, group string, want []string) {
 	t.Helper()
 	var rec recorder
 	stop := startRunner(t, f, group, &rec, 0)
-	waitFor(t, "events in "+group, func() bool { return len(rec.ids()) >= len(want) })
+	testenv.Until(t, "events in "+group, func() bool { return len(rec.ids()) >= len(want) })
 	stop()
 	if got := rec.ids(); !slices.Equal(got, want) {
 		t.Fatalf("group %s consumed %v, want exactly %v", group, got, want)
@@ -154,7 +155,7 @@ func testResetRefused(t *testing.T, f fixture) {
 	}
 	var rec recorder
 	stop := startRunner(t, f, group, &rec, 0)
-	waitFor(t, "the member to consume", func() bool { return len(rec.ids()) >= 3 })
+	testenv.Until(t, "the member to consume", func() bool { return len(rec.ids()) >= 3 })
 	if _, err := events.PlanReset(ctx, f.cluster, group, f.topics.All(), earliest); !errors.Is(err, events.ErrGroupActive) {
 		t.Errorf("plan while a member runs: %v, want ErrGroupActive", err)
 	}
@@ -177,7 +178,7 @@ func testResetRefused(t *testing.T, f fixture) {
 	}
 	stop()
 	// Once the member left, the group is Empty and the reset goes through.
-	waitFor(t, "the group to empty", func() bool {
+	testenv.Until(t, "the group to empty", func() bool {
 		plan, err = events.PlanReset(ctx, f.cluster, group, f.topics.All(), earliest)
 		return !errors.Is(err, events.ErrGroupActive)
 	})
@@ -215,7 +216,7 @@ func testLag(t *testing.T, f fixture) {
 	})
 	var rec recorder
 	stop := startRunner(t, f, group, &rec, 0)
-	waitFor(t, "10 events", func() bool { return len(rec.ids()) >= 10 })
+	testenv.Until(t, "10 events", func() bool { return len(rec.ids()) >= 10 })
 	stop()
 	f.publish(t, postEvents(5, "frank", time.Now()))
 	assertLag(t, f, group, []events.PartitionLag{
@@ -240,35 +241,11 @@ func testLag(t *testing.T, f fixture) {
 		m.ReportLag(ctx, f.cluster, group, f.topics.All(), 20*time.Millisecond, slog.New(slog.DiscardHandler))
 	}()
 	defer func() { cancel(); <-done }()
-	waitFor(t, "the lag gauge", func() bool {
-		return gauge(t, reg, "feedsvc_consumer_lag", map[string]string{"group": group, "topic": f.topics.Posts, "partition": "0"}) == 5
+	testenv.Until(t, "the lag gauge", func() bool {
+		return testenv.Metric(t, reg, "feedsvc_consumer_lag", map[string]string{"group": group, "topic": f.topics.Posts, "partition": "0"}) == 5
 	})
 	f.publish(t, postEvents(2, "frank", time.Now()))
-	waitFor(t, "the lag gauge to follow new events", func() bool {
-		return gauge(t, reg, "feedsvc_consumer_lag", map[string]string{"group": group, "topic": f.topics.Posts, "partition": "0"}) == 7
+	testenv.Until(t, "the lag gauge to follow new events", func() bool {
+		return testenv.Metric(t, reg, "feedsvc_consumer_lag", map[string]string{"group": group, "topic": f.topics.Posts, "partition": "0"}) == 7
 	})
-}
-
-// gauge returns the value of the gauge name with labels, -1 if absent.
-func gauge(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
-	t.Helper()
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, fam := range families {
-		if fam.GetName() != name {
-			continue
-		}
-	metrics:
-		for _, m := range fam.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if labels[l.GetName()] != l.GetValue() {
-					continue metrics
-				}
-			}
-			return m.GetGauge().GetValue()
-		}
-	}
-	return -1
 }

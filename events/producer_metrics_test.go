@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/feedsvc/feedsvc/app"
+	"github.com/feedsvc/feedsvc/internal/testenv"
 )
 
 // publishSamples returns the sample count of feedsvc_publish_seconds for
@@ -67,7 +68,7 @@ func TestProducerMetrics(t *testing.T) {
 		t.Errorf("publish samples of %s = %d, want 1", f.topics.Follows, n)
 	}
 	for _, topic := range f.topics.All() {
-		if n := metric(t, reg, "feedsvc_publish_errors_total", map[string]string{"topic": topic}); n != 0 {
+		if n := testenv.Metric(t, reg, "feedsvc_publish_errors_total", map[string]string{"topic": topic}); n != 0 {
 			t.Errorf("publish errors of %s = %v after successful publishes, want 0", topic, n)
 		}
 	}
@@ -83,10 +84,10 @@ func TestProducerMetrics(t *testing.T) {
 	if err := p.PublishBatch(ctx, []app.Event{posts[0], posts[1], follow}); err == nil {
 		t.Fatal("PublishBatch on a closed producer succeeded")
 	}
-	if n := metric(t, reg, "feedsvc_publish_errors_total", map[string]string{"topic": f.topics.Posts}); n != 2 {
+	if n := testenv.Metric(t, reg, "feedsvc_publish_errors_total", map[string]string{"topic": f.topics.Posts}); n != 2 {
 		t.Errorf("publish errors of %s = %v, want 2", f.topics.Posts, n)
 	}
-	if n := metric(t, reg, "feedsvc_publish_errors_total", map[string]string{"topic": f.topics.Follows}); n != 2 {
+	if n := testenv.Metric(t, reg, "feedsvc_publish_errors_total", map[string]string{"topic": f.topics.Follows}); n != 2 {
 		t.Errorf("publish errors of %s = %v, want 2", f.topics.Follows, n)
 	}
 	if n, _ := publishSamples(t, reg, f.topics.Posts); n != 3 {
@@ -120,10 +121,10 @@ func TestRunnerMetricsStartAtZero(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	for _, topic := range f.topics.All() {
-		if n := metric(t, reg, "feedsvc_events_dead_lettered_total", map[string]string{"group": group, "topic": topic}); n != 0 {
+		if n := testenv.Metric(t, reg, "feedsvc_events_dead_lettered_total", map[string]string{"group": group, "topic": topic}); n != 0 {
 			t.Errorf("dead letters of %s on %s = %v, want 0", group, topic, n)
 		}
-		if n := metric(t, reg, "feedsvc_consumer_stuck", map[string]string{"group": group, "topic": topic}); n != 0 {
+		if n := testenv.Metric(t, reg, "feedsvc_consumer_stuck", map[string]string{"group": group, "topic": topic}); n != 0 {
 			t.Errorf("stuck events of %s on %s = %v, want 0", group, topic, n)
 		}
 	}

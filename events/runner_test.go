@@ -16,6 +16,7 @@ import (
 
 	"github.com/feedsvc/feedsvc/app"
 	"github.com/feedsvc/feedsvc/events"
+	"github.com/feedsvc/feedsvc/internal/testenv"
 )
 
 // outage is a handler whose dependency is down while down is set: every
@@ -87,33 +88,6 @@ func retrying(t *testing.T, f fixture, group string, h app.Handler, reg *prometh
 	}
 }
 
-// metric returns the value of the counter or gauge name with labels.
-func metric(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			for _, lp := range m.GetLabel() {
-				if v, ok := labels[lp.GetName()]; ok && v != lp.GetValue() {
-					continue next
-				}
-			}
-			if m.GetGauge() != nil {
-				return m.GetGauge().GetValue()
-			}
-			return m.GetCounter().GetValue()
-		}
-	}
-	return 0
-}
-
 func noDeadLetters(t *testing.T, f fixture, group string) {
 	t.Helper()
 	dead, err := events.ListDeadLetters(context.Background(), f.cluster, group, f.topics.All(), 0)
@@ -161,16 +135,16 @@ func testOutage(t *testing.T, f fixture, panics bool) {
 		}
 	}()
 	const attempts = 50
-	waitFor(t, "many failed attempts", func() bool { return h.failures.Load() >= attempts })
+	testenv.Until(t, "many failed attempts", func() bool { return h.failures.Load() >= attempts })
 
 	stuck := map[string]string{"group": group, "topic": f.topics.Posts, "partition": "0"}
-	if v := metric(t, reg, "feedsvc_consumer_stuck", stuck); v != 1 {
+	if v := testenv.Metric(t, reg, "feedsvc_consumer_stuck", stuck); v != 1 {
 		t.Fatalf("feedsvc_consumer_stuck = %v while failing, want 1", v)
 	}
-	if v := metric(t, reg, "feedsvc_consumer_retries_total", map[string]string{"group": group}); v < attempts-1 {
+	if v := testenv.Metric(t, reg, "feedsvc_consumer_retries_total", map[string]string{"group": group}); v < attempts-1 {
 		t.Fatalf("feedsvc_consumer_retries_total = %v after %d failures", v, attempts)
 	}
-	panicked := metric(t, reg, "feedsvc_consumer_panics_total", map[string]string{"group": group})
+	panicked := testenv.Metric(t, reg, "feedsvc_consumer_panics_total", map[string]string{"group": group})
 	if panics && panicked < attempts-1 || !panics && panicked != 0 {
 		t.Fatalf("feedsvc_consumer_panics_total = %v (handler panics: %v)", panicked, panics)
 	}
@@ -191,11 +165,11 @@ func testOutage(t *testing.T, f fixture, panics bool) {
 	noDeadLetters(t, f, group)
 
 	h.down.Store(false)
-	waitFor(t, "the events after the outage", func() bool { return len(h.ids()) >= len(evs) })
+	testenv.Until(t, "the events after the outage", func() bool { return len(h.ids()) >= len(evs) })
 	stop()
 	stop = nil
 	checkEvents(t, "after the outage", h.events(), evs)
-	if v := metric(t, reg, "feedsvc_consumer_stuck", stuck); v != 0 {
+	if v := testenv.Metric(t, reg, "feedsvc_consumer_stuck", stuck); v != 0 {
 		t.Fatalf("feedsvc_consumer_stuck = %v after recovery, want 0", v)
 	}
 	if !strings.Contains(logs.String(), "consumer unstuck") {
@@ -217,9 +191,9 @@ func testStopWhileStuck(t *testing.T, f fixture) {
 	reg := prometheus.NewRegistry()
 	stop := retrying(t, f, group, h, reg, &logBuffer{}, time.Hour)
 	stuck := map[string]string{"group": group, "topic": f.topics.Posts, "partition": "0"}
-	waitFor(t, "the partition stuck", func() bool { return metric(t, reg, "feedsvc_consumer_stuck", stuck) == 1 })
+	testenv.Until(t, "the partition stuck", func() bool { return testenv.Metric(t, reg, "feedsvc_consumer_stuck", stuck) == 1 })
 	stop()
-	if v := metric(t, reg, "feedsvc_consumer_stuck", stuck); v != 0 {
+	if v := testenv.Metric(t, reg, "feedsvc_consumer_stuck", stuck); v != 0 {
 		t.Fatalf("feedsvc_consumer_stuck = %v after stopping, want 0 (another member owns the partition now)", v)
 	}
 	assertLag(t, f, group, []events.PartitionLag{{Topic: f.topics.Posts, Committed: -1, End: 3, Lag: 3}})
@@ -250,7 +224,7 @@ func TestRunnerWaitsForKafkaAtStart(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
-	waitFor(t, "the runner to say it waits for Kafka", func() bool { return strings.Contains(logs.String(), "cannot reach Kafka") })
+	testenv.Until(t, "the runner to say it waits for Kafka", func() bool { return strings.Contains(logs.String(), "cannot reach Kafka") })
 	select {
 	case err := <-done:
 		t.Fatalf("the runner returned while Kafka was unreachable: %v", err)
@@ -268,7 +242,7 @@ func TestRunnerWaitsForKafkaAtStart(t *testing.T) {
 	}
 	evs := postEvents(3, "ann", time.Now())
 	f.publish(t, evs)
-	waitFor(t, "the events consumed", func() bool { return len(h.events()) >= len(evs) })
+	testenv.Until(t, "the events consumed", func() bool { return len(h.events()) >= len(evs) })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("runner: %v", err)
@@ -292,7 +266,7 @@ func TestRunnerStopsWaitingForKafka(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
-	waitFor(t, "the runner to say it waits for Kafka", func() bool { return strings.Contains(logs.String(), "cannot reach Kafka") })
+	testenv.Until(t, "the runner to say it waits for Kafka", func() bool { return strings.Contains(logs.String(), "cannot reach Kafka") })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("Run after cancel while waiting = %v, want nil", err)

@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/feedsvc/feedsvc/app"
+	"github.com/feedsvc/feedsvc/internal/testenv"
 )
 
 // traced records the span context each event's handling ran under.
@@ -50,7 +51,7 @@ func TestTraceThroughKafka(t *testing.T) {
 			f.publishBatch(t, evs) // as the relay does, later and with a context of its own
 			h := &traced{spans: map[string]trace.SpanContext{}, evs: map[string]app.Event{}}
 			stop := f.consume(t, unique("g"), h)
-			waitFor(t, "both events", func() bool { h.mu.Lock(); defer h.mu.Unlock(); return len(h.spans) == 2 })
+			testenv.Until(t, "both events", func() bool { h.mu.Lock(); defer h.mu.Unlock(); return len(h.spans) == 2 })
 			stop()
 
 			got := h.spans[evs[0].ID]

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/feedsvc/feedsvc/internal/testenv"
 	"github.com/feedsvc/feedsvc/roles"
 )
 
@@ -105,7 +106,7 @@ func TestStopInReverse(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- lc.Run(ctx, built, listen(t), http.NotFoundHandler()) }()
-	waitFor(t, func() bool { return len(j.list()) == 6 })
+	testenv.Until(t, "the condition", func() bool { return len(j.list()) == 6 })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -133,11 +134,11 @@ func TestReadinessFailsWhileDraining(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- lc.Run(ctx, built, ln, mux) }()
-	waitFor(t, func() bool { return status(url) == 200 })
+	testenv.Until(t, "the condition", func() bool { return status(url) == 200 })
 	cancel()
 	// HTTP still serves during the drain, and says it is not ready, while
 	// the role still runs.
-	waitFor(t, func() bool { return status(url) == http.StatusServiceUnavailable })
+	testenv.Until(t, "the condition", func() bool { return status(url) == http.StatusServiceUnavailable })
 	if err := ready(context.Background()); !errors.Is(err, roles.ErrDraining) {
 		t.Fatalf("ready during drain = %v", err)
 	}
@@ -168,7 +169,7 @@ func TestHTTPStopsLast(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- lc.Run(ctx, built, ln, http.NotFoundHandler()) }()
-	waitFor(t, func() bool { return status(url) == http.StatusNotFound })
+	testenv.Until(t, "the condition", func() bool { return status(url) == http.StatusNotFound })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -194,7 +195,7 @@ func TestShutdownTimeoutNamesWhatHangs(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- lc.Run(ctx, built, listen(t), http.NotFoundHandler()) }()
-	waitFor(t, func() bool { return len(j.list()) == 3 })
+	testenv.Until(t, "the condition", func() bool { return len(j.list()) == 3 })
 	cancel()
 	err := <-done
 	if err == nil || !strings.Contains(err.Error(), "still running: role stuck") {
@@ -265,18 +266,6 @@ func status(url string) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
-}
-
-// waitFor polls cond; the deadline only bounds a broken run.
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 30s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func hiddenRow(name string, j *journal, role roles.Role) roles.Row {
@@ -369,7 +358,7 @@ func TestHiddenRowsStartFirstStopLast(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- lc.Run(ctx, built, ln, http.NotFoundHandler()) }()
-	waitFor(t, func() bool { return len(j.list()) == 7 && status(url) == http.StatusNotFound })
+	testenv.Until(t, "the condition", func() bool { return len(j.list()) == 7 && status(url) == http.StatusNotFound })
 	got := j.list()
 	if want := []string{"build lease", "build relay", "build api", "started lease"}; !slices.Equal(got[:4], want) {
 		t.Fatalf("build and start = %v, want %v first", got, want)
@@ -446,7 +435,7 @@ func TestHiddenRowsAfterTimeout(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- lc.Run(ctx, built, listen(t), http.NotFoundHandler()) }()
-	waitFor(t, func() bool { return slices.Contains(j.list(), "start stuck") })
+	testenv.Until(t, "the condition", func() bool { return slices.Contains(j.list(), "start stuck") })
 	cancel()
 	err := <-done
 	if !errors.Is(err, roles.ErrShutdownTimeout) || strings.Contains(err.Error(), "lease") {

@@ -22,6 +22,7 @@ import (
 	"github.com/feedsvc/feedsvc/app/apptest"
 	"github.com/feedsvc/feedsvc/events"
 	"github.com/feedsvc/feedsvc/internal/httpserver"
+	"github.com/feedsvc/feedsvc/internal/testenv"
 	"github.com/feedsvc/feedsvc/roles"
 	"github.com/feedsvc/feedsvc/roles/api"
 )
@@ -126,7 +127,7 @@ func (w *world) run(rows roles.Rows) {
 			w.t.Errorf("roles %v stopped with %v", rows.Names(), err)
 		}
 	})
-	waitFor(w.t, func() bool { return status(w.url+"/readyz") == http.StatusOK })
+	testenv.Until(w.t, "the roles are ready", func() bool { return status(w.url+"/readyz") == http.StatusOK })
 }
 
 // publish saves p (as the api would) and publishes its post.created event.
@@ -181,38 +182,38 @@ var roleChecks = map[string]func(t *testing.T, w *world){
 		_, _ = w.store.Follow(ctx, "bob", "alice")
 		_ = w.feeds.Fill(ctx, "bob", nil) // bob reads his feed, so fan-out writes it
 		w.publish(post(1001, "alice", "for my followers"))
-		waitFor(t, func() bool { return slices.Equal(w.feeds.IDs("bob"), []app.ID{1001}) })
+		testenv.Until(t, "the condition", func() bool { return slices.Equal(w.feeds.IDs("bob"), []app.ID{1001}) })
 	},
 	"notifications": func(t *testing.T, w *world) {
 		ctx := context.Background()
 		_ = w.store.EnsureUser(ctx, "carol")
 		w.publish(post(1002, "alice", "hi @carol"))
-		waitFor(t, func() bool {
+		testenv.Until(t, "the condition", func() bool {
 			ns, _ := w.store.Notifications(ctx, "carol", 0, 10)
 			return len(ns) == 1 && ns[0].Kind == app.NotifyMention && ns[0].Post == 1002
 		})
 	},
 	"analytics": func(t *testing.T, w *world) {
 		w.publish(post(1003, "alice", "counting #tagged"))
-		waitFor(t, func() bool {
+		testenv.Until(t, "the condition", func() bool {
 			tags, _ := w.analytics.TopTags(context.Background(), time.Now().Add(-time.Hour), time.Now().Add(time.Hour), 10)
 			return len(tags) == 1 && tags[0] == app.TagCount{Tag: "tagged", Count: 1}
 		})
 	},
 	"search": func(t *testing.T, w *world) {
 		w.publish(post(1004, "alice", "findable words"))
-		waitFor(t, func() bool {
+		testenv.Until(t, "the condition", func() bool {
 			ids, _ := w.search.Search(context.Background(), []string{"findable"}, 0, 10)
 			return slices.Equal(ids, []app.ID{1004})
 		})
 	},
 	"moderation": func(t *testing.T, w *world) {
 		w.publish(post(1005, "mallory", "a "+blocked+" post"))
-		waitFor(t, func() bool {
+		testenv.Until(t, "the condition", func() bool {
 			ds, _ := w.store.Decisions(context.Background(), 0, 10)
 			return len(ds) == 1 && ds[0].Post == 1005
 		})
-		waitFor(t, func() bool {
+		testenv.Until(t, "the condition", func() bool {
 			got, _ := w.store.GetPosts(context.Background(), []app.ID{1005})
 			return got[1005].Moderated != ""
 		})
@@ -242,7 +243,7 @@ func consumes(t *testing.T, w *world, name string) {
 	t.Helper()
 	w.publish(post(3000, "alice", "for every consumer"))
 	c := w.deps.Consumers
-	waitFor(t, func() bool {
+	testenv.Until(t, "the condition", func() bool {
 		lags, err := events.GroupLag(context.Background(), c.Kafka, c.GroupPrefix+name, c.Topics.All())
 		if err != nil || len(lags) == 0 {
 			return false
@@ -297,7 +298,7 @@ func TestAddingAConsumer(t *testing.T) {
 		w.publish(post(app.ID(2000+i), "alice", fmt.Sprint("post ", i)))
 	}
 	want := []string{"post.created:2000", "post.created:2001", "post.created:2002"}
-	waitFor(t, func() bool {
+	testenv.Until(t, "the condition", func() bool {
 		got := rec.seen()
 		slices.Sort(got)
 		return slices.Equal(got, want)

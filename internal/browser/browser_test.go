@@ -656,22 +656,7 @@ func screenshotDir(t *testing.T) string {
 // binary is the feedsvc built for the tests (TestMain).
 var binary string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "feedsvc-browser")
-	if err != nil {
-		panic(err)
-	}
-	binary = filepath.Join(dir, "feedsvc")
-	build := exec.Command("go", "build", "-race", "-o", binary, "github.com/feedsvc/feedsvc")
-	build.Stdout, build.Stderr = os.Stdout, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build feedsvc:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testenv.RunWithBinary(m, &binary, true, "")) }
 
 // proc is a running `feedsvc serve`.
 type proc struct {

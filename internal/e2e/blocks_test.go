@@ -3,6 +3,8 @@ package e2e_test
 import (
 	"fmt"
 	"testing"
+
+	"github.com/feedsvc/feedsvc/internal/testenv"
 )
 
 // mentionsOf counts u's mention notifications of post id.
@@ -33,9 +35,9 @@ func TestBlocks(t *testing.T) {
 		c.follow(s, a)
 		pa := a.post(s, fmt.Sprintf("hello @%s", b.name))
 		pb := b.post(s, "hello back")
-		eventually(t, "b sees a's post", func() error { return sameSet(s.inspect(b), []string{pa.ID}) })
-		eventually(t, "a sees b's post", func() error { return sameSet(s.inspect(a), []string{pb.ID}) })
-		eventually(t, "b is notified of the mention", func() error { return equalf(mentionsOf(s, b, pa.ID), 1) })
+		testenv.Eventually(t, "b sees a's post", func() error { return sameSet(s.inspect(b), []string{pa.ID}) })
+		testenv.Eventually(t, "a sees b's post", func() error { return sameSet(s.inspect(a), []string{pb.ID}) })
+		testenv.Eventually(t, "b is notified of the mention", func() error { return equalf(mentionsOf(s, b, pa.ID), 1) })
 
 		a.must(s, "PUT", "/v1/blocks/"+b.name, nil, 204)
 		a.must(s, "PUT", "/v1/blocks/"+b.name, nil, 204) // idempotent
@@ -52,7 +54,7 @@ func TestBlocks(t *testing.T) {
 			if ids := u.feed(s); len(ids) != 0 {
 				t.Fatalf("%s reads %v right after the block, want nothing", u.name, ids)
 			}
-			eventually(t, "the block empties "+u.name+"'s stored feed", func() error { return sameSet(s.inspect(u), nil) })
+			testenv.Eventually(t, "the block empties "+u.name+"'s stored feed", func() error { return sameSet(s.inspect(u), nil) })
 		}
 		b.must(s, "PUT", "/v1/following/"+a.name, nil, 403)
 		a.must(s, "PUT", "/v1/following/"+b.name, nil, 403)
@@ -60,8 +62,8 @@ func TestBlocks(t *testing.T) {
 		// a's next post, mentioning both: c gets it and its mention, b
 		// neither.
 		pa2 := a.post(s, fmt.Sprintf("again @%s @%s", b.name, c.name))
-		eventually(t, "c sees a's posts", func() error { return sameSet(s.inspect(c), []string{pa.ID, pa2.ID}) })
-		eventually(t, "c is notified of the mention", func() error { return equalf(mentionsOf(s, c, pa2.ID), 1) })
+		testenv.Eventually(t, "c sees a's posts", func() error { return sameSet(s.inspect(c), []string{pa.ID, pa2.ID}) })
+		testenv.Eventually(t, "c is notified of the mention", func() error { return equalf(mentionsOf(s, c, pa2.ID), 1) })
 		if n := mentionsOf(s, b, pa2.ID); n != 0 {
 			t.Fatalf("b was notified of a mention across the block")
 		}
@@ -75,7 +77,7 @@ func TestBlocks(t *testing.T) {
 			t.Fatalf("a's blocks after the unblock: %v", got)
 		}
 		b.follow(s, a)
-		eventually(t, "following again merges a's posts", func() error { return sameSet(s.inspect(b), []string{pa.ID, pa2.ID}) })
+		testenv.Eventually(t, "following again merges a's posts", func() error { return sameSet(s.inspect(b), []string{pa.ID, pa2.ID}) })
 		s.down()
 	})
 }

@@ -60,7 +60,7 @@ func TestCluster3Profile(t *testing.T) {
 		// A topic created a moment ago may not be known yet to the broker
 		// that answers (metadata propagates): wait until each answers.
 		var metas []*sarama.TopicMetadata
-		eventually(t, "every topic described", func() error {
+		testenv.Eventually(t, "every topic described", func() error {
 			metas, err = admin.DescribeTopics(names)
 			if err != nil {
 				return err
@@ -82,7 +82,7 @@ func TestCluster3Profile(t *testing.T) {
 				}
 			}
 			var entries []sarama.ConfigEntry
-			eventually(t, "the config of "+m.Name, func() error {
+			testenv.Eventually(t, "the config of "+m.Name, func() error {
 				entries, err = admin.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: m.Name, ConfigNames: []string{"min.insync.replicas"}})
 				if errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
 					return err // not known to the answering broker yet

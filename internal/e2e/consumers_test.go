@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/feedsvc/feedsvc/app"
+	"github.com/feedsvc/feedsvc/internal/testenv"
 	redisstore "github.com/feedsvc/feedsvc/store/redis"
 )
 
@@ -84,22 +85,22 @@ func TestConsumers(t *testing.T) {
 		tag := "golang" + s.suffix
 		p := alice.post(s, fmt.Sprintf("hi @%s #%s", bob.name, tag))
 
-		eventually(t, "bob is notified once", func() error {
+		testenv.Eventually(t, "bob is notified once", func() error {
 			ns := bob.notifications(s)
 			if len(ns) != 1 || ns[0].Kind != "mention" || ns[0].Actor != alice.name || ns[0].Post != p.ID || ns[0].Read {
 				return fmt.Errorf("bob's notifications: %+v", ns)
 			}
 			return nil
 		})
-		eventually(t, "alice is notified of her new follower", func() error {
+		testenv.Eventually(t, "alice is notified of her new follower", func() error {
 			ns := alice.notifications(s)
 			if len(ns) != 1 || ns[0].Kind != "follow" || ns[0].Actor != carol.name {
 				return fmt.Errorf("alice's notifications: %+v", ns)
 			}
 			return nil
 		})
-		eventually(t, "the tag trends once", func() error { return equalf(bob.tagCount(s, tag), 1) })
-		eventually(t, "search finds the post", func() error { return sameSet(bob.search(s, tag), []string{p.ID}) })
+		testenv.Eventually(t, "the tag trends once", func() error { return equalf(bob.tagCount(s, tag), 1) })
+		testenv.Eventually(t, "search finds the post", func() error { return sameSet(bob.search(s, tag), []string{p.ID}) })
 		if err := sameSet(bob.search(s, strings.ToUpper(tag)+"+hi"), []string{p.ID}); err != nil {
 			t.Fatalf("multi-term, upper-case search: %v", err)
 		}
@@ -113,20 +114,20 @@ func TestConsumers(t *testing.T) {
 
 		// Moderation: a blocked term hides the post from feeds, search and
 		// everyone but its author.
-		eventually(t, "carol's feed has the first post", func() error { return sameSet(s.inspect(carol), []string{p.ID}) })
+		testenv.Eventually(t, "carol's feed has the first post", func() error { return sameSet(s.inspect(carol), []string{p.ID}) })
 		bad := alice.post(s, fmt.Sprintf("@%s buy %s now #%s", bob.name, strings.ToUpper(blockedTerm), tag))
-		eventually(t, "the blocked post is hidden", func() error {
+		testenv.Eventually(t, "the blocked post is hidden", func() error {
 			if r := bob.do(s, "GET", "/v1/posts/"+bad.ID, nil); r.status != 404 {
 				return fmt.Errorf("bob reads the blocked post: %d", r.status)
 			}
 			return nil
 		})
 		alice.must(s, "GET", "/v1/posts/"+bad.ID, nil, 200) // its author still sees it
-		eventually(t, "the blocked post leaves carol's cached feed", func() error { return sameSet(s.inspect(carol), []string{p.ID}) })
+		testenv.Eventually(t, "the blocked post leaves carol's cached feed", func() error { return sameSet(s.inspect(carol), []string{p.ID}) })
 		if err := sameSet(carol.feed(s), []string{p.ID}); err != nil {
 			t.Fatalf("carol's feed: %v", err)
 		}
-		eventually(t, "the blocked post leaves search", func() error { return sameSet(bob.search(s, tag), []string{p.ID}) })
+		testenv.Eventually(t, "the blocked post leaves search", func() error { return sameSet(bob.search(s, tag), []string{p.ID}) })
 		// Fan-out removed it, so post.moderated is in the log: once the
 		// notifications and analytics groups caught up, the blocked post's
 		// mention and hashtag are gone. (The embedded deployment's log is
@@ -149,13 +150,13 @@ func TestConsumers(t *testing.T) {
 				return sameSet(got, want)
 			}
 		}
-		eventually(t, "the blocked post's mention is gone", func() error {
+		testenv.Eventually(t, "the blocked post's mention is gone", func() error {
 			if err := caughtUp("notifications"); err != nil {
 				return err
 			}
 			return mentions(p.ID)()
 		})
-		eventually(t, "the blocked post leaves the trends", func() error {
+		testenv.Eventually(t, "the blocked post leaves the trends", func() error {
 			if err := caughtUp("analytics"); err != nil {
 				return err
 			}
@@ -165,11 +166,11 @@ func TestConsumers(t *testing.T) {
 		// Deletion: the post's mention and its hashtag go too.
 		gone := "gone" + s.suffix
 		del := alice.post(s, fmt.Sprintf("@%s look #%s", bob.name, gone))
-		eventually(t, "bob is notified of the post to delete", mentions(p.ID, del.ID))
-		eventually(t, "its tag trends", func() error { return equalf(bob.tagCount(s, gone), 1) })
+		testenv.Eventually(t, "bob is notified of the post to delete", mentions(p.ID, del.ID))
+		testenv.Eventually(t, "its tag trends", func() error { return equalf(bob.tagCount(s, gone), 1) })
 		alice.must(s, "DELETE", "/v1/posts/"+del.ID, nil, 204)
-		eventually(t, "the deleted post's mention is gone", mentions(p.ID))
-		eventually(t, "the deleted post leaves the trends", func() error { return equalf(bob.tagCount(s, gone), -1) })
+		testenv.Eventually(t, "the deleted post's mention is gone", mentions(p.ID))
+		testenv.Eventually(t, "the deleted post leaves the trends", func() error { return equalf(bob.tagCount(s, gone), -1) })
 		if s.dep.real {
 			if out := s.cli("moderation", "list"); !strings.Contains(out, bad.ID) || !strings.Contains(out, "blocklist") {
 				t.Fatalf("moderation list does not show the decision:\n%s", out)
@@ -185,10 +186,10 @@ func TestConsumers(t *testing.T) {
 			// The in-memory Redis is gone; a restart recomputes search and
 			// trends from the log.
 			s.up()
-			eventually(t, "search after restart", func() error { return sameSet(bob.search(s, tag), []string{p.ID}) })
+			testenv.Eventually(t, "search after restart", func() error { return sameSet(bob.search(s, tag), []string{p.ID}) })
 			// Replayed in order, the moderated and the deleted post count
 			// and are taken back again.
-			eventually(t, "trends after restart", func() error {
+			testenv.Eventually(t, "trends after restart", func() error {
 				if n := s.consumer("analytics").handled("analytics", "post.deleted"); n < 1 {
 					return fmt.Errorf("analytics handled %v post.deleted events since the restart", n)
 				}
@@ -230,8 +231,8 @@ func TestReplay(t *testing.T) {
 			want = append(want, p.ID)
 			times = append(times, p.CreatedAt)
 		}
-		eventually(t, "counted", func() error { return equalf(alice.tagCount(s, tag), posts) })
-		eventually(t, "indexed", func() error { return sameSet(alice.search(s, tag), want) })
+		testenv.Eventually(t, "counted", func() error { return equalf(alice.tagCount(s, tag), posts) })
+		testenv.Eventually(t, "indexed", func() error { return sameSet(alice.search(s, tag), want) })
 		before := alice.search(s, tag)
 		groups := []string{"analytics", "search"}
 		if !s.dep.real {
@@ -240,7 +241,7 @@ func TestReplay(t *testing.T) {
 		// Each group has handled every post, so its plan starts at the log end.
 		for _, g := range groups {
 			p := s.consumer(g)
-			eventually(t, g+" handled the posts", func() error {
+			testenv.Eventually(t, g+" handled the posts", func() error {
 				if n := p.handled(g, "post.created"); n < posts {
 					return fmt.Errorf("%s handled %v post.created events, want %d", g, n, posts)
 				}
@@ -249,7 +250,7 @@ func TestReplay(t *testing.T) {
 			if s.dep.real {
 				// The shared topics hold other tests' events too (follows
 				// this group skips): wait until it committed them all.
-				eventually(t, g+" caught up", func() error {
+				testenv.Eventually(t, g+" caught up", func() error {
 					for _, l := range s.lag(g) {
 						if l.lag != 0 {
 							return fmt.Errorf("%s: lag %d on %s/%d", g, l.lag, l.topic, l.partition)
@@ -266,7 +267,7 @@ func TestReplay(t *testing.T) {
 			s.roles["search"].stop()
 			wipe(t, s.redis, tag, want, times)
 			// The wipe took: nothing is counted or found before the replay.
-			eventually(t, "output broken", func() error { return equalf(alice.tagCount(s, tag), -1) })
+			testenv.Eventually(t, "output broken", func() error { return equalf(alice.tagCount(s, tag), -1) })
 			if ids := alice.search(s, tag); len(ids) != 0 {
 				t.Fatalf("search still finds %v after the wipe", ids)
 			}
@@ -307,8 +308,8 @@ func TestReplay(t *testing.T) {
 		} else {
 			s.up()
 		}
-		eventually(t, "counts restored exactly", func() error { return equalf(alice.tagCount(s, tag), posts) })
-		eventually(t, "index restored exactly", func() error {
+		testenv.Eventually(t, "counts restored exactly", func() error { return equalf(alice.tagCount(s, tag), posts) })
+		testenv.Eventually(t, "index restored exactly", func() error {
 			got := alice.search(s, tag)
 			if !slices.Equal(got, before) {
 				return fmt.Errorf("search after replay %v, before %v", got, before)
@@ -318,7 +319,7 @@ func TestReplay(t *testing.T) {
 		// Each restarted group handled the posts again, exactly once.
 		for _, g := range groups {
 			p := s.consumer(g)
-			eventually(t, g+" handled the replayed posts", func() error { return equalf(p.handled(g, "post.created"), posts) })
+			testenv.Eventually(t, g+" handled the replayed posts", func() error { return equalf(p.handled(g, "post.created"), posts) })
 		}
 		if !s.dep.real {
 			// The control: moderation, which nothing rewound, handled nothing.
@@ -338,15 +339,14 @@ func (s *system) consumer(group string) *proc {
 	return s.api
 }
 
-// handled is how many events of type group handled successfully in p.
 // handled counts the events of type typ the consumer group of role handled.
 func (p *proc) handled(role, typ string) float64 {
 	p.t.Helper()
-	return p.metric("feedsvc_events_handled_total", p.groupLabel(role), `type="`+typ+`"`, `outcome="ok"`)
+	return p.metric("feedsvc_events_handled_total", map[string]string{"group": p.group(role), "type": typ, "outcome": "ok"})
 }
 
-// groupLabel is the metric label of role's consumer group.
-func (p *proc) groupLabel(role string) string { return `group="` + p.groupPrefix + role + `"` }
+// group is the name of role's consumer group in p (with its prefix).
+func (p *proc) group(role string) string { return p.groupPrefix + role }
 
 // group is the consumer group name of role (the configured prefix and the
 // role's name).
@@ -529,7 +529,7 @@ func TestConsumerIsolation(t *testing.T) {
 		alice.must(s, "GET", "/v1/feed", nil, 200)
 		bob.must(s, "GET", "/v1/feed", nil, 200)
 		bob.follow(s, alice)
-		eventually(t, "notifications caught up", func() error { return equalf(s.totalLag("notifications"), 0) })
+		testenv.Eventually(t, "notifications caught up", func() error { return equalf(s.totalLag("notifications"), 0) })
 
 		s.roles["notifications"].stop()
 		tag := "iso" + s.suffix
@@ -537,9 +537,9 @@ func TestConsumerIsolation(t *testing.T) {
 		for i := range posts {
 			want = append(want, alice.post(s, fmt.Sprintf("@%s look %d #%s", bob.name, i, tag)).ID)
 		}
-		eventually(t, "feeds go on", func() error { return sameSet(s.inspect(bob), want) })
-		eventually(t, "search goes on", func() error { return sameSet(bob.search(s, tag), want) })
-		eventually(t, "analytics goes on", func() error { return equalf(bob.tagCount(s, tag), posts) })
+		testenv.Eventually(t, "feeds go on", func() error { return sameSet(s.inspect(bob), want) })
+		testenv.Eventually(t, "search goes on", func() error { return sameSet(bob.search(s, tag), want) })
+		testenv.Eventually(t, "analytics goes on", func() error { return equalf(bob.tagCount(s, tag), posts) })
 		if lag := s.totalLag("notifications"); lag < posts {
 			t.Fatalf("notifications lag %d while stopped, want at least %d", lag, posts)
 		}
@@ -548,8 +548,8 @@ func TestConsumerIsolation(t *testing.T) {
 		}
 
 		s.roles["notifications"] = s.start("notifications")
-		eventually(t, "backlog drains", func() error { return equalf(s.totalLag("notifications"), 0) })
-		eventually(t, "every mention notified once", func() error {
+		testenv.Eventually(t, "backlog drains", func() error { return equalf(s.totalLag("notifications"), 0) })
+		testenv.Eventually(t, "every mention notified once", func() error {
 			var got []string
 			for _, n := range bob.notifications(s) {
 				got = append(got, n.Post)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/feedsvc/feedsvc/internal/testenv"
 	redisstore "github.com/feedsvc/feedsvc/store/redis"
 )
 
@@ -31,7 +32,7 @@ func TestPostFollowFeedDelete(t *testing.T) {
 			t.Fatalf("GET post = %+v, want %+v", got, p)
 		}
 		for _, u := range []*user{b, c} {
-			eventually(t, u.name+" sees a's post in redis", func() error { return sameSet(s.inspect(u), []string{p.ID}) })
+			testenv.Eventually(t, u.name+" sees a's post in redis", func() error { return sameSet(s.inspect(u), []string{p.ID}) })
 			if err := sameSet(u.feed(s), []string{p.ID}); err != nil {
 				t.Fatalf("%s's feed: %v", u.name, err)
 			}
@@ -46,7 +47,7 @@ func TestPostFollowFeedDelete(t *testing.T) {
 		a.must(s, "DELETE", "/v1/posts/"+p.ID, nil, 204)
 		a.must(s, "GET", "/v1/posts/"+p.ID, nil, 404)
 		for _, u := range []*user{b, c} {
-			eventually(t, "deleted post leaves "+u.name+"'s feed", func() error { return sameSet(s.inspect(u), nil) })
+			testenv.Eventually(t, "deleted post leaves "+u.name+"'s feed", func() error { return sameSet(s.inspect(u), nil) })
 			if ids := u.feed(s); len(ids) != 0 {
 				t.Fatalf("%s's feed after delete: %v", u.name, ids)
 			}
@@ -59,10 +60,10 @@ func TestPostFollowFeedDelete(t *testing.T) {
 			t.Fatalf("a's posts = %+v, want two, newest first", mine.Items)
 		}
 		for _, u := range []*user{b, c} {
-			eventually(t, u.name+" sees both posts", func() error { return sameSet(s.inspect(u), []string{p1.ID, p2.ID}) })
+			testenv.Eventually(t, u.name+" sees both posts", func() error { return sameSet(s.inspect(u), []string{p1.ID, p2.ID}) })
 		}
 		b.must(s, "DELETE", "/v1/following/"+a.name, nil, 204)
-		eventually(t, "unfollow empties b's feed", func() error { return sameSet(s.inspect(b), nil) })
+		testenv.Eventually(t, "unfollow empties b's feed", func() error { return sameSet(s.inspect(b), nil) })
 		if ids := b.feed(s); len(ids) != 0 {
 			t.Fatalf("b's feed after unfollow: %v", ids)
 		}
@@ -75,7 +76,7 @@ func TestPostFollowFeedDelete(t *testing.T) {
 
 		// Following again merges a's recent posts back in.
 		b.follow(s, a)
-		eventually(t, "refollow refills b's feed", func() error { return sameSet(s.inspect(b), []string{p1.ID, p2.ID}) })
+		testenv.Eventually(t, "refollow refills b's feed", func() error { return sameSet(s.inspect(b), []string{p1.ID, p2.ID}) })
 		s.down()
 	})
 }
@@ -102,7 +103,7 @@ func TestDecoupling(t *testing.T) {
 		if s.dep.real {
 			s.startFanout() // next to the running api
 			for _, u := range fans {
-				eventually(t, "fan-out reaches "+u.name, func() error { return sameSet(s.inspect(u), want) })
+				testenv.Eventually(t, "fan-out reaches "+u.name, func() error { return sameSet(s.inspect(u), want) })
 			}
 		} else {
 			// The embedded broker and store belong to one process at a
@@ -137,7 +138,7 @@ func TestRestart(t *testing.T) {
 		for i := range 30 {
 			want = append(want, a.post(s, fmt.Sprintf("before restart %d", i)).ID)
 		}
-		eventually(t, "fan-out before restart", func() error { return sameSet(s.inspect(b), want) })
+		testenv.Eventually(t, "fan-out before restart", func() error { return sameSet(s.inspect(b), want) })
 		s.down()
 		if s.dep.real {
 			evict(t, s.redis, b.name)
@@ -163,7 +164,7 @@ func TestRestart(t *testing.T) {
 		}
 		// A post after the restart joins the rebuilt feed.
 		want = append(want, a.post(s, "after restart").ID)
-		eventually(t, "fan-out after restart", func() error { return sameSet(s.inspect(b), want) })
+		testenv.Eventually(t, "fan-out after restart", func() error { return sameSet(s.inspect(b), want) })
 		s.down()
 	})
 }

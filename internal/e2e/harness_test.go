@@ -29,7 +29,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -55,21 +54,8 @@ const testVersion = "e2e-test"
 const testCommit = "0123456789abcdef0123456789abcdef01234567"
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "feedsvc-e2e")
-	if err != nil {
-		panic(err)
-	}
-	binary = filepath.Join(dir, "feedsvc")
-	build := exec.Command("go", "build", "-race", "-ldflags", "-X github.com/feedsvc/feedsvc/internal/buildinfo.Version="+testVersion+
-		" -X github.com/feedsvc/feedsvc/internal/buildinfo.Commit="+testCommit, "-o", binary, "github.com/feedsvc/feedsvc")
-	build.Stdout, build.Stderr = os.Stdout, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build feedsvc:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	os.Exit(testenv.RunWithBinary(m, &binary, true, "-X github.com/feedsvc/feedsvc/internal/buildinfo.Version="+testVersion+
+		" -X github.com/feedsvc/feedsvc/internal/buildinfo.Commit="+testCommit))
 }
 
 func randHex(n int) string {
@@ -365,7 +351,7 @@ func (s *system) startUntil(role string, reached <-chan struct{}, flags ...strin
 			t.Logf("log of %s (pid %d):\n%s", role, p.cmd.Process.Pid, p.logs())
 		}
 	})
-	eventually(t, role+" ready", func() error {
+	testenv.Eventually(t, role+" ready", func() error {
 		select {
 		case <-p.exited:
 			t.Fatalf("feedsvc %s exited during startup:\n%s", role, p.logs())
@@ -448,35 +434,11 @@ func (p *proc) redisAddr() string {
 	return m[1]
 }
 
-// metric sums the samples of a Prometheus counter whose labels include all
-// of the given ones (`name{a="b",...} value` lines).
-func (p *proc) metric(name string, labels ...string) float64 {
+// metric sums the samples of the Prometheus counter or gauge name that the
+// process serves on its admin listener, of the series with all of labels.
+func (p *proc) metric(name string, labels map[string]string) float64 {
 	p.t.Helper()
-	resp, err := http.Get(p.admin + "/metrics")
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	sum := 0.0
-	for _, line := range strings.Split(string(body), "\n") {
-		if !strings.HasPrefix(line, name+"{") {
-			continue
-		}
-		ok := true
-		for _, l := range labels {
-			ok = ok && strings.Contains(line, l)
-		}
-		if !ok {
-			continue
-		}
-		f := strings.Fields(line)
-		v, err := strconv.ParseFloat(f[len(f)-1], 64)
-		if err == nil {
-			sum += v
-		}
-	}
-	return sum
+	return testenv.ScrapedMetric(p.t, p.admin+"/metrics", name, labels)
 }
 
 // run runs a feedsvc CLI command and returns its stdout.
@@ -633,23 +595,6 @@ func (u *user) users(s *system, path string) []string {
 	var l list[string]
 	u.must(s, "GET", path, nil, 200).decode(u.t, &l)
 	return l.Items
-}
-
-// eventually retries check until it succeeds; fan-out is asynchronous by
-// design. The deadline only bounds a broken run.
-func eventually(t *testing.T, what string, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(120 * time.Second)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 func sameSet(got, want []string) error {

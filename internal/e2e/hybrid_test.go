@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/feedsvc/feedsvc/app"
+	"github.com/feedsvc/feedsvc/internal/testenv"
 )
 
 // TestCelebrityHybridFanout: with --celebrity-threshold 2, an author with
@@ -32,7 +33,7 @@ func TestCelebrityHybridFanout(t *testing.T) {
 
 		crossing := star.post(s, "the post that crosses the threshold").ID
 		for _, u := range fans {
-			eventually(t, u.name+" reads the crossing post", func() error { return sameSet(u.feed(s), []string{crossing}) })
+			testenv.Eventually(t, u.name+" reads the crossing post", func() error { return sameSet(u.feed(s), []string{crossing}) })
 		}
 		all, starOnly := []string{crossing}, []string{crossing}
 		for i := range 6 {
@@ -45,7 +46,7 @@ func TestCelebrityHybridFanout(t *testing.T) {
 		}
 		slices.Reverse(all)
 		slices.Reverse(starOnly)
-		eventually(t, "fan0 reads both authors, merged", func() error {
+		testenv.Eventually(t, "fan0 reads both authors, merged", func() error {
 			got := fans[0].feedPaged(s, 2)
 			if !slices.Equal(got, all) {
 				return fmt.Errorf("paged feed %v, want %v", got, all)
@@ -71,11 +72,11 @@ func TestCelebrityHybridFanout(t *testing.T) {
 		late := s.user("late")
 		late.must(s, "GET", "/v1/feed", nil, 200)
 		late.follow(s, star)
-		eventually(t, "the new follower reads the celebrity", func() error { return sameSet(late.feed(s), starOnly) })
+		testenv.Eventually(t, "the new follower reads the celebrity", func() error { return sameSet(late.feed(s), starOnly) })
 		fans[1].must(s, "DELETE", "/v1/following/"+star.name, nil, 204)
-		eventually(t, "the unfollower stops reading the celebrity", func() error { return sameSet(fans[1].feed(s), nil) })
+		testenv.Eventually(t, "the unfollower stops reading the celebrity", func() error { return sameSet(fans[1].feed(s), nil) })
 		star.must(s, "DELETE", "/v1/posts/"+starOnly[0], nil, 204)
-		eventually(t, "the deleted post leaves the merged feed", func() error { return sameSet(fans[2].feed(s), starOnly[1:]) })
+		testenv.Eventually(t, "the deleted post leaves the merged feed", func() error { return sameSet(fans[2].feed(s), starOnly[1:]) })
 		s.down()
 	})
 }
@@ -92,7 +93,7 @@ func TestInactiveUsersGetNoFanout(t *testing.T) {
 		// shard leases held by its killed api, for up to their 20 s TTL:
 		// a post would wait that long for its event, and a 5 s feed
 		// would expire first (seen in CI).
-		eventually(t, "the api relays every outbox shard", func() error {
+		testenv.Eventually(t, "the api relays every outbox shard", func() error {
 			if n := strings.Count(s.api.logs(), `"msg":"relaying outbox shard"`); n < app.OutboxShards {
 				return fmt.Errorf("%d of %d shards leased", n, app.OutboxShards)
 			}
@@ -104,11 +105,11 @@ func TestInactiveUsersGetNoFanout(t *testing.T) {
 		reader.follow(s, author)
 		away.follow(s, author)
 		p1 := author.post(s, "one").ID
-		eventually(t, "the reader's cached feed has the post", func() error { return sameSet(s.inspect(reader), []string{p1}) })
+		testenv.Eventually(t, "the reader's cached feed has the post", func() error { return sameSet(s.inspect(reader), []string{p1}) })
 		if ids := s.inspect(away); len(ids) != 0 {
 			t.Fatalf("fan-out wrote %v into the feed of a user who never read it", ids)
 		}
-		eventually(t, "the unread feed expires", func() error {
+		testenv.Eventually(t, "the unread feed expires", func() error {
 			if ids := s.inspect(reader); len(ids) != 0 {
 				return fmt.Errorf("still cached: %v", ids)
 			}
@@ -121,7 +122,7 @@ func TestInactiveUsersGetNoFanout(t *testing.T) {
 			}
 		}
 		p3 := author.post(s, "three").ID
-		eventually(t, "fan-out reaches the returned user", func() error { return sameSet(s.inspect(away), []string{p1, p2, p3}) })
+		testenv.Eventually(t, "fan-out reaches the returned user", func() error { return sameSet(s.inspect(away), []string{p1, p2, p3}) })
 		s.down()
 	})
 }

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/feedsvc/feedsvc/internal/testenv"
 )
 
 // TestSIGTERMDrains: on SIGTERM /readyz answers 503 while HTTP still
@@ -59,14 +61,14 @@ func TestSIGTERMDrains(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Not ready at once, while still serving...
-		eventually(t, "readyz 503 after SIGTERM", func() error {
+		testenv.Eventually(t, "readyz 503 after SIGTERM", func() error {
 			if c := statusOf(p.url + "/readyz"); c != http.StatusServiceUnavailable {
 				return fmt.Errorf("readyz %d", c)
 			}
 			return nil
 		})
 		// ...until the drain ends and the listener closes.
-		eventually(t, "listener closed after the drain", func() error {
+		testenv.Eventually(t, "listener closed after the drain", func() error {
 			if c := statusOf(p.url + "/healthz"); c != 0 {
 				return fmt.Errorf("healthz still answers %d", c)
 			}

@@ -3,6 +3,8 @@ package e2e_test
 import (
 	"fmt"
 	"testing"
+
+	"github.com/feedsvc/feedsvc/internal/testenv"
 )
 
 // likeView is a post as the api renders it, with its likes.
@@ -44,7 +46,7 @@ func TestLikes(t *testing.T) {
 		}
 		b.follow(s, a)
 		p := a.post(s, "like this")
-		eventually(t, "b sees a's post", func() error { return sameSet(s.inspect(b), []string{p.ID}) })
+		testenv.Eventually(t, "b sees a's post", func() error { return sameSet(s.inspect(b), []string{p.ID}) })
 
 		like := "/v1/posts/" + p.ID + "/like"
 		b.must(s, "PUT", like, nil, 204)
@@ -61,7 +63,7 @@ func TestLikes(t *testing.T) {
 		if len(feed.Items) != 1 || feed.Items[0].ID != p.ID || feed.Items[0].LikeCount != 2 || !feed.Items[0].Liked {
 			t.Fatalf("b's feed: %+v, want a's post with 2 likes, liked", feed.Items)
 		}
-		eventually(t, "a is notified of b's and c's likes", func() error {
+		testenv.Eventually(t, "a is notified of b's and c's likes", func() error {
 			return equalf(fmt.Sprint(likeNotesOf(s, a, p.ID, b.name), likeNotesOf(s, a, p.ID, c.name)), "1 1")
 		})
 
@@ -81,9 +83,9 @@ func TestLikes(t *testing.T) {
 
 		marker := a.post(s, "marker")
 		c.must(s, "PUT", "/v1/posts/"+marker.ID+"/like", nil, 204)
-		eventually(t, "c's like of the marker notifies a", func() error { return equalf(likeNotesOf(s, a, marker.ID, c.name), 1) })
+		testenv.Eventually(t, "c's like of the marker notifies a", func() error { return equalf(likeNotesOf(s, a, marker.ID, c.name), 1) })
 		// b's like again rewrote its first notification: still one.
-		eventually(t, "b's likes notify a once", func() error { return equalf(likeNotesOf(s, a, p.ID, b.name), 1) })
+		testenv.Eventually(t, "b's likes notify a once", func() error { return equalf(likeNotesOf(s, a, p.ID, b.name), 1) })
 		if v := likesOf(s, a, p.ID); v.LikeCount != 1 {
 			t.Fatalf("a's post after the unlikes and a like again: %+v, want 1 like", v)
 		}
@@ -91,7 +93,7 @@ func TestLikes(t *testing.T) {
 		a.must(s, "DELETE", "/v1/posts/"+p.ID, nil, 204)
 		b.must(s, "PUT", like, nil, 404)
 		b.must(s, "DELETE", like, nil, 404)
-		eventually(t, "the deleted post's like notifications go", func() error { return equalf(likeNotesOf(s, a, p.ID, b.name), 0) })
+		testenv.Eventually(t, "the deleted post's like notifications go", func() error { return equalf(likeNotesOf(s, a, p.ID, b.name), 0) })
 		s.down()
 	})
 }

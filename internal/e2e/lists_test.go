@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+
+	"github.com/feedsvc/feedsvc/internal/testenv"
 )
 
 // userList is a list as the API renders it.
@@ -83,7 +85,7 @@ func TestLists(t *testing.T) {
 		// c blocks a: c stays on the list, its posts leave the timeline,
 		// and adding c again is refused.
 		c.must(s, "PUT", "/v1/blocks/"+a.name, nil, 204)
-		eventually(t, "c's post leaves a's list", func() error {
+		testenv.Eventually(t, "c's post leaves a's list", func() error {
 			if got := a.listFeed(s, l.ID, 100); !slices.Equal(got, []string{pb2.ID, pb1.ID}) {
 				return fmt.Errorf("a's list reads %v, want b's posts only", got)
 			}
@@ -96,7 +98,7 @@ func TestLists(t *testing.T) {
 
 		// A deleted post leaves; a rename keeps the list.
 		b.must(s, "DELETE", "/v1/posts/"+pb2.ID, nil, 204)
-		eventually(t, "b's deleted post leaves a's list", func() error {
+		testenv.Eventually(t, "b's deleted post leaves a's list", func() error {
 			if got := a.listFeed(s, l.ID, 100); !slices.Equal(got, []string{pb1.ID}) {
 				return fmt.Errorf("a's list reads %v, want b's first post only", got)
 			}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/feedsvc/feedsvc/internal/testenv"
 )
 
 // muteEntry is one of GET /v1/mutes' items.
@@ -30,9 +32,9 @@ func TestMutes(t *testing.T) {
 		pb := b.post(s, fmt.Sprintf("hello @%s", a.name))
 		pc := c.post(s, "from c")
 		pa := a.post(s, "from a")
-		eventually(t, "a sees b's and c's posts", func() error { return sameSet(s.inspect(a), []string{pb.ID, pc.ID}) })
-		eventually(t, "b sees a's post", func() error { return sameSet(s.inspect(b), []string{pa.ID}) })
-		eventually(t, "a is notified of the mention", func() error { return equalf(mentionsOf(s, a, pb.ID), 1) })
+		testenv.Eventually(t, "a sees b's and c's posts", func() error { return sameSet(s.inspect(a), []string{pb.ID, pc.ID}) })
+		testenv.Eventually(t, "b sees a's post", func() error { return sameSet(s.inspect(b), []string{pa.ID}) })
+		testenv.Eventually(t, "a is notified of the mention", func() error { return equalf(mentionsOf(s, a, pb.ID), 1) })
 
 		a.must(s, "PUT", "/v1/mutes/"+b.name, nil, 204)
 		a.must(s, "PUT", "/v1/mutes/"+b.name, nil, 204) // idempotent
@@ -47,7 +49,7 @@ func TestMutes(t *testing.T) {
 		if err := sameSet(a.feed(s), []string{pc.ID}); err != nil {
 			t.Fatalf("a reads right after the mute: %v", err)
 		}
-		eventually(t, "the mute takes b's posts out of a's stored feed", func() error { return sameSet(s.inspect(a), []string{pc.ID}) })
+		testenv.Eventually(t, "the mute takes b's posts out of a's stored feed", func() error { return sameSet(s.inspect(a), []string{pc.ID}) })
 		if err := sameSet(s.inspect(b), []string{pa.ID}); err != nil {
 			t.Fatalf("b's stored feed after a muted b (one way): %v", err)
 		}
@@ -55,7 +57,7 @@ func TestMutes(t *testing.T) {
 		// b's next post, mentioning a and c: a gets neither the post nor
 		// the mention; c, who follows nobody, the mention.
 		pb2 := b.post(s, fmt.Sprintf("again @%s @%s", a.name, c.name))
-		eventually(t, "c is notified of the mention", func() error { return equalf(mentionsOf(s, c, pb2.ID), 1) })
+		testenv.Eventually(t, "c is notified of the mention", func() error { return equalf(mentionsOf(s, c, pb2.ID), 1) })
 		if n := mentionsOf(s, a, pb2.ID); n != 0 {
 			t.Fatalf("a was notified of a mention by a user it mutes")
 		}
@@ -65,12 +67,12 @@ func TestMutes(t *testing.T) {
 
 		a.must(s, "DELETE", "/v1/mutes/"+b.name, nil, 204)
 		a.must(s, "DELETE", "/v1/mutes/"+b.name, nil, 204) // idempotent
-		eventually(t, "the unmute brings b's posts back", func() error { return sameSet(s.inspect(a), []string{pb.ID, pb2.ID, pc.ID}) })
+		testenv.Eventually(t, "the unmute brings b's posts back", func() error { return sameSet(s.inspect(a), []string{pb.ID, pb2.ID, pc.ID}) })
 
 		// A mute for a few seconds: it ends, and the posts are back on a
 		// read after that.
 		a.must(s, "PUT", "/v1/mutes/"+b.name, map[string]string{"duration": "4s"}, 204)
-		eventually(t, "the timed mute takes b's posts out", func() error { return sameSet(s.inspect(a), []string{pc.ID}) })
+		testenv.Eventually(t, "the timed mute takes b's posts out", func() error { return sameSet(s.inspect(a), []string{pc.ID}) })
 		a.must(s, "GET", "/v1/mutes", nil, 200).decode(t, &mutes)
 		if len(mutes.Items) != 1 || mutes.Items[0].ExpiresAt == nil {
 			t.Fatalf("a's mutes: %+v, want b's, with an end", mutes.Items)
@@ -80,10 +82,10 @@ func TestMutes(t *testing.T) {
 			t.Fatalf("the mute ends in %s, want within 4s", d)
 		}
 		time.Sleep(time.Until(end) + 100*time.Millisecond)
-		eventually(t, "after the mute's end a's reads show b's posts again", func() error {
+		testenv.Eventually(t, "after the mute's end a's reads show b's posts again", func() error {
 			return sameSet(a.feed(s), []string{pb.ID, pb2.ID, pc.ID})
 		})
-		eventually(t, "and its stored feed holds them", func() error { return sameSet(s.inspect(a), []string{pb.ID, pb2.ID, pc.ID}) })
+		testenv.Eventually(t, "and its stored feed holds them", func() error { return sameSet(s.inspect(a), []string{pb.ID, pb2.ID, pc.ID}) })
 		var after list[muteEntry]
 		a.must(s, "GET", "/v1/mutes", nil, 200).decode(t, &after)
 		if len(after.Items) != 0 {

@@ -43,10 +43,10 @@ func TestCommandsNextToEmbeddedServe(t *testing.T) {
 		p := alice.post(s, "posted next to the commands")
 
 		inspect := func() []string { return strings.Fields(s.cli("feed", "inspect", bob.name)) }
-		eventually(t, "feed inspect shows the post in bob's feed", func() error { return sameSet(inspect(), []string{p.ID}) })
+		testenv.Eventually(t, "feed inspect shows the post in bob's feed", func() error { return sameSet(inspect(), []string{p.ID}) })
 
 		fanout := s.group("fanout")
-		eventually(t, "lag shows fanout caught up and the outbox empty", func() error {
+		testenv.Eventually(t, "lag shows fanout caught up and the outbox empty", func() error {
 			out := s.cli("lag")
 			if !strings.Contains(out, "outbox: 0 events pending") {
 				return fmt.Errorf("no empty outbox in:\n%s", out)
@@ -84,7 +84,7 @@ func TestCommandsNextToEmbeddedServe(t *testing.T) {
 		if err := testenv.PublishPoison(s.brokers(), s.topic("posts"), poison); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, "dlq list shows the poison event", func() error {
+		testenv.Eventually(t, "dlq list shows the poison event", func() error {
 			if ds := s.deadLetters("fanout", poison); len(ds) != 1 || !strings.Contains(ds[0].err, "decode post") {
 				return fmt.Errorf("dead letters of %s: %+v", poison, ds)
 			}
@@ -92,7 +92,7 @@ func TestCommandsNextToEmbeddedServe(t *testing.T) {
 		})
 
 		bad := alice.post(s, "buy "+blockedTerm+" now")
-		eventually(t, "moderation list shows the decision", func() error {
+		testenv.Eventually(t, "moderation list shows the decision", func() error {
 			if out := s.cli("moderation", "list"); !strings.Contains(out, bad.ID) || !strings.Contains(out, "blocklist") {
 				return fmt.Errorf("moderation list:\n%s", out)
 			}
@@ -101,7 +101,7 @@ func TestCommandsNextToEmbeddedServe(t *testing.T) {
 
 		// serve went on meanwhile.
 		p2 := alice.post(s, "posted after the commands")
-		eventually(t, "the next post in bob's feed", func() error { return sameSet(inspect(), []string{p.ID, p2.ID}) })
+		testenv.Eventually(t, "the next post in bob's feed", func() error { return sameSet(inspect(), []string{p.ID, p2.ID}) })
 		if err := sameSet(bob.feed(s), []string{p.ID, p2.ID}); err != nil {
 			t.Fatalf("bob's feed through the API: %v", err)
 		}

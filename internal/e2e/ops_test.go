@@ -89,7 +89,7 @@ func TestAPIEndpoints(t *testing.T) {
 
 		// Notifications are keyed by the post ID, newest first; up_to marks
 		// that one and the older ones read, not the newer.
-		eventually(t, "bob is notified of every mention", func() error {
+		testenv.Eventually(t, "bob is notified of every mention", func() error {
 			var got []string
 			for _, n := range bob.notifications(s) {
 				if n.Read {
@@ -115,7 +115,7 @@ func TestAPIEndpoints(t *testing.T) {
 		}
 
 		// Stats: the last 24 hours by default, the current one last.
-		eventually(t, "stats count alice's posts", func() error {
+		testenv.Eventually(t, "stats count alice's posts", func() error {
 			sum, err := checkHours(alice.stats(s, alice.name, ""), 24)
 			if err != nil {
 				return err
@@ -135,7 +135,7 @@ func TestAPIEndpoints(t *testing.T) {
 		}
 
 		// Trends: a Go duration or whole days, from 1m to 7d.
-		eventually(t, "the tag trends", func() error { return equalf(bob.tagCount(s, tag), posts) })
+		testenv.Eventually(t, "the tag trends", func() error { return equalf(bob.tagCount(s, tag), posts) })
 		for _, w := range []struct{ query, window string }{
 			{"", "1h0m0s"}, {"1h", "1h0m0s"}, {"90m", "1h30m0s"}, {"1h30m", "1h30m0s"}, {"2d", "48h0m0s"}, {"7d", "168h0m0s"}, {"1m", "1m0s"},
 		} {
@@ -252,8 +252,8 @@ func TestDeadLetterTools(t *testing.T) {
 			t.Fatal(err)
 		}
 		notifier := s.consumer(group)
-		eventually(t, "the poison event is dead-lettered", func() error {
-			if n := notifier.metric("feedsvc_events_dead_lettered_total", notifier.groupLabel(group)); n < 1 {
+		testenv.Eventually(t, "the poison event is dead-lettered", func() error {
+			if n := notifier.metric("feedsvc_events_dead_lettered_total", map[string]string{"group": notifier.group(group)}); n < 1 {
 				return fmt.Errorf("%s dead-lettered nothing yet", group)
 			}
 			return nil
@@ -312,8 +312,8 @@ func TestDeadLetterTools(t *testing.T) {
 			s.up()
 		}
 		notifier = s.consumer(group)
-		eventually(t, "the copy is dead-lettered again", func() error {
-			if n := notifier.metric("feedsvc_events_dead_lettered_total", notifier.groupLabel(group)); n < 1 {
+		testenv.Eventually(t, "the copy is dead-lettered again", func() error {
+			if n := notifier.metric("feedsvc_events_dead_lettered_total", map[string]string{"group": notifier.group(group)}); n < 1 {
 				return fmt.Errorf("%s dead-lettered nothing yet", group)
 			}
 			return nil

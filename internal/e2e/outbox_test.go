@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/feedsvc/feedsvc/events"
+	"github.com/feedsvc/feedsvc/internal/testenv"
 )
 
 // TestKafkaOutage: with the broker gone, posting goes on (every post
@@ -44,7 +45,7 @@ func TestKafkaOutage(t *testing.T) {
 		bob.follow(s, alice)
 		tag := "outage" + s.suffix
 		first := alice.post(s, "before the outage #"+tag)
-		eventually(t, "the first post in bob's feed", func() error { return sameSet(bob.feed(s), []string{first.ID}) })
+		testenv.Eventually(t, "the first post in bob's feed", func() error { return sameSet(bob.feed(s), []string{first.ID}) })
 
 		broker.Close() // Kafka is gone
 		var during []post
@@ -63,17 +64,17 @@ func TestKafkaOutage(t *testing.T) {
 		for _, p := range kept {
 			want = append(want, p.ID)
 		}
-		eventually(t, "bob's feed read through the API", func() error { return sameSet(bob.feed(s), want) })
-		eventually(t, "bob's feed as stored", func() error { return sameSet(s.inspect(bob), want) })
+		testenv.Eventually(t, "bob's feed read through the API", func() error { return sameSet(bob.feed(s), want) })
+		testenv.Eventually(t, "bob's feed as stored", func() error { return sameSet(s.inspect(bob), want) })
 		for i, p := range during {
 			q := fmt.Sprintf("word%s%d", s.suffix, i)
 			wantHits := []string{p.ID}
 			if p.ID == gone.ID {
 				wantHits = nil
 			}
-			eventually(t, "search "+q, func() error { return sameSet(bob.search(s, q), wantHits) })
+			testenv.Eventually(t, "search "+q, func() error { return sameSet(bob.search(s, q), wantHits) })
 		}
-		eventually(t, "bob's mentions", func() error {
+		testenv.Eventually(t, "bob's mentions", func() error {
 			var got []string
 			for _, n := range bob.notifications(s) {
 				if n.Kind == "mention" {
@@ -82,8 +83,8 @@ func TestKafkaOutage(t *testing.T) {
 			}
 			return sameSet(got, want[1:])
 		})
-		eventually(t, "trends", func() error { return equalf(bob.tagCount(s, tag), int64(len(want))) })
-		eventually(t, "the outbox drained", func() error {
+		testenv.Eventually(t, "trends", func() error { return equalf(bob.tagCount(s, tag), int64(len(want))) })
+		testenv.Eventually(t, "the outbox drained", func() error {
 			if out := s.cli("lag"); !strings.Contains(out, "outbox: 0 events pending") {
 				return fmt.Errorf("feedsvc lag:\n%s", out)
 			}
@@ -101,7 +102,7 @@ func TestKafkaOutage(t *testing.T) {
 func startBroker(t *testing.T, dir string, port int) *events.Embedded {
 	t.Helper()
 	var k *events.Embedded
-	eventually(t, "broker started", func() (err error) {
+	testenv.Eventually(t, "broker started", func() (err error) {
 		k, err = events.StartEmbeddedPort(dir, port)
 		return err
 	})

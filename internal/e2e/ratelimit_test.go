@@ -56,7 +56,7 @@ func TestRateLimits(t *testing.T) {
 		}
 		var refused float64
 		for _, p := range apis {
-			refused += p.metric("feedsvc_rate_limited_total", `limit="posts"`)
+			refused += p.metric("feedsvc_rate_limited_total", map[string]string{"limit": "posts"})
 		}
 		if refused != float64(len(apis)) {
 			t.Fatalf("feedsvc_rate_limited_total{limit=posts} = %v over the api processes, want %d", refused, len(apis))

@@ -142,7 +142,7 @@ func TestFanoutKill9AndScaleOut(t *testing.T) {
 			}
 			readers = append(readers, u)
 		}
-		eventually(t, "follows fanned out and committed", func() error { return equalf(s.totalLag("fanout"), 0) })
+		testenv.Eventually(t, "follows fanned out and committed", func() error { return equalf(s.totalLag("fanout"), 0) })
 		setup.stop()
 
 		// One author: one partition and one lane, so the killed process
@@ -189,7 +189,7 @@ func TestFanoutKill9AndScaleOut(t *testing.T) {
 		second, third := s.startFanout(), s.startFanout()
 		// Both are members, each with posts partitions of its own, before
 		// the new posts arrive: then both get some of them to handle.
-		eventually(t, "the two fanout processes share the partitions", func() error {
+		testenv.Eventually(t, "the two fanout processes share the partitions", func() error {
 			for _, p := range []*proc{second, third} {
 				if n := p.assigned(s.topic("posts")); n == 0 {
 					return fmt.Errorf("fanout process %d holds no partition of %s", p.cmd.Process.Pid, s.topic("posts"))
@@ -201,9 +201,9 @@ func TestFanoutKill9AndScaleOut(t *testing.T) {
 			want = append(want, writers[i%authors].post(s, fmt.Sprint("after kill ", i)).ID)
 		}
 		for _, u := range readers {
-			eventually(t, "every post in "+u.name+"'s cached feed", func() error { return sameSet(s.inspect(u), want) })
+			testenv.Eventually(t, "every post in "+u.name+"'s cached feed", func() error { return sameSet(s.inspect(u), want) })
 		}
-		eventually(t, "fanout caught up", func() error { return equalf(s.totalLag("fanout"), 0) })
+		testenv.Eventually(t, "fanout caught up", func() error { return equalf(s.totalLag("fanout"), 0) })
 		var handled float64
 		for _, p := range []*proc{second, third} {
 			n := p.handled("fanout", "post.created")

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+
+	"github.com/feedsvc/feedsvc/internal/testenv"
 )
 
 // replyPost is a post as rendered with its reply fields.
@@ -53,20 +55,20 @@ func TestReplies(t *testing.T) {
 		c.follow(s, b) // follows both
 		d.follow(s, b) // follows the replier only
 		p := a.post(s, "a question")
-		eventually(t, "c sees a's post", func() error { return sameSet(s.inspect(c), []string{p.ID}) })
+		testenv.Eventually(t, "c sees a's post", func() error { return sameSet(s.inspect(c), []string{p.ID}) })
 
 		r := b.reply(s, "an answer", p.ID)
 		if r.InReplyToAuthor != a.name {
 			t.Fatalf("reply %+v, want the parent's author %s", r, a.name)
 		}
 		thread := b.reply(s, "and a thread", r.ID) // a reply to oneself
-		eventually(t, "c gets the reply and the thread", func() error { return sameSet(s.inspect(c), []string{p.ID, r.ID, thread.ID}) })
-		eventually(t, "a gets the reply to its post", func() error { return sameSet(s.inspect(a), []string{r.ID, thread.ID}) })
-		eventually(t, "d gets the thread only", func() error { return sameSet(s.inspect(d), []string{thread.ID}) })
+		testenv.Eventually(t, "c gets the reply and the thread", func() error { return sameSet(s.inspect(c), []string{p.ID, r.ID, thread.ID}) })
+		testenv.Eventually(t, "a gets the reply to its post", func() error { return sameSet(s.inspect(a), []string{r.ID, thread.ID}) })
+		testenv.Eventually(t, "d gets the thread only", func() error { return sameSet(s.inspect(d), []string{thread.ID}) })
 		if ids := d.feed(s); slices.Contains(ids, r.ID) {
 			t.Fatalf("d reads %v, with a reply to a user it does not follow", ids)
 		}
-		eventually(t, "a is notified of the reply", func() error { return equalf(repliesOf(s, a, r.ID), 1) })
+		testenv.Eventually(t, "a is notified of the reply", func() error { return equalf(repliesOf(s, a, r.ID), 1) })
 		if n := repliesOf(s, b, thread.ID); n != 0 {
 			t.Fatalf("b was notified of its own reply %d times", n)
 		}
@@ -90,7 +92,7 @@ func TestReplies(t *testing.T) {
 		}
 		c.must(s, "GET", "/v1/posts/"+p.ID+"/replies", nil, 404)
 		c.must(s, "POST", "/v1/posts", map[string]string{"text": "late", "in_reply_to": p.ID}, 404)
-		eventually(t, "the deleted parent leaves c's feed, its replies stay", func() error {
+		testenv.Eventually(t, "the deleted parent leaves c's feed, its replies stay", func() error {
 			return sameSet(s.inspect(c), []string{r.ID, thread.ID})
 		})
 		if err := sameSet(c.feed(s), []string{thread.ID, r.ID}); err != nil {

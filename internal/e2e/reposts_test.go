@@ -3,6 +3,8 @@ package e2e_test
 import (
 	"fmt"
 	"testing"
+
+	"github.com/feedsvc/feedsvc/internal/testenv"
 )
 
 // repostPost is a post as rendered with its repost fields.
@@ -50,12 +52,12 @@ func TestReposts(t *testing.T) {
 		d.follow(s, b)
 		d.follow(s, a) // has the original already
 		p := a.post(s, "worth sharing")
-		eventually(t, "d sees a's post", func() error { return sameSet(s.inspect(d), []string{p.ID}) })
+		testenv.Eventually(t, "d sees a's post", func() error { return sameSet(s.inspect(d), []string{p.ID}) })
 
 		for range 2 { // idempotent
 			b.must(s, "PUT", "/v1/posts/"+p.ID+"/repost", nil, 204)
 		}
-		eventually(t, "d's stored feed gets the repost too", func() error {
+		testenv.Eventually(t, "d's stored feed gets the repost too", func() error {
 			if ids := s.inspect(d); len(ids) != 2 {
 				return fmt.Errorf("d's feed holds %v, want the original and one repost", ids)
 			}
@@ -64,7 +66,7 @@ func TestReposts(t *testing.T) {
 		if items := d.rendered(s); len(items) != 1 || items[0].ID != p.ID || items[0].RepostedBy != "" {
 			t.Fatalf("d reads %+v, want a's post once, as posted", items)
 		}
-		eventually(t, "a is notified of the repost", func() error { return equalf(repostsOf(s, a, p.ID), 1) })
+		testenv.Eventually(t, "a is notified of the repost", func() error { return equalf(repostsOf(s, a, p.ID), 1) })
 		var got repostPost
 		b.must(s, "GET", "/v1/posts/"+p.ID, nil, 200).decode(t, &got)
 		if got.RepostCount != 1 || !got.Reposted {
@@ -75,7 +77,7 @@ func TestReposts(t *testing.T) {
 		c.must(s, "PUT", "/v1/following/"+b.name, map[string]bool{"reposts": false}, 204)
 		q := a.post(s, "another")
 		b.must(s, "PUT", "/v1/posts/"+q.ID+"/repost", nil, 204)
-		eventually(t, "d gets the second repost", func() error {
+		testenv.Eventually(t, "d gets the second repost", func() error {
 			if ids := s.inspect(d); len(ids) != 4 {
 				return fmt.Errorf("d's feed holds %v, want 4 entries", ids)
 			}
@@ -87,7 +89,7 @@ func TestReposts(t *testing.T) {
 
 		// Deleting the original takes the repost out of every feed.
 		a.must(s, "DELETE", "/v1/posts/"+p.ID, nil, 204)
-		eventually(t, "the repost of the deleted post leaves d's feed", func() error {
+		testenv.Eventually(t, "the repost of the deleted post leaves d's feed", func() error {
 			if ids := s.inspect(d); len(ids) != 2 {
 				return fmt.Errorf("d's feed holds %v, want q and its repost", ids)
 			}

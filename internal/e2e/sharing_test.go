@@ -62,18 +62,18 @@ func TestTwoDeploymentsShareServers(t *testing.T) {
 	for _, v := range views {
 		s, u := v.s, v.u
 		reader, mentioned := u[v.reader], u[v.mentioned]
-		eventually(t, s.dep.name+": the post in the follower's cached feed", func() error {
+		testenv.Eventually(t, s.dep.name+": the post in the follower's cached feed", func() error {
 			return sameSet(s.inspect(reader), []string{v.own.ID})
 		})
-		eventually(t, s.dep.name+": search finds the post", func() error { return sameSet(reader.search(s, word), []string{v.own.ID}) })
-		eventually(t, s.dep.name+": the tag trends", func() error { return equalf(reader.tagCount(s, tag), 1) })
-		eventually(t, s.dep.name+": the mention is notified", func() error {
+		testenv.Eventually(t, s.dep.name+": search finds the post", func() error { return sameSet(reader.search(s, word), []string{v.own.ID}) })
+		testenv.Eventually(t, s.dep.name+": the tag trends", func() error { return equalf(reader.tagCount(s, tag), 1) })
+		testenv.Eventually(t, s.dep.name+": the mention is notified", func() error {
 			if ns := mentioned.notifications(s); len(ns) != 1 || ns[0].Kind != "mention" || ns[0].Post != v.own.ID {
 				return fmt.Errorf("%s's notifications: %+v", mentioned.name, ns)
 			}
 			return nil
 		})
-		eventually(t, s.dep.name+": the follow is notified", func() error {
+		testenv.Eventually(t, s.dep.name+": the follow is notified", func() error {
 			if ns := u["alice"].notifications(s); len(ns) != 1 || ns[0].Kind != "follow" || ns[0].Actor != reader.name {
 				return fmt.Errorf("alice's notifications: %+v", ns)
 			}
@@ -84,7 +84,7 @@ func TestTwoDeploymentsShareServers(t *testing.T) {
 	// its own topics: what the other did would have shown by now.
 	for _, v := range views {
 		for _, role := range []string{"fanout", "search", "analytics", "notifications", "moderation"} {
-			eventually(t, v.s.dep.name+": "+role+" caught up", func() error { return equalf(v.s.totalLag(role), 0) })
+			testenv.Eventually(t, v.s.dep.name+": "+role+" caught up", func() error { return equalf(v.s.totalLag(role), 0) })
 		}
 	}
 	for _, v := range views {

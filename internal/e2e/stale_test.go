@@ -70,7 +70,7 @@ func (r *privateRedis) start(portTaken bool) bool {
 	r.done = make(chan struct{})
 	go func(cmd *exec.Cmd, done chan struct{}) { _ = cmd.Wait(); close(done) }(r.cmd, r.done)
 	taken := false
-	eventually(r.t, "private redis up", func() error {
+	testenv.Eventually(r.t, "private redis up", func() error {
 		select {
 		case <-r.done:
 			log, _ := os.ReadFile(logPath)
@@ -205,10 +205,10 @@ func TestStaleRedis(t *testing.T) {
 	complete := func(what string, feeds func(u *user) []string) {
 		t.Helper()
 		for _, u := range fans {
-			eventually(t, what+": every post in "+u.name+"'s feed", func() error { return sameSet(feeds(u), want) })
+			testenv.Eventually(t, what+": every post in "+u.name+"'s feed", func() error { return sameSet(feeds(u), want) })
 		}
-		eventually(t, what+": search finds every post", func() error { return sameSet(author.search(s, tag), want) })
-		eventually(t, what+": the tag trends with every post", func() error { return equalf(author.tagCount(s, tag), int64(len(want))) })
+		testenv.Eventually(t, what+": search finds every post", func() error { return sameSet(author.search(s, tag), want) })
+		testenv.Eventually(t, what+": the tag trends with every post", func() error { return equalf(author.tagCount(s, tag), int64(len(want))) })
 	}
 	inspect := func(u *user) []string { return s.inspect(u) }
 
@@ -223,7 +223,7 @@ func TestStaleRedis(t *testing.T) {
 	complete("after the restore", inspect)
 	// The loss was seen (the views could not be complete otherwise, but
 	// this says why).
-	if n := fanout.metric("feedsvc_consumer_redis_rewinds_total", fanout.groupLabel("fanout")); n == 0 {
+	if n := fanout.metric("feedsvc_consumer_redis_rewinds_total", map[string]string{"group": fanout.group("fanout")}); n == 0 {
 		t.Fatal("fanout counted no rewind")
 	}
 
@@ -232,7 +232,7 @@ func TestStaleRedis(t *testing.T) {
 	// trends are redone from the log.
 	complete("after FLUSHALL", func(u *user) []string { return u.feed(s) })
 	for _, r := range []string{"search", "analytics"} {
-		if n := s.roles[r].metric("feedsvc_consumer_redis_rewinds_total", s.roles[r].groupLabel(r)); n == 0 {
+		if n := s.roles[r].metric("feedsvc_consumer_redis_rewinds_total", map[string]string{"group": s.roles[r].group(r)}); n == 0 {
 			t.Fatalf("%s counted no rewind", r)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/feedsvc/feedsvc/internal/testenv"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/protobuf/proto"
 )
@@ -92,7 +93,7 @@ func TestTracing(t *testing.T) {
 		reader.follow(s, author)
 		reader.feed(s) // an active feed: fan-out writes into it
 		p := author.post(s, "traced post")
-		eventually(t, "the post in the reader's feed", func() error {
+		testenv.Eventually(t, "the post in the reader's feed", func() error {
 			if !slices.Contains(reader.feed(s), p.ID) {
 				return fmt.Errorf("not yet")
 			}
@@ -102,7 +103,7 @@ func TestTracing(t *testing.T) {
 		if !s.dep.real {
 			apiRoles, fanoutRoles = nil, nil // one process runs every role
 		}
-		eventually(t, "the post's spans at the collector", func() error {
+		testenv.Eventually(t, "the post's spans at the collector", func() error {
 			var post otlpSpan
 			for _, sp := range col.find("POST /v1/posts") {
 				if apiRoles == nil || slices.Equal(sp.roles, apiRoles) {

@@ -49,14 +49,7 @@ func RandHex(n int) string {
 
 // BuildBinary builds feedsvc into dir and returns its path. Without -race:
 // the suite measures latencies under load on shared cores.
-func BuildBinary(dir string) (string, error) {
-	bin := filepath.Join(dir, "feedsvc")
-	build := exec.Command("go", "build", "-o", bin, "github.com/feedsvc/feedsvc")
-	if out, err := build.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build feedsvc: %w\n%s", err, out)
-	}
-	return bin, nil
-}
+func BuildBinary(dir string) (string, error) { return testenv.Build(dir, false, "") }
 
 // ChildEnv is this process's environment without any FEEDSVC_ setting, plus vars.
 func ChildEnv(vars []string) []string { return testenv.ChildEnv(vars...) }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/feedsvc/feedsvc/app"
 	"github.com/feedsvc/feedsvc/internal/httpserver"
+	"github.com/feedsvc/feedsvc/internal/testenv"
 )
 
 // TestErrorsMappedInOnePlace checks the error handler: echo.HTTPErrors keep
@@ -208,43 +209,15 @@ func TestHandlerPanic(t *testing.T) {
 			t.Fatalf("%d %q %+v, want a problem+json 500 %+v", rec.Code, rec.Header().Get("Content-Type"), p, want)
 		}
 	}
-	if got := counter(t, reg, "feedsvc_http_panics_total", ""); got != 2 {
+	if got := testenv.Metric(t, reg, "feedsvc_http_panics_total", nil); got != 2 {
 		t.Fatalf("feedsvc_http_panics_total = %v, want 2", got)
 	}
-	if got := counter(t, reg, "feedsvc_http_requests_total", "500"); got != 2 {
+	if got := testenv.Metric(t, reg, "feedsvc_http_requests_total", map[string]string{"code": "500"}); got != 2 {
 		t.Fatalf("feedsvc_http_requests_total{code=500} = %v, want 2", got)
 	}
 	if out := logs.String(); !strings.Contains(out, "handler panic") || !strings.Contains(out, "assignment to entry in nil map") || !strings.Contains(out, "goroutine ") {
 		t.Fatalf("the panic is not logged with its cause and stack:\n%s", out)
 	}
-}
-
-// counter sums the counter name over its series, only those whose code
-// label is code when code is set.
-func counter(t *testing.T, reg *prometheus.Registry, name, code string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			match := code == ""
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "code" && l.GetValue() == code {
-					match = true
-				}
-			}
-			if match {
-				sum += m.GetCounter().GetValue()
-			}
-		}
-	}
-	return sum
 }
 
 // TestReadinessDetailOnlyForOperators: a failing readiness answers 503 on

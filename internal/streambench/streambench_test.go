@@ -196,9 +196,9 @@ func start(b *testing.B, n int) *server {
 	dir := b.TempDir()
 	bin := os.Getenv("FEEDSVC_STREAMBENCH_BIN")
 	if bin == "" {
-		bin = filepath.Join(dir, "feedsvc")
-		if out, err := exec.Command("go", "build", "-o", bin, "github.com/feedsvc/feedsvc").CombinedOutput(); err != nil {
-			b.Fatalf("build feedsvc: %v\n%s", err, out)
+		var err error
+		if bin, err = testenv.Build(dir, false, ""); err != nil {
+			b.Fatal(err)
 		}
 	}
 	s := &server{addr: testenv.FreeAddr(b), admin: testenv.FreeAddr(b), redis: os.Getenv("FEEDSVC_REDIS_ADDR")}
@@ -467,21 +467,7 @@ func (s *server) cpu(b *testing.B) time.Duration {
 
 // goroutines reads go_goroutines from the server's /metrics.
 func (s *server) goroutines(b *testing.B) int {
-	resp, err := http.Get("http://" + s.admin + "/metrics")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<16), 1<<20)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "go_goroutines "); ok {
-			n, _ := strconv.ParseFloat(v, 64)
-			return int(n)
-		}
-	}
-	b.Fatal("no go_goroutines in /metrics")
-	return 0
+	return int(testenv.ScrapedMetric(b, "http://"+s.admin+"/metrics", "go_goroutines", nil))
 }
 
 // redisCommands is the real Redis's total_commands_processed (-1 on the

@@ -177,7 +177,7 @@ func TestOpsView(t *testing.T) {
 		return 0, 0, false
 	}
 	var o overview
-	waitFor(t, "fanout's lag of 3 and the others caught up", func() bool {
+	testenv.Until(t, "fanout's lag of 3 and the others caught up", func() bool {
 		o = overview{}
 		opsJSON(t, admin, wiring.OpsAPIPath+"overview", &o)
 		lag, _, _ := group(o, "fanout")
@@ -216,7 +216,7 @@ func TestOpsView(t *testing.T) {
 	if err := events.ApplyReset(ctx, kafka, plan); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "fanout's lag 0", func() bool {
+	testenv.Until(t, "fanout's lag 0", func() bool {
 		o = overview{}
 		opsJSON(t, admin, wiring.OpsAPIPath+"overview", &o)
 		lag, committed, _ := group(o, "fanout")
@@ -289,7 +289,7 @@ func TestOpsView(t *testing.T) {
 	if err := testenv.PublishPoison(kafka, cfg.Kafka.Topics.Posts, "poison-1"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the dead letter in notifications' list", func() bool {
+	testenv.Until(t, "the dead letter in notifications' list", func() bool {
 		var dl struct {
 			Items []struct {
 				EventID      string `json:"event_id"`
@@ -347,16 +347,6 @@ func TestOpsViewWithoutBackends(t *testing.T) {
 	} {
 		if code, ctype, body := opsGet(t, base, wiring.OpsAPIPath+path); code != want || ctype != "application/problem+json" {
 			t.Errorf("GET %s: %d %s %s, want %d", path, code, ctype, body, want)
-		}
-	}
-}
-
-// waitFor polls cond until it holds, for up to a minute.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(time.Minute); !cond(); time.Sleep(100 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited a minute for %s", what)
 		}
 	}
 }

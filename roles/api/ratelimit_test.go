@@ -15,6 +15,7 @@ import (
 
 	"github.com/feedsvc/feedsvc/app"
 	"github.com/feedsvc/feedsvc/internal/httpserver"
+	"github.com/feedsvc/feedsvc/internal/testenv"
 	"github.com/feedsvc/feedsvc/roles/api"
 	redisstore "github.com/feedsvc/feedsvc/store/redis"
 )
@@ -87,12 +88,12 @@ func TestRateLimits(t *testing.T) {
 			t.Fatalf("alice's posts: %d, want the 3 allowed only", n)
 		}
 		one.must(t, "POST", "/v1/posts", bob, `{"text":"bob is not limited by alice"}`, 201)
-		if n := counter(t, reg, "feedsvc_rate_limited_total", "posts"); n != 0 {
+		if n := testenv.Metric(t, reg, "feedsvc_rate_limited_total", map[string]string{"limit": "posts"}); n != 0 {
 			// The refusal was on the other process.
 			t.Fatalf("process one counted %v refusals, want 0", n)
 		}
 		wantProblem(t, one.do("POST", "/v1/posts", alice, `{"text":"again"}`), http.StatusTooManyRequests, "posts")
-		if n := counter(t, reg, "feedsvc_rate_limited_total", "posts"); n != 1 {
+		if n := testenv.Metric(t, reg, "feedsvc_rate_limited_total", map[string]string{"limit": "posts"}); n != 1 {
 			t.Fatalf("feedsvc_rate_limited_total{limit=posts} = %v, want 1", n)
 		}
 	})
@@ -166,34 +167,9 @@ func TestRateLimitsFailOpen(t *testing.T) {
 			t.Fatalf("RateLimit %q without a count", h)
 		}
 	}
-	if n := counter(t, reg, "feedsvc_rate_limit_errors_total"); n != 5 {
+	if n := testenv.Metric(t, reg, "feedsvc_rate_limit_errors_total", nil); n != 5 {
 		t.Fatalf("feedsvc_rate_limit_errors_total = %v, want 5", n)
 	}
-}
-
-// counter finds a registered counter by name and label values.
-func counter(t *testing.T, reg *prometheus.Registry, name string, labels ...string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var v float64
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			match := true
-			for i, l := range labels {
-				match = match && i < len(m.GetLabel()) && m.GetLabel()[i].GetValue() == l
-			}
-			if match {
-				v += m.GetCounter().GetValue()
-			}
-		}
-	}
-	return v
 }
 
 // Each limit's refusal counter exists at 0 from the start, so a rate over

@@ -181,7 +181,13 @@ var docsTmpl = template.Must(template.New("docs").Funcs(funcs).Parse(`
 {{end}}
 `))
 
-var consumersTmpl = template.Must(template.New("k8s").Parse(`# ` + beginMarker + `.
+var consumersTmpl = template.Must(template.New("k8s").Parse(`
+{{- define "metadata"}}metadata:
+  name: feedsvc-{{.}}
+  labels:
+    app.kubernetes.io/name: feedsvc
+    app.kubernetes.io/component: {{.}}
+{{- end}}# ` + beginMarker + `.
 # The consumer roles without a file of their own: a Deployment and a
 # PodDisruptionBudget each, written from one template
 # (deploy/internal/rolefiles). To change one role only, give it a
@@ -191,11 +197,7 @@ var consumersTmpl = template.Must(template.New("k8s").Parse(`# ` + beginMarker +
 ---
 apiVersion: apps/v1
 kind: Deployment
-metadata:
-  name: feedsvc-{{.Name}}
-  labels:
-    app.kubernetes.io/name: feedsvc
-    app.kubernetes.io/component: {{.Name}}
+{{template "metadata" .Name}}
 spec:
   replicas: 2
   revisionHistoryLimit: 5
@@ -295,11 +297,7 @@ spec:
 ---
 apiVersion: policy/v1
 kind: PodDisruptionBudget
-metadata:
-  name: feedsvc-{{.Name}}
-  labels:
-    app.kubernetes.io/name: feedsvc
-    app.kubernetes.io/component: {{.Name}}
+{{template "metadata" .Name}}
 spec:
   # One pod at a time during node drains and upgrades.
   maxUnavailable: 1
