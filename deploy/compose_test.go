@@ -177,10 +177,25 @@ func TestComposeMonitoring(t *testing.T) {
 			t.Errorf("%s: image %q has no pinned tag", name, s.Image)
 		}
 		for _, v := range s.Volumes {
+			if v.Type != types.VolumeTypeBind {
+				continue
+			}
 			if _, err := os.Stat(v.Source); err != nil {
 				t.Errorf("%s mounts %s: %v", name, v.Source, err)
 			}
 		}
+	}
+	// What the backends and the monitoring keep outlives a container.
+	for name, dir := range map[string]string{"kafka": "/var/lib/kafka/data", "cassandra": "/var/lib/cassandra",
+		"redis": "/data", "prometheus": "/prometheus", "grafana": "/var/lib/grafana"} {
+		if !slices.ContainsFunc(p.Services[name].Volumes, func(v types.ServiceVolumeConfig) bool {
+			return v.Type == types.VolumeTypeVolume && v.Target == dir
+		}) {
+			t.Errorf("%s keeps %s in no named volume", name, dir)
+		}
+	}
+	if dirs := p.Services["kafka"].Environment["KAFKA_LOG_DIRS"]; dirs == nil || *dirs != "/var/lib/kafka/data" {
+		t.Errorf("kafka writes its log outside its volume: KAFKA_LOG_DIRS=%v", dirs)
 	}
 	mounts := func(name, file string) bool {
 		for _, v := range p.Services[name].Volumes {

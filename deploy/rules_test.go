@@ -257,12 +257,20 @@ type promConfig struct {
 	} `json:"global"`
 	RuleFiles     []string `json:"rule_files"`
 	ScrapeConfigs []struct {
-		JobName       string `json:"job_name"`
-		StaticConfigs []struct {
-			Targets []string          `json:"targets"`
-			Labels  map[string]string `json:"labels"`
-		} `json:"static_configs"`
+		JobName      string `json:"job_name"`
+		DNSSDConfigs []struct {
+			Type            string         `json:"type"`
+			Port            int            `json:"port"`
+			RefreshInterval model.Duration `json:"refresh_interval"`
+			Names           []string       `json:"names"`
+		} `json:"dns_sd_configs"`
+		RelabelConfigs []promRelabel `json:"relabel_configs"`
 	} `json:"scrape_configs"`
+}
+
+type promRelabel struct {
+	SourceLabels []string `json:"source_labels"`
+	TargetLabel  string   `json:"target_label"`
 }
 
 // The compose monitoring profile's Prometheus configuration loads the
@@ -288,17 +296,25 @@ func TestPrometheusConfig(t *testing.T) {
 		if sc.JobName == "" {
 			t.Error("a scrape config without a job_name")
 		}
-		for _, st := range sc.StaticConfigs {
-			for _, addr := range st.Targets {
-				if host, ok := strings.CutSuffix(addr, ":9090"); ok {
-					targets[host] = true
-				}
+		// The role label comes from the DNS name, which is the role's.
+		if !slices.ContainsFunc(sc.RelabelConfigs, func(r promRelabel) bool {
+			return slices.Equal(r.SourceLabels, []string{"__meta_dns_name"}) && r.TargetLabel == "role"
+		}) {
+			t.Errorf("job %s does not label targets with their role", sc.JobName)
+		}
+		for _, sd := range sc.DNSSDConfigs {
+			if sd.Type != "A" || sd.Port != 9090 {
+				t.Errorf("dns_sd_config %+v, want the A records of the services on the admin port 9090", sd)
+				continue
+			}
+			for _, name := range sd.Names {
+				targets[name] = true
 			}
 		}
 	}
 	for _, role := range roles(t) {
 		if !targets[role] {
-			t.Errorf("prometheus.yaml does not scrape %s:9090 (the admin listener; scrapes %v)", role, targets)
+			t.Errorf("prometheus.yaml does not scrape every %s replica's :9090 (the admin listener; scrapes %v)", role, targets)
 		}
 	}
 }

@@ -170,8 +170,7 @@ var composeTmpl = template.Must(template.New("compose").Parse(`{{range .}}
 {{end}}
 `))
 
-var prometheusTmpl = template.Must(template.New("prometheus").Parse(`{{range .}}      - targets: ["{{.Name}}:9090"]
-        labels: {role: {{.Name}}}
+var prometheusTmpl = template.Must(template.New("prometheus").Parse(`{{range .}}          - {{.Name}}
 {{end}}`))
 
 var docsTmpl = template.Must(template.New("docs").Funcs(funcs).Parse(`
