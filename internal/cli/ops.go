@@ -6,6 +6,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -36,6 +37,7 @@ func replayCmd() *cobra.Command {
 		toOffset             int64
 		topicList            []string
 		execute              bool
+		output               string
 	)
 	cmd := &cobra.Command{
 		Use:   "replay --group G (--to-datetime T | --by-duration D | --to-earliest | --to-latest | --to-offset N) [--topic T ...] [--execute]",
@@ -63,7 +65,10 @@ offsets on, else the configured topics. On a terminal it shows its progress on s
 		if err != nil {
 			return usageError{err}
 		}
-		group := cfg.Kafka.Group(group)
+		if err := checkOutput(output); err != nil {
+			return err
+		}
+		role, group := group, cfg.Kafka.Group(group)
 		return wiring.WithKafka(ctx, cfg, log, func(cl events.Cluster) error {
 			line := progress.Stderr()
 			plan, err := wiring.PlanReplay(ctx, cl, cfg, group, topicList, target, events.PlanOptions{
@@ -76,6 +81,16 @@ offsets on, else the configured topics. On a terminal it shows its progress on s
 				return err
 			}
 			out := cmd.OutOrStdout()
+			if output == "json" {
+				r := wiring.NewReplay(role, plan)
+				if execute {
+					if err := events.ApplyReset(ctx, cl, plan); err != nil {
+						return err
+					}
+					r.Executed = true
+				}
+				return printJSON(out, r)
+			}
 			if err := printPlan(out, plan); err != nil {
 				return err
 			}
@@ -102,6 +117,7 @@ offsets on, else the configured topics. On a terminal it shows its progress on s
 	f.Int64Var(&toOffset, "to-offset", 0, "this offset on every partition (clamped to the log)")
 	f.StringSliceVar(&topicList, "topic", nil, "topic to reset (repeatable; default: the group's topics)")
 	f.BoolVar(&execute, "execute", false, "commit the new offsets (default: print the plan only)")
+	outputFlag(cmd, &output)
 	return cmd
 }
 
@@ -189,7 +205,7 @@ func checkGroup(group string) error {
 }
 
 func lagCmd() *cobra.Command {
-	var group string
+	var group, output string
 	cmd := &cobra.Command{
 		Use:   "lag [--group G]",
 		Short: "Print the lag per consumer group and partition of the configured topics, and the outbox backlog",
@@ -211,6 +227,10 @@ which holds the embedded store, it comes from serve's admin listener.`,
 				return err
 			}
 		}
+		if err := checkOutput(output); err != nil {
+			return err
+		}
+		var report lagReport
 		err := wiring.WithKafka(ctx, cfg, log, func(cl events.Cluster) error {
 			groups := []string{cfg.Kafka.Group(group)}
 			if group == "" {
@@ -223,15 +243,26 @@ which holds the embedded store, it comes from serve's admin listener.`,
 			if err != nil {
 				return err
 			}
-			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
-			fmt.Fprintln(w, "GROUP\tTOPIC\tPARTITION\tCOMMITTED\tEND\tLAG")
+			report.Groups = []wiring.LagGroup{}
 			for _, g := range groups {
 				lags := all[g]
 				if group == "" && !anyCommitted(lags) {
 					continue // a group of other topics
 				}
-				for _, l := range lags {
-					fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%d\t%d\n", g, l.Topic, l.Partition, offset(l.Committed), l.End, l.Lag)
+				role := strings.TrimPrefix(g, cfg.Kafka.GroupPrefix)
+				if !slices.Contains(roles.Table.Consumers(), role) {
+					role = "" // a group of no role of feedsvc's
+				}
+				report.Groups = append(report.Groups, wiring.NewLagGroup(role, g, lags))
+			}
+			if output == "json" {
+				return nil
+			}
+			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
+			fmt.Fprintln(w, "GROUP\tTOPIC\tPARTITION\tCOMMITTED\tEND\tLAG")
+			for _, g := range report.Groups {
+				for _, l := range g.Partitions {
+					fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%d\t%d\n", g.Group, l.Topic, l.Partition, offset(l.Committed), l.End, l.Lag)
 				}
 			}
 			return w.Flush()
@@ -241,6 +272,19 @@ which holds the embedded store, it comes from serve's admin listener.`,
 		}
 		out := cmd.OutOrStdout()
 		b, err := wiring.OutboxBacklog(ctx, cfg, log)
+		if output == "json" {
+			report.Outbox = wiring.OutboxState{Available: err == nil, Pending: b.Pending}
+			if errors.Is(err, wiring.ErrUnavailable) {
+				report.Outbox.Reason = err.Error()
+			} else if err != nil {
+				return err
+			}
+			if !b.Oldest.IsZero() {
+				oldest := b.Oldest.UTC()
+				report.Outbox.Oldest = &oldest
+			}
+			return printJSON(out, report)
+		}
 		if errors.Is(err, wiring.ErrUnavailable) {
 			_, err = fmt.Fprintf(out, "\noutbox: unavailable: %v\n", err)
 			return err
@@ -257,7 +301,14 @@ which holds the embedded store, it comes from serve's admin listener.`,
 		return err
 	})
 	cmd.Flags().StringVar(&group, "group", "", "consumer group: a role's name (fanout, search, ...; --group-prefix goes before it); default: all groups")
+	outputFlag(cmd, &output)
 	return cmd
+}
+
+// lagReport is `feedsvc lag --output json`.
+type lagReport struct {
+	Groups []wiring.LagGroup  `json:"groups"`
+	Outbox wiring.OutboxState `json:"outbox"`
 }
 
 func anyCommitted(lags []events.PartitionLag) bool {
@@ -276,6 +327,7 @@ func dlqCmd() *cobra.Command {
 		topicList []string
 		limit     int
 		execute   bool
+		output    string
 	)
 	scope := func(cfg *configs.Config) ([]string, error) {
 		if group == "" {
@@ -306,10 +358,23 @@ func dlqCmd() *cobra.Command {
 		if limit < 0 {
 			return usageError{fmt.Errorf("--limit must not be negative, got %d", limit)}
 		}
+		if err := checkOutput(output); err != nil {
+			return err
+		}
 		return wiring.WithKafka(ctx, cfg, log, func(cl events.Cluster) error {
-			entries, err := events.ListDeadLetters(ctx, cl, cfg.Kafka.Group(group), ts, limit)
+			more := 0
+			if limit > 0 {
+				more = 1 // one past the limit says there are more
+			}
+			entries, err := events.ListDeadLetters(ctx, cl, cfg.Kafka.Group(group), ts, limit+more)
 			if err != nil {
 				return err
+			}
+			if output == "json" {
+				return printJSON(list.OutOrStdout(), wiring.NewDeadLetters(group, cfg.Kafka.Group(group), entries, limit))
+			}
+			if limit > 0 && len(entries) > limit {
+				entries = entries[:limit]
 			}
 			w := tabwriter.NewWriter(list.OutOrStdout(), 0, 0, 2, ' ', 0)
 			fmt.Fprintln(w, "TOPIC\tPARTITION\tOFFSET\tEVENT ID\tTYPE\tEVENT TIME\tREPLAYED\tERROR")
@@ -321,6 +386,7 @@ func dlqCmd() *cobra.Command {
 		})
 	})
 	list.Flags().IntVar(&limit, "limit", 100, "print at most N entries (0: all)")
+	outputFlag(list, &output)
 
 	replay := &cobra.Command{
 		Use:   "replay --group G [--topic T] [--execute]",
@@ -376,3 +442,22 @@ const kafkaGroups = configs.GroupKafka | configs.GroupConsumerGroups
 
 // oneLine keeps an error message on its table row.
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// outputFlag gives cmd --output (-o): text for people, json for scripts.
+func outputFlag(cmd *cobra.Command, output *string) {
+	cmd.Flags().StringVarP(output, "output", "o", "text", "text or json")
+}
+
+func checkOutput(output string) error {
+	if output != "text" && output != "json" {
+		return usageError{fmt.Errorf("--output %q: want text or json", output)}
+	}
+	return nil
+}
+
+// printJSON writes v as indented JSON.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

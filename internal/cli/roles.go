@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -48,25 +47,21 @@ under deploy/ are generated from --output json (cd deploy && go generate).`,
 				}
 				infos = append(infos, i)
 			}
-			out := cmd.OutOrStdout()
-			switch output {
-			case "json":
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(infos)
-			case "text":
-				w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(w, "ROLE\tCONSUMER GROUP\tOPENS")
-				for _, i := range infos {
-					fmt.Fprintf(w, "%s\t%s\t%s\n", i.Name, orDash(i.ConsumerGroup), opens(i))
-				}
-				return w.Flush()
-			default:
-				return usageError{fmt.Errorf("--output %q: want text or json", output)}
+			if err := checkOutput(output); err != nil {
+				return err
 			}
+			if output == "json" {
+				return printJSON(cmd.OutOrStdout(), infos)
+			}
+			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "ROLE\tCONSUMER GROUP\tOPENS")
+			for _, i := range infos {
+				fmt.Fprintf(w, "%s\t%s\t%s\n", i.Name, orDash(i.ConsumerGroup), opens(i))
+			}
+			return w.Flush()
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
+	outputFlag(cmd, &output)
 	return cmd
 }
 

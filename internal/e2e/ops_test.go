@@ -5,16 +5,19 @@ package e2e_test
 // tools.
 
 import (
+	"encoding/json"
 	"fmt"
 	"maps"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/feedsvc/feedsvc/events"
 	"github.com/feedsvc/feedsvc/internal/testenv"
+	"github.com/feedsvc/feedsvc/internal/wiring"
 )
 
 // TestVersion: the version and commit stamped at build time (-X
@@ -237,6 +240,50 @@ func (s *system) ends(group, topic string) map[int32]int64 {
 	return out
 }
 
+// checkJSONOutput: `--output json` of dlq list, lag and replay says what
+// their tables say (the dead letter d, the ends of the posts topic).
+func (s *system) checkJSONOutput(role string, d deadLetter, ends map[int32]int64) {
+	s.t.Helper()
+	var dl wiring.DeadLetters
+	decodeJSON(s.t, s.cli("dlq", "list", "--group", role, "--limit", "0", "--output", "json"), &dl)
+	if dl.Role != role || dl.Group != s.group(role) || dl.More || !slices.ContainsFunc(dl.Items, func(e wiring.DeadLetter) bool {
+		return e.EventID == d.id && e.Topic == d.topic && e.Partition == d.partition && e.Offset == d.offset && !e.Replayed &&
+			e.Type == d.typ && strings.Contains(e.Error, "decode post")
+	}) {
+		s.t.Fatalf("dlq list --output json: %+v, want %+v among the items", dl, d)
+	}
+	var lag struct {
+		Groups []wiring.LagGroup  `json:"groups"`
+		Outbox wiring.OutboxState `json:"outbox"`
+	}
+	decodeJSON(s.t, s.cli("lag", "--group", role, "--output", "json"), &lag)
+	got := map[int32]int64{}
+	for _, g := range lag.Groups {
+		for _, p := range g.Partitions {
+			if g.Role == role && g.Group == s.group(role) && p.Topic == d.topic {
+				got[p.Partition] = p.End
+			}
+		}
+	}
+	if len(lag.Groups) != 1 || !maps.Equal(got, ends) || (!lag.Outbox.Available && lag.Outbox.Reason == "") {
+		s.t.Fatalf("lag --output json: %+v, want group %s with the ends %v and the outbox", lag, s.group(role), ends)
+	}
+	var plan wiring.Replay
+	decodeJSON(s.t, s.cli("replay", "--group", role, "--to-earliest", "--output", "json"), &plan)
+	if plan.Role != role || plan.Group != s.group(role) || plan.Executed || len(plan.Partitions) == 0 || plan.Reprocess < 1 {
+		s.t.Fatalf("replay --output json (a dry run): %+v", plan)
+	}
+}
+
+func decodeJSON(t *testing.T, out string, v any) {
+	t.Helper()
+	dec := json.NewDecoder(strings.NewReader(out))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		t.Fatalf("%v in:\n%s", err, out)
+	}
+}
+
 // TestDeadLetterTools: an event no consumer can decode is dead-lettered;
 // `feedsvc dlq list` shows it with its error, `dlq replay` prints it without
 // --execute and re-publishes it with it, once: a second replay re-publishes
@@ -276,6 +323,7 @@ func TestDeadLetterTools(t *testing.T) {
 		}
 		first := ds[0]
 		end := s.ends(group, posts)
+		s.checkJSONOutput(group, first, end)
 
 		dry := s.cli("dlq", "replay", "--group", group)
 		if !strings.Contains(dry, "would re-publish post.created "+id+" ") || !strings.Contains(dry, "dry run: 1 dead-lettered events of group "+s.group(group)) {

@@ -76,7 +76,7 @@ type opsView struct {
 
 	outboxMu   sync.Mutex // one outbox read at a time
 	outboxRead time.Time
-	outbox     outboxState
+	outbox     OutboxState
 }
 
 // opsRoutes adds the operator's view to the operator's router e.
@@ -120,7 +120,7 @@ type overviewJSON struct {
 	At      time.Time   `json:"at"`
 	Process processJSON `json:"process"`
 	Lag     lagJSON     `json:"lag"`
-	Outbox  outboxState `json:"outbox"`
+	Outbox  OutboxState `json:"outbox"`
 }
 
 type processJSON struct {
@@ -151,39 +151,10 @@ type roleJSON struct {
 type lagJSON struct {
 	// Available is false when this process does not talk to Kafka;
 	// Reason says so. Error is a failure to read the lag.
-	Available bool        `json:"available"`
-	Reason    string      `json:"reason,omitempty"`
-	Error     string      `json:"error,omitempty"`
-	Groups    []groupJSON `json:"groups"`
-}
-
-type groupJSON struct {
-	Role  string `json:"role"`
-	Group string `json:"group"`
-	Here  bool   `json:"here"` // this process runs it
-	// Lag is the sum over the partitions; Committed the sum of the
-	// committed offsets (partitions without one count 0), whose increase
-	// over time is the group's processing rate.
-	Lag        int64           `json:"lag"`
-	Committed  int64           `json:"committed"`
-	Partitions []partitionJSON `json:"partitions"`
-}
-
-type partitionJSON struct {
-	Topic     string `json:"topic"`
-	Partition int32  `json:"partition"`
-	Committed int64  `json:"committed"` // -1: none
-	End       int64  `json:"end"`
-	Lag       int64  `json:"lag"`
-}
-
-type outboxState struct {
 	Available bool       `json:"available"`
 	Reason    string     `json:"reason,omitempty"`
 	Error     string     `json:"error,omitempty"`
-	Pending   int        `json:"pending"`
-	Oldest    *time.Time `json:"oldest,omitempty"`
-	ReadAt    time.Time  `json:"read_at,omitzero"`
+	Groups    []LagGroup `json:"groups"`
 }
 
 func (v *opsView) overview(c echo.Context) error {
@@ -272,40 +243,35 @@ const noKafka = "this process does not connect to Kafka"
 // lag is every consumer group's lag per partition of the configured
 // topics, as `feedsvc lag` prints it.
 func (v *opsView) lag(ctx context.Context) lagJSON {
-	out := lagJSON{Groups: []groupJSON{}}
+	out := lagJSON{Groups: []LagGroup{}}
 	names := consumerRoles()
 	groups := make([]string, len(names))
 	for i, r := range names {
 		groups[i] = v.cfg.Kafka.Group(r)
-		out.Groups = append(out.Groups, groupJSON{Role: r, Group: groups[i], Partitions: []partitionJSON{},
-			Here: slices.ContainsFunc(v.rows, func(row roles.Row) bool { return row.Name == r })})
 	}
 	cl, ok := v.kafka()
+	var lags map[string][]events.PartitionLag
 	if !ok {
 		out.Reason = noKafka
-		return out
-	}
-	out.Available = true
-	lags, err := events.GroupsLag(ctx, cl, groups, Topics(v.cfg).All())
-	if err != nil {
-		out.Error = err.Error()
-		return out
-	}
-	for i := range out.Groups {
-		g := &out.Groups[i]
-		for _, l := range lags[g.Group] {
-			g.Partitions = append(g.Partitions, partitionJSON{Topic: l.Topic, Partition: l.Partition, Committed: l.Committed, End: l.End, Lag: l.Lag})
-			g.Lag += l.Lag
-			g.Committed += max(l.Committed, 0)
+	} else {
+		out.Available = true
+		var err error
+		if lags, err = events.GroupsLag(ctx, cl, groups, Topics(v.cfg).All()); err != nil {
+			out.Error = err.Error()
 		}
+	}
+	for i, r := range names {
+		g := NewLagGroup(r, groups[i], lags[groups[i]])
+		g.Here = slices.ContainsFunc(v.rows, func(row roles.Row) bool { return row.Name == r })
+		out.Groups = append(out.Groups, g)
 	}
 	return out
 }
 
 // readOutbox is the outbox's backlog, read at most every outboxEvery.
-func (v *opsView) readOutbox(ctx context.Context) outboxState {
+func (v *opsView) readOutbox(ctx context.Context) OutboxState {
 	if v.b.Store == nil {
-		return outboxState{Reason: "this process does not open the store, which holds the outbox"}
+		return OutboxState{Reason: "this process does not open the store, which holds the outbox"}
 	}
 	v.outboxMu.Lock()
 	defer v.outboxMu.Unlock()
@@ -314,10 +280,10 @@ func (v *opsView) readOutbox(ctx context.Context) outboxState {
 	}
 	b, err := app.ReadOutboxBacklog(ctx, v.b.Store)
 	if err != nil {
-		return outboxState{Available: true, Error: err.Error()} // not kept: the next poll reads again
+		return OutboxState{Available: true, Error: err.Error()} // not kept: the next poll reads again
 	}
 	v.outboxRead = time.Now()
-	v.outbox = outboxState{Available: true, Pending: b.Pending, ReadAt: v.outboxRead.UTC()}
+	v.outbox = OutboxState{Available: true, Pending: b.Pending, ReadAt: v.outboxRead.UTC()}
 	if !b.Oldest.IsZero() {
 		oldest := b.Oldest.UTC()
 		v.outbox.Oldest = &oldest
@@ -335,28 +301,6 @@ func groupParam(c echo.Context) (string, error) {
 			fmt.Sprintf("group %q is not a consumer group: give one of %s", role, strings.Join(known, ", ")))
 	}
 	return role, nil
-}
-
-type deadLettersJSON struct {
-	Role  string           `json:"role"`
-	Group string           `json:"group"`
-	Items []deadLetterJSON `json:"items"`
-	// More says there are more dead letters than the limit.
-	More bool `json:"more"`
-}
-
-type deadLetterJSON struct {
-	Topic        string    `json:"topic"`
-	Partition    int32     `json:"partition"`
-	Offset       int64     `json:"offset"`
-	EventID      string    `json:"event_id"`
-	Type         string    `json:"type"`
-	Time         time.Time `json:"time"`
-	Replayed     bool      `json:"replayed"`
-	Error        string    `json:"error"`
-	DLQTopic     string    `json:"dlq_topic"`
-	DLQPartition int32     `json:"dlq_partition"`
-	DLQOffset    int64     `json:"dlq_offset"`
 }
 
 // deadLetters is `feedsvc dlq list --group G --limit N`: group=ROLE,
@@ -383,34 +327,7 @@ func (v *opsView) deadLetters(c echo.Context) error {
 	if err != nil {
 		return v.unavailable(c, err)
 	}
-	out := deadLettersJSON{Role: role, Group: group, Items: []deadLetterJSON{}, More: len(entries) > limit}
-	for _, e := range entries[:min(len(entries), limit)] {
-		out.Items = append(out.Items, deadLetterJSON{Topic: e.Topic, Partition: e.Partition, Offset: e.Offset,
-			EventID: e.EventID, Type: e.EventType, Time: e.Time.UTC(), Replayed: e.Replayed, Error: e.Error,
-			DLQTopic: e.DLQTopic, DLQPartition: e.DLQPartition, DLQOffset: e.DLQOffset})
-	}
-	return c.JSON(http.StatusOK, out)
-}
-
-type replayJSON struct {
-	Role       string      `json:"role"`
-	Group      string      `json:"group"`
-	Target     string      `json:"target"`
-	Partitions []resetJSON `json:"partitions"`
-	Reprocess  int64       `json:"reprocess"`
-	Skip       int64       `json:"skip"`
-	Live       string      `json:"live,omitempty"` // why --execute would refuse now
-	Command    string      `json:"command"`        // what executes this plan
-}
-
-type resetJSON struct {
-	Topic     string `json:"topic"`
-	Partition int32  `json:"partition"`
-	Current   int64  `json:"current"` // -1: none committed
-	New       int64  `json:"new"`
-	End       int64  `json:"end"`
-	Reprocess int64  `json:"reprocess"`
-	Skip      int64  `json:"skip"`
+	return c.JSON(http.StatusOK, NewDeadLetters(role, group, entries, limit))
 }
 
 // replayPlan is the dry run of `feedsvc replay --group G --to-datetime T`:
@@ -437,14 +354,8 @@ func (v *opsView) replayPlan(c echo.Context) error {
 	if err != nil {
 		return v.unavailable(c, err)
 	}
-	out := replayJSON{Role: role, Group: group, Target: plan.Target.String(), Partitions: []resetJSON{}, Live: plan.Live,
-		Command: fmt.Sprintf("feedsvc replay --group %s --to-datetime %s --execute", role, t.Format(time.RFC3339Nano))}
-	for _, p := range plan.Partitions {
-		out.Partitions = append(out.Partitions, resetJSON{Topic: p.Topic, Partition: p.Partition, Current: p.Current,
-			New: p.New, End: p.End, Reprocess: p.Reprocess(), Skip: p.Skip()})
-		out.Reprocess += p.Reprocess()
-		out.Skip += p.Skip()
-	}
+	out := NewReplay(role, plan)
+	out.Command = fmt.Sprintf("feedsvc replay --group %s --to-datetime %s --execute", role, t.Format(time.RFC3339Nano))
 	return c.JSON(http.StatusOK, out)
 }
 
