@@ -83,6 +83,7 @@ func NewRoot(table roles.Rows, build buildinfo.Info) *cobra.Command {
 	}
 	usageArgs(root)
 	useFlagSections(root)
+	completeFlags(root, table)
 	return root
 }
 

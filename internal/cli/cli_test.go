@@ -262,3 +262,35 @@ func TestRolesCommand(t *testing.T) {
 		t.Errorf("--output yaml: %v, want a usage error", err)
 	}
 }
+
+// TestCompletion: the shell completes --role, --group and --output from the
+// role table, whichever command has them.
+func TestCompletion(t *testing.T) {
+	complete := func(args ...string) []string {
+		out, err := execute(t, append([]string{"__complete"}, args...)...)
+		if err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		return lines[:len(lines)-2] // then the directive and its description
+	}
+	if got, want := complete("serve", "--role", ""), append([]string{"all"}, roles.Table.Names()...); !slices.Equal(got, want) {
+		t.Errorf("serve --role: %q, want %q", got, want)
+	}
+	first := roles.Table.Names()[0]
+	var want []string
+	for _, n := range roles.Table.Names()[1:] {
+		want = append(want, first+","+n)
+	}
+	if got := complete("serve", "--role", first+","); !slices.Equal(got, want) {
+		t.Errorf("serve --role %s,: %q, want %q", first, got, want)
+	}
+	for _, cmd := range [][]string{{"lag"}, {"replay"}, {"dlq", "list"}, {"dlq", "replay"}} {
+		if got := complete(append(cmd, "--group", "")...); !slices.Equal(got, roles.Table.Consumers()) {
+			t.Errorf("%v --group: %q, want %q", cmd, got, roles.Table.Consumers())
+		}
+	}
+	if got := complete("lag", "--output", ""); !slices.Equal(got, []string{"text", "json"}) {
+		t.Errorf("lag --output: %q", got)
+	}
+}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -84,4 +85,43 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// completeFlags teaches shell completion (`feedsvc completion bash`) the
+// values of --role (a comma list of the table's roles), --group (its
+// consumer groups) and --output, on every command that has them.
+func completeFlags(cmd *cobra.Command, table roles.Rows) {
+	for _, c := range cmd.Commands() {
+		completeFlags(c, table)
+	}
+	fixed := func(values ...string) cobra.CompletionFunc {
+		return cobra.FixedCompletions(values, cobra.ShellCompDirectiveNoFileComp)
+	}
+	for name, complete := range map[string]cobra.CompletionFunc{
+		"role":   roleCompletion(table),
+		"group":  fixed(table.Consumers()...),
+		"output": fixed("text", "json"),
+	} {
+		if cmd.Flags().Lookup(name) != nil {
+			_ = cmd.RegisterFlagCompletionFunc(name, complete) // fails only if registered twice
+		}
+	}
+}
+
+// roleCompletion completes the last role of a comma list.
+func roleCompletion(table roles.Rows) cobra.CompletionFunc {
+	return func(_ *cobra.Command, _ []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		prefix := toComplete[:strings.LastIndex(toComplete, ",")+1] // the roles already chosen
+		chosen := strings.Split(prefix, ",")
+		var out []cobra.Completion
+		if prefix == "" {
+			out = append(out, "all")
+		}
+		for _, name := range table.Names() {
+			if !slices.Contains(chosen, name) {
+				out = append(out, prefix+name)
+			}
+		}
+		return out, cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveNoSpace
+	}
 }
