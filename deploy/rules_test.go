@@ -168,8 +168,20 @@ func dashboardExprs(t *testing.T) map[string]string {
 	return exprs
 }
 
+const runbookURL = "https://github.com/feedsvc/feedsvc/blob/main/docs/runbook.md"
+
 func TestAlertRules(t *testing.T) {
 	groups := alertRules(t)
+	doc, err := os.ReadFile(filepath.Join("..", "docs", "runbook.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var runbookSections []string
+	for _, line := range strings.Split(string(doc), "\n") {
+		if name, ok := strings.CutPrefix(line, "## "); ok {
+			runbookSections = append(runbookSections, strings.TrimSpace(name))
+		}
+	}
 	used := map[string]bool{}
 	n := 0
 	for _, g := range groups.Groups {
@@ -191,6 +203,12 @@ func TestAlertRules(t *testing.T) {
 					t.Errorf("%s has no %s annotation", where, a)
 				}
 			}
+			// Its section in docs/runbook.md, by GitHub's anchor of "## Name".
+			if want := runbookURL + "#" + strings.ToLower(r.Alert); r.Annotations["runbook_url"] != want {
+				t.Errorf("%s: runbook_url %q, want %q", where, r.Annotations["runbook_url"], want)
+			} else if !slices.Contains(runbookSections, r.Alert) {
+				t.Errorf("%s: docs/runbook.md has no section \"## %s\"", where, r.Alert)
+			}
 			for _, m := range metricNames(t, where, r.Expr) {
 				used[m] = true
 			}
@@ -198,8 +216,9 @@ func TestAlertRules(t *testing.T) {
 	}
 	// What the rules must watch (issue 13): a stuck group, lag growing,
 	// dead letters, a 5xx rate, the outbox's oldest record.
+	// Issue 27: a process down, requests slow.
 	for _, m := range []string{"feedsvc_consumer_stuck", "feedsvc_consumer_lag", "feedsvc_events_dead_lettered_total",
-		"feedsvc_http_requests_total", "feedsvc_outbox_oldest_pending_seconds"} {
+		"feedsvc_http_requests_total", "feedsvc_outbox_oldest_pending_seconds", "up", "feedsvc_http_request_duration_seconds_bucket"} {
 		if !used[m] {
 			t.Errorf("no alert uses %s", m)
 		}
