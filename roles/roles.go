@@ -11,9 +11,9 @@
 // relay, run when a selected role needs them (Rows.With), started before
 // the roles and stopped after HTTP.
 //
-// Adding a consumer takes a handler in app/, a row in Table and more: the
-// recipe and every file it touches are in docs/architecture.md, "Adding a
-// consumer".
+// Adding a consumer takes a handler in app/ (with its test) and a row in
+// Table; `cd deploy && go generate` then writes its deployment files. The
+// recipe is in docs/architecture.md, "Adding a consumer".
 package roles
 
 import (
