@@ -35,7 +35,8 @@ func (s *Service) ReadFeed(ctx context.Context, user, cursor string, limit int) 
 	if err != nil {
 		return FeedPage{}, err
 	}
-	ids, complete, err := s.Feeds.Page(ctx, user, before, limit)
+	// One past the page says whether there is more.
+	ids, complete, err := s.Feeds.Page(ctx, user, before, limit+1)
 	if err != nil {
 		return FeedPage{}, fmt.Errorf("read feed: %w", err)
 	}
@@ -43,15 +44,16 @@ func (s *Service) ReadFeed(ctx context.Context, user, cursor string, limit int) 
 		if err := s.rebuildOnce(ctx, user); err != nil {
 			return FeedPage{}, err
 		}
-		if ids, _, err = s.Feeds.Page(ctx, user, before, limit); err != nil {
+		if ids, _, err = s.Feeds.Page(ctx, user, before, limit+1); err != nil {
 			return FeedPage{}, fmt.Errorf("read rebuilt feed: %w", err)
 		}
 	}
 	if s.Celebrities != nil {
-		if ids, err = s.mergeCelebrities(ctx, user, ids, before, limit); err != nil {
+		if ids, err = s.mergeCelebrities(ctx, user, ids, before, limit+1); err != nil {
 			return FeedPage{}, err
 		}
 	}
+	ids, next := cutPage(ids, limit, func(id ID) ID { return id })
 	posts, err := s.Posts.GetPosts(ctx, ids)
 	if err != nil {
 		return FeedPage{}, fmt.Errorf("hydrate feed: %w", err)
@@ -87,7 +89,7 @@ func (s *Service) ReadFeed(ctx context.Context, user, cursor string, limit int) 
 	if page.Items, err = s.applyRepostRules(ctx, user, page.Items, hidden); err != nil {
 		return FeedPage{}, fmt.Errorf("read feed: %w", err)
 	}
-	page.NextCursor = nextCursor(ids, limit, func(id ID) ID { return id })
+	page.NextCursor = next
 	return page, nil
 }
 

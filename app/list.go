@@ -244,13 +244,13 @@ func (s *Service) ListMembers(ctx context.Context, owner string, id ID, cursor s
 	if _, err := s.GetList(ctx, owner, id); err != nil {
 		return nil, "", err
 	}
-	members, err := s.Lists.ListMembers(ctx, owner, id, cursor, limit)
+	members, err := s.Lists.ListMembers(ctx, owner, id, cursor, limit+1)
 	if err != nil {
 		return nil, "", fmt.Errorf("members of list %s: %w", id, err)
 	}
 	next := ""
-	if len(members) > 0 && len(members) >= limit {
-		next = members[len(members)-1]
+	if len(members) > limit {
+		members, next = members[:limit], members[limit-1]
 	}
 	return members, next, nil
 }
@@ -295,7 +295,7 @@ func (s *Service) ReadListFeed(ctx context.Context, owner string, id ID, cursor 
 	g.SetLimit(listFeedReaders)
 	for i, m := range members {
 		g.Go(func() error {
-			posts, err := s.Posts.AuthorPosts(gctx, m, before, limit)
+			posts, err := s.Posts.AuthorPosts(gctx, m, before, limit+1)
 			if err != nil {
 				return fmt.Errorf("list feed %s: posts of %s: %w", id, m, err)
 			}
@@ -312,10 +312,7 @@ func (s *Service) ReadListFeed(ctx context.Context, owner string, id ID, cursor 
 	}
 	// Each post has one author, so the sources share no post.
 	slices.SortFunc(merged, func(a, b Post) int { return cmp.Compare(b.ID, a.ID) })
-	if len(merged) > limit {
-		merged = merged[:limit]
-	}
-	next := nextCursor(merged, limit, func(p Post) ID { return p.ID })
+	merged, next := cutPage(merged, limit, func(p Post) ID { return p.ID })
 
 	items := slices.DeleteFunc(merged, func(p Post) bool { return !p.VisibleTo(owner) || hidden.Has(p.Author) })
 	if items, err = applyReplyRule(ctx, s.Graph, owner, items, hidden); err != nil {

@@ -173,9 +173,10 @@ func ModerationDecisions(ctx context.Context, log ModerationLog, cursor string, 
 	if err != nil {
 		return nil, "", err
 	}
-	ds, err := log.Decisions(ctx, before, limit)
+	ds, err := log.Decisions(ctx, before, limit+1)
 	if err != nil {
 		return nil, "", fmt.Errorf("moderation decisions: %w", err)
 	}
-	return ds, nextCursor(ds, limit, func(d Decision) ID { return d.Post }), nil
+	ds, next := cutPage(ds, limit, func(d Decision) ID { return d.Post })
+	return ds, next, nil
 }

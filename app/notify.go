@@ -167,11 +167,11 @@ func (s *Service) Notifications(ctx context.Context, user, cursor string, limit 
 	if err != nil {
 		return nil, "", err
 	}
-	ns, err := s.Notes.Notifications(ctx, user, before, limit)
+	ns, err := s.Notes.Notifications(ctx, user, before, limit+1)
 	if err != nil {
 		return nil, "", fmt.Errorf("notifications: %w", err)
 	}
-	next := nextCursor(ns, limit, func(n Notification) ID { return n.ID })
+	ns, next := cutPage(ns, limit, func(n Notification) ID { return n.ID })
 	if len(ns) > 0 {
 		// Those made before a block or a mute (a mention, a follow) stay
 		// stored but are not shown while it holds: one read of the

@@ -77,11 +77,11 @@ func (s *Service) RepliesTo(ctx context.Context, reader string, parent ID, curso
 	if s.Replies == nil {
 		return nil, "", fmt.Errorf("replies to %s: %w: no reply index", parent, ErrUnavailable)
 	}
-	ids, err := s.Replies.Replies(ctx, parent, after, limit)
+	ids, err := s.Replies.Replies(ctx, parent, after, limit+1)
 	if err != nil {
 		return nil, "", fmt.Errorf("replies to %s: %w", parent, err)
 	}
-	next := nextCursor(ids, limit, func(id ID) ID { return id })
+	ids, next := cutPage(ids, limit, func(id ID) ID { return id })
 	if len(ids) == 0 {
 		return []Post{}, next, nil
 	}

@@ -120,26 +120,31 @@ func (d *Discovery) Search(ctx context.Context, caller, q, cursor string, limit 
 	}
 	posts := make([]Post, 0, limit)
 	for range maxSearchRounds {
-		ids, err := d.Index.Search(ctx, terms, before, limit)
+		// One past the page says whether the index has more.
+		ids, err := d.Index.Search(ctx, terms, before, limit+1)
 		if err != nil {
 			return nil, "", fmt.Errorf("search %q: %w", q, err)
 		}
+		exhausted := len(ids) <= limit
 		found, err := d.Posts.GetPosts(ctx, ids)
 		if err != nil {
 			return nil, "", fmt.Errorf("hydrate search results: %w", err)
 		}
-		for _, id := range ids {
+		for i, id := range ids {
 			// A post deleted or moderated since it was indexed is skipped
 			// here; its event removes it from the index shortly.
 			if p, ok := found[id]; ok && p.VisibleTo(caller) {
 				posts = append(posts, p)
 				if len(posts) == limit {
+					if exhausted && i == len(ids)-1 {
+						return posts, "", nil
+					}
 					return posts, id.String(), nil
 				}
 			}
 		}
-		if len(ids) < limit {
-			return posts, "", nil // the index has no more
+		if exhausted {
+			return posts, "", nil
 		}
 		before = ids[len(ids)-1]
 	}

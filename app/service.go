@@ -285,11 +285,11 @@ func (s *Service) AuthorPosts(ctx context.Context, caller, user string, cursor s
 	if err != nil {
 		return nil, "", err
 	}
-	posts, err := s.Posts.AuthorPosts(ctx, user, before, limit)
+	posts, err := s.Posts.AuthorPosts(ctx, user, before, limit+1)
 	if err != nil {
 		return nil, "", fmt.Errorf("author posts: %w", err)
 	}
-	next := nextCursor(posts, limit, func(p Post) ID { return p.ID })
+	posts, next := cutPage(posts, limit, func(p Post) ID { return p.ID })
 	posts = slices.DeleteFunc(posts, func(p Post) bool { return !p.VisibleTo(caller) })
 	if slices.ContainsFunc(posts, Post.IsRepost) {
 		// Reposts show as their originals, which the caller's blocks
@@ -502,13 +502,15 @@ func (s *Service) now() time.Time {
 	return time.Now()
 }
 
-// nextCursor is the cursor after a page: the ID of its last item when the
-// page is full (there may be more), else empty (the end).
-func nextCursor[T any](page []T, limit int, id func(T) ID) string {
-	if len(page) == 0 || len(page) < limit {
-		return ""
+// cutPage is the page of at most limit items out of items, which were read
+// with a limit of limit+1, and the cursor after it: the ID of its last item
+// when the read found more, else empty (the end, also after a full last
+// page).
+func cutPage[T any](items []T, limit int, id func(T) ID) ([]T, string) {
+	if len(items) <= limit {
+		return items, ""
 	}
-	return id(page[len(page)-1]).String()
+	return items[:limit], id(items[limit-1]).String()
 }
 
 func parseCursor(c string) (ID, error) {
