@@ -40,7 +40,7 @@ func (s *Service) Block(ctx context.Context, blocker, blocked string) error {
 	if blocker == blocked {
 		return fmt.Errorf("%w: a user cannot block themselves", ErrInvalid)
 	}
-	if err := s.requireUser(ctx, blocked); err != nil {
+	if err := s.RequireUser(ctx, blocked); err != nil {
 		return err
 	}
 	if err := s.checkBlockingCap(ctx, blocker, blocked); err != nil {
@@ -97,7 +97,7 @@ func (s *Service) Unblock(ctx context.Context, blocker, blocked string) error {
 	if blocker == blocked {
 		return fmt.Errorf("%w: a user cannot unblock themselves", ErrInvalid)
 	}
-	if err := s.requireUser(ctx, blocked); err != nil {
+	if err := s.RequireUser(ctx, blocked); err != nil {
 		return err
 	}
 	// A follow that raced the block and was not undone (its request

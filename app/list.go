@@ -190,7 +190,7 @@ func (s *Service) AddListMember(ctx context.Context, owner string, id ID, member
 	if _, err := s.GetList(ctx, owner, id); err != nil {
 		return err
 	}
-	if err := s.requireUser(ctx, member); err != nil {
+	if err := s.RequireUser(ctx, member); err != nil {
 		return err
 	}
 	blocked, err := blockedEither(ctx, s.Graph, owner, member)
@@ -221,10 +221,14 @@ func (s *Service) AddListMember(ctx context.Context, owner string, id ID, member
 }
 
 // RemoveListMember removes member from owner's list id (ErrNotFound for a
-// list that is not owner's); removing one not there is harmless, and
-// allowed across a block.
+// list that is not owner's) and an unknown user (ErrNotFound, as every
+// route naming a user); removing one not there is harmless, and allowed
+// across a block.
 func (s *Service) RemoveListMember(ctx context.Context, owner string, id ID, member string) error {
 	if _, err := s.GetList(ctx, owner, id); err != nil {
+		return err
+	}
+	if err := s.RequireUser(ctx, member); err != nil {
 		return err
 	}
 	if err := s.Lists.RemoveListMember(ctx, owner, id, member); err != nil {

@@ -53,7 +53,7 @@ func (s *Service) Mute(ctx context.Context, muter, muted string, d time.Duration
 	if d < 0 || d > MaxMuteDuration {
 		return fmt.Errorf("%w: a mute's duration must be positive and at most %s (365 days)", ErrInvalid, MaxMuteDuration)
 	}
-	if err := s.requireUser(ctx, muted); err != nil {
+	if err := s.RequireUser(ctx, muted); err != nil {
 		return err
 	}
 	if err := s.checkMutingCap(ctx, muter, muted); err != nil {
@@ -86,7 +86,7 @@ func (s *Service) Unmute(ctx context.Context, muter, muted string) error {
 	if muter == muted {
 		return fmt.Errorf("%w: a user cannot unmute themselves", ErrInvalid)
 	}
-	if err := s.requireUser(ctx, muted); err != nil {
+	if err := s.RequireUser(ctx, muted); err != nil {
 		return err
 	}
 	rec, err := s.muteRecord(ctx, UserUnmuted, Mute{Muter: muter, Muted: muted})

@@ -289,6 +289,13 @@ func (s *Service) AuthorPosts(ctx context.Context, caller, user string, cursor s
 	if err != nil {
 		return nil, "", fmt.Errorf("author posts: %w", err)
 	}
+	if len(posts) == 0 && before == 0 {
+		// Nothing at all: an unknown user is 404, as on every route
+		// that names a user. A user with posts is known: no lookup.
+		if err := s.RequireUser(ctx, user); err != nil {
+			return nil, "", err
+		}
+	}
 	posts, next := cutPage(posts, limit, func(p Post) ID { return p.ID })
 	posts = slices.DeleteFunc(posts, func(p Post) bool { return !p.VisibleTo(caller) })
 	if slices.ContainsFunc(posts, Post.IsRepost) {
@@ -343,7 +350,7 @@ func (s *Service) FollowWith(ctx context.Context, follower, followee string, rep
 	if follower == followee {
 		return fmt.Errorf("%w: a user cannot follow themselves", ErrInvalid)
 	}
-	if err := s.requireUser(ctx, followee); err != nil {
+	if err := s.RequireUser(ctx, followee); err != nil {
 		return err
 	}
 	if err := checkNotBlocked(ctx, s.Graph, follower, followee); err != nil {
@@ -417,7 +424,7 @@ func (s *Service) Unfollow(ctx context.Context, follower, followee string) error
 	if follower == followee {
 		return fmt.Errorf("%w: a user cannot unfollow themselves", ErrInvalid)
 	}
-	if err := s.requireUser(ctx, followee); err != nil {
+	if err := s.RequireUser(ctx, followee); err != nil {
 		return err
 	}
 	rec, err := s.followRecord(ctx, UserUnfollowed, follower, followee)
@@ -445,7 +452,7 @@ func (s *Service) followRecord(ctx context.Context, typ, follower, followee stri
 
 // Followers pages through a user's followers.
 func (s *Service) Followers(ctx context.Context, user, cursor string, limit int) ([]string, string, error) {
-	if err := s.requireUser(ctx, user); err != nil {
+	if err := s.RequireUser(ctx, user); err != nil {
 		return nil, "", err
 	}
 	users, next, err := s.Graph.Followers(ctx, user, cursor, limit)
@@ -454,7 +461,7 @@ func (s *Service) Followers(ctx context.Context, user, cursor string, limit int)
 
 // Following pages through the users a user follows.
 func (s *Service) Following(ctx context.Context, user, cursor string, limit int) ([]string, string, error) {
-	if err := s.requireUser(ctx, user); err != nil {
+	if err := s.RequireUser(ctx, user); err != nil {
 		return nil, "", err
 	}
 	users, next, err := s.Graph.Following(ctx, user, cursor, limit)
@@ -478,7 +485,10 @@ func (s *Service) listEdges(ctx context.Context, user string, users []string, ne
 	return slices.DeleteFunc(users, blocks.Has), next, nil
 }
 
-func (s *Service) requireUser(ctx context.Context, user string) error {
+// RequireUser is nil for a user feedsvc knows (one that has signed in or
+// been written about), else an ErrNotFound: every route that names a user
+// answers 404 for an unknown one.
+func (s *Service) RequireUser(ctx context.Context, user string) error {
 	ok, err := s.Graph.UserExists(ctx, user)
 	if err != nil {
 		return fmt.Errorf("look up user: %w", err)

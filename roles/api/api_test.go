@@ -313,9 +313,11 @@ func TestUserPosts(t *testing.T) {
 		t.Fatalf("ann's own posts %v next %q, want the moderated one too", got, own.NextCursor)
 	}
 
-	// Posts are listed by author without looking the author up.
-	if got := decode[page[app.Post]](t, s.must(t, "GET", "/v1/users/nobody_"+ann+"/posts", bob, "", http.StatusOK)); len(got.Items) != 0 {
-		t.Fatalf("posts of an unknown user %v", got)
+	// An unknown user is 404, as on every route that names a user; a
+	// known one without posts is an empty page.
+	s.must(t, "GET", "/v1/users/nobody_"+ann+"/posts", bob, "", http.StatusNotFound)
+	if got := decode[page[app.Post]](t, s.must(t, "GET", "/v1/users/"+bob+"/posts", bob, "", http.StatusOK)); len(got.Items) != 0 {
+		t.Fatalf("posts of a user who never posted %v", got)
 	}
 	for _, c := range []struct {
 		name, path string

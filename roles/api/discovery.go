@@ -3,6 +3,7 @@ package api
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -110,6 +111,13 @@ func (h *discovery) stats(c echo.Context) error {
 	counts, err := h.d.AuthorStats(c.Request().Context(), u, hours)
 	if err != nil {
 		return err
+	}
+	if !slices.ContainsFunc(counts, func(c app.HourCount) bool { return c.Count > 0 }) {
+		// No posts counted: an unknown user is 404, as on every route
+		// that names a user. One who posted is known: no lookup.
+		if err := h.svc.RequireUser(c.Request().Context(), u); err != nil {
+			return err
+		}
 	}
 	return c.JSON(http.StatusOK, statsAnswer{Items: nonNil(counts)})
 }

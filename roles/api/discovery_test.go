@@ -207,11 +207,16 @@ func TestStats(t *testing.T) {
 		}
 	})
 	t.Run("a user without posts", func(t *testing.T) {
-		rec := s.must(t, "GET", "/v1/users/nobody_"+ann+"/stats?hours=2", bob, "", http.StatusOK)
+		cat := userFor(t, "cat")
+		s.must(t, "GET", "/v1/feed", cat, "", http.StatusOK) // known: signed in, never posted
+		rec := s.must(t, "GET", "/v1/users/"+cat+"/stats?hours=2", bob, "", http.StatusOK)
 		got := decode[answer](t, rec).Items
 		if len(got) != 2 || got[0].Count != 0 || got[1].Count != 0 {
 			t.Fatalf("%v, want two empty hours", got)
 		}
+	})
+	t.Run("an unknown user", func(t *testing.T) {
+		s.must(t, "GET", "/v1/users/nobody_"+ann+"/stats?hours=2", bob, "", http.StatusNotFound)
 	})
 	for _, c := range []struct{ name, path, detail string }{
 		{"hours zero", "/v1/users/" + ann + "/stats?hours=0", "hours must be an integer from 1 to 168"},

@@ -95,6 +95,7 @@ func TestLists(t *testing.T) {
 		t.Fatalf("list timeline across a block: %+v, want none", feed.Items)
 	}
 	s.must(t, "DELETE", path+"/members/"+bob, ann, "", http.StatusNoContent) // allowed
+	s.must(t, "DELETE", path+"/members/nobody_"+bob, ann, "", http.StatusNotFound)
 	s.must(t, "PUT", path+"/members/"+bob, ann, "", http.StatusForbidden)
 
 	for range 2 {
