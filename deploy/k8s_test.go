@@ -87,6 +87,7 @@ type k8sBase struct {
 	ingresses     map[string]*networkingv1.Ingress
 	hpas          map[string]*autoscalingv2.HorizontalPodAutoscaler
 	pdbs          map[string]*policyv1.PodDisruptionBudget
+	netpols       map[string]*networkingv1.NetworkPolicy
 	scaledObjects map[string]*scaledObject
 }
 
@@ -109,7 +110,7 @@ func buildBase(t *testing.T) *k8sBase {
 		secrets: map[string]*corev1.Secret{}, services: map[string]*corev1.Service{}, deployments: map[string]*appsv1.Deployment{},
 		jobs: map[string]*batchv1.Job{}, ingresses: map[string]*networkingv1.Ingress{},
 		hpas: map[string]*autoscalingv2.HorizontalPodAutoscaler{}, pdbs: map[string]*policyv1.PodDisruptionBudget{},
-		scaledObjects: map[string]*scaledObject{}}
+		netpols: map[string]*networkingv1.NetworkPolicy{}, scaledObjects: map[string]*scaledObject{}}
 	for _, r := range resMap.Resources() {
 		y, err := r.AsYAML()
 		if err != nil {
@@ -147,6 +148,8 @@ func buildBase(t *testing.T) *k8sBase {
 			b.hpas[o.Name] = o
 		case *policyv1.PodDisruptionBudget:
 			b.pdbs[o.Name] = o
+		case *networkingv1.NetworkPolicy:
+			b.netpols[o.Name] = o
 		default:
 			t.Fatalf("%s: a kind this test does not check; add it", id)
 		}
