@@ -512,7 +512,7 @@ func TestValidateNamesEveryField(t *testing.T) {
 	unchecked := map[string]bool{}
 	for _, path := range []string{"Server.Pprof", "consumerGroupPrefix",
 		"Kafka.SASL.Password", "Redis.Username", "Redis.Password", "Cassandra.Password",
-		"RateLimits.Posts", "RateLimits.Follows", "RateLimits.Searches", "RateLimits.Likes", "RateLimits.AuthFailures",
+		"RateLimits.Posts", "RateLimits.Follows", "RateLimits.Searches", "RateLimits.Likes", "RateLimits.Reads", "RateLimits.Deletes", "RateLimits.AuthFailures",
 		"Kafka.TLS.Enabled", "Kafka.TLS.CAFile", "Kafka.TLS.KeyFile", "Redis.TLS.Enabled", "Redis.TLS.CAFile", "Redis.TLS.KeyFile",
 		"Cassandra.TLS.Enabled", "Cassandra.TLS.CAFile", "Cassandra.TLS.KeyFile"} {
 		unchecked[path] = true

@@ -86,7 +86,7 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, table roles
 	// limits it never reaches, still checked on every request (their Redis
 	// call is part of what a post costs).
 	never := app.Limit{Quota: 1_000_000_000, Window: time.Second}
-	cfg.RateLimits = api.RateLimits{Posts: never, Follows: never, Searches: never, AuthFailures: never, Likes: never}
+	cfg.RateLimits = api.RateLimits{Posts: never, Follows: never, Searches: never, AuthFailures: never, Likes: never, Reads: never, Deletes: never}
 	tokens, err := wiring.Tokens(ctx, cfg, log)
 	if err != nil {
 		return err

@@ -211,10 +211,7 @@ var consumerRoles = slices.DeleteFunc(roles.Table.Names(), func(r string) bool {
 // harnessLimits are rate limits the tests never reach (all of their
 // clients share one IP, and some post fast), still checked on every
 // request; TestRateLimits sets low ones.
-var harnessLimits = []string{
-	"FEEDSVC_RATE_LIMIT_POSTS=1000000000/1s", "FEEDSVC_RATE_LIMIT_FOLLOWS=1000000000/1s",
-	"FEEDSVC_RATE_LIMIT_SEARCHES=1000000000/1s", "FEEDSVC_RATE_LIMIT_AUTH_FAILURES=1000000000/1s",
-}
+var harnessLimits = testenv.UnlimitedRates
 
 // blockedTerm is on every test process's moderation blocklist.
 const blockedTerm = "forbiddenword"

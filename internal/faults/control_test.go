@@ -11,6 +11,7 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/feedsvc/feedsvc/app"
+	"github.com/feedsvc/feedsvc/internal/testenv"
 	"github.com/feedsvc/feedsvc/internal/wiring"
 	redisstore "github.com/feedsvc/feedsvc/store/redis"
 )
@@ -29,9 +30,8 @@ func TestCheckerFindsPlantedLoss(t *testing.T) {
 	}
 	sys := &System{T: t, Binary: bin, Dir: t.TempDir(), Env: []string{
 		"FEEDSVC_MODERATION_BLOCKLIST=" + BlockedTerm,
-		"FEEDSVC_RATE_LIMIT_POSTS=1000000000/1s", "FEEDSVC_RATE_LIMIT_FOLLOWS=1000000000/1s",
-		"FEEDSVC_RATE_LIMIT_SEARCHES=1000000000/1s",
 	}}
+	sys.Env = append(sys.Env, testenv.UnlimitedRates...)
 	// One process runs every role; the checker reaches it as the api.
 	sys.procs = map[string]*Proc{"api": sys.Start("all")}
 	defer sys.Proc("api").Stop(time.Minute)

@@ -135,3 +135,13 @@ func ChildEnv(vars ...string) []string {
 	env := slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "FEEDSVC_") })
 	return append(env, vars...)
 }
+
+// UnlimitedRates are the FEEDSVC_* settings that lift every per-user and
+// per-IP rate limit out of reach (each still checked on every request), for
+// tests whose load a person could never make; one per --rate-limit-* flag.
+var UnlimitedRates = []string{
+	"FEEDSVC_RATE_LIMIT_POSTS=1000000000/1s", "FEEDSVC_RATE_LIMIT_FOLLOWS=1000000000/1s",
+	"FEEDSVC_RATE_LIMIT_SEARCHES=1000000000/1s", "FEEDSVC_RATE_LIMIT_LIKES=1000000000/1s",
+	"FEEDSVC_RATE_LIMIT_READS=1000000000/1s", "FEEDSVC_RATE_LIMIT_DELETES=1000000000/1s",
+	"FEEDSVC_RATE_LIMIT_AUTH_FAILURES=1000000000/1s",
+}

@@ -124,10 +124,11 @@ func New(e *echo.Echo, d Deps) (*API, error) {
 		// Outside the /v1 group: it is how a caller without a token gets one.
 		e.POST(DevLoginPath, devLogin(d.DevLogin), middleware.BodyLimit(MaxBody), httpserver.AddressedHost, unproxied)
 	}
-	v1 := v1Routes{g: e.Group("/v1"), mw: []echo.MiddlewareFunc{middleware.BodyLimit(MaxBody), h.authenticate(d.Verify)}}
+	v1 := v1Routes{g: e.Group("/v1"), mw: []echo.MiddlewareFunc{middleware.BodyLimit(MaxBody), h.authenticate(d.Verify)},
+		read: lim.perUser("reads", d.Limits.Reads)}
 	v1.POST("/posts", h.createPost, lim.perUser("posts", d.Limits.Posts))
 	v1.GET("/posts/:id", h.getPost)
-	v1.DELETE("/posts/:id", h.deletePost)
+	v1.DELETE("/posts/:id", h.deletePost, lim.perUser("deletes", d.Limits.Deletes))
 	v1.PUT("/following/:user", h.follow, lim.perUser("follows", d.Limits.Follows))
 	v1.DELETE("/following/:user", onPath(userParam, h.svc.Unfollow), lim.perUser("follows", d.Limits.Follows))
 	// Blocks are graph writes too (a block ends up to two follows): they
@@ -163,7 +164,7 @@ func New(e *echo.Echo, d Deps) (*API, error) {
 	v1.GET("/users/:user/posts", h.userPosts)
 	v1.GET("/feed", h.feed)
 	v1.GET(strings.TrimPrefix(StreamPath, "/v1"), h.stream)
-	v1.POST(strings.TrimPrefix(TicketPath, "/v1"), h.streamTicket)
+	v1.POST(strings.TrimPrefix(TicketPath, "/v1"), h.streamTicket, v1.read)
 	v1.GET("/notifications", h.notifications)
 	v1.POST("/notifications/read", h.markRead)
 	registerDiscovery(v1, d, lim)
@@ -176,6 +177,8 @@ func New(e *echo.Echo, d Deps) (*API, error) {
 type v1Routes struct {
 	g  *echo.Group
 	mw []echo.MiddlewareFunc
+	// read is the reads' rate limit, on every GET before its own.
+	read echo.MiddlewareFunc
 }
 
 func (r v1Routes) add(method, path string, h echo.HandlerFunc, m []echo.MiddlewareFunc) {
@@ -183,7 +186,7 @@ func (r v1Routes) add(method, path string, h echo.HandlerFunc, m []echo.Middlewa
 }
 
 func (r v1Routes) GET(path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) {
-	r.add(http.MethodGet, path, h, m)
+	r.add(http.MethodGet, path, h, append([]echo.MiddlewareFunc{r.read}, m...))
 }
 
 func (r v1Routes) POST(path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) {

@@ -25,6 +25,8 @@ type RateLimits struct {
 	Follows  app.Limit // PUT and DELETE /v1/following/:user, /v1/blocks/:user and /v1/mutes/:user, together
 	Searches app.Limit // GET /v1/search
 	Likes    app.Limit // PUT and DELETE /v1/posts/:id/like, together
+	Reads    app.Limit // every GET of /v1 and stream tickets, together
+	Deletes  app.Limit // DELETE /v1/posts/:id
 	// AuthFailures is per client IP: requests with no valid token. Past
 	// it the IP gets 429 instead of 401 until the quota refills.
 	AuthFailures app.Limit
@@ -32,8 +34,9 @@ type RateLimits struct {
 
 // DefaultRateLimits are what a public service would start with: Mastodon's
 // limits for posts (300 per 3 hours) and follows (400 a day), Twitter's
-// for search (180 per 15 minutes), and 60 failed authentications per 5
-// minutes per IP.
+// for search (180 per 15 minutes), Bluesky's for reads (3,000 per 5
+// minutes), Mastodon's for deletes (30 per 30 minutes), and 60 failed
+// authentications per 5 minutes per IP.
 func DefaultRateLimits() RateLimits {
 	return RateLimits{
 		Posts:        app.Limit{Quota: 300, Window: 3 * time.Hour},
@@ -41,7 +44,9 @@ func DefaultRateLimits() RateLimits {
 		Searches:     app.Limit{Quota: 180, Window: 15 * time.Minute},
 		AuthFailures: app.Limit{Quota: 60, Window: 5 * time.Minute},
 		// Likes come far more often than follows: Twitter's 1,000 a day.
-		Likes: app.Limit{Quota: 1000, Window: 24 * time.Hour},
+		Likes:   app.Limit{Quota: 1000, Window: 24 * time.Hour},
+		Reads:   app.Limit{Quota: 3000, Window: 5 * time.Minute},
+		Deletes: app.Limit{Quota: 30, Window: 30 * time.Minute},
 	}
 }
 
@@ -54,6 +59,8 @@ func (r *RateLimits) RegisterFlags(f setting.Flags) {
 	f.Var((*limitValue)(&r.Follows), "Follows", "rate-limit-follows", "follows, unfollows, blocks, unblocks, mutes, unmutes and list writes one user may make, together (off: no limit)")
 	f.Var((*limitValue)(&r.Searches), "Searches", "rate-limit-searches", "searches one user may make (off: no limit)")
 	f.Var((*limitValue)(&r.Likes), "Likes", "rate-limit-likes", "likes and unlikes one user may make, together (off: no limit)")
+	f.Var((*limitValue)(&r.Reads), "Reads", "rate-limit-reads", "reads one user may make: every GET of /v1 (feeds, lists, notifications, search, trends, ...) and stream tickets, together (off: no limit)")
+	f.Var((*limitValue)(&r.Deletes), "Deletes", "rate-limit-deletes", "posts one user may delete (off: no limit)")
 	f.Var((*limitValue)(&r.AuthFailures), "AuthFailures", "rate-limit-auth-failures", "requests without a valid token one client IP may make before it gets 429 instead of 401 (off: no limit)")
 }
 
@@ -91,7 +98,7 @@ type limiter struct {
 func newLimiter(rl app.RateLimiter, limits RateLimits, log *slog.Logger, reg prometheus.Registerer) *limiter {
 	l := &limiter{rl: rl, limits: limits, log: log,
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "feedsvc_rate_limited_total",
-			Help: "Requests refused with 429 by a rate limit, by limit (posts, follows, searches, auth_failures)."}, []string{"limit"}),
+			Help: "Requests refused with 429 by a rate limit, by limit (posts, follows, searches, likes, reads, deletes, auth_failures)."}, []string{"limit"}),
 		failed: prometheus.NewCounter(prometheus.CounterOpts{Name: "feedsvc_rate_limit_errors_total",
 			Help: "Rate limit checks that failed (Redis unavailable); those requests were let through."}),
 	}
@@ -99,11 +106,14 @@ func newLimiter(rl app.RateLimiter, limits RateLimits, log *slog.Logger, reg pro
 		reg.MustRegister(l.refused, l.failed)
 	}
 	// Each limit's series starts at 0 (a rate over it is then 0, not absent).
-	for _, name := range []string{"posts", "follows", "searches", "auth_failures"} {
+	for _, name := range limitNames {
 		l.refused.WithLabelValues(name)
 	}
 	return l
 }
+
+// limitNames are the limits' names: the limit label and the keys' prefix.
+var limitNames = []string{"posts", "follows", "searches", "likes", "reads", "deletes", "auth_failures"}
 
 // perUser limits the route by the authenticated caller.
 func (l *limiter) perUser(name string, lim app.Limit) echo.MiddlewareFunc {

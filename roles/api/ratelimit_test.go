@@ -25,6 +25,8 @@ var testLimits = api.RateLimits{
 	Follows:      app.Limit{Quota: 2, Window: time.Hour},
 	Searches:     app.Limit{Quota: 2, Window: time.Hour},
 	AuthFailures: app.Limit{Quota: 3, Window: time.Hour},
+	Reads:        app.Limit{Quota: 20, Window: time.Hour},
+	Deletes:      app.Limit{Quota: 1, Window: time.Hour},
 }
 
 // limitedServer is an api process whose limits are kept in the Redis at
@@ -111,7 +113,30 @@ func TestRateLimits(t *testing.T) {
 		one.must(t, "GET", "/v1/search?q=hi", alice, "", 200)
 		two.must(t, "GET", "/v1/search?q=hi", alice, "", 200)
 		wantLimited(t, one.do("GET", "/v1/search?q=hi", alice, ""), "searches", 2, time.Hour)
-		one.must(t, "GET", "/v1/feed", alice, "", 200) // reading is not limited
+		one.must(t, "GET", "/v1/feed", alice, "", 200) // reads have a limit of their own
+	})
+
+	t.Run("reads, every GET and stream tickets together", func(t *testing.T) {
+		carol := userFor(t, "carol")
+		paths := []string{"/v1/feed", "/v1/notifications", "/v1/users/" + carol + "/posts", "/v1/trends", "/v1/lists"}
+		for i := range testLimits.Reads.Quota - 1 {
+			one.must(t, "GET", paths[i%len(paths)], carol, "", 200)
+		}
+		two.must(t, "POST", api.TicketPath, carol, "", 201) // the last read of the quota
+		rec := one.do("GET", "/v1/feed", carol, "")
+		wantLimited(t, rec, "reads", int(testLimits.Reads.Quota), time.Hour)
+		wantLimited(t, two.do("POST", api.TicketPath, carol, ""), "reads", int(testLimits.Reads.Quota), time.Hour)
+		one.must(t, "POST", "/v1/posts", carol, `{"text":"writes are not reads"}`, 201)
+	})
+
+	t.Run("deletes", func(t *testing.T) {
+		dan := userFor(t, "dan")
+		var p1, p2 app.Post
+		p1 = decode[app.Post](t, one.must(t, "POST", "/v1/posts", dan, `{"text":"one"}`, 201))
+		p2 = decode[app.Post](t, one.must(t, "POST", "/v1/posts", dan, `{"text":"two"}`, 201))
+		one.must(t, "DELETE", "/v1/posts/"+p1.ID.String(), dan, "", 204)
+		wantLimited(t, one.do("DELETE", "/v1/posts/"+p2.ID.String(), dan, ""), "deletes", 1, time.Hour)
+		one.must(t, "GET", "/v1/posts/"+p2.ID.String(), dan, "", 200) // the refused delete changed nothing
 	})
 
 	t.Run("failed authentication per IP", func(t *testing.T) {
@@ -167,8 +192,8 @@ func TestRateLimitsFailOpen(t *testing.T) {
 			t.Fatalf("RateLimit %q without a count", h)
 		}
 	}
-	if n := testenv.Metric(t, reg, "feedsvc_rate_limit_errors_total", nil); n != 5 {
-		t.Fatalf("feedsvc_rate_limit_errors_total = %v, want 5", n)
+	if n := testenv.Metric(t, reg, "feedsvc_rate_limit_errors_total", nil); n != 6 {
+		t.Fatalf("feedsvc_rate_limit_errors_total = %v, want 6 (the read and the 5 posts)", n)
 	}
 }
 
@@ -189,7 +214,7 @@ func TestRateLimitSeriesStartAtZero(t *testing.T) {
 			seen[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
 		}
 	}
-	for _, name := range []string{"posts", "follows", "searches", "auth_failures"} {
+	for _, name := range []string{"posts", "follows", "searches", "likes", "reads", "deletes", "auth_failures"} {
 		if v, ok := seen[name]; !ok || v != 0 {
 			t.Errorf("feedsvc_rate_limited_total{limit=%q} = %v (present: %v), want 0 and present", name, v, ok)
 		}
