@@ -377,6 +377,13 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, b *Backends
 	operator := router
 	if admin != nil {
 		operator = httpserver.NewAdmin(log, reg, ready, cfg.Server.Pprof)
+		if loopbackListener(admin) {
+			// On loopback (the default) a web page the operator visits
+			// could reach the admin routes by DNS rebinding; scrapers on
+			// this host name it by address or localhost. Elsewhere the
+			// network decides (deploy/k8s: a NetworkPolicy).
+			operator.Use(httpserver.AddressedHost)
+		}
 		lc.AdminListener, lc.AdminHandler = admin, operator
 	}
 	if b.embeddedStore {
