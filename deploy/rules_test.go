@@ -83,9 +83,10 @@ type dashboard struct {
 	UID        string `json:"uid"`
 	Templating struct {
 		List []struct {
-			Name  string `json:"name"`
-			Type  string `json:"type"`
-			Query any    `json:"query"`
+			Name       string      `json:"name"`
+			Type       string      `json:"type"`
+			Query      any         `json:"query"`
+			Datasource *datasource `json:"datasource"`
 		} `json:"list"`
 	} `json:"templating"`
 	Panels []panel `json:"panels"`
@@ -233,14 +234,20 @@ func TestDashboard(t *testing.T) {
 	if d.Title == "" || d.UID == "" {
 		t.Errorf("dashboard title %q uid %q", d.Title, d.UID)
 	}
-	ok := false
+	ok, adhoc := false, false
 	for _, v := range d.Templating.List {
 		if v.Name == "datasource" && v.Type == "datasource" && v.Query == "prometheus" {
 			ok = true
 		}
+		// Ad hoc filters apply label matchers (job, namespace, role, ...)
+		// to every query, so no query has to name them.
+		adhoc = adhoc || (v.Type == "adhoc" && v.Datasource != nil && v.Datasource.UID == "${datasource}")
 	}
 	if !ok {
 		t.Error("no datasource template variable (type datasource, query prometheus)")
+	}
+	if !adhoc {
+		t.Error("no ad hoc filters variable on ${datasource}: the dashboard cannot be narrowed to a job, namespace or role")
 	}
 	used := map[string]bool{}
 	for where, expr := range dashboardExprs(t) {
