@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/rueidis"
@@ -83,16 +82,6 @@ func entries(user string, ns ...int) []app.FeedEntry {
 		out = append(out, app.FeedEntry{User: user, Post: id})
 	}
 	return out
-}
-
-// wantUsers checks what a recent-unfollows query returns for of.
-func wantUsers(t *testing.T, recent func(context.Context, string, time.Duration) ([]string, error), of string, want ...string) {
-	t.Helper()
-	got, err := recent(context.Background(), of, time.Minute)
-	must(t, err)
-	if !slices.Equal(got, want) {
-		t.Fatalf("recent unfollows of %s = %v, want %v", of, got, want)
-	}
 }
 
 // TestFeedConformance runs the feed suite (store/redistest) on every
