@@ -685,11 +685,23 @@ func (f *Fanout) mergeFollowee(ctx context.Context, fl Follow, adding bool) erro
 		}
 	}
 	entries := make([]FeedEntry, 0, len(posts))
+	var moderated []FeedEntry
 	for _, p := range posts {
-		// A moderated post is merged into no feed, and taken out of every
-		// one (its post.moderated may have skipped this feed, as above).
-		if p.Moderated == "" || !adding {
-			entries = append(entries, FeedEntry{User: fl.Follower, Post: p.ID})
+		e := FeedEntry{User: fl.Follower, Post: p.ID}
+		if adding && p.Moderated != "" {
+			moderated = append(moderated, e)
+			continue
+		}
+		entries = append(entries, e)
+	}
+	if adding && len(moderated) > 0 {
+		// A moderated post is merged into no feed, and taken out of this
+		// one: an earlier follow's merge may have written it before it
+		// was moderated, while its post.moderated skipped this feed (the
+		// follower was between an unfollow and this follow, whose
+		// unfollow then found the graph following again and did nothing).
+		if err := f.Feeds.Remove(ctx, moderated); err != nil {
+			return fmt.Errorf("merge %s into feed of %s: take out moderated posts: %w", fl.Followee, fl.Follower, err)
 		}
 	}
 	if len(entries) == 0 {
