@@ -133,15 +133,8 @@ func TestOpsView(t *testing.T) {
 	// A name other than localhost (DNS rebinding: a page's own name
 	// resolving to the loopback address) reads nothing.
 	for host, want := range map[string]int{"rebind.example:80": http.StatusForbidden, "localhost": http.StatusOK, "[::1]:9": http.StatusOK} {
-		req, _ := http.NewRequest(http.MethodGet, admin+wiring.OpsAPIPath+"overview", nil)
-		req.Host = host
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != want {
-			t.Errorf("overview addressed to %s: %d, want %d", host, resp.StatusCode, want)
+		if code := statusWithHost(t, admin+wiring.OpsAPIPath+"overview", host); code != want {
+			t.Errorf("overview addressed to %s: %d, want %d", host, code, want)
 		}
 	}
 
@@ -349,4 +342,18 @@ func TestOpsViewWithoutBackends(t *testing.T) {
 			t.Errorf("GET %s: %d %s %s, want %d", path, code, ctype, body, want)
 		}
 	}
+}
+
+// statusWithHost is the status of a GET of url sent with the Host header
+// host, as a page whose name resolves to the listener would send it.
+func statusWithHost(t *testing.T, url, host string) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	req.Host = host
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }

@@ -225,15 +225,8 @@ func TestAdminListener(t *testing.T) {
 				// (as a DNS-rebinding page sends) is refused, by
 				// localhost answered.
 				for host, want := range map[string]int{"rebound.example:9090": http.StatusForbidden, "localhost": http.StatusOK} {
-					req, _ := http.NewRequest("GET", "http://"+operator.Addr().String()+"/metrics", nil)
-					req.Host = host
-					resp, err := http.DefaultClient.Do(req)
-					if err != nil {
-						t.Fatal(err)
-					}
-					resp.Body.Close()
-					if resp.StatusCode != want {
-						t.Errorf("admin /metrics with Host %s: %d, want %d", host, resp.StatusCode, want)
+					if code := statusWithHost(t, "http://"+operator.Addr().String()+"/metrics", host); code != want {
+						t.Errorf("admin /metrics with Host %s: %d, want %d", host, code, want)
 					}
 				}
 			}
