@@ -18,6 +18,9 @@ import (
 // or removes a followee's posts when a follow starts or ends. Every step is
 // idempotent (set insert/remove), so redelivery and replay are harmless.
 //
+// The lists an author is in get its posts too, with the list's owner as
+// the reader (listfeed.go).
+//
 // Hybrid fan-out: an author with more than CelebrityThreshold followers
 // becomes a celebrity. Its posts then go to its own cached timeline only
 // (O(1) writes per post), and each follower's feed read merges the
@@ -36,6 +39,9 @@ type Fanout struct {
 	// followers hiding an author's reposts (nil: no repost index; reposts
 	// go to every follower and stay when their original goes).
 	Reposts Reposts
+	// Lists finds the lists an author is in, whose feeds get its posts
+	// (nil: no list feeds).
+	Lists Lists
 	// CelebrityThreshold is the follower count above which an author is a
 	// celebrity (0: every author is fanned out on write).
 	CelebrityThreshold int
@@ -132,6 +138,8 @@ func (f *Fanout) Handle(ctx context.Context, ev Event) error {
 		return f.onFollowChange(ctx, *ev.Follow, false)
 	case ev.Type == UserBlocked && ev.Block != nil:
 		return f.onBlock(ctx, *ev.Block)
+	case ev.Type == UserUnblocked && ev.Block != nil:
+		return f.onUnblock(ctx, *ev.Block)
 	case ev.Type == UserMuted && ev.Mute != nil:
 		return f.onMute(ctx, *ev.Mute)
 	case ev.Type == UserUnmuted && ev.Mute != nil:
@@ -224,36 +232,19 @@ func (f *Fanout) postCreated(ctx context.Context, ps []Post) error {
 		return err
 	}
 	if st == NotCelebrity {
-		start := time.Now()
-		// Followers on either side of a block with the author, or who
-		// mute it, get none of its posts: one read of its hidden set
-		// (blocks and "muted by") for the whole batch. A block or mute
-		// landing after this read is handled by takeBack (each records
-		// the pair as unfollowed). Expired mutes are ignored here; the
-		// muter's next feed read expires them.
-		hidden, readAt, err := f.hiddenSet(ctx, author)
+		hidden, aud, start, err := f.audience(ctx, author, ps, ids)
 		if err != nil {
-			return fmt.Errorf("fan out posts %v of %s: %w", ids, author, err)
-		}
-		// A set read earlier (see quietFor) widens the window in which
-		// takeBack looks for blocks, mutes and unfollows.
-		if readAt.Before(start) {
-			start = readAt
-		}
-		// Replies to another user reach only the followers who follow
-		// that user too (or are that user): one batched read per page.
-		// Reposts skip the followers hiding the author's reposts and
-		// those hidden from the original's author: likewise batched.
-		aud, err := newReplyAudience(ctx, f.Graph, f.Reposts, author, ps, f.now())
-		if err != nil {
-			return fmt.Errorf("fan out posts %v of %s: %w", ids, author, err)
+			return err
 		}
 		n, err := f.toFollowers(ctx, author, ids, f.Feeds.Add, f.CelebrityThreshold, hidden, aud)
+		if err == nil {
+			err = f.toLists(ctx, author, ids, f.Feeds.Add, hidden, aud)
+		}
 		if err == nil {
 			err = f.takeBack(ctx, author, ids, start)
 		}
 		if err == nil {
-			err = f.dropDeadReposts(ctx, author, ps)
+			err = f.dropDeadReposts(ctx, author, ps, true)
 		}
 		if err != nil || !f.hybrid() || n <= f.CelebrityThreshold {
 			return err
@@ -269,6 +260,8 @@ func (f *Fanout) postCreated(ctx context.Context, ps []Post) error {
 			}
 		}
 		st = CelebrityMarking
+	} else if err := f.celebrityToLists(ctx, author, ps, ids); err != nil {
+		return err
 	}
 	if st == CelebrityMarking {
 		if err := f.markCelebrity(ctx, author); err != nil {
@@ -285,17 +278,51 @@ func (f *Fanout) postCreated(ctx context.Context, ps []Post) error {
 	return nil
 }
 
+// audience is what fan-out of ps (posts of author) needs to tell who gets
+// which post, and when its reads began (takeBack's window starts there).
+// Followers on either side of a block with the author, or who mute it,
+// get none of its posts: one read of its hidden set (blocks and "muted
+// by") for the whole batch. A block or mute landing after this read is
+// handled by takeBack (each records the pair as unfollowed). Expired mutes
+// are ignored here; the muter's next feed read expires them. Replies to
+// another user reach only the followers who follow that user too (or are
+// that user), and reposts skip the followers hiding the author's reposts
+// and those hidden from the original's author: aud reads that per page.
+func (f *Fanout) audience(ctx context.Context, author string, ps []Post, ids []ID) (HiddenSet, *replyAudience, time.Time, error) {
+	start := time.Now()
+	hidden, readAt, err := f.hiddenSet(ctx, author)
+	if err != nil {
+		return nil, nil, start, fmt.Errorf("fan out posts %v of %s: %w", ids, author, err)
+	}
+	// A set read earlier (see quietFor) widens the window in which
+	// takeBack looks for blocks, mutes and unfollows.
+	if readAt.Before(start) {
+		start = readAt
+	}
+	aud, err := newReplyAudience(ctx, f.Graph, f.Reposts, author, ps, f.now())
+	if err != nil {
+		return nil, nil, start, fmt.Errorf("fan out posts %v of %s: %w", ids, author, err)
+	}
+	return hidden, aud, start, nil
+}
+
 // dropDeadReposts takes back the reposts among ps (all of author) whose
 // original went while they were fanned out: the original's removal takes
 // its reposts out of the feeds they are in, and one written after that
-// would stay.
-func (f *Fanout) dropDeadReposts(ctx context.Context, author string, ps []Post) error {
+// would stay. Followers' feeds are written only with followers (a
+// celebrity's posts went to its lists only).
+func (f *Fanout) dropDeadReposts(ctx context.Context, author string, ps []Post, followers bool) error {
 	dead, err := deadReposts(ctx, f.Posts, ps)
 	if err != nil || len(dead) == 0 {
 		return err
 	}
-	_, err = f.toFollowers(ctx, author, slices.Collect(maps.Keys(dead)), f.Feeds.Remove, 0, nil, nil)
-	return err
+	ids := slices.Collect(maps.Keys(dead))
+	if followers {
+		if _, err = f.toFollowers(ctx, author, ids, f.Feeds.Remove, 0, nil, nil); err != nil {
+			return err
+		}
+	}
+	return f.toLists(ctx, author, ids, f.Feeds.Remove, nil, nil)
 }
 
 // deadReposts is the set of the reposts among ps whose original is gone
@@ -420,8 +447,8 @@ func (f *Fanout) removePost(ctx context.Context, p *Post) error {
 			return fmt.Errorf("remove post %s from the timeline of %s: %w", p.ID, p.Author, err)
 		}
 	}
-	if st == Celebrity {
-		return nil
+	if err := f.toLists(ctx, p.Author, []ID{p.ID}, f.Feeds.Remove, nil, nil); err != nil || st == Celebrity {
+		return err
 	}
 	_, err = f.toFollowers(ctx, p.Author, []ID{p.ID}, f.Feeds.Remove, 0, nil, nil)
 	return err
@@ -478,6 +505,9 @@ func (f *Fanout) onMute(ctx context.Context, m Mute) error {
 	if err := f.applyFollowChange(ctx, Follow{Follower: m.Muter, Followee: m.Muted}, false); err != nil {
 		return fmt.Errorf("mute %s -> %s: %w", m.Muter, m.Muted, err)
 	}
+	if err := f.listsChange(ctx, m.Muter, m.Muted, false); err != nil {
+		return fmt.Errorf("mute %s -> %s: %w", m.Muter, m.Muted, err)
+	}
 	return nil
 }
 
@@ -488,18 +518,22 @@ func (f *Fanout) onMute(ctx context.Context, m Mute) error {
 // there already.
 func (f *Fanout) onUnmute(ctx context.Context, m Mute) error {
 	fl := Follow{Follower: m.Muter, Followee: m.Muted}
-	following, err := f.Graph.IsFollowing(ctx, fl.Follower, fl.Followee)
-	if err != nil {
-		return fmt.Errorf("check follow %s -> %s: %w", fl.Follower, fl.Followee, err)
-	}
-	if !following {
-		return nil
-	}
 	hidden, err := f.hiddenPair(ctx, fl)
 	if err != nil || hidden {
 		return err
 	}
-	if err := f.applyFollowChange(ctx, fl, true); err != nil {
+	following, err := f.Graph.IsFollowing(ctx, fl.Follower, fl.Followee)
+	if err != nil {
+		return fmt.Errorf("check follow %s -> %s: %w", fl.Follower, fl.Followee, err)
+	}
+	if following {
+		if err := f.applyFollowChange(ctx, fl, true); err != nil {
+			return fmt.Errorf("unmute %s -> %s: %w", m.Muter, m.Muted, err)
+		}
+	}
+	// The muter's lists holding the muted user get its posts back,
+	// followed or not.
+	if err := f.listsChange(ctx, m.Muter, m.Muted, true); err != nil {
 		return fmt.Errorf("unmute %s -> %s: %w", m.Muter, m.Muted, err)
 	}
 	return nil
@@ -532,6 +566,11 @@ func (f *Fanout) onBlock(ctx context.Context, b Block) error {
 		if err := f.applyFollowChange(ctx, fl, false); err != nil {
 			return fmt.Errorf("block %s -> %s: %w", b.Blocker, b.Blocked, err)
 		}
+		// Each side's lists that hold the other keep it listed, without
+		// its posts.
+		if err := f.listsChange(ctx, fl.Follower, fl.Followee, false); err != nil {
+			return fmt.Errorf("block %s -> %s: %w", b.Blocker, b.Blocked, err)
+		}
 	}
 	return nil
 }
@@ -562,7 +601,7 @@ func (f *Fanout) applyFollowChange(ctx context.Context, fl Follow, following boo
 			return err
 		}
 	}
-	if err := f.mergeFollowee(ctx, fl, following); err != nil || following {
+	if err := f.mergeFollowee(ctx, fl, fl.Follower, following); err != nil || following {
 		return err
 	}
 	return f.dropGone(ctx, fl)
@@ -663,9 +702,10 @@ func (f *Fanout) toFollowers(ctx context.Context, author string, ids []ID, apply
 }
 
 // mergeFollowee adds (or removes) the followee's newest FeedCap posts to (or
-// from) the follower's feed. A followee's posts older than those cannot be in
-// the feed: the newer ones would have pushed them past the cap.
-func (f *Fanout) mergeFollowee(ctx context.Context, fl Follow, adding bool) error {
+// from) the follower's feed, whose reader is reader (the follower, or a
+// list's owner). A followee's posts older than those cannot be in the feed:
+// the newer ones would have pushed them past the cap.
+func (f *Fanout) mergeFollowee(ctx context.Context, fl Follow, reader string, adding bool) error {
 	apply := f.Feeds.Remove
 	if adding {
 		apply = f.Feeds.Add
@@ -680,7 +720,7 @@ func (f *Fanout) mergeFollowee(ctx context.Context, fl Follow, adding bool) erro
 	if adding {
 		// The reply rule: the followee's replies to users the follower
 		// does not follow stay out (one read for the merge).
-		if posts, err = applyReplyRule(ctx, f.Graph, fl.Follower, posts, nil); err != nil {
+		if posts, err = applyReplyRule(ctx, f.Graph, reader, posts, nil); err != nil {
 			return fmt.Errorf("merge %s into feed of %s: %w", fl.Followee, fl.Follower, err)
 		}
 	}

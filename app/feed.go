@@ -41,7 +41,7 @@ func (s *Service) ReadFeed(ctx context.Context, user, cursor string, limit int) 
 		return FeedPage{}, fmt.Errorf("read feed: %w", err)
 	}
 	if !complete {
-		if err := s.rebuildOnce(ctx, user); err != nil {
+		if err := s.rebuildOnce(ctx, user, func(ctx context.Context) error { return s.RebuildFeed(ctx, user) }); err != nil {
 			return FeedPage{}, err
 		}
 		if ids, _, err = s.Feeds.Page(ctx, user, before, limit+1); err != nil {
@@ -54,12 +54,22 @@ func (s *Service) ReadFeed(ctx context.Context, user, cursor string, limit int) 
 		}
 	}
 	ids, next := cutPage(ids, limit, func(id ID) ID { return id })
+	items, err := s.feedItems(ctx, user, ids, before == 0)
+	if err != nil {
+		return FeedPage{}, fmt.Errorf("read feed: %w", err)
+	}
+	return FeedPage{Items: items, NextCursor: next}, nil
+}
+
+// feedItems hydrates ids, a page of reader's home or list feed, into the
+// posts reader sees (first: the page is the first one).
+func (s *Service) feedItems(ctx context.Context, reader string, ids []ID, first bool) ([]Post, error) {
 	posts, err := s.Posts.GetPosts(ctx, ids)
 	if err != nil {
-		return FeedPage{}, fmt.Errorf("hydrate feed: %w", err)
+		return nil, fmt.Errorf("hydrate: %w", err)
 	}
 	var hidden HiddenSet
-	if len(posts) > 0 || before == 0 {
+	if len(posts) > 0 || first {
 		// One read of the reader's blocks and mutes per page, whatever
 		// its sources (the stored feed, a rebuild, celebrity timelines):
 		// user.blocked and user.muted take the posts out of stored
@@ -67,30 +77,26 @@ func (s *Service) ReadFeed(ctx context.Context, user, cursor string, limit int) 
 		// events are handled. A first page reads it even when empty, so
 		// that an expired mute is met (and its posts come back) also
 		// when it had emptied the feed.
-		if hidden, err = s.readHidden(ctx, user); err != nil {
-			return FeedPage{}, fmt.Errorf("read feed: %w", err)
+		if hidden, err = s.readHidden(ctx, reader); err != nil {
+			return nil, err
 		}
 	}
-	page := FeedPage{Items: make([]Post, 0, len(ids))}
+	items := make([]Post, 0, len(ids))
 	for _, id := range ids {
 		// A post deleted or moderated since fan-out is skipped here;
 		// post.deleted / post.moderated remove it from the cache shortly.
-		if p, ok := posts[id]; ok && p.VisibleTo(user) && !hidden.Has(p.Author) {
-			page.Items = append(page.Items, p)
+		if p, ok := posts[id]; ok && p.VisibleTo(reader) && !hidden.Has(p.Author) {
+			items = append(items, p)
 		}
 	}
 	// The reply rule (reply.go) on every source, the celebrity merge's
 	// too: one read, only for a page with replies to third users.
-	if page.Items, err = applyReplyRule(ctx, s.Graph, user, page.Items, hidden); err != nil {
-		return FeedPage{}, fmt.Errorf("read feed: %w", err)
+	if items, err = applyReplyRule(ctx, s.Graph, reader, items, hidden); err != nil {
+		return nil, err
 	}
 	// Reposts (repost.go): rendered as their originals, hidden per
 	// follow, and each post shown once per page.
-	if page.Items, err = s.applyRepostRules(ctx, user, page.Items, hidden); err != nil {
-		return FeedPage{}, fmt.Errorf("read feed: %w", err)
-	}
-	page.NextCursor = next
-	return page, nil
+	return s.applyRepostRules(ctx, reader, items, hidden)
 }
 
 // mergeCelebrities merges the timelines of the celebrities user follows
@@ -227,7 +233,8 @@ func (s *Service) rebuildSlot(ctx context.Context, user string) (func(), error) 
 	return func() { s.rebuildSlots.sem.Release(1) }, nil
 }
 
-// rebuildOnce rebuilds user's feed, or waits for the rebuild already
+// rebuildOnce rebuilds the feed key (a user's, or a list's: ListFeed)
+// with rebuild, or waits for the rebuild already
 // running in this process or, through RebuildLocks, in another: a rebuild
 // reads up to maxRebuildFollowing authors' posts, and readers of one feed
 // arriving together (a client's retries, several devices, on any api
@@ -235,7 +242,7 @@ func (s *Service) rebuildSlot(ctx context.Context, user string) (func(), error) 
 // leaves (its own deadline bounds it); each reader waits no longer than
 // its own context. A reader that comes just after a rebuild finds the
 // feed complete and rebuilds nothing.
-func (s *Service) rebuildOnce(ctx context.Context, user string) error {
+func (s *Service) rebuildOnce(ctx context.Context, user string, rebuild func(context.Context) error) error {
 	ch := s.rebuilds.DoChan(user, func() (any, error) {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rebuildTimeout)
 		defer cancel()
@@ -244,7 +251,7 @@ func (s *Service) rebuildOnce(ctx context.Context, user string) error {
 			return nil, err
 		}
 		defer release()
-		return nil, s.rebuildShared(rctx, user)
+		return nil, s.rebuildShared(rctx, user, rebuild)
 	})
 	select {
 	case r := <-ch:
@@ -259,7 +266,7 @@ func (s *Service) rebuildOnce(ctx context.Context, user string) error {
 // complete, and takes over if the lock goes without it (the other process
 // died or failed). A lock that cannot be taken (Redis failing) stops no
 // reader: it rebuilds.
-func (s *Service) rebuildShared(ctx context.Context, user string) error {
+func (s *Service) rebuildShared(ctx context.Context, user string, rebuild func(context.Context) error) error {
 	poll := time.NewTimer(0)
 	defer poll.Stop()
 	for {
@@ -272,7 +279,7 @@ func (s *Service) rebuildShared(ctx context.Context, user string) error {
 			return nil
 		}
 		if s.RebuildLocks == nil {
-			return s.RebuildFeed(ctx, user)
+			return rebuild(ctx)
 		}
 		release, ok, err := s.RebuildLocks.TryLockRebuild(ctx, user, rebuildLockTTL)
 		if ok {
@@ -283,7 +290,7 @@ func (s *Service) rebuildShared(ctx context.Context, user string) error {
 			}
 		}
 		if ok || err != nil {
-			return s.RebuildFeed(ctx, user)
+			return rebuild(ctx)
 		}
 		poll.Reset(rebuildPoll)
 	}
@@ -373,7 +380,15 @@ func (s *Service) RebuildFeed(ctx context.Context, user string) error {
 	// Rebuilds are rare (a lost, expired or never-built feed): a line each
 	// tells what a feed was made of when it is found short later.
 	s.logger().Info("feed rebuilt", "user", user, "followees", len(followees), "posts", len(ids), "took", time.Since(start))
-	err = s.takeBackUnfollowed(ctx, user, start, byAuthor)
+	return s.afterRebuild(ctx, user, start, byAuthor, ids)
+}
+
+// afterRebuild takes out of the feed key, rebuilt since start, what was
+// taken out meanwhile: the posts of the authors unfollowed (or removed
+// from the list) and the posts deleted or moderated, among ids, what the
+// rebuild filled (byAuthor: what it read of each author).
+func (s *Service) afterRebuild(ctx context.Context, user string, start time.Time, byAuthor map[string][]ID, ids []ID) error {
+	err := s.takeBackUnfollowed(ctx, user, start, byAuthor)
 	if err == nil {
 		err = s.dropRemovedSince(ctx, s.Feeds, user, filledOf(byAuthor, ids))
 	}

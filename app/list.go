@@ -1,7 +1,6 @@
 package app
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -14,27 +13,35 @@ import (
 )
 
 // Lists (issue #24, the last piece of the social graph). A user makes named
-// lists of accounts and reads a list's timeline: its members' own posts,
-// newest first, hidden as the home feed hides them.
+// lists of accounts and reads a list's timeline: its members' own posts and
+// reposts, newest first, hidden as the home feed hides them.
 //
-// A list timeline is merged on read, never fanned out on write: a list is
-// read far less than it would be written to (every post of every member of
-// every list it is on), and a read needs no new consumer, event nor cache.
-// A page reads each member's newest posts below the cursor (one
-// AuthorPosts per member, MaxListMembers at most, listFeedReaders at a
-// time) and keeps the newest limit: every source is cut at the same
-// cursor, so pages stay exact across the merge, as the celebrity merge's
-// do (feed.go).
+// A list timeline is a feed like a home feed, stored in the FeedCache under
+// ListFeed(id): fanned out on write, capped, rebuilt on a miss from the
+// members' posts and paged exactly like the home feed, under the same
+// rules, with the owner as the reader. Fan-out finds the lists an author
+// is in through Lists.ListsOf, one read per batch of the author's posts,
+// and writes to the cached ones (an absent list feed is rebuilt on read).
+//
+// Membership changes are merged into the list feed by the api at once, as
+// a follow's merge does for a home feed (applyListChange): a list has one
+// reader, who expects to see a member's posts on the next read, and nothing
+// else consumes lists, so they need no outbox. The order closes the races
+// with fan-out and rebuilds: an add writes the membership before it merges
+// (a post the merge does not read is stored later, and its fan-out reads
+// ListsOf after the add; an absent feed is rebuilt from members read after
+// it); a removal records the pair in Unfollows before it writes (fan-out
+// and rebuilds that read the member before take their writes back).
 //
 // Only the owner sees or changes a list: the store keeps it under its
 // owner, so another user asking for it finds nothing (404, never 403, so
-// a list's existence does not leak). Nothing is announced: members are
-// not told, and lists need no outbox.
+// a list's existence does not leak). Members are not told.
 //
-// A block between the owner and a member, either way, keeps the member
-// stored but hides its posts (the owner's hidden set, as in the home feed,
-// with the owner's mutes); adding a member across a block is 403, as for a
-// follow.
+// A block between the owner and a member, either way, or the owner's mute
+// of a member keeps the member stored but takes its posts out of the list
+// feed (fan-out's user.blocked and user.muted; reads hide them meanwhile),
+// and an unblock or unmute merges them back; adding a member across a
+// block is 403, as for a follow.
 
 // Caps of lists. Counting reads the rows, so two concurrent writes may
 // pass a cap by one, as for follows (checkFollowingCap).
@@ -62,6 +69,16 @@ type List struct {
 	Name      string    `json:"name"`
 	CreatedAt time.Time `json:"created_at"`
 }
+
+// ListRef names one list: its owner and its ID.
+type ListRef struct {
+	Owner string
+	ID    ID
+}
+
+// ListFeed is the FeedCache name of list id's timeline: a feed like a
+// home feed, under a name no user can have (user IDs hold no ':').
+func ListFeed(id ID) string { return "list:" + id.String() }
 
 // ValidateListName checks a list name and returns it trimmed: valid
 // UTF-8, 1..MaxListNameChars characters after trimming spaces, and one
@@ -171,13 +188,18 @@ func (s *Service) RenameList(ctx context.Context, owner string, id ID, name stri
 }
 
 // DeleteList deletes owner's list id with its members (ErrNotFound when
-// owner has no such list).
+// owner has no such list), then its cached feed. A rebuild racing the
+// delete may fill the feed again: no read finds it (the list is gone),
+// and it expires unread.
 func (s *Service) DeleteList(ctx context.Context, owner string, id ID) error {
 	if _, err := s.GetList(ctx, owner, id); err != nil {
 		return err
 	}
 	if err := s.Lists.DeleteList(ctx, owner, id); err != nil {
 		return fmt.Errorf("delete list %s: %w", id, err)
+	}
+	if err := s.Feeds.Drop(ctx, ListFeed(id)); err != nil {
+		return fmt.Errorf("delete list %s: drop its feed: %w", id, err)
 	}
 	return nil
 }
@@ -217,6 +239,10 @@ func (s *Service) AddListMember(ctx context.Context, owner string, id ID, member
 	if err := s.Lists.AddListMember(ctx, owner, id, member); err != nil {
 		return fmt.Errorf("add %s to list %s: %w", member, id, err)
 	}
+	// After the store: see the package comment on the order.
+	if err := s.listFanout().addToList(ctx, ListRef{Owner: owner, ID: id}, member); err != nil {
+		return fmt.Errorf("add %s to list %s: %w", member, id, err)
+	}
 	return nil
 }
 
@@ -231,7 +257,18 @@ func (s *Service) RemoveListMember(ctx context.Context, owner string, id ID, mem
 	if err := s.RequireUser(ctx, member); err != nil {
 		return err
 	}
+	// The pair is recorded before the store changes (see Unfollows), so
+	// a dead Redis refuses the removal before anything changed; a failure
+	// after it leaves the member removed and the feed as it was: the
+	// client's retry (the call is idempotent) takes the posts out.
+	ref := ListRef{Owner: owner, ID: id}
+	if err := s.Unfollows.RecordUnfollow(ctx, listFollow(ref, member)); err != nil {
+		return fmt.Errorf("remove %s from list %s: %w", member, id, err)
+	}
 	if err := s.Lists.RemoveListMember(ctx, owner, id, member); err != nil {
+		return fmt.Errorf("remove %s from list %s: %w", member, id, err)
+	}
+	if err := s.listFanout().applyListChange(ctx, ref, member, false); err != nil {
 		return fmt.Errorf("remove %s from list %s: %w", member, id, err)
 	}
 	return nil
@@ -264,21 +301,61 @@ func (s *Service) ListMembers(ctx context.Context, owner string, id ID, cursor s
 // hiding: the owner's hidden set (blocks either way and its mutes), posts
 // deleted or moderated, the reply rule, and the repost rules. The cursor
 // is the last post ID of the previous page, as for the home feed; a page
-// may be short after hiding while next_cursor is set.
+// may be short after hiding while next_cursor is set. A list feed missing
+// from the cache is rebuilt first (RebuildListFeed), as a home feed is.
 func (s *Service) ReadListFeed(ctx context.Context, owner string, id ID, cursor string, limit int) (FeedPage, error) {
 	before, err := parseCursor(cursor)
 	if err != nil {
 		return FeedPage{}, err
 	}
-	if _, err := s.GetList(ctx, owner, id); err != nil {
+	l, err := s.GetList(ctx, owner, id)
+	if err != nil {
 		return FeedPage{}, err
 	}
+	key := ListFeed(id)
+	ids, complete, err := s.Feeds.Page(ctx, key, before, limit+1)
+	if err != nil {
+		return FeedPage{}, fmt.Errorf("read list feed %s: %w", id, err)
+	}
+	if !complete {
+		if err := s.rebuildOnce(ctx, key, func(ctx context.Context) error { return s.RebuildListFeed(ctx, l) }); err != nil {
+			return FeedPage{}, err
+		}
+		if ids, _, err = s.Feeds.Page(ctx, key, before, limit+1); err != nil {
+			return FeedPage{}, fmt.Errorf("read rebuilt list feed %s: %w", id, err)
+		}
+	}
+	ids, next := cutPage(ids, limit, func(id ID) ID { return id })
+	items, err := s.feedItems(ctx, owner, ids, before == 0)
+	if err != nil {
+		return FeedPage{}, fmt.Errorf("list feed %s: %w", id, err)
+	}
+	return FeedPage{Items: items, NextCursor: next}, nil
+}
+
+// RebuildListFeed recomputes list l's feed from the store: the newest
+// FeedCap posts of its members, under the rules fan-out applies with the
+// owner as the reader (members hidden from the owner left out, the reply
+// rule, no dead reposts, nothing moderated). It follows RebuildFeed's
+// order: prepare, read, fill, then take back what a removal or a post's
+// removal took out meanwhile.
+func (s *Service) RebuildListFeed(ctx context.Context, l List) error {
+	start := time.Now()
+	key := ListFeed(l.ID)
+	if err := s.Feeds.Prepare(ctx, key); err != nil {
+		return fmt.Errorf("rebuild list feed %s: %w", l.ID, err)
+	}
+	hidden, expired, err := ReadHiddenSet(ctx, s.Graph, l.Owner, MutedByUser, s.now())
+	if err != nil {
+		return fmt.Errorf("rebuild list feed %s: %w", l.ID, err)
+	}
+	s.expireMutes(ctx, expired)
 	var members []string
 	for after := ""; ; {
-		// Past the cap by a race, a list still reads a bounded page.
-		page, err := s.Lists.ListMembers(ctx, owner, id, after, MaxListMembers)
+		// Past the cap by a race, a list still reads a bounded set.
+		page, err := s.Lists.ListMembers(ctx, l.Owner, l.ID, after, MaxListMembers)
 		if err != nil {
-			return FeedPage{}, fmt.Errorf("list feed %s: members: %w", id, err)
+			return fmt.Errorf("rebuild list feed %s: members: %w", l.ID, err)
 		}
 		members = append(members, page...)
 		if len(page) < MaxListMembers || len(members) >= 2*MaxListMembers {
@@ -286,46 +363,42 @@ func (s *Service) ReadListFeed(ctx context.Context, owner string, id ID, cursor 
 		}
 		after = page[len(page)-1]
 	}
-	// One read of the owner's blocks and mutes per page, as the home
-	// feed's: its hidden members cost no read of their posts.
-	hidden, err := s.readHidden(ctx, owner)
-	if err != nil {
-		return FeedPage{}, fmt.Errorf("list feed %s: %w", id, err)
-	}
 	members = slices.DeleteFunc(members, hidden.Has)
-
-	pages := make([][]Post, len(members))
+	byAuthor := make([][]ID, len(members))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(listFeedReaders)
 	for i, m := range members {
 		g.Go(func() error {
-			posts, err := s.Posts.AuthorPosts(gctx, m, before, limit+1)
-			if err != nil {
-				return fmt.Errorf("list feed %s: posts of %s: %w", id, m, err)
+			posts, err := s.Posts.AuthorPosts(gctx, m, 0, s.FeedCap)
+			if err == nil {
+				posts, err = applyReplyRule(gctx, s.Graph, l.Owner, posts, hidden)
 			}
-			pages[i] = posts
+			if err == nil {
+				// A repost of a post gone or moderated is in no feed.
+				posts, err = liveReposts(gctx, s.Posts, posts)
+			}
+			if err != nil {
+				return fmt.Errorf("rebuild list feed %s: posts of %s: %w", l.ID, m, err)
+			}
+			byAuthor[i] = visibleIDs(nil, posts)
 			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return FeedPage{}, err
+		return err
 	}
-	var merged []Post
-	for _, p := range pages {
-		merged = append(merged, p...)
+	read := make(map[string][]ID, len(members))
+	var ids []ID
+	for i, m := range members {
+		read[m] = byAuthor[i]
+		ids = append(ids, byAuthor[i]...)
 	}
-	// Each post has one author, so the sources share no post.
-	slices.SortFunc(merged, func(a, b Post) int { return cmp.Compare(b.ID, a.ID) })
-	merged, next := cutPage(merged, limit, func(p Post) ID { return p.ID })
-
-	items := slices.DeleteFunc(merged, func(p Post) bool { return !p.VisibleTo(owner) || hidden.Has(p.Author) })
-	if items, err = applyReplyRule(ctx, s.Graph, owner, items, hidden); err != nil {
-		return FeedPage{}, fmt.Errorf("list feed %s: %w", id, err)
+	ids = newest(ids, s.FeedCap)
+	if err := s.Feeds.Fill(ctx, key, ids); err != nil {
+		return fmt.Errorf("rebuild list feed %s: %w", l.ID, err)
 	}
-	if items, err = s.applyRepostRules(ctx, owner, items, hidden); err != nil {
-		return FeedPage{}, fmt.Errorf("list feed %s: %w", id, err)
-	}
-	return FeedPage{Items: nonNilPosts(items), NextCursor: next}, nil
+	s.logger().Info("list feed rebuilt", "list", l.ID, "owner", l.Owner, "members", len(members), "posts", len(ids), "took", time.Since(start))
+	return s.afterRebuild(ctx, key, start, read, ids)
 }
 
 func nonNilPosts(p []Post) []Post {

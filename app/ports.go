@@ -323,7 +323,9 @@ type Reposts interface {
 // Lists keeps users' lists of accounts (see list.go). Every call names the
 // list's owner with its ID, and a list is stored under its owner: another
 // user's ID names no list, so a list's existence never leaks. Writes are
-// plain and idempotent (no outbox: nothing consumes lists).
+// plain and idempotent (no outbox: the api merges membership changes into
+// list feeds itself). An index of the lists each user is in (ListsOf)
+// changes with the membership, atomically.
 type Lists interface {
 	// CreateList stores the new list l (l.Owner, l.ID, l.Name,
 	// l.CreatedAt); saving it again is harmless.
@@ -354,4 +356,8 @@ type Lists interface {
 	CountListMembers(ctx context.Context, owner string, id ID) (int, error)
 	// IsListMember reports whether member is in owner's list id.
 	IsListMember(ctx context.Context, owner string, id ID, member string) (bool, error)
+	// ListsOf returns up to limit of the lists member is in, ordered by
+	// owner then ID, from the first after after (the zero ListRef: from
+	// the first): the list feeds fan-out writes member's posts into.
+	ListsOf(ctx context.Context, member string, after ListRef, limit int) ([]ListRef, error)
 }

@@ -174,7 +174,7 @@ func (f *FeedsConfig) RegisterFlags(flags setting.Flags) {
 	roles.Int(&f.NodeID, "NodeID", "node-id", -1, "Snowflake node number 0-1023, unique per api process (default: any free one; either way leased from the store and renewed while the process runs)")
 	roles.Duration(&f.OutboxPoll, "OutboxPoll", "outbox-poll", app.DefaultRelayPoll, "how often the api's outbox relay looks for events it was not handed (other api processes', or left by a crash)")
 	roles.Duration(&f.PublishWait, "PublishWait", "publish-wait", app.DefaultDispatchWait, "how long a write waits for its event to reach Kafka before answering anyway (the write and its event are durable in the store either way)")
-	flags.In(GroupRedis).Int(&f.Cap, "Cap", "feed-cap", 800, "posts kept per home feed")
+	flags.In(GroupRedis).Int(&f.Cap, "Cap", "feed-cap", 800, "posts kept per home feed (and list feed)")
 	roles.Int(&f.FanoutBatch, "FanoutBatch", "fanout-batch", 1000, "followers read and feed writes pipelined per batch")
 	roles.Int(&f.MaxFollowing, "MaxFollowing", "max-following", app.DefaultMaxFollowing, "users one user may follow; a follow past it gets 409 (0: no cap)")
 	roles.Int(&f.CelebrityThreshold, "CelebrityThreshold", "celebrity-threshold", 10000, "followers above which an author's posts are merged into feeds on read instead of fanned out (0: never)")

@@ -44,7 +44,7 @@ var Table = Rows{
 		// Its feed writes wake the feed streams of their owners.
 		return &app.Fanout{Posts: d.Store, Graph: d.Store, Feeds: d.Caches.SignalingFeeds, Unfollows: d.Caches.Unfollows,
 			Timelines: d.Caches.Timelines, Celebrities: d.Caches.Celebrities, CelebrityThreshold: d.Settings.CelebrityThreshold,
-			FeedCap: d.Settings.FeedCap, PageSize: d.Settings.FanoutBatch, Log: d.Log, Reposts: d.Store,
+			FeedCap: d.Settings.FeedCap, PageSize: d.Settings.FanoutBatch, Log: d.Log, Reposts: d.Store, Lists: d.Store,
 			Quiet: app.NewQuietAuthors()}, nil
 	}),
 	// Redis only for the signals that wake the notified users' feed

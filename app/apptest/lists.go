@@ -141,3 +141,27 @@ func (s *Store) IsListMember(_ context.Context, owner string, id app.ID, member 
 	defer s.mu.Unlock()
 	return s.listRows().members[listKey{owner, id}][member], nil
 }
+
+// ListsOf implements app.Lists: a scan of every list's members (a fake's
+// lists are few).
+func (s *Store) ListsOf(_ context.Context, member string, after app.ListRef, limit int) ([]app.ListRef, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []app.ListRef
+	for k, ms := range s.listRows().members {
+		if ms[member] && listRefAfter(app.ListRef{Owner: k.owner, ID: k.id}, after) {
+			out = append(out, app.ListRef{Owner: k.owner, ID: k.id})
+		}
+	}
+	slices.SortFunc(out, compareListRefs)
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+func compareListRefs(a, b app.ListRef) int {
+	return cmp.Or(cmp.Compare(a.Owner, b.Owner), cmp.Compare(a.ID, b.ID))
+}
+
+func listRefAfter(r, after app.ListRef) bool { return compareListRefs(r, after) > 0 }

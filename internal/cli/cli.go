@@ -299,11 +299,11 @@ its progress on stderr.`,
 func feedCmd() *cobra.Command {
 	feed := &cobra.Command{Use: "feed", Short: "Operator tools for cached home feeds"}
 	inspect := &cobra.Command{
-		Use:   "inspect USER",
+		Use:   "inspect USER | --list ID",
 		Short: "Print the post IDs cached in USER's feed in Redis, newest first, one per line (no rebuild)",
 		Long: `Prints the post IDs cached in USER's home feed in Redis, newest first, one per line, as fan-out
 wrote them: nothing is rebuilt and the feed's expiry is not renewed. A feed not cached prints
-nothing. With --floor it prints only the feed's floor: the highest post ID the cap has cut from
+nothing. With --list ID and no USER it prints list ID's feed instead. With --floor it prints only the feed's floor: the highest post ID the cap has cut from
 it (0: none). Posts at or below the floor are not part of the feed, by design: the feed is a
 window of the newest posts.
 
@@ -312,10 +312,22 @@ Without --redis-addr it reads the embedded Redis of the feedsvc serve running on
 <data-dir>/serve.json).`,
 		Example: `  feedsvc feed inspect alice                          # next to feedsvc serve on ./data
   feedsvc feed inspect alice --redis-addr redis1:6379
-  feedsvc feed inspect alice --floor`,
-		Args: cobra.ExactArgs(1),
+  feedsvc feed inspect alice --floor
+  feedsvc feed inspect --list 388313398405763095`,
 	}
-	var floor bool
+	var (
+		floor bool
+		list  string
+	)
+	inspect.Args = func(cmd *cobra.Command, args []string) error {
+		if list != "" {
+			if _, err := app.ParseID(list); err != nil {
+				return fmt.Errorf("--list %q: %w", list, err)
+			}
+			return cobra.NoArgs(cmd, args)
+		}
+		return cobra.ExactArgs(1)(cmd, args)
+	}
 	inspect = withConfig(inspect, configs.GroupRedis, func(ctx context.Context, cfg *configs.Config, log *slog.Logger, args []string) error {
 		client, err := wiring.OpenRedis(ctx, cfg, log)
 		if err != nil {
@@ -323,15 +335,22 @@ Without --redis-addr it reads the embedded Redis of the feedsvc serve running on
 		}
 		defer client.Close()
 		feeds := redisstore.NewFeeds(client, cfg.Feeds.Cap, 0)
+		name := ""
+		if list != "" {
+			id, _ := app.ParseID(list) // checked by Args
+			name = app.ListFeed(id)
+		} else {
+			name = args[0]
+		}
 		if floor {
-			id, err := feeds.Floor(ctx, args[0])
+			id, err := feeds.Floor(ctx, name)
 			if err != nil {
 				return err
 			}
 			fmt.Fprintln(inspect.OutOrStdout(), id)
 			return nil
 		}
-		ids, err := feeds.Inspect(ctx, args[0])
+		ids, err := feeds.Inspect(ctx, name)
 		if err != nil {
 			return err
 		}
@@ -340,6 +359,7 @@ Without --redis-addr it reads the embedded Redis of the feedsvc serve running on
 		}
 		return nil
 	})
+	inspect.Flags().StringVar(&list, "list", "", "inspect the feed of list ID instead of a user's home feed")
 	inspect.Flags().BoolVar(&floor, "floor", false, "print only the feed's floor: the highest post ID the cap has cut from it (0: none)")
 	feed.AddCommand(inspect)
 	return feed

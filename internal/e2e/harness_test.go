@@ -272,11 +272,24 @@ func (s *system) user(name string) *user {
 // inspect returns the post IDs cached in user's feed, via `feedsvc feed inspect`.
 func (s *system) inspect(u *user) []string {
 	s.t.Helper()
+	return s.inspectFeed(u.name)
+}
+
+// inspectList is `feedsvc feed inspect --list` of list id: its feed as
+// stored.
+func (s *system) inspectList(id string) []string {
+	s.t.Helper()
+	return s.inspectFeed("--list", id)
+}
+
+// inspectFeed runs `feedsvc feed inspect` with feed, the feed's arguments.
+func (s *system) inspectFeed(feed ...string) []string {
+	s.t.Helper()
 	addr := s.redis
 	if addr == "" {
 		addr = s.api.redisAddr()
 	}
-	args := []string{"feed", "inspect", "--redis-addr", addr, u.name}
+	args := append([]string{"feed", "inspect", "--redis-addr", addr}, feed...)
 	var vars []string
 	if p := s.envValue("FEEDSVC_REDIS_KEY_PREFIX"); p != "" {
 		vars = append(vars, "FEEDSVC_REDIS_KEY_PREFIX="+p) // the deployment's keys

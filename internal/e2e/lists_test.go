@@ -37,9 +37,11 @@ func (u *user) listFeed(s *system, id string, limit int) []string {
 
 // TestLists: a list, end to end against the built binary: its owner makes
 // it, fills it and reads its timeline (the members' posts only, newest
-// first, the same in any page size); nobody else sees it; a block hides
-// a member's posts without taking the member off, and refuses adding
-// across it; a deleted post leaves; deleting the list ends it.
+// first, the same in any page size), which is stored and fanned out to
+// like a home feed (`feed inspect --list` agrees with the API); nobody
+// else sees it; a block takes a member's posts out without taking the
+// member off, and refuses adding across it; a deleted post leaves; a
+// removed member's posts leave at once; deleting the list ends it.
 func TestLists(t *testing.T) {
 	forEach(t, func(t *testing.T, s *system) {
 		s.up()
@@ -72,6 +74,18 @@ func TestLists(t *testing.T) {
 			}
 		}
 
+		// Read once, the list's feed is stored; fan-out writes b's next
+		// post into it.
+		if err := sameSet(s.inspectList(l.ID), want); err != nil {
+			t.Fatalf("a's list as stored: %v", err)
+		}
+		pb3 := b.post(s, "b three")
+		want = append([]string{pb3.ID}, want...)
+		testenv.Eventually(t, "fan-out writes b's post into a's list", func() error { return sameSet(s.inspectList(l.ID), want) })
+		if got := a.listFeed(s, l.ID, 2); !slices.Equal(got, want) {
+			t.Fatalf("a's list reads %v, want %v", got, want)
+		}
+
 		// Only its owner sees or changes it.
 		d.must(s, "GET", path, nil, 404)
 		d.must(s, "GET", path+"/feed", nil, 404)
@@ -86,10 +100,10 @@ func TestLists(t *testing.T) {
 		// and adding c again is refused.
 		c.must(s, "PUT", "/v1/blocks/"+a.name, nil, 204)
 		testenv.Eventually(t, "c's post leaves a's list", func() error {
-			if got := a.listFeed(s, l.ID, 100); !slices.Equal(got, []string{pb2.ID, pb1.ID}) {
+			if got := a.listFeed(s, l.ID, 100); !slices.Equal(got, []string{pb3.ID, pb2.ID, pb1.ID}) {
 				return fmt.Errorf("a's list reads %v, want b's posts only", got)
 			}
-			return nil
+			return sameSet(s.inspectList(l.ID), []string{pb3.ID, pb2.ID, pb1.ID})
 		})
 		if got := a.users(s, path+"/members"); !slices.Equal(got, []string{b.name, c.name}) {
 			t.Fatalf("members after the block %v, want b and c", got)
@@ -99,10 +113,10 @@ func TestLists(t *testing.T) {
 		// A deleted post leaves; a rename keeps the list.
 		b.must(s, "DELETE", "/v1/posts/"+pb2.ID, nil, 204)
 		testenv.Eventually(t, "b's deleted post leaves a's list", func() error {
-			if got := a.listFeed(s, l.ID, 100); !slices.Equal(got, []string{pb1.ID}) {
-				return fmt.Errorf("a's list reads %v, want b's first post only", got)
+			if got := a.listFeed(s, l.ID, 100); !slices.Equal(got, []string{pb3.ID, pb1.ID}) {
+				return fmt.Errorf("a's list reads %v, want b's first and third posts", got)
 			}
-			return nil
+			return sameSet(s.inspectList(l.ID), []string{pb3.ID, pb1.ID})
 		})
 		var renamed userList
 		a.must(s, "PATCH", path, map[string]string{"name": "old news"}, 200).decode(t, &renamed)
@@ -110,6 +124,15 @@ func TestLists(t *testing.T) {
 		a.must(s, "GET", "/v1/lists", nil, 200).decode(t, &lists)
 		if len(lists.Items) != 1 || lists.Items[0] != (userList{ID: l.ID, Name: "old news"}) {
 			t.Fatalf("a's lists %+v, want the renamed list", lists.Items)
+		}
+
+		// Removing b takes its posts out at once: no event to wait for.
+		a.must(s, "DELETE", path+"/members/"+b.name, nil, 204)
+		if err := sameSet(s.inspectList(l.ID), nil); err != nil {
+			t.Fatalf("a's list as stored after b's removal: %v", err)
+		}
+		if got := a.listFeed(s, l.ID, 100); len(got) != 0 {
+			t.Fatalf("a's list reads %v after b's removal, want nothing", got)
 		}
 
 		a.must(s, "DELETE", path, nil, 204)

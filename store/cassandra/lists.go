@@ -13,7 +13,9 @@ import (
 var _ app.Lists = (*Store)(nil)
 
 // Lists live in two tables (migration 13): lists, one partition per owner,
-// and list_members, one partition per list (keyed by owner and list).
+// and list_members, one partition per list (keyed by owner and list);
+// list_memberships (migration 14) indexes them by member, written with
+// list_members in one logged batch.
 // Every write is a plain, idempotent upsert or delete at the client's
 // timestamp: lists announce nothing, so they need no outbox and no LWT.
 //
@@ -22,7 +24,8 @@ var _ app.Lists = (*Store)(nil)
 // no read shows, never a list brought back. A member added while its list
 // was being deleted may likewise outlive the list: its partition is
 // never read again (list IDs are never reused), so it costs a few bytes
-// and shows nowhere. DeleteList drops the members first and the list
+// and shows nowhere (its index row costs fan-out a write to a list feed
+// no one reads). DeleteList drops the index, then the members and the list
 // last, so a failure half way leaves a list its owner sees, and deletes
 // again.
 
@@ -96,6 +99,23 @@ func (s *Store) OwnerLists(ctx context.Context, owner string, limit int) (_ []ap
 func (s *Store) DeleteList(ctx context.Context, owner string, id app.ID) (err error) {
 	ctx, end := s.bound(ctx)
 	defer func() { err = end(err) }()
+	for after := ""; ; {
+		members, err := s.ListMembers(ctx, owner, id, after, 100)
+		if err != nil {
+			return err
+		}
+		if len(members) == 0 {
+			break
+		}
+		b := s.unloggedBatch().WithContext(ctx)
+		for _, m := range members {
+			b.Query(`DELETE FROM list_memberships WHERE member = ? AND owner = ? AND list_id = ?`, m, owner, int64(id))
+		}
+		if err := s.execBatch(b); err != nil {
+			return failf("cassandra: delete list %s of %s: unindex members: %w", id, owner, err)
+		}
+		after = members[len(members)-1]
+	}
 	err = s.query(`DELETE FROM list_members WHERE owner = ? AND list_id = ?`, owner, int64(id)).WithContext(ctx).Exec()
 	if err != nil {
 		return failf("cassandra: delete members of list %s of %s: %w", id, owner, err)
@@ -111,8 +131,10 @@ func (s *Store) DeleteList(ctx context.Context, owner string, id app.ID) (err er
 func (s *Store) AddListMember(ctx context.Context, owner string, id app.ID, member string) (err error) {
 	ctx, end := s.bound(ctx)
 	defer func() { err = end(err) }()
-	err = s.query(`INSERT INTO list_members (owner, list_id, member) VALUES (?, ?, ?)`, owner, int64(id), member).WithContext(ctx).Exec()
-	if err != nil {
+	b := s.loggedBatch().WithContext(ctx)
+	b.Query(`INSERT INTO list_members (owner, list_id, member) VALUES (?, ?, ?)`, owner, int64(id), member)
+	b.Query(`INSERT INTO list_memberships (member, owner, list_id) VALUES (?, ?, ?)`, member, owner, int64(id))
+	if err = s.execBatch(b); err != nil {
 		return failf("cassandra: add %s to list %s of %s: %w", member, id, owner, err)
 	}
 	return nil
@@ -122,8 +144,10 @@ func (s *Store) AddListMember(ctx context.Context, owner string, id app.ID, memb
 func (s *Store) RemoveListMember(ctx context.Context, owner string, id app.ID, member string) (err error) {
 	ctx, end := s.bound(ctx)
 	defer func() { err = end(err) }()
-	err = s.query(`DELETE FROM list_members WHERE owner = ? AND list_id = ? AND member = ?`, owner, int64(id), member).WithContext(ctx).Exec()
-	if err != nil {
+	b := s.loggedBatch().WithContext(ctx)
+	b.Query(`DELETE FROM list_members WHERE owner = ? AND list_id = ? AND member = ?`, owner, int64(id), member)
+	b.Query(`DELETE FROM list_memberships WHERE member = ? AND owner = ? AND list_id = ?`, member, owner, int64(id))
+	if err = s.execBatch(b); err != nil {
 		return failf("cassandra: remove %s from list %s of %s: %w", member, id, owner, err)
 	}
 	return nil
@@ -177,4 +201,33 @@ func (s *Store) IsListMember(ctx context.Context, owner string, id app.ID, membe
 		return false, failf("cassandra: member %s of list %s of %s: %w", member, id, owner, err)
 	}
 	return true, nil
+}
+
+// ListsOf implements app.Lists: one partition, from after on.
+func (s *Store) ListsOf(ctx context.Context, member string, after app.ListRef, limit int) (_ []app.ListRef, err error) {
+	ctx, end := s.bound(ctx)
+	defer func() { err = end(err) }()
+	if limit <= 0 {
+		return nil, nil
+	}
+	var q *gocql.Query
+	if after.Owner == "" {
+		q = s.query(`SELECT owner, list_id FROM list_memberships WHERE member = ? LIMIT ?`, member, limit)
+	} else {
+		q = s.query(`SELECT owner, list_id FROM list_memberships WHERE member = ? AND (owner, list_id) > (?, ?) LIMIT ?`,
+			member, after.Owner, int64(after.ID), limit)
+	}
+	iter := q.WithContext(ctx).PageSize(min(limit, 1000)).Iter()
+	var (
+		out   []app.ListRef
+		owner string
+		id    int64
+	)
+	for iter.Scan(&owner, &id) {
+		out = append(out, app.ListRef{Owner: owner, ID: app.ID(id)})
+	}
+	if err := iter.Close(); err != nil {
+		return nil, failf("cassandra: lists of %s: %w", member, err)
+	}
+	return out, nil
 }

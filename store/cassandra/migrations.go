@@ -396,6 +396,46 @@ var migrations = []migration{
 			)`,
 		},
 	},
+	{
+		version: 14,
+		name:    "lists of a member",
+		stmts: []string{
+			// The lists each user is in, one partition per member, by
+			// owner then list: fan-out's audience of list feeds
+			// (app.Lists.ListsOf). Written in a logged batch with
+			// list_members, so the two agree.
+			`CREATE TABLE IF NOT EXISTS {ks}.list_memberships (
+				member text,
+				owner text,
+				list_id bigint,
+				PRIMARY KEY ((member), owner, list_id)
+			)`,
+		},
+		backfill: backfillListMemberships,
+	},
+}
+
+// backfillListMemberships indexes every list member there is (a scan of
+// list_members).
+func backfillListMemberships(ctx context.Context, session *gocql.Session, ks string) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(32)
+	iter := session.Query(`SELECT owner, list_id, member FROM ` + ks + `.list_members`).WithContext(gctx).PageSize(1000).Iter()
+	var (
+		owner, member string
+		id            int64
+	)
+	for iter.Scan(&owner, &id, &member) {
+		o, i, m := owner, id, member
+		g.Go(func() error {
+			return session.Query(`INSERT INTO `+ks+`.list_memberships (member, owner, list_id) VALUES (?, ?, ?)`, m, o, i).WithContext(gctx).Exec()
+		})
+	}
+	scanErr := iter.Close()
+	if err := errors.Join(g.Wait(), scanErr); err != nil {
+		return fmt.Errorf("cassandra: migrate: backfill list_memberships: %w", err)
+	}
+	return nil
 }
 
 // backfillFollowerBuckets writes the hint of every followers partition that

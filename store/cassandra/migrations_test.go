@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/gocql/gocql"
+
+	"github.com/feedsvc/feedsvc/app"
 )
 
 var addColumn = regexp.MustCompile(`^ALTER TABLE \{ks\}\.(\w+) ADD (\w+) `)
@@ -156,4 +158,30 @@ func scanStrings(t *testing.T, q *gocql.Query) []string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// TestBackfillListMemberships: list members written before the index
+// existed (migration 14) are found by ListsOf once its backfill has run.
+func TestBackfillListMemberships(t *testing.T) {
+	s, _ := openGraphStore(t)
+	ctx := context.Background()
+	owner, member := "lister-"+randomHex(t, 4), "listed-"+randomHex(t, 4)
+	ids := []app.ID{app.ID(time.Now().UnixNano()), app.ID(time.Now().UnixNano() + 1)}
+	for _, id := range ids { // as a release before the index wrote them
+		if err := s.session.Query(`INSERT INTO list_members (owner, list_id, member) VALUES (?, ?, ?)`,
+			owner, int64(id), member).WithContext(ctx).Exec(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := s.ListsOf(ctx, member, app.ListRef{}, 10); err != nil || len(got) != 0 {
+		t.Fatalf("before the backfill: %v, %v; want none", got, err)
+	}
+	ks := s.session.Query(`SELECT member FROM list_memberships`).Keyspace() // the session's
+	if err := backfillListMemberships(ctx, s.session, ks); err != nil {
+		t.Fatal(err)
+	}
+	want := []app.ListRef{{Owner: owner, ID: ids[0]}, {Owner: owner, ID: ids[1]}}
+	if got, err := s.ListsOf(ctx, member, app.ListRef{}, 10); err != nil || !slices.Equal(got, want) {
+		t.Fatalf("after the backfill: %v, %v; want %v", got, err, want)
+	}
 }

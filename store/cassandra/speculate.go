@@ -63,6 +63,13 @@ func (s *Store) unloggedBatch() *gocql.Batch {
 	return s.session.NewBatch(gocql.UnloggedBatch).SpeculativeExecutionPolicy(speculation{s.guard})
 }
 
+// loggedBatch starts a logged batch of plain statements: the batch log
+// makes writes to several partitions all land or none, which execBatch
+// runs as query runs one.
+func (s *Store) loggedBatch() *gocql.Batch {
+	return s.session.NewBatch(gocql.LoggedBatch).SpeculativeExecutionPolicy(speculation{s.guard})
+}
+
 // execBatch runs b, whose statements are all plain upserts and deletes:
 // idempotent, which gocql needs of every entry before it speculates.
 func (s *Store) execBatch(b *gocql.Batch) error {

@@ -1,6 +1,7 @@
 package pebble
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -15,12 +16,15 @@ import (
 
 var _ app.Lists = (*Store)(nil)
 
-// List key layout. Both are under the owner, so a list is found only by
-// its owner; a list's members are one key range, deleted with the list in
-// one batch.
+// List key layout. The first two are under the owner, so a list is found
+// only by its owner; a list's members are one key range, deleted with the
+// list in one batch. The third indexes the lists each member is in
+// (app.Lists.ListsOf), written in the batch that adds or removes the
+// member; user IDs hold no 0x00, so its keys sort by owner, then ID.
 const (
-	prefixList       = "ls/" // ls/<owner>\0<id BE>          -> JSON listValue
-	prefixListMember = "lm/" // lm/<owner>\0<id BE><member>  -> empty
+	prefixList       = "ls/" // ls/<owner>\0<id BE>             -> JSON listValue
+	prefixListMember = "lm/" // lm/<owner>\0<id BE><member>     -> empty
+	prefixListsOf    = "lo/" // lo/<member>\0<owner>\0<id BE>  -> empty
 )
 
 // listValue is a list's stored value (its owner and ID are in the key).
@@ -31,6 +35,15 @@ type listValue struct {
 
 func listKey(owner string, id app.ID) []byte {
 	return pairKey(prefixList, owner, string(idBytes(id)))
+}
+
+// listsOfKey is the index key of member in owner's list id; with owner
+// "" and id 0 it is the lower bound of member's lists.
+func listsOfKey(member, owner string, id app.ID) []byte {
+	if owner == "" {
+		return pairKey(prefixListsOf, member, "")
+	}
+	return append(pairKey(prefixListsOf, member, owner), append([]byte{0}, idBytes(id)...)...)
 }
 
 // memberKey is a member's key; with member "" it is the lower bound of
@@ -121,11 +134,18 @@ func (s *Store) OwnerLists(_ context.Context, owner string, limit int) ([]app.Li
 }
 
 // DeleteList implements app.Lists: the list and its members in one batch.
-func (s *Store) DeleteList(_ context.Context, owner string, id app.ID) error {
+func (s *Store) DeleteList(ctx context.Context, owner string, id app.ID) error {
 	s.listMu.Lock()
 	defer s.listMu.Unlock()
+	members, err := s.ListMembers(ctx, owner, id, "", 1<<30)
+	if err != nil {
+		return fmt.Errorf("pebble: delete list %s: %w", id, err)
+	}
 	b := s.db.NewBatch()
 	defer b.Close()
+	for _, m := range members {
+		_ = b.Delete(listsOfKey(m, owner, id), nil)
+	}
 	_ = b.Delete(listKey(owner, id), nil)
 	_ = b.DeleteRange(memberKey(owner, id, ""), memberKey(owner, id+1, ""), nil)
 	if err := b.Commit(pebble.Sync); err != nil {
@@ -142,7 +162,11 @@ func (s *Store) AddListMember(_ context.Context, owner string, id app.ID, member
 	if ok, err := s.has(listKey(owner, id)); err != nil || !ok {
 		return err
 	}
-	if err := s.db.Set(memberKey(owner, id, member), nil, pebble.Sync); err != nil {
+	b := s.db.NewBatch()
+	defer b.Close()
+	_ = b.Set(memberKey(owner, id, member), nil, nil)
+	_ = b.Set(listsOfKey(member, owner, id), nil, nil)
+	if err := b.Commit(pebble.Sync); err != nil {
 		return fmt.Errorf("pebble: add %s to list %s: %w", member, id, err)
 	}
 	return nil
@@ -150,7 +174,11 @@ func (s *Store) AddListMember(_ context.Context, owner string, id app.ID, member
 
 // RemoveListMember implements app.Lists.
 func (s *Store) RemoveListMember(_ context.Context, owner string, id app.ID, member string) error {
-	if err := s.db.Delete(memberKey(owner, id, member), pebble.Sync); err != nil {
+	b := s.db.NewBatch()
+	defer b.Close()
+	_ = b.Delete(memberKey(owner, id, member), nil)
+	_ = b.Delete(listsOfKey(member, owner, id), nil)
+	if err := b.Commit(pebble.Sync); err != nil {
 		return fmt.Errorf("pebble: remove %s from list %s: %w", member, id, err)
 	}
 	return nil
@@ -198,4 +226,57 @@ func (s *Store) CountListMembers(_ context.Context, owner string, id app.ID) (in
 // IsListMember implements app.Lists.
 func (s *Store) IsListMember(_ context.Context, owner string, id app.ID, member string) (bool, error) {
 	return s.has(memberKey(owner, id, member))
+}
+
+// ListsOf implements app.Lists: member's index key range, from after on.
+func (s *Store) ListsOf(_ context.Context, member string, after app.ListRef, limit int) ([]app.ListRef, error) {
+	base := listsOfKey(member, "", 0)
+	lower := base
+	if after.Owner != "" {
+		lower = append(listsOfKey(member, after.Owner, after.ID), 0)
+	}
+	upper := append([]byte(prefixListsOf+member), 1)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return nil, fmt.Errorf("pebble: lists of %s: %w", member, err)
+	}
+	var out []app.ListRef
+	for ok := it.First(); ok && len(out) < limit; ok = it.Next() {
+		k := it.Key()[len(base):] // <owner>\0<id BE>
+		if len(k) < 10 || k[len(k)-9] != 0 {
+			continue
+		}
+		out = append(out, app.ListRef{Owner: string(k[:len(k)-9]), ID: app.ID(binary.BigEndian.Uint64(k[len(k)-8:]))})
+	}
+	if err := errors.Join(it.Error(), it.Close()); err != nil {
+		return nil, fmt.Errorf("pebble: lists of %s: %w", member, err)
+	}
+	return out, nil
+}
+
+// indexListsOf writes the ListsOf index of every list member, for a store
+// made before it existed; it is idempotent, and cheap on a laptop's data.
+func (s *Store) indexListsOf() error {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte(prefixListMember), UpperBound: []byte("lm0")})
+	if err != nil {
+		return fmt.Errorf("pebble: index lists of members: %w", err)
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	for ok := it.First(); ok; ok = it.Next() {
+		k := it.Key()[len(prefixListMember):] // <owner>\0<id BE><member>
+		i := bytes.IndexByte(k, 0)
+		if i < 0 || len(k) < i+1+8 {
+			continue
+		}
+		owner, id, member := string(k[:i]), app.ID(binary.BigEndian.Uint64(k[i+1:i+9])), string(k[i+9:])
+		_ = b.Set(listsOfKey(member, owner, id), nil, nil)
+	}
+	if err := errors.Join(it.Error(), it.Close()); err != nil {
+		return fmt.Errorf("pebble: index lists of members: %w", err)
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("pebble: index lists of members: %w", err)
+	}
+	return nil
 }

@@ -3,6 +3,7 @@
 package storetest
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -1863,6 +1864,38 @@ func testLists(t *testing.T, s Store, user func(string) string) {
 		t.Fatalf("IsListMember(l1, m2) after its removal = %v %v, want false", ok, err)
 	}
 
+	// ListsOf: the lists a member is in, by owner then ID, paged; a
+	// removal leaves them.
+	l3 := newList(other, "others")
+	must(t, s.AddListMember(ctx, other, l3.ID, ms[0]))
+	refs := func(member string, limit int) []app.ListRef {
+		t.Helper()
+		var out []app.ListRef
+		for after := (app.ListRef{}); ; {
+			page, err := s.ListsOf(ctx, member, after, limit)
+			must(t, err)
+			out = append(out, page...)
+			if len(page) < limit {
+				return out
+			}
+			after = page[len(page)-1]
+		}
+	}
+	wantRefs := []app.ListRef{{Owner: owner, ID: l1.ID}, {Owner: owner, ID: l2.ID}, {Owner: other, ID: l3.ID}}
+	slices.SortFunc(wantRefs, func(a, b app.ListRef) int { return cmp.Or(cmp.Compare(a.Owner, b.Owner), cmp.Compare(a.ID, b.ID)) })
+	for _, limit := range []int{1, 2, 10} {
+		if got := refs(ms[0], limit); !slices.Equal(got, wantRefs) {
+			t.Fatalf("ListsOf(m3) in pages of %d = %v, want %v", limit, got, wantRefs)
+		}
+	}
+	if got := refs(ms[2], 10); len(got) != 0 {
+		t.Fatalf("ListsOf(m2) after its removal = %v, want none", got)
+	}
+	if got := refs(user("never"), 10); len(got) != 0 {
+		t.Fatalf("ListsOf of a user in no list = %v", got)
+	}
+	must(t, s.DeleteList(ctx, other, l3.ID))
+
 	// Deleting takes the list and its members; another list stays; a
 	// rename after the deletion brings nothing back.
 	must(t, s.DeleteList(ctx, owner, l1.ID))
@@ -1882,5 +1915,12 @@ func testLists(t *testing.T, s Store, user func(string) string) {
 	}
 	if got, err := s.ListMembers(ctx, owner, l2.ID, "", 10); err != nil || !slices.Equal(got, ms[:1]) {
 		t.Fatalf("members of l2 = %v %v, want %v", got, err, ms[:1])
+	}
+	// The deleted lists left the index; l2 is still in it.
+	if got, err := s.ListsOf(ctx, ms[0], app.ListRef{}, 10); err != nil || !slices.Equal(got, []app.ListRef{{Owner: owner, ID: l2.ID}}) {
+		t.Fatalf("ListsOf(m3) after the deletions = %v %v, want l2 only", got, err)
+	}
+	if got, err := s.ListsOf(ctx, ms[1], app.ListRef{}, 10); err != nil || len(got) != 0 {
+		t.Fatalf("ListsOf(m1) after its list's deletion = %v %v, want none", got, err)
 	}
 }

@@ -1,0 +1,131 @@
+package app_test
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/feedsvc/feedsvc/app"
+)
+
+// racingLists runs hook once, right after the first ListsOf it serves
+// returned: a membership changes after fan-out read the author's lists.
+type racingLists struct {
+	app.Lists
+	once sync.Once
+	hook func()
+}
+
+func (l *racingLists) ListsOf(ctx context.Context, member string, after app.ListRef, limit int) ([]app.ListRef, error) {
+	refs, err := l.Lists.ListsOf(ctx, member, after, limit)
+	l.once.Do(l.hook)
+	return refs, err
+}
+
+// storedList is list id's feed as stored, and whether it is complete.
+func storedList(t *testing.T, w *world, id app.ID) ([]app.ID, bool) {
+	t.Helper()
+	ids, complete, err := w.feeds.Page(context.Background(), app.ListFeed(id), 0, 1000)
+	must(t, err)
+	return ids, complete
+}
+
+// TestListFeedIsFannedOut: a list feed is stored and kept by fan-out and
+// by the membership calls, read by no rebuild once built: new posts go
+// in, deleted ones out; a removed member's posts leave at once, also one
+// whose fan-out read the member's lists before the removal (takeBack);
+// a member added again comes back at once; a deleted list's feed goes.
+func TestListFeedIsFannedOut(t *testing.T) {
+	ctx := context.Background()
+	w := listWorld("owner", "a", "b")
+	l, err := w.svc.CreateList(ctx, "owner", "ab")
+	must(t, err)
+	must(t, w.svc.AddListMember(ctx, "owner", l.ID, "a"))
+	must(t, w.svc.AddListMember(ctx, "owner", l.ID, "b"))
+	post := func(author string) app.Post {
+		p, err := w.svc.CreatePost(ctx, author, "hello from "+author, "")
+		must(t, err)
+		return p
+	}
+	a1 := post("a")
+	w.bus.Drain(t, w.fanout) // the feed is not cached yet: nothing written
+	if _, complete := storedList(t, w, l.ID); complete {
+		t.Fatal("a list feed no one read is stored")
+	}
+	listFeed(t, w, "owner", l.ID, 10) // rebuilt on the miss
+	a2, b1 := post("a"), post("b")
+	w.bus.Drain(t, w.fanout)
+	if ids, _ := storedList(t, w, l.ID); !slices.Equal(ids, []app.ID{b1.ID, a2.ID, a1.ID}) {
+		t.Fatalf("stored list feed %v, want b1 a2 a1 (fan-out)", ids)
+	}
+	must(t, w.svc.DeletePost(ctx, "a", a2.ID))
+	w.bus.Drain(t, w.fanout)
+	if ids, _ := storedList(t, w, l.ID); !slices.Equal(ids, []app.ID{b1.ID, a1.ID}) {
+		t.Fatalf("stored list feed %v after a2's deletion, want b1 a1", ids)
+	}
+
+	// b is removed while the fan-out of its post b2 is in flight: fan-out
+	// read b's lists before the removal, and writes after it.
+	b2 := post("b")
+	w.fanout.Lists = &racingLists{Lists: w.store, hook: func() {
+		must(t, w.svc.RemoveListMember(ctx, "owner", l.ID, "b"))
+	}}
+	w.bus.Drain(t, w.fanout)
+	w.fanout.Lists = w.store
+	if ids, _ := storedList(t, w, l.ID); !slices.Equal(ids, []app.ID{a1.ID}) {
+		t.Fatalf("stored list feed %v after b's removal, want a1 only (b2 %v taken back)", ids, b2.ID)
+	}
+	// Added again: b's posts are back at once, and its next post follows.
+	must(t, w.svc.AddListMember(ctx, "owner", l.ID, "b"))
+	if ids, _ := storedList(t, w, l.ID); !slices.Equal(ids, []app.ID{b2.ID, b1.ID, a1.ID}) {
+		t.Fatalf("stored list feed %v after b is added again, want b2 b1 a1", ids)
+	}
+	b3 := post("b")
+	w.bus.Drain(t, w.fanout)
+	if got := postIDs(listFeed(t, w, "owner", l.ID, 2)); !slices.Equal(got, []app.ID{b3.ID, b2.ID, b1.ID, a1.ID}) {
+		t.Fatalf("list timeline %v, want b3 b2 b1 a1", got)
+	}
+
+	must(t, w.svc.DeleteList(ctx, "owner", l.ID))
+	if _, complete := storedList(t, w, l.ID); complete {
+		t.Fatal("a deleted list's feed is still stored")
+	}
+	if refs, err := w.store.ListsOf(ctx, "a", app.ListRef{}, 10); err != nil || len(refs) != 0 {
+		t.Fatalf("a is still indexed in lists %v (%v) after the list's deletion", refs, err)
+	}
+}
+
+// TestListFeedOfCelebrity: a celebrity's posts, which its followers merge
+// from its timeline on read, are fanned out to its lists' feeds.
+func TestListFeedOfCelebrity(t *testing.T) {
+	ctx := context.Background()
+	w := listWorld("owner", "star", "f1", "f2", "f3")
+	w.fanout.CelebrityThreshold = 2
+	for _, f := range []string{"f1", "f2", "f3"} {
+		must(t, w.svc.Follow(ctx, f, "star"))
+	}
+	l, err := w.svc.CreateList(ctx, "owner", "stars")
+	must(t, err)
+	must(t, w.svc.AddListMember(ctx, "owner", l.ID, "star"))
+	listFeed(t, w, "owner", l.ID, 10)
+	p1, err := w.svc.CreatePost(ctx, "star", "first", "") // makes star a celebrity
+	must(t, err)
+	w.bus.Drain(t, w.fanout)
+	p2, err := w.svc.CreatePost(ctx, "star", "second", "")
+	must(t, err)
+	w.bus.Drain(t, w.fanout)
+	st, err := w.celebs.Statuses(ctx, []string{"star"})
+	must(t, err)
+	if st[0] != app.Celebrity {
+		t.Fatalf("star's status %v, want a celebrity", st[0])
+	}
+	if ids, _ := storedList(t, w, l.ID); !slices.Equal(ids, []app.ID{p2.ID, p1.ID}) {
+		t.Fatalf("stored list feed %v, want p2 p1", ids)
+	}
+	must(t, w.svc.DeletePost(ctx, "star", p2.ID))
+	w.bus.Drain(t, w.fanout)
+	if ids, _ := storedList(t, w, l.ID); !slices.Equal(ids, []app.ID{p1.ID}) {
+		t.Fatalf("stored list feed %v after p2's deletion, want p1", ids)
+	}
+}
