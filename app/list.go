@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -241,9 +242,20 @@ func (s *Service) AddListMember(ctx context.Context, owner string, id ID, member
 	}
 	// After the store: see the package comment on the order.
 	if err := s.listFanout().addToList(ctx, ListRef{Owner: owner, ID: id}, member); err != nil {
-		return fmt.Errorf("add %s to list %s: %w", member, id, err)
+		return fmt.Errorf("add %s to list %s: %w", member, id, s.dropListFeed(ctx, id, err))
 	}
 	return nil
+}
+
+// dropListFeed drops list id's feed after a membership change the store
+// took and the feed did not (err): the next read rebuilds it from the
+// members as stored. If the drop fails too (Redis down), the feed stays
+// as it was until it expires or the client's retry merges again.
+func (s *Service) dropListFeed(ctx context.Context, id ID, err error) error {
+	if derr := s.Feeds.Drop(context.WithoutCancel(ctx), ListFeed(id)); derr != nil {
+		return errors.Join(err, fmt.Errorf("drop its feed: %w", derr))
+	}
+	return err
 }
 
 // RemoveListMember removes member from owner's list id (ErrNotFound for a
@@ -258,9 +270,7 @@ func (s *Service) RemoveListMember(ctx context.Context, owner string, id ID, mem
 		return err
 	}
 	// The pair is recorded before the store changes (see Unfollows), so
-	// a dead Redis refuses the removal before anything changed; a failure
-	// after it leaves the member removed and the feed as it was: the
-	// client's retry (the call is idempotent) takes the posts out.
+	// a dead Redis refuses the removal before anything changed.
 	ref := ListRef{Owner: owner, ID: id}
 	if err := s.Unfollows.RecordUnfollow(ctx, listFollow(ref, member)); err != nil {
 		return fmt.Errorf("remove %s from list %s: %w", member, id, err)
@@ -269,7 +279,7 @@ func (s *Service) RemoveListMember(ctx context.Context, owner string, id ID, mem
 		return fmt.Errorf("remove %s from list %s: %w", member, id, err)
 	}
 	if err := s.listFanout().applyListChange(ctx, ref, member, false); err != nil {
-		return fmt.Errorf("remove %s from list %s: %w", member, id, err)
+		return fmt.Errorf("remove %s from list %s: %w", member, id, s.dropListFeed(ctx, id, err))
 	}
 	return nil
 }

@@ -129,3 +129,32 @@ func TestListFeedOfCelebrity(t *testing.T) {
 		t.Fatalf("stored list feed %v after p2's deletion, want p1", ids)
 	}
 }
+
+// failingAdds is a FeedCache whose Add fails.
+type failingAdds struct{ app.FeedCache }
+
+func (failingAdds) Add(context.Context, []app.FeedEntry) error { return app.ErrUnavailable }
+
+// TestListChangeFailureDropsTheFeed: a member stored but not merged (the
+// feed's write failed) answers an error and drops the list feed, so the
+// next read rebuilds it with the member's posts.
+func TestListChangeFailureDropsTheFeed(t *testing.T) {
+	ctx := context.Background()
+	w := listWorld("owner", "a")
+	l, err := w.svc.CreateList(ctx, "owner", "a")
+	must(t, err)
+	p, err := w.svc.CreatePost(ctx, "a", "hello", "")
+	must(t, err)
+	listFeed(t, w, "owner", l.ID, 10) // cached, empty
+	w.svc.Feeds = failingAdds{w.feeds}
+	if err := w.svc.AddListMember(ctx, "owner", l.ID, "a"); err == nil {
+		t.Fatal("adding a member whose merge failed answered no error")
+	}
+	w.svc.Feeds = w.feeds
+	if _, complete := storedList(t, w, l.ID); complete {
+		t.Fatal("the list feed stayed cached without the added member's posts")
+	}
+	if got := postIDs(listFeed(t, w, "owner", l.ID, 10)); !slices.Equal(got, []app.ID{p.ID}) {
+		t.Fatalf("list timeline %v after the rebuild, want a's post", got)
+	}
+}
