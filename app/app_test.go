@@ -430,6 +430,43 @@ func TestRefollowTakesOutPostsModeratedMeanwhile(t *testing.T) {
 	}
 }
 
+// TestRefollowTakesOutPostsDeletedMeanwhile is the deleted twin of the
+// test above: the post is deleted while f follows nobody, so its
+// post.deleted reaches no feed of f's, and the re-follow's merge cannot
+// name it (the store no longer lists it). The unfollow, handled once the
+// graph follows again, takes it out.
+func TestRefollowTakesOutPostsDeletedMeanwhile(t *testing.T) {
+	w := newWorld("a", "f")
+	ctx := context.Background()
+	p, err := w.svc.CreatePost(ctx, "a", "soon deleted", "")
+	must(t, err)
+	kept, err := w.svc.CreatePost(ctx, "a", "kept", "")
+	must(t, err)
+	must(t, w.svc.Follow(ctx, "f", "a"))
+	w.read(t, "f")
+	w.bus.Drain(t, w.fanout)
+	if got := w.feeds.IDs("f"); !slices.Equal(got, []app.ID{kept.ID, p.ID}) {
+		t.Fatalf("feed after the follow: %v", got)
+	}
+	must(t, w.svc.Unfollow(ctx, "f", "a"))
+	must(t, w.svc.DeletePost(ctx, "a", p.ID))
+	// Handled now, post.deleted finds f among no follower of a's.
+	for _, ev := range w.bus.Pending() {
+		if ev.Type == app.PostDeleted {
+			must(t, w.fanout.Handle(ctx, ev))
+		}
+	}
+	must(t, w.svc.Follow(ctx, "f", "a"))
+	for _, ev := range w.bus.Pending() { // the unfollow (following again), then the follow
+		if ev.Type != app.PostDeleted {
+			must(t, w.fanout.Handle(ctx, ev))
+		}
+	}
+	if got := w.feeds.IDs("f"); !slices.Equal(got, []app.ID{kept.ID}) {
+		t.Fatalf("stored feed of f: %v, want the deleted post out and %v kept", got, kept.ID)
+	}
+}
+
 func btoi(b bool) int {
 	if b {
 		return 1

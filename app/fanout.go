@@ -463,6 +463,13 @@ func (f *Fanout) onFollowChange(ctx context.Context, fl Follow, following bool) 
 		return fmt.Errorf("check follow %s -> %s: %w", fl.Follower, fl.Followee, err)
 	}
 	if now != following {
+		if !following {
+			// An unfollow handled once the graph follows again: the
+			// followee's posts stay, but those deleted or moderated
+			// while the follower was away had their removal skip its
+			// feed, and the re-follow's merge cannot name a deleted one.
+			return f.dropGone(ctx, fl, false)
+		}
 		return nil
 	}
 	if following {
@@ -604,7 +611,7 @@ func (f *Fanout) applyFollowChange(ctx context.Context, fl Follow, following boo
 	if err := f.mergeFollowee(ctx, fl, fl.Follower, following); err != nil || following {
 		return err
 	}
-	return f.dropGone(ctx, fl)
+	return f.dropGone(ctx, fl, true)
 }
 
 // dropGone removes from the follower's feed what the unfollow's merge
@@ -612,8 +619,10 @@ func (f *Fanout) applyFollowChange(ctx context.Context, fl Follow, following boo
 // post.deleted may have been handled after the unfollow changed the graph
 // (the follow and post topics are not ordered together), so it skipped this
 // feed, and the store no longer lists them as the followee's. Reads hide
-// such entries, but they would hold places in the capped feed.
-func (f *Fanout) dropGone(ctx context.Context, fl Follow) error {
+// such entries, but they would hold places in the capped feed. With
+// unfollowed false (the follower follows again) the followee's posts that
+// stand stay, and only its moderated ones go with the deleted.
+func (f *Fanout) dropGone(ctx context.Context, fl Follow, unfollowed bool) error {
 	ids, complete, err := f.Feeds.Page(ctx, fl.Follower, 0, f.FeedCap)
 	if err != nil || !complete || len(ids) == 0 {
 		return err // an absent feed is rebuilt from the store on read
@@ -626,7 +635,7 @@ func (f *Fanout) dropGone(ctx context.Context, fl Follow) error {
 	for _, id := range ids {
 		p, ok := posts[id]
 		if ok {
-			if p.Author == fl.Followee {
+			if p.Author == fl.Followee && (unfollowed || p.Moderated != "") {
 				gone = append(gone, FeedEntry{User: fl.Follower, Post: id})
 			}
 			continue

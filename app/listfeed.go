@@ -119,7 +119,7 @@ func (f *Fanout) applyListChange(ctx context.Context, ref ListRef, member string
 	if err := f.mergeFollowee(ctx, fl, ref.Owner, adding); err != nil || adding {
 		return err
 	}
-	return f.dropGone(ctx, fl)
+	return f.dropGone(ctx, fl, true)
 }
 
 // addToList merges member's posts into the feed of the list ref, unless
