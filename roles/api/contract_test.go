@@ -18,8 +18,6 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/legacy"
-
-	"github.com/feedsvc/feedsvc/roles/api"
 )
 
 // TestContractProperties generates requests for every operation of the
@@ -33,15 +31,7 @@ import (
 //     nothing it refuses as malformed);
 //   - an invalid request answers 4xx, as application/problem+json.
 func TestContractProperties(t *testing.T) {
-	raw, err := api.OpenAPI()
-	if err != nil {
-		t.Fatal(err)
-	}
-	loader := openapi3.NewLoader()
-	doc, err := loader.LoadFromData(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, doc := loadDocument(t)
 	doc.Servers = nil
 	router, err := legacy.NewRouter(doc)
 	if err != nil {

@@ -18,18 +18,7 @@ import (
 // /openapi.json without a token, and names exactly the routes the router
 // has (the end-to-end tests check requests and answers against it).
 func TestOpenAPIDocument(t *testing.T) {
-	raw, err := api.OpenAPI()
-	if err != nil {
-		t.Fatal(err)
-	}
-	loader := openapi3.NewLoader()
-	doc, err := loader.LoadFromData(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := doc.Validate(context.Background()); err != nil {
-		t.Fatalf("invalid OpenAPI document: %v", err)
-	}
+	raw, doc := loadDocument(t)
 	if doc.OpenAPIMajorMinor() != "3.1" {
 		t.Fatalf("openapi %q, want 3.1", doc.OpenAPI)
 	}
@@ -67,4 +56,23 @@ func TestOpenAPIDocument(t *testing.T) {
 	if !slices.Equal(routes, documented) {
 		t.Fatalf("routes and document differ:\nroutes:     %v\ndocumented: %v", routes, documented)
 	}
+}
+
+// loadDocument returns the served document, raw and loaded, after
+// checking that it is valid.
+func loadDocument(t *testing.T) ([]byte, *openapi3.T) {
+	t.Helper()
+	raw, err := api.OpenAPI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	loader := openapi3.NewLoader()
+	doc, err := loader.LoadFromData(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := doc.Validate(context.Background()); err != nil {
+		t.Fatalf("invalid OpenAPI document: %v", err)
+	}
+	return raw, doc
 }
