@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"mime"
 	"net/http"
@@ -162,7 +163,8 @@ func genBody(rnd *rand.Rand, sc *openapi3.Schema, path string, values func(name,
 		return "null"
 	}
 	obj := map[string]any{}
-	for name, p := range sc.Properties {
+	for _, name := range slices.Sorted(maps.Keys(sc.Properties)) { // a map's order would vary the draws
+		p := sc.Properties[name]
 		if !slices.Contains(sc.Required, name) && rnd.IntN(2) == 0 {
 			continue
 		}

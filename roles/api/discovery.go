@@ -134,15 +134,17 @@ func parseWindow(s string) (time.Duration, error) {
 	return time.ParseDuration(s)
 }
 
-// intParam reads an optional integer query parameter in [lo, hi].
+// intParam reads an optional integer query parameter in [lo, hi], given
+// at most once and not empty (absent: def).
 func intParam(c echo.Context, name string, def, lo, hi int) (int, error) {
-	s := c.QueryParam(name)
-	if s == "" {
+	vs, given := c.QueryParams()[name]
+	if !given {
 		return def, nil
 	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < lo || n > hi {
-		return 0, echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("%s must be an integer from %d to %d", name, lo, hi))
+	s, err := oneValue(vs, name)
+	n, convErr := strconv.Atoi(s)
+	if err != nil || convErr != nil || n < lo || n > hi {
+		return 0, echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("%s must be an integer from %d to %d, given once", name, lo, hi))
 	}
 	return n, nil
 }
