@@ -145,7 +145,7 @@ func (s *Service) timelinePage(ctx context.Context, author string, before ID, li
 	if err := s.Timelines.Prepare(ctx, author); err != nil {
 		return nil, fmt.Errorf("rebuild timeline of %s: %w", author, err)
 	}
-	posts, err := s.Posts.AuthorPosts(ctx, author, 0, s.FeedCap)
+	posts, err := s.Posts.AuthorPosts(ctx, author, 0, s.rebuildDepth())
 	if err != nil {
 		return nil, fmt.Errorf("rebuild timeline of %s: %w", author, err)
 	}
@@ -353,7 +353,7 @@ func (s *Service) RebuildFeed(ctx context.Context, user string) error {
 				celebs = append(celebs, Follow{Follower: user, Followee: f})
 				continue
 			}
-			posts, err := s.Posts.AuthorPosts(ctx, f, 0, s.FeedCap)
+			posts, err := s.Posts.AuthorPosts(ctx, f, 0, s.rebuildDepth())
 			if err != nil {
 				return fmt.Errorf("rebuild feed of %s: posts of %s: %w", user, f, err)
 			}
@@ -367,7 +367,7 @@ func (s *Service) RebuildFeed(ctx context.Context, user string) error {
 			byAuthor[f] = visibleIDs(nil, posts)
 			ids = append(ids, byAuthor[f]...)
 		}
-		ids = newest(ids, s.FeedCap)
+		ids = newest(ids, s.rebuildDepth())
 	}
 	if len(celebs) > 0 {
 		if err := s.Celebrities.AddFollows(ctx, celebs); err != nil {
@@ -382,6 +382,13 @@ func (s *Service) RebuildFeed(ctx context.Context, user string) error {
 	s.logger().Info("feed rebuilt", "user", user, "followees", len(followees), "posts", len(ids), "took", time.Since(start))
 	return s.afterRebuild(ctx, user, start, byAuthor, ids)
 }
+
+// rebuildDepth is how many posts a rebuild reads of each source and fills
+// at most: one past the cap, so that the feed's cap cuts that one on the
+// fill and records it as the floor. A rebuild that cut it itself would
+// leave the floor at 0, and the feed would read as holding every post
+// above it, older ones it never got included.
+func (s *Service) rebuildDepth() int { return s.FeedCap + 1 }
 
 // afterRebuild takes out of the feed key, rebuilt since start, what was
 // taken out meanwhile: the posts of the authors unfollowed (or removed
@@ -437,7 +444,7 @@ func (s *Service) dropRemovedSince(ctx context.Context, cache FeedCache, owner s
 		if len(ids) == 0 {
 			continue
 		}
-		posts, err := s.Posts.AuthorPosts(ctx, author, 0, s.FeedCap)
+		posts, err := s.Posts.AuthorPosts(ctx, author, 0, s.rebuildDepth())
 		if err != nil {
 			return fmt.Errorf("posts of %s again: %w", author, err)
 		}
@@ -445,7 +452,7 @@ func (s *Service) dropRemovedSince(ctx context.Context, cache FeedCache, owner s
 		var oldest ID // below it (a full page), this read says nothing
 		for _, p := range posts {
 			still[p.ID] = p.Moderated == ""
-			if len(posts) >= s.FeedCap && (oldest == 0 || p.ID < oldest) {
+			if len(posts) >= s.rebuildDepth() && (oldest == 0 || p.ID < oldest) {
 				oldest = p.ID
 			}
 		}

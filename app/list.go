@@ -379,7 +379,7 @@ func (s *Service) RebuildListFeed(ctx context.Context, l List) error {
 	g.SetLimit(listFeedReaders)
 	for i, m := range members {
 		g.Go(func() error {
-			posts, err := s.Posts.AuthorPosts(gctx, m, 0, s.FeedCap)
+			posts, err := s.Posts.AuthorPosts(gctx, m, 0, s.rebuildDepth())
 			if err == nil {
 				posts, err = applyReplyRule(gctx, s.Graph, l.Owner, posts, hidden)
 			}
@@ -403,7 +403,7 @@ func (s *Service) RebuildListFeed(ctx context.Context, l List) error {
 		read[m] = byAuthor[i]
 		ids = append(ids, byAuthor[i]...)
 	}
-	ids = newest(ids, s.FeedCap)
+	ids = newest(ids, s.rebuildDepth())
 	if err := s.Feeds.Fill(ctx, key, ids); err != nil {
 		return fmt.Errorf("rebuild list feed %s: %w", l.ID, err)
 	}

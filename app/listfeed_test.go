@@ -2,11 +2,13 @@ package app_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
 
 	"github.com/feedsvc/feedsvc/app"
+	"github.com/feedsvc/feedsvc/app/apptest"
 )
 
 // racingLists runs hook once, right after the first ListsOf it serves
@@ -156,5 +158,43 @@ func TestListChangeFailureDropsTheFeed(t *testing.T) {
 	}
 	if got := postIDs(listFeed(t, w, "owner", l.ID, 10)); !slices.Equal(got, []app.ID{p.ID}) {
 		t.Fatalf("list timeline %v after the rebuild, want a's post", got)
+	}
+}
+
+// TestRebuildRecordsTheCut: a rebuild that finds more posts than the cap
+// keeps the newest cap and records the cut as the feed's floor, as the
+// cap does on a write: a late fan-out of an older post stays out, and the
+// feed never reads as holding a hole above its floor. Home and list feeds.
+func TestRebuildRecordsTheCut(t *testing.T) {
+	ctx := context.Background()
+	w := listWorld("owner", "a")
+	w.feeds = apptest.NewCappedFeeds(3)
+	w.svc.Feeds, w.svc.Unfollows, w.fanout.Feeds, w.fanout.Unfollows = w.feeds, w.feeds, w.feeds, w.feeds
+	w.svc.FeedCap, w.fanout.FeedCap = 3, 3
+	must(t, w.svc.Follow(ctx, "owner", "a"))
+	l, err := w.svc.CreateList(ctx, "owner", "a")
+	must(t, err)
+	must(t, w.svc.AddListMember(ctx, "owner", l.ID, "a"))
+	var ps []app.Post
+	for i := range 5 {
+		p, err := w.svc.CreatePost(ctx, "a", fmt.Sprintf("post %d", i), "")
+		must(t, err)
+		ps = append(ps, p)
+	}
+	w.read(t, "owner")                // rebuilds the home feed
+	listFeed(t, w, "owner", l.ID, 10) // and the list feed
+	for _, feed := range []string{"owner", app.ListFeed(l.ID)} {
+		if got := w.feeds.Floor(feed); got != ps[1].ID {
+			t.Errorf("feed %s's floor after the rebuild: %v, want %v, the newest post the cap cut", feed, got, ps[1].ID)
+		}
+	}
+	w.bus.Drain(t, w.fanout) // every post.created, late
+	want := []app.ID{ps[4].ID, ps[3].ID, ps[2].ID}
+	for _, feed := range []string{"owner", app.ListFeed(l.ID)} {
+		ids, _, err := w.feeds.Page(ctx, feed, 0, 10)
+		must(t, err)
+		if !slices.Equal(ids, want) {
+			t.Errorf("feed %s holds %v after the rebuild and a late fan-out, want the newest 3 %v", feed, ids, want)
+		}
 	}
 }

@@ -179,6 +179,14 @@ func (f *Feeds) Remove(_ context.Context, es []app.FeedEntry) error {
 	return nil
 }
 
+// Floor is the highest ID the cap cut from user's feed (0: none), as
+// Redis's Feeds.Floor reports it.
+func (f *Feeds) Floor(user string) app.ID {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.floor[user]
+}
+
 // IDs returns user's cached feed, newest first.
 func (f *Feeds) IDs(user string) []app.ID {
 	f.mu.Lock()
