@@ -362,11 +362,18 @@ func (l *Load) delete() {
 	l.Ledger.addOp(OpRec{Op: "delete", User: author, Target: p.ID, Phase: l.phase.Load().(string), Outcome: outcomeOf(a), Status: a.Status})
 }
 
+// readFeed reads a page of a user's home feed, or of its list's feed (half
+// the time): a read keeps a feed cached, so fan-out writes into it during
+// the fault, as it does for readers.
 func (l *Load) readFeed() {
 	u := l.pick()
 	ctx, cancel := context.WithTimeout(context.Background(), l.Timeout)
 	defer cancel()
-	a := l.Users[u].Do(ctx, http.MethodGet, "/v1/feed?limit=50", nil)
+	path := "/v1/feed?limit=50"
+	if id := l.Lists[u]; id != "" && rand.IntN(2) == 0 {
+		path = "/v1/lists/" + id + "/feed?limit=50"
+	}
+	a := l.Users[u].Do(ctx, http.MethodGet, path, nil)
 	l.Ledger.addOp(OpRec{Op: "feed", User: u, Phase: l.phase.Load().(string), Outcome: outcomeOf(a), Status: a.Status})
 	if a.Status != 200 {
 		return
