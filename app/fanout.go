@@ -42,6 +42,9 @@ type Fanout struct {
 	// Lists finds the lists an author is in, whose feeds get its posts
 	// (nil: no list feeds).
 	Lists Lists
+	// ListFeeds drops the list feeds when Redis lost writes (StoreLost;
+	// nil: they are kept).
+	ListFeeds ListFeedsReset
 	// CelebrityThreshold is the follower count above which an author is a
 	// celebrity (0: every author is fanned out on write).
 	CelebrityThreshold int

@@ -199,3 +199,25 @@ func (f *Fanout) onUnblock(ctx context.Context, b Block) error {
 	}
 	return nil
 }
+
+// ListFeedsReset forgets every cached list feed: each is rebuilt from the
+// store on its next read.
+type ListFeedsReset interface {
+	DropListFeeds(ctx context.Context) error
+}
+
+// StoreLost implements events.StoreLossHandler: a Redis that lost writes
+// (a restart from an older snapshot, a failover to a lagging replica) may
+// have lost what the api merged into list feeds, or took out of them, and
+// no event redoes that; the list feeds are dropped, to be rebuilt from the
+// lists as stored. Home feeds are redone by the replay.
+func (f *Fanout) StoreLost(ctx context.Context) error {
+	if f.ListFeeds == nil {
+		return nil
+	}
+	if err := f.ListFeeds.DropListFeeds(ctx); err != nil {
+		return fmt.Errorf("drop list feeds: %w", err)
+	}
+	f.Log.Warn("redis lost writes: every list feed dropped, to be rebuilt on its next read")
+	return nil
+}

@@ -198,3 +198,31 @@ func TestRebuildRecordsTheCut(t *testing.T) {
 		}
 	}
 }
+
+// TestStoreLostDropsListFeeds: told that Redis lost writes, fan-out drops
+// every list feed (the api's merges are redone by no event), keeps home
+// feeds (the replay redoes them), and the next read rebuilds the list
+// feed from the lists as stored.
+func TestStoreLostDropsListFeeds(t *testing.T) {
+	ctx := context.Background()
+	w := listWorld("owner", "a")
+	w.fanout.ListFeeds = w.feeds
+	must(t, w.svc.Follow(ctx, "owner", "a"))
+	l, err := w.svc.CreateList(ctx, "owner", "a")
+	must(t, err)
+	must(t, w.svc.AddListMember(ctx, "owner", l.ID, "a"))
+	p, err := w.svc.CreatePost(ctx, "a", "hello", "")
+	must(t, err)
+	w.read(t, "owner")
+	listFeed(t, w, "owner", l.ID, 10)
+	must(t, w.fanout.StoreLost(ctx))
+	if _, complete := storedList(t, w, l.ID); complete {
+		t.Fatal("the list feed outlived the store's loss")
+	}
+	if _, complete, err := w.feeds.Page(ctx, "owner", 0, 10); err != nil || !complete {
+		t.Fatalf("the home feed went too (%v)", err)
+	}
+	if got := postIDs(listFeed(t, w, "owner", l.ID, 10)); !slices.Equal(got, []app.ID{p.ID}) {
+		t.Fatalf("the list feed rebuilt as %v, want %v", got, p.ID)
+	}
+}

@@ -93,6 +93,7 @@ func (h *groupHandler) rewindStale(s sarama.ConsumerGroupSession) (map[topicPart
 		return nil, fmt.Errorf("checkpoints of group %s: %w", r.Group, err)
 	}
 	known := map[topicPartition]int64{}
+	rewound := false
 	for topic, parts := range claims {
 		for _, p := range parts {
 			cp, ok := held[topic][p]
@@ -112,6 +113,7 @@ func (h *groupHandler) rewindStale(s sarama.ConsumerGroupSession) (map[topicPart
 				continue
 			}
 			s.ResetOffset(topic, p, to, "")
+			rewound = true
 			r.Metrics.redisRewinds.WithLabelValues(r.Group).Inc()
 			held := any(cp)
 			if !ok {
@@ -121,7 +123,23 @@ func (h *groupHandler) rewindStale(s sarama.ConsumerGroupSession) (map[topicPart
 				"group", r.Group, "topic", topic, "partition", p, "from", c, "to", to, "checkpoint", held, "events", c-to)
 		}
 	}
+	if h, ok := r.Handler.(StoreLossHandler); ok && rewound {
+		// Before the replay: what the handler keeps in the store that no
+		// event redoes is dropped first.
+		if err := h.StoreLost(ctx); err != nil {
+			return nil, fmt.Errorf("group %s: after the store lost writes: %w", r.Group, err)
+		}
+	}
 	return known, nil
+}
+
+// StoreLossHandler is a Handler with state in the checkpointed store that
+// replaying events does not rebuild (fan-out's list feeds, which the api
+// merges into): StoreLost runs when the store is found to have lost writes,
+// before the replay, to drop that state so that it is rebuilt from the
+// system of record.
+type StoreLossHandler interface {
+	StoreLost(ctx context.Context) error
 }
 
 // checkpointer keeps one session's checkpoints. A handled event's offset is

@@ -173,7 +173,8 @@ func testRestoredWhileRunning(t *testing.T, f fixture) {
 	first, second := postEvents(5, "gina", time.Now()), postEvents(5, "hank", time.Now())
 	group, h, cps := unique("g"), &recorder{}, newMemCheckpoints()
 	reg, logs := prometheus.NewRegistry(), &logBuffer{}
-	stop := checkpointed(t, f, group, h, cps, reg, logs)
+	lossy := &lossRecorder{recorder: h}
+	stop := checkpointed(t, f, group, lossy, cps, reg, logs)
 	defer stop()
 	f.publish(t, first)
 	testenv.Until(t, "the first events checkpointed", func() bool { return cps.at(f.topics.Posts) == 5 })
@@ -182,8 +183,14 @@ func testRestoredWhileRunning(t *testing.T, f fixture) {
 	testenv.Until(t, "the second events checkpointed", func() bool { return cps.at(f.topics.Posts) == 10 })
 	assertCommitted(t, f, group, 10)
 
+	if n := lossy.lost.Load(); n != 0 {
+		t.Fatalf("StoreLost ran %d times before any loss", n)
+	}
 	cps.restore(snap)
 	testenv.Until(t, "the lost events redone", func() bool { return len(h.ids()) >= 15 && cps.at(f.topics.Posts) == 10 })
+	if n := lossy.lost.Load(); n != 1 {
+		t.Fatalf("StoreLost ran %d times for one loss, want once, before the replay", n)
+	}
 	checkEvents(t, "after the restore", h.events(), append(append(append([]app.Event{}, first...), second...), second...))
 	if v := testenv.Metric(t, reg, "feedsvc_consumer_redis_rewinds_total", map[string]string{"group": group}); v != 1 {
 		t.Fatalf("feedsvc_consumer_redis_rewinds_total = %v, want 1", v)
@@ -192,6 +199,18 @@ func testRestoredWhileRunning(t *testing.T, f fixture) {
 	if !strings.Contains(out, "redis lost writes") || !strings.Contains(out, "from=10 to=5") {
 		t.Fatalf("no log line of the loss and of the rewind from 10 to 5:\n%s", out)
 	}
+}
+
+// lossRecorder is a recorder that counts the store losses it was told of
+// (events.StoreLossHandler).
+type lossRecorder struct {
+	*recorder
+	lost atomic.Int32
+}
+
+func (l *lossRecorder) StoreLost(context.Context) error {
+	l.lost.Add(1)
+	return nil
 }
 
 // testFlushedWhileStopped: the store lost everything while no consumer

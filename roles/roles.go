@@ -45,7 +45,7 @@ var Table = Rows{
 		return &app.Fanout{Posts: d.Store, Graph: d.Store, Feeds: d.Caches.SignalingFeeds, Unfollows: d.Caches.Unfollows,
 			Timelines: d.Caches.Timelines, Celebrities: d.Caches.Celebrities, CelebrityThreshold: d.Settings.CelebrityThreshold,
 			FeedCap: d.Settings.FeedCap, PageSize: d.Settings.FanoutBatch, Log: d.Log, Reposts: d.Store, Lists: d.Store,
-			Quiet: app.NewQuietAuthors()}, nil
+			ListFeeds: d.Caches.ListFeeds, Quiet: app.NewQuietAuthors()}, nil
 	}),
 	// Redis only for the signals that wake the notified users' feed
 	// streams, so the unread count shows at once, not on the streams'
@@ -65,6 +65,9 @@ var Table = Rows{
 		})
 	}),
 }
+
+// Fan-out drops the list feeds when Redis lost writes (see app.Fanout.StoreLost).
+var _ events.StoreLossHandler = (*app.Fanout)(nil)
 
 // Role is one independently deployable part of feedsvc.
 type Role interface {
@@ -206,6 +209,8 @@ type Store interface {
 // Caches are the Redis-backed parts; set when a role needs Redis.
 type Caches struct {
 	Feeds app.FeedCache
+	// ListFeeds drops every list feed (fan-out, when Redis lost writes).
+	ListFeeds app.ListFeedsReset
 	// Unfollows remembers recent unfollows next to the feeds.
 	Unfollows app.Unfollows
 	// RebuildLocks keep one rebuild of a feed at a time across api processes.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -147,6 +148,20 @@ func (f *Feeds) trim(user string) {
 // Drop implements app.FeedCache.
 func (f *Feeds) Drop(_ context.Context, user string) error {
 	f.Evict(user)
+	return nil
+}
+
+// DropListFeeds implements app.ListFeedsReset.
+func (f *Feeds) DropListFeeds(context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for user := range f.feeds {
+		if strings.HasPrefix(user, "list:") {
+			delete(f.feeds, user)
+			delete(f.complete, user)
+			delete(f.floor, user)
+		}
+	}
 	return nil
 }
 

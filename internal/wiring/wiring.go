@@ -177,6 +177,7 @@ func (b *Backends) openRedis(ctx context.Context, cfg *configs.Config, log *slog
 	feeds := redisstore.NewFeeds(client, f.Cap, f.InactiveAfter)
 	b.Caches = roles.Caches{
 		Feeds:        feeds,
+		ListFeeds:    feeds,
 		Unfollows:    feeds,
 		RebuildLocks: feeds,
 		Timelines:    redisstore.NewTimelines(client, f.Cap, f.InactiveAfter),

@@ -482,6 +482,33 @@ func (f *Feeds) Fill(ctx context.Context, user string, ids []app.ID) error {
 	return f.rewrite(ctx, user, func(visible []app.ID) ([]app.ID, bool) { return append(visible, ids...), true }, stateComplete, nil)
 }
 
+var _ app.ListFeedsReset = (*Feeds)(nil)
+
+// DropListFeeds implements app.ListFeedsReset: it scans every node for
+// the deployment's list feeds and deletes them.
+func (f *Feeds) DropListFeeds(ctx context.Context) error {
+	pattern := f.key(app.ListFeed(0))
+	pattern = pattern[:strings.Index(pattern, "list:")+len("list:")] + "*"
+	for addr, node := range f.client.Nodes() {
+		for cursor := uint64(0); ; {
+			e, err := node.Do(ctx, node.B().Scan().Cursor(cursor).Match(pattern).Count(1000).Build()).AsScanEntry()
+			if err != nil {
+				return fmt.Errorf("scan %s for list feeds: %w", addr, err)
+			}
+			for _, k := range e.Elements {
+				// Each key on its own: a cluster routes it to its master.
+				if err := f.client.Do(ctx, f.client.B().Del().Key(k).Build()).Error(); err != nil {
+					return fmt.Errorf("drop list feed %s: %w", k, err)
+				}
+			}
+			if cursor = e.Cursor; cursor == 0 {
+				break
+			}
+		}
+	}
+	return nil
+}
+
 // Drop implements app.FeedCache.
 func (f *Feeds) Drop(ctx context.Context, user string) error {
 	if err := f.client.Do(ctx, f.client.B().Del().Key(f.key(user)).Build()).Error(); err != nil {

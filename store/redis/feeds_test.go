@@ -136,3 +136,45 @@ func secured(cfg redisstore.Config) redisstore.Config {
 	cfg.TLS = testenv.TLS("REDIS")
 	return cfg
 }
+
+// TestDropListFeeds: every list feed of the deployment goes, on every
+// node of a cluster; home feeds and another deployment's list feeds stay.
+func TestDropListFeeds(t *testing.T) {
+	ctx := context.Background()
+	addrs := map[string]func(t *testing.T) (string, bool){
+		"miniredis": func(t *testing.T) (string, bool) { return miniredis.RunT(t).Addr(), true },
+		"redis":     func(t *testing.T) (string, bool) { return testenv.Require(t, "FEEDSVC_REDIS_ADDR"), false },
+		"cluster":   func(t *testing.T) (string, bool) { return testenv.Require(t, "FEEDSVC_REDIS_CLUSTER_ADDRS"), false },
+	}
+	for name, open := range addrs {
+		t.Run(name, func(t *testing.T) {
+			addr, embedded := open(t)
+			u := uniqueUser(t)
+			mine := redisstore.NewFeeds(dialPrefixed(t, addr, embedded, u+"a:"), testCap, 0)
+			theirs := redisstore.NewFeeds(dialPrefixed(t, addr, embedded, u+"b:"), testCap, 0)
+			var lists []string
+			for i := range 20 { // spread over the cluster's slots
+				lists = append(lists, app.ListFeed(app.ID(i+1)))
+			}
+			for _, f := range []*redisstore.Feeds{mine, theirs} {
+				for _, feed := range append([]string{u}, lists...) {
+					must(t, f.Prepare(ctx, feed))
+					must(t, f.Fill(ctx, feed, ids(1, 2)))
+					t.Cleanup(func() { _ = f.Drop(ctx, feed) })
+				}
+			}
+			must(t, mine.DropListFeeds(ctx))
+			for _, feed := range lists {
+				if _, complete, err := mine.Page(ctx, feed, 0, 10); err != nil || complete {
+					t.Fatalf("list feed %s still cached (%v)", feed, err)
+				}
+				if _, complete, err := theirs.Page(ctx, feed, 0, 10); err != nil || !complete {
+					t.Fatalf("another deployment's list feed %s went (%v)", feed, err)
+				}
+			}
+			if _, complete, err := mine.Page(ctx, u, 0, 10); err != nil || !complete {
+				t.Fatalf("a home feed went (%v)", err)
+			}
+		})
+	}
+}
