@@ -131,6 +131,13 @@ func killRole(role string) fault {
 
 func nothing(*faultRun) error { return nil }
 
+// firstLine is err's first line: a table cell, where the whole error
+// (with a script's stderr) goes to the test log.
+func firstLine(err error) string {
+	line, _, _ := strings.Cut(err.Error(), "\n")
+	return line
+}
+
 // faultTable is a kill of each role (from the role table), then the
 // other faults.
 var faultTable = append(killRoles(), []fault{
@@ -473,12 +480,14 @@ func runFault(t *testing.T, f fault, row *Row, cfg faultConfig) {
 	if err := f.inject(run); err != nil {
 		stopLoad()
 		<-loadDone
+		row.Broken = "inject failed: " + firstLine(err)
 		t.Fatalf("inject %s: %v", f.name, err)
 	}
 	time.Sleep(cfg.duration)
 	if err := f.heal(run); err != nil {
 		stopLoad()
 		<-loadDone
+		row.Broken = "heal failed: " + firstLine(err)
 		t.Fatalf("heal %s: %v", f.name, err)
 	}
 	healed := time.Now()

@@ -105,16 +105,22 @@ func (in *Infra) Heal(timeout time.Duration) error {
 	return in.WaitHealthy(ctx)
 }
 
-// WaitHealthy polls `status` until it is clean or ctx ends.
+// WaitHealthy polls `status` until it is clean or ctx ends. The error is
+// that of the last `status` that ran to its end: it names the unhealthy
+// server, where the one cut short by ctx says only that it was killed.
 func (in *Infra) WaitHealthy(ctx context.Context) error {
+	var last error
 	for {
 		err := in.Healthy(ctx)
 		if err == nil {
 			return nil
 		}
+		if ctx.Err() == nil || last == nil {
+			last = err
+		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("the 3-node profile is not healthy: %w", err)
+			return fmt.Errorf("the 3-node profile is not healthy: %w", last)
 		case <-time.After(time.Second):
 		}
 	}
