@@ -125,12 +125,34 @@ func (f *Fanout) applyListChange(ctx context.Context, ref ListRef, member string
 // addToList merges member's posts into the feed of the list ref, unless
 // they stay out of it (a block either way, the owner's active mute: the
 // member is listed, its posts hidden).
+//
+// Both are checked again after the merge, since nothing orders the merge
+// with a concurrent mute, block or removal (the api merges an addition,
+// fan-out an unmute's or unblock's): one stored between the first check
+// and the merge's write may have taken the member's posts out of this
+// list before the merge wrote them. The second check sees it and takes
+// them out again; one stored after the second check takes them out after
+// the merge's write.
 func (f *Fanout) addToList(ctx context.Context, ref ListRef, member string) error {
-	hidden, err := f.hiddenPair(ctx, Follow{Follower: ref.Owner, Followee: member})
+	pair := Follow{Follower: ref.Owner, Followee: member}
+	hidden, err := f.hiddenPair(ctx, pair)
 	if err != nil || hidden {
 		return err
 	}
-	return f.applyListChange(ctx, ref, member, true)
+	if err := f.applyListChange(ctx, ref, member, true); err != nil {
+		return err
+	}
+	if hidden, err = f.hiddenPair(ctx, pair); err != nil {
+		return err
+	}
+	in, err := f.Lists.IsListMember(ctx, ref.Owner, ref.ID, member)
+	if err != nil {
+		return fmt.Errorf("list %s of %s: %w", ref.ID, ref.Owner, err)
+	}
+	if in && !hidden {
+		return nil
+	}
+	return f.applyListChange(ctx, ref, member, false)
 }
 
 // listsWith returns the lists of owner that member is in (an owner has at

@@ -25,6 +25,59 @@ func (l *racingLists) ListsOf(ctx context.Context, member string, after app.List
 	return refs, err
 }
 
+// TestListAddRacingAMute: the owner mutes a member while the member's
+// addition merges its posts into the list feed; the mute's fan-out runs
+// between the merge's read and its write. The posts end up out of the
+// list feed (without the check after the merge, they stayed in).
+func TestListAddRacingAMute(t *testing.T) {
+	ctx := context.Background()
+	w := listWorld("owner", "m")
+	l, err := w.svc.CreateList(ctx, "owner", "l")
+	must(t, err)
+	listFeed(t, w, "owner", l.ID, 10) // the feed is stored (empty)
+	p, err := w.svc.CreatePost(ctx, "m", "hello", "")
+	must(t, err)
+	w.bus.Drain(t, w.fanout)
+	posts := w.svc.Posts
+	w.svc.Posts = &racingPosts{PostStore: w.store, hook: func() {
+		must(t, w.svc.Mute(ctx, "owner", "m", 0))
+		w.bus.Drain(t, w.fanout)
+	}}
+	must(t, w.svc.AddListMember(ctx, "owner", l.ID, "m"))
+	w.svc.Posts = posts
+	if ids, _ := storedList(t, w, l.ID); slices.Contains(ids, p.ID) {
+		t.Fatalf("stored list feed %v holds %v of m, whom the owner muted during the addition", ids, p.ID)
+	}
+	if got := listFeed(t, w, "owner", l.ID, 10); len(got) != 0 {
+		t.Fatalf("list timeline %v, want nothing (m muted)", postIDs(got))
+	}
+}
+
+// TestListUnmuteRacingARemoval: the owner removes a member while the
+// unmute's fan-out merges the member's posts back into the list feed,
+// between the merge's read and its write. The posts end up out of it.
+func TestListUnmuteRacingARemoval(t *testing.T) {
+	ctx := context.Background()
+	w := listWorld("owner", "m")
+	l, err := w.svc.CreateList(ctx, "owner", "l")
+	must(t, err)
+	must(t, w.svc.AddListMember(ctx, "owner", l.ID, "m"))
+	p, err := w.svc.CreatePost(ctx, "m", "hello", "")
+	must(t, err)
+	listFeed(t, w, "owner", l.ID, 10)
+	must(t, w.svc.Mute(ctx, "owner", "m", 0))
+	w.bus.Drain(t, w.fanout)
+	must(t, w.svc.Unmute(ctx, "owner", "m"))
+	racing := *w.fanout
+	racing.Posts = &racingPosts{PostStore: w.store, hook: func() {
+		must(t, w.svc.RemoveListMember(ctx, "owner", l.ID, "m"))
+	}}
+	w.bus.Drain(t, &racing)
+	if ids, _ := storedList(t, w, l.ID); slices.Contains(ids, p.ID) {
+		t.Fatalf("stored list feed %v holds %v of m, removed during the unmute's merge", ids, p.ID)
+	}
+}
+
 // storedList is list id's feed as stored, and whether it is complete.
 func storedList(t *testing.T, w *world, id app.ID) ([]app.ID, bool) {
 	t.Helper()
