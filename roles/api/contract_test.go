@@ -26,8 +26,8 @@ import (
 // (a post, a list, users) and probes of each kind of value (empty, zero,
 // a word, a bad name, too long, not JSON, an unknown field). The document
 // itself says whether each request is valid. Properties:
-//   - every answer is one the document describes: a declared status (or
-//     default), its content type and schema;
+//   - every answer is one the document describes: a status declared for
+//     the operation (default only for a 500), its content type and schema;
 //   - a valid request never answers 400 or 5xx (the document promises
 //     nothing it refuses as malformed);
 //   - an invalid request answers 4xx, as application/problem+json.
@@ -122,6 +122,9 @@ func TestContractProperties(t *testing.T) {
 				where := fmt.Sprintf("%s %s body %q: %d %s", method, u, body, rec.Code, strings.TrimSpace(rec.Body.String()))
 				if err := validResponse(router, req, body, rec.Code, rec.Header(), rec.Body.Bytes()); err != nil {
 					t.Errorf("%s: the answer is not in the document: %v", where, err)
+				}
+				if rec.Code < 500 && op.Responses.Status(rec.Code) == nil {
+					t.Errorf("%s: status %d is not declared for the operation (default stands only for 500)", where, rec.Code)
 				}
 				switch {
 				case valid == nil && (rec.Code == 400 || rec.Code >= 500):
