@@ -238,7 +238,7 @@ func (s *Service) AddListMember(ctx context.Context, owner string, id ID, member
 		return fmt.Errorf("%w: list %s has %d members, the most a list may have; remove one first", ErrLimit, id, MaxListMembers)
 	}
 	if err := s.Lists.AddListMember(ctx, owner, id, member); err != nil {
-		return fmt.Errorf("add %s to list %s: %w", member, id, err)
+		return fmt.Errorf("add %s to list %s: %w", member, id, s.dropListFeed(ctx, id, err))
 	}
 	// After the store: see the package comment on the order.
 	if err := s.listFanout().addToList(ctx, ListRef{Owner: owner, ID: id}, member); err != nil {
@@ -248,8 +248,12 @@ func (s *Service) AddListMember(ctx context.Context, owner string, id ID, member
 }
 
 // dropListFeed drops list id's feed after a membership change the store
-// took and the feed did not (err): the next read rebuilds it from the
-// members as stored. If the drop fails too (Redis down), the feed stays
+// took and the feed did not, or one whose store write failed (err) and
+// may have landed all the same (a timeout): the next read rebuilds it from
+// the members as stored. No event redoes a membership change, so a feed
+// left as it was would keep a removed member's posts (deleted ones too:
+// their removal looks for the lists the author is in) or lack an added
+// one's. If the drop fails too (Redis down), the feed stays
 // as it was until it expires or the client's retry merges again.
 func (s *Service) dropListFeed(ctx context.Context, id ID, err error) error {
 	if derr := s.Feeds.Drop(context.WithoutCancel(ctx), ListFeed(id)); derr != nil {
@@ -276,7 +280,7 @@ func (s *Service) RemoveListMember(ctx context.Context, owner string, id ID, mem
 		return fmt.Errorf("remove %s from list %s: %w", member, id, err)
 	}
 	if err := s.Lists.RemoveListMember(ctx, owner, id, member); err != nil {
-		return fmt.Errorf("remove %s from list %s: %w", member, id, err)
+		return fmt.Errorf("remove %s from list %s: %w", member, id, s.dropListFeed(ctx, id, err))
 	}
 	if err := s.listFanout().applyListChange(ctx, ref, member, false); err != nil {
 		return fmt.Errorf("remove %s from list %s: %w", member, id, s.dropListFeed(ctx, id, err))

@@ -214,6 +214,43 @@ func TestListChangeFailureDropsTheFeed(t *testing.T) {
 	}
 }
 
+// landsThenFails is a Lists whose member removal is stored, then reported
+// failed: a write that timed out after it landed.
+type landsThenFails struct{ app.Lists }
+
+func (l landsThenFails) RemoveListMember(ctx context.Context, owner string, id app.ID, member string) error {
+	if err := l.Lists.RemoveListMember(ctx, owner, id, member); err != nil {
+		return err
+	}
+	return app.ErrUnavailable
+}
+
+// TestListRemovalLandedDespiteAnError: a removal whose store write
+// reports a failure but landed leaves no member's post in the list feed;
+// without the drop, the feed kept the removed member's posts, and a post
+// deleted afterwards stayed in it (its deletion looks only in the lists the
+// author is in).
+func TestListRemovalLandedDespiteAnError(t *testing.T) {
+	ctx := context.Background()
+	w := listWorld("owner", "a")
+	l, err := w.svc.CreateList(ctx, "owner", "a")
+	must(t, err)
+	must(t, w.svc.AddListMember(ctx, "owner", l.ID, "a"))
+	p, err := w.svc.CreatePost(ctx, "a", "hello", "")
+	must(t, err)
+	listFeed(t, w, "owner", l.ID, 10) // cached with a's post
+	w.svc.Lists = landsThenFails{w.store}
+	if err := w.svc.RemoveListMember(ctx, "owner", l.ID, "a"); err == nil {
+		t.Fatal("a removal whose store write failed answered no error")
+	}
+	w.svc.Lists = w.store
+	must(t, w.svc.DeletePost(ctx, "a", p.ID))
+	w.bus.Drain(t, w.fanout)
+	if ids, _ := storedList(t, w, l.ID); slices.Contains(ids, p.ID) {
+		t.Fatalf("stored list feed %v holds %v, deleted, of a removed member", ids, p.ID)
+	}
+}
+
 // TestRebuildRecordsTheCut: a rebuild that finds more posts than the cap
 // keeps the newest cap and records the cut as the feed's floor, as the
 // cap does on a write: a late fan-out of an older post stays out, and the
