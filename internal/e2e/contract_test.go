@@ -65,4 +65,8 @@ func checkContract(t *testing.T, req *http.Request, reqBody []byte, resp respons
 	if err := openapi3filter.ValidateResponse(context.Background(), out); err != nil {
 		t.Errorf("%s %s answered %d outside the OpenAPI document: %v\n%s", req.Method, req.URL.Path, resp.status, err, resp.body)
 	}
+	// default stands only for a 500: every other status is listed.
+	if resp.status < 500 && route.Operation.Responses.Status(resp.status) == nil {
+		t.Errorf("%s %s answered %d, a status the OpenAPI document does not list for %s", req.Method, req.URL.Path, resp.status, route.Operation.OperationID)
+	}
 }
