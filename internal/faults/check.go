@@ -61,6 +61,9 @@ type Checker struct {
 	Ledger *Ledger
 	Cap    int    // feed cap: a stored feed holds the newest Cap posts
 	Poison string // the poison event's ID, if this fault wrote one
+	// Lists holds each writer's list ID, whose feed is checked as a home
+	// feed is, with its members as the sources.
+	Lists map[string]string
 
 	// resolved caches what the API answers for an ID a stored feed holds
 	// and no listing explained (nil: not found): a repost its reposter
@@ -206,26 +209,13 @@ func (c *Checker) Pass(ctx context.Context) (*Findings, error) {
 func (c *Checker) checkFeeds(ctx context.Context, f *Findings, live, gone map[string]*postState, reposts map[string]Post, soc social, known func(string) bool, miss func(*postState, string, ...any)) error {
 	followOps := c.Ledger.followPairs()
 	asked := c.Ledger.follows()
+	listed := c.Ledger.listed()
 	for name, u := range c.Users {
 		following, err := pages[string](ctx, u, "/v1/users/"+name+"/following?limit=100")
 		if err != nil {
 			return err
 		}
 		follows := map[string]bool{}
-		// replyHidden: a reply of author to another user's post stays out
-		// of name's feed unless name follows that user (or is them).
-		thirdParty := func(author, parentAuthor string) bool {
-			return parentAuthor != "" && parentAuthor != author && parentAuthor != name
-		}
-		replyHidden := func(author, parentAuthor string) bool {
-			return thirdParty(author, parentAuthor) && !follows[parentAuthor]
-		}
-		// steady: name's follow of other was the same all through the
-		// load (no follow, unfollow, block or mute between them was
-		// asked), so the reply rule had one answer for every copy.
-		steady := func(other string) bool {
-			return !followOps[[2]string{name, other}] && !soc.named(name, other)
-		}
 		for _, a := range flatten(following) {
 			follows[a] = true
 			if soc.blocks.across(name, a) {
@@ -241,144 +231,218 @@ func (c *Checker) checkFeeds(ctx context.Context, f *Findings, live, gone map[st
 					map[bool]string{true: "follow", false: "unfollow"}[on], p[1], follows[p[1]], c.Ledger.followHistory(name, p[1]))
 			}
 		}
-		// Through the API first: every page, no duplicates, nothing deleted.
-		// (A missing feed is rebuilt by this read, as designed.)
-		feed, err := pages[Post](ctx, u, "/v1/feed?limit=100")
+		home := feedView{reader: name, label: "feed of " + name, path: "/v1/feed?limit=100", inspect: []string{name},
+			sources: follows, follows: follows, followOps: followOps, not: "not followed", history: c.Ledger.followHistory}
+		if err := c.checkFeed(ctx, f, u, home, live, gone, reposts, soc, known, miss); err != nil {
+			return err
+		}
+		id := c.Lists[name]
+		if id == "" {
+			continue
+		}
+		ms, err := pages[string](ctx, u, "/v1/lists/"+id+"/members?limit=100")
 		if err != nil {
 			return err
 		}
-		shown := map[string]bool{}
-		for _, p := range flatten(feed) {
-			shown[p.ID] = true
+		members := map[string]bool{}
+		for _, m := range flatten(ms) {
+			members[m] = true
 		}
-		// A page shows a post once; pages may show it again as a
-		// repost (the rule is per page), never twice as posted.
-		posted := map[string]bool{}
-		for _, pg := range feed {
-			seen := map[string]bool{}
-			for _, p := range pg {
-				if seen[p.ID] || (p.RepostID == "" && posted[p.ID]) {
-					f.note(&f.Dups, "", "feed of %s: %s twice through the API", name, p.ID)
-				}
-				seen[p.ID] = true
-				if p.RepostID == "" {
-					posted[p.ID] = true
-				}
+		// The members as the store has them agree with every add and
+		// removal acknowledged last (a block keeps a member listed).
+		for p, on := range listed.known {
+			if p[0] == name && members[p[1]] != on {
+				f.note(&f.Lost, "list:"+name+"/"+p[1], "list of %s: acknowledged %s of %s, the store says listed %v%s", name,
+					map[bool]string{true: "add", false: "removal"}[on], p[1], members[p[1]], c.Ledger.listHistory(name, p[1]))
 			}
 		}
-		for _, p := range flatten(feed) {
+		list := feedView{reader: name, label: "list feed of " + name, path: "/v1/lists/" + id + "/feed?limit=100", inspect: []string{"--list", id},
+			sources: members, follows: follows, followOps: followOps, not: "not listed", unsure: listed.unsure,
+			history: func(owner, member string) string { return c.Ledger.listHistory(owner, member) }}
+		if err := c.checkFeed(ctx, f, u, list, live, gone, reposts, soc, known, miss); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// feedView is one stored feed the checker reads: a home feed, whose
+// sources are the reader's followees, or a list feed, whose sources are
+// the list's members. Both follow the reader's rules (blocks, mutes, the
+// reply rule, which the reader's own follows decide).
+type feedView struct {
+	reader, label string
+	path          string   // of the API's pages
+	inspect       []string // feed inspect's arguments
+	// sources are the users whose posts the feed holds; follows those the
+	// reader follows; followOps the pairs the load asked to follow or
+	// unfollow.
+	sources, follows map[string]bool
+	followOps        map[[2]string]bool
+	not              string // what a post's author not in sources is
+	// unsure are the (reader, source) pairs whose change was answered
+	// 5xx or not at all: it may have landed half (a list's membership
+	// changes in the store, then in the feed), so neither is required.
+	unsure map[[2]string]bool
+	// history says how the load changed a source, for the details.
+	history func(reader, source string) string
+}
+
+// checkFeed reads v through the API and as stored, and checks both against
+// the ledger and the store.
+func (c *Checker) checkFeed(ctx context.Context, f *Findings, u *Client, v feedView, live, gone map[string]*postState, reposts map[string]Post, soc social, known func(string) bool, miss func(*postState, string, ...any)) error {
+	name, follows := v.reader, v.follows
+	// replyHidden: a reply of author to another user's post stays out
+	// of name's feed unless name follows that user (or is them).
+	thirdParty := func(author, parentAuthor string) bool {
+		return parentAuthor != "" && parentAuthor != author && parentAuthor != name
+	}
+	replyHidden := func(author, parentAuthor string) bool {
+		return thirdParty(author, parentAuthor) && !follows[parentAuthor]
+	}
+	// steady: name's follow of other was the same all through the
+	// load (no follow, unfollow, block or mute between them was
+	// asked), so the reply rule had one answer for every copy.
+	steady := func(other string) bool {
+		return !v.followOps[[2]string{name, other}] && !soc.named(name, other)
+	}
+	// Through the API first: every page, no duplicates, nothing deleted.
+	// (A missing feed is rebuilt by this read, as designed.)
+	feed, err := pages[Post](ctx, u, v.path)
+	if err != nil {
+		return err
+	}
+	shown := map[string]bool{}
+	for _, p := range flatten(feed) {
+		shown[p.ID] = true
+	}
+	// A page shows a post once; pages may show it again as a
+	// repost (the rule is per page), never twice as posted.
+	posted := map[string]bool{}
+	for _, pg := range feed {
+		seen := map[string]bool{}
+		for _, p := range pg {
+			if seen[p.ID] || (p.RepostID == "" && posted[p.ID]) {
+				f.note(&f.Dups, "", "%s: %s twice through the API", v.label, p.ID)
+			}
+			seen[p.ID] = true
+			if p.RepostID == "" {
+				posted[p.ID] = true
+			}
+		}
+	}
+	for _, p := range flatten(feed) {
+		switch {
+		case gone[p.ID] != nil:
+			f.note(&f.Lost, "gone:"+p.ID, "%s (API): shows post %s, %s", v.label, p.ID, gone[p.ID].why)
+		case soc.blocks.across(name, p.Author):
+			f.note(&f.Lost, "block:"+name+"/"+p.Author, "%s (API): shows post %s of %s across a block", v.label, p.ID, p.Author)
+		case soc.mutes.inForce[[2]string{name, p.Author}]:
+			f.note(&f.Lost, "mute:"+name+"/"+p.Author, "%s (API): shows post %s of %s, muted", v.label, p.ID, p.Author)
+		case p.RepostedBy != "" && soc.blocks.across(name, p.RepostedBy):
+			f.note(&f.Lost, "block:"+name+"/"+p.RepostedBy, "%s (API): shows %s's repost %s across a block", v.label, p.RepostedBy, p.RepostID)
+		case p.RepostedBy != "" && soc.mutes.inForce[[2]string{name, p.RepostedBy}]:
+			f.note(&f.Lost, "mute:"+name+"/"+p.RepostedBy, "%s (API): shows %s's repost %s, muted", v.label, p.RepostedBy, p.RepostID)
+		case p.RepostedBy == "" && replyHidden(p.Author, p.InReplyToAuthor):
+			// A feed read applies the rule with the follows of now;
+			// a repost of a reply goes to the reposter's followers,
+			// as any repost.
+			f.note(&f.Lost, "reply:"+name+"/"+p.ID, "%s (API): shows reply %s of %s to %s, whom %s does not follow", v.label, p.ID, p.Author, p.InReplyToAuthor, name)
+		case !known(p.ID):
+			f.note(&f.Ghosts, p.ID, "%s (API): post %s was never acknowledged and is not stored", v.label, p.ID)
+		}
+	}
+	// The stored feed: the newest Cap posts of the followed authors.
+	out, err := c.Sys.CLI(ctx, append([]string{"feed", "inspect"}, v.inspect...)...)
+	if err != nil {
+		return err
+	}
+	inFeed := map[string]bool{}
+	for _, id := range strings.Fields(out) {
+		inFeed[id] = true
+		rp, isRepost := reposts[id]
+		if !isRepost && !known(id) {
+			if rp, isRepost, err = c.resolveRepost(ctx, id); err != nil {
+				return err
+			}
+		}
+		if isRepost {
+			// A repost is its reposter's post: it goes with the
+			// follow, the blocks and the mutes between the reader
+			// and the reposter. (One of a post gone since is not
+			// found: a ghost, below.)
+			by := rp.RepostedBy
 			switch {
-			case gone[p.ID] != nil:
-				f.note(&f.Lost, "gone:"+p.ID, "feed of %s (API): shows post %s, %s", name, p.ID, gone[p.ID].why)
-			case soc.blocks.across(name, p.Author):
-				f.note(&f.Lost, "block:"+name+"/"+p.Author, "feed of %s (API): shows post %s of %s across a block", name, p.ID, p.Author)
-			case soc.mutes.inForce[[2]string{name, p.Author}]:
-				f.note(&f.Lost, "mute:"+name+"/"+p.Author, "feed of %s (API): shows post %s of %s, muted", name, p.ID, p.Author)
-			case p.RepostedBy != "" && soc.blocks.across(name, p.RepostedBy):
-				f.note(&f.Lost, "block:"+name+"/"+p.RepostedBy, "feed of %s (API): shows %s's repost %s across a block", name, p.RepostedBy, p.RepostID)
-			case p.RepostedBy != "" && soc.mutes.inForce[[2]string{name, p.RepostedBy}]:
-				f.note(&f.Lost, "mute:"+name+"/"+p.RepostedBy, "feed of %s (API): shows %s's repost %s, muted", name, p.RepostedBy, p.RepostID)
-			case p.RepostedBy == "" && replyHidden(p.Author, p.InReplyToAuthor):
-				// A feed read applies the rule with the follows of now;
-				// a repost of a reply goes to the reposter's followers,
-				// as any repost.
-				f.note(&f.Lost, "reply:"+name+"/"+p.ID, "feed of %s (API): shows reply %s of %s to %s, whom %s does not follow", name, p.ID, p.Author, p.InReplyToAuthor, name)
-			case !known(p.ID):
-				f.note(&f.Ghosts, p.ID, "feed of %s (API): post %s was never acknowledged and is not stored", name, p.ID)
+			case soc.blocks.across(name, by):
+				f.note(&f.Lost, "block:"+name+"/"+by, "stored %s: holds %s's repost %s across a block", v.label, by, id)
+			case soc.mutes.inForce[[2]string{name, by}]:
+				f.note(&f.Lost, "mute:"+name+"/"+by, "stored %s: holds %s's repost %s, muted", v.label, by, id)
+			case !v.sources[by] && !v.unsure[[2]string{name, by}]:
+				f.note(&f.Lost, "source:"+v.label+"/"+by, "stored %s: holds %s's repost %s, %s%s", v.label, by, id, v.not, v.history(name, by))
 			}
+			continue
 		}
-		// The stored feed: the newest Cap posts of the followed authors.
-		out, err := c.Sys.CLI(ctx, "feed", "inspect", name)
-		if err != nil {
-			return err
+		switch st := storedState(id, live, gone); {
+		case st == nil && !known(id):
+			f.note(&f.Ghosts, id, "stored %s: post %s was never acknowledged and is not stored (nor a live repost)", v.label, id)
+		case st != nil && gone[id] != nil:
+			f.note(&f.Lost, "gone:"+id, "stored %s: holds post %s of %s (a source: %v), %s%s", v.label, id, st.rec.Author, v.sources[st.rec.Author], st.why,
+				v.history(name, st.rec.Author))
+		case st != nil && soc.blocks.across(name, st.rec.Author):
+			f.note(&f.Lost, "block:"+name+"/"+st.rec.Author, "stored %s: holds post %s of %s across a block", v.label, id, st.rec.Author)
+		case st != nil && soc.mutes.inForce[[2]string{name, st.rec.Author}]:
+			f.note(&f.Lost, "mute:"+name+"/"+st.rec.Author, "stored %s: holds post %s of %s, muted", v.label, id, st.rec.Author)
+		case st != nil && !v.sources[st.rec.Author] && !v.unsure[[2]string{name, st.rec.Author}]:
+			f.note(&f.Lost, "source:"+v.label+"/"+st.rec.Author, "stored %s: holds post %s of %s, %s%s", v.label, id, st.rec.Author, v.not,
+				v.history(name, st.rec.Author))
+		case st != nil && replyHidden(st.rec.Author, st.parentAuthor) && steady(st.parentAuthor):
+			f.note(&f.Lost, "reply:"+name+"/"+id, "stored %s: holds reply %s of %s to %s, whom %s never followed", v.label, id, st.rec.Author, st.parentAuthor, name)
 		}
-		inFeed := map[string]bool{}
-		for _, id := range strings.Fields(out) {
-			inFeed[id] = true
-			rp, isRepost := reposts[id]
-			if !isRepost && !known(id) {
-				if rp, isRepost, err = c.resolveRepost(ctx, id); err != nil {
-					return err
-				}
-			}
-			if isRepost {
-				// A repost is its reposter's post: it goes with the
-				// follow, the blocks and the mutes between the reader
-				// and the reposter. (One of a post gone since is not
-				// found: a ghost, below.)
-				by := rp.RepostedBy
-				switch {
-				case soc.blocks.across(name, by):
-					f.note(&f.Lost, "block:"+name+"/"+by, "stored feed of %s: holds %s's repost %s across a block", name, by, id)
-				case soc.mutes.inForce[[2]string{name, by}]:
-					f.note(&f.Lost, "mute:"+name+"/"+by, "stored feed of %s: holds %s's repost %s, muted", name, by, id)
-				case !follows[by]:
-					f.note(&f.Lost, "unfollow:"+name+"/"+by, "stored feed of %s: holds %s's repost %s, not followed%s", name, by, id, c.Ledger.followHistory(name, by))
-				}
-				continue
-			}
-			switch st := storedState(id, live, gone); {
-			case st == nil && !known(id):
-				f.note(&f.Ghosts, id, "stored feed of %s: post %s was never acknowledged and is not stored (nor a live repost)", name, id)
-			case st != nil && gone[id] != nil:
-				f.note(&f.Lost, "gone:"+id, "stored feed of %s: holds post %s of %s (followed: %v), %s%s", name, id, st.rec.Author, follows[st.rec.Author], st.why,
-					c.Ledger.followHistory(name, st.rec.Author))
-			case st != nil && soc.blocks.across(name, st.rec.Author):
-				f.note(&f.Lost, "block:"+name+"/"+st.rec.Author, "stored feed of %s: holds post %s of %s across a block", name, id, st.rec.Author)
-			case st != nil && soc.mutes.inForce[[2]string{name, st.rec.Author}]:
-				f.note(&f.Lost, "mute:"+name+"/"+st.rec.Author, "stored feed of %s: holds post %s of %s, muted", name, id, st.rec.Author)
-			case st != nil && !follows[st.rec.Author]:
-				f.note(&f.Lost, "unfollow:"+name+"/"+st.rec.Author, "stored feed of %s: holds post %s of %s, not followed%s", name, id, st.rec.Author,
-					c.Ledger.followHistory(name, st.rec.Author))
-			case st != nil && replyHidden(st.rec.Author, st.parentAuthor) && steady(st.parentAuthor):
-				f.note(&f.Lost, "reply:"+name+"/"+id, "stored feed of %s: holds reply %s of %s to %s, whom %s never followed", name, id, st.rec.Author, st.parentAuthor, name)
-			}
+	}
+	var want []string
+	for id, st := range live {
+		// A muted author's posts are out of the feed; whether an
+		// unanswered mute or unmute landed is not known.
+		// So are those of an author across a block, or a block
+		// whose outcome is not known (a 5xx block may have landed
+		// and left the follow, its unfollow refused).
+		m, back := [2]string{name, st.rec.Author}, [2]string{st.rec.Author, name}
+		// A reply to a third user is wanted only when name followed
+		// that user all along: a follow made during the load merges
+		// that user's posts, not others' replies to them.
+		if v.sources[st.rec.Author] && !v.unsure[m] && !soc.mutes.inForce[m] && !soc.mutes.unsure[m] &&
+			!soc.blocks.across(name, st.rec.Author) && !soc.blocks.unsure[m] && !soc.blocks.unsure[back] &&
+			(!thirdParty(st.rec.Author, st.parentAuthor) || follows[st.parentAuthor] && steady(st.parentAuthor)) {
+			want = append(want, id)
 		}
-		var want []string
-		for id, st := range live {
-			// A muted author's posts are out of the feed; whether an
-			// unanswered mute or unmute landed is not known.
-			// So are those of an author across a block, or a block
-			// whose outcome is not known (a 5xx block may have landed
-			// and left the follow, its unfollow refused).
-			m, back := [2]string{name, st.rec.Author}, [2]string{st.rec.Author, name}
-			// A reply to a third user is wanted only when name followed
-			// that user all along: a follow made during the load merges
-			// that user's posts, not others' replies to them.
-			if follows[st.rec.Author] && !soc.mutes.inForce[m] && !soc.mutes.unsure[m] &&
-				!soc.blocks.across(name, st.rec.Author) && !soc.blocks.unsure[m] && !soc.blocks.unsure[back] &&
-				(!thirdParty(st.rec.Author, st.parentAuthor) || follows[st.parentAuthor] && steady(st.parentAuthor)) {
-				want = append(want, id)
-			}
-		}
-		slices.SortFunc(want, func(a, b string) int { return cmpID(b, a) })
-		if len(want) > c.Cap {
-			want = want[:c.Cap]
-		}
-		// A home feed is a window of the newest Cap posts, as designed:
-		// the cap cuts the oldest, and its floor (the highest ID it ever
-		// cut) keeps them out, so deleting, unfollowing or muting frees
-		// places that no older post comes back to fill. A post at or
-		// below the floor may be missing; a hole above it is a loss.
-		// (The feed's size tells nothing: merges fill it past the cap,
-		// then removals empty it far below.)
-		out, err = c.Sys.CLI(ctx, "feed", "inspect", "--floor", name)
-		if err != nil {
-			return err
-		}
-		floor := strings.TrimSpace(out)
-		if _, err := strconv.ParseInt(floor, 10, 64); err != nil {
-			return fmt.Errorf("feed inspect --floor %s: %q is not a post ID", name, floor)
-		}
-		for _, id := range want {
-			switch {
-			case !inFeed[id] && cmpID(id, floor) > 0:
-				miss(live[id], "stored feed of %s: lacks post %s of %s (the feed holds %d posts above its floor %s)", name, id, live[id].rec.Author, len(inFeed), floor)
-			case inFeed[id] && !shown[id]:
-				// What the stored feed holds and the rules let through,
-				// a read shows.
-				miss(live[id], "feed of %s (API): lacks post %s of %s, which its stored feed holds", name, id, live[id].rec.Author)
-			}
+	}
+	slices.SortFunc(want, func(a, b string) int { return cmpID(b, a) })
+	if len(want) > c.Cap {
+		want = want[:c.Cap]
+	}
+	// A home feed is a window of the newest Cap posts, as designed:
+	// the cap cuts the oldest, and its floor (the highest ID it ever
+	// cut) keeps them out, so deleting, unfollowing or muting frees
+	// places that no older post comes back to fill. A post at or
+	// below the floor may be missing; a hole above it is a loss.
+	// (The feed's size tells nothing: merges fill it past the cap,
+	// then removals empty it far below.)
+	out, err = c.Sys.CLI(ctx, append([]string{"feed", "inspect", "--floor"}, v.inspect...)...)
+	if err != nil {
+		return err
+	}
+	floor := strings.TrimSpace(out)
+	if _, err := strconv.ParseInt(floor, 10, 64); err != nil {
+		return fmt.Errorf("feed inspect --floor %v: %q is not a post ID", v.inspect, floor)
+	}
+	for _, id := range want {
+		switch {
+		case !inFeed[id] && cmpID(id, floor) > 0:
+			miss(live[id], "stored %s: lacks post %s of %s (the feed holds %d posts above its floor %s)", v.label, id, live[id].rec.Author, len(inFeed), floor)
+		case inFeed[id] && !shown[id]:
+			// What the stored feed holds and the rules let through,
+			// a read shows.
+			miss(live[id], "%s (API): lacks post %s of %s, which its stored feed holds", v.label, id, live[id].rec.Author)
 		}
 	}
 	return nil

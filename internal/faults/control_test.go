@@ -36,13 +36,13 @@ func TestCheckerFindsPlantedLoss(t *testing.T) {
 	sys.procs = map[string]*Proc{"api": sys.Start("all")}
 	defer sys.Proc("api").Stop(time.Minute)
 
-	w := newWorkload(t, sys, "ctl"+RandHex(2), Rates{Posts: 20, Replies: 5, Follows: 1, Unfollows: 0.5, Blocks: 1, Unblocks: 0.5, Mutes: 1, Unmutes: 0.5, Likes: 5, Unlikes: 1, Reposts: 3, Unreposts: 0.5, Deletes: 1, FeedReads: 2}, 10*time.Second)
+	w := newWorkload(t, sys, "ctl"+RandHex(2), Rates{Posts: 20, Replies: 5, Follows: 1, Unfollows: 0.5, Blocks: 1, Unblocks: 0.5, Mutes: 1, Unmutes: 0.5, Likes: 5, Unlikes: 1, Reposts: 3, Unreposts: 0.5, ListAdds: 2, ListRemoves: 1, Deletes: 1, FeedReads: 2}, 10*time.Second)
 	loadCtx, stop := context.WithTimeout(context.Background(), 4*time.Second)
 	w.load.Run(loadCtx)
 	stop()
 	// The clean pass below then also covers the checks of blocks, mutes,
 	// likes, reposts and replies.
-	for _, op := range []string{blockToggle.on, muteToggle.on, likeToggle.on, repostToggle.on} {
+	for _, op := range []string{blockToggle.on, muteToggle.on, likeToggle.on, repostToggle.on, listToggle.on, listToggle.off} {
 		if !slices.ContainsFunc(w.ledger.Ops, func(o OpRec) bool { return o.Op == op && o.Outcome == OK }) {
 			t.Errorf("the load made no acknowledged %s", op)
 		}
@@ -108,6 +108,28 @@ func TestCheckerFindsPlantedLoss(t *testing.T) {
 	if inFeed == nil || tagged == nil || plain == nil {
 		t.Fatalf("the load made too few live posts to plant losses: in a feed %v, tagged %v, plain %v", inFeed, tagged, plain)
 	}
+	// A fifth: a post of the load (not a repost) in a list feed, not its
+	// oldest entry.
+	posted := map[string]bool{}
+	for _, p := range w.ledger.Posts {
+		posted[p.ID] = p.Acked() && !p.Blocked
+	}
+	var inList, listOwner string
+	for name, l := range w.load.Lists {
+		ids := strings.Fields(sys.MustCLI("feed", "inspect", "--list", l))
+		for i, id := range ids {
+			if i < len(ids)-1 && posted[id] && live(t, w.viewer, id) {
+				inList, listOwner = id, name
+				break
+			}
+		}
+		if inList != "" {
+			break
+		}
+	}
+	if inList == "" {
+		t.Fatal("no list feed holds two posts to plant a loss in")
+	}
 	// A fourth: a reply written into the stored feed of a follower of its
 	// author who never followed the parent's author (the reply rule).
 	reply, reader := ruleBreakingReply(t, w)
@@ -122,6 +144,7 @@ func TestCheckerFindsPlantedLoss(t *testing.T) {
 	must(t, redisstore.NewSearch(rc, 0).Unindex(ctx, id(plain)))
 	must(t, redisstore.NewAnalytics(rc).RemovePost(ctx, id(tagged), id(tagged).Time()))
 	must(t, redisstore.NewFeeds(rc, 800, 0).Add(ctx, []app.FeedEntry{{User: reader, Post: id(reply)}}))
+	must(t, redisstore.NewFeeds(rc, 800, 0).Remove(ctx, []app.FeedEntry{{User: app.ListFeed(mustID(t, w.load.Lists[listOwner])), Post: mustID(t, inList)}}))
 
 	found, err := checker.Pass(ctx)
 	if err != nil {
@@ -133,13 +156,14 @@ func TestCheckerFindsPlantedLoss(t *testing.T) {
 		"search " + checker.Term + ": post " + plain.ID + " (" + plain.Word + ") not found",
 		"trends #" + tagged.Tags[0] + ":",
 		"stored feed of " + reader + ": holds reply " + reply.ID,
+		"stored list feed of " + listOwner + ": lacks post " + inList,
 	} {
 		if !strings.Contains(details, want) {
 			t.Errorf("the checker missed a planted loss: no %q in its findings:\n%s", want, details)
 		}
 	}
-	if found.Lost < 4 || found.Clean() {
-		t.Errorf("the checker counted %d lost writes after 4 were planted (clean: %v):\n%s", found.Lost, found.Clean(), details)
+	if found.Lost < 5 || found.Clean() {
+		t.Errorf("the checker counted %d lost writes after 5 were planted (clean: %v):\n%s", found.Lost, found.Clean(), details)
 	}
 }
 
@@ -175,6 +199,13 @@ func ruleBreakingReply(t *testing.T, w *workload) (*PostRec, string) {
 func live(t *testing.T, c *Client, id string) bool {
 	t.Helper()
 	return c.Do(context.Background(), http.MethodGet, "/v1/posts/"+id, nil).Status == http.StatusOK
+}
+
+func mustID(t *testing.T, s string) app.ID {
+	t.Helper()
+	id, err := app.ParseID(s)
+	must(t, err)
+	return id
 }
 
 func must(t *testing.T, err error) {

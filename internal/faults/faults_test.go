@@ -2,6 +2,7 @@ package faults
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -807,10 +808,32 @@ func newWorkload(t *testing.T, sys *System, id string, rates Rates, timeout time
 			w.load.Followed(a, b)
 		}
 	}
+	// A list per writer, with initialListed others in it: the load adds
+	// and removes members, and the checker reads every list feed.
+	const initialListed = 3
+	w.load.Lists = map[string]string{}
+	for _, a := range names {
+		created := w.users[a].Do(ctx, http.MethodPost, "/v1/lists", map[string]string{"name": "watch"})
+		mustStatus(t, created, 201)
+		var l struct {
+			ID string `json:"id"`
+		}
+		if err := json.Unmarshal(created.Body, &l); err != nil || l.ID == "" {
+			t.Fatalf("list of %s: %s (%v)", a, created.Body, err)
+		}
+		w.load.Lists[a] = l.ID
+		for _, i := range rand.Perm(writers)[:initialListed+1] {
+			if b := names[i]; b != a {
+				mustStatus(t, w.users[a].Do(ctx, http.MethodPut, "/v1/lists/"+l.ID+"/members/"+b, nil), 204)
+				w.load.Listed(a, b)
+			}
+		}
+	}
 	return w
 }
 
 // checker checks w's ledger against every view of sys.
 func (w *workload) checker(sys *System, poison string) *Checker {
-	return &Checker{Sys: sys, Users: w.users, Viewer: w.viewer, Tags: w.tags, Term: w.load.Prefix, Ledger: w.ledger, Cap: 800, Poison: poison}
+	return &Checker{Sys: sys, Users: w.users, Viewer: w.viewer, Tags: w.tags, Term: w.load.Prefix, Ledger: w.ledger, Cap: 800, Poison: poison,
+		Lists: w.load.Lists}
 }

@@ -165,11 +165,16 @@ func (l *Ledger) deleteAttempts() map[string][]OpRec {
 // followHistory says how the load's follows and unfollows of from->to were
 // answered, in order, for the details ("" when the load made none).
 func (l *Ledger) followHistory(from, to string) string {
+	return l.history(from, to, "follow", "unfollow")
+}
+
+// history says how the load's ops on and off of from->to were answered.
+func (l *Ledger) history(from, to, on, off string) string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var parts []string
 	for _, o := range l.Ops {
-		if (o.Op == "follow" || o.Op == "unfollow") && o.User == from && o.Target == to {
+		if (o.Op == on || o.Op == off) && o.User == from && o.Target == to {
 			parts = append(parts, fmt.Sprintf("%s %d (%s)", o.Op, o.Status, o.Phase))
 		}
 	}
@@ -265,6 +270,15 @@ func (l *Ledger) likes() relations { return l.relations(likeToggle.on, likeToggl
 
 // reposts is the repost state: reposter, original post ID.
 func (l *Ledger) reposts() relations { return l.relations(repostToggle.on, repostToggle.off) }
+
+// listed is the list membership state: owner, member.
+func (l *Ledger) listed() relations { return l.relations(listToggle.on, listToggle.off) }
+
+// listHistory says how the load's adds and removals of member to owner's
+// list were answered, in order, for the details ("" when it made none).
+func (l *Ledger) listHistory(owner, member string) string {
+	return l.history(owner, member, listToggle.on, listToggle.off)
+}
 
 // across reports whether the toggle is in force between x and y, either
 // way (a block).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"strings"
@@ -17,16 +18,19 @@ type Rates struct {
 	Posts, Replies, Follows, Unfollows, Deletes, FeedReads float64
 	Blocks, Unblocks, Mutes, Unmutes, Likes, Unlikes       float64
 	Reposts, Unreposts                                     float64
+	// ListAdds and ListRemoves add a user to, and remove one from, a
+	// writer's list (Load.Lists).
+	ListAdds, ListRemoves float64
 }
 
 // DefaultRates: 20 posts/s (17 new, 3 replies to another's post) with
-// follows, unfollows, blocks, mutes, likes, reposts (and their undoing),
-// deletes and feed reads mixed in. At 30 posts/s a Cassandra node restarting on
+// follows, unfollows, blocks, mutes, likes, reposts, list members (and their
+// undoing), deletes and feed reads mixed in. At 30 posts/s a Cassandra node restarting on
 // the 2 cores it shares with 12 other servers took 5 minutes to start,
 // starved by its peers' load, and the outbox fell minutes behind: the rows
 // measured the machine, not the fault.
 var DefaultRates = Rates{Posts: 17, Replies: 3, Follows: 2, Unfollows: 1, Blocks: 0.5, Unblocks: 0.3, Mutes: 0.5, Unmutes: 0.3,
-	Likes: 3, Unlikes: 1, Reposts: 1.5, Unreposts: 0.5, Deletes: 2, FeedReads: 5}
+	Likes: 3, Unlikes: 1, Reposts: 1.5, Unreposts: 0.5, ListAdds: 0.5, ListRemoves: 0.3, Deletes: 2, FeedReads: 5}
 
 // Load drives open-loop traffic through the API (a slow answer never slows
 // the offered rate) and records every request in Ledger.
@@ -36,6 +40,9 @@ type Load struct {
 	Tags   []string // run-unique hashtags (folded, without '#')
 	Prefix string   // makes every post's unique word unique to the run; every post also carries it as a word
 	Rates  Rates
+	// Lists holds each writer's list ID: the list the load adds users to
+	// and removes them from (none: no list ops for that writer).
+	Lists  map[string]string
 	Ledger *Ledger
 	// Timeout is the client's patience: past it a request has no answer.
 	Timeout time.Duration
@@ -45,6 +52,7 @@ type Load struct {
 	seq     atomic.Int64
 	mu      sync.Mutex
 	follows map[[2]string]bool // acknowledged follow state, to pick follows and unfollows
+	listed  map[[3]string]bool // list members added before the load (toggled's keys)
 	// toggled is the acknowledged state of each toggle {on op, user,
 	// target}; busy marks those with a request in flight (see flip).
 	toggled, busy map[[3]string]bool
@@ -68,6 +76,16 @@ func (l *Load) Followed(from, to string) {
 	l.follows[[2]string{from, to}] = true
 }
 
+// Listed records a member of owner's list added before the load.
+func (l *Load) Listed(owner, member string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.listed == nil {
+		l.listed = map[[3]string]bool{}
+	}
+	l.listed[[3]string{listToggle.on, owner, member}] = true
+}
+
 // Run offers load until ctx ends, then waits for every request in flight.
 func (l *Load) Run(ctx context.Context) {
 	if l.phase.Load() == nil {
@@ -78,7 +96,10 @@ func (l *Load) Run(ctx context.Context) {
 		l.follows = map[[2]string]bool{}
 	}
 	l.acked = map[string][]*PostRec{}
-	l.toggled, l.busy = map[[3]string]bool{}, map[[3]string]bool{}
+	l.toggled, l.busy = maps.Clone(l.listed), map[[3]string]bool{}
+	if l.toggled == nil {
+		l.toggled = map[[3]string]bool{}
+	}
 	l.mu.Unlock()
 	var tickers sync.WaitGroup
 	every := func(rate float64, f func()) {
@@ -113,6 +134,8 @@ func (l *Load) Run(ctx context.Context) {
 	every(l.Rates.Unlikes, func() { l.flip(likeToggle, false, l.likable) })
 	every(l.Rates.Reposts, func() { l.flip(repostToggle, true, l.likable) })
 	every(l.Rates.Unreposts, func() { l.flip(repostToggle, false, l.likable) })
+	every(l.Rates.ListAdds, func() { l.flip(listToggle, true, l.listable) })
+	every(l.Rates.ListRemoves, func() { l.flip(listToggle, false, l.listable) })
 	every(l.Rates.Deletes, l.delete)
 	every(l.Rates.FeedReads, l.readFeed)
 	tickers.Wait()
@@ -238,23 +261,32 @@ func (l *Load) follow(on bool) {
 }
 
 // A toggle is a relation the load turns on and off between a user and a
-// target: a block or a mute of another user, a like or a repost of a post.
+// target: a block or a mute of another user, a like or a repost of a post,
+// a member of the user's list.
 type toggle struct {
-	on, off string                     // the ledger's ops
-	path    func(target string) string // of the PUT (on) and the DELETE (off)
+	on, off string // the ledger's ops
+	// path is that of the PUT (on) and the DELETE (off).
+	path func(l *Load, user, target string) string
 }
 
 var (
-	blockToggle  = toggle{"block", "unblock", func(u string) string { return "/v1/blocks/" + u }}
-	muteToggle   = toggle{"mute", "unmute", func(u string) string { return "/v1/mutes/" + u }}
-	likeToggle   = toggle{"like", "unlike", func(id string) string { return "/v1/posts/" + id + "/like" }}
-	repostToggle = toggle{"repost", "unrepost", func(id string) string { return "/v1/posts/" + id + "/repost" }}
+	blockToggle  = toggle{"block", "unblock", func(_ *Load, _, u string) string { return "/v1/blocks/" + u }}
+	muteToggle   = toggle{"mute", "unmute", func(_ *Load, _, u string) string { return "/v1/mutes/" + u }}
+	likeToggle   = toggle{"like", "unlike", func(_ *Load, _, id string) string { return "/v1/posts/" + id + "/like" }}
+	repostToggle = toggle{"repost", "unrepost", func(_ *Load, _, id string) string { return "/v1/posts/" + id + "/repost" }}
+	listToggle   = toggle{"list-add", "list-remove", func(l *Load, owner, u string) string { return "/v1/lists/" + l.Lists[owner] + "/members/" + u }}
 )
 
 // other picks a pair of distinct users for a toggle of users.
 func (l *Load) other() (string, string, bool) {
 	a, b := l.pick(), l.pick()
 	return a, b, a != b
+}
+
+// listable picks a list's owner and another user.
+func (l *Load) listable() (string, string, bool) {
+	owner, u := l.pick(), l.pick()
+	return owner, u, owner != u && l.Lists[owner] != ""
 }
 
 // likable picks a liker (or reposter) and a post of another user,
@@ -295,7 +327,7 @@ func (l *Load) flip(t toggle, on bool, pick func() (string, string, bool)) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), l.Timeout)
 	defer cancel()
-	a := l.Users[key[1]].Do(ctx, method, t.path(key[2]), nil)
+	a := l.Users[key[1]].Do(ctx, method, t.path(l, key[1], key[2]), nil)
 	o := OpRec{Op: op, User: key[1], Target: key[2], Phase: l.phase.Load().(string), Outcome: outcomeOf(a), Status: a.Status}
 	// In the ledger before the pair is free: its order is the pair's.
 	l.Ledger.addOp(o)
@@ -330,11 +362,18 @@ func (l *Load) delete() {
 	l.Ledger.addOp(OpRec{Op: "delete", User: author, Target: p.ID, Phase: l.phase.Load().(string), Outcome: outcomeOf(a), Status: a.Status})
 }
 
+// readFeed reads a page of a user's home feed, or of its list's feed (half
+// the time): a read keeps a feed cached, so fan-out writes into it during
+// the fault, as it does for readers.
 func (l *Load) readFeed() {
 	u := l.pick()
 	ctx, cancel := context.WithTimeout(context.Background(), l.Timeout)
 	defer cancel()
-	a := l.Users[u].Do(ctx, http.MethodGet, "/v1/feed?limit=50", nil)
+	path := "/v1/feed?limit=50"
+	if id := l.Lists[u]; id != "" && rand.IntN(2) == 0 {
+		path = "/v1/lists/" + id + "/feed?limit=50"
+	}
+	a := l.Users[u].Do(ctx, http.MethodGet, path, nil)
 	l.Ledger.addOp(OpRec{Op: "feed", User: u, Phase: l.phase.Load().(string), Outcome: outcomeOf(a), Status: a.Status})
 	if a.Status != 200 {
 		return
