@@ -4,6 +4,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -305,7 +306,7 @@ func feedCmd() *cobra.Command {
 wrote them: nothing is rebuilt and the feed's expiry is not renewed. A feed not cached prints
 nothing. With --list ID and no USER it prints list ID's feed instead. With --floor it prints only the feed's floor: the highest post ID the cap has cut from
 it (0: none). Posts at or below the floor are not part of the feed, by design: the feed is a
-window of the newest posts.
+window of the newest posts. With --json it prints both as one JSON object, for scripts.
 
 Without --redis-addr it reads the embedded Redis of the feedsvc serve running on --data-dir
 (the embedded Redis is in memory, inside that process; serve records its address in
@@ -313,11 +314,12 @@ Without --redis-addr it reads the embedded Redis of the feedsvc serve running on
 		Example: `  feedsvc feed inspect alice                          # next to feedsvc serve on ./data
   feedsvc feed inspect alice --redis-addr redis1:6379
   feedsvc feed inspect alice --floor
+  feedsvc feed inspect alice --json                   # {"feed":"alice","floor":"0","ids":[...]}
   feedsvc feed inspect --list 388313398405763095`,
 	}
 	var (
-		floor bool
-		list  string
+		floor, asJSON bool
+		list          string
 	)
 	inspect.Args = func(cmd *cobra.Command, args []string) error {
 		if list != "" {
@@ -342,17 +344,33 @@ Without --redis-addr it reads the embedded Redis of the feedsvc serve running on
 		} else {
 			name = args[0]
 		}
-		if floor {
-			id, err := feeds.Floor(ctx, name)
+		var fl app.ID
+		if floor || asJSON {
+			f, err := feeds.Floor(ctx, name)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintln(inspect.OutOrStdout(), id)
-			return nil
+			if !asJSON {
+				fmt.Fprintln(inspect.OutOrStdout(), f)
+				return nil
+			}
+			fl = f
 		}
 		ids, err := feeds.Inspect(ctx, name)
 		if err != nil {
 			return err
+		}
+		if asJSON {
+			// IDs as strings, as the API writes them (they pass 2^53).
+			out := struct {
+				Feed  string   `json:"feed"`
+				Floor string   `json:"floor"`
+				IDs   []string `json:"ids"`
+			}{Feed: name, Floor: fl.String(), IDs: make([]string, len(ids))}
+			for i, id := range ids {
+				out.IDs[i] = id.String()
+			}
+			return json.NewEncoder(inspect.OutOrStdout()).Encode(out)
 		}
 		for _, id := range ids {
 			fmt.Fprintln(inspect.OutOrStdout(), id)
@@ -361,6 +379,8 @@ Without --redis-addr it reads the embedded Redis of the feedsvc serve running on
 	})
 	inspect.Flags().StringVar(&list, "list", "", "inspect the feed of list ID instead of a user's home feed")
 	inspect.Flags().BoolVar(&floor, "floor", false, "print only the feed's floor: the highest post ID the cap has cut from it (0: none)")
+	inspect.Flags().BoolVar(&asJSON, "json", false, `print one JSON object: the feed's name, its floor and its post IDs ({"feed","floor","ids"})`)
+	inspect.MarkFlagsMutuallyExclusive("floor", "json")
 	feed.AddCommand(inspect)
 	return feed
 }

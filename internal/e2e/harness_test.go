@@ -282,23 +282,35 @@ func (s *system) inspectList(id string) []string {
 	return s.inspectFeed("--list", id)
 }
 
-// inspectFeed runs `feedsvc feed inspect` with feed, the feed's arguments.
+// inspectFeed runs `feedsvc feed inspect --json` with feed, the feed's
+// arguments, and returns its post IDs.
 func (s *system) inspectFeed(feed ...string) []string {
 	s.t.Helper()
 	addr := s.redis
 	if addr == "" {
 		addr = s.api.redisAddr()
 	}
-	args := append([]string{"feed", "inspect", "--redis-addr", addr}, feed...)
+	args := append([]string{"feed", "inspect", "--json", "--redis-addr", addr}, feed...)
 	var vars []string
 	if p := s.envValue("FEEDSVC_REDIS_KEY_PREFIX"); p != "" {
 		vars = append(vars, "FEEDSVC_REDIS_KEY_PREFIX="+p) // the deployment's keys
 	}
-	if s.redis == "" {
-		return strings.Fields(runEnv(s.t, vars, args...))
+	if s.redis != "" {
+		// A real Redis may be the secured one: its client settings too.
+		vars = append(vars, testenv.SecurityEnv("REDIS")...)
 	}
-	// A real Redis may be the secured one: its client settings too.
-	return strings.Fields(runEnv(s.t, append(vars, testenv.SecurityEnv("REDIS")...), args...))
+	var out struct {
+		Feed  string   `json:"feed"`
+		Floor string   `json:"floor"`
+		IDs   []string `json:"ids"`
+	}
+	if err := json.Unmarshal([]byte(runEnv(s.t, vars, args...)), &out); err != nil {
+		s.t.Fatalf("feed inspect --json %v: %v", feed, err)
+	}
+	if want := feed[len(feed)-1]; !strings.HasSuffix(out.Feed, want) || out.Floor == "" {
+		s.t.Fatalf("feed inspect --json %v: feed %q, floor %q", feed, out.Feed, out.Floor)
+	}
+	return out.IDs
 }
 
 // proc is one running feedsvc process.
