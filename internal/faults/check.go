@@ -10,6 +10,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // Findings are what one pass over every view found wrong. Lost, Orphans
@@ -25,7 +29,11 @@ type Findings struct {
 	// PoisonMissing counts post groups that have not dead-lettered the poison event.
 	PoisonMissing int
 	Details       []string
-	counted       map[string]bool
+	// Took says how long the pass read each view (which one a slow
+	// pass waited for).
+	Took    string
+	counted map[string]bool
+	mu      sync.Mutex // a pass reads users' views concurrently
 }
 
 // Clean is whether nothing is wrong.
@@ -36,6 +44,8 @@ func (f *Findings) Clean() bool {
 // note records a finding about the write key (counted once per counter;
 // "" counts every time).
 func (f *Findings) note(counter *int, key, format string, args ...any) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if f.counted == nil {
 		f.counted = map[string]bool{}
 	}
@@ -68,7 +78,24 @@ type Checker struct {
 	// resolved caches what the API answers for an ID a stored feed holds
 	// and no listing explained (nil: not found): a repost its reposter
 	// may no longer see, or a ghost. Passes run after the load ended.
-	resolved map[string]*Post
+	resolved   map[string]*Post
+	resolvedMu sync.Mutex
+}
+
+// readers is how many users' views a pass reads at once: a pass is
+// mostly waiting for answers (one spawned feed inspect, pages of a
+// recovering cluster), and one user at a time took minutes.
+const readers = 4
+
+// eachUser runs read for every user, readers at a time; the first error
+// ends the others.
+func (c *Checker) eachUser(ctx context.Context, read func(ctx context.Context, name string, u *Client) error) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(readers)
+	for name, u := range c.Users {
+		g.Go(func() error { return read(ctx, name, u) })
+	}
+	return g.Wait()
 }
 
 // postState is what the store says of one offered post.
@@ -86,6 +113,7 @@ type postState struct {
 // Pass reads every view once. An error means a view could not be read
 // (not recovered yet), not a finding.
 func (c *Checker) Pass(ctx context.Context) (*Findings, error) {
+	start := time.Now()
 	f := &Findings{}
 	c.Ledger.mu.Lock()
 	recs := slices.Clone(c.Ledger.Posts)
@@ -97,11 +125,14 @@ func (c *Checker) Pass(ctx context.Context) (*Findings, error) {
 	stored := map[string]Post{} // by unique word
 	storedIDs := map[string]Post{}
 	reposts := map[string]Post{} // by the repost's ID
-	for name, u := range c.Users {
+	var listings sync.Mutex
+	err := c.eachUser(ctx, func(ctx context.Context, name string, u *Client) error {
 		ps, err := pages[Post](ctx, u, "/v1/users/"+name+"/posts?limit=100")
 		if err != nil {
-			return nil, err
+			return err
 		}
+		listings.Lock()
+		defer listings.Unlock()
 		for _, p := range flatten(ps) {
 			if p.RepostID != "" {
 				reposts[p.RepostID] = p
@@ -111,6 +142,10 @@ func (c *Checker) Pass(ctx context.Context) (*Findings, error) {
 			stored[w] = p
 			storedIDs[p.ID] = p
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	// live: must be in every view; gone: acknowledged, then deleted or
 	// moderated: in no view; unknown IDs in a view are ghosts.
@@ -188,21 +223,26 @@ func (c *Checker) Pass(ctx context.Context) (*Findings, error) {
 	c.checkToggleCounts(f, live, storedIDs, soc.likes, "like_count", func(p Post) int { return p.LikeCount })
 	c.checkToggleCounts(f, live, storedIDs, soc.reposts, "repost_count", func(p Post) int { return p.RepostCount })
 	c.checkReplyCounts(f, live, storedIDs)
-	if err := c.checkFeeds(ctx, f, live, gone, reposts, soc, known, miss); err != nil {
-		return nil, err
+	views := []struct {
+		name string
+		read func() error
+	}{
+		{"feeds", func() error { return c.checkFeeds(ctx, f, live, gone, reposts, soc, known, miss) }},
+		{"search", func() error { return c.checkSearch(ctx, f, live, gone, none, miss) }},
+		{"notifications", func() error { return c.checkNotifications(ctx, f, live, gone, soc, known, miss) }},
+		{"trends", func() error { return c.checkTrends(ctx, f, live) }},
+		{"dead letters", func() error { return c.checkDeadLetters(ctx, f) }},
 	}
-	if err := c.checkSearch(ctx, f, live, gone, none, miss); err != nil {
-		return nil, err
+	took := []string{"posts " + time.Since(start).Round(100*time.Millisecond).String()}
+	for _, v := range views {
+		begin := time.Now()
+		err := v.read()
+		took = append(took, v.name+" "+time.Since(begin).Round(100*time.Millisecond).String())
+		if err != nil {
+			return nil, fmt.Errorf("%s (%s): %w", v.name, strings.Join(took, ", "), err)
+		}
 	}
-	if err := c.checkNotifications(ctx, f, live, gone, soc, known, miss); err != nil {
-		return nil, err
-	}
-	if err := c.checkTrends(ctx, f, live); err != nil {
-		return nil, err
-	}
-	if err := c.checkDeadLetters(ctx, f); err != nil {
-		return nil, err
-	}
+	f.Took = strings.Join(took, ", ")
 	return f, nil
 }
 
@@ -210,7 +250,7 @@ func (c *Checker) checkFeeds(ctx context.Context, f *Findings, live, gone map[st
 	followOps := c.Ledger.followPairs()
 	asked := c.Ledger.follows()
 	listed := c.Ledger.listed()
-	for name, u := range c.Users {
+	return c.eachUser(ctx, func(ctx context.Context, name string, u *Client) error {
 		following, err := pages[string](ctx, u, "/v1/users/"+name+"/following?limit=100")
 		if err != nil {
 			return err
@@ -238,7 +278,7 @@ func (c *Checker) checkFeeds(ctx context.Context, f *Findings, live, gone map[st
 		}
 		id := c.Lists[name]
 		if id == "" {
-			continue
+			return nil
 		}
 		ms, err := pages[string](ctx, u, "/v1/lists/"+id+"/members?limit=100")
 		if err != nil {
@@ -259,11 +299,8 @@ func (c *Checker) checkFeeds(ctx context.Context, f *Findings, live, gone map[st
 		list := feedView{reader: name, label: "list feed of " + name, path: "/v1/lists/" + id + "/feed?limit=100", inspect: []string{"--list", id},
 			sources: members, follows: follows, followOps: followOps, not: "not listed", unsure: listed.unsure,
 			history: func(owner, member string) string { return c.Ledger.listHistory(owner, member) }}
-		if err := c.checkFeed(ctx, f, u, list, live, gone, reposts, soc, known, miss); err != nil {
-			return err
-		}
-	}
-	return nil
+		return c.checkFeed(ctx, f, u, list, live, gone, reposts, soc, known, miss)
+	})
 }
 
 // feedView is one stored feed the checker reads: a home feed, whose
@@ -352,13 +389,21 @@ func (c *Checker) checkFeed(ctx context.Context, f *Findings, u *Client, v feedV
 			f.note(&f.Ghosts, p.ID, "%s (API): post %s was never acknowledged and is not stored", v.label, p.ID)
 		}
 	}
-	// The stored feed: the newest Cap posts of the followed authors.
-	out, err := c.Sys.CLI(ctx, append([]string{"feed", "inspect"}, v.inspect...)...)
+	// The stored feed: the newest Cap posts of the followed authors, and
+	// its floor (below).
+	out, err := c.Sys.CLI(ctx, append([]string{"feed", "inspect", "--json"}, v.inspect...)...)
 	if err != nil {
 		return err
 	}
+	var stored struct {
+		Floor string   `json:"floor"`
+		IDs   []string `json:"ids"`
+	}
+	if err := json.Unmarshal([]byte(out), &stored); err != nil {
+		return fmt.Errorf("feed inspect --json %v: %w", v.inspect, err)
+	}
 	inFeed := map[string]bool{}
-	for _, id := range strings.Fields(out) {
+	for _, id := range stored.IDs {
 		inFeed[id] = true
 		rp, isRepost := reposts[id]
 		if !isRepost && !known(id) {
@@ -427,13 +472,9 @@ func (c *Checker) checkFeed(ctx context.Context, f *Findings, u *Client, v feedV
 	// below the floor may be missing; a hole above it is a loss.
 	// (The feed's size tells nothing: merges fill it past the cap,
 	// then removals empty it far below.)
-	out, err = c.Sys.CLI(ctx, append([]string{"feed", "inspect", "--floor"}, v.inspect...)...)
-	if err != nil {
-		return err
-	}
-	floor := strings.TrimSpace(out)
+	floor := stored.Floor
 	if _, err := strconv.ParseInt(floor, 10, 64); err != nil {
-		return fmt.Errorf("feed inspect --floor %v: %q is not a post ID", v.inspect, floor)
+		return fmt.Errorf("feed inspect --json %v: floor %q is not a post ID", v.inspect, floor)
 	}
 	for _, id := range want {
 		switch {
@@ -544,7 +585,7 @@ func (c *Checker) checkSearch(ctx context.Context, f *Findings, live, gone map[s
 }
 
 func (c *Checker) checkNotifications(ctx context.Context, f *Findings, live, gone map[string]*postState, soc social, known func(string) bool, miss func(*postState, string, ...any)) error {
-	for name, u := range c.Users {
+	return c.eachUser(ctx, func(ctx context.Context, name string, u *Client) error {
 		ns, err := pages[Notification](ctx, u, "/v1/notifications?limit=100")
 		if err != nil {
 			return err
@@ -601,8 +642,8 @@ func (c *Checker) checkNotifications(ctx context.Context, f *Findings, live, gon
 				}
 			}
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 func (c *Checker) checkTrends(ctx context.Context, f *Findings, live map[string]*postState) error {
@@ -747,6 +788,8 @@ func (c *Checker) resolveRepost(ctx context.Context, id string) (Post, bool, err
 	if c.resolved == nil {
 		c.resolved = map[string]*Post{}
 	}
+	c.resolvedMu.Lock()
+	defer c.resolvedMu.Unlock()
 	p, ok := c.resolved[id]
 	if !ok {
 		a := c.Viewer.Do(ctx, http.MethodGet, "/v1/posts/"+id, nil)
