@@ -52,6 +52,10 @@ const (
 	some503
 )
 
+// healLoad is the share of the load offered while a fault heals (see
+// runFault).
+const healLoad = 0.25
+
 // check says how the ledger breaks the promise ("" when it keeps it), and
 // examples of the answers that broke it (status, phase, latency).
 func (e postsExpect) check(l *Ledger) (why, examples string) {
@@ -485,6 +489,12 @@ func runFault(t *testing.T, f fault, row *Row, cfg faultConfig) {
 		t.Fatalf("inject %s: %v", f.name, err)
 	}
 	time.Sleep(cfg.duration)
+	// The heal (restarts, hint replay, a rejoining member) runs under a
+	// quarter of the load: on 2 cores the whole load through a Cassandra
+	// restart of minutes piled up thousands of posts, overloaded the 13
+	// servers into 9 s timeouts and a backlog that outlasted the row, a
+	// test of this machine rather than of the fault.
+	load.SetScale(healLoad)
 	if err := f.heal(run); err != nil {
 		stopLoad()
 		<-loadDone
@@ -492,6 +502,7 @@ func runFault(t *testing.T, f fault, row *Row, cfg faultConfig) {
 		t.Fatalf("heal %s: %v", f.name, err)
 	}
 	healed := time.Now()
+	load.SetScale(1)
 	load.SetPhase(PhaseAfter)
 	t.Logf("%s: healed", f.name)
 	time.Sleep(cfg.warmup)
@@ -549,8 +560,8 @@ func runFault(t *testing.T, f fault, row *Row, cfg faultConfig) {
 			case err != nil:
 				t.Logf("%s: %s after the heal: a view could not be read (pass of %s): %v", f.name, time.Since(healed).Round(time.Second), took, err)
 			default:
-				t.Logf("%s: %s after the heal: lost %d, ghosts %d, duplicates %d (pass of %s); e.g. %s", f.name, time.Since(healed).Round(time.Second),
-					found.Lost, found.Ghosts, found.Dups, took, strings.Join(found.Details[:min(3, len(found.Details))], "; "))
+				t.Logf("%s: %s after the heal: lost %d, ghosts %d, duplicates %d (pass of %s: %s); e.g. %s", f.name, time.Since(healed).Round(time.Second),
+					found.Lost, found.Ghosts, found.Dups, took, found.Took, strings.Join(found.Details[:min(3, len(found.Details))], "; "))
 			}
 			lagCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
 			lag, err := sys.CLI(lagCtx, "lag")
@@ -592,7 +603,7 @@ func runFault(t *testing.T, f fault, row *Row, cfg faultConfig) {
 		t.Errorf("%s: not recovered within %s: lost %d, orphans %d, ghosts %d, duplicates %d, unexpected dead letters %d, poison not dead-lettered by %d groups:\n  %s",
 			f.name, time.Since(healed).Round(time.Second), fd.Lost, fd.Orphans, fd.Ghosts, fd.Dups, fd.Unexpected, fd.PoisonMissing, strings.Join(fd.Details, "\n  "))
 	default:
-		t.Logf("%s: every view complete %s after the heal", f.name, row.Recovery.Round(100*time.Millisecond))
+		t.Logf("%s: every view complete %s after the heal (last pass: %s)", f.name, row.Recovery.Round(100*time.Millisecond), row.Findings.Took)
 	}
 }
 

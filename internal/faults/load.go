@@ -49,6 +49,7 @@ type Load struct {
 
 	phase   atomic.Value // string
 	abort   atomic.Bool  // clients hang up mid-request (client-disconnect fault)
+	scale   atomic.Value // float64: the share of Rates offered (unset: all)
 	seq     atomic.Int64
 	mu      sync.Mutex
 	follows map[[2]string]bool // acknowledged follow state, to pick follows and unfollows
@@ -62,6 +63,16 @@ type Load struct {
 
 // SetPhase labels the requests offered from now on.
 func (l *Load) SetPhase(p string) { l.phase.Store(p) }
+
+// SetScale offers share (0 to 1) of every rate from now on: each tick of a
+// rate is offered with that probability.
+func (l *Load) SetScale(share float64) { l.scale.Store(share) }
+
+// offered draws whether this tick is offered (see SetScale).
+func (l *Load) offered() bool {
+	share, ok := l.scale.Load().(float64)
+	return !ok || share >= 1 || rand.Float64() < share
+}
 
 // SetAbort makes posts offered from now on hang up a few ms into the request.
 func (l *Load) SetAbort(on bool) { l.abort.Store(on) }
@@ -116,6 +127,9 @@ func (l *Load) Run(ctx context.Context) {
 				case <-ctx.Done():
 					return
 				case <-t.C:
+					if !l.offered() {
+						continue
+					}
 					l.wg.Add(1)
 					go func() { defer l.wg.Done(); f() }()
 				}
