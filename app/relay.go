@@ -944,7 +944,11 @@ func (r *Relay) complete(ctx context.Context, w *shardRelay, batch []OutboxRecor
 
 func (r *Relay) send(ctx context.Context, evs []Event) error {
 	if bp, ok := r.Publisher.(BatchPublisher); ok {
-		return bp.PublishBatch(ctx, evs)
+		err := bp.PublishBatch(ctx, evs)
+		if err == nil {
+			r.logPublished(ctx, evs)
+		}
+		return err
 	}
 	for i, ev := range evs {
 		if err := r.Publisher.Publish(ctx, ev); err != nil {
@@ -952,10 +956,23 @@ func (r *Relay) send(ctx context.Context, evs []Event) error {
 				return err
 			}
 			// The ones before went out.
+			r.logPublished(ctx, evs[:i])
 			return &PartialPublishError{Failed: seq(i, len(evs)), Err: err}
 		}
 	}
+	r.logPublished(ctx, evs)
 	return nil
+}
+
+// logPublished says, at debug level, which events went out (a consumer's
+// "event handled" line is the other end).
+func (r *Relay) logPublished(ctx context.Context, evs []Event) {
+	if r.Log == nil || !r.Log.Enabled(ctx, slog.LevelDebug) {
+		return
+	}
+	for _, ev := range evs {
+		r.Log.DebugContext(ctx, "event published", "type", ev.Type, "key", ev.Key(), "event", ev.ID)
+	}
 }
 
 // seq is from, from+1, ..., to-1.

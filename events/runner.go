@@ -484,6 +484,9 @@ func (h *groupHandler) processBatch(ctx context.Context, batch []*laneItem) erro
 		switch {
 		case err == nil:
 			stuck.recovered(attempt)
+			for i, it := range batch {
+				h.logHandled(ctx, it.msg, evs[i])
+			}
 			return nil
 		case ctx.Err() != nil:
 			return ctx.Err()
@@ -541,6 +544,7 @@ func (h *groupHandler) process(ctx context.Context, msg *sarama.ConsumerMessage)
 		switch {
 		case err == nil:
 			stuck.recovered(attempt)
+			h.logHandled(ctx, msg, ev)
 			return nil
 		case ctx.Err() != nil:
 			return ctx.Err()
@@ -554,6 +558,18 @@ func (h *groupHandler) process(ctx context.Context, msg *sarama.ConsumerMessage)
 		case <-time.After(r.delay(attempt)):
 		}
 	}
+}
+
+// logHandled says, at debug level, which event the group handled and
+// where it was in the log: with the api's debug line for each publish, a
+// change that a view lacks can be followed to the consumer that saw it (or
+// did not).
+func (h *groupHandler) logHandled(ctx context.Context, msg *sarama.ConsumerMessage, ev app.Event) {
+	if h.r.Log == nil || !h.r.Log.Enabled(ctx, slog.LevelDebug) {
+		return
+	}
+	h.r.Log.DebugContext(ctx, "event handled", "group", h.r.Group, "topic", msg.Topic, "partition", msg.Partition,
+		"offset", msg.Offset, "type", ev.Type, "key", ev.Key(), "event", ev.ID)
 }
 
 // isPermanent reports whether err means the event can never succeed. A
