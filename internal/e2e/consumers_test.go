@@ -265,7 +265,7 @@ func TestReplay(t *testing.T) {
 		if s.dep.real {
 			s.roles["analytics"].stop()
 			s.roles["search"].stop()
-			wipe(t, s.redis, tag, want, times)
+			wipe(t, s, tag, want, times)
 			// The wipe took: nothing is counted or found before the replay.
 			testenv.Eventually(t, "output broken", func() error { return equalf(alice.tagCount(s, tag), -1) })
 			if ids := alice.search(s, tag); len(ids) != 0 {
@@ -449,11 +449,11 @@ func atoi(t *testing.T, s string) int64 {
 	return n
 }
 
-// wipe deletes the analytics buckets of the given times and the search
+// wipe deletes s's analytics buckets of the given times and the search
 // index entries of tag and the posts.
-func wipe(t *testing.T, addr, tag string, posts []string, times []time.Time) {
+func wipe(t *testing.T, s *system, tag string, posts []string, times []time.Time) {
 	t.Helper()
-	c, err := redisstore.Open(context.Background(), realRedis(addr), nil)
+	c, err := redisstore.Open(context.Background(), realRedis(s.redis, s.envValue("FEEDSVC_REDIS_KEY_PREFIX")), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

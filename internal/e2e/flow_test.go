@@ -141,7 +141,7 @@ func TestRestart(t *testing.T) {
 		testenv.Eventually(t, "fan-out before restart", func() error { return sameSet(s.inspect(b), want) })
 		s.down()
 		if s.dep.real {
-			evict(t, s.redis, b.name)
+			evict(t, s, b.name)
 		}
 
 		s.up()
@@ -170,9 +170,9 @@ func TestRestart(t *testing.T) {
 }
 
 // evict deletes user's cached feed, as a Redis eviction or restart would.
-func evict(t *testing.T, addr, user string) {
+func evict(t *testing.T, s *system, user string) {
 	t.Helper()
-	c, err := redisstore.Open(context.Background(), realRedis(addr), nil)
+	c, err := redisstore.Open(context.Background(), realRedis(s.redis, s.envValue("FEEDSVC_REDIS_KEY_PREFIX")), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

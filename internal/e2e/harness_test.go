@@ -134,6 +134,11 @@ func migrateReal(vars []string) ([]string, error) {
 		// Groups of their own: another run on the same Kafka (CI's
 		// fault suite, a developer's) never joins them.
 		"FEEDSVC_CONSUMER_GROUP_PREFIX=e2e"+id+"-",
+		// Redis keys of their own: trends and search are global within a
+		// deployment, and other packages' tests post their own tags to
+		// the same Redis at the same time (a tag counted once fell out of
+		// a top 100 of other tests' tags when the runs overlapped).
+		"FEEDSVC_REDIS_KEY_PREFIX=e2e"+id+":",
 		// Outside the embedded default tokens need a key, an issuer
 		// and an audience (nothing is generated).
 		"FEEDSVC_JWT_SECRET="+randHex(24), "FEEDSVC_JWT_ISSUER=feedsvc-e2e", "FEEDSVC_JWT_AUDIENCE=feedsvc-e2e",
@@ -150,9 +155,9 @@ func migrateReal(vars []string) ([]string, error) {
 }
 
 // realRedis is the configuration of a client of the real Redis at addr,
-// with the security of the environment.
-func realRedis(addr string) redisstore.Config {
-	cfg := redisstore.Config{Addrs: strings.Split(addr, ","), TLS: testenv.TLS("REDIS")}
+// with the security of the environment, whose keys carry prefix.
+func realRedis(addr, prefix string) redisstore.Config {
+	cfg := redisstore.Config{Addrs: strings.Split(addr, ","), TLS: testenv.TLS("REDIS"), KeyPrefix: prefix}
 	cfg.Username, cfg.Password = testenv.Credentials("REDIS")
 	return cfg
 }

@@ -120,7 +120,7 @@ func TestTwoDeploymentsShareServers(t *testing.T) {
 			t.Fatalf("%s: readyz %d", s.dep.name, code)
 		}
 	}
-	c, err := redisstore.Open(context.Background(), realRedis(a.redis), nil)
+	c, err := redisstore.Open(context.Background(), realRedis(a.redis, ""), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
