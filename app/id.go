@@ -51,6 +51,21 @@ func (g *IDGen) Lease(node int, until time.Time) {
 	g.node, g.until = int64(node)&MaxNodeID, until
 }
 
+// Floor makes every ID from now on later than any made up to t (on any
+// clock): a node's new holder floors it at what its earlier holders may
+// have issued. Until this clock passes t, IDs carry the millisecond after
+// t's and count up in their sequence.
+func (g *IDGen) Floor(t time.Time) {
+	if t.IsZero() {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if ms := t.UnixMilli() - epochMillis + 1; ms > g.lastMs {
+		g.lastMs, g.seq = ms, -1 // Next's seq++ makes it 0
+	}
+}
+
 // Revoke stops a leased generator at once, until the next Lease.
 func (g *IDGen) Revoke() {
 	g.mu.Lock()

@@ -38,6 +38,12 @@ type NodeLeases interface {
 	// Release frees node if owner holds it; otherwise it frees nothing and
 	// is not an error.
 	Release(ctx context.Context, node int, owner string) error
+	// IssuedUntil is the time until which node's holders so far may have
+	// issued IDs (zero: none recorded). It outlives the leases.
+	IssuedUntil(ctx context.Context, node int) (time.Time, error)
+	// RaiseIssuedUntil records that node's holder may issue IDs until
+	// until; a time before the one recorded changes nothing.
+	RaiseIssuedUntil(ctx context.Context, node int, until time.Time) error
 }
 
 // DefaultLeaseTTL is how long a node lease lasts unless renewed. While a
@@ -80,14 +86,28 @@ func (l *NodeLease) ttl() time.Duration {
 	return DefaultLeaseTTL
 }
 
-// hold records that node is leased as of start (taken before the store was
-// asked, so the store's TTL, counted from when it wrote, ends later). A
-// tenth of the TTL is kept back for clocks that run at different rates.
-func (l *NodeLease) hold(node int, start time.Time) {
+// until is how long a lease taken at start lets IDs issue (start is taken
+// before the store was asked, so the store's TTL, counted from when it
+// wrote, ends later). A tenth of the TTL is kept back for clocks that run
+// at different rates.
+func (l *NodeLease) until(start time.Time) time.Time { return start.Add(l.ttl() - l.ttl()/10) }
+
+// hold lets IDs issue on node until the lease taken at start ends. The
+// store first records that end (RaiseIssuedUntil): the next holder of the
+// node issues above every ID this one can, whatever its clock says (one
+// 2 h behind would otherwise make this one's IDs again).
+func (l *NodeLease) hold(ctx context.Context, node int, start time.Time) error {
+	until := l.until(start)
+	// Past until, a sequence run out borrows the next milliseconds: a
+	// second more covers 4 million IDs.
+	if err := l.Leases.RaiseIssuedUntil(ctx, node, until.Add(time.Second)); err != nil {
+		return fmt.Errorf("record node %d's IDs: %w", node, err)
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.node = node
-	l.IDs.Lease(node, start.Add(l.ttl()-l.ttl()/10))
+	l.IDs.Lease(node, until)
+	return nil
 }
 
 // Node is the node last leased.
@@ -97,22 +117,64 @@ func (l *NodeLease) Node() int {
 	return l.node
 }
 
-// Acquire leases a node and lets IDs issue on it.
+// Acquire leases a node and lets IDs issue on it, above every ID its
+// earlier holders may have issued.
 func (l *NodeLease) Acquire(ctx context.Context) (int, error) {
 	start := time.Now()
-	node, err := l.acquire(ctx)
+	node, floor, err := l.acquire(ctx, start)
+	if err == nil {
+		l.IDs.Floor(floor)
+		err = l.hold(ctx, node, start)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("acquire node lease: %w", err)
 	}
-	l.hold(node, start)
 	l.Log.Info("node lease acquired", "node", node, "owner", l.Owner, "ttl", l.ttl())
 	return node, nil
 }
 
-func (l *NodeLease) acquire(ctx context.Context) (int, error) {
-	if !l.Fixed {
-		return l.Leases.Acquire(ctx, l.Owner, l.ttl())
+// aheadTries bounds how many nodes Acquire gives back because an earlier
+// holder's clock ran ahead of this process's (see acquire).
+const aheadTries = 8
+
+// acquire leases a node and returns it with the time its earlier holders
+// may have issued IDs until. A node marked ahead of our clock (its holder
+// stopped less than a lease ago, or its clock ran ahead) would have us
+// issue IDs timed in the future: another free node is taken instead, a few
+// times, before such a node is kept.
+func (l *NodeLease) acquire(ctx context.Context, start time.Time) (node int, floor time.Time, err error) {
+	if l.Fixed {
+		if node, err = l.claim(ctx); err != nil {
+			return 0, time.Time{}, err
+		}
+		floor, err = l.Leases.IssuedUntil(ctx, node)
+		return node, floor, err
 	}
+	var ahead []int // leased and given back only after the loop
+	defer func() {
+		for _, n := range ahead {
+			if n != node || err != nil {
+				_ = l.Leases.Release(ctx, n, l.Owner)
+			}
+		}
+	}()
+	for try := 0; ; try++ {
+		if node, err = l.Leases.Acquire(ctx, l.Owner, l.ttl()); err != nil {
+			return 0, time.Time{}, err
+		}
+		if floor, err = l.Leases.IssuedUntil(ctx, node); err != nil {
+			ahead = append(ahead, node)
+			return 0, time.Time{}, err
+		}
+		if !floor.After(start) || try == aheadTries {
+			return node, floor, nil
+		}
+		ahead = append(ahead, node)
+	}
+}
+
+// claim leases FixedNode (--node-id).
+func (l *NodeLease) claim(ctx context.Context) (int, error) {
 	// A process killed without releasing its node (this one's previous
 	// run, often) holds it until its lease expires: wait that long before
 	// calling the node taken, or until ctx ends.
@@ -174,8 +236,7 @@ func (l *NodeLease) renew(ctx context.Context) error {
 	start := time.Now()
 	err := l.Leases.Renew(ctx, node, l.Owner, l.ttl())
 	if err == nil {
-		l.hold(node, start)
-		return nil
+		return l.hold(ctx, node, start)
 	}
 	if !errors.Is(err, ErrLeaseLost) {
 		return fmt.Errorf("renew node lease: %w", err)

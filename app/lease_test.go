@@ -181,3 +181,44 @@ func TestNodeLeaseFixed(t *testing.T) {
 		t.Fatalf("a node whose holder's lease expired = %d, %v; want 1", n, err)
 	}
 }
+
+// TestNodeLeaseIssuesAboveEarlierHolders: a node's new holder whose clock
+// is 2 h behind its earlier holder's issues no ID that one may have
+// issued. The earlier holder stands as the mark it left (until when it may
+// have issued IDs, on its clock).
+func TestNodeLeaseIssuesAboveEarlierHolders(t *testing.T) {
+	ctx := context.Background()
+	leases := apptest.NewNodeLeases()
+	ahead := time.Now().Add(2 * time.Hour)
+	must(t, leases.RaiseIssuedUntil(ctx, 0, ahead))
+
+	// --node-id 0 has no other node to take: its IDs go above the mark.
+	fixed := newLease(leases, "fixed", time.Hour)
+	fixed.Fixed, fixed.FixedNode = true, 0
+	_, err := fixed.Acquire(ctx)
+	must(t, err)
+	var last app.ID
+	for i := range 5000 { // more than a millisecond's sequence
+		id, err := fixed.IDs.Next()
+		must(t, err)
+		if id.Time().Before(ahead) || id <= last {
+			t.Fatalf("ID %d (#%d) made at %v, before node 0's earlier holder's %v (or not after %d)", id, i, id.Time(), ahead, last)
+		}
+		last = id
+	}
+	must(t, fixed.Release(ctx))
+
+	// A lease of any node passes over a node marked ahead of its clock and
+	// gives it back; the node it keeps is marked past its own lease.
+	any := newLease(leases, "any", time.Hour)
+	node, err := any.Acquire(ctx)
+	must(t, err)
+	if node != 1 || leases.Holder(0) != "" {
+		t.Fatalf("leased node %d (node 0 held by %q); want node 1 and node 0 given back", node, leases.Holder(0))
+	}
+	mark, err := leases.IssuedUntil(ctx, 1)
+	must(t, err)
+	if id, err := any.IDs.Next(); err != nil || !mark.After(id.Time().Add(50*time.Minute)) {
+		t.Fatalf("node 1 marked until %v, its lease's IDs are of %v (%v); want the mark past the hour's lease", mark, id.Time(), err)
+	}
+}

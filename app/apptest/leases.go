@@ -17,6 +17,7 @@ type NodeLeases struct {
 	mu     sync.Mutex
 	owner  map[int]string
 	expiry map[int]time.Time
+	issued map[int]time.Time
 	err    error
 }
 
@@ -24,7 +25,7 @@ var _ app.NodeLeases = (*NodeLeases)(nil)
 
 // NewNodeLeases returns NodeLeases with every node free.
 func NewNodeLeases() *NodeLeases {
-	return &NodeLeases{owner: map[int]string{}, expiry: map[int]time.Time{}}
+	return &NodeLeases{owner: map[int]string{}, expiry: map[int]time.Time{}, issued: map[int]time.Time{}}
 }
 
 // SetErr makes every call fail with err (nil: work again).
@@ -117,6 +118,29 @@ func (l *NodeLeases) Release(_ context.Context, node int, owner string) error {
 	if l.holder(node) == owner {
 		delete(l.owner, node)
 		delete(l.expiry, node)
+	}
+	return nil
+}
+
+// IssuedUntil implements app.NodeLeases.
+func (l *NodeLeases) IssuedUntil(_ context.Context, node int) (time.Time, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.err != nil {
+		return time.Time{}, l.err
+	}
+	return l.issued[node], nil
+}
+
+// RaiseIssuedUntil implements app.NodeLeases.
+func (l *NodeLeases) RaiseIssuedUntil(_ context.Context, node int, until time.Time) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.err != nil {
+		return l.err
+	}
+	if until.After(l.issued[node]) {
+		l.issued[node] = until
 	}
 	return nil
 }

@@ -136,6 +136,30 @@ func (s *Store) Release(ctx context.Context, node int, owner string) error {
 	return s.releaseLease(ctx, nodeLeases, node, owner)
 }
 
+// IssuedUntil implements app.NodeLeases.
+func (s *Store) IssuedUntil(ctx context.Context, node int) (time.Time, error) {
+	var until time.Time
+	err := s.query(`SELECT issued_until FROM node_ids WHERE node = ?`, node).WithContext(ctx).Scan(&until)
+	if err != nil && !errors.Is(err, gocql.ErrNotFound) {
+		return time.Time{}, failf("cassandra: node %d's IDs: %w", node, err)
+	}
+	return until, nil
+}
+
+// RaiseIssuedUntil implements app.NodeLeases: a plain write whose
+// timestamp is until itself, so that of two writes the later time wins
+// (last write wins), whatever order they come in and whatever the clocks
+// of their writers say (a client timestamp would let a writer whose clock
+// is behind lose its raise).
+func (s *Store) RaiseIssuedUntil(ctx context.Context, node int, until time.Time) error {
+	err := s.query(`UPDATE node_ids USING TIMESTAMP ? SET issued_until = ? WHERE node = ?`, until.UnixMicro(), until, node).
+		WithContext(ctx).Exec()
+	if err != nil {
+		return failf("cassandra: node %d's IDs: %w", node, err)
+	}
+	return nil
+}
+
 // LeaseShard implements app.ShardLeases. Every relay asks for every shard
 // it does not hold, every few seconds: a plain read first keeps a shard
 // that another process holds from costing a Paxos round each time. A stale

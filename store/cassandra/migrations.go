@@ -413,6 +413,20 @@ var migrations = []migration{
 		},
 		backfill: backfillListMemberships,
 	},
+	{
+		version: 15,
+		name:    "node ID marks",
+		stmts: []string{
+			// Until when each ID node's holders may have issued IDs: it
+			// outlives the leases (no TTL), and a new holder issues above
+			// it. Written with the time as the write's timestamp, so the
+			// latest time wins whatever the writers' clocks.
+			`CREATE TABLE IF NOT EXISTS {ks}.node_ids (
+				node int PRIMARY KEY,
+				issued_until timestamp
+			)`,
+		},
+	},
 }
 
 // backfillListMemberships indexes every list member there is (a scan of

@@ -11,7 +11,7 @@ import (
 func TestKeyPrefixesAreDistinct(t *testing.T) {
 	prefixes := []string{prefixPost, prefixByAuthor, prefixUser, prefixFollowing, prefixFollowers, prefixDeleted,
 		prefixBlocking, prefixBlockedBy, prefixMuting, prefixMutedBy,
-		prefixLease, prefixNotification, prefixReadMarker, prefixDecision, prefixPostNotes,
+		prefixLease, prefixIssued, prefixNotification, prefixReadMarker, prefixDecision, prefixPostNotes,
 		prefixOutbox, prefixOutboxDone, prefixCursor, prefixIdemKey, prefixLike, prefixFirstLike, prefixReply,
 		prefixRepost, prefixFirstRepost, prefixNoReposts, prefixNoRepostsBy,
 		prefixList, prefixListMember}

@@ -119,3 +119,43 @@ func (s *Store) Release(_ context.Context, node int, owner string) error {
 	}
 	return nil
 }
+
+func issuedKey(node int) []byte {
+	return binary.BigEndian.AppendUint16([]byte(prefixIssued), uint16(node))
+}
+
+// IssuedUntil implements app.NodeLeases.
+func (s *Store) IssuedUntil(_ context.Context, node int) (time.Time, error) {
+	s.leaseMu.Lock()
+	defer s.leaseMu.Unlock()
+	return s.issuedUntil(node)
+}
+
+func (s *Store) issuedUntil(node int) (time.Time, error) {
+	v, closer, err := s.db.Get(issuedKey(node))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("pebble: node %d's IDs: %w", node, err)
+	}
+	defer closer.Close()
+	if len(v) != 8 {
+		return time.Time{}, fmt.Errorf("pebble: node %d's IDs: a value of %d bytes", node, len(v))
+	}
+	return time.UnixMicro(int64(binary.BigEndian.Uint64(v))), nil
+}
+
+// RaiseIssuedUntil implements app.NodeLeases.
+func (s *Store) RaiseIssuedUntil(_ context.Context, node int, until time.Time) error {
+	s.leaseMu.Lock()
+	defer s.leaseMu.Unlock()
+	cur, err := s.issuedUntil(node)
+	if err != nil || !until.After(cur) {
+		return err
+	}
+	if err := s.db.Set(issuedKey(node), binary.BigEndian.AppendUint64(nil, uint64(until.UnixMicro())), pebble.Sync); err != nil {
+		return fmt.Errorf("pebble: node %d's IDs: %w", node, err)
+	}
+	return nil
+}

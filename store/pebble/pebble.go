@@ -26,17 +26,18 @@ import (
 // prefix may be a prefix of another). User IDs never contain 0x00, so "prefix user 0x00 other"
 // keys sort by user and then by other.
 const (
-	prefixPost      = "p/" // p/<id BE>            -> JSON post
-	prefixByAuthor  = "a/" // a/<author>\0<id BE>  -> empty
-	prefixUser      = "u/" // u/<user>             -> RFC 3339 creation time
-	prefixFollowing = "f/" // f/<follower>\0<followee>
-	prefixFollowers = "r/" // r/<followee>\0<follower>
-	prefixBlocking  = "b/" // b/<blocker>\0<blocked>
-	prefixBlockedBy = "y/" // y/<blocked>\0<blocker>
-	prefixMuting    = "w/" // w/<muter>\0<muted>   -> expiry (unix ms BE; empty: none)
-	prefixMutedBy   = "v/" // v/<muted>\0<muter>   -> expiry, as w/
-	prefixDeleted   = "x/" // x/<id BE>            -> RFC 3339 deletion time
-	prefixLease     = "l/" // l/<node BE uint16>   -> JSON lease
+	prefixPost      = "p/"  // p/<id BE>            -> JSON post
+	prefixByAuthor  = "a/"  // a/<author>\0<id BE>  -> empty
+	prefixUser      = "u/"  // u/<user>             -> RFC 3339 creation time
+	prefixFollowing = "f/"  // f/<follower>\0<followee>
+	prefixFollowers = "r/"  // r/<followee>\0<follower>
+	prefixBlocking  = "b/"  // b/<blocker>\0<blocked>
+	prefixBlockedBy = "y/"  // y/<blocked>\0<blocker>
+	prefixMuting    = "w/"  // w/<muter>\0<muted>   -> expiry (unix ms BE; empty: none)
+	prefixMutedBy   = "v/"  // v/<muted>\0<muter>   -> expiry, as w/
+	prefixDeleted   = "x/"  // x/<id BE>            -> RFC 3339 deletion time
+	prefixLease     = "l/"  // l/<node BE uint16>   -> JSON lease
+	prefixIssued    = "li/" // li/<node BE uint16> -> until when the node's holders may have issued IDs (unix µs BE)
 )
 
 // Store implements app.PostStore, app.Graph, app.NotificationStore and

@@ -643,6 +643,22 @@ func testNodeLeases(t *testing.T, s Store, user func(string) string) {
 	must(t, s.Release(ctx, na, b))
 	must(t, s.Renew(ctx, na, a, long))
 
+	// A node's mark (until when its holders may have issued IDs) only
+	// rises, whatever order the raises come in; it outlives the leases.
+	// (A store kept from an earlier run may hold a mark already.)
+	base, err := s.IssuedUntil(ctx, na)
+	must(t, err)
+	base = base.Add(time.Hour).Truncate(time.Millisecond)
+	for _, raise := range []time.Time{base, base.Add(-time.Minute), base.Add(time.Minute), base.Add(30 * time.Second)} {
+		must(t, s.RaiseIssuedUntil(ctx, na, raise))
+	}
+	if got, err := s.IssuedUntil(ctx, na); err != nil || !got.Equal(base.Add(time.Minute)) {
+		t.Fatalf("node %d's mark after raises to +0, -1, +1 and +0.5 min = %v, %v; want %v", na, got, err, base.Add(time.Minute))
+	}
+	if got, err := s.IssuedUntil(ctx, nb); err != nil || got.Equal(base.Add(time.Minute)) {
+		t.Fatalf("node %d's mark moved with node %d's: %v, %v", nb, na, got, err)
+	}
+
 	// Claim (--node-id): a held node is refused to another owner and
 	// confirmed to its holder.
 	if ok, err := s.Claim(ctx, na, b, long); err != nil || ok {
@@ -682,6 +698,9 @@ func testNodeLeases(t *testing.T, s Store, user func(string) string) {
 
 	// Release frees the node: it is the only one left to take.
 	must(t, s.Release(ctx, na, a))
+	if got, err := s.IssuedUntil(ctx, na); err != nil || !got.Equal(base.Add(time.Minute)) {
+		t.Fatalf("node %d's mark after its release = %v, %v; want it kept, %v", na, got, err, base.Add(time.Minute))
+	}
 	if err := s.Renew(ctx, na, a, long); !errors.Is(err, app.ErrLeaseLost) {
 		t.Fatalf("Renew after Release: err = %v, want ErrLeaseLost", err)
 	}
