@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -123,6 +124,9 @@ func (h *groupHandler) rewindStale(s sarama.ConsumerGroupSession) (map[topicPart
 				"group", r.Group, "topic", topic, "partition", p, "from", c, "to", to, "checkpoint", held, "events", c-to)
 		}
 	}
+	if h.lossSeen.Swap(false) {
+		rewound = true
+	}
 	if h, ok := r.Handler.(StoreLossHandler); ok && rewound {
 		// Before the replay: what the handler keeps in the store that no
 		// event redoes is dropped first.
@@ -160,12 +164,13 @@ type checkpointer struct {
 
 	known map[topicPartition]int64 // what the store held last we looked or wrote; loop only
 	lost  bool                     // loop only until done is closed
+	seen  *atomic.Bool             // the group handler's lossSeen
 }
 
 func (h *groupHandler) startCheckpointer(s sarama.ConsumerGroupSession, known map[topicPartition]int64) *checkpointer {
 	ctx, cancel := context.WithCancel(s.Context())
 	c := &checkpointer{r: h.r, sess: s, ctx: ctx, cancel: cancel, done: make(chan struct{}),
-		applied: map[topicPartition]int64{}, known: known}
+		applied: map[topicPartition]int64{}, known: known, seen: &h.lossSeen}
 	go c.loop()
 	return c
 }
@@ -279,7 +284,8 @@ func (c *checkpointer) sawLoss(lost map[string]map[int32]int64) bool {
 	for topic, parts := range lost {
 		for p, held := range parts {
 			c.lost = true
-			r.Log.Warn("redis lost writes (restarted from an older snapshot, failed over to a lagging replica, or flushed): ending the session to rewind",
+			c.seen.Store(true)
+			r.Log.Warn("redis lost writes (restarted from an older snapshot, failed over to a lagging replica, or flushed): ending the session to redo them",
 				"group", r.Group, "topic", topic, "partition", p, "known", c.known[topicPartition{topic, p}], "holds", held)
 		}
 	}

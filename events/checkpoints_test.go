@@ -24,6 +24,10 @@ type memCheckpoints struct {
 	mu   sync.Mutex
 	held map[string]map[int32]int64
 	down atomic.Bool // every call fails, as when Redis is down
+	// restarted marks the partitions whose writes since their checkpoint
+	// a restart lost (restart): the next Save that knows one reports it,
+	// as Redis does from its run ID.
+	restarted map[string]map[int32]bool
 }
 
 var _ events.Checkpoints = (*memCheckpoints)(nil)
@@ -45,10 +49,11 @@ func (m *memCheckpoints) Save(_ context.Context, _ string, prev, next map[string
 			if !ok {
 				continue
 			}
-			if cur, has := m.held[topic][p]; !has || cur < known {
+			if cur, has := m.held[topic][p]; !has || cur < known || m.restarted[topic][p] {
 				if !has {
 					cur = -1
 				}
+				delete(m.restarted[topic], p)
 				if lost[topic] == nil {
 					lost[topic] = map[int32]int64{}
 				}
@@ -120,6 +125,20 @@ func (m *memCheckpoints) restore(snap map[string]map[int32]int64) {
 
 func (m *memCheckpoints) flush() { m.restore(map[string]map[int32]int64{}) }
 
+// restart keeps every checkpoint but loses the writes made after them, as
+// a Redis restarted from a snapshot taken at the checkpoint.
+func (m *memCheckpoints) restart() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.restarted = map[string]map[int32]bool{}
+	for t, parts := range m.held {
+		m.restarted[t] = map[int32]bool{}
+		for p := range parts {
+			m.restarted[t][p] = true
+		}
+	}
+}
+
 // checkpointed runs a Runner with cps that checkpoints and checks often,
 // until the returned stop.
 func checkpointed(t *testing.T, f fixture, group string, h app.Handler, cps events.Checkpoints, reg *prometheus.Registry, logs *logBuffer) (stop func()) {
@@ -153,6 +172,9 @@ func TestRunnerStaleRedis(t *testing.T) {
 			addrs := open(t)
 			t.Run("restored from a snapshot while running", func(t *testing.T) {
 				testRestoredWhileRunning(t, newFixture(t, addrs, 1))
+			})
+			t.Run("restarted at the checkpoint while running", func(t *testing.T) {
+				testRestartedAtCheckpoint(t, newFixture(t, addrs, 1))
 			})
 			t.Run("flushed while stopped", func(t *testing.T) {
 				testFlushedWhileStopped(t, newFixture(t, addrs, 1))
@@ -199,6 +221,29 @@ func testRestoredWhileRunning(t *testing.T, f fixture) {
 	if !strings.Contains(out, "redis lost writes") || !strings.Contains(out, "from=10 to=5") {
 		t.Fatalf("no log line of the loss and of the rewind from 10 to 5:\n%s", out)
 	}
+}
+
+// testRestartedAtCheckpoint: the store restarts holding the checkpoint of
+// 10 events, so nothing is rewound, but the next events' Save hears of the
+// restart: the session ends before their offsets are committed, they are
+// handled again, and StoreLost runs once, before that.
+func testRestartedAtCheckpoint(t *testing.T, f fixture) {
+	first, second := postEvents(10, "iris", time.Now()), postEvents(3, "jack", time.Now())
+	group, h, cps := unique("g"), &recorder{}, newMemCheckpoints()
+	lossy := &lossRecorder{recorder: h}
+	stop := checkpointed(t, f, group, lossy, cps, prometheus.NewRegistry(), &logBuffer{})
+	defer stop()
+	f.publish(t, first)
+	testenv.Until(t, "the first events checkpointed", func() bool { return cps.at(f.topics.Posts) == 10 })
+	assertCommitted(t, f, group, 10)
+	cps.restart()
+	f.publish(t, second)
+	testenv.Until(t, "the events after the restart redone", func() bool { return len(h.ids()) >= 16 && cps.at(f.topics.Posts) == 13 })
+	if n := lossy.lost.Load(); n != 1 {
+		t.Fatalf("StoreLost ran %d times for one restart, want once", n)
+	}
+	checkEvents(t, "after the restart", h.events(), append(append(append([]app.Event{}, first...), second...), second...))
+	assertCommitted(t, f, group, 13)
 }
 
 // lossRecorder is a recorder that counts the store losses it was told of

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -197,6 +198,10 @@ type groupHandler struct {
 	// cp keeps the current session's checkpoints (with Checkpoints): set in
 	// Setup, before the claims start, and cleared in Cleanup, after they end.
 	cp *checkpointer
+	// lossSeen is set when a session ended because the store lost writes:
+	// the next session's StoreLost runs even if no committed offset has to
+	// be rewound (the writes lost were after the last checkpoint).
+	lossSeen atomic.Bool
 }
 
 var _ sarama.ConsumerGroupHandler = (*groupHandler)(nil)

@@ -18,24 +18,48 @@ import (
 // to the new value unless it holds a higher one already, so a late write
 // from a partition's previous owner never lowers a checkpoint. One script,
 // so no loss can slip in between the check and the write.
+//
+// Each field also keeps the run ID of the server that last wrote it
+// (field..'~run', from INFO). A server that restarted (from an AOF or RDB
+// a moment old) or a replica promoted since may hold the checkpoint the
+// writer knew and still have lost the writes made after it: the run ID
+// differs. Such fields are reported lost too (with what the shard holds).
+// Every field reported lost takes the server's run ID, so the writer, who
+// redoes its events from what the shard holds, is told once. A server
+// whose INFO scripts cannot read skips this check.
 var saveScript = rueidis.NewLuaScript(`
+local run = ''
+local info = redis.pcall('INFO', 'server')
+if type(info) == 'string' then
+  run = string.match(info, 'run_id:(%x+)') or ''
+end
 local lost = {}
 for i = 1, #ARGV, 3 do
   if ARGV[i + 1] ~= '' then
     local cur = redis.call('HGET', KEYS[1], ARGV[i])
-    if not cur or tonumber(cur) < tonumber(ARGV[i + 1]) then
+    local was = redis.call('HGET', KEYS[1], ARGV[i] .. '~run')
+    if not cur or tonumber(cur) < tonumber(ARGV[i + 1]) or (run ~= '' and was and was ~= run) then
       lost[#lost + 1] = ARGV[i]
       lost[#lost + 1] = cur or '-1'
     end
   end
 end
 if #lost > 0 then
+  -- The writer redoes these from what this server holds.
+  if run ~= '' then
+    for i = 1, #lost, 2 do
+      redis.call('HSET', KEYS[1], lost[i] .. '~run', run)
+    end
+  end
   return lost
 end
 for i = 1, #ARGV, 3 do
   local cur = redis.call('HGET', KEYS[1], ARGV[i])
   if not cur or tonumber(cur) < tonumber(ARGV[i + 2]) then
     redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 2])
+  end
+  if run ~= '' then
+    redis.call('HSET', KEYS[1], ARGV[i] .. '~run', run)
   end
 end
 return lost
