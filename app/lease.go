@@ -74,6 +74,9 @@ type NodeLease struct {
 	FixedNode int
 	IDs       *IDGen
 	Log       *slog.Logger
+	// Clock, if set, holds this process's clock to the store's: IDs stop
+	// while they are too far apart, the lease is kept meanwhile.
+	Clock *ClockGuard
 
 	mu   sync.Mutex
 	node int
@@ -98,6 +101,19 @@ func (l *NodeLease) until(start time.Time) time.Time { return start.Add(l.ttl() 
 // 2 h behind would otherwise make this one's IDs again).
 func (l *NodeLease) hold(ctx context.Context, node int, start time.Time) error {
 	until := l.until(start)
+	if l.Clock != nil {
+		if err := l.Clock.Check(ctx); err != nil {
+			if errors.Is(err, ErrClockSkew) {
+				// IDs timed by this clock could go below the outbox
+				// cursors (behind) or above other nodes' (ahead).
+				l.IDs.Revoke()
+				l.mu.Lock()
+				l.node = node // held, and renewed: IDs resume with the clock
+				l.mu.Unlock()
+			}
+			return fmt.Errorf("node %d: %w", node, err)
+		}
+	}
 	// Past until, a sequence run out borrows the next milliseconds: a
 	// second more covers 4 million IDs.
 	if err := l.Leases.RaiseIssuedUntil(ctx, node, until.Add(time.Second)); err != nil {
@@ -125,6 +141,11 @@ func (l *NodeLease) Acquire(ctx context.Context) (int, error) {
 	if err == nil {
 		l.IDs.Floor(floor)
 		err = l.hold(ctx, node, start)
+	}
+	if errors.Is(err, ErrClockSkew) {
+		// Started, not ready: the renewals check the clock again.
+		l.Log.Error("node lease acquired, but no IDs until the clock is back within the store's", "node", node, "err", err)
+		return node, nil
 	}
 	if err != nil {
 		return 0, fmt.Errorf("acquire node lease: %w", err)
@@ -251,8 +272,15 @@ func (l *NodeLease) renew(ctx context.Context) error {
 	return nil
 }
 
-// Ready reports whether IDs are being issued (ErrUnavailable when not).
-func (l *NodeLease) Ready(context.Context) error { return l.IDs.Check() }
+// Ready reports whether IDs are being issued (ErrUnavailable when not;
+// ErrClockSkew when the clock stopped them).
+func (l *NodeLease) Ready(context.Context) error {
+	err := l.IDs.Check()
+	if err != nil && !l.Clock.OK() {
+		return fmt.Errorf("%w (%s off)", ErrClockSkew, l.Clock.Skew().Round(time.Millisecond))
+	}
+	return err
+}
 
 // Release stops IDs and frees the node for other processes.
 func (l *NodeLease) Release(ctx context.Context) error {

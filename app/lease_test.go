@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"testing"
 	"time"
@@ -220,5 +221,41 @@ func TestNodeLeaseIssuesAboveEarlierHolders(t *testing.T) {
 	must(t, err)
 	if id, err := any.IDs.Next(); err != nil || !mark.After(id.Time().Add(50*time.Minute)) {
 		t.Fatalf("node 1 marked until %v, its lease's IDs are of %v (%v); want the mark past the hour's lease", mark, id.Time(), err)
+	}
+}
+
+// TestNodeLeaseStopsIDsWhileTheClockIsOff: a process whose clock is 2 h
+// behind the store's (or ahead) keeps its node but makes no ID, and is
+// not ready, until its clock is back; then IDs resume on their own.
+func TestNodeLeaseStopsIDsWhileTheClockIsOff(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	leases := apptest.NewNodeLeases()
+	leases.SetClock(2 * time.Hour) // the store's clock is 2 h ahead of ours
+	l := newLease(leases, "me", 300*time.Millisecond)
+	l.Clock = &app.ClockGuard{Store: leases}
+	node, err := l.Acquire(ctx)
+	must(t, err)
+	if leases.Holder(node) != "me" {
+		t.Fatalf("node %d held by %q, want me: the lease is kept", node, leases.Holder(node))
+	}
+	if _, err := l.IDs.Next(); !errors.Is(err, app.ErrUnavailable) {
+		t.Fatalf("Next 2 h behind the store: err = %v, want ErrUnavailable", err)
+	}
+	if err := l.Ready(ctx); !errors.Is(err, app.ErrClockSkew) {
+		t.Fatalf("Ready 2 h behind the store: %v, want ErrClockSkew", err)
+	}
+	go func() { _ = l.Run(ctx) }()
+	leases.SetClock(0)
+	testenv.Eventually(t, "IDs once the clock is back", func() error { _, err := l.IDs.Next(); return err })
+	leases.SetClock(-2 * time.Hour) // ours runs 2 h ahead
+	testenv.Eventually(t, "IDs stop with a clock ahead", func() error {
+		if err := l.Ready(ctx); !errors.Is(err, app.ErrClockSkew) {
+			return fmt.Errorf("Ready = %v, want ErrClockSkew", err)
+		}
+		return nil
+	})
+	if _, err := l.IDs.Next(); !errors.Is(err, app.ErrUnavailable) {
+		t.Fatalf("Next 2 h ahead of the store: err = %v, want ErrUnavailable", err)
 	}
 }

@@ -89,6 +89,10 @@ type Relay struct {
 	Grace    time.Duration
 	LeaseTTL time.Duration
 	HandOff  time.Duration
+	// Clock, if set, says whether this process's clock is close to the
+	// store's: while it is not, no cursor moves (a clock run ahead would
+	// pass records other processes are still writing).
+	Clock *ClockGuard
 
 	mu      sync.Mutex
 	workers map[int]*shardRelay
@@ -989,6 +993,9 @@ func seq(from, to int) []int {
 // pending. A failure is only logged: the events went out, and the cursor
 // moves at the next sweep.
 func (r *Relay) advance(ctx context.Context, w *shardRelay, now time.Time) {
+	if !r.Clock.OK() {
+		return
+	}
 	c := MinIDAt(now.Add(-r.grace())) - 1
 	if len(w.pending) > 0 {
 		c = min(c, w.pending[0].ID-1)

@@ -550,3 +550,27 @@ func TestRelayKeepsKeyOrderAfterAPartialFailure(t *testing.T) {
 		}
 	}
 }
+
+// TestRelayCursorStaysWhileTheClockIsOff: a relay whose clock is off from
+// the store's moves no cursor (one run ahead would pass records other
+// processes are still writing); once the clock is back, it does.
+func TestRelayCursorStaysWhileTheClockIsOff(t *testing.T) {
+	ctx := context.Background()
+	store, leases := apptest.NewStore(), apptest.NewNodeLeases()
+	leases.SetClock(-time.Hour) // ours runs an hour ahead
+	clock := &app.ClockGuard{Store: leases}
+	if err := clock.Check(ctx); !errors.Is(err, app.ErrClockSkew) {
+		t.Fatalf("Check an hour ahead: %v, want ErrClockSkew", err)
+	}
+	relay := &app.Relay{Outbox: store, Publisher: &apptest.Bus{}, Grace: time.Minute, Clock: clock}
+	must(t, relay.Flush(ctx))
+	if c, err := store.OutboxCursor(ctx, 0); err != nil || c != 0 {
+		t.Fatalf("cursor of shard 0 with the clock off: %s, %v; want it unmoved", c, err)
+	}
+	leases.SetClock(0)
+	must(t, clock.Check(ctx))
+	must(t, relay.Flush(ctx))
+	if c, err := store.OutboxCursor(ctx, 0); err != nil || c < app.MinIDAt(time.Now().Add(-2*time.Minute)) {
+		t.Fatalf("cursor of shard 0 with the clock back: %s, %v; want it near the grace horizon", c.Time(), err)
+	}
+}

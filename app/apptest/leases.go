@@ -19,6 +19,27 @@ type NodeLeases struct {
 	expiry map[int]time.Time
 	issued map[int]time.Time
 	err    error
+	// clockOff is how far the store's clock is from this process's.
+	clockOff time.Duration
+}
+
+var _ app.StoreClock = (*NodeLeases)(nil)
+
+// SetClock puts the store's clock off from this process's by off.
+func (l *NodeLeases) SetClock(off time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.clockOff = off
+}
+
+// StoreNow implements app.StoreClock.
+func (l *NodeLeases) StoreNow(context.Context) (time.Time, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.err != nil {
+		return time.Time{}, l.err
+	}
+	return time.Now().Add(l.clockOff), nil
 }
 
 var _ app.NodeLeases = (*NodeLeases)(nil)

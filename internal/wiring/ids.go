@@ -45,6 +45,9 @@ func newNodeIDs(cfg *configs.Config, log *slog.Logger, leases app.NodeLeases) (*
 	}
 	n := &nodeIDs{gen: app.NewLeasedIDGen(), log: log}
 	n.lease = &app.NodeLease{Leases: leases, Owner: owner, IDs: n.gen, Log: log}
+	if sc, ok := leases.(app.StoreClock); ok {
+		n.lease.Clock = &app.ClockGuard{Store: sc, Log: log}
+	}
 	if cfg.Feeds.NodeID >= 0 {
 		// --node-id is leased too, so that no process leases it meanwhile,
 		// and a second process given the same number refuses to start.

@@ -480,7 +480,8 @@ type hidden struct {
 	b   *Backends
 	reg prometheus.Registerer
 
-	ids *nodeIDs // once built
+	ids   *nodeIDs        // once built
+	clock *app.ClockGuard // the node lease's, which the relay heeds too
 }
 
 // rows are the hidden rows in start order: the node lease of the roles
@@ -500,6 +501,7 @@ func (h *hidden) buildIDs(d *roles.Deps) (roles.Role, error) {
 		return nil, err
 	}
 	h.ids, d.API.IDs = n, n.gen
+	h.clock = n.lease.Clock
 	return n, nil
 }
 
@@ -508,6 +510,7 @@ func (h *hidden) buildRelay(d *roles.Deps) (roles.Role, error) {
 	if err != nil {
 		return nil, err
 	}
+	r.relay.Clock = h.clock
 	d.API.Dispatch = r.relay // the api hands a saved record over at once
 	return r, nil
 }

@@ -16,6 +16,7 @@ import (
 var (
 	_ app.NodeLeases  = (*Store)(nil)
 	_ app.ShardLeases = (*Store)(nil)
+	_ app.StoreClock  = (*Store)(nil)
 )
 
 // leaseTable is a table of leases: a row per leased thing, written only
@@ -134,6 +135,17 @@ func (s *Store) Renew(ctx context.Context, node int, owner string, ttl time.Dura
 // Release implements app.NodeLeases.
 func (s *Store) Release(ctx context.Context, node int, owner string) error {
 	return s.releaseLease(ctx, nodeLeases, node, owner)
+}
+
+// StoreNow implements app.StoreClock: the clock of the node that
+// coordinates the read, the one Cassandra orders writes by where the
+// client gives no timestamp.
+func (s *Store) StoreNow(ctx context.Context) (time.Time, error) {
+	var ms int64
+	if err := s.session.Query(`SELECT toUnixTimestamp(now()) FROM system.local`).WithContext(ctx).Scan(&ms); err != nil {
+		return time.Time{}, failf("cassandra: read the clock: %w", err)
+	}
+	return time.UnixMilli(ms), nil
 }
 
 // IssuedUntil implements app.NodeLeases.

@@ -14,7 +14,14 @@ import (
 	"github.com/feedsvc/feedsvc/app"
 )
 
-var _ app.NodeLeases = (*Store)(nil)
+var (
+	_ app.NodeLeases = (*Store)(nil)
+	_ app.StoreClock = (*Store)(nil)
+)
+
+// StoreNow implements app.StoreClock: the embedded store runs in this
+// process, on its clock.
+func (s *Store) StoreNow(context.Context) (time.Time, error) { return time.Now(), nil }
 
 // The embedded store belongs to one process (the data dir is locked), so
 // its leases matter only across that process's restarts; they keep the

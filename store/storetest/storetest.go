@@ -26,6 +26,7 @@ type Store interface {
 	app.NotificationStore
 	app.ModerationLog
 	app.NodeLeases
+	app.StoreClock
 	app.Outbox
 	app.IdempotencyKeys
 	app.Likes
@@ -642,6 +643,16 @@ func testNodeLeases(t *testing.T, s Store, user func(string) string) {
 	must(t, s.Renew(ctx, na, a, long))
 	must(t, s.Release(ctx, na, b))
 	must(t, s.Renew(ctx, na, a, long))
+
+	// The store's clock is the one IDs are held to: on the test servers,
+	// which run on this machine, it is this process's, give or take the
+	// round trip.
+	before := time.Now()
+	storeNow, err := s.StoreNow(ctx)
+	must(t, err)
+	if storeNow.Before(before.Add(-time.Second)) || storeNow.After(time.Now().Add(time.Second)) {
+		t.Fatalf("StoreNow = %v, read between %v and %v", storeNow, before, time.Now())
+	}
 
 	// A node's mark (until when its holders may have issued IDs) only
 	// rises, whatever order the raises come in; it outlives the leases.
