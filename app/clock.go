@@ -56,9 +56,8 @@ func (g *ClockGuard) maxSkew() time.Duration {
 	return DefaultMaxClockSkew
 }
 
-// Check measures the skew (ErrClockSkew when too large). A store that
-// cannot be read leaves the last verdict as it was: that is an outage,
-// which the lease's own calls meet.
+// Check measures the skew (ErrClockSkew when too large). A store whose
+// clock cannot be read leaves the last verdict as it was.
 func (g *ClockGuard) Check(ctx context.Context) error {
 	t0 := g.now()
 	store, err := g.Store.StoreNow(ctx)

@@ -102,15 +102,15 @@ func (l *NodeLease) until(start time.Time) time.Time { return start.Add(l.ttl() 
 func (l *NodeLease) hold(ctx context.Context, node int, start time.Time) error {
 	until := l.until(start)
 	if l.Clock != nil {
-		if err := l.Clock.Check(ctx); err != nil {
-			if errors.Is(err, ErrClockSkew) {
-				// IDs timed by this clock could go below the outbox
-				// cursors (behind) or above other nodes' (ahead).
-				l.IDs.Revoke()
-				l.mu.Lock()
-				l.node = node // held, and renewed: IDs resume with the clock
-				l.mu.Unlock()
-			}
+		// A clock read that fails (a slow store) is no verdict: the
+		// lease just renewed, and the last verdict stands.
+		if err := l.Clock.Check(ctx); errors.Is(err, ErrClockSkew) {
+			// IDs timed by this clock could go below the outbox cursors
+			// (behind) or above other nodes' (ahead).
+			l.IDs.Revoke()
+			l.mu.Lock()
+			l.node = node // held, and renewed: IDs resume with the clock
+			l.mu.Unlock()
 			return fmt.Errorf("node %d: %w", node, err)
 		}
 	}
