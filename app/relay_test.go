@@ -146,8 +146,12 @@ func recordIDs(recs []app.OutboxRecord) []app.ID {
 func TestRelaySharesShardsAndTakesOver(t *testing.T) {
 	store, bus, leases := apptest.NewStore(), &apptest.Bus{}, apptest.NewNodeLeases()
 	newRelay := func(owner string) *app.Relay {
+		// The leases expire by the wall clock: a TTL that a stalled
+		// renewal cannot outlast (at 300 ms, a 200 ms stall showed a shard
+		// free);
+		// stop1 releases its shards, so the takeover needs no expiry.
 		return &app.Relay{Outbox: store, Publisher: bus, Leases: leases, Owner: owner,
-			Poll: 10 * time.Millisecond, LeaseTTL: 300 * time.Millisecond}
+			Poll: 10 * time.Millisecond, LeaseTTL: 3 * time.Second}
 	}
 	r1, r2 := newRelay("one"), newRelay("two")
 	stop1 := runRelay(t, r1)

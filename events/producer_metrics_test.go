@@ -104,22 +104,16 @@ func TestRunnerMetricsStartAtZero(t *testing.T) {
 	reg, logs := prometheus.NewRegistry(), &logBuffer{}
 	stop := retrying(t, f, group, &recorder{}, reg, logs, time.Millisecond)
 	defer stop()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	// The group joins first (a loaded machine takes seconds).
+	testenv.Until(t, "the runner's per-group series (dead letters per topic, retries, panics, stuck per partition)", func() bool {
 		ok := hasSeries(t, reg, "feedsvc_consumer_retries_total", group) && hasSeries(t, reg, "feedsvc_consumer_panics_total", group)
 		for _, topic := range f.topics.All() {
 			ok = ok && hasSeries(t, reg, "feedsvc_events_dead_lettered_total", group, topic)
 			// Once the partition is assigned: not stuck, and saying so.
 			ok = ok && hasSeries(t, reg, "feedsvc_consumer_stuck", group, topic, "0")
 		}
-		if ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the runner's per-group series (dead letters per topic, retries, panics, stuck per partition) are missing")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return ok
+	})
 	for _, topic := range f.topics.All() {
 		if n := testenv.Metric(t, reg, "feedsvc_events_dead_lettered_total", map[string]string{"group": group, "topic": topic}); n != 0 {
 			t.Errorf("dead letters of %s on %s = %v, want 0", group, topic, n)

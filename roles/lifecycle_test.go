@@ -120,8 +120,9 @@ func TestStopInReverse(t *testing.T) {
 func TestReadinessFailsWhileDraining(t *testing.T) {
 	j := &journal{}
 	built, _ := roles.Build(roles.Rows{row("a", j, nil)}, &roles.Deps{})
-	// The drain only has to outlast the checks below; they wait for it.
-	lc := &roles.Lifecycle{Drain: 2 * time.Second, Timeout: 30 * time.Second, Log: quiet()}
+	// The drain only has to outlast the checks below, on a loaded machine
+	// too (at 2 s a stall could end it first); they wait for it.
+	lc := &roles.Lifecycle{Drain: 10 * time.Second, Timeout: 30 * time.Second, Log: quiet()}
 	ready := lc.Ready(func(context.Context) error { return nil })
 	mux := http.NewServeMux()
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
@@ -134,11 +135,11 @@ func TestReadinessFailsWhileDraining(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- lc.Run(ctx, built, ln, mux) }()
-	testenv.Until(t, "the condition", func() bool { return status(url) == 200 })
+	testenv.Until(t, "ready before the cancel", func() bool { return status(url) == 200 })
 	cancel()
 	// HTTP still serves during the drain, and says it is not ready, while
 	// the role still runs.
-	testenv.Until(t, "the condition", func() bool { return status(url) == http.StatusServiceUnavailable })
+	testenv.Until(t, "not ready while draining", func() bool { return status(url) == http.StatusServiceUnavailable })
 	if err := ready(context.Background()); !errors.Is(err, roles.ErrDraining) {
 		t.Fatalf("ready during drain = %v", err)
 	}

@@ -260,6 +260,17 @@ func TestReplay(t *testing.T) {
 				})
 			}
 		}
+		if !s.dep.real {
+			// The control below (moderation, which nothing rewinds,
+			// handles nothing after the restart) needs every post handled
+			// before the stop, which then commits them.
+			testenv.Eventually(t, "moderation handled the posts", func() error {
+				if n := s.api.handled("moderation", "post.created"); n < posts {
+					return fmt.Errorf("moderation handled %v post.created events, want %d", n, posts)
+				}
+				return nil
+			})
+		}
 
 		// Break the output.
 		if s.dep.real {

@@ -24,7 +24,9 @@ import (
 // there after a restart.
 func TestSIGTERMDrains(t *testing.T) {
 	forDeployments(t, deployments[:1], func(t *testing.T, s *system) {
-		p := s.start("all", "--shutdown-drain", "2s")
+		// A drain longer than a loaded machine takes to see readyz answer
+		// 503 (at 2 s a stall could let it end first).
+		p := s.start("all", "--shutdown-drain", "10s")
 		s.api = p
 		a := s.user("a")
 		a.must(s, "GET", "/v1/feed", nil, 200)

@@ -35,12 +35,23 @@ func StartRedis(t testing.TB, dir string) *Redis {
 	if err != nil {
 		t.Fatalf("the fault suite needs redis-server on PATH for its private Redis: %v", err)
 	}
-	r := &Redis{Addr: testenv.FreeAddr(t), bin: bin, dir: dir}
+	r := &Redis{bin: bin, dir: dir}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.start(); err != nil {
-		t.Fatal(err)
+	// A port found free may be taken before redis-server binds it (a
+	// feedsvc process binding port 0): it then exits, and starts again on
+	// another; nothing has its address yet.
+	for attempt := 1; ; attempt++ {
+		r.Addr = testenv.FreeAddr(t)
+		err := r.start()
+		if err == nil {
+			break
+		}
+		if attempt == 3 {
+			t.Fatal(err)
+		}
+		t.Logf("private redis-server on %s: %v; again on another port", r.Addr, err)
 	}
 	t.Cleanup(r.kill)
 	return r
