@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/feedsvc/feedsvc/app"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -231,6 +232,7 @@ func (c *Checker) Pass(ctx context.Context) (*Findings, error) {
 		{"search", func() error { return c.checkSearch(ctx, f, live, gone, none, miss) }},
 		{"notifications", func() error { return c.checkNotifications(ctx, f, live, gone, soc, known, miss) }},
 		{"trends", func() error { return c.checkTrends(ctx, f, live) }},
+		{"stats", func() error { return c.checkStats(ctx, f, live) }},
 		{"dead letters", func() error { return c.checkDeadLetters(ctx, f) }},
 	}
 	took := []string{"posts " + time.Since(start).Round(100*time.Millisecond).String()}
@@ -682,6 +684,57 @@ func (c *Checker) checkTrends(ctx context.Context, f *Findings, live map[string]
 		}
 	}
 	return nil
+}
+
+// checkStats compares each author's posts per hour (GET
+// /v1/users/{u}/stats, what analytics counts) with the live posts and
+// replies of that author created in each hour: exact per author and hour,
+// so a lost count and a ghost cannot cancel out as they can in a tag's
+// total.
+func (c *Checker) checkStats(ctx context.Context, f *Findings, live map[string]*postState) error {
+	want := map[string]map[time.Time]int64{}
+	for id, st := range live {
+		n, err := strconv.ParseInt(id, 10, 64)
+		if err != nil {
+			return fmt.Errorf("post ID %q: %w", id, err)
+		}
+		hour := app.ID(n).Time().UTC().Truncate(time.Hour)
+		if want[st.rec.Author] == nil {
+			want[st.rec.Author] = map[time.Time]int64{}
+		}
+		want[st.rec.Author][hour]++
+	}
+	return c.eachUser(ctx, func(ctx context.Context, name string, _ *Client) error {
+		var stats struct {
+			Items []struct {
+				Hour  time.Time `json:"hour"`
+				Count int64     `json:"count"`
+			} `json:"items"`
+		}
+		// The row's load lasts minutes: 3 hours hold all of it.
+		if err := c.Viewer.getJSON(ctx, "/v1/users/"+name+"/stats?hours=3", &stats); err != nil {
+			return err
+		}
+		got := map[time.Time]int64{}
+		for _, it := range stats.Items {
+			got[it.Hour.UTC()] = it.Count
+		}
+		for hour, n := range want[name] {
+			if got[hour] < n {
+				for i := range n - got[hour] {
+					f.note(&f.Lost, fmt.Sprintf("stats:%s:%s:%d", name, hour.Format(time.RFC3339), i), "stats of %s: %d posts in the hour of %s, want %d", name, got[hour], hour.Format(time.RFC3339), n)
+				}
+			}
+		}
+		for hour, n := range got {
+			if n > want[name][hour] {
+				for i := range n - want[name][hour] {
+					f.note(&f.Ghosts, fmt.Sprintf("stats:%s:%s:%d", name, hour.Format(time.RFC3339), i), "stats of %s: %d posts in the hour of %s, want %d", name, n, hour.Format(time.RFC3339), want[name][hour])
+				}
+			}
+		}
+		return nil
+	})
 }
 
 // checkDeadLetters: every dead letter of the posts groups is the poison

@@ -108,6 +108,26 @@ func TestCheckerFindsPlantedLoss(t *testing.T) {
 	if inFeed == nil || tagged == nil || plain == nil {
 		t.Fatalf("the load made too few live posts to plant losses: in a feed %v, tagged %v, plain %v", inFeed, tagged, plain)
 	}
+	// A sixth, which a tag's total cannot see: a post of another tag lost
+	// from analytics and a ghost of that tag counted for another author.
+	// The tag's count stays right; the authors' stats do not.
+	var swapped *PostRec
+	for _, p := range w.ledger.Posts {
+		if p.Acked() && !p.Blocked && len(p.Tags) > 0 && p.Tags[0] != tagged.Tags[0] && p != inFeed && p != plain && live(t, w.viewer, p.ID) {
+			swapped = p
+			break
+		}
+	}
+	if swapped == nil {
+		t.Fatal("the load made no live post of a second tag to plant a swapped count with")
+	}
+	var ghostAuthor string
+	for name := range w.users {
+		if name != swapped.Author {
+			ghostAuthor = name
+			break
+		}
+	}
 	// A fifth: a post of the load (not a repost) in a list feed, not its
 	// oldest entry.
 	posted := map[string]bool{}
@@ -143,6 +163,10 @@ func TestCheckerFindsPlantedLoss(t *testing.T) {
 	must(t, redisstore.NewFeeds(rc, 800, 0).Remove(ctx, []app.FeedEntry{{User: owner, Post: id(inFeed)}}))
 	must(t, redisstore.NewSearch(rc, 0).Unindex(ctx, id(plain)))
 	must(t, redisstore.NewAnalytics(rc).RemovePost(ctx, id(tagged), id(tagged).Time()))
+	ghost, err := app.NewIDGen(app.MaxNodeID).Next()
+	must(t, err)
+	must(t, redisstore.NewAnalytics(rc).RemovePost(ctx, id(swapped), id(swapped).Time()))
+	must(t, redisstore.NewAnalytics(rc).RecordPost(ctx, ghost, ghostAuthor, swapped.Tags, ghost.Time()))
 	must(t, redisstore.NewFeeds(rc, 800, 0).Add(ctx, []app.FeedEntry{{User: reader, Post: id(reply)}}))
 	must(t, redisstore.NewFeeds(rc, 800, 0).Remove(ctx, []app.FeedEntry{{User: app.ListFeed(mustID(t, w.load.Lists[listOwner])), Post: mustID(t, inList)}}))
 
@@ -157,6 +181,8 @@ func TestCheckerFindsPlantedLoss(t *testing.T) {
 		"trends #" + tagged.Tags[0] + ":",
 		"stored feed of " + reader + ": holds reply " + reply.ID,
 		"stored list feed of " + listOwner + ": lacks post " + inList,
+		"stats of " + swapped.Author + ":",
+		"stats of " + ghostAuthor + ":",
 	} {
 		if !strings.Contains(details, want) {
 			t.Errorf("the checker missed a planted loss: no %q in its findings:\n%s", want, details)

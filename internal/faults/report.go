@@ -107,7 +107,7 @@ suite again.
   below it may be missing, since a place freed by a delete, unfollow, block or mute is not
   refilled from below; the feed's size says nothing, as a merge fills it past the cap and
   removals empty it far below), search (every post through the one word the load's posts share,
-  and a sample by each post's unique word), mention notifications, trends per hashtag (exact counts), moderation
+  and a sample by each post's unique word), mention notifications, trends per hashtag (exact counts), each author's posts per hour (` + "`/v1/users/{u}/stats`" + `, exact: a lost count and a ghost cannot cancel out there as in a tag's total), moderation
   (a blocklisted post hidden from others), the dead-letter queues of every posts group, every
   block in force at the end (no follow, feed entry or notification across it, either way), every
   mute in force (no feed entry or notification of the muted user for the muter; an unmute brings the
