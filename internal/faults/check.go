@@ -233,6 +233,7 @@ func (c *Checker) Pass(ctx context.Context) (*Findings, error) {
 		{"notifications", func() error { return c.checkNotifications(ctx, f, live, gone, soc, known, miss) }},
 		{"trends", func() error { return c.checkTrends(ctx, f, live) }},
 		{"stats", func() error { return c.checkStats(ctx, f, live) }},
+		{"followers", func() error { return c.checkFollowers(ctx, f) }},
 		{"dead letters", func() error { return c.checkDeadLetters(ctx, f) }},
 	}
 	took := []string{"posts " + time.Since(start).Round(100*time.Millisecond).String()}
@@ -735,6 +736,59 @@ func (c *Checker) checkStats(ctx context.Context, f *Findings, live map[string]*
 		}
 		return nil
 	})
+}
+
+// checkFollowers compares each user's followers list with the following
+// lists of the others: the store keeps the two sides in two tables, and
+// fan-out reads the followers side. (The following side is checked
+// against the acknowledged follows in checkFeeds.)
+func (c *Checker) checkFollowers(ctx context.Context, f *Findings) error {
+	var mu sync.Mutex
+	following, followers := map[string][]string{}, map[string]map[string]bool{}
+	err := c.eachUser(ctx, func(ctx context.Context, name string, u *Client) error {
+		fing, err := pages[string](ctx, u, "/v1/users/"+name+"/following?limit=100")
+		if err != nil {
+			return err
+		}
+		fers, err := pages[string](ctx, u, "/v1/users/"+name+"/followers?limit=100")
+		if err != nil {
+			return err
+		}
+		set := map[string]bool{}
+		for _, x := range flatten(fers) {
+			set[x] = true
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		following[name], followers[name] = flatten(fing), set
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	want := map[string]map[string]bool{}
+	for name, fs := range following {
+		for _, followee := range fs {
+			if followers[followee] == nil {
+				continue // not a user of the load (none is followed)
+			}
+			if !followers[followee][name] {
+				f.note(&f.Lost, "followers:"+followee+"/"+name, "followers of %s lack %s, who follows them%s", followee, name, c.Ledger.followHistory(name, followee))
+			}
+			if want[followee] == nil {
+				want[followee] = map[string]bool{}
+			}
+			want[followee][name] = true
+		}
+	}
+	for followee, set := range followers {
+		for name := range set {
+			if _, ours := following[name]; ours && !want[followee][name] {
+				f.note(&f.Lost, "followers:"+followee+"/"+name, "followers of %s list %s, who does not follow them%s", followee, name, c.Ledger.followHistory(name, followee))
+			}
+		}
+	}
+	return nil
 }
 
 // checkDeadLetters: every dead letter of the posts groups is the poison
