@@ -114,9 +114,9 @@ func (s *Store) Follow(ctx context.Context, follower, followee string, out ...ap
 // Unfollow implements app.Graph, mirroring Follow: the records first, then
 // the LWT decides, then the followers row.
 //
-// A Follow racing an Unfollow of the same edge can leave the two tables
-// disagreeing (the LWTs are ordered, the index writes are not); the next
-// Follow or Unfollow of that edge, or the relay, repairs it.
+// A Follow racing an Unfollow of the same edge: the LWTs are ordered, the
+// index writes are not, so each reads the edge again after its write and
+// puts the followers row in line (edgeIndex).
 func (s *Store) Unfollow(ctx context.Context, follower, followee string, out ...app.OutboxRecord) (_ bool, err error) {
 	ctx, end := s.bound(ctx)
 	defer func() { err = end(err) }()
@@ -157,6 +157,34 @@ func (s *Store) edgeIndex(ctx context.Context, follower, followee string, applie
 	}
 	if err := s.writeFollowers(ctx, follower, followee, present); err != nil {
 		return false, err
+	}
+	// A Follow and an Unfollow of one edge at once: their LWTs are
+	// ordered, their followers writes are not, and the one that lands
+	// last may contradict the edge (the follower then gets, or misses,
+	// the followee's posts for good). Each reads the edge again after its
+	// write and puts the row in line: the last to do so sees the last
+	// LWT.
+	now, err := s.edgePresent(ctx, follower, followee)
+	if err == nil && now != present {
+		err = s.alignFollowers(ctx, follower, followee, now)
+	}
+	if err != nil {
+		// The change happened; the row is put right by the next change
+		// of the edge or by the relay (completeEdge).
+		s.log.Warn("cassandra: followers index not checked after a follow change", "follower", follower, "followee", followee, "err", err)
+	}
+	return true, nil
+}
+
+// edgePresent reads whether follower follows followee.
+func (s *Store) edgePresent(ctx context.Context, follower, followee string) (bool, error) {
+	var edge int64
+	err := s.query(`SELECT edge_id FROM follows WHERE follower = ? AND followee = ?`, follower, followee).WithContext(ctx).Scan(&edge)
+	switch {
+	case errors.Is(err, gocql.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, failf("cassandra: follow %s -> %s: %w", follower, followee, err)
 	}
 	return true, nil
 }

@@ -59,6 +59,7 @@ func Run(t *testing.T, backend string, s Store, opt Options) {
 		{"AuthorTimelinePaging", testAuthorTimelinePaging},
 		{"Users", testUsers},
 		{"FollowUnfollow", testFollowUnfollow},
+		{"FollowRacingUnfollow", testFollowRacingUnfollow},
 		{"Blocks", testBlocks},
 		{"BlockOutbox", testBlockOutbox},
 		{"Mutes", testMutes},
@@ -223,6 +224,35 @@ func testUsers(t *testing.T, s Store, user func(string) string) {
 	must(t, err)
 	if !ok {
 		t.Fatalf("%s missing after EnsureUser", dave)
+	}
+}
+
+// testFollowRacingUnfollow: a follow and an unfollow of one edge at once,
+// many times over; after each pair the followers list (what fan-out
+// reads) agrees with the edge (what the graph says).
+func testFollowRacingUnfollow(t *testing.T, s Store, user func(string) string) {
+	ctx := context.Background()
+	for i := range 20 {
+		a, b := user(fmt.Sprint("a", i)), user(fmt.Sprint("b", i))
+		must(t, s.EnsureUser(ctx, a))
+		must(t, s.EnsureUser(ctx, b))
+		if i%2 == 1 {
+			_, err := s.Follow(ctx, a, b)
+			must(t, err)
+		}
+		var wg sync.WaitGroup
+		errs := make([]error, 2)
+		wg.Go(func() { _, errs[0] = s.Follow(ctx, a, b) })
+		wg.Go(func() { _, errs[1] = s.Unfollow(ctx, a, b) })
+		wg.Wait()
+		must(t, errors.Join(errs...))
+		following, err := s.IsFollowing(ctx, a, b)
+		must(t, err)
+		fs, _, err := s.Followers(ctx, b, "", 10)
+		must(t, err)
+		if listed := slices.Contains(fs, a); listed != following {
+			t.Fatalf("round %d: %s follows %s: %v; %s's followers list it: %v", i, a, b, following, b, listed)
+		}
 	}
 }
 
