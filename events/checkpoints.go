@@ -124,16 +124,17 @@ func (h *groupHandler) rewindStale(s sarama.ConsumerGroupSession) (map[topicPart
 				"group", r.Group, "topic", topic, "partition", p, "from", c, "to", to, "checkpoint", held, "events", c-to)
 		}
 	}
-	if h.lossSeen.Swap(false) {
-		rewound = true
-	}
-	if h, ok := r.Handler.(StoreLossHandler); ok && rewound {
+	// A loss seen by the last session counts until StoreLost succeeded (a
+	// failed one is retried with the next Setup).
+	rewound = rewound || h.lossSeen.Load()
+	if sl, ok := r.Handler.(StoreLossHandler); ok && rewound {
 		// Before the replay: what the handler keeps in the store that no
 		// event redoes is dropped first.
-		if err := h.StoreLost(ctx); err != nil {
+		if err := sl.StoreLost(ctx); err != nil {
 			return nil, fmt.Errorf("group %s: after the store lost writes: %w", r.Group, err)
 		}
 	}
+	h.lossSeen.Store(false)
 	return known, nil
 }
 

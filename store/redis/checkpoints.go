@@ -6,63 +6,73 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/redis/rueidis"
 )
 
-// saveScript raises checkpoints on one shard. ARGV holds triples: field,
-// the value the writer last knew there ("" if none) and the new value. If
-// the shard holds less than the writer knew for any field (missing counts
-// as less), it lost writes: the script changes nothing and returns those
-// fields with what it holds ("-1" if missing). Otherwise each field is set
-// to the new value unless it holds a higher one already, so a late write
-// from a partition's previous owner never lowers a checkpoint. One script,
-// so no loss can slip in between the check and the write.
+// saveScript raises checkpoints on one shard. ARGV[1] is the run ID of the
+// server the writer last saved to or loaded from ("" if none); then come
+// triples: field, the value the writer last knew there ("" if none) and
+// the new value. If the shard holds less than the writer knew for any
+// field (missing counts as less), it lost writes: the script changes
+// nothing and returns those fields with what it holds ("-1" if missing).
+// Otherwise each field is set to the new value unless it holds a higher
+// one already, so a late write from a partition's previous owner never
+// lowers a checkpoint. One script, so no loss can slip in between the
+// check and the write.
 //
-// Each field also keeps the run ID of the server that last wrote it
-// (field..'~run', from INFO). A server that restarted (from an AOF or RDB
-// a moment old) or a replica promoted since may hold the checkpoint the
-// writer knew and still have lost the writes made after it: the run ID
-// differs. Such fields are reported lost too (with what the shard holds).
-// Every field reported lost takes the server's run ID, so the writer, who
-// redoes its events from what the shard holds, is told once. A server
-// whose INFO scripts cannot read skips this check.
+// A server that restarted (from an AOF or RDB a moment old) or a replica
+// promoted since may hold the checkpoint the writer knew and still have
+// lost the writes made after it: its run ID (INFO) is not the one the
+// writer knew. Every field the writer knew is then reported lost, with
+// what the shard holds. The reply starts with the server's run ID ("" when
+// scripts cannot read INFO, as on miniredis: no such check), which the
+// writer keeps for its next call.
 var saveScript = rueidis.NewLuaScript(`
 local run = ''
 local info = redis.pcall('INFO', 'server')
 if type(info) == 'string' then
   run = string.match(info, 'run_id:(%x+)') or ''
 end
-local lost = {}
-for i = 1, #ARGV, 3 do
+local restarted = ARGV[1] ~= '' and run ~= '' and run ~= ARGV[1]
+local out = {run}
+for i = 2, #ARGV, 3 do
   if ARGV[i + 1] ~= '' then
     local cur = redis.call('HGET', KEYS[1], ARGV[i])
-    local was = redis.call('HGET', KEYS[1], ARGV[i] .. '~run')
-    if not cur or tonumber(cur) < tonumber(ARGV[i + 1]) or (run ~= '' and was and was ~= run) then
-      lost[#lost + 1] = ARGV[i]
-      lost[#lost + 1] = cur or '-1'
+    if restarted or not cur or tonumber(cur) < tonumber(ARGV[i + 1]) then
+      out[#out + 1] = ARGV[i]
+      out[#out + 1] = cur or '-1'
     end
   end
 end
-if #lost > 0 then
-  -- The writer redoes these from what this server holds.
-  if run ~= '' then
-    for i = 1, #lost, 2 do
-      redis.call('HSET', KEYS[1], lost[i] .. '~run', run)
-    end
-  end
-  return lost
+if #out > 1 then
+  return out
 end
-for i = 1, #ARGV, 3 do
+for i = 2, #ARGV, 3 do
   local cur = redis.call('HGET', KEYS[1], ARGV[i])
   if not cur or tonumber(cur) < tonumber(ARGV[i + 2]) then
     redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 2])
   end
-  if run ~= '' then
-    redis.call('HSET', KEYS[1], ARGV[i] .. '~run', run)
-  end
 end
-return lost
+return out
+`)
+
+// loadScript reads checkpoint fields (ARGV) of one shard, after the
+// server's run ID ("" when scripts cannot read INFO); a missing field is
+// false (nil in the reply).
+var loadScript = rueidis.NewLuaScript(`
+local run = ''
+local info = redis.pcall('INFO', 'server')
+if type(info) == 'string' then
+  run = string.match(info, 'run_id:(%x+)') or ''
+end
+local out = {run}
+local vals = redis.call('HMGET', KEYS[1], unpack(ARGV))
+for i = 1, #ARGV do
+  out[i + 1] = vals[i]
+end
+return out
 `)
 
 // Checkpoints records, in Redis itself, how far each consumer group's
@@ -76,11 +86,40 @@ type Checkpoints struct {
 	client rueidis.Client
 	keys   Keys
 	shards *Health
+
+	// runs holds, per group and shard, the run ID of the server last
+	// saved to or loaded from (see saveScript); only a reply changes it,
+	// so a call whose reply was lost is checked again.
+	mu   sync.Mutex
+	runs map[string]string
+}
+
+// run returns the run ID last seen for group on shard s.
+func (c *Checkpoints) run(group string, s shard) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.runs[group+"\x00"+s.name]
+}
+
+// sawRun records the run ID a reply gave for group on shard s; with
+// ifNone, only when none was known (a Load must not hide a restart from
+// the next Save).
+func (c *Checkpoints) sawRun(group string, s shard, run string, ifNone bool) {
+	if run == "" {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := group + "\x00" + s.name
+	if _, known := c.runs[k]; known && ifNone {
+		return
+	}
+	c.runs[k] = run
 }
 
 // NewCheckpoints returns the checkpoints stored through client.
 func NewCheckpoints(client rueidis.Client) *Checkpoints {
-	return &Checkpoints{client: client, keys: KeysOf(client), shards: NewHealth(client)}
+	return &Checkpoints{client: client, keys: KeysOf(client), shards: NewHealth(client), runs: map[string]string{}}
 }
 
 func checkpointField(topic string, partition int32) string {
@@ -113,15 +152,21 @@ func (c *Checkpoints) Save(ctx context.Context, group string, prev, next map[str
 	}
 	execs := make([]rueidis.LuaExec, len(shards))
 	for i, s := range shards {
-		execs[i] = rueidis.LuaExec{Keys: []string{c.keys.checkpoint(s, group)}, Args: args}
+		execs[i] = rueidis.LuaExec{Keys: []string{c.keys.checkpoint(s, group)}, Args: append([]string{c.run(group, s)}, args...)}
 	}
 	var errs []error
 	for i, resp := range saveScript.ExecMulti(ctx, c.client, execs...) {
-		held, err := resp.AsStrSlice()
+		reply, err := resp.AsStrSlice()
+		if err == nil && len(reply) == 0 {
+			err = errors.New("empty reply")
+		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("redis checkpoints of %s on %s: %w", group, shards[i].name, err))
 			continue
 		}
+		// A loss reported was on this run: the events are redone on it.
+		c.sawRun(group, shards[i], reply[0], false)
+		held := reply[1:]
 		for j := 0; j+1 < len(held); j += 2 {
 			topic, p, err := parseField(held[j])
 			if err != nil {
@@ -139,7 +184,9 @@ func (c *Checkpoints) Save(ctx context.Context, group string, prev, next map[str
 			}
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
+	// A loss outweighs another shard's error: the caller redoes the
+	// events either way, and a retry would not report it again.
+	if err := errors.Join(errs...); err != nil && len(lost) == 0 {
 		return nil, err
 	}
 	return lost, nil
@@ -183,20 +230,24 @@ func (c *Checkpoints) Load(ctx context.Context, group string, parts map[string][
 	if err != nil {
 		return nil, fmt.Errorf("redis checkpoints of %s: %w", group, err)
 	}
-	cmds := make(rueidis.Commands, len(shards))
+	execs := make([]rueidis.LuaExec, len(shards))
 	for i, s := range shards {
-		cmds[i] = c.client.B().Hmget().Key(c.keys.checkpoint(s, group)).Field(fields...).Build()
+		execs[i] = rueidis.LuaExec{Keys: []string{c.keys.checkpoint(s, group)}, Args: fields}
 	}
 	lowest := make([]int64, len(fields))
 	missing := make([]bool, len(fields))
-	for i, resp := range c.client.DoMulti(ctx, cmds...) {
-		vals, err := resp.ToArray()
+	for i, resp := range loadScript.ExecMulti(ctx, c.client, execs...) {
+		reply, err := resp.ToArray()
 		if err != nil {
 			return nil, fmt.Errorf("redis checkpoints of %s on %s: %w", group, shards[i].name, err)
 		}
-		if len(vals) != len(fields) {
-			return nil, fmt.Errorf("redis checkpoints of %s on %s: %d values for %d fields", group, shards[i].name, len(vals), len(fields))
+		if len(reply) != len(fields)+1 {
+			return nil, fmt.Errorf("redis checkpoints of %s on %s: %d values for %d fields", group, shards[i].name, len(reply)-1, len(fields))
 		}
+		if run, err := reply[0].ToString(); err == nil {
+			c.sawRun(group, shards[i], run, true)
+		}
+		vals := reply[1:]
 		for j, v := range vals {
 			if v.IsNil() {
 				missing[j] = true
