@@ -38,9 +38,13 @@ type ClockGuard struct {
 	// Now is this process's clock (nil: time.Now).
 	Now func() time.Time
 
-	skew atomic.Int64 // ns, last measured: this clock minus the store's
-	bad  atomic.Bool
+	skew    atomic.Int64 // ns, last measured: this clock minus the store's
+	bad     atomic.Bool
+	checked atomic.Bool // a measure was made
 }
+
+// Checked reports whether a Check has measured the skew yet.
+func (g *ClockGuard) Checked() bool { return g.checked.Load() }
 
 func (g *ClockGuard) now() time.Time {
 	if g.Now != nil {
@@ -71,6 +75,7 @@ func (g *ClockGuard) Check(ctx context.Context) error {
 	rtt := t1.Sub(t0)
 	skew := t0.Add(rtt / 2).Sub(store)
 	g.skew.Store(int64(skew))
+	g.checked.Store(true)
 	off := skew.Abs() - rtt/2
 	if off < g.maxSkew() {
 		if g.bad.Swap(false) && g.Log != nil {

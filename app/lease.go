@@ -103,8 +103,15 @@ func (l *NodeLease) hold(ctx context.Context, node int, start time.Time) error {
 	until := l.until(start)
 	if l.Clock != nil {
 		// A clock read that fails (a slow store) is no verdict: the
-		// lease just renewed, and the last verdict stands.
-		if err := l.Clock.Check(ctx); errors.Is(err, ErrClockSkew) {
+		// lease just renewed, and the last verdict stands, once there is
+		// one (the mark below would keep a clock far ahead for good).
+		cctx, cancel := context.WithTimeout(ctx, clockCheckTimeout)
+		err := l.Clock.Check(cctx)
+		cancel()
+		if err != nil && !errors.Is(err, ErrClockSkew) && !l.Clock.Checked() {
+			return fmt.Errorf("node %d: %w", node, err)
+		}
+		if errors.Is(err, ErrClockSkew) {
 			// IDs timed by this clock could go below the outbox cursors
 			// (behind) or above other nodes' (ahead).
 			l.IDs.Revoke()
@@ -147,12 +154,24 @@ func (l *NodeLease) Acquire(ctx context.Context) (int, error) {
 		l.Log.Error("node lease acquired, but no IDs until the clock is back within the store's", "node", node, "err", err)
 		return node, nil
 	}
+	if err != nil && node >= 0 {
+		// Leased but not held (its mark or the clock could not be
+		// read): given back, not left to expire (a renewal that finds
+		// its lease lost retries Acquire every few seconds).
+		if rerr := l.Leases.Release(ctx, node, l.Owner); rerr != nil {
+			l.Log.Warn("node lease not given back after a failed acquire; it expires by itself", "node", node, "err", rerr)
+		}
+	}
 	if err != nil {
 		return 0, fmt.Errorf("acquire node lease: %w", err)
 	}
 	l.Log.Info("node lease acquired", "node", node, "owner", l.Owner, "ttl", l.ttl())
 	return node, nil
 }
+
+// clockCheckTimeout bounds the clock read of a lease or renewal, so that
+// a slow one leaves the renewal's time to record the mark.
+const clockCheckTimeout = 2 * time.Second
 
 // aheadTries bounds how many nodes Acquire gives back because an earlier
 // holder's clock ran ahead of this process's (see acquire).
@@ -166,7 +185,7 @@ const aheadTries = 8
 func (l *NodeLease) acquire(ctx context.Context, start time.Time) (node int, floor time.Time, err error) {
 	if l.Fixed {
 		if node, err = l.claim(ctx); err != nil {
-			return 0, time.Time{}, err
+			return -1, time.Time{}, err
 		}
 		floor, err = l.Leases.IssuedUntil(ctx, node)
 		return node, floor, err
@@ -181,11 +200,11 @@ func (l *NodeLease) acquire(ctx context.Context, start time.Time) (node int, flo
 	}()
 	for try := 0; ; try++ {
 		if node, err = l.Leases.Acquire(ctx, l.Owner, l.ttl()); err != nil {
-			return 0, time.Time{}, err
+			return -1, time.Time{}, err
 		}
 		if floor, err = l.Leases.IssuedUntil(ctx, node); err != nil {
 			ahead = append(ahead, node)
-			return 0, time.Time{}, err
+			return -1, time.Time{}, err
 		}
 		if !floor.After(start) || try == aheadTries {
 			return node, floor, nil
@@ -234,6 +253,11 @@ func (l *NodeLease) Run(ctx context.Context) error {
 		if err := l.renew(ctx); err != nil {
 			if ctx.Err() != nil {
 				return nil
+			}
+			if errors.Is(err, ErrClockSkew) {
+				// Renewed; the guard said why no IDs are made.
+				timer.Reset(every)
+				continue
 			}
 			if cerr := l.IDs.Check(); cerr != nil {
 				l.Log.Error("node lease not renewed: no IDs are issued until it is", "node", l.Node(), "err", err)

@@ -949,8 +949,18 @@ func (r *Relay) complete(ctx context.Context, w *shardRelay, batch []OutboxRecor
 func (r *Relay) send(ctx context.Context, evs []Event) error {
 	if bp, ok := r.Publisher.(BatchPublisher); ok {
 		err := bp.PublishBatch(ctx, evs)
-		if err == nil {
+		var partial *PartialPublishError
+		switch {
+		case err == nil:
 			r.logPublished(ctx, evs)
+		case errors.As(err, &partial):
+			var out []Event
+			for i, ev := range evs {
+				if !slices.Contains(partial.Failed, i) {
+					out = append(out, ev)
+				}
+			}
+			r.logPublished(ctx, out)
 		}
 		return err
 	}

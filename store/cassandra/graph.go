@@ -116,7 +116,7 @@ func (s *Store) Follow(ctx context.Context, follower, followee string, out ...ap
 //
 // A Follow racing an Unfollow of the same edge: the LWTs are ordered, the
 // index writes are not, so each reads the edge again after its write and
-// puts the followers row in line (edgeIndex).
+// puts the followers row in line (edgeIndex; see there for what is left).
 func (s *Store) Unfollow(ctx context.Context, follower, followee string, out ...app.OutboxRecord) (_ bool, err error) {
 	ctx, end := s.bound(ctx)
 	defer func() { err = end(err) }()
@@ -161,9 +161,11 @@ func (s *Store) edgeIndex(ctx context.Context, follower, followee string, applie
 	// A Follow and an Unfollow of one edge at once: their LWTs are
 	// ordered, their followers writes are not, and the one that lands
 	// last may contradict the edge (the follower then gets, or misses,
-	// the followee's posts for good). Each reads the edge again after its
-	// write and puts the row in line: the last to do so sees the last
-	// LWT.
+	// the followee's posts until the edge changes again). Each reads the
+	// edge again after its write and puts the row in line. This closes
+	// the race of two changes; a third landing between the read and the
+	// fix, or writers whose clocks disagree (the rows' timestamps are
+	// theirs), can still leave it open.
 	now, err := s.edgePresent(ctx, follower, followee)
 	if err == nil && now != present {
 		err = s.alignFollowers(ctx, follower, followee, now)

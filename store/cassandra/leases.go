@@ -142,7 +142,7 @@ func (s *Store) Release(ctx context.Context, node int, owner string) error {
 // client gives no timestamp.
 func (s *Store) StoreNow(ctx context.Context) (time.Time, error) {
 	var ms int64
-	if err := s.session.Query(`SELECT toUnixTimestamp(now()) FROM system.local`).WithContext(ctx).Scan(&ms); err != nil {
+	if err := s.query(`SELECT toUnixTimestamp(now()) FROM system.local`).WithContext(ctx).Scan(&ms); err != nil {
 		return time.Time{}, failf("cassandra: read the clock: %w", err)
 	}
 	return time.UnixMilli(ms), nil
@@ -151,21 +151,22 @@ func (s *Store) StoreNow(ctx context.Context) (time.Time, error) {
 // IssuedUntil implements app.NodeLeases.
 func (s *Store) IssuedUntil(ctx context.Context, node int) (time.Time, error) {
 	var until time.Time
-	err := s.query(`SELECT issued_until FROM node_ids WHERE node = ?`, node).WithContext(ctx).Scan(&until)
+	err := s.query(`SELECT issued_until FROM node_ids WHERE node = ?`, node).Consistency(gocql.Quorum).WithContext(ctx).Scan(&until)
 	if err != nil && !errors.Is(err, gocql.ErrNotFound) {
 		return time.Time{}, failf("cassandra: node %d's IDs: %w", node, err)
 	}
 	return until, nil
 }
 
-// RaiseIssuedUntil implements app.NodeLeases: a plain write whose
+// RaiseIssuedUntil implements app.NodeLeases: a plain write (at QUORUM,
+// as node numbers are unique across data centres) whose
 // timestamp is until itself, so that of two writes the later time wins
 // (last write wins), whatever order they come in and whatever the clocks
 // of their writers say (a client timestamp would let a writer whose clock
 // is behind lose its raise).
 func (s *Store) RaiseIssuedUntil(ctx context.Context, node int, until time.Time) error {
 	err := s.query(`UPDATE node_ids USING TIMESTAMP ? SET issued_until = ? WHERE node = ?`, until.UnixMicro(), until, node).
-		WithContext(ctx).Exec()
+		Consistency(gocql.Quorum).WithContext(ctx).Exec()
 	if err != nil {
 		return failf("cassandra: node %d's IDs: %w", node, err)
 	}
