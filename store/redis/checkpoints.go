@@ -11,6 +11,16 @@ import (
 	"github.com/redis/rueidis"
 )
 
+// runIDLua sets run to the server's run ID, or "" when scripts cannot read
+// INFO (miniredis).
+const runIDLua = `
+local run = ''
+local info = redis.pcall('INFO', 'server')
+if type(info) == 'string' then
+  run = string.match(info, 'run_id:(%x+)') or ''
+end
+`
+
 // saveScript raises checkpoints on one shard. ARGV[1] is the run ID of the
 // server the writer last saved to or loaded from ("" if none); then come
 // triples: field, the value the writer last knew there ("" if none) and
@@ -29,12 +39,7 @@ import (
 // what the shard holds. The reply starts with the server's run ID ("" when
 // scripts cannot read INFO, as on miniredis: no such check), which the
 // writer keeps for its next call.
-var saveScript = rueidis.NewLuaScript(`
-local run = ''
-local info = redis.pcall('INFO', 'server')
-if type(info) == 'string' then
-  run = string.match(info, 'run_id:(%x+)') or ''
-end
+var saveScript = rueidis.NewLuaScript(runIDLua + `
 local restarted = ARGV[1] ~= '' and run ~= '' and run ~= ARGV[1]
 local out = {run}
 for i = 2, #ARGV, 3 do
@@ -61,12 +66,7 @@ return out
 // loadScript reads checkpoint fields (ARGV) of one shard, after the
 // server's run ID ("" when scripts cannot read INFO); a missing field is
 // false (nil in the reply).
-var loadScript = rueidis.NewLuaScript(`
-local run = ''
-local info = redis.pcall('INFO', 'server')
-if type(info) == 'string' then
-  run = string.match(info, 'run_id:(%x+)') or ''
-end
+var loadScript = rueidis.NewLuaScript(runIDLua + `
 local out = {run}
 local vals = redis.call('HMGET', KEYS[1], unpack(ARGV))
 for i = 1, #ARGV do
