@@ -224,16 +224,19 @@ func (c *Checker) Pass(ctx context.Context) (*Findings, error) {
 	c.checkToggleCounts(f, live, storedIDs, soc.likes, "like_count", func(p Post) int { return p.LikeCount })
 	c.checkToggleCounts(f, live, storedIDs, soc.reposts, "repost_count", func(p Post) int { return p.RepostCount })
 	c.checkReplyCounts(f, live, storedIDs)
+	// Each user's following list, as checkFeeds reads it; checkFollowers
+	// compares the followers lists with them.
+	following := &userLists{m: map[string][]string{}}
 	views := []struct {
 		name string
 		read func() error
 	}{
-		{"feeds", func() error { return c.checkFeeds(ctx, f, live, gone, reposts, soc, known, miss) }},
+		{"feeds", func() error { return c.checkFeeds(ctx, f, live, gone, reposts, soc, known, miss, following) }},
 		{"search", func() error { return c.checkSearch(ctx, f, live, gone, none, miss) }},
 		{"notifications", func() error { return c.checkNotifications(ctx, f, live, gone, soc, known, miss) }},
 		{"trends", func() error { return c.checkTrends(ctx, f, live) }},
 		{"stats", func() error { return c.checkStats(ctx, f, live) }},
-		{"followers", func() error { return c.checkFollowers(ctx, f) }},
+		{"followers", func() error { return c.checkFollowers(ctx, f, following) }},
 		{"dead letters", func() error { return c.checkDeadLetters(ctx, f) }},
 	}
 	took := []string{"posts " + time.Since(start).Round(100*time.Millisecond).String()}
@@ -249,7 +252,7 @@ func (c *Checker) Pass(ctx context.Context) (*Findings, error) {
 	return f, nil
 }
 
-func (c *Checker) checkFeeds(ctx context.Context, f *Findings, live, gone map[string]*postState, reposts map[string]Post, soc social, known func(string) bool, miss func(*postState, string, ...any)) error {
+func (c *Checker) checkFeeds(ctx context.Context, f *Findings, live, gone map[string]*postState, reposts map[string]Post, soc social, known func(string) bool, miss func(*postState, string, ...any), lists *userLists) error {
 	followOps := c.Ledger.followPairs()
 	asked := c.Ledger.follows()
 	listed := c.Ledger.listed()
@@ -258,6 +261,7 @@ func (c *Checker) checkFeeds(ctx context.Context, f *Findings, live, gone map[st
 		if err != nil {
 			return err
 		}
+		lists.set(name, flatten(following))
 		follows := map[string]bool{}
 		for _, a := range flatten(following) {
 			follows[a] = true
@@ -739,17 +743,14 @@ func (c *Checker) checkStats(ctx context.Context, f *Findings, live map[string]*
 }
 
 // checkFollowers compares each user's followers list with the following
-// lists of the others: the store keeps the two sides in two tables, and
+// lists checkFeeds read: the store keeps the two sides in two tables, and
 // fan-out reads the followers side. (The following side is checked
 // against the acknowledged follows in checkFeeds.)
-func (c *Checker) checkFollowers(ctx context.Context, f *Findings) error {
+func (c *Checker) checkFollowers(ctx context.Context, f *Findings, lists *userLists) error {
+	following := lists.m // complete: checkFeeds ran first
 	var mu sync.Mutex
-	following, followers := map[string][]string{}, map[string]map[string]bool{}
+	followers := map[string]map[string]bool{}
 	err := c.eachUser(ctx, func(ctx context.Context, name string, u *Client) error {
-		fing, err := pages[string](ctx, u, "/v1/users/"+name+"/following?limit=100")
-		if err != nil {
-			return err
-		}
 		fers, err := pages[string](ctx, u, "/v1/users/"+name+"/followers?limit=100")
 		if err != nil {
 			return err
@@ -760,7 +761,7 @@ func (c *Checker) checkFollowers(ctx context.Context, f *Findings) error {
 		}
 		mu.Lock()
 		defer mu.Unlock()
-		following[name], followers[name] = flatten(fing), set
+		followers[name] = set
 		return nil
 	})
 	if err != nil {
@@ -789,6 +790,18 @@ func (c *Checker) checkFollowers(ctx context.Context, f *Findings) error {
 		}
 	}
 	return nil
+}
+
+// userLists holds a list per user, written by concurrent readers.
+type userLists struct {
+	mu sync.Mutex
+	m  map[string][]string
+}
+
+func (l *userLists) set(user string, list []string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.m[user] = list
 }
 
 // checkDeadLetters: every dead letter of the posts groups is the poison
