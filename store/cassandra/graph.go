@@ -142,9 +142,9 @@ func edgeID(out []app.OutboxRecord) app.ID {
 // edgeIndex finishes a follow (present) or unfollow once its LWT answered.
 // When the LWT applied it writes the followers row. When it did not, the
 // records announce nothing: they are marked done at once (should that
-// fail, the relay drops them, see completeEdge), and the followers row is
-// only checked, and put right if an earlier call left it behind. It
-// reports whether the edge changed.
+// fail, the relay drops them, see completeEdge). Either way the row is
+// then settled against the edge (settleFollowers). It reports whether the
+// edge changed.
 func (s *Store) edgeIndex(ctx context.Context, follower, followee string, applied, present bool, out []app.OutboxRecord) (bool, error) {
 	if !applied {
 		if len(out) > 0 {
@@ -153,29 +153,47 @@ func (s *Store) edgeIndex(ctx context.Context, follower, followee string, applie
 					"follower", follower, "followee", followee, "err", err)
 			}
 		}
-		return false, s.alignFollowers(ctx, follower, followee, present)
+		return false, s.settleFollowers(ctx, follower, followee, false, false)
 	}
 	if err := s.writeFollowers(ctx, follower, followee, present); err != nil {
 		return false, err
 	}
-	// A Follow and an Unfollow of one edge at once: their LWTs are
-	// ordered, their followers writes are not, and the one that lands
-	// last may contradict the edge (the follower then gets, or misses,
-	// the followee's posts until the edge changes again). Each reads the
-	// edge again after its write and puts the row in line. This closes
-	// the race of two changes; a third landing between the read and the
-	// fix, or writers whose clocks disagree (the rows' timestamps are
-	// theirs), can still leave it open.
-	now, err := s.edgePresent(ctx, follower, followee)
-	if err == nil && now != present {
-		err = s.alignFollowers(ctx, follower, followee, now)
-	}
-	if err != nil {
+	if err := s.settleFollowers(ctx, follower, followee, true, present); err != nil {
 		// The change happened; the row is put right by the next change
 		// of the edge or by the relay (completeEdge).
 		s.log.Warn("cassandra: followers index not checked after a follow change", "follower", follower, "followee", followee, "err", err)
 	}
 	return true, nil
+}
+
+// settleRounds bounds settleFollowers: each round needs yet another change
+// of the edge to land between a read and a write.
+const settleRounds = 4
+
+// settleFollowers puts the followers row in line with the edge. A Follow
+// and an Unfollow of one edge at once: their LWTs are ordered, their
+// followers writes are not, and a write (or a fix read from an edge that
+// changed since) may land after a change it did not see. So every write is
+// followed by a read of the edge, until a read agrees with the last write
+// or the row is found in line (nothing written, nothing to undo): the last
+// write of the row then comes after the last change of the edge, from a
+// writer that read that change. wrote and last say whether the caller has
+// just written the row, and which way. Writers whose clocks disagree (the
+// rows' timestamps are theirs) can still leave the row out of line.
+func (s *Store) settleFollowers(ctx context.Context, follower, followee string, wrote, last bool) error {
+	for range settleRounds {
+		now, err := s.edgePresent(ctx, follower, followee)
+		if err != nil || (wrote && now == last) {
+			return err
+		}
+		if wrote, err = s.alignFollowers(ctx, follower, followee, now); err != nil || !wrote {
+			return err
+		}
+		last = now
+	}
+	s.log.Warn("cassandra: followers index still changing after settling; the next change of the edge settles it",
+		"follower", follower, "followee", followee)
+	return nil
 }
 
 // edgePresent reads whether follower follows followee.
@@ -199,22 +217,23 @@ func recordIDs(out []app.OutboxRecord) []app.ID {
 	return ids
 }
 
-// alignFollowers writes the followers row when it disagrees with present.
-func (s *Store) alignFollowers(ctx context.Context, follower, followee string, present bool) error {
+// alignFollowers writes the followers row when it disagrees with present,
+// and reports whether it wrote.
+func (s *Store) alignFollowers(ctx context.Context, follower, followee string, present bool) (bool, error) {
 	var f string
 	err := s.query(`SELECT follower FROM followers WHERE followee = ? AND bucket = ? AND follower = ?`,
 		followee, followerBucket(follower), follower).WithContext(ctx).Scan(&f)
 	switch {
 	case errors.Is(err, gocql.ErrNotFound):
 		if !present {
-			return nil
+			return false, nil
 		}
 	case err != nil:
-		return failf("cassandra: follow %s -> %s: followers index: %w", follower, followee, err)
+		return false, failf("cassandra: follow %s -> %s: followers index: %w", follower, followee, err)
 	case present:
-		return nil
+		return false, nil
 	}
-	return s.writeFollowers(ctx, follower, followee, present)
+	return true, s.writeFollowers(ctx, follower, followee, present)
 }
 
 // writeFollowers puts follower's row in followee's followers, or takes it
@@ -277,7 +296,7 @@ func (s *Store) completeEdge(ctx context.Context, r app.OutboxRecord) (app.Compl
 	}
 	switch {
 	case happened:
-		return app.Publish, s.alignFollowers(ctx, f.Follower, f.Followee, present)
+		return app.Publish, s.settleFollowers(ctx, f.Follower, f.Followee, false, false)
 	case settled:
 		return app.Drop, nil
 	default:
