@@ -23,22 +23,15 @@ func (a *Analyst) Handle(ctx context.Context, ev Event) error {
 		return nil
 	}
 	p := ev.Post
-	// The bucket is the post's time. post.deleted carries only the ID, whose
-	// time is CreatedAt for every post the api creates.
-	at := p.CreatedAt
-	if at.IsZero() {
-		at = p.ID.Time()
-	}
 	switch ev.Type {
 	case PostCreated:
 		if p.IsRepost() {
 			return nil // no text, and not a post of the reposter's own
 		}
-		if err := a.Analytics.RecordPost(ctx, p.ID, p.Author, Hashtags(p.Text), at.UTC()); err != nil {
-			return fmt.Errorf("record post %s of %s: %w", p.ID, p.Author, err)
-		}
+		return CountPost(a.Analytics)(ctx, *p)
 	case PostDeleted, PostModerated:
-		if err := a.Analytics.RemovePost(ctx, p.ID, at.UTC()); err != nil {
+		// The bucket is the post's time, as RecordPost's.
+		if err := a.Analytics.RemovePost(ctx, p.ID, postTime(*p)); err != nil {
 			return fmt.Errorf("remove post %s of %s: %w", p.ID, p.Author, err)
 		}
 	}

@@ -39,9 +39,7 @@ func (x *Indexer) Handle(ctx context.Context, ev Event) error {
 		if err != nil || !ok || p.Moderated != "" {
 			return err
 		}
-		if err := x.Search.Index(ctx, p.ID, Terms(p.Text)); err != nil {
-			return fmt.Errorf("index post %s: %w", p.ID, err)
-		}
+		return IndexPost(x.Search)(ctx, p)
 	case PostDeleted, PostModerated:
 		if err := x.Search.Unindex(ctx, ev.Post.ID); err != nil {
 			return fmt.Errorf("unindex post %s: %w", ev.Post.ID, err)

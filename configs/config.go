@@ -230,9 +230,11 @@ type SearchConfig struct {
 	TermCap int
 }
 
-// RegisterFlags registers s's setting, in GroupRoles.
+// RegisterFlags registers s's setting, in GroupRedis: the index is in
+// Redis, and whatever writes it (the search role, feedsvc rebuild search)
+// must trim it alike.
 func (s *SearchConfig) RegisterFlags(f setting.Flags) {
-	f.In(GroupRoles).Int(&s.TermCap, "TermCap", "search-term-cap", 10000, "newest posts kept per search term")
+	f.In(GroupRedis).Int(&s.TermCap, "TermCap", "search-term-cap", 10000, "newest posts kept per search term")
 }
 
 // EmbeddedKafka reports whether the broker runs in-process (no brokers given).

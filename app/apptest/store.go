@@ -41,6 +41,7 @@ type Store struct {
 var (
 	_ app.PostStore         = (*Store)(nil)
 	_ app.Graph             = (*Store)(nil)
+	_ app.UserScanner       = (*Store)(nil)
 	_ app.NotificationStore = (*Store)(nil)
 	_ app.ModerationLog     = (*Store)(nil)
 	_ app.Outbox            = (*Store)(nil)
@@ -250,6 +251,26 @@ func (s *Store) EnsureUser(_ context.Context, u string) error {
 	defer s.mu.Unlock()
 	s.users[u] = true
 	return nil
+}
+
+// Users implements app.UserScanner, in name order.
+func (s *Store) Users(_ context.Context, cursor string, limit int) ([]string, string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var all []string
+	for u := range s.users {
+		if u > cursor {
+			all = append(all, u)
+		}
+	}
+	slices.Sort(all)
+	if limit <= 0 {
+		return nil, "", nil
+	}
+	if len(all) > limit {
+		return all[:limit], all[limit-1], nil
+	}
+	return all, "", nil
 }
 
 // UserExists implements app.Graph.

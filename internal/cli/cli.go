@@ -74,7 +74,7 @@ func NewRoot(table roles.Rows, build buildinfo.Info) *cobra.Command {
 	root.SetVersionTemplate(build.String())
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(serveCmd(table), tokenCmd(), migrateCmd(), feedCmd(), moderationCmd(), versionCmd(build),
-		replayCmd(), lagCmd(), dlqCmd(), benchCmd(table), healthcheckCmd(), rolesCmd(table))
+		replayCmd(), lagCmd(), dlqCmd(), rebuildCmd(), benchCmd(table), healthcheckCmd(), rolesCmd(table))
 	// Wrong arguments, like an unknown command, are usage errors (exit 2).
 	root.Args = func(_ *cobra.Command, args []string) error {
 		if len(args) > 0 {

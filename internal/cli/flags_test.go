@@ -26,6 +26,7 @@ var commandGroups = map[string]configs.Group{
 	"dlq replay":      configs.GroupCommon | configs.GroupKafka | configs.GroupConsumerGroups,
 	"feed inspect":    configs.GroupCommon | configs.GroupRedis,
 	"moderation list": configs.GroupCommon | configs.GroupStore,
+	"rebuild":         configs.GroupCommon | configs.GroupStore | configs.GroupRedis,
 	"bench":           configs.AllGroups &^ configs.GroupServer &^ configs.GroupRateLimits,
 }
 

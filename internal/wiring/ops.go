@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -153,6 +154,34 @@ func ModerationDecisions(ctx context.Context, cfg *configs.Config, log *slog.Log
 	}
 	defer b.Close()
 	return app.ModerationDecisions(ctx, b.Store, cursor, limit)
+}
+
+// RebuildView rebuilds view (one of app.RebuildViews) from the configured
+// store into the configured Redis: every live post made at or after since
+// (zero: all), workers users at a time (see app.RebuildView).
+func RebuildView(ctx context.Context, cfg *configs.Config, log *slog.Logger, view string, since time.Time, workers int, progress func(app.RebuildProgress)) (app.RebuildProgress, error) {
+	if !slices.Contains(app.RebuildViews, view) {
+		return app.RebuildProgress{}, fmt.Errorf("%w: no view %q to rebuild (views: %s)", app.ErrInvalid, view, strings.Join(app.RebuildViews, ", "))
+	}
+	if cfg.EmbeddedRedis() {
+		return app.RebuildProgress{}, fmt.Errorf("nothing to rebuild without --redis-addr: the embedded Redis lives in memory inside feedsvc serve, which rebuilds its views from the event log at every start")
+	}
+	if f, err := storeHolder(cfg); f != nil || err != nil {
+		if err == nil {
+			err = fmt.Errorf("the embedded store is %w: %s holds it (one process at a time); stop it, or rebuild from Cassandra (--cassandra-hosts)", ErrUnavailable, f.describe(cfg.DataDir))
+		}
+		return app.RebuildProgress{}, err
+	}
+	b, err := Open(ctx, cfg, log, roles.Needs{Store: true, Redis: true})
+	if err != nil {
+		return app.RebuildProgress{}, err
+	}
+	defer b.Close()
+	write := app.IndexPost(b.Caches.Search)
+	if view == app.ViewTrends {
+		write = app.CountPost(b.Caches.Analytics)
+	}
+	return app.RebuildView(ctx, b.Store, write, since, workers, progress)
 }
 
 // storeHolder is the serve process that holds the embedded store, if the

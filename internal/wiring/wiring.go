@@ -43,6 +43,7 @@ import (
 type Store interface {
 	roles.Store
 	app.NodeLeases
+	app.UserScanner
 	Ping(context.Context) error
 	Close() error
 }

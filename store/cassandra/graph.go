@@ -14,7 +14,10 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-var _ app.Graph = (*Store)(nil)
+var (
+	_ app.Graph       = (*Store)(nil)
+	_ app.UserScanner = (*Store)(nil)
+)
 
 // followerBuckets is how many partitions hold one user's followers. Changing
 // it moves followers between buckets, so it is part of the schema: a new
@@ -65,6 +68,35 @@ func (s *Store) UserExists(ctx context.Context, user string) (_ bool, err error)
 		return false, failf("cassandra: user exists %s: %w", user, err)
 	}
 	return true, nil
+}
+
+// Users implements app.UserScanner, in token order (the partition key's
+// hash): a scan of the whole users table, one page at a time; the cursor
+// is the last user returned.
+func (s *Store) Users(ctx context.Context, cursor string, limit int) (_ []string, _ string, err error) {
+	ctx, end := s.bound(ctx)
+	defer func() { err = end(err) }()
+	if limit <= 0 {
+		return nil, "", nil
+	}
+	// One extra row tells whether another page exists.
+	q := s.query(`SELECT id FROM users LIMIT ?`, limit+1)
+	if cursor != "" {
+		q = s.query(`SELECT id FROM users WHERE token(id) > token(?) LIMIT ?`, cursor, limit+1)
+	}
+	iter := q.WithContext(ctx).Iter()
+	users := make([]string, 0, min(limit+1, 1024))
+	var id string
+	for iter.Scan(&id) {
+		users = append(users, id)
+	}
+	if err := iter.Close(); err != nil {
+		return nil, "", failf("cassandra: list users after %q: %w", cursor, err)
+	}
+	if len(users) > limit {
+		return users[:limit], users[limit-1], nil
+	}
+	return users, "", nil
 }
 
 // IsFollowing implements app.Graph.

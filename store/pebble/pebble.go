@@ -67,8 +67,9 @@ type Store struct {
 }
 
 var (
-	_ app.PostStore = (*Store)(nil)
-	_ app.Graph     = (*Store)(nil)
+	_ app.PostStore   = (*Store)(nil)
+	_ app.Graph       = (*Store)(nil)
+	_ app.UserScanner = (*Store)(nil)
 )
 
 // Config says where the store lives.
@@ -517,4 +518,35 @@ func (l pebbleLogger) Errorf(format string, args ...any) {
 func (l pebbleLogger) Fatalf(format string, args ...any) {
 	l.log.Error(fmt.Sprintf(format, args...), "component", "pebble")
 	panic(fmt.Sprintf(format, args...))
+}
+
+// Users implements app.UserScanner, in name order; the cursor is the last
+// user returned.
+func (s *Store) Users(_ context.Context, cursor string, limit int) ([]string, string, error) {
+	if limit <= 0 {
+		return nil, "", nil
+	}
+	lower := []byte(prefixUser + "\x00") // past the bare prefix Ping reads
+	if cursor != "" {
+		lower = append([]byte(prefixUser+cursor), 0) // strictly after cursor
+	}
+	upper := []byte(prefixUser)
+	upper[len(upper)-1]++
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return nil, "", fmt.Errorf("pebble: list users: %w", err)
+	}
+	var users []string
+	ok := it.First()
+	for ; ok && len(users) < limit; ok = it.Next() {
+		users = append(users, string(it.Key()[len(prefixUser):]))
+	}
+	more := ok // the iterator stands on the user after the page
+	if err := errors.Join(it.Error(), it.Close()); err != nil {
+		return nil, "", fmt.Errorf("pebble: list users: %w", err)
+	}
+	if !more {
+		return users, "", nil
+	}
+	return users, users[len(users)-1], nil
 }

@@ -33,6 +33,7 @@ type Store interface {
 	app.Replies
 	app.Reposts
 	app.Lists
+	app.UserScanner
 }
 
 // Options tune the suite for a backend.
@@ -58,6 +59,7 @@ func Run(t *testing.T, backend string, s Store, opt Options) {
 		{"PostIDConflict", testPostIDConflict},
 		{"AuthorTimelinePaging", testAuthorTimelinePaging},
 		{"Users", testUsers},
+		{"UserScan", testUserScan},
 		{"FollowUnfollow", testFollowUnfollow},
 		{"FollowRacingUnfollow", testFollowRacingUnfollow},
 		{"Blocks", testBlocks},
@@ -224,6 +226,41 @@ func testUsers(t *testing.T, s Store, user func(string) string) {
 	must(t, err)
 	if !ok {
 		t.Fatalf("%s missing after EnsureUser", dave)
+	}
+}
+
+// testUserScan pages through every user with a small page: each of this
+// case's users comes exactly once, whatever else the store holds, and
+// every page but the last is full.
+func testUserScan(t *testing.T, s Store, user func(string) string) {
+	ctx := context.Background()
+	want := map[string]bool{}
+	for i := range 5 {
+		u := user(fmt.Sprint("u", i))
+		must(t, s.EnsureUser(ctx, u))
+		want[u] = true
+	}
+	seen := map[string]int{}
+	cursor, pages := "", 0
+	for {
+		page, next, err := s.Users(ctx, cursor, 3)
+		must(t, err)
+		pages++
+		if next != "" && len(page) != 3 {
+			t.Fatalf("page %d: %d users and a next cursor, want 3", pages, len(page))
+		}
+		for _, u := range page {
+			seen[u]++
+		}
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	for u := range want {
+		if seen[u] != 1 {
+			t.Fatalf("%s listed %d times in %d pages, want once", u, seen[u], pages)
+		}
 	}
 }
 
