@@ -228,13 +228,18 @@ func (m *ModerationConfig) RegisterFlags(f setting.Flags) {
 // SearchConfig sizes the search index.
 type SearchConfig struct {
 	TermCap int
+	// Retention bounds the index in time: posts older are not indexed,
+	// nor found (0: every post, unbounded).
+	Retention time.Duration
 }
 
 // RegisterFlags registers s's setting, in GroupRedis: the index is in
 // Redis, and whatever writes it (the search role, feedsvc rebuild search)
 // must trim it alike.
 func (s *SearchConfig) RegisterFlags(f setting.Flags) {
-	f.In(GroupRedis).Int(&s.TermCap, "TermCap", "search-term-cap", 10000, "newest posts kept per search term")
+	f = f.In(GroupRedis)
+	f.Int(&s.TermCap, "TermCap", "search-term-cap", 10000, "newest posts kept per search term")
+	f.Duration(&s.Retention, "Retention", "search-retention", 90*24*time.Hour, "how long a post stays searchable: older posts are not indexed, nor found, and their keys expire (0: forever, unbounded)")
 }
 
 // EmbeddedKafka reports whether the broker runs in-process (no brokers given).
@@ -650,8 +655,12 @@ func (m ModerationConfig) Rules() app.ModerationRules {
 
 // Validate reports every invalid field as *setting.Error values.
 func (s SearchConfig) Validate() error {
+	var errs []error
 	if s.TermCap <= 0 {
-		return setting.Errorf("TermCap", "%d is not positive", s.TermCap)
+		errs = append(errs, setting.Errorf("TermCap", "%d is not positive", s.TermCap))
 	}
-	return nil
+	if s.Retention < 0 {
+		errs = append(errs, setting.Errorf("Retention", "%s is negative (0: forever)", s.Retention))
+	}
+	return errors.Join(errs...)
 }

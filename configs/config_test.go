@@ -528,7 +528,7 @@ func TestValidateNamesEveryField(t *testing.T) {
 		PostCacheTTL: -1, NodeID: 5000, OutboxPoll: 0, PublishWait: -1, ViewCacheTTL: -1}
 	c.Auth = AuthConfig{JWTSecret: "short", JWTSecretFile: " ", JWTPublicKey: " ", JWTJWKSURL: "x", JWTLeeway: -1, JWTMaxLifetime: 0}
 	c.Moderation = ModerationConfig{Blocklist: []string{"re:("}, MaxLinks: -1, Rate: -1}
-	c.Search = SearchConfig{TermCap: 0}
+	c.Search = SearchConfig{TermCap: 0, Retention: -1}
 	c.Kafka.Brokers = []string{"k"}
 	c.Kafka.Partitions, c.Kafka.Replication, c.Kafka.ConsumerLanes = 0, 0, 0
 	c.Kafka.Topics.Posts, c.Kafka.Topics.Follows = "a b", "a b"

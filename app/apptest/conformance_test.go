@@ -2,6 +2,7 @@ package apptest_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/feedsvc/feedsvc/app"
 	"github.com/feedsvc/feedsvc/app/apptest"
@@ -43,7 +44,9 @@ func TestAnalyticsConformance(t *testing.T) {
 func TestSearchConformance(t *testing.T) {
 	t.Run("fake", func(t *testing.T) {
 		redistest.RunSearch(t, redistest.SearchBackend{
-			New: func(t *testing.T, capPerTerm int) app.SearchIndex { return apptest.NewCappedSearch(capPerTerm) },
+			New: func(t *testing.T, capPerTerm int, retention time.Duration) app.SearchIndex {
+				return apptest.NewBoundedSearch(capPerTerm, retention)
+			},
 			HasTermList: func(x app.SearchIndex, id app.ID) (bool, error) {
 				_, ok := x.(*apptest.Search).Docs()[id]
 				return ok, nil

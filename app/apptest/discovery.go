@@ -92,13 +92,14 @@ func inMinutes(at, from, to time.Time) bool {
 	return !m.Before(from.Truncate(time.Minute)) && m.Before(to)
 }
 
-// Search is an in-memory app.SearchIndex, without a cap unless
-// NewCappedSearch gave it one.
+// Search is an in-memory app.SearchIndex, without a cap or retention
+// unless NewCappedSearch or NewBoundedSearch gave it one.
 type Search struct {
-	mu    sync.Mutex
-	cap   int // per term; 0: none
-	terms map[string]map[app.ID]bool
-	docs  map[app.ID][]string
+	mu        sync.Mutex
+	cap       int           // per term; 0: none
+	retention time.Duration // 0: none
+	terms     map[string]map[app.ID]bool
+	docs      map[app.ID][]string
 }
 
 var _ app.SearchIndex = (*Search)(nil)
@@ -109,12 +110,27 @@ func NewSearch() *Search { return NewCappedSearch(0) }
 // NewCappedSearch returns an empty index that keeps the newest capPerTerm
 // posts of each term, as the Redis index does (0: no cap). Like Redis, it
 // keeps the term list of a post the cap cut, for Unindex.
-func NewCappedSearch(capPerTerm int) *Search {
-	return &Search{cap: capPerTerm, terms: map[string]map[app.ID]bool{}, docs: map[app.ID][]string{}}
+func NewCappedSearch(capPerTerm int) *Search { return NewBoundedSearch(capPerTerm, 0) }
+
+// NewBoundedSearch is NewCappedSearch keeping only posts made within
+// retention, as the Redis index does (0: every post).
+func NewBoundedSearch(capPerTerm int, retention time.Duration) *Search {
+	return &Search{cap: capPerTerm, retention: retention, terms: map[string]map[app.ID]bool{}, docs: map[app.ID][]string{}}
+}
+
+// floor is the oldest ID the index keeps (0: any).
+func (x *Search) floor() app.ID {
+	if x.retention <= 0 {
+		return 0
+	}
+	return app.MinIDAt(time.Now().Add(-x.retention))
 }
 
 // Index implements app.SearchIndex.
 func (x *Search) Index(_ context.Context, id app.ID, terms []string) error {
+	if id < x.floor() {
+		return nil
+	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	for _, t := range terms {
@@ -162,10 +178,11 @@ func (x *Search) Search(_ context.Context, terms []string, before app.ID, limit 
 	if len(terms) == 0 {
 		return nil, nil
 	}
+	floor := x.floor()
 	x.mu.Lock()
 	var out []app.ID
 	for id := range x.terms[terms[0]] {
-		ok := before == 0 || id < before
+		ok := (before == 0 || id < before) && id >= floor
 		for _, t := range terms[1:] {
 			ok = ok && x.terms[t][id]
 		}

@@ -30,8 +30,8 @@ search, the search index; trends, the activity counters behind trends and each a
 per hour. Replaying a consumer group (feedsvc replay) rebuilds a view from the event log, as far
 back as Kafka keeps events; this rebuilds it from the store, for a Redis loss older than that.
 
-It reads every user's posts made since --since ago (trends: the counters' retention, 8 days;
-search: all), newest first, --workers users at a time. Reposts and moderated posts are skipped,
+It reads every user's posts made since --since ago (by default as far back as the view keeps:
+trends 8 days, search --search-retention), newest first, --workers users at a time. Reposts and moderated posts are skipped,
 as the consumers skip or remove them. Every write is the consumer's own and idempotent: run it
 beside the running consumers, and again after a failure. A progress line shows on a terminal;
 the totals are printed at the end.`,
@@ -44,9 +44,12 @@ the totals are printed at the end.`,
 		if since < 0 || workers < 1 {
 			return usageError{fmt.Errorf("--since must be 0 or more and --workers 1 or more (got %s and %d)", since, workers)}
 		}
+		// Older posts than the view keeps would be read for nothing.
 		reach := since
 		if reach == 0 && view == app.ViewTrends {
-			reach = redisstore.AnalyticsRetention // older posts count nothing
+			reach = redisstore.AnalyticsRetention
+		} else if reach == 0 && view == app.ViewSearch {
+			reach = cfg.Search.Retention // 0: every post
 		}
 		var from time.Time
 		if reach > 0 {
@@ -65,7 +68,7 @@ the totals are printed at the end.`,
 			view, res.Users, res.Written, res.Skipped, time.Since(start).Round(time.Millisecond))
 		return err
 	})
-	cmd.Flags().DurationVar(&since, "since", 0, "rebuild from posts made this long ago (0: trends 8 days, search all)")
+	cmd.Flags().DurationVar(&since, "since", 0, "rebuild from posts made this long ago (0: as far back as the view keeps: trends 8 days, search --search-retention)")
 	cmd.Flags().IntVar(&workers, "workers", 4, "users read and written at a time")
 	return cmd
 }

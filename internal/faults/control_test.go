@@ -161,7 +161,7 @@ func TestCheckerFindsPlantedLoss(t *testing.T) {
 		return v
 	}
 	must(t, redisstore.NewFeeds(rc, 800, 0).Remove(ctx, []app.FeedEntry{{User: owner, Post: id(inFeed)}}))
-	must(t, redisstore.NewSearch(rc, 0).Unindex(ctx, id(plain)))
+	must(t, redisstore.NewSearch(rc, 0, 0).Unindex(ctx, id(plain)))
 	must(t, redisstore.NewAnalytics(rc).RemovePost(ctx, id(tagged), id(tagged).Time()))
 	ghost, err := app.NewIDGen(app.MaxNodeID).Next()
 	must(t, err)

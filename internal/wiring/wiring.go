@@ -184,7 +184,7 @@ func (b *Backends) openRedis(ctx context.Context, cfg *configs.Config, log *slog
 		Timelines:    redisstore.NewTimelines(client, f.Cap, f.InactiveAfter),
 		Celebrities:  redisstore.NewCelebrities(client, f.InactiveAfter),
 		Analytics:    redisstore.NewAnalytics(client),
-		Search:       redisstore.NewSearch(client, cfg.Search.TermCap),
+		Search:       redisstore.NewSearch(client, cfg.Search.TermCap, cfg.Search.Retention),
 		Limiter:      redisstore.NewRateLimiter(client),
 		Tickets:      redisstore.NewTickets(client),
 		Signals:      redisstore.NewFeedSignals(client, log),

@@ -190,7 +190,7 @@ func TestKeyPrefix(t *testing.T) {
 			feeds := redisstore.NewFeeds(c, testCap, time.Hour)
 			timelines := redisstore.NewTimelines(c, testCap, time.Hour)
 			celebs := redisstore.NewCelebrities(c, time.Hour)
-			search := redisstore.NewSearch(c, 10)
+			search := redisstore.NewSearch(c, 10, 0)
 			analytics := redisstore.NewAnalytics(c)
 			cps := redisstore.NewCheckpoints(c)
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/redis/rueidis"
 
@@ -19,14 +20,26 @@ import (
 //	           Unindex works from the ID alone
 //
 // Every command touches one key, so nothing crosses cluster slots.
+//
+// With a retention R (--search-retention) the index is bounded in time as
+// well as per term: a post older than R is not indexed; each write to a
+// term set also drops its members older than R, and the set expires R
+// after its last write; a post's term list expires when the post turns R
+// old; and Search never reads below R. An Unindex after the term list
+// expired finds nothing to remove, and needs not: what it would remove is
+// older than R.
 
-// indexScript adds a member to a term set and trims it to its cap.
-// ARGV[1] = cap, ARGV[2] = member.
+// indexScript adds a member to a term set, drops the members below the
+// floor, trims the set to its cap and sets its expiry. ARGV[1] = cap,
+// ARGV[2] = member, ARGV[3] = floor member ("": none), ARGV[4] = expiry
+// in milliseconds ("0": none).
 var indexScript = rueidis.NewLuaScript(`
 redis.call('ZADD', KEYS[1], 0, ARGV[2])
+if ARGV[3] ~= '' then redis.call('ZREMRANGEBYLEX', KEYS[1], '-', '(' .. ARGV[3]) end
 local keep = tonumber(ARGV[1])
 local n = redis.call('ZCARD', KEYS[1])
 if n > keep then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, n - keep - 1) end
+if ARGV[4] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[4]) end
 return n
 `)
 
@@ -36,34 +49,55 @@ const minSearchChunk = 128
 
 // Search implements app.SearchIndex on Redis.
 type Search struct {
-	client rueidis.Client
-	keys   Keys
-	cap    string
-	capN   int
+	client    rueidis.Client
+	keys      Keys
+	cap       string
+	capN      int
+	retention time.Duration // 0: none
+	now       func() time.Time
 }
 
 var _ app.SearchIndex = (*Search)(nil)
 
 // NewSearch returns a search index on client keeping the newest capPerTerm
-// posts of each term.
-func NewSearch(client rueidis.Client, capPerTerm int) *Search {
-	return &Search{client: client, keys: KeysOf(client), cap: strconv.Itoa(capPerTerm), capN: capPerTerm}
+// posts of each term, and only posts made within retention (0: all).
+func NewSearch(client rueidis.Client, capPerTerm int, retention time.Duration) *Search {
+	return &Search{client: client, keys: KeysOf(client), cap: strconv.Itoa(capPerTerm), capN: capPerTerm,
+		retention: max(retention, 0), now: time.Now}
+}
+
+// floor is the oldest post ID the index keeps (0: any).
+func (s *Search) floor() app.ID {
+	if s.retention == 0 {
+		return 0
+	}
+	return app.MinIDAt(s.now().Add(-s.retention))
 }
 
 // Index implements app.SearchIndex. The post's term list is written first,
 // so a crash half-way still leaves Unindex everything it needs.
 func (s *Search) Index(ctx context.Context, id app.ID, terms []string) error {
 	terms = distinct(terms)
-	if len(terms) == 0 {
+	floor := s.floor()
+	if len(terms) == 0 || id < floor {
 		return nil
 	}
-	if err := s.client.Do(ctx, s.client.B().Sadd().Key(s.keys.Doc(id)).Member(terms...).Build()).Error(); err != nil {
-		return fmt.Errorf("record terms of post %s: %w", id, err)
+	doc := s.keys.Doc(id)
+	cmds := rueidis.Commands{s.client.B().Sadd().Key(doc).Member(terms...).Build()}
+	floorMember, ttl := "", "0"
+	if s.retention > 0 {
+		cmds = append(cmds, s.client.B().Pexpireat().Key(doc).MillisecondsTimestamp(id.Time().Add(s.retention).UnixMilli()).Build())
+		floorMember, ttl = member(floor), strconv.FormatInt(s.retention.Milliseconds(), 10)
+	}
+	for _, r := range s.client.DoMulti(ctx, cmds...) {
+		if err := r.Error(); err != nil {
+			return fmt.Errorf("record terms of post %s: %w", id, err)
+		}
 	}
 	m := member(id)
 	execs := make([]rueidis.LuaExec, len(terms))
 	for i, t := range terms {
-		execs[i] = rueidis.LuaExec{Keys: []string{s.keys.Term(t)}, Args: []string{s.cap, m}}
+		execs[i] = rueidis.LuaExec{Keys: []string{s.keys.Term(t)}, Args: []string{s.cap, m, floorMember, ttl}}
 	}
 	for _, r := range indexScript.ExecMulti(ctx, s.client, execs...) {
 		if err := r.Error(); err != nil {
@@ -135,10 +169,14 @@ func (s *Search) Search(ctx context.Context, terms []string, before app.ID, limi
 	if before > 0 {
 		top = "(" + member(before)
 	}
+	bottom := "-"
+	if floor := s.floor(); floor > 0 {
+		bottom = "[" + member(floor)
+	}
 	var out []app.ID
 	for {
 		raw, err := s.client.Do(ctx, s.client.B().Zrevrangebylex().Key(s.keys.Term(terms[driver])).
-			Max(top).Min("-").Limit(0, int64(chunk)).Build()).AsStrSlice()
+			Max(top).Min(bottom).Limit(0, int64(chunk)).Build()).AsStrSlice()
 		if err != nil {
 			return nil, fmt.Errorf("search %v: read %q: %w", terms, terms[driver], err)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/redis/rueidis"
 
@@ -21,7 +22,9 @@ func TestSearchConformance(t *testing.T) {
 			client := open(t)
 			keys := redisstore.KeysOf(client)
 			redistest.RunSearch(t, redistest.SearchBackend{
-				New: func(t *testing.T, capPerTerm int) app.SearchIndex { return redisstore.NewSearch(client, capPerTerm) },
+				New: func(t *testing.T, capPerTerm int, retention time.Duration) app.SearchIndex {
+					return redisstore.NewSearch(client, capPerTerm, retention)
+				},
 				HasTermList: func(_ app.SearchIndex, id app.ID) (bool, error) {
 					n, err := client.Do(ctx, client.B().Exists().Key(keys.Doc(id)).Build()).AsInt64()
 					return n != 0, err

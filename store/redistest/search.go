@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/feedsvc/feedsvc/app"
 )
@@ -14,9 +15,10 @@ import (
 // SearchBackend is one backend of the search suite.
 type SearchBackend struct {
 	// New returns an index keeping the newest capPerTerm posts of each
-	// term. The cases use words of their own, so the indexes of several
-	// calls may share a store or not.
-	New func(t *testing.T, capPerTerm int) app.SearchIndex
+	// term, and posts made within retention (0: every post). The cases use
+	// words of their own, so the indexes of several calls may share a
+	// store or not.
+	New func(t *testing.T, capPerTerm int, retention time.Duration) app.SearchIndex
 	// HasTermList reports whether index still keeps the list of
 	// terms post id was indexed under (Unindex works from it).
 	HasTermList func(index app.SearchIndex, id app.ID) (bool, error)
@@ -37,7 +39,11 @@ type sxEnv struct {
 }
 
 func newSxEnv(t *testing.T, b SearchBackend, capPerTerm int) *sxEnv {
-	e := &sxEnv{t: t, s: b.New(t, capPerTerm),
+	return newSxEnvFor(t, b, capPerTerm, 0)
+}
+
+func newSxEnvFor(t *testing.T, b SearchBackend, capPerTerm int, retention time.Duration) *sxEnv {
+	e := &sxEnv{t: t, s: b.New(t, capPerTerm, retention),
 		suffix: "_" + uniqueUser(t), terms: map[string]bool{}, posts: map[app.ID]bool{}}
 	if b.Forget != nil {
 		t.Cleanup(func() {
@@ -228,6 +234,27 @@ func RunSearch(t *testing.T, b SearchBackend) {
 		must(t, err)
 		if kept {
 			t.Fatal("unindex left the post's term list behind")
+		}
+	})
+	t.Run("retention: a post older than it is neither indexed nor found", func(t *testing.T) {
+		e := newSxEnvFor(t, b, 10, time.Hour)
+		now := time.Now()
+		old, edge, young := app.MinIDAt(now.Add(-2*time.Hour)), app.MinIDAt(now.Add(-50*time.Minute)), app.MinIDAt(now.Add(-time.Minute))
+		for _, id := range []app.ID{old, edge, young} {
+			e.index(id, "aged$")
+		}
+		if got, want := e.search("aged$", 0, 10), []app.ID{young, edge}; !slices.Equal(got, want) {
+			t.Fatalf("aged = %v, want %v (not %v, made 2 h ago)", got, want, old)
+		}
+		kept, err := b.HasTermList(e.s, old)
+		must(t, err)
+		if kept {
+			t.Fatal("a post older than the retention got a term list")
+		}
+		kept, err = b.HasTermList(e.s, young)
+		must(t, err)
+		if !kept {
+			t.Fatal("a young post has no term list")
 		}
 	})
 	t.Run("no terms finds nothing", func(t *testing.T) {
