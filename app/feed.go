@@ -91,7 +91,7 @@ func (s *Service) feedItems(ctx context.Context, reader string, ids []ID, first 
 	}
 	// The reply rule (reply.go) on every source, the celebrity merge's
 	// too: one read, only for a page with replies to third users.
-	if items, err = applyReplyRule(ctx, s.Graph, reader, items, hidden); err != nil {
+	if items, err = s.replyRule(ctx, reader, items, hidden); err != nil {
 		return nil, err
 	}
 	// Reposts (repost.go): rendered as their originals, hidden per
@@ -188,7 +188,16 @@ func (s *Service) hiddenSet(ctx context.Context, user string, side MuteSide) (Hi
 	if s.ViewCacheTTL <= 0 {
 		return load(ctx)
 	}
-	return s.hidden.read(ctx, user, side, s.now(), s.ViewCacheTTL, load)
+	now := s.now()
+	set, expired, err := s.hidden.read(ctx, user, side, now, s.ViewCacheTTL, load)
+	if err != nil {
+		// With no copy, the read fails: a blocked author's posts are
+		// never shown for want of the block.
+		if stale, ok := s.hidden.sets.stale(hiddenKey{user, side}, now, MaxStale); ok && Degrade(ctx, err, DegradedHidden) {
+			return stale, nil, nil
+		}
+	}
+	return set, expired, err
 }
 
 // visibleIDs appends the IDs of the posts that are not moderated.

@@ -148,13 +148,20 @@ func (s *Service) ViewPosts(ctx context.Context, reader string, posts []Post) ([
 	}
 	if len(missing) > 0 {
 		read, err := s.readCounts(ctx, missing)
-		if err != nil {
+		switch {
+		case err != nil && Degrade(ctx, err, DegradedCounts):
+			// Stale counts where this process has them, else zero.
+			for _, id := range missing {
+				counts[id], _ = s.counts.stale(id, now, MaxStale)
+			}
+		case err != nil:
 			return nil, err
-		}
-		for _, id := range missing {
-			counts[id] = read[id]
-			if s.ViewCacheTTL > 0 {
-				s.counts.put(gen, id, read[id], now, now.Add(s.ViewCacheTTL))
+		default:
+			for _, id := range missing {
+				counts[id] = read[id]
+				if s.ViewCacheTTL > 0 {
+					s.counts.put(gen, id, read[id], now, now.Add(s.ViewCacheTTL))
+				}
 			}
 		}
 	}
@@ -172,7 +179,7 @@ func (s *Service) ViewPosts(ctx context.Context, reader string, posts []Post) ([
 	}
 	if s.Likes != nil && reader != "" && len(liked) > 0 {
 		mine, err := s.Likes.LikeCounts(ctx, reader, liked)
-		if err != nil {
+		if err != nil && !Degrade(ctx, err, DegradedCounts) {
 			return nil, fmt.Errorf("read likes of %s: %w", reader, err)
 		}
 		for i := range views {
@@ -183,7 +190,7 @@ func (s *Service) ViewPosts(ctx context.Context, reader string, posts []Post) ([
 	}
 	if s.Reposts != nil && reader != "" && len(reposted) > 0 {
 		mine, err := s.Reposts.RepostCounts(ctx, reader, reposted)
-		if err != nil {
+		if err != nil && !Degrade(ctx, err, DegradedCounts) {
 			return nil, fmt.Errorf("read reposts of %s: %w", reader, err)
 		}
 		for i := range views {

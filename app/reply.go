@@ -116,6 +116,17 @@ func needsParentFollow(p Post, reader string) bool {
 // the caller has them) counts as not followed: a follow stored across a
 // block (its LWT's outcome unknown as the block read the graph) is never
 // used, and replies to a muted user stay out, as in Mastodon.
+// replyRule is applyReplyRule on a page for reader; a read that may
+// degrade goes on without the graph, leaving out the replies the rule
+// would have checked.
+func (s *Service) replyRule(ctx context.Context, reader string, posts []Post, hidden HiddenSet) ([]Post, error) {
+	out, err := applyReplyRule(ctx, s.Graph, reader, posts, hidden)
+	if err != nil && Degrade(ctx, err, DegradedReplies) {
+		return slices.DeleteFunc(posts, func(p Post) bool { return needsParentFollow(p, reader) }), nil
+	}
+	return out, err
+}
+
 func applyReplyRule(ctx context.Context, g Graph, reader string, posts []Post, hidden HiddenSet) ([]Post, error) {
 	var parents []string
 	for _, p := range posts {

@@ -200,6 +200,10 @@ func (s *Service) applyRepostRules(ctx context.Context, reader string, items []P
 	}
 	if s.Reposts != nil {
 		off, err := s.Reposts.RepostsHiddenFrom(ctx, reader, reposters)
+		if err != nil && Degrade(ctx, err, DegradedReposts) {
+			// Whose reposts reader hides is not known: none are shown.
+			return dedupPosts(slices.DeleteFunc(items, Post.IsRepost)), nil
+		}
 		if err != nil {
 			return nil, fmt.Errorf("repost settings of %s: %w", reader, err)
 		}

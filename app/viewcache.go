@@ -40,6 +40,19 @@ func (c *ttlMap[K, V]) get(k K, now time.Time) (V, bool, uint64) {
 	return e.v, true, c.gen
 }
 
+// stale returns k's value if it expired less than maxStale before now
+// (or has not expired), for a read degraded by a store outage.
+func (c *ttlMap[K, V]) stale(k K, now time.Time, maxStale time.Duration) (V, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[k]
+	if !ok || !now.Before(e.expires.Add(maxStale)) {
+		var zero V
+		return zero, false
+	}
+	return e.v, true
+}
+
 // put keeps v for k until expires, unless a forget came after gen.
 func (c *ttlMap[K, V]) put(gen uint64, k K, v V, now, expires time.Time) {
 	c.mu.Lock()

@@ -119,7 +119,8 @@ func New(e *echo.Echo, d Deps) (*API, error) {
 		maxStreams = 0
 	}
 	lim := newLimiter(d.Limiter, d.Limits, log, d.Metrics)
-	h := &handlers{svc: d.Service, graph: d.Graph, limits: lim, known: map[string]struct{}{}, streams: newStreams(maxStreams), tickets: d.Tickets, signals: d.Signals != nil}
+	h := &handlers{svc: d.Service, graph: d.Graph, limits: lim, known: map[string]struct{}{}, streams: newStreams(maxStreams), tickets: d.Tickets, signals: d.Signals != nil,
+		degraded: newDegradedCounter(d.Metrics)}
 	if d.DevLogin != nil {
 		// Outside the /v1 group: it is how a caller without a token gets one.
 		e.POST(DevLoginPath, devLogin(d.DevLogin), middleware.BodyLimit(MaxBody), httpserver.AddressedHost, unproxied)
@@ -229,6 +230,8 @@ type handlers struct {
 	tickets app.StreamTickets
 	// signals: Deps.Signals is set, so streams are woken and poll slowly.
 	signals bool
+	// degraded counts feed pages served without the store (degradable).
+	degraded *prometheus.CounterVec
 
 	mu    sync.Mutex
 	known map[string]struct{}
@@ -653,14 +656,22 @@ func (h *handlers) feed(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	tell := h.degradable(c)
 	fp, err := h.svc.ReadFeed(c.Request().Context(), caller(c), cursor, limit)
 	if err != nil {
 		return err
 	}
+	return h.feedPage(c, tell, fp)
+}
+
+// feedPage answers a page of a home or list feed read under degradable:
+// rendered (ViewPosts, which may degrade too), then told.
+func (h *handlers) feedPage(c echo.Context, tell func(), fp app.FeedPage) error {
 	v, err := h.views(c, fp.Items)
 	if err != nil {
 		return err
 	}
+	tell()
 	return c.JSON(http.StatusOK, page[app.PostView]{Items: v, NextCursor: fp.NextCursor})
 }
 

@@ -11,8 +11,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/feedsvc/feedsvc/app"
+	"github.com/feedsvc/feedsvc/app/apptest"
+	"github.com/feedsvc/feedsvc/internal/testenv"
 	"github.com/feedsvc/feedsvc/roles/api"
+	"github.com/feedsvc/feedsvc/store/postcache"
 )
 
 // routes are every /v1 route, with a path that matches it.
@@ -693,4 +698,43 @@ func TestIdempotencyKeyHeader(t *testing.T) {
 	s.must(t, "DELETE", "/v1/posts/"+p.ID.String(), ann, "", http.StatusNoContent)
 	wantProblem(t, post("k-1", "once"), http.StatusGone, "the post made with this idempotency key was deleted: post "+p.ID.String())
 	s.must(t, "GET", "/v1/posts/"+p.ID.String(), ann, "", http.StatusNotFound)
+}
+
+// TestFeedWhileTheStoreIsDown: a feed page served without the store says
+// what it went without (DegradedHeader) and is counted; a feed that needs
+// the store (one to rebuild) is 503.
+func TestFeedWhileTheStoreIsDown(t *testing.T) {
+	t.Parallel()
+	var outage *apptest.Outage
+	reg := prometheus.NewRegistry()
+	s := newServer(t, options{deps: func(d *api.Deps) {
+		outage = apptest.NewOutage(d.Service.Posts.(*apptest.Store))
+		d.Service.Posts = postcache.New(outage, 100, time.Nanosecond) // stale at once
+		d.Service.Graph, d.Service.Likes, d.Service.Replies = outage, outage, outage
+		d.Service.ViewCacheTTL = time.Nanosecond
+		d.Metrics = reg
+	}})
+	reader, ann, late := userFor(t, "reader"), userFor(t, "ann"), userFor(t, "late")
+	s.must(t, "GET", "/v1/notifications", ann, "", http.StatusOK)
+	s.must(t, "GET", "/v1/notifications", late, "", http.StatusOK)
+	s.must(t, "PUT", "/v1/following/"+ann, reader, "", http.StatusNoContent)
+	s.must(t, "PUT", "/v1/following/"+ann, late, "", http.StatusNoContent)
+	p := s.post(t, ann, "still here")
+	if rec := s.must(t, "GET", "/v1/feed", reader, "", http.StatusOK); rec.Header().Get(api.DegradedHeader) != "" {
+		t.Fatalf("a whole page says %s: %q", api.DegradedHeader, rec.Header().Get(api.DegradedHeader))
+	}
+
+	outage.SetDown(true)
+	rec := s.must(t, "GET", "/v1/feed", reader, "", http.StatusOK)
+	if got := decode[page[app.Post]](t, rec); len(got.Items) != 1 || got.Items[0].ID != p.ID {
+		t.Fatalf("degraded page %s, want %s's post", rec.Body, ann)
+	}
+	if h := rec.Header().Get(api.DegradedHeader); !strings.Contains(h, app.DegradedPosts) || !strings.Contains(h, app.DegradedHidden) {
+		t.Fatalf("%s: %q, want it to name %s and %s", api.DegradedHeader, h, app.DegradedPosts, app.DegradedHidden)
+	}
+	if n := testenv.Metric(t, reg, "feedsvc_degraded_reads_total", map[string]string{"part": app.DegradedPosts}); n != 1 {
+		t.Fatalf("feedsvc_degraded_reads_total{part=posts} = %v, want 1", n)
+	}
+	// late's feed was never read: it must be rebuilt, from the store.
+	s.must(t, "GET", "/v1/feed", late, "", http.StatusServiceUnavailable)
 }

@@ -2,6 +2,9 @@ package postcache_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -14,9 +17,13 @@ type posts struct {
 	app.PostStore
 	m     map[app.ID]app.Post
 	asked int
+	fail  error // every read fails with it
 }
 
 func (p *posts) GetPosts(_ context.Context, ids []app.ID) (map[app.ID]app.Post, error) {
+	if p.fail != nil {
+		return nil, p.fail
+	}
 	p.asked += len(ids)
 	out := map[app.ID]app.Post{}
 	for _, id := range ids {
@@ -78,5 +85,32 @@ func TestCache(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestStaleWhileTheStoreIsDown: a read that may degrade gets the copies
+// past their TTL while the store is unavailable, and is told; any other
+// read, or another failure, gets the error.
+func TestStaleWhileTheStoreIsDown(t *testing.T) {
+	s := &posts{m: map[app.ID]app.Post{1: {ID: 1, Text: "one"}}}
+	c := postcache.New(s, 100, time.Nanosecond) // every copy stale at once
+	if _, err := c.GetPosts(context.Background(), []app.ID{1, 2}); err != nil {
+		t.Fatal(err)
+	}
+	s.fail = fmt.Errorf("cassandra: read posts: %w", app.ErrUnavailable)
+	if _, err := c.GetPosts(context.Background(), []app.ID{1}); !errors.Is(err, app.ErrUnavailable) {
+		t.Fatalf("a read that may not degrade: %v, want the store's error", err)
+	}
+	ctx := app.WithDegradedReads(context.Background())
+	got, err := c.GetPosts(ctx, []app.ID{1, 2})
+	if err != nil || len(got) != 1 || got[1].Text != "one" {
+		t.Fatalf("degraded read: %v, %v; want post 1 from the cache and no 2", got, err)
+	}
+	if d := app.Degraded(ctx); !slices.Equal(d, []string{app.DegradedPosts}) {
+		t.Fatalf("Degraded = %v, want [%s]", d, app.DegradedPosts)
+	}
+	s.fail = errors.New("a bug, not an outage")
+	if _, err := c.GetPosts(app.WithDegradedReads(context.Background()), []app.ID{1}); !errors.Is(err, s.fail) {
+		t.Fatalf("a failure other than unavailable: %v, want it", err)
 	}
 }
