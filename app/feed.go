@@ -64,12 +64,19 @@ func (s *Service) ReadFeed(ctx context.Context, user, cursor string, limit int) 
 // feedItems hydrates ids, a page of reader's home or list feed, into the
 // posts reader sees (first: the page is the first one).
 func (s *Service) feedItems(ctx context.Context, reader string, ids []ID, first bool) ([]Post, error) {
-	posts, err := s.Posts.GetPosts(ctx, ids)
-	if err != nil {
-		return nil, fmt.Errorf("hydrate: %w", err)
-	}
-	var hidden HiddenSet
-	if len(posts) > 0 || first {
+	var (
+		posts  map[ID]Post
+		hidden HiddenSet
+	)
+	// The posts and the reader's hidden set at once: independent reads.
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) {
+		if posts, err = s.Posts.GetPosts(gctx, ids); err != nil {
+			return fmt.Errorf("hydrate: %w", err)
+		}
+		return nil
+	})
+	if len(ids) > 0 || first {
 		// One read of the reader's blocks and mutes per page, whatever
 		// its sources (the stored feed, a rebuild, celebrity timelines):
 		// user.blocked and user.muted take the posts out of stored
@@ -77,10 +84,15 @@ func (s *Service) feedItems(ctx context.Context, reader string, ids []ID, first 
 		// events are handled. A first page reads it even when empty, so
 		// that an expired mute is met (and its posts come back) also
 		// when it had emptied the feed.
-		if hidden, err = s.readHidden(ctx, reader); err != nil {
-			return nil, err
-		}
+		g.Go(func() (err error) {
+			hidden, err = s.readHidden(gctx, reader)
+			return err
+		})
 	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	var err error
 	items := make([]Post, 0, len(ids))
 	for _, id := range ids {
 		// A post deleted or moderated since fan-out is skipped here;

@@ -3,6 +3,8 @@ package app
 import (
 	"context"
 	"fmt"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // Likes (issue #24, item 5). A like is an edge user -> post, saved in the
@@ -202,39 +204,56 @@ func (s *Service) ViewPosts(ctx context.Context, reader string, posts []Post) ([
 	return views, nil
 }
 
-// readCounts reads the like and reply counts of posts from the stores.
+// readCounts reads the like, repost and reply counts of posts from the
+// stores: three independent reads, at once (one round trip, not three,
+// on every feed page whose counts are not cached).
 func (s *Service) readCounts(ctx context.Context, posts []ID) (map[ID]postCounts, error) {
-	out := make(map[ID]postCounts, len(posts))
+	var (
+		likes   map[ID]LikeCount
+		reposts map[ID]RepostCount
+		replies map[ID]int64
+	)
+	g, gctx := errgroup.WithContext(ctx)
 	if s.Likes != nil {
-		likes, err := s.Likes.LikeCounts(ctx, "", posts)
-		if err != nil {
-			return nil, fmt.Errorf("read likes: %w", err)
-		}
-		for id, c := range likes {
-			out[id] = postCounts{likes: c.Count}
-		}
+		g.Go(func() (err error) {
+			if likes, err = s.Likes.LikeCounts(gctx, "", posts); err != nil {
+				return fmt.Errorf("read likes: %w", err)
+			}
+			return nil
+		})
 	}
 	if s.Reposts != nil {
-		reposts, err := s.Reposts.RepostCounts(ctx, "", posts)
-		if err != nil {
-			return nil, fmt.Errorf("read repost counts: %w", err)
-		}
-		for id, r := range reposts {
-			c := out[id]
-			c.reposts = r.Count
-			out[id] = c
-		}
+		g.Go(func() (err error) {
+			if reposts, err = s.Reposts.RepostCounts(gctx, "", posts); err != nil {
+				return fmt.Errorf("read repost counts: %w", err)
+			}
+			return nil
+		})
 	}
 	if s.Replies != nil {
-		replies, err := s.Replies.ReplyCounts(ctx, posts)
-		if err != nil {
-			return nil, fmt.Errorf("read reply counts: %w", err)
-		}
-		for id, n := range replies {
-			c := out[id]
-			c.replies = n
-			out[id] = c
-		}
+		g.Go(func() (err error) {
+			if replies, err = s.Replies.ReplyCounts(gctx, posts); err != nil {
+				return fmt.Errorf("read reply counts: %w", err)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	out := make(map[ID]postCounts, len(posts))
+	for id, c := range likes {
+		out[id] = postCounts{likes: c.Count}
+	}
+	for id, r := range reposts {
+		c := out[id]
+		c.reposts = r.Count
+		out[id] = c
+	}
+	for id, n := range replies {
+		c := out[id]
+		c.replies = n
+		out[id] = c
 	}
 	return out, nil
 }
