@@ -109,13 +109,6 @@ func needsParentFollow(p Post, reader string) bool {
 	return p.IsReply() && p.InReplyToAuthor != "" && p.InReplyToAuthor != p.Author && p.InReplyToAuthor != reader
 }
 
-// applyReplyRule keeps of posts (a page of reader's feed, or a followee's
-// posts merged into it) those the reply rule lets into reader's feed: one
-// FolloweesAmong read, and none when no post replies to a third user. A
-// parent's author in hidden (reader's blocks either way and mutes, when
-// the caller has them) counts as not followed: a follow stored across a
-// block (its LWT's outcome unknown as the block read the graph) is never
-// used, and replies to a muted user stay out, as in Mastodon.
 // replyRule is applyReplyRule on a page for reader; a read that may
 // degrade goes on without the graph, leaving out the replies the rule
 // would have checked.
@@ -127,6 +120,13 @@ func (s *Service) replyRule(ctx context.Context, reader string, posts []Post, hi
 	return out, err
 }
 
+// applyReplyRule keeps of posts (a page of reader's feed, or a followee's
+// posts merged into it) those the reply rule lets into reader's feed: one
+// FolloweesAmong read, and none when no post replies to a third user. A
+// parent's author in hidden (reader's blocks either way and mutes, when
+// the caller has them) counts as not followed: a follow stored across a
+// block (its LWT's outcome unknown as the block read the graph) is never
+// used, and replies to a muted user stay out, as in Mastodon.
 func applyReplyRule(ctx context.Context, g Graph, reader string, posts []Post, hidden HiddenSet) ([]Post, error) {
 	var parents []string
 	for _, p := range posts {
