@@ -101,7 +101,10 @@ func RebuildView(ctx context.Context, src RebuildSource, write PostWriter, since
 	for {
 		page, next, err := src.Users(gctx, cursor, rebuildPage)
 		if err != nil {
-			_ = g.Wait()
+			// A worker's failure cancels gctx: its error is the cause.
+			if werr := g.Wait(); werr != nil {
+				return snapshot(), werr
+			}
 			return snapshot(), fmt.Errorf("rebuild: list users after %q: %w", cursor, err)
 		}
 		for _, u := range page {

@@ -107,6 +107,11 @@ func TestRebuildTrendsAndSearchFromTheStore(t *testing.T) {
 
 func TestRebuildViewStopsAtAFailedWrite(t *testing.T) {
 	s, _ := rebuildStore(t, time.Now())
+	// More users than a page of the listing: the failure stops it, and
+	// the error is the write's.
+	for i := range 450 {
+		must(t, s.EnsureUser(context.Background(), fmt.Sprint("idle", i)))
+	}
 	boom := errors.New("redis down")
 	var n atomic.Int64
 	write := func(_ context.Context, p app.Post) error {

@@ -253,8 +253,12 @@ func (s *Store) EnsureUser(_ context.Context, u string) error {
 	return nil
 }
 
-// Users implements app.UserScanner, in name order.
-func (s *Store) Users(_ context.Context, cursor string, limit int) ([]string, string, error) {
+// Users implements app.UserScanner, in name order. A cancelled ctx
+// fails it, as it does a real store's scan.
+func (s *Store) Users(ctx context.Context, cursor string, limit int) ([]string, string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, "", err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var all []string
