@@ -37,7 +37,8 @@ beside the running consumers, and again after a failure. A progress line shows o
 the totals are printed at the end.`,
 		Example: `  feedsvc rebuild search --cassandra-hosts c1,c2 --redis-addr redis1:6379
   feedsvc rebuild trends --since 24h`,
-		Args: cobra.ExactArgs(1),
+		Args:      cobra.ExactArgs(1),
+		ValidArgs: app.RebuildViews, // shell completion
 	}
 	cmd = withConfig(cmd, configs.GroupStore|configs.GroupRedis, func(ctx context.Context, cfg *configs.Config, log *slog.Logger, args []string) error {
 		view := args[0]
