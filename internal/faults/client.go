@@ -22,6 +22,7 @@ type Client struct {
 // or the client's timeout), with Err saying which.
 type Answer struct {
 	Status  int
+	Header  http.Header
 	Body    []byte
 	Err     error
 	Latency time.Duration
@@ -52,7 +53,7 @@ func (c *Client) Do(ctx context.Context, method, path string, body any) Answer {
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
-	a := Answer{Status: resp.StatusCode, Body: b, Latency: time.Since(start)}
+	a := Answer{Status: resp.StatusCode, Header: resp.Header, Body: b, Latency: time.Since(start)}
 	if err != nil {
 		// The status line arrived: the server answered, whatever the body.
 		a.Err = err

@@ -581,9 +581,10 @@ func runFault(t *testing.T, f fault, row *Row, cfg faultConfig) {
 	}
 	row.P99Fail = ledger.P99Failed()
 	c := row.Posts
-	t.Logf("%s: posts offered %d, 201 %d, 4xx %d, 5xx %d, no answer %d, aborted %d; POST p99 before %s, during %s, after %s, of 5xx answers %s; feed page duplicates during the load %d",
+	readsOK, readsDegraded, readsFailed := ledger.FeedReads(PhaseDuring)
+	t.Logf("%s: posts offered %d, 201 %d, 4xx %d, 5xx %d, no answer %d, aborted %d; POST p99 before %s, during %s, after %s, of 5xx answers %s; feed page duplicates during the load %d; home feed reads during the fault: %d answered (%d degraded), %d not",
 		f.name, c.Offered, c.Created, c.C4xx, c.C5xx, c.NoAnswer, c.Aborted,
-		row.P99[PhaseBefore], row.P99[PhaseDuring], row.P99[PhaseAfter], row.P99Fail, ledger.PageDups)
+		row.P99[PhaseBefore], row.P99[PhaseDuring], row.P99[PhaseAfter], row.P99Fail, ledger.PageDups, readsOK, readsDegraded, readsFailed)
 	if ledger.PageDups > 0 {
 		if row.Findings == nil {
 			row.Findings = &Findings{}

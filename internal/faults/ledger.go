@@ -67,6 +67,9 @@ type OpRec struct {
 	Phase   string
 	Outcome Outcome
 	Status  int
+	// Degraded is a feed page's Feedsvc-Degraded header: what it went
+	// without while the store was unavailable ("": whole).
+	Degraded string
 }
 
 // Ledger records every request the load made.
@@ -186,6 +189,28 @@ func (l *Ledger) history(from, to, on, off string) string {
 
 // follows is the follow state the load's requests make known: follower,
 // followee (a block ends follows: pairs a block named are not known).
+// FeedReads counts the home feed reads of phase: answered 200 (ok), of
+// those served degraded, and not answered 200 (failed).
+func (l *Ledger) FeedReads(phase string) (ok, degraded, failed int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, o := range l.Ops {
+		if o.Op != "feed" || o.Target != "home" || o.Phase != phase {
+			continue
+		}
+		switch {
+		case o.Status != 200:
+			failed++
+		case o.Degraded != "":
+			ok++
+			degraded++
+		default:
+			ok++
+		}
+	}
+	return ok, degraded, failed
+}
+
 func (l *Ledger) follows() relations { return l.relations("follow", "unfollow") }
 
 // followPairs is every pair (from, to) the load asked to follow or

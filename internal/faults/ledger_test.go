@@ -169,3 +169,23 @@ func TestLedgerKnownState(t *testing.T) {
 		}
 	}
 }
+
+// TestFeedReads counts the home feed reads of one phase: answered, of
+// those degraded, and not answered; list feed reads and other phases
+// are not counted.
+func TestFeedReads(t *testing.T) {
+	l := &Ledger{}
+	for _, o := range []OpRec{
+		{Op: "feed", Target: "home", Phase: PhaseDuring, Status: 200},
+		{Op: "feed", Target: "home", Phase: PhaseDuring, Status: 200, Degraded: "posts,counts"},
+		{Op: "feed", Target: "home", Phase: PhaseDuring, Status: 503},
+		{Op: "feed", Target: "list:1", Phase: PhaseDuring, Status: 503},
+		{Op: "feed", Target: "home", Phase: PhaseBefore, Status: 503},
+		{Op: "follow", Target: "home", Phase: PhaseDuring, Status: 503},
+	} {
+		l.addOp(o)
+	}
+	if ok, degraded, failed := l.FeedReads(PhaseDuring); ok != 2 || degraded != 1 || failed != 1 {
+		t.Fatalf("FeedReads = %d, %d, %d; want 2, 1, 1", ok, degraded, failed)
+	}
+}

@@ -383,12 +383,13 @@ func (l *Load) readFeed() {
 	u := l.pick()
 	ctx, cancel := context.WithTimeout(context.Background(), l.Timeout)
 	defer cancel()
-	path := "/v1/feed?limit=50"
+	path, feed := "/v1/feed?limit=50", "home"
 	if id := l.Lists[u]; id != "" && rand.IntN(2) == 0 {
-		path = "/v1/lists/" + id + "/feed?limit=50"
+		path, feed = "/v1/lists/"+id+"/feed?limit=50", "list:"+id
 	}
 	a := l.Users[u].Do(ctx, http.MethodGet, path, nil)
-	l.Ledger.addOp(OpRec{Op: "feed", User: u, Phase: l.phase.Load().(string), Outcome: outcomeOf(a), Status: a.Status})
+	l.Ledger.addOp(OpRec{Op: "feed", User: u, Target: feed, Phase: l.phase.Load().(string), Outcome: outcomeOf(a), Status: a.Status,
+		Degraded: a.Header.Get("Feedsvc-Degraded")})
 	if a.Status != 200 {
 		return
 	}
