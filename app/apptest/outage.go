@@ -4,25 +4,33 @@ import (
 	"context"
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"github.com/feedsvc/feedsvc/app"
 )
 
 // Outage is a Store whose reads a feed page makes (a rebuild's too) fail
 // with app.ErrUnavailable while it is down, as Cassandra's do without a
-// quorum.
+// quorum, or each take a delay first, as a store's round trip does.
 type Outage struct {
 	*Store
-	down atomic.Bool
+	down  atomic.Bool
+	delay atomic.Int64 // nanoseconds
 }
 
-// NewOutage returns s, up until SetDown.
+// NewOutage returns s, up and without delay until SetDown or SetDelay.
 func NewOutage(s *Store) *Outage { return &Outage{Store: s} }
 
 // SetDown starts (true) or ends the outage.
 func (d *Outage) SetDown(down bool) { d.down.Store(down) }
 
+// SetDelay makes each of those reads wait rtt first (0: none).
+func (d *Outage) SetDelay(rtt time.Duration) { d.delay.Store(int64(rtt)) }
+
 func (d *Outage) err() error {
+	if rtt := d.delay.Load(); rtt > 0 {
+		time.Sleep(time.Duration(rtt))
+	}
 	if d.down.Load() {
 		return fmt.Errorf("store: %w", app.ErrUnavailable)
 	}
@@ -99,4 +107,12 @@ func (d *Outage) AuthorPosts(ctx context.Context, author string, before app.ID, 
 		return nil, err
 	}
 	return d.Store.AuthorPosts(ctx, author, before, limit)
+}
+
+// RepostCounts implements app.Reposts.
+func (d *Outage) RepostCounts(ctx context.Context, reader string, ids []app.ID) (map[app.ID]app.RepostCount, error) {
+	if err := d.err(); err != nil {
+		return nil, err
+	}
+	return d.Store.RepostCounts(ctx, reader, ids)
 }

@@ -252,12 +252,17 @@ func (s *system) down() {
 	clear(s.roles)
 }
 
+// command is a feedsvc command with the system's configuration.
+func (s *system) command(args ...string) *exec.Cmd {
+	cmd := exec.Command(binary, append(args, "--data-dir", s.dir)...)
+	cmd.Env = childEnv(s.env)
+	return cmd
+}
+
 // cli runs a feedsvc command with the system's configuration.
 func (s *system) cli(args ...string) string {
 	s.t.Helper()
-	cmd := exec.Command(binary, append(args, "--data-dir", s.dir)...)
-	cmd.Env = childEnv(s.env)
-	out, err := cmd.Output()
+	out, err := s.command(args...).Output()
 	if err != nil {
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {

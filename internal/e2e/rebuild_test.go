@@ -3,7 +3,6 @@ package e2e_test
 import (
 	"context"
 	"errors"
-	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
@@ -78,8 +77,7 @@ func postsCounted(hs []hourCount) int64 {
 // returns its stderr and how it ended.
 func (s *system) cliErr(args ...string) (string, error) {
 	s.t.Helper()
-	cmd := exec.Command(binary, append(args, "--data-dir", s.dir)...)
-	cmd.Env = childEnv(s.env)
+	cmd := s.command(args...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	err := cmd.Run()
